@@ -1,0 +1,437 @@
+//! The D-Bus bridge: Perch's native interface (`doc/bridge.rst` is its contract).
+//!
+//! It only translates: arguments in, [`Daemon`] calls, JSON or plain values out,
+//! [`Error`]s to stable D-Bus error names, [`Event`]s to signals. The same object is
+//! served on the session bus (when there is one) and on a peer-to-peer socket, so a
+//! headless box needs no dbus-daemon; signals go to every connection.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use zbus::object_server::SignalEmitter;
+use zbus::{Connection, connection::Builder};
+
+use crate::daemon::Daemon;
+use crate::error::Error;
+use crate::events::Event;
+use crate::profiles::NewProfile;
+use crate::secret::Password;
+
+pub const BUS_NAME: &str = "org.perch.Perch";
+pub const PATH: &str = "/org/perch/Perch";
+pub const INTERFACE: &str = "org.perch.Perch1";
+
+/// Every connection the bridge is served on, with an id to drop dead ones.
+type Conns = Arc<Mutex<Vec<(u64, Connection)>>>;
+
+static NEXT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn conn_id() -> u64 {
+    NEXT_CONN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Errors as frontends see them: `org.perch.Perch1.Error.<Name>`.
+#[derive(Debug, zbus::DBusError)]
+#[zbus(prefix = "org.perch.Perch1.Error")]
+pub enum BridgeError {
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    UnknownProfile(String),
+    ProfileExists(String),
+    NoDefaultProfile(String),
+    NotConnected(String),
+    InvalidJid(String),
+    AuthenticationFailed(String),
+    ServerUnreachable(String),
+    CertificateNotTrusted(String),
+    BadArgument(String),
+    Timeout(String),
+    Xmpp(String),
+    Storage(String),
+    Internal(String),
+}
+
+impl From<Error> for BridgeError {
+    fn from(e: Error) -> Self {
+        let m = e.to_string();
+        match e {
+            Error::UnknownProfile(_) => Self::UnknownProfile(m),
+            Error::ProfileExists(_) => Self::ProfileExists(m),
+            Error::NoDefaultProfile => Self::NoDefaultProfile(m),
+            Error::NotConnected(_) => Self::NotConnected(m),
+            Error::InvalidJid { .. } => Self::InvalidJid(m),
+            Error::AuthenticationFailed { .. } => Self::AuthenticationFailed(m),
+            Error::ServerUnreachable { .. } => Self::ServerUnreachable(m),
+            Error::CertificateNotTrusted { .. } => Self::CertificateNotTrusted(m),
+            Error::BadArgument { .. } => Self::BadArgument(m),
+            Error::Timeout(_) => Self::Timeout(m),
+            Error::Xmpp(_) => Self::Xmpp(m),
+            Error::Storage(_) => Self::Storage(m),
+            Error::Internal(_) => Self::Internal(m),
+        }
+    }
+}
+
+
+fn json<T: Serialize>(v: &T) -> Result<String, BridgeError> {
+    serde_json::to_string(v).map_err(|e| BridgeError::Internal(format!("serialising: {e}")))
+}
+
+fn flag(options: &HashMap<String, String>, key: &str) -> Result<bool, BridgeError> {
+    match options.get(key).map(String::as_str) {
+        None | Some("false") | Some("") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(Error::bad_argument(key, format!("{other:?} is not \"true\" or \"false\"")).into()),
+    }
+}
+
+/// The object served at [`PATH`].
+#[derive(Clone)]
+pub struct Core {
+    daemon: Arc<Daemon>,
+}
+
+#[zbus::interface(name = "org.perch.Perch1")]
+impl Core {
+    async fn version(&self) -> String {
+        env!("CARGO_PKG_VERSION").to_owned()
+    }
+
+    async fn profile_create(
+        &self,
+        name: String,
+        jid: String,
+        password: String,
+        options: HashMap<String, String>,
+    ) -> Result<(), BridgeError> {
+        for key in options.keys() {
+            if !matches!(key.as_str(), "server" | "ca_file" | "insecure" | "autoconnect") {
+                return Err(Error::bad_argument(
+                    key,
+                    "unknown option (known: server, ca_file, insecure, autoconnect)",
+                )
+                .into());
+            }
+        }
+        let text = |k: &str| options.get(k).filter(|v| !v.is_empty()).cloned();
+        self.daemon
+            .create_profile(NewProfile {
+                name,
+                jid,
+                password: Password::new(password),
+                server: text("server"),
+                ca_file: text("ca_file"),
+                insecure: flag(&options, "insecure")?,
+                autoconnect: flag(&options, "autoconnect")?,
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn profile_list(&self) -> Result<String, BridgeError> {
+        let list: Vec<_> = self
+            .daemon
+            .profiles
+            .list()
+            .await?
+            .iter()
+            .map(crate::profiles::ProfileView::from)
+            .collect();
+        json(&list)
+    }
+
+    async fn profile_get(&self, name: String) -> Result<String, BridgeError> {
+        let m = self.daemon.profiles.get(&name).await?;
+        json(&crate::profiles::ProfileView::from(&m))
+    }
+
+    async fn profile_delete(&self, name: String) -> Result<(), BridgeError> {
+        Ok(self.daemon.delete_profile(&name).await?)
+    }
+
+    async fn profile_set_default(&self, name: String) -> Result<(), BridgeError> {
+        Ok(self.daemon.profiles.set_default(&name).await?)
+    }
+
+    async fn profile_set_autoconnect(&self, name: String, autoconnect: bool) -> Result<(), BridgeError> {
+        Ok(self.daemon.profiles.set_autoconnect(&name, autoconnect).await?)
+    }
+
+    async fn connect(&self, profile: String) -> Result<(), BridgeError> {
+        Ok(self.daemon.connect(&profile).await?)
+    }
+
+    async fn disconnect(&self, profile: String) -> Result<(), BridgeError> {
+        Ok(self.daemon.disconnect(&profile).await?)
+    }
+
+    async fn status(&self) -> Result<String, BridgeError> {
+        json(&self.daemon.status().await?)
+    }
+
+    async fn message_send(
+        &self,
+        profile: String,
+        to: String,
+        body: String,
+        r#type: String,
+    ) -> Result<String, BridgeError> {
+        Ok(self.daemon.send_message(&profile, &to, &body, &r#type).await?.id)
+    }
+
+    async fn history_get(&self, profile: String, filters: HashMap<String, String>) -> Result<String, BridgeError> {
+        json(&self.daemon.history(&profile, &filters).await?)
+    }
+
+    async fn roster_get(&self, profile: String) -> Result<String, BridgeError> {
+        json(&self.daemon.roster(&profile).await?)
+    }
+
+    async fn roster_add(&self, profile: String, jid: String, name: String, groups: Vec<String>) -> Result<(), BridgeError> {
+        Ok(self.daemon.roster_add(&profile, &jid, &name, groups).await?)
+    }
+
+    async fn roster_remove(&self, profile: String, jid: String) -> Result<(), BridgeError> {
+        Ok(self.daemon.roster_remove(&profile, &jid).await?)
+    }
+
+    async fn subscription(&self, profile: String, action: String, jid: String) -> Result<(), BridgeError> {
+        Ok(self.daemon.subscription(&profile, &action, &jid).await?)
+    }
+
+    async fn presence_set(&self, profile: String, show: String, status: String, priority: i32) -> Result<(), BridgeError> {
+        Ok(self.daemon.set_presence(&profile, &show, &status, priority).await?)
+    }
+
+    async fn presence_get(&self, profile: String) -> Result<String, BridgeError> {
+        json(&self.daemon.presences(&profile).await?)
+    }
+
+    #[zbus(signal)]
+    async fn connection_state(
+        emitter: &SignalEmitter<'_>,
+        profile: &str,
+        state: &str,
+        jid: &str,
+        reason: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn message_received(emitter: &SignalEmitter<'_>, profile: &str, message: &str) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn presence_update(
+        emitter: &SignalEmitter<'_>,
+        profile: &str,
+        jid: &str,
+        show: &str,
+        status: &str,
+        priority: i32,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn roster_changed(
+        emitter: &SignalEmitter<'_>,
+        profile: &str,
+        jid: &str,
+        subscription: &str,
+        name: &str,
+        groups: &[String],
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn subscription_request(emitter: &SignalEmitter<'_>, profile: &str, action: &str, jid: &str) -> zbus::Result<()>;
+}
+
+async fn emit(emitter: &SignalEmitter<'_>, ev: &Event) -> zbus::Result<()> {
+    match ev {
+        Event::ConnectionState { profile, state, jid, reason } => {
+            Core::connection_state(emitter, profile, state.as_str(), jid, reason).await
+        }
+        Event::Message { profile, message } => {
+            let m = serde_json::to_string(message).unwrap_or_default();
+            Core::message_received(emitter, profile, &m).await
+        }
+        Event::Presence { profile, presence } => {
+            Core::presence_update(
+                emitter,
+                profile,
+                &presence.jid,
+                presence.show.as_str(),
+                presence.status.as_deref().unwrap_or(""),
+                i32::from(presence.priority),
+            )
+            .await
+        }
+        Event::Roster { profile, item } => {
+            Core::roster_changed(
+                emitter,
+                profile,
+                &item.jid,
+                &item.subscription,
+                item.name.as_deref().unwrap_or(""),
+                &item.groups,
+            )
+            .await
+        }
+        Event::Subscription { profile, action, jid } => {
+            Core::subscription_request(emitter, profile, action, jid).await
+        }
+    }
+}
+
+/// Why the bridge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeStartError {
+    #[error("D-Bus bus {bus}: {source}")]
+    Bus { bus: String, source: zbus::Error },
+    #[error("socket {path}: {source}")]
+    Socket { path: String, source: std::io::Error },
+    #[error("another perchd is already serving {0}")]
+    SocketInUse(String),
+}
+
+/// The running bridge: its connections, and the socket file to remove at exit.
+pub struct Bridge {
+    conns: Conns,
+    socket: Option<PathBuf>,
+}
+
+impl Bridge {
+    /// Serves the bridge as configured and starts forwarding events as signals.
+    pub async fn start(daemon: Arc<Daemon>) -> Result<Self, BridgeStartError> {
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let core = Core { daemon: daemon.clone() };
+        let bus = daemon.config.bridge.bus.clone();
+        if bus != "none" {
+            match serve_bus(&bus, core.clone()).await {
+                Ok(c) => {
+                    tracing::info!(bus = %bus, name = BUS_NAME, "serving the bridge on D-Bus");
+                    conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((conn_id(), c));
+                }
+                Err(e) if bus == "session" && !is_name_taken(&e) => {
+                    tracing::warn!(error = %e, "no session bus: serving the peer-to-peer socket only");
+                }
+                Err(source) => return Err(BridgeStartError::Bus { bus, source }),
+            }
+        }
+        let socket = daemon.config.socket_path();
+        if let Some(path) = &socket {
+            serve_socket(path, core, conns.clone()).await?;
+            tracing::info!(socket = %path.display(), "serving the bridge on a peer-to-peer socket");
+        }
+        tokio::spawn(forward_events(daemon.events.subscribe(), conns.clone()));
+        Ok(Self { conns, socket })
+    }
+
+    /// Removes the socket file.
+    pub fn stop(&self) {
+        if let Some(p) = &self.socket {
+            let _ = std::fs::remove_file(p);
+        }
+        self.conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+}
+
+fn is_name_taken(e: &zbus::Error) -> bool {
+    matches!(e, zbus::Error::NameTaken)
+}
+
+async fn serve_bus(bus: &str, core: Core) -> zbus::Result<Connection> {
+    let builder = if bus == "session" {
+        if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+            return Err(zbus::Error::Address("DBUS_SESSION_BUS_ADDRESS is not set".into()));
+        }
+        Builder::session()
+    } else {
+        Builder::address(bus)
+    };
+    builder.name(BUS_NAME).serve_at(PATH, core).build().await
+}
+
+async fn serve_socket(path: &Path, core: Core, conns: Conns) -> Result<(), BridgeStartError> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display().to_string();
+    let io = |source| BridgeStartError::Socket { path: shown.clone(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(BridgeStartError::SocketInUse(shown));
+        }
+        std::fs::remove_file(path).map_err(io)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path).map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    tokio::spawn(async move {
+        loop {
+            let sock = match listener.accept().await {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a bridge connection");
+                    continue;
+                }
+            };
+            let (core, conns) = (core.clone(), conns.clone());
+            tokio::spawn(async move {
+                let std = match sock.into_std() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "bridge socket");
+                        return;
+                    }
+                };
+                match Builder::unix_stream(std)
+                    .server(zbus::Guid::generate())
+                    .p2p()
+                    .serve_at(PATH, core)
+                    .build()
+                    .await
+                {
+                    Ok(c) => conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((conn_id(), c)),
+                    Err(e) => tracing::debug!(error = %e, "a peer-to-peer bridge client failed to connect"),
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+async fn forward_events(mut rx: tokio::sync::broadcast::Receiver<Event>, conns: Conns) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let ev = match rx.recv().await {
+            Ok(ev) => ev,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "signals dropped: events came faster than they could be sent");
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let targets: Vec<(u64, Connection)> = conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let mut dead = Vec::new();
+        for (id, c) in targets {
+            let ok = match SignalEmitter::new(&c, PATH) {
+                Ok(emitter) => emit(&emitter, &ev).await.is_ok(),
+                Err(_) => false,
+            };
+            if !ok {
+                dead.push(id);
+            }
+        }
+        if !dead.is_empty() {
+            tracing::debug!(profile = ev.profile(), count = dead.len(), "dropping bridge connections that failed");
+            conns
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .retain(|(id, _)| !dead.contains(id));
+        }
+    }
+}

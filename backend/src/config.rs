@@ -1,0 +1,353 @@
+//! perchd's configuration: a TOML file, environment overrides, command-line overrides.
+//!
+//! Why strict: a typo in a config key that is silently ignored is a setting the user
+//! believes is in force. So unknown keys and bad values stop the daemon with the file,
+//! the key and the reason; every key has a default, so an empty or missing default file
+//! is fine. Precedence, lowest first: defaults, the file, `PERCH_*` variables, flags.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::paths;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{origin}: key {key}: {reason}")]
+    Value {
+        origin: String,
+        key: &'static str,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub daemon: DaemonConfig,
+    pub log: LogConfig,
+    pub storage: StorageConfig,
+    pub bridge: BridgeConfig,
+    pub xmpp: XmppConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Run even as root (refused by default).
+    pub allow_root: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// error, warn, info, debug or trace (or a tracing filter such as `perch=debug`).
+    pub level: String,
+    /// The log file; "" for `$XDG_STATE_HOME/perch/perchd.log`, "none" for no file.
+    pub file: String,
+    /// Size at which the log file is rotated.
+    pub max_bytes: u64,
+    /// Rotated files kept (`perchd.log.1` … `perchd.log.N`).
+    pub keep: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            file: String::new(),
+            max_bytes: 10 * 1024 * 1024,
+            keep: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Where the database and the key live; "" for `$XDG_DATA_HOME/perch`.
+    pub data_dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BridgeConfig {
+    /// "session", "none", or a D-Bus bus address (`unix:path=…`).
+    pub bus: String,
+    /// The peer-to-peer socket; "" for `$XDG_RUNTIME_DIR/perch/perchd.sock`, "none" for off.
+    pub socket: String,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        Self {
+            bus: "session".into(),
+            socket: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct XmppConfig {
+    /// Resource prefix asked for at bind time (a random suffix is added).
+    pub resource: String,
+    /// Attempts of a first connection before the server is reported unreachable.
+    pub connect_attempts: u32,
+    /// Seconds one TCP + TLS + authentication attempt may take.
+    pub connect_timeout: u64,
+    /// Attempts to re-establish a lost connection before giving up (0: never give up).
+    pub reconnect_attempts: u32,
+    /// Upper bound, in seconds, of the exponential backoff between reconnections.
+    pub reconnect_max_delay: u64,
+    /// Seconds to wait for the answer to an IQ request.
+    pub iq_timeout: u64,
+}
+
+impl Default for XmppConfig {
+    fn default() -> Self {
+        Self {
+            resource: "perch".into(),
+            connect_attempts: 3,
+            connect_timeout: 15,
+            reconnect_attempts: 0,
+            reconnect_max_delay: 60,
+            iq_timeout: 60,
+        }
+    }
+}
+
+/// Overrides from the command line (highest precedence).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub allow_root: bool,
+    pub bus: Option<String>,
+    pub socket: Option<String>,
+}
+
+const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+
+impl Config {
+    /// Loads the configuration: `explicit` must exist; the default file may be absent.
+    pub fn load(explicit: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let (path, required) = match explicit {
+            Some(p) => (p.to_path_buf(), true),
+            None => (paths::config_dir().join("perchd.toml"), false),
+        };
+        let mut config = match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(&text, &path)?,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Self::default(),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.apply_overrides(overrides);
+        config.validate(&path.display().to_string())?;
+        Ok(config)
+    }
+
+    /// Parses a TOML text; errors name the file, the line and the key.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_owned(),
+        })
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("PERCH_LOG_LEVEL") {
+            self.log.level = v;
+        }
+        if let Some(v) = get("PERCH_DATA_DIR") {
+            self.storage.data_dir = v;
+        }
+        if let Some(v) = get("PERCH_BUS") {
+            self.bridge.bus = v;
+        }
+        if let Some(v) = get("PERCH_SOCKET") {
+            self.bridge.socket = v;
+        }
+        if let Some(v) = get("PERCH_ALLOW_ROOT") {
+            self.daemon.allow_root = match v.as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" | "" => false,
+                _ => {
+                    return Err(ConfigError::Value {
+                        origin: "environment PERCH_ALLOW_ROOT".into(),
+                        key: "daemon.allow_root",
+                        reason: format!("{v:?} is not a boolean (use 1/0, true/false)"),
+                    });
+                }
+            };
+        }
+        Ok(())
+    }
+
+    fn apply_overrides(&mut self, o: &Overrides) {
+        if let Some(d) = &o.data_dir {
+            self.storage.data_dir = d.display().to_string();
+        }
+        if let Some(l) = &o.log_level {
+            self.log.level.clone_from(l);
+        }
+        if o.allow_root {
+            self.daemon.allow_root = true;
+        }
+        if let Some(b) = &o.bus {
+            self.bridge.bus.clone_from(b);
+        }
+        if let Some(s) = &o.socket {
+            self.bridge.socket.clone_from(s);
+        }
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |key, reason: String| ConfigError::Value {
+            origin: origin.to_owned(),
+            key,
+            reason,
+        };
+        let level = self.log.level.as_str();
+        let is_filter = level.contains('=') && tracing_subscriber::EnvFilter::try_new(level).is_ok();
+        if !LEVELS.contains(&level) && !is_filter {
+            return Err(bad(
+                "log.level",
+                format!("{level:?} is not one of {LEVELS:?} nor a tracing filter such as \"info,perch_backend=debug\""),
+            ));
+        }
+        if self.log.max_bytes < 4096 {
+            return Err(bad("log.max_bytes", "must be at least 4096".into()));
+        }
+        if self.xmpp.connect_attempts == 0 {
+            return Err(bad("xmpp.connect_attempts", "must be at least 1".into()));
+        }
+        for (key, v) in [
+            ("xmpp.connect_timeout", self.xmpp.connect_timeout),
+            ("xmpp.reconnect_max_delay", self.xmpp.reconnect_max_delay),
+            ("xmpp.iq_timeout", self.xmpp.iq_timeout),
+        ] {
+            if v == 0 || v > 86_400 {
+                return Err(bad(key, format!("{v} is not between 1 and 86400 seconds")));
+            }
+        }
+        if self.xmpp.resource.is_empty() || self.xmpp.resource.len() > 64 {
+            return Err(bad("xmpp.resource", "must be 1 to 64 characters".into()));
+        }
+        let bus = self.bridge.bus.as_str();
+        if !matches!(bus, "session" | "none") && !bus.contains(':') {
+            return Err(bad(
+                "bridge.bus",
+                format!("{bus:?} is neither \"session\", \"none\" nor a D-Bus address"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The data directory in force.
+    pub fn data_dir(&self) -> PathBuf {
+        if self.storage.data_dir.is_empty() {
+            paths::data_dir()
+        } else {
+            PathBuf::from(&self.storage.data_dir)
+        }
+    }
+
+    /// The log file in force, if any.
+    pub fn log_file(&self) -> Option<PathBuf> {
+        match self.log.file.as_str() {
+            "" => Some(paths::state_dir().join("perchd.log")),
+            "none" => None,
+            p => Some(PathBuf::from(p)),
+        }
+    }
+
+    /// The peer-to-peer socket in force, if any.
+    pub fn socket_path(&self) -> Option<PathBuf> {
+        match self.bridge.socket.as_str() {
+            "" => Some(paths::runtime_dir().join("perchd.sock")),
+            "none" => None,
+            p => Some(PathBuf::from(p)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let c = Config::parse(text, Path::new("test.toml"))?;
+        c.validate("test.toml")?;
+        Ok(c)
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.log.level, "info");
+        assert_eq!(c.xmpp.connect_attempts, 3);
+        assert_eq!(c.bridge.bus, "session");
+        assert!(!c.daemon.allow_root);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = parse("[xmpp]\nconect_attempts = 2\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml"), "{e}");
+        assert!(e.contains("conect_attempts"), "{e}");
+    }
+
+    #[test]
+    fn unknown_section_is_named() {
+        let e = parse("[xmp]\n").unwrap_err().to_string();
+        assert!(e.contains("xmp"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_reported_with_line() {
+        let e = parse("[xmpp]\niq_timeout = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("iq_timeout"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_names_key() {
+        let e = parse("[xmpp]\nconnect_attempts = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("xmpp.connect_attempts"), "{e}");
+        let e = parse("[log]\nlevel = \"loud!!\"\n").unwrap_err().to_string();
+        assert!(e.contains("log.level"), "{e}");
+        let e = parse("[bridge]\nbus = \"sesion\"\n").unwrap_err().to_string();
+        assert!(e.contains("bridge.bus"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides_file_and_flags_override_env() {
+        let mut c = parse("[log]\nlevel = \"warn\"\n").unwrap();
+        c.apply_env(|k| (k == "PERCH_LOG_LEVEL").then(|| "debug".to_owned()))
+            .unwrap();
+        assert_eq!(c.log.level, "debug");
+        c.apply_overrides(&Overrides {
+            log_level: Some("trace".into()),
+            ..Default::default()
+        });
+        assert_eq!(c.log.level, "trace");
+        let e = c
+            .apply_env(|k| (k == "PERCH_ALLOW_ROOT").then(|| "maybe".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("PERCH_ALLOW_ROOT"), "{e}");
+    }
+}

@@ -1,0 +1,349 @@
+//! The daemon's core: profiles, sessions and history behind one handle.
+//!
+//! Every frontend request goes through [`Daemon`]; the bridge only translates. Sessions
+//! are kept in a map by profile name; a session that gave up stays in the map (with
+//! its error) so `Status` can say why, until it is reconnected or the profile deleted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use perch_plugin_api::jid::Jid;
+use perch_plugin_api::{ConnectionState, ContactPresence, HistoryMessage, RosterItem, Show};
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use tokio::sync::Mutex;
+use tokio_xmpp::minidom::Element;
+use tokio_xmpp::parsers::{
+    presence::{Presence, Type as PresenceType},
+    roster::{Ask, Group, Item, Roster, Subscription},
+};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::events::EventSender;
+use crate::history::{self, History};
+use crate::profiles::{NewProfile, ProfileView, Profiles};
+use crate::xmpp::session::{self, Session, SessionConfig};
+use crate::xmpp::stanzas;
+
+/// One line of `Status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusEntry {
+    pub profile: String,
+    pub jid: String,
+    pub state: ConnectionState,
+    pub bound_jid: Option<String>,
+    pub error: Option<ErrorView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorView {
+    pub name: &'static str,
+    pub message: String,
+}
+
+pub struct Daemon {
+    pub config: Config,
+    db: DatabaseConnection,
+    pub profiles: Profiles,
+    pub history: History,
+    pub events: EventSender,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+pub fn parse_jid(s: &str) -> Result<Jid> {
+    Jid::new(s.trim()).map_err(|e| Error::invalid_jid(s, e))
+}
+
+impl Daemon {
+    pub fn new(config: Config, db: DatabaseConnection, profiles: Profiles) -> Arc<Self> {
+        let (events, _) = tokio::sync::broadcast::channel(1024);
+        Arc::new(Self {
+            config,
+            history: History::new(db.clone()),
+            db,
+            profiles,
+            events,
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn session_config(&self) -> SessionConfig {
+        let x = &self.config.xmpp;
+        SessionConfig {
+            resource: x.resource.clone(),
+            connect_attempts: x.connect_attempts,
+            reconnect_attempts: x.reconnect_attempts,
+            connect_timeout: Duration::from_secs(x.connect_timeout),
+            reconnect_max_delay: Duration::from_secs(x.reconnect_max_delay),
+            iq_timeout: Duration::from_secs(x.iq_timeout),
+        }
+    }
+
+    pub async fn create_profile(&self, p: NewProfile) -> Result<ProfileView> {
+        self.profiles.create(p).await
+    }
+
+    pub async fn delete_profile(&self, name: &str) -> Result<()> {
+        let m = self.profiles.get(name).await?;
+        let session = self.sessions.lock().await.remove(&m.name);
+        if let Some(s) = session {
+            s.disconnect().await;
+        }
+        self.profiles.delete(&m.name).await
+    }
+
+    /// Starts a session for the profile unless one is running; returns it.
+    async fn start_session(&self, profile: &str) -> Result<Session> {
+        let m = self.profiles.resolve(profile).await?;
+        let mut sessions = self.sessions.lock().await;
+        if let Some(s) = sessions.get(&m.name) {
+            if s.is_running() && s.state().state != ConnectionState::Disconnected {
+                return Ok(s.clone());
+            }
+        }
+        let creds = self.profiles.credentials(&m)?;
+        tracing::info!(profile = %m.name, jid = %m.jid, "connecting");
+        let s = Session::spawn(
+            creds,
+            m.id,
+            self.session_config(),
+            self.history.clone(),
+            self.events.clone(),
+        )?;
+        sessions.insert(m.name.clone(), s.clone());
+        Ok(s)
+    }
+
+    /// Connects and waits until the session is up or has failed.
+    pub async fn connect(&self, profile: &str) -> Result<()> {
+        self.start_session(profile).await?.wait_ready().await
+    }
+
+    pub async fn disconnect(&self, profile: &str) -> Result<()> {
+        let m = self.profiles.resolve(profile).await?;
+        let s = self.sessions.lock().await.remove(&m.name);
+        match s {
+            Some(s) => {
+                s.disconnect().await;
+                Ok(())
+            }
+            None => Err(Error::NotConnected(m.name)),
+        }
+    }
+
+    /// Connects every autoconnect profile, in the background.
+    pub async fn autoconnect(self: &Arc<Self>) -> Result<()> {
+        for m in self.profiles.list().await? {
+            if m.autoconnect {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = me.connect(&m.name).await {
+                        tracing::warn!(profile = %m.name, jid = %m.jid, error = %e, "autoconnect failed");
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn status(&self) -> Result<Vec<StatusEntry>> {
+        let sessions = self.sessions.lock().await;
+        Ok(self
+            .profiles
+            .list()
+            .await?
+            .into_iter()
+            .map(|m| {
+                let (state, bound_jid, error) = match sessions.get(&m.name) {
+                    Some(s) => {
+                        let st = s.state();
+                        let error = st.error.as_ref().map(|e| ErrorView {
+                            name: session::error_name(e),
+                            message: s.error_of(e).to_string(),
+                        });
+                        (st.state, st.bound_jid, error)
+                    }
+                    None => (ConnectionState::Disconnected, None, None),
+                };
+                StatusEntry {
+                    profile: m.name,
+                    jid: m.jid,
+                    state,
+                    bound_jid,
+                    error,
+                }
+            })
+            .collect())
+    }
+
+    /// The running session of a profile, or `NotConnected`.
+    async fn session(&self, profile: &str) -> Result<Session> {
+        let m = self.profiles.resolve(profile).await?;
+        match self.sessions.lock().await.get(&m.name) {
+            Some(s) if s.is_running() && s.state().state != ConnectionState::Disconnected => {
+                Ok(s.clone())
+            }
+            _ => Err(Error::NotConnected(m.name)),
+        }
+    }
+
+    pub async fn send_message(
+        &self,
+        profile: &str,
+        to: &str,
+        body: &str,
+        kind: &str,
+    ) -> Result<HistoryMessage> {
+        let to = parse_jid(to)?;
+        let kind = stanzas::parse_message_type(kind).ok_or_else(|| {
+            Error::bad_argument("type", format!("{kind:?}: use chat, normal or headline"))
+        })?;
+        if body.is_empty() {
+            return Err(Error::bad_argument("body", "empty message"));
+        }
+        let s = self.session(profile).await?;
+        s.send_message(to, body.to_owned(), kind).await
+    }
+
+    pub async fn history(
+        &self,
+        profile: &str,
+        filters: &HashMap<String, String>,
+    ) -> Result<Vec<HistoryMessage>> {
+        let m = self.profiles.resolve(profile).await?;
+        let mut q = history::Query {
+            limit: Some(100),
+            ..Default::default()
+        };
+        for (k, v) in filters {
+            let time = |v: &str| {
+                crate::time::parse(v).ok_or_else(|| {
+                    Error::bad_argument(k, format!("{v:?} is neither RFC 3339 nor Unix seconds"))
+                })
+            };
+            match k.as_str() {
+                "with" if !v.is_empty() => q.with = Some(parse_jid(v)?.to_string()),
+                "with" => {}
+                "after" => q.after = Some(time(v)?),
+                "before" => q.before = Some(time(v)?),
+                "limit" => {
+                    let n: u64 = v.parse().map_err(|_| {
+                        Error::bad_argument("limit", format!("{v:?} is not a whole number ≥ 0"))
+                    })?;
+                    q.limit = (n > 0).then_some(n);
+                }
+                other => {
+                    return Err(Error::bad_argument(
+                        other,
+                        "unknown filter (known: with, after, before, limit)",
+                    ));
+                }
+            }
+        }
+        self.history.query(m.id, &q).await
+    }
+
+    pub async fn roster(&self, profile: &str) -> Result<Vec<RosterItem>> {
+        Ok(self.session(profile).await?.roster())
+    }
+
+    pub async fn roster_add(
+        &self,
+        profile: &str,
+        jid: &str,
+        name: &str,
+        groups: Vec<String>,
+    ) -> Result<()> {
+        let jid = parse_jid(jid)?.to_bare();
+        let s = self.session(profile).await?;
+        let item = Item {
+            jid: jid.clone(),
+            name: (!name.is_empty()).then(|| name.to_owned()),
+            subscription: Subscription::None,
+            ask: Ask::None,
+            groups: groups.into_iter().map(Group).collect(),
+            approved: None,
+        };
+        let query: Element = Roster {
+            ver: None,
+            items: vec![item],
+        }
+        .into();
+        s.iq(None, true, query).await?;
+        s.send_presence(Presence::new(PresenceType::Subscribe).with_to(Jid::from(jid)))
+            .await
+    }
+
+    pub async fn roster_remove(&self, profile: &str, jid: &str) -> Result<()> {
+        let jid = parse_jid(jid)?.to_bare();
+        let s = self.session(profile).await?;
+        let item = Item {
+            jid,
+            name: None,
+            subscription: Subscription::Remove,
+            ask: Ask::None,
+            groups: vec![],
+            approved: None,
+        };
+        let query: Element = Roster {
+            ver: None,
+            items: vec![item],
+        }
+        .into();
+        s.iq(None, true, query).await.map(|_| ())
+    }
+
+    pub async fn subscription(&self, profile: &str, action: &str, jid: &str) -> Result<()> {
+        let t = match action {
+            "subscribe" => PresenceType::Subscribe,
+            "subscribed" => PresenceType::Subscribed,
+            "unsubscribe" => PresenceType::Unsubscribe,
+            "unsubscribed" => PresenceType::Unsubscribed,
+            other => {
+                return Err(Error::bad_argument(
+                    "action",
+                    format!("{other:?}: use subscribe, subscribed, unsubscribe or unsubscribed"),
+                ));
+            }
+        };
+        let jid = parse_jid(jid)?.to_bare();
+        let s = self.session(profile).await?;
+        s.send_presence(Presence::new(t).with_to(Jid::from(jid)))
+            .await
+    }
+
+    pub async fn set_presence(
+        &self,
+        profile: &str,
+        show: &str,
+        status: &str,
+        priority: i32,
+    ) -> Result<()> {
+        let show = Show::parse(show)
+            .filter(|s| *s != Show::Unavailable)
+            .ok_or_else(|| {
+                Error::bad_argument("show", format!("{show:?}: use away, xa, dnd, chat or \"\""))
+            })?;
+        let priority = i8::try_from(priority).map_err(|_| {
+            Error::bad_argument("priority", format!("{priority} is not between -128 and 127"))
+        })?;
+        let s = self.session(profile).await?;
+        s.set_presence(show, (!status.is_empty()).then(|| status.to_owned()), priority)
+            .await
+    }
+
+    pub async fn presences(&self, profile: &str) -> Result<Vec<ContactPresence>> {
+        Ok(self.session(profile).await?.presences())
+    }
+
+    /// Disconnects every session (in parallel) and closes the database.
+    pub async fn shutdown(&self) {
+        let sessions: Vec<Session> = self.sessions.lock().await.drain().map(|(_, s)| s).collect();
+        futures::future::join_all(sessions.iter().map(|s| s.disconnect())).await;
+        if let Err(e) = self.db.clone().close().await {
+            tracing::warn!(error = %e, "closing the database");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The database: opening it, migrating it, and refusing one we don't understand.
+//!
+//! SQLite in WAL mode by default (one file, no server to run). Migrations come from
+//! the `perch-migration` crate and run at every start; a database that records a
+//! migration this binary does not know was written by a newer Perch, and is refused
+//! with a clear message — and left untouched — rather than half-understood.
+
+pub mod entities;
+
+use std::path::Path;
+use std::time::Duration;
+
+use perch_migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbOpenError {
+    #[error("cannot open database {path}: {source}")]
+    Open { path: String, source: DbErr },
+    #[error(
+        "database {path} was written by a newer Perch: it records migrations this perchd \
+         does not know ({unknown}); upgrade perchd or use another --data-dir. The database \
+         was left untouched."
+    )]
+    Newer { path: String, unknown: String },
+    #[error("migrating database {path} failed: {source}")]
+    Migrate { path: String, source: DbErr },
+}
+
+/// Opens (creating if needed) and migrates the SQLite database at `path`.
+pub async fn open_sqlite(path: &Path) -> Result<DatabaseConnection, DbOpenError> {
+    let shown = path.display().to_string();
+    let mut opt = ConnectOptions::new("sqlite://perch.db?mode=rwc");
+    let file = path.to_path_buf();
+    opt.max_connections(4)
+        .min_connections(1)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |o| {
+            o.filename(&file)
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
+    let db = Database::connect(opt)
+        .await
+        .map_err(|source| DbOpenError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+    migrate(&db, &shown).await?;
+    Ok(db)
+}
+
+async fn migrate(db: &DatabaseConnection, shown: &str) -> Result<(), DbOpenError> {
+    let open_err = |source| DbOpenError::Open {
+        path: shown.to_owned(),
+        source,
+    };
+    let known = perch_migration::known_migrations();
+    let applied = applied_versions(db).await.map_err(open_err)?;
+    let unknown: Vec<_> = applied.iter().filter(|v| !known.contains(v)).collect();
+    if !unknown.is_empty() {
+        return Err(DbOpenError::Newer {
+            path: shown.to_owned(),
+            unknown: unknown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let pending = known.len() - applied.len().min(known.len());
+    if pending > 0 {
+        tracing::info!(path = shown, pending, "applying database migrations");
+    }
+    Migrator::up(db, None)
+        .await
+        .map_err(|source| DbOpenError::Migrate {
+            path: shown.to_owned(),
+            source,
+        })
+}
+
+/// Versions recorded in the migration table, without creating it.
+async fn applied_versions(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = db.get_database_backend();
+    let has_table = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seaql_migrations'",
+        ))
+        .await?
+        .is_some();
+    if !has_table {
+        return Ok(Vec::new());
+    }
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT version FROM seaql_migrations ORDER BY version",
+        ))
+        .await?;
+    rows.iter().map(|r| r.try_get::<String>("", "version")).collect()
+}

@@ -1,0 +1,75 @@
+//! The backend's error type.
+//!
+//! Each variant is something a user can act on, and maps one to one onto a stable
+//! D-Bus error name (`org.perch.Perch1.Error.<Name>`, see `bridge`), so frontends can
+//! tell "wrong password" from "server down" without parsing text. Messages name what
+//! was wrong: the profile, the JID, the argument.
+
+use sea_orm::DbErr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no profile named {0:?}")]
+    UnknownProfile(String),
+    #[error("a profile named {0:?} already exists")]
+    ProfileExists(String),
+    #[error("no default profile is set: name one, or set one with `perch profile default NAME`")]
+    NoDefaultProfile,
+    #[error("profile {0:?} is not connected")]
+    NotConnected(String),
+    #[error("invalid JID {jid:?}: {reason}")]
+    InvalidJid { jid: String, reason: String },
+    #[error("authentication failed for {jid}: {reason}")]
+    AuthenticationFailed { jid: String, reason: String },
+    #[error("server unreachable for {domain}: {reason}")]
+    ServerUnreachable { domain: String, reason: String },
+    #[error("TLS certificate of {domain} not trusted: {reason}")]
+    CertificateNotTrusted { domain: String, reason: String },
+    #[error("bad argument {name:?}: {reason}")]
+    BadArgument { name: String, reason: String },
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("{0}")]
+    Xmpp(String),
+    #[error("database error: {0}")]
+    Storage(#[from] DbErr),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable name of the error (the last part of its D-Bus error name).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::UnknownProfile(_) => "UnknownProfile",
+            Self::ProfileExists(_) => "ProfileExists",
+            Self::NoDefaultProfile => "NoDefaultProfile",
+            Self::NotConnected(_) => "NotConnected",
+            Self::InvalidJid { .. } => "InvalidJid",
+            Self::AuthenticationFailed { .. } => "AuthenticationFailed",
+            Self::ServerUnreachable { .. } => "ServerUnreachable",
+            Self::CertificateNotTrusted { .. } => "CertificateNotTrusted",
+            Self::BadArgument { .. } => "BadArgument",
+            Self::Timeout(_) => "Timeout",
+            Self::Xmpp(_) => "Xmpp",
+            Self::Storage(_) => "Storage",
+            Self::Internal(_) => "Internal",
+        }
+    }
+
+    pub fn bad_argument(name: &str, reason: impl Into<String>) -> Self {
+        Self::BadArgument {
+            name: name.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn invalid_jid(jid: &str, reason: impl std::fmt::Display) -> Self {
+        Self::InvalidJid {
+            jid: jid.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

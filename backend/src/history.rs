@@ -1,0 +1,113 @@
+//! Message history: the only code that touches the `message` table.
+
+use perch_plugin_api::{Direction, HistoryMessage};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::db::entities::message;
+use crate::error::Result;
+
+/// A history query (all filters optional).
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Bare JID: every resource; full JID: that resource only.
+    pub with: Option<String>,
+    /// Exclusive bounds, microseconds.
+    pub after: Option<i64>,
+    pub before: Option<i64>,
+    /// The newest N of the range; `None` for all.
+    pub limit: Option<u64>,
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub msg_id: String,
+    pub timestamp: i64,
+    pub direction: Direction,
+    pub peer: String,
+    pub from: String,
+    pub to: String,
+    pub kind: String,
+    pub body: String,
+}
+
+#[derive(Clone)]
+pub struct History {
+    db: DatabaseConnection,
+}
+
+fn view(m: message::Model) -> HistoryMessage {
+    HistoryMessage {
+        id: m.msg_id,
+        timestamp: crate::time::rfc3339(m.timestamp),
+        direction: if m.direction == "out" {
+            Direction::Out
+        } else {
+            Direction::In
+        },
+        peer: m.peer,
+        from: m.from_jid,
+        to: m.to_jid,
+        kind: m.kind,
+        body: m.body,
+    }
+}
+
+impl History {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub async fn store(&self, profile_id: i32, m: NewMessage) -> Result<HistoryMessage> {
+        let model = message::ActiveModel {
+            profile_id: Set(profile_id),
+            msg_id: Set(m.msg_id),
+            timestamp: Set(m.timestamp),
+            direction: Set(m.direction.as_str().to_owned()),
+            peer: Set(m.peer),
+            from_jid: Set(m.from),
+            to_jid: Set(m.to),
+            kind: Set(m.kind),
+            body: Set(m.body),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(view(model))
+    }
+
+    /// Messages matching `q`, oldest first.
+    pub async fn query(&self, profile_id: i32, q: &Query) -> Result<Vec<HistoryMessage>> {
+        let mut sel = message::Entity::find().filter(message::Column::ProfileId.eq(profile_id));
+        if let Some(with) = &q.with {
+            match with.split_once('/') {
+                Some((bare, _)) => {
+                    sel = sel.filter(message::Column::Peer.eq(bare)).filter(
+                        Condition::any()
+                            .add(message::Column::FromJid.eq(with.as_str()))
+                            .add(message::Column::ToJid.eq(with.as_str())),
+                    );
+                }
+                None => sel = sel.filter(message::Column::Peer.eq(with.as_str())),
+            }
+        }
+        if let Some(a) = q.after {
+            sel = sel.filter(message::Column::Timestamp.gt(a));
+        }
+        if let Some(b) = q.before {
+            sel = sel.filter(message::Column::Timestamp.lt(b));
+        }
+        sel = sel
+            .order_by_desc(message::Column::Timestamp)
+            .order_by_desc(message::Column::Id);
+        if let Some(l) = q.limit {
+            sel = sel.limit(l);
+        }
+        let mut rows = sel.all(&self.db).await?;
+        rows.reverse();
+        Ok(rows.into_iter().map(view).collect())
+    }
+}

@@ -1,0 +1,21 @@
+//! perchd, the Perch XMPP client backend.
+//!
+//! Layers, from the bottom (see `doc/architecture.rst`): storage (`db`, `profiles`,
+//! `history`, `secret`), XMPP sessions (`xmpp`), the daemon core that composes them
+//! (`daemon`), and the D-Bus bridge that serves frontends (`bridge`). Lower layers
+//! never call upper ones: sessions publish [`events::Event`]s, the bridge listens.
+
+pub mod bridge;
+pub mod config;
+pub mod daemon;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod history;
+pub mod logging;
+pub mod paths;
+pub mod profiles;
+pub mod run;
+pub mod secret;
+pub mod time;
+pub mod xmpp;

@@ -1,0 +1,330 @@
+//! Profiles: the accounts perchd manages (a resource: create, get, list, edit, delete).
+//!
+//! The only code that touches the `profile` table. Input is validated here, before
+//! anything is written, and errors name the bad field. Passwords go in sealed and come
+//! out only as a [`Password`] for the session that logs in.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use perch_plugin_api::jid::BareJid;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, TransactionTrait,
+};
+use serde::Serialize;
+
+use crate::db::entities::profile;
+use crate::error::{Error, Result};
+use crate::secret::{Password, Sealer};
+
+/// What a frontend sees of a profile (never the password).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ProfileView {
+    pub name: String,
+    pub jid: String,
+    pub server: Option<String>,
+    pub ca_file: Option<String>,
+    pub insecure: bool,
+    pub autoconnect: bool,
+    pub default: bool,
+}
+
+impl From<&profile::Model> for ProfileView {
+    fn from(m: &profile::Model) -> Self {
+        Self {
+            name: m.name.clone(),
+            jid: m.jid.clone(),
+            server: m.server.clone(),
+            ca_file: m.ca_file.clone(),
+            insecure: m.insecure,
+            autoconnect: m.autoconnect,
+            default: m.is_default,
+        }
+    }
+}
+
+/// A new profile, as asked for by a frontend.
+#[derive(Debug, Clone)]
+pub struct NewProfile {
+    pub name: String,
+    pub jid: String,
+    pub password: Password,
+    pub server: Option<String>,
+    pub ca_file: Option<String>,
+    pub insecure: bool,
+    pub autoconnect: bool,
+}
+
+/// Everything a session needs to connect.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub profile: String,
+    pub jid: BareJid,
+    pub password: Password,
+    /// `(host, port)` to connect to instead of the SRV lookup.
+    pub server: Option<(String, u16)>,
+    pub ca_file: Option<String>,
+    pub insecure: bool,
+}
+
+#[derive(Clone)]
+pub struct Profiles {
+    db: DatabaseConnection,
+    sealer: Arc<Sealer>,
+}
+
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_argument(
+            "name",
+            format!(
+                "{name:?}: a profile name is 1 to 64 letters, digits, '_', '-' or '.' (not first)"
+            ),
+        ))
+    }
+}
+
+/// Parses a bare JID that must have a local part (an account).
+pub fn parse_account_jid(jid: &str) -> Result<BareJid> {
+    let parsed = BareJid::new(jid).map_err(|e| Error::invalid_jid(jid, e))?;
+    if parsed.node().is_none() {
+        return Err(Error::invalid_jid(
+            jid,
+            "an account JID needs a local part (user@domain)",
+        ));
+    }
+    Ok(parsed)
+}
+
+/// Parses `host` or `host:port` (`[v6]:port` too); the port defaults to 5222.
+pub fn parse_server(s: &str) -> Result<(String, u16)> {
+    let bad = |why: &str| Error::bad_argument("server", format!("{s:?}: {why}"));
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(bad("empty"));
+    }
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
+        match after.strip_prefix(':') {
+            Some(p) => (h, Some(p)),
+            None if after.is_empty() => (h, None),
+            None => return Err(bad("expected host[:port]")),
+        }
+    } else if s.matches(':').count() > 1 {
+        (s, None) // a bare IPv6 address
+    } else {
+        match s.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(bad("bad host"));
+    }
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?,
+        None => 5222,
+    };
+    Ok((host.to_owned(), port))
+}
+
+fn check_ca_file(path: &str) -> Result<()> {
+    let bad = |why: String| Error::bad_argument("ca_file", format!("{path}: {why}"));
+    if !Path::new(path).is_absolute() {
+        return Err(bad("must be an absolute path".into()));
+    }
+    let data = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let n = crate::xmpp::connect::parse_pem_certs(&data).map_err(bad)?;
+    if n == 0 {
+        return Err(bad("contains no PEM certificate".into()));
+    }
+    Ok(())
+}
+
+impl Profiles {
+    pub fn new(db: DatabaseConnection, sealer: Arc<Sealer>) -> Self {
+        Self { db, sealer }
+    }
+
+    pub async fn create(&self, p: NewProfile) -> Result<ProfileView> {
+        validate_name(&p.name)?;
+        let jid = parse_account_jid(&p.jid)?;
+        if p.password.expose().is_empty() {
+            return Err(Error::bad_argument("password", "empty"));
+        }
+        if let Some(s) = &p.server {
+            parse_server(s)?;
+        }
+        if p.insecure && p.ca_file.is_some() {
+            return Err(Error::bad_argument(
+                "insecure",
+                "ca_file and insecure exclude each other",
+            ));
+        }
+        if let Some(ca) = &p.ca_file {
+            check_ca_file(ca)?;
+        }
+        let sealed = self
+            .sealer
+            .seal(&p.name, &p.password)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let txn = self.db.begin().await?;
+        if profile::Entity::find()
+            .filter(profile::Column::Name.eq(&p.name))
+            .one(&txn)
+            .await?
+            .is_some()
+        {
+            return Err(Error::ProfileExists(p.name));
+        }
+        let has_default = profile::Entity::find()
+            .filter(profile::Column::IsDefault.eq(true))
+            .one(&txn)
+            .await?
+            .is_some();
+        let model = profile::ActiveModel {
+            name: Set(p.name.clone()),
+            jid: Set(jid.to_string()),
+            password: Set(sealed),
+            server: Set(p.server),
+            ca_file: Set(p.ca_file),
+            insecure: Set(p.insecure),
+            autoconnect: Set(p.autoconnect),
+            is_default: Set(!has_default),
+            created_at: Set(crate::time::now_micros()),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        tracing::info!(profile = %model.name, jid = %model.jid, "profile created");
+        Ok(ProfileView::from(&model))
+    }
+
+    pub async fn list(&self) -> Result<Vec<profile::Model>> {
+        Ok(profile::Entity::find()
+            .order_by_asc(profile::Column::Name)
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn get(&self, name: &str) -> Result<profile::Model> {
+        profile::Entity::find()
+            .filter(profile::Column::Name.eq(name))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::UnknownProfile(name.to_owned()))
+    }
+
+    /// A profile by name, or the default one for `""`.
+    pub async fn resolve(&self, name: &str) -> Result<profile::Model> {
+        if !name.is_empty() {
+            return self.get(name).await;
+        }
+        profile::Entity::find()
+            .filter(profile::Column::IsDefault.eq(true))
+            .one(&self.db)
+            .await?
+            .ok_or(Error::NoDefaultProfile)
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let m = self.get(name).await?;
+        profile::Entity::delete_by_id(m.id).exec(&self.db).await?;
+        tracing::info!(profile = %name, "profile deleted");
+        Ok(())
+    }
+
+    pub async fn set_default(&self, name: &str) -> Result<()> {
+        let m = self.get(name).await?;
+        let txn = self.db.begin().await?;
+        profile::Entity::update_many()
+            .col_expr(profile::Column::IsDefault, false.into())
+            .exec(&txn)
+            .await?;
+        profile::ActiveModel {
+            id: Set(m.id),
+            is_default: Set(true),
+            ..Default::default()
+        }
+        .update(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    pub async fn set_autoconnect(&self, name: &str, on: bool) -> Result<()> {
+        let m = self.get(name).await?;
+        profile::ActiveModel {
+            id: Set(m.id),
+            autoconnect: Set(on),
+            ..Default::default()
+        }
+        .update(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Unseals what a session needs to log in.
+    pub fn credentials(&self, m: &profile::Model) -> Result<Credentials> {
+        let password = self
+            .sealer
+            .open(&m.name, &m.password)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Credentials {
+            profile: m.name.clone(),
+            jid: parse_account_jid(&m.jid)?,
+            password,
+            server: m.server.as_deref().map(parse_server).transpose()?,
+            ca_file: m.ca_file.clone(),
+            insecure: m.insecure,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_forms() {
+        assert_eq!(parse_server("localhost").unwrap(), ("localhost".into(), 5222));
+        assert_eq!(
+            parse_server("127.0.0.1:25222").unwrap(),
+            ("127.0.0.1".into(), 25222)
+        );
+        assert_eq!(parse_server("[::1]:5223").unwrap(), ("::1".into(), 5223));
+        assert_eq!(parse_server("::1").unwrap(), ("::1".into(), 5222));
+        for bad in ["", "host:0", "host:99999", "host:x", "[::1", ":5222"] {
+            let e = parse_server(bad).unwrap_err();
+            assert_eq!(e.name(), "BadArgument", "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_and_jids() {
+        assert!(validate_name("alice-2.work").is_ok());
+        for bad in ["", ".hidden", "a b", "a/b", &"x".repeat(65)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+        assert!(parse_account_jid("alice@example.org").is_ok());
+        assert_eq!(
+            parse_account_jid("example.org").unwrap_err().name(),
+            "InvalidJid"
+        );
+        assert_eq!(parse_account_jid("a@b@c").unwrap_err().name(), "InvalidJid");
+    }
+}

@@ -1,0 +1,62 @@
+//! Starting and stopping the daemon: the order things come up and go down in.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+
+use crate::bridge::Bridge;
+use crate::config::Config;
+use crate::daemon::Daemon;
+use crate::profiles::Profiles;
+use crate::secret::Sealer;
+
+/// Runs perchd until SIGTERM or SIGINT; returns once everything is closed.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let data_dir: PathBuf = config.data_dir();
+    create_private_dir(&data_dir)?;
+    let sealer = Sealer::load_or_create(&data_dir.join("secret.key"))?;
+    let db_path = data_dir.join("perch.db");
+    let db = crate::db::open_sqlite(&db_path).await?;
+    tracing::info!(database = %db_path.display(), "database ready");
+
+    let profiles = Profiles::new(db.clone(), Arc::new(sealer));
+    let daemon = Daemon::new(config, db, profiles);
+    let bridge = Bridge::start(daemon.clone())
+        .await
+        .context("starting the D-Bus bridge")?;
+    daemon.autoconnect().await?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "perchd ready");
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    bridge.stop();
+    daemon.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {} to its owner", dir.display()))?;
+    }
+    if !dir.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+    Ok(())
+}

@@ -1,0 +1,372 @@
+//! Opening one authenticated XMPP stream: TCP, StartTLS, SASL.
+//!
+//! Why not tokio-xmpp's connectors (see `shared/notes/crates.md` §0): they leave
+//! Nagle's algorithm on (44 ms per IQ round trip), take TLS roots only from the system
+//! with no way to add a CA or turn verification off, and report every failure as one
+//! opaque error that their reconnect loop retries forever. Here each attempt returns a
+//! [`ConnectError`] saying whether retrying can help: a refused password or an
+//! untrusted certificate is fatal and reported as such; a refused TCP connection is
+//! not, until the retry budget runs out (the session decides that).
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use perch_plugin_api::jid::{FullJid, Jid};
+use rustls::ClientConfig;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use sasl::common::{ChannelBinding, Credentials as SaslCredentials};
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
+use tokio_xmpp::connect::DnsConfig;
+use tokio_xmpp::error::{AuthError, Error as XmppError};
+use tokio_xmpp::parsers::{ns, starttls};
+use tokio_xmpp::stanzastream::Connection;
+use tokio_xmpp::xmlstream::{
+    ReadError, StreamHeader, Timeouts, XmppStreamElement, initiate_stream,
+};
+
+use crate::profiles::Credentials;
+
+/// Why one connection attempt failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnectError {
+    /// The server refused the credentials. Fatal.
+    #[error("{0}")]
+    Auth(String),
+    /// The server's certificate did not verify. Fatal.
+    #[error("{0}")]
+    Certificate(String),
+    /// The server does not speak what we need (no STARTTLS, no SASL mechanism). Fatal.
+    #[error("{0}")]
+    Protocol(String),
+    /// DNS, TCP or the stream broke; another attempt may work.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+impl ConnectError {
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, Self::Unreachable(_))
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Counts the certificates in a PEM blob; errors say why it is not PEM.
+pub fn parse_pem_certs(data: &[u8]) -> Result<usize, String> {
+    let mut n = 0;
+    for cert in CertificateDer::pem_slice_iter(data) {
+        cert.map_err(|e| format!("not a PEM certificate file: {e}"))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The TLS client configuration of a profile: the system roots plus the profile's CA
+/// file, or no verification at all when the profile says `insecure`.
+pub fn tls_config(ca_file: Option<&str>, insecure: bool) -> Result<Arc<ClientConfig>, String> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    if insecure {
+        return Ok(Arc::new(
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
+                .with_no_client_auth(),
+        ));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        // A broken system certificate must not stop us; the others still count.
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let data = std::fs::read(path).map_err(|e| format!("CA file {path}: {e}"))?;
+        for cert in CertificateDer::pem_slice_iter(&data) {
+            let cert = cert.map_err(|e| format!("CA file {path}: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("CA file {path}: {e}"))?;
+        }
+    }
+    Ok(Arc::new(
+        builder.with_root_certificates(roots).with_no_client_auth(),
+    ))
+}
+
+/// Accepts any certificate (the profile's explicit `insecure` choice); signatures are
+/// still checked so the handshake stays well-formed.
+#[derive(Debug)]
+struct NoVerify(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn unreachable(what: &str, e: impl std::fmt::Display) -> ConnectError {
+    ConnectError::Unreachable(format!("{what}: {e}"))
+}
+
+async fn open_tcp(creds: &Credentials) -> Result<TcpStream, ConnectError> {
+    let tcp = match &creds.server {
+        Some((host, port)) => {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), *port))
+                .await
+                .map_err(|e| unreachable(&format!("resolving {host}"), e))?
+                .collect();
+            let mut last = None;
+            let mut found = None;
+            for addr in addrs {
+                match TcpStream::connect(addr).await {
+                    Ok(s) => {
+                        found = Some(s);
+                        break;
+                    }
+                    Err(e) => last = Some(unreachable(&format!("connecting to {addr}"), e)),
+                }
+            }
+            match found {
+                Some(s) => s,
+                None => {
+                    return Err(last.unwrap_or_else(|| {
+                        ConnectError::Unreachable(format!("{host} has no address"))
+                    }));
+                }
+            }
+        }
+        None => {
+            let domain = creds.jid.domain().as_str();
+            DnsConfig::srv_default_client(domain)
+                .resolve()
+                .await
+                .map_err(|e| unreachable(&format!("connecting to {domain}"), e))?
+        }
+    };
+    tcp.set_nodelay(true)
+        .map_err(|e| unreachable("setting TCP_NODELAY", e))?;
+    Ok(tcp)
+}
+
+/// Maps an I/O error of the TLS handshake: certificate problems are fatal.
+fn tls_error(domain: &str, e: std::io::Error) -> ConnectError {
+    if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return match inner {
+            rustls::Error::InvalidCertificate(c) => {
+                ConnectError::Certificate(format!("certificate of {domain} rejected: {c:?}"))
+            }
+            other => ConnectError::Certificate(format!("TLS handshake with {domain}: {other}")),
+        };
+    }
+    unreachable(&format!("TLS handshake with {domain}"), e)
+}
+
+fn random_suffix() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 4];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The full JID asked for at bind time: `user@domain/<resource>.<random>`.
+pub fn requested_jid(creds: &Credentials, resource: &str) -> Jid {
+    let res = format!("{resource}.{}", random_suffix());
+    match FullJid::from_parts(
+        creds.jid.node(),
+        creds.jid.domain(),
+        &tokio_xmpp::jid::ResourcePart::new(&res)
+            .map(|r| r.into_owned())
+            .unwrap_or_else(|_| tokio_xmpp::jid::ResourcePart::new("perch").unwrap().into_owned()),
+    ) {
+        full => Jid::from(full),
+    }
+}
+
+/// One attempt: TCP, StartTLS, SASL, and the stream restart after it. Binding is left
+/// to the stanza stream (it also does XEP-0198 resumption).
+pub async fn connect_once(
+    creds: &Credentials,
+    identity: Jid,
+    tls: Arc<ClientConfig>,
+    timeouts: Timeouts,
+) -> Result<Connection, ConnectError> {
+    let domain = creds.jid.domain().as_str().to_owned();
+    let header = || StreamHeader {
+        to: Some(Cow::Owned(domain.clone())),
+        from: None,
+        id: None,
+    };
+    let stream_err = |what: &str, e: &dyn std::fmt::Display| unreachable(what, e);
+
+    let tcp = open_tcp(creds).await?;
+    let stream = initiate_stream(BufStream::new(tcp), ns::JABBER_CLIENT, header(), timeouts)
+        .await
+        .map_err(|e| stream_err("opening the stream", &e))?;
+    let (features, mut stream) = stream
+        .recv_features::<XmppStreamElement>()
+        .await
+        .map_err(|e| stream_err("reading stream features", &e))?;
+    if !features.can_starttls() {
+        return Err(ConnectError::Protocol(format!(
+            "{domain} does not offer STARTTLS; Perch never logs in without TLS"
+        )));
+    }
+    stream
+        .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
+            starttls::Request,
+        )))
+        .await
+        .map_err(|e| stream_err("sending STARTTLS", &e))?;
+    loop {
+        match stream.next().await {
+            Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
+            Some(Ok(XmppStreamElement::Starttls(_))) => {
+                return Err(ConnectError::Protocol(format!(
+                    "{domain} refused STARTTLS"
+                )));
+            }
+            Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
+            Some(Err(e)) => return Err(stream_err("waiting for STARTTLS", &e)),
+            None => return Err(ConnectError::Unreachable("stream closed during STARTTLS".into())),
+        }
+    }
+    let tcp = stream.into_inner().into_inner();
+    let name = ServerName::try_from(domain.clone())
+        .map_err(|e| ConnectError::Protocol(format!("{domain} is not a TLS server name: {e}")))?;
+    let tls_stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| tls_error(&domain, e))?;
+
+    let stream = initiate_stream(
+        BufStream::new(tls_stream),
+        ns::JABBER_CLIENT,
+        header(),
+        timeouts,
+    )
+    .await
+    .map_err(|e| stream_err("opening the TLS stream", &e))?;
+    let (features, stream) = stream
+        .recv_features()
+        .await
+        .map_err(|e| stream_err("reading stream features", &e))?;
+    let node = creds.jid.node().map(|n| n.as_str()).unwrap_or_default();
+    let sasl = SaslCredentials::default()
+        .with_username(node)
+        .with_password(creds.password.expose())
+        .with_channel_binding(ChannelBinding::None);
+    let stream = tokio_xmpp::client_login(stream, features.sasl_mechanisms, sasl)
+        .await
+        .map_err(|e| match e {
+            XmppError::Auth(AuthError::Fail(cond)) => ConnectError::Auth(format!(
+                "the server refused the credentials ({cond:?})"
+            )),
+            XmppError::Auth(AuthError::NoMechanism) => ConnectError::Protocol(
+                "no SASL mechanism in common with the server".into(),
+            ),
+            XmppError::Auth(other) => ConnectError::Auth(other.to_string()),
+            other => unreachable("authenticating", other),
+        })?;
+    let stream = stream
+        .send_header(header())
+        .await
+        .map_err(|e| stream_err("restarting the stream", &e))?;
+    let (features, stream) = stream
+        .recv_features()
+        .await
+        .map_err(|e| stream_err("reading stream features", &e))?;
+    Ok(Connection {
+        stream: stream.box_stream(),
+        features,
+        identity,
+    })
+}
+
+/// Default stream timeouts: a keepalive after 60 s of silence, dead 15 s later.
+pub fn timeouts() -> Timeouts {
+    Timeouts::tight()
+}
+
+/// How long to wait before attempt `n` (1-based) of a reconnection.
+pub fn backoff(n: u32, max: Duration) -> Duration {
+    let secs = 1u64.checked_shl(n.saturating_sub(1).min(20)).unwrap_or(u64::MAX);
+    Duration::from_secs(secs).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let max = Duration::from_secs(60);
+        assert_eq!(backoff(1, max), Duration::from_secs(1));
+        assert_eq!(backoff(2, max), Duration::from_secs(2));
+        assert_eq!(backoff(5, max), Duration::from_secs(16));
+        assert_eq!(backoff(7, max), max);
+        assert_eq!(backoff(100, max), max);
+    }
+
+    #[test]
+    fn pem_parsing() {
+        assert_eq!(parse_pem_certs(b"").unwrap(), 0);
+        assert!(parse_pem_certs(b"-----BEGIN CERTIFICATE-----\nnot base64!!\n-----END CERTIFICATE-----\n").is_err());
+    }
+
+    #[test]
+    fn tls_config_builds() {
+        assert!(tls_config(None, false).is_ok());
+        assert!(tls_config(None, true).is_ok());
+        assert!(tls_config(Some("/nonexistent/ca.pem"), false).is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! XMPP sessions: one task per connected profile, owning its stanza stream.
+
+pub mod connect;
+pub mod session;
+pub mod stanzas;

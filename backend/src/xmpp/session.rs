@@ -1,0 +1,767 @@
+//! One XMPP session: a task that owns the profile's stanza stream.
+//!
+//! Why this shape (see `shared/notes/crates.md` §0): tokio-xmpp's `Client` can lose an
+//! IQ reply forever and retries fatal errors without telling anyone. So one task owns a
+//! `StanzaStream` (never split), keeps its own table of IQs in flight with deadlines,
+//! and builds connections itself through a reconnector that classifies failures: a
+//! refused password or an untrusted certificate ends the session with that error; a
+//! lost connection is retried with exponential backoff; XEP-0198 resumption is done by
+//! the stream when the server offers it.
+//!
+//! The rest of the daemon talks to the task through [`Session`] (commands over a
+//! channel, state over a watch channel) and hears from it through [`Event`]s.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use perch_plugin_api::jid::{BareJid, Jid};
+use perch_plugin_api::{ConnectionState, ContactPresence, Direction, HistoryMessage, RosterItem, Show};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_xmpp::Stanza;
+use tokio_xmpp::minidom::Element;
+use tokio_xmpp::parsers::{
+    iq::Iq,
+    message::{Id, Lang, Message, MessageType},
+    ns,
+    presence::Presence,
+    roster::Roster,
+    stanza_error::StanzaError,
+};
+use tokio_xmpp::stanzastream::{Connection, Event as StreamEvent, StanzaStream, StreamEvent as Status};
+
+use super::connect::{self, ConnectError};
+use super::stanzas::{self, IqRequest, PresenceUpdate};
+use crate::error::{Error, Result};
+use crate::events::{Event, EventSender};
+use crate::history::{History, NewMessage};
+use crate::profiles::Credentials;
+
+/// Session tunables (from `[xmpp]` in the config).
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub resource: String,
+    pub connect_attempts: u32,
+    pub reconnect_attempts: u32,
+    pub connect_timeout: Duration,
+    pub reconnect_max_delay: Duration,
+    pub iq_timeout: Duration,
+}
+
+/// What the rest of the daemon can see of a session at any time.
+#[derive(Debug, Clone)]
+pub struct StateInfo {
+    pub state: ConnectionState,
+    pub bound_jid: Option<String>,
+    /// Why a disconnected session gave up.
+    pub error: Option<ConnectError>,
+}
+
+/// Handle to a running session.
+#[derive(Clone)]
+pub struct Session {
+    pub profile: String,
+    pub profile_id: i32,
+    pub jid: BareJid,
+    cmd: mpsc::Sender<Command>,
+    state: watch::Receiver<StateInfo>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    roster: Mutex<BTreeMap<String, RosterItem>>,
+    presences: Mutex<BTreeMap<String, ContactPresence>>,
+}
+
+type Reply<T> = oneshot::Sender<Result<T>>;
+
+enum Command {
+    Message {
+        to: Jid,
+        body: String,
+        kind: MessageType,
+        reply: Reply<HistoryMessage>,
+    },
+    Presence {
+        presence: Box<Presence>,
+        /// Remember it as our own presence (re-sent after reconnecting).
+        own: Option<(Show, Option<String>, i8)>,
+        reply: Reply<()>,
+    },
+    Iq {
+        to: Option<Jid>,
+        set: bool,
+        payload: Element,
+        reply: Reply<Option<Element>>,
+    },
+    Disconnect {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// Progress reports of the reconnector to the session task.
+enum ConnStatus {
+    Retrying { error: ConnectError, delay: Duration },
+    Fatal(ConnectError),
+}
+
+/// Who waits for an IQ answer.
+enum Waiter {
+    Caller(Reply<Option<Element>>),
+    RosterFetch,
+}
+
+struct PendingIq {
+    to: Option<Jid>,
+    deadline: Instant,
+    waiter: Waiter,
+}
+
+fn closed() -> Error {
+    Error::Internal("the session task has stopped".into())
+}
+
+impl Session {
+    /// Starts a session; it connects in the background (see [`Session::wait_ready`]).
+    pub fn spawn(
+        creds: Credentials,
+        profile_id: i32,
+        config: SessionConfig,
+        history: History,
+        events: EventSender,
+    ) -> Result<Self> {
+        let tls = connect::tls_config(creds.ca_file.as_deref(), creds.insecure)
+            .map_err(|e| Error::bad_argument("ca_file", e))?;
+        if creds.insecure {
+            tracing::warn!(
+                profile = %creds.profile,
+                jid = %creds.jid,
+                "TLS certificate verification disabled for this profile (insecure): \
+                 the server's identity is not checked"
+            );
+        }
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let (state_tx, state_rx) = watch::channel(StateInfo {
+            state: ConnectionState::Connecting,
+            bound_jid: None,
+            error: None,
+        });
+        let shared = Arc::new(Shared::default());
+        let handle = Self {
+            profile: creds.profile.clone(),
+            profile_id,
+            jid: creds.jid.clone(),
+            cmd: cmd_tx,
+            state: state_rx,
+            shared: shared.clone(),
+        };
+        let task = Task {
+            own: creds.jid.clone(),
+            profile: creds.profile.clone(),
+            profile_id,
+            creds: Arc::new(creds),
+            tls,
+            config,
+            history,
+            events,
+            state: state_tx,
+            shared,
+            cmd_rx,
+            pending: HashMap::new(),
+            bound: None,
+            own_presence: (Show::Available, None, 0),
+            next_id: 0,
+        };
+        tokio::spawn(task.run());
+        Ok(handle)
+    }
+
+    pub fn state(&self) -> StateInfo {
+        self.state.borrow().clone()
+    }
+
+    /// Waits until the session is connected, or fails with why it could not be.
+    pub async fn wait_ready(&self) -> Result<()> {
+        let mut rx = self.state.clone();
+        let info = rx
+            .wait_for(|s| {
+                s.state == ConnectionState::Connected
+                    || (s.state == ConnectionState::Disconnected)
+            })
+            .await
+            .map_err(|_| closed())?
+            .clone();
+        match (info.state, info.error) {
+            (ConnectionState::Connected, _) => Ok(()),
+            (_, Some(e)) => Err(self.error_of(&e)),
+            _ => Err(Error::NotConnected(self.profile.clone())),
+        }
+    }
+
+    /// The bridge error for a connection failure of this session.
+    pub fn error_of(&self, e: &ConnectError) -> Error {
+        let domain = self.jid.domain().to_string();
+        match e {
+            ConnectError::Auth(reason) => Error::AuthenticationFailed {
+                jid: self.jid.to_string(),
+                reason: reason.clone(),
+            },
+            ConnectError::Certificate(reason) => Error::CertificateNotTrusted {
+                domain,
+                reason: reason.clone(),
+            },
+            ConnectError::Unreachable(reason) => Error::ServerUnreachable {
+                domain,
+                reason: reason.clone(),
+            },
+            ConnectError::Protocol(reason) => Error::Xmpp(format!("{domain}: {reason}")),
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        !self.cmd.is_closed()
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd.send(make(tx)).await.map_err(|_| self.not_connected())?;
+        rx.await.map_err(|_| self.not_connected())?
+    }
+
+    fn not_connected(&self) -> Error {
+        Error::NotConnected(self.profile.clone())
+    }
+
+    pub async fn send_message(
+        &self,
+        to: Jid,
+        body: String,
+        kind: MessageType,
+    ) -> Result<HistoryMessage> {
+        self.call(|reply| Command::Message {
+            to,
+            body,
+            kind,
+            reply,
+        })
+        .await
+    }
+
+    /// Sets our own presence (kept and re-sent after reconnections).
+    pub async fn set_presence(&self, show: Show, status: Option<String>, priority: i8) -> Result<()> {
+        let presence = stanzas::own_presence(show, status.as_deref(), priority);
+        self.call(|reply| Command::Presence {
+            presence: Box::new(presence),
+            own: Some((show, status, priority)),
+            reply,
+        })
+        .await
+    }
+
+    /// Sends a presence that is not our availability (subscriptions).
+    pub async fn send_presence(&self, presence: Presence) -> Result<()> {
+        self.call(|reply| Command::Presence {
+            presence: Box::new(presence),
+            own: None,
+            reply,
+        })
+        .await
+    }
+
+    /// Sends an IQ and waits for its answer (bounded by `xmpp.iq_timeout`).
+    pub async fn iq(&self, to: Option<Jid>, set: bool, payload: Element) -> Result<Option<Element>> {
+        self.call(|reply| Command::Iq {
+            to,
+            set,
+            payload,
+            reply,
+        })
+        .await
+    }
+
+    pub fn roster(&self) -> Vec<RosterItem> {
+        lock(&self.shared.roster).values().cloned().collect()
+    }
+
+    pub fn presences(&self) -> Vec<ContactPresence> {
+        lock(&self.shared.presences).values().cloned().collect()
+    }
+
+    /// Sends unavailable presence, closes the stream and ends the task.
+    pub async fn disconnect(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.cmd.send(Command::Disconnect { reply: tx }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How the task's loop ended.
+enum Exit {
+    Disconnect(oneshot::Sender<()>),
+    Fatal(ConnectError),
+    Dropped,
+    StreamEnded,
+}
+
+struct Task {
+    own: BareJid,
+    profile: String,
+    profile_id: i32,
+    creds: Arc<Credentials>,
+    tls: Arc<rustls::ClientConfig>,
+    config: SessionConfig,
+    history: History,
+    events: EventSender,
+    state: watch::Sender<StateInfo>,
+    shared: Arc<Shared>,
+    cmd_rx: mpsc::Receiver<Command>,
+    pending: HashMap<String, PendingIq>,
+    bound: Option<Jid>,
+    own_presence: (Show, Option<String>, i8),
+    next_id: u64,
+}
+
+impl Task {
+    fn reconnector(
+        &self,
+        status: mpsc::UnboundedSender<ConnStatus>,
+    ) -> Box<dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static> {
+        let creds = self.creds.clone();
+        let tls = self.tls.clone();
+        let cfg = self.config.clone();
+        let identity = connect::requested_jid(&creds, &cfg.resource);
+        let mut first = true;
+        Box::new(move |_location, slot| {
+            let (creds, tls, cfg, identity, status) = (
+                creds.clone(),
+                tls.clone(),
+                cfg.clone(),
+                identity.clone(),
+                status.clone(),
+            );
+            let budget = if std::mem::take(&mut first) {
+                cfg.connect_attempts
+            } else {
+                cfg.reconnect_attempts
+            };
+            tokio::spawn(async move {
+                let mut attempt = 0u32;
+                loop {
+                    attempt += 1;
+                    let result = tokio::time::timeout(
+                        cfg.connect_timeout,
+                        connect::connect_once(&creds, identity.clone(), tls.clone(), connect::timeouts()),
+                    )
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ConnectError::Unreachable(format!(
+                            "no answer within {} s",
+                            cfg.connect_timeout.as_secs()
+                        )))
+                    });
+                    let error = match result {
+                        Ok(conn) => {
+                            // If the session is gone the slot is closed; nothing to do.
+                            let _ = slot.send(conn);
+                            return;
+                        }
+                        Err(e) => e,
+                    };
+                    if status.is_closed() {
+                        return;
+                    }
+                    if error.is_fatal() || (budget != 0 && attempt >= budget) {
+                        let _ = status.send(ConnStatus::Fatal(error));
+                        return; // dropping the slot ends the stream worker
+                    }
+                    let delay = connect::backoff(attempt, cfg.reconnect_max_delay);
+                    let _ = status.send(ConnStatus::Retrying {
+                        error,
+                        delay,
+                    });
+                    tokio::time::sleep(delay).await;
+                    if status.is_closed() {
+                        return;
+                    }
+                }
+            });
+        })
+    }
+
+    fn set_state(&self, state: ConnectionState, error: Option<ConnectError>, reason: String) {
+        let bound = if state == ConnectionState::Connected {
+            self.bound.as_ref().map(|j| j.to_string())
+        } else {
+            None
+        };
+        let changed = {
+            let cur = self.state.borrow();
+            cur.state != state || cur.bound_jid != bound || reason.len() > 0
+        };
+        self.state.send_replace(StateInfo {
+            state,
+            bound_jid: bound.clone(),
+            error,
+        });
+        if changed {
+            tracing::info!(profile = %self.profile, jid = %self.own, state = state.as_str(), %reason, "connection state");
+            self.emit(Event::ConnectionState {
+                profile: self.profile.clone(),
+                state,
+                jid: bound.unwrap_or_else(|| self.own.to_string()),
+                reason,
+            });
+        }
+    }
+
+    fn emit(&self, e: Event) {
+        // No receiver (no frontend yet) is fine.
+        let _ = self.events.send(e);
+    }
+
+    fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        use ring::rand::SecureRandom;
+        let mut b = [0u8; 6];
+        let _ = ring::rand::SystemRandom::new().fill(&mut b);
+        let r: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        format!("perch-{r}-{}", self.next_id)
+    }
+
+    async fn run(mut self) {
+        let (status_tx, mut status_rx) = mpsc::unbounded_channel();
+        let mut stream = StanzaStream::new(self.reconnector(status_tx), 64);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let exit = loop {
+            tokio::select! {
+                ev = stream.next() => match ev {
+                    Some(ev) => self.on_stream_event(&stream, ev).await,
+                    None => break Exit::StreamEnded,
+                },
+                Some(st) = status_rx.recv() => match st {
+                    ConnStatus::Retrying { error, delay } => self.set_state(
+                        ConnectionState::Connecting,
+                        None,
+                        format!("{error}; retrying in {} s", delay.as_secs()),
+                    ),
+                    ConnStatus::Fatal(e) => break Exit::Fatal(e),
+                },
+                cmd = self.cmd_rx.recv() => match cmd {
+                    None => break Exit::Dropped,
+                    Some(Command::Disconnect { reply }) => break Exit::Disconnect(reply),
+                    Some(c) => self.on_command(&stream, c).await,
+                },
+                _ = tick.tick() => self.expire_iqs(),
+            }
+        };
+        self.fail_pending();
+        match exit {
+            Exit::Disconnect(reply) => {
+                if self.state.borrow().state == ConnectionState::Connected {
+                    let off = stanzas::own_presence(Show::Unavailable, None, 0);
+                    let _ = stream.send(Box::new(Stanza::Presence(off))).await;
+                }
+                // Bounded: a dead server must not hold up a shutdown.
+                let _ = tokio::time::timeout(Duration::from_secs(5), stream.close()).await;
+                self.set_state(ConnectionState::Disconnected, None, String::new());
+                let _ = reply.send(());
+            }
+            Exit::Fatal(e) => {
+                drop(stream);
+                tracing::warn!(profile = %self.profile, jid = %self.own, error = %e, "giving up connecting");
+                let reason = format!("{}: {e}", error_name(&e));
+                self.set_state(ConnectionState::Disconnected, Some(e), reason);
+            }
+            Exit::Dropped => {
+                let _ = tokio::time::timeout(Duration::from_secs(5), stream.close()).await;
+                self.set_state(ConnectionState::Disconnected, None, String::new());
+            }
+            Exit::StreamEnded => {
+                self.set_state(
+                    ConnectionState::Disconnected,
+                    Some(ConnectError::Unreachable("the stream ended".into())),
+                    "the stream ended".into(),
+                );
+            }
+        }
+        lock(&self.shared.presences).clear();
+    }
+
+    fn fail_pending(&mut self) {
+        for (_, p) in self.pending.drain() {
+            if let Waiter::Caller(tx) = p.waiter {
+                let _ = tx.send(Err(Error::NotConnected(self.profile.clone())));
+            }
+        }
+    }
+
+    fn expire_iqs(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            let Some(p) = self.pending.remove(&id) else { continue };
+            let to = p.to.as_ref().map_or_else(|| self.own.to_string(), |j| j.to_string());
+            tracing::debug!(profile = %self.profile, %id, %to, "IQ timed out");
+            match p.waiter {
+                Waiter::Caller(tx) => {
+                    let _ = tx.send(Err(Error::Timeout(format!(
+                        "{to} did not answer within {} s",
+                        self.config.iq_timeout.as_secs()
+                    ))));
+                }
+                Waiter::RosterFetch => self.roster_loaded(None),
+            }
+        }
+    }
+
+    async fn send(&self, stream: &StanzaStream, stanza: Stanza) {
+        stream.send(Box::new(stanza)).await;
+    }
+
+    async fn send_iq(&mut self, stream: &StanzaStream, to: Option<Jid>, set: bool, payload: Element, waiter: Waiter) {
+        let id = self.new_id();
+        let mut iq = if set {
+            Iq::Set { from: None, to: None, id: id.clone(), payload }
+        } else {
+            Iq::Get { from: None, to: None, id: id.clone(), payload }
+        };
+        *iq.to_mut() = to.clone();
+        self.pending.insert(
+            id,
+            PendingIq {
+                to,
+                deadline: Instant::now() + self.config.iq_timeout,
+                waiter,
+            },
+        );
+        self.send(stream, Stanza::Iq(iq)).await;
+    }
+
+    async fn on_stream_event(&mut self, stream: &StanzaStream, ev: StreamEvent) {
+        match ev {
+            StreamEvent::Stream(Status::Reset { bound_jid, .. }) => {
+                tracing::info!(profile = %self.profile, jid = %bound_jid, "stream bound");
+                self.bound = Some(bound_jid);
+                lock(&self.shared.presences).clear();
+                // Roster first, then presence (RFC 6121 §2.2): contacts' presences
+                // then arrive with a roster to put them in.
+                let query: Element = Roster { ver: None, items: vec![] }.into();
+                self.send_iq(stream, None, false, query, Waiter::RosterFetch).await;
+                let (show, status, prio) = self.own_presence.clone();
+                let p = stanzas::own_presence(show, status.as_deref(), prio);
+                self.send(stream, Stanza::Presence(p)).await;
+            }
+            StreamEvent::Stream(Status::Suspended) => {
+                self.set_state(ConnectionState::Connecting, None, "connection lost; reconnecting".into());
+            }
+            StreamEvent::Stream(Status::Resumed) => {
+                tracing::info!(profile = %self.profile, jid = %self.own, "stream resumed (XEP-0198)");
+                self.set_state(ConnectionState::Connected, None, "resumed".into());
+            }
+            StreamEvent::Stanza(Stanza::Iq(iq)) => self.on_iq(stream, iq).await,
+            StreamEvent::Stanza(Stanza::Message(m)) => self.on_message(m).await,
+            StreamEvent::Stanza(Stanza::Presence(p)) => self.on_presence(p),
+        }
+    }
+
+    fn roster_loaded(&mut self, payload: Option<Element>) {
+        match payload.map(Roster::try_from) {
+            Some(Ok(roster)) => {
+                let items: BTreeMap<String, RosterItem> = roster
+                    .items
+                    .iter()
+                    .map(|i| {
+                        let item = stanzas::roster_item(i);
+                        (item.jid.clone(), item)
+                    })
+                    .collect();
+                tracing::debug!(profile = %self.profile, items = items.len(), "roster fetched");
+                *lock(&self.shared.roster) = items.clone();
+                for item in items.into_values() {
+                    self.emit(Event::Roster { profile: self.profile.clone(), item });
+                }
+            }
+            Some(Err(e)) => tracing::warn!(profile = %self.profile, error = %e, "unreadable roster"),
+            None => tracing::warn!(profile = %self.profile, "roster fetch failed"),
+        }
+        self.set_state(ConnectionState::Connected, None, String::new());
+    }
+
+    async fn on_iq(&mut self, stream: &StanzaStream, iq: Iq) {
+        match iq {
+            Iq::Result { from, id, payload, .. } => self.on_iq_answer(from, id, Ok(payload)),
+            Iq::Error { from, id, error, .. } => self.on_iq_answer(from, id, Err(error)),
+            Iq::Get { from, id, payload, .. } => self.on_iq_request(stream, from, id, payload, true).await,
+            Iq::Set { from, id, payload, .. } => self.on_iq_request(stream, from, id, payload, false).await,
+        }
+    }
+
+    fn on_iq_answer(&mut self, from: Option<Jid>, id: String, answer: std::result::Result<Option<Element>, StanzaError>) {
+        let Some(p) = self.pending.get(&id) else {
+            tracing::debug!(profile = %self.profile, %id, "IQ answer nobody waits for");
+            return;
+        };
+        if !stanzas::reply_matches(from.as_ref(), p.to.as_ref(), &self.own) {
+            tracing::warn!(profile = %self.profile, %id, from = ?from, "IQ answer from the wrong entity ignored");
+            return;
+        }
+        let Some(p) = self.pending.remove(&id) else { return };
+        match p.waiter {
+            Waiter::Caller(tx) => {
+                let _ = tx.send(answer.map_err(|e| Error::Xmpp(describe_error(&e))));
+            }
+            Waiter::RosterFetch => self.roster_loaded(answer.ok().flatten()),
+        }
+    }
+
+    async fn on_iq_request(&mut self, stream: &StanzaStream, from: Option<Jid>, id: String, payload: Element, is_get: bool) {
+        let from_self = from.as_ref().is_none_or(|f| f.to_bare() == self.own);
+        let result = |payload: Option<Element>| Iq::Result { from: None, to: from.clone(), id: id.clone(), payload };
+        let answer = match stanzas::classify_request(&payload, is_get, from_self) {
+            IqRequest::DiscoInfo(node) => result(Some(stanzas::disco_info(node).into())),
+            IqRequest::Ping => result(None),
+            IqRequest::Version => result(Some(stanzas::version().into())),
+            IqRequest::RosterPush(roster) => {
+                for i in &roster.items {
+                    let item = stanzas::roster_item(i);
+                    {
+                        let mut r = lock(&self.shared.roster);
+                        if item.subscription == "remove" {
+                            r.remove(&item.jid);
+                        } else {
+                            r.insert(item.jid.clone(), item.clone());
+                        }
+                    }
+                    self.emit(Event::Roster { profile: self.profile.clone(), item });
+                }
+                result(None)
+            }
+            IqRequest::Unsupported => Iq::Error {
+                from: None,
+                to: from.clone(),
+                id: id.clone(),
+                error: stanzas::service_unavailable(),
+                payload: None,
+            },
+        };
+        self.send(stream, Stanza::Iq(answer)).await;
+    }
+
+    async fn on_message(&mut self, m: Message) {
+        if m.type_ == MessageType::Error {
+            tracing::warn!(profile = %self.profile, from = ?m.from, "message error received");
+            return;
+        }
+        let Some(body) = stanzas::body(&m) else { return };
+        let from = m.from.clone().unwrap_or_else(|| Jid::from(self.own.domain().to_owned()));
+        let to = m.to.clone().or_else(|| self.bound.clone()).map(|j| j.to_string()).unwrap_or_default();
+        let id = match &m.id {
+            Some(Id(id)) if !id.is_empty() => id.clone(),
+            _ => self.new_id(),
+        };
+        let record = NewMessage {
+            msg_id: id,
+            timestamp: stanzas::delay_micros(&m).unwrap_or_else(crate::time::now_micros),
+            direction: Direction::In,
+            peer: from.to_bare().to_string(),
+            from: from.to_string(),
+            to,
+            kind: stanzas::message_type_name(&m.type_).to_owned(),
+            body,
+        };
+        match self.history.store(self.profile_id, record).await {
+            Ok(message) => self.emit(Event::Message { profile: self.profile.clone(), message }),
+            Err(e) => tracing::error!(profile = %self.profile, error = %e, "storing a received message failed"),
+        }
+    }
+
+    fn on_presence(&mut self, p: Presence) {
+        match stanzas::read_presence(&p) {
+            PresenceUpdate::Contact(c) => {
+                lock(&self.shared.presences).insert(c.jid.clone(), c.clone());
+                self.emit(Event::Presence { profile: self.profile.clone(), presence: c });
+            }
+            PresenceUpdate::Subscription(action, jid) => {
+                tracing::info!(profile = %self.profile, %jid, action, "subscription presence");
+                self.emit(Event::Subscription { profile: self.profile.clone(), action: action.to_owned(), jid });
+            }
+            PresenceUpdate::Ignore => {}
+        }
+    }
+
+    async fn on_command(&mut self, stream: &StanzaStream, cmd: Command) {
+        match cmd {
+            Command::Message { to, body, kind, reply } => {
+                let id = self.new_id();
+                let mut m = Message::new_with_type(kind.clone(), Some(to.clone()))
+                    .with_body(Lang(String::new()), body.clone());
+                m.id = Some(Id(id.clone()));
+                self.send(stream, Stanza::Message(m)).await;
+                let from = self.bound.as_ref().map_or_else(|| self.own.to_string(), |j| j.to_string());
+                let record = NewMessage {
+                    msg_id: id,
+                    timestamp: crate::time::now_micros(),
+                    direction: Direction::Out,
+                    peer: to.to_bare().to_string(),
+                    from,
+                    to: to.to_string(),
+                    kind: stanzas::message_type_name(&kind).to_owned(),
+                    body,
+                };
+                let stored = self.history.store(self.profile_id, record).await;
+                if let Ok(message) = &stored {
+                    self.emit(Event::Message { profile: self.profile.clone(), message: message.clone() });
+                }
+                let _ = reply.send(stored);
+            }
+            Command::Presence { presence, own, reply } => {
+                if let Some(own) = own {
+                    self.own_presence = own;
+                }
+                self.send(stream, Stanza::Presence(*presence)).await;
+                let _ = reply.send(Ok(()));
+            }
+            Command::Iq { to, set, payload, reply } => {
+                self.send_iq(stream, to, set, payload, Waiter::Caller(reply)).await;
+            }
+            Command::Disconnect { .. } => unreachable!("handled by the loop"),
+        }
+    }
+}
+
+/// The stable name of a connection failure, as on the bridge.
+pub fn error_name(e: &ConnectError) -> &'static str {
+    match e {
+        ConnectError::Auth(_) => "AuthenticationFailed",
+        ConnectError::Certificate(_) => "CertificateNotTrusted",
+        ConnectError::Unreachable(_) => "ServerUnreachable",
+        ConnectError::Protocol(_) => "Xmpp",
+    }
+}
+
+/// `item-not-found: the text` from a stanza error.
+pub fn describe_error(e: &StanzaError) -> String {
+    let el: Element = e.clone().into();
+    let cond = el
+        .children()
+        .find(|c| c.ns() == ns::XMPP_STANZAS && c.name() != "text")
+        .map(|c| c.name().to_owned())
+        .unwrap_or_else(|| "undefined-condition".into());
+    match e.texts.values().next() {
+        Some(t) if !t.is_empty() => format!("{cond}: {t}"),
+        _ => cond,
+    }
+}

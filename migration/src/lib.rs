@@ -1,0 +1,35 @@
+//! Schema migrations of Perch's database.
+//!
+//! Why a crate of its own: the schema is part of Perch's contract with the data users
+//! already have. perchd applies these migrations at start (never anything else touches
+//! the schema), and refuses a database that records a migration this binary does not
+//! know — a sign that a newer Perch wrote it — instead of guessing.
+//!
+//! One file per migration: sea-orm takes a migration's name from its file stem, so two
+//! migrations in one file would collide.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_profiles;
+mod m20261123_000002_history;
+
+/// Every migration this binary knows, oldest first.
+#[derive(Debug)]
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_profiles::Migration),
+            Box::new(m20261123_000002_history::Migration),
+        ]
+    }
+}
+
+/// The names of all migrations this binary knows, oldest first.
+pub fn known_migrations() -> Vec<String> {
+    Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect()
+}

@@ -1,0 +1,133 @@
+//! The room a Perch plugin lives in.
+//!
+//! Why a crate of its own: plugins must never reach into the backend's internals, and
+//! Cargo forbids dependency cycles, so everything a plugin may see — the types the core
+//! hands around (connection states, messages, roster items, presences), and later the
+//! `Plugin` trait and the `Host` handle — lives here, and the backend depends on this
+//! crate, never the other way round.
+//!
+//! The types here are plain data with serde: they are what the bridge serialises to
+//! frontends, so their field names are part of the bridge contract (`doc/bridge.rst`).
+
+use serde::{Deserialize, Serialize};
+
+pub use tokio_xmpp::jid;
+
+/// The connection state of one profile's XMPP session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionState {
+    /// No session, or a session that gave up (see the error beside it).
+    Disconnected,
+    /// Connecting for the first time, or reconnecting after a lost connection.
+    Connecting,
+    /// Bound, initial presence sent, roster fetched.
+    Connected,
+}
+
+impl ConnectionState {
+    /// The stable name used on the bridge.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disconnected => "disconnected",
+            Self::Connecting => "connecting",
+            Self::Connected => "connected",
+        }
+    }
+}
+
+/// Availability as carried by `<presence/>` (RFC 6121 `<show/>`), plus the two
+/// presence types a frontend cares about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Show {
+    Available,
+    Away,
+    Xa,
+    Dnd,
+    Chat,
+    Unavailable,
+}
+
+impl Show {
+    /// The stable name used on the bridge.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Away => "away",
+            Self::Xa => "xa",
+            Self::Dnd => "dnd",
+            Self::Chat => "chat",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// Parses a bridge/CLI value; `""` means available.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "" | "available" => Self::Available,
+            "away" => Self::Away,
+            "xa" => Self::Xa,
+            "dnd" => Self::Dnd,
+            "chat" => Self::Chat,
+            "unavailable" => Self::Unavailable,
+            _ => return None,
+        })
+    }
+}
+
+/// Which way a stored message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::In => "in",
+            Self::Out => "out",
+        }
+    }
+}
+
+/// One message of the history, as stored and as sent to frontends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryMessage {
+    /// The stanza id (ours for sent messages, the sender's or a generated one else).
+    pub id: String,
+    /// RFC 3339 UTC with microseconds.
+    pub timestamp: String,
+    pub direction: Direction,
+    /// The bare JID of the other side.
+    pub peer: String,
+    pub from: String,
+    pub to: String,
+    /// `chat`, `normal`, `headline`, `groupchat`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub body: String,
+}
+
+/// One roster entry (RFC 6121).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterItem {
+    pub jid: String,
+    pub name: Option<String>,
+    /// `none`, `to`, `from`, `both` (`remove` only in change notifications).
+    pub subscription: String,
+    /// A subscription request of ours is pending.
+    pub ask: bool,
+    pub groups: Vec<String>,
+}
+
+/// The last presence seen from one full JID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactPresence {
+    pub jid: String,
+    pub show: Show,
+    pub status: Option<String>,
+    pub priority: i8,
+}
