@@ -74,7 +74,6 @@ impl From<Error> for BridgeError {
     }
 }
 
-
 fn json<T: Serialize>(v: &T) -> Result<String, BridgeError> {
     serde_json::to_string(v).map_err(|e| BridgeError::Internal(format!("serialising: {e}")))
 }
@@ -83,7 +82,9 @@ fn flag(options: &HashMap<String, String>, key: &str) -> Result<bool, BridgeErro
     match options.get(key).map(String::as_str) {
         None | Some("false") | Some("") => Ok(false),
         Some("true") => Ok(true),
-        Some(other) => Err(Error::bad_argument(key, format!("{other:?} is not \"true\" or \"false\"")).into()),
+        Some(other) => {
+            Err(Error::bad_argument(key, format!("{other:?} is not \"true\" or \"false\"")).into())
+        }
     }
 }
 
@@ -107,7 +108,10 @@ impl Core {
         options: HashMap<String, String>,
     ) -> Result<(), BridgeError> {
         for key in options.keys() {
-            if !matches!(key.as_str(), "server" | "ca_file" | "insecure" | "autoconnect") {
+            if !matches!(
+                key.as_str(),
+                "server" | "ca_file" | "insecure" | "autoconnect"
+            ) {
                 return Err(Error::bad_argument(
                     key,
                     "unknown option (known: server, ca_file, insecure, autoconnect)",
@@ -155,8 +159,16 @@ impl Core {
         Ok(self.daemon.profiles.set_default(&name).await?)
     }
 
-    async fn profile_set_autoconnect(&self, name: String, autoconnect: bool) -> Result<(), BridgeError> {
-        Ok(self.daemon.profiles.set_autoconnect(&name, autoconnect).await?)
+    async fn profile_set_autoconnect(
+        &self,
+        name: String,
+        autoconnect: bool,
+    ) -> Result<(), BridgeError> {
+        Ok(self
+            .daemon
+            .profiles
+            .set_autoconnect(&name, autoconnect)
+            .await?)
     }
 
     async fn connect(&self, profile: String) -> Result<(), BridgeError> {
@@ -178,10 +190,18 @@ impl Core {
         body: String,
         r#type: String,
     ) -> Result<String, BridgeError> {
-        Ok(self.daemon.send_message(&profile, &to, &body, &r#type).await?.id)
+        Ok(self
+            .daemon
+            .send_message(&profile, &to, &body, &r#type)
+            .await?
+            .id)
     }
 
-    async fn history_get(&self, profile: String, filters: HashMap<String, String>) -> Result<String, BridgeError> {
+    async fn history_get(
+        &self,
+        profile: String,
+        filters: HashMap<String, String>,
+    ) -> Result<String, BridgeError> {
         json(&self.daemon.history(&profile, &filters).await?)
     }
 
@@ -189,20 +209,43 @@ impl Core {
         json(&self.daemon.roster(&profile).await?)
     }
 
-    async fn roster_add(&self, profile: String, jid: String, name: String, groups: Vec<String>) -> Result<(), BridgeError> {
-        Ok(self.daemon.roster_add(&profile, &jid, &name, groups).await?)
+    async fn roster_add(
+        &self,
+        profile: String,
+        jid: String,
+        name: String,
+        groups: Vec<String>,
+    ) -> Result<(), BridgeError> {
+        Ok(self
+            .daemon
+            .roster_add(&profile, &jid, &name, groups)
+            .await?)
     }
 
     async fn roster_remove(&self, profile: String, jid: String) -> Result<(), BridgeError> {
         Ok(self.daemon.roster_remove(&profile, &jid).await?)
     }
 
-    async fn subscription(&self, profile: String, action: String, jid: String) -> Result<(), BridgeError> {
+    async fn subscription(
+        &self,
+        profile: String,
+        action: String,
+        jid: String,
+    ) -> Result<(), BridgeError> {
         Ok(self.daemon.subscription(&profile, &action, &jid).await?)
     }
 
-    async fn presence_set(&self, profile: String, show: String, status: String, priority: i32) -> Result<(), BridgeError> {
-        Ok(self.daemon.set_presence(&profile, &show, &status, priority).await?)
+    async fn presence_set(
+        &self,
+        profile: String,
+        show: String,
+        status: String,
+        priority: i32,
+    ) -> Result<(), BridgeError> {
+        Ok(self
+            .daemon
+            .set_presence(&profile, &show, &status, priority)
+            .await?)
     }
 
     async fn presence_get(&self, profile: String) -> Result<String, BridgeError> {
@@ -219,7 +262,11 @@ impl Core {
     ) -> zbus::Result<()>;
 
     #[zbus(signal)]
-    async fn message_received(emitter: &SignalEmitter<'_>, profile: &str, message: &str) -> zbus::Result<()>;
+    async fn message_received(
+        emitter: &SignalEmitter<'_>,
+        profile: &str,
+        message: &str,
+    ) -> zbus::Result<()>;
 
     #[zbus(signal)]
     async fn presence_update(
@@ -242,14 +289,22 @@ impl Core {
     ) -> zbus::Result<()>;
 
     #[zbus(signal)]
-    async fn subscription_request(emitter: &SignalEmitter<'_>, profile: &str, action: &str, jid: &str) -> zbus::Result<()>;
+    async fn subscription_request(
+        emitter: &SignalEmitter<'_>,
+        profile: &str,
+        action: &str,
+        jid: &str,
+    ) -> zbus::Result<()>;
 }
 
 async fn emit(emitter: &SignalEmitter<'_>, ev: &Event) -> zbus::Result<()> {
     match ev {
-        Event::ConnectionState { profile, state, jid, reason } => {
-            Core::connection_state(emitter, profile, state.as_str(), jid, reason).await
-        }
+        Event::ConnectionState {
+            profile,
+            state,
+            jid,
+            reason,
+        } => Core::connection_state(emitter, profile, state.as_str(), jid, reason).await,
         Event::Message { profile, message } => {
             let m = serde_json::to_string(message).unwrap_or_default();
             Core::message_received(emitter, profile, &m).await
@@ -276,9 +331,11 @@ async fn emit(emitter: &SignalEmitter<'_>, ev: &Event) -> zbus::Result<()> {
             )
             .await
         }
-        Event::Subscription { profile, action, jid } => {
-            Core::subscription_request(emitter, profile, action, jid).await
-        }
+        Event::Subscription {
+            profile,
+            action,
+            jid,
+        } => Core::subscription_request(emitter, profile, action, jid).await,
     }
 }
 
@@ -288,7 +345,10 @@ pub enum BridgeStartError {
     #[error("D-Bus bus {bus}: {source}")]
     Bus { bus: String, source: zbus::Error },
     #[error("socket {path}: {source}")]
-    Socket { path: String, source: std::io::Error },
+    Socket {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("another perchd is already serving {0}")]
     SocketInUse(String),
 }
@@ -303,13 +363,18 @@ impl Bridge {
     /// Serves the bridge as configured and starts forwarding events as signals.
     pub async fn start(daemon: Arc<Daemon>) -> Result<Self, BridgeStartError> {
         let conns = Arc::new(Mutex::new(Vec::new()));
-        let core = Core { daemon: daemon.clone() };
+        let core = Core {
+            daemon: daemon.clone(),
+        };
         let bus = daemon.config.bridge.bus.clone();
         if bus != "none" {
             match serve_bus(&bus, core.clone()).await {
                 Ok(c) => {
                     tracing::info!(bus = %bus, name = BUS_NAME, "serving the bridge on D-Bus");
-                    conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((conn_id(), c));
+                    conns
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((conn_id(), c));
                 }
                 Err(e) if bus == "session" && !is_name_taken(&e) => {
                     tracing::warn!(error = %e, "no session bus: serving the peer-to-peer socket only");
@@ -345,7 +410,9 @@ fn is_name_taken(e: &zbus::Error) -> bool {
 async fn serve_bus(bus: &str, core: Core) -> zbus::Result<Connection> {
     let builder = if bus == "session" {
         if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
-            return Err(zbus::Error::Address("DBUS_SESSION_BUS_ADDRESS is not set".into()));
+            return Err(zbus::Error::Address(
+                "DBUS_SESSION_BUS_ADDRESS is not set".into(),
+            ));
         }
         Builder::session()
     } else {
@@ -357,7 +424,10 @@ async fn serve_bus(bus: &str, core: Core) -> zbus::Result<Connection> {
 async fn serve_socket(path: &Path, core: Core, conns: Conns) -> Result<(), BridgeStartError> {
     use std::os::unix::fs::PermissionsExt;
     let shown = path.display().to_string();
-    let io = |source| BridgeStartError::Socket { path: shown.clone(), source };
+    let io = |source| BridgeStartError::Socket {
+        path: shown.clone(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
@@ -395,8 +465,13 @@ async fn serve_socket(path: &Path, core: Core, conns: Conns) -> Result<(), Bridg
                     .build()
                     .await
                 {
-                    Ok(c) => conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((conn_id(), c)),
-                    Err(e) => tracing::debug!(error = %e, "a peer-to-peer bridge client failed to connect"),
+                    Ok(c) => conns
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((conn_id(), c)),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "a peer-to-peer bridge client failed to connect")
+                    }
                 }
             });
         }
@@ -410,12 +485,18 @@ async fn forward_events(mut rx: tokio::sync::broadcast::Receiver<Event>, conns: 
         let ev = match rx.recv().await {
             Ok(ev) => ev,
             Err(RecvError::Lagged(n)) => {
-                tracing::warn!(missed = n, "signals dropped: events came faster than they could be sent");
+                tracing::warn!(
+                    missed = n,
+                    "signals dropped: events came faster than they could be sent"
+                );
                 continue;
             }
             Err(RecvError::Closed) => return,
         };
-        let targets: Vec<(u64, Connection)> = conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let targets: Vec<(u64, Connection)> = conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         let mut dead = Vec::new();
         for (id, c) in targets {
             let ok = match SignalEmitter::new(&c, PATH) {
@@ -427,7 +508,11 @@ async fn forward_events(mut rx: tokio::sync::broadcast::Receiver<Event>, conns: 
             }
         }
         if !dead.is_empty() {
-            tracing::debug!(profile = ev.profile(), count = dead.len(), "dropping bridge connections that failed");
+            tracing::debug!(
+                profile = ev.profile(),
+                count = dead.len(),
+                "dropping bridge connections that failed"
+            );
             conns
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

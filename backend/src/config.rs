@@ -217,11 +217,14 @@ impl Config {
             reason,
         };
         let level = self.log.level.as_str();
-        let is_filter = level.contains('=') && tracing_subscriber::EnvFilter::try_new(level).is_ok();
+        let is_filter =
+            level.contains('=') && tracing_subscriber::EnvFilter::try_new(level).is_ok();
         if !LEVELS.contains(&level) && !is_filter {
             return Err(bad(
                 "log.level",
-                format!("{level:?} is not one of {LEVELS:?} nor a tracing filter such as \"info,perch_backend=debug\""),
+                format!(
+                    "{level:?} is not one of {LEVELS:?} nor a tracing filter such as \"info,perch_backend=debug\""
+                ),
             ));
         }
         if self.log.max_bytes < 4096 {
@@ -301,7 +304,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let e = parse("[xmpp]\nconect_attempts = 2\n").unwrap_err().to_string();
+        let e = parse("[xmpp]\nconect_attempts = 2\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("test.toml"), "{e}");
         assert!(e.contains("conect_attempts"), "{e}");
     }
@@ -327,9 +332,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("xmpp.connect_attempts"), "{e}");
-        let e = parse("[log]\nlevel = \"loud!!\"\n").unwrap_err().to_string();
+        let e = parse("[log]\nlevel = \"loud!!\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("log.level"), "{e}");
-        let e = parse("[bridge]\nbus = \"sesion\"\n").unwrap_err().to_string();
+        let e = parse("[bridge]\nbus = \"sesion\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bridge.bus"), "{e}");
     }
 

@@ -327,11 +327,18 @@ impl Daemon {
                 Error::bad_argument("show", format!("{show:?}: use away, xa, dnd, chat or \"\""))
             })?;
         let priority = i8::try_from(priority).map_err(|_| {
-            Error::bad_argument("priority", format!("{priority} is not between -128 and 127"))
+            Error::bad_argument(
+                "priority",
+                format!("{priority} is not between -128 and 127"),
+            )
         })?;
         let s = self.session(profile).await?;
-        s.set_presence(show, (!status.is_empty()).then(|| status.to_owned()), priority)
-            .await
+        s.set_presence(
+            show,
+            (!status.is_empty()).then(|| status.to_owned()),
+            priority,
+        )
+        .await
     }
 
     pub async fn presences(&self, profile: &str) -> Result<Vec<ContactPresence>> {

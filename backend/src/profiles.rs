@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use perch_plugin_api::jid::BareJid;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
 };
 use serde::Serialize;
 
@@ -301,7 +301,10 @@ mod tests {
 
     #[test]
     fn server_forms() {
-        assert_eq!(parse_server("localhost").unwrap(), ("localhost".into(), 5222));
+        assert_eq!(
+            parse_server("localhost").unwrap(),
+            ("localhost".into(), 5222)
+        );
         assert_eq!(
             parse_server("127.0.0.1:25222").unwrap(),
             ("127.0.0.1".into(), 25222)

@@ -59,7 +59,9 @@ fn main() -> ExitCode {
     if let Err(e) = perch_backend::logging::init(&config.log, log_file.as_deref()) {
         eprintln!(
             "perchd: cannot open log file {}: {e}",
-            log_file.map(|p| p.display().to_string()).unwrap_or_default()
+            log_file
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
         );
         return ExitCode::from(2);
     }

@@ -103,5 +103,7 @@ async fn applied_versions(db: &DatabaseConnection) -> Result<Vec<String>, DbErr>
             "SELECT version FROM seaql_migrations ORDER BY version",
         ))
         .await?;
-    rows.iter().map(|r| r.try_get::<String>("", "version")).collect()
+    rows.iter()
+        .map(|r| r.try_get::<String>("", "version"))
+        .collect()
 }

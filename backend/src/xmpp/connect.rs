@@ -226,7 +226,11 @@ pub fn requested_jid(creds: &Credentials, resource: &str) -> Jid {
         creds.jid.domain(),
         &tokio_xmpp::jid::ResourcePart::new(&res)
             .map(|r| r.into_owned())
-            .unwrap_or_else(|_| tokio_xmpp::jid::ResourcePart::new("perch").unwrap().into_owned()),
+            .unwrap_or_else(|_| {
+                tokio_xmpp::jid::ResourcePart::new("perch")
+                    .unwrap()
+                    .into_owned()
+            }),
     ) {
         full => Jid::from(full),
     }
@@ -271,13 +275,15 @@ pub async fn connect_once(
         match stream.next().await {
             Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
             Some(Ok(XmppStreamElement::Starttls(_))) => {
-                return Err(ConnectError::Protocol(format!(
-                    "{domain} refused STARTTLS"
-                )));
+                return Err(ConnectError::Protocol(format!("{domain} refused STARTTLS")));
             }
             Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
             Some(Err(e)) => return Err(stream_err("waiting for STARTTLS", &e)),
-            None => return Err(ConnectError::Unreachable("stream closed during STARTTLS".into())),
+            None => {
+                return Err(ConnectError::Unreachable(
+                    "stream closed during STARTTLS".into(),
+                ));
+            }
         }
     }
     let tcp = stream.into_inner().into_inner();
@@ -308,12 +314,12 @@ pub async fn connect_once(
     let stream = tokio_xmpp::client_login(stream, features.sasl_mechanisms, sasl)
         .await
         .map_err(|e| match e {
-            XmppError::Auth(AuthError::Fail(cond)) => ConnectError::Auth(format!(
-                "the server refused the credentials ({cond:?})"
-            )),
-            XmppError::Auth(AuthError::NoMechanism) => ConnectError::Protocol(
-                "no SASL mechanism in common with the server".into(),
-            ),
+            XmppError::Auth(AuthError::Fail(cond)) => {
+                ConnectError::Auth(format!("the server refused the credentials ({cond:?})"))
+            }
+            XmppError::Auth(AuthError::NoMechanism) => {
+                ConnectError::Protocol("no SASL mechanism in common with the server".into())
+            }
             XmppError::Auth(other) => ConnectError::Auth(other.to_string()),
             other => unreachable("authenticating", other),
         })?;
@@ -339,7 +345,9 @@ pub fn timeouts() -> Timeouts {
 
 /// How long to wait before attempt `n` (1-based) of a reconnection.
 pub fn backoff(n: u32, max: Duration) -> Duration {
-    let secs = 1u64.checked_shl(n.saturating_sub(1).min(20)).unwrap_or(u64::MAX);
+    let secs = 1u64
+        .checked_shl(n.saturating_sub(1).min(20))
+        .unwrap_or(u64::MAX);
     Duration::from_secs(secs).min(max)
 }
 
@@ -360,7 +368,12 @@ mod tests {
     #[test]
     fn pem_parsing() {
         assert_eq!(parse_pem_certs(b"").unwrap(), 0);
-        assert!(parse_pem_certs(b"-----BEGIN CERTIFICATE-----\nnot base64!!\n-----END CERTIFICATE-----\n").is_err());
+        assert!(
+            parse_pem_certs(
+                b"-----BEGIN CERTIFICATE-----\nnot base64!!\n-----END CERTIFICATE-----\n"
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -12,12 +12,15 @@
 //! channel, state over a watch channel) and hears from it through [`Event`]s.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
 use perch_plugin_api::jid::{BareJid, Jid};
-use perch_plugin_api::{ConnectionState, ContactPresence, Direction, HistoryMessage, RosterItem, Show};
+use perch_plugin_api::{
+    ConnectionState, ContactPresence, Direction, HistoryMessage, RosterItem, Show,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_xmpp::Stanza;
@@ -30,7 +33,9 @@ use tokio_xmpp::parsers::{
     roster::Roster,
     stanza_error::StanzaError,
 };
-use tokio_xmpp::stanzastream::{Connection, Event as StreamEvent, StanzaStream, StreamEvent as Status};
+use tokio_xmpp::stanzastream::{
+    Connection, Event as StreamEvent, StanzaStream, StreamEvent as Status,
+};
 
 use super::connect::{self, ConnectError};
 use super::stanzas::{self, IqRequest, PresenceUpdate};
@@ -104,7 +109,10 @@ enum Command {
 
 /// Progress reports of the reconnector to the session task.
 enum ConnStatus {
-    Retrying { error: ConnectError, delay: Duration },
+    Retrying {
+        error: ConnectError,
+        delay: Duration,
+    },
     Fatal(ConnectError),
 }
 
@@ -172,6 +180,7 @@ impl Session {
             cmd_rx,
             pending: HashMap::new(),
             bound: None,
+            negotiating: Arc::new(AtomicBool::new(false)),
             own_presence: (Show::Available, None, 0),
             next_id: 0,
         };
@@ -188,8 +197,7 @@ impl Session {
         let mut rx = self.state.clone();
         let info = rx
             .wait_for(|s| {
-                s.state == ConnectionState::Connected
-                    || (s.state == ConnectionState::Disconnected)
+                s.state == ConnectionState::Connected || (s.state == ConnectionState::Disconnected)
             })
             .await
             .map_err(|_| closed())?
@@ -227,7 +235,10 @@ impl Session {
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
         let (tx, rx) = oneshot::channel();
-        self.cmd.send(make(tx)).await.map_err(|_| self.not_connected())?;
+        self.cmd
+            .send(make(tx))
+            .await
+            .map_err(|_| self.not_connected())?;
         rx.await.map_err(|_| self.not_connected())?
     }
 
@@ -251,7 +262,12 @@ impl Session {
     }
 
     /// Sets our own presence (kept and re-sent after reconnections).
-    pub async fn set_presence(&self, show: Show, status: Option<String>, priority: i8) -> Result<()> {
+    pub async fn set_presence(
+        &self,
+        show: Show,
+        status: Option<String>,
+        priority: i8,
+    ) -> Result<()> {
         let presence = stanzas::own_presence(show, status.as_deref(), priority);
         self.call(|reply| Command::Presence {
             presence: Box::new(presence),
@@ -272,7 +288,12 @@ impl Session {
     }
 
     /// Sends an IQ and waits for its answer (bounded by `xmpp.iq_timeout`).
-    pub async fn iq(&self, to: Option<Jid>, set: bool, payload: Element) -> Result<Option<Element>> {
+    pub async fn iq(
+        &self,
+        to: Option<Jid>,
+        set: bool,
+        payload: Element,
+    ) -> Result<Option<Element>> {
         self.call(|reply| Command::Iq {
             to,
             set,
@@ -293,7 +314,12 @@ impl Session {
     /// Sends unavailable presence, closes the stream and ends the task.
     pub async fn disconnect(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.cmd.send(Command::Disconnect { reply: tx }).await.is_ok() {
+        if self
+            .cmd
+            .send(Command::Disconnect { reply: tx })
+            .await
+            .is_ok()
+        {
             let _ = rx.await;
         }
     }
@@ -325,6 +351,8 @@ struct Task {
     cmd_rx: mpsc::Receiver<Command>,
     pending: HashMap<String, PendingIq>,
     bound: Option<Jid>,
+    /// A connection was handed to the stream worker and is not bound/resumed yet.
+    negotiating: Arc<AtomicBool>,
     own_presence: (Show, Option<String>, i8),
     next_id: u64,
 }
@@ -338,15 +366,28 @@ impl Task {
         let tls = self.tls.clone();
         let cfg = self.config.clone();
         let identity = connect::requested_jid(&creds, &cfg.resource);
+        let negotiating = self.negotiating.clone();
+        let profile = self.profile.clone();
         let mut first = true;
         Box::new(move |_location, slot| {
-            let (creds, tls, cfg, identity, status) = (
+            let (creds, tls, cfg, identity, status, negotiating) = (
                 creds.clone(),
                 tls.clone(),
                 cfg.clone(),
                 identity.clone(),
                 status.clone(),
+                negotiating.clone(),
             );
+            // The last connection we handed over never got bound nor resumed: its
+            // negotiation failed. With Prosody this is a refused resumption after a
+            // server restart, whose `<failed/>` (no `h`) xmpp-parsers 0.23 cannot
+            // parse, so the worker would retry resuming forever. Offer the next
+            // connection without stream management: the worker then drops its old
+            // state and binds afresh.
+            let without_sm = negotiating.swap(false, Ordering::SeqCst);
+            if without_sm {
+                tracing::info!(profile = %profile, "resumption failed; binding a fresh session without stream management");
+            }
             let budget = if std::mem::take(&mut first) {
                 cfg.connect_attempts
             } else {
@@ -358,7 +399,12 @@ impl Task {
                     attempt += 1;
                     let result = tokio::time::timeout(
                         cfg.connect_timeout,
-                        connect::connect_once(&creds, identity.clone(), tls.clone(), connect::timeouts()),
+                        connect::connect_once(
+                            &creds,
+                            identity.clone(),
+                            tls.clone(),
+                            connect::timeouts(),
+                        ),
                     )
                     .await
                     .unwrap_or_else(|_| {
@@ -368,7 +414,11 @@ impl Task {
                         )))
                     });
                     let error = match result {
-                        Ok(conn) => {
+                        Ok(mut conn) => {
+                            if without_sm {
+                                conn.features.stream_management = None;
+                            }
+                            negotiating.store(true, Ordering::SeqCst);
                             // If the session is gone the slot is closed; nothing to do.
                             let _ = slot.send(conn);
                             return;
@@ -383,10 +433,7 @@ impl Task {
                         return; // dropping the slot ends the stream worker
                     }
                     let delay = connect::backoff(attempt, cfg.reconnect_max_delay);
-                    let _ = status.send(ConnStatus::Retrying {
-                        error,
-                        delay,
-                    });
+                    let _ = status.send(ConnStatus::Retrying { error, delay });
                     tokio::time::sleep(delay).await;
                     if status.is_closed() {
                         return;
@@ -512,8 +559,12 @@ impl Task {
             .map(|(id, _)| id.clone())
             .collect();
         for id in expired {
-            let Some(p) = self.pending.remove(&id) else { continue };
-            let to = p.to.as_ref().map_or_else(|| self.own.to_string(), |j| j.to_string());
+            let Some(p) = self.pending.remove(&id) else {
+                continue;
+            };
+            let to =
+                p.to.as_ref()
+                    .map_or_else(|| self.own.to_string(), |j| j.to_string());
             tracing::debug!(profile = %self.profile, %id, %to, "IQ timed out");
             match p.waiter {
                 Waiter::Caller(tx) => {
@@ -531,12 +582,29 @@ impl Task {
         stream.send(Box::new(stanza)).await;
     }
 
-    async fn send_iq(&mut self, stream: &StanzaStream, to: Option<Jid>, set: bool, payload: Element, waiter: Waiter) {
+    async fn send_iq(
+        &mut self,
+        stream: &StanzaStream,
+        to: Option<Jid>,
+        set: bool,
+        payload: Element,
+        waiter: Waiter,
+    ) {
         let id = self.new_id();
         let mut iq = if set {
-            Iq::Set { from: None, to: None, id: id.clone(), payload }
+            Iq::Set {
+                from: None,
+                to: None,
+                id: id.clone(),
+                payload,
+            }
         } else {
-            Iq::Get { from: None, to: None, id: id.clone(), payload }
+            Iq::Get {
+                from: None,
+                to: None,
+                id: id.clone(),
+                payload,
+            }
         };
         *iq.to_mut() = to.clone();
         self.pending.insert(
@@ -553,21 +621,32 @@ impl Task {
     async fn on_stream_event(&mut self, stream: &StanzaStream, ev: StreamEvent) {
         match ev {
             StreamEvent::Stream(Status::Reset { bound_jid, .. }) => {
+                self.negotiating.store(false, Ordering::SeqCst);
                 tracing::info!(profile = %self.profile, jid = %bound_jid, "stream bound");
                 self.bound = Some(bound_jid);
                 lock(&self.shared.presences).clear();
                 // Roster first, then presence (RFC 6121 §2.2): contacts' presences
                 // then arrive with a roster to put them in.
-                let query: Element = Roster { ver: None, items: vec![] }.into();
-                self.send_iq(stream, None, false, query, Waiter::RosterFetch).await;
+                let query: Element = Roster {
+                    ver: None,
+                    items: vec![],
+                }
+                .into();
+                self.send_iq(stream, None, false, query, Waiter::RosterFetch)
+                    .await;
                 let (show, status, prio) = self.own_presence.clone();
                 let p = stanzas::own_presence(show, status.as_deref(), prio);
                 self.send(stream, Stanza::Presence(p)).await;
             }
             StreamEvent::Stream(Status::Suspended) => {
-                self.set_state(ConnectionState::Connecting, None, "connection lost; reconnecting".into());
+                self.set_state(
+                    ConnectionState::Connecting,
+                    None,
+                    "connection lost; reconnecting".into(),
+                );
             }
             StreamEvent::Stream(Status::Resumed) => {
+                self.negotiating.store(false, Ordering::SeqCst);
                 tracing::info!(profile = %self.profile, jid = %self.own, "stream resumed (XEP-0198)");
                 self.set_state(ConnectionState::Connected, None, "resumed".into());
             }
@@ -591,10 +670,15 @@ impl Task {
                 tracing::debug!(profile = %self.profile, items = items.len(), "roster fetched");
                 *lock(&self.shared.roster) = items.clone();
                 for item in items.into_values() {
-                    self.emit(Event::Roster { profile: self.profile.clone(), item });
+                    self.emit(Event::Roster {
+                        profile: self.profile.clone(),
+                        item,
+                    });
                 }
             }
-            Some(Err(e)) => tracing::warn!(profile = %self.profile, error = %e, "unreadable roster"),
+            Some(Err(e)) => {
+                tracing::warn!(profile = %self.profile, error = %e, "unreadable roster")
+            }
             None => tracing::warn!(profile = %self.profile, "roster fetch failed"),
         }
         self.set_state(ConnectionState::Connected, None, String::new());
@@ -602,14 +686,27 @@ impl Task {
 
     async fn on_iq(&mut self, stream: &StanzaStream, iq: Iq) {
         match iq {
-            Iq::Result { from, id, payload, .. } => self.on_iq_answer(from, id, Ok(payload)),
-            Iq::Error { from, id, error, .. } => self.on_iq_answer(from, id, Err(error)),
-            Iq::Get { from, id, payload, .. } => self.on_iq_request(stream, from, id, payload, true).await,
-            Iq::Set { from, id, payload, .. } => self.on_iq_request(stream, from, id, payload, false).await,
+            Iq::Result {
+                from, id, payload, ..
+            } => self.on_iq_answer(from, id, Ok(payload)),
+            Iq::Error {
+                from, id, error, ..
+            } => self.on_iq_answer(from, id, Err(error)),
+            Iq::Get {
+                from, id, payload, ..
+            } => self.on_iq_request(stream, from, id, payload, true).await,
+            Iq::Set {
+                from, id, payload, ..
+            } => self.on_iq_request(stream, from, id, payload, false).await,
         }
     }
 
-    fn on_iq_answer(&mut self, from: Option<Jid>, id: String, answer: std::result::Result<Option<Element>, StanzaError>) {
+    fn on_iq_answer(
+        &mut self,
+        from: Option<Jid>,
+        id: String,
+        answer: std::result::Result<Option<Element>, StanzaError>,
+    ) {
         let Some(p) = self.pending.get(&id) else {
             tracing::debug!(profile = %self.profile, %id, "IQ answer nobody waits for");
             return;
@@ -618,7 +715,9 @@ impl Task {
             tracing::warn!(profile = %self.profile, %id, from = ?from, "IQ answer from the wrong entity ignored");
             return;
         }
-        let Some(p) = self.pending.remove(&id) else { return };
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
         match p.waiter {
             Waiter::Caller(tx) => {
                 let _ = tx.send(answer.map_err(|e| Error::Xmpp(describe_error(&e))));
@@ -627,9 +726,21 @@ impl Task {
         }
     }
 
-    async fn on_iq_request(&mut self, stream: &StanzaStream, from: Option<Jid>, id: String, payload: Element, is_get: bool) {
+    async fn on_iq_request(
+        &mut self,
+        stream: &StanzaStream,
+        from: Option<Jid>,
+        id: String,
+        payload: Element,
+        is_get: bool,
+    ) {
         let from_self = from.as_ref().is_none_or(|f| f.to_bare() == self.own);
-        let result = |payload: Option<Element>| Iq::Result { from: None, to: from.clone(), id: id.clone(), payload };
+        let result = |payload: Option<Element>| Iq::Result {
+            from: None,
+            to: from.clone(),
+            id: id.clone(),
+            payload,
+        };
         let answer = match stanzas::classify_request(&payload, is_get, from_self) {
             IqRequest::DiscoInfo(node) => result(Some(stanzas::disco_info(node).into())),
             IqRequest::Ping => result(None),
@@ -645,7 +756,10 @@ impl Task {
                             r.insert(item.jid.clone(), item.clone());
                         }
                     }
-                    self.emit(Event::Roster { profile: self.profile.clone(), item });
+                    self.emit(Event::Roster {
+                        profile: self.profile.clone(),
+                        item,
+                    });
                 }
                 result(None)
             }
@@ -665,9 +779,18 @@ impl Task {
             tracing::warn!(profile = %self.profile, from = ?m.from, "message error received");
             return;
         }
-        let Some(body) = stanzas::body(&m) else { return };
-        let from = m.from.clone().unwrap_or_else(|| Jid::from(self.own.domain().to_owned()));
-        let to = m.to.clone().or_else(|| self.bound.clone()).map(|j| j.to_string()).unwrap_or_default();
+        let Some(body) = stanzas::body(&m) else {
+            return;
+        };
+        let from = m
+            .from
+            .clone()
+            .unwrap_or_else(|| Jid::from(self.own.domain().to_owned()));
+        let to =
+            m.to.clone()
+                .or_else(|| self.bound.clone())
+                .map(|j| j.to_string())
+                .unwrap_or_default();
         let id = match &m.id {
             Some(Id(id)) if !id.is_empty() => id.clone(),
             _ => self.new_id(),
@@ -683,8 +806,13 @@ impl Task {
             body,
         };
         match self.history.store(self.profile_id, record).await {
-            Ok(message) => self.emit(Event::Message { profile: self.profile.clone(), message }),
-            Err(e) => tracing::error!(profile = %self.profile, error = %e, "storing a received message failed"),
+            Ok(message) => self.emit(Event::Message {
+                profile: self.profile.clone(),
+                message,
+            }),
+            Err(e) => {
+                tracing::error!(profile = %self.profile, error = %e, "storing a received message failed")
+            }
         }
     }
 
@@ -692,11 +820,18 @@ impl Task {
         match stanzas::read_presence(&p) {
             PresenceUpdate::Contact(c) => {
                 lock(&self.shared.presences).insert(c.jid.clone(), c.clone());
-                self.emit(Event::Presence { profile: self.profile.clone(), presence: c });
+                self.emit(Event::Presence {
+                    profile: self.profile.clone(),
+                    presence: c,
+                });
             }
             PresenceUpdate::Subscription(action, jid) => {
                 tracing::info!(profile = %self.profile, %jid, action, "subscription presence");
-                self.emit(Event::Subscription { profile: self.profile.clone(), action: action.to_owned(), jid });
+                self.emit(Event::Subscription {
+                    profile: self.profile.clone(),
+                    action: action.to_owned(),
+                    jid,
+                });
             }
             PresenceUpdate::Ignore => {}
         }
@@ -704,13 +839,21 @@ impl Task {
 
     async fn on_command(&mut self, stream: &StanzaStream, cmd: Command) {
         match cmd {
-            Command::Message { to, body, kind, reply } => {
+            Command::Message {
+                to,
+                body,
+                kind,
+                reply,
+            } => {
                 let id = self.new_id();
                 let mut m = Message::new_with_type(kind.clone(), Some(to.clone()))
                     .with_body(Lang(String::new()), body.clone());
                 m.id = Some(Id(id.clone()));
                 self.send(stream, Stanza::Message(m)).await;
-                let from = self.bound.as_ref().map_or_else(|| self.own.to_string(), |j| j.to_string());
+                let from = self
+                    .bound
+                    .as_ref()
+                    .map_or_else(|| self.own.to_string(), |j| j.to_string());
                 let record = NewMessage {
                     msg_id: id,
                     timestamp: crate::time::now_micros(),
@@ -723,19 +866,32 @@ impl Task {
                 };
                 let stored = self.history.store(self.profile_id, record).await;
                 if let Ok(message) = &stored {
-                    self.emit(Event::Message { profile: self.profile.clone(), message: message.clone() });
+                    self.emit(Event::Message {
+                        profile: self.profile.clone(),
+                        message: message.clone(),
+                    });
                 }
                 let _ = reply.send(stored);
             }
-            Command::Presence { presence, own, reply } => {
+            Command::Presence {
+                presence,
+                own,
+                reply,
+            } => {
                 if let Some(own) = own {
                     self.own_presence = own;
                 }
                 self.send(stream, Stanza::Presence(*presence)).await;
                 let _ = reply.send(Ok(()));
             }
-            Command::Iq { to, set, payload, reply } => {
-                self.send_iq(stream, to, set, payload, Waiter::Caller(reply)).await;
+            Command::Iq {
+                to,
+                set,
+                payload,
+                reply,
+            } => {
+                self.send_iq(stream, to, set, payload, Waiter::Caller(reply))
+                    .await;
             }
             Command::Disconnect { .. } => unreachable!("handled by the loop"),
         }

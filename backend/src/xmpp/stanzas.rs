@@ -281,11 +281,7 @@ mod tests {
         let j = |s: &str| -> Jid { s.parse().unwrap() };
         assert!(reply_matches(None, None, &own));
         assert!(reply_matches(Some(&j("alice@example.org")), None, &own));
-        assert!(reply_matches(
-            None,
-            Some(&j("alice@example.org")),
-            &own
-        ));
+        assert!(reply_matches(None, Some(&j("alice@example.org")), &own));
         assert!(reply_matches(
             Some(&j("pubsub.example.org")),
             Some(&j("pubsub.example.org")),
