@@ -1,0 +1,161 @@
+//! Integration tests of perch-backend at its boundaries: the database file, the
+//! config file and the `perchd` binary itself (no XMPP server needed here; the
+//! end-to-end tests in `tests/` cover sessions).
+
+use std::process::Command;
+use std::sync::Arc;
+
+use perch_backend::db::{DbOpenError, open_sqlite};
+use perch_backend::profiles::{NewProfile, Profiles};
+use perch_backend::secret::{Password, Sealer};
+use sea_orm::{ConnectionTrait, Statement};
+
+fn perchd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_perchd"))
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_newer_schema_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("perch.db");
+    let db = open_sqlite(&path).await.unwrap();
+    let mode = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), "PRAGMA journal_mode"))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<String>("", "journal_mode")
+        .unwrap();
+    assert_eq!(mode, "wal");
+    // A second open finds nothing to do.
+    db.close().await.unwrap();
+    let db = open_sqlite(&path).await.unwrap();
+    // Pretend a newer Perch migrated this database.
+    db.execute_unprepared(
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20991231_000001_future', 0)",
+    )
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let before = std::fs::read(&path).unwrap();
+    match open_sqlite(&path).await {
+        Err(DbOpenError::Newer { unknown, .. }) => assert!(unknown.contains("m20991231_000001_future")),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a database from a newer Perch was accepted"),
+    }
+    assert_eq!(before, std::fs::read(&path).unwrap(), "refused database was modified");
+}
+
+#[tokio::test]
+async fn not_a_database_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("perch.db");
+    std::fs::write(&path, b"this is not sqlite at all, just some text that is long enough").unwrap();
+    let e = open_sqlite(&path).await.err().expect("garbage accepted");
+    assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+}
+
+#[tokio::test]
+async fn passwords_are_sealed_at_rest_and_profiles_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_sqlite(&dir.path().join("perch.db")).await.unwrap();
+    let sealer = Sealer::load_or_create(&dir.path().join("secret.key")).unwrap();
+    let profiles = Profiles::new(db.clone(), Arc::new(sealer));
+    let new = |name: &str, jid: &str| NewProfile {
+        name: name.into(),
+        jid: jid.into(),
+        password: Password::new("s3cret-passw0rd".into()),
+        server: Some("127.0.0.1:5222".into()),
+        ca_file: None,
+        insecure: false,
+        autoconnect: true,
+    };
+    let first = profiles.create(new("alice", "alice@example.org")).await.unwrap();
+    assert!(first.default, "the first profile becomes the default");
+    let second = profiles.create(new("bob", "bob@example.org")).await.unwrap();
+    assert!(!second.default);
+    assert_eq!(
+        profiles.create(new("bob", "bob@example.org")).await.unwrap_err().name(),
+        "ProfileExists"
+    );
+    assert_eq!(
+        profiles.create(new("carol", "not-an-account")).await.unwrap_err().name(),
+        "InvalidJid"
+    );
+    let mut bad_ca = new("dave", "dave@example.org");
+    bad_ca.ca_file = Some("/nonexistent/ca.pem".into());
+    let e = profiles.create(bad_ca).await.unwrap_err();
+    assert_eq!(e.name(), "BadArgument");
+    assert!(e.to_string().contains("ca_file"), "{e}");
+
+    // Nothing in the database file holds the password in clear.
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT password FROM profile",
+        ))
+        .await
+        .unwrap();
+    for r in rows {
+        let stored: String = r.try_get("", "password").unwrap();
+        assert!(stored.starts_with("v1:") && !stored.contains("s3cret"), "{stored}");
+    }
+    let m = profiles.get("alice").await.unwrap();
+    assert_eq!(profiles.credentials(&m).unwrap().password.expose(), "s3cret-passw0rd");
+
+    profiles.set_default("bob").await.unwrap();
+    assert_eq!(profiles.resolve("").await.unwrap().name, "bob");
+    profiles.delete("bob").await.unwrap();
+    assert_eq!(profiles.resolve("").await.unwrap_err().name(), "NoDefaultProfile");
+    assert_eq!(profiles.get("bob").await.unwrap_err().name(), "UnknownProfile");
+}
+
+#[test]
+fn bad_config_stops_perchd_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("perchd.toml");
+    std::fs::write(&cfg, "[xmpp]\nconect_attempts = 3\n").unwrap();
+    let out = perchd()
+        .arg("--allow-root")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("perchd.toml") && err.contains("conect_attempts"), "{err}");
+
+    let missing = perchd()
+        .args(["--allow-root", "--config", "/nonexistent/perchd.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/perchd.toml"));
+}
+
+#[test]
+fn root_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = perchd()
+        .env("HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("XDG_RUNTIME_DIR", dir.path().join("run"))
+        .env_remove("PERCH_ALLOW_ROOT")
+        .args(["--bus", "none", "--socket", "none", "--data-dir"])
+        // A file where the data directory should be: past the root check, the
+        // daemon stops right away instead of running.
+        .arg(env!("CARGO_MANIFEST_DIR").to_owned() + "/Cargo.toml")
+        .output()
+        .unwrap();
+    if perch_backend::paths::effective_uid() == 0 {
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to run as root"));
+    } else {
+        // As a normal user it gets past the root check and fails on the data dir.
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("refusing to run as root"), "{err}");
+        assert!(err.contains("Cargo.toml"), "{err}");
+    }
+}
