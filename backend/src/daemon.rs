@@ -98,10 +98,11 @@ impl Daemon {
     async fn start_session(&self, profile: &str) -> Result<Session> {
         let m = self.profiles.resolve(profile).await?;
         let mut sessions = self.sessions.lock().await;
-        if let Some(s) = sessions.get(&m.name) {
-            if s.is_running() && s.state().state != ConnectionState::Disconnected {
-                return Ok(s.clone());
-            }
+        if let Some(s) = sessions.get(&m.name)
+            && s.is_running()
+            && s.state().state != ConnectionState::Disconnected
+        {
+            return Ok(s.clone());
         }
         let creds = self.profiles.credentials(&m)?;
         tracing::info!(profile = %m.name, jid = %m.jid, "connecting");
@@ -117,8 +118,24 @@ impl Daemon {
     }
 
     /// Connects and waits until the session is up or has failed.
+    ///
+    /// Bounded: a session that keeps reconnecting (its server is down) does not hold
+    /// the caller forever; it gets `Timeout` with the last reason, and the session
+    /// goes on trying in the background.
     pub async fn connect(&self, profile: &str) -> Result<()> {
-        self.start_session(profile).await?.wait_ready().await
+        let s = self.start_session(profile).await?;
+        let x = &self.config.xmpp;
+        let bound = Duration::from_secs(
+            (x.connect_timeout + x.reconnect_max_delay.min(30)) * u64::from(x.connect_attempts) + 5,
+        );
+        match tokio::time::timeout(bound, s.wait_ready()).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout(format!(
+                "profile {:?} is still connecting after {} s; perchd keeps trying (see `perch status`)",
+                s.profile,
+                bound.as_secs()
+            ))),
+        }
     }
 
     pub async fn disconnect(&self, profile: &str) -> Result<()> {

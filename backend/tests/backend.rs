@@ -20,7 +20,10 @@ async fn migrations_apply_once_and_newer_schema_is_refused_untouched() {
     let path = dir.path().join("perch.db");
     let db = open_sqlite(&path).await.unwrap();
     let mode = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), "PRAGMA journal_mode"))
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "PRAGMA journal_mode",
+        ))
         .await
         .unwrap()
         .unwrap()
@@ -39,19 +42,31 @@ async fn migrations_apply_once_and_newer_schema_is_refused_untouched() {
     db.close().await.unwrap();
     let before = std::fs::read(&path).unwrap();
     match open_sqlite(&path).await {
-        Err(DbOpenError::Newer { unknown, .. }) => assert!(unknown.contains("m20991231_000001_future")),
+        Err(DbOpenError::Newer { unknown, .. }) => {
+            assert!(unknown.contains("m20991231_000001_future"))
+        }
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a database from a newer Perch was accepted"),
     }
-    assert_eq!(before, std::fs::read(&path).unwrap(), "refused database was modified");
+    assert_eq!(
+        before,
+        std::fs::read(&path).unwrap(),
+        "refused database was modified"
+    );
 }
 
 #[tokio::test]
 async fn not_a_database_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("perch.db");
-    std::fs::write(&path, b"this is not sqlite at all, just some text that is long enough").unwrap();
-    let e = open_sqlite(&path).await.err().expect("garbage accepted");
+    std::fs::write(
+        &path,
+        b"this is not sqlite at all, just some text that is long enough",
+    )
+    .unwrap();
+    let Err(e) = open_sqlite(&path).await else {
+        panic!("garbage accepted as a database")
+    };
     assert!(e.to_string().contains(&path.display().to_string()), "{e}");
 }
 
@@ -70,16 +85,30 @@ async fn passwords_are_sealed_at_rest_and_profiles_validated() {
         insecure: false,
         autoconnect: true,
     };
-    let first = profiles.create(new("alice", "alice@example.org")).await.unwrap();
+    let first = profiles
+        .create(new("alice", "alice@example.org"))
+        .await
+        .unwrap();
     assert!(first.default, "the first profile becomes the default");
-    let second = profiles.create(new("bob", "bob@example.org")).await.unwrap();
+    let second = profiles
+        .create(new("bob", "bob@example.org"))
+        .await
+        .unwrap();
     assert!(!second.default);
     assert_eq!(
-        profiles.create(new("bob", "bob@example.org")).await.unwrap_err().name(),
+        profiles
+            .create(new("bob", "bob@example.org"))
+            .await
+            .unwrap_err()
+            .name(),
         "ProfileExists"
     );
     assert_eq!(
-        profiles.create(new("carol", "not-an-account")).await.unwrap_err().name(),
+        profiles
+            .create(new("carol", "not-an-account"))
+            .await
+            .unwrap_err()
+            .name(),
         "InvalidJid"
     );
     let mut bad_ca = new("dave", "dave@example.org");
@@ -98,16 +127,28 @@ async fn passwords_are_sealed_at_rest_and_profiles_validated() {
         .unwrap();
     for r in rows {
         let stored: String = r.try_get("", "password").unwrap();
-        assert!(stored.starts_with("v1:") && !stored.contains("s3cret"), "{stored}");
+        assert!(
+            stored.starts_with("v1:") && !stored.contains("s3cret"),
+            "{stored}"
+        );
     }
     let m = profiles.get("alice").await.unwrap();
-    assert_eq!(profiles.credentials(&m).unwrap().password.expose(), "s3cret-passw0rd");
+    assert_eq!(
+        profiles.credentials(&m).unwrap().password.expose(),
+        "s3cret-passw0rd"
+    );
 
     profiles.set_default("bob").await.unwrap();
     assert_eq!(profiles.resolve("").await.unwrap().name, "bob");
     profiles.delete("bob").await.unwrap();
-    assert_eq!(profiles.resolve("").await.unwrap_err().name(), "NoDefaultProfile");
-    assert_eq!(profiles.get("bob").await.unwrap_err().name(), "UnknownProfile");
+    assert_eq!(
+        profiles.resolve("").await.unwrap_err().name(),
+        "NoDefaultProfile"
+    );
+    assert_eq!(
+        profiles.get("bob").await.unwrap_err().name(),
+        "UnknownProfile"
+    );
 }
 
 #[test]
@@ -123,7 +164,10 @@ fn bad_config_stops_perchd_naming_file_and_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("perchd.toml") && err.contains("conect_attempts"), "{err}");
+    assert!(
+        err.contains("perchd.toml") && err.contains("conect_attempts"),
+        "{err}"
+    );
 
     let missing = perchd()
         .args(["--allow-root", "--config", "/nonexistent/perchd.toml"])

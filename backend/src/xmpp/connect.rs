@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use perch_plugin_api::jid::{FullJid, Jid};
+use perch_plugin_api::jid::Jid;
 use rustls::ClientConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -220,20 +220,8 @@ fn random_suffix() -> String {
 
 /// The full JID asked for at bind time: `user@domain/<resource>.<random>`.
 pub fn requested_jid(creds: &Credentials, resource: &str) -> Jid {
-    let res = format!("{resource}.{}", random_suffix());
-    match FullJid::from_parts(
-        creds.jid.node(),
-        creds.jid.domain(),
-        &tokio_xmpp::jid::ResourcePart::new(&res)
-            .map(|r| r.into_owned())
-            .unwrap_or_else(|_| {
-                tokio_xmpp::jid::ResourcePart::new("perch")
-                    .unwrap()
-                    .into_owned()
-            }),
-    ) {
-        full => Jid::from(full),
-    }
+    let full = format!("{}/{resource}.{}", creds.jid, random_suffix());
+    Jid::new(&full).unwrap_or_else(|_| Jid::from(creds.jid.clone()))
 }
 
 /// One attempt: TCP, StartTLS, SASL, and the stream restart after it. Binding is left

@@ -451,7 +451,7 @@ impl Task {
         };
         let changed = {
             let cur = self.state.borrow();
-            cur.state != state || cur.bound_jid != bound || reason.len() > 0
+            cur.state != state || cur.bound_jid != bound || !reason.is_empty()
         };
         self.state.send_replace(StateInfo {
             state,

@@ -62,10 +62,12 @@ pub fn classify_request(payload: &Element, is_get: bool, from_self: bool) -> IqR
         return IqRequest::Version;
     }
     // A roster push is only legitimate from our own account (RFC 6121 §2.1.6).
-    if !is_get && from_self && payload.is("query", ns::ROSTER) {
-        if let Ok(r) = roster::Roster::try_from(payload.clone()) {
-            return IqRequest::RosterPush(r);
-        }
+    if !is_get
+        && from_self
+        && payload.is("query", ns::ROSTER)
+        && let Ok(r) = roster::Roster::try_from(payload.clone())
+    {
+        return IqRequest::RosterPush(r);
     }
     IqRequest::Unsupported
 }
