@@ -159,6 +159,18 @@ impl Core {
         Ok(self.daemon.profiles.set_default(&name).await?)
     }
 
+    async fn profile_set_password(
+        &self,
+        name: String,
+        password: String,
+    ) -> Result<(), BridgeError> {
+        Ok(self
+            .daemon
+            .profiles
+            .set_password(&name, &Password::new(password))
+            .await?)
+    }
+
     async fn profile_set_autoconnect(
         &self,
         name: String,
@@ -428,7 +440,11 @@ async fn serve_socket(path: &Path, core: Core, conns: Conns) -> Result<(), Bridg
         path: shown.clone(),
         source,
     };
-    if let Some(dir) = path.parent() {
+    // A directory we create is private; an existing one (say /tmp) is left alone,
+    // the socket's own mode and the peer uid check below guard it.
+    if let Some(dir) = path.parent()
+        && !dir.exists()
+    {
         std::fs::create_dir_all(dir).map_err(io)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
     }
@@ -449,6 +465,21 @@ async fn serve_socket(path: &Path, core: Core, conns: Conns) -> Result<(), Bridg
                     continue;
                 }
             };
+            // Only our own user may drive the daemon (root may too: it can anyway).
+            match sock.peer_cred() {
+                Ok(c) if c.uid() == crate::paths::effective_uid() || c.uid() == 0 => {}
+                Ok(c) => {
+                    tracing::warn!(
+                        uid = c.uid(),
+                        "refused a bridge connection from another user"
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot check a bridge client's credentials; refused");
+                    continue;
+                }
+            }
             let (core, conns) = (core.clone(), conns.clone());
             tokio::spawn(async move {
                 let std = match sock.into_std() {

@@ -151,7 +151,10 @@ impl Config {
         };
         config.apply_env(|k| std::env::var(k).ok())?;
         config.apply_overrides(overrides);
-        config.validate(&path.display().to_string())?;
+        config.validate(&format!(
+            "configuration ({}, PERCH_* environment, command line)",
+            path.display()
+        ))?;
         Ok(config)
     }
 

@@ -125,9 +125,13 @@ impl Daemon {
     pub async fn connect(&self, profile: &str) -> Result<()> {
         let s = self.start_session(profile).await?;
         let x = &self.config.xmpp;
-        let bound = Duration::from_secs(
-            (x.connect_timeout + x.reconnect_max_delay.min(30)) * u64::from(x.connect_attempts) + 5,
-        );
+        let max_delay = Duration::from_secs(x.reconnect_max_delay);
+        let bound = (1..=x.connect_attempts)
+            .map(|n| {
+                Duration::from_secs(x.connect_timeout) + crate::xmpp::connect::backoff(n, max_delay)
+            })
+            .sum::<Duration>()
+            + Duration::from_secs(5);
         match tokio::time::timeout(bound, s.wait_ready()).await {
             Ok(r) => r,
             Err(_) => Err(Error::Timeout(format!(

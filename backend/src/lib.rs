@@ -6,6 +6,7 @@
 //! never call upper ones: sessions publish [`events::Event`]s, the bridge listens.
 
 pub mod bridge;
+pub mod certs;
 pub mod config;
 pub mod daemon;
 pub mod db;

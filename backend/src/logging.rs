@@ -121,8 +121,10 @@ impl<'a> MakeWriter<'a> for RotatingFile {
 fn filter(level: &str) -> EnvFilter {
     let spec = match level {
         "error" | "warn" | "info" | "debug" | "trace" => {
-            // Our crates at the asked level; dependencies one notch quieter.
-            format!("warn,perch_backend={level},perchd={level},perch_plugin_api={level}")
+            // Our crates at the asked level; dependencies at warn at most, so their
+            // protocol traces (which may carry stream data) stay out of the log.
+            let deps = if level == "error" { "error" } else { "warn" };
+            format!("{deps},perch_backend={level},perchd={level},perch_plugin_api={level}")
         }
         other => other.to_owned(),
     };

@@ -38,7 +38,9 @@ pub fn state_dir() -> PathBuf {
 /// `$XDG_RUNTIME_DIR/perch`, or `/tmp/perch-$UID` where there is no runtime dir.
 pub fn runtime_dir() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(v) if !v.is_empty() => PathBuf::from(v).join("perch"),
+        Some(v) if !v.is_empty() && PathBuf::from(&v).is_absolute() => {
+            PathBuf::from(v).join("perch")
+        }
         _ => PathBuf::from(format!("/tmp/perch-{}", effective_uid())),
     }
 }

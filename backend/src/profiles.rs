@@ -147,11 +147,36 @@ fn check_ca_file(path: &str) -> Result<()> {
         return Err(bad("must be an absolute path".into()));
     }
     let data = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let n = crate::xmpp::connect::parse_pem_certs(&data).map_err(bad)?;
+    let n = crate::certs::count_pem_certs(&data).map_err(bad)?;
     if n == 0 {
         return Err(bad("contains no PEM certificate".into()));
     }
     Ok(())
+}
+
+/// What a sealed password is bound to (see `secret`).
+fn binding(
+    name: &str,
+    jid: &str,
+    server: Option<&str>,
+    ca_file: Option<&str>,
+    insecure: bool,
+) -> String {
+    format!(
+        "{name}\0{jid}\0{}\0{}\0{insecure}",
+        server.unwrap_or(""),
+        ca_file.unwrap_or("")
+    )
+}
+
+fn model_binding(m: &profile::Model) -> String {
+    binding(
+        &m.name,
+        &m.jid,
+        m.server.as_deref(),
+        m.ca_file.as_deref(),
+        m.insecure,
+    )
 }
 
 impl Profiles {
@@ -177,9 +202,19 @@ impl Profiles {
         if let Some(ca) = &p.ca_file {
             check_ca_file(ca)?;
         }
+        let jid_s = jid.to_string();
         let sealed = self
             .sealer
-            .seal(&p.name, &p.password)
+            .seal(
+                &binding(
+                    &p.name,
+                    &jid_s,
+                    p.server.as_deref(),
+                    p.ca_file.as_deref(),
+                    p.insecure,
+                ),
+                &p.password,
+            )
             .map_err(|e| Error::Internal(e.to_string()))?;
         let txn = self.db.begin().await?;
         if profile::Entity::find()
@@ -197,7 +232,7 @@ impl Profiles {
             .is_some();
         let model = profile::ActiveModel {
             name: Set(p.name.clone()),
-            jid: Set(jid.to_string()),
+            jid: Set(jid_s),
             password: Set(sealed),
             server: Set(p.server),
             ca_file: Set(p.ca_file),
@@ -278,11 +313,32 @@ impl Profiles {
         Ok(())
     }
 
+    /// Replaces the stored password (sealed anew).
+    pub async fn set_password(&self, name: &str, password: &Password) -> Result<()> {
+        if password.expose().is_empty() {
+            return Err(Error::bad_argument("password", "empty"));
+        }
+        let m = self.get(name).await?;
+        let sealed = self
+            .sealer
+            .seal(&model_binding(&m), password)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        profile::ActiveModel {
+            id: Set(m.id),
+            password: Set(sealed),
+            ..Default::default()
+        }
+        .update(&self.db)
+        .await?;
+        tracing::info!(profile = %name, "password changed");
+        Ok(())
+    }
+
     /// Unseals what a session needs to log in.
     pub fn credentials(&self, m: &profile::Model) -> Result<Credentials> {
         let password = self
             .sealer
-            .open(&m.name, &m.password)
+            .open(&m.name, &model_binding(m), &m.password)
             .map_err(|e| Error::Internal(e.to_string()))?;
         Ok(Credentials {
             profile: m.name.clone(),

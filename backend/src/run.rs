@@ -13,6 +13,8 @@ use crate::secret::Sealer;
 
 /// Runs perchd until SIGTERM or SIGINT; returns once everything is closed.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // Signals first: a SIGTERM during start-up still ends in a clean shutdown.
+    let signals = Signals::install()?;
     let data_dir: PathBuf = config.data_dir();
     create_private_dir(&data_dir)?;
     let sealer = Sealer::load_or_create(&data_dir.join("secret.key"))?;
@@ -28,7 +30,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     daemon.autoconnect().await?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "perchd ready");
 
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!("shutting down");
     bridge.stop();
     daemon.shutdown().await;
@@ -50,13 +52,31 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+/// SIGTERM and SIGINT end the daemon cleanly; SIGHUP is logged and ignored (there is
+/// no configuration reload yet, and a hang-up must not kill the sessions).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return tracing::info!("SIGTERM received"),
+                _ = self.int.recv() => return tracing::info!("SIGINT received"),
+                _ = self.hup.recv() => tracing::info!("SIGHUP ignored: perchd has no configuration reload"),
+            }
+        }
+    }
 }

@@ -2,9 +2,12 @@
 //!
 //! Scheme (see `doc/security.rst`): a 256-bit key, generated at first start from the
 //! OS's CSPRNG, lives in `<data dir>/secret.key` (mode 0600). Each password is sealed
-//! with ChaCha20-Poly1305 under a fresh random 96-bit nonce, with the profile name as
-//! associated data (a sealed password moved to another profile does not open), and
-//! stored as `v1:` + base64(nonce ‖ ciphertext ‖ tag).
+//! with ChaCha20-Poly1305 under a fresh random 96-bit nonce, and stored as `v1:` +
+//! base64(nonce ‖ ciphertext ‖ tag). The associated data binds the password to the
+//! profile's connection settings (name, JID, server, CA file, insecure flag): someone
+//! who can write the database but not read the key cannot move a password to another
+//! profile, nor point a profile at their own server or turn verification off and have
+//! perchd hand them the password — the password no longer opens.
 //!
 //! What it protects against: the database leaking on its own (a backup, a synced
 //! folder, a bug report with the .db attached) reveals no password. What it does not:
@@ -48,7 +51,11 @@ pub enum SecretError {
     },
     #[error("key file {0} is not a 32-byte key")]
     BadKey(String),
-    #[error("sealed password of profile {0:?} is malformed or was sealed with another key")]
+    #[error(
+        "the stored password of profile {0:?} does not open: it was sealed with another key \
+         (secret.key lost or replaced) or the profile's settings were changed behind perchd's back; \
+         set the password again"
+    )]
     Open(String),
     #[error("the system random generator failed")]
     Random,
@@ -68,9 +75,9 @@ impl fmt::Debug for Sealer {
 
 const PREFIX: &str = "v1:";
 
-fn aad(profile: &str) -> Vec<u8> {
+fn aad(binding: &str) -> Vec<u8> {
     let mut a = b"perch profile password\0".to_vec();
-    a.extend_from_slice(profile.as_bytes());
+    a.extend_from_slice(binding.as_bytes());
     a
 }
 
@@ -83,7 +90,16 @@ impl Sealer {
         };
         let rng = SystemRandom::new();
         let bytes = match std::fs::read(path) {
-            Ok(b) => b,
+            Ok(b) => {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path).map_err(err)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(key = %path.display(), mode = format!("{:o}", mode & 0o777), "key file readable by others; restricting it to its owner");
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                        .map_err(err)?;
+                }
+                b
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut k = [0u8; 32];
                 rng.fill(&mut k).map_err(|_| SecretError::Random)?;
@@ -111,15 +127,15 @@ impl Sealer {
         })
     }
 
-    /// Seals `password` for `profile`.
-    pub fn seal(&self, profile: &str, password: &Password) -> Result<String, SecretError> {
+    /// Seals `password` for the profile whose settings are summed up in `binding`.
+    pub fn seal(&self, binding: &str, password: &Password) -> Result<String, SecretError> {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| SecretError::Random)?;
         let mut data = password.expose().as_bytes().to_vec();
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(profile)),
+                Aad::from(aad(binding)),
                 &mut data,
             )
             .map_err(|_| SecretError::Random)?;
@@ -128,8 +144,13 @@ impl Sealer {
         Ok(format!("{PREFIX}{}", B64.encode(out)))
     }
 
-    /// Opens what `seal` produced for the same profile.
-    pub fn open(&self, profile: &str, sealed: &str) -> Result<Password, SecretError> {
+    /// Opens what `seal` produced for the same binding; `profile` names it in errors.
+    pub fn open(
+        &self,
+        profile: &str,
+        binding: &str,
+        sealed: &str,
+    ) -> Result<Password, SecretError> {
         let fail = || SecretError::Open(profile.to_owned());
         let raw = sealed.strip_prefix(PREFIX).ok_or_else(fail)?;
         let mut bytes = B64.decode(raw).map_err(|_| fail())?;
@@ -140,7 +161,7 @@ impl Sealer {
         let nonce = Nonce::try_assume_unique_for_key(&bytes).map_err(|_| fail())?;
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(aad(profile)), &mut data)
+            .open_in_place(nonce, Aad::from(aad(binding)), &mut data)
             .map_err(|_| fail())?;
         String::from_utf8(plain.to_vec())
             .map(Password)
@@ -170,14 +191,14 @@ mod tests {
         assert_ne!(sealed, s.seal("alice", &pw).unwrap());
         // The key file is reused on the next start.
         let s2 = Sealer::load_or_create(&path).unwrap();
-        assert_eq!(s2.open("alice", &sealed).unwrap(), pw);
-        // Bound to the profile, and tamper-evident.
-        assert!(s2.open("bob", &sealed).is_err());
+        assert_eq!(s2.open("alice", "alice", &sealed).unwrap(), pw);
+        // Bound to the profile's settings, and tamper-evident.
+        assert!(s2.open("alice", "bob", &sealed).is_err());
         let mut tampered = sealed.clone();
         tampered.pop();
         tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
-        assert!(s2.open("alice", &tampered).is_err());
-        assert!(s2.open("alice", "plain").is_err());
+        assert!(s2.open("alice", "alice", &tampered).is_err());
+        assert!(s2.open("alice", "alice", "plain").is_err());
     }
 
     #[test]

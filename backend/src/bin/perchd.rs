@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         bus: args.bus,
         socket: args.socket,
     };
-    // Before logging exists, errors go to stderr as one line.
+    // Before logging exists, errors go to stderr.
     let config = match Config::load(args.config.as_deref(), &overrides) {
         Ok(c) => c,
         Err(e) => {

@@ -18,7 +18,6 @@ use perch_plugin_api::jid::Jid;
 use rustls::ClientConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use sasl::common::{ChannelBinding, Credentials as SaslCredentials};
 use tokio::io::BufStream;
@@ -60,16 +59,6 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Counts the certificates in a PEM blob; errors say why it is not PEM.
-pub fn parse_pem_certs(data: &[u8]) -> Result<usize, String> {
-    let mut n = 0;
-    for cert in CertificateDer::pem_slice_iter(data) {
-        cert.map_err(|e| format!("not a PEM certificate file: {e}"))?;
-        n += 1;
-    }
-    Ok(n)
-}
-
 /// The TLS client configuration of a profile: the system roots plus the profile's CA
 /// file, or no verification at all when the profile says `insecure`.
 pub fn tls_config(ca_file: Option<&str>, insecure: bool) -> Result<Arc<ClientConfig>, String> {
@@ -91,9 +80,7 @@ pub fn tls_config(ca_file: Option<&str>, insecure: bool) -> Result<Arc<ClientCon
         let _ = roots.add(cert);
     }
     if let Some(path) = ca_file {
-        let data = std::fs::read(path).map_err(|e| format!("CA file {path}: {e}"))?;
-        for cert in CertificateDer::pem_slice_iter(&data) {
-            let cert = cert.map_err(|e| format!("CA file {path}: {e}"))?;
+        for cert in crate::certs::load_pem_certs(path)? {
             roots
                 .add(cert)
                 .map_err(|e| format!("CA file {path}: {e}"))?;
@@ -205,7 +192,11 @@ fn tls_error(domain: &str, e: std::io::Error) -> ConnectError {
             rustls::Error::InvalidCertificate(c) => {
                 ConnectError::Certificate(format!("certificate of {domain} rejected: {c:?}"))
             }
-            other => ConnectError::Certificate(format!("TLS handshake with {domain}: {other}")),
+            rustls::Error::NoCertificatesPresented => {
+                ConnectError::Certificate(format!("{domain} presented no certificate"))
+            }
+            // Version or cipher mismatch and the like: retrying will not help either.
+            other => ConnectError::Protocol(format!("TLS handshake with {domain} failed: {other}")),
         };
     }
     unreachable(&format!("TLS handshake with {domain}"), e)
@@ -294,6 +285,19 @@ pub async fn connect_once(
         .recv_features()
         .await
         .map_err(|e| stream_err("reading stream features", &e))?;
+    // tokio-xmpp would fall back to ANONYMOUS when that is all the server offers:
+    // an account profile must log in as itself or fail.
+    const USABLE: &[&str] = &["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"];
+    if !features
+        .sasl_mechanisms
+        .iter()
+        .any(|m| USABLE.contains(&m.as_str()))
+    {
+        return Err(ConnectError::Protocol(format!(
+            "{domain} offers no usable SASL mechanism (offered: {:?}; usable: {USABLE:?})",
+            features.sasl_mechanisms
+        )));
+    }
     let node = creds.jid.node().map(|n| n.as_str()).unwrap_or_default();
     let sasl = SaslCredentials::default()
         .with_username(node)
@@ -351,17 +355,6 @@ mod tests {
         assert_eq!(backoff(5, max), Duration::from_secs(16));
         assert_eq!(backoff(7, max), max);
         assert_eq!(backoff(100, max), max);
-    }
-
-    #[test]
-    fn pem_parsing() {
-        assert_eq!(parse_pem_certs(b"").unwrap(), 0);
-        assert!(
-            parse_pem_certs(
-                b"-----BEGIN CERTIFICATE-----\nnot base64!!\n-----END CERTIFICATE-----\n"
-            )
-            .is_err()
-        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! channel, state over a watch channel) and hears from it through [`Event`]s.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -143,14 +143,6 @@ impl Session {
     ) -> Result<Self> {
         let tls = connect::tls_config(creds.ca_file.as_deref(), creds.insecure)
             .map_err(|e| Error::bad_argument("ca_file", e))?;
-        if creds.insecure {
-            tracing::warn!(
-                profile = %creds.profile,
-                jid = %creds.jid,
-                "TLS certificate verification disabled for this profile (insecure): \
-                 the server's identity is not checked"
-            );
-        }
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let (state_tx, state_rx) = watch::channel(StateInfo {
             state: ConnectionState::Connecting,
@@ -181,6 +173,7 @@ impl Session {
             pending: HashMap::new(),
             bound: None,
             negotiating: Arc::new(AtomicBool::new(false)),
+            failed_handoffs: Arc::new(AtomicU32::new(0)),
             own_presence: (Show::Available, None, 0),
             next_id: 0,
         };
@@ -353,6 +346,8 @@ struct Task {
     bound: Option<Jid>,
     /// A connection was handed to the stream worker and is not bound/resumed yet.
     negotiating: Arc<AtomicBool>,
+    /// Handed-over connections in a row whose negotiation failed.
+    failed_handoffs: Arc<AtomicU32>,
     own_presence: (Show, Option<String>, i8),
     next_id: u64,
 }
@@ -367,6 +362,7 @@ impl Task {
         let cfg = self.config.clone();
         let identity = connect::requested_jid(&creds, &cfg.resource);
         let negotiating = self.negotiating.clone();
+        let failed_handoffs = self.failed_handoffs.clone();
         let profile = self.profile.clone();
         let mut first = true;
         Box::new(move |_location, slot| {
@@ -385,15 +381,35 @@ impl Task {
             // connection without stream management: the worker then drops its old
             // state and binds afresh.
             let without_sm = negotiating.swap(false, Ordering::SeqCst);
-            if without_sm {
-                tracing::info!(profile = %profile, "resumption failed; binding a fresh session without stream management");
-            }
+            let handoff_failures = if without_sm {
+                tracing::info!(profile = %profile, "stream negotiation failed (refused resumption?); binding a fresh session without stream management");
+                failed_handoffs.fetch_add(1, Ordering::SeqCst) + 1
+            } else {
+                0
+            };
+            let profile = profile.clone();
             let budget = if std::mem::take(&mut first) {
                 cfg.connect_attempts
             } else {
                 cfg.reconnect_attempts
             };
             tokio::spawn(async move {
+                // Connections that log in but then fail to bind, again and again, must
+                // not make a tight loop: back off, and give up within the budget.
+                if handoff_failures > 1 {
+                    if budget != 0 && handoff_failures >= budget {
+                        let _ = status.send(ConnStatus::Fatal(ConnectError::Protocol(
+                            "the server keeps closing the stream before resource binding completes"
+                                .into(),
+                        )));
+                        return;
+                    }
+                    tokio::time::sleep(connect::backoff(
+                        handoff_failures - 1,
+                        cfg.reconnect_max_delay,
+                    ))
+                    .await;
+                }
                 let mut attempt = 0u32;
                 loop {
                     attempt += 1;
@@ -417,6 +433,14 @@ impl Task {
                         Ok(mut conn) => {
                             if without_sm {
                                 conn.features.stream_management = None;
+                            }
+                            if creds.insecure {
+                                tracing::warn!(
+                                    profile = %profile,
+                                    jid = %creds.jid,
+                                    "TLS certificate verification disabled for this profile (insecure): \
+                                     connected without checking the server's identity"
+                                );
                             }
                             negotiating.store(true, Ordering::SeqCst);
                             // If the session is gone the slot is closed; nothing to do.
@@ -484,6 +508,7 @@ impl Task {
     }
 
     async fn run(mut self) {
+        self.set_state(ConnectionState::Connecting, None, "connecting".into());
         let (status_tx, mut status_rx) = mpsc::unbounded_channel();
         let mut stream = StanzaStream::new(self.reconnector(status_tx), 64);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -622,6 +647,7 @@ impl Task {
         match ev {
             StreamEvent::Stream(Status::Reset { bound_jid, .. }) => {
                 self.negotiating.store(false, Ordering::SeqCst);
+                self.failed_handoffs.store(0, Ordering::SeqCst);
                 tracing::info!(profile = %self.profile, jid = %bound_jid, "stream bound");
                 self.bound = Some(bound_jid);
                 lock(&self.shared.presences).clear();
@@ -647,6 +673,7 @@ impl Task {
             }
             StreamEvent::Stream(Status::Resumed) => {
                 self.negotiating.store(false, Ordering::SeqCst);
+                self.failed_handoffs.store(0, Ordering::SeqCst);
                 tracing::info!(profile = %self.profile, jid = %self.own, "stream resumed (XEP-0198)");
                 self.set_state(ConnectionState::Connected, None, "resumed".into());
             }
