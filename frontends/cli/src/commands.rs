@@ -1,0 +1,365 @@
+//! One function per command: the D-Bus calls it makes and what it prints.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::client::{CliError, Client, INTERFACE, PATH};
+use crate::output;
+use crate::{
+    Cli, Command, MessageCommand, MessageType, OnOff, PresenceCommand, ProfileCommand,
+    RosterCommand, ShowArg, read_password,
+};
+
+type Options = HashMap<String, String>;
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let json_out = cli.json;
+    // Read what comes from stdin before connecting: a bad password is reported
+    // without a daemon.
+    let client = || async { Client::connect(&cli.target()).await };
+    match &cli.command {
+        Command::Version => {
+            let daemon: String = client().await?.call("Version", &()).await?;
+            if json_out {
+                output::json(&json!({"perchd": daemon, "perch": env!("CARGO_PKG_VERSION")}));
+            } else {
+                println!("perchd {daemon}\nperch {}", env!("CARGO_PKG_VERSION"));
+            }
+        }
+        Command::Profile(cmd) => profile(cmd, json_out, client).await?,
+        Command::Connect(p) => {
+            client()
+                .await?
+                .call::<_, ()>("Connect", &(&p.profile,))
+                .await?;
+        }
+        Command::Disconnect(p) => {
+            client()
+                .await?
+                .call::<_, ()>("Disconnect", &(&p.profile,))
+                .await?;
+        }
+        Command::Status => {
+            let status = client().await?.call_json("Status", &()).await?;
+            output::status(&status, json_out);
+        }
+        Command::Message(cmd) => message(cmd, json_out, client).await?,
+        Command::Roster(cmd) => roster(cmd, json_out, client).await?,
+        Command::Presence(cmd) => presence(cmd, json_out, client).await?,
+        Command::Monitor => monitor(&client().await?, json_out).await?,
+    }
+    Ok(())
+}
+
+async fn profile<F, Fut>(cmd: &ProfileCommand, json_out: bool, client: F) -> Result<(), CliError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Client, CliError>>,
+{
+    match cmd {
+        ProfileCommand::Create {
+            name,
+            jid,
+            password,
+            server,
+            ca_file,
+            insecure,
+            autoconnect,
+        } => {
+            let password = read_password(password, &format!("profile {name}"))?;
+            let mut options = Options::new();
+            if let Some(server) = server {
+                options.insert("server".into(), server.clone());
+            }
+            if let Some(ca) = ca_file {
+                // perchd runs elsewhere: hand it an absolute path.
+                let ca = std::path::absolute(ca).map_err(|e| {
+                    CliError::bad_argument(format!("--ca-file {}: {e}", ca.display()))
+                })?;
+                options.insert("ca_file".into(), ca.display().to_string());
+            }
+            if *insecure {
+                options.insert("insecure".into(), "true".into());
+            }
+            if *autoconnect {
+                options.insert("autoconnect".into(), "true".into());
+            }
+            client()
+                .await?
+                .call::<_, ()>("ProfileCreate", &(name, jid, password, options))
+                .await?;
+        }
+        ProfileCommand::List => {
+            let list = client().await?.call_json("ProfileList", &()).await?;
+            output::profiles(&list, json_out);
+        }
+        ProfileCommand::Show { name } => {
+            let p = client().await?.call_json("ProfileGet", &(name,)).await?;
+            output::profile(&p, json_out);
+        }
+        ProfileCommand::Delete { name } => {
+            client()
+                .await?
+                .call::<_, ()>("ProfileDelete", &(name,))
+                .await?;
+        }
+        ProfileCommand::Default { name } => {
+            client()
+                .await?
+                .call::<_, ()>("ProfileSetDefault", &(name,))
+                .await?;
+        }
+        ProfileCommand::Autoconnect { name, value } => {
+            let on = matches!(value, OnOff::On);
+            client()
+                .await?
+                .call::<_, ()>("ProfileSetAutoconnect", &(name, on))
+                .await?;
+        }
+        ProfileCommand::Password { name, password } => {
+            let password = read_password(password, &format!("profile {name}"))?;
+            client()
+                .await?
+                .call::<_, ()>("ProfileSetPassword", &(name, password))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn message<F, Fut>(cmd: &MessageCommand, json_out: bool, client: F) -> Result<(), CliError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Client, CliError>>,
+{
+    match cmd {
+        MessageCommand::Send {
+            profile,
+            to,
+            text,
+            kind,
+        } => {
+            let body = match text {
+                Some(t) => t.clone(),
+                None => {
+                    let mut s = String::new();
+                    std::io::stdin().read_to_string(&mut s).map_err(|e| {
+                        CliError::bad_argument(format!("reading the message from stdin: {e}"))
+                    })?;
+                    s.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            if body.is_empty() {
+                return Err(CliError::bad_argument("the message text is empty"));
+            }
+            let kind = match kind {
+                MessageType::Chat => "chat",
+                MessageType::Normal => "normal",
+                MessageType::Headline => "headline",
+            };
+            let id: String = client()
+                .await?
+                .call("MessageSend", &(&profile.profile, to, body, kind))
+                .await?;
+            if json_out {
+                output::json(&json!({ "id": id }));
+            }
+        }
+        MessageCommand::History {
+            profile,
+            with,
+            limit,
+            after,
+            before,
+        } => {
+            let mut filters = Options::new();
+            filters.insert("limit".into(), limit.to_string());
+            for (key, value) in [("with", with), ("after", after), ("before", before)] {
+                if let Some(v) = value {
+                    filters.insert(key.into(), v.clone());
+                }
+            }
+            let history = client()
+                .await?
+                .call_json("HistoryGet", &(&profile.profile, filters))
+                .await?;
+            output::history(&history, json_out);
+        }
+    }
+    Ok(())
+}
+
+async fn roster<F, Fut>(cmd: &RosterCommand, json_out: bool, client: F) -> Result<(), CliError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Client, CliError>>,
+{
+    let subscription = |profile: &str, action: &'static str, jid: &str| {
+        (profile.to_owned(), action, jid.to_owned())
+    };
+    match cmd {
+        RosterCommand::List(p) => {
+            let roster = client()
+                .await?
+                .call_json("RosterGet", &(&p.profile,))
+                .await?;
+            output::roster(&roster, json_out);
+        }
+        RosterCommand::Add {
+            profile,
+            jid,
+            name,
+            groups,
+        } => {
+            let name = name.clone().unwrap_or_default();
+            client()
+                .await?
+                .call::<_, ()>("RosterAdd", &(&profile.profile, jid, name, groups))
+                .await?;
+        }
+        RosterCommand::Remove { profile, jid } => {
+            client()
+                .await?
+                .call::<_, ()>("RosterRemove", &(&profile.profile, jid))
+                .await?;
+        }
+        RosterCommand::Approve { profile, jid } => {
+            let args = subscription(&profile.profile, "subscribed", jid);
+            client().await?.call::<_, ()>("Subscription", &args).await?;
+        }
+        RosterCommand::Deny { profile, jid } => {
+            let args = subscription(&profile.profile, "unsubscribed", jid);
+            client().await?.call::<_, ()>("Subscription", &args).await?;
+        }
+        RosterCommand::Subscribe { profile, jid } => {
+            let args = subscription(&profile.profile, "subscribe", jid);
+            client().await?.call::<_, ()>("Subscription", &args).await?;
+        }
+        RosterCommand::Unsubscribe { profile, jid } => {
+            let args = subscription(&profile.profile, "unsubscribe", jid);
+            client().await?.call::<_, ()>("Subscription", &args).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn presence<F, Fut>(cmd: &PresenceCommand, json_out: bool, client: F) -> Result<(), CliError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Client, CliError>>,
+{
+    match cmd {
+        PresenceCommand::Set {
+            profile,
+            show,
+            status,
+            priority,
+        } => {
+            let show = match show {
+                ShowArg::Available => "",
+                ShowArg::Away => "away",
+                ShowArg::Xa => "xa",
+                ShowArg::Dnd => "dnd",
+                ShowArg::Chat => "chat",
+            };
+            client()
+                .await?
+                .call::<_, ()>(
+                    "PresenceSet",
+                    &(&profile.profile, show, status, i32::from(*priority)),
+                )
+                .await?;
+        }
+        PresenceCommand::List(p) => {
+            let list = client()
+                .await?
+                .call_json("PresenceGet", &(&p.profile,))
+                .await?;
+            output::presences(&list, json_out);
+        }
+    }
+    Ok(())
+}
+
+/// Prints every signal of perchd's interface, one per line, until interrupted or
+/// until perchd goes away.
+async fn monitor(client: &Client, json_out: bool) -> Result<(), CliError> {
+    let conn = client.connection();
+    let mut stream = if client.on_bus() {
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .interface(INTERFACE)
+            .path(PATH)
+            .build()?;
+        zbus::MessageStream::for_match_rule(rule, conn, None).await?
+    } else {
+        zbus::MessageStream::from(conn)
+    };
+    loop {
+        let msg = tokio::select! {
+            m = stream.next() => m,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let Some(msg) = msg else {
+            return Err(CliError::new("NoDaemon", "perchd went away"));
+        };
+        let msg = msg?;
+        let header = msg.header();
+        if header.message_type() != zbus::message::Type::Signal
+            || header.interface().map(|i| i.as_str()) != Some(INTERFACE)
+        {
+            continue;
+        }
+        let Some(member) = header.member().map(|m| m.to_string()) else {
+            continue;
+        };
+        let args = signal_args(&member, &msg);
+        let event = match args {
+            Ok(v) => v,
+            Err(e) => json!({ "undecodable": e.to_string() }),
+        };
+        output::signal(&member, &event, json_out);
+    }
+}
+
+/// A signal's arguments as a JSON object named after the bridge's documentation.
+fn signal_args(member: &str, msg: &zbus::Message) -> Result<Value, zbus::Error> {
+    let body = msg.body();
+    Ok(match member {
+        "ConnectionState" => {
+            let (profile, state, jid, reason): (String, String, String, String) =
+                body.deserialize()?;
+            json!({"profile": profile, "state": state, "jid": jid, "reason": reason})
+        }
+        "MessageReceived" => {
+            let (profile, message): (String, String) = body.deserialize()?;
+            let message: Value = serde_json::from_str(&message).unwrap_or(Value::String(message));
+            json!({"profile": profile, "message": message})
+        }
+        "PresenceUpdate" => {
+            let (profile, jid, show, status, priority): (String, String, String, String, i32) =
+                body.deserialize()?;
+            json!({"profile": profile, "jid": jid, "show": show, "status": status,
+                   "priority": priority})
+        }
+        "RosterChanged" => {
+            let (profile, jid, subscription, name, groups): (
+                String,
+                String,
+                String,
+                String,
+                Vec<String>,
+            ) = body.deserialize()?;
+            json!({"profile": profile, "jid": jid, "subscription": subscription,
+                   "name": name, "groups": groups})
+        }
+        "SubscriptionRequest" => {
+            let (profile, action, jid): (String, String, String) = body.deserialize()?;
+            json!({"profile": profile, "action": action, "jid": jid})
+        }
+        _ => json!({ "signature": msg.body().signature().to_string() }),
+    })
+}

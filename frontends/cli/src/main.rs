@@ -1,0 +1,305 @@
+//! `perch`, the command-line frontend of perchd.
+//!
+//! The CLI never speaks XMPP and keeps no state: every command is one or a few D-Bus
+//! calls to perchd (see `doc/bridge.rst`), printed for people, or as JSON with
+//! `--json` for scripts. Failures print one line `perch: <ErrorName>: <message>` on
+//! stderr and exit with 1 (2 for a command line clap rejects), so scripts can match on
+//! the daemon's stable error names.
+
+mod client;
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::client::{CliError, Target};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "perch",
+    version,
+    about = "Command-line frontend of the perchd XMPP daemon"
+)]
+struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// D-Bus bus address where perchd serves (instead of the session bus).
+    #[arg(long, global = true, env = "PERCH_ADDRESS", value_name = "ADDRESS")]
+    address: Option<String>,
+    /// perchd's peer-to-peer socket (default: $XDG_RUNTIME_DIR/perch/perchd.sock).
+    #[arg(long, global = true, env = "PERCH_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// How long to wait for perchd's answer to one call.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "120s",
+          value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print perchd's version (and this CLI's).
+    Version,
+    /// Manage profiles (XMPP accounts).
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Connect a profile; returns once the session is up.
+    Connect(ProfileArg),
+    /// Disconnect a profile.
+    Disconnect(ProfileArg),
+    /// Connection state of every profile.
+    Status,
+    /// Send messages and read history.
+    #[command(subcommand)]
+    Message(MessageCommand),
+    /// Contacts and subscriptions.
+    #[command(subcommand)]
+    Roster(RosterCommand),
+    /// Own presence and contacts' presence.
+    #[command(subcommand)]
+    Presence(PresenceCommand),
+    /// Print perchd's signals as they come (until interrupted).
+    Monitor,
+}
+
+#[derive(Debug, Args)]
+struct ProfileArg {
+    /// The profile (default: the default profile).
+    #[arg(short, long, default_value = "")]
+    profile: String,
+}
+
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+struct PasswordSource {
+    /// Read the XMPP password from stdin (the first line).
+    #[arg(long)]
+    password_stdin: bool,
+    /// The XMPP password (visible to other users in the process list; prefer
+    /// --password-stdin).
+    #[arg(long, value_name = "PASSWORD")]
+    xmpp_password: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfileCommand {
+    /// Create a profile.
+    Create {
+        name: String,
+        /// The account's bare JID (user@domain).
+        #[arg(long)]
+        jid: String,
+        #[command(flatten)]
+        password: PasswordSource,
+        /// Connect to HOST[:PORT] instead of looking up the domain's SRV records.
+        #[arg(long, value_name = "HOST[:PORT]")]
+        server: Option<String>,
+        /// Also trust the certificates of this PEM file.
+        #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+        ca_file: Option<PathBuf>,
+        /// Do not verify the server's TLS certificate (dangerous; logged at each
+        /// connection).
+        #[arg(long)]
+        insecure: bool,
+        /// Connect this profile whenever perchd starts.
+        #[arg(long)]
+        autoconnect: bool,
+    },
+    /// List profiles.
+    List,
+    /// Show one profile.
+    Show { name: String },
+    /// Delete a profile and its history.
+    Delete { name: String },
+    /// Make a profile the default one.
+    Default { name: String },
+    /// Turn autoconnect on or off.
+    Autoconnect { name: String, value: OnOff },
+    /// Replace the stored XMPP password.
+    Password {
+        name: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MessageType {
+    Chat,
+    Normal,
+    Headline,
+}
+
+#[derive(Debug, Subcommand)]
+enum MessageCommand {
+    /// Send a message; TEXT is read from stdin when omitted.
+    Send {
+        #[command(flatten)]
+        profile: ProfileArg,
+        /// The recipient's JID.
+        to: String,
+        text: Option<String>,
+        #[arg(long = "type", value_enum, default_value = "chat")]
+        kind: MessageType,
+    },
+    /// Show stored messages, oldest first.
+    History {
+        #[command(flatten)]
+        profile: ProfileArg,
+        /// Only messages with this JID (a bare JID matches all its resources).
+        with: Option<String>,
+        /// The newest N messages of the range (0: all).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Only messages after this time (RFC 3339 or Unix seconds).
+        #[arg(long, value_name = "TIME")]
+        after: Option<String>,
+        /// Only messages before this time (RFC 3339 or Unix seconds).
+        #[arg(long, value_name = "TIME")]
+        before: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RosterCommand {
+    /// List contacts.
+    List(ProfileArg),
+    /// Add (or update) a contact and ask for their presence.
+    Add {
+        #[command(flatten)]
+        profile: ProfileArg,
+        jid: String,
+        /// The contact's display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A group (repeat for several).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// Remove a contact.
+    Remove {
+        #[command(flatten)]
+        profile: ProfileArg,
+        jid: String,
+    },
+    /// Let JID see our presence (accept its subscription request, or pre-approve).
+    Approve {
+        #[command(flatten)]
+        profile: ProfileArg,
+        jid: String,
+    },
+    /// Refuse (or revoke) JID's subscription to our presence.
+    Deny {
+        #[command(flatten)]
+        profile: ProfileArg,
+        jid: String,
+    },
+    /// Ask to see JID's presence.
+    Subscribe {
+        #[command(flatten)]
+        profile: ProfileArg,
+        jid: String,
+    },
+    /// Stop seeing JID's presence.
+    Unsubscribe {
+        #[command(flatten)]
+        profile: ProfileArg,
+        jid: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ShowArg {
+    Available,
+    Away,
+    Xa,
+    Dnd,
+    Chat,
+}
+
+#[derive(Debug, Subcommand)]
+enum PresenceCommand {
+    /// Set own presence.
+    Set {
+        #[command(flatten)]
+        profile: ProfileArg,
+        #[arg(long, value_enum, default_value = "available")]
+        show: ShowArg,
+        /// A status message.
+        #[arg(long, default_value = "")]
+        status: String,
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        priority: i8,
+    },
+    /// The last presence of each contact resource seen.
+    List(ProfileArg),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("perch: Internal: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("perch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl Cli {
+    fn target(&self) -> Target {
+        Target {
+            address: self.address.clone().filter(|a| !a.is_empty()),
+            socket: self.socket.clone().filter(|s| !s.as_os_str().is_empty()),
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// Reads a password from stdin or the flag; an empty one is refused here, where the
+/// user can still fix it.
+fn read_password(source: &PasswordSource, what: &str) -> Result<String, CliError> {
+    let password = match (&source.xmpp_password, source.password_stdin) {
+        (Some(p), _) => p.clone(),
+        (None, true) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map_err(|e| {
+                CliError::bad_argument(format!("reading the password from stdin: {e}"))
+            })?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+        (None, false) => {
+            return Err(CliError::bad_argument(format!(
+                "{what}: give the XMPP password with --password-stdin or --xmpp-password"
+            )));
+        }
+    };
+    if password.is_empty() {
+        return Err(CliError::bad_argument(format!(
+            "{what}: the XMPP password is empty"
+        )));
+    }
+    Ok(password)
+}

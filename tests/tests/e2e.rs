@@ -1,0 +1,734 @@
+//! End-to-end tests: a real Prosody, a private dbus-daemon, the real `perchd`, driven
+//! through the real `perch` CLI (and, for signals, directly over D-Bus).
+//!
+//! Every test builds its own fixtures and can run in parallel with the others. Each test
+//! body returns `anyhow::Result` and is unwrapped while the fixtures are still alive, so
+//! a failure prints the tails of perchd's and Prosody's logs.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, ensure};
+use futures::StreamExt;
+use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody, free_port, summarize_history, wait_until};
+use serde_json::Value;
+
+const ALICE: &str = "alice@localhost";
+const BOB: &str = "bob@localhost";
+const CAROL_PW: &str = "carol-secret";
+
+/// How long a message may take to show up in the receiver's history.
+const DELIVERY: Duration = Duration::from_secs(15);
+
+/// One Prosody and one perchd. perchd is declared first so it goes first on drop.
+struct Bed {
+    perchd: Perchd,
+    prosody: Prosody,
+}
+
+impl Bed {
+    fn start() -> Self {
+        let prosody = Prosody::start().expect("starting Prosody");
+        let perchd = Perchd::start().expect("starting perchd");
+        Self { perchd, prosody }
+    }
+
+    /// Profiles `alice` and `bob` (the first one created is the default), both connected.
+    fn alice_and_bob_connected(&self, extra_alice: &[&str]) -> Result<()> {
+        self.perchd
+            .create_profile(&self.prosody, "alice", "alice", ALICE_PW, extra_alice)?;
+        self.perchd
+            .create_profile(&self.prosody, "bob", "bob", BOB_PW, &[])?;
+        connect(&self.perchd, "alice", ALICE)?;
+        connect(&self.perchd, "bob", BOB)?;
+        Ok(())
+    }
+}
+
+/// `perch connect -p PROFILE`; when it returns the session is up (documented), so the
+/// status must say "connected" with a full JID bound.
+fn connect(perchd: &Perchd, profile: &str, jid: &str) -> Result<()> {
+    perchd.cli_ok(&["connect", "-p", profile])?;
+    let status = perchd.status_of(profile)?;
+    ensure!(
+        status["state"] == "connected",
+        "`connect -p {profile}` returned but status is {status}"
+    );
+    let bound = status["bound_jid"].as_str().unwrap_or_default();
+    ensure!(
+        bound.starts_with(&format!("{jid}/")),
+        "profile {profile}: bound_jid should be a full JID of {jid}: {status}"
+    );
+    ensure!(
+        status["jid"] == jid,
+        "profile {profile}: status jid: {status}"
+    );
+    Ok(())
+}
+
+fn history(perchd: &Perchd, profile: &str, extra: &[&str]) -> Result<Vec<Value>> {
+    let mut args = vec!["message", "history", "-p", profile];
+    args.extend_from_slice(extra);
+    let value = perchd.cli_json(&args)?;
+    value
+        .as_array()
+        .cloned()
+        .ok_or_else(|| anyhow!("`message history -p {profile}` is not a JSON array: {value}"))
+}
+
+/// (direction, body, peer) of each message.
+fn triples(history: &[Value]) -> Vec<(String, String, String)> {
+    history
+        .iter()
+        .map(|m| {
+            let s = |k: &str| m[k].as_str().unwrap_or("<missing>").to_owned();
+            (s("direction"), s("body"), s("peer"))
+        })
+        .collect()
+}
+
+fn t(direction: &str, body: &str, peer: &str) -> (String, String, String) {
+    (direction.to_owned(), body.to_owned(), peer.to_owned())
+}
+
+fn send(perchd: &Perchd, profile: &str, to: &str, body: &str) -> Result<()> {
+    perchd.cli_ok(&["message", "send", "-p", profile, to, body])?;
+    Ok(())
+}
+
+/// Waits until `profile`'s history holds an incoming message with this body.
+fn wait_for_incoming(perchd: &Perchd, profile: &str, body: &str) -> Result<()> {
+    let mut last = Vec::new();
+    wait_until(DELIVERY, || {
+        last = history(perchd, profile, &[])?;
+        Ok(last
+            .iter()
+            .any(|m| m["direction"] == "in" && m["body"] == body))
+    })
+    .with_context(|| {
+        format!(
+            "profile {profile} never received {body:?}; its history:\n{}",
+            summarize_history(&Value::Array(last.clone()))
+        )
+    })
+}
+
+fn assert_history(
+    perchd: &Perchd,
+    profile: &str,
+    extra: &[&str],
+    expected: &[(String, String, String)],
+) -> Result<Vec<Value>> {
+    let h = history(perchd, profile, extra)?;
+    ensure!(
+        triples(&h) == expected,
+        "history of {profile} {extra:?}:\n{}\nexpected (direction, body, peer): {expected:?}",
+        summarize_history(&Value::Array(h.clone()))
+    );
+    Ok(h)
+}
+
+fn roster(perchd: &Perchd, profile: &str) -> Result<Vec<Value>> {
+    let value = perchd.cli_json(&["roster", "list", "-p", profile])?;
+    value
+        .as_array()
+        .cloned()
+        .ok_or_else(|| anyhow!("`roster list -p {profile}` is not a JSON array: {value}"))
+}
+
+/// Waits until `profile`'s roster item for `jid` satisfies `pred`.
+fn wait_for_roster(
+    perchd: &Perchd,
+    profile: &str,
+    jid: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Result<()> {
+    let mut last = Vec::new();
+    wait_until(DELIVERY, || {
+        last = roster(perchd, profile)?;
+        Ok(last.iter().any(|item| item["jid"] == jid && pred(item)))
+    })
+    .with_context(|| format!("roster of {profile}: {jid} never became {what}; roster: {last:?}"))
+}
+
+fn subscription_requested(item: &Value) -> bool {
+    item["ask"] == true || item["subscription"] == "to" || item["subscription"] == "both"
+}
+
+fn bare(jid: &str) -> &str {
+    jid.split('/').next().unwrap_or(jid)
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. messages
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn messages_between_two_profiles() {
+    let bed = Bed::start();
+    messages_body(&bed).unwrap();
+}
+
+fn messages_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    bed.alice_and_bob_connected(&[])?;
+
+    let to_bob = "Hello Bob, it's Alice — ça va ?";
+    let to_alice = "hi alice";
+    send(perchd, "alice", BOB, to_bob)?;
+    wait_for_incoming(perchd, "bob", to_bob)?;
+    send(perchd, "bob", ALICE, to_alice)?;
+    wait_for_incoming(perchd, "alice", to_alice)?;
+
+    let alice_expected = [t("out", to_bob, BOB), t("in", to_alice, BOB)];
+    let bob_expected = [t("in", to_bob, ALICE), t("out", to_alice, ALICE)];
+    let alice = assert_history(perchd, "alice", &[], &alice_expected)?;
+    let bob = assert_history(perchd, "bob", &[], &bob_expected)?;
+
+    // The documented message shape.
+    for (m, from) in [(&alice[1], BOB), (&bob[0], ALICE)] {
+        ensure!(m["type"] == "chat", "type of {m}");
+        let sender = m["from"].as_str().unwrap_or_default();
+        ensure!(bare(sender) == from, "`from` of an incoming message: {m}");
+        ensure!(
+            m["id"].as_str().is_some_and(|s| !s.is_empty()),
+            "message without an id: {m}"
+        );
+        let ts = m["timestamp"].as_str().unwrap_or_default();
+        ensure!(
+            ts.ends_with('Z') && ts.contains('T'),
+            "timestamp not RFC 3339 UTC: {m}"
+        );
+    }
+    ensure!(
+        alice[0]["timestamp"].as_str() <= alice[1]["timestamp"].as_str(),
+        "history not oldest first: {alice:?}"
+    );
+
+    // Filters: by peer (bare JID), and --limit keeps the newest.
+    assert_history(perchd, "alice", &[BOB], &alice_expected)?;
+    assert_history(perchd, "alice", &["carol@localhost"], &[])?;
+    assert_history(
+        perchd,
+        "alice",
+        &[BOB, "--limit", "1"],
+        &[t("in", to_alice, BOB)],
+    )?;
+    assert_history(
+        perchd,
+        "bob",
+        &["--limit", "1"],
+        &[t("out", to_alice, ALICE)],
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. presence
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn presence_subscription_and_update_signal() {
+    let bed = Bed::start();
+    presence_body(&bed).unwrap();
+}
+
+/// Makes alice and bob mutually subscribed, through the CLI.
+fn mutual_subscription(perchd: &Perchd) -> Result<()> {
+    perchd.cli_ok(&["roster", "add", "-p", "alice", BOB])?;
+    // The server has processed alice's subscribe once her roster shows it pending.
+    wait_for_roster(
+        perchd,
+        "alice",
+        BOB,
+        "ask=true (subscribe sent)",
+        subscription_requested,
+    )?;
+    perchd.cli_ok(&["roster", "approve", "-p", "bob", ALICE])?;
+    perchd.cli_ok(&["roster", "add", "-p", "bob", ALICE])?;
+    wait_for_roster(
+        perchd,
+        "bob",
+        ALICE,
+        "ask=true (subscribe sent)",
+        subscription_requested,
+    )?;
+    perchd.cli_ok(&["roster", "approve", "-p", "alice", BOB])?;
+    wait_for_roster(perchd, "alice", BOB, "subscription both", |i| {
+        i["subscription"] == "both"
+    })?;
+    wait_for_roster(perchd, "bob", ALICE, "subscription both", |i| {
+        i["subscription"] == "both"
+    })?;
+    Ok(())
+}
+
+type PresenceSignal = (String, String, String, String, i32);
+
+fn presence_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    bed.alice_and_bob_connected(&[])?;
+    mutual_subscription(perchd)?;
+
+    // Mutually subscribed and online: each sees the other available.
+    for (profile, contact) in [("alice", BOB), ("bob", ALICE)] {
+        let mut last = Value::Null;
+        wait_until(DELIVERY, || {
+            last = perchd.cli_json(&["presence", "list", "-p", profile])?;
+            Ok(last.as_array().is_some_and(|a| {
+                a.iter().any(|p| {
+                    bare(p["jid"].as_str().unwrap_or_default()) == contact
+                        && p["show"] == "available"
+                })
+            }))
+        })
+        .with_context(|| {
+            format!("{profile} never saw {contact} available; presence list: {last}")
+        })?;
+    }
+
+    // Watch PresenceUpdate signals on the private bus.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (tx, rx) = mpsc::channel::<Result<PresenceSignal>>();
+    runtime.block_on(async {
+        let conn = perchd.bus_connection().await?;
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .interface("org.perch.Perch1")
+            .member("PresenceUpdate")
+            .path("/org/perch/Perch")
+            .build()?;
+        let mut stream = zbus::MessageStream::for_match_rule(rule, &conn, None).await?;
+        tokio::spawn(async move {
+            let _conn = conn;
+            while let Some(msg) = stream.next().await {
+                let parsed = msg
+                    .map_err(anyhow::Error::from)
+                    .and_then(|m| Ok(m.body().deserialize::<PresenceSignal>()?));
+                if tx.send(parsed).is_err() {
+                    break;
+                }
+            }
+        });
+        anyhow::Ok(())
+    })?;
+
+    perchd.cli_ok(&[
+        "presence", "set", "-p", "bob", "--show", "away", "--status", "lunch",
+    ])?;
+
+    let deadline = std::time::Instant::now() + DELIVERY;
+    let mut seen = Vec::new();
+    let signal = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Ok(sig)) => {
+                seen.push(sig.clone());
+                if sig.0 == "alice" && bare(&sig.1) == BOB && sig.2 == "away" {
+                    break sig;
+                }
+            }
+            Ok(Err(e)) => return Err(e.context("a PresenceUpdate signal with an unexpected body")),
+            Err(_) => {
+                return Err(anyhow!(
+                    "no PresenceUpdate(alice, {BOB}/…, away, …) within {DELIVERY:?}; signals seen: {seen:?}"
+                ));
+            }
+        }
+    };
+    ensure!(
+        signal.1.starts_with(&format!("{BOB}/")),
+        "signal jid should be bob's full JID: {signal:?}"
+    );
+    ensure!(signal.3 == "lunch", "status of the away signal: {signal:?}");
+
+    let mut last = Value::Null;
+    wait_until(Duration::from_secs(5), || {
+        last = perchd.cli_json(&["presence", "list", "-p", "alice"])?;
+        Ok(last.as_array().is_some_and(|a| {
+            a.iter().any(|p| {
+                p["jid"] == signal.1.as_str() && p["show"] == "away" && p["status"] == "lunch"
+            })
+        }))
+    })
+    .with_context(|| format!("`presence list -p alice` does not show bob away/lunch: {last}"))?;
+    drop(runtime);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. perchd restart
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn restart_keeps_profiles_history_and_autoconnects() {
+    let mut bed = Bed::start();
+    restart_body(&mut bed).unwrap();
+}
+
+fn restart_body(bed: &mut Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&["--autoconnect"])?;
+    let perchd = &mut bed.perchd;
+    let show = perchd.cli_json(&["profile", "show", "alice"])?;
+    ensure!(
+        show["autoconnect"] == true,
+        "alice was created with --autoconnect: {show}"
+    );
+
+    send(perchd, "alice", BOB, "before restart 1")?;
+    wait_for_incoming(perchd, "bob", "before restart 1")?;
+    send(perchd, "bob", ALICE, "before restart 2")?;
+    wait_for_incoming(perchd, "alice", "before restart 2")?;
+    let profiles_before = perchd.cli_json(&["profile", "list"])?;
+
+    perchd.stop()?;
+    perchd.start_again()?;
+
+    let profiles = perchd.cli_json(&["profile", "list"])?;
+    ensure!(
+        profiles == profiles_before,
+        "profile list changed across a restart:\nbefore: {profiles_before}\nafter:  {profiles}"
+    );
+    let names: Vec<&str> = profiles
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    ensure!(
+        names == ["alice", "bob"],
+        "profile list after restart: {profiles}"
+    );
+
+    let alice_expected = [
+        t("out", "before restart 1", BOB),
+        t("in", "before restart 2", BOB),
+    ];
+    let bob_expected = [
+        t("in", "before restart 1", ALICE),
+        t("out", "before restart 2", ALICE),
+    ];
+    assert_history(perchd, "alice", &[], &alice_expected)?;
+    assert_history(perchd, "bob", &[], &bob_expected)?;
+
+    // alice has autoconnect on: she comes back by herself; bob does not.
+    perchd.wait_for_state("alice", "connected", Duration::from_secs(15))?;
+    let bob_state = perchd.state_of("bob")?;
+    ensure!(
+        bob_state == "disconnected",
+        "bob has autoconnect off, yet is {bob_state:?} after restart"
+    );
+
+    // The autoconnected session works.
+    connect(perchd, "bob", BOB)?;
+    send(perchd, "alice", BOB, "after restart")?;
+    wait_for_incoming(perchd, "bob", "after restart")?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Prosody restart
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn reconnects_after_server_restart() {
+    let mut bed = Bed::start();
+    server_restart_body(&mut bed).unwrap();
+}
+
+fn server_restart_body(bed: &mut Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&[])?;
+    let perchd = &bed.perchd;
+
+    bed.prosody.kill()?;
+    // The server is gone: perchd must notice (the kernel closed the TCP connections).
+    for profile in ["alice", "bob"] {
+        let mut last = String::new();
+        wait_until(Duration::from_secs(20), || {
+            last = perchd.state_of(profile)?;
+            Ok(last != "connected")
+        })
+        .with_context(|| {
+            format!("profile {profile} still \"connected\" 20 s after the server was killed")
+        })?;
+    }
+
+    bed.prosody.start_again()?;
+    for profile in ["alice", "bob"] {
+        perchd.wait_for_state(profile, "connected", Duration::from_secs(40))?;
+    }
+
+    send(perchd, "alice", BOB, "after the server restart")?;
+    wait_for_incoming(perchd, "bob", "after the server restart")?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. errors
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn errors_are_reported_by_name() {
+    let bed = Bed::start();
+    errors_body(&bed).unwrap();
+}
+
+fn last_error_is(perchd: &Perchd, profile: &str, name: &str) -> Result<()> {
+    let status = perchd.status_of(profile)?;
+    ensure!(
+        status["state"] == "disconnected" && status["error"]["name"] == name,
+        "status of {profile} after a failed connect should be disconnected with error {name}: {status}"
+    );
+    Ok(())
+}
+
+fn errors_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    let prosody = &bed.prosody;
+    let ca = prosody.ca_file().display().to_string();
+    let server = prosody.server_arg();
+
+    // Wrong password.
+    perchd.create_profile(prosody, "badpw", "bob", "not-bobs-password", &[])?;
+    perchd.cli_fails_with(&["connect", "-p", "badpw"], "AuthenticationFailed")?;
+    last_error_is(perchd, "badpw", "AuthenticationFailed")?;
+
+    // Nobody listens there.
+    let dead = format!("127.0.0.1:{}", free_port()?);
+    perchd.cli_ok(&[
+        "profile",
+        "create",
+        "unreachable",
+        "--jid",
+        "carol@localhost",
+        "--xmpp-password",
+        "x",
+        "--server",
+        &dead,
+        "--ca-file",
+        &ca,
+    ])?;
+    perchd.cli_fails_with(&["connect", "-p", "unreachable"], "ServerUnreachable")?;
+    last_error_is(perchd, "unreachable", "ServerUnreachable")?;
+
+    // Unknown profile.
+    perchd.cli_fails_with(&["connect", "-p", "nosuch"], "UnknownProfile")?;
+    perchd.cli_fails_with(
+        &["message", "send", "-p", "nosuch", BOB, "hi"],
+        "UnknownProfile",
+    )?;
+    perchd.cli_fails_with(&["message", "history", "-p", "nosuch"], "UnknownProfile")?;
+    perchd.cli_fails_with(&["profile", "show", "nosuch"], "UnknownProfile")?;
+
+    // A taken profile name.
+    perchd.cli_fails_with(
+        &[
+            "profile",
+            "create",
+            "badpw",
+            "--jid",
+            ALICE,
+            "--xmpp-password",
+            ALICE_PW,
+            "--server",
+            &server,
+            "--ca-file",
+            &ca,
+        ],
+        "ProfileExists",
+    )?;
+
+    // Invalid JIDs (on a connected profile, so nothing else can be the reason).
+    perchd.create_profile(prosody, "alice", "alice", ALICE_PW, &[])?;
+    connect(perchd, "alice", ALICE)?;
+    for bad in ["not a jid@@", "a@b@c"] {
+        perchd.cli_fails_with(&["message", "send", "-p", "alice", bad, "hi"], "InvalidJid")?;
+    }
+    perchd.cli_fails_with(&["roster", "add", "-p", "alice", "a@b@c"], "InvalidJid")?;
+    perchd.cli_fails_with(
+        &[
+            "profile",
+            "create",
+            "badjid",
+            "--jid",
+            "a@b@c",
+            "--xmpp-password",
+            "x",
+            "--server",
+            &server,
+            "--ca-file",
+            &ca,
+        ],
+        "InvalidJid",
+    )?;
+
+    // Not connected.
+    perchd.cli_ok(&["disconnect", "-p", "alice"])?;
+    let state = perchd.state_of("alice")?;
+    ensure!(
+        state == "disconnected",
+        "after `disconnect -p alice`: {state}"
+    );
+    perchd.cli_fails_with(
+        &["message", "send", "-p", "alice", BOB, "hi"],
+        "NotConnected",
+    )?;
+
+    // The daemon survived all of it.
+    let version = perchd.cli_ok(&["version"])?;
+    ensure!(
+        !version.trim().is_empty(),
+        "`perch version` printed nothing"
+    );
+    let profiles = perchd.cli_json(&["profile", "list"])?;
+    let names: Vec<&str> = profiles
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    ensure!(
+        names == ["alice", "badpw", "unreachable"],
+        "profiles after the failed calls (sorted by name, no `badjid`): {profiles}"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. TLS
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn tls_verification() {
+    let bed = Bed::start();
+    tls_body(&bed).unwrap();
+}
+
+fn log_says_verification_disabled(perchd: &Perchd) -> Result<bool> {
+    Ok(perchd
+        .log_text()?
+        .to_lowercase()
+        .contains("certificate verification disabled"))
+}
+
+fn tls_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    let prosody = &bed.prosody;
+    prosody.register("carol", CAROL_PW)?;
+    let server = prosody.server_arg();
+
+    // System roots only: the harness CA is unknown.
+    perchd.cli_ok(&[
+        "profile",
+        "create",
+        "notrust",
+        "--jid",
+        ALICE,
+        "--xmpp-password",
+        ALICE_PW,
+        "--server",
+        &server,
+    ])?;
+    perchd.cli_fails_with(&["connect", "-p", "notrust"], "CertificateNotTrusted")?;
+    last_error_is(perchd, "notrust", "CertificateNotTrusted")?;
+
+    // With the CA file.
+    perchd.create_profile(prosody, "trusted", "bob", BOB_PW, &[])?;
+    let show = perchd.cli_json(&["profile", "show", "trusted"])?;
+    ensure!(
+        show["ca_file"] == prosody.ca_file().display().to_string().as_str()
+            && show["insecure"] == false
+            && show["server"] == server.as_str(),
+        "profile show trusted: {show}"
+    );
+    connect(perchd, "trusted", BOB)?;
+    ensure!(
+        !log_says_verification_disabled(perchd)?,
+        "the log says certificate verification is disabled, but no profile is insecure yet"
+    );
+
+    // Verification off.
+    perchd.cli_ok(&[
+        "profile",
+        "create",
+        "insecure",
+        "--jid",
+        "carol@localhost",
+        "--xmpp-password",
+        CAROL_PW,
+        "--server",
+        &server,
+        "--insecure",
+    ])?;
+    let show = perchd.cli_json(&["profile", "show", "insecure"])?;
+    ensure!(
+        show["insecure"] == true && show["ca_file"].is_null(),
+        "profile show insecure: {show}"
+    );
+    connect(perchd, "insecure", "carol@localhost")?;
+    wait_until(Duration::from_secs(5), || log_says_verification_disabled(perchd)).context(
+        "perchd.log does not warn \"certificate verification disabled\" after an --insecure connection",
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Profile management (no XMPP connection needed)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn profile_management() {
+    let bed = Bed::start();
+    profiles_body(&bed).unwrap();
+}
+
+fn profiles_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    let prosody = &bed.prosody;
+    let empty = perchd.cli_json(&["profile", "list"])?;
+    ensure!(
+        empty == Value::Array(vec![]),
+        "a fresh perchd has no profiles: {empty}"
+    );
+
+    perchd.create_profile(prosody, "zed", "bob", BOB_PW, &[])?;
+    perchd.create_profile(prosody, "alice", "alice", ALICE_PW, &["--autoconnect"])?;
+    let list = perchd.cli_json(&["profile", "list"])?;
+    let names: Vec<&str> = list
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    ensure!(
+        names == ["alice", "zed"],
+        "profile list is sorted by name: {list}"
+    );
+
+    let zed = perchd.cli_json(&["profile", "show", "zed"])?;
+    ensure!(
+        zed["jid"] == BOB && zed["default"] == true && zed["autoconnect"] == false,
+        "the first profile created is the default: {zed}"
+    );
+    let alice = perchd.cli_json(&["profile", "show", "alice"])?;
+    ensure!(
+        alice["default"] == false && alice["autoconnect"] == true,
+        "profile show alice: {alice}"
+    );
+
+    perchd.cli_ok(&["profile", "default", "alice"])?;
+    perchd.cli_ok(&["profile", "autoconnect", "alice", "off"])?;
+    let alice = perchd.cli_json(&["profile", "show", "alice"])?;
+    let zed = perchd.cli_json(&["profile", "show", "zed"])?;
+    ensure!(
+        alice["default"] == true && alice["autoconnect"] == false && zed["default"] == false,
+        "after `profile default alice` and `profile autoconnect alice off`: {alice} / {zed}"
+    );
+
+    perchd.cli_ok(&["profile", "delete", "zed"])?;
+    perchd.cli_fails_with(&["profile", "show", "zed"], "UnknownProfile")?;
+    let list = perchd.cli_json(&["profile", "list"])?;
+    ensure!(
+        list.as_array().map(Vec::len) == Some(1) && list[0]["name"] == "alice",
+        "after deleting zed: {list}"
+    );
+    Ok(())
+}
