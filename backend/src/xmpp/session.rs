@@ -516,7 +516,17 @@ impl Task {
             tokio::select! {
                 ev = stream.next() => match ev {
                     Some(ev) => self.on_stream_event(&stream, ev).await,
-                    None => break Exit::StreamEnded,
+                    // The reconnector reports a fatal error before it gives up, which
+                    // ends the stream: both may be ready at once, the error wins.
+                    None => {
+                        let mut exit = Exit::StreamEnded;
+                        while let Ok(st) = status_rx.try_recv() {
+                            if let ConnStatus::Fatal(e) = st {
+                                exit = Exit::Fatal(e);
+                            }
+                        }
+                        break exit;
+                    }
                 },
                 Some(st) = status_rx.recv() => match st {
                     ConnStatus::Retrying { error, delay } => self.set_state(
