@@ -915,6 +915,18 @@ impl Perchd {
         run_with_timeout(self.cli_command(args), CLI_TIMEOUT)
     }
 
+    /// Starts `perch ARGS` in the background (for `monitor`), stdout piped, stderr to
+    /// `perch.stderr` in the daemon's directory.
+    pub fn cli_spawn(&self, args: &[&str]) -> Result<Child> {
+        let stderr = append_file(&self.dir.path().join("perch.stderr"))?;
+        self.cli_command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("starting `perch {}`", args.join(" ")))
+    }
+
     /// Runs `perch ARGS`; a non-zero exit is an error with its stderr. Returns stdout.
     pub fn cli_ok(&self, args: &[&str]) -> Result<String> {
         let output = self.cli(args)?;

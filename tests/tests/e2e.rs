@@ -732,3 +732,101 @@ fn profiles_body(bed: &Bed) -> Result<()> {
     );
     Ok(())
 }
+
+/// A headless box: perchd serves no bus, only its peer-to-peer socket in
+/// `$XDG_RUNTIME_DIR`; the CLI finds it by itself (nobody owns the name on the session
+/// bus) and `perch monitor` gets the signals over it.
+#[test]
+fn headless_peer_to_peer_socket() {
+    let prosody = Prosody::start().expect("starting Prosody");
+    let perchd = Perchd::start_with_config("[bridge]\nbus = \"none\"\n").expect("starting perchd");
+    headless_body(&perchd, &prosody).unwrap();
+}
+
+fn headless_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
+    ensure!(
+        !perchd.bus().name_has_owner(perch_tests::BUS_NAME)?,
+        "with bridge.bus = \"none\" perchd must not be on the bus"
+    );
+    let socket = perchd.dir().join("run/perch/perchd.sock");
+    ensure!(socket.exists(), "no socket at {}", socket.display());
+
+    perchd.create_profile(prosody, "alice", "alice", ALICE_PW, &[])?;
+    perchd.create_profile(prosody, "bob", "bob", BOB_PW, &[])?;
+
+    let mut monitor = perchd.cli_spawn(&["--json", "monitor"])?;
+    let stdout = monitor.stdout.take().context("monitor stdout")?;
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The monitor says on stderr when it listens.
+    let stderr = perchd.dir().join("perch.stderr");
+    wait_until(DELIVERY, || {
+        Ok(std::fs::read_to_string(&stderr)
+            .unwrap_or_default()
+            .contains("listening to perchd's signals"))
+    })
+    .context("perch monitor never said it was listening")?;
+    let mut seen = Vec::new();
+    connect(perchd, "alice", ALICE)?;
+    wait_line(&rx, &mut seen, |v| {
+        v["signal"] == "ConnectionState" && v["profile"] == "alice" && v["state"] == "connected"
+    })?;
+    connect(perchd, "bob", BOB)?;
+
+    send(perchd, "alice", BOB, "over the socket")?;
+    wait_line(&rx, &mut seen, |v| {
+        v["signal"] == "MessageReceived"
+            && v["profile"] == "bob"
+            && v["message"]["direction"] == "in"
+            && v["message"]["body"] == "over the socket"
+            && v["message"]["peer"] == ALICE
+    })?;
+    wait_for_incoming(perchd, "bob", "over the socket")?;
+
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+
+    // An explicit --socket works too, and a wrong one is a clear NoDaemon error.
+    let socket_arg = socket.display().to_string();
+    let version = perchd.cli_ok(&["--socket", &socket_arg, "version"])?;
+    ensure!(version.starts_with("perchd "), "version: {version}");
+    let missing = perchd.dir().join("nowhere.sock").display().to_string();
+    perchd.cli_fails_with(&["--socket", &missing, "version"], "NoDaemon")?;
+    Ok(())
+}
+
+/// Waits for a JSON line from `perch --json monitor` that matches.
+fn wait_line(
+    rx: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    matches: impl Fn(&Value) -> bool,
+) -> Result<()> {
+    let deadline = std::time::Instant::now() + DELIVERY;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let value: Value = serde_json::from_str(&line)
+                    .with_context(|| format!("monitor printed a non-JSON line: {line:?}"))?;
+                seen.push(line);
+                if matches(&value) {
+                    return Ok(());
+                }
+            }
+            Err(_) => {
+                return Err(anyhow!(
+                    "no matching monitor line within {DELIVERY:?}; lines seen:\n{}",
+                    seen.join("\n")
+                ));
+            }
+        }
+    }
+}

@@ -155,9 +155,8 @@ impl Client {
         let socket = default_socket();
         Self::p2p(&socket, target.timeout).await.map_err(|e| {
             CliError::no_daemon(format!(
-                "perchd is not running: {BUS_NAME} is not on the session bus and {} ({}); \
+                "perchd is not running (no {BUS_NAME} on the session bus; {}); \
                  start it with `perchd`",
-                socket.display(),
                 e.message
             ))
         })

@@ -298,6 +298,9 @@ async fn monitor(client: &Client, json_out: bool) -> Result<(), CliError> {
     } else {
         zbus::MessageStream::from(conn)
     };
+    // One round trip before saying so: the daemon is there and knows this connection.
+    let _: String = client.call("Version", &()).await?;
+    eprintln!("listening to perchd's signals (Ctrl-C stops)");
     loop {
         let msg = tokio::select! {
             m = stream.next() => m,
