@@ -133,7 +133,11 @@ fn filter(level: &str) -> EnvFilter {
 
 /// Installs the global subscriber and a panic hook that logs panics.
 pub fn init(config: &LogConfig, file: Option<&Path>) -> io::Result<()> {
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal (and not when NO_COLOR is set).
+    let ansi = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(ansi)
         .with_writer(io::stderr)
         .with_target(false);
     let file_layer = match file {
