@@ -2,8 +2,8 @@
 //!
 //! Why a crate of its own: plugins must never reach into the backend's internals, and
 //! Cargo forbids dependency cycles, so everything a plugin may see — the types the core
-//! hands around (connection states, messages, roster items, presences), and later the
-//! `Plugin` trait and the `Host` handle — lives here, and the backend depends on this
+//! hands around (connection states, messages, roster items, presences), the
+//! [`Plugin`] trait, the [`Host`] handle, triggers and actions — lives here, and the backend depends on this
 //! crate, never the other way round.
 //!
 //! The types here are plain data with serde: they are what the bridge serialises to
@@ -11,7 +11,19 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod action;
+pub mod plugin;
+pub mod points;
+pub mod trigger;
+
+pub use plugin::{
+    Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin, PluginError,
+    PluginInfo,
+};
 pub use tokio_xmpp::jid;
+pub use tokio_xmpp::minidom;
+pub use tokio_xmpp::parsers;
+pub use trigger::{Flow, Outcome, TriggerPoint, Triggers};
 
 /// The connection state of one profile's XMPP session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,313 @@
+//! Actions: what a plugin offers frontends to run, with declared, typed parameters.
+//!
+//! Why declared: the bridge can list every action with its parameters (frontends build
+//! their commands and forms from that), and a call is checked against the declaration
+//! before the plugin's code runs — a missing or mistyped parameter is refused naming
+//! the parameter, and nothing happens.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::jid::Jid;
+
+/// The type of one parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    /// A string that must parse as a JID.
+    Jid,
+}
+
+impl ParamType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Integer => "integer",
+            Self::Number => "number",
+            Self::Boolean => "boolean",
+            Self::Jid => "jid",
+        }
+    }
+}
+
+/// One declared parameter.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Param {
+    pub name: &'static str,
+    #[serde(rename = "type")]
+    pub kind: ParamType,
+    pub required: bool,
+    pub doc: &'static str,
+    /// Used when an optional parameter is not given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+}
+
+impl Param {
+    pub fn required(name: &'static str, kind: ParamType, doc: &'static str) -> Self {
+        Self {
+            name,
+            kind,
+            required: true,
+            doc,
+            default: None,
+        }
+    }
+
+    pub fn optional(name: &'static str, kind: ParamType, doc: &'static str) -> Self {
+        Self {
+            name,
+            kind,
+            required: false,
+            doc,
+            default: None,
+        }
+    }
+
+    pub fn with_default(mut self, v: Value) -> Self {
+        self.default = Some(v);
+        self
+    }
+}
+
+/// An action as declared by a plugin.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionSpec {
+    /// Unique, stable: `ping`, `disco_info`, …
+    pub name: &'static str,
+    /// The import name of the plugin offering it (filled in by the host).
+    pub plugin: String,
+    pub doc: &'static str,
+    /// Whether it acts for a profile (which must then be connected).
+    pub needs_session: bool,
+    pub params: Vec<Param>,
+}
+
+/// Checked arguments of a call: every declared parameter that was given or has a
+/// default, with the declared type.
+#[derive(Debug, Clone, Default)]
+pub struct Args(BTreeMap<String, Value>);
+
+impl Args {
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(Value::as_str)
+    }
+    pub fn i64(&self, name: &str) -> Option<i64> {
+        self.0.get(name).and_then(Value::as_i64)
+    }
+    pub fn f64(&self, name: &str) -> Option<f64> {
+        self.0.get(name).and_then(Value::as_f64)
+    }
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        self.0.get(name).and_then(Value::as_bool)
+    }
+    /// A `jid` parameter (already checked to parse).
+    pub fn jid(&self, name: &str) -> Option<Jid> {
+        self.str(name).and_then(|s| Jid::new(s).ok())
+    }
+}
+
+/// Why a call was refused before the action ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    #[error("action {action}: missing parameter {param:?} ({kind})")]
+    Missing {
+        action: String,
+        param: String,
+        kind: &'static str,
+    },
+    #[error("action {action}: parameter {param:?} must be {kind}, got {got}")]
+    WrongType {
+        action: String,
+        param: String,
+        kind: &'static str,
+        got: String,
+    },
+    #[error("action {action}: unknown parameter {param:?} (known: {known})")]
+    Unknown {
+        action: String,
+        param: String,
+        known: String,
+    },
+    #[error("action {action}: the arguments must be a JSON object, got {got}")]
+    NotAnObject { action: String, got: String },
+}
+
+fn describe(v: &Value) -> String {
+    let text = v.to_string();
+    let short: String = text.chars().take(60).collect();
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    format!("{kind} {short}")
+}
+
+impl ActionSpec {
+    /// Checks `args` (a JSON object) against the declaration.
+    pub fn check(&self, args: &Value) -> Result<Args, ArgError> {
+        let Some(given) = args.as_object() else {
+            return Err(ArgError::NotAnObject {
+                action: self.name.to_owned(),
+                got: describe(args),
+            });
+        };
+        for key in given.keys() {
+            if !self.params.iter().any(|p| p.name == key) {
+                return Err(ArgError::Unknown {
+                    action: self.name.to_owned(),
+                    param: key.clone(),
+                    known: self
+                        .params
+                        .iter()
+                        .map(|p| p.name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        let mut out = BTreeMap::new();
+        for p in &self.params {
+            let value = match given.get(p.name) {
+                Some(v) if !v.is_null() => v.clone(),
+                _ => match (&p.default, p.required) {
+                    (Some(d), _) => d.clone(),
+                    (None, true) => {
+                        return Err(ArgError::Missing {
+                            action: self.name.to_owned(),
+                            param: p.name.to_owned(),
+                            kind: p.kind.as_str(),
+                        });
+                    }
+                    (None, false) => continue,
+                },
+            };
+            let ok = match p.kind {
+                ParamType::String => value.is_string(),
+                ParamType::Integer => value.is_i64() || value.is_u64(),
+                ParamType::Number => value.is_number(),
+                ParamType::Boolean => value.is_boolean(),
+                ParamType::Jid => value.as_str().is_some_and(|s| Jid::new(s).is_ok()),
+            };
+            if !ok {
+                return Err(ArgError::WrongType {
+                    action: self.name.to_owned(),
+                    param: p.name.to_owned(),
+                    kind: p.kind.as_str(),
+                    got: describe(&value),
+                });
+            }
+            out.insert(p.name.to_owned(), value);
+        }
+        Ok(Args(out))
+    }
+}
+
+/// One run of an action.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The profile it runs for (resolved: never empty when the action needs a session).
+    pub profile: String,
+    pub args: Args,
+}
+
+/// What an action's code returns: a JSON result, or an error for the caller.
+pub type ActionResult = Result<Value, crate::HostError>;
+
+/// An action's code.
+pub type ActionHandler = Arc<dyn Fn(Call) -> BoxFuture<'static, ActionResult> + Send + Sync>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec() -> ActionSpec {
+        ActionSpec {
+            name: "ping",
+            plugin: "XEP-0199".into(),
+            doc: "",
+            needs_session: true,
+            params: vec![
+                Param::required("jid", ParamType::Jid, "who"),
+                Param::optional("count", ParamType::Integer, "how many").with_default(json!(1)),
+                Param::optional("verbose", ParamType::Boolean, "talk"),
+            ],
+        }
+    }
+
+    #[test]
+    fn valid_calls_get_defaults() {
+        let a = spec().check(&json!({"jid": "a@b"})).expect("valid");
+        assert_eq!(a.str("jid"), Some("a@b"));
+        assert_eq!(a.i64("count"), Some(1));
+        assert_eq!(a.bool("verbose"), None);
+        let a = spec()
+            .check(&json!({"jid": "a@b/c", "count": 3, "verbose": true}))
+            .expect("valid");
+        assert_eq!(a.i64("count"), Some(3));
+        assert_eq!(
+            a.jid("jid").map(|j| j.to_string()).as_deref(),
+            Some("a@b/c")
+        );
+    }
+
+    #[test]
+    fn bad_calls_name_the_parameter() {
+        let e = spec().check(&json!({})).unwrap_err();
+        assert!(
+            matches!(&e, ArgError::Missing { param, .. } if param == "jid"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("\"jid\""), "{e}");
+
+        let e = spec()
+            .check(&json!({"jid": "a@b", "count": "3"}))
+            .unwrap_err();
+        assert!(
+            matches!(&e, ArgError::WrongType { param, .. } if param == "count"),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("must be integer, got a string"),
+            "{e}"
+        );
+
+        let e = spec()
+            .check(&json!({"jid": "a@b", "count": 1.5}))
+            .unwrap_err();
+        assert!(
+            matches!(&e, ArgError::WrongType { param, .. } if param == "count"),
+            "{e}"
+        );
+
+        let e = spec().check(&json!({"jid": "not@a@jid"})).unwrap_err();
+        assert!(
+            matches!(&e, ArgError::WrongType { param, .. } if param == "jid"),
+            "{e}"
+        );
+
+        let e = spec()
+            .check(&json!({"jid": "a@b", "colour": "red"}))
+            .unwrap_err();
+        assert!(
+            matches!(&e, ArgError::Unknown { param, .. } if param == "colour"),
+            "{e}"
+        );
+
+        let e = spec().check(&json!(["a@b"])).unwrap_err();
+        assert!(matches!(e, ArgError::NotAnObject { .. }), "{e}");
+    }
+}

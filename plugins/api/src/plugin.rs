@@ -1,0 +1,228 @@
+//! The plugin contract: what a plugin declares ([`PluginInfo`]), what it implements
+//! ([`Plugin`]), and everything it may ask of the daemon ([`Host`]).
+//!
+//! Why a `Host` trait instead of handing plugins the daemon: a plugin sees only this
+//! surface, so the backend can change inside without touching plugins, and a plugin
+//! cannot reach another one's state except through triggers, actions and signals.
+//! Every `Host` method that names a plugin takes its import name, so the daemon can
+//! say who registered what (`perch plugin list`, `perch debug triggers`).
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio_xmpp::minidom::Element;
+use tokio_xmpp::parsers::stanza_error::StanzaError;
+
+use crate::action::{ActionHandler, ActionSpec};
+use crate::jid::Jid;
+use crate::trigger::Triggers;
+
+/// What a plugin is and what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// Unique, stable: `XEP-0199`, `PUBSUB_CACHE`. Dependencies name these.
+    pub import_name: &'static str,
+    /// For people: "XMPP Ping".
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Plugins that must be loaded first; without one this plugin is not loaded.
+    pub dependencies: &'static [&'static str],
+    /// Plugins used when present; a missing one is only logged.
+    pub recommendations: &'static [&'static str],
+}
+
+/// Why a plugin failed to initialise (it is then not loaded, and neither is anything
+/// that depends on it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PluginError(pub String);
+
+/// A plugin. Implementations are registered in the backend's composition root.
+pub trait Plugin: Send + Sync + 'static {
+    fn info(&self) -> PluginInfo;
+
+    /// Called once, in dependency order, before any session starts: register trigger
+    /// handlers, IQ handlers, features, actions and signals here.
+    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>>;
+
+    /// A profile's session is up (bound, roster fetched, initial presence sent).
+    fn session_started(self: Arc<Self>, _profile: String) -> BoxFuture<'static, ()> {
+        async {}.boxed()
+    }
+
+    /// A profile's session ended (disconnected, or given up).
+    fn session_ended(self: Arc<Self>, _profile: String) -> BoxFuture<'static, ()> {
+        async {}.boxed()
+    }
+}
+
+/// Errors the host gives plugins; they reach frontends under the same names as the
+/// core's (`doc/bridge.rst`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("unknown profile {0:?}")]
+    UnknownProfile(String),
+    #[error("profile {0:?} is not connected")]
+    NotConnected(String),
+    #[error("invalid JID {jid:?}: {reason}")]
+    InvalidJid { jid: String, reason: String },
+    #[error("{0}")]
+    BadArgument(String),
+    #[error("{0}")]
+    Timeout(String),
+    /// The other entity answered with an error (`condition: text`).
+    #[error("{0}")]
+    Xmpp(String),
+    #[error("{0}")]
+    Storage(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// An IQ get/set addressed to us that a plugin claimed.
+#[derive(Debug, Clone)]
+pub struct IqRequest {
+    pub profile: String,
+    pub from: Option<Jid>,
+    pub set: bool,
+    pub payload: Element,
+}
+
+/// A plugin's answer: a result (with an optional payload) or a stanza error.
+pub type IqAnswer = Result<Option<Element>, StanzaError>;
+
+/// Code answering claimed IQs.
+pub type IqHandler = Arc<dyn Fn(IqRequest) -> BoxFuture<'static, IqAnswer> + Send + Sync>;
+
+/// Where a job's records go (implemented by the host).
+pub trait JobSink: Send + Sync {
+    fn progress(
+        &self,
+        id: &str,
+        status: &str,
+        percent: Option<f64>,
+        data: Value,
+    ) -> BoxFuture<'_, ()>;
+    fn finish(&self, id: &str, result: Value) -> BoxFuture<'_, ()>;
+    fn fail(&self, id: &str, error: &str) -> BoxFuture<'_, ()>;
+}
+
+/// A running job: append progress, then finish or fail, exactly once. A handle dropped
+/// without either marks the job failed, so no job stays "running" forever.
+pub struct JobHandle {
+    id: String,
+    sink: Arc<dyn JobSink>,
+    done: bool,
+}
+
+impl std::fmt::Debug for JobHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobHandle").field("id", &self.id).finish()
+    }
+}
+
+impl JobHandle {
+    pub fn new(id: String, sink: Arc<dyn JobSink>) -> Self {
+        Self {
+            id,
+            sink,
+            done: false,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Appends a progress record (`percent` in 0..=100 when known).
+    pub async fn progress(&self, status: &str, percent: Option<f64>, data: Value) {
+        self.sink.progress(&self.id, status, percent, data).await;
+    }
+
+    pub async fn finish(mut self, result: Value) {
+        self.done = true;
+        self.sink.finish(&self.id, result).await;
+    }
+
+    pub async fn fail(mut self, error: &str) {
+        self.done = true;
+        self.sink.fail(&self.id, error).await;
+    }
+}
+
+impl Drop for JobHandle {
+    fn drop(&mut self) {
+        if !self.done {
+            let (sink, id) = (self.sink.clone(), self.id.clone());
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    sink.fail(&id, "the job ended without a result").await;
+                });
+            }
+        }
+    }
+}
+
+/// Everything a plugin may ask of the daemon.
+pub trait Host: Send + Sync {
+    /// The trigger registry: add handlers, fire a plugin's own points.
+    fn triggers(&self) -> &Triggers;
+
+    /// Sends a stanza (message, presence or IQ element) on a profile's session.
+    fn send(&self, profile: &str, stanza: Element) -> BoxFuture<'_, Result<(), HostError>>;
+
+    /// Sends an IQ get (or set) to `to` (`None`: our own account) and waits for the
+    /// answer, bounded by `xmpp.iq_timeout`. An error answer is `HostError::Xmpp`.
+    fn iq(
+        &self,
+        profile: &str,
+        to: Option<Jid>,
+        set: bool,
+        payload: Element,
+    ) -> BoxFuture<'_, Result<Option<Element>, HostError>>;
+
+    /// The full JID a connected profile is bound to.
+    fn bound_jid(&self, profile: &str) -> Option<Jid>;
+
+    /// Claims incoming IQ gets (or sets) whose payload is `<name xmlns=ns>`.
+    fn add_iq_handler(&self, plugin: &str, set: bool, name: &str, ns: &str, handler: IqHandler);
+
+    /// Adds a feature to what we announce in disco#info.
+    fn add_feature(&self, plugin: &str, namespace: &str);
+
+    /// Every announced feature, sorted.
+    fn features(&self) -> Vec<String>;
+
+    /// Offers an action to frontends.
+    fn add_action(&self, plugin: &str, spec: ActionSpec, handler: ActionHandler);
+
+    /// Declares a signal the plugin emits (`PluginSignal` on the bridge).
+    fn declare_signal(&self, plugin: &str, name: &'static str, doc: &'static str);
+
+    /// Emits a declared signal for a profile with a JSON payload.
+    fn emit(&self, plugin: &str, name: &str, profile: &str, data: Value);
+
+    /// The daemon's database; a plugin touches only its own tables.
+    fn database(&self) -> &sea_orm::DatabaseConnection;
+
+    /// Sets a key of a stored message's `extra` object (found by profile and message
+    /// id, newest first); false when no such message is stored.
+    fn set_message_extra(
+        &self,
+        profile: &str,
+        message_id: &str,
+        key: &str,
+        value: Value,
+    ) -> BoxFuture<'_, Result<bool, HostError>>;
+
+    /// Starts a job for a profile; follow it with the returned handle.
+    fn start_job(
+        &self,
+        profile: &str,
+        plugin: &str,
+        kind: &str,
+        description: &str,
+    ) -> BoxFuture<'_, Result<JobHandle, HostError>>;
+}

@@ -1,0 +1,102 @@
+//! The core's trigger points. Plugins add their own beside these (the pubsub plugin
+//! declares its items-request and event points in its own module).
+//!
+//! Contracts (also in `doc/plugins.rst`):
+//!
+//! | point | fires | Stop / StopWith |
+//! |---|---|---|
+//! | `message.send` | before a message is sent; handlers may edit it | not sent (`StopWith(id)`: reported sent with that id) |
+//! | `message.received` | an incoming message, before it is stored and signalled | dropped: not stored, no signal |
+//! | `presence.received` | an incoming presence, before the core reads it | ignored by the core |
+//! | `session.started` | a session is up | nothing (notification) |
+//! | `session.ended` | a session ended | nothing (notification) |
+
+use tokio_xmpp::parsers::message::Message;
+use tokio_xmpp::parsers::presence::Presence;
+
+use crate::trigger::TriggerPoint;
+
+/// Arguments of `message.send`.
+#[derive(Debug, Clone)]
+pub struct OutgoingMessage {
+    pub profile: String,
+    /// The stanza as it will be sent (its `id` is set; keep it).
+    pub message: Message,
+}
+
+/// `message.send`: a message is about to be sent.
+#[derive(Debug)]
+pub struct MessageSend;
+impl TriggerPoint for MessageSend {
+    const NAME: &'static str = "message.send";
+    const DOC: &'static str = "a message is about to be sent; handlers may edit it. Stop: not sent \
+                               (the caller gets an error); StopWith(id): reported as sent with that id";
+    type Args = OutgoingMessage;
+    type Value = String;
+}
+
+/// Arguments of `message.received`.
+#[derive(Debug, Clone)]
+pub struct IncomingMessage {
+    pub profile: String,
+    pub message: Message,
+}
+
+/// `message.received`: a message arrived.
+#[derive(Debug)]
+pub struct MessageReceived;
+impl TriggerPoint for MessageReceived {
+    const NAME: &'static str = "message.received";
+    const DOC: &'static str = "a message arrived, before it is stored and signalled. Stop/StopWith: \
+                               dropped (not stored, no signal)";
+    type Args = IncomingMessage;
+    type Value = ();
+}
+
+/// Arguments of `presence.received`.
+#[derive(Debug, Clone)]
+pub struct IncomingPresence {
+    pub profile: String,
+    pub presence: Presence,
+}
+
+/// `presence.received`: a presence arrived.
+#[derive(Debug)]
+pub struct PresenceReceived;
+impl TriggerPoint for PresenceReceived {
+    const NAME: &'static str = "presence.received";
+    const DOC: &'static str = "a presence arrived, before the core reads it. Stop/StopWith: the core \
+                               ignores it (no state change, no signal)";
+    type Args = IncomingPresence;
+    type Value = ();
+}
+
+/// Arguments of the session points.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub profile: String,
+    /// The bound JID (started) or the account's JID (ended).
+    pub jid: String,
+}
+
+/// `session.started`: a profile's session is up.
+#[derive(Debug)]
+pub struct SessionStarted;
+impl TriggerPoint for SessionStarted {
+    const NAME: &'static str = "session.started";
+    const DOC: &'static str = "a session is up (bound, roster fetched, presence sent); notification: \
+                               stopping only skips later handlers";
+    type Args = SessionInfo;
+    type Value = ();
+}
+
+/// `session.ended`: a profile's session ended.
+#[derive(Debug)]
+pub struct SessionEnded;
+impl TriggerPoint for SessionEnded {
+    const NAME: &'static str = "session.ended";
+    const DOC: &'static str = "a session ended (disconnected or given up); notification: stopping \
+                               only skips later handlers";
+    type Args = SessionInfo;
+    type Value = ();
+}
