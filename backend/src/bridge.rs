@@ -15,7 +15,7 @@ use zbus::{Connection, connection::Builder};
 
 use crate::daemon::Daemon;
 use crate::error::Error;
-use crate::events::Event;
+use crate::events::{Event, JobPhase};
 use crate::profiles::NewProfile;
 use crate::secret::Password;
 
@@ -47,6 +47,9 @@ pub enum BridgeError {
     ServerUnreachable(String),
     CertificateNotTrusted(String),
     BadArgument(String),
+    UnknownAction(String),
+    UnknownJob(String),
+    Cancelled(String),
     Timeout(String),
     Xmpp(String),
     Storage(String),
@@ -66,6 +69,9 @@ impl From<Error> for BridgeError {
             Error::ServerUnreachable { .. } => Self::ServerUnreachable(m),
             Error::CertificateNotTrusted { .. } => Self::CertificateNotTrusted(m),
             Error::BadArgument { .. } => Self::BadArgument(m),
+            Error::UnknownAction(_) => Self::UnknownAction(m),
+            Error::UnknownJob(_) => Self::UnknownJob(m),
+            Error::Cancelled(_) => Self::Cancelled(m),
             Error::Timeout(_) => Self::Timeout(m),
             Error::Xmpp(_) => Self::Xmpp(m),
             Error::Storage(_) => Self::Storage(m),
@@ -264,6 +270,80 @@ impl Core {
         json(&self.daemon.presences(&profile).await?)
     }
 
+    async fn plugin_list(&self) -> Result<String, BridgeError> {
+        json(&self.daemon.registry.statuses())
+    }
+
+    async fn action_list(&self) -> Result<String, BridgeError> {
+        json(&self.daemon.registry.actions())
+    }
+
+    async fn action_run(
+        &self,
+        profile: String,
+        name: String,
+        args: String,
+    ) -> Result<String, BridgeError> {
+        json(&self.daemon.run_action(&profile, &name, &args).await?)
+    }
+
+    async fn job_get(&self, id: String) -> Result<String, BridgeError> {
+        json(&self.daemon.job_view(&id).await?)
+    }
+
+    async fn job_log(&self, id: String) -> Result<String, BridgeError> {
+        json(&self.daemon.jobs.log(&id).await?)
+    }
+
+    async fn job_list(&self, profile: String) -> Result<String, BridgeError> {
+        json(&self.daemon.job_list(&profile).await?)
+    }
+
+    async fn debug_triggers(&self) -> Result<String, BridgeError> {
+        json(&self.daemon.registry.triggers.list())
+    }
+
+    #[zbus(signal)]
+    async fn plugin_signal(
+        emitter: &SignalEmitter<'_>,
+        plugin: &str,
+        name: &str,
+        profile: &str,
+        data: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn progress_started(
+        emitter: &SignalEmitter<'_>,
+        id: &str,
+        profile: &str,
+        data: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn progress(
+        emitter: &SignalEmitter<'_>,
+        id: &str,
+        profile: &str,
+        data: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn progress_finished(
+        emitter: &SignalEmitter<'_>,
+        id: &str,
+        profile: &str,
+        data: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn progress_error(
+        emitter: &SignalEmitter<'_>,
+        id: &str,
+        profile: &str,
+        data: &str,
+    ) -> zbus::Result<()>;
+
     #[zbus(signal)]
     async fn connection_state(
         emitter: &SignalEmitter<'_>,
@@ -348,6 +428,26 @@ async fn emit(emitter: &SignalEmitter<'_>, ev: &Event) -> zbus::Result<()> {
             action,
             jid,
         } => Core::subscription_request(emitter, profile, action, jid).await,
+        Event::Plugin {
+            plugin,
+            name,
+            profile,
+            data,
+        } => Core::plugin_signal(emitter, plugin, name, profile, &data.to_string()).await,
+        Event::Job {
+            phase,
+            id,
+            profile,
+            data,
+        } => {
+            let data = data.to_string();
+            match phase {
+                JobPhase::Started => Core::progress_started(emitter, id, profile, &data).await,
+                JobPhase::Progress => Core::progress(emitter, id, profile, &data).await,
+                JobPhase::Finished => Core::progress_finished(emitter, id, profile, &data).await,
+                JobPhase::Error => Core::progress_error(emitter, id, profile, &data).await,
+            }
+        }
     }
 }
 

@@ -37,6 +37,29 @@ pub struct Config {
     pub storage: StorageConfig,
     pub bridge: BridgeConfig,
     pub xmpp: XmppConfig,
+    pub plugins: PluginsConfig,
+    pub jobs: JobsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Import names of plugins not to load (`["XEP-0184"]`); what depends on them is
+    /// not loaded either.
+    pub disabled: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Hours a finished job (and its progress log) is kept before it is pruned.
+    pub keep_hours: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self { keep_hours: 168 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -254,6 +277,9 @@ impl Config {
                 "bridge.bus",
                 format!("{bus:?} is neither \"session\", \"none\" nor a D-Bus address"),
             ));
+        }
+        if self.jobs.keep_hours == 0 {
+            return Err(bad("jobs.keep_hours", "must be at least 1".into()));
         }
         Ok(())
     }

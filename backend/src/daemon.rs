@@ -19,10 +19,17 @@ use tokio_xmpp::parsers::{
     roster::{Ask, Group, Item, Roster, Subscription},
 };
 
+use perch_plugin_api::points::{MessageSend, OutgoingMessage};
+use perch_plugin_api::{Outcome, Plugin};
+use serde_json::Value;
+use tokio_xmpp::parsers::message::{Id, Lang, Message};
+
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::EventSender;
 use crate::history::{self, History};
+use crate::jobs::{JobView, Jobs};
+use crate::plugins::Registry;
 use crate::profiles::{NewProfile, ProfileView, Profiles};
 use crate::xmpp::session::{self, Session, SessionConfig};
 use crate::xmpp::stanzas;
@@ -49,6 +56,8 @@ pub struct Daemon {
     pub profiles: Profiles,
     pub history: History,
     pub events: EventSender,
+    pub registry: Arc<Registry>,
+    pub jobs: Jobs,
     sessions: Mutex<HashMap<String, Session>>,
 }
 
@@ -59,7 +68,14 @@ pub fn parse_jid(s: &str) -> Result<Jid> {
 impl Daemon {
     pub fn new(config: Config, db: DatabaseConnection, profiles: Profiles) -> Arc<Self> {
         let (events, _) = tokio::sync::broadcast::channel(1024);
+        let keep = Duration::from_secs(config.jobs.keep_hours.saturating_mul(3600));
+        let registry = Arc::new(Registry::default());
+        for declare in CORE_POINTS {
+            declare(&registry.triggers);
+        }
         Arc::new(Self {
+            jobs: Jobs::new(db.clone(), events.clone(), keep),
+            registry,
             config,
             history: History::new(db.clone()),
             db,
@@ -67,6 +83,31 @@ impl Daemon {
             events,
             sessions: Mutex::new(HashMap::new()),
         })
+    }
+
+    pub fn database(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Loads plugins (before any session starts) and recovers jobs cut off by a stop.
+    pub async fn start_plugins(self: &Arc<Self>, plugins: Vec<Arc<dyn Plugin>>) -> Result<()> {
+        let interrupted = self.jobs.recover().await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "jobs left running by the previous perchd marked interrupted"
+            );
+        }
+        let host = crate::host::DaemonHost::new(self);
+        self.registry
+            .load(plugins, &self.config.plugins.disabled, host)
+            .await;
+        Ok(())
+    }
+
+    pub fn bound_jid(&self, profile: &str) -> Option<Jid> {
+        let sessions = self.sessions.try_lock().ok()?;
+        sessions.get(profile).and_then(Session::bound_jid)
     }
 
     fn session_config(&self) -> SessionConfig {
@@ -112,6 +153,7 @@ impl Daemon {
             self.session_config(),
             self.history.clone(),
             self.events.clone(),
+            self.registry.clone(),
         )?;
         sessions.insert(m.name.clone(), s.clone());
         Ok(s)
@@ -200,7 +242,7 @@ impl Daemon {
     }
 
     /// The running session of a profile, or `NotConnected`.
-    async fn session(&self, profile: &str) -> Result<Session> {
+    pub async fn session(&self, profile: &str) -> Result<Session> {
         let m = self.profiles.resolve(profile).await?;
         match self.sessions.lock().await.get(&m.name) {
             Some(s) if s.is_running() && s.state().state != ConnectionState::Disconnected => {
@@ -225,7 +267,76 @@ impl Daemon {
             return Err(Error::bad_argument("body", "empty message"));
         }
         let s = self.session(profile).await?;
-        s.send_message(to, body.to_owned(), kind).await
+        let mut message =
+            Message::new_with_type(kind, Some(to)).with_body(Lang(String::new()), body.to_owned());
+        message.id = Some(Id(new_message_id()));
+        let mut args = OutgoingMessage {
+            profile: s.profile.clone(),
+            message,
+        };
+        match self.registry.triggers.fire::<MessageSend>(&mut args).await {
+            Outcome::Proceed => s.send_message(args.message).await,
+            Outcome::Stopped { by } => Err(Error::Cancelled(format!(
+                "plugin {by} stopped sending this message"
+            ))),
+            Outcome::Replaced { by, value } => {
+                tracing::debug!(profile = %s.profile, plugin = %by, id = %value, "message sent by a plugin");
+                Err(Error::Cancelled(format!(
+                    "plugin {by} took the message over (id {value}); it is not stored"
+                )))
+            }
+        }
+    }
+
+    /// Runs an action: checks the arguments against its declaration, then runs it.
+    pub async fn run_action(&self, profile: &str, name: &str, args: &str) -> Result<Value> {
+        let (spec, handler) = self
+            .registry
+            .action(name)
+            .ok_or_else(|| Error::UnknownAction(name.to_owned()))?;
+        let args: Value = if args.trim().is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_json::from_str(args)
+                .map_err(|e| Error::bad_argument("args", format!("not JSON: {e}")))?
+        };
+        let args = spec
+            .check(&args)
+            .map_err(|e| Error::bad_argument("args", e.to_string()))?;
+        let profile = if spec.needs_session {
+            self.session(profile).await?.profile
+        } else {
+            self.profiles.resolve(profile).await?.name
+        };
+        tracing::debug!(%profile, action = name, "running action");
+        Ok(handler(perch_plugin_api::action::Call { profile, args }).await?)
+    }
+
+    pub async fn job_view(&self, id: &str) -> Result<JobView> {
+        let m = self.jobs.get(id).await?;
+        let profile = self.profile_name(m.profile_id).await;
+        Ok(self.jobs.view(m, profile))
+    }
+
+    pub async fn job_list(&self, profile: &str) -> Result<Vec<JobView>> {
+        let p = self.profiles.resolve(profile).await?;
+        Ok(self
+            .jobs
+            .list(p.id)
+            .await?
+            .into_iter()
+            .map(|m| self.jobs.view(m, p.name.clone()))
+            .collect())
+    }
+
+    async fn profile_name(&self, id: i32) -> String {
+        self.profiles
+            .list()
+            .await
+            .ok()
+            .and_then(|l| l.into_iter().find(|m| m.id == id))
+            .map(|m| m.name)
+            .unwrap_or_default()
     }
 
     pub async fn history(
@@ -374,4 +485,22 @@ impl Daemon {
             tracing::warn!(error = %e, "closing the database");
         }
     }
+}
+
+/// The core's trigger points, declared at start so they are listed without handlers.
+const CORE_POINTS: &[fn(&perch_plugin_api::Triggers)] = &[
+    |t| t.declare::<perch_plugin_api::points::MessageSend>(),
+    |t| t.declare::<perch_plugin_api::points::MessageReceived>(),
+    |t| t.declare::<perch_plugin_api::points::PresenceReceived>(),
+    |t| t.declare::<perch_plugin_api::points::SessionStarted>(),
+    |t| t.declare::<perch_plugin_api::points::SessionEnded>(),
+];
+
+/// A fresh, unguessable stanza id for a message we send.
+fn new_message_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 9];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    let r: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("perch-{r}")
 }

@@ -27,6 +27,12 @@ pub enum Error {
     CertificateNotTrusted { domain: String, reason: String },
     #[error("bad argument {name:?}: {reason}")]
     BadArgument { name: String, reason: String },
+    #[error("no action named {0:?} (see `perch action list`)")]
+    UnknownAction(String),
+    #[error("no job with id {0:?}")]
+    UnknownJob(String),
+    #[error("{0}")]
+    Cancelled(String),
     #[error("timed out: {0}")]
     Timeout(String),
     #[error("{0}")]
@@ -50,6 +56,9 @@ impl Error {
             Self::ServerUnreachable { .. } => "ServerUnreachable",
             Self::CertificateNotTrusted { .. } => "CertificateNotTrusted",
             Self::BadArgument { .. } => "BadArgument",
+            Self::UnknownAction(_) => "UnknownAction",
+            Self::UnknownJob(_) => "UnknownJob",
+            Self::Cancelled(_) => "Cancelled",
             Self::Timeout(_) => "Timeout",
             Self::Xmpp(_) => "Xmpp",
             Self::Storage(_) => "Storage",
@@ -73,3 +82,36 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<perch_plugin_api::HostError> for Error {
+    fn from(e: perch_plugin_api::HostError) -> Self {
+        use perch_plugin_api::HostError as H;
+        match e {
+            H::UnknownProfile(p) => Self::UnknownProfile(p),
+            H::NotConnected(p) => Self::NotConnected(p),
+            H::InvalidJid { jid, reason } => Self::InvalidJid { jid, reason },
+            H::BadArgument(m) => Self::BadArgument {
+                name: "argument".into(),
+                reason: m,
+            },
+            H::Timeout(m) => Self::Timeout(m),
+            H::Xmpp(m) => Self::Xmpp(m),
+            H::Storage(m) | H::Internal(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl From<Error> for perch_plugin_api::HostError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::UnknownProfile(p) => Self::UnknownProfile(p),
+            Error::NotConnected(p) => Self::NotConnected(p),
+            Error::InvalidJid { jid, reason } => Self::InvalidJid { jid, reason },
+            Error::BadArgument { name, reason } => Self::BadArgument(format!("{name}: {reason}")),
+            Error::Timeout(m) => Self::Timeout(m),
+            Error::Xmpp(m) => Self::Xmpp(m),
+            Error::Storage(e) => Self::Storage(e.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}

@@ -32,6 +32,29 @@ pub enum Event {
         action: String,
         jid: String,
     },
+    /// A signal a plugin declared and emitted.
+    Plugin {
+        plugin: String,
+        name: String,
+        profile: String,
+        data: serde_json::Value,
+    },
+    /// A job started, progressed, finished or failed.
+    Job {
+        phase: JobPhase,
+        id: String,
+        profile: String,
+        data: serde_json::Value,
+    },
+}
+
+/// Which progress signal a job event becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobPhase {
+    Started,
+    Progress,
+    Finished,
+    Error,
 }
 
 impl Event {
@@ -41,7 +64,9 @@ impl Event {
             | Self::Message { profile, .. }
             | Self::Presence { profile, .. }
             | Self::Roster { profile, .. }
-            | Self::Subscription { profile, .. } => profile,
+            | Self::Subscription { profile, .. }
+            | Self::Plugin { profile, .. }
+            | Self::Job { profile, .. } => profile,
         }
     }
 }

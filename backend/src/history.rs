@@ -53,6 +53,7 @@ fn view(m: message::Model) -> HistoryMessage {
         to: m.to_jid,
         kind: m.kind,
         body: m.body,
+        extra: serde_json::from_str(&m.extra).unwrap_or_default(),
     }
 }
 
@@ -72,11 +73,39 @@ impl History {
             to_jid: Set(m.to),
             kind: Set(m.kind),
             body: Set(m.body),
+            extra: Set("{}".to_owned()),
             ..Default::default()
         }
         .insert(&self.db)
         .await?;
         Ok(view(model))
+    }
+
+    /// Sets `extra[key]` of the newest stored message of this profile with stanza id
+    /// `msg_id`; `None` when there is none.
+    pub async fn set_extra(
+        &self,
+        profile_id: i32,
+        msg_id: &str,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<Option<HistoryMessage>> {
+        let Some(row) = message::Entity::find()
+            .filter(message::Column::ProfileId.eq(profile_id))
+            .filter(message::Column::MsgId.eq(msg_id))
+            .order_by_desc(message::Column::Id)
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut extra: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&row.extra).unwrap_or_default();
+        extra.insert(key.to_owned(), value);
+        let mut active: message::ActiveModel = row.into();
+        active.extra = Set(serde_json::Value::Object(extra).to_string());
+        let row = active.update(&self.db).await?;
+        Ok(Some(view(row)))
     }
 
     /// Messages matching `q`, oldest first.

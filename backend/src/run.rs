@@ -24,6 +24,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let profiles = Profiles::new(db.clone(), Arc::new(sealer));
     let daemon = Daemon::new(config, db, profiles);
+    daemon
+        .start_plugins(perch_plugins::builtin())
+        .await
+        .context("starting plugins")?;
+    let pruner = daemon.jobs.spawn_pruner();
     let bridge = Bridge::start(daemon.clone())
         .await
         .context("starting the D-Bus bridge")?;
@@ -33,6 +38,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     signals.wait().await;
     tracing::info!("shutting down");
     bridge.stop();
+    pruner.abort();
     daemon.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -12,6 +12,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_profiles;
 mod m20261123_000002_history;
+mod m20261123_000003_plugins;
 
 /// Every migration this binary knows, oldest first.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_profiles::Migration),
             Box::new(m20261123_000002_history::Migration),
+            Box::new(m20261123_000003_plugins::Migration),
         ]
     }
 }

@@ -45,6 +45,56 @@ pub mod message {
         pub to_jid: String,
         pub kind: String,
         pub body: String,
+        /// A JSON object of plugin annotations.
+        pub extra: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod job {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "job")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub profile_id: i32,
+        pub plugin: String,
+        pub kind: String,
+        pub description: String,
+        pub state: String,
+        pub status: String,
+        pub percent: Option<f64>,
+        pub created: i64,
+        pub updated: i64,
+        pub result: Option<String>,
+        pub error: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod job_progress {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "job_progress")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub job_id: String,
+        pub at: i64,
+        pub status: String,
+        pub percent: Option<f64>,
+        pub data: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -27,7 +27,7 @@ use tokio_xmpp::Stanza;
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::{
     iq::Iq,
-    message::{Id, Lang, Message, MessageType},
+    message::{Id, Message, MessageType},
     ns,
     presence::Presence,
     roster::Roster,
@@ -37,11 +37,17 @@ use tokio_xmpp::stanzastream::{
     Connection, Event as StreamEvent, StanzaStream, StreamEvent as Status,
 };
 
+use perch_plugin_api::points::{
+    IncomingMessage, IncomingPresence, MessageReceived, PresenceReceived, SessionEnded,
+    SessionInfo, SessionStarted,
+};
+
 use super::connect::{self, ConnectError};
 use super::stanzas::{self, IqRequest, PresenceUpdate};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSender};
 use crate::history::{History, NewMessage};
+use crate::plugins::Registry;
 use crate::profiles::Credentials;
 
 /// Session tunables (from `[xmpp]` in the config).
@@ -84,11 +90,15 @@ struct Shared {
 type Reply<T> = oneshot::Sender<Result<T>>;
 
 enum Command {
+    /// A message built (and passed through `message.send`) by the daemon.
     Message {
-        to: Jid,
-        body: String,
-        kind: MessageType,
+        message: Box<Message>,
         reply: Reply<HistoryMessage>,
+    },
+    /// Any stanza, as is (plugins, IQ answers of plugins).
+    Send {
+        stanza: Box<Stanza>,
+        reply: Option<Reply<()>>,
     },
     Presence {
         presence: Box<Presence>,
@@ -140,6 +150,7 @@ impl Session {
         config: SessionConfig,
         history: History,
         events: EventSender,
+        registry: Arc<Registry>,
     ) -> Result<Self> {
         let tls = connect::tls_config(creds.ca_file.as_deref(), creds.insecure)
             .map_err(|e| Error::bad_argument("ca_file", e))?;
@@ -158,7 +169,22 @@ impl Session {
             state: state_rx,
             shared: shared.clone(),
         };
+        let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
+        let inbox = Inbox {
+            profile: creds.profile.clone(),
+            profile_id,
+            own: creds.jid.clone(),
+            history: history.clone(),
+            events: events.clone(),
+            shared: shared.clone(),
+            registry: registry.clone(),
+        };
+        tokio::spawn(inbox.run(inbox_rx));
         let task = Task {
+            self_cmd: handle.cmd.downgrade(),
+            inbox: inbox_tx,
+            registry,
+            started: false,
             own: creds.jid.clone(),
             profile: creds.profile.clone(),
             profile_id,
@@ -239,19 +265,28 @@ impl Session {
         Error::NotConnected(self.profile.clone())
     }
 
-    pub async fn send_message(
-        &self,
-        to: Jid,
-        body: String,
-        kind: MessageType,
-    ) -> Result<HistoryMessage> {
+    /// Sends a message (built by the caller, with its id) and stores it.
+    pub async fn send_message(&self, message: Message) -> Result<HistoryMessage> {
         self.call(|reply| Command::Message {
-            to,
-            body,
-            kind,
+            message: Box::new(message),
             reply,
         })
         .await
+    }
+
+    /// Sends any stanza as is.
+    pub async fn send_stanza(&self, stanza: Stanza) -> Result<()> {
+        self.call(|reply| Command::Send {
+            stanza: Box::new(stanza),
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    /// The full JID the session is bound to, when connected.
+    pub fn bound_jid(&self) -> Option<Jid> {
+        let st = self.state.borrow();
+        st.bound_jid.as_deref().and_then(|j| Jid::new(j).ok())
     }
 
     /// Sets our own presence (kept and re-sent after reconnections).
@@ -331,6 +366,16 @@ enum Exit {
 }
 
 struct Task {
+    /// To send ourselves commands (plugins' IQ answers) without keeping the channel
+    /// open after every handle is gone.
+    self_cmd: mpsc::WeakSender<Command>,
+    /// Incoming messages and presences, and session start/end, go through triggers
+    /// and plugins in another task, in order: a handler may await an IQ of this very
+    /// session, which would deadlock here.
+    inbox: mpsc::UnboundedSender<Inbound>,
+    registry: Arc<Registry>,
+    /// `session.started` went out for the current stream.
+    started: bool,
     own: BareJid,
     profile: String,
     profile_id: i32,
@@ -545,6 +590,9 @@ impl Task {
             }
         };
         self.fail_pending();
+        if std::mem::take(&mut self.started) {
+            let _ = self.inbox.send(Inbound::Ended);
+        }
         match exit {
             Exit::Disconnect(reply) => {
                 if self.state.borrow().state == ConnectionState::Connected {
@@ -659,6 +707,9 @@ impl Task {
                 self.negotiating.store(false, Ordering::SeqCst);
                 self.failed_handoffs.store(0, Ordering::SeqCst);
                 tracing::info!(profile = %self.profile, jid = %bound_jid, "stream bound");
+                if std::mem::take(&mut self.started) {
+                    let _ = self.inbox.send(Inbound::Ended);
+                }
                 self.bound = Some(bound_jid);
                 lock(&self.shared.presences).clear();
                 // Roster first, then presence (RFC 6121 §2.2): contacts' presences
@@ -688,8 +739,18 @@ impl Task {
                 self.set_state(ConnectionState::Connected, None, "resumed".into());
             }
             StreamEvent::Stanza(Stanza::Iq(iq)) => self.on_iq(stream, iq).await,
-            StreamEvent::Stanza(Stanza::Message(m)) => self.on_message(m).await,
-            StreamEvent::Stanza(Stanza::Presence(p)) => self.on_presence(p),
+            StreamEvent::Stanza(Stanza::Message(m)) => {
+                if m.type_ == MessageType::Error {
+                    tracing::warn!(profile = %self.profile, from = ?m.from, "message error received");
+                    return;
+                }
+                let _ = self
+                    .inbox
+                    .send(Inbound::Message(Box::new(m), self.bound.clone()));
+            }
+            StreamEvent::Stanza(Stanza::Presence(p)) => {
+                let _ = self.inbox.send(Inbound::Presence(Box::new(p)));
+            }
         }
     }
 
@@ -719,6 +780,14 @@ impl Task {
             None => tracing::warn!(profile = %self.profile, "roster fetch failed"),
         }
         self.set_state(ConnectionState::Connected, None, String::new());
+        if !self.started {
+            self.started = true;
+            let jid = self
+                .bound
+                .as_ref()
+                .map_or_else(|| self.own.to_string(), |j| j.to_string());
+            let _ = self.inbox.send(Inbound::Started(jid));
+        }
     }
 
     async fn on_iq(&mut self, stream: &StanzaStream, iq: Iq) {
@@ -779,9 +848,6 @@ impl Task {
             payload,
         };
         let answer = match stanzas::classify_request(&payload, is_get, from_self) {
-            IqRequest::DiscoInfo(node) => result(Some(stanzas::disco_info(node).into())),
-            IqRequest::Ping => result(None),
-            IqRequest::Version => result(Some(stanzas::version().into())),
             IqRequest::RosterPush(roster) => {
                 for i in &roster.items {
                     let item = stanzas::roster_item(i);
@@ -800,92 +866,85 @@ impl Task {
                 }
                 result(None)
             }
-            IqRequest::Unsupported => Iq::Error {
-                from: None,
-                to: from.clone(),
-                id: id.clone(),
-                error: stanzas::service_unavailable(),
-                payload: None,
-            },
+            IqRequest::Other => {
+                if let Some(handler) =
+                    self.registry
+                        .iq_handler(!is_get, payload.name(), &payload.ns())
+                {
+                    self.answer_with_plugin(handler, from, id, payload, is_get);
+                    return;
+                }
+                Iq::Error {
+                    from: None,
+                    to: from.clone(),
+                    id: id.clone(),
+                    error: stanzas::service_unavailable(),
+                    payload: None,
+                }
+            }
         };
         self.send(stream, Stanza::Iq(answer)).await;
     }
 
-    async fn on_message(&mut self, m: Message) {
-        if m.type_ == MessageType::Error {
-            tracing::warn!(profile = %self.profile, from = ?m.from, "message error received");
-            return;
-        }
-        let Some(body) = stanzas::body(&m) else {
-            return;
+    /// Runs a plugin's IQ handler in its own task and sends its answer through the
+    /// command channel (the handler may itself await IQs of this session).
+    fn answer_with_plugin(
+        &self,
+        handler: perch_plugin_api::IqHandler,
+        from: Option<Jid>,
+        id: String,
+        payload: Element,
+        is_get: bool,
+    ) {
+        let cmd = self.self_cmd.clone();
+        let request = perch_plugin_api::IqRequest {
+            profile: self.profile.clone(),
+            from: from.clone(),
+            set: !is_get,
+            payload,
         };
-        let from = m
-            .from
-            .clone()
-            .unwrap_or_else(|| Jid::from(self.own.domain().to_owned()));
-        let to =
-            m.to.clone()
-                .or_else(|| self.bound.clone())
-                .map(|j| j.to_string())
-                .unwrap_or_default();
-        let id = match &m.id {
-            Some(Id(id)) if !id.is_empty() => id.clone(),
-            _ => self.new_id(),
-        };
-        let record = NewMessage {
-            msg_id: id,
-            timestamp: stanzas::delay_micros(&m).unwrap_or_else(crate::time::now_micros),
-            direction: Direction::In,
-            peer: from.to_bare().to_string(),
-            from: from.to_string(),
-            to,
-            kind: stanzas::message_type_name(&m.type_).to_owned(),
-            body,
-        };
-        match self.history.store(self.profile_id, record).await {
-            Ok(message) => self.emit(Event::Message {
-                profile: self.profile.clone(),
-                message,
-            }),
-            Err(e) => {
-                tracing::error!(profile = %self.profile, error = %e, "storing a received message failed")
+        tokio::spawn(async move {
+            let answer = match handler(request).await {
+                Ok(payload) => Iq::Result {
+                    from: None,
+                    to: from,
+                    id,
+                    payload,
+                },
+                Err(error) => Iq::Error {
+                    from: None,
+                    to: from,
+                    id,
+                    error,
+                    payload: None,
+                },
+            };
+            if let Some(cmd) = cmd.upgrade() {
+                let _ = cmd
+                    .send(Command::Send {
+                        stanza: Box::new(Stanza::Iq(answer)),
+                        reply: None,
+                    })
+                    .await;
             }
-        }
-    }
-
-    fn on_presence(&mut self, p: Presence) {
-        match stanzas::read_presence(&p) {
-            PresenceUpdate::Contact(c) => {
-                lock(&self.shared.presences).insert(c.jid.clone(), c.clone());
-                self.emit(Event::Presence {
-                    profile: self.profile.clone(),
-                    presence: c,
-                });
-            }
-            PresenceUpdate::Subscription(action, jid) => {
-                tracing::info!(profile = %self.profile, %jid, action, "subscription presence");
-                self.emit(Event::Subscription {
-                    profile: self.profile.clone(),
-                    action: action.to_owned(),
-                    jid,
-                });
-            }
-            PresenceUpdate::Ignore => {}
-        }
+        });
     }
 
     async fn on_command(&mut self, stream: &StanzaStream, cmd: Command) {
         match cmd {
-            Command::Message {
-                to,
-                body,
-                kind,
-                reply,
-            } => {
-                let id = self.new_id();
-                let mut m = Message::new_with_type(kind.clone(), Some(to.clone()))
-                    .with_body(Lang(String::new()), body.clone());
-                m.id = Some(Id(id.clone()));
+            Command::Message { message, reply } => {
+                let m = *message;
+                let (Some(to), Some(body)) = (m.to.clone(), stanzas::body(&m)) else {
+                    let _ = reply.send(Err(Error::Internal(
+                        "a message without recipient or body reached the session".into(),
+                    )));
+                    return;
+                };
+                let id = match &m.id {
+                    Some(Id(id)) => id.clone(),
+                    None => self.new_id(),
+                };
+                let kind = m.type_.clone();
                 self.send(stream, Stanza::Message(m)).await;
                 let from = self
                     .bound
@@ -930,6 +989,12 @@ impl Task {
                 self.send_iq(stream, to, set, payload, Waiter::Caller(reply))
                     .await;
             }
+            Command::Send { stanza, reply } => {
+                self.send(stream, *stanza).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(()));
+                }
+            }
             Command::Disconnect { .. } => unreachable!("handled by the loop"),
         }
     }
@@ -956,5 +1021,149 @@ pub fn describe_error(e: &StanzaError) -> String {
     match e.texts.values().next() {
         Some(t) if !t.is_empty() => format!("{cond}: {t}"),
         _ => cond,
+    }
+}
+
+/// What the session task hands to its inbox task.
+enum Inbound {
+    Message(Box<Message>, Option<Jid>),
+    Presence(Box<Presence>),
+    /// The session is up, bound to this JID.
+    Started(String),
+    Ended,
+}
+
+/// Runs the triggers and plugin hooks for what comes in, in arrival order, then does
+/// the core's part (store and signal a message, track a presence).
+struct Inbox {
+    profile: String,
+    profile_id: i32,
+    own: BareJid,
+    history: History,
+    events: EventSender,
+    shared: Arc<Shared>,
+    registry: Arc<Registry>,
+}
+
+impl Inbox {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Inbound>) {
+        while let Some(item) = rx.recv().await {
+            match item {
+                Inbound::Message(m, bound) => self.on_message(*m, bound).await,
+                Inbound::Presence(p) => self.on_presence(*p).await,
+                Inbound::Started(jid) => {
+                    let mut info = SessionInfo {
+                        profile: self.profile.clone(),
+                        jid,
+                    };
+                    self.registry
+                        .triggers
+                        .fire::<SessionStarted>(&mut info)
+                        .await;
+                    for p in self.registry.loaded() {
+                        p.session_started(self.profile.clone()).await;
+                    }
+                }
+                Inbound::Ended => {
+                    let mut info = SessionInfo {
+                        profile: self.profile.clone(),
+                        jid: self.own.to_string(),
+                    };
+                    self.registry.triggers.fire::<SessionEnded>(&mut info).await;
+                    for p in self.registry.loaded() {
+                        p.session_ended(self.profile.clone()).await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn emit(&self, e: Event) {
+        let _ = self.events.send(e);
+    }
+
+    async fn on_message(&self, m: Message, bound: Option<Jid>) {
+        let mut args = IncomingMessage {
+            profile: self.profile.clone(),
+            message: m,
+        };
+        let outcome = self
+            .registry
+            .triggers
+            .fire::<MessageReceived>(&mut args)
+            .await;
+        if !outcome.proceeds() {
+            tracing::debug!(profile = %self.profile, ?outcome, "incoming message taken by a plugin");
+            return;
+        }
+        let m = args.message;
+        let Some(body) = stanzas::body(&m) else {
+            return;
+        };
+        let from = m
+            .from
+            .clone()
+            .unwrap_or_else(|| Jid::from(self.own.domain().to_owned()));
+        let to =
+            m.to.clone()
+                .or(bound)
+                .map(|j| j.to_string())
+                .unwrap_or_default();
+        let id = match &m.id {
+            Some(Id(id)) if !id.is_empty() => id.clone(),
+            _ => format!("perch-in-{}", crate::time::now_micros()),
+        };
+        let record = NewMessage {
+            msg_id: id,
+            timestamp: stanzas::delay_micros(&m).unwrap_or_else(crate::time::now_micros),
+            direction: Direction::In,
+            peer: from.to_bare().to_string(),
+            from: from.to_string(),
+            to,
+            kind: stanzas::message_type_name(&m.type_).to_owned(),
+            body,
+        };
+        match self.history.store(self.profile_id, record).await {
+            Ok(message) => self.emit(Event::Message {
+                profile: self.profile.clone(),
+                message,
+            }),
+            Err(e) => {
+                tracing::error!(profile = %self.profile, error = %e, "storing a received message failed")
+            }
+        }
+    }
+
+    async fn on_presence(&self, p: Presence) {
+        let mut args = IncomingPresence {
+            profile: self.profile.clone(),
+            presence: p,
+        };
+        let outcome = self
+            .registry
+            .triggers
+            .fire::<PresenceReceived>(&mut args)
+            .await;
+        if !outcome.proceeds() {
+            return;
+        }
+        match stanzas::read_presence(&args.presence) {
+            PresenceUpdate::Contact(c) => {
+                lock(&self.shared.presences).insert(c.jid.clone(), c.clone());
+                self.emit(Event::Presence {
+                    profile: self.profile.clone(),
+                    presence: c,
+                });
+            }
+            PresenceUpdate::Subscription(action, jid) => {
+                tracing::info!(profile = %self.profile, %jid, action, "subscription presence");
+                self.emit(Event::Subscription {
+                    profile: self.profile.clone(),
+                    action: action.to_owned(),
+                    jid,
+                });
+            }
+            PresenceUpdate::Ignore => {}
+        }
     }
 }

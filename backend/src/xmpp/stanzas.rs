@@ -1,66 +1,29 @@
 //! Pure conversions between stanzas and Perch's types.
 //!
 //! Kept apart from the session task so they can be tested on literal XML, without a
-//! server: what we answer to disco/ping/version, how presences, roster items and
+//! server: how presences, roster items and
 //! messages are read, and which IQ replies we accept as answers.
 
 use perch_plugin_api::jid::{BareJid, Jid};
 use perch_plugin_api::{ContactPresence, RosterItem, Show};
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::{
-    disco::{DiscoInfoQuery, DiscoInfoResult, Identity},
     message::{Lang, Message, MessageType},
     ns,
     presence::{self, Presence},
     roster,
     stanza_error::{DefinedCondition, ErrorType, StanzaError},
-    version::VersionResult,
 };
-
-/// Features we announce in disco#info (XEP-0030).
-pub const FEATURES: &[&str] = &[ns::DISCO_INFO, ns::PING, ns::VERSION];
-
-pub fn disco_info(node: Option<String>) -> DiscoInfoResult {
-    DiscoInfoResult {
-        node,
-        identities: vec![Identity::new("client", "pc", "en", "Perch")],
-        features: FEATURES.iter().map(|f| f.to_string()).collect(),
-        extensions: vec![],
-    }
-}
-
-pub fn version() -> VersionResult {
-    VersionResult {
-        name: "Perch".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        os: None,
-    }
-}
 
 /// What an incoming IQ get/set asks of us.
 #[derive(Debug, PartialEq)]
 pub enum IqRequest {
-    DiscoInfo(Option<String>),
-    Ping,
-    Version,
     RosterPush(roster::Roster),
-    /// Anything else: answered with `service-unavailable`.
-    Unsupported,
+    /// Anything else: for the plugin that claims it, else `service-unavailable`.
+    Other,
 }
 
 pub fn classify_request(payload: &Element, is_get: bool, from_self: bool) -> IqRequest {
-    if is_get && payload.is("query", ns::DISCO_INFO) {
-        return match DiscoInfoQuery::try_from(payload.clone()) {
-            Ok(q) => IqRequest::DiscoInfo(q.node),
-            Err(_) => IqRequest::Unsupported,
-        };
-    }
-    if is_get && payload.is("ping", ns::PING) {
-        return IqRequest::Ping;
-    }
-    if is_get && payload.is("query", ns::VERSION) {
-        return IqRequest::Version;
-    }
     // A roster push is only legitimate from our own account (RFC 6121 §2.1.6).
     if !is_get
         && from_self
@@ -69,7 +32,7 @@ pub fn classify_request(payload: &Element, is_get: bool, from_self: bool) -> IqR
     {
         return IqRequest::RosterPush(r);
     }
-    IqRequest::Unsupported
+    IqRequest::Other
 }
 
 pub fn service_unavailable() -> StanzaError {
@@ -230,29 +193,10 @@ mod tests {
     }
 
     #[test]
-    fn disco_info_answer_round_trips() {
-        let e: Element = disco_info(None).into();
-        let back = DiscoInfoResult::try_from(e.clone()).unwrap();
-        assert!(back.features.contains(ns::PING));
-        assert!(back.features.contains(ns::VERSION));
-        assert_eq!(back.identities[0].category, "client");
-        assert!(String::from(&e).contains("Perch"));
-    }
-
-    #[test]
     fn classifies_requests() {
-        let q = el("<query xmlns='http://jabber.org/protocol/disco#info' node='n'/>");
-        assert_eq!(
-            classify_request(&q, true, false),
-            IqRequest::DiscoInfo(Some("n".into()))
-        );
         assert_eq!(
             classify_request(&el("<ping xmlns='urn:xmpp:ping'/>"), true, false),
-            IqRequest::Ping
-        );
-        assert_eq!(
-            classify_request(&el("<query xmlns='jabber:iq:version'/>"), true, false),
-            IqRequest::Version
+            IqRequest::Other
         );
         let push = el(
             "<query xmlns='jabber:iq:roster'><item jid='bob@example.org' subscription='both'><group>Friends</group></item></query>",
@@ -267,14 +211,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // A roster push from a stranger is refused.
-        assert_eq!(
-            classify_request(&push, false, false),
-            IqRequest::Unsupported
-        );
-        assert_eq!(
-            classify_request(&el("<foo xmlns='urn:example'/>"), true, false),
-            IqRequest::Unsupported
-        );
+        assert_eq!(classify_request(&push, false, false), IqRequest::Other);
     }
 
     #[test]

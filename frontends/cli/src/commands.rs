@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use crate::client::{CliError, Client, INTERFACE, PATH};
 use crate::output;
 use crate::{
-    Cli, Command, MessageCommand, MessageType, OnOff, PresenceCommand, ProfileCommand,
-    RosterCommand, ShowArg, read_password,
+    ActionCommand, Cli, Command, DebugCommand, InfoCommand, JobCommand, MessageCommand,
+    MessageType, OnOff, PluginCommand, PresenceCommand, ProfileCommand, RosterCommand, ShowArg,
+    read_password,
 };
 
 type Options = HashMap<String, String>;
@@ -50,6 +51,111 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Roster(cmd) => roster(cmd, json_out, client).await?,
         Command::Presence(cmd) => presence(cmd, json_out, client).await?,
         Command::Monitor => monitor(&client().await?, json_out).await?,
+        Command::Plugin(PluginCommand::List) => {
+            let list = client().await?.call_json("PluginList", &()).await?;
+            output::plugins(&list, json_out);
+        }
+        Command::Debug(DebugCommand::Triggers) => {
+            let list = client().await?.call_json("DebugTriggers", &()).await?;
+            output::triggers(&list, json_out);
+        }
+        Command::Action(ActionCommand::List) => {
+            let list = client().await?.call_json("ActionList", &()).await?;
+            output::actions(&list, json_out);
+        }
+        Command::Action(ActionCommand::Run {
+            profile,
+            name,
+            args,
+        }) => {
+            let c = client().await?;
+            let list = c.call_json("ActionList", &()).await?;
+            let args = action_args(&list, name, args)?;
+            let result = c
+                .call_json("ActionRun", &(&profile.profile, name, args.to_string()))
+                .await?;
+            output::json(&result);
+        }
+        Command::Ping { profile, jid } => {
+            let args = json!({ "jid": jid }).to_string();
+            let r = client()
+                .await?
+                .call_json("ActionRun", &(&profile.profile, "ping", args))
+                .await?;
+            if json_out {
+                output::json(&r);
+            } else {
+                println!(
+                    "pong from {}: {:.2} ms",
+                    r["jid"].as_str().unwrap_or(jid),
+                    r["rtt_ms"].as_f64().unwrap_or(f64::NAN)
+                );
+            }
+        }
+        Command::Info(InfoCommand::Version { profile, jid }) => {
+            let args = json!({ "jid": jid }).to_string();
+            let r = client()
+                .await?
+                .call_json("ActionRun", &(&profile.profile, "version", args))
+                .await?;
+            if json_out {
+                output::json(&r);
+            } else {
+                let os = r["os"]
+                    .as_str()
+                    .map(|o| format!(" ({o})"))
+                    .unwrap_or_default();
+                println!(
+                    "{}: {} {}{os}",
+                    jid,
+                    r["name"].as_str().unwrap_or("?"),
+                    r["version"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        Command::Info(InfoCommand::Disco {
+            profile,
+            jid,
+            node,
+            no_cache,
+        }) => {
+            let c = client().await?;
+            let args = json!({ "jid": jid, "node": node, "use_cache": !no_cache }).to_string();
+            let info = c
+                .call_json("ActionRun", &(&profile.profile, "disco_info", &args))
+                .await?;
+            let items = c
+                .call_json("ActionRun", &(&profile.profile, "disco_items", &args))
+                .await?;
+            output::disco(&info, &items, json_out);
+        }
+        Command::Job(JobCommand::List(p)) => {
+            let list = client().await?.call_json("JobList", &(&p.profile,)).await?;
+            output::jobs(&list, json_out);
+        }
+        Command::Job(JobCommand::Show { id, follow, log }) => {
+            let c = client().await?;
+            if *follow {
+                follow_job(&c, id, json_out).await?;
+            }
+            let job = c.call_json("JobGet", &(id,)).await?;
+            let records = if *log {
+                Some(c.call_json("JobLog", &(id,)).await?)
+            } else {
+                None
+            };
+            output::job(&job, records.as_ref(), json_out);
+            if job["state"] == "error" || job["state"] == "interrupted" {
+                return Err(CliError::new(
+                    "JobFailed",
+                    format!(
+                        "job {id} {}: {}",
+                        job["state"].as_str().unwrap_or(""),
+                        job["error"].as_str().unwrap_or("")
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -287,17 +393,7 @@ where
 /// Prints every signal of perchd's interface, one per line, until interrupted or
 /// until perchd goes away.
 async fn monitor(client: &Client, json_out: bool) -> Result<(), CliError> {
-    let conn = client.connection();
-    let mut stream = if client.on_bus() {
-        let rule = zbus::MatchRule::builder()
-            .msg_type(zbus::message::Type::Signal)
-            .interface(INTERFACE)
-            .path(PATH)
-            .build()?;
-        zbus::MessageStream::for_match_rule(rule, conn, None).await?
-    } else {
-        zbus::MessageStream::from(conn)
-    };
+    let mut stream = signal_stream(client).await?;
     // One round trip before saying so: the daemon is there and knows this connection.
     let _: String = client.call("Version", &()).await?;
     eprintln!("listening to perchd's signals (Ctrl-C stops)");
@@ -364,5 +460,103 @@ fn signal_args(member: &str, msg: &zbus::Message) -> Result<Value, zbus::Error> 
             json!({"profile": profile, "action": action, "jid": jid})
         }
         _ => json!({ "signature": msg.body().signature().to_string() }),
+    })
+}
+
+/// Turns `KEY=VALUE` words into the JSON object of an action's arguments, typed by
+/// the action's declaration (a value that does not fit its type is sent as a string,
+/// and perchd names the parameter).
+fn action_args(list: &Value, name: &str, words: &[String]) -> Result<Value, CliError> {
+    let spec = list
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == name))
+        .ok_or_else(|| {
+            CliError::new(
+                "UnknownAction",
+                format!("no action named {name:?} (see `perch action list`)"),
+            )
+        })?;
+    let mut args = serde_json::Map::new();
+    for word in words {
+        let (key, value) = word
+            .split_once('=')
+            .ok_or_else(|| CliError::bad_argument(format!("{word:?}: arguments are KEY=VALUE")))?;
+        let kind = spec["params"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == key))
+            .and_then(|p| p["type"].as_str())
+            .unwrap_or("string");
+        let typed = match kind {
+            "integer" => value.parse::<i64>().map(Value::from).ok(),
+            "number" => value.parse::<f64>().ok().map(Value::from),
+            "boolean" => match value {
+                "true" | "yes" | "on" | "1" => Some(Value::Bool(true)),
+                "false" | "no" | "off" | "0" => Some(Value::Bool(false)),
+                _ => None,
+            },
+            _ => None,
+        };
+        args.insert(
+            key.to_owned(),
+            typed.unwrap_or_else(|| Value::String(value.to_owned())),
+        );
+    }
+    Ok(Value::Object(args))
+}
+
+/// Shows a job's progress until it ends: a bar on a terminal, JSON lines with --json.
+async fn follow_job(client: &Client, id: &str, json_out: bool) -> Result<(), CliError> {
+    use std::io::IsTerminal;
+    let mut stream = signal_stream(client).await?;
+    // Subscribed first, then read the state: no record can fall in between.
+    let job = client.call_json("JobGet", &(id,)).await?;
+    if job["state"] != "running" {
+        return Ok(());
+    }
+    let tty = std::io::stderr().is_terminal() && !json_out;
+    loop {
+        let Some(msg) = stream.next().await else {
+            return Err(CliError::new("NoDaemon", "perchd went away"));
+        };
+        let msg = msg?;
+        let header = msg.header();
+        let member = header.member().map(|m| m.to_string()).unwrap_or_default();
+        if header.message_type() != zbus::message::Type::Signal || !member.starts_with("Progress") {
+            continue;
+        }
+        let Ok((job_id, _profile, data)) = msg.body().deserialize::<(String, String, String)>()
+        else {
+            continue;
+        };
+        if job_id != id {
+            continue;
+        }
+        let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+        if json_out {
+            println!("{}", json!({"signal": member, "id": job_id, "data": data}));
+        } else if member == "Progress" {
+            output::progress_line(&data, tty);
+        }
+        if member == "ProgressFinished" || member == "ProgressError" {
+            if tty {
+                eprintln!();
+            }
+            return Ok(());
+        }
+    }
+}
+
+/// perchd's signals: on a bus through a match rule, peer to peer every message.
+async fn signal_stream(client: &Client) -> Result<zbus::MessageStream, CliError> {
+    let conn = client.connection();
+    Ok(if client.on_bus() {
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .interface(INTERFACE)
+            .path(PATH)
+            .build()?;
+        zbus::MessageStream::for_match_rule(rule, conn, None).await?
+    } else {
+        zbus::MessageStream::from(conn)
     })
 }

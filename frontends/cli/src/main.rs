@@ -66,6 +66,88 @@ enum Command {
     Presence(PresenceCommand),
     /// Print perchd's signals as they come (until interrupted).
     Monitor,
+    /// Plugins and their state.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Actions offered by plugins.
+    #[command(subcommand)]
+    Action(ActionCommand),
+    /// Long operations and their progress.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Ping an entity (XEP-0199) and print the round trip.
+    Ping {
+        #[command(flatten)]
+        profile: ProfileArg,
+        jid: String,
+    },
+    /// Ask other entities about themselves.
+    #[command(subcommand)]
+    Info(InfoCommand),
+    /// Introspection for developers.
+    #[command(subcommand)]
+    Debug(DebugCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Every plugin with its state and, when not loaded, why.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum ActionCommand {
+    /// Every action with its parameters.
+    List,
+    /// Run an action: `perch action run ping jid=example.org`.
+    Run {
+        #[command(flatten)]
+        profile: ProfileArg,
+        name: String,
+        /// Arguments as KEY=VALUE (typed by the action's declaration).
+        args: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobCommand {
+    /// A job's state; with --follow, a progress bar until it ends.
+    Show {
+        id: String,
+        #[arg(long)]
+        follow: bool,
+        /// Also print every progress record.
+        #[arg(long)]
+        log: bool,
+    },
+    /// A profile's jobs, newest first.
+    List(ProfileArg),
+}
+
+#[derive(Debug, Subcommand)]
+enum InfoCommand {
+    /// Identities, features and items of an entity (XEP-0030).
+    Disco {
+        #[command(flatten)]
+        profile: ProfileArg,
+        jid: String,
+        node: Option<String>,
+        /// Ask the entity even when this session has the answer cached.
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// The software an entity runs (XEP-0092).
+    Version {
+        #[command(flatten)]
+        profile: ProfileArg,
+        jid: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DebugCommand {
+    /// Trigger points with their handlers, highest priority first.
+    Triggers,
 }
 
 #[derive(Debug, Args)]

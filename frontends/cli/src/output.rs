@@ -180,3 +180,157 @@ pub fn signal(member: &str, args: &Value, json_out: bool) {
     };
     println!("[{}] {member}: {text}", s(&args["profile"]));
 }
+
+pub fn plugins(list: &Value, json_out: bool) {
+    if json_out {
+        return json(list);
+    }
+    for p in items(list) {
+        let mut line = format!(
+            "{}\t{}\t{}",
+            s(&p["import_name"]),
+            s(&p["state"]),
+            s(&p["name"])
+        );
+        if !s(&p["reason"]).is_empty() {
+            line.push_str(&format!("\t({})", s(&p["reason"])));
+        }
+        println!("{line}");
+    }
+}
+
+pub fn triggers(list: &Value, json_out: bool) {
+    if json_out {
+        return json(list);
+    }
+    for t in items(list) {
+        println!("{}\t{}", s(&t["name"]), s(&t["doc"]));
+        for h in items(&t["handlers"]) {
+            println!("    {:>6}  {}", h["priority"], s(&h["plugin"]));
+        }
+    }
+}
+
+pub fn actions(list: &Value, json_out: bool) {
+    if json_out {
+        return json(list);
+    }
+    for a in items(list) {
+        println!("{} ({}): {}", s(&a["name"]), s(&a["plugin"]), s(&a["doc"]));
+        for p in items(&a["params"]) {
+            let req = if p["required"] == true {
+                "required"
+            } else {
+                "optional"
+            };
+            let default = if p["default"].is_null() {
+                String::new()
+            } else {
+                format!(", default {}", p["default"])
+            };
+            println!(
+                "    {}: {} ({req}{default}) {}",
+                s(&p["name"]),
+                s(&p["type"]),
+                s(&p["doc"])
+            );
+        }
+    }
+}
+
+pub fn disco(info: &Value, list: &Value, json_out: bool) {
+    if json_out {
+        return json(&serde_json::json!({"info": info, "items": list}));
+    }
+    for i in items(&info["identities"]) {
+        println!(
+            "identity: {}/{} {}",
+            s(&i["category"]),
+            s(&i["type"]),
+            s(&i["name"])
+        );
+    }
+    for f in items(&info["features"]) {
+        println!("feature:  {}", s(f));
+    }
+    for i in items(&list["items"]) {
+        let node = i["node"]
+            .as_str()
+            .map(|n| format!(" node={n}"))
+            .unwrap_or_default();
+        let name = i["name"]
+            .as_str()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        println!("item:     {}{node}{name}", s(&i["jid"]));
+    }
+}
+
+pub fn jobs(list: &Value, json_out: bool) {
+    if json_out {
+        return json(list);
+    }
+    for j in items(list) {
+        println!(
+            "{}\t{}\t{}\t{}\t{}",
+            s(&j["id"]),
+            s(&j["state"]),
+            s(&j["kind"]),
+            s(&j["created"]).get(..19).unwrap_or(""),
+            s(&j["description"])
+        );
+    }
+}
+
+pub fn job(j: &Value, log: Option<&Value>, json_out: bool) {
+    if json_out {
+        let mut j = j.clone();
+        if let Some(l) = log {
+            j["log"] = l.clone();
+        }
+        return json(&j);
+    }
+    println!(
+        "job {} ({}, {}): {}",
+        s(&j["id"]),
+        s(&j["plugin"]),
+        s(&j["kind"]),
+        s(&j["description"])
+    );
+    let pct = j["percent"]
+        .as_f64()
+        .map(|p| format!(" {p:.0}%"))
+        .unwrap_or_default();
+    println!("state: {} — {}{pct}", s(&j["state"]), s(&j["status"]));
+    if let Some(e) = j["error"].as_str() {
+        println!("error: {e}");
+    }
+    if !j["result"].is_null() {
+        println!("result: {}", j["result"]);
+    }
+    for r in log.map(items).unwrap_or_default() {
+        println!(
+            "  [{}] {}",
+            s(&r["at"]).get(..19).unwrap_or(""),
+            s(&r["status"])
+        );
+    }
+}
+
+/// One progress record while following a job: a redrawn bar on a terminal.
+pub fn progress_line(data: &Value, tty: bool) {
+    let status = s(&data["status"]);
+    match data["percent"].as_f64() {
+        Some(p) if tty => {
+            let width = 30usize;
+            let filled = ((p.clamp(0.0, 100.0) / 100.0) * width as f64).round() as usize;
+            eprint!(
+                "\r[{}{}] {p:>5.1}% {status:<40.40}",
+                "#".repeat(filled),
+                "-".repeat(width - filled)
+            );
+        }
+        Some(p) => eprintln!("{p:.1}% {status}"),
+        None => eprintln!("{status}"),
+    }
+}

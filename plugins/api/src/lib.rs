@@ -121,6 +121,9 @@ pub struct HistoryMessage {
     #[serde(rename = "type")]
     pub kind: String,
     pub body: String,
+    /// What plugins noted about the message (`delivered`, …); `{}` when nothing.
+    #[serde(default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// One roster entry (RFC 6121).

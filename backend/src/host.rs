@@ -1,0 +1,161 @@
+//! The daemon's side of the plugin contract: [`DaemonHost`] implements
+//! [`perch_plugin_api::Host`] on top of [`Daemon`].
+//!
+//! It holds the daemon weakly: plugins keep their host handle for as long as they
+//! live, and the daemon keeps its plugins, so a strong reference would be a cycle.
+
+use std::sync::{Arc, Weak};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use perch_plugin_api::action::{ActionHandler, ActionSpec};
+use perch_plugin_api::jid::Jid;
+use perch_plugin_api::minidom::Element;
+use perch_plugin_api::{Host, HostError, IqHandler, JobHandle, Triggers};
+use sea_orm::DatabaseConnection;
+use serde_json::Value;
+use tokio_xmpp::Stanza;
+
+use crate::daemon::Daemon;
+use crate::events::Event;
+use crate::plugins::Registry;
+
+pub struct DaemonHost {
+    daemon: Weak<Daemon>,
+    db: DatabaseConnection,
+    registry: Arc<Registry>,
+}
+
+impl DaemonHost {
+    pub fn new(daemon: &Arc<Daemon>) -> Arc<Self> {
+        Arc::new(Self {
+            daemon: Arc::downgrade(daemon),
+            db: daemon.database().clone(),
+            registry: daemon.registry.clone(),
+        })
+    }
+
+    fn daemon(&self) -> Result<Arc<Daemon>, HostError> {
+        self.daemon
+            .upgrade()
+            .ok_or_else(|| HostError::Internal("perchd is stopping".into()))
+    }
+}
+
+impl Host for DaemonHost {
+    fn triggers(&self) -> &Triggers {
+        &self.registry.triggers
+    }
+
+    fn send(&self, profile: &str, stanza: Element) -> BoxFuture<'_, Result<(), HostError>> {
+        let profile = profile.to_owned();
+        async move {
+            let stanza = Stanza::try_from(stanza)
+                .map_err(|e| HostError::BadArgument(format!("not a sendable stanza: {e}")))?;
+            let session = self.daemon()?.session(&profile).await?;
+            Ok(session.send_stanza(stanza).await?)
+        }
+        .boxed()
+    }
+
+    fn iq(
+        &self,
+        profile: &str,
+        to: Option<Jid>,
+        set: bool,
+        payload: Element,
+    ) -> BoxFuture<'_, Result<Option<Element>, HostError>> {
+        let profile = profile.to_owned();
+        async move {
+            let session = self.daemon()?.session(&profile).await?;
+            Ok(session.iq(to, set, payload).await?)
+        }
+        .boxed()
+    }
+
+    fn bound_jid(&self, profile: &str) -> Option<Jid> {
+        self.daemon.upgrade()?.bound_jid(profile)
+    }
+
+    fn add_iq_handler(&self, plugin: &str, set: bool, name: &str, ns: &str, handler: IqHandler) {
+        self.registry.add_iq_handler(plugin, set, name, ns, handler);
+    }
+
+    fn add_feature(&self, _plugin: &str, namespace: &str) {
+        self.registry.add_feature(namespace);
+    }
+
+    fn features(&self) -> Vec<String> {
+        self.registry.features()
+    }
+
+    fn add_action(&self, plugin: &str, spec: ActionSpec, handler: ActionHandler) {
+        self.registry.add_action(plugin, spec, handler);
+    }
+
+    fn declare_signal(&self, plugin: &str, name: &'static str, doc: &'static str) {
+        self.registry.declare_signal(plugin, name, doc);
+    }
+
+    fn emit(&self, plugin: &str, name: &str, profile: &str, data: Value) {
+        if !self.registry.signal_declared(plugin, name) {
+            tracing::error!(plugin, signal = name, "undeclared plugin signal not sent");
+            return;
+        }
+        if let Some(d) = self.daemon.upgrade() {
+            let _ = d.events.send(Event::Plugin {
+                plugin: plugin.to_owned(),
+                name: name.to_owned(),
+                profile: profile.to_owned(),
+                data,
+            });
+        }
+    }
+
+    fn database(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    fn set_message_extra(
+        &self,
+        profile: &str,
+        message_id: &str,
+        key: &str,
+        value: Value,
+    ) -> BoxFuture<'_, Result<bool, HostError>> {
+        let (profile, message_id, key) =
+            (profile.to_owned(), message_id.to_owned(), key.to_owned());
+        async move {
+            let d = self.daemon()?;
+            let m = d.profiles.resolve(&profile).await?;
+            Ok(d.history
+                .set_extra(m.id, &message_id, &key, value)
+                .await?
+                .is_some())
+        }
+        .boxed()
+    }
+
+    fn start_job(
+        &self,
+        profile: &str,
+        plugin: &str,
+        kind: &str,
+        description: &str,
+    ) -> BoxFuture<'_, Result<JobHandle, HostError>> {
+        let (profile, plugin, kind, description) = (
+            profile.to_owned(),
+            plugin.to_owned(),
+            kind.to_owned(),
+            description.to_owned(),
+        );
+        async move {
+            let d = self.daemon()?;
+            let m = d.profiles.resolve(&profile).await?;
+            Ok(d.jobs
+                .start(m.id, &m.name, &plugin, &kind, &description)
+                .await?)
+        }
+        .boxed()
+    }
+}

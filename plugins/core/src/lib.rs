@@ -1,0 +1,24 @@
+//! Perch's built-in plugins.
+//!
+//! Each module is one plugin, named after its XEP, and sees only `perch-plugin-api`:
+//! nothing here may reach into the backend. The backend (the composition root) links
+//! them in through [`builtin`].
+
+use std::sync::Arc;
+
+use perch_plugin_api::Plugin;
+
+pub mod xep_0030;
+pub mod xep_0092;
+pub mod xep_0184;
+pub mod xep_0199;
+
+/// Every built-in plugin, in no particular order (the host orders them).
+pub fn builtin() -> Vec<Arc<dyn Plugin>> {
+    vec![
+        Arc::new(xep_0030::Disco::default()),
+        Arc::new(xep_0092::Version),
+        Arc::new(xep_0184::Receipts),
+        Arc::new(xep_0199::Ping),
+    ]
+}

@@ -1,0 +1,365 @@
+//! XEP-0030: Service Discovery — what we announce, and what others offer.
+//!
+//! Answers disco#info with our identity and the features every loaded plugin added
+//! (so a disabled plugin is not announced), and disco#items with nothing. Lookups of
+//! other entities are cached per session: features do not change under a session in
+//! practice, and many plugins ask the same entity the same question. The cache of a
+//! profile is dropped when its session ends. `disco_walk` is a job: it lists an
+//! entity's items and asks each for its info, reporting progress item by item.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use perch_plugin_api::action::{ActionSpec, Call, Param, ParamType};
+use perch_plugin_api::jid::Jid;
+use perch_plugin_api::minidom::Element;
+use perch_plugin_api::parsers::disco::{
+    DiscoInfoQuery, DiscoInfoResult, DiscoItemsQuery, DiscoItemsResult, Identity,
+};
+use perch_plugin_api::parsers::ns;
+use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginInfo};
+use serde_json::{Value, json};
+
+pub const IMPORT_NAME: &str = "XEP-0030";
+
+type Key = (String, String, String, bool);
+
+#[derive(Default)]
+pub struct Disco {
+    /// (profile, jid, node, items?) → answer as JSON.
+    cache: Mutex<HashMap<Key, Value>>,
+    host: OnceLock<Arc<dyn Host>>,
+}
+
+impl std::fmt::Debug for Disco {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Disco").finish_non_exhaustive()
+    }
+}
+
+/// Our own disco#info answer.
+pub fn our_info(node: Option<String>, features: Vec<String>) -> DiscoInfoResult {
+    DiscoInfoResult {
+        node,
+        identities: vec![Identity::new("client", "pc", "en", "Perch")],
+        features: features.into_iter().collect(),
+        extensions: vec![],
+    }
+}
+
+pub fn info_json(jid: &Jid, r: &DiscoInfoResult) -> Value {
+    json!({
+        "jid": jid.to_string(),
+        "node": r.node,
+        "identities": r.identities.iter().map(|i| json!({
+            "category": i.category, "type": i.type_, "name": i.name, "lang": i.lang,
+        })).collect::<Vec<_>>(),
+        "features": r.features,
+        "extensions": r.extensions.iter().map(|x| json!({
+            "type": x.form_type(),
+            "fields": x.fields.iter().map(|f| json!({"var": f.var, "values": f.values})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn items_json(jid: &Jid, r: &DiscoItemsResult) -> Value {
+    json!({
+        "jid": jid.to_string(),
+        "node": r.node,
+        "items": r.items.iter().map(|i| json!({
+            "jid": i.jid.to_string(), "node": i.node, "name": i.name,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+impl Disco {
+    fn host(&self) -> Result<&Arc<dyn Host>, HostError> {
+        self.host
+            .get()
+            .ok_or_else(|| HostError::Internal("XEP-0030 used before init".into()))
+    }
+
+    /// disco#info of `jid` (`node`), from the cache when allowed.
+    pub async fn info(
+        &self,
+        profile: &str,
+        jid: &Jid,
+        node: Option<String>,
+        use_cache: bool,
+    ) -> Result<Value, HostError> {
+        self.lookup(profile, jid, node, use_cache, false).await
+    }
+
+    pub async fn items(
+        &self,
+        profile: &str,
+        jid: &Jid,
+        node: Option<String>,
+        use_cache: bool,
+    ) -> Result<Value, HostError> {
+        self.lookup(profile, jid, node, use_cache, true).await
+    }
+
+    async fn lookup(
+        &self,
+        profile: &str,
+        jid: &Jid,
+        node: Option<String>,
+        use_cache: bool,
+        items: bool,
+    ) -> Result<Value, HostError> {
+        let key = (
+            profile.to_owned(),
+            jid.to_string(),
+            node.clone().unwrap_or_default(),
+            items,
+        );
+        if use_cache
+            && let Some(v) = self
+                .cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+        {
+            let mut v = v.clone();
+            v["cached"] = json!(true);
+            return Ok(v);
+        }
+        let host = self.host()?;
+        let query: Element = if items {
+            DiscoItemsQuery { node, rsm: None }.into()
+        } else {
+            DiscoInfoQuery { node }.into()
+        };
+        let answer = host
+            .iq(profile, Some(jid.clone()), false, query)
+            .await?
+            .ok_or_else(|| HostError::Xmpp(format!("{jid} answered disco with nothing")))?;
+        let value = if items {
+            let r = DiscoItemsResult::try_from(answer)
+                .map_err(|e| HostError::Xmpp(format!("{jid}: unreadable disco#items: {e}")))?;
+            items_json(jid, &r)
+        } else {
+            let r = DiscoInfoResult::try_from(answer)
+                .map_err(|e| HostError::Xmpp(format!("{jid}: unreadable disco#info: {e}")))?;
+            info_json(jid, &r)
+        };
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, value.clone());
+        let mut v = value;
+        v["cached"] = json!(false);
+        Ok(v)
+    }
+
+    async fn walk(self: Arc<Self>, call: Call) -> Result<Value, HostError> {
+        let host = self.host()?.clone();
+        let jid = call
+            .args
+            .jid("jid")
+            .ok_or_else(|| HostError::BadArgument("jid".into()))?;
+        let job = host
+            .start_job(
+                &call.profile,
+                IMPORT_NAME,
+                "disco_walk",
+                &format!("discovering {jid}"),
+            )
+            .await?;
+        let id = job.id().to_owned();
+        let me = self.clone();
+        let profile = call.profile.clone();
+        tokio::spawn(async move {
+            let items = match me.items(&profile, &jid, None, false).await {
+                Ok(v) => v,
+                Err(e) => return job.fail(&format!("disco#items of {jid}: {e}")).await,
+            };
+            let list: Vec<Value> = items["items"].as_array().cloned().unwrap_or_default();
+            let total = list.len();
+            job.progress(
+                &format!("{total} items to ask"),
+                Some(0.0),
+                json!({"items": total}),
+            )
+            .await;
+            let mut found = Vec::new();
+            for (n, item) in list.iter().enumerate() {
+                let Some(item_jid) = item["jid"].as_str().and_then(|j| Jid::new(j).ok()) else {
+                    continue;
+                };
+                let node = item["node"].as_str().map(str::to_owned);
+                let info = match me.info(&profile, &item_jid, node, false).await {
+                    Ok(v) => v,
+                    Err(e) => json!({"jid": item_jid.to_string(), "error": e.to_string()}),
+                };
+                let percent = (n + 1) as f64 * 100.0 / total as f64;
+                job.progress(
+                    &format!("asked {} ({}/{total})", item_jid, n + 1),
+                    Some(percent),
+                    json!({"jid": item_jid.to_string()}),
+                )
+                .await;
+                found.push(info);
+            }
+            job.finish(json!({"jid": jid.to_string(), "items": found}))
+                .await;
+        });
+        Ok(json!({ "job": id }))
+    }
+}
+
+fn jid_and_node() -> Vec<Param> {
+    vec![
+        Param::required("jid", ParamType::Jid, "the entity to ask"),
+        Param::optional("node", ParamType::String, "a node of that entity"),
+        Param::optional(
+            "use_cache",
+            ParamType::Boolean,
+            "answer from this session's cache when possible",
+        )
+        .with_default(json!(true)),
+    ]
+}
+
+impl Plugin for Disco {
+    fn info(&self) -> PluginInfo {
+        PluginInfo {
+            import_name: IMPORT_NAME,
+            name: "Service Discovery",
+            description: "Announces our identity and features; asks other entities for theirs, with a per-session cache",
+            dependencies: &[],
+            recommendations: &[],
+        }
+    }
+
+    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
+        async move {
+            if self.host.set(host.clone()).is_err() {
+                return Err(PluginError("initialised twice".into()));
+            }
+            host.add_feature(IMPORT_NAME, ns::DISCO_INFO);
+            host.add_feature(IMPORT_NAME, ns::DISCO_ITEMS);
+            let h = host.clone();
+            host.add_iq_handler(
+                IMPORT_NAME,
+                false,
+                "query",
+                ns::DISCO_INFO,
+                Arc::new(move |req| {
+                    let features = h.features();
+                    async move {
+                        let node = DiscoInfoQuery::try_from(req.payload).ok().and_then(|q| q.node);
+                        Ok(Some(our_info(node, features).into()))
+                    }
+                    .boxed()
+                }),
+            );
+            host.add_iq_handler(
+                IMPORT_NAME,
+                false,
+                "query",
+                ns::DISCO_ITEMS,
+                Arc::new(|req| {
+                    async move {
+                        let node = DiscoItemsQuery::try_from(req.payload).ok().and_then(|q| q.node);
+                        Ok(Some(DiscoItemsResult { node, items: vec![], rsm: None }.into()))
+                    }
+                    .boxed()
+                }),
+            );
+            for (name, doc, items) in [
+                ("disco_info", "Identities and features of an entity (XEP-0030 disco#info)", false),
+                ("disco_items", "Items of an entity (XEP-0030 disco#items)", true),
+            ] {
+                let me = self.clone();
+                host.add_action(
+                    IMPORT_NAME,
+                    ActionSpec {
+                        name,
+                        plugin: String::new(),
+                        doc,
+                        needs_session: true,
+                        params: jid_and_node(),
+                    },
+                    Arc::new(move |call| {
+                        let me = me.clone();
+                        async move {
+                            let jid = call
+                                .args
+                                .jid("jid")
+                                .ok_or_else(|| HostError::BadArgument("jid".into()))?;
+                            let node = call.args.str("node").map(str::to_owned);
+                            let use_cache = call.args.bool("use_cache").unwrap_or(true);
+                            me.lookup(&call.profile, &jid, node, use_cache, items).await
+                        }
+                        .boxed()
+                    }),
+                );
+            }
+            let me = self.clone();
+            host.add_action(
+                IMPORT_NAME,
+                ActionSpec {
+                    name: "disco_walk",
+                    plugin: String::new(),
+                    doc: "Lists an entity's items and asks each for its info, as a job (returns {\"job\": id})",
+                    needs_session: true,
+                    params: vec![Param::required("jid", ParamType::Jid, "the entity to walk")],
+                },
+                Arc::new(move |call| me.clone().walk(call).boxed()),
+            );
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn session_ended(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
+        async move {
+            self.cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|k, _| k.0 != profile);
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_info_lists_identity_and_features() {
+        let e: Element = our_info(
+            Some("n".into()),
+            vec![ns::PING.into(), ns::DISCO_INFO.into()],
+        )
+        .into();
+        let xml = String::from(&e);
+        assert!(xml.contains("category='client'"), "{xml}");
+        assert!(xml.contains("urn:xmpp:ping"), "{xml}");
+        let back = DiscoInfoResult::try_from(e).expect("parses");
+        assert_eq!(back.node.as_deref(), Some("n"));
+    }
+
+    #[test]
+    fn server_answers_become_json() {
+        let e: Element = "<query xmlns='http://jabber.org/protocol/disco#items'><item jid='pubsub.example.org' name='PubSub'/><item jid='example.org' node='n1'/></query>"
+            .parse()
+            .expect("xml");
+        let r = DiscoItemsResult::try_from(e).expect("items");
+        let v = items_json(&Jid::new("example.org").expect("jid"), &r);
+        assert_eq!(v["items"][0]["jid"], "pubsub.example.org");
+        assert_eq!(v["items"][1]["node"], "n1");
+        let e: Element = "<query xmlns='http://jabber.org/protocol/disco#info'><identity category='server' type='im' name='Prosody'/><feature var='urn:xmpp:ping'/></query>"
+            .parse()
+            .expect("xml");
+        let r = DiscoInfoResult::try_from(e).expect("info");
+        let v = info_json(&Jid::new("example.org").expect("jid"), &r);
+        assert_eq!(v["identities"][0]["category"], "server");
+        assert_eq!(v["features"][0], "urn:xmpp:ping");
+    }
+}

@@ -1,0 +1,208 @@
+//! XEP-0184: Message Delivery Receipts.
+//!
+//! Built entirely on triggers: `message.send` adds the request, `message.received`
+//! answers requests and turns receipts into a `delivered` mark on the stored message
+//! plus a `message_delivered` signal. Receipts are bodiless and never reach history.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use perch_plugin_api::minidom::Element;
+use perch_plugin_api::parsers::message::{Id, Message, MessageType};
+use perch_plugin_api::parsers::ns;
+use perch_plugin_api::parsers::receipts::{Received, Request};
+use perch_plugin_api::points::{IncomingMessage, MessageReceived, MessageSend, OutgoingMessage};
+use perch_plugin_api::{Flow, Host, Plugin, PluginError, PluginInfo};
+use serde_json::json;
+
+pub const IMPORT_NAME: &str = "XEP-0184";
+/// The signal emitted when a receipt arrives.
+pub const DELIVERED: &str = "message_delivered";
+
+#[derive(Debug)]
+pub struct Receipts;
+
+/// Whether a message type takes receipts (XEP-0184 §5.4: not groupchat, not error).
+fn wants_receipts(t: &MessageType) -> bool {
+    matches!(
+        t,
+        MessageType::Chat | MessageType::Normal | MessageType::Headline
+    )
+}
+
+/// Adds `<request/>` to an outgoing message that has a body and an id.
+pub fn add_request(m: &mut Message) {
+    if m.id.is_some()
+        && !m.bodies.is_empty()
+        && wants_receipts(&m.type_)
+        && !m.payloads.iter().any(|p| p.is("request", ns::RECEIPTS))
+    {
+        m.payloads.push(Request.into());
+    }
+}
+
+/// What an incoming message means for receipts.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A receipt for our message with this id.
+    Receipt(String),
+    /// The sender asks for a receipt of message `id`.
+    Request(String),
+    Nothing,
+}
+
+pub fn classify(m: &Message) -> Incoming {
+    if let Some(r) = m.payloads.iter().find(|p| p.is("received", ns::RECEIPTS))
+        && let Some(id) = r.attr("id").filter(|id| !id.is_empty())
+    {
+        return Incoming::Receipt(id.to_owned());
+    }
+    if m.payloads.iter().any(|p| p.is("request", ns::RECEIPTS))
+        && wants_receipts(&m.type_)
+        && !m.bodies.is_empty()
+        && let Some(Id(id)) = &m.id
+    {
+        return Incoming::Request(id.clone());
+    }
+    Incoming::Nothing
+}
+
+/// The receipt answering message `id` from `to`.
+pub fn receipt(to: perch_plugin_api::jid::Jid, id: &str, type_: MessageType) -> Message {
+    let mut m = Message::new(Some(to));
+    m.type_ = type_;
+    m.payloads.push(Received { id: id.to_owned() }.into());
+    m
+}
+
+impl Plugin for Receipts {
+    fn info(&self) -> PluginInfo {
+        PluginInfo {
+            import_name: IMPORT_NAME,
+            name: "Message Delivery Receipts",
+            description: "Asks for receipts of sent messages, answers requests, marks messages delivered",
+            dependencies: &[],
+            recommendations: &["XEP-0030"],
+        }
+    }
+
+    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
+        async move {
+            host.add_feature(IMPORT_NAME, ns::RECEIPTS);
+            host.declare_signal(
+                IMPORT_NAME,
+                DELIVERED,
+                "a contact confirmed delivery: {\"id\": message id, \"from\": full JID}",
+            );
+            host.triggers()
+                .add::<MessageSend, _>(IMPORT_NAME, 0, |args: &mut OutgoingMessage| {
+                    add_request(&mut args.message);
+                    async { Flow::Continue }.boxed()
+                });
+            let h = host.clone();
+            host.triggers().add::<MessageReceived, _>(
+                IMPORT_NAME,
+                0,
+                move |args: &mut IncomingMessage| {
+                    let host = h.clone();
+                    let what = classify(&args.message);
+                    let from = args.message.from.clone();
+                    let type_ = args.message.type_.clone();
+                    let profile = args.profile.clone();
+                    async move {
+                        match (what, from) {
+                            (Incoming::Receipt(id), from) => {
+                                let from = from.map(|f| f.to_string()).unwrap_or_default();
+                                match host.set_message_extra(&profile, &id, "delivered", json!(true)).await {
+                                    Ok(true) => host.emit(
+                                        IMPORT_NAME,
+                                        DELIVERED,
+                                        &profile,
+                                        json!({"id": id, "from": from}),
+                                    ),
+                                    Ok(false) => tracing::debug!(%profile, %id, "receipt for a message we did not store"),
+                                    Err(e) => tracing::warn!(%profile, %id, error = %e, "marking a message delivered failed"),
+                                }
+                                // A receipt is not a message for the history.
+                                Flow::Stop
+                            }
+                            (Incoming::Request(id), Some(from)) => {
+                                let answer: Element = receipt(from, &id, type_).into();
+                                if let Err(e) = host.send(&profile, answer).await {
+                                    tracing::warn!(%profile, error = %e, "sending a receipt failed");
+                                }
+                                Flow::Continue
+                            }
+                            _ => Flow::Continue,
+                        }
+                    }
+                    .boxed()
+                },
+            );
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(xml: &str) -> Message {
+        let e: Element = xml.parse().expect("xml");
+        Message::try_from(e).expect("message")
+    }
+
+    #[test]
+    fn request_is_added_once_to_messages_with_a_body() {
+        let mut m = msg(
+            "<message xmlns='jabber:client' to='b@x' id='m1' type='chat'><body>hi</body></message>",
+        );
+        add_request(&mut m);
+        add_request(&mut m);
+        let xml = String::from(&Element::from(m));
+        assert_eq!(
+            xml.matches("<request xmlns='urn:xmpp:receipts'/>").count(),
+            1,
+            "{xml}"
+        );
+
+        let mut bodiless = msg("<message xmlns='jabber:client' to='b@x' id='m2' type='chat'/>");
+        add_request(&mut bodiless);
+        assert!(bodiless.payloads.is_empty());
+        let mut group = msg(
+            "<message xmlns='jabber:client' to='r@x' id='m3' type='groupchat'><body>hi</body></message>",
+        );
+        add_request(&mut group);
+        assert!(group.payloads.is_empty());
+    }
+
+    #[test]
+    fn receipts_and_requests_are_recognised() {
+        let r = msg(
+            "<message xmlns='jabber:client' from='b@x/r' id='z'><received xmlns='urn:xmpp:receipts' id='m1'/></message>",
+        );
+        assert_eq!(classify(&r), Incoming::Receipt("m1".into()));
+        let q = msg(
+            "<message xmlns='jabber:client' from='b@x/r' id='m9' type='chat'><body>yo</body><request xmlns='urn:xmpp:receipts'/></message>",
+        );
+        assert_eq!(classify(&q), Incoming::Request("m9".into()));
+        let plain = msg(
+            "<message xmlns='jabber:client' from='b@x/r' id='m9' type='chat'><body>yo</body></message>",
+        );
+        assert_eq!(classify(&plain), Incoming::Nothing);
+    }
+
+    #[test]
+    fn receipt_answer_xml() {
+        let m = receipt("b@x/r".parse().expect("jid"), "m9", MessageType::Chat);
+        let xml = String::from(&Element::from(m));
+        assert!(
+            xml.contains("<received xmlns='urn:xmpp:receipts' id='m9'/>"),
+            "{xml}"
+        );
+        assert!(xml.contains("to='b@x/r'"), "{xml}");
+    }
+}
