@@ -754,26 +754,7 @@ fn headless_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
     perchd.create_profile(prosody, "alice", "alice", ALICE_PW, &[])?;
     perchd.create_profile(prosody, "bob", "bob", BOB_PW, &[])?;
 
-    let mut monitor = perchd.cli_spawn(&["--json", "monitor"])?;
-    let stdout = monitor.stdout.take().context("monitor stdout")?;
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // The monitor says on stderr when it listens.
-    let stderr = perchd.dir().join("perch.stderr");
-    wait_until(DELIVERY, || {
-        Ok(std::fs::read_to_string(&stderr)
-            .unwrap_or_default()
-            .contains("listening to perchd's signals"))
-    })
-    .context("perch monitor never said it was listening")?;
+    let (mut monitor, rx) = start_monitor(perchd)?;
     let mut seen = Vec::new();
     connect(perchd, "alice", ALICE)?;
     wait_line(&rx, &mut seen, |v| {
@@ -829,4 +810,276 @@ fn wait_line(
             }
         }
     }
+}
+
+/// Starts `perch --json monitor` and waits until it listens; its lines come on the
+/// receiver.
+fn start_monitor(perchd: &Perchd) -> Result<(std::process::Child, mpsc::Receiver<String>)> {
+    let stderr = perchd.dir().join("perch.stderr");
+    let before = std::fs::read_to_string(&stderr)
+        .unwrap_or_default()
+        .matches("listening to perchd's signals")
+        .count();
+    let mut monitor = perchd.cli_spawn(&["--json", "monitor"])?;
+    let stdout = monitor.stdout.take().context("monitor stdout")?;
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    wait_until(DELIVERY, || {
+        Ok(std::fs::read_to_string(&stderr)
+            .unwrap_or_default()
+            .matches("listening to perchd's signals")
+            .count()
+            > before)
+    })
+    .context("perch monitor never said it was listening")?;
+    Ok((monitor, rx))
+}
+
+fn bound_jid(perchd: &Perchd, profile: &str) -> Result<String> {
+    let status = perchd.status_of(profile)?;
+    status["bound_jid"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("{profile} has no bound JID: {status}"))
+}
+
+/// The built-in plugins, end to end: ping, version and disco between two perchd
+/// profiles, receipts marking history and signalling, typed action errors.
+#[test]
+fn plugins_ping_version_disco_receipts() {
+    let bed = Bed::start();
+    plugins_body(&bed).unwrap();
+}
+
+fn plugins_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    bed.alice_and_bob_connected(&[])?;
+
+    let plugins = perchd.cli_json(&["plugin", "list"])?;
+    for name in ["XEP-0030", "XEP-0092", "XEP-0184", "XEP-0199"] {
+        let p = plugins
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["import_name"] == name))
+            .ok_or_else(|| anyhow!("{name} missing from plugin list: {plugins}"))?;
+        ensure!(p["state"] == "loaded", "{name} not loaded: {p}");
+    }
+
+    let bob_full = bound_jid(perchd, "bob")?;
+    // Ping: the server, then bob's perchd (which answers through its ping plugin).
+    for target in ["localhost", bob_full.as_str()] {
+        let pong = perchd.cli_json(&["ping", "-p", "alice", target])?;
+        ensure!(
+            pong["rtt_ms"].as_f64().is_some_and(|r| r >= 0.0) && pong["jid"] == target,
+            "ping {target}: {pong}"
+        );
+    }
+    let text = perchd.cli_ok(&["ping", "-p", "alice", &bob_full])?;
+    ensure!(text.starts_with("pong from "), "ping text: {text}");
+
+    let version = perchd.cli_json(&["info", "version", "-p", "alice", &bob_full])?;
+    ensure!(
+        version["name"] == "Perch" && version["os"].is_null(),
+        "version of bob's perchd: {version}"
+    );
+
+    let disco = perchd.cli_json(&["info", "disco", "-p", "alice", &bob_full])?;
+    let features: Vec<&str> = disco["info"]["features"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for f in [
+        "urn:xmpp:ping",
+        "urn:xmpp:receipts",
+        "jabber:iq:version",
+        "http://jabber.org/protocol/disco#info",
+    ] {
+        ensure!(features.contains(&f), "{f} not announced: {disco}");
+    }
+    ensure!(disco["info"]["cached"] == false, "first lookup: {disco}");
+    let again = perchd.cli_json(&["info", "disco", "-p", "alice", &bob_full])?;
+    ensure!(
+        again["info"]["cached"] == true,
+        "second lookup is cached: {again}"
+    );
+    let fresh = perchd.cli_json(&["info", "disco", "-p", "alice", &bob_full, "--no-cache"])?;
+    ensure!(fresh["info"]["cached"] == false, "--no-cache: {fresh}");
+
+    // Action calls are checked before they run.
+    let err = perchd.cli_fails_with(&["action", "run", "-p", "alice", "ping"], "BadArgument")?;
+    ensure!(
+        err.contains("\"jid\""),
+        "missing parameter not named: {err}"
+    );
+    let err = perchd.cli_fails_with(
+        &[
+            "action",
+            "run",
+            "-p",
+            "alice",
+            "disco_info",
+            "jid=localhost",
+            "use_cache=maybe",
+        ],
+        "BadArgument",
+    )?;
+    ensure!(err.contains("use_cache"), "wrong type not named: {err}");
+    perchd.cli_fails_with(&["action", "run", "-p", "alice", "nope"], "UnknownAction")?;
+    let listed = perchd.cli_json(&["action", "list"])?;
+    ensure!(
+        listed
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["name"] == "ping"
+                && x["params"][0]["name"] == "jid"
+                && x["params"][0]["type"] == "jid")),
+        "action list: {listed}"
+    );
+
+    let triggers = perchd.cli_json(&["debug", "triggers"])?;
+    let send = triggers
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["name"] == "message.send"))
+        .ok_or_else(|| anyhow!("message.send not listed: {triggers}"))?;
+    ensure!(
+        send["handlers"][0]["plugin"] == "XEP-0184",
+        "receipts hook message.send: {send}"
+    );
+
+    // Receipts: bob's perchd confirms, alice's message is marked and signalled.
+    let (mut monitor, rx) = start_monitor(perchd)?;
+    let sent = perchd.cli_json(&["message", "send", "-p", "alice", BOB, "with receipt"])?;
+    let id = sent["id"].as_str().context("message id")?.to_owned();
+    let mut seen = Vec::new();
+    wait_line(&rx, &mut seen, |v| {
+        v["signal"] == "PluginSignal"
+            && v["name"] == "message_delivered"
+            && v["profile"] == "alice"
+            && v["data"]["id"] == id.as_str()
+    })?;
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let hist = history(perchd, "alice", &[BOB])?;
+    let m = hist
+        .iter()
+        .find(|m| m["id"] == id.as_str())
+        .ok_or_else(|| {
+            anyhow!(
+                "sent message not in history: {}",
+                summarize_history(&Value::Array(hist.clone()))
+            )
+        })?;
+    ensure!(m["extra"]["delivered"] == true, "not marked delivered: {m}");
+    // The receipt itself is not a message in bob's history nor in alice's.
+    ensure!(
+        hist.iter()
+            .all(|m| !m["body"].as_str().unwrap_or("").is_empty()),
+        "a bodiless entry in history: {hist:?}"
+    );
+    Ok(())
+}
+
+/// A job's progress reaches a D-Bus client as signals, and the job is kept.
+#[test]
+fn job_progress_signals_and_log() {
+    let bed = Bed::start();
+    job_body(&bed).unwrap();
+}
+
+fn job_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    perchd.create_profile(&bed.prosody, "alice", "alice", ALICE_PW, &[])?;
+    connect(perchd, "alice", ALICE)?;
+    let (mut monitor, rx) = start_monitor(perchd)?;
+    let started = perchd.cli_json(&[
+        "action",
+        "run",
+        "-p",
+        "alice",
+        "disco_walk",
+        "jid=localhost",
+    ])?;
+    let id = started["job"].as_str().context("job id")?.to_owned();
+    let mut seen = Vec::new();
+    for signal in ["ProgressStarted", "Progress", "ProgressFinished"] {
+        wait_line(&rx, &mut seen, |v| {
+            v["signal"] == signal && v["id"] == id.as_str()
+        })?;
+    }
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+
+    let job = perchd.cli_json(&["job", "show", &id, "--log"])?;
+    ensure!(
+        job["state"] == "finished"
+            && job["percent"] == 100.0
+            && job["result"]["jid"] == "localhost",
+        "job after it finished: {job}"
+    );
+    ensure!(
+        job["log"].as_array().is_some_and(|l| !l.is_empty()),
+        "no progress records: {job}"
+    );
+    // --follow on a finished job returns at once with its state.
+    let followed = perchd.cli_ok(&["job", "show", &id, "--follow"])?;
+    ensure!(
+        followed.contains("finished"),
+        "job show --follow: {followed}"
+    );
+    let list = perchd.cli_json(&["job", "list", "-p", "alice"])?;
+    ensure!(
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|j| j["id"] == id.as_str())),
+        "job list: {list}"
+    );
+    perchd.cli_fails_with(&["job", "show", "nosuchjob"], "UnknownJob")?;
+    Ok(())
+}
+
+/// A plugin disabled in the config is really gone: listed as disabled with the reason,
+/// its action unknown, its feature not announced.
+#[test]
+fn disabled_plugin_is_absent() {
+    let prosody = Prosody::start().expect("starting Prosody");
+    let perchd = Perchd::start_with_config("[plugins]\ndisabled = [\"XEP-0199\"]\n")
+        .expect("starting perchd");
+    disabled_body(&perchd, &prosody).unwrap();
+}
+
+fn disabled_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
+    let plugins = perchd.cli_json(&["plugin", "list"])?;
+    let ping = plugins
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["import_name"] == "XEP-0199"))
+        .ok_or_else(|| anyhow!("XEP-0199 not listed: {plugins}"))?;
+    ensure!(
+        ping["state"] == "disabled"
+            && ping["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("plugins.disabled")),
+        "disabled plugin: {ping}"
+    );
+    perchd.create_profile(prosody, "alice", "alice", ALICE_PW, &[])?;
+    perchd.create_profile(prosody, "bob", "bob", BOB_PW, &[])?;
+    connect(perchd, "alice", ALICE)?;
+    connect(perchd, "bob", BOB)?;
+    perchd.cli_fails_with(&["ping", "-p", "alice", "localhost"], "UnknownAction")?;
+    let bob_full = bound_jid(perchd, "bob")?;
+    let disco = perchd.cli_json(&["info", "disco", "-p", "alice", &bob_full])?;
+    let features = disco["info"]["features"].to_string();
+    ensure!(
+        !features.contains("urn:xmpp:ping"),
+        "ping still announced: {features}"
+    );
+    ensure!(
+        features.contains("jabber:iq:version"),
+        "version missing: {features}"
+    );
+    Ok(())
 }

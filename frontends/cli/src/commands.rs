@@ -459,6 +459,17 @@ fn signal_args(member: &str, msg: &zbus::Message) -> Result<Value, zbus::Error> 
             let (profile, action, jid): (String, String, String) = body.deserialize()?;
             json!({"profile": profile, "action": action, "jid": jid})
         }
+        "PluginSignal" => {
+            let (plugin, name, profile, data): (String, String, String, String) =
+                body.deserialize()?;
+            let data: Value = serde_json::from_str(&data).unwrap_or(Value::String(data));
+            json!({"plugin": plugin, "name": name, "profile": profile, "data": data})
+        }
+        "ProgressStarted" | "Progress" | "ProgressFinished" | "ProgressError" => {
+            let (id, profile, data): (String, String, String) = body.deserialize()?;
+            let data: Value = serde_json::from_str(&data).unwrap_or(Value::String(data));
+            json!({"id": id, "profile": profile, "data": data})
+        }
         _ => json!({ "signature": msg.body().signature().to_string() }),
     })
 }

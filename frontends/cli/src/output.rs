@@ -176,6 +176,15 @@ pub fn signal(member: &str, args: &Value, json_out: bool) {
             s(&args["name"])
         ),
         "SubscriptionRequest" => format!("{} from {}", s(&args["action"]), s(&args["jid"])),
+        "PluginSignal" => format!(
+            "{} {} {}",
+            s(&args["plugin"]),
+            s(&args["name"]),
+            args["data"]
+        ),
+        "ProgressStarted" | "Progress" | "ProgressFinished" | "ProgressError" => {
+            format!("job {} {}", s(&args["id"]), args["data"])
+        }
         _ => args.to_string(),
     };
     println!("[{}] {member}: {text}", s(&args["profile"]));
