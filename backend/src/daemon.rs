@@ -105,11 +105,6 @@ impl Daemon {
         Ok(())
     }
 
-    pub fn bound_jid(&self, profile: &str) -> Option<Jid> {
-        let sessions = self.sessions.try_lock().ok()?;
-        sessions.get(profile).and_then(Session::bound_jid)
-    }
-
     fn session_config(&self) -> SessionConfig {
         let x = &self.config.xmpp;
         SessionConfig {

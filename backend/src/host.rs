@@ -73,8 +73,17 @@ impl Host for DaemonHost {
         .boxed()
     }
 
-    fn bound_jid(&self, profile: &str) -> Option<Jid> {
-        self.daemon.upgrade()?.bound_jid(profile)
+    fn bound_jid(&self, profile: &str) -> BoxFuture<'_, Option<Jid>> {
+        let profile = profile.to_owned();
+        async move {
+            self.daemon
+                .upgrade()?
+                .session(&profile)
+                .await
+                .ok()?
+                .bound_jid()
+        }
+        .boxed()
     }
 
     fn add_iq_handler(&self, plugin: &str, set: bool, name: &str, ns: &str, handler: IqHandler) {

@@ -184,7 +184,7 @@ pub trait Host: Send + Sync {
     ) -> BoxFuture<'_, Result<Option<Element>, HostError>>;
 
     /// The full JID a connected profile is bound to.
-    fn bound_jid(&self, profile: &str) -> Option<Jid>;
+    fn bound_jid(&self, profile: &str) -> BoxFuture<'_, Option<Jid>>;
 
     /// Claims incoming IQ gets (or sets) whose payload is `<name xmlns=ns>`.
     fn add_iq_handler(&self, plugin: &str, set: bool, name: &str, ns: &str, handler: IqHandler);
