@@ -203,3 +203,85 @@ fn root_is_refused_unless_allowed() {
         assert!(err.contains("Cargo.toml"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn jobs_left_running_are_interrupted_at_start_and_old_ones_pruned() {
+    use perch_backend::jobs::Jobs;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("perch.db");
+    let db = open_sqlite(&path).await.unwrap();
+    let sealer = Sealer::load_or_create(&dir.path().join("secret.key")).unwrap();
+    let profiles = Profiles::new(db.clone(), Arc::new(sealer));
+    profiles
+        .create(NewProfile {
+            name: "alice".into(),
+            jid: "alice@example.org".into(),
+            password: Password::new("pw-pw-pw-pw".into()),
+            server: None,
+            ca_file: None,
+            insecure: false,
+            autoconnect: false,
+        })
+        .await
+        .unwrap();
+    let alice = profiles.get("alice").await.unwrap();
+    let (events, _rx) = tokio::sync::broadcast::channel(64);
+    let jobs = Jobs::new(db.clone(), events.clone(), Duration::from_secs(3600));
+    let done = jobs
+        .start(alice.id, "alice", "test", "kind", "finishes")
+        .await
+        .unwrap();
+    let done_id = done.id().to_owned();
+    done.progress("half way", Some(50.0), serde_json::json!({"n": 1}))
+        .await;
+    done.finish(serde_json::json!({"ok": true})).await;
+    let cut = jobs
+        .start(alice.id, "alice", "test", "kind", "cut off by a stop")
+        .await
+        .unwrap();
+    let cut_id = cut.id().to_owned();
+    cut.progress("working", Some(10.0), serde_json::Value::Null)
+        .await;
+    // perchd dies here: the handle never reports an end.
+    std::mem::forget(cut);
+    db.close().await.unwrap();
+
+    // The next perchd: the running job becomes interrupted, the finished one stays.
+    let db = open_sqlite(&path).await.unwrap();
+    let jobs = Jobs::new(db.clone(), events.clone(), Duration::from_secs(3600));
+    assert_eq!(jobs.recover().await.unwrap(), 1);
+    let cut = jobs.get(&cut_id).await.unwrap();
+    assert_eq!(cut.state, "interrupted");
+    assert!(cut.error.unwrap().contains("perchd stopped"));
+    assert_eq!(jobs.log(&cut_id).await.unwrap().len(), 1);
+    let done = jobs.get(&done_id).await.unwrap();
+    assert_eq!(done.state, "finished");
+    assert_eq!(done.result.as_deref(), Some("{\"ok\":true}"));
+    assert_eq!(jobs.prune().await.unwrap(), 0, "young jobs were pruned");
+
+    // With nothing to keep, both ended jobs go, their logs with them; a running one stays.
+    let jobs = Jobs::new(db.clone(), events, Duration::ZERO);
+    let running = jobs
+        .start(alice.id, "alice", "test", "kind", "still running")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert_eq!(jobs.prune().await.unwrap(), 2);
+    assert_eq!(jobs.get(&done_id).await.unwrap_err().name(), "UnknownJob");
+    assert_eq!(jobs.log(&cut_id).await.unwrap_err().name(), "UnknownJob");
+    let left = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM job_progress",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(left, 0, "progress records outlived their jobs");
+    assert_eq!(jobs.get(running.id()).await.unwrap().state, "running");
+    running.finish(serde_json::Value::Null).await;
+}

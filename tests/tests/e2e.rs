@@ -1050,6 +1050,25 @@ fn disabled_plugin_is_absent() {
     let perchd = Perchd::start_with_config("[plugins]\ndisabled = [\"XEP-0199\"]\n")
         .expect("starting perchd");
     disabled_body(&perchd, &prosody).unwrap();
+    // A second daemon without XEP-0092: the IQ nobody claims is answered
+    // service-unavailable (RFC 6120 §8.4), never left unanswered.
+    let bare = Perchd::start_with_config("[plugins]\ndisabled = [\"XEP-0092\"]\n")
+        .expect("starting perchd");
+    unclaimed_iq_body(&perchd, &bare, &prosody).unwrap();
+}
+
+fn unclaimed_iq_body(perchd: &Perchd, bare: &Perchd, prosody: &Prosody) -> Result<()> {
+    prosody.register("carol", CAROL_PW)?;
+    bare.create_profile(prosody, "carol", "carol", CAROL_PW, &[])?;
+    connect(bare, "carol", "carol@localhost")?;
+    let carol_full = bound_jid(bare, "carol")?;
+    let out = perchd.cli(&["info", "version", "-p", "alice", &carol_full])?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success() && err.contains("service-unavailable"),
+        "version of a daemon without XEP-0092: {err}"
+    );
+    Ok(())
 }
 
 fn disabled_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
