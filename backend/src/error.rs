@@ -35,6 +35,10 @@ pub enum Error {
     Cancelled(String),
     #[error("timed out: {0}")]
     Timeout(String),
+    /// Another entity answered with this stanza error; its D-Bus name is the
+    /// condition (`ItemNotFound`, `Forbidden`, …).
+    #[error("{0}")]
+    Stanza(perch_plugin_api::StanzaError),
     #[error("{0}")]
     Xmpp(String),
     #[error("database error: {0}")]
@@ -60,6 +64,7 @@ impl Error {
             Self::UnknownJob(_) => "UnknownJob",
             Self::Cancelled(_) => "Cancelled",
             Self::Timeout(_) => "Timeout",
+            Self::Stanza(e) => e.dbus_name(),
             Self::Xmpp(_) => "Xmpp",
             Self::Storage(_) => "Storage",
             Self::Internal(_) => "Internal",
@@ -95,6 +100,7 @@ impl From<perch_plugin_api::HostError> for Error {
                 reason: m,
             },
             H::Timeout(m) => Self::Timeout(m),
+            H::Stanza(e) => Self::Stanza(e),
             H::Xmpp(m) => Self::Xmpp(m),
             H::Storage(m) | H::Internal(m) => Self::Internal(m),
         }
@@ -109,6 +115,7 @@ impl From<Error> for perch_plugin_api::HostError {
             Error::InvalidJid { jid, reason } => Self::InvalidJid { jid, reason },
             Error::BadArgument { name, reason } => Self::BadArgument(format!("{name}: {reason}")),
             Error::Timeout(m) => Self::Timeout(m),
+            Error::Stanza(e) => Self::Stanza(e),
             Error::Xmpp(m) => Self::Xmpp(m),
             Error::Storage(e) => Self::Storage(e.to_string()),
             other => Self::Internal(other.to_string()),

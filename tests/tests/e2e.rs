@@ -1062,12 +1062,10 @@ fn unclaimed_iq_body(perchd: &Perchd, bare: &Perchd, prosody: &Prosody) -> Resul
     bare.create_profile(prosody, "carol", "carol", CAROL_PW, &[])?;
     connect(bare, "carol", "carol@localhost")?;
     let carol_full = bound_jid(bare, "carol")?;
-    let out = perchd.cli(&["info", "version", "-p", "alice", &carol_full])?;
-    let err = String::from_utf8_lossy(&out.stderr);
-    ensure!(
-        !out.status.success() && err.contains("service-unavailable"),
-        "version of a daemon without XEP-0092: {err}"
-    );
+    perchd.cli_fails_with(
+        &["info", "version", "-p", "alice", &carol_full],
+        "ServiceUnavailable: service-unavailable",
+    )?;
     Ok(())
 }
 

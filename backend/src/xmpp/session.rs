@@ -28,7 +28,6 @@ use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::{
     iq::Iq,
     message::{Id, Message, MessageType},
-    ns,
     presence::Presence,
     roster::Roster,
     stanza_error::StanzaError,
@@ -826,7 +825,7 @@ impl Task {
         };
         match p.waiter {
             Waiter::Caller(tx) => {
-                let _ = tx.send(answer.map_err(|e| Error::Xmpp(describe_error(&e))));
+                let _ = tx.send(answer.map_err(|e| Error::Stanza((&e).into())));
             }
             Waiter::RosterFetch => self.roster_loaded(answer.ok().flatten()),
         }
@@ -1007,20 +1006,6 @@ pub fn error_name(e: &ConnectError) -> &'static str {
         ConnectError::Certificate(_) => "CertificateNotTrusted",
         ConnectError::Unreachable(_) => "ServerUnreachable",
         ConnectError::Protocol(_) => "Xmpp",
-    }
-}
-
-/// `item-not-found: the text` from a stanza error.
-pub fn describe_error(e: &StanzaError) -> String {
-    let el: Element = e.clone().into();
-    let cond = el
-        .children()
-        .find(|c| c.ns() == ns::XMPP_STANZAS && c.name() != "text")
-        .map(|c| c.name().to_owned())
-        .unwrap_or_else(|| "undefined-condition".into());
-    match e.texts.values().next() {
-        Some(t) if !t.is_empty() => format!("{cond}: {t}"),
-        _ => cond,
     }
 }
 

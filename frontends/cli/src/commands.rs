@@ -505,6 +505,21 @@ fn action_args(list: &Value, name: &str, words: &[String]) -> Result<Value, CliE
                 "false" | "no" | "off" | "0" => Some(Value::Bool(false)),
                 _ => None,
             },
+            // KEY=a,b or KEY=["a","b"]; a repeated KEY adds to the list.
+            "list" => {
+                let mut items: Vec<Value> = serde_json::from_str::<Vec<String>>(value)
+                    .unwrap_or_else(|_| value.split(',').map(str::to_owned).collect())
+                    .into_iter()
+                    .map(Value::String)
+                    .collect();
+                if let Some(Value::Array(before)) = args.remove(key) {
+                    items.splice(0..0, before);
+                }
+                Some(Value::Array(items))
+            }
+            "object" => serde_json::from_str::<Value>(value)
+                .ok()
+                .filter(Value::is_object),
             _ => None,
         };
         args.insert(

@@ -24,6 +24,10 @@ pub enum ParamType {
     Boolean,
     /// A string that must parse as a JID.
     Jid,
+    /// An array of strings (item ids, …).
+    List,
+    /// A JSON object (form values, options, …).
+    Object,
 }
 
 impl ParamType {
@@ -34,6 +38,8 @@ impl ParamType {
             Self::Number => "number",
             Self::Boolean => "boolean",
             Self::Jid => "jid",
+            Self::List => "list of strings",
+            Self::Object => "object",
         }
     }
 }
@@ -108,6 +114,22 @@ impl Args {
     }
     pub fn bool(&self, name: &str) -> Option<bool> {
         self.0.get(name).and_then(Value::as_bool)
+    }
+    /// A `list` parameter (empty when not given).
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.0
+            .get(name)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    /// An `object` parameter.
+    pub fn object(&self, name: &str) -> Option<&serde_json::Map<String, Value>> {
+        self.0.get(name).and_then(Value::as_object)
     }
     /// A `jid` parameter (already checked to parse).
     pub fn jid(&self, name: &str) -> Option<Jid> {
@@ -200,6 +222,10 @@ impl ActionSpec {
                 ParamType::Number => value.is_number(),
                 ParamType::Boolean => value.is_boolean(),
                 ParamType::Jid => value.as_str().is_some_and(|s| Jid::new(s).is_ok()),
+                ParamType::List => value
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(Value::is_string)),
+                ParamType::Object => value.is_object(),
             };
             if !ok {
                 return Err(ArgError::WrongType {

@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 pub mod action;
 pub mod plugin;
 pub mod points;
+pub mod stanza_error;
 pub mod trigger;
 
 pub use plugin::{
     Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin, PluginError,
     PluginInfo,
 };
+pub use stanza_error::StanzaError;
 pub use tokio_xmpp::jid;
 pub use tokio_xmpp::minidom;
 pub use tokio_xmpp::parsers;

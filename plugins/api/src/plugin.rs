@@ -72,7 +72,10 @@ pub enum HostError {
     BadArgument(String),
     #[error("{0}")]
     Timeout(String),
-    /// The other entity answered with an error (`condition: text`).
+    /// The other entity answered with a stanza error.
+    #[error("{0}")]
+    Stanza(crate::StanzaError),
+    /// The other entity answered something unusable (malformed, unexpected).
     #[error("{0}")]
     Xmpp(String),
     #[error("{0}")]

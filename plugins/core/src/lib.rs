@@ -8,7 +8,11 @@ use std::sync::Arc;
 
 use perch_plugin_api::Plugin;
 
+mod dom;
+pub mod xep_0004;
 pub mod xep_0030;
+pub mod xep_0059;
+pub mod xep_0060;
 pub mod xep_0092;
 pub mod xep_0184;
 pub mod xep_0199;
@@ -17,6 +21,8 @@ pub mod xep_0199;
 pub fn builtin() -> Vec<Arc<dyn Plugin>> {
     vec![
         Arc::new(xep_0030::Disco::default()),
+        Arc::new(xep_0059::Rsm),
+        Arc::new(xep_0060::PubSub),
         Arc::new(xep_0092::Version),
         Arc::new(xep_0184::Receipts),
         Arc::new(xep_0199::Ping),

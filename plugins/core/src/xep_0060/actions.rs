@@ -1,0 +1,615 @@
+//! The pubsub actions: what frontends call (`ActionRun("pubsub_…", args)`).
+//!
+//! One function per operation, each a few lines: build the request (`xml`), send it,
+//! read the reply. Errors from the service pass through typed (`HostError::Stanza`).
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use perch_plugin_api::action::{ActionResult, Call, Param, ParamType};
+use perch_plugin_api::{Host, HostError};
+use serde_json::{Map, Value, json};
+
+use super::{
+    IMPORT_NAME, ItemsRequest, done, get_items, node_of, p_node, p_service, service_name, spec, xml,
+};
+use crate::xep_0059::RsmRequest;
+
+type Handler = fn(Arc<dyn Host>, Call) -> BoxFuture<'static, ActionResult>;
+
+fn add(
+    host: &Arc<dyn Host>,
+    name: &'static str,
+    doc: &'static str,
+    params: Vec<Param>,
+    f: Handler,
+) {
+    let h = host.clone();
+    host.add_action(
+        IMPORT_NAME,
+        spec(name, doc, params),
+        Arc::new(move |call| f(h.clone(), call)),
+    );
+}
+
+fn bad(what: &str, why: impl std::fmt::Display) -> HostError {
+    HostError::BadArgument(format!("{what}: {why}"))
+}
+
+fn usize_arg(call: &Call, name: &str) -> Result<Option<usize>, HostError> {
+    call.args
+        .i64(name)
+        .map(|v| usize::try_from(v).map_err(|_| bad(name, format!("{v} is negative"))))
+        .transpose()
+}
+
+/// The JID to subscribe: the `jid` argument, or the profile's own bare JID.
+async fn subscriber(host: &dyn Host, call: &Call) -> Result<String, HostError> {
+    if let Some(j) = call.args.str("jid") {
+        return Ok(j.to_owned());
+    }
+    host.bound_jid(&call.profile)
+        .await
+        .map(|j| j.to_bare().to_string())
+        .ok_or_else(|| HostError::NotConnected(call.profile.clone()))
+}
+
+pub fn register(host: &Arc<dyn Host>) {
+    let object = |name, doc| Param::optional(name, ParamType::Object, doc);
+    add(
+        host,
+        "pubsub_node_create",
+        "Creates a node (no node: an instant node named by the service), optionally configured",
+        vec![
+            p_service(),
+            Param::optional("node", ParamType::String, "the node; none: an instant node"),
+            object(
+                "config",
+                "node configuration: {\"pubsub#max_items\": \"max\", …}",
+            ),
+        ],
+        |host, call| {
+            async move {
+                let node = call.args.str("node");
+                let payload = xml::create(node, call.args.object("config"));
+                let to = call.args.jid("service");
+                let reply = host.iq(&call.profile, to.clone(), true, payload).await?;
+                let node = xml::created_node(reply.as_ref())
+                    .or(node.map(str::to_owned))
+                    .ok_or_else(|| xml::malformed("create reply", "no node name"))?;
+                done(
+                    service_name(&*host, &call.profile, to.as_ref()).await,
+                    &node,
+                )
+            }
+            .boxed()
+        },
+    );
+    add(
+        host,
+        "pubsub_node_delete",
+        "Deletes a node (owner), optionally redirecting its subscribers to another node's URI",
+        vec![
+            p_service(),
+            p_node(),
+            Param::optional(
+                "redirect",
+                ParamType::String,
+                "xmpp: URI subscribers are sent to",
+            ),
+        ],
+        |host, call| {
+            async move {
+                let node = node_of(&call)?;
+                let to = call.args.jid("service");
+                host.iq(
+                    &call.profile,
+                    to.clone(),
+                    true,
+                    xml::delete(&node, call.args.str("redirect")),
+                )
+                .await?;
+                done(
+                    service_name(&*host, &call.profile, to.as_ref()).await,
+                    &node,
+                )
+            }
+            .boxed()
+        },
+    );
+    add(
+        host,
+        "pubsub_node_purge",
+        "Removes every item of a node (owner)",
+        vec![p_service(), p_node()],
+        |host, call| {
+            async move {
+                let node = node_of(&call)?;
+                let to = call.args.jid("service");
+                host.iq(&call.profile, to.clone(), true, xml::purge(&node))
+                    .await?;
+                done(
+                    service_name(&*host, &call.profile, to.as_ref()).await,
+                    &node,
+                )
+            }
+            .boxed()
+        },
+    );
+    add(
+        host,
+        "pubsub_node_config_get",
+        "A node's configuration form (owner): {values: {var: value}, fields: [...]}",
+        vec![p_service(), p_node()],
+        |host, call| {
+            async move {
+                let node = node_of(&call)?;
+                let to = call.args.jid("service");
+                let reply = host
+                    .iq(&call.profile, to.clone(), false, xml::configure_get(&node))
+                    .await?;
+                let form = xml::config_form(reply.as_ref())
+                    .ok_or_else(|| xml::malformed("configure reply", "no form"))?;
+                let service = service_name(&*host, &call.profile, to.as_ref()).await;
+                Ok(json!({"service": service, "node": node, "config": form}))
+            }
+            .boxed()
+        },
+    );
+    add(
+        host,
+        "pubsub_node_config_set",
+        "Changes a node's configuration (owner); only the given fields are sent",
+        vec![
+            p_service(),
+            p_node(),
+            Param::required(
+                "config",
+                ParamType::Object,
+                "{\"pubsub#max_items\": \"100\", …}",
+            ),
+        ],
+        |host, call| {
+            async move {
+                let node = node_of(&call)?;
+                let to = call.args.jid("service");
+                let config = call.args.object("config").cloned().unwrap_or_default();
+                host.iq(
+                    &call.profile,
+                    to.clone(),
+                    true,
+                    xml::configure_set(&node, &config),
+                )
+                .await?;
+                done(
+                    service_name(&*host, &call.profile, to.as_ref()).await,
+                    &node,
+                )
+            }
+            .boxed()
+        },
+    );
+    add(
+        host,
+        "pubsub_node_default_config",
+        "The configuration a new node gets on this service",
+        vec![p_service()],
+        |host, call| {
+            async move {
+                let to = call.args.jid("service");
+                let reply = host
+                    .iq(&call.profile, to.clone(), false, xml::default_get())
+                    .await?;
+                let form = xml::config_form(reply.as_ref())
+                    .ok_or_else(|| xml::malformed("default reply", "no form"))?;
+                let service = service_name(&*host, &call.profile, to.as_ref()).await;
+                Ok(json!({"service": service, "config": form}))
+            }
+            .boxed()
+        },
+    );
+    add(
+        host,
+        "pubsub_node_list",
+        "The nodes of a service (or the children of a collection node): disco#items",
+        vec![
+            p_service(),
+            Param::optional("node", ParamType::String, "a collection node"),
+        ],
+        |host, call| {
+            async move {
+                let to = call.args.jid("service");
+                let reply = host
+                    .iq(
+                        &call.profile,
+                        to.clone(),
+                        false,
+                        xml::disco_items(call.args.str("node")),
+                    )
+                    .await?;
+                let service = service_name(&*host, &call.profile, to.as_ref()).await;
+                Ok(json!({"service": service, "nodes": xml::parse_disco_items(reply.as_ref())}))
+            }
+            .boxed()
+        },
+    );
+    add(
+        host,
+        "pubsub_node_info",
+        "A node's identity, features and meta-data (disco#info of the node)",
+        vec![p_service(), p_node()],
+        |host, call| {
+            async move {
+                let node = node_of(&call)?;
+                let to = call.args.jid("service");
+                let reply = host
+                    .iq(
+                        &call.profile,
+                        to.clone(),
+                        false,
+                        xml::disco_info(Some(&node)),
+                    )
+                    .await?;
+                let mut info = xml::parse_disco_info(reply.as_ref());
+                info["service"] = json!(service_name(&*host, &call.profile, to.as_ref()).await);
+                info["node"] = json!(node);
+                Ok(info)
+            }
+            .boxed()
+        },
+    );
+    add(
+        host,
+        "pubsub_publish",
+        "Publishes an item (same id: replaces it); publish-options are preconditions",
+        vec![
+            p_service(),
+            p_node(),
+            Param::optional(
+                "item_id",
+                ParamType::String,
+                "the item id; none: the service picks one",
+            ),
+            Param::required(
+                "payload",
+                ParamType::String,
+                "the item's payload: one XML element with its namespace",
+            ),
+            object(
+                "options",
+                "publish-options: {\"pubsub#access_model\": \"open\", …}",
+            ),
+        ],
+        |host, call| {
+            async move {
+                let node = node_of(&call)?;
+                let payload = xml::parse_payload(call.args.str("payload").unwrap_or_default())
+                    .map_err(|e| bad("payload", e))?;
+                let id = call.args.str("item_id");
+                let to = call.args.jid("service");
+                let reply = host
+                    .iq(
+                        &call.profile,
+                        to.clone(),
+                        true,
+                        xml::publish(&node, id, payload, call.args.object("options")),
+                    )
+                    .await?;
+                let item_id = xml::published_id(reply.as_ref()).or(id.map(str::to_owned));
+                let service = service_name(&*host, &call.profile, to.as_ref()).await;
+                Ok(json!({"service": service, "node": node, "item_id": item_id}))
+            }
+            .boxed()
+        },
+    );
+    add(
+        host,
+        "pubsub_retract",
+        "Retracts items from a node",
+        vec![
+            p_service(),
+            p_node(),
+            Param::required(
+                "item_ids",
+                ParamType::List,
+                "the ids of the items to retract",
+            ),
+            Param::optional("notify", ParamType::Boolean, "notify subscribers")
+                .with_default(json!(true)),
+        ],
+        |host, call| {
+            async move {
+                let node = node_of(&call)?;
+                let ids = call.args.list("item_ids");
+                if ids.is_empty() {
+                    return Err(bad("item_ids", "no item id given"));
+                }
+                let to = call.args.jid("service");
+                let notify = call.args.bool("notify").unwrap_or(true);
+                host.iq(
+                    &call.profile,
+                    to.clone(),
+                    true,
+                    xml::retract(&node, &ids, notify),
+                )
+                .await?;
+                let service = service_name(&*host, &call.profile, to.as_ref()).await;
+                Ok(json!({"service": service, "node": node, "retracted": ids}))
+            }
+            .boxed()
+        },
+    );
+    add(
+        host,
+        "pubsub_items_get",
+        "Gets items: the newest max, given ids, one RSM page (before/after/index), or all",
+        vec![
+            p_service(),
+            p_node(),
+            Param::optional(
+                "max",
+                ParamType::Integer,
+                "the newest N items; with RSM or all: the page size or bound",
+            ),
+            Param::optional("item_ids", ParamType::List, "these items only"),
+            Param::optional(
+                "before",
+                ParamType::String,
+                "RSM: the page before this id (\"\": the last page)",
+            ),
+            Param::optional("after", ParamType::String, "RSM: the page after this id"),
+            Param::optional(
+                "index",
+                ParamType::Integer,
+                "RSM: the page starting at this position",
+            ),
+            Param::optional("all", ParamType::Boolean, "every item of the node, paged")
+                .with_default(json!(false)),
+            Param::optional(
+                "use_cache",
+                ParamType::Boolean,
+                "false: never answered from a cache",
+            )
+            .with_default(json!(true)),
+        ],
+        |host, call| {
+            async move {
+                let node = node_of(&call)?;
+                let max = usize_arg(&call, "max")?;
+                let index = usize_arg(&call, "index")?;
+                let (before, after) = (call.args.str("before"), call.args.str("after"));
+                let rsm =
+                    (before.is_some() || after.is_some() || index.is_some()).then(|| RsmRequest {
+                        max: Some(max.unwrap_or(20)),
+                        before: before.map(str::to_owned),
+                        after: after.map(str::to_owned),
+                        index,
+                    });
+                if [before.is_some(), after.is_some(), index.is_some()]
+                    .iter()
+                    .filter(|x| **x)
+                    .count()
+                    > 1
+                {
+                    return Err(bad("before/after/index", "give at most one of them"));
+                }
+                let item_ids = call.args.list("item_ids");
+                let all = call.args.bool("all").unwrap_or(false);
+                if all && (rsm.is_some() || !item_ids.is_empty()) {
+                    return Err(bad(
+                        "all",
+                        "cannot be combined with item_ids, before, after or index",
+                    ));
+                }
+                let req = ItemsRequest {
+                    profile: call.profile.clone(),
+                    service: call.args.jid("service"),
+                    node,
+                    max_items: if rsm.is_some() { None } else { max },
+                    item_ids,
+                    rsm,
+                    all,
+                    use_cache: call.args.bool("use_cache").unwrap_or(true),
+                };
+                let page = get_items(&*host, req).await?;
+                serde_json::to_value(page).map_err(|e| HostError::Internal(e.to_string()))
+            }
+            .boxed()
+        },
+    );
+    add(
+        host,
+        "pubsub_subscribe",
+        "Subscribes to a node (default: with the profile's bare JID), optionally with options",
+        vec![
+            p_service(),
+            p_node(),
+            Param::optional(
+                "jid",
+                ParamType::Jid,
+                "the subscriber; default: the profile's bare JID",
+            ),
+            object(
+                "options",
+                "subscription options: {\"pubsub#deliver\": true, …}",
+            ),
+        ],
+        |host, call| {
+            async move {
+                let node = node_of(&call)?;
+                let to = call.args.jid("service");
+                let jid = subscriber(&*host, &call).await?;
+                let reply = host
+                    .iq(
+                        &call.profile,
+                        to.clone(),
+                        true,
+                        xml::subscribe(&node, &jid, call.args.object("options")),
+                    )
+                    .await?;
+                let sub = xml::parse_subscription(reply.as_ref()).unwrap_or_else(
+                    || json!({"node": node, "jid": jid, "subscription": "subscribed"}),
+                );
+                let service = service_name(&*host, &call.profile, to.as_ref()).await;
+                Ok(json!({"service": service, "node": node, "subscription": sub}))
+            }
+            .boxed()
+        },
+    );
+    add(
+        host,
+        "pubsub_unsubscribe",
+        "Unsubscribes from a node",
+        vec![
+            p_service(),
+            p_node(),
+            Param::optional(
+                "jid",
+                ParamType::Jid,
+                "the subscriber; default: the profile's bare JID",
+            ),
+            Param::optional(
+                "subid",
+                ParamType::String,
+                "the subscription id, when there are several",
+            ),
+        ],
+        |host, call| {
+            async move {
+                let node = node_of(&call)?;
+                let to = call.args.jid("service");
+                let jid = subscriber(&*host, &call).await?;
+                host.iq(
+                    &call.profile,
+                    to.clone(),
+                    true,
+                    xml::unsubscribe(&node, &jid, call.args.str("subid")),
+                )
+                .await?;
+                done(
+                    service_name(&*host, &call.profile, to.as_ref()).await,
+                    &node,
+                )
+            }
+            .boxed()
+        },
+    );
+    for (name, doc, what) in [
+        (
+            "pubsub_subscriptions",
+            "The profile's subscriptions on a service (or one node)",
+            "subscriptions",
+        ),
+        (
+            "pubsub_affiliations",
+            "The profile's affiliations on a service (or one node)",
+            "affiliations",
+        ),
+    ] {
+        let h = host.clone();
+        host.add_action(
+            IMPORT_NAME,
+            spec(
+                name,
+                doc,
+                vec![
+                    p_service(),
+                    Param::optional("node", ParamType::String, "only this node"),
+                ],
+            ),
+            Arc::new(move |call: Call| {
+                let host = h.clone();
+                async move {
+                    let to = call.args.jid("service");
+                    let reply = host
+                        .iq(
+                            &call.profile,
+                            to.clone(),
+                            false,
+                            xml::mine(what, call.args.str("node")),
+                        )
+                        .await?;
+                    let service = service_name(&*host, &call.profile, to.as_ref()).await;
+                    Ok(json!({"service": service, what: xml::parse_list(reply.as_ref(), what)}))
+                }
+                .boxed()
+            }),
+        );
+    }
+    for (what, get_name, set_name, get_doc, set_doc, set_param) in [
+        (
+            "subscriptions",
+            "pubsub_node_subscriptions_get",
+            "pubsub_node_subscriptions_set",
+            "A node's subscriptions (owner)",
+            "Changes subscriptions of a node (owner): {jid: subscribed|none|pending|unconfigured}",
+            "{\"bob@example.org\": \"subscribed\" or \"none\"}",
+        ),
+        (
+            "affiliations",
+            "pubsub_node_affiliations_get",
+            "pubsub_node_affiliations_set",
+            "A node's affiliations (owner)",
+            "Changes affiliations of a node (owner): {jid: owner|publisher|publish-only|member|none|outcast}",
+            "{\"bob@example.org\": \"publisher\"}",
+        ),
+    ] {
+        let h = host.clone();
+        host.add_action(
+            IMPORT_NAME,
+            spec(get_name, get_doc, vec![p_service(), p_node()]),
+            Arc::new(move |call: Call| {
+                let host = h.clone();
+                async move {
+                    let node = node_of(&call)?;
+                    let to = call.args.jid("service");
+                    let reply = host
+                        .iq(&call.profile, to.clone(), false, xml::owner_list(what, &node, None))
+                        .await?;
+                    let service = service_name(&*host, &call.profile, to.as_ref()).await;
+                    Ok(json!({"service": service, "node": node, what: xml::parse_list(reply.as_ref(), what)}))
+                }
+                .boxed()
+            }),
+        );
+        let h = host.clone();
+        let key = what;
+        host.add_action(
+            IMPORT_NAME,
+            spec(
+                set_name,
+                set_doc,
+                vec![
+                    p_service(),
+                    p_node(),
+                    Param::required(key, ParamType::Object, set_param),
+                ],
+            ),
+            Arc::new(move |call: Call| {
+                let host = h.clone();
+                async move {
+                    let node = node_of(&call)?;
+                    let to = call.args.jid("service");
+                    let entries: Map<String, Value> =
+                        call.args.object(key).cloned().unwrap_or_default();
+                    if entries.is_empty() {
+                        return Err(bad(key, "nothing to change"));
+                    }
+                    host.iq(
+                        &call.profile,
+                        to.clone(),
+                        true,
+                        xml::owner_list(what, &node, Some(&entries)),
+                    )
+                    .await?;
+                    done(
+                        service_name(&*host, &call.profile, to.as_ref()).await,
+                        &node,
+                    )
+                }
+                .boxed()
+            }),
+        );
+    }
+}
