@@ -454,8 +454,16 @@ ssl = {{ certificate = "{d}/certs/localhost.crt"; key = "{d}/certs/localhost.key
 modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "register"; "smacks"; "carbons"; "posix"; "pep" }}
 modules_disabled = {{ "s2s" }}
 admins = {{ "alice@localhost" }}
+pep_max_items = 10000
 
 VirtualHost "localhost"
+
+-- Memory storage: the default file store rewrites a node on every publish.
+Component "pubsub.localhost" "pubsub"
+    pubsub_max_items = 10000
+    storage = "memory"
+    storage_archive_item_limit = 100000
+    expose_publisher = true
 "#
         );
         fs::write(&self.config, config).context("writing prosody.cfg.lua")

@@ -1100,3 +1100,5 @@ fn disabled_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
     );
     Ok(())
 }
+#[path = "e2e/pubsub.rs"]
+mod pubsub;

@@ -9,6 +9,7 @@
 mod client;
 mod commands;
 mod output;
+mod pubsub;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,6 +85,9 @@ enum Command {
     /// Ask other entities about themselves.
     #[command(subcommand)]
     Info(InfoCommand),
+    /// Publish-subscribe (XEP-0060): nodes, items, subscriptions.
+    #[command(subcommand)]
+    Pubsub(pubsub::PubsubCommand),
     /// Introspection for developers.
     #[command(subcommand)]
     Debug(DebugCommand),

@@ -529,10 +529,7 @@ mod tests {
         let (items, set) = parse_items(Some(&reply)).unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].publisher.as_deref(), Some("alice@localhost"));
-        assert_eq!(
-            items[1].payload.as_deref(),
-            Some("<x xmlns='urn:t'>2</x>")
-        );
+        assert_eq!(items[1].payload.as_deref(), Some("<x xmlns='urn:t'>2</x>"));
         let set = set.unwrap();
         assert_eq!(
             (set.first_index, set.count, set.last.as_deref()),
