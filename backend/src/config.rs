@@ -47,6 +47,9 @@ pub struct PluginsConfig {
     /// Import names of plugins not to load (`["XEP-0184"]`); what depends on them is
     /// not loaded either.
     pub disabled: Vec<String>,
+    /// Settings of one plugin, by import name: `[plugins.options."XEP-0060"]`. Each
+    /// plugin documents its keys (`doc/plugins.rst`) and reads them as JSON.
+    pub options: std::collections::BTreeMap<String, toml::Table>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

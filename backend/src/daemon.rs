@@ -485,6 +485,7 @@ impl Daemon {
 /// The core's trigger points, declared at start so they are listed without handlers.
 const CORE_POINTS: &[fn(&perch_plugin_api::Triggers)] = &[
     |t| t.declare::<perch_plugin_api::points::MessageSend>(),
+    |t| t.declare::<perch_plugin_api::points::PresenceSend>(),
     |t| t.declare::<perch_plugin_api::points::MessageReceived>(),
     |t| t.declare::<perch_plugin_api::points::PresenceReceived>(),
     |t| t.declare::<perch_plugin_api::points::SessionStarted>(),

@@ -121,6 +121,15 @@ impl Host for DaemonHost {
         }
     }
 
+    fn options(&self, plugin: &str) -> Value {
+        let table = self
+            .daemon
+            .upgrade()
+            .and_then(|d| d.config.plugins.options.get(plugin).cloned())
+            .unwrap_or_default();
+        serde_json::to_value(table).unwrap_or_else(|_| Value::Object(Default::default()))
+    }
+
     fn database(&self) -> &DatabaseConnection {
         &self.db
     }

@@ -37,8 +37,8 @@ use tokio_xmpp::stanzastream::{
 };
 
 use perch_plugin_api::points::{
-    IncomingMessage, IncomingPresence, MessageReceived, PresenceReceived, SessionEnded,
-    SessionInfo, SessionStarted,
+    IncomingMessage, IncomingPresence, MessageReceived, OutgoingPresence, PresenceReceived,
+    PresenceSend, SessionEnded, SessionInfo, SessionStarted,
 };
 
 use super::connect::{self, ConnectError};
@@ -722,7 +722,7 @@ impl Task {
                     .await;
                 let (show, status, prio) = self.own_presence.clone();
                 let p = stanzas::own_presence(show, status.as_deref(), prio);
-                self.send(stream, Stanza::Presence(p)).await;
+                self.send_own_presence(stream, p).await;
             }
             StreamEvent::Stream(Status::Suspended) => {
                 self.set_state(
@@ -786,6 +786,20 @@ impl Task {
                 .as_ref()
                 .map_or_else(|| self.own.to_string(), |j| j.to_string());
             let _ = self.inbox.send(Inbound::Started(jid));
+        }
+    }
+
+    /// Our availability, through `presence.send` (plugins add capabilities).
+    async fn send_own_presence(&mut self, stream: &StanzaStream, presence: Presence) {
+        let mut args = OutgoingPresence {
+            profile: self.profile.clone(),
+            presence,
+        };
+        let outcome = self.registry.triggers.fire::<PresenceSend>(&mut args).await;
+        if outcome.proceeds() {
+            self.send(stream, Stanza::Presence(args.presence)).await;
+        } else {
+            tracing::debug!(profile = %self.profile, "own presence stopped by a presence.send handler");
         }
     }
 
@@ -975,8 +989,10 @@ impl Task {
             } => {
                 if let Some(own) = own {
                     self.own_presence = own;
+                    self.send_own_presence(stream, *presence).await;
+                } else {
+                    self.send(stream, Stanza::Presence(*presence)).await;
                 }
-                self.send(stream, Stanza::Presence(*presence)).await;
                 let _ = reply.send(Ok(()));
             }
             Command::Iq {

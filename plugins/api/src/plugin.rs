@@ -207,6 +207,10 @@ pub trait Host: Send + Sync {
     /// Emits a declared signal for a profile with a JSON payload.
     fn emit(&self, plugin: &str, name: &str, profile: &str, data: Value);
 
+    /// The plugin's settings from the config file (`[plugins.options."<import name>"]`),
+    /// as a JSON object (empty when there are none).
+    fn options(&self, plugin: &str) -> Value;
+
     /// The daemon's database; a plugin touches only its own tables.
     fn database(&self) -> &sea_orm::DatabaseConnection;
 

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `message.send` | before a message is sent; handlers may edit it | not sent (`StopWith(id)`: reported sent with that id) |
 //! | `message.received` | an incoming message, before it is stored and signalled | dropped: not stored, no signal |
+//! | `presence.send` | our own availability presence is about to go out (initial, set, after reconnection); handlers may add elements; must not await this session | not sent |
 //! | `presence.received` | an incoming presence, before the core reads it | ignored by the core |
 //! | `session.started` | a session is up | nothing (notification) |
 //! | `session.ended` | a session ended | nothing (notification) |
@@ -50,6 +51,25 @@ impl TriggerPoint for MessageReceived {
     const DOC: &'static str = "a message arrived, before it is stored and signalled. Stop/StopWith: \
                                dropped (not stored, no signal)";
     type Args = IncomingMessage;
+    type Value = ();
+}
+
+/// Arguments of `presence.send`.
+#[derive(Debug, Clone)]
+pub struct OutgoingPresence {
+    pub profile: String,
+    pub presence: Presence,
+}
+
+/// `presence.send`: our availability is about to be broadcast.
+#[derive(Debug)]
+pub struct PresenceSend;
+impl TriggerPoint for PresenceSend {
+    const NAME: &'static str = "presence.send";
+    const DOC: &'static str = "our own availability presence is about to be sent (initial, changed, \
+                               re-sent after a reconnection); handlers may add elements (entity \
+                               capabilities) and must not wait on this session. Stop: not sent";
+    type Args = OutgoingPresence;
     type Value = ();
 }
 

@@ -14,6 +14,7 @@ pub mod xep_0030;
 pub mod xep_0059;
 pub mod xep_0060;
 pub mod xep_0092;
+pub mod xep_0115;
 pub mod xep_0184;
 pub mod xep_0199;
 
@@ -24,6 +25,7 @@ pub fn builtin() -> Vec<Arc<dyn Plugin>> {
         Arc::new(xep_0059::Rsm),
         Arc::new(xep_0060::PubSub),
         Arc::new(xep_0092::Version),
+        Arc::new(xep_0115::Caps),
         Arc::new(xep_0184::Receipts),
         Arc::new(xep_0199::Ping),
     ]

@@ -23,6 +23,8 @@ use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginInfo};
 use serde_json::{Value, json};
 
 pub const IMPORT_NAME: &str = "XEP-0030";
+/// Our identity: (category, type, lang, name).
+pub const IDENTITY: (&str, &str, &str, &str) = ("client", "pc", "en", "Perch");
 
 type Key = (String, String, String, bool);
 
@@ -43,7 +45,9 @@ impl std::fmt::Debug for Disco {
 pub fn our_info(node: Option<String>, features: Vec<String>) -> DiscoInfoResult {
     DiscoInfoResult {
         node,
-        identities: vec![Identity::new("client", "pc", "en", "Perch")],
+        identities: vec![Identity::new(
+            IDENTITY.0, IDENTITY.1, IDENTITY.2, IDENTITY.3,
+        )],
         features: features.into_iter().collect(),
         extensions: vec![],
     }

@@ -484,3 +484,57 @@ fn prosody_body(bed: &Bed) -> Result<()> {
     let _ = monitor.wait();
     Ok(())
 }
+
+/// XEP-0163: with `+notify` in our capabilities, a contact's PEP items arrive without
+/// any subscription (Prosody relies on caps for this: without XEP-0115 loaded, this
+/// test fails).
+#[test]
+fn pep_notifications_through_caps() {
+    let prosody = Prosody::start().expect("starting Prosody");
+    let perchd = Perchd::start_with_config(
+        "[plugins.options.\"XEP-0060\"]\nnotify = [\"urn:perch:test:notify\"]\n",
+    )
+    .expect("starting perchd");
+    let bed = Bed { perchd, prosody };
+    caps_body(&bed).unwrap();
+}
+
+fn caps_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    bed.alice_and_bob_connected(&[])?;
+    mutual_subscription(perchd)?;
+    // Our caps hash is answered on node#ver with the +notify feature.
+    let bob_full = bound_jid(perchd, "bob")?;
+    let disco = perchd.cli_json(&["info", "disco", "-p", "alice", &bob_full, "--no-cache"])?;
+    ensure!(
+        disco["info"]["features"]
+            .to_string()
+            .contains("urn:perch:test:notify+notify"),
+        "+notify not announced: {disco}"
+    );
+    let (mut monitor, rx) = start_monitor(perchd)?;
+    let mut seen = Vec::new();
+    let node = "urn:perch:test:notify";
+    // The server learns bob's interest from his presence asynchronously: publish
+    // until a notification arrives (each attempt is a new item).
+    let mut got = Err(anyhow!("never tried"));
+    for attempt in 0..5 {
+        let id = format!("n{attempt}");
+        publish(perchd, "alice", None, node, &id, "notify me")?;
+        got = wait_event(&rx, &mut seen, "bob", node, "items", |d| {
+            d["service"] == ALICE && d["items"][0]["id"] == id.as_str()
+        });
+        if got.is_ok() {
+            break;
+        }
+    }
+    got?;
+    let subs = ps(perchd, &["subscriptions", "-p", "bob", "-s", ALICE])?;
+    ensure!(
+        !subs["subscriptions"].to_string().contains(node),
+        "bob was subscribed explicitly: {subs}"
+    );
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    Ok(())
+}

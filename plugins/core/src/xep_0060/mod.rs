@@ -308,6 +308,16 @@ impl Plugin for PubSub {
 
     fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
         async move {
+            // `[plugins.options."XEP-0060"] notify = ["urn:xmpp:microblog:0", …]`: PEP
+            // nodes we want notifications of without subscribing (XEP-0163 +notify).
+            for ns in host.options(IMPORT_NAME)["notify"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                host.add_feature(IMPORT_NAME, &format!("{ns}+notify"));
+            }
             let t = host.triggers();
             t.declare::<ItemsRequested>();
             t.declare::<EventItems>();
