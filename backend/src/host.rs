@@ -73,6 +73,24 @@ impl Host for DaemonHost {
         .boxed()
     }
 
+    fn profile_id(&self, profile: &str) -> BoxFuture<'_, Result<i32, HostError>> {
+        let profile = profile.to_owned();
+        async move { Ok(self.daemon()?.profiles.get(&profile).await?.id) }.boxed()
+    }
+
+    fn profile_name(&self, id: i32) -> BoxFuture<'_, Option<String>> {
+        async move {
+            use sea_orm::EntityTrait;
+            crate::db::entities::profile::Entity::find_by_id(id)
+                .one(&self.db)
+                .await
+                .ok()
+                .flatten()
+                .map(|m| m.name)
+        }
+        .boxed()
+    }
+
     fn bound_jid(&self, profile: &str) -> BoxFuture<'_, Option<Jid>> {
         let profile = profile.to_owned();
         async move {

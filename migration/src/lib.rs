@@ -13,6 +13,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_profiles;
 mod m20261123_000002_history;
 mod m20261123_000003_plugins;
+mod m20261123_000004_pubsub_cache;
 
 /// Every migration this binary knows, oldest first.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_profiles::Migration),
             Box::new(m20261123_000002_history::Migration),
             Box::new(m20261123_000003_plugins::Migration),
+            Box::new(m20261123_000004_pubsub_cache::Migration),
         ]
     }
 }

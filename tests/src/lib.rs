@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use tempfile::TempDir;
 
+pub mod ejabberd;
+pub use ejabberd::Ejabberd;
+
 /// The XMPP domain the harness Prosody serves.
 pub const DOMAIN: &str = "localhost";
 /// Password of `alice@localhost`, registered by [`Prosody::start`].
@@ -44,7 +47,7 @@ pub const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a graceful stop (SIGTERM) may take.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
-const POLL: Duration = Duration::from_millis(100);
+pub(crate) const POLL: Duration = Duration::from_millis(100);
 
 /// The configuration every test perchd starts from; a test's extra TOML is merged over
 /// it (tables merged key by key, the test's values win).
@@ -203,12 +206,12 @@ pub fn tail_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-fn file_len(path: &Path) -> u64 {
+pub(crate) fn file_len(path: &Path) -> u64 {
     fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
 /// The text of a file from byte `offset` on ("" when missing).
-fn read_from(path: &Path, offset: u64) -> String {
+pub(crate) fn read_from(path: &Path, offset: u64) -> String {
     let bytes = fs::read(path).unwrap_or_default();
     let start = usize::try_from(offset)
         .unwrap_or(usize::MAX)
@@ -220,7 +223,7 @@ fn keep_dirs() -> bool {
     std::env::var_os("PERCH_E2E_KEEP").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
-fn temp_dir(prefix: &str) -> Result<TempDir> {
+pub(crate) fn temp_dir(prefix: &str) -> Result<TempDir> {
     let mut dir = tempfile::Builder::new()
         .prefix(prefix)
         .tempdir()
@@ -232,7 +235,7 @@ fn temp_dir(prefix: &str) -> Result<TempDir> {
     Ok(dir)
 }
 
-fn append_file(path: &Path) -> Result<File> {
+pub(crate) fn append_file(path: &Path) -> Result<File> {
     OpenOptions::new()
         .create(true)
         .append(true)
@@ -241,7 +244,7 @@ fn append_file(path: &Path) -> Result<File> {
 }
 
 /// Waits for a child up to `timeout`; `None` when it is still running.
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Result<Option<ExitStatus>> {
+pub(crate) fn wait_timeout(child: &mut Child, timeout: Duration) -> Result<Option<ExitStatus>> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait()? {
@@ -294,7 +297,7 @@ pub struct Prosody {
     child: Option<Child>,
 }
 
-enum LaunchError {
+pub(crate) enum LaunchError {
     PortInUse,
     Other(anyhow::Error),
 }
@@ -542,7 +545,7 @@ impl Drop for Prosody {
 /// A throwaway CA (`ca/ca.crt`, CA:TRUE) and a leaf for `localhost` signed by it
 /// (`certs/localhost.{crt,key}`, SAN localhost + pubsub.localhost, CA:FALSE): rustls
 /// rejects a self-signed CA:TRUE certificate used as a server certificate.
-fn make_certificates(openssl: &Path, dir: &Path) -> Result<()> {
+pub(crate) fn make_certificates(openssl: &Path, dir: &Path) -> Result<()> {
     let ca = dir.join("ca");
     let certs = dir.join("certs");
     fs::create_dir_all(&ca)?;

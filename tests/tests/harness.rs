@@ -1,13 +1,16 @@
-//! Self-tests of the e2e harness: they need Prosody, openssl and dbus-daemon, not perchd.
+//! Self-tests of the e2e harness: they need Prosody, ejabberd, openssl and dbus-daemon,
+//! not perchd.
 
 use std::net::{Ipv4Addr, TcpStream};
+use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use perch_tests::ejabberd::node_processes;
 use perch_tests::{
-    DbusDaemon, Prosody, find_program, merge_toml, probe_stream_features, run_with_timeout,
-    wait_until,
+    DbusDaemon, Ejabberd, Prosody, find_program, merge_toml, probe_stream_features,
+    run_with_timeout, wait_until,
 };
 
 fn refused(port: u16) -> bool {
@@ -18,9 +21,9 @@ fn refused(port: u16) -> bool {
     .is_err()
 }
 
-/// A full StartTLS handshake with `openssl s_client`, verifying the chain against the
-/// harness CA and the host name `localhost`.
-fn starttls_verifies(prosody: &Prosody) -> Result<String> {
+/// A full StartTLS handshake with `openssl s_client` to `server_arg` (stream to
+/// `localhost`), verifying the chain against `ca_file` and the host name `verify_host`.
+fn starttls_verifies(server_arg: &str, ca_file: &Path, verify_host: &str) -> Result<String> {
     let openssl = find_program("openssl", "openssl", "openssl")?;
     let mut cmd = Command::new(openssl);
     cmd.args([
@@ -30,13 +33,13 @@ fn starttls_verifies(prosody: &Prosody) -> Result<String> {
         "-xmpphost",
         "localhost",
         "-connect",
+        server_arg,
     ])
-    .arg(prosody.server_arg())
     .arg("-CAfile")
-    .arg(prosody.ca_file())
+    .arg(ca_file)
     .args([
         "-verify_hostname",
-        "localhost",
+        verify_host,
         "-verify_return_error",
         "-brief",
     ]);
@@ -74,7 +77,8 @@ fn prosody_starts_offers_starttls_and_restarts() {
         "SASL must not be offered before TLS: {features}"
     );
 
-    let handshake = starttls_verifies(&prosody).expect("TLS handshake with the harness CA");
+    let handshake = starttls_verifies(&prosody.server_arg(), &prosody.ca_file(), "localhost")
+        .expect("TLS handshake with the harness CA");
     assert!(handshake.contains("Verification: OK"), "{handshake}");
 
     // Accounts are stored in files.
@@ -103,7 +107,8 @@ fn prosody_starts_offers_starttls_and_restarts() {
         features.contains("<starttls"),
         "no STARTTLS after restart: {features}"
     );
-    starttls_verifies(&prosody).expect("TLS after restart");
+    starttls_verifies(&prosody.server_arg(), &prosody.ca_file(), "localhost")
+        .expect("TLS after restart");
     assert!(
         accounts.join("alice.dat").is_file(),
         "data lost across restart"
@@ -131,6 +136,209 @@ fn two_prosodies_run_side_by_side() {
     assert_ne!(a.dir(), b.dir());
     probe_stream_features(a.port()).expect("first answers");
     probe_stream_features(b.port()).expect("second answers");
+}
+
+/// The sockets of process `pid`: `(protocol, local address, port, tcp state)`, read
+/// from `/proc/<pid>/fd` and `/proc/net/{tcp,tcp6,udp,udp6}` (state `0A` = LISTEN).
+fn sockets_of(pid: u32) -> Vec<(&'static str, String, u16, String)> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|e| {
+                let target = std::fs::read_link(e.ok()?.path()).ok()?;
+                let target = target.to_str()?;
+                Some(
+                    target
+                        .strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .to_owned(),
+                )
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    let mut found = Vec::new();
+    for proto in ["tcp", "tcp6", "udp", "udp6"] {
+        let table = std::fs::read_to_string(format!("/proc/net/{proto}")).unwrap_or_default();
+        for line in table.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 || !inodes.iter().any(|i| i == f[9]) {
+                continue;
+            }
+            let (addr, port) = f[1].split_once(':').expect("address:port");
+            let port = u16::from_str_radix(port, 16).expect("hex port");
+            let addr = if addr.len() == 8 {
+                let n = u32::from_str_radix(addr, 16).expect("hex address");
+                Ipv4Addr::from(n.swap_bytes()).to_string()
+            } else {
+                addr.to_owned()
+            };
+            found.push((proto, addr, port, f[3].to_owned()));
+        }
+    }
+    found
+}
+
+#[test]
+fn ejabberd_starts_offers_starttls_with_trusted_cert() {
+    // Two instances at once: unique node names, no shared epmd, own directories.
+    let timed = |users: &'static [(&'static str, &'static str)]| {
+        move || {
+            let t0 = Instant::now();
+            let server = if users.is_empty() {
+                Ejabberd::start()
+            } else {
+                Ejabberd::start_with_users(users)
+            };
+            (server, t0.elapsed())
+        }
+    };
+    let ((a, a_time), (b, b_time)) = std::thread::scope(|s| {
+        let a = s.spawn(timed(&[]));
+        let b = s.spawn(timed(&[("carol", "carol-secret")]));
+        (a.join().expect("thread"), b.join().expect("thread"))
+    });
+    let mut ejabberd = a.expect("Ejabberd::start");
+    let other = b.expect("Ejabberd::start_with_users");
+    eprintln!("two ejabberds started side by side in {a_time:?} and {b_time:?}");
+    let port = ejabberd.port();
+    let node = ejabberd.node().to_owned();
+    assert!(ejabberd.is_running());
+    assert_ne!(port, other.port());
+    assert_ne!(node, other.node());
+    assert_ne!(ejabberd.dir(), other.dir());
+
+    let features = probe_stream_features(port).expect("stream features");
+    assert!(
+        features.contains("<starttls") && features.contains("urn:ietf:params:xml:ns:xmpp-tls"),
+        "no STARTTLS offered: {features}"
+    );
+    assert!(
+        features.contains("<required"),
+        "STARTTLS should be required: {features}"
+    );
+    assert!(
+        !features.contains("<mechanisms"),
+        "SASL must not be offered before TLS: {features}"
+    );
+    for host in ["localhost", "pubsub.localhost"] {
+        let handshake = starttls_verifies(&ejabberd.server_arg(), &ejabberd.ca_file(), host)
+            .unwrap_or_else(|e| panic!("TLS handshake verifying {host}: {e:#}"));
+        assert!(handshake.contains("Verification: OK"), "{handshake}");
+    }
+
+    let users = ejabberd
+        .ctl(&["registered_users", "localhost"])
+        .expect("registered_users");
+    assert_eq!(
+        users.lines().collect::<Vec<_>>(),
+        ["alice", "bob"],
+        "{users}"
+    );
+    let users = other
+        .ctl(&["registered_users", "localhost"])
+        .expect("registered_users of the second");
+    assert_eq!(users.lines().collect::<Vec<_>>(), ["carol"], "{users}");
+
+    // Nothing but loopback: the c2s port and the Erlang distribution port, no UDP, no v6.
+    let beam = ejabberd.beam_pid().expect("beam.smp pid");
+    let sockets = sockets_of(beam);
+    let listeners: Vec<_> = sockets
+        .iter()
+        .filter(|(proto, _, _, state)| proto.starts_with("tcp") && state == "0A")
+        .collect();
+    assert!(
+        listeners
+            .iter()
+            .any(|(_, addr, p, _)| addr == "127.0.0.1" && *p == port),
+        "c2s port {port} not listening on 127.0.0.1: {sockets:?}"
+    );
+    assert_eq!(
+        listeners.len(),
+        2,
+        "expected c2s + distribution: {sockets:?}"
+    );
+    for (proto, addr, p, _) in &sockets {
+        assert!(
+            *proto == "tcp" && addr == "127.0.0.1",
+            "socket {proto} {addr}:{p} is not on 127.0.0.1: {sockets:?}"
+        );
+    }
+
+    let other_node = other.node().to_owned();
+    let other_port = other.port();
+    assert!(!node_processes(&other_node).is_empty());
+    drop(other);
+    assert!(
+        node_processes(&other_node).is_empty(),
+        "second instance left processes"
+    );
+    assert!(
+        refused(other_port),
+        "port {other_port} still accepts after drop"
+    );
+    // The first one is unaffected.
+    probe_stream_features(port).expect("first still answers after the second is gone");
+
+    // A graceful stop keeps even the latest writes.
+    ejabberd.register("dave", "dave-secret").expect("register");
+    let t0 = Instant::now();
+    ejabberd.stop().expect("stop");
+    eprintln!("ejabberd stopped in {:?}", t0.elapsed());
+    assert!(!ejabberd.is_running());
+    assert!(
+        node_processes(&node).is_empty(),
+        "processes left after stop()"
+    );
+    assert!(refused(port), "port {port} still accepts after stop()");
+    let t0 = Instant::now();
+    ejabberd.start_again().expect("start_again after stop");
+    eprintln!("ejabberd started again in {:?}", t0.elapsed());
+    assert_eq!(ejabberd.port(), port, "start_again must reuse the port");
+    starttls_verifies(&ejabberd.server_arg(), &ejabberd.ca_file(), "localhost")
+        .expect("TLS after restart");
+    let all = ["alice", "bob", "dave"];
+    let users = ejabberd
+        .ctl(&["registered_users", "localhost"])
+        .expect("registered_users after stop and restart");
+    assert_eq!(users.lines().collect::<Vec<_>>(), all, "{users}");
+
+    // A crash (SIGKILL): data flushed before it survives.
+    let t0 = Instant::now();
+    ejabberd.kill().expect("kill");
+    eprintln!("ejabberd killed in {:?}", t0.elapsed());
+    assert!(!ejabberd.is_running());
+    assert!(
+        node_processes(&node).is_empty(),
+        "processes left after kill()"
+    );
+    assert!(refused(port), "port {port} still accepts after kill()");
+    ejabberd.start_again().expect("start_again after kill");
+    probe_stream_features(port).expect("stream features after kill and restart");
+    let users = ejabberd
+        .ctl(&["registered_users", "localhost"])
+        .expect("registered_users after kill and restart");
+    assert_eq!(users.lines().collect::<Vec<_>>(), all, "{users}");
+
+    let beam = ejabberd.beam_pid().expect("beam.smp pid after restart");
+    let dir = ejabberd.dir().to_owned();
+    let t0 = Instant::now();
+    drop(ejabberd);
+    eprintln!("ejabberd dropped in {:?}", t0.elapsed());
+    assert!(
+        node_processes(&node).is_empty(),
+        "processes of {node} left after drop"
+    );
+    let beam_alive = std::fs::read_to_string(format!("/proc/{beam}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    });
+    assert!(!beam_alive, "beam.smp {beam} still running after drop");
+    assert!(refused(port), "port {port} still accepts after drop");
+    assert!(
+        !dir.exists() || std::env::var_os("PERCH_E2E_KEEP").is_some(),
+        "temporary directory left behind"
+    );
 }
 
 #[tokio::test]

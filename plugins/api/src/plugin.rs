@@ -186,6 +186,13 @@ pub trait Host: Send + Sync {
         payload: Element,
     ) -> BoxFuture<'_, Result<Option<Element>, HostError>>;
 
+    /// The database id of a profile (what plugin tables reference, with
+    /// `ON DELETE CASCADE` so a deleted profile takes its plugin data along).
+    fn profile_id(&self, profile: &str) -> BoxFuture<'_, Result<i32, HostError>>;
+
+    /// The profiles' names, for ids read back from plugin tables.
+    fn profile_name(&self, id: i32) -> BoxFuture<'_, Option<String>>;
+
     /// The full JID a connected profile is bound to.
     fn bound_jid(&self, profile: &str) -> BoxFuture<'_, Option<Jid>>;
 

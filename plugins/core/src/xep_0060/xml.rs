@@ -235,9 +235,8 @@ pub fn subscribe(node: &str, jid: &str, options: Option<&Map<String, Value>>) ->
     );
     if let Some(o) = options.filter(|o| !o.is_empty()) {
         p = p.append(
+            // XEP-0060 §6.3.7: inside a subscribe, <options/> carries no node/jid.
             Element::builder("options", NS)
-                .a("node", node)
-                .a("jid", jid)
                 .append(xep_0004::submit(FORM_SUBSCRIBE_OPTIONS, o))
                 .build(),
         );
