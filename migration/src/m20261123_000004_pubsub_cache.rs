@@ -52,7 +52,7 @@ CREATE TABLE pubsub_item (
     -- What full-text search sees: character data and parsed values.
     text TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    gen INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
     -- Microseconds since the Unix epoch, UTC.
     created INTEGER NOT NULL,
     updated INTEGER NOT NULL,

@@ -532,7 +532,7 @@ fn action_args(list: &Value, name: &str, words: &[String]) -> Result<Value, CliE
 }
 
 /// Shows a job's progress until it ends: a bar on a terminal, JSON lines with --json.
-async fn follow_job(client: &Client, id: &str, json_out: bool) -> Result<(), CliError> {
+pub(crate) async fn follow_job(client: &Client, id: &str, json_out: bool) -> Result<(), CliError> {
     use std::io::IsTerminal;
     let mut stream = signal_stream(client).await?;
     // Subscribed first, then read the state: no record can fall in between.

@@ -66,6 +66,9 @@ pub enum PubsubCommand {
     /// Nodes: create, delete, configure, purge, list, inspect.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// The pubsub cache: status, cached reads, sync, purge, reset, search.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Publish an item (payload: one XML element, from stdin or --file).
     Set {
         #[command(flatten)]
@@ -151,6 +154,104 @@ pub enum PubsubCommand {
         target: Target,
         #[arg(short, long)]
         node: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Cached nodes of the profile: analysis, sync state and why, coherence, items.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long)]
+        node: Option<String>,
+    },
+    /// Items from the cache only (flags as `pubsub get`).
+    Get {
+        #[command(flatten)]
+        node: NodeTarget,
+        #[arg(short = 'M', long = "max")]
+        max: Option<u64>,
+        #[arg(short = 'i', long = "item")]
+        items: Vec<String>,
+        #[arg(long, group = "rsm")]
+        before: Option<String>,
+        #[arg(long, group = "rsm")]
+        after: Option<String>,
+        #[arg(long, group = "rsm")]
+        index: Option<u64>,
+    },
+    /// (Re)synchronise a node now, with a progress bar.
+    Sync {
+        #[command(flatten)]
+        node: NodeTarget,
+        /// Print the job id and return at once.
+        #[arg(long)]
+        no_follow: bool,
+    },
+    /// Delete cached items (the nodes they came from are synced again on next read).
+    Purge {
+        /// Node type (repeatable).
+        #[arg(short = 't', long = "type")]
+        types: Vec<String>,
+        /// Node subtype (repeatable).
+        #[arg(short = 'S', long = "subtype")]
+        subtypes: Vec<String>,
+        /// Profile (repeatable).
+        #[arg(short = 'p', long = "profile")]
+        profiles: Vec<String>,
+        /// Service (repeatable).
+        #[arg(short = 's', long = "service")]
+        services: Vec<String>,
+        /// Node (repeatable).
+        #[arg(short = 'n', long = "node")]
+        nodes: Vec<String>,
+        /// Items created before this time (RFC 3339 or Unix seconds).
+        #[arg(short = 'C', long)]
+        created_before: Option<String>,
+        /// Items updated before this time (RFC 3339 or Unix seconds).
+        #[arg(short = 'U', long)]
+        updated_before: Option<String>,
+    },
+    /// Drop the whole cache (it refills as nodes are read).
+    Reset {
+        /// Really do it.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Search cached items.
+    Search {
+        /// Full-text query (SQLite FTS5 syntax).
+        #[arg(short = 'f', long = "fts")]
+        fts: Option<String>,
+        #[arg(short = 'p', long = "profile")]
+        profiles: Vec<String>,
+        #[arg(short = 's', long = "service")]
+        services: Vec<String>,
+        #[arg(short = 'n', long = "node")]
+        nodes: Vec<String>,
+        #[arg(short = 't', long = "type")]
+        types: Vec<String>,
+        #[arg(short = 'S', long = "subtype")]
+        subtypes: Vec<String>,
+        /// Item id (repeatable).
+        #[arg(long = "item-id")]
+        item_ids: Vec<String>,
+        /// Filter on a parsed field: -F author.name eq Alice (VALUE is JSON when it
+        /// parses: 3, ["a","b"], true; else a string).
+        #[arg(short = 'F', long = "field", num_args = 3, value_names = ["PATH", "OP", "VALUE"])]
+        filters: Vec<String>,
+        /// Order: creation, modification, item_id, rank, or path:FIELD; add :desc or
+        /// :asc (repeatable; default: creation:desc).
+        #[arg(short = 'o', long = "order-by")]
+        order: Vec<String>,
+        #[arg(short = 'l', long)]
+        limit: Option<u64>,
+        #[arg(short = 'i', long)]
+        index: Option<u64>,
+        /// Include each item's XML.
+        #[arg(long)]
+        with_xml: bool,
     },
 }
 
@@ -293,6 +394,10 @@ fn read_payload(file: Option<&PathBuf>) -> Result<String, CliError> {
 pub async fn run(cmd: &PubsubCommand, json_out: bool, client: &Client) -> Result<(), CliError> {
     let (result, shown) = match cmd {
         PubsubCommand::Node(n) => node(n, client).await?,
+        PubsubCommand::Cache(c) => match cache(c, client, json_out).await? {
+            Some(r) => r,
+            None => return Ok(()),
+        },
         PubsubCommand::Set {
             node,
             item,
@@ -571,4 +676,193 @@ async fn node(cmd: &NodeCommand, client: &Client) -> Result<(Value, Option<Strin
             }
         }
     })
+}
+
+/// `-o KEY[:asc|:desc]`, `path:a.b[:desc]`.
+fn order(word: &str) -> Value {
+    let (rest, desc) = match word.rsplit_once(':') {
+        Some((r, "desc")) => (r, true),
+        Some((r, "asc")) => (r, false),
+        _ => (word, false),
+    };
+    match rest.strip_prefix("path:") {
+        Some(p) => json!({"key": "path", "path": p, "desc": desc}),
+        None => json!({"key": rest, "desc": desc}),
+    }
+}
+
+async fn cache(
+    cmd: &CacheCommand,
+    client: &Client,
+    json_out: bool,
+) -> Result<Option<(Value, Option<String>)>, CliError> {
+    let run = |action: &'static str, profile: String, args: Value| async move {
+        client
+            .call_json("ActionRun", &(profile, action, args.to_string()))
+            .await
+    };
+    Ok(Some(match cmd {
+        CacheCommand::Status { target, node } => {
+            let a = args(target, node.as_deref(), Value::Null);
+            let r = run("pubsub_cache_status", target.profile.profile.clone(), a).await?;
+            let text = r["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|n| {
+                    let why = n["sync_error"]
+                        .as_str()
+                        .or(n["incoherent_reason"].as_str())
+                        .map(|w| format!(" ({w})"))
+                        .unwrap_or_default();
+                    format!(
+                        "{}\t{}\t{}\t{} items\t{}{}{why}",
+                        n["service"].as_str().unwrap_or(""),
+                        n["node"].as_str().unwrap_or(""),
+                        n["type"].as_str().unwrap_or("-"),
+                        n["items"],
+                        n["sync_state"].as_str().unwrap_or(""),
+                        if n["served"] == true { ", served" } else { "" },
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            (r, Some(text))
+        }
+        CacheCommand::Get {
+            node,
+            max,
+            items,
+            before,
+            after,
+            index,
+        } => {
+            let a = args(
+                &node.target,
+                Some(&node.node),
+                json!({
+                    "max": max, "before": before, "after": after, "index": index,
+                    "item_ids": (!items.is_empty()).then_some(items),
+                }),
+            );
+            let r = run("pubsub_cache_get", node.target.profile.profile.clone(), a).await?;
+            let text = r["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| i["payload"].as_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+                .join("\n");
+            (r, Some(text))
+        }
+        CacheCommand::Sync { node, no_follow } => {
+            let a = args(&node.target, Some(&node.node), Value::Null);
+            let r = run("pubsub_cache_sync", node.target.profile.profile.clone(), a).await?;
+            let id = r["job"].as_str().unwrap_or_default().to_owned();
+            if *no_follow {
+                (r, Some(id))
+            } else {
+                crate::commands::follow_job(client, &id, json_out).await?;
+                let job = client.call_json("JobGet", &(&id,)).await?;
+                if job["state"] != "finished" {
+                    return Err(CliError::new(
+                        "JobFailed",
+                        format!(
+                            "sync of {}: {}",
+                            node.node,
+                            job["error"].as_str().unwrap_or("failed")
+                        ),
+                    ));
+                }
+                let line = format!("{} items cached", job["result"]["items"]);
+                (job, Some(line))
+            }
+        }
+        CacheCommand::Purge {
+            types,
+            subtypes,
+            profiles,
+            services,
+            nodes,
+            created_before,
+            updated_before,
+        } => {
+            let a = json!({
+                "types": types, "subtypes": subtypes, "profiles": profiles,
+                "services": services, "nodes": nodes,
+                "created_before": created_before, "updated_before": updated_before,
+            });
+            let a = Value::Object(
+                a.as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            );
+            let r = run("pubsub_cache_purge", String::new(), a).await?;
+            let line = format!("{} items deleted", r["deleted"]);
+            (r, Some(line))
+        }
+        CacheCommand::Reset { force } => {
+            if !force {
+                return Err(CliError::bad_argument(
+                    "reset drops the whole cache: add --force to do it",
+                ));
+            }
+            (
+                run("pubsub_cache_reset", String::new(), json!({})).await?,
+                Some(String::new()),
+            )
+        }
+        CacheCommand::Search {
+            fts,
+            profiles,
+            services,
+            nodes,
+            types,
+            subtypes,
+            item_ids,
+            filters,
+            order: orders,
+            limit,
+            index,
+            with_xml,
+        } => {
+            let filters: Vec<Value> = filters
+                .chunks(3)
+                .map(|f| {
+                    let value = serde_json::from_str::<Value>(&f[2])
+                        .unwrap_or_else(|_| Value::String(f[2].clone()));
+                    json!({"path": f[0], "op": f[1], "value": value})
+                })
+                .collect();
+            let mut q = json!({
+                "fts": fts, "profiles": profiles, "services": services, "nodes": nodes,
+                "types": types, "subtypes": subtypes, "item_ids": item_ids,
+                "filters": filters, "order_by": orders.iter().map(|o| order(o)).collect::<Vec<_>>(),
+                "limit": limit, "index": index, "with_xml": with_xml,
+            });
+            if let Some(o) = q.as_object_mut() {
+                o.retain(|_, v| !v.is_null());
+            }
+            let r = run("pubsub_cache_search", String::new(), json!({"query": q})).await?;
+            let text = r["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| {
+                    format!(
+                        "{}\t{}\t{}\t{}",
+                        i["service"].as_str().unwrap_or(""),
+                        i["node"].as_str().unwrap_or(""),
+                        i["item_id"].as_str().unwrap_or(""),
+                        i["parsed"]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            (r, Some(text))
+        }
+    }))
 }

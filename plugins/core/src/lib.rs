@@ -9,6 +9,7 @@ use std::sync::Arc;
 use perch_plugin_api::Plugin;
 
 mod dom;
+pub mod pubsub_cache;
 pub mod xep_0004;
 pub mod xep_0030;
 pub mod xep_0059;
@@ -22,6 +23,7 @@ pub mod xep_0199;
 pub fn builtin() -> Vec<Arc<dyn Plugin>> {
     vec![
         Arc::new(xep_0030::Disco::default()),
+        Arc::new(pubsub_cache::PubsubCache::default()),
         Arc::new(xep_0059::Rsm),
         Arc::new(xep_0060::PubSub),
         Arc::new(xep_0092::Version),

@@ -1,0 +1,560 @@
+//! The cache's tables (`pubsub_node`, `pubsub_item`, `pubsub_item_fts`): the only code
+//! that touches them. Raw SQL through sea-orm statements: upserts, FTS5 and JSON
+//! paths have no builder, and the hot paths (a page of items in one transaction, a
+//! 20-item read) must stay a handful of statements.
+
+use perch_plugin_api::HostError;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait,
+    Value as Sql,
+};
+use serde_json::Value;
+
+use super::model::SyncState;
+
+const B: DbBackend = DbBackend::Sqlite;
+
+pub fn db_err(e: sea_orm::DbErr) -> HostError {
+    HostError::Storage(e.to_string())
+}
+
+fn stmt(sql: &str, values: Vec<Sql>) -> Statement {
+    Statement::from_sql_and_values(B, sql, values)
+}
+
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// One cached node.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub id: i64,
+    pub profile_id: i32,
+    pub service: String,
+    pub name: String,
+    pub analysed: bool,
+    pub analyser: Option<String>,
+    pub kind: Option<String>,
+    pub subtype: Option<String>,
+    pub to_sync: bool,
+    pub sync_state: SyncState,
+    pub sync_state_updated: i64,
+    pub sync_error: Option<String>,
+    pub coherent: bool,
+    pub incoherent_reason: Option<String>,
+    pub subscribed: bool,
+    pub attempts: i64,
+    pub retry_at: Option<i64>,
+    pub sync_gen: i64,
+    pub seq: i64,
+    pub items_fetched: i64,
+}
+
+const NODE_COLS: &str = "id, profile_id, service, name, analysed, analyser, type, subtype, to_sync, \
+     sync_state, sync_state_updated, sync_error, coherent, incoherent_reason, subscribed, attempts, \
+     retry_at, sync_gen, seq, items_fetched";
+
+fn node_of(r: &QueryResult) -> Result<Node, HostError> {
+    let g = |c: &str| -> Result<i64, HostError> { r.try_get::<i64>("", c).map_err(db_err) };
+    let s = |c: &str| -> Result<Option<String>, HostError> {
+        r.try_get::<Option<String>>("", c).map_err(db_err)
+    };
+    Ok(Node {
+        id: g("id")?,
+        profile_id: i32::try_from(g("profile_id")?).unwrap_or_default(),
+        service: s("service")?.unwrap_or_default(),
+        name: s("name")?.unwrap_or_default(),
+        analysed: g("analysed")? != 0,
+        analyser: s("analyser")?,
+        kind: s("type")?,
+        subtype: s("subtype")?,
+        to_sync: g("to_sync")? != 0,
+        sync_state: SyncState::parse(&s("sync_state")?.unwrap_or_default()),
+        sync_state_updated: g("sync_state_updated")?,
+        sync_error: s("sync_error")?,
+        coherent: g("coherent")? != 0,
+        incoherent_reason: s("incoherent_reason")?,
+        subscribed: g("subscribed")? != 0,
+        attempts: g("attempts")?,
+        retry_at: r.try_get::<Option<i64>>("", "retry_at").map_err(db_err)?,
+        sync_gen: g("sync_gen")?,
+        seq: g("seq")?,
+        items_fetched: g("items_fetched")?,
+    })
+}
+
+pub async fn node(
+    db: &DatabaseConnection,
+    profile_id: i32,
+    service: &str,
+    name: &str,
+) -> Result<Option<Node>, HostError> {
+    let r = db
+        .query_one_raw(stmt(
+            &format!(
+                "SELECT {NODE_COLS} FROM pubsub_node WHERE profile_id = ? AND service = ? AND name = ?"
+            ),
+            vec![profile_id.into(), service.into(), name.into()],
+        ))
+        .await
+        .map_err(db_err)?;
+    r.as_ref().map(node_of).transpose()
+}
+
+pub async fn node_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<Node>, HostError> {
+    let r = db
+        .query_one_raw(stmt(
+            &format!("SELECT {NODE_COLS} FROM pubsub_node WHERE id = ?"),
+            vec![id.into()],
+        ))
+        .await
+        .map_err(db_err)?;
+    r.as_ref().map(node_of).transpose()
+}
+
+/// The node's row, created when missing.
+pub async fn node_ensure(
+    db: &DatabaseConnection,
+    profile_id: i32,
+    service: &str,
+    name: &str,
+) -> Result<Node, HostError> {
+    db.execute_raw(stmt(
+        "INSERT INTO pubsub_node (profile_id, service, name, sync_state_updated) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (profile_id, service, name) DO NOTHING",
+        vec![profile_id.into(), service.into(), name.into(), now_micros().into()],
+    ))
+    .await
+    .map_err(db_err)?;
+    node(db, profile_id, service, name)
+        .await?
+        .ok_or_else(|| HostError::Storage(format!("node {name:?} vanished")))
+}
+
+/// Nodes matching the filters (None: any), for status and management.
+pub async fn nodes(
+    db: &DatabaseConnection,
+    profile_id: Option<i32>,
+    service: Option<&str>,
+    name: Option<&str>,
+) -> Result<Vec<Node>, HostError> {
+    let mut sql = format!("SELECT {NODE_COLS} FROM pubsub_node WHERE 1 = 1");
+    let mut v: Vec<Sql> = Vec::new();
+    if let Some(p) = profile_id {
+        sql.push_str(" AND profile_id = ?");
+        v.push(p.into());
+    }
+    if let Some(s) = service {
+        sql.push_str(" AND service = ?");
+        v.push(s.into());
+    }
+    if let Some(n) = name {
+        sql.push_str(" AND name = ?");
+        v.push(n.into());
+    }
+    sql.push_str(" ORDER BY profile_id, service, name");
+    let rows = db.query_all_raw(stmt(&sql, v)).await.map_err(db_err)?;
+    rows.iter().map(node_of).collect()
+}
+
+/// Nodes in a state (all profiles): at start (`in_progress` → resume) and for retries.
+pub async fn nodes_in_state(
+    db: &DatabaseConnection,
+    state: SyncState,
+) -> Result<Vec<Node>, HostError> {
+    let rows = db
+        .query_all_raw(stmt(
+            &format!("SELECT {NODE_COLS} FROM pubsub_node WHERE sync_state = ?"),
+            vec![state.as_str().into()],
+        ))
+        .await
+        .map_err(db_err)?;
+    rows.iter().map(node_of).collect()
+}
+
+pub async fn set_analysis(
+    db: &DatabaseConnection,
+    id: i64,
+    a: &super::model::Analysis,
+) -> Result<(), HostError> {
+    let state = if a.to_sync { "none" } else { "no_sync" };
+    db.execute_raw(stmt(
+        "UPDATE pubsub_node SET analysed = 1, analyser = ?, type = ?, subtype = ?, to_sync = ?, \
+         sync_state = CASE WHEN sync_state IN ('none', 'no_sync') THEN ? ELSE sync_state END \
+         WHERE id = ?",
+        vec![
+            a.analyser.clone().into(),
+            a.kind.clone().into(),
+            a.subtype.clone().into(),
+            i32::from(a.to_sync).into(),
+            state.into(),
+            id.into(),
+        ],
+    ))
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// A sync starts: a new generation, not served until it completes.
+pub async fn sync_started(
+    db: &DatabaseConnection,
+    id: i64,
+    forced: bool,
+) -> Result<i64, HostError> {
+    db.execute_raw(stmt(
+        "UPDATE pubsub_node SET sync_state = 'in_progress', sync_state_updated = ?, sync_error = NULL, \
+         coherent = 0, incoherent_reason = NULL, sync_gen = sync_gen + 1, items_fetched = 0, \
+         to_sync = CASE WHEN ? THEN 1 ELSE to_sync END WHERE id = ?",
+        vec![now_micros().into(), forced.into(), id.into()],
+    ))
+    .await
+    .map_err(db_err)?;
+    let n = node_by_id(db, id)
+        .await?
+        .ok_or_else(|| HostError::Storage("node vanished".into()))?;
+    Ok(n.sync_gen)
+}
+
+pub async fn set_subscribed(db: &DatabaseConnection, id: i64, yes: bool) -> Result<(), HostError> {
+    db.execute_raw(stmt(
+        "UPDATE pubsub_node SET subscribed = ? WHERE id = ?",
+        vec![yes.into(), id.into()],
+    ))
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// The sync finished: stale items (of older generations) go, the node is served.
+pub async fn sync_completed(
+    db: &DatabaseConnection,
+    id: i64,
+    generation: i64,
+) -> Result<(), HostError> {
+    let txn = db.begin().await.map_err(db_err)?;
+    txn.execute_raw(stmt(
+        "DELETE FROM pubsub_item WHERE node_id = ? AND generation < ?",
+        vec![id.into(), generation.into()],
+    ))
+    .await
+    .map_err(db_err)?;
+    txn.execute_raw(stmt(
+        "UPDATE pubsub_node SET sync_state = 'completed', sync_state_updated = ?, coherent = 1, \
+         attempts = 0, retry_at = NULL, sync_error = NULL WHERE id = ?",
+        vec![now_micros().into(), id.into()],
+    ))
+    .await
+    .map_err(db_err)?;
+    txn.commit().await.map_err(db_err)
+}
+
+/// The sync failed: the reason stays visible, a retry is planned.
+pub async fn sync_failed(
+    db: &DatabaseConnection,
+    id: i64,
+    reason: &str,
+    retry_at: Option<i64>,
+) -> Result<(), HostError> {
+    db.execute_raw(stmt(
+        "UPDATE pubsub_node SET sync_state = 'error', sync_state_updated = ?, sync_error = ?, \
+         coherent = 0, attempts = attempts + 1, retry_at = ? WHERE id = ?",
+        vec![
+            now_micros().into(),
+            reason.into(),
+            retry_at.into(),
+            id.into(),
+        ],
+    ))
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// The cache can no longer vouch for the node: not served until a new sync.
+pub async fn set_incoherent(
+    db: &DatabaseConnection,
+    id: i64,
+    reason: &str,
+) -> Result<(), HostError> {
+    db.execute_raw(stmt(
+        "UPDATE pubsub_node SET coherent = 0, incoherent_reason = ? WHERE id = ?",
+        vec![reason.into(), id.into()],
+    ))
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// One item to store.
+#[derive(Debug, Clone)]
+pub struct NewItem {
+    pub item_id: String,
+    pub publisher: Option<String>,
+    pub data: String,
+    pub parsed: Option<Value>,
+    pub text: String,
+}
+
+/// Stores a page of items in one transaction, in order (each gets the next sequence
+/// number: an edited item moves to the end, as on the services). Returns how many.
+pub async fn store_items(
+    db: &DatabaseConnection,
+    node_id: i64,
+    generation: i64,
+    items: &[NewItem],
+    fetched: bool,
+) -> Result<usize, HostError> {
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let txn = db.begin().await.map_err(db_err)?;
+    let now = now_micros();
+    let seq: i64 = txn
+        .query_one_raw(stmt(
+            "SELECT seq FROM pubsub_node WHERE id = ?",
+            vec![node_id.into()],
+        ))
+        .await
+        .map_err(db_err)?
+        .map(|r| r.try_get::<i64>("", "seq"))
+        .transpose()
+        .map_err(db_err)?
+        .unwrap_or(0);
+    // Several rows per statement: far fewer round trips into SQLite than one each.
+    for (chunk_no, chunk) in items.chunks(50).enumerate() {
+        let mut sql = String::from(
+            "INSERT INTO pubsub_item (node_id, item_id, publisher, data, parsed, text, seq, generation, created, updated) VALUES ",
+        );
+        let mut v: Vec<Sql> = Vec::with_capacity(chunk.len() * 10);
+        for (i, it) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            let n = i64::try_from(chunk_no * 50 + i + 1).unwrap_or(0);
+            v.extend([
+                node_id.into(),
+                it.item_id.clone().into(),
+                it.publisher.clone().into(),
+                it.data.clone().into(),
+                it.parsed.as_ref().map(Value::to_string).into(),
+                it.text.clone().into(),
+                (seq + n).into(),
+                generation.into(),
+                now.into(),
+                now.into(),
+            ]);
+        }
+        sql.push_str(
+            " ON CONFLICT (node_id, item_id) DO UPDATE SET publisher = excluded.publisher, \
+             data = excluded.data, parsed = excluded.parsed, text = excluded.text, \
+             seq = excluded.seq, generation = excluded.generation, \
+             updated = CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.updated ELSE excluded.updated END",
+        );
+        txn.execute_raw(stmt(&sql, v)).await.map_err(db_err)?;
+    }
+    let count = i64::try_from(items.len()).unwrap_or(0);
+    txn.execute_raw(stmt(
+        "UPDATE pubsub_node SET seq = seq + ?, items_fetched = items_fetched + ? WHERE id = ?",
+        vec![
+            count.into(),
+            (if fetched { count } else { 0 }).into(),
+            node_id.into(),
+        ],
+    ))
+    .await
+    .map_err(db_err)?;
+    txn.commit().await.map_err(db_err)?;
+    Ok(items.len())
+}
+
+pub async fn delete_items(
+    db: &DatabaseConnection,
+    node_id: i64,
+    ids: &[String],
+) -> Result<u64, HostError> {
+    let mut total = 0;
+    for chunk in ids.chunks(200) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let mut v: Vec<Sql> = vec![node_id.into()];
+        v.extend(chunk.iter().map(|i| Sql::from(i.clone())));
+        total += db
+            .execute_raw(stmt(
+                &format!("DELETE FROM pubsub_item WHERE node_id = ? AND item_id IN ({marks})"),
+                v,
+            ))
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+    }
+    Ok(total)
+}
+
+pub async fn purge_node_items(db: &DatabaseConnection, node_id: i64) -> Result<u64, HostError> {
+    Ok(db
+        .execute_raw(stmt(
+            "DELETE FROM pubsub_item WHERE node_id = ?",
+            vec![node_id.into()],
+        ))
+        .await
+        .map_err(db_err)?
+        .rows_affected())
+}
+
+pub async fn delete_node(db: &DatabaseConnection, node_id: i64) -> Result<(), HostError> {
+    db.execute_raw(stmt(
+        "DELETE FROM pubsub_node WHERE id = ?",
+        vec![node_id.into()],
+    ))
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// A cached item as served.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub item_id: String,
+    pub publisher: Option<String>,
+    pub data: String,
+}
+
+fn row_of(r: &QueryResult) -> Result<Row, HostError> {
+    Ok(Row {
+        item_id: r.try_get("", "item_id").map_err(db_err)?,
+        publisher: r.try_get("", "publisher").map_err(db_err)?,
+        data: r.try_get("", "data").map_err(db_err)?,
+    })
+}
+
+pub async fn count(db: &DatabaseConnection, node_id: i64) -> Result<usize, HostError> {
+    let r = db
+        .query_one_raw(stmt(
+            "SELECT COUNT(*) AS n FROM pubsub_item WHERE node_id = ?",
+            vec![node_id.into()],
+        ))
+        .await
+        .map_err(db_err)?;
+    Ok(r.map(|r| r.try_get::<i64>("", "n").unwrap_or(0))
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0))
+}
+
+/// Items `offset..offset+limit` in node order (oldest first).
+pub async fn range(
+    db: &DatabaseConnection,
+    node_id: i64,
+    offset: usize,
+    limit: usize,
+) -> Result<Vec<Row>, HostError> {
+    let rows = db
+        .query_all_raw(stmt(
+            "SELECT item_id, publisher, data FROM pubsub_item WHERE node_id = ? ORDER BY seq LIMIT ? OFFSET ?",
+            vec![
+                node_id.into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+                i64::try_from(offset).unwrap_or(0).into(),
+            ],
+        ))
+        .await
+        .map_err(db_err)?;
+    rows.iter().map(row_of).collect()
+}
+
+/// The position (0-based, node order) of an item, if cached.
+pub async fn position(
+    db: &DatabaseConnection,
+    node_id: i64,
+    item_id: &str,
+) -> Result<Option<usize>, HostError> {
+    let r = db
+        .query_one_raw(stmt(
+            "SELECT (SELECT COUNT(*) FROM pubsub_item WHERE node_id = i.node_id AND seq < i.seq) AS pos \
+             FROM pubsub_item i WHERE i.node_id = ? AND i.item_id = ?",
+            vec![node_id.into(), item_id.into()],
+        ))
+        .await
+        .map_err(db_err)?;
+    Ok(r.and_then(|r| r.try_get::<i64>("", "pos").ok())
+        .and_then(|p| usize::try_from(p).ok()))
+}
+
+/// These items, in node order (missing ones are left out).
+pub async fn by_ids(
+    db: &DatabaseConnection,
+    node_id: i64,
+    ids: &[String],
+) -> Result<Vec<Row>, HostError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = vec!["?"; ids.len()].join(",");
+    let mut v: Vec<Sql> = vec![node_id.into()];
+    v.extend(ids.iter().map(|i| Sql::from(i.clone())));
+    let rows = db
+        .query_all_raw(stmt(
+            &format!(
+                "SELECT item_id, publisher, data FROM pubsub_item WHERE node_id = ? AND item_id IN ({marks}) ORDER BY seq"
+            ),
+            v,
+        ))
+        .await
+        .map_err(db_err)?;
+    rows.iter().map(row_of).collect()
+}
+
+/// Runs a search statement built by `search`.
+pub async fn query(
+    db: &DatabaseConnection,
+    sql: &str,
+    values: Vec<Sql>,
+) -> Result<Vec<QueryResult>, sea_orm::DbErr> {
+    db.query_all_raw(stmt(sql, values)).await
+}
+
+/// Deletes cached items matching a WHERE clause built by the purge action; the nodes
+/// they came from are no longer whole, so they are no longer served (a read syncs
+/// them again).
+pub async fn purge_where(
+    db: &DatabaseConnection,
+    clause: &str,
+    values: Vec<Sql>,
+) -> Result<u64, HostError> {
+    let txn = db.begin().await.map_err(db_err)?;
+    let matching = format!(
+        "SELECT i.id FROM pubsub_item i JOIN pubsub_node n ON n.id = i.node_id WHERE {clause}"
+    );
+    txn.execute_raw(stmt(
+        &format!(
+            "UPDATE pubsub_node SET coherent = 0, sync_state = 'none', \
+             incoherent_reason = 'items purged from the cache' \
+             WHERE id IN (SELECT node_id FROM pubsub_item WHERE id IN ({matching}))"
+        ),
+        values.clone(),
+    ))
+    .await
+    .map_err(db_err)?;
+    let deleted = txn
+        .execute_raw(stmt(
+            &format!("DELETE FROM pubsub_item WHERE id IN ({matching})"),
+            values,
+        ))
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    txn.commit().await.map_err(db_err)?;
+    Ok(deleted)
+}
+
+/// Drops everything cached.
+pub async fn reset(db: &DatabaseConnection) -> Result<(), HostError> {
+    db.execute_unprepared("DELETE FROM pubsub_item; DELETE FROM pubsub_node;")
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
