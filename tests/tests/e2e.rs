@@ -1100,5 +1100,7 @@ fn disabled_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
     );
     Ok(())
 }
+#[path = "e2e/cache.rs"]
+mod cache;
 #[path = "e2e/pubsub.rs"]
 mod pubsub;

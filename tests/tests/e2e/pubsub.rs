@@ -6,24 +6,24 @@ use super::*;
 const SERVICE: &str = "pubsub.localhost";
 
 /// `perch --json pubsub ARGS…`
-fn ps(perchd: &Perchd, args: &[&str]) -> Result<Value> {
+pub(super) fn ps(perchd: &Perchd, args: &[&str]) -> Result<Value> {
     let mut all = vec!["pubsub"];
     all.extend_from_slice(args);
     perchd.cli_json(&all)
 }
 
 /// A payload file for `perch pubsub set --file`.
-fn payload(perchd: &Perchd, name: &str, xml: &str) -> Result<String> {
+pub(super) fn payload(perchd: &Perchd, name: &str, xml: &str) -> Result<String> {
     let path = perchd.dir().join(format!("{name}.xml"));
     std::fs::write(&path, xml)?;
     Ok(path.display().to_string())
 }
 
-fn entry(text: &str) -> String {
+pub(super) fn entry(text: &str) -> String {
     format!("<entry xmlns='urn:perch:test'><title>{text}</title></entry>")
 }
 
-fn ids(page: &Value) -> Vec<String> {
+pub(super) fn ids(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
         .into_iter()
@@ -32,7 +32,7 @@ fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-fn publish(
+pub(super) fn publish(
     perchd: &Perchd,
     profile: &str,
     service: Option<&str>,
@@ -49,7 +49,7 @@ fn publish(
 }
 
 /// Waits for a `ps_event` of `kind` on `node` for `profile`.
-fn wait_event(
+pub(super) fn wait_event(
     rx: &mpsc::Receiver<String>,
     seen: &mut Vec<String>,
     profile: &str,
@@ -614,28 +614,35 @@ fn caps_body(bed: &Bed) -> Result<()> {
     Ok(())
 }
 
-/// Publishes `n` items `b0000…` straight over D-Bus, 32 calls in flight (the CLI would
-/// spend most of the time starting processes).
-fn publish_many(perchd: &Perchd, service: &str, node: &str, n: usize) -> Result<()> {
+/// Publishes items `b{i:04}` for `i` in `range` straight over D-Bus, 32 calls in
+/// flight (the CLI would spend most of the time starting processes).
+pub(super) fn publish_many(
+    perchd: &Perchd,
+    profile: &str,
+    service: &str,
+    node: &str,
+    range: std::ops::Range<usize>,
+    payload: impl Fn(usize) -> String,
+) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         let conn = perchd.bus_connection().await?;
-        let calls = (0..n).map(|i| {
+        let calls = range.map(|i| {
             let conn = conn.clone();
+            let args = serde_json::json!({
+                "service": service, "node": node, "item_id": format!("b{i:04}"),
+                "payload": payload(i),
+            })
+            .to_string();
             async move {
-                let args = serde_json::json!({
-                    "service": service, "node": node, "item_id": format!("b{i:04}"),
-                    "payload": entry(&format!("bulk {i}")),
-                })
-                .to_string();
                 conn.call_method(
                     Some(perch_tests::BUS_NAME),
                     "/org/perch/Perch",
                     Some("org.perch.Perch1"),
                     "ActionRun",
-                    &("alice", "pubsub_publish", args),
+                    &(profile, "pubsub_publish", args),
                 )
                 .await
                 .with_context(|| format!("publishing b{i:04}"))
@@ -753,7 +760,9 @@ fn ejabberd_body(perchd: &Perchd, server: &perch_tests::Ejabberd) -> Result<()> 
     wait_event(&rx, &mut seen, "bob", node, "purge", |_| true)?;
 
     // Paging over 1,200 items with real RSM.
-    publish_many(perchd, s, node, 1200)?;
+    publish_many(perchd, "alice", s, node, 0..1200, |i| {
+        entry(&format!("bulk {i}"))
+    })?;
     let all = ps(
         perchd,
         &["get", "-p", "alice", "-s", s, "-n", node, "--all"],

@@ -301,7 +301,8 @@ pub struct NewItem {
 }
 
 /// Stores a page of items in one transaction, in order (each gets the next sequence
-/// number: an edited item moves to the end, as on the services). Returns how many.
+/// number: an edited item moves to the end, as on the services). `fetched`: a page of
+/// a sync (else: from a notification). Returns how many.
 pub async fn store_items(
     db: &DatabaseConnection,
     node_id: i64,
@@ -350,12 +351,20 @@ pub async fn store_items(
                 now.into(),
             ]);
         }
-        sql.push_str(
+        // A page of a sync gives the service's order; a notification repeating an
+        // item we have unchanged (the last item sent on subscription, …) is not an
+        // edit and must not move it.
+        let seq = if fetched {
+            "excluded.seq"
+        } else {
+            "CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.seq ELSE excluded.seq END"
+        };
+        sql.push_str(&format!(
             " ON CONFLICT (node_id, item_id) DO UPDATE SET publisher = excluded.publisher, \
              data = excluded.data, parsed = excluded.parsed, text = excluded.text, \
-             seq = excluded.seq, generation = excluded.generation, \
-             updated = CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.updated ELSE excluded.updated END",
-        );
+             seq = {seq}, generation = excluded.generation, \
+             updated = CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.updated ELSE excluded.updated END"
+        ));
         txn.execute_raw(stmt(&sql, v)).await.map_err(db_err)?;
     }
     let count = i64::try_from(items.len()).unwrap_or(0);

@@ -165,7 +165,8 @@ pub struct AnalyserConfig {
     #[serde(default)]
     pub priority: i32,
     /// JSON key → path in the payload: `title`, `author/name`, `@xml:lang`,
-    /// `link/@href`; a path ending in `[]` gives every match as an array.
+    /// `link/@href`; a path ending in `[]` gives every match as an array; a final
+    /// `|number` or `|boolean` types the values (text that does not fit is left out).
     #[serde(default)]
     pub fields: std::collections::BTreeMap<String, String>,
 }
@@ -200,6 +201,26 @@ impl AnalyserConfig {
 
 /// Follows `a/b/@c` (local names, any namespace) from `root`.
 pub fn extract(root: &Element, path: &str) -> Option<Value> {
+    let (path, kind) = match path.rsplit_once('|') {
+        Some((p, k)) => (p, Some(k)),
+        None => (path, None),
+    };
+    let typed = |v: Value| -> Option<Value> {
+        let s = v.as_str()?.trim().to_owned();
+        match kind {
+            Some("number") => s.parse::<i64>().map(Value::from).ok().or_else(|| {
+                s.parse::<f64>()
+                    .ok()
+                    .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+            }),
+            Some("boolean") => match s.as_str() {
+                "true" | "1" => Some(Value::Bool(true)),
+                "false" | "0" => Some(Value::Bool(false)),
+                _ => None,
+            },
+            _ => Some(v),
+        }
+    };
     let (path, all) = match path.strip_suffix("[]") {
         Some(p) => (p, true),
         None => (path, false),
@@ -225,6 +246,7 @@ pub fn extract(root: &Element, path: &str) -> Option<Value> {
             Some(a) => n.attr(a.as_str()).map(|v| Value::String(v.to_owned())),
             None => Some(Value::String(n.text())),
         })
+        .filter_map(typed)
         .collect();
     if all {
         Some(Value::Array(values))
@@ -371,21 +393,21 @@ mod tests {
     #[test]
     fn config_fields_extract_text_and_attributes() {
         let e: Element = "<event xmlns='urn:ev' xml:lang='fr'><title>Fête</title>\
-            <place><name>Lyon</name></place><link href='a'/><link href='b'/></event>"
+            <place><name>Lyon</name></place><link href='a'/><link href='b'/><seats>12</seats></event>"
             .parse()
             .unwrap();
         let cfg: AnalyserConfig = toml::from_str(
-            "name='ev'\ntype='event'\nnamespace='urn:ev'\n[fields]\ntitle='title'\ncity='place/name'\nlinks='link/@href[]'\n",
+            "name='ev'\ntype='event'\nnamespace='urn:ev'\n[fields]\ntitle='title'\ncity='place/name'\nlinks='link/@href[]'\nseats='seats|number'\n",
         )
         .unwrap();
         let a = cfg.into_analyser();
         let parsed = (a.parser.unwrap())(&e).unwrap();
         assert_eq!(
             parsed,
-            json!({"title": "Fête", "city": "Lyon", "links": ["a", "b"]})
+            json!({"title": "Fête", "city": "Lyon", "links": ["a", "b"], "seats": 12})
         );
         let mut t = String::new();
         text_of(&e, &mut t);
-        assert_eq!(t.trim(), "Fête Lyon");
+        assert_eq!(t.trim(), "Fête Lyon 12");
     }
 }

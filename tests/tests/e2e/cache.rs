@@ -1,0 +1,448 @@
+//! The pubsub cache end to end: whole nodes cached on both servers, reads served from
+//! the cache, coherence with a second profile's changes, restart mid-sync, refused
+//! subscriptions, search, purge and reset.
+
+use super::pubsub::{ids, ps, publish, publish_many};
+use super::*;
+
+const SERVICE: &str = "pubsub.localhost";
+
+/// A config analyser: nodes named `perch-cache…` are synced, their items parsed.
+const ANALYSER: &str = r#"
+[[plugins.options.PUBSUB_CACHE.analysers]]
+name = "test-entries"
+type = "entry"
+subtype = "test"
+node_prefix = "perch-cache"
+to_sync = true
+[plugins.options.PUBSUB_CACHE.analysers.fields]
+title = "title"
+n = "n|number"
+published = "published"
+tags = "tag[]"
+"#;
+
+/// An item with a number, a date and tags, for searches.
+fn rich(i: usize) -> String {
+    let tag = if i % 100 == 7 { "rare" } else { "common" };
+    format!(
+        "<entry xmlns='urn:perch:test'><title>item {i} {word}</title><n>{i}</n>\
+         <published>2026-01-01T00:00:{s:02}Z</published><tag>{tag}</tag><tag>t{m}</tag></entry>",
+        word = if i % 100 == 7 { "zanzibar" } else { "ordinary" },
+        s = i % 60,
+        m = i % 3,
+    )
+}
+
+fn status(perchd: &Perchd, profile: &str, service: &str, node: &str) -> Result<Value> {
+    let s = ps(
+        perchd,
+        &["cache", "status", "-p", profile, "-s", service, "-n", node],
+    )?;
+    s["nodes"]
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .ok_or_else(|| anyhow!("no cache status for {node}: {s}"))
+}
+
+/// Waits until bob's read of the newest items (through the cache) satisfies `ok`.
+fn wait_cached(
+    perchd: &Perchd,
+    node: &str,
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Result<Value> {
+    let mut last = Value::Null;
+    let deadline = std::time::Instant::now() + DELIVERY;
+    while std::time::Instant::now() < deadline {
+        last = ps(
+            perchd,
+            &["get", "-p", "bob", "-s", SERVICE, "-n", node, "-M", "5"],
+        )?;
+        if last["source"] == "cache" && ok(&last) {
+            return Ok(last);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(anyhow!("cached read never showed {what}: {last}"))
+}
+
+fn search(perchd: &Perchd, args: &[&str]) -> Result<Vec<String>> {
+    let mut all = vec!["cache", "search"];
+    all.extend_from_slice(args);
+    let r = ps(perchd, &all)?;
+    Ok(r["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| i["item_id"].as_str().unwrap_or_default().to_owned())
+        .collect())
+}
+
+#[test]
+fn cache_on_prosody() {
+    let prosody = Prosody::start().expect("starting Prosody");
+    let perchd = Perchd::start_with_config(ANALYSER).expect("starting perchd");
+    let bed = Bed { perchd, prosody };
+    prosody_cache_body(&bed).unwrap();
+}
+
+fn prosody_cache_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    bed.alice_and_bob_connected(&[])?;
+    cache_body(perchd)
+}
+
+/// The whole story on one server; alice and bob connected.
+fn cache_body(perchd: &Perchd) -> Result<()> {
+    let s = SERVICE;
+    let node = "perch-cache-big";
+    ps(
+        perchd,
+        &[
+            "node",
+            "create",
+            "-p",
+            "alice",
+            "-s",
+            s,
+            "-n",
+            node,
+            "-f",
+            "pubsub#max_items",
+            "10000",
+        ],
+    )?;
+    publish_many(perchd, "alice", s, node, 0..2000, rich)?;
+
+    // What the service itself answers (items were published 32 at a time: its order
+    // is the order they arrived in, which the cache must reproduce).
+    let service_all = ps(
+        perchd,
+        &["get", "-p", "bob", "-s", s, "-n", node, "--no-cache"],
+    )?;
+    let order = ids(&service_all);
+    ensure!(order.len() == 2000, "service has {} items", order.len());
+    let newest: Vec<String> = order[1995..].to_vec();
+
+    // The first read analyses the node, syncs it whole, and is served from the cache.
+    let first = wait_cached(perchd, node, "the synced node", |p| ids(p) == newest)?;
+    ensure!(first["rsm"]["count"] == 2000, "count: {first}");
+    let st = status(perchd, "bob", s, node)?;
+    ensure!(
+        st["sync_state"] == "completed"
+            && st["items"] == 2000
+            && st["served"] == true
+            && st["type"] == "entry"
+            && st["analyser"] == "test-entries",
+        "status: {st}"
+    );
+    // The cache gives the service's semantics: ids, RSM windows, whole node, order.
+    let all = ps(perchd, &["get", "-p", "bob", "-s", s, "-n", node])?;
+    ensure!(
+        all["source"] == "cache" && ids(&all) == order && all["complete"] == true,
+        "whole node from cache differs from the service's ({} items, {})",
+        ids(&all).len(),
+        all["source"]
+    );
+    let by_id = ps(
+        perchd,
+        &[
+            "get", "-p", "bob", "-s", s, "-n", node, "-i", "b0007", "-i", "b0003",
+        ],
+    )?;
+    let mut got = ids(&by_id);
+    got.sort();
+    ensure!(
+        by_id["source"] == "cache" && got == ["b0003", "b0007"],
+        "by ids: {by_id}"
+    );
+    let page = ps(
+        perchd,
+        &[
+            "get", "-p", "bob", "-s", s, "-n", node, "-M", "3", "--after", &order[10],
+        ],
+    )?;
+    ensure!(
+        ids(&page) == order[11..14]
+            && page["rsm"]["first_index"] == 11
+            && page["rsm"]["count"] == 2000,
+        "after the 11th: {page}"
+    );
+    let before = ps(
+        perchd,
+        &[
+            "get", "-p", "bob", "-s", s, "-n", node, "-M", "2", "--before", &order[10],
+        ],
+    )?;
+    ensure!(ids(&before) == order[8..10], "before the 11th: {before}");
+    let last = ps(
+        perchd,
+        &[
+            "get", "-p", "bob", "-s", s, "-n", node, "-M", "2", "--before", "",
+        ],
+    )?;
+    ensure!(ids(&last) == order[1998..], "last page: {last}");
+    let at = ps(
+        perchd,
+        &[
+            "get", "-p", "bob", "-s", s, "-n", node, "-M", "2", "--index", "100",
+        ],
+    )?;
+    ensure!(ids(&at) == order[100..102], "index 100: {at}");
+    let bypass = ps(
+        perchd,
+        &[
+            "get",
+            "-p",
+            "bob",
+            "-s",
+            s,
+            "-n",
+            node,
+            "-M",
+            "5",
+            "--no-cache",
+        ],
+    )?;
+    ensure!(bypass["source"] == "service", "--no-cache: {bypass}");
+    let cached_only = ps(
+        perchd,
+        &["cache", "get", "-p", "bob", "-s", s, "-n", node, "-M", "1"],
+    )?;
+    ensure!(ids(&cached_only) == order[1999..], "cache get: {cached_only}");
+
+    // Search: full text over text and parsed values, filters, order, limit.
+    let hits = search(perchd, &["-f", "zanzibar", "-n", node, "-l", "100"])?;
+    ensure!(hits.len() == 20, "fts 'zanzibar': {} hits", hits.len());
+    let tagged = search(
+        perchd,
+        &["-F", "tags", "contains", "rare", "-n", node, "-l", "100"],
+    )?;
+    ensure!(tagged.len() == 20, "tags contains rare: {}", tagged.len());
+    let no_tag_names = search(perchd, &["-f", "entry OR title OR published", "-n", node])?;
+    ensure!(
+        no_tag_names.is_empty(),
+        "XML names are searchable: {no_tag_names:?}"
+    );
+    let top = search(perchd, &["-n", node, "-o", "path:n:desc", "-l", "3"])?;
+    ensure!(
+        top == ["b1999", "b1998", "b1997"],
+        "order by n desc (numbers): {top:?}"
+    );
+    let range = search(
+        perchd,
+        &["-n", node, "-F", "n", "between", "[10, 12]", "-o", "path:n"],
+    )?;
+    ensure!(range == ["b0010", "b0011", "b0012"], "between: {range:?}");
+    let lt = search(perchd, &["-n", node, "-F", "n", "lt", "2", "-o", "path:n"])?;
+    ensure!(lt == ["b0000", "b0001"], "lt is strict: {lt:?}");
+    let err = perchd.cli_fails_with(
+        &["pubsub", "cache", "search", "-F", "n", "like", "3"],
+        "BadArgument",
+    )?;
+    ensure!(err.contains("like"), "bad operator: {err}");
+
+    // Coherence: alice's changes show in bob's cached reads.
+    publish(perchd, "alice", Some(s), node, "fresh", "fresh one")?;
+    wait_cached(perchd, node, "a new item", |p| {
+        ids(p).last().is_some_and(|i| i == "fresh")
+    })?;
+    publish(perchd, "alice", Some(s), node, "b1000", "edited thousand")?;
+    wait_cached(perchd, node, "an edit", |p| {
+        ids(p).last().is_some_and(|i| i == "b1000")
+            && p["items"][4]["payload"]
+                .as_str()
+                .is_some_and(|x| x.contains("edited"))
+    })?;
+    let st = status(perchd, "bob", s, node)?;
+    ensure!(st["items"] == 2001, "edit duplicated an item: {st}");
+    ps(
+        perchd,
+        &["retract", "-p", "alice", "-s", s, "-n", node, "-i", "fresh"],
+    )?;
+    wait_cached(perchd, node, "a retraction", |p| {
+        !ids(p).contains(&"fresh".to_owned())
+    })?;
+    ps(
+        perchd,
+        &["node", "purge", "-p", "alice", "-s", s, "-n", node],
+    )?;
+    wait_cached(perchd, node, "a purge", |p| ids(p).is_empty())?;
+    ps(
+        perchd,
+        &["node", "delete", "-p", "alice", "-s", s, "-n", node],
+    )?;
+    wait_until(DELIVERY, || {
+        let st = ps(
+            perchd,
+            &["cache", "status", "-p", "bob", "-s", s, "-n", node],
+        )?;
+        Ok(st["nodes"].as_array().is_some_and(Vec::is_empty))
+    })
+    .context("deleted node still in the cache")?;
+    perchd.cli_fails_with(
+        &["pubsub", "get", "-p", "bob", "-s", s, "-n", node],
+        "ItemNotFound",
+    )?;
+
+    // A refused subscription: the node is not served, the reason is visible.
+    let closed = "perch-cache-closed";
+    ps(
+        perchd,
+        &[
+            "node",
+            "create",
+            "-p",
+            "alice",
+            "-s",
+            s,
+            "-n",
+            closed,
+            "-f",
+            "pubsub#access_model",
+            "whitelist",
+        ],
+    )?;
+    publish(perchd, "alice", Some(s), closed, "x", "secret")?;
+    let _ = perchd.cli(&["pubsub", "get", "-p", "bob", "-s", s, "-n", closed])?;
+    let st = status(perchd, "bob", s, closed)?;
+    ensure!(
+        st["served"] == false
+            && st["sync_state"] == "error"
+            && st["sync_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("subscription refused")),
+        "refused subscription: {st}"
+    );
+
+    // Purge by node and reset.
+    let small = "perch-cache-small";
+    ps(
+        perchd,
+        &["node", "create", "-p", "alice", "-s", s, "-n", small],
+    )?;
+    publish(perchd, "alice", Some(s), small, "one", "one")?;
+    wait_cached(perchd, small, "the small node", |p| ids(p) == ["one"])?;
+    let purged = ps(perchd, &["cache", "purge", "-n", small])?;
+    ensure!(purged["deleted"] == 1, "purge: {purged}");
+    let st = status(perchd, "bob", s, small)?;
+    ensure!(
+        st["served"] == false && st["items"] == 0,
+        "purged node still served: {st}"
+    );
+    // The next read syncs it again.
+    wait_cached(perchd, small, "the small node again", |p| ids(p) == ["one"])?;
+    perchd.cli_fails_with(&["pubsub", "cache", "reset"], "BadArgument")?;
+    ps(perchd, &["cache", "reset", "--force"])?;
+    let st = ps(perchd, &["cache", "status", "-p", "bob"])?;
+    ensure!(
+        st["nodes"].as_array().is_some_and(Vec::is_empty),
+        "reset: {st}"
+    );
+    let again = ps(perchd, &["get", "-p", "bob", "-s", s, "-n", small])?;
+    ensure!(ids(&again) == ["one"], "read after reset: {again}");
+    Ok(())
+}
+
+#[test]
+fn cache_on_ejabberd_and_restart_mid_sync() {
+    let ejabberd = perch_tests::Ejabberd::start().expect("starting ejabberd");
+    let mut perchd = Perchd::start_with_config(ANALYSER).expect("starting perchd");
+    ejabberd_cache_body(&mut perchd, &ejabberd).unwrap_or_else(|e| {
+        panic!("{e:?}\n{}", ejabberd.diagnostics());
+    });
+}
+
+fn ejabberd_cache_body(perchd: &mut Perchd, server: &perch_tests::Ejabberd) -> Result<()> {
+    let (addr, ca) = (server.server_arg(), server.ca_file().display().to_string());
+    for (name, pw) in [("alice", ALICE_PW), ("bob", BOB_PW)] {
+        let jid = format!("{name}@localhost");
+        perchd.cli_ok(&[
+            "profile",
+            "create",
+            name,
+            "--jid",
+            &jid,
+            "--xmpp-password",
+            pw,
+            "--server",
+            &addr,
+            "--ca-file",
+            &ca,
+            "--autoconnect",
+        ])?;
+        connect(perchd, name, &jid)?;
+    }
+    cache_body(perchd)?;
+
+    // Killed mid-sync, restarted: the node ends complete and consistent.
+    let s = SERVICE;
+    let node = "perch-cache-restart";
+    ps(
+        perchd,
+        &[
+            "node",
+            "create",
+            "-p",
+            "alice",
+            "-s",
+            s,
+            "-n",
+            node,
+            "-f",
+            "pubsub#max_items",
+            "10000",
+        ],
+    )?;
+    publish_many(perchd, "alice", s, node, 0..3000, rich)?;
+    let job = ps(
+        perchd,
+        &[
+            "cache",
+            "sync",
+            "-p",
+            "bob",
+            "-s",
+            s,
+            "-n",
+            node,
+            "--no-follow",
+        ],
+    )?;
+    ensure!(job["job"].is_string(), "sync job: {job}");
+    // Let it store a page or two, then kill.
+    wait_until(DELIVERY, || {
+        let st = status(perchd, "bob", s, node)?;
+        Ok(st["items"].as_u64().is_some_and(|n| n > 0) || st["sync_state"] == "completed")
+    })?;
+    let before = status(perchd, "bob", s, node)?;
+    perchd.kill()?;
+    perchd.start_again()?;
+    wait_until(DELIVERY, || {
+        Ok(perchd.status_of("bob")?["state"] == "connected")
+    })?;
+    wait_until(Duration::from_secs(30), || {
+        let st = status(perchd, "bob", s, node)?;
+        Ok(st["sync_state"] == "completed" && st["served"] == true)
+    })
+    .with_context(|| {
+        format!("sync never completed after the restart (before the kill: {before})")
+    })?;
+    let st = status(perchd, "bob", s, node)?;
+    ensure!(st["items"] == 3000, "after restart: {st}");
+    let all = ps(perchd, &["get", "-p", "bob", "-s", s, "-n", node])?;
+    let got = ids(&all);
+    let mut unique = got.clone();
+    unique.sort();
+    unique.dedup();
+    ensure!(
+        all["source"] == "cache" && got.len() == 3000 && unique.len() == 3000,
+        "after restart: {} items, {} distinct, from {}",
+        got.len(),
+        unique.len(),
+        all["source"]
+    );
+    Ok(())
+}
