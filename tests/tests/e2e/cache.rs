@@ -112,6 +112,10 @@ fn cache_body(perchd: &Perchd) -> Result<()> {
             "-f",
             "pubsub#max_items",
             "10000",
+            // ejabberd does not notify deletions unless asked.
+            "-f",
+            "pubsub#notify_delete",
+            "1",
         ],
     )?;
     publish_many(perchd, "alice", s, node, 0..2000, rich)?;
@@ -211,7 +215,10 @@ fn cache_body(perchd: &Perchd) -> Result<()> {
         perchd,
         &["cache", "get", "-p", "bob", "-s", s, "-n", node, "-M", "1"],
     )?;
-    ensure!(ids(&cached_only) == order[1999..], "cache get: {cached_only}");
+    ensure!(
+        ids(&cached_only) == order[1999..],
+        "cache get: {cached_only}"
+    );
 
     // Search: full text over text and parsed values, filters, order, limit.
     let hits = search(perchd, &["-f", "zanzibar", "-n", node, "-l", "100"])?;
@@ -419,6 +426,10 @@ fn ejabberd_cache_body(perchd: &mut Perchd, server: &perch_tests::Ejabberd) -> R
     })?;
     let before = status(perchd, "bob", s, node)?;
     perchd.kill()?;
+    ensure!(
+        before["sync_state"] == "in_progress",
+        "the sync ended before the kill: {before}"
+    );
     perchd.start_again()?;
     wait_until(DELIVERY, || {
         Ok(perchd.status_of("bob")?["state"] == "connected")
