@@ -251,6 +251,208 @@ fn cache_body(perchd: &Perchd) -> Result<()> {
     )?;
     ensure!(err.contains("like"), "bad operator: {err}");
 
+    // Every operator, on the numbers, strings, dates and tag lists of `rich`.
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["-F", "n", "eq", "5"], &["b0005"]),
+        (
+            &["-F", "n", "lt", "3", "-F", "n", "ne", "1"],
+            &["b0000", "b0002"],
+        ),
+        (&["-F", "n", "gt", "1997"], &["b1998", "b1999"]),
+        (&["-F", "n", "gte", "1998"], &["b1998", "b1999"]),
+        (&["-F", "n", "lte", "1"], &["b0000", "b0001"]),
+        (&["-F", "n", "in", "[3, 4]"], &["b0003", "b0004"]),
+        (
+            &["-F", "n", "lt", "3", "-F", "n", "not_in", "[0, 1]"],
+            &["b0002"],
+        ),
+        (
+            &[
+                "-F",
+                "n",
+                "lt",
+                "20",
+                "-F",
+                "tags",
+                "overlap",
+                r#"["rare", "t9"]"#,
+            ],
+            &["b0007"],
+        ),
+        (
+            &[
+                "-F",
+                "n",
+                "lt",
+                "20",
+                "-F",
+                "tags",
+                "disjoint",
+                r#"["common"]"#,
+            ],
+            &["b0007"],
+        ),
+        (&["-F", "title", "ieq", "ITEM 5 ORDINARY"], &["b0005"]),
+        (
+            &[
+                "-F",
+                "n",
+                "lt",
+                "2",
+                "-F",
+                "title",
+                "ine",
+                "ITEM 0 ordinary",
+            ],
+            &["b0001"],
+        ),
+        (
+            &[
+                "-F",
+                "title",
+                "iin",
+                r#"["ITEM 1 ORDINARY", "item 2 Ordinary"]"#,
+            ],
+            &["b0001", "b0002"],
+        ),
+        (
+            &[
+                "-F",
+                "n",
+                "lt",
+                "3",
+                "-F",
+                "title",
+                "inot_in",
+                r#"["ITEM 1 ORDINARY"]"#,
+            ],
+            &["b0000", "b0002"],
+        ),
+        (
+            &[
+                "-F",
+                "n",
+                "lt",
+                "20",
+                "-F",
+                "title",
+                "icontains",
+                "ZANZIBAR",
+            ],
+            &["b0007"],
+        ),
+        (
+            &[
+                "-F",
+                "n",
+                "lt",
+                "20",
+                "-F",
+                "tags",
+                "ioverlap",
+                r#"["RARE"]"#,
+            ],
+            &["b0007"],
+        ),
+        (
+            &[
+                "-F",
+                "n",
+                "lt",
+                "20",
+                "-F",
+                "tags",
+                "idisjoint",
+                r#"["COMMON"]"#,
+            ],
+            &["b0007"],
+        ),
+        (
+            &[
+                "-F",
+                "n",
+                "lt",
+                "200",
+                "-F",
+                "published",
+                "gt",
+                "2026-01-01T00:00:58Z",
+            ],
+            &["b0059", "b0119", "b0179"],
+        ),
+        (
+            &[
+                "-F",
+                "n",
+                "lt",
+                "3",
+                "-F",
+                "published",
+                "between",
+                r#"["2026-01-01T00:00:01Z", "2026-01-01 00:00:02"]"#,
+            ],
+            &["b0001", "b0002"],
+        ),
+    ];
+    for (args, want) in cases {
+        let mut a = vec!["-n", node, "-o", "path:n", "-l", "1000"];
+        a.extend_from_slice(args);
+        let got = search(perchd, &a)?;
+        ensure!(got == *want, "search {args:?}: got {got:?}, want {want:?}");
+    }
+    // Orders: item id, creation and modification (ties in insertion order), rank.
+    ensure!(
+        search(perchd, &["-n", node, "-o", "item_id", "-l", "2"])? == ["b0000", "b0001"],
+        "item_id asc"
+    );
+    ensure!(
+        search(perchd, &["-n", node, "-o", "item_id:desc", "-l", "1"])? == ["b1999"],
+        "item_id desc"
+    );
+    ensure!(
+        search(perchd, &["-n", node, "-o", "creation:desc", "-l", "1"])? == order[1999..],
+        "creation desc"
+    );
+    ensure!(
+        search(perchd, &["-n", node, "-o", "modification", "-l", "1"])? == order[..1],
+        "modification asc"
+    );
+    let ranked = search(
+        perchd,
+        &[
+            "-n",
+            node,
+            "-f",
+            "zanzibar OR 1007",
+            "-o",
+            "rank:desc",
+            "-l",
+            "1",
+        ],
+    )?;
+    ensure!(ranked == ["b1007"], "best rank first: {ranked:?}");
+    let hit = ps(
+        perchd,
+        &[
+            "cache",
+            "search",
+            "-n",
+            node,
+            "--item-id",
+            "b0007",
+            "--with-xml",
+        ],
+    )?;
+    ensure!(
+        hit["items"][0]["parsed"]["tags"] == serde_json::json!(["rare", "t1"])
+            && hit["items"][0]["xml"]
+                .as_str()
+                .is_some_and(|x| x.contains("zanzibar"))
+            && hit["items"][0]["profile"] == "bob"
+            && hit["items"][0]["type"] == "entry",
+        "search result shape: {hit}"
+    );
+
     // Coherence: alice's changes show in bob's cached reads.
     publish(perchd, "alice", Some(s), node, "fresh", "fresh one")?;
     wait_cached(perchd, node, "a new item", |p| {
