@@ -55,6 +55,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let list = client().await?.call_json("PluginList", &()).await?;
             output::plugins(&list, json_out);
         }
+        Command::Blog(cmd) => crate::blog::run(cmd, json_out, &client().await?).await?,
         Command::Pubsub(cmd) => crate::pubsub::run(cmd, json_out, &client().await?).await?,
         Command::Debug(DebugCommand::Triggers) => {
             let list = client().await?.call_json("DebugTriggers", &()).await?;

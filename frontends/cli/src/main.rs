@@ -6,6 +6,7 @@
 //! stderr and exit with 1 (2 for a command line clap rejects), so scripts can match on
 //! the daemon's stable error names.
 
+mod blog;
 mod client;
 mod commands;
 mod output;
@@ -85,6 +86,9 @@ enum Command {
     /// Ask other entities about themselves.
     #[command(subcommand)]
     Info(InfoCommand),
+    /// Blog posts (XEP-0277).
+    #[command(subcommand)]
+    Blog(blog::BlogCommand),
     /// Publish-subscribe (XEP-0060): nodes, items, subscriptions.
     #[command(subcommand)]
     Pubsub(pubsub::PubsubCommand),

@@ -17,10 +17,10 @@ use crate::output;
 #[derive(Debug, Args)]
 pub struct Target {
     #[command(flatten)]
-    profile: ProfileArg,
+    pub(crate) profile: ProfileArg,
     /// The pubsub service (default: the profile's own account, PEP).
     #[arg(short, long, value_name = "JID")]
-    service: Option<String>,
+    pub(crate) service: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -18,17 +18,22 @@ pub mod xep_0092;
 pub mod xep_0115;
 pub mod xep_0184;
 pub mod xep_0199;
+pub mod xep_0277;
 
-/// Every built-in plugin, in no particular order (the host orders them).
+/// Every built-in plugin, in no particular order (the host orders them). The pubsub
+/// cache's analysers are handed to the plugins that register one.
 pub fn builtin() -> Vec<Arc<dyn Plugin>> {
+    let cache = Arc::new(pubsub_cache::PubsubCache::default());
+    let analysers = cache.analysers();
     vec![
         Arc::new(xep_0030::Disco::default()),
-        Arc::new(pubsub_cache::PubsubCache::default()),
+        cache,
         Arc::new(xep_0059::Rsm),
         Arc::new(xep_0060::PubSub),
         Arc::new(xep_0092::Version),
         Arc::new(xep_0115::Caps),
         Arc::new(xep_0184::Receipts),
         Arc::new(xep_0199::Ping),
+        Arc::new(xep_0277::Microblog::new(analysers)),
     ]
 }

@@ -659,3 +659,149 @@ fn ejabberd_cache_body(perchd: &mut Perchd, server: &perch_tests::Ejabberd) -> R
     );
     Ok(())
 }
+
+/// XEP-0277 round trip: a post published as JSON, read back as JSON through the cache
+/// by a contact, stored as Atom; edited and deleted.
+#[test]
+fn microblog_round_trip() {
+    let bed = Bed::start();
+    blog_body(&bed).unwrap();
+}
+
+fn blog_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    bed.alice_and_bob_connected(&[])?;
+    mutual_subscription(perchd)?;
+    let comments = "xmpp:pubsub.localhost?;node=urn:xmpp:microblog:0:comments/first";
+    let first = perchd
+        .cli_ok(&[
+            "blog",
+            "set",
+            "-p",
+            "alice",
+            "-t",
+            "Hello",
+            "--tag",
+            "perch",
+            "--tag",
+            "xmpp",
+            "--lang",
+            "en",
+            "--xhtml",
+            "<p>Hello <b>world</b></p>",
+            "--comments",
+            comments,
+            "Hello world",
+        ])?
+        .trim()
+        .to_owned();
+    ensure!(!first.is_empty(), "no item id printed");
+    perchd.cli_ok(&["blog", "set", "-p", "alice", "-t", "Second", "second post"])?;
+
+    let read = |what: &str, ok: &dyn Fn(&Value) -> bool| -> Result<Value> {
+        let mut last = Value::Null;
+        let deadline = std::time::Instant::now() + DELIVERY;
+        while std::time::Instant::now() < deadline {
+            last = perchd.cli_json(&["blog", "get", "-p", "bob", "-s", ALICE])?;
+            if last["source"] == "cache" && ok(&last) {
+                return Ok(last);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(anyhow!(
+            "bob's cached blog read never showed {what}: {last}"
+        ))
+    };
+    let got = read("two posts", &|v| {
+        v["posts"].as_array().is_some_and(|p| p.len() == 2)
+    })?;
+    let post = got["posts"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["item_id"] == first.as_str()))
+        .cloned()
+        .with_context(|| format!("post {first} missing: {got}"))?;
+    ensure!(got["posts"][0]["title"] == "Second", "newest first: {got}");
+    ensure!(
+        post["title"] == "Hello"
+            && post["content"] == "Hello world"
+            && post["content_xhtml"]
+                .as_str()
+                .is_some_and(|x| x.contains("<b>world</b>"))
+            && post["tags"] == serde_json::json!(["perch", "xmpp"])
+            && post["language"] == "en"
+            && post["author"]["jid"] == ALICE
+            && post["published"].is_string()
+            && post["updated"].is_string()
+            && post["comments"][0]["node"] == "urn:xmpp:microblog:0:comments/first"
+            && post["comments"][0]["service"] == "pubsub.localhost",
+        "post as JSON: {post}"
+    );
+    // On the wire and in the cache: an Atom entry.
+    let raw = ps(
+        perchd,
+        &[
+            "get",
+            "-p",
+            "bob",
+            "-s",
+            ALICE,
+            "-n",
+            "urn:xmpp:microblog:0",
+            "-i",
+            &first,
+            "--no-cache",
+        ],
+    )?;
+    let xml = raw["items"][0]["payload"].as_str().unwrap_or_default();
+    ensure!(
+        xml.starts_with("<entry xmlns='http://www.w3.org/2005/Atom'")
+            && xml.contains("<category term='perch'/>")
+            && xml.contains("<uri>xmpp:alice@localhost</uri>"),
+        "Atom entry: {xml}"
+    );
+    let st = status(perchd, "bob", ALICE, "urn:xmpp:microblog:0")?;
+    ensure!(
+        st["type"] == "blog" && st["served"] == true,
+        "blog node status: {st}"
+    );
+    // Searchable by parsed fields.
+    let hits = search(perchd, &["-t", "blog", "-F", "tags", "contains", "perch"])?;
+    ensure!(hits == [first.clone()], "search by tag: {hits:?}");
+
+    // Edit: same id, new content, publication date kept.
+    perchd.cli_ok(&[
+        "blog",
+        "set",
+        "-p",
+        "alice",
+        "-i",
+        &first,
+        "-t",
+        "Hello again",
+        "edited",
+    ])?;
+    let got = read("the edit", &|v| {
+        v["posts"].as_array().is_some_and(|p| {
+            p.len() == 2
+                && p.iter()
+                    .any(|x| x["item_id"] == first.as_str() && x["content"] == "edited")
+        })
+    })?;
+    let edited = got["posts"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["item_id"] == first.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        edited["published"] == post["published"],
+        "edit changed the publication date: {edited} vs {post}"
+    );
+    // Delete.
+    perchd.cli_ok(&["blog", "delete", "-p", "alice", "-i", &first])?;
+    read("the deletion", &|v| {
+        v["posts"]
+            .as_array()
+            .is_some_and(|p| p.len() == 1 && p[0]["title"] == "Second")
+    })?;
+    Ok(())
+}
