@@ -107,10 +107,17 @@ pub fn find_program(name: &str, what: &str, package: &str) -> Result<PathBuf> {
 /// `deps/` directory, i.e. `target/<profile>/<name>`.
 pub fn workspace_bin(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the test executable")?;
-    let profile_dir = exe
+    // Test executables live in target/<profile>/deps, binaries (perch-bench) in
+    // target/<profile>.
+    let dir = exe
         .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| anyhow!("unexpected test executable path {}", exe.display()))?;
+        .ok_or_else(|| anyhow!("unexpected executable path {}", exe.display()))?;
+    let profile_dir = if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent()
+            .ok_or_else(|| anyhow!("unexpected test executable path {}", exe.display()))?
+    } else {
+        dir
+    };
     let path = profile_dir.join(name);
     ensure!(
         path.is_file(),

@@ -275,7 +275,7 @@ impl Cache {
         tracing::info!(profile = %t.profile, service = %t.service, node = %t.node, generation, "node sync started");
         if let Err(e) = self.subscribe(t, node_id).await {
             let reason = format!("subscription refused: {e}");
-            // Not retried: the service said no; a forced sync or a new read asks again.
+            // Not retried by itself: the service said no; a forced sync asks again.
             dao::sync_failed(db, node_id, &reason, None).await?;
             return Err(HostError::BadArgument(reason));
         }

@@ -1,0 +1,246 @@
+//! `perch-bench`: Perch's figures, printed.
+//!
+//! 1. The cache's database side at 10k, 100k and 1M items (or the sizes given with
+//!    `--sizes`): ingest rate (parse + store + FTS) beside a raw insert of the same
+//!    rows, and searches (a 1% full-text term, a common one, a parsed field; limit
+//!    20, newest first) with p50/p95.
+//! 2. End to end, against a real Prosody, dbus-daemon and perchd started here (the
+//!    e2e harness): a 20-item read over D-Bus served from the cache, and the same
+//!    read with the cache bypassed; the RSS of perchd with 2 profiles and 100k cached
+//!    items.
+//!
+//! Build it optimised: `cargo run --release -p perch-bench --bin perch-bench`
+//! (`perchd` and `perch` must be built in the same profile: `cargo build --release`).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use perch_bench::{COMMON, RARE, fresh_db, ingest, ms, percentiles, raw_insert, search};
+use perch_plugins::pubsub_cache::dao;
+use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody};
+use serde_json::{Value, json};
+
+const ANALYSER: &str = r#"
+[[plugins.options.PUBSUB_CACHE.analysers]]
+name = "bench"
+type = "bench"
+node_prefix = "bench"
+to_sync = true
+"#;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let sizes: Vec<usize> = match args.iter().position(|a| a == "--sizes") {
+        Some(i) => args
+            .get(i + 1)
+            .context("--sizes N,N,…")?
+            .split(',')
+            .map(|s| s.parse().context("--sizes: numbers"))
+            .collect::<Result<_>>()?,
+        None => vec![10_000, 100_000, 1_000_000],
+    };
+    let skip_e2e = args.iter().any(|a| a == "--no-e2e");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
+    for n in sizes {
+        rt.block_on(db_side(n))?;
+    }
+    if !skip_e2e {
+        rt.block_on(end_to_end())?;
+    }
+    Ok(())
+}
+
+async fn db_side(n: usize) -> Result<()> {
+    println!("\n## database side, {n} cached items");
+    let d = fresh_db().await?;
+    let t = ingest(&d, 0..n, 250).await?;
+    let raw = raw_insert(&d, 0..n, 250).await?;
+    let rate = n as f64 / t.as_secs_f64();
+    let raw_rate = n as f64 / raw.as_secs_f64();
+    println!(
+        "ingest (parse + store + FTS, pages of 250): {rate:.0} items/s ({:.2} s); raw insert of the same rows: {raw_rate:.0} items/s; ratio {:.2}x",
+        t.as_secs_f64(),
+        raw_rate / rate
+    );
+    let newest = json!([{"key": "creation", "desc": true}]);
+    let runs = if n >= 1_000_000 { 30 } else { 100 };
+    for (name, q, expect) in [
+        (
+            "fts 1% term",
+            json!({"fts": RARE, "limit": 20, "order_by": newest}),
+            20,
+        ),
+        (
+            "fts common term",
+            json!({"fts": COMMON, "limit": 20, "order_by": newest}),
+            20,
+        ),
+        (
+            "parsed field tags contains t3",
+            json!({"filters": [{"path": "tags", "op": "contains", "value": "t3"}], "limit": 20, "order_by": newest}),
+            20,
+        ),
+    ] {
+        let mut samples = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let start = Instant::now();
+            let got = search(&d.db, q.clone()).await?;
+            samples.push(start.elapsed());
+            if got != expect {
+                return Err(anyhow!("{name}: {got} results, expected {expect}"));
+            }
+        }
+        let (p50, p95) = percentiles(&mut samples);
+        println!("search {name}: p50 {} p95 {}", ms(p50), ms(p95));
+    }
+    Ok(())
+}
+
+async fn action(conn: &zbus::Connection, profile: &str, name: &str, args: Value) -> Result<Value> {
+    let reply = conn
+        .call_method(
+            Some(perch_tests::BUS_NAME),
+            "/org/perch/Perch",
+            Some("org.perch.Perch1"),
+            "ActionRun",
+            &(profile, name, args.to_string()),
+        )
+        .await
+        .with_context(|| format!("ActionRun {name}"))?;
+    let text: String = reply.body().deserialize()?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS")
+}
+
+async fn end_to_end() -> Result<()> {
+    println!("\n## end to end: Prosody, dbus-daemon, perchd");
+    let prosody = Prosody::start()?;
+    let perchd = Perchd::start_with_config(ANALYSER)?;
+    for (name, pw) in [("alice", ALICE_PW), ("bob", BOB_PW)] {
+        perchd.create_profile(&prosody, name, name, pw, &[])?;
+        perchd.cli_ok(&["connect", "-p", name])?;
+    }
+    let conn = perchd.bus_connection().await?;
+    let (s, node) = ("pubsub.localhost", "bench-node");
+    action(
+        &conn,
+        "alice",
+        "pubsub_node_create",
+        json!({"service": s, "node": node, "config": {"pubsub#max_items": "1000"}}),
+    )
+    .await?;
+    for i in 0..100 {
+        action(
+            &conn,
+            "alice",
+            "pubsub_publish",
+            json!({"service": s, "node": node, "item_id": format!("i{i:03}"), "payload": perch_bench::payload(i)}),
+        )
+        .await?;
+    }
+    // The first read syncs the node for bob.
+    let read = json!({"service": s, "node": node, "max": 20});
+    let mut first = Value::Null;
+    for _ in 0..50 {
+        first = action(&conn, "bob", "pubsub_items_get", read.clone()).await?;
+        if first["source"] == "cache" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if first["source"] != "cache" {
+        return Err(anyhow!("the node was never served from the cache: {first}"));
+    }
+    let mut version = Vec::new();
+    for _ in 0..500 {
+        let start = Instant::now();
+        conn.call_method(
+            Some(perch_tests::BUS_NAME),
+            "/org/perch/Perch",
+            Some("org.perch.Perch1"),
+            "Version",
+            &(),
+        )
+        .await?;
+        version.push(start.elapsed());
+    }
+    let (p50, p95) = percentiles(&mut version);
+    println!(
+        "D-Bus round trip (Version), for reference: p50 {} p95 {}",
+        ms(p50),
+        ms(p95)
+    );
+    for (label, use_cache) in [("from the cache", true), ("cache bypassed", false)] {
+        let mut samples = Vec::new();
+        let args = json!({"service": s, "node": node, "max": 20, "use_cache": use_cache});
+        for _ in 0..500 {
+            let start = Instant::now();
+            let page = action(&conn, "bob", "pubsub_items_get", args.clone()).await?;
+            samples.push(start.elapsed());
+            if page["items"].as_array().map(Vec::len) != Some(20) {
+                return Err(anyhow!("read {label}: {page}"));
+            }
+        }
+        let (p50, p95) = percentiles(&mut samples);
+        println!(
+            "20-item read over D-Bus, {label}: p50 {} p95 {}",
+            ms(p50),
+            ms(p95)
+        );
+    }
+
+    // RSS with 2 profiles and 100k cached items: the items go straight into perchd's
+    // database (the same rows a sync writes), then perchd serves and searches them.
+    let db_path = perchd.dir().join("xdg-data/perch/perch.db");
+    let db = perch_backend::db::open_sqlite(&db_path).await?;
+    let bob = perch_backend::profiles::Profiles::new(
+        db.clone(),
+        std::sync::Arc::new(perch_backend::secret::Sealer::load_or_create(
+            &perchd.dir().join("xdg-data/perch/secret.key"),
+        )?),
+    )
+    .get("bob")
+    .await?
+    .id;
+    let n = dao::node(&db, bob, s, node)
+        .await
+        .map_err(|e| anyhow!("{e}"))?
+        .context("bob's cached node")?;
+    let d = perch_bench::Db {
+        dir: tempfile::tempdir()?,
+        db: db.clone(),
+        profile_id: bob,
+        node_id: n.id,
+    };
+    ingest(&d, 1000..101_000, 250).await?;
+    for _ in 0..100 {
+        action(&conn, "bob", "pubsub_items_get", read.clone()).await?;
+    }
+    action(
+        &conn,
+        "bob",
+        "pubsub_cache_search",
+        json!({"query": {"fts": RARE, "limit": 20}}),
+    )
+    .await?;
+    let pid = perchd.pid().context("perchd pid")?;
+    println!(
+        "perchd RSS with 2 profiles and {} cached items: {:.1} MB",
+        dao::count(&db, n.id).await.map_err(|e| anyhow!("{e}"))?,
+        rss_kib(pid)? as f64 / 1024.0
+    );
+    Ok(())
+}
