@@ -72,6 +72,9 @@ pub struct Credentials {
 pub struct Profiles {
     db: DatabaseConnection,
     sealer: Arc<Sealer>,
+    /// Profiles by name: every D-Bus call names one, and only this type changes them
+    /// (every write below forgets the lot), so reads need not ask SQLite each time.
+    cache: Arc<std::sync::Mutex<std::collections::HashMap<String, profile::Model>>>,
 }
 
 pub fn validate_name(name: &str) -> Result<()> {
@@ -181,10 +184,57 @@ fn model_binding(m: &profile::Model) -> String {
 
 impl Profiles {
     pub fn new(db: DatabaseConnection, sealer: Arc<Sealer>) -> Self {
-        Self { db, sealer }
+        Self {
+            db,
+            sealer,
+            cache: Arc::default(),
+        }
+    }
+
+    fn cached(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, profile::Model>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// After any write: the next reads go to the database.
+    fn forget(&self) {
+        self.cached().clear();
     }
 
     pub async fn create(&self, p: NewProfile) -> Result<ProfileView> {
+        let out = self.create_uncached(p).await;
+        self.forget();
+        out
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let out = self.delete_uncached(name).await;
+        self.forget();
+        out
+    }
+
+    pub async fn set_default(&self, name: &str) -> Result<()> {
+        let out = self.set_default_uncached(name).await;
+        self.forget();
+        out
+    }
+
+    pub async fn set_autoconnect(&self, name: &str, on: bool) -> Result<()> {
+        let out = self.set_autoconnect_uncached(name, on).await;
+        self.forget();
+        out
+    }
+
+    pub async fn set_password(&self, name: &str, password: &Password) -> Result<()> {
+        let out = self.set_password_uncached(name, password).await;
+        self.forget();
+        out
+    }
+
+    async fn create_uncached(&self, p: NewProfile) -> Result<ProfileView> {
         validate_name(&p.name)?;
         let jid = parse_account_jid(&p.jid)?;
         if p.password.expose().is_empty() {
@@ -257,11 +307,16 @@ impl Profiles {
     }
 
     pub async fn get(&self, name: &str) -> Result<profile::Model> {
-        profile::Entity::find()
+        if let Some(m) = self.cached().get(name) {
+            return Ok(m.clone());
+        }
+        let m = profile::Entity::find()
             .filter(profile::Column::Name.eq(name))
             .one(&self.db)
             .await?
-            .ok_or_else(|| Error::UnknownProfile(name.to_owned()))
+            .ok_or_else(|| Error::UnknownProfile(name.to_owned()))?;
+        self.cached().insert(name.to_owned(), m.clone());
+        Ok(m)
     }
 
     /// A profile by name, or the default one for `""`.
@@ -276,14 +331,14 @@ impl Profiles {
             .ok_or(Error::NoDefaultProfile)
     }
 
-    pub async fn delete(&self, name: &str) -> Result<()> {
+    async fn delete_uncached(&self, name: &str) -> Result<()> {
         let m = self.get(name).await?;
         profile::Entity::delete_by_id(m.id).exec(&self.db).await?;
         tracing::info!(profile = %name, "profile deleted");
         Ok(())
     }
 
-    pub async fn set_default(&self, name: &str) -> Result<()> {
+    async fn set_default_uncached(&self, name: &str) -> Result<()> {
         let m = self.get(name).await?;
         let txn = self.db.begin().await?;
         profile::Entity::update_many()
@@ -301,7 +356,7 @@ impl Profiles {
         Ok(())
     }
 
-    pub async fn set_autoconnect(&self, name: &str, on: bool) -> Result<()> {
+    async fn set_autoconnect_uncached(&self, name: &str, on: bool) -> Result<()> {
         let m = self.get(name).await?;
         profile::ActiveModel {
             id: Set(m.id),
@@ -314,7 +369,7 @@ impl Profiles {
     }
 
     /// Replaces the stored password (sealed anew).
-    pub async fn set_password(&self, name: &str, password: &Password) -> Result<()> {
+    async fn set_password_uncached(&self, name: &str, password: &Password) -> Result<()> {
         if password.expose().is_empty() {
             return Err(Error::bad_argument("password", "empty"));
         }

@@ -9,8 +9,10 @@
 //!    read with the cache bypassed; the RSS of perchd with 2 profiles and 100k cached
 //!    items.
 //!
-//! Build it optimised: `cargo run --release -p perch-bench --bin perch-bench`
-//! (`perchd` and `perch` must be built in the same profile: `cargo build --release`).
+//! Build it optimised: `cargo build --release -p perch-backend -p perch-cli -p
+//! perch-bench && target/release/perch-bench` (`perchd` and `perch` are found beside
+//! it). `--sizes 10000,100000` picks the database sizes, `--no-db` and `--no-e2e`
+//! skip a part.
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,11 @@ fn main() -> Result<()> {
         None => vec![10_000, 100_000, 1_000_000],
     };
     let skip_e2e = args.iter().any(|a| a == "--no-e2e");
+    let sizes = if args.iter().any(|a| a == "--no-db") {
+        Vec::new()
+    } else {
+        sizes
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -204,12 +211,12 @@ async fn end_to_end() -> Result<()> {
 
     // RSS with 2 profiles and 100k cached items: the items go straight into perchd's
     // database (the same rows a sync writes), then perchd serves and searches them.
-    let db_path = perchd.dir().join("xdg-data/perch/perch.db");
+    let db_path = perchd.dir().join("data/perch.db");
     let db = perch_backend::db::open_sqlite(&db_path).await?;
     let bob = perch_backend::profiles::Profiles::new(
         db.clone(),
         std::sync::Arc::new(perch_backend::secret::Sealer::load_or_create(
-            &perchd.dir().join("xdg-data/perch/secret.key"),
+            &perchd.dir().join("data/secret.key"),
         )?),
     )
     .get("bob")

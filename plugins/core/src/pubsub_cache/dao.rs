@@ -275,6 +275,18 @@ pub async fn sync_failed(
     Ok(())
 }
 
+/// The node must not be cached (XEP-0460 hints): not synced again by itself.
+pub async fn set_no_sync(db: &DatabaseConnection, id: i64, reason: &str) -> Result<(), HostError> {
+    db.execute_raw(stmt(
+        "UPDATE pubsub_node SET sync_state = 'no_sync', sync_state_updated = ?, sync_error = ?, \
+         coherent = 0, to_sync = 0, retry_at = NULL WHERE id = ?",
+        vec![now_micros().into(), reason.into(), id.into()],
+    ))
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
 /// The cache can no longer vouch for the node: not served until a new sync.
 pub async fn set_incoherent(
     db: &DatabaseConnection,
@@ -452,6 +464,34 @@ pub async fn count(db: &DatabaseConnection, node_id: i64) -> Result<usize, HostE
     Ok(r.map(|r| r.try_get::<i64>("", "n").unwrap_or(0))
         .and_then(|n| usize::try_from(n).ok())
         .unwrap_or(0))
+}
+
+/// The newest `n` items in node order, and how many the node has: the common read
+/// in one statement.
+pub async fn newest(
+    db: &DatabaseConnection,
+    node_id: i64,
+    n: usize,
+) -> Result<(Vec<Row>, usize), HostError> {
+    let rows = db
+        .query_all_raw(stmt(
+            "SELECT item_id, publisher, data, (SELECT COUNT(*) FROM pubsub_item WHERE node_id = ?) AS total \
+             FROM pubsub_item WHERE node_id = ? ORDER BY seq DESC LIMIT ?",
+            vec![
+                node_id.into(),
+                node_id.into(),
+                i64::try_from(n).unwrap_or(i64::MAX).into(),
+            ],
+        ))
+        .await
+        .map_err(db_err)?;
+    let total = match rows.first() {
+        Some(r) => r.try_get::<i64>("", "total").map_err(db_err)?,
+        None => 0,
+    };
+    let mut out = rows.iter().map(row_of).collect::<Result<Vec<_>, _>>()?;
+    out.reverse();
+    Ok((out, usize::try_from(total).unwrap_or(0)))
 }
 
 /// Items `offset..offset+limit` in node order (oldest first).

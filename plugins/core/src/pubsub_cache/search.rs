@@ -152,9 +152,19 @@ pub fn build(q: &Query, profile_ids: &[i32]) -> Result<Built, String> {
     if q.with_xml {
         sql.push_str(", i.data");
     }
-    if fts.is_some() {
+    // bm25 costs per matching row: only when the order needs it.
+    let ranked = fts.is_some() && q.order_by.iter().any(|o| o.key == "rank");
+    if ranked {
         sql.push_str(", bm25(pubsub_item_fts) AS rank");
     }
+    // Creation order is insertion order (`created` grows with the row id): ordered by
+    // the FTS rowid, FTS5 walks its index newest first and stops at the limit instead
+    // of sorting every match.
+    let by_id = if fts.is_some() {
+        "pubsub_item_fts.rowid"
+    } else {
+        "i.id"
+    };
     sql.push_str(" FROM pubsub_item i JOIN pubsub_node n ON n.id = i.node_id");
     if let Some(f) = fts {
         sql.push_str(" JOIN pubsub_item_fts ON pubsub_item_fts.rowid = i.id");
@@ -205,11 +215,11 @@ pub fn build(q: &Query, profile_ids: &[i32]) -> Result<Built, String> {
     for (n, o) in q.order_by.iter().enumerate() {
         let dir = if o.desc { "DESC" } else { "ASC" };
         let expr = match o.key.as_str() {
-            "creation" => format!("i.created {dir}, i.id {dir}"),
+            "creation" => format!("{by_id} {dir}"),
             "modification" => format!("i.updated {dir}, i.id {dir}"),
             "item_id" => format!("i.item_id {dir}"),
             // bm25: lower is better; "desc" means best first.
-            "rank" if fts.is_some() => format!("rank {}", if o.desc { "ASC" } else { "DESC" }),
+            "rank" if ranked => format!("rank {}", if o.desc { "ASC" } else { "DESC" }),
             "rank" => return Err(format!("order_by[{n}]: rank needs a full-text query (fts)")),
             "path" => {
                 let p = o
@@ -234,7 +244,8 @@ pub fn build(q: &Query, profile_ids: &[i32]) -> Result<Built, String> {
     let sql_orders = orders;
     sql.push_str(" ORDER BY ");
     if sql_orders.is_empty() {
-        sql.push_str("i.created DESC, i.id DESC");
+        sql.push_str(by_id);
+        sql.push_str(" DESC");
     } else {
         sql.push_str(&sql_orders.join(", "));
     }

@@ -83,10 +83,13 @@ impl Cache {
     /// The node's row with its analysis (at most one request: the newest item, when
     /// only the items' namespace can decide).
     pub async fn analysed(&self, t: &Target) -> Result<Node, HostError> {
-        let node = dao::node_ensure(self.db(), t.profile_id, &t.service, &t.node).await?;
-        if node.analysed {
+        // The hot path (a read of a known node) is one SELECT, no write.
+        if let Some(node) = dao::node(self.db(), t.profile_id, &t.service, &t.node).await?
+            && node.analysed
+        {
             return Ok(node);
         }
+        let node = dao::node_ensure(self.db(), t.profile_id, &t.service, &t.node).await?;
         let ns = if self.analysers.needs_namespace(&t.node) {
             let req = ItemsRequest {
                 profile: t.profile.clone(),
@@ -168,7 +171,6 @@ impl Cache {
     /// A request answered from the database, with the service's semantics.
     pub async fn answer(&self, node: &Node, req: &ItemsRequest) -> Result<ItemsPage, HostError> {
         let db = self.db();
-        let count = dao::count(db, node.id).await?;
         let page = |rows: Vec<dao::Row>| -> Vec<Item> {
             rows.into_iter()
                 .map(|r| Item {
@@ -178,6 +180,30 @@ impl Cache {
                 })
                 .collect()
         };
+        // The common read (newest N) is one statement.
+        if let Some(max) = req
+            .max_items
+            .filter(|_| !req.all && req.item_ids.is_empty() && req.rsm.is_none())
+        {
+            let (rows, count) = dao::newest(db, node.id, max).await?;
+            let items = page(rows);
+            let rsm = RsmResponse {
+                first: items.first().map(|i| i.id.clone()),
+                first_index: items.first().map(|_| count - items.len()),
+                last: items.last().map(|i| i.id.clone()),
+                count: Some(count),
+            };
+            return Ok(ItemsPage {
+                service: node.service.clone(),
+                node: node.name.clone(),
+                items,
+                rsm: Some(rsm),
+                complete: false,
+                source: "cache".into(),
+                note: None,
+            });
+        }
+        let count = dao::count(db, node.id).await?;
         let (items, rsm, complete) = if !req.item_ids.is_empty() {
             (
                 page(dao::by_ids(db, node.id, &req.item_ids).await?),
@@ -273,6 +299,12 @@ impl Cache {
         let db = self.db();
         let generation = dao::sync_started(db, node_id, forced).await?;
         tracing::info!(profile = %t.profile, service = %t.service, node = %t.node, generation, "node sync started");
+        // XEP-0460: the service may say the node can't be cached.
+        if let Some(reason) = self.hints_forbid(t).await {
+            dao::set_no_sync(db, node_id, &reason).await?;
+            tracing::info!(profile = %t.profile, service = %t.service, node = %t.node, %reason, "node not cached");
+            return Err(HostError::BadArgument(format!("not cacheable: {reason}")));
+        }
         if let Err(e) = self.subscribe(t, node_id).await {
             let reason = format!("subscription refused: {e}");
             // Not retried by itself: the service said no; a forced sync asks again.
@@ -351,6 +383,27 @@ impl Cache {
             return Err(HostError::Xmpp(format!("subscription is {state:?}")));
         }
         dao::set_subscribed(self.db(), node_id, true).await
+    }
+
+    /// The node's metadata, read for XEP-0460 caching hints; None when it may be
+    /// cached (no hints, or hints that allow it; a service without node metadata).
+    async fn hints_forbid(&self, t: &Target) -> Option<String> {
+        let reply = self
+            .host
+            .iq(
+                &t.profile,
+                t.to.clone(),
+                false,
+                xml::disco_info(Some(&t.node)),
+            )
+            .await;
+        match reply {
+            Ok(r) => hints_forbid(&xml::parse_disco_info(r.as_ref())["meta"]),
+            Err(e) => {
+                tracing::debug!(profile = %t.profile, node = %t.node, error = %e, "no node metadata (XEP-0460 hints)");
+                None
+            }
+        }
     }
 
     fn retry_at(&self, attempts: i64) -> i64 {
@@ -532,6 +585,31 @@ impl Cache {
     }
 }
 
+/// XEP-0460 caching hints (node metadata values) that forbid caching the node whole:
+/// items not stored (transient), dynamic items, or items that expire silently.
+pub fn hints_forbid(meta: &Value) -> Option<String> {
+    const NS: &str = "{urn:xmpp:pubsub-caching:0}";
+    let get = |k: &str| meta[format!("{NS}{k}")].as_str().map(str::trim);
+    if let Some(p @ ("transient" | "transient-with-last-item")) = get("persistence") {
+        return Some(format!(
+            "the service keeps no items to cache ({p}, XEP-0460)"
+        ));
+    }
+    if matches!(get("consistent-items"), Some("false" | "0")) {
+        return Some("the service's items are dynamic (XEP-0460 consistent-items false)".into());
+    }
+    if let Some(secs) = meta["pubsub#item_expire"]
+        .as_str()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+    {
+        return Some(format!(
+            "items expire silently after {secs} s (pubsub#item_expire)"
+        ));
+    }
+    None
+}
+
 /// RSM over the cached node: item ids are the cursors.
 async fn rsm_window(
     db: &sea_orm::DatabaseConnection,
@@ -580,7 +658,16 @@ pub fn to_new(i: &Item, analyser: Option<&super::model::Analyser>) -> NewItem {
         text_of(e, &mut text);
     }
     if let Some(p) = &parsed {
-        values_of(p, &mut text);
+        // Parsed values mostly repeat the XML's text: index only what is new, so
+        // full-text search does not pay twice for every word.
+        let mut values = String::new();
+        values_of(p, &mut values);
+        for v in values.split(' ').filter(|v| !v.is_empty()) {
+            if !text.contains(v) {
+                text.push_str(v);
+                text.push(' ');
+            }
+        }
     }
     NewItem {
         item_id: i.id.clone(),
@@ -588,6 +675,42 @@ pub fn to_new(i: &Item, analyser: Option<&super::model::Analyser>) -> NewItem {
         data,
         parsed,
         text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xep_0460_hints() {
+        let reply: Element = "<query xmlns='http://jabber.org/protocol/disco#info' node='n'>\
+            <identity category='pubsub' type='leaf'/>\
+            <x xmlns='jabber:x:data' type='result'>\
+            <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#meta-data</value></field>\
+            <field var='{urn:xmpp:pubsub-caching:0}persistence' type='list-single'><value>transient</value></field>\
+            </x></query>"
+            .parse()
+            .unwrap();
+        let meta = xml::parse_disco_info(Some(&reply))["meta"].clone();
+        assert!(hints_forbid(&meta).unwrap().contains("transient"));
+        assert!(
+            hints_forbid(
+                &json!({"{urn:xmpp:pubsub-caching:0}persistence": "persistent",
+            "{urn:xmpp:pubsub-caching:0}consistent-items": "true", "pubsub#item_expire": "max"})
+            )
+            .is_none()
+        );
+        assert!(
+            hints_forbid(&json!({"{urn:xmpp:pubsub-caching:0}consistent-items": "false"}))
+                .is_some()
+        );
+        assert!(
+            hints_forbid(&json!({"pubsub#item_expire": "3600"}))
+                .unwrap()
+                .contains("3600")
+        );
+        assert!(hints_forbid(&json!({})).is_none());
     }
 }
 
