@@ -678,6 +678,28 @@ pub fn to_new(i: &Item, analyser: Option<&super::model::Analyser>) -> NewItem {
     }
 }
 
+pub fn node_view(n: &Node, profile: &str, count: usize) -> Value {
+    json!({
+        "profile": profile,
+        "service": n.service,
+        "node": n.name,
+        "analyser": n.analyser,
+        "type": n.kind,
+        "subtype": n.subtype,
+        "to_sync": n.to_sync,
+        "sync_state": n.sync_state.as_str(),
+        "sync_state_updated": n.sync_state_updated,
+        "sync_error": n.sync_error,
+        "coherent": n.coherent,
+        "incoherent_reason": n.incoherent_reason,
+        "subscribed": n.subscribed,
+        "attempts": n.attempts,
+        "retry_at": n.retry_at,
+        "items": count,
+        "served": n.sync_state == SyncState::Completed && n.coherent,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -712,26 +734,4 @@ mod tests {
         );
         assert!(hints_forbid(&json!({})).is_none());
     }
-}
-
-pub fn node_view(n: &Node, profile: &str, count: usize) -> Value {
-    json!({
-        "profile": profile,
-        "service": n.service,
-        "node": n.name,
-        "analyser": n.analyser,
-        "type": n.kind,
-        "subtype": n.subtype,
-        "to_sync": n.to_sync,
-        "sync_state": n.sync_state.as_str(),
-        "sync_state_updated": n.sync_state_updated,
-        "sync_error": n.sync_error,
-        "coherent": n.coherent,
-        "incoherent_reason": n.incoherent_reason,
-        "subscribed": n.subscribed,
-        "attempts": n.attempts,
-        "retry_at": n.retry_at,
-        "items": count,
-        "served": n.sync_state == SyncState::Completed && n.coherent,
-    })
 }
