@@ -550,7 +550,45 @@ fn cache_body(perchd: &Perchd) -> Result<()> {
     )?;
     publish(perchd, "alice", Some(s), small, "one", "one")?;
     wait_cached(perchd, small, "the small node", |p| ids(p) == ["one"])?;
-    let purged = ps(perchd, &["cache", "purge", "-n", small])?;
+    // Filters that match nothing delete nothing.
+    for filter in [
+        vec!["-t", "blog"],
+        vec!["-S", "other"],
+        vec!["-p", "alice"],
+        vec!["-s", "elsewhere.localhost"],
+        vec!["-C", "2000-01-01T00:00:00Z"],
+        vec!["-U", "946684800"],
+    ] {
+        let mut args = vec!["cache", "purge", "-n", small];
+        args.extend(filter.iter().copied());
+        let r = ps(perchd, &args)?;
+        ensure!(r["deleted"] == 0, "purge {filter:?} deleted: {r}");
+    }
+    perchd.cli_fails_with(
+        &["pubsub", "cache", "purge", "-C", "yesterday"],
+        "BadArgument",
+    )?;
+    let purged = ps(
+        perchd,
+        &[
+            "cache",
+            "purge",
+            "-n",
+            small,
+            "-t",
+            "entry",
+            "-S",
+            "test",
+            "-p",
+            "bob",
+            "-s",
+            s,
+            "-C",
+            "2999-01-01T00:00:00Z",
+            "-U",
+            "32503680000",
+        ],
+    )?;
     ensure!(purged["deleted"] == 1, "purge: {purged}");
     let st = status(perchd, "bob", s, small)?;
     ensure!(
@@ -559,6 +597,13 @@ fn cache_body(perchd: &Perchd) -> Result<()> {
     );
     // The next read syncs it again.
     wait_cached(perchd, small, "the small node again", |p| ids(p) == ["one"])?;
+    // Items published while bob was away are fetched when his session is back.
+    perchd.cli_ok(&["disconnect", "-p", "bob"])?;
+    publish(perchd, "alice", Some(s), small, "two", "while away")?;
+    connect(perchd, "bob", BOB)?;
+    wait_cached(perchd, small, "the item published while away", |p| {
+        ids(p) == ["one", "two"]
+    })?;
     perchd.cli_fails_with(&["pubsub", "cache", "reset"], "BadArgument")?;
     ps(perchd, &["cache", "reset", "--force"])?;
     let st = ps(perchd, &["cache", "status", "-p", "bob"])?;
@@ -567,7 +612,7 @@ fn cache_body(perchd: &Perchd) -> Result<()> {
         "reset: {st}"
     );
     let again = ps(perchd, &["get", "-p", "bob", "-s", s, "-n", small])?;
-    ensure!(ids(&again) == ["one"], "read after reset: {again}");
+    ensure!(ids(&again) == ["one", "two"], "read after reset: {again}");
     Ok(())
 }
 

@@ -546,6 +546,15 @@ impl Cache {
             return;
         };
         let now = dao::now_micros();
+        // Not served until checked again: reads meanwhile go to the service.
+        for node in nodes
+            .iter()
+            .filter(|n| n.sync_state == SyncState::Completed)
+        {
+            let _ =
+                dao::set_incoherent(self.db(), node.id, "re-checking after the session started")
+                    .await;
+        }
         for node in nodes {
             let again = match node.sync_state {
                 SyncState::Completed | SyncState::InProgress => true,
