@@ -105,6 +105,26 @@ pub async fn ingest(d: &Db, range: std::ops::Range<usize>, page: usize) -> Resul
     Ok(start.elapsed())
 }
 
+/// Only the parsing part of [`ingest`]: XML, the analyser's JSON, the indexed text.
+pub fn parse_only(range: std::ops::Range<usize>) -> Duration {
+    let analyser = xep_0277::analyser();
+    let start = Instant::now();
+    let mut bytes = 0;
+    for i in range {
+        let n = service::to_new(
+            &Item {
+                id: format!("i{i:07}"),
+                publisher: None,
+                payload: Some(payload(i)),
+            },
+            Some(&analyser),
+        );
+        bytes += n.text.len();
+    }
+    std::hint::black_box(bytes);
+    start.elapsed()
+}
+
 /// The same rows, already prepared, inserted into a plain table (no FTS, no upsert,
 /// no parsing): the floor the cache's ingest is compared with.
 pub async fn raw_insert(d: &Db, range: std::ops::Range<usize>, page: usize) -> Result<Duration> {

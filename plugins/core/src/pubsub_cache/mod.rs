@@ -414,6 +414,7 @@ fn actions(host: &Arc<dyn Host>, cache: &Arc<Cache>) {
                 }
                 let clause = clause.join(" AND ");
                 let deleted = dao::purge_where(c.host.database(), &clause, values).await?;
+                c.forget_nodes();
                 Ok(json!({"deleted": deleted}))
             }
             .boxed()
@@ -431,6 +432,7 @@ fn actions(host: &Arc<dyn Host>, cache: &Arc<Cache>) {
         |c, _call| {
             async move {
                 dao::reset(c.host.database()).await?;
+                c.forget_nodes();
                 tracing::info!("pubsub cache reset");
                 Ok(json!({}))
             }

@@ -29,12 +29,18 @@ pub struct Target {
     pub node: String,
 }
 
+/// (epoch, node rows by (profile id, service, node)).
+type Served = (u64, HashMap<(i32, String, String), Node>);
+
 pub struct Cache {
     pub host: Arc<dyn Host>,
     pub analysers: Arc<Analysers>,
     pub settings: Settings,
     /// Syncs running, by node id: their end is signalled (true) to waiting readers.
     running: Mutex<HashMap<i64, watch::Receiver<bool>>>,
+    /// Rows of nodes being served, so a read costs one statement; forgotten (all of
+    /// them, with a new epoch) after any change of any node's state.
+    served: Mutex<Served>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -53,7 +59,19 @@ impl Cache {
             analysers,
             settings,
             running: Mutex::new(HashMap::new()),
+            served: Mutex::new((0, HashMap::new())),
         }
+    }
+
+    fn served(&self) -> std::sync::MutexGuard<'_, Served> {
+        self.served.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// After any write to a node's row: reads go to the database again.
+    pub fn forget_nodes(&self) {
+        let mut s = self.served();
+        s.0 += 1;
+        s.1.clear();
     }
 
     fn db(&self) -> &sea_orm::DatabaseConnection {
@@ -112,6 +130,7 @@ impl Cache {
         };
         let analysis = self.analysers.analyse(&t.node, ns.as_deref());
         dao::set_analysis(self.db(), node.id, &analysis).await?;
+        self.forget_nodes();
         tracing::debug!(profile = %t.profile, service = %t.service, node = %t.node, ?analysis, "node analysed");
         dao::node_by_id(self.db(), node.id)
             .await?
@@ -130,6 +149,14 @@ impl Cache {
             .target(&req.profile, req.service.clone(), &req.node)
             .await
             .map_err(|e| e.to_string())?;
+        let key = (t.profile_id, t.service.clone(), t.node.clone());
+        let (epoch, known) = {
+            let s = self.served();
+            (s.0, s.1.get(&key).cloned())
+        };
+        if let Some(node) = known {
+            return self.answer(&node, req).await.map_err(|e| e.to_string());
+        }
         let mut node = self
             .analysed(&t)
             .await
@@ -164,6 +191,13 @@ impl Cache {
                     .map(|r| format!(" ({r})"))
                     .unwrap_or_default()
             ));
+        }
+        {
+            let mut s = self.served();
+            // Only if nothing changed since the row was read.
+            if s.0 == epoch {
+                s.1.insert(key, node.clone());
+            }
         }
         self.answer(&node, req).await.map_err(|e| e.to_string())
     }
@@ -298,10 +332,12 @@ impl Cache {
     ) -> Result<usize, HostError> {
         let db = self.db();
         let generation = dao::sync_started(db, node_id, forced).await?;
+        self.forget_nodes();
         tracing::info!(profile = %t.profile, service = %t.service, node = %t.node, generation, "node sync started");
         // XEP-0460: the service may say the node can't be cached.
         if let Some(reason) = self.hints_forbid(t).await {
             dao::set_no_sync(db, node_id, &reason).await?;
+            self.forget_nodes();
             tracing::info!(profile = %t.profile, service = %t.service, node = %t.node, %reason, "node not cached");
             return Err(HostError::BadArgument(format!("not cacheable: {reason}")));
         }
@@ -309,6 +345,7 @@ impl Cache {
             let reason = format!("subscription refused: {e}");
             // Not retried by itself: the service said no; a forced sync asks again.
             dao::sync_failed(db, node_id, &reason, None).await?;
+            self.forget_nodes();
             return Err(HostError::BadArgument(reason));
         }
         let mut walk = NodeWalk::new(
@@ -334,6 +371,7 @@ impl Cache {
                     let retry = self.retry_at(attempts);
                     dao::sync_failed(db, node_id, &format!("fetching items: {e}"), Some(retry))
                         .await?;
+                    self.forget_nodes();
                     return Err(e);
                 }
             };
@@ -347,12 +385,14 @@ impl Cache {
         match walk.outcome() {
             Some((true, _)) => {
                 dao::sync_completed(db, node_id, generation).await?;
+                self.forget_nodes();
                 tracing::info!(profile = %t.profile, service = %t.service, node = %t.node, items = stored, "node sync completed");
                 Ok(stored)
             }
             Some((false, reason)) => {
                 let reason = format!("incomplete: {reason}");
                 dao::sync_failed(db, node_id, &reason, None).await?;
+                self.forget_nodes();
                 Err(HostError::Xmpp(reason))
             }
             None => Err(HostError::Internal("node walk without an end".into())),
@@ -475,6 +515,7 @@ impl Cache {
                                 &format!("notified items could not be fetched: {e}"),
                             )
                             .await?;
+                            self.forget_nodes();
                             return Ok(());
                         }
                     }
@@ -489,10 +530,12 @@ impl Cache {
             }
             K::Delete => {
                 dao::delete_node(db, node.id).await?;
+                self.forget_nodes();
             }
             K::Configuration => {
                 // A new configuration may have trimmed the node: check it again.
                 dao::set_incoherent(db, node.id, "configuration changed; resynchronising").await?;
+                self.forget_nodes();
                 if let Ok(t) = self.target_of(&ev.profile, &node).await {
                     self.clone().start_sync(t, false, None).await;
                 }
@@ -507,6 +550,7 @@ impl Cache {
                     dao::set_subscribed(db, node.id, false).await?;
                     dao::set_incoherent(db, node.id, &format!("subscription lost ({state})"))
                         .await?;
+                    self.forget_nodes();
                 }
             }
         }
@@ -554,6 +598,7 @@ impl Cache {
             let _ =
                 dao::set_incoherent(self.db(), node.id, "re-checking after the session started")
                     .await;
+            self.forget_nodes();
         }
         for node in nodes {
             let again = match node.sync_state {
