@@ -14,6 +14,7 @@ mod m20261123_000001_profiles;
 mod m20261123_000002_history;
 mod m20261123_000003_plugins;
 mod m20261123_000004_pubsub_cache;
+mod m20261123_000005_pubsub_cache_indexes;
 
 /// Every migration this binary knows, oldest first.
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_history::Migration),
             Box::new(m20261123_000003_plugins::Migration),
             Box::new(m20261123_000004_pubsub_cache::Migration),
+            Box::new(m20261123_000005_pubsub_cache_indexes::Migration),
         ]
     }
 }

@@ -302,6 +302,10 @@ pub async fn set_incoherent(
     Ok(())
 }
 
+/// Rows per INSERT statement: a whole sync page in one statement (10 values a row,
+/// far below SQLite's 32,766 bound variables).
+const CHUNK: usize = 250;
+
 /// One item to store.
 #[derive(Debug, Clone)]
 pub struct NewItem {
@@ -339,7 +343,7 @@ pub async fn store_items(
         .map_err(db_err)?
         .unwrap_or(0);
     // Several rows per statement: far fewer round trips into SQLite than one each.
-    for (chunk_no, chunk) in items.chunks(50).enumerate() {
+    for (chunk_no, chunk) in items.chunks(CHUNK).enumerate() {
         let mut sql = String::from(
             "INSERT INTO pubsub_item (node_id, item_id, publisher, data, parsed, text, seq, generation, created, updated) VALUES ",
         );
@@ -349,7 +353,7 @@ pub async fn store_items(
                 sql.push(',');
             }
             sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-            let n = i64::try_from(chunk_no * 50 + i + 1).unwrap_or(0);
+            let n = i64::try_from(chunk_no * CHUNK + i + 1).unwrap_or(0);
             v.extend([
                 node_id.into(),
                 it.item_id.clone().into(),
