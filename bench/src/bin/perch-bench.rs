@@ -42,6 +42,15 @@ fn main() -> Result<()> {
         None => vec![10_000, 100_000, 1_000_000],
     };
     let skip_e2e = args.iter().any(|a| a == "--no-e2e");
+    // `--reads N`: how many reads each end-to-end figure is taken over (500).
+    let reads: usize = match args.iter().position(|a| a == "--reads") {
+        Some(i) => args
+            .get(i + 1)
+            .context("--reads N")?
+            .parse()
+            .context("--reads: a number")?,
+        None => 500,
+    };
     let sizes = if args.iter().any(|a| a == "--no-db") {
         Vec::new()
     } else {
@@ -56,7 +65,7 @@ fn main() -> Result<()> {
         rt.block_on(db_side(n))?;
     }
     if !skip_e2e {
-        rt.block_on(end_to_end())?;
+        rt.block_on(end_to_end(reads))?;
     }
     Ok(())
 }
@@ -137,7 +146,7 @@ fn rss_kib(pid: u32) -> Result<u64> {
         .context("no VmRSS")
 }
 
-async fn end_to_end() -> Result<()> {
+async fn end_to_end(reads: usize) -> Result<()> {
     println!("\n## end to end: Prosody, dbus-daemon, perchd");
     let prosody = Prosody::start()?;
     let perchd = Perchd::start_with_config(ANALYSER)?;
@@ -198,7 +207,8 @@ async fn end_to_end() -> Result<()> {
     for (label, use_cache) in [("from the cache", true), ("cache bypassed", false)] {
         let mut samples = Vec::new();
         let args = json!({"service": s, "node": node, "max": 20, "use_cache": use_cache});
-        for _ in 0..500 {
+        let n = if use_cache { reads } else { reads.min(500) };
+        for _ in 0..n {
             // The round trip only; the frontend's JSON parsing is not perchd's time.
             let start = Instant::now();
             let reply = conn

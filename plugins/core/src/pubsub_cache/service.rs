@@ -29,8 +29,14 @@ pub struct Target {
     pub node: String,
 }
 
-/// (epoch, node rows by (profile id, service, node)).
-type Served = (u64, HashMap<(i32, String, String), Node>);
+/// What reads are answered from without SQL, valid for one epoch: node rows by
+/// (profile id, service, node), and the last answer to a plain newest-N read.
+#[derive(Default)]
+struct Served {
+    epoch: u64,
+    nodes: HashMap<(i32, String, String), Node>,
+    pages: HashMap<(i32, String, String, usize), ItemsPage>,
+}
 
 pub struct Cache {
     pub host: Arc<dyn Host>,
@@ -59,7 +65,7 @@ impl Cache {
             analysers,
             settings,
             running: Mutex::new(HashMap::new()),
-            served: Mutex::new((0, HashMap::new())),
+            served: Mutex::new(Served::default()),
         }
     }
 
@@ -67,11 +73,12 @@ impl Cache {
         self.served.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// After any write to a node's row: reads go to the database again.
+    /// After any write to a node's row or its items: reads go to the database again.
     pub fn forget_nodes(&self) {
         let mut s = self.served();
-        s.0 += 1;
-        s.1.clear();
+        s.epoch += 1;
+        s.nodes.clear();
+        s.pages.clear();
     }
 
     fn db(&self) -> &sea_orm::DatabaseConnection {
@@ -150,12 +157,31 @@ impl Cache {
             .await
             .map_err(|e| e.to_string())?;
         let key = (t.profile_id, t.service.clone(), t.node.clone());
-        let (epoch, known) = {
+        // A plain newest-N read, the commonest, is remembered until anything changes.
+        let plain = req
+            .max_items
+            .filter(|_| !req.all && req.item_ids.is_empty() && req.rsm.is_none());
+        let (epoch, known, page) = {
             let s = self.served();
-            (s.0, s.1.get(&key).cloned())
+            let page = plain.and_then(|n| {
+                s.pages
+                    .get(&(key.0, key.1.clone(), key.2.clone(), n))
+                    .cloned()
+            });
+            (s.epoch, s.nodes.get(&key).cloned(), page)
         };
+        if let Some(page) = page {
+            return Ok(page);
+        }
         if let Some(node) = known {
-            return self.answer(&node, req).await.map_err(|e| e.to_string());
+            let page = self.answer(&node, req).await.map_err(|e| e.to_string())?;
+            if let Some(n) = plain {
+                let mut s = self.served();
+                if s.epoch == epoch {
+                    s.pages.insert((key.0, key.1, key.2, n), page.clone());
+                }
+            }
+            return Ok(page);
         }
         let mut node = self
             .analysed(&t)
@@ -195,8 +221,8 @@ impl Cache {
         {
             let mut s = self.served();
             // Only if nothing changed since the row was read.
-            if s.0 == epoch {
-                s.1.insert(key, node.clone());
+            if s.epoch == epoch {
+                s.nodes.insert(key, node.clone());
             }
         }
         self.answer(&node, req).await.map_err(|e| e.to_string())
@@ -377,6 +403,7 @@ impl Cache {
             };
             let items: Vec<NewItem> = page.iter().map(|i| to_new(i, analyser.as_ref())).collect();
             stored += dao::store_items(db, node_id, generation, &items, true).await?;
+            self.forget_nodes();
             if let Some(j) = job {
                 j.progress(&format!("{stored} items"), None, json!({"items": stored}))
                     .await;
@@ -521,12 +548,15 @@ impl Cache {
                     }
                 }
                 dao::store_items(db, node.id, node.sync_gen, &items, false).await?;
+                self.forget_nodes();
             }
             K::Retract => {
                 dao::delete_items(db, node.id, &ev.retracted).await?;
+                self.forget_nodes();
             }
             K::Purge => {
                 dao::purge_node_items(db, node.id).await?;
+                self.forget_nodes();
             }
             K::Delete => {
                 dao::delete_node(db, node.id).await?;
