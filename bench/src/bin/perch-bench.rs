@@ -234,6 +234,34 @@ async fn end_to_end(reads: usize) -> Result<()> {
         );
     }
 
+    // A different page each time (RSM index): what a read costs when it is not the
+    // one answered a moment ago.
+    let mut samples = Vec::new();
+    for k in 0..reads {
+        let args = json!({"service": s, "node": node, "max": 20, "index": k % 80});
+        let start = Instant::now();
+        let reply = conn
+            .call_method(
+                Some(perch_tests::BUS_NAME),
+                "/org/perch/Perch",
+                Some("org.perch.Perch1"),
+                "ActionRun",
+                &("bob", "pubsub_items_get", args.to_string()),
+            )
+            .await?;
+        samples.push(start.elapsed());
+        let page: Value = serde_json::from_str(&reply.body().deserialize::<String>()?)?;
+        if page["source"] != "cache" || page["items"].as_array().map(Vec::len) != Some(20) {
+            return Err(anyhow!("paged read: {page}"));
+        }
+    }
+    let (p50, p95) = percentiles(&mut samples);
+    println!(
+        "20-item read over D-Bus from the cache, a different RSM page each time: p50 {} p95 {}",
+        ms(p50),
+        ms(p95)
+    );
+
     // How long until alice's new item shows in bob's cached read.
     let mut lat = Vec::new();
     for k in 0..20 {
