@@ -78,30 +78,44 @@ pub async fn fresh_db() -> Result<Db> {
     })
 }
 
-/// Stores items `range` the way a sync does: parse (XEP-0277 analyser), text for
-/// FTS, pages of `page` in one transaction each. Returns the time taken.
+/// Stores items `range` the way a sync does: pages of `page`, each parsed on a
+/// blocking thread (XEP-0277 analyser, text for FTS) while the previous one is
+/// written in one transaction. Returns the time taken.
 pub async fn ingest(d: &Db, range: std::ops::Range<usize>, page: usize) -> Result<Duration> {
-    let analyser = xep_0277::analyser();
     let start = Instant::now();
     let ids: Vec<usize> = range.collect();
-    for chunk in ids.chunks(page) {
-        let items: Vec<_> = chunk
-            .iter()
-            .map(|i| {
-                service::to_new(
-                    &Item {
-                        id: format!("i{i:07}"),
-                        publisher: None,
-                        payload: Some(payload(*i)),
-                    },
-                    Some(&analyser),
-                )
+    let pages: Vec<Vec<usize>> = ids.chunks(page).map(<[usize]>::to_vec).collect();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<dao::NewItem>>(2);
+    let producer = tokio::spawn(async move {
+        for p in pages {
+            let parsed = tokio::task::spawn_blocking(move || {
+                let analyser = xep_0277::analyser();
+                p.iter()
+                    .map(|i| {
+                        service::to_new(
+                            &Item {
+                                id: format!("i{i:07}"),
+                                publisher: None,
+                                payload: Some(payload(*i)),
+                            },
+                            Some(&analyser),
+                        )
+                    })
+                    .collect::<Vec<_>>()
             })
-            .collect();
+            .await;
+            let Ok(items) = parsed else { return };
+            if tx.send(items).await.is_err() {
+                return;
+            }
+        }
+    });
+    while let Some(items) = rx.recv().await {
         dao::store_items(&d.db, d.node_id, 1, &items, true)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
+    producer.await?;
     Ok(start.elapsed())
 }
 

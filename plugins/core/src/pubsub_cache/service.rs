@@ -374,6 +374,13 @@ impl Cache {
             self.forget_nodes();
             return Err(HostError::BadArgument(reason));
         }
+        let analyser = dao::node_by_id(db, node_id)
+            .await?
+            .and_then(|n| n.analyser)
+            .and_then(|a| self.analysers.by_name(&a));
+        // Three stages that overlap: the network brings page N+2 while a blocking
+        // thread parses page N+1 while page N is written.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<NewItem>, HostError>>(2);
         let mut walk = NodeWalk::new(
             t.profile.clone(),
             t.to.clone(),
@@ -381,16 +388,37 @@ impl Cache {
             self.settings.page_size,
             self.settings.max_items,
         );
-        let analyser = dao::node_by_id(db, node_id)
-            .await?
-            .and_then(|n| n.analyser)
-            .and_then(|a| self.analysers.by_name(&a));
+        let host = self.host.clone();
+        let producer = tokio::spawn(async move {
+            loop {
+                match walk.next_page(&*host).await {
+                    Ok(Some(page)) => {
+                        let a = analyser.clone();
+                        let parsed = tokio::task::spawn_blocking(move || {
+                            page.iter()
+                                .map(|i| to_new(i, a.as_ref()))
+                                .collect::<Vec<_>>()
+                        })
+                        .await
+                        .map_err(|e| HostError::Internal(format!("parsing a page: {e}")));
+                        if tx.send(parsed).await.is_err() {
+                            return None;
+                        }
+                    }
+                    Ok(None) => return walk.outcome().map(|(c, r)| (c, r.to_owned())),
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return None;
+                    }
+                }
+            }
+        });
         let mut stored = 0;
-        loop {
-            let page = match walk.next_page(&*self.host).await {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
+        while let Some(page) = rx.recv().await {
+            let items = match page {
+                Ok(items) => items,
                 Err(e) => {
+                    producer.abort();
                     let attempts = dao::node_by_id(db, node_id)
                         .await?
                         .map_or(0, |n| n.attempts);
@@ -401,7 +429,6 @@ impl Cache {
                     return Err(e);
                 }
             };
-            let items: Vec<NewItem> = page.iter().map(|i| to_new(i, analyser.as_ref())).collect();
             stored += dao::store_items(db, node_id, generation, &items, true).await?;
             self.forget_nodes();
             if let Some(j) = job {
@@ -409,7 +436,10 @@ impl Cache {
                     .await;
             }
         }
-        match walk.outcome() {
+        let outcome = producer
+            .await
+            .map_err(|e| HostError::Internal(format!("node walk: {e}")))?;
+        match outcome {
             Some((true, _)) => {
                 dao::sync_completed(db, node_id, generation).await?;
                 self.forget_nodes();
