@@ -626,25 +626,7 @@ fn cache_on_ejabberd_and_restart_mid_sync() {
 }
 
 fn ejabberd_cache_body(perchd: &mut Perchd, server: &perch_tests::Ejabberd) -> Result<()> {
-    let (addr, ca) = (server.server_arg(), server.ca_file().display().to_string());
-    for (name, pw) in [("alice", ALICE_PW), ("bob", BOB_PW)] {
-        let jid = format!("{name}@localhost");
-        perchd.cli_ok(&[
-            "profile",
-            "create",
-            name,
-            "--jid",
-            &jid,
-            "--xmpp-password",
-            pw,
-            "--server",
-            &addr,
-            "--ca-file",
-            &ca,
-            "--autoconnect",
-        ])?;
-        connect(perchd, name, &jid)?;
-    }
+    super::pubsub::alice_and_bob_on_ejabberd(perchd, server, &["--autoconnect"])?;
     cache_body(perchd)?;
 
     // Killed mid-sync, restarted: the node ends complete and consistent.

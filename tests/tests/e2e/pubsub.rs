@@ -659,20 +659,16 @@ pub(super) fn publish_many(
     })
 }
 
-#[test]
-fn pubsub_on_ejabberd() {
-    let ejabberd = perch_tests::Ejabberd::start().expect("starting ejabberd");
-    let perchd = Perchd::start().expect("starting perchd");
-    ejabberd_body(&perchd, &ejabberd).unwrap_or_else(|e| {
-        panic!("{e:?}\n{}", ejabberd.diagnostics());
-    });
-}
-
-fn ejabberd_body(perchd: &Perchd, server: &perch_tests::Ejabberd) -> Result<()> {
+/// Profiles alice and bob on `server` (ejabberd), both connected.
+pub(super) fn alice_and_bob_on_ejabberd(
+    perchd: &Perchd,
+    server: &perch_tests::Ejabberd,
+    extra: &[&str],
+) -> Result<()> {
     let (addr, ca) = (server.server_arg(), server.ca_file().display().to_string());
     for (name, pw) in [("alice", ALICE_PW), ("bob", BOB_PW)] {
         let jid = format!("{name}@localhost");
-        perchd.cli_ok(&[
+        let mut args = vec![
             "profile",
             "create",
             name,
@@ -684,9 +680,25 @@ fn ejabberd_body(perchd: &Perchd, server: &perch_tests::Ejabberd) -> Result<()> 
             &addr,
             "--ca-file",
             &ca,
-        ])?;
+        ];
+        args.extend_from_slice(extra);
+        perchd.cli_ok(&args)?;
         connect(perchd, name, &jid)?;
     }
+    Ok(())
+}
+
+#[test]
+fn pubsub_on_ejabberd() {
+    let ejabberd = perch_tests::Ejabberd::start().expect("starting ejabberd");
+    let perchd = Perchd::start().expect("starting perchd");
+    ejabberd_body(&perchd, &ejabberd).unwrap_or_else(|e| {
+        panic!("{e:?}\n{}", ejabberd.diagnostics());
+    });
+}
+
+fn ejabberd_body(perchd: &Perchd, server: &perch_tests::Ejabberd) -> Result<()> {
+    alice_and_bob_on_ejabberd(perchd, server, &[])?;
     every_method(perchd, false)?;
     let s = SERVICE;
     let node = "perch-ej";

@@ -84,7 +84,7 @@ impl TriggerPoint for ItemsRequested {
     const NAME: &'static str = "pubsub.items.request";
     const DOC: &'static str = "items are about to be requested from a pubsub service; handlers may \
                                edit the request. StopWith(page): answered with that page, the service \
-                               is not asked; Stop: the request fails (Cancelled)";
+                               is not asked; Stop: the request fails (BadArgument naming the plugin)";
     type Args = ItemsRequest;
     type Value = ItemsPage;
 }
