@@ -8,6 +8,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use perch_plugin_api::action::{ActionResult, Call, Param, ParamType};
+use perch_plugin_api::minidom::Element;
 use perch_plugin_api::{Host, HostError};
 use serde_json::{Map, Value, json};
 
@@ -42,6 +43,13 @@ fn usize_arg(call: &Call, name: &str) -> Result<Option<usize>, HostError> {
         .i64(name)
         .map(|v| usize::try_from(v).map_err(|_| bad(name, format!("{v} is negative"))))
         .transpose()
+}
+
+/// Sends an IQ set about `node` to the call's service; answers `{service, node}`.
+async fn set_node(host: &dyn Host, call: &Call, node: &str, payload: Element) -> ActionResult {
+    let to = call.args.jid("service");
+    host.iq(&call.profile, to.clone(), true, payload).await?;
+    done(service_name(host, &call.profile, to.as_ref()).await, node)
 }
 
 /// The JID to subscribe: the `jid` argument, or the profile's own bare JID.
@@ -102,18 +110,13 @@ pub fn register(host: &Arc<dyn Host>) {
         |host, call| {
             async move {
                 let node = node_of(&call)?;
-                let to = call.args.jid("service");
-                host.iq(
-                    &call.profile,
-                    to.clone(),
-                    true,
+                set_node(
+                    &*host,
+                    &call,
+                    &node,
                     xml::delete(&node, call.args.str("redirect")),
                 )
-                .await?;
-                done(
-                    service_name(&*host, &call.profile, to.as_ref()).await,
-                    &node,
-                )
+                .await
             }
             .boxed()
         },
@@ -126,13 +129,7 @@ pub fn register(host: &Arc<dyn Host>) {
         |host, call| {
             async move {
                 let node = node_of(&call)?;
-                let to = call.args.jid("service");
-                host.iq(&call.profile, to.clone(), true, xml::purge(&node))
-                    .await?;
-                done(
-                    service_name(&*host, &call.profile, to.as_ref()).await,
-                    &node,
-                )
+                set_node(&*host, &call, &node, xml::purge(&node)).await
             }
             .boxed()
         },
@@ -173,19 +170,8 @@ pub fn register(host: &Arc<dyn Host>) {
         |host, call| {
             async move {
                 let node = node_of(&call)?;
-                let to = call.args.jid("service");
                 let config = call.args.object("config").cloned().unwrap_or_default();
-                host.iq(
-                    &call.profile,
-                    to.clone(),
-                    true,
-                    xml::configure_set(&node, &config),
-                )
-                .await?;
-                done(
-                    service_name(&*host, &call.profile, to.as_ref()).await,
-                    &node,
-                )
+                set_node(&*host, &call, &node, xml::configure_set(&node, &config)).await
             }
             .boxed()
         },
@@ -478,19 +464,14 @@ pub fn register(host: &Arc<dyn Host>) {
         |host, call| {
             async move {
                 let node = node_of(&call)?;
-                let to = call.args.jid("service");
                 let jid = subscriber(&*host, &call).await?;
-                host.iq(
-                    &call.profile,
-                    to.clone(),
-                    true,
+                set_node(
+                    &*host,
+                    &call,
+                    &node,
                     xml::unsubscribe(&node, &jid, call.args.str("subid")),
                 )
-                .await?;
-                done(
-                    service_name(&*host, &call.profile, to.as_ref()).await,
-                    &node,
-                )
+                .await
             }
             .boxed()
         },
@@ -590,23 +571,18 @@ pub fn register(host: &Arc<dyn Host>) {
                 let host = h.clone();
                 async move {
                     let node = node_of(&call)?;
-                    let to = call.args.jid("service");
                     let entries: Map<String, Value> =
                         call.args.object(key).cloned().unwrap_or_default();
                     if entries.is_empty() {
                         return Err(bad(key, "nothing to change"));
                     }
-                    host.iq(
-                        &call.profile,
-                        to.clone(),
-                        true,
+                    set_node(
+                        &*host,
+                        &call,
+                        &node,
                         xml::owner_list(what, &node, Some(&entries)),
                     )
-                    .await?;
-                    done(
-                        service_name(&*host, &call.profile, to.as_ref()).await,
-                        &node,
-                    )
+                    .await
                 }
                 .boxed()
             }),
