@@ -285,3 +285,88 @@ async fn jobs_left_running_are_interrupted_at_start_and_old_ones_pruned() {
     assert_eq!(jobs.get(running.id()).await.unwrap().state, "running");
     running.finish(serde_json::Value::Null).await;
 }
+
+/// Rows matching an FTS query in the cache's full-text index.
+async fn fts_ids(db: &sea_orm::DatabaseConnection, query: &str) -> Vec<String> {
+    db.query_all_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "SELECT i.item_id FROM pubsub_item_fts JOIN pubsub_item i ON i.id = pubsub_item_fts.rowid \
+         WHERE pubsub_item_fts MATCH ? ORDER BY i.item_id",
+        [query.into()],
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.try_get::<String>("", "item_id").unwrap())
+    .collect()
+}
+
+/// The cache's contentless full-text index (migration 006) follows the items: a page
+/// with one id twice indexes the last, an edit replaces the text, a retraction
+/// removes it; and a database cached under migration 005 keeps its index.
+#[tokio::test]
+async fn cache_full_text_index_follows_items_and_survives_migration_006() {
+    use perch_migration::MigratorTrait;
+    use perch_plugins::pubsub_cache::dao::{self, NewItem};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("perch.db");
+    // A database at migration 005, with one cached item and its indexed text.
+    let old = sea_orm::Database::connect(format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    perch_migration::Migrator::up(&old, Some(5)).await.unwrap();
+    old.execute_unprepared(
+        "INSERT INTO profile (id, name, jid, password, created_at) \
+         VALUES (1, 'alice', 'alice@localhost', 'sealed', 0); \
+         INSERT INTO pubsub_node (id, profile_id, service, name, sync_state_updated) \
+         VALUES (1, 1, 'alice@localhost', 'n', 0); \
+         INSERT INTO pubsub_item (node_id, item_id, data, text, seq, generation, created, updated) \
+         VALUES (1, 'old', '<x xmlns=''urn:t''>kumquat</x>', 'kumquat', 1, 0, 0, 0);",
+    )
+    .await
+    .unwrap();
+    old.close().await.unwrap();
+    let db = open_sqlite(&path).await.unwrap();
+    assert_eq!(fts_ids(&db, "kumquat").await, ["old"], "index kept by 006");
+
+    let item = |id: &str, text: &str| NewItem {
+        item_id: id.into(),
+        publisher: None,
+        data: format!("<x xmlns='urn:t'>{text}</x>"),
+        parsed: None,
+        text: text.into(),
+    };
+    let page = vec![
+        item("a", "first apple"),
+        item("b", "cherry"),
+        item("a", "second banana"),
+    ];
+    assert_eq!(dao::store_items(&db, 1, 1, page, true).await.unwrap(), 3);
+    assert_eq!(fts_ids(&db, "banana").await, ["a"]);
+    assert!(
+        fts_ids(&db, "apple").await.is_empty(),
+        "replaced in the page"
+    );
+    // An edit from a notification replaces the indexed text.
+    dao::store_items(&db, 1, 1, vec![item("b", "damson")], false)
+        .await
+        .unwrap();
+    assert!(fts_ids(&db, "cherry").await.is_empty());
+    assert_eq!(fts_ids(&db, "damson").await, ["b"]);
+    // Retracted: gone from the index too.
+    dao::delete_items(&db, 1, &["a".into(), "old".into()])
+        .await
+        .unwrap();
+    assert!(fts_ids(&db, "banana OR kumquat").await.is_empty());
+    let entries = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM pubsub_item_fts WHERE pubsub_item_fts MATCH 'damson OR banana OR apple OR cherry OR kumquat'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(entries, 1, "only b's entry is left");
+}

@@ -15,6 +15,7 @@ mod m20261123_000002_history;
 mod m20261123_000003_plugins;
 mod m20261123_000004_pubsub_cache;
 mod m20261123_000005_pubsub_cache_indexes;
+mod m20261123_000006_pubsub_cache_contentless_fts;
 
 /// Every migration this binary knows, oldest first.
 #[derive(Debug)]
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_plugins::Migration),
             Box::new(m20261123_000004_pubsub_cache::Migration),
             Box::new(m20261123_000005_pubsub_cache_indexes::Migration),
+            Box::new(m20261123_000006_pubsub_cache_contentless_fts::Migration),
         ]
     }
 }

@@ -38,6 +38,11 @@ pub async fn open_sqlite(path: &Path) -> Result<DatabaseConnection, DbOpenError>
         .map_sqlx_sqlite_opts(move |o| {
             o.filename(&file)
                 .create_if_missing(true)
+                // 8 KiB pages (for databases created from now on; SQLite's default is
+                // 4 KiB): a cache sync writes about 1 KiB a row, and larger pages cut
+                // the B-tree and WAL work per row (ingest about 8% faster, measured
+                // with perch-bench; reads unchanged).
+                .page_size(8192)
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
@@ -45,6 +50,10 @@ pub async fn open_sqlite(path: &Path) -> Result<DatabaseConnection, DbOpenError>
                 // 1 MiB of page cache per connection (SQLite's default is 2 MiB):
                 // the hot pages of a cached read fit, and four connections stay light.
                 .pragma("cache_size", "-1024")
+                // The background checkpointer below does this work; a writer only
+                // checkpoints by itself past 64 MiB of WAL (SQLite's default is 1,000
+                // pages), should the checkpointer fall behind.
+                .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
         });
     let db = Database::connect(opt)
         .await
@@ -53,7 +62,52 @@ pub async fn open_sqlite(path: &Path) -> Result<DatabaseConnection, DbOpenError>
             source,
         })?;
     migrate(&db, &shown).await?;
+    tokio::spawn(checkpointer(db.clone(), shown));
     Ok(db)
+}
+
+/// WAL pages past which a committing connection checkpoints by itself.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 8192;
+
+/// Copies the WAL back into the database file off the writers' path.
+///
+/// Why: a checkpoint ends with an fsync of everything copied, and SQLite runs it in
+/// whichever connection commits past the threshold — during a cache sync, that is
+/// the sync's writer, which then waits for the disk every few pages (ingest went from
+/// about 37,000 to 50,000 items/s at 100k items when this moved here; perch-bench).
+/// A passive checkpoint never blocks readers or writers. Every 100 ms while the WAL
+/// grows, every 500 ms when it is idle (at 50,000 items/s a sync writes about 40 MB
+/// in that time, under the writers' own 64 MiB threshold); ends when the pool is
+/// closed.
+async fn checkpointer(db: DatabaseConnection, shown: String) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let mut last = (0, 0);
+    loop {
+        let pool = db.get_sqlite_connection_pool();
+        if pool.is_closed() {
+            return;
+        }
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "PRAGMA wal_checkpoint(PASSIVE)",
+            ))
+            .await;
+        let frames = match row {
+            Ok(Some(r)) => (
+                r.try_get_by_index::<i64>(1).unwrap_or(0),
+                r.try_get_by_index::<i64>(2).unwrap_or(0),
+            ),
+            Ok(None) => (0, 0),
+            Err(e) => {
+                tracing::warn!(path = %shown, error = %e, "WAL checkpoint failed");
+                (0, 0)
+            }
+        };
+        let busy = frames != last && frames.0 > 0;
+        last = frames;
+        tokio::time::sleep(Duration::from_millis(if busy { 100 } else { 500 })).await;
+    }
 }
 
 async fn migrate(db: &DatabaseConnection, shown: &str) -> Result<(), DbOpenError> {

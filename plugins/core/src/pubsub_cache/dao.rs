@@ -1,20 +1,27 @@
 //! The cache's tables (`pubsub_node`, `pubsub_item`, `pubsub_item_fts`): the only code
 //! that touches them. Raw SQL through sea-orm statements: upserts, FTS5 and JSON
 //! paths have no builder, and the hot paths (a page of items in one transaction, a
-//! 20-item read) must stay a handful of statements.
+//! 20-item read) must stay a handful of statements. Storing items goes through sqlx
+//! itself, the values moved rather than copied; it also writes the full-text index,
+//! which keeps no text of its own (migration 006).
+
+use std::collections::{HashMap, HashSet};
 
 use perch_plugin_api::HostError;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait,
     Value as Sql,
 };
-use serde_json::Value;
 
 use super::model::SyncState;
 
 const B: DbBackend = DbBackend::Sqlite;
 
 pub fn db_err(e: sea_orm::DbErr) -> HostError {
+    HostError::Storage(e.to_string())
+}
+
+fn sqlx_err(e: sqlx::Error) -> HostError {
     HostError::Storage(e.to_string())
 }
 
@@ -312,7 +319,8 @@ pub struct NewItem {
     pub item_id: String,
     pub publisher: Option<String>,
     pub data: String,
-    pub parsed: Option<Value>,
+    /// The analyser's JSON, serialised.
+    pub parsed: Option<String>,
     pub text: String,
 }
 
@@ -323,79 +331,116 @@ pub async fn store_items(
     db: &DatabaseConnection,
     node_id: i64,
     generation: i64,
-    items: &[NewItem],
+    items: Vec<NewItem>,
     fetched: bool,
 ) -> Result<usize, HostError> {
     if items.is_empty() {
         return Ok(0);
     }
-    let txn = db.begin().await.map_err(db_err)?;
-    let now = now_micros();
-    let seq: i64 = txn
-        .query_one_raw(stmt(
-            "SELECT seq FROM pubsub_node WHERE id = ?",
-            vec![node_id.into()],
-        ))
+    let count = items.len();
+    // sqlx directly, the items moved into the statement: sea-orm would copy every
+    // value once more, and a sync writes a kilobyte or so per item.
+    let mut tx = db
+        .get_sqlite_connection_pool()
+        .begin()
         .await
-        .map_err(db_err)?
-        .map(|r| r.try_get::<i64>("", "seq"))
-        .transpose()
-        .map_err(db_err)?
+        .map_err(sqlx_err)?;
+    let now = now_micros();
+    let seq: i64 = sqlx::query_scalar("SELECT seq FROM pubsub_node WHERE id = ?")
+        .bind(node_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(sqlx_err)?
         .unwrap_or(0);
+    // A page of a sync gives the service's order; a notification repeating an item we
+    // have unchanged (the last item sent on subscription, …) is not an edit and must
+    // not move it.
+    let seq_set = if fetched {
+        "excluded.seq"
+    } else {
+        "CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.seq ELSE excluded.seq END"
+    };
+    let mut items = items.into_iter().peekable();
+    let mut n = seq;
     // Several rows per statement: far fewer round trips into SQLite than one each.
-    for (chunk_no, chunk) in items.chunks(CHUNK).enumerate() {
-        let mut sql = String::from(
-            "INSERT INTO pubsub_item (node_id, item_id, publisher, data, parsed, text, seq, generation, created, updated) VALUES ",
+    while items.peek().is_some() {
+        let chunk: Vec<NewItem> = items.by_ref().take(CHUNK).collect();
+        let mut sql = String::with_capacity(400 + chunk.len() * 32);
+        sql.push_str(
+            "INSERT INTO pubsub_item (node_id, item_id, publisher, data, parsed, seq, generation, created, updated) VALUES ",
         );
-        let mut v: Vec<Sql> = Vec::with_capacity(chunk.len() * 10);
-        for (i, it) in chunk.iter().enumerate() {
+        for i in 0..chunk.len() {
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-            let n = i64::try_from(chunk_no * CHUNK + i + 1).unwrap_or(0);
-            v.extend([
-                node_id.into(),
-                it.item_id.clone().into(),
-                it.publisher.clone().into(),
-                it.data.clone().into(),
-                it.parsed.as_ref().map(Value::to_string).into(),
-                it.text.clone().into(),
-                (seq + n).into(),
-                generation.into(),
-                now.into(),
-                now.into(),
-            ]);
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
         }
-        // A page of a sync gives the service's order; a notification repeating an
-        // item we have unchanged (the last item sent on subscription, …) is not an
-        // edit and must not move it.
-        let seq = if fetched {
-            "excluded.seq"
-        } else {
-            "CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.seq ELSE excluded.seq END"
-        };
         sql.push_str(&format!(
             " ON CONFLICT (node_id, item_id) DO UPDATE SET publisher = excluded.publisher, \
-             data = excluded.data, parsed = excluded.parsed, text = excluded.text, \
-             seq = {seq}, generation = excluded.generation, \
+             data = excluded.data, parsed = excluded.parsed, \
+             seq = {seq_set}, generation = excluded.generation, \
              updated = CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.updated ELSE excluded.updated END"
         ));
-        txn.execute_raw(stmt(&sql, v)).await.map_err(db_err)?;
+        // The text to index, by item id (of two items with one id, the last wins, as
+        // in the table).
+        let mut texts: Vec<(String, String)> = Vec::with_capacity(chunk.len());
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for it in chunk {
+            n += 1;
+            texts.push((it.item_id.clone(), it.text));
+            q = q
+                .bind(node_id)
+                .bind(it.item_id)
+                .bind(it.publisher)
+                .bind(it.data)
+                .bind(it.parsed)
+                .bind(n)
+                .bind(generation)
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut *tx).await.map_err(sqlx_err)?;
+        let mut seen = HashSet::with_capacity(texts.len());
+        if !texts.iter().all(|(id, _)| seen.insert(id.as_str())) {
+            let mut last: HashMap<&str, usize> = HashMap::new();
+            for (i, (id, _)) in texts.iter().enumerate() {
+                last.insert(id, i);
+            }
+            let keep: HashSet<usize> = last.into_values().collect();
+            texts = texts
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, t)| keep.contains(&i).then_some(t))
+                .collect();
+        }
+        let mut sql = String::from(
+            "INSERT INTO pubsub_item_fts (rowid, text) SELECT i.id, v.column2 FROM (VALUES ",
+        );
+        for i in 0..texts.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str("(?, ?)");
+        }
+        sql.push_str(") AS v JOIN pubsub_item i ON i.node_id = ? AND i.item_id = v.column1");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, text) in texts {
+            q = q.bind(id).bind(text);
+        }
+        q.bind(node_id).execute(&mut *tx).await.map_err(sqlx_err)?;
     }
-    let count = i64::try_from(items.len()).unwrap_or(0);
-    txn.execute_raw(stmt(
+    let count_i = i64::try_from(count).unwrap_or(0);
+    sqlx::query(
         "UPDATE pubsub_node SET seq = seq + ?, items_fetched = items_fetched + ? WHERE id = ?",
-        vec![
-            count.into(),
-            (if fetched { count } else { 0 }).into(),
-            node_id.into(),
-        ],
-    ))
+    )
+    .bind(count_i)
+    .bind(if fetched { count_i } else { 0 })
+    .bind(node_id)
+    .execute(&mut *tx)
     .await
-    .map_err(db_err)?;
-    txn.commit().await.map_err(db_err)?;
-    Ok(items.len())
+    .map_err(sqlx_err)?;
+    tx.commit().await.map_err(sqlx_err)?;
+    Ok(count)
 }
 
 pub async fn delete_items(

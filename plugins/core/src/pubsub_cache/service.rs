@@ -233,11 +233,7 @@ impl Cache {
         let db = self.db();
         let page = |rows: Vec<dao::Row>| -> Vec<Item> {
             rows.into_iter()
-                .map(|r| Item {
-                    id: r.item_id,
-                    publisher: r.publisher,
-                    payload: Some(r.data),
-                })
+                .map(|r| Item::new(r.item_id, r.publisher, Some(r.data)))
                 .collect()
         };
         // The common read (newest N) is one statement.
@@ -429,7 +425,7 @@ impl Cache {
                     return Err(e);
                 }
             };
-            stored += dao::store_items(db, node_id, generation, &items, true).await?;
+            stored += dao::store_items(db, node_id, generation, items, true).await?;
             self.forget_nodes();
             if let Some(j) = job {
                 j.progress(&format!("{stored} items"), None, json!({"items": stored}))
@@ -577,7 +573,7 @@ impl Cache {
                         }
                     }
                 }
-                dao::store_items(db, node.id, node.sync_gen, &items, false).await?;
+                dao::store_items(db, node.id, node.sync_gen, items, false).await?;
                 self.forget_nodes();
             }
             K::Retract => {
@@ -760,15 +756,25 @@ async fn rsm_window(
 }
 
 /// An item as stored: parsed by the node's analyser, its text for full-text search.
+/// Runs where a sync parses (a blocking thread), so everything CPU-bound about an
+/// item is done here and the writer only binds strings.
 pub fn to_new(i: &Item, analyser: Option<&super::model::Analyser>) -> NewItem {
     let data = i.payload.clone().unwrap_or_default();
-    let element = data.parse::<Element>().ok();
-    let parsed = match (element.as_ref(), analyser.and_then(|a| a.parser.as_ref())) {
+    // The stream already parsed items fetched from the network; others are read here.
+    let read;
+    let element = match &i.element {
+        Some(e) => Some(e),
+        None => {
+            read = data.parse::<Element>().ok();
+            read.as_ref()
+        }
+    };
+    let parsed = match (element, analyser.and_then(|a| a.parser.as_ref())) {
         (Some(e), Some(p)) => p(e),
         _ => None,
     };
     let mut text = String::new();
-    if let Some(e) = &element {
+    if let Some(e) = element {
         text_of(e, &mut text);
     }
     if let Some(p) = &parsed {
@@ -787,7 +793,7 @@ pub fn to_new(i: &Item, analyser: Option<&super::model::Analyser>) -> NewItem {
         item_id: i.id.clone(),
         publisher: i.publisher.clone(),
         data,
-        parsed,
+        parsed: parsed.as_ref().map(Value::to_string),
         text,
     }
 }

@@ -190,8 +190,7 @@ pub async fn fetch_items(host: &dyn Host, req: &ItemsRequest) -> Result<ItemsPag
     let reply = host
         .iq(&req.profile, req.service.clone(), false, payload)
         .await?;
-    let (items, set) =
-        xml::parse_items(reply.as_ref()).map_err(|e| xml::malformed("items reply", e))?;
+    let (items, set) = xml::parse_items(reply).map_err(|e| xml::malformed("items reply", e))?;
     let whole = req.item_ids.is_empty() && req.max_items.is_none();
     match (&req.rsm, set) {
         // The service ignored RSM and sent the whole node: page it ourselves.
@@ -261,8 +260,7 @@ impl NodeWalk {
         let reply = host
             .iq(&self.profile, self.service.clone(), false, payload)
             .await?;
-        let (items, set) =
-            xml::parse_items(reply.as_ref()).map_err(|e| xml::malformed("items reply", e))?;
+        let (items, set) = xml::parse_items(reply).map_err(|e| xml::malformed("items reply", e))?;
         let got = items.len();
         let fresh: Vec<Item> = items
             .into_iter()

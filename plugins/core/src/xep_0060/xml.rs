@@ -6,7 +6,7 @@
 //! elements we need by hand is short, and tolerant of what real services send.
 
 use perch_plugin_api::StanzaError;
-use perch_plugin_api::minidom::Element;
+use perch_plugin_api::minidom::{Element, Node};
 
 use crate::dom::Attr;
 use serde::{Deserialize, Serialize};
@@ -35,14 +35,40 @@ pub struct Item {
     pub publisher: Option<String>,
     /// The payload element, serialised as received (None: a notification without it).
     pub payload: Option<String>,
+    /// The same payload as the stream parsed it, when the item came from the network:
+    /// whoever reads it (the cache's analysers) needs not parse `payload` again.
+    #[serde(skip)]
+    pub element: Option<Element>,
 }
 
 impl Item {
-    pub fn parse(item: &Element) -> Self {
+    /// An item with a payload given as XML text only (from the cache, a frontend).
+    pub fn new(id: impl Into<String>, publisher: Option<String>, payload: Option<String>) -> Self {
         Self {
-            id: item.attr("id").unwrap_or_default().to_owned(),
-            publisher: item.attr("publisher").map(str::to_owned),
-            payload: item.children().next().map(String::from),
+            id: id.into(),
+            publisher,
+            payload,
+            element: None,
+        }
+    }
+
+    pub fn parse(item: &Element) -> Self {
+        Self::take(item.clone())
+    }
+
+    /// [`Self::parse`], keeping the payload element without copying it.
+    pub fn take(mut item: Element) -> Self {
+        let id = item.attr("id").unwrap_or_default().to_owned();
+        let publisher = item.attr("publisher").map(str::to_owned);
+        let element = item.take_nodes().into_iter().find_map(|n| match n {
+            Node::Element(e) => Some(e),
+            Node::Text(_) => None,
+        });
+        Self {
+            id,
+            publisher,
+            payload: element.as_ref().map(crate::dom::to_xml),
+            element,
         }
     }
 }
@@ -204,8 +230,8 @@ pub fn items(
 }
 
 /// Items of an `<items/>` reply, in the service's order, and its `<set/>` if any.
-pub fn parse_items(reply: Option<&Element>) -> Result<(Vec<Item>, Option<RsmResponse>), String> {
-    let Some(p) = reply else {
+pub fn parse_items(reply: Option<Element>) -> Result<(Vec<Item>, Option<RsmResponse>), String> {
+    let Some(mut p) = reply else {
         return Ok((Vec::new(), None));
     };
     if !p.is("pubsub", NS) {
@@ -214,16 +240,20 @@ pub fn parse_items(reply: Option<&Element>) -> Result<(Vec<Item>, Option<RsmResp
             p.name()
         ));
     }
+    let set = RsmResponse::find_in(&p);
     let items = p
-        .get_child("items", NS)
-        .map(|i| {
-            i.children()
-                .filter(|c| c.is("item", NS))
-                .map(Item::parse)
+        .remove_child("items", NS)
+        .map(|mut i| {
+            i.take_nodes()
+                .into_iter()
+                .filter_map(|n| match n {
+                    Node::Element(c) if c.is("item", NS) => Some(Item::take(c)),
+                    _ => None,
+                })
                 .collect()
         })
         .unwrap_or_default();
-    Ok((items, RsmResponse::find_in(p)))
+    Ok((items, set))
 }
 
 pub fn subscribe(node: &str, jid: &str, options: Option<&Map<String, Value>>) -> Element {
@@ -525,7 +555,7 @@ mod tests {
             <item id='a' publisher='alice@localhost'><x xmlns='urn:t'>1</x></item><item id='b'><x xmlns='urn:t'>2</x></item>\
             </items><set xmlns='http://jabber.org/protocol/rsm'><first index='3'>t3</first><last>t4</last><count>9</count></set></pubsub>",
         );
-        let (items, set) = parse_items(Some(&reply)).unwrap();
+        let (items, set) = parse_items(Some(reply.clone())).unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].publisher.as_deref(), Some("alice@localhost"));
         assert_eq!(items[1].payload.as_deref(), Some("<x xmlns='urn:t'>2</x>"));

@@ -1,0 +1,72 @@
+//! The full-text index keeps no copy of the text it indexes.
+//!
+//! Why: with an external-content FTS5 table, the indexed text had to be stored in
+//! `pubsub_item.text` as well — about 200 bytes an item written for nothing but
+//! FTS5's own use (deletes and `rebuild`), since searches only match, rank and join
+//! on the row id. A contentless table (`content=''`) with `contentless_delete=1`
+//! (SQLite 3.43) still supports deleting by row id. The cache now inserts an item's
+//! text itself, right after the item (see `pubsub_cache::dao::store_items`); the
+//! triggers only remove entries: when an item goes, and when its payload is replaced
+//! (the writer then indexes the new text). Measured with perch-bench: see
+//! doc/performance.rst.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const UP: &str = r#"
+DROP TRIGGER IF EXISTS pubsub_item_fts_ai;
+DROP TRIGGER IF EXISTS pubsub_item_fts_ad;
+DROP TRIGGER IF EXISTS pubsub_item_fts_au;
+DROP TABLE IF EXISTS pubsub_item_fts;
+CREATE VIRTUAL TABLE pubsub_item_fts USING fts5(
+    text, content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO pubsub_item_fts (rowid, text) SELECT id, text FROM pubsub_item;
+ALTER TABLE pubsub_item DROP COLUMN text;
+CREATE TRIGGER pubsub_item_fts_ad AFTER DELETE ON pubsub_item BEGIN
+    DELETE FROM pubsub_item_fts WHERE rowid = old.id;
+END;
+CREATE TRIGGER pubsub_item_fts_au AFTER UPDATE OF data ON pubsub_item BEGIN
+    DELETE FROM pubsub_item_fts WHERE rowid = old.id;
+END;
+"#;
+
+/// Back to migration 004's external-content index. The indexed text is not kept any
+/// more, so the index comes back empty: searches find nothing until the cache is
+/// reset or resynchronised.
+const DOWN: &str = r#"
+DROP TRIGGER IF EXISTS pubsub_item_fts_au;
+DROP TRIGGER IF EXISTS pubsub_item_fts_ad;
+DROP TABLE IF EXISTS pubsub_item_fts;
+ALTER TABLE pubsub_item ADD COLUMN text TEXT NOT NULL DEFAULT '';
+CREATE VIRTUAL TABLE pubsub_item_fts USING fts5(
+    text, content = 'pubsub_item', content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER pubsub_item_fts_ai AFTER INSERT ON pubsub_item BEGIN
+    INSERT INTO pubsub_item_fts (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER pubsub_item_fts_ad AFTER DELETE ON pubsub_item BEGIN
+    INSERT INTO pubsub_item_fts (pubsub_item_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER pubsub_item_fts_au AFTER UPDATE OF text ON pubsub_item BEGIN
+    INSERT INTO pubsub_item_fts (pubsub_item_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO pubsub_item_fts (rowid, text) VALUES (new.id, new.text);
+END;
+"#;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared(UP).await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared(DOWN).await?;
+        Ok(())
+    }
+}
