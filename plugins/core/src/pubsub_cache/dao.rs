@@ -360,12 +360,36 @@ pub async fn store_items(
     } else {
         "CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.seq ELSE excluded.seq END"
     };
+    let count_i = i64::try_from(count).unwrap_or(0);
     let mut items = items.into_iter().peekable();
     let mut n = seq;
-    // Several rows per statement: far fewer round trips into SQLite than one each.
+    // A chunk is one round trip into SQLite: its rows, their full-text entries (the
+    // index is contentless, migration 006: its entries are ours to write; an updated
+    // item's old entry went with the update, by trigger) and, with the last chunk,
+    // the node's counters.
     while items.peek().is_some() {
-        let chunk: Vec<NewItem> = items.by_ref().take(CHUNK).collect();
-        let mut sql = String::with_capacity(400 + chunk.len() * 32);
+        let mut chunk: Vec<NewItem> = items.by_ref().take(CHUNK).collect();
+        let last = items.peek().is_none();
+        // The text to index, by item id (of two items with one id, the last wins, as
+        // in the table).
+        let mut texts: Vec<(String, String)> = chunk
+            .iter_mut()
+            .map(|it| (it.item_id.clone(), std::mem::take(&mut it.text)))
+            .collect();
+        let mut seen = HashSet::with_capacity(texts.len());
+        if !texts.iter().all(|(id, _)| seen.insert(id.as_str())) {
+            let mut latest: HashMap<&str, usize> = HashMap::new();
+            for (i, (id, _)) in texts.iter().enumerate() {
+                latest.insert(id, i);
+            }
+            let keep: HashSet<usize> = latest.into_values().collect();
+            texts = texts
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, t)| keep.contains(&i).then_some(t))
+                .collect();
+        }
+        let mut sql = String::with_capacity(600 + chunk.len() * 40);
         sql.push_str(
             "INSERT INTO pubsub_item (node_id, item_id, publisher, data, parsed, seq, generation, created, updated) VALUES ",
         );
@@ -379,15 +403,24 @@ pub async fn store_items(
             " ON CONFLICT (node_id, item_id) DO UPDATE SET publisher = excluded.publisher, \
              data = excluded.data, parsed = excluded.parsed, \
              seq = {seq_set}, generation = excluded.generation, \
-             updated = CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.updated ELSE excluded.updated END"
+             updated = CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.updated ELSE excluded.updated END; \
+             INSERT INTO pubsub_item_fts (rowid, text) SELECT i.id, v.column2 FROM (VALUES "
         ));
-        // The text to index, by item id (of two items with one id, the last wins, as
-        // in the table).
-        let mut texts: Vec<(String, String)> = Vec::with_capacity(chunk.len());
+        for i in 0..texts.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str("(?, ?)");
+        }
+        sql.push_str(") AS v JOIN pubsub_item i ON i.node_id = ? AND i.item_id = v.column1");
+        if last {
+            sql.push_str(
+                "; UPDATE pubsub_node SET seq = seq + ?, items_fetched = items_fetched + ? WHERE id = ?",
+            );
+        }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for it in chunk {
             n += 1;
-            texts.push((it.item_id.clone(), it.text));
             q = q
                 .bind(node_id)
                 .bind(it.item_id)
@@ -399,46 +432,18 @@ pub async fn store_items(
                 .bind(now)
                 .bind(now);
         }
-        q.execute(&mut *tx).await.map_err(sqlx_err)?;
-        let mut seen = HashSet::with_capacity(texts.len());
-        if !texts.iter().all(|(id, _)| seen.insert(id.as_str())) {
-            let mut last: HashMap<&str, usize> = HashMap::new();
-            for (i, (id, _)) in texts.iter().enumerate() {
-                last.insert(id, i);
-            }
-            let keep: HashSet<usize> = last.into_values().collect();
-            texts = texts
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, t)| keep.contains(&i).then_some(t))
-                .collect();
-        }
-        let mut sql = String::from(
-            "INSERT INTO pubsub_item_fts (rowid, text) SELECT i.id, v.column2 FROM (VALUES ",
-        );
-        for i in 0..texts.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?, ?)");
-        }
-        sql.push_str(") AS v JOIN pubsub_item i ON i.node_id = ? AND i.item_id = v.column1");
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (id, text) in texts {
             q = q.bind(id).bind(text);
         }
-        q.bind(node_id).execute(&mut *tx).await.map_err(sqlx_err)?;
+        q = q.bind(node_id);
+        if last {
+            q = q
+                .bind(count_i)
+                .bind(if fetched { count_i } else { 0 })
+                .bind(node_id);
+        }
+        q.execute(&mut *tx).await.map_err(sqlx_err)?;
     }
-    let count_i = i64::try_from(count).unwrap_or(0);
-    sqlx::query(
-        "UPDATE pubsub_node SET seq = seq + ?, items_fetched = items_fetched + ? WHERE id = ?",
-    )
-    .bind(count_i)
-    .bind(if fetched { count_i } else { 0 })
-    .bind(node_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(sqlx_err)?;
     tx.commit().await.map_err(sqlx_err)?;
     Ok(count)
 }

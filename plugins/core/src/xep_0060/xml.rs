@@ -555,10 +555,17 @@ mod tests {
             <item id='a' publisher='alice@localhost'><x xmlns='urn:t'>1</x></item><item id='b'><x xmlns='urn:t'>2</x></item>\
             </items><set xmlns='http://jabber.org/protocol/rsm'><first index='3'>t3</first><last>t4</last><count>9</count></set></pubsub>",
         );
-        let (items, set) = parse_items(Some(reply.clone())).unwrap();
+        let (items, set) = parse_items(Some(reply)).unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].publisher.as_deref(), Some("alice@localhost"));
         assert_eq!(items[1].payload.as_deref(), Some("<x xmlns='urn:t'>2</x>"));
+        // The element as parsed travels with the text: analysers need not parse again.
+        assert!(
+            items[1]
+                .element
+                .as_ref()
+                .is_some_and(|e| e.is("x", "urn:t"))
+        );
         let set = set.unwrap();
         assert_eq!(
             (set.first_index, set.count, set.last.as_deref()),
