@@ -5,7 +5,7 @@
 //! itself, the values moved rather than copied; it also writes the full-text index,
 //! which keeps no text of its own (migration 006).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use perch_plugin_api::HostError;
 use sea_orm::{
@@ -378,16 +378,10 @@ pub async fn store_items(
             .collect();
         let mut seen = HashSet::with_capacity(texts.len());
         if !texts.iter().all(|(id, _)| seen.insert(id.as_str())) {
-            let mut latest: HashMap<&str, usize> = HashMap::new();
-            for (i, (id, _)) in texts.iter().enumerate() {
-                latest.insert(id, i);
-            }
-            let keep: HashSet<usize> = latest.into_values().collect();
-            texts = texts
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, t)| keep.contains(&i).then_some(t))
-                .collect();
+            let mut seen = HashSet::new();
+            texts.reverse();
+            texts.retain(|(id, _)| seen.insert(id.clone()));
+            texts.reverse();
         }
         let mut sql = String::with_capacity(600 + chunk.len() * 40);
         sql.push_str(
