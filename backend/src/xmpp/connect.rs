@@ -30,6 +30,7 @@ use tokio_xmpp::xmlstream::{
     ReadError, StreamHeader, Timeouts, XmppStreamElement, initiate_stream,
 };
 
+use super::quickack::QuickAck;
 use crate::profiles::Credentials;
 
 /// Why one connection attempt failed.
@@ -231,7 +232,7 @@ pub async fn connect_once(
     };
     let stream_err = |what: &str, e: &dyn std::fmt::Display| unreachable(what, e);
 
-    let tcp = open_tcp(creds).await?;
+    let tcp = QuickAck::new(open_tcp(creds).await?);
     let stream = initiate_stream(BufStream::new(tcp), ns::JABBER_CLIENT, header(), timeouts)
         .await
         .map_err(|e| stream_err("opening the stream", &e))?;

@@ -1,5 +1,6 @@
 //! XMPP sessions: one task per connected profile, owning its stanza stream.
 
 pub mod connect;
+pub mod quickack;
 pub mod session;
 pub mod stanzas;
