@@ -700,6 +700,35 @@ fn ejabberd_cache_body(perchd: &mut Perchd, server: &perch_tests::Ejabberd) -> R
         unique.len(),
         all["source"]
     );
+    // Synced again, followed live (`perch pubsub cache sync` waits on the job): the
+    // running job's progress records, then its end, then the summary.
+    let out = perchd.cli_ok(&[
+        "--json", "pubsub", "cache", "sync", "-p", "bob", "-s", s, "-n", node,
+    ])?;
+    let signals: Vec<Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["signal"].is_string())
+        .collect();
+    let progress: Vec<&Value> = signals
+        .iter()
+        .filter(|l| l["signal"] == "Progress")
+        .collect();
+    ensure!(
+        !progress.is_empty()
+            && progress
+                .iter()
+                .all(|p| p["data"]["data"]["items"].as_u64().is_some())
+            && signals
+                .last()
+                .is_some_and(|l| l["signal"] == "ProgressFinished"),
+        "followed sync printed: {out}"
+    );
+    let st = status(perchd, "bob", s, node)?;
+    ensure!(
+        st["sync_state"] == "completed" && st["items"] == 3000,
+        "after the followed sync: {st}"
+    );
     Ok(())
 }
 
