@@ -123,7 +123,9 @@ pub fn stream_parse(range: std::ops::Range<usize>, page: usize) -> Duration {
 }
 
 /// What the sync does with a page before writing it: read the items of the reply
-/// (payloads kept as elements and serialised for storage), then analyse each.
+/// (payloads kept as elements and serialised for storage), then analyse each. (A
+/// sync reads the reply in its fetch stage and analyses on a blocking thread; both
+/// run beside the writer, as this does.)
 pub fn prepare(reply: Element) -> Vec<dao::NewItem> {
     let analyser = xep_0277::analyser();
     let (items, _) = xep_0060::xml::parse_items(Some(reply)).expect("bench page");
