@@ -370,3 +370,41 @@ async fn cache_full_text_index_follows_items_and_survives_migration_006() {
         .unwrap();
     assert_eq!(entries, 1, "only b's entry is left");
 }
+
+/// Fresh databases used at once by several connections while the WAL checkpointer
+/// runs: every statement sees the schema. (A checkpoint run as a new connection's
+/// first statement once left it seeing no tables, in about one start in ten.)
+#[tokio::test]
+async fn fresh_databases_stay_usable_while_checkpointed() {
+    for round in 0..30 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_sqlite(&dir.path().join("perch.db")).await.unwrap();
+        let sealer = Sealer::load_or_create(&dir.path().join("secret.key")).unwrap();
+        let profiles = Profiles::new(db.clone(), Arc::new(sealer));
+        for name in ["alice", "bob"] {
+            profiles
+                .create(NewProfile {
+                    name: name.into(),
+                    jid: format!("{name}@example.org"),
+                    password: Password::new("s3cret-passw0rd".into()),
+                    server: None,
+                    ca_file: None,
+                    insecure: false,
+                    autoconnect: false,
+                })
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: create {name}: {e}"));
+        }
+        // Let the checkpointer take a connection of its own, then use them all.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let (a, b, c) = tokio::join!(
+            profiles.set_default("bob"),
+            profiles.get("bob"),
+            profiles.delete("alice"),
+        );
+        a.unwrap_or_else(|e| panic!("round {round}: set_default: {e}"));
+        b.unwrap_or_else(|e| panic!("round {round}: get: {e}"));
+        c.unwrap_or_else(|e| panic!("round {round}: delete: {e}"));
+        db.close().await.unwrap();
+    }
+}
