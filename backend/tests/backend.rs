@@ -369,6 +369,14 @@ async fn cache_full_text_index_follows_items_and_survives_migration_006() {
         .try_get::<i64>("", "n")
         .unwrap();
     assert_eq!(entries, 1, "only b's entry is left");
+    // Undone (back to 004's index, which comes back empty) and redone: items are
+    // indexed again as they are stored.
+    perch_migration::Migrator::down(&db, Some(1)).await.unwrap();
+    perch_migration::Migrator::up(&db, None).await.unwrap();
+    dao::store_items(&db, 1, 1, vec![item("c", "elderberry")], true)
+        .await
+        .unwrap();
+    assert_eq!(fts_ids(&db, "elderberry").await, ["c"]);
 }
 
 /// Fresh databases used at once by several connections while the WAL checkpointer

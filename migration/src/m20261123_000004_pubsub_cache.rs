@@ -61,6 +61,11 @@ CREATE TABLE pubsub_item (
 CREATE INDEX ix_pubsub_item_node_seq ON pubsub_item (node_id, seq);
 CREATE INDEX ix_pubsub_item_created ON pubsub_item (created);
 CREATE INDEX ix_pubsub_item_updated ON pubsub_item (updated);
+"#;
+
+/// The external-content full-text index over `pubsub_item.text` and the triggers that
+/// keep it (also what migration 006 goes back to when undone).
+pub(crate) const FTS: &str = r#"
 CREATE VIRTUAL TABLE pubsub_item_fts USING fts5(
     text, content = 'pubsub_item', content_rowid = 'id',
     tokenize = 'unicode61 remove_diacritics 2'
@@ -89,7 +94,9 @@ DROP TABLE IF EXISTS pubsub_node;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
+        let db = manager.get_connection();
+        db.execute_unprepared(UP).await?;
+        db.execute_unprepared(FTS).await?;
         Ok(())
     }
 

@@ -16,6 +16,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::m20261123_000004_pubsub_cache::FTS;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -39,7 +41,7 @@ CREATE TRIGGER pubsub_item_fts_au AFTER UPDATE OF data ON pubsub_item BEGIN
 END;
 "#;
 
-/// Back to migration 004's external-content index. The indexed text is not kept any
+/// Back to migration 004's external-content index (its [`FTS`] statements follow). The indexed text is not kept any
 /// more, so the index comes back empty: searches find nothing until the cache is
 /// reset or resynchronised.
 const DOWN: &str = r#"
@@ -47,20 +49,6 @@ DROP TRIGGER IF EXISTS pubsub_item_fts_au;
 DROP TRIGGER IF EXISTS pubsub_item_fts_ad;
 DROP TABLE IF EXISTS pubsub_item_fts;
 ALTER TABLE pubsub_item ADD COLUMN text TEXT NOT NULL DEFAULT '';
-CREATE VIRTUAL TABLE pubsub_item_fts USING fts5(
-    text, content = 'pubsub_item', content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER pubsub_item_fts_ai AFTER INSERT ON pubsub_item BEGIN
-    INSERT INTO pubsub_item_fts (rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER pubsub_item_fts_ad AFTER DELETE ON pubsub_item BEGIN
-    INSERT INTO pubsub_item_fts (pubsub_item_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
-CREATE TRIGGER pubsub_item_fts_au AFTER UPDATE OF text ON pubsub_item BEGIN
-    INSERT INTO pubsub_item_fts (pubsub_item_fts, rowid, text) VALUES ('delete', old.id, old.text);
-    INSERT INTO pubsub_item_fts (rowid, text) VALUES (new.id, new.text);
-END;
 "#;
 
 #[async_trait::async_trait]
@@ -71,7 +59,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
+        let db = manager.get_connection();
+        db.execute_unprepared(DOWN).await?;
+        db.execute_unprepared(FTS).await?;
         Ok(())
     }
 }
