@@ -81,7 +81,9 @@ pub enum BridgeError {
 
 impl From<Error> for BridgeError {
     fn from(e: Error) -> Self {
-        let m = e.to_string();
+        // A message names what was wrong, but never echoes a whole argument back: a
+        // 10 MB profile name makes a 10 MB error otherwise.
+        let m = crate::validate::excerpt(&e.to_string(), 1000);
         match e {
             Error::UnknownProfile(_) => Self::UnknownProfile(m),
             Error::ProfileExists(_) => Self::ProfileExists(m),

@@ -31,8 +31,13 @@ use crate::history::{self, History};
 use crate::jobs::{JobView, Jobs};
 use crate::plugins::Registry;
 use crate::profiles::{NewProfile, ProfileView, Profiles};
+use crate::validate;
 use crate::xmpp::session::{self, Session, SessionConfig};
 use crate::xmpp::stanzas;
+
+/// The most messages one `HistoryGet` returns: a frontend pages through more with
+/// `before`/`after`, so one call never builds an answer of unbounded size.
+pub const MAX_HISTORY: u64 = 10_000;
 
 /// One line of `Status`.
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +64,10 @@ pub struct Daemon {
     pub registry: Arc<Registry>,
     pub jobs: Jobs,
     sessions: Mutex<HashMap<String, Session>>,
+    /// One lock per profile: its Connect, Disconnect and Delete run one at a time, so
+    /// a Delete that comes while the profile connects cannot leave a session behind,
+    /// bound at the server and writing for a profile that no longer exists.
+    lifecycle: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 pub fn parse_jid(s: &str) -> Result<Jid> {
@@ -73,6 +82,10 @@ impl Daemon {
         for declare in CORE_POINTS {
             declare(&registry.triggers);
         }
+        let faults = events.clone();
+        registry
+            .triggers
+            .set_fault_sink(Arc::new(move |f| report_fault(&faults, f)));
         Arc::new(Self {
             jobs: Jobs::new(db.clone(), events.clone(), keep),
             registry,
@@ -82,6 +95,7 @@ impl Daemon {
             profiles,
             events,
             sessions: Mutex::new(HashMap::new()),
+            lifecycle: Default::default(),
         })
     }
 
@@ -121,20 +135,59 @@ impl Daemon {
         self.profiles.create(p).await
     }
 
+    /// Takes the lifecycle lock of the profile `name` resolves to, then resolves it
+    /// again under the lock: a profile deleted meanwhile is `UnknownProfile`.
+    async fn lock_profile(
+        &self,
+        name: &str,
+        resolve: bool,
+    ) -> Result<(
+        tokio::sync::OwnedMutexGuard<()>,
+        crate::db::entities::profile::Model,
+    )> {
+        let get = |n: String| async move {
+            if resolve {
+                self.profiles.resolve(&n).await
+            } else {
+                self.profiles.get(&n).await
+            }
+        };
+        let m = get(name.to_owned()).await?;
+        let lock = {
+            let mut map = self
+                .lifecycle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.entry(m.name.clone()).or_default().clone()
+        };
+        let guard = lock.lock_owned().await;
+        let again = self.profiles.get(&m.name).await?;
+        if again.id != m.id {
+            return Err(Error::UnknownProfile(m.name));
+        }
+        Ok((guard, again))
+    }
+
     pub async fn delete_profile(&self, name: &str) -> Result<()> {
-        let m = self.profiles.get(name).await?;
+        let (_guard, m) = self.lock_profile(name, false).await?;
         let session = self.sessions.lock().await.remove(&m.name);
         if let Some(s) = session {
             s.disconnect().await;
         }
-        self.profiles.delete(&m.name).await
+        self.profiles.delete(&m.name).await?;
+        self.lifecycle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&m.name);
+        Ok(())
     }
 
     /// Starts a session for the profile unless one is running; returns it.
     async fn start_session(&self, profile: &str) -> Result<Session> {
-        let m = self.profiles.resolve(profile).await?;
+        let (_guard, m) = self.lock_profile(profile, true).await?;
         let mut sessions = self.sessions.lock().await;
         if let Some(s) = sessions.get(&m.name)
+            && s.profile_id == m.id
             && s.is_running()
             && s.state().state != ConnectionState::Disconnected
         {
@@ -180,7 +233,7 @@ impl Daemon {
     }
 
     pub async fn disconnect(&self, profile: &str) -> Result<()> {
-        let m = self.profiles.resolve(profile).await?;
+        let (_guard, m) = self.lock_profile(profile, true).await?;
         let s = self.sessions.lock().await.remove(&m.name);
         match s {
             Some(s) => {
@@ -214,7 +267,8 @@ impl Daemon {
             .await?
             .into_iter()
             .map(|m| {
-                let (state, bound_jid, error) = match sessions.get(&m.name) {
+                let session = sessions.get(&m.name).filter(|s| s.profile_id == m.id);
+                let (state, bound_jid, error) = match session {
                     Some(s) => {
                         let st = s.state();
                         let error = st.error.as_ref().map(|e| ErrorView {
@@ -240,7 +294,11 @@ impl Daemon {
     pub async fn session(&self, profile: &str) -> Result<Session> {
         let m = self.profiles.resolve(profile).await?;
         match self.sessions.lock().await.get(&m.name) {
-            Some(s) if s.is_running() && s.state().state != ConnectionState::Disconnected => {
+            Some(s)
+                if s.profile_id == m.id
+                    && s.is_running()
+                    && s.state().state != ConnectionState::Disconnected =>
+            {
                 Ok(s.clone())
             }
             _ => Err(Error::NotConnected(m.name)),
@@ -254,6 +312,8 @@ impl Daemon {
         body: &str,
         kind: &str,
     ) -> Result<HistoryMessage> {
+        validate::text("to", to, validate::MAX_JID)?;
+        validate::text("body", body, validate::MAX_BODY)?;
         let to = parse_jid(to)?;
         let kind = stanzas::parse_message_type(kind).ok_or_else(|| {
             Error::bad_argument("type", format!("{kind:?}: use chat, normal or headline"))
@@ -289,12 +349,14 @@ impl Daemon {
             .registry
             .action(name)
             .ok_or_else(|| Error::UnknownAction(name.to_owned()))?;
+        validate::text("args", args, validate::MAX_ACTION_ARGS)?;
         let args: Value = if args.trim().is_empty() {
             Value::Object(Default::default())
         } else {
             serde_json::from_str(args)
                 .map_err(|e| Error::bad_argument("args", format!("not JSON: {e}")))?
         };
+        validate::json_strings("args", &args)?;
         let args = spec
             .check(&args)
             .map_err(|e| Error::bad_argument("args", e.to_string()))?;
@@ -304,7 +366,28 @@ impl Daemon {
             self.profiles.resolve(profile).await?.name
         };
         tracing::debug!(%profile, action = name, "running action");
-        Ok(handler(perch_plugin_api::action::Call { profile, args }).await?)
+        let run = std::panic::AssertUnwindSafe(handler(perch_plugin_api::action::Call {
+            profile: profile.clone(),
+            args,
+        }));
+        match futures::FutureExt::catch_unwind(run).await {
+            Ok(result) => Ok(result?),
+            Err(payload) => {
+                let what = perch_plugin_api::trigger::panic_message(payload.as_ref());
+                report_fault(
+                    &self.events,
+                    perch_plugin_api::HandlerFault {
+                        plugin: spec.plugin.clone(),
+                        point: format!("action {name}"),
+                        what: what.clone(),
+                    },
+                );
+                Err(Error::Internal(format!(
+                    "action {name} of plugin {} failed: {what}",
+                    spec.plugin
+                )))
+            }
+        }
     }
 
     pub async fn job_view(&self, id: &str) -> Result<JobView> {
@@ -347,7 +430,13 @@ impl Daemon {
         for (k, v) in filters {
             let time = |v: &str| {
                 crate::time::parse(v).ok_or_else(|| {
-                    Error::bad_argument(k, format!("{v:?} is neither RFC 3339 nor Unix seconds"))
+                    Error::bad_argument(
+                        k,
+                        format!(
+                            "{:?} is neither RFC 3339 nor Unix seconds",
+                            validate::excerpt(v, 40)
+                        ),
+                    )
                 })
             };
             match k.as_str() {
@@ -356,14 +445,24 @@ impl Daemon {
                 "after" => q.after = Some(time(v)?),
                 "before" => q.before = Some(time(v)?),
                 "limit" => {
-                    let n: u64 = v.parse().map_err(|_| {
-                        Error::bad_argument("limit", format!("{v:?} is not a whole number ≥ 0"))
-                    })?;
-                    q.limit = (n > 0).then_some(n);
+                    let n = v
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=MAX_HISTORY).contains(n))
+                        .ok_or_else(|| {
+                            Error::bad_argument(
+                                "limit",
+                                format!(
+                                    "{:?} is not a whole number from 1 to {MAX_HISTORY} (page with before/after)",
+                                    validate::excerpt(v, 40)
+                                ),
+                            )
+                        })?;
+                    q.limit = Some(n);
                 }
                 other => {
                     return Err(Error::bad_argument(
-                        other,
+                        &validate::excerpt(other, 40),
                         "unknown filter (known: with, after, before, limit)",
                     ));
                 }
@@ -383,6 +482,11 @@ impl Daemon {
         name: &str,
         groups: Vec<String>,
     ) -> Result<()> {
+        validate::text("jid", jid, validate::MAX_JID)?;
+        validate::text("name", name, validate::MAX_TEXT)?;
+        for g in &groups {
+            validate::text("groups", g, validate::MAX_TEXT)?;
+        }
         let jid = parse_jid(jid)?.to_bare();
         let s = self.session(profile).await?;
         let item = Item {
@@ -448,6 +552,7 @@ impl Daemon {
         status: &str,
         priority: i32,
     ) -> Result<()> {
+        validate::text("status", status, validate::MAX_TEXT)?;
         let show = Show::parse(show)
             .filter(|s| *s != Show::Unavailable)
             .ok_or_else(|| {
@@ -482,6 +587,18 @@ impl Daemon {
     }
 }
 
+/// A plugin's handler panicked: logged, and signalled to frontends as
+/// `PluginSignal("perch", "handler_fault", "", {plugin, point, what})`.
+pub fn report_fault(events: &EventSender, f: perch_plugin_api::HandlerFault) {
+    tracing::error!(plugin = %f.plugin, point = %f.point, what = %f.what, "a plugin handler panicked; the flow went on without it");
+    let _ = events.send(crate::events::Event::Plugin {
+        plugin: "perch".into(),
+        name: "handler_fault".into(),
+        profile: String::new(),
+        data: serde_json::to_value(&f).unwrap_or_default(),
+    });
+}
+
 /// The core's trigger points, declared at start so they are listed without handlers.
 const CORE_POINTS: &[fn(&perch_plugin_api::Triggers)] = &[
     |t| t.declare::<perch_plugin_api::points::MessageSend>(),
@@ -494,9 +611,5 @@ const CORE_POINTS: &[fn(&perch_plugin_api::Triggers)] = &[
 
 /// A fresh, unguessable stanza id for a message we send.
 fn new_message_id() -> String {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 9];
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
-    let r: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("perch-{r}")
+    format!("perch-{}", perch_plugin_api::ids::random_hex(9))
 }

@@ -80,7 +80,7 @@ impl Error {
 
     pub fn invalid_jid(jid: &str, reason: impl std::fmt::Display) -> Self {
         Self::InvalidJid {
-            jid: jid.to_owned(),
+            jid: crate::validate::excerpt(jid, 100),
             reason: reason.to_string(),
         }
     }

@@ -65,10 +65,7 @@ struct Inner {
 }
 
 fn new_id() -> String {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 8];
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    perch_plugin_api::ids::random_hex(8)
 }
 
 impl Jobs {

@@ -22,4 +22,5 @@ pub mod profiles;
 pub mod run;
 pub mod secret;
 pub mod time;
+pub mod validate;
 pub mod xmpp;

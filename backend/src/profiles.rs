@@ -90,7 +90,8 @@ pub fn validate_name(name: &str) -> Result<()> {
         Err(Error::bad_argument(
             "name",
             format!(
-                "{name:?}: a profile name is 1 to 64 letters, digits, '_', '-' or '.' (not first)"
+                "{:?}: a profile name is 1 to 64 letters, digits, '_', '-' or '.' (not first)",
+                crate::validate::excerpt(name, 80)
             ),
         ))
     }
@@ -110,13 +111,21 @@ pub fn parse_account_jid(jid: &str) -> Result<BareJid> {
 
 /// Parses `host` or `host:port` (`[v6]:port` too); the port defaults to 5222.
 pub fn parse_server(s: &str) -> Result<(String, u16)> {
-    let bad = |why: &str| Error::bad_argument("server", format!("{s:?}: {why}"));
+    let bad = |why: &str| {
+        Error::bad_argument(
+            "server",
+            format!("{:?}: {why}", crate::validate::excerpt(s, 80)),
+        )
+    };
     let s = s.trim();
     if s.is_empty() {
         return Err(bad("empty"));
     }
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (h, after) = rest.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
+        if h.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(bad("only an IPv6 address goes between '[' and ']'"));
+        }
         match after.strip_prefix(':') {
             Some(p) => (h, Some(p)),
             None if after.is_empty() => (h, None),
@@ -130,8 +139,14 @@ pub fn parse_server(s: &str) -> Result<(String, u16)> {
             None => (s, None),
         }
     };
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(bad("bad host"));
+    if host.is_empty() {
+        return Err(bad("empty host"));
+    }
+    if host.parse::<std::net::IpAddr>().is_err() && !is_dns_name(host) {
+        return Err(bad(
+            "the host must be an IP address or a DNS name (labels of letters, digits and '-', \
+             at most 63 bytes each, 253 in all)",
+        ));
     }
     let port = match port {
         Some(p) => p
@@ -142,6 +157,22 @@ pub fn parse_server(s: &str) -> Result<(String, u16)> {
         None => 5222,
     };
     Ok((host.to_owned(), port))
+}
+
+/// A host name as DNS carries it (RFC 1123 labels; a trailing dot allowed).
+fn is_dns_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 fn check_ca_file(path: &str) -> Result<()> {
@@ -314,7 +345,7 @@ impl Profiles {
             .filter(profile::Column::Name.eq(name))
             .one(&self.db)
             .await?
-            .ok_or_else(|| Error::UnknownProfile(name.to_owned()))?;
+            .ok_or_else(|| Error::UnknownProfile(crate::validate::excerpt(name, 100)))?;
         self.cached().insert(name.to_owned(), m.clone());
         Ok(m)
     }
@@ -422,9 +453,30 @@ mod tests {
         );
         assert_eq!(parse_server("[::1]:5223").unwrap(), ("::1".into(), 5223));
         assert_eq!(parse_server("::1").unwrap(), ("::1".into(), 5222));
-        for bad in ["", "host:0", "host:99999", "host:x", "[::1", ":5222"] {
+        assert_eq!(
+            parse_server("xmpp-1.example.org.:5223").unwrap(),
+            ("xmpp-1.example.org.".into(), 5223)
+        );
+        let long = "a".repeat(10_000_000);
+        for bad in [
+            "",
+            "host:0",
+            "host:99999",
+            "host:x",
+            "[::1",
+            ":5222",
+            "a b",
+            "bell\u{7}.example",
+            "under_score.example",
+            "-lead.example",
+            "a..b",
+            "host/path",
+            "[not-an-ip]:5222",
+            long.as_str(),
+        ] {
             let e = parse_server(bad).unwrap_err();
-            assert_eq!(e.name(), "BadArgument", "{bad}");
+            assert_eq!(e.name(), "BadArgument", "{bad:.40}");
+            assert!(e.to_string().len() < 400, "the error echoes the argument");
         }
     }
 

@@ -15,6 +15,7 @@ use crate::secret::Sealer;
 pub async fn run(config: Config) -> anyhow::Result<()> {
     // Signals first: a SIGTERM during start-up still ends in a clean shutdown.
     let signals = Signals::install()?;
+    perch_plugin_api::ids::check().context("checking the random number generator")?;
     let data_dir: PathBuf = config.data_dir();
     create_private_dir(&data_dir)?;
     let sealer = Sealer::load_or_create(&data_dir.join("secret.key"))?;

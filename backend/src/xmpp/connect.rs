@@ -204,10 +204,7 @@ fn tls_error(domain: &str, e: std::io::Error) -> ConnectError {
 }
 
 fn random_suffix() -> String {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 4];
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    perch_plugin_api::ids::random_hex(4)
 }
 
 /// The full JID asked for at bind time: `user@domain/<resource>.<random>`.

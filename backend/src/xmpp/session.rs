@@ -37,8 +37,8 @@ use tokio_xmpp::stanzastream::{
 };
 
 use perch_plugin_api::points::{
-    IncomingMessage, IncomingPresence, MessageReceived, OutgoingPresence, PresenceReceived,
-    PresenceSend, SessionEnded, SessionInfo, SessionStarted,
+    IncomingMessage, IncomingPresence, MessageReceived, MessageStored, OutgoingPresence,
+    PresenceReceived, PresenceSend, SessionEnded, SessionInfo, SessionStarted, StoredMessage,
 };
 
 use super::connect::{self, ConnectError};
@@ -78,6 +78,7 @@ pub struct Session {
     cmd: mpsc::Sender<Command>,
     state: watch::Receiver<StateInfo>,
     shared: Arc<Shared>,
+    registry: Arc<Registry>,
 }
 
 #[derive(Default)]
@@ -167,6 +168,7 @@ impl Session {
             cmd: cmd_tx,
             state: state_rx,
             shared: shared.clone(),
+            registry: registry.clone(),
         };
         let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
         let inbox = Inbox {
@@ -177,6 +179,7 @@ impl Session {
             events: events.clone(),
             shared: shared.clone(),
             registry: registry.clone(),
+            cmd: handle.cmd.downgrade(),
         };
         tokio::spawn(inbox.run(inbox_rx));
         let task = Task {
@@ -296,6 +299,11 @@ impl Session {
         priority: i8,
     ) -> Result<()> {
         let presence = stanzas::own_presence(show, status.as_deref(), priority);
+        let Some(presence) =
+            own_presence_through_triggers(&self.registry, &self.profile, presence).await
+        else {
+            return Ok(());
+        };
         self.call(|reply| Command::Presence {
             presence: Box::new(presence),
             own: Some((show, status, priority)),
@@ -544,11 +552,11 @@ impl Task {
 
     fn new_id(&mut self) -> String {
         self.next_id += 1;
-        use ring::rand::SecureRandom;
-        let mut b = [0u8; 6];
-        let _ = ring::rand::SystemRandom::new().fill(&mut b);
-        let r: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        format!("perch-{r}-{}", self.next_id)
+        format!(
+            "perch-{}-{}",
+            perch_plugin_api::ids::random_hex(6),
+            self.next_id
+        )
     }
 
     async fn run(mut self) {
@@ -720,9 +728,11 @@ impl Task {
                 .into();
                 self.send_iq(stream, None, false, query, Waiter::RosterFetch)
                     .await;
+                // Through `presence.send` in the inbox task (plugins add their
+                // capabilities there): the session task never awaits plugin code.
                 let (show, status, prio) = self.own_presence.clone();
                 let p = stanzas::own_presence(show, status.as_deref(), prio);
-                self.send_own_presence(stream, p).await;
+                let _ = self.inbox.send(Inbound::OwnPresence(Box::new(p)));
             }
             StreamEvent::Stream(Status::Suspended) => {
                 self.set_state(
@@ -786,20 +796,6 @@ impl Task {
                 .as_ref()
                 .map_or_else(|| self.own.to_string(), |j| j.to_string());
             let _ = self.inbox.send(Inbound::Started(jid));
-        }
-    }
-
-    /// Our availability, through `presence.send` (plugins add capabilities).
-    async fn send_own_presence(&mut self, stream: &StanzaStream, presence: Presence) {
-        let mut args = OutgoingPresence {
-            profile: self.profile.clone(),
-            presence,
-        };
-        let outcome = self.registry.triggers.fire::<PresenceSend>(&mut args).await;
-        if outcome.proceeds() {
-            self.send(stream, Stanza::Presence(args.presence)).await;
-        } else {
-            tracing::debug!(profile = %self.profile, "own presence stopped by a presence.send handler");
         }
     }
 
@@ -916,21 +912,46 @@ impl Task {
             set: !is_get,
             payload,
         };
+        let (events, profile, name) = (
+            self.events.clone(),
+            self.profile.clone(),
+            format!("{{{}}}{}", request.payload.ns(), request.payload.name()),
+        );
         tokio::spawn(async move {
-            let answer = match handler(request).await {
-                Ok(payload) => Iq::Result {
+            use futures::FutureExt;
+            let run = std::panic::AssertUnwindSafe(handler(request)).catch_unwind();
+            let answer = match run.await {
+                Ok(Ok(payload)) => Iq::Result {
                     from: None,
                     to: from,
                     id,
                     payload,
                 },
-                Err(error) => Iq::Error {
+                Ok(Err(error)) => Iq::Error {
                     from: None,
                     to: from,
                     id,
                     error,
                     payload: None,
                 },
+                Err(panic) => {
+                    tracing::error!(%profile, request = %name, "an IQ handler panicked; answered internal-server-error");
+                    crate::daemon::report_fault(
+                        &events,
+                        perch_plugin_api::HandlerFault {
+                            plugin: String::new(),
+                            point: format!("IQ handler {name}"),
+                            what: perch_plugin_api::trigger::panic_message(panic.as_ref()),
+                        },
+                    );
+                    Iq::Error {
+                        from: None,
+                        to: from,
+                        id,
+                        error: stanzas::internal_error(),
+                        payload: None,
+                    }
+                }
             };
             if let Some(cmd) = cmd.upgrade() {
                 let _ = cmd
@@ -958,7 +979,6 @@ impl Task {
                     None => self.new_id(),
                 };
                 let kind = m.type_.clone();
-                self.send(stream, Stanza::Message(m)).await;
                 let from = self
                     .bound
                     .as_ref()
@@ -973,26 +993,35 @@ impl Task {
                     kind: stanzas::message_type_name(&kind).to_owned(),
                     body,
                 };
-                let stored = self.history.store(self.profile_id, record).await;
-                if let Ok(message) = &stored {
-                    self.emit(Event::Message {
-                        profile: self.profile.clone(),
-                        message: message.clone(),
-                    });
+                // Stored first, then sent: what the frontend is told was sent is in
+                // the database. A write that fails (a full disk) is the caller's
+                // error, and nothing goes out.
+                match self.history.store(self.profile_id, record).await {
+                    Ok(message) => {
+                        self.send(stream, Stanza::Message(m)).await;
+                        self.emit(Event::Message {
+                            profile: self.profile.clone(),
+                            message: message.clone(),
+                        });
+                        let _ = reply.send(Ok(message));
+                    }
+                    Err(e) => {
+                        tracing::error!(profile = %self.profile, jid = %self.own, error = %e, "storing a sent message failed; not sent");
+                        let _ = reply.send(Err(e));
+                    }
                 }
-                let _ = reply.send(stored);
             }
             Command::Presence {
                 presence,
                 own,
                 reply,
             } => {
+                // Our own availability has been through `presence.send` already,
+                // in the caller's task.
                 if let Some(own) = own {
                     self.own_presence = own;
-                    self.send_own_presence(stream, *presence).await;
-                } else {
-                    self.send(stream, Stanza::Presence(*presence)).await;
                 }
+                self.send(stream, Stanza::Presence(*presence)).await;
                 let _ = reply.send(Ok(()));
             }
             Command::Iq {
@@ -1029,13 +1058,68 @@ pub fn error_name(e: &ConnectError) -> &'static str {
 enum Inbound {
     Message(Box<Message>, Option<Jid>),
     Presence(Box<Presence>),
+    /// Our own availability, to send through `presence.send` (after a fresh bind).
+    OwnPresence(Box<Presence>),
     /// The session is up, bound to this JID.
     Started(String),
     Ended,
 }
 
+/// How long the handlers of one trigger point may take on the inbox path. Past it
+/// they are abandoned and the flow goes on without them: a hung plugin must not stop
+/// the profile's messages, and the message it held is stored as it is.
+const HANDLER_BUDGET: Duration = Duration::from_secs(10);
+
+/// Runs `P`'s handlers within [`HANDLER_BUDGET`]; past it, the flow proceeds.
+async fn fire_bounded<P: perch_plugin_api::TriggerPoint>(
+    registry: &Registry,
+    profile: &str,
+    args: &mut P::Args,
+) -> perch_plugin_api::Outcome<P::Value> {
+    match tokio::time::timeout(HANDLER_BUDGET, registry.triggers.fire::<P>(args)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::error!(
+                profile,
+                point = P::NAME,
+                budget_s = HANDLER_BUDGET.as_secs(),
+                "trigger handlers ran past their time budget; abandoned, the flow goes on"
+            );
+            perch_plugin_api::Outcome::Proceed
+        }
+    }
+}
+
+/// Our availability through `presence.send` (plugins add capabilities); `None` when
+/// a handler stopped it.
+async fn own_presence_through_triggers(
+    registry: &Registry,
+    profile: &str,
+    presence: Presence,
+) -> Option<Presence> {
+    let mut args = OutgoingPresence {
+        profile: profile.to_owned(),
+        presence,
+    };
+    if fire_bounded::<PresenceSend>(registry, profile, &mut args)
+        .await
+        .proceeds()
+    {
+        Some(args.presence)
+    } else {
+        tracing::debug!(profile, "own presence stopped by a presence.send handler");
+        None
+    }
+}
+
 /// Runs the triggers and plugin hooks for what comes in, in arrival order, then does
 /// the core's part (store and signal a message, track a presence).
+///
+/// Its queue is unbounded on purpose: the session task must never wait for it (a
+/// handler here may await an IQ of this very session, which the session task has to
+/// read). What bounds it is the rate the server sends at; every handler runs within
+/// [`HANDLER_BUDGET`], and a panic anywhere in one item is caught, logged and the
+/// next item handled.
 struct Inbox {
     profile: String,
     profile_id: i32,
@@ -1044,37 +1128,92 @@ struct Inbox {
     events: EventSender,
     shared: Arc<Shared>,
     registry: Arc<Registry>,
+    /// To send what plugins produced (our presence) through the session.
+    cmd: mpsc::WeakSender<Command>,
 }
 
 impl Inbox {
     async fn run(self, mut rx: mpsc::UnboundedReceiver<Inbound>) {
+        use futures::FutureExt;
         while let Some(item) = rx.recv().await {
-            match item {
-                Inbound::Message(m, bound) => self.on_message(*m, bound).await,
-                Inbound::Presence(p) => self.on_presence(*p).await,
-                Inbound::Started(jid) => {
-                    let mut info = SessionInfo {
-                        profile: self.profile.clone(),
-                        jid,
-                    };
-                    self.registry
-                        .triggers
-                        .fire::<SessionStarted>(&mut info)
+            let what = match &item {
+                Inbound::Message(..) => "message",
+                Inbound::Presence(_) => "presence",
+                Inbound::OwnPresence(_) => "own presence",
+                Inbound::Started(_) => "session start",
+                Inbound::Ended => "session end",
+            };
+            let handled = std::panic::AssertUnwindSafe(self.handle(item))
+                .catch_unwind()
+                .await;
+            if let Err(payload) = handled {
+                let panic = perch_plugin_api::trigger::panic_message(payload.as_ref());
+                tracing::error!(profile = %self.profile, jid = %self.own, what, %panic, "handling an incoming item panicked; going on with the next");
+            }
+        }
+    }
+
+    async fn handle(&self, item: Inbound) {
+        match item {
+            Inbound::Message(m, bound) => self.on_message(*m, bound).await,
+            Inbound::Presence(p) => self.on_presence(*p).await,
+            Inbound::OwnPresence(p) => {
+                if let Some(p) =
+                    own_presence_through_triggers(&self.registry, &self.profile, *p).await
+                    && let Some(cmd) = self.cmd.upgrade()
+                {
+                    let _ = cmd
+                        .send(Command::Send {
+                            stanza: Box::new(Stanza::Presence(p)),
+                            reply: None,
+                        })
                         .await;
-                    for p in self.registry.loaded() {
-                        p.session_started(self.profile.clone()).await;
-                    }
                 }
-                Inbound::Ended => {
-                    let mut info = SessionInfo {
-                        profile: self.profile.clone(),
-                        jid: self.own.to_string(),
-                    };
-                    self.registry.triggers.fire::<SessionEnded>(&mut info).await;
-                    for p in self.registry.loaded() {
-                        p.session_ended(self.profile.clone()).await;
-                    }
+            }
+            Inbound::Started(jid) => {
+                let mut info = SessionInfo {
+                    profile: self.profile.clone(),
+                    jid,
+                };
+                fire_bounded::<SessionStarted>(&self.registry, &self.profile, &mut info).await;
+                for p in self.registry.loaded() {
+                    self.hook(
+                        p.info().import_name,
+                        p.session_started(self.profile.clone()),
+                    )
+                    .await;
                 }
+            }
+            Inbound::Ended => {
+                let mut info = SessionInfo {
+                    profile: self.profile.clone(),
+                    jid: self.own.to_string(),
+                };
+                fire_bounded::<SessionEnded>(&self.registry, &self.profile, &mut info).await;
+                for p in self.registry.loaded() {
+                    self.hook(p.info().import_name, p.session_ended(self.profile.clone()))
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// A plugin's session hook, within the budget and with its panic caught.
+    async fn hook(&self, plugin: &str, fut: futures::future::BoxFuture<'static, ()>) {
+        use futures::FutureExt;
+        let run = std::panic::AssertUnwindSafe(fut).catch_unwind();
+        match tokio::time::timeout(HANDLER_BUDGET, run).await {
+            Ok(Ok(())) => {}
+            Ok(Err(payload)) => crate::daemon::report_fault(
+                &self.events,
+                perch_plugin_api::HandlerFault {
+                    plugin: plugin.to_owned(),
+                    point: "session hook".into(),
+                    what: perch_plugin_api::trigger::panic_message(payload.as_ref()),
+                },
+            ),
+            Err(_) => {
+                tracing::error!(profile = %self.profile, plugin, "a session hook ran past its time budget; abandoned")
             }
         }
     }
@@ -1088,11 +1227,8 @@ impl Inbox {
             profile: self.profile.clone(),
             message: m,
         };
-        let outcome = self
-            .registry
-            .triggers
-            .fire::<MessageReceived>(&mut args)
-            .await;
+        let outcome =
+            fire_bounded::<MessageReceived>(&self.registry, &self.profile, &mut args).await;
         if !outcome.proceeds() {
             tracing::debug!(profile = %self.profile, ?outcome, "incoming message taken by a plugin");
             return;
@@ -1114,9 +1250,22 @@ impl Inbox {
             Some(Id(id)) if !id.is_empty() => id.clone(),
             _ => format!("perch-in-{}", crate::time::now_micros()),
         };
+        let now = crate::time::now_micros();
+        let timestamp = match stanzas::delay(&m) {
+            stanzas::Delay::None => now,
+            stanzas::Delay::Valid(t) if t <= now => t,
+            stanzas::Delay::Valid(t) => {
+                tracing::info!(profile = %self.profile, %from, stamp = %crate::time::rfc3339(t), "a message stamped in the future is filed at its arrival time");
+                now
+            }
+            stanzas::Delay::Invalid(stamp) => {
+                tracing::info!(profile = %self.profile, %from, stamp = %crate::validate::excerpt(&stamp, 64), "a message with an unreadable or out-of-range delay stamp is filed at its arrival time");
+                now
+            }
+        };
         let record = NewMessage {
             msg_id: id,
-            timestamp: stanzas::delay_micros(&m).unwrap_or_else(crate::time::now_micros),
+            timestamp,
             direction: Direction::In,
             peer: from.to_bare().to_string(),
             from: from.to_string(),
@@ -1125,12 +1274,22 @@ impl Inbox {
             body,
         };
         match self.history.store(self.profile_id, record).await {
-            Ok(message) => self.emit(Event::Message {
-                profile: self.profile.clone(),
-                message,
-            }),
+            Ok(message) => {
+                let id = message.id.clone();
+                self.emit(Event::Message {
+                    profile: self.profile.clone(),
+                    message,
+                });
+                let mut stored = StoredMessage {
+                    profile: self.profile.clone(),
+                    message: m,
+                    id,
+                };
+                fire_bounded::<MessageStored>(&self.registry, &self.profile, &mut stored).await;
+            }
             Err(e) => {
-                tracing::error!(profile = %self.profile, error = %e, "storing a received message failed")
+                // Nothing is signalled and no receipt goes out for what is not kept.
+                tracing::error!(profile = %self.profile, jid = %self.own, %from, error = %e, "storing a received message failed; it is not signalled")
             }
         }
     }
@@ -1140,11 +1299,8 @@ impl Inbox {
             profile: self.profile.clone(),
             presence: p,
         };
-        let outcome = self
-            .registry
-            .triggers
-            .fire::<PresenceReceived>(&mut args)
-            .await;
+        let outcome =
+            fire_bounded::<PresenceReceived>(&self.registry, &self.profile, &mut args).await;
         if !outcome.proceeds() {
             return;
         }

@@ -44,6 +44,16 @@ pub fn service_unavailable() -> StanzaError {
     )
 }
 
+/// The answer to a request whose handler failed (a plugin's panic).
+pub fn internal_error() -> StanzaError {
+    StanzaError::new(
+        ErrorType::Wait,
+        DefinedCondition::InternalServerError,
+        "en",
+        "the handler of this request failed",
+    )
+}
+
 /// Does a reply `from` come from the entity we sent a request `to`?
 ///
 /// A request to ourselves (no `to`, or our bare JID) is answered by the server with no
@@ -175,13 +185,44 @@ pub fn body(m: &Message) -> Option<String> {
         .filter(|b| !b.is_empty())
 }
 
-/// The sender's timestamp (XEP-0203 delay) in microseconds, if any.
-pub fn delay_micros(m: &Message) -> Option<i64> {
-    m.payloads
+/// The earliest delay stamp believed: 1999-01-01T00:00:00Z, before XMPP carried its
+/// first message. Anything earlier is a forged or broken stamp.
+pub const EARLIEST_STAMP: i64 = 915_148_800_000_000;
+
+/// A message's XEP-0203 delay stamp, as the network gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delay {
+    /// No `<delay/>`.
+    None,
+    /// A XEP-0082 date-time from [`EARLIEST_STAMP`] on, in microseconds. It may still
+    /// lie in the future: the caller compares it with the arrival time.
+    Valid(i64),
+    /// A stamp that is not a XEP-0082 date-time, or before [`EARLIEST_STAMP`]
+    /// (`-1`, `1e12`, `0000-01-01T00:00:00Z` …): the text, for the log.
+    Invalid(String),
+}
+
+/// The sender's timestamp (XEP-0203 delay). Timestamps from the network are checked
+/// here, where they enter: only a XEP-0082 date-time (never Unix seconds) in a
+/// plausible range is taken; see [`Delay`].
+pub fn delay(m: &Message) -> Delay {
+    let Some(stamp) = m
+        .payloads
         .iter()
         .find(|p| p.is("delay", ns::DELAY))
         .and_then(|d| d.attr("stamp"))
-        .and_then(crate::time::parse)
+    else {
+        return Delay::None;
+    };
+    let micros = stamp
+        .parse::<tokio_xmpp::parsers::date::DateTime>()
+        .ok()
+        .map(|d| d.0.timestamp_micros())
+        .filter(|t| *t >= EARLIEST_STAMP);
+    match micros {
+        Some(t) => Delay::Valid(t),
+        None => Delay::Invalid(stamp.to_owned()),
+    }
 }
 
 #[cfg(test)]
@@ -271,13 +312,50 @@ mod tests {
     }
 
     #[test]
+    fn delay_stamps_are_checked_where_they_enter() {
+        let with_stamp = |stamp: &str| {
+            Message::try_from(el(&format!(
+                "<message xmlns='jabber:client' from='x@example.org/a' type='chat'><body>x</body><delay xmlns='urn:xmpp:delay' stamp='{stamp}'/></message>"
+            )))
+            .unwrap()
+        };
+        for bad in [
+            "-1",
+            "1e12",
+            "1795000000",
+            "",
+            "yesterday",
+            "0000-01-01T00:00:00Z",
+            "1970-01-01T00:00:00Z",
+            "99999-01-01T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+        ] {
+            assert_eq!(
+                delay(&with_stamp(bad)),
+                Delay::Invalid(bad.to_owned()),
+                "{bad}"
+            );
+        }
+        // Offsets are honoured (XEP-0082 TZD), far futures are valid stamps that the
+        // session files at the arrival time.
+        assert_eq!(
+            delay(&with_stamp("2026-11-18T12:06:40+01:00")),
+            Delay::Valid(1_795_000_000_000_000)
+        );
+        assert_eq!(
+            delay(&with_stamp("9999-12-31T23:59:59Z")),
+            Delay::Valid(253_402_300_799_000_000)
+        );
+    }
+
+    #[test]
     fn reads_message_body_and_delay() {
         let m = Message::try_from(el(
             "<message xmlns='jabber:client' from='bob@example.org/a' type='chat' id='m1'><body>hello</body><delay xmlns='urn:xmpp:delay' stamp='2026-11-18T11:06:40Z'/></message>",
         ))
         .unwrap();
         assert_eq!(body(&m).as_deref(), Some("hello"));
-        assert_eq!(delay_micros(&m), Some(1_795_000_000_000_000));
+        assert_eq!(delay(&m), Delay::Valid(1_795_000_000_000_000));
         assert_eq!(message_type_name(&m.type_), "chat");
     }
 }

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod action;
+pub mod ids;
 pub mod plugin;
 pub mod points;
 pub mod stanza_error;
@@ -25,7 +26,7 @@ pub use stanza_error::StanzaError;
 pub use tokio_xmpp::jid;
 pub use tokio_xmpp::minidom;
 pub use tokio_xmpp::parsers;
-pub use trigger::{Flow, Outcome, TriggerPoint, Triggers};
+pub use trigger::{Flow, HandlerFault, Outcome, TriggerPoint, Triggers};
 
 /// The connection state of one profile's XMPP session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

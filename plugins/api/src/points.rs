@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `message.send` | before a message is sent; handlers may edit it | not sent (`StopWith(id)`: reported sent with that id) |
 //! | `message.received` | an incoming message, before it is stored and signalled | dropped: not stored, no signal |
+//! | `message.stored` | an incoming message is in the database (only then may a plugin tell its sender it arrived) | nothing (notification) |
 //! | `presence.send` | our own availability presence is about to go out (initial, set, after reconnection); handlers may add elements; must not await this session | not sent |
 //! | `presence.received` | an incoming presence, before the core reads it | ignored by the core |
 //! | `session.started` | a session is up | nothing (notification) |
@@ -51,6 +52,28 @@ impl TriggerPoint for MessageReceived {
     const DOC: &'static str = "a message arrived, before it is stored and signalled. Stop/StopWith: \
                                dropped (not stored, no signal)";
     type Args = IncomingMessage;
+    type Value = ();
+}
+
+/// Arguments of `message.stored`.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub profile: String,
+    /// The stanza, as `message.received` handlers left it.
+    pub message: Message,
+    /// Its id in history.
+    pub id: String,
+}
+
+/// `message.stored`: an incoming message is stored.
+#[derive(Debug)]
+pub struct MessageStored;
+impl TriggerPoint for MessageStored {
+    const NAME: &'static str = "message.stored";
+    const DOC: &'static str = "an incoming message is in the database; what acknowledges it to its \
+                               sender (a delivery receipt) goes here, never before. Notification: \
+                               stopping only skips later handlers";
+    type Args = StoredMessage;
     type Value = ();
 }
 

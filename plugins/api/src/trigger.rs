@@ -9,6 +9,11 @@
 //! Handlers run one after the other, highest priority first (equal priorities in
 //! registration order), each awaited before the next: a handler may change the
 //! arguments the next ones — and the core — see.
+//!
+//! A handler that panics does not take the flow down with it: the panic is caught,
+//! reported to the fault sink (the daemon logs it and signals it to frontends), and
+//! the flow goes on as if the handler had said [`Flow::Continue`]. One plugin's bug
+//! must not stop a session or lose the message it was looking at.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -109,10 +114,34 @@ pub struct HandlerListing {
     pub priority: i32,
 }
 
+/// A handler that failed: which plugin, at which point, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HandlerFault {
+    pub plugin: String,
+    pub point: String,
+    /// The panic's message.
+    pub what: String,
+}
+
+/// Where faults of handlers are reported.
+pub type FaultSink = Arc<dyn Fn(HandlerFault) + Send + Sync>;
+
 /// The registry of every trigger point and its handlers.
 #[derive(Default)]
 pub struct Triggers {
     slots: RwLock<BTreeMap<&'static str, Slot>>,
+    fault_sink: RwLock<Option<FaultSink>>,
+}
+
+/// The message of a caught panic.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
 }
 
 impl std::fmt::Debug for Triggers {
@@ -124,6 +153,22 @@ impl std::fmt::Debug for Triggers {
 impl Triggers {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Where a handler's panic is reported (the daemon sets this once, at start).
+    pub fn set_fault_sink(&self, sink: FaultSink) {
+        *self.fault_sink.write().unwrap_or_else(|e| e.into_inner()) = Some(sink);
+    }
+
+    fn fault(&self, fault: HandlerFault) {
+        let sink = self
+            .fault_sink
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(sink) = sink {
+            sink(fault);
+        }
     }
 
     /// Declares a point so it is listed even before it has handlers. Flows declare
@@ -182,7 +227,19 @@ impl Triggers {
             }
         };
         for entry in handlers.iter() {
-            match (entry.handler)(args).await {
+            let run = std::panic::AssertUnwindSafe((entry.handler)(args));
+            let flow = match futures::FutureExt::catch_unwind(run).await {
+                Ok(flow) => flow,
+                Err(payload) => {
+                    self.fault(HandlerFault {
+                        plugin: entry.plugin.clone(),
+                        point: P::NAME.to_owned(),
+                        what: panic_message(payload.as_ref()),
+                    });
+                    Flow::Continue
+                }
+            };
+            match flow {
                 Flow::Continue => {}
                 Flow::SkipRest => return Outcome::Proceed,
                 Flow::Stop => {
@@ -357,6 +414,43 @@ mod tests {
             }
         );
         assert_eq!(args, ["slow", "fast"]);
+    }
+
+    #[test]
+    fn a_panicking_handler_is_reported_and_the_flow_goes_on() {
+        let t = Triggers::new();
+        let faults = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = faults.clone();
+        t.set_fault_sink(Arc::new(move |f| seen.lock().unwrap().push(f)));
+        recorder(&t, "first", 10, || Flow::Continue);
+        t.add::<Point, _>("buggy", 5, |args: &mut Vec<String>| {
+            async move {
+                args.push("buggy".into());
+                if args.len() > 1 {
+                    panic!("index out of range in buggy");
+                }
+                Flow::Stop
+            }
+            .boxed()
+        });
+        recorder(&t, "last", 0, || Flow::StopWith(7));
+        let mut args = Vec::new();
+        assert_eq!(
+            block_on(t.fire::<Point>(&mut args)),
+            Outcome::Replaced {
+                by: "last".into(),
+                value: 7
+            }
+        );
+        assert_eq!(args, ["first", "buggy", "last"]);
+        assert_eq!(
+            *faults.lock().unwrap(),
+            [HandlerFault {
+                plugin: "buggy".into(),
+                point: "test.point".into(),
+                what: "index out of range in buggy".into(),
+            }]
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! XEP-0184: Message Delivery Receipts.
 //!
 //! Built entirely on triggers: `message.send` adds the request, `message.received`
-//! answers requests and turns receipts into a `delivered` mark on the stored message
-//! plus a `message_delivered` signal. Receipts are bodiless and never reach history.
+//! turns receipts into a `delivered` mark on the stored message plus a
+//! `message_delivered` signal (receipts are bodiless and never reach history), and
+//! `message.stored` answers requests: a receipt says the message is kept, so it goes
+//! out only once the message is in the database (never for one a full disk lost).
 
 use std::sync::Arc;
 
@@ -12,7 +14,9 @@ use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Id, Message, MessageType};
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::parsers::receipts::{Received, Request};
-use perch_plugin_api::points::{IncomingMessage, MessageReceived, MessageSend, OutgoingMessage};
+use perch_plugin_api::points::{
+    IncomingMessage, MessageReceived, MessageSend, MessageStored, OutgoingMessage, StoredMessage,
+};
 use perch_plugin_api::{Flow, Host, Plugin, PluginError, PluginInfo};
 use serde_json::json;
 
@@ -108,7 +112,6 @@ impl Plugin for Receipts {
                     let host = h.clone();
                     let what = classify(&args.message);
                     let from = args.message.from.clone();
-                    let type_ = args.message.type_.clone();
                     let profile = args.profile.clone();
                     async move {
                         match (what, from) {
@@ -127,15 +130,32 @@ impl Plugin for Receipts {
                                 // A receipt is not a message for the history.
                                 Flow::Stop
                             }
-                            (Incoming::Request(id), Some(from)) => {
-                                let answer: Element = receipt(from, &id, type_).into();
-                                if let Err(e) = host.send(&profile, answer).await {
-                                    tracing::warn!(%profile, error = %e, "sending a receipt failed");
-                                }
-                                Flow::Continue
-                            }
                             _ => Flow::Continue,
                         }
+                    }
+                    .boxed()
+                },
+            );
+            let h = host.clone();
+            host.triggers().add::<MessageStored, _>(
+                IMPORT_NAME,
+                0,
+                move |args: &mut StoredMessage| {
+                    let host = h.clone();
+                    let answer = match (classify(&args.message), args.message.from.clone()) {
+                        (Incoming::Request(id), Some(from)) => {
+                            Some(Element::from(receipt(from, &id, args.message.type_.clone())))
+                        }
+                        _ => None,
+                    };
+                    let profile = args.profile.clone();
+                    async move {
+                        if let Some(answer) = answer
+                            && let Err(e) = host.send(&profile, answer).await
+                        {
+                            tracing::warn!(%profile, error = %e, "sending a receipt failed");
+                        }
+                        Flow::Continue
                     }
                     .boxed()
                 },

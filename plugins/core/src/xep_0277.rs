@@ -448,12 +448,7 @@ async fn publish(host: &dyn Host, call: &Call) -> Result<Value, HostError> {
     let service = xep_0060::service_name(host, &call.profile, to.as_ref()).await;
     let item_id = match call.args.str("item_id") {
         Some(i) => i.to_owned(),
-        None => {
-            use ring::rand::SecureRandom;
-            let mut b = [0u8; 8];
-            let _ = ring::rand::SystemRandom::new().fill(&mut b);
-            b.iter().map(|x| format!("{x:02x}")).collect()
-        }
+        None => perch_plugin_api::ids::random_hex(8),
     };
     let now = now_rfc3339();
     // An edit keeps the original publication date.
