@@ -144,6 +144,23 @@ fn flag(options: &HashMap<String, String>, key: &str) -> Result<bool, BridgeErro
     }
 }
 
+/// Methods that take no argument name the message header among their parameters:
+/// without any parameter read from the message, zbus checks nothing of the body, and
+/// a call with extra arguments was answered as if it had none. With it, zbus checks
+/// the body's signature (`InvalidArgs` otherwise); this check stays as a second line.
+fn no_arguments(hdr: &zbus::message::Header<'_>) -> Result<(), BridgeError> {
+    let sig = hdr.signature().to_string();
+    if sig.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::bad_argument(
+            "arguments",
+            format!("this method takes none, got a body of signature {sig:?}"),
+        )
+        .into())
+    }
+}
+
 /// The object served at [`PATH`].
 #[derive(Clone)]
 pub struct Core {
@@ -152,8 +169,12 @@ pub struct Core {
 
 #[zbus::interface(name = "org.perch.Perch1")]
 impl Core {
-    async fn version(&self) -> String {
-        env!("CARGO_PKG_VERSION").to_owned()
+    async fn version(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+    ) -> Result<String, BridgeError> {
+        no_arguments(&hdr)?;
+        Ok(env!("CARGO_PKG_VERSION").to_owned())
     }
 
     async fn profile_create(
@@ -190,7 +211,11 @@ impl Core {
         Ok(())
     }
 
-    async fn profile_list(&self) -> Result<String, BridgeError> {
+    async fn profile_list(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+    ) -> Result<String, BridgeError> {
+        no_arguments(&hdr)?;
         let list: Vec<_> = self
             .daemon
             .profiles
@@ -247,7 +272,11 @@ impl Core {
         Ok(self.daemon.disconnect(&profile).await?)
     }
 
-    async fn status(&self) -> Result<String, BridgeError> {
+    async fn status(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+    ) -> Result<String, BridgeError> {
+        no_arguments(&hdr)?;
         json(&self.daemon.status().await?)
     }
 
@@ -320,11 +349,19 @@ impl Core {
         json(&self.daemon.presences(&profile).await?)
     }
 
-    async fn plugin_list(&self) -> Result<String, BridgeError> {
+    async fn plugin_list(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+    ) -> Result<String, BridgeError> {
+        no_arguments(&hdr)?;
         json(&self.daemon.registry.statuses())
     }
 
-    async fn action_list(&self) -> Result<String, BridgeError> {
+    async fn action_list(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+    ) -> Result<String, BridgeError> {
+        no_arguments(&hdr)?;
         json(&self.daemon.registry.actions())
     }
 
@@ -349,7 +386,11 @@ impl Core {
         json(&self.daemon.job_list(&profile).await?)
     }
 
-    async fn debug_triggers(&self) -> Result<String, BridgeError> {
+    async fn debug_triggers(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+    ) -> Result<String, BridgeError> {
+        no_arguments(&hdr)?;
         json(&self.daemon.registry.triggers.list())
     }
 

@@ -30,7 +30,9 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use tempfile::TempDir;
 
 pub mod ejabberd;
+pub mod raw_client;
 pub use ejabberd::Ejabberd;
+pub use raw_client::RawClient;
 
 /// The XMPP domain the harness Prosody serves.
 pub const DOMAIN: &str = "localhost";

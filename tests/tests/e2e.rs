@@ -1102,5 +1102,7 @@ fn disabled_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
 }
 #[path = "e2e/cache.rs"]
 mod cache;
+#[path = "e2e/hardening.rs"]
+mod hardening;
 #[path = "e2e/pubsub.rs"]
 mod pubsub;

@@ -1,0 +1,445 @@
+//! Hostile and careless input: what a stranger on the network, a frontend sending
+//! garbage over D-Bus, or a user racing their own commands can do to perchd. Each test
+//! reproduces a defect found by trying (issue "Hardening") and checks that the profile
+//! and the daemon carry on, with a typed error where the input came from a frontend.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody, RawClient, summarize_history, wait_until};
+use serde_json::Value;
+
+use super::{ALICE, Bed, DELIVERY, connect, history};
+
+/// Messages stamped by a stranger with impossible XEP-0203 delays used to kill the
+/// profile's inbox (formatting the time panicked) and every later history read; a
+/// stamp far in the future kept a message newest forever.
+#[test]
+fn hostile_delay_stamps_neither_stop_a_profile_nor_break_a_read() {
+    let bed = Bed::start();
+    let r = delay_body(&bed);
+    if let Err(e) = &r {
+        eprintln!("{}", bed.perchd.diagnostics());
+        panic!("{e:?}");
+    }
+}
+
+fn delay_body(bed: &Bed) -> Result<()> {
+    bed.perchd
+        .create_profile(&bed.prosody, "alice", "alice", ALICE_PW, &[])?;
+    connect(&bed.perchd, "alice", ALICE)?;
+    let before = unix_now();
+    let mut bob = RawClient::connect(bed.prosody.port(), &bed.prosody.ca_file(), "bob", BOB_PW)?;
+    let stamps = [
+        ("minus-one", "-1"),
+        ("exponent", "1e12"),
+        ("year-zero", "0000-01-01T00:00:00Z"),
+        ("epoch", "1970-01-01T00:00:00Z"),
+        ("far-future", "9999-12-31T23:59:59Z"),
+        ("garbage", "not a date"),
+    ];
+    for (body, stamp) in stamps {
+        bob.send(&format!(
+            "<message to='{ALICE}' type='chat' id='{body}'><body>{body}</body>\
+             <delay xmlns='urn:xmpp:delay' stamp='{stamp}'/></message>"
+        ))?;
+    }
+    // A plausible past stamp (offline delivery) is kept as the message's time.
+    bob.send(&format!(
+        "<message to='{ALICE}' type='chat' id='old'><body>old</body>\
+         <delay xmlns='urn:xmpp:delay' stamp='2020-01-02T03:04:05+01:00'/></message>"
+    ))?;
+    bob.send(&format!(
+        "<message to='{ALICE}' type='chat' id='last'><body>last</body></message>"
+    ))?;
+
+    let mut last = Vec::new();
+    wait_until(DELIVERY, || {
+        last = history(&bed.perchd, "alice", &[])?;
+        Ok(last.len() == stamps.len() + 2)
+    })
+    .with_context(|| {
+        format!(
+            "alice did not store every message; her history:\n{}",
+            summarize_history(&Value::Array(last.clone()))
+        )
+    })?;
+    let after = unix_now() + 1;
+    let mut times = HashMap::new();
+    for m in &last {
+        let body = m["body"].as_str().unwrap_or_default().to_owned();
+        let ts = m["timestamp"].as_str().unwrap_or_default();
+        times.insert(body, ts.to_owned());
+    }
+    ensure!(
+        times["old"] == "2020-01-02T02:04:05.000000Z",
+        "a plausible delay must be kept: {times:?}"
+    );
+    for (body, _) in stamps {
+        let t = parse_rfc3339_seconds(&times[body])
+            .with_context(|| format!("message {body:?} has timestamp {:?}", times[body]))?;
+        ensure!(
+            (before..=after).contains(&t),
+            "message {body:?}, stamped out of range, must be filed at its arrival time ({before}..{after}): {times:?}"
+        );
+    }
+    // Order: the newest is the last message sent, not the one stamped in year 9999.
+    let newest = last.last().map(|m| m["body"].clone());
+    ensure!(
+        newest == Some(Value::from("last")),
+        "the newest message must be the last one received: {}",
+        summarize_history(&Value::Array(last.clone()))
+    );
+    // The profile still works both ways.
+    ensure!(bed.perchd.state_of("alice")? == "connected");
+    bed.perchd
+        .cli_ok(&["message", "send", "-p", "alice", &bob.jid, "still here"])?;
+    bob.read_until("still here", DELIVERY)?;
+    bob.close()?;
+    Ok(())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Seconds of `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (the bridge's format), by hand so the
+/// test checks the daemon's output without sharing its code.
+fn parse_rfc3339_seconds(s: &str) -> Option<i64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, mo, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.split('.').next()?;
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, sec) = (t.next()??, t.next()??, t.next()??);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + sec)
+}
+
+/// Text that XML cannot carry used to be stored and reported sent but never sent (the
+/// stream writer choked on it); a roster name with one hung, then killed the session.
+#[test]
+fn characters_xml_cannot_carry_are_refused_by_name() {
+    let bed = Bed::start();
+    let r = characters_body(&bed);
+    if let Err(e) = &r {
+        eprintln!("{}", bed.perchd.diagnostics());
+        panic!("{e:?}");
+    }
+}
+
+fn characters_body(bed: &Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&[])?;
+    let p = &bed.perchd;
+    for bad in ["ring\u{7}", "\u{1b}[31mred", "x\u{FFFE}y", "nul\u{1}"] {
+        let e = p.cli_fails_with(
+            &["message", "send", "-p", "alice", "bob@localhost", bad],
+            "BadArgument",
+        )?;
+        ensure!(e.contains("body") && e.contains("U+"), "{e}");
+        let e = p.cli_fails_with(
+            &[
+                "roster",
+                "add",
+                "-p",
+                "alice",
+                "bob@localhost",
+                "--name",
+                bad,
+            ],
+            "BadArgument",
+        )?;
+        ensure!(e.contains("name"), "{e}");
+        let e = p.cli_fails_with(
+            &["presence", "set", "-p", "alice", "--status", bad],
+            "BadArgument",
+        )?;
+        ensure!(e.contains("status"), "{e}");
+    }
+    let e = p.cli_fails_with(
+        &["action", "run", "-p", "alice", "ping", "jid=localhost\u{7}"],
+        "BadArgument",
+    )?;
+    ensure!(e.contains("args"), "{e}");
+    // Nothing of it was stored, and the session is as it was: a message goes through.
+    let h = history(p, "alice", &[])?;
+    ensure!(h.is_empty(), "refused messages were stored: {h:?}");
+    p.cli_ok(&[
+        "message",
+        "send",
+        "-p",
+        "alice",
+        "bob@localhost",
+        "tab\tand newline\n are fine",
+    ])?;
+    super::wait_for_incoming(p, "bob", "tab\tand newline\n are fine")?;
+    ensure!(p.state_of("alice")? == "connected");
+    Ok(())
+}
+
+/// Every native method fed malformed arguments straight over D-Bus: a typed error
+/// each time, never an echo of a 10 MB argument, and the daemon still answers.
+#[test]
+fn malformed_dbus_calls_get_typed_errors() {
+    let bed = Bed::start();
+    let r = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(malformed_body(&bed));
+    if let Err(e) = &r {
+        eprintln!("{}", bed.perchd.diagnostics());
+        panic!("{e:?}");
+    }
+}
+
+async fn call(
+    conn: &zbus::Connection,
+    method: &str,
+    body: &(impl zbus::export::serde::Serialize + zbus::zvariant::DynamicType),
+) -> std::result::Result<zbus::message::Message, zbus::Error> {
+    conn.call_method(
+        Some(perch_tests::BUS_NAME),
+        "/org/perch/Perch",
+        Some("org.perch.Perch1"),
+        method,
+        body,
+    )
+    .await
+}
+
+/// The D-Bus error name and message of a failed call.
+fn error_of(
+    r: std::result::Result<zbus::message::Message, zbus::Error>,
+) -> Result<(String, String)> {
+    match r {
+        Ok(m) => anyhow::bail!("expected an error, got a reply: {m:?}"),
+        Err(zbus::Error::MethodError(name, text, _)) => {
+            Ok((name.to_string(), text.unwrap_or_default()))
+        }
+        // zbus itself refuses a body whose signature is not the method's.
+        Err(zbus::Error::FDO(e)) => {
+            let e = *e;
+            let name = zbus::DBusError::name(&e).to_string();
+            Ok((
+                name,
+                zbus::DBusError::description(&e)
+                    .unwrap_or_default()
+                    .to_owned(),
+            ))
+        }
+        Err(other) => anyhow::bail!("expected a D-Bus method error, got {other:?}"),
+    }
+}
+
+async fn malformed_body(bed: &Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&[])?;
+    let conn = bed.perchd.bus_connection().await?;
+    let big = "x".repeat(10 * 1024 * 1024);
+    let expect = |name: &str, r, why: &str| -> Result<()> {
+        let (got, text) = error_of(r).with_context(|| why.to_owned())?;
+        ensure!(
+            got.ends_with(name),
+            "{why}: expected …{name}, got {got}: {}",
+            &text[..text.len().min(300)]
+        );
+        ensure!(
+            text.len() < 2000,
+            "{why}: the error message is {} bytes: it echoes the argument",
+            text.len()
+        );
+        Ok(())
+    };
+    let no_options: HashMap<String, String> = HashMap::new();
+    expect(
+        "UnknownProfile",
+        call(&conn, "Connect", &(big.as_str(),)).await,
+        "Connect with a 10 MB profile name",
+    )?;
+    expect(
+        "BadArgument",
+        call(&conn, "MessageSend", &("alice", big.as_str(), "hi", "")).await,
+        "MessageSend to a 10 MB JID",
+    )?;
+    expect(
+        "BadArgument",
+        call(
+            &conn,
+            "MessageSend",
+            &("alice", "bob@localhost", big.as_str(), ""),
+        )
+        .await,
+        "MessageSend with a 10 MB body",
+    )?;
+    expect(
+        "InvalidJid",
+        call(&conn, "MessageSend", &("alice", "@@", "hi", "")).await,
+        "MessageSend to an invalid JID",
+    )?;
+    expect(
+        "BadArgument",
+        call(
+            &conn,
+            "MessageSend",
+            &("alice", "bob@localhost", "hi", "shout"),
+        )
+        .await,
+        "MessageSend with an unknown type",
+    )?;
+    expect(
+        "BadArgument",
+        call(&conn, "ActionRun", &("alice", "ping", "{not json")).await,
+        "ActionRun with bad JSON",
+    )?;
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    expect(
+        "BadArgument",
+        call(&conn, "ActionRun", &("alice", "ping", deep.as_str())).await,
+        "ActionRun with JSON nested 100,000 deep",
+    )?;
+    expect(
+        "BadArgument",
+        call(&conn, "ActionRun", &("alice", "ping", r#"{"jid": 5}"#)).await,
+        "ActionRun with a wrong shape",
+    )?;
+    expect(
+        "BadArgument",
+        call(&conn, "PresenceSet", &("alice", "away", "", 1000i32)).await,
+        "PresenceSet with an out-of-range priority",
+    )?;
+    for limit in ["0", "-1", "10001", "1e3", big.as_str()] {
+        let filters = HashMap::from([("limit".to_owned(), limit.to_owned())]);
+        expect(
+            "BadArgument",
+            call(&conn, "HistoryGet", &("alice", filters)).await,
+            &format!("HistoryGet limit {:.10}", limit),
+        )?;
+    }
+    let filters = HashMap::from([("after".to_owned(), big.clone())]);
+    expect(
+        "BadArgument",
+        call(&conn, "HistoryGet", &("alice", filters)).await,
+        "HistoryGet with a 10 MB date",
+    )?;
+    for server in ["bad host", "host:0", "bell\u{7}", "a/b", big.as_str()] {
+        let options = HashMap::from([("server".to_owned(), server.to_owned())]);
+        expect(
+            "BadArgument",
+            call(
+                &conn,
+                "ProfileCreate",
+                &("carol", "carol@localhost", "pw", options),
+            )
+            .await,
+            &format!("ProfileCreate with server {:.10}", server),
+        )?;
+    }
+    expect(
+        "BadArgument",
+        call(
+            &conn,
+            "ProfileCreate",
+            &(big.as_str(), "carol@localhost", "pw", &no_options),
+        )
+        .await,
+        "ProfileCreate with a 10 MB name",
+    )?;
+    // A body that is not the method's signature (extra arguments to a method that
+    // takes none, or more than it takes, or other types) is refused.
+    for method in [
+        "Status",
+        "ProfileList",
+        "Version",
+        "PluginList",
+        "ActionList",
+        "DebugTriggers",
+    ] {
+        let r = call(&conn, method, &("extra",)).await;
+        let (name, _) = error_of(r).with_context(|| format!("{method} with an argument"))?;
+        ensure!(
+            name == "org.freedesktop.DBus.Error.InvalidArgs",
+            "{method} with an extra argument: {name}"
+        );
+    }
+    for (what, r) in [
+        (
+            "Connect with two strings",
+            call(&conn, "Connect", &("alice", "extra")).await,
+        ),
+        (
+            "Connect with two integers",
+            call(&conn, "Connect", &(1u32, 2u32)).await,
+        ),
+        ("Connect with nothing", call(&conn, "Connect", &()).await),
+    ] {
+        let (name, _) = error_of(r).context(what)?;
+        ensure!(
+            name == "org.freedesktop.DBus.Error.InvalidArgs",
+            "{what}: {name}"
+        );
+    }
+    // Still alive, still right.
+    let status: String = call(&conn, "Status", &())
+        .await?
+        .body()
+        .deserialize()
+        .context("Status")?;
+    ensure!(status.contains("\"connected\""), "{status}");
+    let h = bed
+        .perchd
+        .cli_json(&["message", "history", "-p", "alice"])?;
+    ensure!(h.as_array().is_some_and(Vec::is_empty), "{h}");
+    Ok(())
+}
+
+/// Deleting a profile while it connects used to leave its session alive (bound at the
+/// server, failing on a foreign key), and a profile re-created under the same name
+/// showed connected. Connect, Disconnect and Delete of one profile are serialised.
+#[test]
+fn delete_while_connecting_leaves_nothing_behind() {
+    let prosody = Prosody::start().expect("starting Prosody");
+    let perchd = Perchd::start().expect("starting perchd");
+    let r = delete_race_body(&perchd, &prosody);
+    if let Err(e) = &r {
+        eprintln!("{}", perchd.diagnostics());
+        panic!("{e:?}");
+    }
+}
+
+fn delete_race_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
+    const ROUNDS: usize = 20;
+    for round in 0..ROUNDS {
+        perchd.create_profile(prosody, "racer", "alice", ALICE_PW, &[])?;
+        let mut connecting = perchd.cli_spawn(&["connect", "-p", "racer"])?;
+        // Delete at a different point of the connection each round.
+        std::thread::sleep(Duration::from_millis((round as u64 * 7) % 60));
+        perchd.cli_ok(&["profile", "delete", "racer"])?;
+        let _ = connecting.wait();
+        perchd.create_profile(prosody, "racer", "alice", ALICE_PW, &[])?;
+        let state = perchd.state_of("racer")?;
+        ensure!(
+            state == "disconnected",
+            "round {round}: a re-created profile must start disconnected, got {state}"
+        );
+        perchd.cli_ok(&["profile", "delete", "racer"])?;
+    }
+    // No session outlived its profile: nothing failed on the profile's foreign key.
+    let log = perchd.log_text()?;
+    ensure!(
+        !log.contains("FOREIGN KEY"),
+        "a session wrote for a deleted profile:\n{log}"
+    );
+    Ok(())
+}
