@@ -1,9 +1,17 @@
 //! Message history: the only code that touches the `message` table.
+//!
+//! Every write runs its statement to the end and reports its failure. An `INSERT …
+//! RETURNING` read with one fetch (what sea-orm's `ActiveModel::insert` does on
+//! SQLite) hands back the new row at the first step, before SQLite has committed it;
+//! when the commit then fails (a full disk: `SQLITE_FULL`), the error is lost with
+//! the dropped statement, and a message was reported stored that never landed
+//! (measured on a full tmpfs). So writes here use plain statements and build the
+//! answer from what was written.
 
 use perch_plugin_api::{Direction, HistoryMessage};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use crate::db::entities::message;
@@ -63,22 +71,33 @@ impl History {
     }
 
     pub async fn store(&self, profile_id: i32, m: NewMessage) -> Result<HistoryMessage> {
-        let model = message::ActiveModel {
+        let row = message::ActiveModel {
             profile_id: Set(profile_id),
-            msg_id: Set(m.msg_id),
+            msg_id: Set(m.msg_id.clone()),
             timestamp: Set(m.timestamp),
             direction: Set(m.direction.as_str().to_owned()),
-            peer: Set(m.peer),
-            from_jid: Set(m.from),
-            to_jid: Set(m.to),
-            kind: Set(m.kind),
-            body: Set(m.body),
+            peer: Set(m.peer.clone()),
+            from_jid: Set(m.from.clone()),
+            to_jid: Set(m.to.clone()),
+            kind: Set(m.kind.clone()),
+            body: Set(m.body.clone()),
             extra: Set("{}".to_owned()),
             ..Default::default()
-        }
-        .insert(&self.db)
-        .await?;
-        Ok(view(model))
+        };
+        message::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(HistoryMessage {
+            id: m.msg_id,
+            timestamp: crate::time::rfc3339(m.timestamp),
+            direction: m.direction,
+            peer: m.peer,
+            from: m.from,
+            to: m.to,
+            kind: m.kind,
+            body: m.body,
+            extra: Default::default(),
+        })
     }
 
     /// Sets `extra[key]` of the newest stored message of this profile with stanza id
@@ -102,9 +121,16 @@ impl History {
         let mut extra: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&row.extra).unwrap_or_default();
         extra.insert(key.to_owned(), value);
-        let mut active: message::ActiveModel = row.into();
-        active.extra = Set(serde_json::Value::Object(extra).to_string());
-        let row = active.update(&self.db).await?;
+        let mut row = row;
+        row.extra = serde_json::Value::Object(extra).to_string();
+        message::Entity::update_many()
+            .col_expr(
+                message::Column::Extra,
+                sea_orm::sea_query::Expr::value(row.extra.clone()),
+            )
+            .filter(message::Column::Id.eq(row.id))
+            .exec(&self.db)
+            .await?;
         Ok(Some(view(row)))
     }
 

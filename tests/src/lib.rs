@@ -788,6 +788,8 @@ pub struct Perchd {
     log_offset: u64,
     /// Whether perchd is configured to serve on the (private) session bus.
     on_bus: bool,
+    /// `--data-dir`.
+    data_dir: PathBuf,
 }
 
 /// perchd's well-known name on the bus.
@@ -801,6 +803,12 @@ impl Perchd {
 
     /// Starts perchd with `extra_toml` merged over [`BASE_CONFIG`].
     pub fn start_with_config(extra_toml: &str) -> Result<Self> {
+        Self::start_with_data_dir(extra_toml, None)
+    }
+
+    /// Like [`Perchd::start_with_config`], with the data directory (database, key)
+    /// at `data_dir` when given (a small file system, for a full-disk drill).
+    pub fn start_with_data_dir(extra_toml: &str, data_dir: Option<&Path>) -> Result<Self> {
         let perchd = workspace_bin("perchd")?;
         let perch = workspace_bin("perch")?;
         let kill_cmd = find_program("kill", "kill", "procps")?;
@@ -822,9 +830,14 @@ impl Perchd {
             .and_then(toml::Value::as_str)
             .is_none_or(|bus| bus == "session");
         fs::write(dir.path().join("perchd.toml"), config).context("writing perchd.toml")?;
+        let data_dir = match data_dir {
+            Some(d) => d.to_owned(),
+            None => dir.path().join("data"),
+        };
         let mut daemon = Self {
             child: None,
             bus,
+            data_dir,
             dir,
             perchd,
             perch,
@@ -1136,7 +1149,7 @@ impl Perchd {
             .arg("--config")
             .arg(d.join("perchd.toml"))
             .arg("--data-dir")
-            .arg(d.join("data"))
+            .arg(&self.data_dir)
             .args(["--log-level", "debug"])
             .env_clear()
             .envs(self.envs())

@@ -443,3 +443,196 @@ fn delete_race_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
     );
     Ok(())
 }
+
+/// A tmpfs mounted for one test, unmounted when dropped (after perchd, declared later,
+/// is gone).
+struct TinyFs {
+    dir: tempfile::TempDir,
+}
+
+impl TinyFs {
+    fn mount(size: &str) -> Result<Self> {
+        ensure!(
+            unix_uid() == 0,
+            "the full-disk drill mounts a tmpfs and needs root (CI runs as root); \
+             run it as root, or skip it with `--skip full_disk`"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("perch-e2e-tinyfs-")
+            .tempdir()?;
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .output()
+            .context("running mount (package mount)")?;
+        ensure!(
+            out.status.success(),
+            "mount -t tmpfs failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(Self { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills the file system to the last byte.
+    fn fill(&self) -> Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.path().join("filler"))?;
+        let chunk = vec![0u8; 4096];
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(28) => return Ok(()), // ENOSPC
+                Err(e) => return Err(e).context("filling the tmpfs"),
+            }
+        }
+    }
+
+    fn free(&self) -> Result<()> {
+        Ok(std::fs::remove_file(self.path().join("filler"))?)
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn unix_uid() -> u32 {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap_or(u32::MAX)
+}
+
+/// A full disk used to have sent and received messages reported stored (an id from
+/// MessageSend, a MessageReceived signal, a receipt to the sender) while the row never
+/// landed. Now every write's failure surfaces: the frontend gets `Storage`, and
+/// neither frontends nor the sender hear of what was not kept.
+#[test]
+fn full_disk_loses_nothing_acknowledged() {
+    let fs = TinyFs::mount("6m").expect("mounting a tmpfs");
+    let prosody = Prosody::start().expect("starting Prosody");
+    let alice = Perchd::start_with_data_dir("", Some(fs.path())).expect("starting perchd");
+    let bob = Perchd::start().expect("starting perchd");
+    let r = full_disk_body(&fs, &alice, &bob, &prosody);
+    if let Err(e) = &r {
+        eprintln!(
+            "{}\n--- bob's perchd:\n{}",
+            alice.diagnostics(),
+            bob.diagnostics()
+        );
+        panic!("{e:?}");
+    }
+}
+
+fn full_disk_body(fs: &TinyFs, alice: &Perchd, bob: &Perchd, prosody: &Prosody) -> Result<()> {
+    alice.create_profile(prosody, "alice", "alice", ALICE_PW, &[])?;
+    bob.create_profile(prosody, "bob", "bob", BOB_PW, &[])?;
+    connect(alice, "alice", ALICE)?;
+    connect(bob, "bob", "bob@localhost")?;
+    alice.cli_ok(&["message", "send", "-p", "alice", "bob@localhost", "before"])?;
+    super::wait_for_incoming(bob, "bob", "before")?;
+
+    fs.fill()?;
+    // Sent: every id MessageSend returned is in the history; the first failure is a
+    // typed Storage error. Bodies of 16 KiB make SQLite need new pages at once.
+    let filler = "z".repeat(16 * 1024);
+    let mut sent_ok = Vec::new();
+    let mut refused = None;
+    for i in 0..200 {
+        let body = format!("out-{i:03}-{filler}");
+        let out = alice.cli(&[
+            "--json",
+            "message",
+            "send",
+            "-p",
+            "alice",
+            "bob@localhost",
+            &body,
+        ])?;
+        if out.status.success() {
+            sent_ok.push(format!("out-{i:03}"));
+        } else {
+            refused = Some(String::from_utf8_lossy(&out.stderr).into_owned());
+            break;
+        }
+    }
+    let refused = refused.context("200 messages of 16 KiB were all stored on a full 6 MB disk")?;
+    ensure!(
+        refused.contains("Storage"),
+        "a failed write must be a Storage error: {refused}"
+    );
+    // Received: bob sends with receipt requests; alice can't keep them.
+    for i in 0..20 {
+        bob.cli_ok(&[
+            "message",
+            "send",
+            "-p",
+            "bob",
+            ALICE,
+            &format!("in-{i:02}-{filler}"),
+        ])?;
+    }
+    // Wait until bob's last message has reached alice's session (her log says so,
+    // stored or not), then compare what each side claims.
+    wait_until(DELIVERY, || {
+        Ok(alice
+            .log_text()?
+            .matches("storing a received message failed")
+            .count()
+            + history(alice, "alice", &[])?
+                .iter()
+                .filter(|m| m["direction"] == "in")
+                .count()
+            >= 20)
+    })
+    .context("bob's 20 messages never reached alice's session")?;
+    let alice_history = history(alice, "alice", &["--limit", "1000"])?;
+    let stored: Vec<String> = alice_history
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .map(|b| b.split('-').take(2).collect::<Vec<_>>().join("-"))
+        .collect();
+    for id in &sent_ok {
+        ensure!(
+            stored.contains(id),
+            "MessageSend returned an id for {id}, which is not in alice's history"
+        );
+    }
+    // Receipts: bob's messages marked delivered are exactly those alice kept.
+    let bob_history = history(bob, "bob", &["--limit", "1000"])?;
+    for m in &bob_history {
+        let body = m["body"].as_str().unwrap_or_default();
+        if m["direction"] != "out" || !body.starts_with("in-") {
+            continue;
+        }
+        let key = body.split('-').take(2).collect::<Vec<_>>().join("-");
+        let delivered = m["extra"]["delivered"] == true;
+        ensure!(
+            !delivered || stored.contains(&key),
+            "alice acknowledged {key} (a receipt) but did not store it"
+        );
+    }
+    // The daemon kept running: with space again, everything works.
+    ensure!(alice.state_of("alice")? == "connected");
+    fs.free()?;
+    alice.cli_ok(&["message", "send", "-p", "alice", "bob@localhost", "after"])?;
+    super::wait_for_incoming(bob, "bob", "after")?;
+    bob.cli_ok(&["message", "send", "-p", "bob", ALICE, "back"])?;
+    super::wait_for_incoming(alice, "alice", "back")?;
+    Ok(())
+}
