@@ -1102,5 +1102,7 @@ fn disabled_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
 }
 #[path = "e2e/cache.rs"]
 mod cache;
+#[path = "e2e/hostile.rs"]
+mod hostile;
 #[path = "e2e/pubsub.rs"]
 mod pubsub;
