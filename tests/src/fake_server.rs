@@ -283,8 +283,10 @@ async fn session(
             header(n * 3 + 1)
         ))
         .await?;
-    plain.until("starttls").await?;
-    plain.until(">").await?;
+    plain.until("<starttls").await?;
+    if !plain.until(">").await?.ends_with("/>") {
+        plain.until("</starttls>").await?;
+    }
     plain
         .write("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
         .await?;

@@ -95,14 +95,6 @@ impl Reason {
             Self::Token => "token",
         }
     }
-
-    fn explain(self) -> &'static str {
-        match self {
-            Self::Depth => "nested deeper than",
-            Self::Size => "larger than (bytes)",
-            Self::Token => "has a name or attribute value longer than (bytes)",
-        }
-    }
 }
 
 /// Input that cannot be refused one stanza at a time: the stream ends with it.
@@ -760,6 +752,14 @@ impl<S> Limited<S> {
 
     fn log_refusals(&mut self) {
         for r in self.scanner.take_refusals() {
+            let what = match r.reason {
+                Reason::Depth => format!("nested {} deep, over the limit of {}", r.depth, r.limit),
+                Reason::Size => format!("{} bytes, over the limit of {}", r.bytes, r.limit),
+                Reason::Token => format!(
+                    "a name or attribute value over {} bytes, which the parser cannot take",
+                    r.limit
+                ),
+            };
             tracing::warn!(
                 profile = %self.log.profile,
                 jid = %self.log.jid,
@@ -771,9 +771,7 @@ impl<S> Limited<S> {
                 limit = r.limit,
                 bytes = r.bytes,
                 depth = r.depth,
-                "refused an incoming stanza: {} the limit of {}; the session sees only who sent it",
-                r.reason.explain(),
-                r.limit,
+                "refused an incoming stanza ({what}): passed on as a marker, the stream goes on",
             );
         }
     }

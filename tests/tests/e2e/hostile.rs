@@ -10,6 +10,23 @@ use perch_tests::FakeServer;
 /// A 20 MB message takes a while through TLS in a debug build.
 const HOSTILE_DELIVERY: Duration = Duration::from_secs(90);
 
+/// perchd's (VmRSS, VmHWM) in KiB, 0 when unreadable.
+fn rss_kib(perchd: &Perchd) -> (u64, u64) {
+    let status = perchd
+        .pid()
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 fn nested(depth: usize) -> String {
     format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth))
 }
@@ -19,6 +36,9 @@ fn deep_and_huge_stanzas_are_refused_and_the_profile_stays_connected() {
     let server = FakeServer::start("alice").expect("starting the fake XMPP server");
     let mut perchd = Perchd::start().expect("starting perchd");
     let result = hostile_body(&server, &mut perchd);
+    if std::env::var_os("PERCH_E2E_SHOW_LOG").is_some() {
+        eprintln!("{}", perchd.log_text().unwrap_or_default());
+    }
     if result.is_err() {
         eprintln!(
             "--- fake server: error {:?}; the client sent:\n{}",
@@ -49,6 +69,8 @@ fn hostile_body(server: &FakeServer, perchd: &mut Perchd) -> Result<()> {
         .bound_jid()
         .ok_or_else(|| anyhow!("connected, yet the fake server bound no session"))?;
     ensure!(server.sessions() == 1, "sessions: {}", server.sessions());
+    let rss_before = rss_kib(perchd);
+    let started = std::time::Instant::now();
 
     let eve = "eve@evil.example/x";
     server.send(format!(
@@ -79,6 +101,14 @@ fn hostile_body(server: &FakeServer, perchd: &mut Perchd) -> Result<()> {
             summarize_history(&Value::Array(last.clone()))
         )
     })?;
+    // Figures for doc/reliability.rst (printed, not asserted).
+    eprintln!(
+        "hostile drill: delivered after {:.1} s; perchd VmRSS {} KiB before, {} KiB after, VmHWM {} KiB",
+        started.elapsed().as_secs_f64(),
+        rss_before.0,
+        rss_kib(perchd).0,
+        rss_kib(perchd).1,
+    );
     // The refused IQ request was answered with an error, on the same stream.
     wait_until(DELIVERY, || {
         let sent = server.received();
