@@ -103,10 +103,12 @@ fn hostile_body(server: &FakeServer, perchd: &mut Perchd) -> Result<()> {
     })?;
     // Figures for doc/reliability.rst (printed, not asserted).
     eprintln!(
-        "hostile drill: delivered after {:.1} s; perchd VmRSS {} KiB before, {} KiB after, VmHWM {} KiB",
+        "hostile drill: delivered after {:.1} s; perchd VmRSS {} KiB before, {} KiB after; \
+         VmHWM {} KiB before, {} KiB after",
         started.elapsed().as_secs_f64(),
         rss_before.0,
         rss_kib(perchd).0,
+        rss_before.1,
         rss_kib(perchd).1,
     );
     // The refused IQ request was answered with an error, on the same stream.
