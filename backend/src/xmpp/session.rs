@@ -60,7 +60,7 @@ pub struct SessionConfig {
     pub reconnect_max_delay: Duration,
     pub iq_timeout: Duration,
     /// Depth and size limits on what the server sends.
-    pub limits: super::limits::Limits,
+    pub limits: limits::Limits,
 }
 
 /// What the rest of the daemon can see of a session at any time.
