@@ -136,6 +136,11 @@ pub struct XmppConfig {
     pub reconnect_max_delay: u64,
     /// Seconds to wait for the answer to an IQ request.
     pub iq_timeout: u64,
+    /// Deepest nesting accepted inside one stanza (the stanza itself is level 1);
+    /// deeper stanzas are refused (`xmpp::limits`).
+    pub max_stanza_depth: u32,
+    /// Largest stanza accepted from the server, in bytes; larger ones are refused.
+    pub max_stanza_bytes: u64,
 }
 
 impl Default for XmppConfig {
@@ -147,6 +152,8 @@ impl Default for XmppConfig {
             reconnect_attempts: 0,
             reconnect_max_delay: 60,
             iq_timeout: 60,
+            max_stanza_depth: 64,
+            max_stanza_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -162,6 +169,16 @@ pub struct Overrides {
 }
 
 const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+
+/// Bounds of `xmpp.max_stanza_depth`: below 16 common payloads (Atom in pubsub in a
+/// message) no longer fit; the parser recurses per level, so deep trees cost stack.
+const MIN_STANZA_DEPTH: u32 = 16;
+const MAX_STANZA_DEPTH: u32 = 256;
+/// Bounds of `xmpp.max_stanza_bytes`: below 64 KiB ordinary stanzas (a vCard with an
+/// avatar, a page of pubsub items) would be refused; 256 MiB is far past any
+/// legitimate stanza and already a lot of memory per profile.
+const MIN_STANZA_BYTES: u64 = 64 * 1024;
+const MAX_STANZA_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Config {
     /// Loads the configuration: `explicit` must exist; the default file may be absent.
@@ -271,6 +288,24 @@ impl Config {
                 return Err(bad(key, format!("{v} is not between 1 and 86400 seconds")));
             }
         }
+        if !(MIN_STANZA_DEPTH..=MAX_STANZA_DEPTH).contains(&self.xmpp.max_stanza_depth) {
+            return Err(bad(
+                "xmpp.max_stanza_depth",
+                format!(
+                    "{} is not between {MIN_STANZA_DEPTH} and {MAX_STANZA_DEPTH} (deeper stanzas can overflow the parser's stack)",
+                    self.xmpp.max_stanza_depth
+                ),
+            ));
+        }
+        if !(MIN_STANZA_BYTES..=MAX_STANZA_BYTES).contains(&self.xmpp.max_stanza_bytes) {
+            return Err(bad(
+                "xmpp.max_stanza_bytes",
+                format!(
+                    "{} is not between {MIN_STANZA_BYTES} (64 KiB) and {MAX_STANZA_BYTES} (256 MiB)",
+                    self.xmpp.max_stanza_bytes
+                ),
+            ));
+        }
         if self.xmpp.resource.is_empty() || self.xmpp.resource.len() > 64 {
             return Err(bad("xmpp.resource", "must be 1 to 64 characters".into()));
         }
@@ -372,6 +407,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bridge.bus"), "{e}");
+    }
+
+    #[test]
+    fn stanza_limits_are_bounded() {
+        let c = parse("").unwrap();
+        assert_eq!(
+            (c.xmpp.max_stanza_depth, c.xmpp.max_stanza_bytes),
+            (64, 8 * 1024 * 1024)
+        );
+        let c = parse("[xmpp]\nmax_stanza_depth = 16\nmax_stanza_bytes = 65536\n").unwrap();
+        assert_eq!(
+            (c.xmpp.max_stanza_depth, c.xmpp.max_stanza_bytes),
+            (16, 65536)
+        );
+        for (text, key) in [
+            ("max_stanza_depth = 5000", "xmpp.max_stanza_depth"),
+            ("max_stanza_depth = 0", "xmpp.max_stanza_depth"),
+            ("max_stanza_bytes = 100", "xmpp.max_stanza_bytes"),
+            ("max_stanza_bytes = 1000000000000", "xmpp.max_stanza_bytes"),
+        ] {
+            let e = parse(&format!("[xmpp]\n{text}\n")).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
     }
 
     #[test]

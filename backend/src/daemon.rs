@@ -128,6 +128,10 @@ impl Daemon {
             connect_timeout: Duration::from_secs(x.connect_timeout),
             reconnect_max_delay: Duration::from_secs(x.reconnect_max_delay),
             iq_timeout: Duration::from_secs(x.iq_timeout),
+            limits: crate::xmpp::limits::Limits {
+                max_depth: x.max_stanza_depth,
+                max_bytes: usize::try_from(x.max_stanza_bytes).unwrap_or(usize::MAX),
+            },
         }
     }
 

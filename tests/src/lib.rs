@@ -7,6 +7,7 @@
 //!   and a `localhost` certificate signed by it, StartTLS required, file storage (so
 //!   accounts and rosters survive a restart);
 //! - [`DbusDaemon`]: a private D-Bus session bus;
+//! - [`FakeServer`]: a scripted XMPP server for input no real server relays;
 //! - [`Perchd`]: the daemon under test, on its own private bus and its own XDG
 //!   directories, driven through the real `perch` CLI.
 //!
@@ -33,6 +34,8 @@ pub mod ejabberd;
 pub mod raw_client;
 pub use ejabberd::Ejabberd;
 pub use raw_client::RawClient;
+pub mod fake_server;
+pub use fake_server::FakeServer;
 
 /// The XMPP domain the harness Prosody serves.
 pub const DOMAIN: &str = "localhost";

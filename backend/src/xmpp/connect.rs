@@ -30,6 +30,7 @@ use tokio_xmpp::xmlstream::{
     ReadError, StreamHeader, Timeouts, XmppStreamElement, initiate_stream,
 };
 
+use super::limits::{Limited, Limits, LogContext};
 use super::quickack::QuickAck;
 use crate::profiles::Credentials;
 
@@ -214,12 +215,14 @@ pub fn requested_jid(creds: &Credentials, resource: &str) -> Jid {
 }
 
 /// One attempt: TCP, StartTLS, SASL, and the stream restart after it. Binding is left
-/// to the stanza stream (it also does XEP-0198 resumption).
+/// to the stanza stream (it also does XEP-0198 resumption). What the server sends
+/// passes through the XML limits (`limits.rs`) before and after TLS.
 pub async fn connect_once(
     creds: &Credentials,
     identity: Jid,
     tls: Arc<ClientConfig>,
     timeouts: Timeouts,
+    limits: Limits,
 ) -> Result<Connection, ConnectError> {
     let domain = creds.jid.domain().as_str().to_owned();
     let header = || StreamHeader {
@@ -229,7 +232,11 @@ pub async fn connect_once(
     };
     let stream_err = |what: &str, e: &dyn std::fmt::Display| unreachable(what, e);
 
-    let tcp = QuickAck::new(open_tcp(creds).await?);
+    let log = LogContext {
+        profile: creds.profile.as_str().into(),
+        jid: creds.jid.to_string().into(),
+    };
+    let tcp = Limited::new(QuickAck::new(open_tcp(creds).await?), limits, log.clone());
     let stream = initiate_stream(BufStream::new(tcp), ns::JABBER_CLIENT, header(), timeouts)
         .await
         .map_err(|e| stream_err("opening the stream", &e))?;
@@ -263,7 +270,7 @@ pub async fn connect_once(
             }
         }
     }
-    let tcp = stream.into_inner().into_inner();
+    let tcp = stream.into_inner().into_inner().into_inner();
     let name = ServerName::try_from(domain.clone())
         .map_err(|e| ConnectError::Protocol(format!("{domain} is not a TLS server name: {e}")))?;
     let tls_stream = tokio_rustls::TlsConnector::from(tls)
@@ -272,7 +279,7 @@ pub async fn connect_once(
         .map_err(|e| tls_error(&domain, e))?;
 
     let stream = initiate_stream(
-        BufStream::new(tls_stream),
+        BufStream::new(Limited::new(tls_stream, limits, log)),
         ns::JABBER_CLIENT,
         header(),
         timeouts,

@@ -1,6 +1,7 @@
 //! XMPP sessions: one task per connected profile, owning its stanza stream.
 
 pub mod connect;
+pub mod limits;
 pub mod quickack;
 pub mod session;
 pub mod stanzas;

@@ -42,6 +42,7 @@ use perch_plugin_api::points::{
 };
 
 use super::connect::{self, ConnectError};
+use super::limits;
 use super::stanzas::{self, IqRequest, PresenceUpdate};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSender};
@@ -58,6 +59,8 @@ pub struct SessionConfig {
     pub connect_timeout: Duration,
     pub reconnect_max_delay: Duration,
     pub iq_timeout: Duration,
+    /// Depth and size limits on what the server sends.
+    pub limits: limits::Limits,
 }
 
 /// What the rest of the daemon can see of a session at any time.
@@ -472,6 +475,7 @@ impl Task {
                             identity.clone(),
                             tls.clone(),
                             connect::timeouts(),
+                            cfg.limits,
                         ),
                     )
                     .await
@@ -749,6 +753,11 @@ impl Task {
             }
             StreamEvent::Stanza(Stanza::Iq(iq)) => self.on_iq(stream, iq).await,
             StreamEvent::Stanza(Stanza::Message(m)) => {
+                // Refused by the XML limits (and logged there with its sender).
+                if let Some(reason) = limits::refusal(&m.payloads) {
+                    tracing::debug!(profile = %self.profile, from = ?m.from, reason, "refused message dropped");
+                    return;
+                }
                 if m.type_ == MessageType::Error {
                     tracing::warn!(profile = %self.profile, from = ?m.from, "message error received");
                     return;
@@ -758,6 +767,10 @@ impl Task {
                     .send(Inbound::Message(Box::new(m), self.bound.clone()));
             }
             StreamEvent::Stanza(Stanza::Presence(p)) => {
+                if let Some(reason) = limits::refusal(&p.payloads) {
+                    tracing::debug!(profile = %self.profile, from = ?p.from, reason, "refused presence dropped");
+                    return;
+                }
                 let _ = self.inbox.send(Inbound::Presence(Box::new(p)));
             }
         }
@@ -800,6 +813,17 @@ impl Task {
     }
 
     async fn on_iq(&mut self, stream: &StanzaStream, iq: Iq) {
+        // Refused by the XML limits: a request gets policy-violation, an answer fails
+        // its waiter.
+        let iq = match limits::check_iq(iq) {
+            limits::IqCheck::Pass(iq) => iq,
+            limits::IqCheck::Answer(answer) => {
+                return self.send(stream, Stanza::Iq(answer)).await;
+            }
+            limits::IqCheck::Fail { from, id, error } => {
+                return self.on_iq_answer(from, id, Err(error));
+            }
+        };
         match iq {
             Iq::Result {
                 from, id, payload, ..
