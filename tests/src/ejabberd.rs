@@ -294,6 +294,28 @@ impl Ejabberd {
         Ok(())
     }
 
+    /// Freezes the server (SIGSTOP to its VM): it holds its connections but answers
+    /// nothing until [`Ejabberd::thaw`]. A test uses it to stop a client's exchange at
+    /// a known point.
+    pub fn freeze(&self) -> Result<()> {
+        let beam = self
+            .beam_pid()
+            .or_else(|| self.find_beam())
+            .ok_or_else(|| anyhow!("no beam.smp of {} found", self.node))?;
+        self.signal("-STOP", &[beam]);
+        Ok(())
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) -> Result<()> {
+        let beam = self
+            .beam_pid()
+            .or_else(|| self.find_beam())
+            .ok_or_else(|| anyhow!("no beam.smp of {} found", self.node))?;
+        self.signal("-CONT", &[beam]);
+        Ok(())
+    }
+
     /// Starts the server again with the same node name, ports and data (Mnesia repairs
     /// its tables after a kill).
     pub fn start_again(&mut self) -> Result<()> {

@@ -89,6 +89,34 @@ pub fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// A loopback port where nobody listens, held for as long as the value lives: a TCP
+/// socket bound to it without `listen()`, so a connection is refused and no other
+/// process (a server started by a parallel test) can take the port meanwhile, as it
+/// could one found by [`free_port`].
+pub struct RefusedPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+impl RefusedPort {
+    pub fn new() -> Result<Self> {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        socket
+            .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .context("binding 127.0.0.1:0")?;
+        let port = socket
+            .local_addr()?
+            .as_socket()
+            .map(|a| a.port())
+            .context("the bound address is not an IP socket")?;
+        Ok(Self {
+            _socket: socket,
+            port,
+        })
+    }
+}
+
 /// Finds an executable in `$PATH`, `/usr/bin`, `/usr/sbin`, `/bin` or `/sbin`; when absent
 /// the error says which Debian package to install.
 pub fn find_program(name: &str, what: &str, package: &str) -> Result<PathBuf> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, ensure};
 use futures::StreamExt;
-use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody, free_port, summarize_history, wait_until};
+use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody, summarize_history, wait_until};
 use serde_json::Value;
 
 const ALICE: &str = "alice@localhost";
@@ -496,7 +496,8 @@ fn errors_body(bed: &Bed) -> Result<()> {
     last_error_is(perchd, "badpw", "AuthenticationFailed")?;
 
     // Nobody listens there.
-    let dead = format!("127.0.0.1:{}", free_port()?);
+    let refused = perch_tests::RefusedPort::new()?;
+    let dead = format!("127.0.0.1:{}", refused.port);
     perchd.cli_ok(&[
         "profile",
         "create",

@@ -629,52 +629,72 @@ fn ejabberd_cache_body(perchd: &mut Perchd, server: &perch_tests::Ejabberd) -> R
     super::pubsub::alice_and_bob_on_ejabberd(perchd, server, &["--autoconnect"])?;
     cache_body(perchd)?;
 
-    // Killed mid-sync, restarted: the node ends complete and consistent.
+    // Killed mid-sync, restarted: the node ends complete and consistent. The sync
+    // runs at tens of thousands of items a second, so "kill while it runs" is made
+    // certain: once a page is stored, ejabberd is frozen (the sync can go no further
+    // than what is in flight), the state read, perchd killed, ejabberd thawed. Should
+    // the sync have finished between the read and the freeze, another node is tried.
     let s = SERVICE;
-    let node = "perch-cache-restart";
-    ps(
-        perchd,
-        &[
-            "node",
-            "create",
-            "-p",
-            "alice",
-            "-s",
-            s,
-            "-n",
-            node,
-            "-f",
-            "pubsub#max_items",
-            "10000",
-        ],
-    )?;
-    publish_many(perchd, "alice", s, node, 0..3000, rich)?;
-    let job = ps(
-        perchd,
-        &[
-            "cache",
-            "sync",
-            "-p",
-            "bob",
-            "-s",
-            s,
-            "-n",
-            node,
-            "--no-follow",
-        ],
-    )?;
-    ensure!(job["job"].is_string(), "sync job: {job}");
-    // Let it store a page or two, then kill.
-    wait_until(DELIVERY, || {
-        let st = status(perchd, "bob", s, node)?;
-        Ok(st["items"].as_u64().is_some_and(|n| n > 0) || st["sync_state"] == "completed")
-    })?;
-    let before = status(perchd, "bob", s, node)?;
-    perchd.kill()?;
-    ensure!(
-        before["sync_state"] == "in_progress",
-        "the sync ended before the kill: {before}"
-    );
+    let mut attempt = 0;
+    let (node, before) = loop {
+        attempt += 1;
+        let node = format!("perch-cache-restart-{attempt}");
+        let node = node.as_str();
+        ps(
+            perchd,
+            &[
+                "node",
+                "create",
+                "-p",
+                "alice",
+                "-s",
+                s,
+                "-n",
+                node,
+                "-f",
+                "pubsub#max_items",
+                "10000",
+            ],
+        )?;
+        publish_many(perchd, "alice", s, node, 0..3000, rich)?;
+        let job = ps(
+            perchd,
+            &[
+                "cache",
+                "sync",
+                "-p",
+                "bob",
+                "-s",
+                s,
+                "-n",
+                node,
+                "--no-follow",
+            ],
+        )?;
+        ensure!(job["job"].is_string(), "sync job: {job}");
+        wait_until(DELIVERY, || {
+            let st = status(perchd, "bob", s, node)?;
+            Ok(st["items"].as_u64().is_some_and(|n| n > 0) || st["sync_state"] == "completed")
+        })?;
+        server.freeze()?;
+        let before = status(perchd, "bob", s, node);
+        match before {
+            Ok(st) if st["sync_state"] == "in_progress" => {
+                perchd.kill()?;
+                server.thaw()?;
+                break (node.to_owned(), st);
+            }
+            Ok(st) if attempt < 5 => {
+                server.thaw()?;
+                eprintln!("the sync ended before the freeze ({st}); another node");
+            }
+            other => {
+                server.thaw()?;
+                anyhow::bail!("the sync of 3000 items could not be caught running: {other:?}");
+            }
+        }
+    };
+    let node = node.as_str();
     perchd.start_again()?;
     wait_until(DELIVERY, || {
         Ok(perchd.status_of("bob")?["state"] == "connected")
