@@ -34,6 +34,11 @@ fn add(
     );
 }
 
+/// An optional JSON object parameter.
+fn object(name: &'static str, doc: &'static str) -> Param {
+    Param::optional(name, ParamType::Object, doc)
+}
+
 fn bad(what: &str, why: impl std::fmt::Display) -> HostError {
     HostError::BadArgument(format!("{what}: {why}"))
 }
@@ -64,7 +69,13 @@ async fn subscriber(host: &dyn Host, call: &Call) -> Result<String, HostError> {
 }
 
 pub fn register(host: &Arc<dyn Host>) {
-    let object = |name, doc| Param::optional(name, ParamType::Object, doc);
+    register_node_actions(host);
+    register_item_actions(host);
+    register_subscription_actions(host);
+}
+
+/// Node management: create, delete, purge, configuration, lists, info.
+fn register_node_actions(host: &Arc<dyn Host>) {
     add(
         host,
         "pubsub_node_create",
@@ -77,22 +88,7 @@ pub fn register(host: &Arc<dyn Host>) {
                 "node configuration: {\"pubsub#max_items\": \"max\", …}",
             ),
         ],
-        |host, call| {
-            async move {
-                let node = call.args.str("node");
-                let payload = xml::create(node, call.args.object("config"));
-                let to = call.args.jid("service");
-                let reply = host.iq(&call.profile, to.clone(), true, payload).await?;
-                let node = xml::created_node(reply.as_ref())
-                    .or(node.map(str::to_owned))
-                    .ok_or_else(|| xml::malformed("create reply", "no node name"))?;
-                done(
-                    service_name(&*host, &call.profile, to.as_ref()).await,
-                    &node,
-                )
-            }
-            .boxed()
-        },
+        node_create,
     );
     add(
         host,
@@ -107,52 +103,21 @@ pub fn register(host: &Arc<dyn Host>) {
                 "xmpp: URI subscribers are sent to",
             ),
         ],
-        |host, call| {
-            async move {
-                let node = node_of(&call)?;
-                set_node(
-                    &*host,
-                    &call,
-                    &node,
-                    xml::delete(&node, call.args.str("redirect")),
-                )
-                .await
-            }
-            .boxed()
-        },
+        node_delete,
     );
     add(
         host,
         "pubsub_node_purge",
         "Removes every item of a node (owner)",
         vec![p_service(), p_node()],
-        |host, call| {
-            async move {
-                let node = node_of(&call)?;
-                set_node(&*host, &call, &node, xml::purge(&node)).await
-            }
-            .boxed()
-        },
+        node_purge,
     );
     add(
         host,
         "pubsub_node_config_get",
         "A node's configuration form (owner): {values: {var: value}, fields: [...]}",
         vec![p_service(), p_node()],
-        |host, call| {
-            async move {
-                let node = node_of(&call)?;
-                let to = call.args.jid("service");
-                let reply = host
-                    .iq(&call.profile, to.clone(), false, xml::configure_get(&node))
-                    .await?;
-                let form = xml::config_form(reply.as_ref())
-                    .ok_or_else(|| xml::malformed("configure reply", "no form"))?;
-                let service = service_name(&*host, &call.profile, to.as_ref()).await;
-                Ok(json!({"service": service, "node": node, "config": form}))
-            }
-            .boxed()
-        },
+        node_config_get,
     );
     add(
         host,
@@ -167,33 +132,14 @@ pub fn register(host: &Arc<dyn Host>) {
                 "{\"pubsub#max_items\": \"100\", …}",
             ),
         ],
-        |host, call| {
-            async move {
-                let node = node_of(&call)?;
-                let config = call.args.object("config").cloned().unwrap_or_default();
-                set_node(&*host, &call, &node, xml::configure_set(&node, &config)).await
-            }
-            .boxed()
-        },
+        node_config_set,
     );
     add(
         host,
         "pubsub_node_default_config",
         "The configuration a new node gets on this service",
         vec![p_service()],
-        |host, call| {
-            async move {
-                let to = call.args.jid("service");
-                let reply = host
-                    .iq(&call.profile, to.clone(), false, xml::default_get())
-                    .await?;
-                let form = xml::config_form(reply.as_ref())
-                    .ok_or_else(|| xml::malformed("default reply", "no form"))?;
-                let service = service_name(&*host, &call.profile, to.as_ref()).await;
-                Ok(json!({"service": service, "config": form}))
-            }
-            .boxed()
-        },
+        node_default_config,
     );
     add(
         host,
@@ -203,48 +149,19 @@ pub fn register(host: &Arc<dyn Host>) {
             p_service(),
             Param::optional("node", ParamType::String, "a collection node"),
         ],
-        |host, call| {
-            async move {
-                let to = call.args.jid("service");
-                let reply = host
-                    .iq(
-                        &call.profile,
-                        to.clone(),
-                        false,
-                        xml::disco_items(call.args.str("node")),
-                    )
-                    .await?;
-                let service = service_name(&*host, &call.profile, to.as_ref()).await;
-                Ok(json!({"service": service, "nodes": xml::parse_disco_items(reply.as_ref())}))
-            }
-            .boxed()
-        },
+        node_list,
     );
     add(
         host,
         "pubsub_node_info",
         "A node's identity, features and meta-data (disco#info of the node)",
         vec![p_service(), p_node()],
-        |host, call| {
-            async move {
-                let node = node_of(&call)?;
-                let to = call.args.jid("service");
-                let reply = host
-                    .iq(
-                        &call.profile,
-                        to.clone(),
-                        false,
-                        xml::disco_info(Some(&node)),
-                    )
-                    .await?;
-                let mut info = xml::parse_disco_info(reply.as_ref());
-                info["service"] = json!(service_name(&*host, &call.profile, to.as_ref()).await);
-                info["node"] = json!(node);
-                Ok(info)
-            }
-            .boxed()
-        },
+        node_info,
     );
+}
+
+/// Items: publish, retract, get.
+fn register_item_actions(host: &Arc<dyn Host>) {
     add(
         host,
         "pubsub_publish",
@@ -267,27 +184,7 @@ pub fn register(host: &Arc<dyn Host>) {
                 "publish-options: {\"pubsub#access_model\": \"open\", …}",
             ),
         ],
-        |host, call| {
-            async move {
-                let node = node_of(&call)?;
-                let payload = xml::parse_payload(call.args.str("payload").unwrap_or_default())
-                    .map_err(|e| bad("payload", e))?;
-                let id = call.args.str("item_id");
-                let to = call.args.jid("service");
-                let reply = host
-                    .iq(
-                        &call.profile,
-                        to.clone(),
-                        true,
-                        xml::publish(&node, id, payload, call.args.object("options")),
-                    )
-                    .await?;
-                let item_id = xml::published_id(reply.as_ref()).or(id.map(str::to_owned));
-                let service = service_name(&*host, &call.profile, to.as_ref()).await;
-                Ok(json!({"service": service, "node": node, "item_id": item_id}))
-            }
-            .boxed()
-        },
+        publish,
     );
     add(
         host,
@@ -304,27 +201,7 @@ pub fn register(host: &Arc<dyn Host>) {
             Param::optional("notify", ParamType::Boolean, "notify subscribers")
                 .with_default(json!(true)),
         ],
-        |host, call| {
-            async move {
-                let node = node_of(&call)?;
-                let ids = call.args.list("item_ids");
-                if ids.is_empty() {
-                    return Err(bad("item_ids", "no item id given"));
-                }
-                let to = call.args.jid("service");
-                let notify = call.args.bool("notify").unwrap_or(true);
-                host.iq(
-                    &call.profile,
-                    to.clone(),
-                    true,
-                    xml::retract(&node, &ids, notify),
-                )
-                .await?;
-                let service = service_name(&*host, &call.profile, to.as_ref()).await;
-                Ok(json!({"service": service, "node": node, "retracted": ids}))
-            }
-            .boxed()
-        },
+        retract,
     );
     add(
         host,
@@ -359,51 +236,12 @@ pub fn register(host: &Arc<dyn Host>) {
             )
             .with_default(json!(true)),
         ],
-        |host, call| {
-            async move {
-                let node = node_of(&call)?;
-                let max = usize_arg(&call, "max")?;
-                let index = usize_arg(&call, "index")?;
-                let (before, after) = (call.args.str("before"), call.args.str("after"));
-                let rsm =
-                    (before.is_some() || after.is_some() || index.is_some()).then(|| RsmRequest {
-                        max: Some(max.unwrap_or(20)),
-                        before: before.map(str::to_owned),
-                        after: after.map(str::to_owned),
-                        index,
-                    });
-                if [before.is_some(), after.is_some(), index.is_some()]
-                    .iter()
-                    .filter(|x| **x)
-                    .count()
-                    > 1
-                {
-                    return Err(bad("before/after/index", "give at most one of them"));
-                }
-                let item_ids = call.args.list("item_ids");
-                let all = call.args.bool("all").unwrap_or(false);
-                if all && (rsm.is_some() || !item_ids.is_empty()) {
-                    return Err(bad(
-                        "all",
-                        "cannot be combined with item_ids, before, after or index",
-                    ));
-                }
-                let req = ItemsRequest {
-                    profile: call.profile.clone(),
-                    service: call.args.jid("service"),
-                    node,
-                    max_items: if rsm.is_some() { None } else { max },
-                    item_ids,
-                    rsm,
-                    all,
-                    use_cache: call.args.bool("use_cache").unwrap_or(true),
-                };
-                let page = get_items(&*host, req).await?;
-                serde_json::to_value(page).map_err(|e| HostError::Internal(e.to_string()))
-            }
-            .boxed()
-        },
+        items_get,
     );
+}
+
+/// Subscriptions and affiliations, the profile's own and a node owner's.
+fn register_subscription_actions(host: &Arc<dyn Host>) {
     add(
         host,
         "pubsub_subscribe",
@@ -421,27 +259,7 @@ pub fn register(host: &Arc<dyn Host>) {
                 "subscription options: {\"pubsub#deliver\": true, …}",
             ),
         ],
-        |host, call| {
-            async move {
-                let node = node_of(&call)?;
-                let to = call.args.jid("service");
-                let jid = subscriber(&*host, &call).await?;
-                let reply = host
-                    .iq(
-                        &call.profile,
-                        to.clone(),
-                        true,
-                        xml::subscribe(&node, &jid, call.args.object("options")),
-                    )
-                    .await?;
-                let sub = xml::parse_subscription(reply.as_ref()).unwrap_or_else(
-                    || json!({"node": node, "jid": jid, "subscription": "subscribed"}),
-                );
-                let service = service_name(&*host, &call.profile, to.as_ref()).await;
-                Ok(json!({"service": service, "node": node, "subscription": sub}))
-            }
-            .boxed()
-        },
+        subscribe,
     );
     add(
         host,
@@ -461,20 +279,7 @@ pub fn register(host: &Arc<dyn Host>) {
                 "the subscription id, when there are several",
             ),
         ],
-        |host, call| {
-            async move {
-                let node = node_of(&call)?;
-                let jid = subscriber(&*host, &call).await?;
-                set_node(
-                    &*host,
-                    &call,
-                    &node,
-                    xml::unsubscribe(&node, &jid, call.args.str("subid")),
-                )
-                .await
-            }
-            .boxed()
-        },
+        unsubscribe,
     );
     for (name, doc, what) in [
         (
@@ -588,4 +393,255 @@ pub fn register(host: &Arc<dyn Host>) {
             }),
         );
     }
+}
+
+/// `pubsub_node_create`.
+fn node_create(host: Arc<dyn Host>, call: Call) -> BoxFuture<'static, ActionResult> {
+    async move {
+        let node = call.args.str("node");
+        let payload = xml::create(node, call.args.object("config"));
+        let to = call.args.jid("service");
+        let reply = host.iq(&call.profile, to.clone(), true, payload).await?;
+        let node = xml::created_node(reply.as_ref())
+            .or(node.map(str::to_owned))
+            .ok_or_else(|| xml::malformed("create reply", "no node name"))?;
+        done(
+            service_name(&*host, &call.profile, to.as_ref()).await,
+            &node,
+        )
+    }
+    .boxed()
+}
+
+/// `pubsub_node_delete`.
+fn node_delete(host: Arc<dyn Host>, call: Call) -> BoxFuture<'static, ActionResult> {
+    async move {
+        let node = node_of(&call)?;
+        set_node(
+            &*host,
+            &call,
+            &node,
+            xml::delete(&node, call.args.str("redirect")),
+        )
+        .await
+    }
+    .boxed()
+}
+
+/// `pubsub_node_purge`.
+fn node_purge(host: Arc<dyn Host>, call: Call) -> BoxFuture<'static, ActionResult> {
+    async move {
+        let node = node_of(&call)?;
+        set_node(&*host, &call, &node, xml::purge(&node)).await
+    }
+    .boxed()
+}
+
+/// `pubsub_node_config_get`.
+fn node_config_get(host: Arc<dyn Host>, call: Call) -> BoxFuture<'static, ActionResult> {
+    async move {
+        let node = node_of(&call)?;
+        let to = call.args.jid("service");
+        let reply = host
+            .iq(&call.profile, to.clone(), false, xml::configure_get(&node))
+            .await?;
+        let form = xml::config_form(reply.as_ref())
+            .ok_or_else(|| xml::malformed("configure reply", "no form"))?;
+        let service = service_name(&*host, &call.profile, to.as_ref()).await;
+        Ok(json!({"service": service, "node": node, "config": form}))
+    }
+    .boxed()
+}
+
+/// `pubsub_node_config_set`.
+fn node_config_set(host: Arc<dyn Host>, call: Call) -> BoxFuture<'static, ActionResult> {
+    async move {
+        let node = node_of(&call)?;
+        let config = call.args.object("config").cloned().unwrap_or_default();
+        set_node(&*host, &call, &node, xml::configure_set(&node, &config)).await
+    }
+    .boxed()
+}
+
+/// `pubsub_node_default_config`.
+fn node_default_config(host: Arc<dyn Host>, call: Call) -> BoxFuture<'static, ActionResult> {
+    async move {
+        let to = call.args.jid("service");
+        let reply = host
+            .iq(&call.profile, to.clone(), false, xml::default_get())
+            .await?;
+        let form = xml::config_form(reply.as_ref())
+            .ok_or_else(|| xml::malformed("default reply", "no form"))?;
+        let service = service_name(&*host, &call.profile, to.as_ref()).await;
+        Ok(json!({"service": service, "config": form}))
+    }
+    .boxed()
+}
+
+/// `pubsub_node_list`.
+fn node_list(host: Arc<dyn Host>, call: Call) -> BoxFuture<'static, ActionResult> {
+    async move {
+        let to = call.args.jid("service");
+        let reply = host
+            .iq(
+                &call.profile,
+                to.clone(),
+                false,
+                xml::disco_items(call.args.str("node")),
+            )
+            .await?;
+        let service = service_name(&*host, &call.profile, to.as_ref()).await;
+        Ok(json!({"service": service, "nodes": xml::parse_disco_items(reply.as_ref())}))
+    }
+    .boxed()
+}
+
+/// `pubsub_node_info`.
+fn node_info(host: Arc<dyn Host>, call: Call) -> BoxFuture<'static, ActionResult> {
+    async move {
+        let node = node_of(&call)?;
+        let to = call.args.jid("service");
+        let reply = host
+            .iq(
+                &call.profile,
+                to.clone(),
+                false,
+                xml::disco_info(Some(&node)),
+            )
+            .await?;
+        let mut info = xml::parse_disco_info(reply.as_ref());
+        info["service"] = json!(service_name(&*host, &call.profile, to.as_ref()).await);
+        info["node"] = json!(node);
+        Ok(info)
+    }
+    .boxed()
+}
+
+/// `pubsub_publish`.
+fn publish(host: Arc<dyn Host>, call: Call) -> BoxFuture<'static, ActionResult> {
+    async move {
+        let node = node_of(&call)?;
+        let payload = xml::parse_payload(call.args.str("payload").unwrap_or_default())
+            .map_err(|e| bad("payload", e))?;
+        let id = call.args.str("item_id");
+        let to = call.args.jid("service");
+        let reply = host
+            .iq(
+                &call.profile,
+                to.clone(),
+                true,
+                xml::publish(&node, id, payload, call.args.object("options")),
+            )
+            .await?;
+        let item_id = xml::published_id(reply.as_ref()).or(id.map(str::to_owned));
+        let service = service_name(&*host, &call.profile, to.as_ref()).await;
+        Ok(json!({"service": service, "node": node, "item_id": item_id}))
+    }
+    .boxed()
+}
+
+/// `pubsub_retract`.
+fn retract(host: Arc<dyn Host>, call: Call) -> BoxFuture<'static, ActionResult> {
+    async move {
+        let node = node_of(&call)?;
+        let ids = call.args.list("item_ids");
+        if ids.is_empty() {
+            return Err(bad("item_ids", "no item id given"));
+        }
+        let to = call.args.jid("service");
+        let notify = call.args.bool("notify").unwrap_or(true);
+        host.iq(
+            &call.profile,
+            to.clone(),
+            true,
+            xml::retract(&node, &ids, notify),
+        )
+        .await?;
+        let service = service_name(&*host, &call.profile, to.as_ref()).await;
+        Ok(json!({"service": service, "node": node, "retracted": ids}))
+    }
+    .boxed()
+}
+
+/// `pubsub_items_get`.
+fn items_get(host: Arc<dyn Host>, call: Call) -> BoxFuture<'static, ActionResult> {
+    async move {
+        let node = node_of(&call)?;
+        let max = usize_arg(&call, "max")?;
+        let index = usize_arg(&call, "index")?;
+        let (before, after) = (call.args.str("before"), call.args.str("after"));
+        let rsm = (before.is_some() || after.is_some() || index.is_some()).then(|| RsmRequest {
+            max: Some(max.unwrap_or(20)),
+            before: before.map(str::to_owned),
+            after: after.map(str::to_owned),
+            index,
+        });
+        if [before.is_some(), after.is_some(), index.is_some()]
+            .iter()
+            .filter(|x| **x)
+            .count()
+            > 1
+        {
+            return Err(bad("before/after/index", "give at most one of them"));
+        }
+        let item_ids = call.args.list("item_ids");
+        let all = call.args.bool("all").unwrap_or(false);
+        if all && (rsm.is_some() || !item_ids.is_empty()) {
+            return Err(bad(
+                "all",
+                "cannot be combined with item_ids, before, after or index",
+            ));
+        }
+        let req = ItemsRequest {
+            profile: call.profile.clone(),
+            service: call.args.jid("service"),
+            node,
+            max_items: if rsm.is_some() { None } else { max },
+            item_ids,
+            rsm,
+            all,
+            use_cache: call.args.bool("use_cache").unwrap_or(true),
+        };
+        let page = get_items(&*host, req).await?;
+        serde_json::to_value(page).map_err(|e| HostError::Internal(e.to_string()))
+    }
+    .boxed()
+}
+
+/// `pubsub_subscribe`.
+fn subscribe(host: Arc<dyn Host>, call: Call) -> BoxFuture<'static, ActionResult> {
+    async move {
+        let node = node_of(&call)?;
+        let to = call.args.jid("service");
+        let jid = subscriber(&*host, &call).await?;
+        let reply = host
+            .iq(
+                &call.profile,
+                to.clone(),
+                true,
+                xml::subscribe(&node, &jid, call.args.object("options")),
+            )
+            .await?;
+        let sub = xml::parse_subscription(reply.as_ref())
+            .unwrap_or_else(|| json!({"node": node, "jid": jid, "subscription": "subscribed"}));
+        let service = service_name(&*host, &call.profile, to.as_ref()).await;
+        Ok(json!({"service": service, "node": node, "subscription": sub}))
+    }
+    .boxed()
+}
+
+/// `pubsub_unsubscribe`.
+fn unsubscribe(host: Arc<dyn Host>, call: Call) -> BoxFuture<'static, ActionResult> {
+    async move {
+        let node = node_of(&call)?;
+        let jid = subscriber(&*host, &call).await?;
+        set_node(
+            &*host,
+            &call,
+            &node,
+            xml::unsubscribe(&node, &jid, call.args.str("subid")),
+        )
+        .await
+    }
+    .boxed()
 }
