@@ -21,5 +21,7 @@ pub mod plugins;
 pub mod profiles;
 pub mod run;
 pub mod secret;
+#[cfg(test)]
+mod testing;
 pub mod time;
 pub mod xmpp;

@@ -302,7 +302,7 @@ mod tests {
     }
 }
 
-/// Properties (doc/reliability.rst, "Property tests"): 256 cases each.
+/// Properties (doc/reliability.rst, "Property tests"): 256 cases each (`PROPTEST_CASES`).
 #[cfg(test)]
 mod proptests {
     use super::*;
@@ -313,7 +313,7 @@ mod proptests {
     const DAY: i64 = SECS_PER_DAY * MICROS_PER_SEC;
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(crate::testing::proptest_config())]
 
         /// Any stored value can be written, and what is written reads back clamped.
         #[test]

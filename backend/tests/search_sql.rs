@@ -192,7 +192,12 @@ fn every_search_runs_or_is_refused_as_a_bad_query() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = database(&rt, dir.path());
-    let mut runner = TestRunner::new(Config::with_cases(256));
+    // 256 cases, or PROPTEST_CASES for a deeper search.
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(256);
+    let mut runner = TestRunner::new(Config::with_cases(cases));
     let result = runner.run(&query(), |json| {
         let q: Query = serde_json::from_value(json.clone())
             .map_err(|e| TestCaseError::fail(format!("generated {json}: {e}")))?;

@@ -310,7 +310,7 @@ mod tests {
     }
 }
 
-/// Properties (doc/reliability.rst, "Property tests"): 256 cases each.
+/// Properties (doc/reliability.rst, "Property tests"): 256 cases each (`PROPTEST_CASES`).
 #[cfg(test)]
 mod proptests {
     use super::*;
@@ -425,7 +425,7 @@ mod proptests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(crate::testing::proptest_config())]
 
         /// Our own presence, as a contact's, reads back as what we set.
         #[test]

@@ -179,6 +179,17 @@ pub(crate) mod arb {
     use perch_plugin_api::minidom::{Element, Node};
     use proptest::prelude::*;
     use proptest::sample::select;
+    use proptest::test_runner::Config;
+
+    /// 256 cases a property, so that the whole suite adds about a second to `cargo
+    /// test`; `PROPTEST_CASES=N` runs N instead, for a deeper search.
+    pub fn config() -> Config {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(256);
+        Config::with_cases(cases)
+    }
 
     /// Text XML can carry (what the stream's parser hands over): mostly ASCII with
     /// markup characters, sometimes any character XML allows.
@@ -247,6 +258,7 @@ pub(crate) mod arb {
     }
 }
 
+/// Properties (doc/reliability.rst, "Property tests"): 256 cases each (`PROPTEST_CASES`).
 #[cfg(test)]
 mod proptests {
     use super::*;
@@ -257,7 +269,7 @@ mod proptests {
     const ATTRS: &[&str] = &["id", "v", "type"];
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(crate::dom::arb::config())]
 
         /// Byte for byte what minidom writes, and the same tree when read back.
         #[test]

@@ -167,7 +167,7 @@ mod tests {
     }
 }
 
-/// Properties (doc/reliability.rst, "Property tests"): 256 cases each.
+/// Properties (doc/reliability.rst, "Property tests"): 256 cases each (`PROPTEST_CASES`).
 #[cfg(test)]
 mod proptests {
     use super::*;
@@ -238,7 +238,7 @@ mod proptests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(crate::dom::arb::config())]
 
         /// Form → JSON → submitted form: every field sends back what it held (a
         /// single-valued field its first value, a `*-multi` field all of them).

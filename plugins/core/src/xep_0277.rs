@@ -682,7 +682,7 @@ mod tests {
     }
 }
 
-/// Properties (doc/reliability.rst, "Property tests"): 256 cases each.
+/// Properties (doc/reliability.rst, "Property tests"): 256 cases each (`PROPTEST_CASES`).
 #[cfg(test)]
 mod proptests {
     use super::*;
@@ -865,7 +865,7 @@ mod proptests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(crate::dom::arb::config())]
 
         /// Post → Atom (written, read back) → post: the same post (a missing title
         /// reads as "", plain-text XHTML comes back in its `<div/>`, a comments node

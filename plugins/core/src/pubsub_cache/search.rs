@@ -574,14 +574,14 @@ pub(crate) mod arb {
     }
 }
 
-/// Properties (doc/reliability.rst, "Property tests"): 256 cases each.
+/// Properties (doc/reliability.rst, "Property tests"): 256 cases each (`PROPTEST_CASES`).
 #[cfg(test)]
 mod proptests {
     use super::*;
     use proptest::prelude::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(crate::dom::arb::config())]
 
         /// Any search gives a statement whose placeholders match its values and
         /// whose text holds none of the frontend's strings, or an error naming the

@@ -630,7 +630,7 @@ mod tests {
     }
 }
 
-/// Properties (doc/reliability.rst, "Property tests"): 256 cases each.
+/// Properties (doc/reliability.rst, "Property tests"): 256 cases each (`PROPTEST_CASES`).
 #[cfg(test)]
 mod proptests {
     use super::*;
@@ -757,7 +757,7 @@ mod proptests {
     ];
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(crate::dom::arb::config())]
 
         /// A service's `<items/>` reply (with or without `<set/>`) reads back as the
         /// items it held, in its order, payloads written as received.
