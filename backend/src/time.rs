@@ -281,6 +281,11 @@ mod tests {
         assert_eq!(parse("253402300799.999998"), Some(253_402_300_799_999_998));
         assert_eq!(parse("1795000000.1234569"), Some(1_795_000_000_123_456));
         assert_eq!(parse("0001795000000"), Some(1_795_000_000_000_000));
+        assert_eq!(
+            parse("1795000000.999999999999999999999999999999999999"),
+            Some(1_795_000_000_999_999)
+        );
+        assert_eq!(parse("-0.0000001"), Some(0));
     }
 
     /// XEP-0082 allows an offset; humantime refused it, so a stamped message took the
