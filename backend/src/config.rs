@@ -450,3 +450,148 @@ mod tests {
         assert!(e.contains("PERCH_ALLOW_ROOT"), "{e}");
     }
 }
+
+/// Properties (doc/reliability.rst, "Property tests"): 256 cases each (`PROPTEST_CASES`).
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    /// Every key of the file, with the TOML type it takes.
+    const KEYS: &[(&str, &str, &str)] = &[
+        ("daemon", "allow_root", "bool"),
+        ("log", "level", "string"),
+        ("log", "file", "string"),
+        ("log", "max_bytes", "u64"),
+        ("log", "keep", "u32"),
+        ("storage", "data_dir", "string"),
+        ("bridge", "bus", "string"),
+        ("bridge", "socket", "string"),
+        ("xmpp", "resource", "string"),
+        ("xmpp", "connect_attempts", "u32"),
+        ("xmpp", "connect_timeout", "u64"),
+        ("xmpp", "reconnect_attempts", "u32"),
+        ("xmpp", "reconnect_max_delay", "u64"),
+        ("xmpp", "iq_timeout", "u64"),
+        ("jobs", "keep_hours", "u64"),
+    ];
+
+    /// The value of a key in a loaded configuration, as TOML.
+    fn get(c: &Config, section: &str, key: &str) -> toml::Value {
+        let v = |n: u64| toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+        let s = |x: &String| toml::Value::String(x.clone());
+        match (section, key) {
+            ("daemon", _) => toml::Value::Boolean(c.daemon.allow_root),
+            ("log", "level") => s(&c.log.level),
+            ("log", "file") => s(&c.log.file),
+            ("log", "max_bytes") => v(c.log.max_bytes),
+            ("log", _) => v(c.log.keep.into()),
+            ("storage", _) => s(&c.storage.data_dir),
+            ("bridge", "bus") => s(&c.bridge.bus),
+            ("bridge", _) => s(&c.bridge.socket),
+            ("xmpp", "resource") => s(&c.xmpp.resource),
+            ("xmpp", "connect_attempts") => v(c.xmpp.connect_attempts.into()),
+            ("xmpp", "connect_timeout") => v(c.xmpp.connect_timeout),
+            ("xmpp", "reconnect_attempts") => v(c.xmpp.reconnect_attempts.into()),
+            ("xmpp", "reconnect_max_delay") => v(c.xmpp.reconnect_max_delay),
+            ("xmpp", _) => v(c.xmpp.iq_timeout),
+            _ => v(c.jobs.keep_hours),
+        }
+    }
+
+    fn value() -> impl Strategy<Value = toml::Value> {
+        prop_oneof![
+            any::<bool>().prop_map(toml::Value::Boolean),
+            any::<i64>().prop_map(toml::Value::Integer),
+            (0..100_000i64).prop_map(toml::Value::Integer),
+            any::<f64>().prop_map(toml::Value::Float),
+            // Levels and tracing filters, well-formed or not.
+            "[a-z_=,:.\\[\\]{}\"*/ 0-9-]{0,24}".prop_map(toml::Value::String),
+            select(&["info", "debug", "session", "none", "unix:path=/x"][..])
+                .prop_map(|s| toml::Value::String(s.to_owned())),
+            any::<String>().prop_map(toml::Value::String),
+        ]
+    }
+
+    /// Does `v` fit a key of type `kind`?
+    fn fits(kind: &str, v: &toml::Value) -> bool {
+        match (kind, v) {
+            ("bool", toml::Value::Boolean(_)) | ("string", toml::Value::String(_)) => true,
+            ("u64", toml::Value::Integer(i)) => *i >= 0,
+            ("u32", toml::Value::Integer(i)) => u32::try_from(*i).is_ok(),
+            _ => false,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(crate::testing::proptest_config())]
+
+        /// Any text: a configuration or a typed error naming the file; never a panic.
+        #[test]
+        fn any_text_loads_or_is_refused(text in prop_oneof![
+            any::<String>(),
+            "(\\[[a-z.]{0,8}\\]\n)?([a-z_]{1,12} = [a-z0-9\"\\[\\]{}.=, -]{0,16}\n){0,4}",
+        ]) {
+            match Config::parse(&text, Path::new("t.toml")) {
+                Ok(c) => {
+                    let _ = c.validate("t.toml");
+                }
+                Err(ConfigError::Parse { path, message }) => {
+                    prop_assert_eq!(path, Path::new("t.toml"));
+                    prop_assert!(!message.is_empty());
+                }
+                Err(e) => prop_assert!(false, "not a parse error: {e}"),
+            }
+        }
+
+        /// Keys written with values of any type: those of the key's type load as
+        /// written, the others are refused naming the key; what loads is validated
+        /// without a panic.
+        #[test]
+        fn written_keys_load_as_written(
+            entries in prop::collection::btree_map(select(KEYS), value(), 0..6)
+        ) {
+            let mut doc = toml::Table::new();
+            for ((section, key, _), v) in &entries {
+                let t = doc
+                    .entry((*section).to_owned())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let toml::Value::Table(t) = t {
+                    t.insert((*key).to_owned(), v.clone());
+                }
+            }
+            let text = toml::to_string(&doc).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let bad = entries.iter().find(|((_, _, kind), v)| !fits(kind, v));
+            match (Config::parse(&text, Path::new("t.toml")), bad) {
+                (Ok(c), None) => {
+                    for ((section, key, _), v) in &entries {
+                        prop_assert_eq!(&get(&c, section, key), v, "{}.{}", section, key);
+                    }
+                    if let Err(e) = c.validate("t.toml") {
+                        prop_assert!(matches!(e, ConfigError::Value { .. }), "{e}");
+                    }
+                }
+                (Err(ConfigError::Parse { message, .. }), Some(_)) => {
+                    prop_assert!(!message.is_empty());
+                }
+                (got, bad) => prop_assert!(false, "{text}\nbad key {bad:?}, got {got:?}"),
+            }
+        }
+
+        /// `PERCH_*` variables of any value: applied or refused naming the variable.
+        #[test]
+        fn any_environment_applies_or_is_refused(
+            var in select(&["PERCH_LOG_LEVEL", "PERCH_DATA_DIR", "PERCH_BUS", "PERCH_SOCKET", "PERCH_ALLOW_ROOT"][..]),
+            v in prop_oneof!["[a-z0-9=,:]{0,8}", any::<String>()],
+        ) {
+            let mut c = Config::default();
+            match c.apply_env(|k| (k == var).then(|| v.clone())) {
+                Ok(()) => {
+                    let _ = c.validate("environment");
+                }
+                Err(e) => prop_assert!(e.to_string().contains(var), "{e}"),
+            }
+        }
+    }
+}

@@ -21,6 +21,8 @@ pub mod plugins;
 pub mod profiles;
 pub mod run;
 pub mod secret;
+#[cfg(test)]
+mod testing;
 pub mod time;
 pub mod validate;
 pub mod xmpp;

@@ -358,4 +358,206 @@ mod tests {
         assert_eq!(delay(&m), Delay::Valid(1_795_000_000_000_000));
         assert_eq!(message_type_name(&m.type_), "chat");
     }
+
+    /// Issue 11: these two messages stopped the profile: their stamp was stored and
+    /// writing it back as RFC 3339 panicked. Whatever the stamp, what is read is in
+    /// the range that `time::rfc3339` writes and reads back.
+    #[test]
+    fn hostile_delay_stamps_read_in_range() {
+        for stamp in [
+            "-1",
+            "1e12",
+            "1e300",
+            "-1e300",
+            "NaN",
+            "99999999999999999999",
+        ] {
+            let m = Message::try_from(el(&format!(
+                "<message xmlns='jabber:client' type='chat'><body>x</body>\
+                 <delay xmlns='urn:xmpp:delay' stamp='{stamp}'/></message>"
+            )))
+            .unwrap();
+            if let Delay::Valid(t) = delay(&m) {
+                assert!(
+                    (crate::time::MIN_MICROS..=crate::time::MAX_MICROS).contains(&t),
+                    "{stamp}"
+                );
+                assert_eq!(crate::time::parse(&crate::time::rfc3339(t)), Some(t));
+            }
+        }
+    }
+}
+
+/// Properties (doc/reliability.rst, "Property tests"): 256 cases each (`PROPTEST_CASES`).
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::option::of;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    use tokio_xmpp::minidom::Node;
+    use tokio_xmpp::minidom::rxml::NcName;
+
+    const SHOWS: &[Show] = &[
+        Show::Available,
+        Show::Away,
+        Show::Xa,
+        Show::Dnd,
+        Show::Chat,
+        Show::Unavailable,
+    ];
+
+    /// Text XML can carry, mostly ASCII.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "[ -~\t\n]{0,12}",
+            1 => r"[^\x00-\x08\x0B\x0C\x0E-\x1F\x{FFFE}\x{FFFF}]{0,12}",
+        ]
+    }
+
+    /// A delay stamp: times of every form, numbers of every size, junk.
+    fn stamp() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "-?[0-9]{1,14}(\\.[0-9]{0,8})?",
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?",
+            any::<f64>().prop_map(|f| f.to_string()),
+            text(),
+        ]
+    }
+
+    fn build(
+        name: &str,
+        ns: &str,
+        attrs: Vec<(&'static str, String)>,
+        children: Vec<Node>,
+    ) -> Element {
+        let mut b = Element::builder(name, ns);
+        for (k, v) in attrs {
+            if let Ok(k) = NcName::try_from(k) {
+                b = b.attr(k, v);
+            }
+        }
+        b.append_all(children).build()
+    }
+
+    /// A stanza's children as a stranger may send them: known names in known and
+    /// unknown namespaces, nested, with any attribute values.
+    fn child() -> impl Strategy<Value = Element> {
+        let names = &[
+            "body", "subject", "thread", "delay", "show", "status", "priority", "x",
+        ][..];
+        let nss = &[ns::DEFAULT_NS, ns::DELAY, "urn:other"][..];
+        let attrs =
+            || prop::collection::vec((select(&["stamp", "from", "xml", "id"][..]), stamp()), 0..3);
+        let leaf = (select(names), select(nss), attrs(), text())
+            .prop_map(|(n, s, a, t)| build(n, s, a, vec![Node::Text(t)]));
+        leaf.prop_recursive(3, 24, 4, move |inner| {
+            (
+                select(names),
+                select(nss),
+                attrs(),
+                prop::collection::vec(inner, 0..4),
+            )
+                .prop_map(|(n, s, a, c)| build(n, s, a, c.into_iter().map(Node::Element).collect()))
+        })
+    }
+
+    /// A `<message/>` or `<presence/>` with any children and attributes, as read
+    /// from the stream (written and parsed back).
+    fn stanza(name: &'static str) -> impl Strategy<Value = Element> {
+        let types = &[
+            "chat",
+            "normal",
+            "groupchat",
+            "headline",
+            "error",
+            "unavailable",
+            "subscribe",
+            "probe",
+            "bogus",
+            "",
+        ][..];
+        (
+            of(select(types)),
+            of(select(
+                &["bob@example.org/a", "example.org", "bad@@jid", ""][..],
+            )),
+            prop::collection::vec(child(), 0..5),
+        )
+            .prop_map(move |(t, from, children)| {
+                let mut attrs = Vec::new();
+                if let Some(t) = t {
+                    attrs.push(("type", t.to_owned()));
+                }
+                if let Some(f) = from {
+                    attrs.push(("from", f.to_owned()));
+                }
+                let e = build(
+                    name,
+                    ns::DEFAULT_NS,
+                    attrs,
+                    children.into_iter().map(Node::Element).collect(),
+                );
+                String::from(&e).parse().expect("reads back")
+            })
+    }
+
+    proptest! {
+        #![proptest_config(crate::testing::proptest_config())]
+
+        /// Our own presence, as a contact's, reads back as what we set.
+        #[test]
+        fn own_presence_reads_back(show in select(SHOWS), status in of(text()), priority in any::<i8>()) {
+            let el: Element = own_presence(show, status.as_deref(), priority).into();
+            let mut p = Presence::try_from(el).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            p.from = Some("bob@example.org/a".parse().expect("a JID"));
+            prop_assert_eq!(
+                read_presence(&p),
+                PresenceUpdate::Contact(ContactPresence {
+                    jid: "bob@example.org/a".into(),
+                    show,
+                    status: status.filter(|s| !s.is_empty()),
+                    priority,
+                })
+            );
+        }
+
+        /// Any delay stamp reads as nothing or as a time in range, which is written
+        /// and read back.
+        #[test]
+        fn delay_stamps_read_in_range(s in stamp()) {
+            let e = Element::builder("message", ns::DEFAULT_NS)
+                .append(build("delay", ns::DELAY, vec![("stamp", s.clone())], vec![]))
+                .build();
+            let m = Message::try_from(e).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            if let Delay::Valid(d) = delay(&m) {
+                prop_assert!((crate::time::MIN_MICROS..=crate::time::MAX_MICROS).contains(&d));
+                prop_assert_eq!(crate::time::parse(&crate::time::rfc3339(d)), Some(d));
+            }
+        }
+
+        /// Any message the parser accepts: body and delay read without a panic.
+        #[test]
+        fn any_message_is_read(e in stanza("message")) {
+            if let Ok(m) = Message::try_from(e) {
+                prop_assert!(body(&m).is_none_or(|b| !b.is_empty()));
+                let _ = delay(&m);
+                let _ = message_type_name(&m.type_);
+            }
+        }
+
+        /// Any presence the parser accepts reads without a panic.
+        #[test]
+        fn any_presence_is_read(e in stanza("presence")) {
+            if let Ok(p) = Presence::try_from(e) {
+                let _ = read_presence(&p);
+            }
+        }
+
+        /// Any payload: classified without a panic.
+        #[test]
+        fn any_payload_is_classified(e in child(), get in any::<bool>(), me in any::<bool>()) {
+            let _ = classify_request(&e, get, me);
+        }
+    }
 }

@@ -30,7 +30,8 @@ impl Attr for ElementBuilder {
 /// minidom writes through rxml's validating writer (about 6 µs for a 600-byte Atom
 /// entry), this walks the tree once into one buffer (about 1 µs). Trees come from
 /// the stream's parser or our builders, so names are already valid; a character XML
-/// cannot carry (a C0 control) is left out rather than written.
+/// cannot carry (a C0 control, U+FFFE, U+FFFF) is left out rather than written, so
+/// what is written always reads back.
 pub fn to_xml(e: &Element) -> String {
     let mut out = String::with_capacity(1024);
     write_element(e, None, &mut out);
@@ -91,10 +92,15 @@ fn write_element(e: &Element, parent_ns: Option<&str>, out: &mut String) {
     out.push('>');
 }
 
-/// XML escapes as rxml writes them (`attr`: inside an attribute value).
+/// XML escapes as rxml writes them (`attr`: inside an attribute value); C0 controls
+/// and U+FFFE/U+FFFF, which XML cannot carry, are left out.
 fn escape(s: &str, attr: bool, out: &mut String) {
+    let bytes = s.as_bytes();
     let mut last = 0;
-    for (i, b) in s.bytes().enumerate() {
+    for (i, &b) in bytes.iter().enumerate() {
+        if i < last {
+            continue;
+        }
         let rep = match b {
             b'<' => "&lt;",
             b'>' => "&gt;",
@@ -106,6 +112,12 @@ fn escape(s: &str, attr: bool, out: &mut String) {
             b'\t' if attr => "&#x9;",
             b'\t' | b'\n' => continue,
             0..=0x1f => "",
+            // U+FFFE, U+FFFF: EF BF BE, EF BF BF.
+            0xEF if matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) => {
+                out.push_str(&s[last..i]);
+                last = i + 3;
+                continue;
+            }
             _ => continue,
         };
         out.push_str(&s[last..i]);
@@ -137,6 +149,19 @@ mod tests {
         }
     }
 
+    /// U+FFFE and U+FFFF were written as they came, and the stored item no longer
+    /// read back (found by `to_xml_always_reads_back`).
+    #[test]
+    fn to_xml_leaves_out_what_xml_cannot_carry() {
+        let e = Element::builder("a", "urn:a")
+            .a("v", "x\u{FFFE}y\u{1}")
+            .append("p\u{FFFF}q\u{FFFD}\u{10FFFF}")
+            .build();
+        let out = to_xml(&e);
+        assert_eq!(out, "<a xmlns='urn:a' v='xy'>pq\u{FFFD}\u{10FFFF}</a>");
+        assert!(out.parse::<Element>().is_ok());
+    }
+
     /// Namespaced attributes get a prefix of their own; the tree reads back the same.
     #[test]
     fn to_xml_prefixed_attributes_read_back() {
@@ -144,5 +169,123 @@ mod tests {
         let e: Element = xml.parse().unwrap();
         let out = to_xml(&e);
         assert_eq!(out.parse::<Element>().unwrap(), e, "{out}");
+    }
+}
+
+/// Generators of what a stranger may send, for the property tests of the readers.
+#[cfg(test)]
+pub(crate) mod arb {
+    use perch_plugin_api::minidom::rxml::NcName;
+    use perch_plugin_api::minidom::{Element, Node};
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    use proptest::test_runner::Config;
+
+    /// 256 cases a property, so that the whole suite adds about a second to `cargo
+    /// test`; `PROPTEST_CASES=N` runs N instead, for a deeper search.
+    pub fn config() -> Config {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(256);
+        Config::with_cases(cases)
+    }
+
+    /// Text XML can carry (what the stream's parser hands over): mostly ASCII with
+    /// markup characters, sometimes any character XML allows.
+    pub fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "[ -~\t\n]{0,12}",
+            1 => r"[^\x00-\x08\x0B\x0C\x0E-\x1F\x{FFFE}\x{FFFF}]{0,12}",
+        ]
+    }
+
+    /// Any string, including characters XML cannot carry (and often them).
+    pub fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            text(),
+            any::<String>(),
+            r"[\x00-\x1F\x{FFFD}-\x{FFFF}a<&'\x22]{0,8}",
+        ]
+    }
+
+    fn build(
+        name: &str,
+        ns: &str,
+        attrs: Vec<(&'static str, String)>,
+        children: Vec<Node>,
+    ) -> Element {
+        let mut b = Element::builder(name, ns);
+        for (k, v) in attrs {
+            if let Ok(k) = NcName::try_from(k) {
+                b = b.attr(k, v);
+            }
+        }
+        b.append_all(children).build()
+    }
+
+    /// Elements named from `names`, in namespaces from `nss`, with attributes from
+    /// `attrs`, nested up to 4 deep, as the parser would give them (built, written,
+    /// read back: adjacent texts merged, empty ones gone).
+    pub fn element(
+        names: &'static [&'static str],
+        nss: &'static [&'static str],
+        attrs: &'static [&'static str],
+    ) -> impl Strategy<Value = Element> {
+        let attr_list = move || prop::collection::vec((select(attrs), text()), 0..4);
+        let leaf = (select(names), select(nss), attr_list(), text())
+            .prop_map(|(n, ns, a, t)| build(n, ns, a, vec![Node::Text(t)]));
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            (
+                select(names),
+                select(nss),
+                attr_list(),
+                prop::collection::vec(
+                    prop_oneof![
+                        3 => inner.prop_map(Node::Element),
+                        1 => text().prop_map(Node::Text),
+                    ],
+                    0..6,
+                ),
+            )
+                .prop_map(|(n, ns, a, c)| build(n, ns, a, c))
+        })
+        .prop_map(|e| {
+            String::from(&e)
+                .parse()
+                .expect("a built element reads back")
+        })
+    }
+}
+
+/// Properties (doc/reliability.rst, "Property tests"): 256 cases each (`PROPTEST_CASES`).
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: &[&str] = &["a", "entry", "x", "item"];
+    const NSS: &[&str] = &["urn:a", "urn:b", "http://www.w3.org/2005/Atom"];
+    const ATTRS: &[&str] = &["id", "v", "type"];
+
+    proptest! {
+        #![proptest_config(crate::dom::arb::config())]
+
+        /// Byte for byte what minidom writes, and the same tree when read back.
+        #[test]
+        fn to_xml_is_minidoms_output(e in arb::element(NAMES, NSS, ATTRS)) {
+            let out = to_xml(&e);
+            prop_assert_eq!(&out, &String::from(&e));
+            prop_assert_eq!(out.parse::<Element>().ok(), Some(e));
+        }
+
+        /// Text built from a frontend's strings may hold what XML cannot carry: what
+        /// is written still reads back.
+        #[test]
+        fn to_xml_always_reads_back(t in arb::any_text(), v in arb::any_text()) {
+            let e = Element::builder("a", "urn:a").a("v", v).append(t).build();
+            let out = to_xml(&e);
+            prop_assert!(out.parse::<Element>().is_ok(), "{}", out);
+        }
     }
 }

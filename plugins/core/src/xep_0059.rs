@@ -117,6 +117,30 @@ impl RsmResponse {
     }
 }
 
+#[cfg(test)]
+impl RsmResponse {
+    /// The `<set/>` a service would send (for the tests of the readers).
+    pub(crate) fn element(&self) -> Element {
+        let leaf = |name: &str, t: String| Element::builder(name, NS).append(t).build();
+        let mut b = Element::builder("set", NS);
+        if self.first.is_some() || self.first_index.is_some() {
+            let mut f =
+                Element::builder("first", NS).append(self.first.clone().unwrap_or_default());
+            if let Some(i) = self.first_index {
+                f = crate::dom::Attr::a(f, "index", i.to_string());
+            }
+            b = b.append(f.build());
+        }
+        if let Some(l) = &self.last {
+            b = b.append(leaf("last", l.clone()));
+        }
+        if let Some(c) = self.count {
+            b = b.append(leaf("count", c.to_string()));
+        }
+        b.build()
+    }
+}
+
 /// RSM over a whole, ordered list (oldest first), for services that ignore RSM.
 /// `id` gives each entry's RSM id. An unknown `after`/`before` id is item-not-found,
 /// as a service would answer (XEP-0059 §2.6).
@@ -394,5 +418,115 @@ mod tests {
             p.next(Some(&set("a", None)), 4, 4),
             Next::Done { complete: true, .. }
         ));
+    }
+}
+
+/// Properties (doc/reliability.rst, "Property tests"): 256 cases each (`PROPTEST_CASES`).
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::dom::arb;
+    use proptest::option::of;
+    use proptest::prelude::*;
+
+    fn response() -> impl Strategy<Value = RsmResponse> {
+        let id = || arb::text().prop_filter("an id", |t| !t.is_empty());
+        (of(id()), of(any::<usize>()), of(id()), of(any::<usize>())).prop_map(
+            |(first, first_index, last, count)| RsmResponse {
+                first,
+                first_index,
+                last,
+                count,
+            },
+        )
+    }
+
+    fn request(n: usize) -> impl Strategy<Value = RsmRequest> {
+        let id = move || {
+            prop_oneof![
+                (0..n + 2).prop_map(|i| format!("i{i}")),
+                Just(String::new())
+            ]
+        };
+        (of(0..n + 3), of(id()), of(id()), of(0..n + 3)).prop_map(|(max, after, before, index)| {
+            RsmRequest {
+                max,
+                after,
+                before,
+                index,
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(crate::dom::arb::config())]
+
+        /// A service's `<set/>` reads back as it was.
+        #[test]
+        fn responses_read_back(r in response()) {
+            let e: Element = String::from(&r.element()).parse().expect("reads back");
+            prop_assert_eq!(RsmResponse::parse(&e), r);
+        }
+
+        /// Any element reads without a panic.
+        #[test]
+        fn any_element_is_read(
+            e in arb::element(&["set", "first", "last", "count", "max"], &[NS, "urn:other"], &["index"])
+        ) {
+            let r = RsmResponse::parse(&e);
+            prop_assert!(r.first.as_ref().is_none_or(|f| !f.is_empty()));
+        }
+
+        /// The emulation answers a contiguous slice, described by its `<set/>`, or
+        /// item-not-found for an id it does not hold.
+        #[test]
+        fn emulation_gives_a_described_slice((n, req) in (0..12usize).prop_flat_map(|n| (Just(n), request(n)))) {
+            let all: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
+            match emulate(all.clone(), |s| s, &req) {
+                Ok((page, set)) => {
+                    let start = set.first_index.unwrap_or(0);
+                    prop_assert_eq!(&all[start..start + page.len()], &page[..]);
+                    prop_assert!(page.len() <= req.max.unwrap_or(usize::MAX));
+                    prop_assert_eq!(set.first.as_ref(), page.first());
+                    prop_assert_eq!(set.last.as_ref(), page.last());
+                    prop_assert_eq!(set.count, Some(n));
+                }
+                Err(e) => {
+                    prop_assert_eq!(e.condition.as_str(), "item-not-found");
+                    let unknown = |x: &Option<String>| x.as_ref().is_some_and(|x| !all.contains(x));
+                    prop_assert!(unknown(&req.after) || (req.after.is_none() && unknown(&req.before)
+                        && req.before.as_deref() != Some("")));
+                }
+            }
+        }
+
+        /// Whatever a service answers, the pager stops within its page bound, and
+        /// never asks for nothing or for more than the bound leaves.
+        #[test]
+        fn pager_always_stops(
+            page_size in 0..50usize,
+            bound in 0..500usize,
+            replies in prop::collection::vec((of(response()), 0..60usize, 0..60usize), 1..64),
+        ) {
+            let mut p = Pager::new(page_size, bound);
+            prop_assert!(p.first().max.is_some_and(|m| m >= 1));
+            let mut stopped = false;
+            for (n, (set, got, new)) in replies.iter().cycle().take(bound + 40).enumerate() {
+                let new = (*new).min(*got);
+                match p.next(set.as_ref(), *got, new) {
+                    Next::Fetch(r) => {
+                        let max = r.max.unwrap_or(0);
+                        prop_assert!(max >= 1 && max <= bound.saturating_sub(p.fetched()));
+                        prop_assert!(r.after.is_some() && r.after == set.as_ref().and_then(|s| s.last.clone()));
+                    }
+                    Next::Done { .. } => {
+                        prop_assert!(n <= bound / page_size.max(1) + 16);
+                        stopped = true;
+                        break;
+                    }
+                }
+            }
+            prop_assert!(stopped, "never stopped");
+        }
     }
 }

@@ -614,6 +614,22 @@ pub async fn query(
     db.query_all_raw(stmt(sql, values)).await
 }
 
+/// Why FTS5 refuses a full-text query, if it does: the query alone, on no row.
+///
+/// Why a second statement: FTS5 reports a bad query in many ways ("fts5: syntax
+/// error", "no such column" for a `word:` prefix, "unterminated string", "unknown
+/// special query"…); asked alone, the query tells whether a search failed because of
+/// the frontend's `fts` (a bad argument) or because of the storage.
+pub async fn fts_error(db: &DatabaseConnection, fts: &str) -> Option<String> {
+    db.query_all_raw(stmt(
+        "SELECT rowid FROM pubsub_item_fts WHERE pubsub_item_fts MATCH ? AND rowid = 0",
+        vec![Sql::from(fts.trim().to_owned())],
+    ))
+    .await
+    .err()
+    .map(|e| e.to_string())
+}
+
 /// Deletes cached items matching a WHERE clause built by the purge action; the nodes
 /// they came from are no longer whole, so they are no longer served (a read syncs
 /// them again).

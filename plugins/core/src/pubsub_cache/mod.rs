@@ -461,16 +461,21 @@ fn actions(host: &Arc<dyn Host>, cache: &Arc<Cache>) {
                     pids.push(c.host.profile_id(p).await?);
                 }
                 let built = search::build(&q, &pids).map_err(|e| bad("query", e))?;
-                let rows = dao::query(c.host.database(), &built.sql, built.values)
-                    .await
-                    .map_err(|e| {
-                        let m = e.to_string();
-                        if m.contains("fts5") || m.contains("MATCH") {
-                            bad("query.fts", m)
-                        } else {
-                            HostError::Storage(m)
-                        }
-                    })?;
+                let db = c.host.database();
+                let rows = match dao::query(db, &built.sql, built.values).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        // The frontend's full-text query, or the storage?
+                        let fts = match q.fts.as_deref() {
+                            Some(f) => dao::fts_error(db, f).await,
+                            None => None,
+                        };
+                        return Err(match fts {
+                            Some(why) => bad("query.fts", why),
+                            None => HostError::Storage(e.to_string()),
+                        });
+                    }
+                };
                 let mut names = std::collections::HashMap::new();
                 let mut out = Vec::new();
                 for r in rows {

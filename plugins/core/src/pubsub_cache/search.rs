@@ -81,7 +81,11 @@ pub const OPERATORS: &[&str] = &[
     "idisjoint",
 ];
 
-/// A SQLite JSON path (`$."a"."b"[0]`) from a path, refusing empty keys.
+/// A SQLite JSON path (`$."a"."b"[0]`) from a path, refusing empty keys and NUL.
+///
+/// In a quoted key SQLite ends the key at the first `"` and reads `\` escapes (as in
+/// a JSON string): both are escaped with a backslash. It reads the path as C text,
+/// so a key holding NUL cannot be written; it is refused.
 pub fn json_path(p: &Path) -> Result<String, String> {
     let keys: Vec<Value> = match p {
         Path::Dotted(s) => s.split('.').map(|k| Value::String(k.to_owned())).collect(),
@@ -93,8 +97,12 @@ pub fn json_path(p: &Path) -> Result<String, String> {
     let mut out = String::from("$");
     for k in keys {
         match k {
+            Value::String(s) if s.contains('\0') => {
+                return Err(format!("path element {s:?} holds a NUL character"));
+            }
             Value::String(s) if !s.is_empty() => {
-                out.push_str(&format!(".\"{}\"", s.replace('"', "\"\"")));
+                let key = s.replace('\\', "\\\\").replace('"', "\\\"");
+                out.push_str(&format!(".\"{key}\""));
             }
             Value::Number(n) if n.is_u64() => out.push_str(&format!("[{n}]")),
             other => return Err(format!("bad path element {other}")),
@@ -252,7 +260,12 @@ pub fn build(q: &Query, profile_ids: &[i32]) -> Result<Built, String> {
     let limit = q.limit.unwrap_or(100).min(10_000);
     sql.push_str(" LIMIT ? OFFSET ?");
     values.push(i64::try_from(limit).unwrap_or(100).into());
-    values.push(i64::try_from(q.index.unwrap_or(0)).unwrap_or(0).into());
+    // An index past what SQLite counts is past every item: no rows, not the first page.
+    values.push(
+        i64::try_from(q.index.unwrap_or(0))
+            .unwrap_or(i64::MAX)
+            .into(),
+    );
     Ok(Built {
         sql,
         values,
@@ -412,6 +425,19 @@ mod tests {
         assert!(json_path(&Path::Dotted("a..b".into())).is_err());
     }
 
+    /// A key holding `"` was written `""`, which SQLite refuses ("bad JSON path"): the
+    /// search failed as a storage error (found by
+    /// `every_search_runs_or_is_refused_as_a_bad_query`, backend/tests/search_sql.rs,
+    /// which also runs these on SQLite).
+    #[test]
+    fn quotes_and_backslashes_in_keys_are_escaped() {
+        let keys = |k: &[&str]| Path::Keys(k.iter().map(|s| Value::from(*s)).collect());
+        assert_eq!(json_path(&keys(&["a\"b"])).unwrap(), r#"$."a\"b""#);
+        assert_eq!(json_path(&keys(&["a\\b"])).unwrap(), r#"$."a\\b""#);
+        let e = json_path(&keys(&["a\0b"])).unwrap_err();
+        assert!(e.contains("NUL"), "{e}");
+    }
+
     #[test]
     fn bad_queries_name_their_bad_part() {
         let e = q(r#"{"filters": [{"path": "n", "op": "like", "value": 1}]}"#).unwrap_err();
@@ -426,6 +452,14 @@ mod tests {
         assert!(e.contains("empty"), "{e}");
     }
 
+    /// An index beyond i64 was bound as 0: the first page instead of none (found by
+    /// `every_search_runs_or_is_refused_as_a_bad_query`, backend/tests/search_sql.rs).
+    #[test]
+    fn huge_index_is_past_the_end() {
+        let b = q(r#"{"index": 9223372036854775808}"#).unwrap();
+        assert_eq!(b.values.last(), Some(&Sql::from(i64::MAX)));
+    }
+
     #[test]
     fn placeholders_match_values() {
         for json in [
@@ -438,6 +472,132 @@ mod tests {
         ] {
             let b = q(json).unwrap();
             assert_eq!(b.sql.matches('?').count(), b.values.len(), "{}", b.sql);
+        }
+    }
+}
+
+/// Generators of searches, shared with the tests that run them on SQLite.
+#[cfg(test)]
+pub(crate) mod arb {
+    use proptest::option::of;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    use serde_json::{Value, json};
+
+    /// A word that must never reach the SQL text: values are bound, not spliced.
+    pub const MARK: &str = "Zq'\"; DROP";
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "[a-z]{1,6}",
+            1 => Just(MARK.to_owned()),
+            1 => crate::dom::arb::any_text(),
+        ]
+    }
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            text().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            any::<bool>().prop_map(Value::from),
+            Just(Value::Null),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            3 => scalar(),
+            1 => prop::collection::vec(scalar(), 0..4).prop_map(Value::from),
+            1 => Just(json!({"a": 1})),
+        ]
+    }
+
+    fn path() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            "[a-z.]{0,8}".prop_map(Value::from),
+            text().prop_map(Value::from),
+            prop::collection::vec(
+                prop_oneof![
+                    text().prop_map(Value::from),
+                    any::<u64>().prop_map(Value::from),
+                    Just(Value::Null)
+                ],
+                0..4
+            )
+            .prop_map(Value::from),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = String> {
+        prop_oneof![
+            9 => select(super::OPERATORS).prop_map(str::to_owned),
+            1 => text(),
+        ]
+    }
+
+    /// A search as a frontend may send it: mostly well-formed, with every kind of
+    /// wrong part.
+    pub fn query() -> impl Strategy<Value = Value> {
+        let filter =
+            (path(), op(), value()).prop_map(|(p, o, v)| json!({"path": p, "op": o, "value": v}));
+        let order = (
+            prop_oneof![
+                select(&["creation", "modification", "item_id", "rank", "path"][..])
+                    .prop_map(str::to_owned),
+                text()
+            ],
+            of(path()),
+            any::<bool>(),
+        )
+            .prop_map(|(k, p, d)| json!({"key": k, "path": p, "desc": d}));
+        (
+            of(prop_oneof![
+                "[a-z]{1,6}",
+                "[a-z]{1,6} (AND|OR|NOT) [a-z*]{1,6}",
+                text()
+            ]),
+            prop::collection::vec(text(), 0..2),
+            prop::collection::vec(filter, 0..4),
+            prop::collection::vec(order, 0..3),
+            (of(any::<u64>()), of(any::<u64>()), any::<bool>()),
+        )
+            .prop_map(
+                |(fts, nodes, filters, order_by, (limit, index, with_xml))| {
+                    json!({
+                        "fts": fts, "nodes": nodes, "item_ids": [], "filters": filters,
+                        "order_by": order_by, "limit": limit, "index": index, "with_xml": with_xml,
+                    })
+                },
+            )
+    }
+}
+
+/// Properties (doc/reliability.rst, "Property tests"): 256 cases each (`PROPTEST_CASES`).
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::dom::arb::config())]
+
+        /// Any search gives a statement whose placeholders match its values and
+        /// whose text holds none of the frontend's strings, or an error naming the
+        /// bad part; never a panic.
+        #[test]
+        fn any_search_builds_a_bound_statement_or_an_error(json in arb::query()) {
+            let Ok(q) = serde_json::from_value::<Query>(json) else {
+                return Ok(());
+            };
+            match build(&q, &[1, 2]) {
+                Ok(b) => {
+                    prop_assert_eq!(b.sql.matches('?').count(), b.values.len(), "{}", b.sql);
+                    prop_assert!(!b.sql.contains("DROP"), "{}", b.sql);
+                }
+                Err(e) => prop_assert!(!e.is_empty()),
+            }
         }
     }
 }

@@ -629,3 +629,234 @@ mod tests {
         assert_eq!(parse_list(Some(&reply), "subscriptions")[0]["node"], "n");
     }
 }
+
+/// Properties (doc/reliability.rst, "Property tests"): 256 cases each (`PROPTEST_CASES`).
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::dom::{Attr, arb, to_xml};
+    use crate::xep_0059::NS as NS_RSM;
+    use proptest::option::of;
+    use proptest::prelude::*;
+
+    type Items = Vec<(Option<String>, Option<String>, Option<Element>)>;
+
+    fn payload() -> impl Strategy<Value = Element> {
+        arb::element(
+            &["entry", "x"],
+            &["urn:t", "http://www.w3.org/2005/Atom"],
+            &["id"],
+        )
+    }
+
+    fn items() -> impl Strategy<Value = Items> {
+        prop::collection::vec((of(arb::text()), of(arb::text()), of(payload())), 0..5)
+    }
+
+    fn item_element(
+        ns: &str,
+        (id, publisher, payload): &(Option<String>, Option<String>, Option<Element>),
+    ) -> Element {
+        let mut i = Element::builder("item", ns);
+        if let Some(id) = id {
+            i = i.a("id", id.as_str());
+        }
+        if let Some(p) = publisher {
+            i = i.a("publisher", p.as_str());
+        }
+        i.append_all(payload.clone()).build()
+    }
+
+    fn expected(items: &Items) -> Vec<Item> {
+        items
+            .iter()
+            .map(|(id, publisher, payload)| Item {
+                id: id.clone().unwrap_or_default(),
+                publisher: publisher.clone(),
+                payload: payload.as_ref().map(to_xml),
+                element: payload.clone(),
+            })
+            .collect()
+    }
+
+    fn reparsed(e: &Element) -> Element {
+        to_xml(e).parse().expect("what we write reads back")
+    }
+
+    /// An event child: (kind, node, items, retracted ids, redirect).
+    #[derive(Debug, Clone)]
+    enum Ev {
+        Items(String, Items, Vec<String>),
+        Purge(String),
+        Delete(String, Option<String>),
+    }
+
+    fn event_child() -> impl Strategy<Value = Ev> {
+        prop_oneof![
+            (
+                arb::text(),
+                items(),
+                prop::collection::vec(arb::text(), 0..3)
+            )
+                .prop_map(|(n, i, r)| Ev::Items(n, i, r)),
+            arb::text().prop_map(Ev::Purge),
+            (arb::text(), of(arb::text())).prop_map(|(n, r)| Ev::Delete(n, r)),
+        ]
+    }
+
+    const NAMES: &[&str] = &[
+        "pubsub",
+        "items",
+        "item",
+        "retract",
+        "event",
+        "purge",
+        "delete",
+        "configuration",
+        "subscription",
+        "subscriptions",
+        "affiliations",
+        "affiliation",
+        "create",
+        "publish",
+        "configure",
+        "default",
+        "set",
+        "first",
+        "count",
+        "x",
+        "field",
+        "value",
+        "query",
+        "identity",
+        "feature",
+        "redirect",
+    ];
+    const NSS: &[&str] = &[
+        NS,
+        NS_OWNER,
+        NS_EVENT,
+        NS_RSM,
+        xep_0004::NS,
+        NS_DISCO_INFO,
+        NS_DISCO_ITEMS,
+        "urn:t",
+    ];
+    const ATTRS: &[&str] = &[
+        "node",
+        "id",
+        "jid",
+        "subscription",
+        "publisher",
+        "index",
+        "var",
+        "type",
+        "uri",
+        "category",
+        "name",
+    ];
+
+    proptest! {
+        #![proptest_config(crate::dom::arb::config())]
+
+        /// A service's `<items/>` reply (with or without `<set/>`) reads back as the
+        /// items it held, in its order, payloads written as received.
+        #[test]
+        fn items_replies_read_back(
+            node in arb::text(),
+            items in items(),
+            set in of(any::<(Option<usize>, Option<usize>)>()),
+        ) {
+            let mut list = Element::builder("items", NS).a("node", node.as_str());
+            for i in &items {
+                list = list.append(item_element(NS, i));
+            }
+            let mut p = Element::builder("pubsub", NS).append(list.build());
+            let set = set.map(|(first_index, count)| RsmResponse {
+                first: Some("f".into()),
+                first_index,
+                last: Some("l".into()),
+                count,
+            });
+            if let Some(s) = &set {
+                p = p.append(s.element());
+            }
+            let (got, got_set) = parse_items(Some(reparsed(&p.build()))).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(got, expected(&items));
+            prop_assert_eq!(got_set, set);
+        }
+
+        /// An `<event/>` reads back as its notifications, items and retractions of one
+        /// `<items/>` as two.
+        #[test]
+        fn events_read_back(children in prop::collection::vec(event_child(), 0..4)) {
+            let mut ev = Element::builder("event", NS_EVENT);
+            let mut want = Vec::new();
+            for c in &children {
+                let base = |node: &str, kind| (kind, node.to_owned(), Vec::new(), Vec::new(), None);
+                ev = ev.append(match c {
+                    Ev::Items(node, items, retracted) => {
+                        if !items.is_empty() {
+                            let mut w = base(node, EventKind::Items);
+                            w.2 = expected(items);
+                            want.push(w);
+                        }
+                        if !retracted.is_empty() {
+                            let mut w = base(node, EventKind::Retract);
+                            w.3.clone_from(retracted);
+                            want.push(w);
+                        }
+                        let mut e = Element::builder("items", NS_EVENT).a("node", node.as_str());
+                        for i in items {
+                            e = e.append(item_element(NS_EVENT, i));
+                        }
+                        for r in retracted {
+                            e = e.append(Element::builder("retract", NS_EVENT).a("id", r.as_str()).build());
+                        }
+                        e.build()
+                    }
+                    Ev::Purge(node) => {
+                        want.push(base(node, EventKind::Purge));
+                        Element::builder("purge", NS_EVENT).a("node", node.as_str()).build()
+                    }
+                    Ev::Delete(node, redirect) => {
+                        let mut w = base(node, EventKind::Delete);
+                        w.4.clone_from(redirect);
+                        want.push(w);
+                        let r = redirect.iter().map(|u| {
+                            Element::builder("redirect", NS_EVENT).a("uri", u.as_str()).build()
+                        });
+                        Element::builder("delete", NS_EVENT)
+                            .a("node", node.as_str())
+                            .append_all(r)
+                            .build()
+                    }
+                });
+            }
+            let got = parse_event("p", "s", &reparsed(&ev.build())).map_err(TestCaseError::fail)?;
+            let got: Vec<_> = got
+                .into_iter()
+                .map(|e| (e.kind, e.node, e.items, e.retracted, e.redirect))
+                .collect();
+            prop_assert_eq!(got, want);
+        }
+
+        /// Any element, given to every reader: no panic.
+        #[test]
+        fn any_element_is_read(e in arb::element(NAMES, NSS, ATTRS)) {
+            let r = Some(&e);
+            let _ = parse_items(Some(e.clone()));
+            let _ = parse_event("p", "s", &e);
+            let _ = parse_list(r, "subscriptions");
+            let _ = parse_list(r, "affiliations");
+            let _ = parse_subscription(r);
+            let _ = parse_disco_items(r);
+            prop_assert!(parse_disco_info(r).is_object());
+            let _ = config_form(r);
+            let _ = created_node(r);
+            let _ = published_id(r);
+            let item = Item::parse(&e);
+            prop_assert_eq!(item.payload.is_some(), item.element.is_some());
+        }
+    }
+}
