@@ -594,6 +594,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// flood the log and starve the connections whose closing frees descriptors.
 const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// An episode of accept errors ends after this long without one.
+const ACCEPT_EPISODE_GAP: Duration = Duration::from_secs(2);
 
 /// Serves the bridge on the peer-to-peer socket `path`.
 ///
@@ -625,34 +627,61 @@ async fn serve_socket(path: &Path, core: Core, conns: Conns) -> Result<(), Bridg
     Ok(())
 }
 
+/// A run of accept errors: logged when it starts and when it is over.
+struct Episode {
+    delay: Duration,
+    failures: u64,
+    last: tokio::time::Instant,
+}
+
 /// Accepts peer-to-peer clients until the daemon stops, backing off on errors.
+///
+/// Each accept is made holding a spare descriptor, handed to the new connection and
+/// closed just before its handshake: zbus takes a descriptor of its own there (a pidfd
+/// of the peer), and at the descriptor limit a client accepted without that room would
+/// be dropped in its handshake instead of waiting in the backlog.
 async fn accept_loop(listener: tokio::net::UnixListener, core: Core, conns: Conns) {
+    use std::os::fd::AsFd;
     let me = crate::paths::effective_uid();
-    // The current delay and the failures of the current episode of errors.
-    let mut backoff: Option<(Duration, u64)> = None;
+    let mut episode: Option<Episode> = None;
     loop {
-        match listener.accept().await {
-            Ok((sock, _)) => {
-                if let Some((_, failures)) = backoff.take() {
-                    tracing::info!(failures, "accepting bridge connections again");
+        let accepted = match listener.as_fd().try_clone_to_owned() {
+            Ok(spare) => listener.accept().await.map(|(sock, _)| (sock, spare)),
+            Err(e) => Err(e),
+        };
+        match accepted {
+            Ok((sock, spare)) => {
+                if let Some(ep) = &episode
+                    && ep.last.elapsed() >= ACCEPT_EPISODE_GAP
+                {
+                    tracing::info!(failures = ep.failures, "accepting bridge connections again");
+                    episode = None;
                 }
-                admit(sock, me, core.clone(), conns.clone());
+                admit(sock, spare, me, core.clone(), conns.clone());
             }
             Err(e) => {
-                let delay = match &mut backoff {
-                    None => {
+                let ep = match &mut episode {
+                    Some(ep) if ep.last.elapsed() < ACCEPT_EPISODE_GAP => {
+                        ep.delay = (ep.delay * 2).min(ACCEPT_BACKOFF_MAX);
+                        ep.failures += 1;
+                        ep
+                    }
+                    _ => {
                         tracing::warn!(
                             error = %e,
                             "cannot accept bridge connections; retrying every 100 ms to 1 s, \
                              quiet until it recovers"
                         );
-                        ACCEPT_BACKOFF_FIRST
+                        episode.insert(Episode {
+                            delay: ACCEPT_BACKOFF_FIRST,
+                            failures: 1,
+                            last: tokio::time::Instant::now(),
+                        })
                     }
-                    Some((delay, _)) => (*delay * 2).min(ACCEPT_BACKOFF_MAX),
                 };
-                let failures = backoff.map_or(0, |(_, n)| n) + 1;
-                backoff = Some((delay, failures));
+                let delay = ep.delay;
                 tokio::time::sleep(delay).await;
+                ep.last = tokio::time::Instant::now();
             }
         }
     }
@@ -663,7 +692,13 @@ async fn accept_loop(listener: tokio::net::UnixListener, core: Core, conns: Conn
 /// Only perchd's own uid may talk to it, root included: root can act as the user when
 /// it must (`runuser -u USER perch …`), and one rule with no exception is the easier
 /// one to trust (`doc/security.rst`).
-fn admit(sock: tokio::net::UnixStream, me: u32, core: Core, conns: Conns) {
+fn admit(
+    sock: tokio::net::UnixStream,
+    spare: std::os::fd::OwnedFd,
+    me: u32,
+    core: Core,
+    conns: Conns,
+) {
     match sock.peer_cred() {
         Ok(c) if c.uid() == me => {}
         Ok(c) => {
@@ -687,6 +722,7 @@ fn admit(sock: tokio::net::UnixStream, me: u32, core: Core, conns: Conns) {
                 return;
             }
         };
+        drop(spare);
         let handshake = Builder::unix_stream(std)
             .server(zbus::Guid::generate())
             .p2p()

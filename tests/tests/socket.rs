@@ -454,6 +454,12 @@ fn body_low_limit(perchd: &Perchd) -> Result<()> {
             "client {i} of {CLIENTS} failed ({status:?}); see perch.stderr"
         );
     }
+    // The episode ends after a quiet spell; the next client is told about in the log.
+    wait_until(WAIT, || {
+        perchd.cli_ok(&["status"])?;
+        Ok(perchd.log_text()?[log_before..].contains("accepting bridge connections again"))
+    })
+    .context("perchd never said it accepts again")?;
     let log = perchd.log_text()?;
     let warnings = accept_warnings(&log);
     ensure!(
@@ -461,11 +467,7 @@ fn body_low_limit(perchd: &Perchd) -> Result<()> {
         "expected the accept errors logged once per episode, got {warnings} warnings:\n{}",
         perch_tests::tail_lines(&log[log_before..], 20)
     );
-    ensure!(
-        log[log_before..].contains("accepting bridge connections again"),
-        "perchd never said it accepts again"
-    );
-    perchd.cli_ok(&["status"])?;
+    eprintln!("{CLIENTS} clients served at a limit of {limit} descriptors; {warnings} accept warning(s)");
     Ok(())
 }
 

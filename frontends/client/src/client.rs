@@ -21,6 +21,21 @@ use crate::signal::SignalStream;
 use crate::socket::{check_socket, default_socket, effective_uid};
 use crate::{BUS_NAME, INTERFACE, PATH};
 
+/// How long [`Client::socket`] tries again when perchd drops it during the handshake.
+pub const SOCKET_RETRY_BUDGET: Duration = Duration::from_secs(10);
+
+/// One attempt at the socket: a failure worth another attempt, or the answer.
+enum Attempt {
+    Transient(String),
+    Final(Error),
+}
+
+impl From<Error> for Attempt {
+    fn from(e: Error) -> Self {
+        Attempt::Final(e)
+    }
+}
+
 /// Where to find perchd.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -138,11 +153,37 @@ impl Client {
 
     /// perchd on its peer-to-peer socket at `path`: the socket and its directory must be
     /// this user's ([`check_socket`]), and so must the process behind it.
+    ///
+    /// A perchd at its descriptor limit may drop a client during the D-Bus handshake,
+    /// or have a full backlog: such an attempt is made again, 50 ms later doubling up
+    /// to 1 s, for at most [`SOCKET_RETRY_BUDGET`] (and never past `timeout`). Every
+    /// attempt makes the owner checks again.
     pub async fn socket(path: &Path, timeout: Duration) -> Result<Self> {
+        let deadline = tokio::time::Instant::now() + SOCKET_RETRY_BUDGET.min(timeout);
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match Self::socket_once(path, timeout).await {
+                Err(Attempt::Transient(_)) if tokio::time::Instant::now() + delay < deadline => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+                Err(Attempt::Transient(message)) => return Err(Error::NoDaemon(message)),
+                Err(Attempt::Final(e)) => return Err(e),
+                Ok(client) => return Ok(client),
+            }
+        }
+    }
+
+    async fn socket_once(path: &Path, timeout: Duration) -> Result<Self, Attempt> {
         check_socket(path)?;
-        let stream = tokio::net::UnixStream::connect(path)
-            .await
-            .map_err(|e| Error::NoDaemon(format!("cannot connect to {}: {e}", path.display())))?;
+        let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| {
+            let message = format!("cannot connect to {}: {e}", path.display());
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                Attempt::Transient(message)
+            } else {
+                Attempt::Final(Error::NoDaemon(message))
+            }
+        })?;
         let me = effective_uid();
         let peer = stream
             .peer_cred()
@@ -157,7 +198,8 @@ impl Client {
             return Err(Error::UnsafeSocket {
                 path: path.to_owned(),
                 reason: Unsafe::PeerNotOwned { peer, me },
-            });
+            }
+            .into());
         }
         let stream = stream
             .into_std()
@@ -168,12 +210,18 @@ impl Client {
             .build()
             .await
             .map_err(|e| {
-                Error::NoDaemon(format!("{} did not speak D-Bus: {e}", path.display()))
+                let message = format!("{} did not speak D-Bus: {e}", path.display());
+                match e {
+                    // Dropped in the handshake: perchd may be out of descriptors.
+                    zbus::Error::InputOutput(_) => Attempt::Transient(message),
+                    _ => Attempt::Final(Error::NoDaemon(message)),
+                }
             })?;
         let proxy = Perch1Proxy::builder(&conn)
             .cache_properties(zbus::proxy::CacheProperties::No)
             .build()
-            .await?;
+            .await
+            .map_err(Error::from)?;
         Ok(Self {
             proxy,
             unique: None,
