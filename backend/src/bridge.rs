@@ -735,7 +735,9 @@ fn admit(
                 return;
             }
             Err(_) => {
-                tracing::debug!("a peer-to-peer bridge client did not finish its handshake in time");
+                tracing::debug!(
+                    "a peer-to-peer bridge client did not finish its handshake in time"
+                );
                 return;
             }
         };

@@ -102,7 +102,10 @@ fn body_perchd_refuses() -> Result<()> {
     chown(&dir, Some(NOBODY), Some(NOBODY))?;
     let out = run_perchd(&env)?;
     let all = text(&out);
-    ensure!(!out.status.success(), "perchd started in another user's dir:\n{all}");
+    ensure!(
+        !out.status.success(),
+        "perchd started in another user's dir:\n{all}"
+    );
     ensure!(
         all.contains(&dir.display().to_string())
             && all.contains(&format!("owned by uid {NOBODY}"))
@@ -156,7 +159,9 @@ fn perchd_makes_its_socket_dir_private() {
     assert!(meta.is_dir());
     assert_eq!(meta.permissions().mode() & 0o777, 0o700, "mode of {dir:?}");
     assert!(dir.join("perchd.sock").exists());
-    perchd.cli_ok(&["status"]).expect("perch status over the socket");
+    perchd
+        .cli_ok(&["status"])
+        .expect("perch status over the socket");
 }
 
 /// A fake perchd: a listener that records every byte any client sends it.
@@ -467,7 +472,9 @@ fn body_low_limit(perchd: &Perchd) -> Result<()> {
         "expected the accept errors logged once per episode, got {warnings} warnings:\n{}",
         perch_tests::tail_lines(&log[log_before..], 20)
     );
-    eprintln!("{CLIENTS} clients served at a limit of {limit} descriptors; {warnings} accept warning(s)");
+    eprintln!(
+        "{CLIENTS} clients served at a limit of {limit} descriptors; {warnings} accept warning(s)"
+    );
     Ok(())
 }
 

@@ -392,7 +392,10 @@ async fn monitor(client: &Client, json_out: bool) -> Result<(), CliError> {
         };
         let (member, event) = match signal {
             Ok(signal) => (signal.member().to_owned(), signal_args(signal)),
-            Err(e) => ("Undecodable".to_owned(), json!({ "undecodable": e.to_string() })),
+            Err(e) => (
+                "Undecodable".to_owned(),
+                json!({ "undecodable": e.to_string() }),
+            ),
         };
         output::signal(&member, &event, json_out);
     }

@@ -696,7 +696,11 @@ async fn cache(
     json_out: bool,
 ) -> Result<Option<(Value, Option<String>)>, CliError> {
     let run = |action: &'static str, profile: String, args: Value| async move {
-        crate::client::json(client.action_run(&profile, action, &args.to_string()).await?)
+        crate::client::json(
+            client
+                .action_run(&profile, action, &args.to_string())
+                .await?,
+        )
     };
     Ok(Some(match cmd {
         CacheCommand::Status { target, node } => {

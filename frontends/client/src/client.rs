@@ -116,7 +116,7 @@ impl Client {
     /// call to that owner's unique name.
     pub async fn on_bus(conn: Connection) -> Result<Self> {
         let dbus = zbus::fdo::DBusProxy::new(&conn).await?;
-        let name = BusName::try_from(BUS_NAME).map_err(zbus::Error::from)?;
+        let name = BusName::try_from(BUS_NAME)?;
         let owner = match dbus.get_name_owner(name).await {
             Ok(owner) => owner.into_inner(),
             Err(zbus::fdo::Error::NameHasNoOwner(m)) => {

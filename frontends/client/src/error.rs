@@ -214,9 +214,9 @@ impl From<zbus::Error> for Error {
             zbus::Error::InputOutput(io) => {
                 Error::NoDaemon(format!("lost the connection to perchd: {io}"))
             }
-            e @ (zbus::Error::SignatureMismatch(..) | zbus::Error::IncorrectType) => Error::DBus(format!(
-                "unexpected reply (is perchd the same version?): {e}"
-            )),
+            e @ (zbus::Error::SignatureMismatch(..) | zbus::Error::IncorrectType) => Error::DBus(
+                format!("unexpected reply (is perchd the same version?): {e}"),
+            ),
             other => Error::DBus(other.to_string()),
         }
     }

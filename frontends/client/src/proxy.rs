@@ -87,8 +87,13 @@ pub trait Perch1 {
     fn debug_triggers(&self) -> Result<String>;
 
     #[zbus(signal)]
-    fn plugin_signal(&self, plugin: &str, name: &str, profile: &str, data: &str)
-    -> zbus::Result<()>;
+    fn plugin_signal(
+        &self,
+        plugin: &str,
+        name: &str,
+        profile: &str,
+        data: &str,
+    ) -> zbus::Result<()>;
 
     #[zbus(signal)]
     fn progress_started(&self, id: &str, profile: &str, data: &str) -> zbus::Result<()>;
@@ -103,8 +108,13 @@ pub trait Perch1 {
     fn progress_error(&self, id: &str, profile: &str, data: &str) -> zbus::Result<()>;
 
     #[zbus(signal)]
-    fn connection_state(&self, profile: &str, state: &str, jid: &str, reason: &str)
-    -> zbus::Result<()>;
+    fn connection_state(
+        &self,
+        profile: &str,
+        state: &str,
+        jid: &str,
+        reason: &str,
+    ) -> zbus::Result<()>;
 
     #[zbus(signal)]
     fn message_received(&self, profile: &str, message: &str) -> zbus::Result<()>;

@@ -77,7 +77,10 @@ pub enum Signal {
         data: String,
     },
     /// A signal of the interface this client does not know (a newer perchd).
-    Other { member: String, signature: String },
+    Other {
+        member: String,
+        signature: String,
+    },
 }
 
 fn bad(member: &str, e: zbus::Error) -> Error {

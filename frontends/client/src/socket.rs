@@ -109,9 +109,8 @@ pub fn check_dir(dir: &Path, policy: DirPolicy) -> io::Result<Result<(), Unsafe>
 /// [`check_dir`] (policy [`DirPolicy::for_socket`]), and the socket is a socket (not a
 /// link) owned by this user. A missing directory or socket is [`Error::NoDaemon`].
 pub fn check_socket(socket: &Path) -> Result<(), Error> {
-    let socket = std::path::absolute(socket).map_err(|e| {
-        Error::NoDaemon(format!("cannot connect to {}: {e}", socket.display()))
-    })?;
+    let socket = std::path::absolute(socket)
+        .map_err(|e| Error::NoDaemon(format!("cannot connect to {}: {e}", socket.display())))?;
     let missing = |path: &Path, e: io::Error| {
         Error::NoDaemon(format!("cannot connect to {}: {e}", path.display()))
     };
