@@ -493,3 +493,30 @@ fn wait_timeout(
     }
     Ok(status)
 }
+
+/// `perch monitor` on the bus ends with `NoDaemon` when perchd leaves the bus: it
+/// follows perchd's unique name, so it neither hangs nor listens to a successor.
+#[test]
+fn monitor_on_the_bus_ends_when_perchd_goes() {
+    let mut perchd = Perchd::start().expect("starting perchd");
+    body_monitor_ends(&mut perchd).unwrap();
+}
+
+fn body_monitor_ends(perchd: &mut Perchd) -> Result<()> {
+    let stderr = perchd.dir().join("perch.stderr");
+    let mut monitor = perchd.cli_spawn(&["--json", "monitor"])?;
+    wait_until(WAIT, || {
+        Ok(fs::read_to_string(&stderr)
+            .unwrap_or_default()
+            .contains("listening to perchd's signals"))
+    })
+    .context("perch monitor never said it was listening")?;
+    perchd.stop()?;
+    let status = wait_timeout(&mut monitor, WAIT)?;
+    let said = fs::read_to_string(&stderr)?;
+    ensure!(
+        status.is_some_and(|s| s.code() == Some(1)) && said.contains("perch: NoDaemon: "),
+        "monitor should end with NoDaemon once perchd is gone ({status:?}):\n{said}"
+    );
+    Ok(())
+}

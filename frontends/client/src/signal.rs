@@ -226,27 +226,43 @@ impl Signal {
     }
 }
 
-/// perchd's signals as they come; ends when the connection does.
+/// perchd's signals as they come; ends when the connection does, or on a bus when
+/// perchd leaves it.
 pub struct SignalStream {
     inner: MessageStream,
+    /// On a bus: `NameOwnerChanged` of perchd's unique name, which only comes when
+    /// perchd's connection goes.
+    gone: Option<MessageStream>,
 }
 
 impl SignalStream {
     pub(crate) async fn new(conn: &Connection, sender: Option<&UniqueName<'_>>) -> Result<Self> {
-        let inner = match sender {
-            Some(sender) => {
-                let rule = zbus::MatchRule::builder()
-                    .msg_type(Type::Signal)
-                    .sender(sender)
-                    .interface(INTERFACE)
-                    .path(PATH)
-                    .build()?;
-                MessageStream::for_match_rule(rule, conn, None).await?
-            }
+        let Some(sender) = sender else {
             // Peer to peer only perchd can send anything; `decode` filters.
-            None => MessageStream::from(conn),
+            return Ok(Self {
+                inner: MessageStream::from(conn),
+                gone: None,
+            });
         };
-        Ok(Self { inner })
+        let rule = zbus::MatchRule::builder()
+            .msg_type(Type::Signal)
+            .sender(sender)
+            .interface(INTERFACE)
+            .path(PATH)
+            .build()?;
+        let inner = MessageStream::for_match_rule(rule, conn, None).await?;
+        let gone_rule = zbus::MatchRule::builder()
+            .msg_type(Type::Signal)
+            .sender("org.freedesktop.DBus")
+            .interface("org.freedesktop.DBus")
+            .member("NameOwnerChanged")
+            .arg(0, sender.as_str())
+            .build()?;
+        let gone = MessageStream::for_match_rule(gone_rule, conn, None).await?;
+        Ok(Self {
+            inner,
+            gone: Some(gone),
+        })
     }
 }
 
@@ -254,6 +270,11 @@ impl Stream for SignalStream {
     type Item = Result<Signal>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(gone) = self.gone.as_mut()
+            && let Poll::Ready(_) = Pin::new(gone).poll_next(cx)
+        {
+            return Poll::Ready(None);
+        }
         loop {
             match Pin::new(&mut self.inner).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
