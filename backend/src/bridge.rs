@@ -22,8 +22,9 @@ use crate::events::{Event, JobPhase};
 use crate::profiles::NewProfile;
 use crate::secret::Password;
 
-// The names live in perch-client, with the frontends' side of the contract; the two
-// attribute literals below (`name`, `prefix`) must match them (backend/tests/client_contract.rs).
+// The names live in perch-client, with the frontends' side of the contract. The
+// attribute literals of this file (`interface(name)`, `zbus(prefix)`) must match them:
+// backend/tests/client_contract.rs checks.
 pub use perch_client::{BUS_NAME, INTERFACE, PATH};
 
 /// Every connection the bridge is served on, with an id to drop dead ones.
