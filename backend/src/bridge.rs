@@ -8,6 +8,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use perch_client::socket::DirPolicy;
 
 use serde::Serialize;
 use zbus::object_server::SignalEmitter;
@@ -19,9 +22,10 @@ use crate::events::{Event, JobPhase};
 use crate::profiles::NewProfile;
 use crate::secret::Password;
 
-pub const BUS_NAME: &str = "org.perch.Perch";
-pub const PATH: &str = "/org/perch/Perch";
-pub const INTERFACE: &str = "org.perch.Perch1";
+// The names live in perch-client, with the frontends' side of the contract. The
+// attribute literals of this file (`interface(name)`, `zbus(prefix)`) must match them:
+// backend/tests/client_contract.rs checks.
+pub use perch_client::{BUS_NAME, INTERFACE, PATH};
 
 /// Every connection the bridge is served on, with an id to drop dead ones.
 type Conns = Arc<Mutex<Vec<(u64, Connection)>>>;
@@ -554,6 +558,8 @@ pub enum BridgeStartError {
     },
     #[error("another perchd is already serving {0}")]
     SocketInUse(String),
+    #[error(transparent)]
+    SocketDir(#[from] perch_client::socket::DirError),
 }
 
 /// The running bridge: its connections, and the socket file to remove at exit.
@@ -624,6 +630,23 @@ async fn serve_bus(bus: &str, core: Core) -> zbus::Result<Connection> {
     builder.name(BUS_NAME).serve_at(PATH, core).build().await
 }
 
+/// How long a new peer-to-peer client may take over the D-Bus handshake: one that
+/// connects and says nothing must not hold a descriptor for ever.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After a failed `accept` (EMFILE, ENFILE, ENOBUFS…) the loop waits this long, doubling
+/// up to [`ACCEPT_BACKOFF_MAX`], and logs once per episode: spinning on the error would
+/// flood the log and starve the connections whose closing frees descriptors.
+const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// An episode of accept errors ends after this long without one.
+const ACCEPT_EPISODE_GAP: Duration = Duration::from_secs(2);
+
+/// Serves the bridge on the peer-to-peer socket `path`.
+///
+/// Its directory is created private by perchd, or refused when someone else could have
+/// made or changed it (`perch_client::socket::prepare_dir`); every client must run as
+/// perchd's own uid (SO_PEERCRED); closed connections are dropped at once. See
+/// `doc/security.rst` and `doc/reliability.rst`.
 async fn serve_socket(path: &Path, core: Core, conns: Conns) -> Result<(), BridgeStartError> {
     use std::os::unix::fs::PermissionsExt;
     let shown = path.display().to_string();
@@ -631,15 +654,12 @@ async fn serve_socket(path: &Path, core: Core, conns: Conns) -> Result<(), Bridg
         path: shown.clone(),
         source,
     };
-    // A directory we create is private; an existing one (say /tmp) is left alone,
-    // the socket's own mode and the peer uid check below guard it.
-    if let Some(dir) = path.parent()
-        && !dir.exists()
-    {
-        std::fs::create_dir_all(dir).map_err(io)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-    }
-    if path.exists() {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    perch_client::socket::prepare_dir(dir, DirPolicy::for_socket(path))?;
+    if path.symlink_metadata().is_ok() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(BridgeStartError::SocketInUse(shown));
         }
@@ -647,58 +667,138 @@ async fn serve_socket(path: &Path, core: Core, conns: Conns) -> Result<(), Bridg
     }
     let listener = tokio::net::UnixListener::bind(path).map_err(io)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-    tokio::spawn(async move {
-        loop {
-            let sock = match listener.accept().await {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting a bridge connection");
-                    continue;
+    tokio::spawn(accept_loop(listener, core, conns));
+    Ok(())
+}
+
+/// A run of accept errors: logged when it starts and when it is over.
+struct Episode {
+    delay: Duration,
+    failures: u64,
+    last: tokio::time::Instant,
+}
+
+/// Accepts peer-to-peer clients until the daemon stops, backing off on errors.
+///
+/// Each accept is made holding a spare descriptor, handed to the new connection and
+/// closed just before its handshake: zbus takes a descriptor of its own there (a pidfd
+/// of the peer), and at the descriptor limit a client accepted without that room would
+/// be dropped in its handshake instead of waiting in the backlog.
+async fn accept_loop(listener: tokio::net::UnixListener, core: Core, conns: Conns) {
+    use std::os::fd::AsFd;
+    let me = crate::paths::effective_uid();
+    let mut episode: Option<Episode> = None;
+    loop {
+        let accepted = match listener.as_fd().try_clone_to_owned() {
+            Ok(spare) => listener.accept().await.map(|(sock, _)| (sock, spare)),
+            Err(e) => Err(e),
+        };
+        match accepted {
+            Ok((sock, spare)) => {
+                if let Some(ep) = &episode
+                    && ep.last.elapsed() >= ACCEPT_EPISODE_GAP
+                {
+                    tracing::info!(failures = ep.failures, "accepting bridge connections again");
+                    episode = None;
                 }
-            };
-            // Only our own user may drive the daemon (root may too: it can anyway).
-            match sock.peer_cred() {
-                Ok(c) if c.uid() == crate::paths::effective_uid() || c.uid() == 0 => {}
-                Ok(c) => {
-                    tracing::warn!(
-                        uid = c.uid(),
-                        "refused a bridge connection from another user"
-                    );
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot check a bridge client's credentials; refused");
-                    continue;
-                }
+                admit(sock, spare, me, core.clone(), conns.clone());
             }
-            let (core, conns) = (core.clone(), conns.clone());
-            tokio::spawn(async move {
-                let std = match sock.into_std() {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "bridge socket");
-                        return;
+            Err(e) => {
+                let ep = match &mut episode {
+                    Some(ep) if ep.last.elapsed() < ACCEPT_EPISODE_GAP => {
+                        ep.delay = (ep.delay * 2).min(ACCEPT_BACKOFF_MAX);
+                        ep.failures += 1;
+                        ep
+                    }
+                    _ => {
+                        tracing::warn!(
+                            error = %e,
+                            "cannot accept bridge connections; retrying every 100 ms to 1 s, \
+                             quiet until it recovers"
+                        );
+                        episode.insert(Episode {
+                            delay: ACCEPT_BACKOFF_FIRST,
+                            failures: 1,
+                            last: tokio::time::Instant::now(),
+                        })
                     }
                 };
-                match Builder::unix_stream(std)
-                    .server(zbus::Guid::generate())
-                    .p2p()
-                    .serve_at(PATH, core)
-                    .build()
-                    .await
-                {
-                    Ok(c) => conns
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push((conn_id(), c)),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "a peer-to-peer bridge client failed to connect")
-                    }
-                }
-            });
+                let delay = ep.delay;
+                tokio::time::sleep(delay).await;
+                ep.last = tokio::time::Instant::now();
+            }
         }
+    }
+}
+
+/// Checks a new client's uid, then serves it until it leaves and forgets it at once.
+///
+/// Only perchd's own uid may talk to it, root included: root can act as the user when
+/// it must (`runuser -u USER perch …`), and one rule with no exception is the easier
+/// one to trust (`doc/security.rst`).
+fn admit(
+    sock: tokio::net::UnixStream,
+    spare: std::os::fd::OwnedFd,
+    me: u32,
+    core: Core,
+    conns: Conns,
+) {
+    match sock.peer_cred() {
+        Ok(c) if c.uid() == me => {}
+        Ok(c) => {
+            tracing::warn!(
+                uid = c.uid(),
+                pid = c.pid().unwrap_or(0),
+                "refused a peer-to-peer bridge connection from another user"
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read a bridge client's credentials (SO_PEERCRED); refused");
+            return;
+        }
+    }
+    tokio::spawn(async move {
+        let std = match sock.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "bridge socket");
+                return;
+            }
+        };
+        drop(spare);
+        let handshake = Builder::unix_stream(std)
+            .server(zbus::Guid::generate())
+            .p2p()
+            .serve_at(PATH, core)
+            .build();
+        let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "a peer-to-peer bridge client failed to connect");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(
+                    "a peer-to-peer bridge client did not finish its handshake in time"
+                );
+                return;
+            }
+        };
+        let id = conn_id();
+        lock(&conns).push((id, conn.clone()));
+        // Forgotten as soon as the client goes, so its descriptor is closed now rather
+        // than when a signal first fails to reach it.
+        conn.closed().await;
+        lock(&conns).retain(|(i, _)| *i != id);
+        tracing::trace!("a peer-to-peer bridge client left");
     });
-    Ok(())
+}
+
+fn lock(conns: &Conns) -> std::sync::MutexGuard<'_, Vec<(u64, Connection)>> {
+    conns
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn forward_events(mut rx: tokio::sync::broadcast::Receiver<Event>, conns: Conns) {

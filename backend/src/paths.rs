@@ -35,21 +35,15 @@ pub fn state_dir() -> PathBuf {
     xdg("XDG_STATE_HOME", ".local/state").join("perch")
 }
 
-/// `$XDG_RUNTIME_DIR/perch`, or `/tmp/perch-$UID` where there is no runtime dir.
+/// `$XDG_RUNTIME_DIR/perch`, or `$TMPDIR/perch-$UID` (`/tmp/perch-$UID`) where there is
+/// no runtime dir. The CLI computes the same path: both take it from `perch-client`,
+/// which also holds the checks that keep another user from making it first
+/// (`doc/security.rst`).
 pub fn runtime_dir() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(v) if !v.is_empty() && PathBuf::from(&v).is_absolute() => {
-            PathBuf::from(v).join("perch")
-        }
-        _ => PathBuf::from(format!("/tmp/perch-{}", effective_uid())),
-    }
+    perch_client::socket::runtime_dir()
 }
 
 /// The effective user id of this process.
 pub fn effective_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::geteuid()
-    }
+    perch_client::socket::effective_uid()
 }

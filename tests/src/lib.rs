@@ -821,10 +821,13 @@ pub struct Perchd {
     on_bus: bool,
     /// `--data-dir`.
     data_dir: PathBuf,
+    /// Variables set (`Some`) or removed (`None`) over [`Perchd::envs`], for perchd and
+    /// the CLI alike.
+    env_overrides: Vec<(String, Option<String>)>,
 }
 
 /// perchd's well-known name on the bus.
-pub const BUS_NAME: &str = "org.perch.Perch";
+pub use perch_client::BUS_NAME;
 
 impl Perchd {
     /// Starts perchd with [`BASE_CONFIG`] on a new private bus.
@@ -834,12 +837,26 @@ impl Perchd {
 
     /// Starts perchd with `extra_toml` merged over [`BASE_CONFIG`].
     pub fn start_with_config(extra_toml: &str) -> Result<Self> {
-        Self::start_with_data_dir(extra_toml, None)
+        Self::start_full(extra_toml, &[], None)
     }
 
     /// Like [`Perchd::start_with_config`], with the data directory (database, key)
     /// at `data_dir` when given (a small file system, for a full-disk drill).
     pub fn start_with_data_dir(extra_toml: &str, data_dir: Option<&Path>) -> Result<Self> {
+        Self::start_full(extra_toml, &[], data_dir)
+    }
+
+    /// Like [`Perchd::start_with_config`], with environment variables set (`Some`) or
+    /// removed (`None`) for perchd and the CLI (e.g. no `XDG_RUNTIME_DIR`).
+    pub fn start_with_env(extra_toml: &str, env: &[(&str, Option<&str>)]) -> Result<Self> {
+        Self::start_full(extra_toml, env, None)
+    }
+
+    fn start_full(
+        extra_toml: &str,
+        env: &[(&str, Option<&str>)],
+        data_dir: Option<&Path>,
+    ) -> Result<Self> {
         let perchd = workspace_bin("perchd")?;
         let perch = workspace_bin("perch")?;
         let kill_cmd = find_program("kill", "kill", "procps")?;
@@ -876,6 +893,10 @@ impl Perchd {
             stderr_offset: 0,
             log_offset: 0,
             on_bus,
+            env_overrides: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.map(str::to_owned)))
+                .collect(),
         };
         daemon.launch()?;
         Ok(daemon)
@@ -1138,7 +1159,8 @@ impl Perchd {
         }
     }
 
-    fn envs(&self) -> Vec<(&'static str, String)> {
+    /// The environment perchd and the CLI run with (over an empty one).
+    pub fn envs(&self) -> Vec<(String, String)> {
         let d = self.dir.path();
         let mut env = vec![
             ("DBUS_SESSION_BUS_ADDRESS", self.bus.address().to_owned()),
@@ -1153,6 +1175,14 @@ impl Perchd {
         for inherited in ["PATH", "TMPDIR"] {
             if let Ok(v) = std::env::var(inherited) {
                 env.push((inherited, v));
+            }
+        }
+        let mut env: Vec<(String, String)> =
+            env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        for (key, value) in &self.env_overrides {
+            env.retain(|(k, _)| k != key);
+            if let Some(v) = value {
+                env.push((key.clone(), v.clone()));
             }
         }
         env

@@ -295,20 +295,22 @@ fn presence_body(bed: &Bed) -> Result<()> {
         .build()?;
     let (tx, rx) = mpsc::channel::<Result<PresenceSignal>>();
     runtime.block_on(async {
-        let conn = perchd.bus_connection().await?;
-        let rule = zbus::MatchRule::builder()
-            .msg_type(zbus::message::Type::Signal)
-            .interface("org.perch.Perch1")
-            .member("PresenceUpdate")
-            .path("/org/perch/Perch")
-            .build()?;
-        let mut stream = zbus::MessageStream::for_match_rule(rule, &conn, None).await?;
+        let client = perch_client::Client::on_bus(perchd.bus_connection().await?).await?;
+        let mut stream = client.signals().await?;
         tokio::spawn(async move {
-            let _conn = conn;
-            while let Some(msg) = stream.next().await {
-                let parsed = msg
-                    .map_err(anyhow::Error::from)
-                    .and_then(|m| Ok(m.body().deserialize::<PresenceSignal>()?));
+            let _client = client;
+            while let Some(signal) = stream.next().await {
+                let parsed = match signal {
+                    Ok(perch_client::Signal::PresenceUpdate {
+                        profile,
+                        jid,
+                        show,
+                        status,
+                        priority,
+                    }) => Ok((profile, jid, show, status, priority)),
+                    Ok(_) => continue,
+                    Err(e) => Err(anyhow::Error::from(e)),
+                };
                 if tx.send(parsed).is_err() {
                     break;
                 }

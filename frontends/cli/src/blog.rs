@@ -82,9 +82,11 @@ pub async fn run(cmd: &BlogCommand, json_out: bool, client: &Client) -> Result<(
         }
         let profile = target.profile.profile.clone();
         async move {
-            client
-                .call_json("ActionRun", &(profile, action, clean(args).to_string()))
-                .await
+            crate::client::json(
+                client
+                    .action_run(&profile, action, &clean(args).to_string())
+                    .await?,
+            )
         }
     };
     match cmd {

@@ -6,7 +6,9 @@ use std::io::Read;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::client::{CliError, Client, INTERFACE, PATH};
+use perch_client::Signal;
+
+use crate::client::{CliError, Client, json as parse};
 use crate::output;
 use crate::{
     ActionCommand, Cli, Command, DebugCommand, InfoCommand, JobCommand, MessageCommand,
@@ -20,10 +22,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let json_out = cli.json;
     // Read what comes from stdin before connecting: a bad password is reported
     // without a daemon.
-    let client = || async { Client::connect(&cli.target()).await };
+    let client = || async { Ok::<_, CliError>(Client::connect(&cli.target()).await?) };
     match &cli.command {
         Command::Version => {
-            let daemon: String = client().await?.call("Version", &()).await?;
+            let daemon = client().await?.version().await?;
             if json_out {
                 output::json(&json!({"perchd": daemon, "perch": env!("CARGO_PKG_VERSION")}));
             } else {
@@ -32,19 +34,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Profile(cmd) => profile(cmd, json_out, client).await?,
         Command::Connect(p) => {
-            client()
-                .await?
-                .call::<_, ()>("Connect", &(&p.profile,))
-                .await?;
+            client().await?.connect(&p.profile).await?;
         }
         Command::Disconnect(p) => {
-            client()
-                .await?
-                .call::<_, ()>("Disconnect", &(&p.profile,))
-                .await?;
+            client().await?.disconnect(&p.profile).await?;
         }
         Command::Status => {
-            let status = client().await?.call_json("Status", &()).await?;
+            let status = parse(client().await?.status().await?)?;
             output::status(&status, json_out);
         }
         Command::Message(cmd) => message(cmd, json_out, client).await?,
@@ -52,17 +48,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Presence(cmd) => presence(cmd, json_out, client).await?,
         Command::Monitor => monitor(&client().await?, json_out).await?,
         Command::Plugin(PluginCommand::List) => {
-            let list = client().await?.call_json("PluginList", &()).await?;
+            let list = parse(client().await?.plugin_list().await?)?;
             output::plugins(&list, json_out);
         }
         Command::Blog(cmd) => crate::blog::run(cmd, json_out, &client().await?).await?,
         Command::Pubsub(cmd) => crate::pubsub::run(cmd, json_out, &client().await?).await?,
         Command::Debug(DebugCommand::Triggers) => {
-            let list = client().await?.call_json("DebugTriggers", &()).await?;
+            let list = parse(client().await?.debug_triggers().await?)?;
             output::triggers(&list, json_out);
         }
         Command::Action(ActionCommand::List) => {
-            let list = client().await?.call_json("ActionList", &()).await?;
+            let list = parse(client().await?.action_list().await?)?;
             output::actions(&list, json_out);
         }
         Command::Action(ActionCommand::Run {
@@ -71,19 +67,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             args,
         }) => {
             let c = client().await?;
-            let list = c.call_json("ActionList", &()).await?;
+            let list = parse(c.action_list().await?)?;
             let args = action_args(&list, name, args)?;
-            let result = c
-                .call_json("ActionRun", &(&profile.profile, name, args.to_string()))
-                .await?;
+            let result = parse(
+                c.action_run(&profile.profile, name, &args.to_string())
+                    .await?,
+            )?;
             output::json(&result);
         }
         Command::Ping { profile, jid } => {
             let args = json!({ "jid": jid }).to_string();
-            let r = client()
-                .await?
-                .call_json("ActionRun", &(&profile.profile, "ping", args))
-                .await?;
+            let r = parse(
+                client()
+                    .await?
+                    .action_run(&profile.profile, "ping", &args)
+                    .await?,
+            )?;
             if json_out {
                 output::json(&r);
             } else {
@@ -96,10 +95,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Info(InfoCommand::Version { profile, jid }) => {
             let args = json!({ "jid": jid }).to_string();
-            let r = client()
-                .await?
-                .call_json("ActionRun", &(&profile.profile, "version", args))
-                .await?;
+            let r = parse(
+                client()
+                    .await?
+                    .action_run(&profile.profile, "version", &args)
+                    .await?,
+            )?;
             if json_out {
                 output::json(&r);
             } else {
@@ -123,16 +124,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }) => {
             let c = client().await?;
             let args = json!({ "jid": jid, "node": node, "use_cache": !no_cache }).to_string();
-            let info = c
-                .call_json("ActionRun", &(&profile.profile, "disco_info", &args))
-                .await?;
-            let items = c
-                .call_json("ActionRun", &(&profile.profile, "disco_items", &args))
-                .await?;
+            let info = parse(c.action_run(&profile.profile, "disco_info", &args).await?)?;
+            let items = parse(c.action_run(&profile.profile, "disco_items", &args).await?)?;
             output::disco(&info, &items, json_out);
         }
         Command::Job(JobCommand::List(p)) => {
-            let list = client().await?.call_json("JobList", &(&p.profile,)).await?;
+            let list = parse(client().await?.job_list(&p.profile).await?)?;
             output::jobs(&list, json_out);
         }
         Command::Job(JobCommand::Show { id, follow, log }) => {
@@ -140,9 +137,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             if *follow {
                 follow_job(&c, id, json_out).await?;
             }
-            let job = c.call_json("JobGet", &(id,)).await?;
+            let job = parse(c.job_get(id).await?)?;
             let records = if *log {
-                Some(c.call_json("JobLog", &(id,)).await?)
+                Some(parse(c.job_log(id).await?)?)
             } else {
                 None
             };
@@ -197,41 +194,32 @@ where
             }
             client()
                 .await?
-                .call::<_, ()>("ProfileCreate", &(name, jid, password, options))
+                .profile_create(name, jid, &password, &options)
                 .await?;
         }
         ProfileCommand::List => {
-            let list = client().await?.call_json("ProfileList", &()).await?;
+            let list = parse(client().await?.profile_list().await?)?;
             output::profiles(&list, json_out);
         }
         ProfileCommand::Show { name } => {
-            let p = client().await?.call_json("ProfileGet", &(name,)).await?;
+            let p = parse(client().await?.profile_get(name).await?)?;
             output::profile(&p, json_out);
         }
         ProfileCommand::Delete { name } => {
-            client()
-                .await?
-                .call::<_, ()>("ProfileDelete", &(name,))
-                .await?;
+            client().await?.profile_delete(name).await?;
         }
         ProfileCommand::Default { name } => {
-            client()
-                .await?
-                .call::<_, ()>("ProfileSetDefault", &(name,))
-                .await?;
+            client().await?.profile_set_default(name).await?;
         }
         ProfileCommand::Autoconnect { name, value } => {
             let on = matches!(value, OnOff::On);
-            client()
-                .await?
-                .call::<_, ()>("ProfileSetAutoconnect", &(name, on))
-                .await?;
+            client().await?.profile_set_autoconnect(name, on).await?;
         }
         ProfileCommand::Password { name, password } => {
             let password = read_password(password, &format!("profile {name}"))?;
             client()
                 .await?
-                .call::<_, ()>("ProfileSetPassword", &(name, password))
+                .profile_set_password(name, &password)
                 .await?;
         }
     }
@@ -268,9 +256,9 @@ where
                 MessageType::Normal => "normal",
                 MessageType::Headline => "headline",
             };
-            let id: String = client()
+            let id = client()
                 .await?
-                .call("MessageSend", &(&profile.profile, to, body, kind))
+                .message_send(&profile.profile, to, &body, kind)
                 .await?;
             if json_out {
                 output::json(&json!({ "id": id }));
@@ -290,10 +278,12 @@ where
                     filters.insert(key.into(), v.clone());
                 }
             }
-            let history = client()
-                .await?
-                .call_json("HistoryGet", &(&profile.profile, filters))
-                .await?;
+            let history = parse(
+                client()
+                    .await?
+                    .history_get(&profile.profile, &filters)
+                    .await?,
+            )?;
             output::history(&history, json_out);
         }
     }
@@ -305,15 +295,9 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<Client, CliError>>,
 {
-    let subscription = |profile: &str, action: &'static str, jid: &str| {
-        (profile.to_owned(), action, jid.to_owned())
-    };
     match cmd {
         RosterCommand::List(p) => {
-            let roster = client()
-                .await?
-                .call_json("RosterGet", &(&p.profile,))
-                .await?;
+            let roster = parse(client().await?.roster_get(&p.profile).await?)?;
             output::roster(&roster, json_out);
         }
         RosterCommand::Add {
@@ -325,30 +309,35 @@ where
             let name = name.clone().unwrap_or_default();
             client()
                 .await?
-                .call::<_, ()>("RosterAdd", &(&profile.profile, jid, name, groups))
+                .roster_add(&profile.profile, jid, &name, groups)
                 .await?;
         }
         RosterCommand::Remove { profile, jid } => {
-            client()
-                .await?
-                .call::<_, ()>("RosterRemove", &(&profile.profile, jid))
-                .await?;
+            client().await?.roster_remove(&profile.profile, jid).await?;
         }
         RosterCommand::Approve { profile, jid } => {
-            let args = subscription(&profile.profile, "subscribed", jid);
-            client().await?.call::<_, ()>("Subscription", &args).await?;
+            client()
+                .await?
+                .subscription(&profile.profile, "subscribed", jid)
+                .await?;
         }
         RosterCommand::Deny { profile, jid } => {
-            let args = subscription(&profile.profile, "unsubscribed", jid);
-            client().await?.call::<_, ()>("Subscription", &args).await?;
+            client()
+                .await?
+                .subscription(&profile.profile, "unsubscribed", jid)
+                .await?;
         }
         RosterCommand::Subscribe { profile, jid } => {
-            let args = subscription(&profile.profile, "subscribe", jid);
-            client().await?.call::<_, ()>("Subscription", &args).await?;
+            client()
+                .await?
+                .subscription(&profile.profile, "subscribe", jid)
+                .await?;
         }
         RosterCommand::Unsubscribe { profile, jid } => {
-            let args = subscription(&profile.profile, "unsubscribe", jid);
-            client().await?.call::<_, ()>("Subscription", &args).await?;
+            client()
+                .await?
+                .subscription(&profile.profile, "unsubscribe", jid)
+                .await?;
         }
     }
     Ok(())
@@ -375,17 +364,11 @@ where
             };
             client()
                 .await?
-                .call::<_, ()>(
-                    "PresenceSet",
-                    &(&profile.profile, show, status, i32::from(*priority)),
-                )
+                .presence_set(&profile.profile, show, status, i32::from(*priority))
                 .await?;
         }
         PresenceCommand::List(p) => {
-            let list = client()
-                .await?
-                .call_json("PresenceGet", &(&p.profile,))
-                .await?;
+            let list = parse(client().await?.presence_get(&p.profile).await?)?;
             output::presences(&list, json_out);
         }
     }
@@ -395,85 +378,81 @@ where
 /// Prints every signal of perchd's interface, one per line, until interrupted or
 /// until perchd goes away.
 async fn monitor(client: &Client, json_out: bool) -> Result<(), CliError> {
-    let mut stream = signal_stream(client).await?;
+    let mut stream = client.signals().await?;
     // One round trip before saying so: the daemon is there and knows this connection.
-    let _: String = client.call("Version", &()).await?;
+    client.version().await?;
     eprintln!("listening to perchd's signals (Ctrl-C stops)");
     loop {
-        let msg = tokio::select! {
-            m = stream.next() => m,
+        let signal = tokio::select! {
+            s = stream.next() => s,
             _ = tokio::signal::ctrl_c() => return Ok(()),
         };
-        let Some(msg) = msg else {
+        let Some(signal) = signal else {
             return Err(CliError::new("NoDaemon", "perchd went away"));
         };
-        let msg = msg?;
-        let header = msg.header();
-        if header.message_type() != zbus::message::Type::Signal
-            || header.interface().map(|i| i.as_str()) != Some(INTERFACE)
-        {
-            continue;
-        }
-        let Some(member) = header.member().map(|m| m.to_string()) else {
-            continue;
-        };
-        let args = signal_args(&member, &msg);
-        let event = match args {
-            Ok(v) => v,
-            Err(e) => json!({ "undecodable": e.to_string() }),
+        let (member, event) = match signal {
+            Ok(signal) => (signal.member().to_owned(), signal_args(signal)),
+            Err(e) => (
+                "Undecodable".to_owned(),
+                json!({ "undecodable": e.to_string() }),
+            ),
         };
         output::signal(&member, &event, json_out);
     }
 }
 
+/// A JSON payload of a signal, parsed when it is JSON.
+fn payload(text: String) -> Value {
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
 /// A signal's arguments as a JSON object named after the bridge's documentation.
-fn signal_args(member: &str, msg: &zbus::Message) -> Result<Value, zbus::Error> {
-    let body = msg.body();
-    Ok(match member {
-        "ConnectionState" => {
-            let (profile, state, jid, reason): (String, String, String, String) =
-                body.deserialize()?;
-            json!({"profile": profile, "state": state, "jid": jid, "reason": reason})
+fn signal_args(signal: Signal) -> Value {
+    match signal {
+        Signal::ConnectionState {
+            profile,
+            state,
+            jid,
+            reason,
+        } => json!({"profile": profile, "state": state, "jid": jid, "reason": reason}),
+        Signal::MessageReceived { profile, message } => {
+            json!({"profile": profile, "message": payload(message)})
         }
-        "MessageReceived" => {
-            let (profile, message): (String, String) = body.deserialize()?;
-            let message: Value = serde_json::from_str(&message).unwrap_or(Value::String(message));
-            json!({"profile": profile, "message": message})
+        Signal::PresenceUpdate {
+            profile,
+            jid,
+            show,
+            status,
+            priority,
+        } => json!({"profile": profile, "jid": jid, "show": show, "status": status,
+                    "priority": priority}),
+        Signal::RosterChanged {
+            profile,
+            jid,
+            subscription,
+            name,
+            groups,
+        } => json!({"profile": profile, "jid": jid, "subscription": subscription,
+                    "name": name, "groups": groups}),
+        Signal::SubscriptionRequest {
+            profile,
+            action,
+            jid,
+        } => json!({"profile": profile, "action": action, "jid": jid}),
+        Signal::PluginSignal {
+            plugin,
+            name,
+            profile,
+            data,
+        } => json!({"plugin": plugin, "name": name, "profile": profile, "data": payload(data)}),
+        Signal::ProgressStarted { id, profile, data }
+        | Signal::Progress { id, profile, data }
+        | Signal::ProgressFinished { id, profile, data }
+        | Signal::ProgressError { id, profile, data } => {
+            json!({"id": id, "profile": profile, "data": payload(data)})
         }
-        "PresenceUpdate" => {
-            let (profile, jid, show, status, priority): (String, String, String, String, i32) =
-                body.deserialize()?;
-            json!({"profile": profile, "jid": jid, "show": show, "status": status,
-                   "priority": priority})
-        }
-        "RosterChanged" => {
-            let (profile, jid, subscription, name, groups): (
-                String,
-                String,
-                String,
-                String,
-                Vec<String>,
-            ) = body.deserialize()?;
-            json!({"profile": profile, "jid": jid, "subscription": subscription,
-                   "name": name, "groups": groups})
-        }
-        "SubscriptionRequest" => {
-            let (profile, action, jid): (String, String, String) = body.deserialize()?;
-            json!({"profile": profile, "action": action, "jid": jid})
-        }
-        "PluginSignal" => {
-            let (plugin, name, profile, data): (String, String, String, String) =
-                body.deserialize()?;
-            let data: Value = serde_json::from_str(&data).unwrap_or(Value::String(data));
-            json!({"plugin": plugin, "name": name, "profile": profile, "data": data})
-        }
-        "ProgressStarted" | "Progress" | "ProgressFinished" | "ProgressError" => {
-            let (id, profile, data): (String, String, String) = body.deserialize()?;
-            let data: Value = serde_json::from_str(&data).unwrap_or(Value::String(data));
-            json!({"id": id, "profile": profile, "data": data})
-        }
-        _ => json!({ "signature": msg.body().signature().to_string() }),
-    })
+        Signal::Other { signature, .. } => json!({ "signature": signature }),
+    }
 }
 
 /// Turns `KEY=VALUE` words into the JSON object of an action's arguments, typed by
@@ -535,26 +514,31 @@ fn action_args(list: &Value, name: &str, words: &[String]) -> Result<Value, CliE
 /// Shows a job's progress until it ends: a bar on a terminal, JSON lines with --json.
 pub(crate) async fn follow_job(client: &Client, id: &str, json_out: bool) -> Result<(), CliError> {
     use std::io::IsTerminal;
-    let mut stream = signal_stream(client).await?;
+    let mut stream = client.signals().await?;
     // Subscribed first, then read the state: no record can fall in between.
-    let job = client.call_json("JobGet", &(id,)).await?;
+    let job = parse(client.job_get(id).await?)?;
     if job["state"] != "running" {
         return Ok(());
     }
     let tty = std::io::stderr().is_terminal() && !json_out;
     loop {
-        let Some(msg) = stream.next().await else {
+        let Some(signal) = stream.next().await else {
             return Err(CliError::new("NoDaemon", "perchd went away"));
         };
-        let msg = msg?;
-        let header = msg.header();
-        let member = header.member().map(|m| m.to_string()).unwrap_or_default();
-        if header.message_type() != zbus::message::Type::Signal || !member.starts_with("Progress") {
-            continue;
-        }
-        let Ok((job_id, _profile, data)) = msg.body().deserialize::<(String, String, String)>()
-        else {
-            continue;
+        let signal = match signal {
+            Ok(s) => s,
+            Err(perch_client::Error::DBus(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let member = signal.member().to_owned();
+        let (job_id, data, last) = match signal {
+            Signal::Progress { id, data, .. } | Signal::ProgressStarted { id, data, .. } => {
+                (id, data, false)
+            }
+            Signal::ProgressFinished { id, data, .. } | Signal::ProgressError { id, data, .. } => {
+                (id, data, true)
+            }
+            _ => continue,
         };
         if job_id != id {
             continue;
@@ -565,26 +549,11 @@ pub(crate) async fn follow_job(client: &Client, id: &str, json_out: bool) -> Res
         } else if member == "Progress" {
             output::progress_line(&data, tty);
         }
-        if member == "ProgressFinished" || member == "ProgressError" {
+        if last {
             if tty {
                 eprintln!();
             }
             return Ok(());
         }
     }
-}
-
-/// perchd's signals: on a bus through a match rule, peer to peer every message.
-async fn signal_stream(client: &Client) -> Result<zbus::MessageStream, CliError> {
-    let conn = client.connection();
-    Ok(if client.on_bus() {
-        let rule = zbus::MatchRule::builder()
-            .msg_type(zbus::message::Type::Signal)
-            .interface(INTERFACE)
-            .path(PATH)
-            .build()?;
-        zbus::MessageStream::for_match_rule(rule, conn, None).await?
-    } else {
-        zbus::MessageStream::from(conn)
-    })
 }

@@ -362,12 +362,11 @@ async fn run_action(
     action: &str,
     args: Value,
 ) -> Result<Value, CliError> {
-    client
-        .call_json(
-            "ActionRun",
-            &(&target.profile.profile, action, args.to_string()),
-        )
-        .await
+    crate::client::json(
+        client
+            .action_run(&target.profile.profile, action, &args.to_string())
+            .await?,
+    )
 }
 
 fn read_payload(file: Option<&PathBuf>) -> Result<String, CliError> {
@@ -697,9 +696,11 @@ async fn cache(
     json_out: bool,
 ) -> Result<Option<(Value, Option<String>)>, CliError> {
     let run = |action: &'static str, profile: String, args: Value| async move {
-        client
-            .call_json("ActionRun", &(profile, action, args.to_string()))
-            .await
+        crate::client::json(
+            client
+                .action_run(&profile, action, &args.to_string())
+                .await?,
+        )
     };
     Ok(Some(match cmd {
         CacheCommand::Status { target, node } => {
@@ -763,7 +764,7 @@ async fn cache(
                 (r, Some(id))
             } else {
                 crate::commands::follow_job(client, &id, json_out).await?;
-                let job = client.call_json("JobGet", &(&id,)).await?;
+                let job = crate::client::json(client.job_get(&id).await?)?;
                 if job["state"] != "finished" {
                     return Err(CliError::new(
                         "JobFailed",

@@ -628,24 +628,19 @@ pub(super) fn publish_many(
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let conn = perchd.bus_connection().await?;
+        let client = perch_client::Client::on_bus(perchd.bus_connection().await?).await?;
         let calls = range.map(|i| {
-            let conn = conn.clone();
+            let client = client.clone();
             let args = serde_json::json!({
                 "service": service, "node": node, "item_id": format!("b{i:04}"),
                 "payload": payload(i),
             })
             .to_string();
             async move {
-                conn.call_method(
-                    Some(perch_tests::BUS_NAME),
-                    "/org/perch/Perch",
-                    Some("org.perch.Perch1"),
-                    "ActionRun",
-                    &(profile, "pubsub_publish", args),
-                )
-                .await
-                .with_context(|| format!("publishing b{i:04}"))
+                client
+                    .action_run(profile, "pubsub_publish", &args)
+                    .await
+                    .with_context(|| format!("publishing b{i:04}"))
             }
         });
         let results: Vec<_> = futures::stream::iter(calls)
