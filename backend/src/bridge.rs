@@ -27,8 +27,43 @@ use crate::secret::Password;
 // backend/tests/client_contract.rs checks.
 pub use perch_client::{BUS_NAME, INTERFACE, PATH};
 
-/// Every connection the bridge is served on, with an id to drop dead ones.
-type Conns = Arc<Mutex<Vec<(u64, Connection)>>>;
+/// Every connection the bridge is served on: its id, and the queue of the task that
+/// sends it signals.
+type Conns = Arc<Mutex<Vec<(u64, Connection, SignalQueue)>>>;
+
+/// Signals waiting for one connection. Each connection has its own queue and its own
+/// sending task: a client that stops reading (its socket full) stalls only its own
+/// task, never the others' signals. When its queue is full it is cut off (logged),
+/// rather than delay everyone or silently miss signals.
+type SignalQueue = tokio::sync::mpsc::Sender<Arc<Event>>;
+
+/// How many signals may wait for one connection before it counts as stalled.
+const SIGNAL_QUEUE: usize = 1024;
+
+/// Registers a connection for signals and starts its sending task; returns its id.
+fn attach(conns: &Conns, conn: Connection) -> u64 {
+    let id = conn_id();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Arc<Event>>(SIGNAL_QUEUE);
+    lock(conns).push((id, conn.clone(), tx));
+    let conns = conns.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            let sent = match SignalEmitter::new(&conn, PATH) {
+                Ok(emitter) => emit(&emitter, &ev).await.is_ok(),
+                Err(_) => false,
+            };
+            if !sent {
+                tracing::debug!(
+                    profile = ev.profile(),
+                    "a bridge connection failed; dropped"
+                );
+                break;
+            }
+        }
+        lock(&conns).retain(|(i, _, _)| *i != id);
+    });
+    id
+}
 
 static NEXT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -580,10 +615,7 @@ impl Bridge {
             match serve_bus(&bus, core.clone()).await {
                 Ok(c) => {
                     tracing::info!(bus = %bus, name = BUS_NAME, "serving the bridge on D-Bus");
-                    conns
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push((conn_id(), c));
+                    attach(&conns, c);
                 }
                 Err(e) if bus == "session" && !is_name_taken(&e) => {
                     tracing::warn!(error = %e, "no session bus: serving the peer-to-peer socket only");
@@ -785,17 +817,16 @@ fn admit(
                 return;
             }
         };
-        let id = conn_id();
-        lock(&conns).push((id, conn.clone()));
+        let id = attach(&conns, conn.clone());
         // Forgotten as soon as the client goes, so its descriptor is closed now rather
         // than when a signal first fails to reach it.
         conn.closed().await;
-        lock(&conns).retain(|(i, _)| *i != id);
+        lock(&conns).retain(|(i, _, _)| *i != id);
         tracing::trace!("a peer-to-peer bridge client left");
     });
 }
 
-fn lock(conns: &Conns) -> std::sync::MutexGuard<'_, Vec<(u64, Connection)>> {
+fn lock(conns: &Conns) -> std::sync::MutexGuard<'_, Vec<(u64, Connection, SignalQueue)>> {
     conns
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -803,42 +834,36 @@ fn lock(conns: &Conns) -> std::sync::MutexGuard<'_, Vec<(u64, Connection)>> {
 
 async fn forward_events(mut rx: tokio::sync::broadcast::Receiver<Event>, conns: Conns) {
     use tokio::sync::broadcast::error::RecvError;
+    use tokio::sync::mpsc::error::TrySendError;
     loop {
         let ev = match rx.recv().await {
-            Ok(ev) => ev,
+            Ok(ev) => Arc::new(ev),
             Err(RecvError::Lagged(n)) => {
                 tracing::warn!(
                     missed = n,
-                    "signals dropped: events came faster than they could be sent"
+                    "signals dropped: events came faster than they could be queued"
                 );
                 continue;
             }
             Err(RecvError::Closed) => return,
         };
-        let targets: Vec<(u64, Connection)> = conns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let mut dead = Vec::new();
-        for (id, c) in targets {
-            let ok = match SignalEmitter::new(&c, PATH) {
-                Ok(emitter) => emit(&emitter, &ev).await.is_ok(),
-                Err(_) => false,
-            };
-            if !ok {
-                dead.push(id);
+        // Never awaits a client: each has its own queue and task (see `attach`).
+        let mut stalled = Vec::new();
+        for (id, conn, queue) in lock(&conns).iter() {
+            match queue.try_send(ev.clone()) {
+                Ok(()) | Err(TrySendError::Closed(_)) => {}
+                Err(TrySendError::Full(_)) => stalled.push((*id, conn.clone())),
             }
         }
-        if !dead.is_empty() {
-            tracing::debug!(
-                profile = ev.profile(),
-                count = dead.len(),
-                "dropping bridge connections that failed"
+        for (id, conn) in stalled {
+            tracing::warn!(
+                queued = SIGNAL_QUEUE,
+                "a bridge client stopped reading its signals; disconnected so the others are not held up"
             );
-            conns
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .retain(|(id, _)| !dead.contains(id));
+            lock(&conns).retain(|(i, _, _)| *i != id);
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), conn.close()).await;
+            });
         }
     }
 }

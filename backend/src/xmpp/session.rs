@@ -1091,8 +1091,14 @@ enum Inbound {
 
 /// How long the handlers of one trigger point may take on the inbox path. Past it
 /// they are abandoned and the flow goes on without them: a hung plugin must not stop
-/// the profile's messages, and the message it held is stored as it is.
-const HANDLER_BUDGET: Duration = Duration::from_secs(10);
+/// the profile's messages, and the message it held is stored as it is. Generous on
+/// purpose: a handler cut short may leave its own work undone (a cache not updated),
+/// so only a handler that is stuck should ever reach it; a slow one is logged at
+/// [`HANDLER_SLOW`].
+const HANDLER_BUDGET: Duration = Duration::from_secs(60);
+
+/// When a point's handlers are logged as slow (they go on).
+const HANDLER_SLOW: Duration = Duration::from_secs(5);
 
 /// Runs `P`'s handlers within [`HANDLER_BUDGET`]; past it, the flow proceeds.
 async fn fire_bounded<P: perch_plugin_api::TriggerPoint>(
@@ -1100,7 +1106,18 @@ async fn fire_bounded<P: perch_plugin_api::TriggerPoint>(
     profile: &str,
     args: &mut P::Args,
 ) -> perch_plugin_api::Outcome<P::Value> {
-    match tokio::time::timeout(HANDLER_BUDGET, registry.triggers.fire::<P>(args)).await {
+    let fire = registry.triggers.fire::<P>(args);
+    tokio::pin!(fire);
+    if let Ok(outcome) = tokio::time::timeout(HANDLER_SLOW, &mut fire).await {
+        return outcome;
+    }
+    tracing::warn!(
+        profile,
+        point = P::NAME,
+        slow_s = HANDLER_SLOW.as_secs(),
+        "trigger handlers are slow; still waiting"
+    );
+    match tokio::time::timeout(HANDLER_BUDGET - HANDLER_SLOW, fire).await {
         Ok(outcome) => outcome,
         Err(_) => {
             tracing::error!(

@@ -636,3 +636,87 @@ fn full_disk_body(fs: &TinyFs, alice: &Perchd, bob: &Perchd, prosody: &Prosody) 
     super::wait_for_incoming(alice, "alice", "back")?;
     Ok(())
 }
+
+/// A bridge client that stops reading used to stall the one task that sent every
+/// connection its signals: once its socket was full, every other frontend stopped
+/// hearing anything. Each connection now has its own queue; a stalled one is cut off.
+#[test]
+fn a_stalled_client_does_not_hold_up_the_others_signals() {
+    let bed = Bed::start();
+    let r = stalled_body(&bed);
+    if let Err(e) = &r {
+        eprintln!("{}", bed.perchd.diagnostics());
+        panic!("{e:?}");
+    }
+}
+
+fn stalled_body(bed: &Bed) -> Result<()> {
+    use std::io::{BufRead, Write};
+    bed.perchd
+        .create_profile(&bed.prosody, "alice", "alice", ALICE_PW, &[])?;
+    connect(&bed.perchd, "alice", ALICE)?;
+    let (mut monitor, lines) = super::start_monitor(&bed.perchd)?;
+
+    // A peer-to-peer client that authenticates, then never reads a byte.
+    let socket = bed
+        .perchd
+        .dir()
+        .join("run")
+        .join("perch")
+        .join("perchd.sock");
+    let mut stalled = std::os::unix::net::UnixStream::connect(&socket)
+        .with_context(|| format!("connecting to {}", socket.display()))?;
+    let uid_hex: String = unix_uid()
+        .to_string()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    stalled.write_all(format!("\0AUTH EXTERNAL {uid_hex}\r\n").as_bytes())?;
+    let mut ok = String::new();
+    std::io::BufReader::new(stalled.try_clone()?).read_line(&mut ok)?;
+    ensure!(ok.starts_with("OK "), "D-Bus authentication: {ok:?}");
+    stalled.write_all(b"BEGIN\r\n")?;
+
+    // A flood of signals: 3,000 messages of 300 bytes to alice, from bob's raw client.
+    const N: usize = 3000;
+    let mut bob = RawClient::connect(bed.prosody.port(), &bed.prosody.ca_file(), "bob", BOB_PW)?;
+    let pad = "p".repeat(300);
+    for i in 0..N {
+        bob.send(&format!(
+            "<message to='{ALICE}' type='chat' id='f{i}'><body>flood-{i:04} {pad}</body></message>"
+        ))?;
+    }
+    // The monitor hears every one of them.
+    let last = format!("flood-{:04}", N - 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut seen = 0;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains("flood-") => {
+                seen += 1;
+                if line.contains(&last) {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => {
+                let _ = monitor.kill();
+                anyhow::bail!(
+                    "the monitor heard {seen} of {N} messages while another client stalled"
+                );
+            }
+        }
+    }
+    let _ = monitor.kill();
+    ensure!(seen == N, "the monitor heard {seen} of {N} messages");
+    ensure!(
+        bed.perchd
+            .log_text()?
+            .contains("stopped reading its signals"),
+        "perchd did not say it cut the stalled client off"
+    );
+    drop(stalled);
+    bob.close()?;
+    Ok(())
+}
