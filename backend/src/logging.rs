@@ -124,7 +124,9 @@ fn filter(level: &str) -> EnvFilter {
             // Our crates at the asked level; dependencies at warn at most, so their
             // protocol traces (which may carry stream data) stay out of the log.
             let deps = if level == "error" { "error" } else { "warn" };
-            format!("{deps},perch_backend={level},perchd={level},perch_plugin_api={level}")
+            format!(
+                "{deps},perch_backend={level},perchd={level},perch_plugin_api={level},perch_plugins={level}"
+            )
         }
         other => other.to_owned(),
     };

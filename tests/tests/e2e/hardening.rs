@@ -720,3 +720,36 @@ fn stalled_body(bed: &Bed) -> Result<()> {
     bob.close()?;
     Ok(())
 }
+
+/// tokio-xmpp reports what it discards through the `log` crate; those lines must reach
+/// perchd's log (they used to be lost), with the rest of the daemon's.
+#[test]
+fn the_xmpp_library_s_warnings_reach_the_log() {
+    let bed = Bed::start();
+    let r = library_log_body(&bed);
+    if let Err(e) = &r {
+        eprintln!("{}", bed.perchd.diagnostics());
+        panic!("{e:?}");
+    }
+}
+
+fn library_log_body(bed: &Bed) -> Result<()> {
+    bed.perchd
+        .create_profile(&bed.prosody, "alice", "alice", ALICE_PW, &[])?;
+    connect(&bed.perchd, "alice", ALICE)?;
+    let mut bob = RawClient::connect(bed.prosody.port(), &bed.prosody.ca_file(), "bob", BOB_PW)?;
+    // A message type no parser accepts: tokio-xmpp drops it with a warning.
+    bob.send(&format!(
+        "<message to='{ALICE}' type='bogus' id='bad'><body>unreadable</body></message>"
+    ))?;
+    bob.send(&format!(
+        "<message to='{ALICE}' type='chat' id='good'><body>readable</body></message>"
+    ))?;
+    super::wait_for_incoming(&bed.perchd, "alice", "readable")?;
+    wait_until(DELIVERY, || {
+        Ok(bed.perchd.log_text()?.contains("invalid stanza"))
+    })
+    .context("tokio-xmpp's warning about the invalid stanza is not in perchd's log")?;
+    bob.close()?;
+    Ok(())
+}
