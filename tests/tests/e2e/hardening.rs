@@ -12,17 +12,22 @@ use serde_json::Value;
 
 use super::{ALICE, Bed, DELIVERY, connect, history};
 
+/// Runs `body` on a fresh Prosody and perchd; on failure, perchd's log goes with the
+/// error.
+fn on_a_bed(body: fn(&Bed) -> Result<()>) {
+    let bed = Bed::start();
+    if let Err(e) = body(&bed) {
+        eprintln!("{}", bed.perchd.diagnostics());
+        panic!("{e:?}");
+    }
+}
+
 /// Messages stamped by a stranger with impossible XEP-0203 delays used to kill the
 /// profile's inbox (formatting the time panicked) and every later history read; a
 /// stamp far in the future kept a message newest forever.
 #[test]
 fn hostile_delay_stamps_neither_stop_a_profile_nor_break_a_read() {
-    let bed = Bed::start();
-    let r = delay_body(&bed);
-    if let Err(e) = &r {
-        eprintln!("{}", bed.perchd.diagnostics());
-        panic!("{e:?}");
-    }
+    on_a_bed(delay_body);
 }
 
 fn delay_body(bed: &Bed) -> Result<()> {
@@ -132,12 +137,7 @@ fn parse_rfc3339_seconds(s: &str) -> Option<i64> {
 /// stream writer choked on it); a roster name with one hung, then killed the session.
 #[test]
 fn characters_xml_cannot_carry_are_refused_by_name() {
-    let bed = Bed::start();
-    let r = characters_body(&bed);
-    if let Err(e) = &r {
-        eprintln!("{}", bed.perchd.diagnostics());
-        panic!("{e:?}");
-    }
+    on_a_bed(characters_body);
 }
 
 fn characters_body(bed: &Bed) -> Result<()> {
@@ -642,12 +642,7 @@ fn full_disk_body(fs: &TinyFs, alice: &Perchd, bob: &Perchd, prosody: &Prosody) 
 /// hearing anything. Each connection now has its own queue; a stalled one is cut off.
 #[test]
 fn a_stalled_client_does_not_hold_up_the_others_signals() {
-    let bed = Bed::start();
-    let r = stalled_body(&bed);
-    if let Err(e) = &r {
-        eprintln!("{}", bed.perchd.diagnostics());
-        panic!("{e:?}");
-    }
+    on_a_bed(stalled_body);
 }
 
 fn stalled_body(bed: &Bed) -> Result<()> {
@@ -725,12 +720,7 @@ fn stalled_body(bed: &Bed) -> Result<()> {
 /// perchd's log (they used to be lost), with the rest of the daemon's.
 #[test]
 fn the_xmpp_library_s_warnings_reach_the_log() {
-    let bed = Bed::start();
-    let r = library_log_body(&bed);
-    if let Err(e) = &r {
-        eprintln!("{}", bed.perchd.diagnostics());
-        panic!("{e:?}");
-    }
+    on_a_bed(library_log_body);
 }
 
 fn library_log_body(bed: &Bed) -> Result<()> {
