@@ -743,3 +743,142 @@ fn library_log_body(bed: &Bed) -> Result<()> {
     bob.close()?;
     Ok(())
 }
+
+/// Every method the daemon offers (read from its own introspection, so a new method is
+/// covered the day it is added), called with hostile values of its signature: empty,
+/// control characters, 10 MB, invalid JIDs and JSON, JSON nested deep, extreme numbers.
+/// Each call gets a reply or a typed error that does not echo its argument, and the
+/// daemon answers afterwards.
+#[test]
+fn every_method_survives_hostile_arguments() {
+    let bed = Bed::start();
+    let r = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(every_method_body(&bed));
+    if let Err(e) = &r {
+        eprintln!("{}", bed.perchd.diagnostics());
+        panic!("{e:?}");
+    }
+}
+
+/// `(method, signature of its arguments)` of interface `org.perch.Perch1`, from the
+/// introspection XML.
+fn methods_of(xml: &str) -> Vec<(String, String)> {
+    let iface = xml
+        .split("<interface name=\"org.perch.Perch1\">")
+        .nth(1)
+        .and_then(|s| s.split("</interface>").next())
+        .unwrap_or_default();
+    iface
+        .split("<method name=\"")
+        .skip(1)
+        .map(|m| {
+            let name = m.split('"').next().unwrap_or_default().to_owned();
+            let body = m.split("</method>").next().unwrap_or_default();
+            let sig: String = body
+                .split("<arg ")
+                .skip(1)
+                .filter(|a| !a.contains("direction=\"out\""))
+                .filter_map(|a| a.split("type=\"").nth(1))
+                .filter_map(|t| t.split('"').next())
+                .collect();
+            (name, sig)
+        })
+        .collect()
+}
+
+async fn every_method_body(bed: &Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&[])?;
+    let conn = bed.perchd.bus_connection().await?;
+    let reply = conn
+        .call_method(
+            Some(perch_tests::BUS_NAME),
+            "/org/perch/Perch",
+            Some("org.freedesktop.DBus.Introspectable"),
+            "Introspect",
+            &(),
+        )
+        .await?;
+    let xml: String = reply.body().deserialize()?;
+    let methods = methods_of(&xml);
+    ensure!(methods.len() >= 20, "introspection lists {methods:?}");
+    let big = "j".repeat(10 * 1024 * 1024);
+    let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
+    let strings: Vec<&str> = vec![
+        "",
+        "\u{7}\u{1b}[2J",
+        &big,
+        "@@/",
+        "{\"jid\": ",
+        &deep,
+        "x\u{FFFE}y",
+        "nosuch",
+    ];
+    let ints = [i32::MIN, -1, 0, i32::MAX];
+    let mut calls = 0;
+    for (method, sig) in &methods {
+        for (k, s) in strings.iter().enumerate() {
+            let s = *s;
+            let map = HashMap::from([(s.to_owned(), s.to_owned())]);
+            let list = vec![s.to_owned(), s.to_owned()];
+            let r = match sig.as_str() {
+                "" => call(&conn, method, &()).await,
+                "s" => call(&conn, method, &(s,)).await,
+                "ss" => call(&conn, method, &(s, s)).await,
+                "sss" => call(&conn, method, &(s, s, s)).await,
+                "ssss" => call(&conn, method, &(s, s, s, s)).await,
+                "sb" => call(&conn, method, &(s, k % 2 == 0)).await,
+                "sa{ss}" => call(&conn, method, &(s, map)).await,
+                "sssa{ss}" => call(&conn, method, &(s, s, s, map)).await,
+                "sssas" => call(&conn, method, &(s, s, s, list)).await,
+                "sssi" => call(&conn, method, &(s, s, s, ints[k % ints.len()])).await,
+                other => {
+                    anyhow::bail!("method {method} takes ({other}): add a case for it to this test")
+                }
+            };
+            calls += 1;
+            match r {
+                Ok(_) => {}
+                Err(zbus::Error::MethodError(name, text, _)) => {
+                    let text = text.unwrap_or_default();
+                    ensure!(
+                        name.starts_with("org.perch.Perch1.Error."),
+                        "{method} with value #{k}: untyped error {name}: {:.200}",
+                        text
+                    );
+                    ensure!(
+                        !name.ends_with(".Internal"),
+                        "{method} with value #{k}: an internal error: {:.300}",
+                        text
+                    );
+                    ensure!(
+                        text.len() < 2000,
+                        "{method} with value #{k}: a {}-byte error message",
+                        text.len()
+                    );
+                }
+                Err(zbus::Error::FDO(e)) => {
+                    let name = zbus::DBusError::name(&*e).to_string();
+                    ensure!(
+                        name == "org.freedesktop.DBus.Error.InvalidArgs",
+                        "{method} with value #{k}: {name}"
+                    );
+                }
+                Err(other) => anyhow::bail!("{method} with value #{k}: {other}"),
+            }
+        }
+    }
+    // Alive, and its data intact: both profiles are there.
+    let status: String = call(&conn, "Status", &())
+        .await?
+        .body()
+        .deserialize()
+        .context("Status")?;
+    ensure!(
+        status.contains("\"alice\"") && status.contains("\"bob\""),
+        "after {calls} hostile calls: {status}"
+    );
+    Ok(())
+}
