@@ -26,6 +26,7 @@ use crate::xep_0060::{self, ItemsRequest, ItemsRequested};
 pub mod dao;
 pub mod model;
 pub mod search;
+pub mod served;
 pub mod service;
 
 pub use model::{Analyser, Analysers, Analysis, Settings};

@@ -337,8 +337,14 @@ pub struct Settings {
     /// First retry delay of a node in error (s); doubles each time, up to retry_max_s.
     pub retry_s: u64,
     pub retry_max_s: u64,
+    /// The most bytes of node rows and read answers kept in memory to answer reads
+    /// without SQL (least recently used out first; 0: none).
+    pub memory_budget: usize,
     pub analysers: Vec<AnalyserConfig>,
 }
+
+/// The default `memory_budget`: 4 MiB, a few hundred 20-item answers.
+pub const MEMORY_BUDGET: usize = 4 << 20;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -349,6 +355,7 @@ impl Default for Settings {
             first_read_wait_ms: 3000,
             retry_s: 30,
             retry_max_s: 3600,
+            memory_budget: MEMORY_BUDGET,
             analysers: Vec::new(),
         }
     }

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::dao::{self, NewItem, Node};
 use super::model::Settings;
+use super::served::{Key, Served};
 use super::model::{Analysers, SyncState, text_of, values_of};
 use crate::xep_0059::{RsmRequest, RsmResponse};
 use crate::xep_0060::{self, Item, ItemsPage, ItemsRequest, NodeWalk, xml};
@@ -29,23 +30,16 @@ pub struct Target {
     pub node: String,
 }
 
-/// What reads are answered from without SQL, valid for one epoch: node rows by
-/// (profile id, service, node), and the last answer to a plain newest-N read.
-#[derive(Default)]
-struct Served {
-    epoch: u64,
-    nodes: HashMap<(i32, String, String), Node>,
-    pages: HashMap<(i32, String, String, usize), ItemsPage>,
-}
-
 pub struct Cache {
     pub host: Arc<dyn Host>,
     pub analysers: Arc<Analysers>,
     pub settings: Settings,
     /// Syncs running, by node id: their end is signalled (true) to waiting readers.
     running: Mutex<HashMap<i64, watch::Receiver<bool>>>,
-    /// Rows of nodes being served, so a read costs one statement; forgotten (all of
-    /// them, with a new epoch) after any change of any node's state.
+    /// Rows of nodes being served, so a read costs one statement, and the last
+    /// answers to plain newest-N reads, so a repeated one costs none; within
+    /// `settings.memory_budget` bytes, and forgotten (all of them, with a new epoch)
+    /// after any change of any node's state or items.
     served: Mutex<Served>,
 }
 
@@ -60,12 +54,13 @@ type Skip = String;
 
 impl Cache {
     pub fn new(host: Arc<dyn Host>, analysers: Arc<Analysers>, settings: Settings) -> Self {
+        let served = Mutex::new(Served::new(settings.memory_budget));
         Self {
             host,
             analysers,
             settings,
             running: Mutex::new(HashMap::new()),
-            served: Mutex::new(Served::default()),
+            served,
         }
     }
 
@@ -75,10 +70,14 @@ impl Cache {
 
     /// After any write to a node's row or its items: reads go to the database again.
     pub fn forget_nodes(&self) {
-        let mut s = self.served();
-        s.epoch += 1;
-        s.nodes.clear();
-        s.pages.clear();
+        self.served().forget();
+    }
+
+    /// The bytes of node rows and answers remembered now (never above
+    /// `memory_budget`), and how many there are.
+    pub fn remembered(&self) -> (usize, usize) {
+        let s = self.served();
+        (s.bytes(), s.len())
     }
 
     fn db(&self) -> &sea_orm::DatabaseConnection {
@@ -156,19 +155,23 @@ impl Cache {
             .target(&req.profile, req.service.clone(), &req.node)
             .await
             .map_err(|e| e.to_string())?;
-        let key = (t.profile_id, t.service.clone(), t.node.clone());
+        let key = Key::node(t.profile_id, &t.service, &t.node);
         // A plain newest-N read, the commonest, is remembered until anything changes.
         let plain = req
             .max_items
             .filter(|_| !req.all && req.item_ids.is_empty() && req.rsm.is_none());
         let (epoch, known, page) = {
-            let s = self.served();
-            let page = plain.and_then(|n| {
-                s.pages
-                    .get(&(key.0, key.1.clone(), key.2.clone(), n))
-                    .cloned()
-            });
-            (s.epoch, s.nodes.get(&key).cloned(), page)
+            let mut s = self.served();
+            let page = plain.and_then(|n| s.page(&key.page(n)));
+            // A page answered keeps its node's row fresh too (the next read may ask
+            // another max).
+            let known = if page.is_some() {
+                s.mark_used(&key);
+                None
+            } else {
+                s.node(&key)
+            };
+            (s.epoch(), known, page)
         };
         if let Some(page) = page {
             return Ok(page);
@@ -176,10 +179,7 @@ impl Cache {
         if let Some(node) = known {
             let page = self.answer(&node, req).await.map_err(|e| e.to_string())?;
             if let Some(n) = plain {
-                let mut s = self.served();
-                if s.epoch == epoch {
-                    s.pages.insert((key.0, key.1, key.2, n), page.clone());
-                }
+                self.served().put_page(epoch, key.page(n), page.clone());
             }
             return Ok(page);
         }
@@ -218,13 +218,8 @@ impl Cache {
                     .unwrap_or_default()
             ));
         }
-        {
-            let mut s = self.served();
-            // Only if nothing changed since the row was read.
-            if s.epoch == epoch {
-                s.nodes.insert(key, node.clone());
-            }
-        }
+        // Only if nothing changed since the row was read.
+        self.served().put_node(epoch, key, node.clone());
         self.answer(&node, req).await.map_err(|e| e.to_string())
     }
 
