@@ -223,6 +223,7 @@ pub async fn connect_once(
     tls: Arc<ClientConfig>,
     timeouts: Timeouts,
     limits: Limits,
+    gate: Arc<super::ack::AckGate>,
 ) -> Result<Connection, ConnectError> {
     let domain = creds.jid.domain().as_str().to_owned();
     let header = || StreamHeader {
@@ -279,7 +280,7 @@ pub async fn connect_once(
         .map_err(|e| tls_error(&domain, e))?;
 
     let stream = initiate_stream(
-        BufStream::new(Limited::new(tls_stream, limits, log)),
+        BufStream::new(Limited::new(tls_stream, limits, log).with_gate(gate)),
         ns::JABBER_CLIENT,
         header(),
         timeouts,

@@ -195,6 +195,9 @@ pub struct Scanner {
     kept: Vec<(Vec<u8>, u8, Vec<u8>)>,
     refused: Option<Reason>,
     refusals: Vec<Refusal>,
+    /// Top-level elements released since the last [`Scanner::take_released`]: name
+    /// and raw `id`.
+    released: Vec<(Vec<u8>, Option<String>)>,
     /// Top-level elements released so far (refused ones included).
     elements: u64,
 }
@@ -240,6 +243,7 @@ impl Scanner {
             kept: Vec::new(),
             refused: None,
             refusals: Vec::new(),
+            released: Vec::new(),
             elements: 0,
         }
     }
@@ -248,6 +252,11 @@ impl Scanner {
     /// one in, so XEP-0198's count stays right.
     pub fn elements(&self) -> u64 {
         self.elements
+    }
+
+    /// The top-level elements released since the last call (name, raw `id`).
+    pub fn take_released(&mut self) -> Vec<(Vec<u8>, Option<String>)> {
+        std::mem::take(&mut self.released)
     }
 
     /// The refusals since the last call.
@@ -656,6 +665,8 @@ impl Scanner {
 
     fn element_done(&mut self, out: &mut Vec<u8>) {
         self.elements += 1;
+        self.released
+            .push((self.top.clone(), self.kept_attr(b"id")));
         match self.refused {
             None => out.extend_from_slice(&self.buf),
             Some(reason) => {
@@ -722,6 +733,12 @@ pub struct LogContext {
 pub struct Limited<S> {
     inner: S,
     scanner: Scanner,
+    /// The session's count of kept stanzas (XEP-0198), when it is tracked.
+    gate: Option<std::sync::Arc<super::ack::AckGate>>,
+    /// Outgoing bytes accepted from the writer, not yet written to `inner`.
+    pending: Vec<u8>,
+    /// The start of an outgoing element cut short, held for the next write.
+    carry: Vec<u8>,
     log: LogContext,
     raw: Box<[u8]>,
     out: Vec<u8>,
@@ -735,6 +752,9 @@ impl<S> Limited<S> {
         Self {
             inner,
             scanner: Scanner::new(limits),
+            gate: None,
+            pending: Vec::new(),
+            carry: Vec::new(),
             log,
             raw: vec![0; READ_CHUNK].into_boxed_slice(),
             out: Vec::new(),
@@ -742,6 +762,13 @@ impl<S> Limited<S> {
             eof: false,
             failed: None,
         }
+    }
+
+    /// Tracks kept stanzas through `gate`: the read side reports each element it
+    /// releases, the write side lowers the `h` of XEP-0198 acks (see `ack.rs`).
+    pub fn with_gate(mut self, gate: std::sync::Arc<super::ack::AckGate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// The inner stream (for the TLS upgrade after STARTTLS). Bytes read but not yet
@@ -814,6 +841,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
             }
             let result = this.scanner.feed(&this.raw[..n], &mut this.out);
             this.log_refusals();
+            let released = this.scanner.take_released();
+            if let Some(gate) = &this.gate {
+                for (name, id) in released {
+                    gate.released(&name, id.as_deref());
+                }
+            }
             if let Err(e) = result {
                 // What came before the error is still delivered; then reads fail.
                 tracing::warn!(profile = %this.log.profile, jid = %this.log.jid, error = %e, "ending the stream");
@@ -823,32 +856,65 @@ impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
     }
 }
 
+/// How many accepted outgoing bytes may wait before a write waits too.
+const PENDING_MAX: usize = 64 * 1024;
+
+impl<S: AsyncWrite + Unpin> Limited<S> {
+    /// Writes what is pending; `Ready` once it is all out.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.pending.is_empty() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.pending.drain(..n);
+        }
+        if self.pending.capacity() > KEEP_CAPACITY {
+            self.pending.shrink_to(KEEP_CAPACITY / 2);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for Limited<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        let this = &mut *self;
+        let Some(gate) = this.gate.clone() else {
+            return Pin::new(&mut this.inner).poll_write(cx, buf);
+        };
+        if this.pending.len() >= PENDING_MAX {
+            ready!(this.drain(cx))?;
+        }
+        // The acks' `h` is rewritten on whole elements; an element cut short by the
+        // writer's buffer waits in `carry` for the rest.
+        let mut input = std::mem::take(&mut this.carry);
+        input.extend_from_slice(buf);
+        let used = super::ack::rewrite(&gate, &input, &mut this.pending);
+        this.carry = input[used..].to_vec();
+        // Push out what we can now; the rest goes at the next write or flush.
+        if let Poll::Ready(Err(e)) = this.drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let this = &mut *self;
+        if !this.carry.is_empty() {
+            // No more bytes are coming for it: it was not one of ours.
+            let carry = std::mem::take(&mut this.carry);
+            this.pending.extend_from_slice(&carry);
+        }
+        ready!(this.drain(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.as_mut().poll_flush(cx))?;
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -41,6 +41,7 @@ use perch_plugin_api::points::{
     PresenceReceived, PresenceSend, SessionEnded, SessionInfo, SessionStarted, StoredMessage,
 };
 
+use super::ack::{AckGate, Kind};
 use super::connect::{self, ConnectError};
 use super::limits;
 use super::stanzas::{self, IqRequest, PresenceUpdate};
@@ -174,7 +175,9 @@ impl Session {
             registry: registry.clone(),
         };
         let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
+        let gate = Arc::new(AckGate::new());
         let inbox = Inbox {
+            gate: gate.clone(),
             profile: creds.profile.clone(),
             profile_id,
             own: creds.jid.clone(),
@@ -207,6 +210,7 @@ impl Session {
             failed_handoffs: Arc::new(AtomicU32::new(0)),
             own_presence: (Show::Available, None, 0),
             next_id: 0,
+            gate,
         };
         tokio::spawn(task.run());
         Ok(handle)
@@ -405,6 +409,8 @@ struct Task {
     failed_handoffs: Arc<AtomicU32>,
     own_presence: (Show, Option<String>, i8),
     next_id: u64,
+    /// What of the incoming stanzas is handled, for honest XEP-0198 acks.
+    gate: Arc<AckGate>,
 }
 
 impl Task {
@@ -419,8 +425,10 @@ impl Task {
         let negotiating = self.negotiating.clone();
         let failed_handoffs = self.failed_handoffs.clone();
         let profile = self.profile.clone();
+        let gate = self.gate.clone();
         let mut first = true;
         Box::new(move |_location, slot| {
+            let gate = gate.clone();
             let (creds, tls, cfg, identity, status, negotiating) = (
                 creds.clone(),
                 tls.clone(),
@@ -476,6 +484,7 @@ impl Task {
                             tls.clone(),
                             connect::timeouts(),
                             cfg.limits,
+                            gate.clone(),
                         ),
                     )
                     .await
@@ -751,27 +760,38 @@ impl Task {
                 tracing::info!(profile = %self.profile, jid = %self.own, "stream resumed (XEP-0198)");
                 self.set_state(ConnectionState::Connected, None, "resumed".into());
             }
-            StreamEvent::Stanza(Stanza::Iq(iq)) => self.on_iq(stream, iq).await,
+            StreamEvent::Stanza(Stanza::Iq(iq)) => {
+                let k = self.gate.claim(Kind::Iq, Some(iq.id()));
+                self.on_iq(stream, iq).await;
+                self.gate.done(k);
+            }
             StreamEvent::Stanza(Stanza::Message(m)) => {
+                let k = self
+                    .gate
+                    .claim(Kind::Message, m.id.as_ref().map(|i| i.0.as_str()));
                 // Refused by the XML limits (and logged there with its sender).
                 if let Some(reason) = limits::refusal(&m.payloads) {
                     tracing::debug!(profile = %self.profile, from = ?m.from, reason, "refused message dropped");
+                    self.gate.done(k);
                     return;
                 }
                 if m.type_ == MessageType::Error {
                     tracing::warn!(profile = %self.profile, from = ?m.from, "message error received");
+                    self.gate.done(k);
                     return;
                 }
                 let _ = self
                     .inbox
-                    .send(Inbound::Message(Box::new(m), self.bound.clone()));
+                    .send(Inbound::Message(Box::new(m), self.bound.clone(), k));
             }
             StreamEvent::Stanza(Stanza::Presence(p)) => {
+                let k = self.gate.claim(Kind::Presence, p.id.as_deref());
                 if let Some(reason) = limits::refusal(&p.payloads) {
                     tracing::debug!(profile = %self.profile, from = ?p.from, reason, "refused presence dropped");
+                    self.gate.done(k);
                     return;
                 }
-                let _ = self.inbox.send(Inbound::Presence(Box::new(p)));
+                let _ = self.inbox.send(Inbound::Presence(Box::new(p), k));
             }
         }
     }
@@ -1080,8 +1100,9 @@ pub fn error_name(e: &ConnectError) -> &'static str {
 
 /// What the session task hands to its inbox task.
 enum Inbound {
-    Message(Box<Message>, Option<Jid>),
-    Presence(Box<Presence>),
+    /// With its wire index, for the acknowledgement once it is stored.
+    Message(Box<Message>, Option<Jid>, u64),
+    Presence(Box<Presence>, u64),
     /// Our own availability, to send through `presence.send` (after a fresh bind).
     OwnPresence(Box<Presence>),
     /// The session is up, bound to this JID.
@@ -1171,6 +1192,8 @@ struct Inbox {
     registry: Arc<Registry>,
     /// To send what plugins produced (our presence) through the session.
     cmd: mpsc::WeakSender<Command>,
+    /// Told when an incoming stanza is handled (a message: stored).
+    gate: Arc<AckGate>,
 }
 
 impl Inbox {
@@ -1179,7 +1202,7 @@ impl Inbox {
         while let Some(item) = rx.recv().await {
             let what = match &item {
                 Inbound::Message(..) => "message",
-                Inbound::Presence(_) => "presence",
+                Inbound::Presence(..) => "presence",
                 Inbound::OwnPresence(_) => "own presence",
                 Inbound::Started(_) => "session start",
                 Inbound::Ended => "session end",
@@ -1196,8 +1219,17 @@ impl Inbox {
 
     async fn handle(&self, item: Inbound) {
         match item {
-            Inbound::Message(m, bound) => self.on_message(*m, bound).await,
-            Inbound::Presence(p) => self.on_presence(*p).await,
+            Inbound::Message(m, bound, k) => {
+                // Acknowledged to the server only once it is kept (or meant to be
+                // dropped); a message whose storing failed is left to the server.
+                if self.on_message(*m, bound).await {
+                    self.gate.done(k);
+                }
+            }
+            Inbound::Presence(p, k) => {
+                self.on_presence(*p).await;
+                self.gate.done(k);
+            }
             Inbound::OwnPresence(p) => {
                 if let Some(p) =
                     own_presence_through_triggers(&self.registry, &self.profile, *p).await
@@ -1263,7 +1295,9 @@ impl Inbox {
         let _ = self.events.send(e);
     }
 
-    async fn on_message(&self, m: Message, bound: Option<Jid>) {
+    /// Handles an incoming message; `false` when it should have been kept and was
+    /// not (its storing failed).
+    async fn on_message(&self, m: Message, bound: Option<Jid>) -> bool {
         let mut args = IncomingMessage {
             profile: self.profile.clone(),
             message: m,
@@ -1272,11 +1306,11 @@ impl Inbox {
             fire_bounded::<MessageReceived>(&self.registry, &self.profile, &mut args).await;
         if !outcome.proceeds() {
             tracing::debug!(profile = %self.profile, ?outcome, "incoming message taken by a plugin");
-            return;
+            return true;
         }
         let m = args.message;
         let Some(body) = stanzas::body(&m) else {
-            return;
+            return true;
         };
         let from = m
             .from
@@ -1327,10 +1361,12 @@ impl Inbox {
                     id,
                 };
                 fire_bounded::<MessageStored>(&self.registry, &self.profile, &mut stored).await;
+                true
             }
             Err(e) => {
                 // Nothing is signalled and no receipt goes out for what is not kept.
-                tracing::error!(profile = %self.profile, jid = %self.own, %from, error = %e, "storing a received message failed; it is not signalled")
+                tracing::error!(profile = %self.profile, jid = %self.own, %from, error = %e, "storing a received message failed; it is not signalled nor acknowledged");
+                false
             }
         }
     }

@@ -882,3 +882,98 @@ async fn every_method_body(bed: &Bed) -> Result<()> {
     );
     Ok(())
 }
+
+/// XEP-0198: tokio-xmpp acknowledged every stanza as soon as it had read it, so what
+/// perchd had not stored yet (here: a full disk refuses it) was forgotten by the
+/// server, and a `kill -9` lost it for good. Acknowledgements now count only what is
+/// stored: the server keeps the rest, puts it in offline storage when the session
+/// ends, and it arrives once perchd is back.
+#[test]
+fn messages_not_stored_are_not_acknowledged() {
+    let fs = TinyFs::mount("6m").expect("mounting a tmpfs");
+    // Hibernation of 2 s: a session killed without closing ends soon after.
+    let prosody =
+        Prosody::start_with_config("smacks_hibernation_time = 2").expect("starting Prosody");
+    let mut alice = Perchd::start_with_data_dir("", Some(fs.path())).expect("starting perchd");
+    let r = unacked_body(&fs, &mut alice, &prosody);
+    if let Err(e) = &r {
+        eprintln!("{}\n{}", alice.diagnostics(), prosody.diagnostics());
+        panic!("{e:?}");
+    }
+}
+
+fn unacked_body(fs: &TinyFs, alice: &mut Perchd, prosody: &Prosody) -> Result<()> {
+    const N: usize = 60;
+    alice.create_profile(prosody, "alice", "alice", ALICE_PW, &["--autoconnect"])?;
+    connect(alice, "alice", ALICE)?;
+    let mut bob = RawClient::connect(prosody.port(), &prosody.ca_file(), "bob", BOB_PW)?;
+    bob.send(&format!(
+        "<message to='{ALICE}' type='chat' id='kept'><body>kept</body></message>"
+    ))?;
+    super::wait_for_incoming(alice, "alice", "kept")?;
+
+    // 60 messages of 16 KiB on a full disk: what the database still had room for is
+    // stored, the rest fails.
+    fs.fill()?;
+    let pad = "q".repeat(16 * 1024);
+    for i in 0..N {
+        bob.send(&format!(
+            "<message to='{ALICE}' type='chat' id='full-{i}'><body>full-{i:02} {pad}</body></message>"
+        ))?;
+    }
+    let failed = || -> Result<usize> {
+        Ok(alice
+            .log_text()?
+            .matches("storing a received message failed")
+            .count())
+    };
+    let stored = || -> Result<usize> {
+        Ok(history(alice, "alice", &["--limit", "1000"])?
+            .iter()
+            .filter(|m| m["body"].as_str().is_some_and(|b| b.starts_with("full-")))
+            .count())
+    };
+    wait_until(DELIVERY, || Ok(failed()? + stored()? >= N))
+        .context("alice's perchd did not handle the 60 messages")?;
+    let lost = failed()?;
+    ensure!(
+        lost > 0,
+        "the full disk refused nothing: the drill proves nothing"
+    );
+
+    alice.kill()?;
+    // The session hibernates, then ends; alice has no other session: what the server
+    // still holds (never acknowledged) goes to offline storage.
+    wait_until(Duration::from_secs(30), || {
+        Ok(std::fs::read_to_string(prosody.log_path())?
+            .matches("for offline-handled stanza")
+            .count()
+            >= lost)
+    })
+    .with_context(|| format!("Prosody did not keep the {lost} messages perchd could not store"))?;
+    fs.free()?;
+    alice.start_again()?;
+    let mut last = Vec::new();
+    wait_until(DELIVERY, || {
+        last = history(alice, "alice", &["--limit", "1000"])?;
+        Ok((0..N).all(|i| {
+            last.iter().any(|m| {
+                m["body"]
+                    .as_str()
+                    .is_some_and(|b| b.starts_with(&format!("full-{i:02} ")))
+            })
+        }))
+    })
+    .with_context(|| {
+        format!(
+            "after the restart alice's history lacks some of the {N} messages ({lost} had failed): {}",
+            last.iter()
+                .filter_map(|m| m["body"].as_str())
+                .map(|b| b.split(' ').next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    })?;
+    bob.close()?;
+    Ok(())
+}
