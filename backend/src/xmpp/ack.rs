@@ -63,6 +63,8 @@ struct State {
     done: BTreeSet<u64>,
     /// The highest `h` sent in this count (or carried by a `<resume/>`).
     floor: u32,
+    /// The library's own latest `h`: it has at least that many stanzas.
+    library_h: u32,
 }
 
 /// The count of kept stanzas of one session, shared by its connections.
@@ -113,6 +115,7 @@ impl AckGate {
                 st.done = st.done.split_off(&start);
             }
             st.floor = 0;
+            st.library_h = 0;
         }
     }
 
@@ -150,16 +153,33 @@ impl AckGate {
     /// The `h` to send for the library's `h`: no more than what is done.
     pub fn ack(&self, library_h: u32) -> u32 {
         let mut st = self.lock();
-        let kept = u32::try_from(st.watermark.saturating_sub(st.frame_start)).unwrap_or(u32::MAX);
-        let h = library_h.min(kept).max(st.floor);
+        st.library_h = st.library_h.max(library_h);
+        let h = library_h.min(Self::kept(&st)).max(st.floor);
         st.floor = h;
         h
+    }
+
+    fn kept(st: &State) -> u32 {
+        u32::try_from(st.watermark.saturating_sub(st.frame_start)).unwrap_or(u32::MAX)
+    }
+
+    /// An `h` to send of our own accord, when more is handled than was acknowledged
+    /// (a message stored after the library had answered the server's `<r/>`): never
+    /// more than the library's own count.
+    pub fn owed(&self) -> Option<u32> {
+        let mut st = self.lock();
+        let h = Self::kept(&st).min(st.library_h);
+        (h > st.floor).then(|| {
+            st.floor = h;
+            h
+        })
     }
 
     /// A `<resume/>` went out with `h`: the server now counts that much as handled.
     pub fn resumed_with(&self, h: u32) {
         let mut st = self.lock();
         st.floor = st.floor.max(h);
+        st.library_h = st.library_h.max(h);
     }
 }
 
@@ -226,6 +246,64 @@ pub fn rewrite(gate: &AckGate, input: &[u8], out: &mut Vec<u8>) -> usize {
         i = lt + end + 1;
     }
     input.len()
+}
+
+/// Where outgoing bytes stand in the stream: whether the last byte ended a top-level
+/// element, so an acknowledgement of our own can go in between two of them.
+#[derive(Debug, Default)]
+pub struct Boundary {
+    depth: u32,
+    in_tag: bool,
+    closing: bool,
+    quote: Option<u8>,
+    prev: u8,
+    /// The tag's name so far (a stream header restarts the count).
+    name: Vec<u8>,
+    name_done: bool,
+}
+
+impl Boundary {
+    /// Follows `bytes` (well-formed XML as the library writes it).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if let Some(q) = self.quote {
+                if b == q {
+                    self.quote = None;
+                }
+            } else if self.in_tag {
+                match b {
+                    b'\'' | b'"' => self.quote = Some(b),
+                    b'>' => {
+                        self.in_tag = false;
+                        let header = self.name == b"stream" || self.name.ends_with(b":stream");
+                        if self.closing {
+                            self.depth = self.depth.saturating_sub(1);
+                        } else if header {
+                            // A stream header, or its restart after SASL.
+                            self.depth = 1;
+                        } else if self.prev != b'/' && self.prev != b'?' {
+                            self.depth += 1;
+                        }
+                    }
+                    b'/' if self.prev == b'<' => self.closing = true,
+                    b' ' | b'\t' | b'\r' | b'\n' | b'/' => self.name_done = true,
+                    _ if !self.name_done && self.name.len() < 64 => self.name.push(b),
+                    _ => {}
+                }
+            } else if b == b'<' {
+                self.in_tag = true;
+                self.closing = false;
+                self.name.clear();
+                self.name_done = false;
+            }
+            self.prev = b;
+        }
+    }
+
+    /// Between two top-level elements of the stream.
+    pub fn between_elements(&self) -> bool {
+        self.depth == 1 && !self.in_tag
+    }
 }
 
 /// The byte range of the digits of the `h` attribute in `elem`, and their value.
@@ -317,6 +395,38 @@ mod tests {
             &mut out,
         );
         assert_eq!(g.ack(5), 7);
+    }
+
+    #[test]
+    fn an_owed_ack_never_exceeds_the_library_count() {
+        let g = AckGate::new();
+        g.released(b"enabled", None);
+        g.released(b"message", Some("m"));
+        let m = g.claim(Kind::Message, Some("m"));
+        assert_eq!(g.ack(1), 0);
+        assert_eq!(g.owed(), None);
+        g.done(m);
+        assert_eq!(g.owed(), Some(1));
+        assert_eq!(g.owed(), None, "owed once");
+    }
+
+    #[test]
+    fn boundaries_between_top_level_elements() {
+        let mut b = Boundary::default();
+        b.feed(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' to='x'>");
+        assert!(b.between_elements());
+        b.feed(b"<message to='a>b'><body>1 &gt; 0</bo");
+        assert!(!b.between_elements());
+        b.feed(b"dy></message><presence/>");
+        assert!(b.between_elements());
+        b.feed(b"<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/>");
+        assert!(!b.between_elements());
+        b.feed(b"</iq>");
+        assert!(b.between_elements());
+        // The restart after SASL: a new header, no end of the old one.
+        b.feed(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGI=</auth>");
+        b.feed(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' to='x'>");
+        assert!(b.between_elements());
     }
 
     #[test]

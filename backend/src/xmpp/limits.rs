@@ -739,6 +739,10 @@ pub struct Limited<S> {
     pending: Vec<u8>,
     /// The start of an outgoing element cut short, held for the next write.
     carry: Vec<u8>,
+    /// Where the outgoing bytes stand (for an acknowledgement of our own).
+    out_at: super::ack::Boundary,
+    /// Stream management is on for this connection (`<enabled/>` or `<resumed/>`).
+    sm_on: bool,
     log: LogContext,
     raw: Box<[u8]>,
     out: Vec<u8>,
@@ -755,6 +759,8 @@ impl<S> Limited<S> {
             gate: None,
             pending: Vec::new(),
             carry: Vec::new(),
+            out_at: Default::default(),
+            sm_on: false,
             log,
             raw: vec![0; READ_CHUNK].into_boxed_slice(),
             out: Vec::new(),
@@ -844,6 +850,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
             let released = this.scanner.take_released();
             if let Some(gate) = &this.gate {
                 for (name, id) in released {
+                    if name == b"enabled" || name == b"resumed" {
+                        this.sm_on = true;
+                    }
                     gate.released(&name, id.as_deref());
                 }
             }
@@ -860,6 +869,21 @@ impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
 const PENDING_MAX: usize = 64 * 1024;
 
 impl<S: AsyncWrite + Unpin> Limited<S> {
+    /// Between two elements, an acknowledgement of what was handled since the last
+    /// one (a message stored after the library had answered): the server then drops
+    /// it from its queue, and does not send it again at the next session.
+    fn ack_owed(&mut self) {
+        let Some(gate) = &self.gate else { return };
+        if !self.sm_on || !self.carry.is_empty() || !self.out_at.between_elements() {
+            return;
+        }
+        if let Some(h) = gate.owed() {
+            let a = format!("<a xmlns='urn:xmpp:sm:3' h='{h}'/>");
+            self.out_at.feed(a.as_bytes());
+            self.pending.extend_from_slice(a.as_bytes());
+        }
+    }
+
     /// Writes what is pending; `Ready` once it is all out.
     fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.pending.is_empty() {
@@ -891,9 +915,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Limited<S> {
         }
         // The acks' `h` is rewritten on whole elements; an element cut short by the
         // writer's buffer waits in `carry` for the rest.
+        this.ack_owed();
         let mut input = std::mem::take(&mut this.carry);
         input.extend_from_slice(buf);
+        let before = this.pending.len();
         let used = super::ack::rewrite(&gate, &input, &mut this.pending);
+        this.out_at.feed(&this.pending[before..]);
         this.carry = input[used..].to_vec();
         // Push out what we can now; the rest goes at the next write or flush.
         if let Poll::Ready(Err(e)) = this.drain(cx) {
@@ -907,8 +934,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Limited<S> {
         if !this.carry.is_empty() {
             // No more bytes are coming for it: it was not one of ours.
             let carry = std::mem::take(&mut this.carry);
+            this.out_at.feed(&carry);
             this.pending.extend_from_slice(&carry);
         }
+        this.ack_owed();
         ready!(this.drain(cx))?;
         Pin::new(&mut this.inner).poll_flush(cx)
     }
