@@ -30,6 +30,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("starting plugins")?;
     let pruner = daemon.jobs.spawn_pruner();
+    let trimmer = crate::memory::spawn_trimmer();
     let bridge = Bridge::start(daemon.clone())
         .await
         .context("starting the D-Bus bridge")?;
@@ -40,6 +41,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     bridge.stop();
     pruner.abort();
+    trimmer.abort();
     daemon.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -5,6 +5,8 @@
 //! Why the cache's own code and not a copy: the figures must be those of what perchd
 //! runs (`pubsub_cache::dao`, `service::to_new`, `search::build`).
 
+pub mod drill;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -1187,7 +1187,8 @@ impl Perchd {
             ("RUST_BACKTRACE", "1".to_owned()),
             ("NO_COLOR", "1".to_owned()),
         ];
-        for inherited in ["PATH", "TMPDIR"] {
+        // GLIBC_TUNABLES: to measure malloc settings (doc/reliability.rst, "Memory").
+        for inherited in ["PATH", "TMPDIR", "GLIBC_TUNABLES"] {
             if let Ok(v) = std::env::var(inherited) {
                 env.push((inherited, v));
             }

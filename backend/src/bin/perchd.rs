@@ -32,6 +32,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists (doc/reliability.rst, "Memory").
+    perch_backend::memory::tune();
     let args = Args::parse();
     let overrides = Overrides {
         data_dir: args.data_dir,

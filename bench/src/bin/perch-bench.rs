@@ -9,6 +9,14 @@
 //!    read with the cache bypassed; the RSS of perchd with 2 profiles and 100k cached
 //!    items.
 //!
+//! 3. With `--memory` (and nothing else): the memory drill of issue 11, perchd's RSS
+//!    after start, after caching 2,000 then 100,000 items over the network with 2
+//!    profiles, and after each read pattern (see `perch_bench::drill`).
+//!    `--server prosody|ejabberd` (ejabberd), `--items N` (100000), `--reads N`
+//!    (1000), `--config TOML` (extra perchd configuration), `--pause FILE` (wait for
+//!    FILE before the syncs, to attach a profiler), `--parallel` (the two profiles
+//!    sync at once).
+//!
 //! Build it optimised: `cargo build --release -p perch-backend -p perch-cli -p
 //! perch-bench && target/release/perch-bench` (`perchd` and `perch` are found beside
 //! it). `--sizes 10000,100000` picks the database sizes, `--no-db` and `--no-e2e`
@@ -32,6 +40,28 @@ to_sync = true
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
+    if args.iter().any(|a| a == "--memory") {
+        let number = |name: &str, default: usize| -> Result<usize> {
+            value(name).map_or(Ok(default), |v| {
+                v.parse().with_context(|| format!("{name}: a number"))
+            })
+        };
+        let options = perch_bench::drill::Options {
+            server: value("--server").cloned().unwrap_or_else(|| "ejabberd".into()),
+            items: number("--items", 100_000)?,
+            reads: number("--reads", 1_000)?,
+            config: value("--config").cloned().unwrap_or_default(),
+            pause: value("--pause").cloned(),
+            parallel: args.iter().any(|a| a == "--parallel"),
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
+        return rt.block_on(perch_bench::drill::run(&options));
+    }
     let sizes: Vec<usize> = match args.iter().position(|a| a == "--sizes") {
         Some(i) => args
             .get(i + 1)

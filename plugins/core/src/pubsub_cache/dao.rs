@@ -340,9 +340,13 @@ pub async fn store_items(
     let count = items.len();
     // sqlx directly, the items moved into the statement: sea-orm would copy every
     // value once more, and a sync writes a kilobyte or so per item.
+    // IMMEDIATE: the transaction reads the node's counter before it writes, and a
+    // deferred one that must upgrade to a writer while another connection writes gets
+    // SQLITE_BUSY at once, without waiting (two syncs at a time failed with "database
+    // is locked", perch-bench --memory). Taking the write lock first waits for it.
     let mut tx = db
         .get_sqlite_connection_pool()
-        .begin()
+        .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(sqlx_err)?;
     let now = now_micros();
