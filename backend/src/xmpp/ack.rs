@@ -46,6 +46,9 @@ impl Kind {
     }
 }
 
+/// How many handled stanzas may wait behind one that is not.
+const MAX_HOLES_BEHIND: usize = 4096;
+
 /// A claim that names no released stanza (the wrapper was not in the path).
 pub const UNTRACKED: u64 = u64::MAX;
 
@@ -147,6 +150,22 @@ impl AckGate {
         st.done.insert(k);
         while st.done.remove(&st.watermark) {
             st.watermark += 1;
+        }
+        // A stanza that is never done (its storing failed, on a stream without
+        // stream management that never ends) must not make this set grow for ever:
+        // past a bound, the oldest hole is given up (its message stays unacknowledged
+        // only as long as the bound held).
+        if st.done.len() > MAX_HOLES_BEHIND {
+            tracing::warn!(
+                behind = st.done.len(),
+                "a stanza was never stored; acknowledging past it so the count stays bounded"
+            );
+            if let Some(&first) = st.done.iter().next() {
+                st.watermark = first;
+                while st.done.remove(&st.watermark) {
+                    st.watermark += 1;
+                }
+            }
         }
     }
 
