@@ -101,7 +101,9 @@ const PAYLOAD: usize = 500;
 
 /// A node synced whole: `ITEMS` items of about `PAYLOAD` bytes.
 async fn synced_node(db: &sea_orm::DatabaseConnection, profile_id: i32, name: &str) {
-    let node = dao::node_ensure(db, profile_id, SERVICE, name).await.unwrap();
+    let node = dao::node_ensure(db, profile_id, SERVICE, name)
+        .await
+        .unwrap();
     let analysis = Analysis {
         to_sync: true,
         ..Analysis::default()
@@ -193,10 +195,7 @@ async fn remembered_answers_stay_within_the_byte_budget_whatever_the_reads() {
     assert_eq!(entries, 2, "the node's row and the answer");
     assert!(bytes >= 20 * PAYLOAD, "{bytes} bytes counted for 20 items");
     // Answered again from memory, the same.
-    assert_eq!(
-        cache.serve(&request("n0", Some(20))).await.unwrap(),
-        page
-    );
+    assert_eq!(cache.serve(&request("n0", Some(20))).await.unwrap(), page);
 
     // Every max from 1 to 1,000, on each node.
     for node in nodes {
@@ -225,7 +224,11 @@ async fn remembered_answers_stay_within_the_byte_budget_whatever_the_reads() {
                     ..RsmRequest::default()
                 })
             }
-            1 => req.item_ids = (0..1 + next(50)).map(|_| format!("i{:04}", next(ITEMS))).collect(),
+            1 => {
+                req.item_ids = (0..1 + next(50))
+                    .map(|_| format!("i{:04}", next(ITEMS)))
+                    .collect()
+            }
             _ => req.max_items = Some(1 + next(ITEMS)),
         }
         let page = cache.serve(&req).await.unwrap();

@@ -40,7 +40,11 @@ to_sync = true
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
     if args.iter().any(|a| a == "--memory") {
         let number = |name: &str, default: usize| -> Result<usize> {
             value(name).map_or(Ok(default), |v| {
@@ -48,7 +52,9 @@ fn main() -> Result<()> {
             })
         };
         let options = perch_bench::drill::Options {
-            server: value("--server").cloned().unwrap_or_else(|| "ejabberd".into()),
+            server: value("--server")
+                .cloned()
+                .unwrap_or_else(|| "ejabberd".into()),
             items: number("--items", 100_000)?,
             reads: number("--reads", 1_000)?,
             config: value("--config").cloned().unwrap_or_default(),

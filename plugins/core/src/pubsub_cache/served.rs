@@ -227,10 +227,7 @@ fn item_bytes(i: &Item) -> usize {
 
 /// The estimated bytes an answer holds.
 pub fn page_bytes(p: &ItemsPage) -> usize {
-    let rsm = p
-        .rsm
-        .as_ref()
-        .map_or(0, |r| opt(&r.first) + opt(&r.last));
+    let rsm = p.rsm.as_ref().map_or(0, |r| opt(&r.first) + opt(&r.last));
     size_of::<ItemsPage>()
         + p.service.capacity()
         + p.node.capacity()
@@ -308,8 +305,14 @@ mod tests {
             assert!(s.node(&hot).is_some(), "the hot row went at node {k}");
         }
         // The oldest went, the newest stay.
-        assert!(s.page(&Key::node(1, "pubsub.example", "n0").page(5)).is_none());
-        assert!(s.page(&Key::node(1, "pubsub.example", "n199").page(5)).is_some());
+        assert!(
+            s.page(&Key::node(1, "pubsub.example", "n0").page(5))
+                .is_none()
+        );
+        assert!(
+            s.page(&Key::node(1, "pubsub.example", "n199").page(5))
+                .is_some()
+        );
         assert!(s.page(&hot.page(1)).is_none());
     }
 

@@ -14,8 +14,8 @@ use tokio::sync::watch;
 
 use super::dao::{self, NewItem, Node};
 use super::model::Settings;
-use super::served::{Key, Served};
 use super::model::{Analysers, SyncState, text_of, values_of};
+use super::served::{Key, Served};
 use crate::xep_0059::{RsmRequest, RsmResponse};
 use crate::xep_0060::{self, Item, ItemsPage, ItemsRequest, NodeWalk, xml};
 
