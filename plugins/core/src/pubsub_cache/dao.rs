@@ -416,7 +416,10 @@ pub async fn store_items(
                 "; UPDATE pubsub_node SET seq = seq + ?, items_fetched = items_fetched + ? WHERE id = ?",
             );
         }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        // Not kept prepared: a 250-row statement compiles to hundreds of kilobytes,
+        // kept per connection and per page length, for ever (doc/reliability.rst,
+        // "Memory"); compiling it again costs far less than writing the page.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for it in chunk {
             n += 1;
             q = q
