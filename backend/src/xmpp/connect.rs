@@ -1,6 +1,6 @@
 //! Opening one authenticated XMPP stream: TCP, StartTLS, SASL.
 //!
-//! Why not tokio-xmpp's connectors (see `shared/notes/crates.md` §0): they leave
+//! Why not tokio-xmpp's connectors (measured; see `doc/architecture.rst`, "Why the session task is shaped this way"): they leave
 //! Nagle's algorithm on (44 ms per IQ round trip), take TLS roots only from the system
 //! with no way to add a CA or turn verification off, and report every failure as one
 //! opaque error that their reconnect loop retries forever. Here each attempt returns a

@@ -1,6 +1,6 @@
 //! One XMPP session: a task that owns the profile's stanza stream.
 //!
-//! Why this shape (see `shared/notes/crates.md` §0): tokio-xmpp's `Client` can lose an
+//! Why this shape (measured; see `doc/architecture.rst`, "Why the session task is shaped this way"): tokio-xmpp's `Client` can lose an
 //! IQ reply forever and retries fatal errors without telling anyone. So one task owns a
 //! `StanzaStream` (never split), keeps its own table of IQs in flight with deadlines,
 //! and builds connections itself through a reconnector that classifies failures: a
