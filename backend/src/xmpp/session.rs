@@ -1,12 +1,13 @@
 //! One XMPP session: a task that owns the profile's stanza stream.
 //!
-//! Why this shape (measured; see `doc/architecture.rst`, "Why the session task is shaped this way"): tokio-xmpp's `Client` can lose an
-//! IQ reply forever and retries fatal errors without telling anyone. So one task owns a
-//! `StanzaStream` (never split), keeps its own table of IQs in flight with deadlines,
-//! and builds connections itself through a reconnector that classifies failures: a
-//! refused password or an untrusted certificate ends the session with that error; a
-//! lost connection is retried with exponential backoff; XEP-0198 resumption is done by
-//! the stream when the server offers it.
+//! Why this shape (measured; see `doc/architecture.rst`, "Why the session task is
+//! shaped this way"): tokio-xmpp's `Client` can lose an IQ reply forever and retries
+//! fatal errors without telling anyone. So one task owns a `StanzaStream` (never
+//! split), keeps its own table of IQs in flight with deadlines, and builds connections
+//! itself through a reconnector that classifies failures: a refused password or an
+//! untrusted certificate ends the session with that error; a lost connection is retried
+//! with exponential backoff; XEP-0198 resumption is done by the stream when the server
+//! offers it.
 //!
 //! The rest of the daemon talks to the task through [`Session`] (commands over a
 //! channel, state over a watch channel) and hears from it through [`Event`]s.
