@@ -22,6 +22,15 @@ fn on_a_bed(body: fn(&Bed) -> Result<()>) {
     }
 }
 
+/// Runs a future to its end on a runtime of its own (the tests are synchronous).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
 /// Messages stamped by a stranger with impossible XEP-0203 delays used to kill the
 /// profile's inbox (formatting the time panicked) and every later history read; a
 /// stamp far in the future kept a message newest forever.
@@ -193,16 +202,7 @@ fn characters_body(bed: &Bed) -> Result<()> {
 /// each time, never an echo of a 10 MB argument, and the daemon still answers.
 #[test]
 fn malformed_dbus_calls_get_typed_errors() {
-    let bed = Bed::start();
-    let r = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(malformed_body(&bed));
-    if let Err(e) = &r {
-        eprintln!("{}", bed.perchd.diagnostics());
-        panic!("{e:?}");
-    }
+    on_a_bed(|bed| block_on(malformed_body(bed)));
 }
 
 async fn call(
@@ -751,16 +751,7 @@ fn library_log_body(bed: &Bed) -> Result<()> {
 /// daemon answers afterwards.
 #[test]
 fn every_method_survives_hostile_arguments() {
-    let bed = Bed::start();
-    let r = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(every_method_body(&bed));
-    if let Err(e) = &r {
-        eprintln!("{}", bed.perchd.diagnostics());
-        panic!("{e:?}");
-    }
+    on_a_bed(|bed| block_on(every_method_body(bed)));
 }
 
 /// `(method, signature of its arguments)` of interface `org.perch.Perch1`, from the
