@@ -214,11 +214,7 @@ pub fn delay(m: &Message) -> Delay {
     else {
         return Delay::None;
     };
-    let micros = stamp
-        .parse::<tokio_xmpp::parsers::date::DateTime>()
-        .ok()
-        .map(|d| d.0.timestamp_micros())
-        .filter(|t| *t >= EARLIEST_STAMP);
+    let micros = crate::time::parse_datetime(stamp).filter(|t| *t >= EARLIEST_STAMP);
     match micros {
         Some(t) => Delay::Valid(t),
         None => Delay::Invalid(stamp.to_owned()),
