@@ -31,6 +31,15 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// Profile `alice`, connected, and `bob` logged in as a raw client: the stranger
+/// who sends what he likes.
+fn alice_and_raw_bob(bed: &Bed) -> Result<RawClient> {
+    bed.perchd
+        .create_profile(&bed.prosody, "alice", "alice", ALICE_PW, &[])?;
+    connect(&bed.perchd, "alice", ALICE)?;
+    RawClient::connect(bed.prosody.port(), &bed.prosody.ca_file(), "bob", BOB_PW)
+}
+
 /// Messages stamped by a stranger with impossible XEP-0203 delays used to kill the
 /// profile's inbox (formatting the time panicked) and every later history read; a
 /// stamp far in the future kept a message newest forever.
@@ -40,11 +49,8 @@ fn hostile_delay_stamps_neither_stop_a_profile_nor_break_a_read() {
 }
 
 fn delay_body(bed: &Bed) -> Result<()> {
-    bed.perchd
-        .create_profile(&bed.prosody, "alice", "alice", ALICE_PW, &[])?;
-    connect(&bed.perchd, "alice", ALICE)?;
     let before = unix_now();
-    let mut bob = RawClient::connect(bed.prosody.port(), &bed.prosody.ca_file(), "bob", BOB_PW)?;
+    let mut bob = alice_and_raw_bob(bed)?;
     let stamps = [
         ("minus-one", "-1"),
         ("exponent", "1e12"),
@@ -647,9 +653,7 @@ fn a_stalled_client_does_not_hold_up_the_others_signals() {
 
 fn stalled_body(bed: &Bed) -> Result<()> {
     use std::io::{BufRead, Write};
-    bed.perchd
-        .create_profile(&bed.prosody, "alice", "alice", ALICE_PW, &[])?;
-    connect(&bed.perchd, "alice", ALICE)?;
+    let mut bob = alice_and_raw_bob(bed)?;
     let (mut monitor, lines) = super::start_monitor(&bed.perchd)?;
 
     // A peer-to-peer client that authenticates, then never reads a byte.
@@ -674,7 +678,6 @@ fn stalled_body(bed: &Bed) -> Result<()> {
 
     // A flood of signals: 3,000 messages of 300 bytes to alice, from bob's raw client.
     const N: usize = 3000;
-    let mut bob = RawClient::connect(bed.prosody.port(), &bed.prosody.ca_file(), "bob", BOB_PW)?;
     let pad = "p".repeat(300);
     for i in 0..N {
         bob.send(&format!(
@@ -724,10 +727,7 @@ fn the_xmpp_library_s_warnings_reach_the_log() {
 }
 
 fn library_log_body(bed: &Bed) -> Result<()> {
-    bed.perchd
-        .create_profile(&bed.prosody, "alice", "alice", ALICE_PW, &[])?;
-    connect(&bed.perchd, "alice", ALICE)?;
-    let mut bob = RawClient::connect(bed.prosody.port(), &bed.prosody.ca_file(), "bob", BOB_PW)?;
+    let mut bob = alice_and_raw_bob(bed)?;
     // A message type no parser accepts: tokio-xmpp drops it with a warning.
     bob.send(&format!(
         "<message to='{ALICE}' type='bogus' id='bad'><body>unreadable</body></message>"
