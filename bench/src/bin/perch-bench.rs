@@ -174,18 +174,7 @@ async fn db_side(n: usize) -> Result<()> {
 }
 
 async fn action(conn: &zbus::Connection, profile: &str, name: &str, args: Value) -> Result<Value> {
-    let reply = conn
-        .call_method(
-            Some(perch_tests::BUS_NAME),
-            "/org/perch/Perch",
-            Some("org.perch.Perch1"),
-            "ActionRun",
-            &(profile, name, args.to_string()),
-        )
-        .await
-        .with_context(|| format!("ActionRun {name}"))?;
-    let text: String = reply.body().deserialize()?;
-    Ok(serde_json::from_str(&text)?)
+    perch_bench::drill::action(conn, profile, name, &args).await
 }
 
 fn rss_kib(pid: u32) -> Result<u64> {
