@@ -24,7 +24,7 @@ use crate::secret::Password;
 
 // The names live in perch-client, with the frontends' side of the contract. The
 // attribute literals of this file (`interface(name)`, `zbus(prefix)`) must match them:
-// backend/tests/client_contract.rs checks.
+// backend/tests/backend/client_contract.rs checks.
 pub use perch_client::{BUS_NAME, INTERFACE, PATH};
 
 /// Every connection the bridge is served on: its id, and the queue of the task that

@@ -423,3 +423,12 @@ async fn fresh_databases_stay_usable_while_checkpointed() {
         db.close().await.unwrap();
     }
 }
+
+// The other suites of this crate, in this one test binary (one per crate: each
+// binary links the whole backend again).
+#[path = "backend/cache_memory.rs"]
+mod cache_memory;
+#[path = "backend/client_contract.rs"]
+mod client_contract;
+#[path = "backend/search_sql.rs"]
+mod search_sql;

@@ -1107,6 +1107,8 @@ fn disabled_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
 mod cache;
 #[path = "e2e/hardening.rs"]
 mod hardening;
+#[path = "e2e/socket.rs"]
+mod socket;
 #[path = "e2e/hostile.rs"]
 mod hostile;
 #[path = "e2e/pubsub.rs"]
