@@ -53,17 +53,40 @@ pub fn text(field: &str, s: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
-/// [`text`] on every string (and object key) of a JSON value.
+/// [`text`] on every string (and object key) of a JSON value. On the path of every
+/// action call (cached reads included), so the walk allocates nothing unless it finds
+/// a bad string; then the error names where it is (`args.a.b`).
 pub fn json_strings(field: &str, v: &serde_json::Value) -> Result<()> {
+    match first_bad(v) {
+        None => Ok(()),
+        Some((mut path, bad)) => {
+            path.reverse();
+            let name = std::iter::once(field)
+                .chain(path.iter().copied())
+                .collect::<Vec<_>>()
+                .join(".");
+            text(&name, bad, usize::MAX)
+        }
+    }
+}
+
+/// The first string (or key) XML cannot carry, with the keys leading to it (innermost
+/// first).
+fn first_bad(v: &serde_json::Value) -> Option<(Vec<&str>, &str)> {
     use serde_json::Value;
     match v {
-        Value::String(s) => text(field, s, usize::MAX),
-        Value::Array(items) => items.iter().try_for_each(|i| json_strings(field, i)),
-        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
-            text(field, k, usize::MAX)?;
-            json_strings(&format!("{field}.{k}"), v)
+        Value::String(s) => (!s.chars().all(is_xml_char)).then(|| (Vec::new(), s.as_str())),
+        Value::Array(items) => items.iter().find_map(first_bad),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if !k.chars().all(is_xml_char) {
+                return Some((Vec::new(), k.as_str()));
+            }
+            first_bad(v).map(|(mut path, bad)| {
+                path.push(k.as_str());
+                (path, bad)
+            })
         }),
-        _ => Ok(()),
+        _ => None,
     }
 }
 

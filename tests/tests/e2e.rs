@@ -1107,9 +1107,9 @@ fn disabled_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
 mod cache;
 #[path = "e2e/hardening.rs"]
 mod hardening;
-#[path = "e2e/socket.rs"]
-mod socket;
 #[path = "e2e/hostile.rs"]
 mod hostile;
 #[path = "e2e/pubsub.rs"]
 mod pubsub;
+#[path = "e2e/socket.rs"]
+mod socket;

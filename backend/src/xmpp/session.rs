@@ -1322,11 +1322,11 @@ impl Inbox {
                 .or(bound)
                 .map(|j| j.to_string())
                 .unwrap_or_default();
+        let now = crate::time::now_micros();
         let id = match &m.id {
             Some(Id(id)) if !id.is_empty() => id.clone(),
-            _ => format!("perch-in-{}", crate::time::now_micros()),
+            _ => format!("perch-in-{now}"),
         };
-        let now = crate::time::now_micros();
         let timestamp = match stanzas::delay(&m) {
             stanzas::Delay::None => now,
             stanzas::Delay::Valid(t) if t <= now => t,
