@@ -88,6 +88,7 @@ pub enum BridgeError {
     BadArgument(String),
     UnknownAction(String),
     UnknownJob(String),
+    UnknownMessage(String),
     Cancelled(String),
     Timeout(String),
     Xmpp(String),
@@ -135,6 +136,7 @@ impl From<Error> for BridgeError {
             Error::BadArgument { .. } => Self::BadArgument(m),
             Error::UnknownAction(_) => Self::UnknownAction(m),
             Error::UnknownJob(_) => Self::UnknownJob(m),
+            Error::UnknownMessage(_) => Self::UnknownMessage(m),
             Error::Cancelled(_) => Self::Cancelled(m),
             Error::Timeout(_) => Self::Timeout(m),
             Error::Xmpp(_) => Self::Xmpp(m),
@@ -322,6 +324,14 @@ impl Core {
             .id)
     }
 
+    async fn message_outbox(&self, profile: String) -> Result<String, BridgeError> {
+        json(&self.daemon.outbox(&profile).await?)
+    }
+
+    async fn message_cancel(&self, profile: String, id: String) -> Result<String, BridgeError> {
+        json(&self.daemon.cancel_message(&profile, &id).await?)
+    }
+
     async fn history_get(
         &self,
         profile: String,
@@ -486,6 +496,13 @@ impl Core {
     ) -> zbus::Result<()>;
 
     #[zbus(signal)]
+    async fn message_updated(
+        emitter: &SignalEmitter<'_>,
+        profile: &str,
+        message: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
     async fn presence_update(
         emitter: &SignalEmitter<'_>,
         profile: &str,
@@ -525,6 +542,10 @@ async fn emit(emitter: &SignalEmitter<'_>, ev: &Event) -> zbus::Result<()> {
         Event::Message { profile, message } => {
             let m = serde_json::to_string(message).unwrap_or_default();
             Core::message_received(emitter, profile, &m).await
+        }
+        Event::MessageUpdated { profile, message } => {
+            let m = serde_json::to_string(message).unwrap_or_default();
+            Core::message_updated(emitter, profile, &m).await
         }
         Event::Presence { profile, presence } => {
             Core::presence_update(

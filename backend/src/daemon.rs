@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use perch_plugin_api::jid::Jid;
-use perch_plugin_api::{ConnectionState, ContactPresence, HistoryMessage, RosterItem, Show};
+use perch_plugin_api::{
+    ConnectionState, ContactPresence, Direction, HistoryMessage, MessageState, RosterItem, Show,
+};
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -26,7 +28,7 @@ use tokio_xmpp::parsers::message::{Id, Lang, Message};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::events::EventSender;
+use crate::events::{Event, EventSender};
 use crate::history::{self, History};
 use crate::jobs::{JobView, Jobs};
 use crate::plugins::Registry;
@@ -309,6 +311,7 @@ impl Daemon {
         }
     }
 
+    /// Sends a message from a frontend; see [`Daemon::queue_message`].
     pub async fn send_message(
         &self,
         profile: &str,
@@ -320,31 +323,130 @@ impl Daemon {
         validate::text("body", body, validate::MAX_BODY)?;
         let to = parse_jid(to)?;
         let kind = stanzas::parse_message_type(kind).ok_or_else(|| {
-            Error::bad_argument("type", format!("{kind:?}: use chat, normal or headline"))
+            Error::bad_argument(
+                "type",
+                format!("{kind:?}: use chat, normal, headline or groupchat"),
+            )
         })?;
         if body.is_empty() {
             return Err(Error::bad_argument("body", "empty message"));
         }
-        let s = self.session(profile).await?;
-        let mut message =
+        let message =
             Message::new_with_type(kind, Some(to)).with_body(Lang(String::new()), body.to_owned());
-        message.id = Some(Id(new_message_id()));
+        self.queue_message(profile, message).await
+    }
+
+    /// The one way out for messages, a frontend's or a plugin's: `message.send`
+    /// handlers see it (and may edit it), then it is stored with its stanza in the
+    /// outbox — only then is the caller told — and the profile's session, when
+    /// there is one, sends it (`xmpp::session::outbox`). A profile that is offline
+    /// keeps it queued until it connects, across restarts.
+    pub async fn queue_message(&self, profile: &str, mut message: Message) -> Result<HistoryMessage> {
+        let p = self.profiles.resolve(profile).await?;
+        let Some(to) = message.to.clone() else {
+            return Err(Error::bad_argument("to", "a message needs a recipient"));
+        };
+        if message.id.is_none() {
+            message.id = Some(Id(new_message_id()));
+        }
         let mut args = OutgoingMessage {
-            profile: s.profile.clone(),
+            profile: p.name.clone(),
             message,
+            peer: None,
         };
         match self.registry.triggers.fire::<MessageSend>(&mut args).await {
-            Outcome::Proceed => s.send_message(args.message).await,
-            Outcome::Stopped { by } => Err(Error::Cancelled(format!(
-                "plugin {by} stopped sending this message"
-            ))),
+            Outcome::Proceed => {}
+            Outcome::Stopped { by } => {
+                return Err(Error::Cancelled(format!(
+                    "plugin {by} stopped sending this message"
+                )));
+            }
             Outcome::Replaced { by, value } => {
-                tracing::debug!(profile = %s.profile, plugin = %by, id = %value, "message sent by a plugin");
-                Err(Error::Cancelled(format!(
+                tracing::debug!(profile = %p.name, plugin = %by, id = %value, "message sent by a plugin");
+                return Err(Error::Cancelled(format!(
                     "plugin {by} took the message over (id {value}); it is not stored"
-                )))
+                )));
             }
         }
+        let OutgoingMessage { message, peer, .. } = args;
+        let body = stanzas::body(&message)
+            .ok_or_else(|| Error::bad_argument("body", "a message to send needs a text"))?;
+        let session = self.sessions.lock().await.get(&p.name).cloned();
+        let from = session
+            .as_ref()
+            .filter(|s| s.profile_id == p.id)
+            .and_then(|s| s.bound_jid())
+            .map_or_else(|| p.jid.clone(), |j| j.to_string());
+        let id = message.id.clone().map(|i| i.0).unwrap_or_default();
+        let record = history::NewMessage {
+            msg_id: id,
+            timestamp: crate::time::now_micros(),
+            direction: Direction::Out,
+            peer: peer.unwrap_or_else(|| to.to_bare().to_string()),
+            from,
+            to: to.to_string(),
+            kind: stanzas::message_type_name(&message.type_).to_owned(),
+            body,
+            state: MessageState::Queued,
+            origin_id: stanzas::origin_id(&message),
+            stanza_id: None,
+            replaces: stanzas::replace_id(&message),
+        };
+        let stanza = String::from(&Element::from(message));
+        let stored = match self.history.enqueue(p.id, record, stanza).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(profile = %p.name, jid = %p.jid, error = %e, "storing a message to send failed; not queued");
+                return Err(e);
+            }
+        };
+        let message = match stored {
+            history::Stored::New(m) | history::Stored::Duplicate(m) => {
+                let _ = self.events.send(Event::Message {
+                    profile: p.name.clone(),
+                    message: m.clone(),
+                });
+                m
+            }
+            history::Stored::Corrected {
+                correction,
+                corrected,
+            } => {
+                let _ = self.events.send(Event::MessageUpdated {
+                    profile: p.name.clone(),
+                    message: corrected,
+                });
+                correction
+            }
+        };
+        if let Some(s) = session.filter(|s| s.profile_id == p.id) {
+            s.wake_outbox();
+        }
+        Ok(message)
+    }
+
+    /// What is still to be confirmed by the server, oldest first.
+    pub async fn outbox(&self, profile: &str) -> Result<Vec<HistoryMessage>> {
+        let p = self.profiles.resolve(profile).await?;
+        self.history.outbox(p.id).await
+    }
+
+    /// Takes a queued message out of the outbox (not once it is on the wire).
+    pub async fn cancel_message(&self, profile: &str, id: &str) -> Result<HistoryMessage> {
+        validate::text("id", id, validate::MAX_TEXT)?;
+        let p = self.profiles.resolve(profile).await?;
+        let m = self.history.cancel(p.id, id).await?;
+        let _ = self.events.send(Event::MessageUpdated {
+            profile: p.name.clone(),
+            message: m.clone(),
+        });
+        Ok(m)
+    }
+
+    /// The newest id archive `by` gave a stored message of this profile.
+    pub async fn last_archive_id(&self, profile: &str, by: &str) -> Result<Option<String>> {
+        let p = self.profiles.resolve(profile).await?;
+        self.history.last_archive_id(p.id, by).await
     }
 
     /// Runs an action: checks the arguments against its declaration, then runs it.
@@ -608,6 +710,7 @@ const CORE_POINTS: &[fn(&perch_plugin_api::Triggers)] = &[
     |t| t.declare::<perch_plugin_api::points::MessageSend>(),
     |t| t.declare::<perch_plugin_api::points::PresenceSend>(),
     |t| t.declare::<perch_plugin_api::points::MessageReceived>(),
+    |t| t.declare::<perch_plugin_api::points::RoomJoinedPoint>(),
     |t| t.declare::<perch_plugin_api::points::PresenceReceived>(),
     |t| t.declare::<perch_plugin_api::points::SessionStarted>(),
     |t| t.declare::<perch_plugin_api::points::SessionEnded>(),

@@ -31,6 +31,8 @@ pub enum Error {
     UnknownAction(String),
     #[error("no job with id {0:?}")]
     UnknownJob(String),
+    #[error("no sent message with id {0:?}")]
+    UnknownMessage(String),
     #[error("{0}")]
     Cancelled(String),
     #[error("timed out: {0}")]
@@ -62,6 +64,7 @@ impl Error {
             Self::BadArgument { .. } => "BadArgument",
             Self::UnknownAction(_) => "UnknownAction",
             Self::UnknownJob(_) => "UnknownJob",
+            Self::UnknownMessage(_) => "UnknownMessage",
             Self::Cancelled(_) => "Cancelled",
             Self::Timeout(_) => "Timeout",
             Self::Stanza(e) => e.dbus_name(),

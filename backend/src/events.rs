@@ -19,6 +19,11 @@ pub enum Event {
         profile: String,
         message: HistoryMessage,
     },
+    /// A stored message changed: its outbox state, or its text (a correction).
+    MessageUpdated {
+        profile: String,
+        message: HistoryMessage,
+    },
     Presence {
         profile: String,
         presence: ContactPresence,
@@ -62,6 +67,7 @@ impl Event {
         match self {
             Self::ConnectionState { profile, .. }
             | Self::Message { profile, .. }
+            | Self::MessageUpdated { profile, .. }
             | Self::Presence { profile, .. }
             | Self::Roster { profile, .. }
             | Self::Subscription { profile, .. }

@@ -172,6 +172,24 @@ impl Host for DaemonHost {
         .boxed()
     }
 
+    fn send_message(
+        &self,
+        profile: &str,
+        message: tokio_xmpp::parsers::message::Message,
+    ) -> BoxFuture<'_, Result<perch_plugin_api::HistoryMessage, HostError>> {
+        let profile = profile.to_owned();
+        async move { Ok(self.daemon()?.queue_message(&profile, message).await?) }.boxed()
+    }
+
+    fn last_archive_id(
+        &self,
+        profile: &str,
+        archive: &str,
+    ) -> BoxFuture<'_, Result<Option<String>, HostError>> {
+        let (profile, archive) = (profile.to_owned(), archive.to_owned());
+        async move { Ok(self.daemon()?.last_archive_id(&profile, &archive).await?) }.boxed()
+    }
+
     fn start_job(
         &self,
         profile: &str,

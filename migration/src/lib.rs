@@ -16,6 +16,7 @@ mod m20261123_000003_plugins;
 mod m20261123_000004_pubsub_cache;
 mod m20261123_000005_pubsub_cache_indexes;
 mod m20261123_000006_pubsub_cache_contentless_fts;
+mod m20261202_000007_messaging;
 
 /// Every migration this binary knows, oldest first.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_pubsub_cache::Migration),
             Box::new(m20261123_000005_pubsub_cache_indexes::Migration),
             Box::new(m20261123_000006_pubsub_cache_contentless_fts::Migration),
+            Box::new(m20261202_000007_messaging::Migration),
         ]
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use perch_plugin_api::jid::{BareJid, Jid};
 use perch_plugin_api::{
-    ConnectionState, ContactPresence, Direction, HistoryMessage, RosterItem, Show,
+    ConnectionState, ContactPresence, Direction, MessageState, RosterItem, Show,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -48,7 +48,9 @@ use super::limits;
 use super::stanzas::{self, IqRequest, PresenceUpdate};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSender};
-use crate::history::{History, NewMessage};
+
+mod outbox;
+use crate::history::{History, NewMessage, Stored};
 use crate::plugins::Registry;
 use crate::profiles::Credentials;
 
@@ -72,6 +74,9 @@ pub struct StateInfo {
     pub bound_jid: Option<String>,
     /// Why a disconnected session gave up.
     pub error: Option<ConnectError>,
+    /// Counts fresh streams (binds without resumption): what was written to an
+    /// earlier one and not confirmed may be lost.
+    pub generation: u64,
 }
 
 /// Handle to a running session.
@@ -84,6 +89,8 @@ pub struct Session {
     state: watch::Receiver<StateInfo>,
     shared: Arc<Shared>,
     registry: Arc<Registry>,
+    /// Told when a message was queued.
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Default)]
@@ -95,11 +102,6 @@ struct Shared {
 type Reply<T> = oneshot::Sender<Result<T>>;
 
 enum Command {
-    /// A message built (and passed through `message.send`) by the daemon.
-    Message {
-        message: Box<Message>,
-        reply: Reply<HistoryMessage>,
-    },
     /// Any stanza, as is (plugins, IQ answers of plugins).
     Send {
         stanza: Box<Stanza>,
@@ -164,6 +166,7 @@ impl Session {
             state: ConnectionState::Connecting,
             bound_jid: None,
             error: None,
+            generation: 0,
         });
         let shared = Arc::new(Shared::default());
         let handle = Self {
@@ -174,7 +177,21 @@ impl Session {
             state: state_rx,
             shared: shared.clone(),
             registry: registry.clone(),
+            outbox: Arc::default(),
         };
+        tokio::spawn(
+            outbox::Outbox {
+                profile: creds.profile.clone(),
+                profile_id,
+                own: creds.jid.clone(),
+                history: history.clone(),
+                events: events.clone(),
+                cmd: handle.cmd.downgrade(),
+                state: handle.state.clone(),
+                wake: handle.outbox.clone(),
+            }
+            .run(),
+        );
         let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
         let gate = Arc::new(AckGate::new());
         let inbox = Inbox {
@@ -196,11 +213,9 @@ impl Session {
             started: false,
             own: creds.jid.clone(),
             profile: creds.profile.clone(),
-            profile_id,
             creds: Arc::new(creds),
             tls,
             config,
-            history,
             events,
             state: state_tx,
             shared,
@@ -211,6 +226,7 @@ impl Session {
             failed_handoffs: Arc::new(AtomicU32::new(0)),
             own_presence: (Show::Available, None, 0),
             next_id: 0,
+            generation: 0,
             gate,
         };
         tokio::spawn(task.run());
@@ -275,13 +291,9 @@ impl Session {
         Error::NotConnected(self.profile.clone())
     }
 
-    /// Sends a message (built by the caller, with its id) and stores it.
-    pub async fn send_message(&self, message: Message) -> Result<HistoryMessage> {
-        self.call(|reply| Command::Message {
-            message: Box::new(message),
-            reply,
-        })
-        .await
+    /// A message was queued: the outbox task sends it when the stream is up.
+    pub fn wake_outbox(&self) {
+        self.outbox.notify_one();
     }
 
     /// Sends any stanza as is.
@@ -393,11 +405,9 @@ struct Task {
     started: bool,
     own: BareJid,
     profile: String,
-    profile_id: i32,
     creds: Arc<Credentials>,
     tls: Arc<rustls::ClientConfig>,
     config: SessionConfig,
-    history: History,
     events: EventSender,
     state: watch::Sender<StateInfo>,
     shared: Arc<Shared>,
@@ -410,6 +420,8 @@ struct Task {
     failed_handoffs: Arc<AtomicU32>,
     own_presence: (Show, Option<String>, i8),
     next_id: u64,
+    /// Fresh streams so far (see [`StateInfo::generation`]).
+    generation: u64,
     /// What of the incoming stanzas is handled, for honest XEP-0198 acks.
     gate: Arc<AckGate>,
 }
@@ -547,6 +559,7 @@ impl Task {
             state,
             bound_jid: bound.clone(),
             error,
+            generation: self.generation,
         });
         if changed {
             tracing::info!(profile = %self.profile, jid = %self.own, state = state.as_str(), %reason, "connection state");
@@ -728,6 +741,7 @@ impl Task {
                 self.negotiating.store(false, Ordering::SeqCst);
                 self.failed_handoffs.store(0, Ordering::SeqCst);
                 tracing::info!(profile = %self.profile, jid = %bound_jid, "stream bound");
+                self.generation += 1;
                 if std::mem::take(&mut self.started) {
                     let _ = self.inbox.send(Inbound::Ended);
                 }
@@ -1011,51 +1025,6 @@ impl Task {
 
     async fn on_command(&mut self, stream: &StanzaStream, cmd: Command) {
         match cmd {
-            Command::Message { message, reply } => {
-                let m = *message;
-                let (Some(to), Some(body)) = (m.to.clone(), stanzas::body(&m)) else {
-                    let _ = reply.send(Err(Error::Internal(
-                        "a message without recipient or body reached the session".into(),
-                    )));
-                    return;
-                };
-                let id = match &m.id {
-                    Some(Id(id)) => id.clone(),
-                    None => self.new_id(),
-                };
-                let kind = m.type_.clone();
-                let from = self
-                    .bound
-                    .as_ref()
-                    .map_or_else(|| self.own.to_string(), |j| j.to_string());
-                let record = NewMessage {
-                    msg_id: id,
-                    timestamp: crate::time::now_micros(),
-                    direction: Direction::Out,
-                    peer: to.to_bare().to_string(),
-                    from,
-                    to: to.to_string(),
-                    kind: stanzas::message_type_name(&kind).to_owned(),
-                    body,
-                };
-                // Stored first, then sent: what the frontend is told was sent is in
-                // the database. A write that fails (a full disk) is the caller's
-                // error, and nothing goes out.
-                match self.history.store(self.profile_id, record).await {
-                    Ok(message) => {
-                        self.send(stream, Stanza::Message(m)).await;
-                        self.emit(Event::Message {
-                            profile: self.profile.clone(),
-                            message: message.clone(),
-                        });
-                        let _ = reply.send(Ok(message));
-                    }
-                    Err(e) => {
-                        tracing::error!(profile = %self.profile, jid = %self.own, error = %e, "storing a sent message failed; not sent");
-                        let _ = reply.send(Err(e));
-                    }
-                }
-            }
             Command::Presence {
                 presence,
                 own,
@@ -1299,35 +1268,109 @@ impl Inbox {
     /// Handles an incoming message; `false` when it should have been kept and was
     /// not (its storing failed).
     async fn on_message(&self, m: Message, bound: Option<Jid>) -> bool {
-        let mut args = IncomingMessage {
-            profile: self.profile.clone(),
-            message: m,
-        };
+        let mut args = IncomingMessage::live(self.profile.clone(), m);
         let outcome =
             fire_bounded::<MessageReceived>(&self.registry, &self.profile, &mut args).await;
         if !outcome.proceeds() {
             tracing::debug!(profile = %self.profile, ?outcome, "incoming message taken by a plugin");
             return true;
         }
-        let m = args.message;
-        let Some(body) = stanzas::body(&m) else {
+        let IncomingMessage {
+            message: m,
+            source,
+            direction,
+            peer,
+            ..
+        } = args;
+        let Some(record) = self.record(&m, bound, direction, peer) else {
             return true;
         };
+        let from = record.from.clone();
+        match self.history.store(self.profile_id, record).await {
+            Ok(stored) => {
+                let id = match stored {
+                    Stored::New(message) => {
+                        let id = message.id.clone();
+                        self.emit(Event::Message {
+                            profile: self.profile.clone(),
+                            message,
+                        });
+                        id
+                    }
+                    Stored::Duplicate(message) => {
+                        tracing::debug!(profile = %self.profile, %from, id = %message.id, ?source, "message seen before; not stored again");
+                        message.id
+                    }
+                    Stored::Corrected {
+                        correction,
+                        corrected,
+                    } => {
+                        tracing::debug!(profile = %self.profile, %from, id = %corrected.id, "message corrected");
+                        self.emit(Event::MessageUpdated {
+                            profile: self.profile.clone(),
+                            message: corrected,
+                        });
+                        correction.id
+                    }
+                };
+                let mut stored = StoredMessage {
+                    profile: self.profile.clone(),
+                    message: m,
+                    id,
+                    source,
+                };
+                fire_bounded::<MessageStored>(&self.registry, &self.profile, &mut stored).await;
+                true
+            }
+            Err(e) => {
+                // Nothing is signalled and no receipt goes out for what is not kept.
+                tracing::error!(profile = %self.profile, jid = %self.own, %from, error = %e, "storing a received message failed; it is not signalled nor acknowledged");
+                false
+            }
+        }
+    }
+
+    /// What to store of an incoming message; `None` when it has no text.
+    ///
+    /// Direction: a message from our own account that is not a room's is one our
+    /// other device sent (a carbon, or our archive); a plugin may say otherwise (a
+    /// room's echo of our own message). Peer: the other side's bare JID; a room's,
+    /// for group chat.
+    fn record(
+        &self,
+        m: &Message,
+        bound: Option<Jid>,
+        direction: Option<Direction>,
+        peer: Option<String>,
+    ) -> Option<NewMessage> {
+        let body = stanzas::body(m)?;
         let from = m
             .from
             .clone()
             .unwrap_or_else(|| Jid::from(self.own.domain().to_owned()));
-        let to =
-            m.to.clone()
-                .or(bound)
-                .map(|j| j.to_string())
-                .unwrap_or_default();
+        let to = m.to.clone().or(bound);
+        let groupchat = m.type_ == MessageType::Groupchat;
+        let direction = direction.unwrap_or(if !groupchat && from.to_bare() == self.own {
+            Direction::Out
+        } else {
+            Direction::In
+        });
+        let peer = peer.unwrap_or_else(|| match (direction, &to) {
+            (Direction::Out, Some(to)) if !groupchat => to.to_bare().to_string(),
+            _ => from.to_bare().to_string(),
+        });
+        // Whose archive ids count: the room's for its messages, else our account's.
+        let by = if groupchat {
+            from.to_bare().to_string()
+        } else {
+            self.own.to_string()
+        };
         let now = crate::time::now_micros();
         let id = match &m.id {
             Some(Id(id)) if !id.is_empty() => id.clone(),
             _ => format!("perch-in-{now}"),
         };
-        let timestamp = match stanzas::delay(&m) {
+        let timestamp = match stanzas::delay(m) {
             stanzas::Delay::None => now,
             stanzas::Delay::Valid(t) if t <= now => t,
             stanzas::Delay::Valid(t) => {
@@ -1339,37 +1382,24 @@ impl Inbox {
                 now
             }
         };
-        let record = NewMessage {
+        Some(NewMessage {
             msg_id: id,
             timestamp,
-            direction: Direction::In,
-            peer: from.to_bare().to_string(),
+            direction,
+            peer,
             from: from.to_string(),
-            to,
+            to: to.map(|j| j.to_string()).unwrap_or_default(),
             kind: stanzas::message_type_name(&m.type_).to_owned(),
             body,
-        };
-        match self.history.store(self.profile_id, record).await {
-            Ok(message) => {
-                let id = message.id.clone();
-                self.emit(Event::Message {
-                    profile: self.profile.clone(),
-                    message,
-                });
-                let mut stored = StoredMessage {
-                    profile: self.profile.clone(),
-                    message: m,
-                    id,
-                };
-                fire_bounded::<MessageStored>(&self.registry, &self.profile, &mut stored).await;
-                true
-            }
-            Err(e) => {
-                // Nothing is signalled and no receipt goes out for what is not kept.
-                tracing::error!(profile = %self.profile, jid = %self.own, %from, error = %e, "storing a received message failed; it is not signalled nor acknowledged");
-                false
-            }
-        }
+            // Ours, from another device or echoed by a room: the server has it.
+            state: match direction {
+                Direction::Out => MessageState::Acked,
+                Direction::In => MessageState::Received,
+            },
+            origin_id: stanzas::origin_id(m),
+            stanza_id: stanzas::stanza_id(m, &by).map(|id| (id, by)),
+            replaces: stanzas::replace_id(m),
+        })
     }
 
     async fn on_presence(&self, p: Presence) {

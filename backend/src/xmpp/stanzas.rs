@@ -174,6 +174,7 @@ pub fn parse_message_type(s: &str) -> Option<MessageType> {
         "" | "chat" => MessageType::Chat,
         "normal" => MessageType::Normal,
         "headline" => MessageType::Headline,
+        "groupchat" => MessageType::Groupchat,
         _ => return None,
     })
 }
@@ -183,6 +184,43 @@ pub fn body(m: &Message) -> Option<String> {
     m.get_best_body_cloned(vec!["", "en"])
         .map(|(_, b)| b)
         .filter(|b| !b.is_empty())
+}
+
+/// The longest id taken from the network (origin-id, stanza-id, correction target):
+/// longer ones are ignored, as if absent (XEP-0359 ids are short tokens).
+pub const MAX_ID: usize = 256;
+
+fn id_attr<'a>(m: &'a Message, name: &'a str, ns: &'a str) -> impl Iterator<Item = &'a Element> {
+    m.payloads.iter().filter(move |p| p.is(name, ns))
+}
+
+fn usable(id: &str) -> Option<String> {
+    (!id.is_empty() && id.len() <= MAX_ID).then(|| id.to_owned())
+}
+
+/// The sender's own id (XEP-0359 `<origin-id/>`).
+pub fn origin_id(m: &Message) -> Option<String> {
+    id_attr(m, "origin-id", ns::SID)
+        .find_map(|e| e.attr("id"))
+        .and_then(usable)
+}
+
+/// The id archive `by` gave the message (XEP-0359 `<stanza-id by=…/>`). Only the
+/// given archive's is taken: a server removes stanza-ids claiming to be its own from
+/// what it relays, so one naming our account (or the room, for a room's messages)
+/// was put there by that archive.
+pub fn stanza_id(m: &Message, by: &str) -> Option<String> {
+    id_attr(m, "stanza-id", ns::SID)
+        .filter(|e| e.attr("by").is_some_and(|b| b == by))
+        .find_map(|e| e.attr("id"))
+        .and_then(usable)
+}
+
+/// The id of the message this one corrects (XEP-0308 `<replace/>`).
+pub fn replace_id(m: &Message) -> Option<String> {
+    id_attr(m, "replace", ns::MESSAGE_CORRECT)
+        .find_map(|e| e.attr("id"))
+        .and_then(usable)
 }
 
 /// The earliest delay stamp believed: 1999-01-01T00:00:00Z, before XMPP carried its

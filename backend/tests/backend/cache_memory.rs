@@ -83,6 +83,16 @@ impl Host for TestHost {
     ) -> BoxFuture<'_, Result<bool, HostError>> {
         async { Ok(false) }.boxed()
     }
+    fn send_message(
+        &self,
+        _: &str,
+        _: perch_plugin_api::parsers::message::Message,
+    ) -> BoxFuture<'_, Result<perch_plugin_api::HistoryMessage, HostError>> {
+        async { Err(HostError::Internal("no messages in this test".into())) }.boxed()
+    }
+    fn last_archive_id(&self, _: &str, _: &str) -> BoxFuture<'_, Result<Option<String>, HostError>> {
+        async { Ok(None) }.boxed()
+    }
     fn start_job(
         &self,
         profile: &str,

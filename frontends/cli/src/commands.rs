@@ -415,7 +415,8 @@ fn signal_args(signal: Signal) -> Value {
             jid,
             reason,
         } => json!({"profile": profile, "state": state, "jid": jid, "reason": reason}),
-        Signal::MessageReceived { profile, message } => {
+        Signal::MessageReceived { profile, message }
+        | Signal::MessageUpdated { profile, message } => {
             json!({"profile": profile, "message": payload(message)})
         }
         Signal::PresenceUpdate {

@@ -53,6 +53,7 @@ error_names! {
     BadArgument,
     UnknownAction,
     UnknownJob,
+    UnknownMessage,
     Cancelled,
     Timeout,
     Xmpp,

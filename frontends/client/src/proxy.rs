@@ -52,8 +52,16 @@ pub trait Perch1 {
     /// The connection state of every profile, as a JSON array.
     fn status(&self) -> Result<String>;
 
-    /// Sends a message (`kind`: chat, normal or headline); returns its id.
+    /// Sends a message (`kind`: chat, normal, headline or groupchat); returns its id.
+    /// The message is stored and queued first: it goes out now when the profile is
+    /// connected, else when it connects (see `message_outbox`).
     fn message_send(&self, profile: &str, to: &str, body: &str, kind: &str) -> Result<String>;
+
+    /// The messages not yet confirmed by the server, oldest first, as a JSON array.
+    fn message_outbox(&self, profile: &str) -> Result<String>;
+
+    /// Takes a queued message out of the outbox; returns it (state `cancelled`).
+    fn message_cancel(&self, profile: &str, id: &str) -> Result<String>;
 
     /// History as a JSON array; `filters`: `with`, `limit`, `after`, `before`.
     fn history_get(&self, profile: &str, filters: &HashMap<String, String>) -> Result<String>;
@@ -118,6 +126,10 @@ pub trait Perch1 {
 
     #[zbus(signal)]
     fn message_received(&self, profile: &str, message: &str) -> zbus::Result<()>;
+
+    /// A stored message changed: its outbox state, or its text (a correction).
+    #[zbus(signal)]
+    fn message_updated(&self, profile: &str, message: &str) -> zbus::Result<()>;
 
     #[zbus(signal)]
     fn presence_update(

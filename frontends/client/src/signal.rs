@@ -31,6 +31,10 @@ pub enum Signal {
         profile: String,
         message: String,
     },
+    MessageUpdated {
+        profile: String,
+        message: String,
+    },
     PresenceUpdate {
         profile: String,
         jid: String,
@@ -93,6 +97,7 @@ impl Signal {
         match self {
             Signal::ConnectionState { .. } => "ConnectionState",
             Signal::MessageReceived { .. } => "MessageReceived",
+            Signal::MessageUpdated { .. } => "MessageUpdated",
             Signal::PresenceUpdate { .. } => "PresenceUpdate",
             Signal::RosterChanged { .. } => "RosterChanged",
             Signal::SubscriptionRequest { .. } => "SubscriptionRequest",
@@ -137,6 +142,14 @@ impl Signal {
                 let s = proxy::MessageReceived::from_message(m()).ok_or_else(none)?;
                 let a = s.args()?;
                 Signal::MessageReceived {
+                    profile: a.profile.to_owned(),
+                    message: a.message.to_owned(),
+                }
+            }
+            "MessageUpdated" => {
+                let s = proxy::MessageUpdated::from_message(m()).ok_or_else(none)?;
+                let a = s.args()?;
+                Signal::MessageUpdated {
                     profile: a.profile.to_owned(),
                     message: a.message.to_owned(),
                 }

@@ -116,7 +116,8 @@ pub struct HistoryMessage {
     /// RFC 3339 UTC with microseconds.
     pub timestamp: String,
     pub direction: Direction,
-    /// The bare JID of the other side.
+    /// The other side: a bare JID, a room's bare JID for group chat, an occupant's
+    /// full JID for a private message in a room.
     pub peer: String,
     pub from: String,
     pub to: String,
@@ -124,9 +125,75 @@ pub struct HistoryMessage {
     #[serde(rename = "type")]
     pub kind: String,
     pub body: String,
-    /// What plugins noted about the message (`delivered`, …); `{}` when nothing.
+    /// Where the message is on its way (see [`MessageState`]).
+    #[serde(default)]
+    pub state: MessageState,
+    /// The sender's own id for it (XEP-0359 `<origin-id/>`), when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_id: Option<String>,
+    /// The id an archive gave it (XEP-0359 `<stanza-id/>`: our account's archive,
+    /// or the room's for group chat), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stanza_id: Option<String>,
+    /// What plugins noted about the message (`delivered`, `edits`, …); `{}` when
+    /// nothing.
     #[serde(default)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Where a stored message is on its way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageState {
+    /// Came to us (live, from an archive, or as a carbon of another device's).
+    #[default]
+    Received,
+    /// In the outbox: stored, not yet handed to the server (the profile is offline,
+    /// or it is next in line).
+    Queued,
+    /// Written to the stream; the server has not confirmed it yet.
+    Sent,
+    /// The server confirmed it has it (it answered a later request on the same stream).
+    Acked,
+    /// Taken out of the outbox by the user before it went out.
+    Cancelled,
+}
+
+impl MessageState {
+    /// The stable name used on the bridge and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Acked => "acked",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "received" => Self::Received,
+            "queued" => Self::Queued,
+            "sent" => Self::Sent,
+            "acked" => Self::Acked,
+            "cancelled" => Self::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// How an incoming message reached us.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Live, addressed to this session.
+    #[default]
+    Live,
+    /// A copy of what another device of the account sent or received (XEP-0280).
+    Carbon,
+    /// Fetched from an archive (XEP-0313): nothing is owed to its sender (no receipt).
+    Archive,
 }
 
 /// One roster entry (RFC 6121).

@@ -231,6 +231,23 @@ pub trait Host: Send + Sync {
         value: Value,
     ) -> BoxFuture<'_, Result<bool, HostError>>;
 
+    /// Sends a message the way a frontend's goes: through `message.send`, stored and
+    /// queued in the outbox (sent now when connected, else when the profile
+    /// connects). Returns it as stored.
+    fn send_message(
+        &self,
+        profile: &str,
+        message: tokio_xmpp::parsers::message::Message,
+    ) -> BoxFuture<'_, Result<crate::HistoryMessage, HostError>>;
+
+    /// The newest id that archive `archive` (our account's bare JID, or a room's)
+    /// gave a message stored for this profile: where catching up with it starts.
+    fn last_archive_id(
+        &self,
+        profile: &str,
+        archive: &str,
+    ) -> BoxFuture<'_, Result<Option<String>, HostError>>;
+
     /// Starts a job for a profile; follow it with the returned handle.
     fn start_job(
         &self,

@@ -12,6 +12,7 @@
 //! | `presence.received` | an incoming presence, before the core reads it | ignored by the core |
 //! | `session.started` | a session is up | nothing (notification) |
 //! | `session.ended` | a session ended | nothing (notification) |
+//! | `room.joined` | we are in a group chat room (joined or rejoined); fired by the group chat plugin | nothing (notification) |
 
 use tokio_xmpp::parsers::message::Message;
 use tokio_xmpp::parsers::presence::Presence;
@@ -24,6 +25,9 @@ pub struct OutgoingMessage {
     pub profile: String,
     /// The stanza as it will be sent (its `id` is set; keep it).
     pub message: Message,
+    /// Whom it is filed under in history; `None`: the recipient's bare JID. A group
+    /// chat plugin sets an occupant's full JID for a private message.
+    pub peer: Option<String>,
 }
 
 /// `message.send`: a message is about to be sent.
@@ -42,6 +46,27 @@ impl TriggerPoint for MessageSend {
 pub struct IncomingMessage {
     pub profile: String,
     pub message: Message,
+    /// How it reached us; a plugin that unwraps a carbon or an archive result sets it.
+    pub source: crate::Source,
+    /// Which way it went; `None`: the core decides (from our own account: out).
+    /// A group chat plugin sets it for the room's echo of our own messages.
+    pub direction: Option<crate::Direction>,
+    /// Whom it is filed under; `None`: the core decides (the other side's bare JID).
+    /// A group chat plugin sets an occupant's full JID for a private message.
+    pub peer: Option<String>,
+}
+
+impl IncomingMessage {
+    /// A live message, everything else left to the core.
+    pub fn live(profile: String, message: Message) -> Self {
+        Self {
+            profile,
+            message,
+            source: crate::Source::Live,
+            direction: None,
+            peer: None,
+        }
+    }
 }
 
 /// `message.received`: a message arrived.
@@ -63,6 +88,8 @@ pub struct StoredMessage {
     pub message: Message,
     /// Its id in history.
     pub id: String,
+    /// How it reached us (only a live message is owed a receipt).
+    pub source: crate::Source,
 }
 
 /// `message.stored`: an incoming message is stored.
@@ -141,5 +168,30 @@ impl TriggerPoint for SessionEnded {
     const DOC: &'static str = "a session ended (disconnected or given up); notification: stopping \
                                only skips later handlers";
     type Args = SessionInfo;
+    type Value = ();
+}
+
+/// Arguments of `room.joined`.
+#[derive(Debug, Clone)]
+pub struct RoomJoined {
+    pub profile: String,
+    /// The room's bare JID.
+    pub room: String,
+    /// Our nick in it.
+    pub nick: String,
+    /// Whether the room keeps an archive (XEP-0313) we may catch up from.
+    pub archived: bool,
+}
+
+/// `room.joined`: we are in a group chat room (XEP-0045), after a join or a rejoin.
+#[derive(Debug)]
+pub struct RoomJoinedPoint;
+impl TriggerPoint for RoomJoinedPoint {
+    const NAME: &'static str = "room.joined";
+    const DOC: &'static str = "we joined a group chat room (or rejoined it after a reconnection); \
+                               fired by the group chat plugin, heard by the archive plugin to \
+                               catch up with the room. Notification: stopping only skips later \
+                               handlers; handlers must not wait on this session";
+    type Args = RoomJoined;
     type Value = ();
 }

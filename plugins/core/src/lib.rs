@@ -19,6 +19,8 @@ pub mod xep_0115;
 pub mod xep_0184;
 pub mod xep_0199;
 pub mod xep_0277;
+pub mod xep_0280;
+pub mod xep_0359;
 
 /// Every built-in plugin, in no particular order (the host orders them). The pubsub
 /// cache's analysers are handed to the plugins that register one.
@@ -35,5 +37,7 @@ pub fn builtin() -> Vec<Arc<dyn Plugin>> {
         Arc::new(xep_0184::Receipts),
         Arc::new(xep_0199::Ping),
         Arc::new(xep_0277::Microblog::new(analysers)),
+        Arc::new(xep_0280::Carbons::default()),
+        Arc::new(xep_0359::StanzaIds),
     ]
 }

@@ -17,7 +17,7 @@ use perch_plugin_api::parsers::receipts::{Received, Request};
 use perch_plugin_api::points::{
     IncomingMessage, MessageReceived, MessageSend, MessageStored, OutgoingMessage, StoredMessage,
 };
-use perch_plugin_api::{Flow, Host, Plugin, PluginError, PluginInfo};
+use perch_plugin_api::{Direction, Flow, Host, Plugin, PluginError, PluginInfo, Source};
 use serde_json::json;
 
 pub const IMPORT_NAME: &str = "XEP-0184";
@@ -110,7 +110,13 @@ impl Plugin for Receipts {
                 0,
                 move |args: &mut IncomingMessage| {
                     let host = h.clone();
-                    let what = classify(&args.message);
+                    // What our own other device sent (a carbon, our archive) is
+                    // not a receipt for us.
+                    let what = if args.direction == Some(Direction::Out) {
+                        Incoming::Nothing
+                    } else {
+                        classify(&args.message)
+                    };
                     let from = args.message.from.clone();
                     let profile = args.profile.clone();
                     async move {
@@ -143,7 +149,9 @@ impl Plugin for Receipts {
                 move |args: &mut StoredMessage| {
                     let host = h.clone();
                     let answer = match (classify(&args.message), args.message.from.clone()) {
-                        (Incoming::Request(id), Some(from)) => {
+                        // Only a message that came to this session is owed a
+                        // receipt (a carbon's receiver answers it itself).
+                        (Incoming::Request(id), Some(from)) if args.source == Source::Live => {
                             Some(Element::from(receipt(from, &id, args.message.type_.clone())))
                         }
                         _ => None,

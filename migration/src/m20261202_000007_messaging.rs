@@ -1,0 +1,67 @@
+//! Messaging a person can rely on: ids that recognise a message seen twice, the
+//! outbox, corrections.
+//!
+//! - `origin_id` (the sender's XEP-0359 id) and `stanza_id` / `stanza_id_by` (the id an
+//!   archive gave it, and whose archive: our account's bare JID, or a room's): the
+//!   same message reaching us live, as a carbon, in a room's join history and from
+//!   an archive is stored once. One archive never gives two messages the same id,
+//!   hence the unique index.
+//! - `state`: `received`, or where an outgoing message is on its way (`queued`,
+//!   `sent`, `acked`, `cancelled`). Rows written before this migration were
+//!   received or confirmed sent.
+//! - `replaces`: on a correction (XEP-0308) that was applied, the id of the message
+//!   it corrected; such rows are folded into that message in history listings.
+//! - `outbox`: what is still to be handed to the server, in order, as the exact
+//!   stanza the send triggers produced (so a restart re-sends what would have gone
+//!   out, with the same ids).
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const UP: &str = r#"
+ALTER TABLE message ADD COLUMN origin_id TEXT;
+ALTER TABLE message ADD COLUMN stanza_id TEXT;
+ALTER TABLE message ADD COLUMN stanza_id_by TEXT;
+ALTER TABLE message ADD COLUMN state TEXT NOT NULL DEFAULT 'received';
+ALTER TABLE message ADD COLUMN replaces TEXT;
+UPDATE message SET state = 'acked' WHERE direction = 'out';
+CREATE UNIQUE INDEX ux_message_archive_id ON message (profile_id, stanza_id_by, stanza_id)
+    WHERE stanza_id IS NOT NULL;
+CREATE INDEX ix_message_origin_id ON message (profile_id, peer, origin_id)
+    WHERE origin_id IS NOT NULL;
+CREATE INDEX ix_message_msg_id ON message (profile_id, peer, msg_id);
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    profile_id INTEGER NOT NULL REFERENCES profile (id) ON DELETE CASCADE,
+    message_id INTEGER NOT NULL REFERENCES message (id) ON DELETE CASCADE,
+    stanza TEXT NOT NULL
+);
+CREATE INDEX ix_outbox_profile ON outbox (profile_id, id);
+"#;
+
+const DOWN: &str = r#"
+DROP TABLE IF EXISTS outbox;
+DROP INDEX IF EXISTS ix_message_msg_id;
+DROP INDEX IF EXISTS ix_message_origin_id;
+DROP INDEX IF EXISTS ux_message_archive_id;
+ALTER TABLE message DROP COLUMN replaces;
+ALTER TABLE message DROP COLUMN state;
+ALTER TABLE message DROP COLUMN stanza_id_by;
+ALTER TABLE message DROP COLUMN stanza_id;
+ALTER TABLE message DROP COLUMN origin_id;
+"#;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared(UP).await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared(DOWN).await?;
+        Ok(())
+    }
+}
