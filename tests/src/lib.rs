@@ -39,6 +39,8 @@ pub use fake_server::FakeServer;
 
 /// The XMPP domain the harness Prosody serves.
 pub const DOMAIN: &str = "localhost";
+/// The harness Prosody's group chat service (XEP-0045, with XEP-0313 archives).
+pub const MUC_DOMAIN: &str = "conference.localhost";
 /// Password of `alice@localhost`, registered by [`Prosody::start`].
 pub const ALICE_PW: &str = "alice-secret";
 /// Password of `bob@localhost`, registered by [`Prosody::start`].
@@ -508,7 +510,7 @@ allow_unencrypted_plain_auth = false
 authentication = "internal_hashed"
 certificates = "{d}/certs"
 ssl = {{ certificate = "{d}/certs/localhost.crt"; key = "{d}/certs/localhost.key" }}
-modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "register"; "smacks"; "carbons"; "posix"; "pep" }}
+modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "register"; "smacks"; "carbons"; "posix"; "pep"; "mam"; "offline"; "bookmarks" }}
 modules_disabled = {{ "s2s" }}
 admins = {{ "alice@localhost" }}
 pep_max_items = 10000
@@ -522,6 +524,11 @@ Component "pubsub.localhost" "pubsub"
     storage = "memory"
     storage_archive_item_limit = 100000
     expose_publisher = true
+
+-- Group chats (XEP-0045), with their archive (XEP-0313).
+Component "{MUC_DOMAIN}" "muc"
+    modules_enabled = {{ "muc_mam" }}
+    muc_log_by_default = true
 "#
         );
         fs::write(&self.config, config).context("writing prosody.cfg.lua")
