@@ -256,7 +256,7 @@ impl Core {
     }
 
     async fn profile_get(&self, name: String) -> Result<String, BridgeError> {
-        let m = self.daemon.profiles.get(&name).await?;
+        let m = self.daemon.profiles.resolve(&name).await?;
         json(&crate::profiles::ProfileView::from(&m))
     }
 

@@ -12,7 +12,7 @@ use crate::client::{CliError, Client, json as parse};
 use crate::output;
 use crate::{
     ActionCommand, Cli, Command, DebugCommand, InfoCommand, JobCommand, MessageCommand,
-    MessageType, OnOff, PluginCommand, PresenceCommand, ProfileCommand, RosterCommand, ShowArg,
+    MessageType, OnOff, OutboxAction, PluginCommand, PresenceCommand, ProfileCommand, RosterCommand, ShowArg,
     read_password,
 };
 
@@ -255,13 +255,79 @@ where
                 MessageType::Chat => "chat",
                 MessageType::Normal => "normal",
                 MessageType::Headline => "headline",
+                MessageType::Groupchat => "groupchat",
             };
-            let id = client()
-                .await?
-                .message_send(&profile.profile, to, &body, kind)
-                .await?;
+            let c = client().await?;
+            let id = c.message_send(&profile.profile, to, &body, kind).await?;
+            // Stored and queued either way; it goes out now only when connected.
+            let name = parse(c.profile_get(&profile.profile).await?)?["name"].clone();
+            let status = parse(c.status().await?)?;
+            let connected = status.as_array().is_some_and(|list| {
+                list.iter()
+                    .any(|e| e["state"] == "connected" && e["profile"] == name)
+            });
+            let state = if connected { "sent" } else { "queued" };
             if json_out {
-                output::json(&json!({ "id": id }));
+                output::json(&json!({ "id": id, "state": state }));
+            } else if connected {
+                println!("sent {id}");
+            } else {
+                println!(
+                    "queued {id}: the profile is not connected; it goes out when it connects \
+                     (see `perch message outbox`)"
+                );
+            }
+        }
+        MessageCommand::Outbox { profile, action } => {
+            let c = client().await?;
+            match action {
+                None => {
+                    let list = parse(c.message_outbox(&profile.profile).await?)?;
+                    output::history(&list, json_out);
+                }
+                Some(OutboxAction::Cancel { id }) => {
+                    let m = parse(c.message_cancel(&profile.profile, id).await?)?;
+                    if json_out {
+                        output::json(&m);
+                    } else {
+                        println!("cancelled {id}");
+                    }
+                }
+            }
+        }
+        MessageCommand::Correct {
+            profile,
+            to,
+            id,
+            text,
+            groupchat,
+        } => {
+            let args = json!({"to": to, "id": id, "body": text, "groupchat": groupchat});
+            let m = parse(
+                client()
+                    .await?
+                    .action_run(&profile.profile, "message_correct", &args.to_string())
+                    .await?,
+            )?;
+            if json_out {
+                output::json(&m);
+            } else {
+                println!(
+                    "correction {} of {id} queued",
+                    m["id"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        MessageCommand::State { profile, to, state } => {
+            let args = json!({"to": to, "state": state});
+            let r = parse(
+                client()
+                    .await?
+                    .action_run(&profile.profile, "chat_state_send", &args.to_string())
+                    .await?,
+            )?;
+            if json_out {
+                output::json(&r);
             }
         }
         MessageCommand::History {

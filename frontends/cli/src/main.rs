@@ -230,6 +230,7 @@ enum MessageType {
     Chat,
     Normal,
     Headline,
+    Groupchat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +244,36 @@ enum MessageCommand {
         text: Option<String>,
         #[arg(long = "type", value_enum, default_value = "chat")]
         kind: MessageType,
+    },
+    /// Messages not yet confirmed by the server (queued while offline, or in
+    /// flight), oldest first; `cancel ID` takes a queued one back.
+    Outbox {
+        #[command(flatten)]
+        profile: ProfileArg,
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+    },
+    /// Correct one of our messages (XEP-0308); history keeps the earlier text.
+    Correct {
+        #[command(flatten)]
+        profile: ProfileArg,
+        /// The contact or room the message went to.
+        to: String,
+        /// The id of the message to correct (`perch message history --json`).
+        id: String,
+        /// The corrected text.
+        text: String,
+        /// The message went to a group chat room.
+        #[arg(long)]
+        groupchat: bool,
+    },
+    /// Tell a contact our chat state (XEP-0085).
+    State {
+        #[command(flatten)]
+        profile: ProfileArg,
+        to: String,
+        #[arg(value_parser = ["active", "composing", "paused", "inactive", "gone"])]
+        state: String,
     },
     /// Show stored messages, oldest first.
     History {
@@ -260,6 +291,12 @@ enum MessageCommand {
         #[arg(long, value_name = "TIME")]
         before: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxAction {
+    /// Take a queued message out of the outbox (not once it went out).
+    Cancel { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,8 +18,11 @@ pub mod xep_0092;
 pub mod xep_0115;
 pub mod xep_0184;
 pub mod xep_0199;
+pub mod xep_0085;
 pub mod xep_0277;
 pub mod xep_0280;
+pub mod xep_0308;
+pub mod xep_0313;
 pub mod xep_0359;
 
 /// Every built-in plugin, in no particular order (the host orders them). The pubsub
@@ -37,7 +40,10 @@ pub fn builtin() -> Vec<Arc<dyn Plugin>> {
         Arc::new(xep_0184::Receipts),
         Arc::new(xep_0199::Ping),
         Arc::new(xep_0277::Microblog::new(analysers)),
+        Arc::new(xep_0085::ChatStates),
         Arc::new(xep_0280::Carbons::default()),
+        Arc::new(xep_0308::Correction),
+        Arc::new(xep_0313::Archive::default()),
         Arc::new(xep_0359::StanzaIds),
     ]
 }
