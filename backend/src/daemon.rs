@@ -341,7 +341,11 @@ impl Daemon {
     /// outbox — only then is the caller told — and the profile's session, when
     /// there is one, sends it (`xmpp::session::outbox`). A profile that is offline
     /// keeps it queued until it connects, across restarts.
-    pub async fn queue_message(&self, profile: &str, mut message: Message) -> Result<HistoryMessage> {
+    pub async fn queue_message(
+        &self,
+        profile: &str,
+        mut message: Message,
+    ) -> Result<HistoryMessage> {
         let p = self.profiles.resolve(profile).await?;
         let Some(to) = message.to.clone() else {
             return Err(Error::bad_argument("to", "a message needs a recipient"));
@@ -414,7 +418,7 @@ impl Daemon {
             } => {
                 let _ = self.events.send(Event::MessageUpdated {
                     profile: p.name.clone(),
-                    message: corrected,
+                    message: *corrected,
                 });
                 correction
             }

@@ -75,7 +75,7 @@ pub enum Stored {
     /// as it is now.
     Corrected {
         correction: HistoryMessage,
-        corrected: HistoryMessage,
+        corrected: Box<HistoryMessage>,
     },
 }
 
@@ -223,7 +223,9 @@ async fn insert(
         replaces: Set(replaces),
         ..Default::default()
     };
-    let res = message::Entity::insert(row).exec_without_returning(db).await?;
+    let res = message::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
     if res == 0 {
         return Err(Error::Internal("a message insert wrote no row".into()));
     }
@@ -299,10 +301,7 @@ async fn store_in(db: &impl ConnectionTrait, profile_id: i32, m: &NewMessage) ->
                 "timestamp": crate::time::rfc3339(old.timestamp),
             }));
         }
-        extra.insert(
-            "corrected".into(),
-            crate::time::rfc3339(m.timestamp).into(),
-        );
+        extra.insert("corrected".into(), crate::time::rfc3339(m.timestamp).into());
         set_columns(
             db,
             old.id,
@@ -317,7 +316,7 @@ async fn store_in(db: &impl ConnectionTrait, profile_id: i32, m: &NewMessage) ->
         .await?;
         return Ok(Stored::Corrected {
             correction: view(row(db, id).await?),
-            corrected: view(row(db, old.id).await?),
+            corrected: Box::new(view(row(db, old.id).await?)),
         });
     }
     let id = insert(db, profile_id, m, None).await?;
@@ -329,10 +328,26 @@ impl History {
         Self { db }
     }
 
+    /// A write transaction, taken at once (`BEGIN IMMEDIATE`). Why: these
+    /// transactions read before they write; a deferred one that must then become a
+    /// writer while another connection writes fails at once with "database is
+    /// locked" (SQLITE_BUSY_SNAPSHOT, which the busy timeout does not cover: seen
+    /// with two profiles storing at the same moment). Taking the write lock first
+    /// waits for it instead.
+    async fn write(&self) -> Result<sea_orm::DatabaseTransaction> {
+        Ok(self
+            .db
+            .begin_with_options(sea_orm::TransactionOptions {
+                sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?)
+    }
+
     /// Stores a message, unless it is one seen before; a correction also updates the
     /// message it corrects.
     pub async fn store(&self, profile_id: i32, m: NewMessage) -> Result<Stored> {
-        let tx = self.db.begin().await?;
+        let tx = self.write().await?;
         let stored = store_in(&tx, profile_id, &m).await?;
         tx.commit().await?;
         Ok(stored)
@@ -341,7 +356,7 @@ impl History {
     /// Stores a message to send and puts its stanza in the outbox, in one
     /// transaction.
     pub async fn enqueue(&self, profile_id: i32, m: NewMessage, stanza: String) -> Result<Stored> {
-        let tx = self.db.begin().await?;
+        let tx = self.write().await?;
         let stored = store_in(&tx, profile_id, &m).await?;
         if let Stored::Duplicate(_) = stored {
             {
@@ -367,7 +382,7 @@ impl History {
     /// The next outbox entries (oldest first), marked `sent`: the caller writes them
     /// to the stream now. Entries sent before and not confirmed come again.
     pub async fn claim_outbox(&self, profile_id: i32, limit: u64) -> Result<Vec<Outgoing>> {
-        let tx = self.db.begin().await?;
+        let tx = self.write().await?;
         let entries = outbox::Entity::find()
             .filter(outbox::Column::ProfileId.eq(profile_id))
             .order_by_asc(outbox::Column::Id)
@@ -409,7 +424,7 @@ impl History {
     /// The server confirmed these: out of the outbox, `acked`. Returns them as they
     /// are now.
     pub async fn confirm_sent(&self, rows: &[i64]) -> Result<Vec<HistoryMessage>> {
-        let tx = self.db.begin().await?;
+        let tx = self.write().await?;
         outbox::Entity::delete_many()
             .filter(outbox::Column::MessageId.is_in(rows.to_vec()))
             .exec(&tx)
@@ -462,7 +477,7 @@ impl History {
     /// Takes a message out of the outbox before it goes out. Refused once it has
     /// been written to the stream (it may be at the server already).
     pub async fn cancel(&self, profile_id: i32, msg_id: &str) -> Result<HistoryMessage> {
-        let tx = self.db.begin().await?;
+        let tx = self.write().await?;
         let found = message::Entity::find()
             .filter(message::Column::ProfileId.eq(profile_id))
             .filter(message::Column::MsgId.eq(msg_id))
@@ -569,13 +584,11 @@ impl History {
                             // under the occupant's full JID.
                             .add(message::Column::Peer.eq(with.as_str()))
                             .add(
-                                Condition::all()
-                                    .add(message::Column::Peer.eq(bare))
-                                    .add(
-                                        Condition::any()
-                                            .add(message::Column::FromJid.eq(with.as_str()))
-                                            .add(message::Column::ToJid.eq(with.as_str())),
-                                    ),
+                                Condition::all().add(message::Column::Peer.eq(bare)).add(
+                                    Condition::any()
+                                        .add(message::Column::FromJid.eq(with.as_str()))
+                                        .add(message::Column::ToJid.eq(with.as_str())),
+                                ),
                             ),
                     );
                 }

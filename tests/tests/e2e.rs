@@ -574,9 +574,25 @@ fn errors_body(bed: &Bed) -> Result<()> {
         state == "disconnected",
         "after `disconnect -p alice`: {state}"
     );
+    // A message sent meanwhile is not refused: it is stored and queued, and can be
+    // taken back before it goes out.
+    let out = perchd.cli_ok(&["message", "send", "-p", "alice", BOB, "hi"])?;
+    ensure!(
+        out.starts_with("queued "),
+        "send while disconnected: {out:?}"
+    );
+    let queued = perchd.cli_json(&["message", "outbox", "-p", "alice"])?;
+    ensure!(
+        queued.as_array().map(Vec::len) == Some(1) && queued[0]["state"] == "queued",
+        "the outbox: {queued}"
+    );
+    let id = queued[0]["id"].as_str().unwrap_or_default().to_owned();
+    perchd.cli_ok(&["message", "outbox", "-p", "alice", "cancel", &id])?;
+    let empty = perchd.cli_json(&["message", "outbox", "-p", "alice"])?;
+    ensure!(empty == serde_json::json!([]), "after cancel: {empty}");
     perchd.cli_fails_with(
-        &["message", "send", "-p", "alice", BOB, "hi"],
-        "NotConnected",
+        &["message", "outbox", "-p", "alice", "cancel", "no-such-id"],
+        "UnknownMessage",
     )?;
 
     // The daemon survived all of it.
@@ -951,7 +967,9 @@ fn plugins_body(bed: &Bed) -> Result<()> {
         .and_then(|a| a.iter().find(|t| t["name"] == "message.send"))
         .ok_or_else(|| anyhow!("message.send not listed: {triggers}"))?;
     ensure!(
-        send["handlers"][0]["plugin"] == "XEP-0184",
+        send["handlers"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|x| x["plugin"] == "XEP-0184")),
         "receipts hook message.send: {send}"
     );
 
@@ -1109,6 +1127,8 @@ mod cache;
 mod hardening;
 #[path = "e2e/hostile.rs"]
 mod hostile;
+#[path = "e2e/messaging.rs"]
+mod messaging;
 #[path = "e2e/pubsub.rs"]
 mod pubsub;
 #[path = "e2e/socket.rs"]

@@ -1308,7 +1308,7 @@ impl Inbox {
                         tracing::debug!(profile = %self.profile, %from, id = %corrected.id, "message corrected");
                         self.emit(Event::MessageUpdated {
                             profile: self.profile.clone(),
-                            message: corrected,
+                            message: *corrected,
                         });
                         correction.id
                     }

@@ -90,7 +90,11 @@ impl Host for TestHost {
     ) -> BoxFuture<'_, Result<perch_plugin_api::HistoryMessage, HostError>> {
         async { Err(HostError::Internal("no messages in this test".into())) }.boxed()
     }
-    fn last_archive_id(&self, _: &str, _: &str) -> BoxFuture<'_, Result<Option<String>, HostError>> {
+    fn last_archive_id(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> BoxFuture<'_, Result<Option<String>, HostError>> {
         async { Ok(None) }.boxed()
     }
     fn start_job(

@@ -12,8 +12,8 @@ use crate::client::{CliError, Client, json as parse};
 use crate::output;
 use crate::{
     ActionCommand, Cli, Command, DebugCommand, InfoCommand, JobCommand, MessageCommand,
-    MessageType, OnOff, OutboxAction, PluginCommand, PresenceCommand, ProfileCommand, RosterCommand, ShowArg,
-    read_password,
+    MessageType, OnOff, OutboxAction, PluginCommand, PresenceCommand, ProfileCommand,
+    RosterCommand, ShowArg, read_password,
 };
 
 type Options = HashMap<String, String>;

@@ -34,12 +34,9 @@ pub struct ChatStates;
 
 /// The chat state a message carries.
 pub fn state(m: &Message) -> Option<&'static str> {
-    m.payloads.iter().find_map(|p| {
-        STATES
-            .iter()
-            .find(|s| p.is(**s, ns::CHATSTATES))
-            .copied()
-    })
+    m.payloads
+        .iter()
+        .find_map(|p| STATES.iter().find(|s| p.is(**s, ns::CHATSTATES)).copied())
 }
 
 /// Adds `<active/>` to a chat message with a text that carries no state.
@@ -54,9 +51,9 @@ pub fn add_active(m: &mut Message) {
 pub fn notification(to: perch_plugin_api::jid::Jid, state: &str) -> Element {
     let mut m = Message::new(Some(to));
     m.type_ = MessageType::Chat;
-    m.payloads.push(Element::builder(state, ns::CHATSTATES).build());
     m.payloads
-        .push(Element::builder("no-store", HINTS).build());
+        .push(Element::builder(state, ns::CHATSTATES).build());
+    m.payloads.push(Element::builder("no-store", HINTS).build());
     m.into()
 }
 
@@ -159,16 +156,21 @@ mod tests {
         let typing = msg("<message xmlns='jabber:client' from='b@x/r' type='chat'>\
             <composing xmlns='http://jabber.org/protocol/chatstates'/></message>");
         assert_eq!(state(&typing), Some("composing"));
-        let mut m = msg("<message xmlns='jabber:client' to='b@x' id='m1' type='chat'><body>hi</body></message>");
+        let mut m = msg(
+            "<message xmlns='jabber:client' to='b@x' id='m1' type='chat'><body>hi</body></message>",
+        );
         add_active(&mut m);
         add_active(&mut m);
         let xml = String::from(&Element::from(m));
         assert_eq!(
-            xml.matches("<active xmlns='http://jabber.org/protocol/chatstates'/>").count(),
+            xml.matches("<active xmlns='http://jabber.org/protocol/chatstates'/>")
+                .count(),
             1,
             "{xml}"
         );
-        let mut group = msg("<message xmlns='jabber:client' to='r@x' type='groupchat'><body>hi</body></message>");
+        let mut group = msg(
+            "<message xmlns='jabber:client' to='r@x' type='groupchat'><body>hi</body></message>",
+        );
         add_active(&mut group);
         assert!(group.payloads.is_empty());
     }

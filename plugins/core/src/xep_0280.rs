@@ -189,7 +189,9 @@ mod tests {
         let not_ours = SENT.replacen("from='a@x/phone'", "from='c@x/r'", 1);
         assert_eq!(unwrap(&msg(&not_ours)), Carbon::Forged);
         // Not a carbon at all.
-        let plain = msg("<message xmlns='jabber:client' from='b@x/r' to='a@x/perch' type='chat'><body>hi</body></message>");
+        let plain = msg(
+            "<message xmlns='jabber:client' from='b@x/r' to='a@x/perch' type='chat'><body>hi</body></message>",
+        );
         assert_eq!(unwrap(&plain), Carbon::No);
     }
 }

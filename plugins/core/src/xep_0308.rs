@@ -25,13 +25,19 @@ pub const IMPORT_NAME: &str = "XEP-0308";
 pub struct Correction;
 
 /// A correction of message `id` to `to`, with the new text.
-pub fn correction(to: perch_plugin_api::jid::Jid, id: &str, body: &str, groupchat: bool) -> Message {
+pub fn correction(
+    to: perch_plugin_api::jid::Jid,
+    id: &str,
+    body: &str,
+    groupchat: bool,
+) -> Message {
     let kind = if groupchat {
         MessageType::Groupchat
     } else {
         MessageType::Chat
     };
-    let mut m = Message::new_with_type(kind, Some(to)).with_body(Lang(String::new()), body.to_owned());
+    let mut m =
+        Message::new_with_type(kind, Some(to)).with_body(Lang(String::new()), body.to_owned());
     m.payloads.push(
         Element::builder("replace", ns::MESSAGE_CORRECT)
             .a("id", id)

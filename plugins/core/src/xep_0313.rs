@@ -199,7 +199,12 @@ impl Archive {
             let qid = self.register(&profile, &archive);
             let max = if after.is_some() { PAGE } else { window };
             let answer = host
-                .iq(&profile, to.clone(), true, query(&qid, after.as_deref(), max))
+                .iq(
+                    &profile,
+                    to.clone(),
+                    true,
+                    query(&qid, after.as_deref(), max),
+                )
                 .await;
             let answer = match answer {
                 Ok(a) => a,
@@ -390,7 +395,9 @@ mod tests {
             .parse()
             .expect("xml");
         assert_eq!(fin(Some(&answer)), (false, Some("A9".into())));
-        let done: Element = "<fin xmlns='urn:xmpp:mam:2' complete='true'/>".parse().expect("xml");
+        let done: Element = "<fin xmlns='urn:xmpp:mam:2' complete='true'/>"
+            .parse()
+            .expect("xml");
         assert_eq!(fin(Some(&done)), (true, None));
         assert_eq!(fin(None), (true, None));
     }

@@ -51,11 +51,14 @@ impl Plugin for StanzaIds {
         async move {
             host.add_feature(IMPORT_NAME, ns::SID);
             // Last (lowest priority): the id is final once other handlers ran.
-            host.triggers()
-                .add::<MessageSend, _>(IMPORT_NAME, -100, |args: &mut OutgoingMessage| {
+            host.triggers().add::<MessageSend, _>(
+                IMPORT_NAME,
+                -100,
+                |args: &mut OutgoingMessage| {
                     add_origin_id(&mut args.message);
                     async { Flow::Continue }.boxed()
-                });
+                },
+            );
             Ok(())
         }
         .boxed()

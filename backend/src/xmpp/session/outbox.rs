@@ -94,8 +94,7 @@ impl Outbox {
                         s.state == ConnectionState::Connected && s.generation == generation
                     };
                     let changed =
-                        tokio::time::timeout(UNANSWERED, self.state.wait_for(|s| !still(s)))
-                            .await;
+                        tokio::time::timeout(UNANSWERED, self.state.wait_for(|s| !still(s))).await;
                     if let Ok(Err(_)) = changed {
                         return;
                     }
