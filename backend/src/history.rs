@@ -1,5 +1,5 @@
-//! Message history and the outbox: the only code that touches the `message` and
-//! `outbox` tables.
+//! Message history and the outbox: the only code that touches the `message` table
+//! (the outbox is its rows that still carry a stanza to send).
 //!
 //! What it guarantees (`doc/messaging.rst`):
 //! - **Once.** A message that reaches us twice — live and as a carbon, in a room's
@@ -8,28 +8,37 @@
 //!   `stanza-id`, unique per archive) or by the sender's own id (`origin-id`, within
 //!   one conversation and direction).
 //! - **Nothing acknowledged is lost.** A message to send is stored with its exact
-//!   stanza in the outbox, in one transaction, before anyone is told it is queued;
-//!   it leaves the outbox only once the server confirmed it (see `xmpp::outbox`).
+//!   stanza (one statement) before anyone is told it is queued; it leaves the
+//!   outbox only once the server confirmed it (see `xmpp::session::outbox`).
 //! - **Corrections keep the original.** A correction (XEP-0308) from the same sender
 //!   replaces the corrected message's text; the earlier texts are kept in its
 //!   `extra.edits`, and the correction's own row is folded into it in listings.
 //!
-//! Every write runs its statement to the end and reports its failure. An `INSERT …
-//! RETURNING` read with one fetch (what sea-orm's `ActiveModel::insert` does on
-//! SQLite) hands back the new row at the first step, before SQLite has committed it;
-//! when the commit then fails (a full disk: `SQLITE_FULL`), the error is lost with
-//! the dropped statement, and a message was reported stored that never landed
-//! (measured on a full tmpfs). So writes here use plain statements and read back what
-//! was written.
+//! Every write is one statement, run to the end, its failure reported. Two lessons
+//! of a full disk (a 6 MB tmpfs, `doc/reliability.rst`):
+//! - an `INSERT … RETURNING` read with one fetch (what sea-orm's
+//!   `ActiveModel::insert` does on SQLite) hands back the new row at the first
+//!   step, before SQLite has committed it; the commit's `SQLITE_FULL` is lost with
+//!   the dropped statement, and a message was reported stored that never landed;
+//! - a multi-statement transaction whose statement fails with `SQLITE_FULL` is
+//!   rolled back by SQLite itself; sqlx's explicit rollback then fails and sqlx
+//!   still counts the connection as inside a transaction. The next transaction on
+//!   that pooled connection becomes a savepoint of a transaction that is never
+//!   committed: its writes "succeed", are acknowledged, and are never seen by
+//!   anyone else (measured: receipts sent for messages not in the database).
+//!
+//! So no explicit transactions here: the reads that decide (is it a copy? what
+//! does it correct?) run first, then one statement writes. Per profile, incoming
+//! messages are stored by one task in order, so nothing comes between the two.
 
 use perch_plugin_api::{Direction, HistoryMessage, MessageState};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::db::entities::{message, outbox};
+use crate::db::entities::message;
 use crate::error::{Error, Result};
 
 /// A history query (all filters optional).
@@ -194,13 +203,32 @@ async fn find_corrected(
     Ok(same_sender.then_some(row))
 }
 
-/// Inserts a row; returns its id.
+/// The message as stored by [`insert`], without reading it back.
+fn view_new(m: &NewMessage) -> HistoryMessage {
+    HistoryMessage {
+        id: m.msg_id.clone(),
+        timestamp: crate::time::rfc3339(m.timestamp),
+        direction: m.direction,
+        peer: m.peer.clone(),
+        from: m.from.clone(),
+        to: m.to.clone(),
+        kind: m.kind.clone(),
+        body: m.body.clone(),
+        state: m.state,
+        origin_id: m.origin_id.clone(),
+        stanza_id: m.stanza_id.as_ref().map(|(id, _)| id.clone()),
+        extra: Default::default(),
+    }
+}
+
+/// Inserts a row: one statement, run to the end.
 async fn insert(
     db: &impl ConnectionTrait,
     profile_id: i32,
     m: &NewMessage,
     replaces: Option<String>,
-) -> Result<i64> {
+    stanza: Option<String>,
+) -> Result<()> {
     let (stanza_id, stanza_id_by) = match &m.stanza_id {
         Some((id, by)) => (Some(id.clone()), Some(by.clone())),
         None => (None, None),
@@ -221,28 +249,16 @@ async fn insert(
         stanza_id_by: Set(stanza_id_by),
         state: Set(m.state.as_str().to_owned()),
         replaces: Set(replaces),
+        stanza: Set(stanza),
         ..Default::default()
     };
-    let res = message::Entity::insert(row)
+    let written = message::Entity::insert(row)
         .exec_without_returning(db)
         .await?;
-    if res == 0 {
+    if written == 0 {
         return Err(Error::Internal("a message insert wrote no row".into()));
     }
-    last_row(db, profile_id).await
-}
-
-/// The id of this profile's newest row (just inserted, inside the same transaction).
-async fn last_row(db: &impl ConnectionTrait, profile_id: i32) -> Result<i64> {
-    message::Entity::find()
-        .select_only()
-        .column(message::Column::Id)
-        .filter(message::Column::ProfileId.eq(profile_id))
-        .order_by_desc(message::Column::Id)
-        .into_tuple::<i64>()
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::Internal("a stored message is not there".into()))
+    Ok(())
 }
 
 async fn row(db: &impl ConnectionTrait, id: i64) -> Result<message::Model> {
@@ -252,30 +268,40 @@ async fn row(db: &impl ConnectionTrait, id: i64) -> Result<message::Model> {
         .ok_or_else(|| Error::Internal(format!("message row {id} is gone")))
 }
 
-async fn set_columns(
+/// Sets columns of rows matching `filter`; returns how many changed.
+async fn update(
     db: &impl ConnectionTrait,
-    id: i64,
+    filter: Condition,
     cols: Vec<(message::Column, sea_orm::Value)>,
-) -> Result<()> {
-    let mut upd = message::Entity::update_many().filter(message::Column::Id.eq(id));
+) -> Result<u64> {
+    let mut upd = message::Entity::update_many().filter(filter);
     for (c, v) in cols {
         upd = upd.col_expr(c, Expr::value(v));
     }
-    upd.exec(db).await?;
-    Ok(())
+    Ok(upd.exec(db).await?.rows_affected)
 }
 
-/// Stores `m` (dedupe, correction, insert) inside `db` (a transaction).
-async fn store_in(db: &impl ConnectionTrait, profile_id: i32, m: &NewMessage) -> Result<Stored> {
+fn by_id(id: i64) -> Condition {
+    Condition::all().add(message::Column::Id.eq(id))
+}
+
+/// Stores `m` (with `stanza`: into the outbox): a copy is recognised, a correction
+/// applied; else one insert.
+async fn store_one(
+    db: &impl ConnectionTrait,
+    profile_id: i32,
+    m: &NewMessage,
+    stanza: Option<String>,
+) -> Result<Stored> {
     if let Some(dup) = find_duplicate(db, profile_id, m).await? {
         // The archive's id, learnt late (our own message echoed by a room, a live
         // message seen again in the archive): kept, so the archive is recognised.
         if dup.stanza_id.is_none()
             && let Some((id, by)) = &m.stanza_id
         {
-            set_columns(
+            update(
                 db,
-                dup.id,
+                by_id(dup.id),
                 vec![
                     (message::Column::StanzaId, id.clone().into()),
                     (message::Column::StanzaIdBy, by.clone().into()),
@@ -289,7 +315,9 @@ async fn store_in(db: &impl ConnectionTrait, profile_id: i32, m: &NewMessage) ->
     if let Some(target) = &m.replaces
         && let Some(old) = find_corrected(db, profile_id, m, target).await?
     {
-        let id = insert(db, profile_id, m, Some(old.msg_id.clone())).await?;
+        // The correction's row first: should the update then fail, the message
+        // is not acknowledged and comes again, and is recognised by that row.
+        insert(db, profile_id, m, Some(old.msg_id.clone()), stanza).await?;
         let mut extra: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&old.extra).unwrap_or_default();
         let edits = extra
@@ -302,9 +330,9 @@ async fn store_in(db: &impl ConnectionTrait, profile_id: i32, m: &NewMessage) ->
             }));
         }
         extra.insert("corrected".into(), crate::time::rfc3339(m.timestamp).into());
-        set_columns(
+        update(
             db,
-            old.id,
+            by_id(old.id),
             vec![
                 (message::Column::Body, m.body.clone().into()),
                 (
@@ -315,12 +343,12 @@ async fn store_in(db: &impl ConnectionTrait, profile_id: i32, m: &NewMessage) ->
         )
         .await?;
         return Ok(Stored::Corrected {
-            correction: view(row(db, id).await?),
+            correction: view_new(m),
             corrected: Box::new(view(row(db, old.id).await?)),
         });
     }
-    let id = insert(db, profile_id, m, None).await?;
-    Ok(Stored::New(view(row(db, id).await?)))
+    insert(db, profile_id, m, None, stanza).await?;
+    Ok(Stored::New(view_new(m)))
 }
 
 impl History {
@@ -328,95 +356,73 @@ impl History {
         Self { db }
     }
 
-    /// A write transaction, taken at once (`BEGIN IMMEDIATE`). Why: these
-    /// transactions read before they write; a deferred one that must then become a
-    /// writer while another connection writes fails at once with "database is
-    /// locked" (SQLITE_BUSY_SNAPSHOT, which the busy timeout does not cover: seen
-    /// with two profiles storing at the same moment). Taking the write lock first
-    /// waits for it instead.
-    async fn write(&self) -> Result<sea_orm::DatabaseTransaction> {
-        Ok(self
-            .db
-            .begin_with_options(sea_orm::TransactionOptions {
-                sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?)
-    }
-
     /// Stores a message, unless it is one seen before; a correction also updates the
     /// message it corrects.
     pub async fn store(&self, profile_id: i32, m: NewMessage) -> Result<Stored> {
-        let tx = self.write().await?;
-        let stored = store_in(&tx, profile_id, &m).await?;
-        tx.commit().await?;
-        Ok(stored)
+        store_one(&self.db, profile_id, &m, None).await
     }
 
-    /// Stores a message to send and puts its stanza in the outbox, in one
-    /// transaction.
+    /// Stores a message to send with its stanza: it is in the outbox.
     pub async fn enqueue(&self, profile_id: i32, m: NewMessage, stanza: String) -> Result<Stored> {
-        let tx = self.write().await?;
-        let stored = store_in(&tx, profile_id, &m).await?;
-        if let Stored::Duplicate(_) = stored {
-            {
-                return Err(Error::bad_argument(
-                    "id",
-                    format!("a message with id {:?} is stored already", m.msg_id),
-                ));
-            }
-        };
-        let message_id = last_row(&tx, profile_id).await?;
-        outbox::Entity::insert(outbox::ActiveModel {
-            profile_id: Set(profile_id),
-            message_id: Set(message_id),
-            stanza: Set(stanza),
-            ..Default::default()
-        })
-        .exec_without_returning(&tx)
-        .await?;
-        tx.commit().await?;
-        Ok(stored)
+        match store_one(&self.db, profile_id, &m, Some(stanza)).await? {
+            Stored::Duplicate(_) => Err(Error::bad_argument(
+                "id",
+                format!("a message with id {:?} is stored already", m.msg_id),
+            )),
+            stored => Ok(stored),
+        }
+    }
+
+    /// The outbox's rows of this profile, oldest first.
+    fn outbox_rows(profile_id: i32) -> sea_orm::Select<message::Entity> {
+        message::Entity::find()
+            .filter(message::Column::ProfileId.eq(profile_id))
+            .filter(message::Column::Stanza.is_not_null())
+            .order_by_asc(message::Column::Id)
     }
 
     /// The next outbox entries (oldest first), marked `sent`: the caller writes them
-    /// to the stream now. Entries sent before and not confirmed come again.
+    /// to the stream now. Entries sent before and not confirmed come again; one
+    /// cancelled meanwhile does not.
     pub async fn claim_outbox(&self, profile_id: i32, limit: u64) -> Result<Vec<Outgoing>> {
-        let tx = self.write().await?;
-        let entries = outbox::Entity::find()
-            .filter(outbox::Column::ProfileId.eq(profile_id))
-            .order_by_asc(outbox::Column::Id)
+        let candidates: Vec<i64> = Self::outbox_rows(profile_id)
+            .select_only()
+            .column(message::Column::Id)
             .limit(limit)
-            .all(&tx)
+            .into_tuple()
+            .all(&self.db)
             .await?;
-        if entries.is_empty() {
+        if candidates.is_empty() {
             return Ok(vec![]);
         }
-        let rows: Vec<i64> = entries.iter().map(|e| e.message_id).collect();
-        let ids: Vec<(i64, String)> = message::Entity::find()
+        update(
+            &self.db,
+            Condition::all()
+                .add(message::Column::Id.is_in(candidates.clone()))
+                .add(message::Column::Stanza.is_not_null()),
+            vec![(message::Column::State, MessageState::Sent.as_str().into())],
+        )
+        .await?;
+        // What is `sent` with a stanza now is ours to send: a row cancelled between
+        // the two statements lost its stanza and is not.
+        let rows: Vec<(i64, String, Option<String>)> = message::Entity::find()
             .select_only()
             .column(message::Column::Id)
             .column(message::Column::MsgId)
-            .filter(message::Column::Id.is_in(rows.clone()))
+            .column(message::Column::Stanza)
+            .filter(message::Column::Id.is_in(candidates))
+            .filter(message::Column::State.eq(MessageState::Sent.as_str()))
+            .filter(message::Column::Stanza.is_not_null())
+            .order_by_asc(message::Column::Id)
             .into_tuple()
-            .all(&tx)
+            .all(&self.db)
             .await?;
-        message::Entity::update_many()
-            .col_expr(
-                message::Column::State,
-                Expr::value(MessageState::Sent.as_str()),
-            )
-            .filter(message::Column::Id.is_in(rows))
-            .exec(&tx)
-            .await?;
-        tx.commit().await?;
-        let ids: std::collections::HashMap<i64, String> = ids.into_iter().collect();
-        Ok(entries
+        Ok(rows
             .into_iter()
-            .map(|e| Outgoing {
-                msg_id: ids.get(&e.message_id).cloned().unwrap_or_default(),
-                row: e.message_id,
-                stanza: e.stanza,
+            .map(|(row, msg_id, stanza)| Outgoing {
+                row,
+                msg_id,
+                stanza: stanza.unwrap_or_default(),
             })
             .collect())
     }
@@ -424,99 +430,68 @@ impl History {
     /// The server confirmed these: out of the outbox, `acked`. Returns them as they
     /// are now.
     pub async fn confirm_sent(&self, rows: &[i64]) -> Result<Vec<HistoryMessage>> {
-        let tx = self.write().await?;
-        outbox::Entity::delete_many()
-            .filter(outbox::Column::MessageId.is_in(rows.to_vec()))
-            .exec(&tx)
-            .await?;
-        message::Entity::update_many()
-            .col_expr(
-                message::Column::State,
-                Expr::value(MessageState::Acked.as_str()),
-            )
-            .filter(message::Column::Id.is_in(rows.to_vec()))
-            .filter(message::Column::State.eq(MessageState::Sent.as_str()))
-            .exec(&tx)
-            .await?;
+        update(
+            &self.db,
+            Condition::all()
+                .add(message::Column::Id.is_in(rows.to_vec()))
+                .add(message::Column::State.eq(MessageState::Sent.as_str())),
+            vec![
+                (message::Column::State, MessageState::Acked.as_str().into()),
+                (message::Column::Stanza, Option::<String>::None.into()),
+            ],
+        )
+        .await?;
         let done = message::Entity::find()
             .filter(message::Column::Id.is_in(rows.to_vec()))
             .order_by_asc(message::Column::Id)
-            .all(&tx)
+            .all(&self.db)
             .await?;
-        tx.commit().await?;
         Ok(done.into_iter().map(view).collect())
-    }
-
-    /// Whether this profile has anything in its outbox.
-    pub async fn outbox_pending(&self, profile_id: i32) -> Result<bool> {
-        Ok(outbox::Entity::find()
-            .filter(outbox::Column::ProfileId.eq(profile_id))
-            .one(&self.db)
-            .await?
-            .is_some())
     }
 
     /// The outbox, oldest first.
     pub async fn outbox(&self, profile_id: i32) -> Result<Vec<HistoryMessage>> {
-        let rows: Vec<i64> = outbox::Entity::find()
-            .select_only()
-            .column(outbox::Column::MessageId)
-            .filter(outbox::Column::ProfileId.eq(profile_id))
-            .order_by_asc(outbox::Column::Id)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        let mut found = message::Entity::find()
-            .filter(message::Column::Id.is_in(rows.clone()))
-            .all(&self.db)
-            .await?;
-        found.sort_by_key(|m| rows.iter().position(|r| *r == m.id));
-        Ok(found.into_iter().map(view).collect())
+        let rows = Self::outbox_rows(profile_id).all(&self.db).await?;
+        Ok(rows.into_iter().map(view).collect())
     }
 
     /// Takes a message out of the outbox before it goes out. Refused once it has
     /// been written to the stream (it may be at the server already).
     pub async fn cancel(&self, profile_id: i32, msg_id: &str) -> Result<HistoryMessage> {
-        let tx = self.write().await?;
         let found = message::Entity::find()
             .filter(message::Column::ProfileId.eq(profile_id))
             .filter(message::Column::MsgId.eq(msg_id))
             .filter(message::Column::Direction.eq(Direction::Out.as_str()))
             .order_by_desc(message::Column::Id)
-            .one(&tx)
+            .one(&self.db)
             .await?;
         let Some(m) = found else {
             return Err(Error::UnknownMessage(msg_id.to_owned()));
         };
-        match MessageState::parse(&m.state) {
-            Some(MessageState::Queued) => {}
-            Some(MessageState::Cancelled) => return Ok(view(m)),
-            _ => {
-                return Err(Error::bad_argument(
-                    "id",
-                    format!(
-                        "message {msg_id:?} is {} already: it may have reached the server, \
-                         it can't be taken back",
-                        m.state
-                    ),
-                ));
-            }
-        }
-        outbox::Entity::delete_many()
-            .filter(outbox::Column::MessageId.eq(m.id))
-            .exec(&tx)
-            .await?;
-        set_columns(
-            &tx,
-            m.id,
-            vec![(
-                message::Column::State,
-                MessageState::Cancelled.as_str().into(),
-            )],
+        // Only while still queued: the check and the change are one statement.
+        let changed = update(
+            &self.db,
+            by_id(m.id).add(message::Column::State.eq(MessageState::Queued.as_str())),
+            vec![
+                (
+                    message::Column::State,
+                    MessageState::Cancelled.as_str().into(),
+                ),
+                (message::Column::Stanza, Option::<String>::None.into()),
+            ],
         )
         .await?;
-        let now = row(&tx, m.id).await?;
-        tx.commit().await?;
+        let now = row(&self.db, m.id).await?;
+        if changed == 0 && now.state != MessageState::Cancelled.as_str() {
+            return Err(Error::bad_argument(
+                "id",
+                format!(
+                    "message {msg_id:?} is {} already: it may have reached the server, \
+                     it can't be taken back",
+                    now.state
+                ),
+            ));
+        }
         Ok(view(now))
     }
 
@@ -560,9 +535,9 @@ impl History {
         extra.insert(key.to_owned(), value);
         let mut row = row;
         row.extra = serde_json::Value::Object(extra).to_string();
-        set_columns(
+        update(
             &self.db,
-            row.id,
+            by_id(row.id),
             vec![(message::Column::Extra, row.extra.clone().into())],
         )
         .await?;

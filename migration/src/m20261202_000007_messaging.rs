@@ -11,9 +11,13 @@
 //!   received or confirmed sent.
 //! - `replaces`: on a correction (XEP-0308) that was applied, the id of the message
 //!   it corrected; such rows are folded into that message in history listings.
-//! - `outbox`: what is still to be handed to the server, in order, as the exact
-//!   stanza the send triggers produced (so a restart re-sends what would have gone
-//!   out, with the same ids).
+//! - `stanza`: on a message still in the outbox (`queued` or `sent`), the exact
+//!   stanza the send triggers produced, so a restart re-sends what would have gone
+//!   out, with the same ids; cleared once the server confirmed it. The outbox is
+//!   these rows in `id` order. In the message row itself, not a table of its own,
+//!   so that queueing a message is one statement: a multi-statement transaction
+//!   that fails on a full disk can leave its pooled connection inside a transaction
+//!   that never ends (see `doc/reliability.rst`, "Full disk").
 
 use sea_orm_migration::prelude::*;
 
@@ -26,26 +30,22 @@ ALTER TABLE message ADD COLUMN stanza_id TEXT;
 ALTER TABLE message ADD COLUMN stanza_id_by TEXT;
 ALTER TABLE message ADD COLUMN state TEXT NOT NULL DEFAULT 'received';
 ALTER TABLE message ADD COLUMN replaces TEXT;
+ALTER TABLE message ADD COLUMN stanza TEXT;
 UPDATE message SET state = 'acked' WHERE direction = 'out';
 CREATE UNIQUE INDEX ux_message_archive_id ON message (profile_id, stanza_id_by, stanza_id)
     WHERE stanza_id IS NOT NULL;
 CREATE INDEX ix_message_origin_id ON message (profile_id, peer, origin_id)
     WHERE origin_id IS NOT NULL;
 CREATE INDEX ix_message_msg_id ON message (profile_id, peer, msg_id);
-CREATE TABLE outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    profile_id INTEGER NOT NULL REFERENCES profile (id) ON DELETE CASCADE,
-    message_id INTEGER NOT NULL REFERENCES message (id) ON DELETE CASCADE,
-    stanza TEXT NOT NULL
-);
-CREATE INDEX ix_outbox_profile ON outbox (profile_id, id);
+CREATE INDEX ix_message_outbox ON message (profile_id, id) WHERE stanza IS NOT NULL;
 "#;
 
 const DOWN: &str = r#"
-DROP TABLE IF EXISTS outbox;
+DROP INDEX IF EXISTS ix_message_outbox;
 DROP INDEX IF EXISTS ix_message_msg_id;
 DROP INDEX IF EXISTS ix_message_origin_id;
 DROP INDEX IF EXISTS ux_message_archive_id;
+ALTER TABLE message DROP COLUMN stanza;
 ALTER TABLE message DROP COLUMN replaces;
 ALTER TABLE message DROP COLUMN state;
 ALTER TABLE message DROP COLUMN stanza_id_by;

@@ -56,28 +56,8 @@ pub mod message {
         pub state: String,
         /// On an applied correction: the id of the message it corrected.
         pub replaces: Option<String>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod outbox {
-    use sea_orm::entity::prelude::*;
-
-    /// What is still to be handed to the server, in `id` order.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "outbox")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i64,
-        pub profile_id: i32,
-        /// The `message` row.
-        pub message_id: i64,
-        /// The stanza as the send triggers left it.
-        pub stanza: String,
+        /// While in the outbox: the stanza to send.
+        pub stanza: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

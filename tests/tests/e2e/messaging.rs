@@ -182,6 +182,55 @@ fn catch_up_body(bed: &Bed) -> Result<()> {
     Ok(())
 }
 
+/// The same on ejabberd, the second server (its archive and stream management are
+/// its own), with the server restarted while alice's messages wait in her outbox.
+#[test]
+fn outbox_and_catch_up_on_ejabberd() {
+    let mut ejabberd = perch_tests::Ejabberd::start().expect("starting ejabberd");
+    let perchd = Perchd::start().expect("starting perchd");
+    ejabberd_body(&perchd, &mut ejabberd)
+        .map_err(|e| {
+            anyhow!(
+                "{e:#}\n{}\n{}",
+                perchd.diagnostics(),
+                ejabberd.diagnostics()
+            )
+        })
+        .unwrap();
+}
+
+fn ejabberd_body(perchd: &Perchd, ejabberd: &mut perch_tests::Ejabberd) -> Result<()> {
+    super::pubsub::alice_and_bob_on_ejabberd(perchd, ejabberd, &[])?;
+    perchd.cli_ok(&["disconnect", "-p", "bob"])?;
+    send(perchd, "alice", BOB, "before the restart")?;
+    ejabberd.kill()?;
+    wait_until(Duration::from_secs(20), || {
+        Ok(perchd.state_of("alice")? != "connected")
+    })
+    .context("alice still connected after ejabberd was killed")?;
+    let out = perchd.cli_ok(&["message", "send", "-p", "alice", BOB, "while it is down"])?;
+    ensure!(
+        out.starts_with("queued "),
+        "send while the server is down: {out:?}"
+    );
+    ejabberd.start_again()?;
+    perchd.wait_for_state("alice", "connected", Duration::from_secs(60))?;
+    wait_until(DELIVERY, || Ok(outbox(perchd, "alice")?.is_empty()))
+        .context("alice's outbox never emptied after the restart")?;
+    connect(perchd, "bob", BOB)?;
+    let said = ["before the restart", "while it is down"];
+    let mut got = Vec::new();
+    wait_until(DELIVERY, || {
+        got = bodies(perchd, "bob", "in", ALICE)?;
+        Ok(got.len() >= said.len())
+    })
+    .with_context(|| format!("bob caught up with {got:?}"))?;
+    std::thread::sleep(Duration::from_secs(2));
+    let got = bodies(perchd, "bob", "in", ALICE)?;
+    ensure!(got == said, "bob's history from alice: {got:?}");
+    Ok(())
+}
+
 /// A second device of alice's account (slixmpp) sends and receives: carbons put both
 /// in alice's history in perchd, with the right direction.
 #[test]
