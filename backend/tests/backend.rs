@@ -430,6 +430,8 @@ async fn fresh_databases_stay_usable_while_checkpointed() {
 mod cache_memory;
 #[path = "backend/client_contract.rs"]
 mod client_contract;
+#[path = "backend/db_pool.rs"]
+mod db_pool;
 #[path = "backend/history.rs"]
 mod history;
 #[path = "backend/search_sql.rs"]

@@ -32,6 +32,7 @@ use tempfile::TempDir;
 
 pub mod ejabberd;
 pub mod raw_client;
+pub mod tinyfs;
 pub use ejabberd::Ejabberd;
 pub use raw_client::RawClient;
 pub mod fake_server;
