@@ -143,21 +143,42 @@ async fn find_duplicate(
     {
         return Ok(Some(row));
     }
-    let Some(origin) = &m.origin_id else {
-        return Ok(None);
+    let same_sender = |mut sel: sea_orm::Select<message::Entity>| {
+        sel = sel
+            .filter(message::Column::ProfileId.eq(profile_id))
+            .filter(message::Column::Peer.eq(m.peer.as_str()))
+            .filter(message::Column::Direction.eq(m.direction.as_str()));
+        // In a room, every occupant picks its own ids: only the same occupant's
+        // count (one must not be able to hide another's message by reusing its id).
+        if m.kind == "groupchat" && m.direction == Direction::In {
+            sel = sel.filter(message::Column::FromJid.eq(m.from.as_str()));
+        }
+        sel.order_by_desc(message::Column::Id)
     };
-    let mut sel = message::Entity::find()
-        .filter(message::Column::ProfileId.eq(profile_id))
-        .filter(message::Column::Peer.eq(m.peer.as_str()))
-        .filter(message::Column::OriginId.eq(origin.as_str()))
-        .filter(message::Column::Direction.eq(m.direction.as_str()));
-    // In a room, every occupant picks its own ids: only the same occupant's count
-    // (one occupant must not be able to hide another's message by reusing its id).
-    if m.kind == "groupchat" && m.direction == Direction::In {
-        sel = sel.filter(message::Column::FromJid.eq(m.from.as_str()));
+    if let Some(origin) = &m.origin_id
+        && let Some(row) = same_sender(message::Entity::find())
+            .filter(message::Column::OriginId.eq(origin.as_str()))
+            .one(db)
+            .await?
+    {
+        return Ok(Some(row));
     }
-    Ok(sel.order_by_desc(message::Column::Id).one(db).await?)
+    // A sender without origin-ids, or a row stored before Perch kept them (the
+    // first catch-up after an upgrade): the same stanza id and the same text from
+    // the same sender is the same message. Ids Perch made up for messages that had
+    // none say nothing.
+    if m.msg_id.starts_with(GENERATED_ID) {
+        return Ok(None);
+    }
+    Ok(same_sender(message::Entity::find())
+        .filter(message::Column::MsgId.eq(m.msg_id.as_str()))
+        .filter(message::Column::Body.eq(m.body.as_str()))
+        .one(db)
+        .await?)
 }
+
+/// The prefix of the ids given to incoming messages that had none.
+pub const GENERATED_ID: &str = "perch-in-";
 
 /// The message a correction corrects: same conversation, direction and sender.
 async fn find_corrected(

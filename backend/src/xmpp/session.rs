@@ -1368,7 +1368,7 @@ impl Inbox {
         let now = crate::time::now_micros();
         let id = match &m.id {
             Some(Id(id)) if !id.is_empty() => id.clone(),
-            _ => format!("perch-in-{now}"),
+            _ => format!("{}{now}", crate::history::GENERATED_ID),
         };
         let timestamp = match stanzas::delay(m) {
             stanzas::Delay::None => now,

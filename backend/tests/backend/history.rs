@@ -108,6 +108,28 @@ async fn a_message_seen_twice_is_stored_once() {
     other.from = "carol@example.org/x".into();
     assert!(matches!(h.store(p, other).await.unwrap(), Stored::New(_)));
     assert_eq!(all(&h, p).await.len(), 3);
+    // No origin-id (an old client, or a row from before Perch kept them): the same
+    // id and text from the same sender is the same message; another text is not.
+    h.store(p, incoming("legacy", "old", 4_000)).await.unwrap();
+    let mut again = archived(incoming("legacy", "old", 4_000), "A4");
+    again.origin_id = Some("o4".into());
+    assert!(matches!(
+        h.store(p, again).await.unwrap(),
+        Stored::Duplicate(_)
+    ));
+    assert!(matches!(
+        h.store(p, incoming("legacy", "new text", 5_000))
+            .await
+            .unwrap(),
+        Stored::New(_)
+    ));
+    // Ids Perch made up say nothing.
+    let made_up = format!("{}1", perch_backend::history::GENERATED_ID);
+    h.store(p, incoming(&made_up, "same", 6_000)).await.unwrap();
+    assert!(matches!(
+        h.store(p, incoming(&made_up, "same", 6_001)).await.unwrap(),
+        Stored::New(_)
+    ));
 }
 
 #[tokio::test]
