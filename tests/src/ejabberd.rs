@@ -7,7 +7,7 @@
 //! ([`Ejabberd::ca_file`]; SAN `localhost` and `pubsub.localhost`), Mnesia storage in
 //! the directory, the pubsub service `pubsub.localhost` (`flat` and `pep` plugins,
 //! `max_items_node: 10000`, local users may create nodes), mod_caps, mod_disco,
-//! mod_ping, mod_roster, mod_stream_mgmt, mod_carbons, mod_offline, mod_mam (every
+//! mod_ping, mod_roster, mod_stream_mgmt, mod_carboncopy, mod_offline, mod_mam (every
 //! message archived) and mod_register (loopback only). Nothing else
 //! listens: no s2s, http, stun or mqtt listener, and outgoing s2s is denied.
 //!
@@ -444,7 +444,7 @@ modules:
   mod_ping: {{}}
   mod_roster: {{}}
   mod_stream_mgmt: {{}}
-  mod_carbons: {{}}
+  mod_carboncopy: {{}}
   mod_offline: {{}}
   mod_mam:
     default: always
