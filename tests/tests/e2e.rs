@@ -1109,6 +1109,8 @@ mod cache;
 mod hardening;
 #[path = "e2e/hostile.rs"]
 mod hostile;
+#[path = "e2e/muc.rs"]
+mod muc;
 #[path = "e2e/pubsub.rs"]
 mod pubsub;
 #[path = "e2e/socket.rs"]

@@ -26,7 +26,11 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
              with autojoin",
             vec![
                 room_param(),
-                Param::optional("nick", ParamType::String, "our nick (default: the account's local part)"),
+                Param::optional(
+                    "nick",
+                    ParamType::String,
+                    "our nick (default: the account's local part)",
+                ),
                 Param::optional("password", ParamType::String, "the room's password"),
             ],
             |m, h, c| async move { join(&m, &*h, c).await }.boxed(),
@@ -73,7 +77,10 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
         (
             "muc_say",
             "Sends a message to a room (through the outbox); answers it as stored",
-            vec![room_param(), Param::required("text", ParamType::String, "the message")],
+            vec![
+                room_param(),
+                Param::required("text", ParamType::String, "the message"),
+            ],
             |m, h, c| {
                 async move {
                     let room = joined_room(&m, &c)?;
@@ -96,7 +103,8 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
             |m, h, c| {
                 async move {
                     let room = joined_room(&m, &c)?;
-                    let to = xml::occupant(&room, c.args.str("nick").unwrap_or_default()).map_err(bad)?;
+                    let to = xml::occupant(&room, c.args.str("nick").unwrap_or_default())
+                        .map_err(bad)?;
                     let mut msg = Message::new(Some(to));
                     msg.type_ = MessageType::Chat;
                     msg.bodies.insert(Default::default(), text(&c, "text")?);
@@ -108,7 +116,10 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
         (
             "muc_subject",
             "Sets a room's subject",
-            vec![room_param(), Param::required("subject", ParamType::String, "the new subject")],
+            vec![
+                room_param(),
+                Param::required("subject", ParamType::String, "the new subject"),
+            ],
             |m, h, c| {
                 async move {
                     let room = joined_room(&m, &c)?;
@@ -122,7 +133,10 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
         (
             "muc_nick",
             "Changes our nick in a room; waits until the room accepts it",
-            vec![room_param(), Param::required("nick", ParamType::String, "the new nick")],
+            vec![
+                room_param(),
+                Param::required("nick", ParamType::String, "the new nick"),
+            ],
             |m, _, c| {
                 async move {
                     let nick = c.args.str("nick").unwrap_or_default().to_owned();
@@ -143,8 +157,13 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
                 async move {
                     let room = joined_room(&m, &c)?;
                     let nick = c.args.str("nick").unwrap_or_default();
-                    h.iq(&c.profile, Some(room.to_bare().into()), true, xml::kick(nick, c.args.str("reason")))
-                        .await?;
+                    h.iq(
+                        &c.profile,
+                        Some(room.to_bare().into()),
+                        true,
+                        xml::kick(nick, c.args.str("reason")),
+                    )
+                    .await?;
                     Ok(json!({"room": room.to_bare().to_string(), "nick": nick}))
                 }
                 .boxed()
@@ -190,7 +209,9 @@ fn to_value(v: impl serde::Serialize) -> ActionResult {
 fn room(c: &Call) -> Result<Jid, HostError> {
     let j = c.args.jid("room").ok_or_else(|| bad("room: missing"))?;
     if j.node().is_none() || j.resource().is_some() {
-        return Err(bad(format!("room: {j} is not a room's bare JID (room@service)")));
+        return Err(bad(format!(
+            "room: {j} is not a room's bare JID (room@service)"
+        )));
     }
     Ok(j)
 }

@@ -53,10 +53,8 @@ impl Bookmark {
 
     /// The `<conference/>` payload.
     pub fn conference(&self) -> Element {
-        let mut c = Element::builder("conference", NS).a(
-            "autojoin",
-            if self.autojoin { "true" } else { "false" },
-        );
+        let mut c = Element::builder("conference", NS)
+            .a("autojoin", if self.autojoin { "true" } else { "false" });
         if let Some(n) = &self.name {
             c = c.a("name", n.as_str());
         }
@@ -175,9 +173,11 @@ mod tests {
              <nick>alice</nick><password>pw</password>\
              <extensions><state xmlns='urn:example:client'/></extensions></conference>"
         );
-        let item: Element = format!("<item xmlns='http://jabber.org/protocol/pubsub' id='team@conf.x'>{xml}</item>")
-            .parse()
-            .unwrap();
+        let item: Element = format!(
+            "<item xmlns='http://jabber.org/protocol/pubsub' id='team@conf.x'>{xml}</item>"
+        )
+        .parse()
+        .unwrap();
         assert_eq!(Bookmark::from_item(&item), Some(b));
     }
 
@@ -202,7 +202,9 @@ mod tests {
             ("pubsub#access_model", "whitelist"),
         ] {
             assert!(
-                xml.contains(&format!("<field var='{var}'><value>{value}</value></field>")),
+                xml.contains(&format!(
+                    "<field var='{var}'><value>{value}</value></field>"
+                )),
                 "{var}: {xml}"
             );
         }

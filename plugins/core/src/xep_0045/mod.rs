@@ -191,7 +191,13 @@ impl Muc {
             RoomPresence::Other => {}
             RoomPresence::Error { nick, error } => {
                 tracing::info!(%profile, %room, %nick, %error, "the room refused our presence");
-                let was_join = matches!(r.waiter, Some(Waiter { what: Wait::Join, .. }));
+                let was_join = matches!(
+                    r.waiter,
+                    Some(Waiter {
+                        what: Wait::Join,
+                        ..
+                    })
+                );
                 r.answer(Err(HostError::Stanza(error)));
                 if was_join && !r.joined {
                     all.get_mut(profile).map(|m| m.remove(&room));
@@ -200,7 +206,10 @@ impl Muc {
             RoomPresence::Occupant(o) => {
                 let own = o.codes.contains(&code::SELF) || o.occupant.nick == r.nick;
                 self.occupant_presence(&room, r, *o, own, &mut effects);
-                if !r.joined && r.waiter.is_none() && effects.iter().any(|e| matches!(e, Effect::Forget(_))) {
+                if !r.joined
+                    && r.waiter.is_none()
+                    && effects.iter().any(|e| matches!(e, Effect::Forget(_)))
+                {
                     all.get_mut(profile).map(|m| m.remove(&room));
                 }
             }
@@ -227,7 +236,13 @@ impl Muc {
             if own {
                 r.nick = nick.clone();
                 r.joined = true;
-                if matches!(r.waiter, Some(Waiter { what: Wait::Join | Wait::Nick, .. })) {
+                if matches!(
+                    r.waiter,
+                    Some(Waiter {
+                        what: Wait::Join | Wait::Nick,
+                        ..
+                    })
+                ) {
                     r.answer(Ok(Answer {
                         nick,
                         created: o.codes.contains(&code::CREATED),
@@ -277,7 +292,9 @@ impl Muc {
         });
         match r.waiter.as_ref().map(|w| &w.what) {
             Some(Wait::Leave) => r.answer(left),
-            Some(_) => r.answer(Err(HostError::Xmpp(format!("removed from {room}: {reason}")))),
+            Some(_) => r.answer(Err(HostError::Xmpp(format!(
+                "removed from {room}: {reason}"
+            )))),
             None => {}
         }
         tracing::info!(room, reason, "out of the room");
@@ -398,8 +415,13 @@ impl Muc {
         if answer.created {
             // Prosody locks a new room until its owner configures it: accept the
             // defaults (an instant room).
-            host.iq(profile, Some(room.to_bare().into()), true, xml::instant_room())
-                .await?;
+            host.iq(
+                profile,
+                Some(room.to_bare().into()),
+                true,
+                xml::instant_room(),
+            )
+            .await?;
             tracing::info!(%profile, room = %room_s, "created an instant room");
         }
         let info = host
@@ -536,14 +558,22 @@ impl Muc {
     async fn rejoin_all(&self, profile: &str) -> Result<(), HostError> {
         let host = self.host()?;
         let pid = host.profile_id(profile).await?;
-        let mut wanted: BTreeMap<String, (String, Option<String>)> = store::rooms(host.database(), pid)
-            .await?
-            .into_iter()
-            .map(|(room, nick)| (room, (nick, None)))
-            .collect();
+        let mut wanted: BTreeMap<String, (String, Option<String>)> =
+            store::rooms(host.database(), pid)
+                .await?
+                .into_iter()
+                .map(|(room, nick)| (room, (nick, None)))
+                .collect();
+        // Rooms being joined right now (a frontend was quicker than this task), or
+        // still joined (a resumed stream), are left alone.
+        let mut busy = std::collections::HashSet::new();
         if let Some(rooms) = lock(&self.rooms).get(profile) {
             for (room, r) in rooms {
-                wanted.insert(room.clone(), (r.nick.clone(), r.password.clone()));
+                if r.joined || r.waiter.is_some() {
+                    busy.insert(room.clone());
+                } else {
+                    wanted.insert(room.clone(), (r.nick.clone(), r.password.clone()));
+                }
             }
         }
         let default_nick = default_nick(&*host, profile).await;
@@ -564,6 +594,9 @@ impl Muc {
             Err(e) => tracing::warn!(%profile, error = %e, "reading the bookmarks failed"),
         }
         for (room, (nick, password)) in wanted {
+            if busy.contains(&room) {
+                continue;
+            }
             let Ok(jid) = Jid::new(&room) else {
                 tracing::warn!(%profile, %room, "a stored room is not a JID; skipped");
                 continue;
@@ -650,7 +683,10 @@ impl Plugin for Muc {
             let _ = me.host.set(host.clone());
             host.add_feature(IMPORT_NAME, xml::NS_MUC);
             for (name, doc) in [
-                (signal::ROOM_JOINED, "we are in a room: {room, nick, created, archived}"),
+                (
+                    signal::ROOM_JOINED,
+                    "we are in a room: {room, nick, created, archived}",
+                ),
                 (
                     signal::ROOM_LEFT,
                     "we are out of a room: {room, nick, reason (left, kicked, banned, destroyed, \
@@ -661,8 +697,14 @@ impl Plugin for Muc {
                     "another occupant joined, changed or left: {room, event, occupant {nick, jid, \
                      role, affiliation, show, status}, reason}",
                 ),
-                (signal::SUBJECT, "a room's subject: {room, subject (null: none), by}"),
-                (signal::NICK_CHANGED, "an occupant (own: us) changed nick: {room, old, new, own}"),
+                (
+                    signal::SUBJECT,
+                    "a room's subject: {room, subject (null: none), by}",
+                ),
+                (
+                    signal::NICK_CHANGED,
+                    "an occupant (own: us) changed nick: {room, old, new, own}",
+                ),
             ] {
                 host.declare_signal(IMPORT_NAME, name, doc);
             }
@@ -712,7 +754,12 @@ impl Plugin for Muc {
                         && m.has_room(&args.profile, &to.to_bare().to_string())
                     {
                         args.peer = Some(to.to_string());
-                        if !args.message.payloads.iter().any(|p| p.is("x", xml::NS_USER)) {
+                        if !args
+                            .message
+                            .payloads
+                            .iter()
+                            .any(|p| p.is("x", xml::NS_USER))
+                        {
                             args.message.payloads.push(xml::pm_marker());
                         }
                     }

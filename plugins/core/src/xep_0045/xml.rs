@@ -255,7 +255,11 @@ pub fn subject(room: &Jid, subject: &str) -> Element {
     Element::builder("message", NS_CLIENT)
         .a("to", room.to_bare().to_string())
         .a("type", "groupchat")
-        .append(Element::builder("subject", NS_CLIENT).append(subject).build())
+        .append(
+            Element::builder("subject", NS_CLIENT)
+                .append(subject)
+                .build(),
+        )
         .build()
 }
 
@@ -473,7 +477,10 @@ mod tests {
             &"r@conf.x".parse().unwrap(),
             "New topic",
         )));
-        assert_eq!(built.to.as_ref().map(|t| t.to_string()).as_deref(), Some("r@conf.x"));
+        assert_eq!(
+            built.to.as_ref().map(|t| t.to_string()).as_deref(),
+            Some("r@conf.x")
+        );
         assert_eq!(subject_change(&built).as_deref(), Some("New topic"));
     }
 
