@@ -114,21 +114,17 @@ fn view(m: message::Model) -> HistoryMessage {
     }
 }
 
-/// A transaction that will write, holding the write lock from its start.
+/// Whether a write failed only because another connection was writing.
 ///
-/// Why not a plain (deferred) `BEGIN`: these transactions read, then write; in WAL
-/// mode, a deferred transaction whose snapshot went stale (another connection
-/// committed in between: the outbox confirming, another profile's message) cannot
-/// upgrade to a writer and fails at once with SQLITE_BUSY, without waiting for
-/// `busy_timeout`. Group chats hit this on every message of ours: the room's echo
-/// is stored while the outbox confirms the original. `BEGIN IMMEDIATE` waits for
-/// the lock instead.
-async fn write_tx(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction> {
-    let options = sea_orm::TransactionOptions {
-        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-        ..Default::default()
-    };
-    Ok(db.begin_with_options(options).await?)
+/// Why it matters: storing an incoming message reads (is it a duplicate?), then
+/// writes, in one deferred transaction. In WAL mode such a transaction whose snapshot
+/// went stale (another connection committed in between: the outbox confirming, another
+/// profile's message) cannot become a writer and fails at once with SQLITE_BUSY
+/// (`database is locked`, codes 5 and 517), without waiting for `busy_timeout`. Group
+/// chats hit this on our own messages: the room's echo is stored while the outbox
+/// confirms the original. Such a failure is worth trying again; any other is not.
+fn is_busy(e: &Error) -> bool {
+    matches!(e, Error::Storage(db) if db.to_string().contains("database is locked"))
 }
 
 fn bare(jid: &str) -> &str {
@@ -349,8 +345,21 @@ impl History {
     /// Stores a message, unless it is one seen before; a correction also updates the
     /// message it corrects.
     pub async fn store(&self, profile_id: i32, m: NewMessage) -> Result<Stored> {
-        let tx = write_tx(&self.db).await?;
-        let stored = store_in(&tx, profile_id, &m).await?;
+        let mut attempt = 0;
+        loop {
+            match self.store_once(profile_id, &m).await {
+                Err(e) if is_busy(&e) && attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn store_once(&self, profile_id: i32, m: &NewMessage) -> Result<Stored> {
+        let tx = self.db.begin().await?;
+        let stored = store_in(&tx, profile_id, m).await?;
         tx.commit().await?;
         Ok(stored)
     }
@@ -358,7 +367,7 @@ impl History {
     /// Stores a message to send and puts its stanza in the outbox, in one
     /// transaction.
     pub async fn enqueue(&self, profile_id: i32, m: NewMessage, stanza: String) -> Result<Stored> {
-        let tx = write_tx(&self.db).await?;
+        let tx = self.db.begin().await?;
         let stored = store_in(&tx, profile_id, &m).await?;
         if let Stored::Duplicate(_) = stored {
             {
@@ -384,7 +393,7 @@ impl History {
     /// The next outbox entries (oldest first), marked `sent`: the caller writes them
     /// to the stream now. Entries sent before and not confirmed come again.
     pub async fn claim_outbox(&self, profile_id: i32, limit: u64) -> Result<Vec<Outgoing>> {
-        let tx = write_tx(&self.db).await?;
+        let tx = self.db.begin().await?;
         let entries = outbox::Entity::find()
             .filter(outbox::Column::ProfileId.eq(profile_id))
             .order_by_asc(outbox::Column::Id)
@@ -426,7 +435,7 @@ impl History {
     /// The server confirmed these: out of the outbox, `acked`. Returns them as they
     /// are now.
     pub async fn confirm_sent(&self, rows: &[i64]) -> Result<Vec<HistoryMessage>> {
-        let tx = write_tx(&self.db).await?;
+        let tx = self.db.begin().await?;
         outbox::Entity::delete_many()
             .filter(outbox::Column::MessageId.is_in(rows.to_vec()))
             .exec(&tx)
@@ -479,7 +488,7 @@ impl History {
     /// Takes a message out of the outbox before it goes out. Refused once it has
     /// been written to the stream (it may be at the server already).
     pub async fn cancel(&self, profile_id: i32, msg_id: &str) -> Result<HistoryMessage> {
-        let tx = write_tx(&self.db).await?;
+        let tx = self.db.begin().await?;
         let found = message::Entity::find()
             .filter(message::Column::ProfileId.eq(profile_id))
             .filter(message::Column::MsgId.eq(msg_id))

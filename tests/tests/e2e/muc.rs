@@ -223,6 +223,16 @@ fn three_profiles_body(bed: &Bed) -> Result<()> {
         "carol is still listed in the room after the kick"
     );
     wait_nicks(perchd, "alice", room, &["alice", "robert"])?;
+    // Not rejoined behind the moderator's back: the bookmark lost autojoin.
+    let mut last = Value::Null;
+    wait_until(DELIVERY, || {
+        last = muc(perchd, &["bookmarks", "-p", "carol"])?;
+        Ok(last.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|b| b["room"] == room && b["autojoin"] == false)
+        }))
+    })
+    .with_context(|| format!("carol's bookmarks after the kick: {last}"))?;
     perchd.cli_fails_with(
         &["muc", "say", "-p", "carol", room, "still here?"],
         "BadArgument",

@@ -137,8 +137,10 @@ impl Room {
 /// What a presence handled under the lock leads to, done after it.
 enum Effect {
     Emit(&'static str, Value),
-    /// The room's row goes (we left or were thrown out).
-    Forget(String),
+    /// The room's row goes (we left or were thrown out); `true`: thrown out, so
+    /// its bookmark loses autojoin too (a destroyed room must not be created again
+    /// by our next join, nor a kick undone behind the moderator's back).
+    Forget(String, bool),
     /// The room's row gets this nick.
     Save(String, String),
 }
@@ -208,7 +210,7 @@ impl Muc {
                 self.occupant_presence(&room, r, *o, own, &mut effects);
                 if !r.joined
                     && r.waiter.is_none()
-                    && effects.iter().any(|e| matches!(e, Effect::Forget(_)))
+                    && effects.iter().any(|e| matches!(e, Effect::Forget(..)))
                 {
                     all.get_mut(profile).map(|m| m.remove(&room));
                 }
@@ -298,7 +300,7 @@ impl Muc {
             None => {}
         }
         tracing::info!(room, reason, "out of the room");
-        effects.push(Effect::Forget(room.to_owned()));
+        effects.push(Effect::Forget(room.to_owned(), reason != "left"));
         effects.push(Effect::Emit(
             signal::ROOM_LEFT,
             json!({"room": room, "nick": r.nick, "reason": reason, "actor": o.actor,
@@ -306,13 +308,25 @@ impl Muc {
         ));
     }
 
-    async fn apply(&self, host: &dyn Host, profile: &str, effects: Vec<Effect>) {
+    async fn apply(&self, host: &Arc<dyn Host>, profile: &str, effects: Vec<Effect>) {
         for e in effects {
             match e {
                 Effect::Emit(name, data) => host.emit(IMPORT_NAME, name, profile, data),
-                Effect::Forget(room) => {
-                    if let Err(e) = forget(host, profile, &room).await {
+                Effect::Forget(room, removed) => {
+                    if let Err(e) = forget(&**host, profile, &room).await {
                         tracing::warn!(%profile, %room, error = %e, "forgetting a room failed");
+                    }
+                    if removed {
+                        // Off the inbox: the bookmark's IQs come back through it.
+                        let (host, profile) = (host.clone(), profile.to_owned());
+                        tokio::spawn(async move {
+                            if let Err(e) =
+                                update_bookmark(&*host, &profile, &room, |b| b.autojoin = false)
+                                    .await
+                            {
+                                tracing::warn!(%profile, %room, error = %e, "clearing the bookmark's autojoin failed");
+                            }
+                        });
                     }
                 }
                 Effect::Save(room, nick) => {
@@ -721,7 +735,7 @@ impl Plugin for Muc {
                         match effects {
                             Some(effects) => {
                                 if let Ok(host) = me.host() {
-                                    me.apply(&*host, &profile, effects).await;
+                                    me.apply(&host, &profile, effects).await;
                                 }
                                 Flow::Stop
                             }
@@ -743,9 +757,11 @@ impl Plugin for Muc {
                 },
             );
             let m = me.clone();
+            // After receipts (0), before the unique ids (-100): nothing here depends on
+            // the order, and `perch debug triggers` keeps receipts first.
             host.triggers().add::<MessageSend, _>(
                 IMPORT_NAME,
-                0,
+                -10,
                 move |args: &mut OutgoingMessage| {
                     // A private message to an occupant: filed under the occupant.
                     if let Some(to) = args.message.to.clone()
