@@ -242,5 +242,6 @@ async fn join(m: &Muc, h: &dyn Host, c: Call) -> ActionResult {
         None => default_nick(h, &c.profile).await,
     };
     let password = c.args.str("password").map(str::to_owned);
-    m.join(&c.profile, &room, &nick, password, true).await
+    m.join_patiently(&c.profile, &room, &nick, password, true)
+        .await
 }

@@ -496,6 +496,33 @@ impl Muc {
         }))
     }
 
+    /// [`Muc::join`], tried again while the room answers `item-not-found`: a room
+    /// someone else is creating is locked until its owner configures it (after a
+    /// server restart, every occupant rejoins at once and one of them re-creates it).
+    async fn join_patiently(
+        &self,
+        profile: &str,
+        room: &Jid,
+        nick: &str,
+        password: Option<String>,
+        bookmark: bool,
+    ) -> Result<Value, HostError> {
+        let mut attempt = 0u64;
+        loop {
+            match self
+                .join(profile, room, nick, password.clone(), bookmark)
+                .await
+            {
+                Err(HostError::Stanza(e)) if e.condition == "item-not-found" && attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(%profile, %room, attempt, "the room is locked; trying again");
+                    tokio::time::sleep(Duration::from_millis(300 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn leave(&self, profile: &str, room: &Jid) -> Result<Value, HostError> {
         let host = self.host()?;
         let room_s = room.to_bare().to_string();
@@ -615,7 +642,10 @@ impl Muc {
                 tracing::warn!(%profile, %room, "a stored room is not a JID; skipped");
                 continue;
             };
-            match self.join(profile, &jid, &nick, password, false).await {
+            match self
+                .join_patiently(profile, &jid, &nick, password, false)
+                .await
+            {
                 Ok(_) => tracing::debug!(%profile, %room, "rejoined"),
                 Err(e) => tracing::warn!(%profile, %room, error = %e, "rejoining the room failed"),
             }
