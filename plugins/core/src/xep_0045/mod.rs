@@ -844,3 +844,220 @@ impl Plugin for Muc {
         .boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perch_plugin_api::parsers::message::Message;
+    use perch_plugin_api::parsers::presence::Presence;
+
+    const ROOM: &str = "r@conf.x";
+
+    fn presence(xml: &str) -> IncomingPresence {
+        let e: Element = xml.parse().expect("xml");
+        IncomingPresence {
+            profile: "p".into(),
+            presence: Presence::try_from(e).expect("presence"),
+        }
+    }
+
+    fn incoming(xml: &str) -> IncomingMessage {
+        let e: Element = xml.parse().expect("xml");
+        IncomingMessage::live("p".into(), Message::try_from(e).expect("message"))
+    }
+
+    /// A plugin in `ROOM` as `alice`, joining (a waiter) or joined.
+    fn muc(joined: bool) -> (Muc, oneshot::Receiver<Result<Answer, HostError>>) {
+        let m = Muc::default();
+        let (tx, rx) = oneshot::channel();
+        let mut r = Room::new("alice".into(), None);
+        r.joined = joined;
+        r.waiter = (!joined).then_some(Waiter {
+            what: Wait::Join,
+            tx,
+        });
+        lock(&m.rooms)
+            .entry("p".into())
+            .or_default()
+            .insert(ROOM.into(), r);
+        (m, rx)
+    }
+
+    fn occupant_xml(nick: &str, kind: &str, inner: &str) -> String {
+        format!(
+            "<presence xmlns='jabber:client' from='{ROOM}/{nick}' {kind}>\
+             <x xmlns='http://jabber.org/protocol/muc#user'>{inner}</x></presence>"
+        )
+    }
+
+    fn signals(effects: &[Effect]) -> Vec<(&'static str, Value)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Emit(n, v) => Some((*n, v.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_join_ends_with_our_own_presence() {
+        let (m, mut rx) = muc(false);
+        let bob = presence(&occupant_xml(
+            "bob",
+            "",
+            "<item affiliation='none' role='participant'/>",
+        ));
+        let effects = m.on_presence("p", &bob).expect("a room of ours");
+        assert_eq!(signals(&effects)[0].0, signal::OCCUPANT);
+        assert!(rx.try_recv().is_err(), "answered before our own presence");
+        let own = presence(&occupant_xml(
+            "alice",
+            "",
+            "<item affiliation='owner' role='moderator'/><status code='110'/><status code='201'/>",
+        ));
+        m.on_presence("p", &own).expect("a room of ours");
+        let answer = rx.try_recv().expect("answered").expect("joined");
+        assert!(answer.created);
+        assert_eq!(answer.nick, "alice");
+        let joined = m.with_room("p", ROOM, |r| (r.joined, r.occupants.len()));
+        assert_eq!(joined, Some((true, 2)));
+        // Presences of rooms we are not in are not ours to read.
+        let other = presence(
+            "<presence xmlns='jabber:client' from='other@conf.x/bob'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'/></presence>",
+        );
+        assert!(m.on_presence("p", &other).is_none());
+        assert!(xml::is_room_presence(&other.presence));
+    }
+
+    #[test]
+    fn a_refused_join_is_the_rooms_error_and_leaves_nothing() {
+        let (m, mut rx) = muc(false);
+        let refused = presence(&format!(
+            "<presence xmlns='jabber:client' from='{ROOM}/alice' type='error'>\
+             <error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+        ));
+        m.on_presence("p", &refused).expect("a room of ours");
+        match rx.try_recv().expect("answered") {
+            Err(HostError::Stanza(e)) => assert_eq!(e.condition, "conflict"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!m.has_room("p", ROOM));
+    }
+
+    #[test]
+    fn nick_changes_and_departures() {
+        let (m, _rx) = muc(true);
+        m.on_presence(
+            "p",
+            &presence(&occupant_xml(
+                "bob",
+                "",
+                "<item affiliation='none' role='participant'/>",
+            )),
+        );
+        let renamed = m
+            .on_presence(
+                "p",
+                &presence(&occupant_xml(
+                    "bob",
+                    "type='unavailable'",
+                    "<item affiliation='none' role='participant' nick='robert'/><status code='303'/>",
+                )),
+            )
+            .expect("ours");
+        assert_eq!(
+            signals(&renamed),
+            [(
+                signal::NICK_CHANGED,
+                json!({"room": ROOM, "old": "bob", "new": "robert", "own": false})
+            )]
+        );
+        let nicks = m.with_room("p", ROOM, |r| {
+            r.occupants.keys().cloned().collect::<Vec<_>>()
+        });
+        assert_eq!(nicks, Some(vec!["robert".to_owned()]));
+        // Our own nick change is saved for rejoins.
+        let ours = m
+            .on_presence(
+                "p",
+                &presence(&occupant_xml(
+                    "alice",
+                    "type='unavailable'",
+                    "<item affiliation='owner' role='moderator' nick='alicia'/>\
+                     <status code='303'/><status code='110'/>",
+                )),
+            )
+            .expect("ours");
+        assert!(
+            ours.iter()
+                .any(|e| matches!(e, Effect::Save(r, n) if r == ROOM && n == "alicia"))
+        );
+        assert_eq!(
+            m.with_room("p", ROOM, |r| r.nick.clone()).as_deref(),
+            Some("alicia")
+        );
+        // Kicked: the room is forgotten, with its bookmark's autojoin.
+        let kicked = m
+            .on_presence(
+                "p",
+                &presence(&occupant_xml(
+                    "alicia",
+                    "type='unavailable'",
+                    "<item affiliation='none' role='none'><reason>bye</reason></item>\
+                     <status code='307'/><status code='110'/>",
+                )),
+            )
+            .expect("ours");
+        assert!(
+            kicked
+                .iter()
+                .any(|e| matches!(e, Effect::Forget(r, true) if r == ROOM))
+        );
+        let left = signals(&kicked);
+        assert_eq!(left[0].0, signal::ROOM_LEFT);
+        assert_eq!(left[0].1["reason"], "kicked");
+        assert_eq!(left[0].1["text"], "bye");
+        assert!(!m.has_room("p", ROOM));
+    }
+
+    #[test]
+    fn messages_from_a_room() {
+        let (m, _rx) = muc(true);
+        // Our own echo went out; another occupant's came in.
+        let mut echo = incoming(&format!(
+            "<message xmlns='jabber:client' from='{ROOM}/alice' type='groupchat'><body>hi</body></message>"
+        ));
+        assert_eq!(m.on_message(&mut echo), Flow::Continue);
+        assert_eq!(echo.direction, Some(Direction::Out));
+        let mut theirs = incoming(&format!(
+            "<message xmlns='jabber:client' from='{ROOM}/bob' type='groupchat'><body>yo</body></message>"
+        ));
+        assert_eq!(m.on_message(&mut theirs), Flow::Continue);
+        assert_eq!((theirs.direction, theirs.peer), (None, None));
+        // A private message is filed under the occupant.
+        let mut pm = incoming(&format!(
+            "<message xmlns='jabber:client' from='{ROOM}/bob' type='chat'><body>psst</body></message>"
+        ));
+        assert_eq!(m.on_message(&mut pm), Flow::Continue);
+        assert_eq!(pm.peer.as_deref(), Some("r@conf.x/bob"));
+        // A subject is remembered and taken.
+        let mut subject = incoming(&format!(
+            "<message xmlns='jabber:client' from='{ROOM}/bob' type='groupchat'><subject>Topic</subject></message>"
+        ));
+        assert_eq!(m.on_message(&mut subject), Flow::Stop);
+        assert_eq!(
+            m.with_room("p", ROOM, |r| r.subject.clone())
+                .flatten()
+                .as_deref(),
+            Some("Topic")
+        );
+        // A chat from a stranger is none of ours.
+        let mut stranger = incoming(
+            "<message xmlns='jabber:client' from='bob@x/phone' type='chat'><body>hi</body></message>",
+        );
+        assert_eq!(m.on_message(&mut stranger), Flow::Continue);
+        assert_eq!(stranger.peer, None);
+    }
+}
