@@ -205,6 +205,27 @@ fn three_profiles_body(bed: &Bed) -> Result<()> {
     let (robert, carol) = (format!("{room}/robert"), format!("{room}/carol"));
     wait_history(perchd, "bob", &carol, &[t("in", "psst", &carol)])?;
     assert_history(perchd, "carol", &[&robert], &[t("out", "psst", &robert)])?;
+    // The reply through `message send` to the occupant's JID, filed the same way.
+    send(perchd, "bob", &carol, "what?")?;
+    wait_history(
+        perchd,
+        "carol",
+        &robert,
+        &[t("out", "psst", &robert), t("in", "what?", &robert)],
+    )?;
+
+    // Our availability reaches the rooms we are in.
+    perchd.cli_ok(&[
+        "presence", "set", "-p", "bob", "--show", "away", "--status", "lunch",
+    ])?;
+    let mut last = Vec::new();
+    wait_until(DELIVERY, || {
+        last = occupants(perchd, "alice", room)?;
+        Ok(last
+            .iter()
+            .any(|o| o["nick"] == "robert" && o["show"] == "away" && o["status"] == "lunch"))
+    })
+    .with_context(|| format!("robert's away presence never reached alice: {last:?}"))?;
 
     // The owner kicks carol: carol is out, told why.
     muc(

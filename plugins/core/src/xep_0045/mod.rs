@@ -34,7 +34,7 @@ use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::MessageType;
 use perch_plugin_api::points::{
     IncomingMessage, IncomingPresence, MessageReceived, MessageSend, OutgoingMessage,
-    PresenceReceived, RoomJoined, RoomJoinedPoint,
+    OutgoingPresence, PresenceReceived, PresenceSend, RoomJoined, RoomJoinedPoint,
 };
 use perch_plugin_api::{Direction, Flow, Host, HostError, Plugin, PluginError, PluginInfo};
 use serde_json::{Value, json};
@@ -380,6 +380,39 @@ impl Muc {
             _ => {}
         }
         Flow::Continue
+    }
+
+    /// Our availability changed (away, a status…): the rooms we are in see it too.
+    /// Sent from a task of its own (this point must not wait on the session).
+    fn share_presence(&self, args: &OutgoingPresence) {
+        use perch_plugin_api::parsers::presence::Type;
+        if args.presence.type_ != Type::None || args.presence.to.is_some() {
+            return;
+        }
+        let Ok(host) = self.host() else { return };
+        let targets: Vec<Jid> = lock(&self.rooms)
+            .get(&args.profile)
+            .map(|rooms| {
+                rooms
+                    .iter()
+                    .filter(|(_, r)| r.joined)
+                    .filter_map(|(room, r)| Jid::new(&format!("{room}/{}", r.nick)).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if targets.is_empty() {
+            return;
+        }
+        let (profile, presence) = (args.profile.clone(), args.presence.clone());
+        tokio::spawn(async move {
+            for to in targets {
+                let mut p = presence.clone();
+                p.to = Some(to.clone());
+                if let Err(e) = host.send(&profile, p.into()).await {
+                    tracing::debug!(%profile, %to, error = %e, "sharing our presence with a room failed");
+                }
+            }
+        });
     }
 
     /// Joins (or rejoins) a room and waits until we are in; `bookmark`: also mark it
@@ -809,6 +842,15 @@ impl Plugin for Muc {
                             args.message.payloads.push(xml::pm_marker());
                         }
                     }
+                    async { Flow::Continue }.boxed()
+                },
+            );
+            let m = me.clone();
+            host.triggers().add::<PresenceSend, _>(
+                IMPORT_NAME,
+                -100,
+                move |args: &mut OutgoingPresence| {
+                    m.share_presence(args);
                     async { Flow::Continue }.boxed()
                 },
             );
