@@ -17,6 +17,7 @@ mod m20261123_000004_pubsub_cache;
 mod m20261123_000005_pubsub_cache_indexes;
 mod m20261123_000006_pubsub_cache_contentless_fts;
 mod m20261202_000007_messaging;
+mod m20261202_000008_muc;
 
 /// Every migration this binary knows, oldest first.
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_pubsub_cache_indexes::Migration),
             Box::new(m20261123_000006_pubsub_cache_contentless_fts::Migration),
             Box::new(m20261202_000007_messaging::Migration),
+            Box::new(m20261202_000008_muc::Migration),
         ]
     }
 }

@@ -1129,6 +1129,8 @@ mod hardening;
 mod hostile;
 #[path = "e2e/messaging.rs"]
 mod messaging;
+#[path = "e2e/muc.rs"]
+mod muc;
 #[path = "e2e/pubsub.rs"]
 mod pubsub;
 #[path = "e2e/socket.rs"]

@@ -51,6 +51,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let list = parse(client().await?.plugin_list().await?)?;
             output::plugins(&list, json_out);
         }
+        Command::Muc(cmd) => crate::muc::run(cmd, json_out, &client().await?).await?,
         Command::Blog(cmd) => crate::blog::run(cmd, json_out, &client().await?).await?,
         Command::Pubsub(cmd) => crate::pubsub::run(cmd, json_out, &client().await?).await?,
         Command::Debug(DebugCommand::Triggers) => {

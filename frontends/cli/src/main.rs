@@ -9,6 +9,7 @@
 mod blog;
 mod client;
 mod commands;
+mod muc;
 mod output;
 mod pubsub;
 
@@ -86,6 +87,9 @@ enum Command {
     /// Ask other entities about themselves.
     #[command(subcommand)]
     Info(InfoCommand),
+    /// Group chats (XEP-0045): join, leave, occupants, say, subject, nick.
+    #[command(subcommand)]
+    Muc(muc::MucCommand),
     /// Blog posts (XEP-0277).
     #[command(subcommand)]
     Blog(blog::BlogCommand),

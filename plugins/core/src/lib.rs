@@ -12,6 +12,7 @@ mod dom;
 pub mod pubsub_cache;
 pub mod xep_0004;
 pub mod xep_0030;
+pub mod xep_0045;
 pub mod xep_0059;
 pub mod xep_0060;
 pub mod xep_0085;
@@ -32,6 +33,7 @@ pub fn builtin() -> Vec<Arc<dyn Plugin>> {
     let analysers = cache.analysers();
     vec![
         Arc::new(xep_0030::Disco::default()),
+        Arc::new(xep_0045::Muc::default()),
         cache,
         Arc::new(xep_0059::Rsm),
         Arc::new(xep_0060::PubSub),

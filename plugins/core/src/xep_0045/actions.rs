@@ -1,0 +1,247 @@
+//! The group chat actions (`muc_*`), what frontends and `perch muc` call.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
+use perch_plugin_api::jid::Jid;
+use perch_plugin_api::parsers::message::{Message, MessageType};
+use perch_plugin_api::{Host, HostError};
+use serde_json::{Value, json};
+
+use super::{IMPORT_NAME, Muc, bad, bookmarks, default_nick, lock, xml};
+
+type Op = fn(Arc<Muc>, Arc<dyn Host>, Call) -> BoxFuture<'static, ActionResult>;
+
+fn room_param() -> Param {
+    Param::required("room", ParamType::Jid, "the room's bare JID (room@service)")
+}
+
+pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
+    let specs: Vec<(&'static str, &'static str, Vec<Param>, Op)> = vec![
+        (
+            "muc_join",
+            "Joins a room (created as an instant room when it does not exist) and bookmarks it \
+             with autojoin",
+            vec![
+                room_param(),
+                Param::optional(
+                    "nick",
+                    ParamType::String,
+                    "our nick (default: the account's local part)",
+                ),
+                Param::optional("password", ParamType::String, "the room's password"),
+            ],
+            |m, h, c| async move { join(&m, &*h, c).await }.boxed(),
+        ),
+        (
+            "muc_leave",
+            "Leaves a room; its bookmark stays, without autojoin",
+            vec![room_param()],
+            |m, _, c| async move { m.leave(&c.profile, &room(&c)?).await }.boxed(),
+        ),
+        (
+            "muc_list",
+            "The rooms of the profile: {room, nick, joined, archived, subject, occupants}",
+            vec![],
+            |m, _, c| {
+                async move {
+                    let all = lock(&m.rooms);
+                    let list: Vec<Value> = all
+                        .get(&c.profile)
+                        .map(|rooms| rooms.iter().map(|(k, r)| r.summary(k)).collect())
+                        .unwrap_or_default();
+                    Ok(Value::Array(list))
+                }
+                .boxed()
+            },
+        ),
+        (
+            "muc_occupants",
+            "A joined room's occupants: {room, nick, subject, occupants: [{nick, jid, role, \
+             affiliation, show, status}]}",
+            vec![room_param()],
+            |m, _, c| {
+                async move {
+                    let room = room(&c)?.to_bare().to_string();
+                    m.with_room(&c.profile, &room, |r| {
+                        json!({"room": room, "nick": r.nick, "joined": r.joined, "subject": r.subject,
+                               "occupants": r.occupants.values().collect::<Vec<_>>()})
+                    })
+                    .ok_or_else(|| bad(format!("not in room {room}")))
+                }
+                .boxed()
+            },
+        ),
+        (
+            "muc_say",
+            "Sends a message to a room (through the outbox); answers it as stored",
+            vec![
+                room_param(),
+                Param::required("text", ParamType::String, "the message"),
+            ],
+            |m, h, c| {
+                async move {
+                    let room = joined_room(&m, &c)?;
+                    let mut msg = Message::new(Some(room.to_bare().into()));
+                    msg.type_ = MessageType::Groupchat;
+                    msg.bodies.insert(Default::default(), text(&c, "text")?);
+                    to_value(h.send_message(&c.profile, msg).await?)
+                }
+                .boxed()
+            },
+        ),
+        (
+            "muc_pm",
+            "Sends a private message to an occupant (filed under room/nick)",
+            vec![
+                room_param(),
+                Param::required("nick", ParamType::String, "the occupant's nick"),
+                Param::required("text", ParamType::String, "the message"),
+            ],
+            |m, h, c| {
+                async move {
+                    let room = joined_room(&m, &c)?;
+                    let to = xml::occupant(&room, c.args.str("nick").unwrap_or_default())
+                        .map_err(bad)?;
+                    let mut msg = Message::new(Some(to));
+                    msg.type_ = MessageType::Chat;
+                    msg.bodies.insert(Default::default(), text(&c, "text")?);
+                    to_value(h.send_message(&c.profile, msg).await?)
+                }
+                .boxed()
+            },
+        ),
+        (
+            "muc_subject",
+            "Sets a room's subject",
+            vec![
+                room_param(),
+                Param::required("subject", ParamType::String, "the new subject"),
+            ],
+            |m, h, c| {
+                async move {
+                    let room = joined_room(&m, &c)?;
+                    let subject = c.args.str("subject").unwrap_or_default().to_owned();
+                    h.send(&c.profile, xml::subject(&room, &subject)).await?;
+                    Ok(json!({"room": room.to_bare().to_string(), "subject": subject}))
+                }
+                .boxed()
+            },
+        ),
+        (
+            "muc_nick",
+            "Changes our nick in a room; waits until the room accepts it",
+            vec![
+                room_param(),
+                Param::required("nick", ParamType::String, "the new nick"),
+            ],
+            |m, _, c| {
+                async move {
+                    let nick = c.args.str("nick").unwrap_or_default().to_owned();
+                    m.change_nick(&c.profile, &room(&c)?, &nick).await
+                }
+                .boxed()
+            },
+        ),
+        (
+            "muc_kick",
+            "Kicks an occupant (we must be a moderator)",
+            vec![
+                room_param(),
+                Param::required("nick", ParamType::String, "the occupant's nick"),
+                Param::optional("reason", ParamType::String, "why"),
+            ],
+            |m, h, c| {
+                async move {
+                    let room = joined_room(&m, &c)?;
+                    let nick = c.args.str("nick").unwrap_or_default();
+                    h.iq(
+                        &c.profile,
+                        Some(room.to_bare().into()),
+                        true,
+                        xml::kick(nick, c.args.str("reason")),
+                    )
+                    .await?;
+                    Ok(json!({"room": room.to_bare().to_string(), "nick": nick}))
+                }
+                .boxed()
+            },
+        ),
+        (
+            "muc_bookmarks",
+            "The account's bookmarked rooms (XEP-0402): [{room, name, autojoin, nick}]",
+            vec![],
+            |_, h, c| {
+                async move {
+                    let list = match h.iq(&c.profile, None, false, bookmarks::request()).await {
+                        Ok(reply) => bookmarks::read(reply.as_ref()),
+                        Err(HostError::Stanza(e)) if e.condition == "item-not-found" => Vec::new(),
+                        Err(e) => return Err(e),
+                    };
+                    to_value(list)
+                }
+                .boxed()
+            },
+        ),
+    ];
+    for (name, doc, params, op) in specs {
+        let (m, h) = (muc.clone(), host.clone());
+        host.add_action(
+            IMPORT_NAME,
+            ActionSpec {
+                name,
+                plugin: String::new(),
+                doc,
+                needs_session: true,
+                params,
+            },
+            Arc::new(move |call| op(m.clone(), h.clone(), call)),
+        );
+    }
+}
+
+fn to_value(v: impl serde::Serialize) -> ActionResult {
+    serde_json::to_value(v).map_err(|e| HostError::Internal(e.to_string()))
+}
+
+fn room(c: &Call) -> Result<Jid, HostError> {
+    let j = c.args.jid("room").ok_or_else(|| bad("room: missing"))?;
+    if j.node().is_none() || j.resource().is_some() {
+        return Err(bad(format!(
+            "room: {j} is not a room's bare JID (room@service)"
+        )));
+    }
+    Ok(j)
+}
+
+/// The room of the call, which we must be in.
+fn joined_room(m: &Muc, c: &Call) -> Result<Jid, HostError> {
+    let j = room(c)?;
+    let bare = j.to_bare().to_string();
+    match m.with_room(&c.profile, &bare, |r| r.joined) {
+        Some(true) => Ok(j),
+        Some(false) => Err(bad(format!("not in room {bare} yet (joining)"))),
+        None => Err(bad(format!("not in room {bare} (join it first)"))),
+    }
+}
+
+fn text(c: &Call, name: &str) -> Result<String, HostError> {
+    c.args
+        .str(name)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| bad(format!("{name}: empty")))
+}
+
+async fn join(m: &Muc, h: &dyn Host, c: Call) -> ActionResult {
+    let room = room(&c)?;
+    let nick = match c.args.str("nick").filter(|n| !n.is_empty()) {
+        Some(n) => n.to_owned(),
+        None => default_nick(h, &c.profile).await,
+    };
+    let password = c.args.str("password").map(str::to_owned);
+    m.join_patiently(&c.profile, &room, &nick, password, true)
+        .await
+}
