@@ -516,6 +516,48 @@ impl History {
         Ok(view(now))
     }
 
+    /// Marks our message `msg_id` to one of `peers` as sent back with `error`;
+    /// returns it as it is now, `None` when we have no such message.
+    pub async fn mark_failed(
+        &self,
+        profile_id: i32,
+        peers: &[String],
+        msg_id: &str,
+        error: &perch_plugin_api::StanzaError,
+    ) -> Result<Option<HistoryMessage>> {
+        let Some(m) = message::Entity::find()
+            .filter(message::Column::ProfileId.eq(profile_id))
+            .filter(message::Column::Peer.is_in(peers.to_vec()))
+            .filter(message::Column::MsgId.eq(msg_id))
+            .filter(message::Column::Direction.eq(Direction::Out.as_str()))
+            .order_by_desc(message::Column::Id)
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut extra: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&m.extra).unwrap_or_default();
+        extra.insert(
+            "error".into(),
+            serde_json::json!({"condition": error.condition, "text": error.text}),
+        );
+        update(
+            &self.db,
+            by_id(m.id),
+            vec![
+                (message::Column::State, MessageState::Failed.as_str().into()),
+                (message::Column::Stanza, Option::<String>::None.into()),
+                (
+                    message::Column::Extra,
+                    serde_json::Value::Object(extra).to_string().into(),
+                ),
+            ],
+        )
+        .await?;
+        Ok(Some(view(row(&self.db, m.id).await?)))
+    }
+
     /// The newest id that archive `by` gave a message we stored (where catching up
     /// with that archive starts).
     pub async fn last_archive_id(&self, profile_id: i32, by: &str) -> Result<Option<String>> {

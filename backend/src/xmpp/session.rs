@@ -791,8 +791,7 @@ impl Task {
                     return;
                 }
                 if m.type_ == MessageType::Error {
-                    tracing::warn!(profile = %self.profile, from = ?m.from, "message error received");
-                    self.gate.done(k);
+                    let _ = self.inbox.send(Inbound::Bounce(Box::new(m), k));
                     return;
                 }
                 let _ = self
@@ -1073,6 +1072,8 @@ enum Inbound {
     /// With its wire index, for the acknowledgement once it is stored.
     Message(Box<Message>, Option<Jid>, u64),
     Presence(Box<Presence>, u64),
+    /// A message sent back with an error (one of ours, bounced).
+    Bounce(Box<Message>, u64),
     /// Our own availability, to send through `presence.send` (after a fresh bind).
     OwnPresence(Box<Presence>),
     /// The session is up, bound to this JID.
@@ -1173,6 +1174,7 @@ impl Inbox {
             let what = match &item {
                 Inbound::Message(..) => "message",
                 Inbound::Presence(..) => "presence",
+                Inbound::Bounce(..) => "bounced message",
                 Inbound::OwnPresence(_) => "own presence",
                 Inbound::Started(_) => "session start",
                 Inbound::Ended => "session end",
@@ -1199,6 +1201,11 @@ impl Inbox {
             Inbound::Presence(p, k) => {
                 self.on_presence(*p).await;
                 self.gate.done(k);
+            }
+            Inbound::Bounce(m, k) => {
+                if self.on_bounce(*m).await {
+                    self.gate.done(k);
+                }
             }
             Inbound::OwnPresence(p) => {
                 if let Some(p) =
@@ -1400,6 +1407,47 @@ impl Inbox {
             stanza_id: stanzas::stanza_id(m, &by).map(|id| (id, by)),
             replaces: stanzas::replace_id(m),
         })
+    }
+
+    /// A message of ours sent back with an error: it is marked `failed` with the
+    /// error, so the user learns it did not arrive. `false` when that could not be
+    /// stored (the server keeps the bounce).
+    async fn on_bounce(&self, m: Message) -> bool {
+        let error = m
+            .payloads
+            .iter()
+            .find(|p| p.name() == "error")
+            .map(perch_plugin_api::StanzaError::from_element)
+            .unwrap_or_else(|| perch_plugin_api::StanzaError::new("undefined-condition", None));
+        let (Some(Id(id)), Some(from)) = (&m.id, &m.from) else {
+            tracing::warn!(profile = %self.profile, from = ?m.from, %error, "an error message about nothing we sent");
+            return true;
+        };
+        // Filed under the bare JID it went to, or (a room's private message) the
+        // full one.
+        let peers = [from.to_bare().to_string(), from.to_string()];
+        match self
+            .history
+            .mark_failed(self.profile_id, &peers, id, &error)
+            .await
+        {
+            Ok(Some(message)) => {
+                tracing::info!(profile = %self.profile, %from, %id, %error, "a sent message came back with an error");
+                self.emit(Event::MessageUpdated {
+                    profile: self.profile.clone(),
+                    message,
+                });
+                true
+            }
+            Ok(None) => {
+                tracing::warn!(profile = %self.profile, %from, %id, %error, "an error message about nothing we sent");
+                true
+            }
+            Err(e) => {
+                tracing::error!(profile = %self.profile, %from, error = %e, "marking a bounced message failed");
+                false
+            }
+        }
     }
 
     async fn on_presence(&self, p: Presence) {

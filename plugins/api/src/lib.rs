@@ -157,6 +157,9 @@ pub enum MessageState {
     Acked,
     /// Taken out of the outbox by the user before it went out.
     Cancelled,
+    /// The server or the recipient sent it back with an error (in `extra.error`:
+    /// `{"condition", "text"}`).
+    Failed,
 }
 
 impl MessageState {
@@ -168,6 +171,7 @@ impl MessageState {
             Self::Sent => "sent",
             Self::Acked => "acked",
             Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
         }
     }
 
@@ -178,6 +182,7 @@ impl MessageState {
             "sent" => Self::Sent,
             "acked" => Self::Acked,
             "cancelled" => Self::Cancelled,
+            "failed" => Self::Failed,
             _ => return None,
         })
     }

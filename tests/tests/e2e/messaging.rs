@@ -377,3 +377,46 @@ fn corrections_body(bed: &Bed) -> Result<()> {
     );
     Ok(())
 }
+
+/// A message the server sends back (no such account here) is marked failed, with
+/// the error, instead of looking delivered.
+#[test]
+fn a_bounced_message_is_marked_failed() {
+    let bed = Bed::start();
+    bounce_body(&bed).unwrap();
+}
+
+fn bounce_body(bed: &Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&[])?;
+    let perchd = &bed.perchd;
+    let sent = perchd.cli_json(&[
+        "message",
+        "send",
+        "-p",
+        "alice",
+        "nobody@localhost",
+        "hello?",
+    ])?;
+    let id = sent["id"]
+        .as_str()
+        .context("send --json gives the id")?
+        .to_owned();
+    let mut m = Value::Null;
+    wait_until(DELIVERY, || {
+        m = history(perchd, "alice", &["nobody@localhost"])?
+            .into_iter()
+            .find(|m| m["id"] == id.as_str())
+            .unwrap_or(Value::Null);
+        Ok(m["state"] == "failed")
+    })
+    .with_context(|| format!("the message to nobody: {m}"))?;
+    ensure!(
+        m["extra"]["error"]["condition"] == "service-unavailable",
+        "the bounce's error is kept: {m}"
+    );
+    ensure!(
+        outbox(perchd, "alice")?.is_empty(),
+        "a failed message left the outbox"
+    );
+    Ok(())
+}
