@@ -36,8 +36,8 @@ pub async fn open_sqlite(path: &Path) -> Result<DatabaseConnection, DbOpenError>
     // prepared statements and FTS5 buffers, and the pool hands out its idle
     // connections in turn, so each one warms up. A sync writes on one while reads
     // and the checkpointer share the other (SQLite has one writer at a time anyway).
-    // With two connections and 256 KiB of cache each, perch-bench --memory (200
-    // searches after 12,000 items) ended at 27.0 MB instead of 37.3–39.3
+    // With two connections and 256 KiB of cache each, perch-bench --memory --items
+    // 10000 --reads 200 ended its 200 searches at 31.8 MB instead of 37.3–39.3
     // (doc/reliability.rst, "Memory").
     opt.max_connections(2)
         .min_connections(1)
