@@ -9,11 +9,19 @@
 //! Measured with `perch-bench --memory` (doc/reliability.rst, "Memory"): syncing a
 //! 2,000-item node took perchd from about 20 to 40 MB, and what was freed stayed.
 //!
-//! Two levers, both glibc's own: at most two arenas ([`tune`], before any thread
-//! starts), and a trimmer ([`spawn_trimmer`]) that gives free memory back to the
-//! system (`malloc_trim`, which also releases free pages in the middle of a heap)
+//! Two levers, both glibc's own: one arena for every thread ([`tune`], before any
+//! thread starts), and a trimmer ([`spawn_trimmer`]) that gives free memory back to
+//! the system (`malloc_trim`, which also releases free pages in the middle of a heap)
 //! when a burst has left more than [`TRIM_ABOVE`] bytes free. Elsewhere than glibc
 //! both do nothing.
+//!
+//! One arena rather than two: the sync parses its pages on a blocking thread, which
+//! with two arenas got the second one and kept its own high-water mark beside the
+//! workers'. Measured (`perch-bench --memory --items 10000 --reads 200`): 25.7 MB
+//! instead of 28.0–29.3 after caching the 2,000-item node, 27.8 instead of 30.3–32.0
+//! after 12,000 items. perchd's threads rarely allocate at the same moment (two
+//! runtime workers), so the shared arena's lock costs nothing measurable (the cached
+//! read, doc/performance.rst).
 
 use std::time::Duration;
 
@@ -23,13 +31,13 @@ pub const TRIM_ABOVE: usize = 2 << 20;
 /// How often the trimmer looks.
 const EVERY: Duration = Duration::from_secs(5);
 
-/// Limits malloc to two arenas. Call first thing in `main`, before any thread.
+/// Limits malloc to one arena. Call first thing in `main`, before any thread.
 pub fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a malloc parameter; called before other threads exist.
     #[allow(unsafe_code)]
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 

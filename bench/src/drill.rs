@@ -112,16 +112,33 @@ pub async fn action(
 
 /// perchd's resident set and its peak, in KiB (`VmRSS`, `VmHWM`).
 pub fn rss_kib(pid: u32) -> Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| {
-        status
+    let s = Status::read(pid)?;
+    Ok((s.field("VmRSS:")?, s.field("VmHWM:")?))
+}
+
+/// `/proc/PID/status`, read once.
+struct Status {
+    pid: u32,
+    text: String,
+}
+
+impl Status {
+    fn read(pid: u32) -> Result<Self> {
+        Ok(Self {
+            pid,
+            text: std::fs::read_to_string(format!("/proc/{pid}/status"))?,
+        })
+    }
+
+    /// A field in KiB (or a count, for `Threads:`).
+    fn field(&self, name: &str) -> Result<u64> {
+        self.text
             .lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
-            .with_context(|| format!("no {name} in /proc/{pid}/status"))
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
+            .with_context(|| format!("no {name} in /proc/{}/status", self.pid))
+    }
 }
 
 fn mb(kib: u64) -> f64 {
@@ -147,12 +164,17 @@ struct Report {
 
 impl Report {
     fn line(&self, what: &str) -> Result<()> {
-        let (rss, hwm) = rss_kib(self.pid)?;
+        // Where the resident bytes are: the heap and stacks (anonymous) or the
+        // binary's and libraries' pages (file-backed).
+        let s = Status::read(self.pid)?;
         println!(
-            "{:>7.1} s  RSS {:>6.1} MB  (peak {:>6.1} MB)  {what}",
+            "{:>7.1} s  RSS {:>6.1} MB  (anon {:>5.1}, file {:>4.1}; peak {:>6.1} MB; {} threads)  {what}",
             self.start.elapsed().as_secs_f64(),
-            mb(rss),
-            mb(hwm)
+            mb(s.field("VmRSS:")?),
+            mb(s.field("RssAnon:")?),
+            mb(s.field("RssFile:")? + s.field("RssShmem:")?),
+            mb(s.field("VmHWM:")?),
+            s.field("Threads:")?
         );
         Ok(())
     }

@@ -343,8 +343,10 @@ pub struct Settings {
     pub analysers: Vec<AnalyserConfig>,
 }
 
-/// The default `memory_budget`: 4 MiB, a few hundred 20-item answers.
-pub const MEMORY_BUDGET: usize = 4 << 20;
+/// The default `memory_budget`: 1 MiB, about 80 answers of 20 items (one of 12 KB;
+/// answers above 128 KB, about 200 items, are not kept). 4 MiB let 1,000 reads of
+/// every max add 3.4 MB to perchd's RSS (doc/reliability.rst, "Memory").
+pub const MEMORY_BUDGET: usize = 1 << 20;
 
 impl Default for Settings {
     fn default() -> Self {
