@@ -516,6 +516,19 @@ impl History {
         Ok(view(now))
     }
 
+    /// The timestamp of the newest message of a conversation.
+    pub async fn latest(&self, profile_id: i32, peer: &str) -> Result<Option<i64>> {
+        Ok(message::Entity::find()
+            .select_only()
+            .column(message::Column::Timestamp)
+            .filter(message::Column::ProfileId.eq(profile_id))
+            .filter(message::Column::Peer.eq(peer))
+            .order_by_desc(message::Column::Timestamp)
+            .into_tuple::<i64>()
+            .one(&self.db)
+            .await?)
+    }
+
     /// Marks our message `msg_id` to one of `peers` as sent back with `error`;
     /// returns it as it is now, `None` when we have no such message.
     pub async fn mark_failed(

@@ -1289,9 +1289,12 @@ impl Inbox {
             peer,
             ..
         } = args;
-        let Some(record) = self.record(&m, bound, direction, peer) else {
+        let Some(mut record) = self.record(&m, bound, direction, peer) else {
             return true;
         };
+        if matches!(stanzas::delay(&m), stanzas::Delay::Valid(t) if t == record.timestamp) {
+            self.place_in_its_second(&mut record).await;
+        }
         let from = record.from.clone();
         match self.history.store(self.profile_id, record).await {
             Ok(stored) => {
@@ -1333,6 +1336,29 @@ impl Inbox {
                 // Nothing is signalled and no receipt goes out for what is not kept.
                 tracing::error!(profile = %self.profile, jid = %self.own, %from, error = %e, "storing a received message failed; it is not signalled nor acknowledged");
                 false
+            }
+        }
+    }
+
+    /// A delay stamp of whole seconds (Prosody's archive and offline storage give no
+    /// fraction) says only "some time in that second". Catching up brings messages
+    /// oldest first, each newer than what was stored before it in the conversation;
+    /// filed at the second's start, one would land before messages of the same
+    /// second that came live (measured in the outbox drill: an archived message
+    /// listed before the live ones that preceded it). So within its second it goes
+    /// after the newest message of the conversation.
+    async fn place_in_its_second(&self, record: &mut NewMessage) {
+        const SECOND: i64 = 1_000_000;
+        if record.timestamp % SECOND != 0 {
+            return;
+        }
+        match self.history.latest(self.profile_id, &record.peer).await {
+            Ok(Some(last)) if last >= record.timestamp && last < record.timestamp + SECOND - 1 => {
+                record.timestamp = last + 1;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(profile = %self.profile, error = %e, "reading the conversation's newest message failed; filed at its stamp");
             }
         }
     }

@@ -99,12 +99,26 @@ fn drill(prosody: &mut Prosody, sender: &mut Perchd, receiver: &Perchd) -> Resul
             &missing[..missing.len().min(20)]
         )
     })?;
-    ensure!(
-        got == expected,
-        "bob's history is not every message once in order: {} messages, first difference at {:?}",
-        got.len(),
-        got.iter().zip(&expected).position(|(a, b)| a != b)
-    );
+    if got != expected {
+        let at = got
+            .iter()
+            .zip(&expected)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        let h = history(receiver, "bob", &["--limit", "10000"])?;
+        let around: Vec<String> = h
+            .iter()
+            .filter(|m| m["direction"] == "in")
+            .skip(at.saturating_sub(3))
+            .take(8)
+            .map(|m| format!("{} {} {}", m["body"], m["timestamp"], m["stanza_id"]))
+            .collect();
+        anyhow::bail!(
+            "bob's history is not every message once in order: {} messages, first difference at {at}:\n{}",
+            got.len(),
+            around.join("\n")
+        );
+    }
     // The sender's own history: every message once, confirmed by the server.
     let sent = history(sender, "alice", &["--limit", "10000"])?;
     let acked = sent.iter().filter(|m| m["state"] == "acked").count();
