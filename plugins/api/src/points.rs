@@ -181,6 +181,11 @@ pub struct RoomJoined {
     pub nick: String,
     /// Whether the room keeps an archive (XEP-0313) we may catch up from.
     pub archived: bool,
+    /// The newest id the room's archive gave a message stored before this join:
+    /// where catching up starts (read before joining, since the history the room
+    /// sends on join is stored first and would move the start past what it left
+    /// out). `None`: nothing of this room's archive is stored yet.
+    pub after: Option<String>,
 }
 
 /// `room.joined`: we are in a group chat room (XEP-0045), after a join or a rejoin.

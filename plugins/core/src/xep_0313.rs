@@ -175,8 +175,15 @@ impl Archive {
         q.get(query).cloned()
     }
 
-    /// Fetches what archive `room` (`None`: our account's) has that we don't.
-    async fn catch_up(self: Arc<Self>, profile: String, room: Option<BareJid>) {
+    /// Fetches what archive `room` (`None`: our account's) has that we don't:
+    /// after `start` when given (a room: read before the join), else after the
+    /// newest archive id stored.
+    async fn catch_up(
+        self: Arc<Self>,
+        profile: String,
+        room: Option<BareJid>,
+        start: Option<Option<String>>,
+    ) {
         let Some(host) = self.host() else { return };
         let archive = match &room {
             Some(r) => r.clone(),
@@ -187,12 +194,15 @@ impl Archive {
         };
         let to = room.clone().map(Jid::from);
         let window = self.window.get().copied().unwrap_or(DEFAULT_WINDOW);
-        let mut after = match host.last_archive_id(&profile, &archive.to_string()).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(%profile, %archive, error = %e, "archive catch-up: reading history failed");
-                return;
-            }
+        let mut after = match start {
+            Some(s) => s,
+            None => match host.last_archive_id(&profile, &archive.to_string()).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(%profile, %archive, error = %e, "archive catch-up: reading history failed");
+                    return;
+                }
+            },
         };
         let mut pages = 0u32;
         loop {
@@ -308,7 +318,11 @@ impl Plugin for Archive {
                     {
                         // Never on the caller's path: the answers come through this
                         // very session.
-                        tokio::spawn(rooms.clone().catch_up(args.profile.clone(), Some(room)));
+                        tokio::spawn(rooms.clone().catch_up(
+                            args.profile.clone(),
+                            Some(room),
+                            Some(args.after.clone()),
+                        ));
                     }
                     async { Flow::Continue }.boxed()
                 },
@@ -320,7 +334,7 @@ impl Plugin for Archive {
 
     fn session_started(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
         async move {
-            tokio::spawn(self.catch_up(profile, None));
+            tokio::spawn(self.catch_up(profile, None, None));
         }
         .boxed()
     }

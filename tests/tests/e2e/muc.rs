@@ -360,3 +360,49 @@ fn come_back_body(bed: &mut Bed) -> Result<()> {
     );
     Ok(())
 }
+
+/// A profile away from a room finds everything said meanwhile: more than the 20
+/// messages the room replays on join, so the rest comes from the room's archive
+/// (XEP-0313, on `room.joined`); each stored once, in order.
+#[test]
+fn a_profile_away_from_a_room_catches_up_from_its_archive() {
+    let bed = Bed::start();
+    room_catch_up_body(&bed).unwrap();
+}
+
+fn room_catch_up_body(bed: &Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&[])?;
+    let perchd = &bed.perchd;
+    let room = format!("away@{MUC_DOMAIN}");
+    let room = room.as_str();
+    muc(perchd, &["join", "-p", "alice", room])?;
+    muc(perchd, &["join", "-p", "bob", room])?;
+    muc(perchd, &["say", "-p", "bob", room, "before"])?;
+    wait_for_incoming(perchd, "alice", "before")?;
+    perchd.cli_ok(&["disconnect", "-p", "alice"])?;
+    let said: Vec<String> = (1..=25).map(|i| format!("away {i:02}")).collect();
+    for s in &said {
+        muc(perchd, &["say", "-p", "bob", room, s])?;
+    }
+    // Bob's own copies are back from the room: all of it is in the archive.
+    let mut bob_has = 0;
+    wait_until(DELIVERY, || {
+        bob_has = history(perchd, "bob", &[room])?
+            .iter()
+            .filter(|m| {
+                m["body"].as_str().is_some_and(|b| b.starts_with("away")) && m["state"] == "acked"
+            })
+            .count();
+        Ok(bob_has == said.len())
+    })
+    .with_context(|| format!("bob's messages confirmed: {bob_has}"))?;
+    connect(perchd, "alice", ALICE)?;
+    wait_joined(perchd, "alice", room, DELIVERY)?;
+    let mut expected = vec![t("in", "before", room)];
+    expected.extend(said.iter().map(|s| t("in", s, room)));
+    wait_history(perchd, "alice", room, &expected)?;
+    // Join history and archive both brought the last 20: still once each.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_history(perchd, "alice", &[room], &expected)?;
+    Ok(())
+}

@@ -427,7 +427,19 @@ impl Muc {
     ) -> Result<Value, HostError> {
         let host = self.host()?;
         let room_s = room.to_bare().to_string();
-        let presence = xml::join(room, nick, password.as_deref()).map_err(bad)?;
+        // Where catching up with the room's archive starts (`RoomJoined::after`).
+        // Once we have messages of the room's archive, the room sends no history:
+        // the archive gives what we missed, oldest first, where the join history
+        // would give only its last messages, stamped to the second, ahead of the
+        // rest and in no order the history could tell.
+        let after = match host.last_archive_id(profile, &room_s).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(%profile, room = %room_s, error = %e, "reading the room's last archive id failed");
+                None
+            }
+        };
+        let presence = xml::join(room, nick, password.as_deref(), after.is_none()).map_err(bad)?;
         let (tx, rx) = oneshot::channel();
         {
             let mut all = lock(&self.rooms);
@@ -500,6 +512,7 @@ impl Muc {
             room: room_s.clone(),
             nick: answer.nick.clone(),
             archived,
+            after,
         };
         host.triggers().fire::<RoomJoinedPoint>(&mut joined).await;
         host.emit(

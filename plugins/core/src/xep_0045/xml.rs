@@ -192,10 +192,23 @@ pub fn is_room_presence(p: &Presence) -> bool {
 }
 
 /// The presence that joins `room` as `nick` (or changes nick: the same stanza
-/// without the `muc` payload is enough, but rooms accept it).
-pub fn join(room: &Jid, nick: &str, password: Option<&str>) -> Result<Element, String> {
+/// without the `muc` payload is enough, but rooms accept it). `history: false`
+/// asks the room for no history (we catch up from its archive instead).
+pub fn join(
+    room: &Jid,
+    nick: &str,
+    password: Option<&str>,
+    history: bool,
+) -> Result<Element, String> {
     let to = occupant(room, nick)?;
     let mut x = Element::builder("x", NS_MUC);
+    if !history {
+        x = x.append(
+            Element::builder("history", NS_MUC)
+                .a("maxstanzas", "0")
+                .build(),
+        );
+    }
     if let Some(pw) = password {
         x = x.append(Element::builder("password", NS_MUC).append(pw).build());
     }
@@ -420,18 +433,24 @@ mod tests {
     #[test]
     fn join_and_leave_xml() {
         let room: Jid = "r@conf.x".parse().unwrap();
-        let j = join(&room, "alice", Some("s3cret")).unwrap();
+        let j = join(&room, "alice", Some("s3cret"), true).unwrap();
         assert_eq!(
             String::from(&j),
             "<presence xmlns='jabber:client' to='r@conf.x/alice'>\
              <x xmlns='http://jabber.org/protocol/muc'><password>s3cret</password></x></presence>"
+        );
+        let quiet = join(&room, "alice", None, false).unwrap();
+        assert_eq!(
+            String::from(&quiet),
+            "<presence xmlns='jabber:client' to='r@conf.x/alice'>\
+             <x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>"
         );
         let l = leave(&room, "alice").unwrap();
         assert_eq!(
             String::from(&l),
             "<presence xmlns='jabber:client' to='r@conf.x/alice' type='unavailable'/>"
         );
-        assert!(join(&room, "", None).is_err());
+        assert!(join(&room, "", None, true).is_err());
     }
 
     #[test]
