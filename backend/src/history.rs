@@ -123,6 +123,14 @@ fn view(m: message::Model) -> HistoryMessage {
     }
 }
 
+/// A message's `extra` object (JSON text) with `key` set to `value`.
+fn with_key(extra: &str, key: &str, value: serde_json::Value) -> String {
+    let mut map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(extra).unwrap_or_default();
+    map.insert(key.to_owned(), value);
+    serde_json::Value::Object(map).to_string()
+}
+
 fn bare(jid: &str) -> &str {
     jid.split_once('/').map_or(jid, |(b, _)| b)
 }
@@ -549,10 +557,9 @@ impl History {
         else {
             return Ok(None);
         };
-        let mut extra: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&m.extra).unwrap_or_default();
-        extra.insert(
-            "error".into(),
+        let extra = with_key(
+            &m.extra,
+            "error",
             serde_json::json!({"condition": error.condition, "text": error.text}),
         );
         update(
@@ -561,10 +568,7 @@ impl History {
             vec![
                 (message::Column::State, MessageState::Failed.as_str().into()),
                 (message::Column::Stanza, Option::<String>::None.into()),
-                (
-                    message::Column::Extra,
-                    serde_json::Value::Object(extra).to_string().into(),
-                ),
+                (message::Column::Extra, extra.into()),
             ],
         )
         .await?;
@@ -606,11 +610,8 @@ impl History {
         else {
             return Ok(None);
         };
-        let mut extra: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&row.extra).unwrap_or_default();
-        extra.insert(key.to_owned(), value);
         let mut row = row;
-        row.extra = serde_json::Value::Object(extra).to_string();
+        row.extra = with_key(&row.extra, key, value);
         update(
             &self.db,
             by_id(row.id),

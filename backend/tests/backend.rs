@@ -204,14 +204,10 @@ fn root_is_refused_unless_allowed() {
     }
 }
 
-#[tokio::test]
-async fn jobs_left_running_are_interrupted_at_start_and_old_ones_pruned() {
-    use perch_backend::jobs::Jobs;
-    use std::time::Duration;
-
+/// A database in a temp dir with one profile, `alice`; its id.
+async fn db_with_alice() -> (tempfile::TempDir, sea_orm::DatabaseConnection, i32) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("perch.db");
-    let db = open_sqlite(&path).await.unwrap();
+    let db = open_sqlite(&dir.path().join("perch.db")).await.unwrap();
     let sealer = Sealer::load_or_create(&dir.path().join("secret.key")).unwrap();
     let profiles = Profiles::new(db.clone(), Arc::new(sealer));
     profiles
@@ -226,11 +222,21 @@ async fn jobs_left_running_are_interrupted_at_start_and_old_ones_pruned() {
         })
         .await
         .unwrap();
-    let alice = profiles.get("alice").await.unwrap();
+    let id = profiles.get("alice").await.unwrap().id;
+    (dir, db, id)
+}
+
+#[tokio::test]
+async fn jobs_left_running_are_interrupted_at_start_and_old_ones_pruned() {
+    use perch_backend::jobs::Jobs;
+    use std::time::Duration;
+
+    let (dir, db, alice) = db_with_alice().await;
+    let path = dir.path().join("perch.db");
     let (events, _rx) = tokio::sync::broadcast::channel(64);
     let jobs = Jobs::new(db.clone(), events.clone(), Duration::from_secs(3600));
     let done = jobs
-        .start(alice.id, "alice", "test", "kind", "finishes")
+        .start(alice, "alice", "test", "kind", "finishes")
         .await
         .unwrap();
     let done_id = done.id().to_owned();
@@ -238,7 +244,7 @@ async fn jobs_left_running_are_interrupted_at_start_and_old_ones_pruned() {
         .await;
     done.finish(serde_json::json!({"ok": true})).await;
     let cut = jobs
-        .start(alice.id, "alice", "test", "kind", "cut off by a stop")
+        .start(alice, "alice", "test", "kind", "cut off by a stop")
         .await
         .unwrap();
     let cut_id = cut.id().to_owned();
@@ -264,7 +270,7 @@ async fn jobs_left_running_are_interrupted_at_start_and_old_ones_pruned() {
     // With nothing to keep, both ended jobs go, their logs with them; a running one stays.
     let jobs = Jobs::new(db.clone(), events, Duration::ZERO);
     let running = jobs
-        .start(alice.id, "alice", "test", "kind", "still running")
+        .start(alice, "alice", "test", "kind", "still running")
         .await
         .unwrap();
     // Ended jobs go once their end is in the past (microseconds: at once, or at the

@@ -1,33 +1,11 @@
 //! History and the outbox on a real SQLite file: one copy per message (archive ids,
 //! origin ids), corrections that keep the original, the outbox's states and order.
 
-use std::sync::Arc;
-
 use perch_backend::history::{History, NewMessage, Query, Stored};
-use perch_backend::profiles::{NewProfile, Profiles};
-use perch_backend::secret::{Password, Sealer};
 use perch_plugin_api::{Direction, MessageState};
 
 async fn setup() -> (tempfile::TempDir, History, i32) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = perch_backend::db::open_sqlite(&dir.path().join("perch.db"))
-        .await
-        .unwrap();
-    let sealer = Sealer::load_or_create(&dir.path().join("secret.key")).unwrap();
-    let profiles = Profiles::new(db.clone(), Arc::new(sealer));
-    profiles
-        .create(NewProfile {
-            name: "alice".into(),
-            jid: "alice@example.org".into(),
-            password: Password::new("pw".into()),
-            server: None,
-            ca_file: None,
-            insecure: false,
-            autoconnect: false,
-        })
-        .await
-        .unwrap();
-    let id = profiles.get("alice").await.unwrap().id;
+    let (dir, db, id) = super::db_with_alice().await;
     (dir, History::new(db), id)
 }
 

@@ -130,6 +130,21 @@ fn drill(prosody: &mut Prosody, sender: &mut Perchd, receiver: &Perchd) -> Resul
     Ok(())
 }
 
+/// Bob, back, has what alice said meanwhile: offline storage and the archive both
+/// bring it; once the later copies had time to arrive, each is there once, in order.
+fn bob_caught_up(perchd: &Perchd, said: &[&str]) -> Result<()> {
+    let mut got = Vec::new();
+    wait_until(DELIVERY, || {
+        got = bodies(perchd, "bob", "in", ALICE)?;
+        Ok(got.len() >= said.len())
+    })
+    .with_context(|| format!("bob caught up with {got:?}"))?;
+    std::thread::sleep(Duration::from_secs(2));
+    let got = bodies(perchd, "bob", "in", ALICE)?;
+    ensure!(got == said, "bob's history from alice: {got:?}");
+    Ok(())
+}
+
 /// A profile that was offline finds what was said meanwhile (offline storage and
 /// its archive both deliver it: stored once); a new profile fetches a bounded
 /// recent window of its archive.
@@ -152,17 +167,7 @@ fn catch_up_body(bed: &Bed) -> Result<()> {
         send(perchd, "alice", BOB, b)?;
     }
     connect(perchd, "bob", BOB)?;
-    let mut got = Vec::new();
-    wait_until(DELIVERY, || {
-        got = bodies(perchd, "bob", "in", ALICE)?;
-        Ok(got.len() >= said.len())
-    })
-    .with_context(|| format!("bob caught up with {got:?}"))?;
-    // Archive and offline storage both brought them; give the later copies time to
-    // arrive, then check each is there once.
-    std::thread::sleep(Duration::from_secs(2));
-    let got = bodies(perchd, "bob", "in", ALICE)?;
-    ensure!(got == said, "bob's history from alice: {got:?}");
+    bob_caught_up(perchd, &said)?;
 
     // A new profile of bob's account elsewhere: the newest five stanzas of the
     // archive, which are alice's last two messages and bob's three receipts (the
@@ -237,16 +242,7 @@ fn ejabberd_body(perchd: &Perchd, ejabberd: &perch_tests::Ejabberd) -> Result<()
     wait_until(DELIVERY, || Ok(outbox(perchd, "alice")?.is_empty()))
         .context("alice's outbox never emptied")?;
     connect(perchd, "bob", BOB)?;
-    let said = ["while bob is away", "while alice is offline"];
-    let mut got = Vec::new();
-    wait_until(DELIVERY, || {
-        got = bodies(perchd, "bob", "in", ALICE)?;
-        Ok(got.len() >= said.len())
-    })
-    .with_context(|| format!("bob caught up with {got:?}"))?;
-    std::thread::sleep(Duration::from_secs(2));
-    let got = bodies(perchd, "bob", "in", ALICE)?;
-    ensure!(got == said, "bob's history from alice: {got:?}");
+    bob_caught_up(perchd, &["while bob is away", "while alice is offline"])?;
     Ok(())
 }
 
