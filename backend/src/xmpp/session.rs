@@ -10,7 +10,10 @@
 //! offers it.
 //!
 //! The rest of the daemon talks to the task through [`Session`] (commands over a
-//! channel, state over a watch channel) and hears from it through [`Event`]s.
+//! channel, state over a watch channel) and hears from it through [`Event`]s. Two
+//! tasks of its own stand beside it: the inbox (incoming stanzas through plugins,
+//! then stored) and the outbox ([`outbox`]: queued messages out, in order, until
+//! the server confirmed them).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -48,11 +51,11 @@ use super::limits;
 use super::stanzas::{self, IqRequest, PresenceUpdate};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSender};
-
-mod outbox;
 use crate::history::{History, NewMessage, Stored};
 use crate::plugins::Registry;
 use crate::profiles::Credentials;
+
+mod outbox;
 
 /// Session tunables (from `[xmpp]` in the config).
 #[derive(Debug, Clone)]
