@@ -77,6 +77,23 @@ pub enum MucCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Ban an account from the room (as an admin or owner).
+    Ban {
+        #[command(flatten)]
+        profile: ProfileArg,
+        room: String,
+        jid: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Destroy the room (as its owner).
+    Destroy {
+        #[command(flatten)]
+        profile: ProfileArg,
+        room: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// The account's bookmarked rooms (XEP-0402).
     Bookmarks(ProfileArg),
 }
@@ -210,6 +227,31 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
                 profile,
                 "muc_kick",
                 json!({"room": room, "nick": nick, "reason": reason}),
+            )
+            .await?
+        }
+        MucCommand::Ban {
+            profile,
+            room,
+            jid,
+            reason,
+        } => {
+            call(
+                profile,
+                "muc_ban",
+                json!({"room": room, "jid": jid, "reason": reason}),
+            )
+            .await?
+        }
+        MucCommand::Destroy {
+            profile,
+            room,
+            reason,
+        } => {
+            call(
+                profile,
+                "muc_destroy",
+                json!({"room": room, "reason": reason}),
             )
             .await?
         }

@@ -406,3 +406,81 @@ fn room_catch_up_body(bed: &Bed) -> Result<()> {
     assert_history(perchd, "alice", &[room], &expected)?;
     Ok(())
 }
+
+/// Banned and destroyed: the profile thrown out hears why, is out of the room, and
+/// is not joined again behind the owner's back; a banned account's join is refused.
+#[test]
+fn banned_and_destroyed() {
+    let bed = Bed::start();
+    banned_body(&bed).unwrap();
+}
+
+fn banned_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    bed.prosody.register("carol", CAROL_PW)?;
+    bed.alice_and_bob_connected(&[])?;
+    perchd.create_profile(&bed.prosody, "carol", "carol", CAROL_PW, &[])?;
+    connect(perchd, "carol", "carol@localhost")?;
+    let room = format!("strict@{MUC_DOMAIN}");
+    let room = room.as_str();
+    muc(perchd, &["join", "-p", "alice", room])?;
+    muc(perchd, &["join", "-p", "bob", room])?;
+    muc(perchd, &["join", "-p", "carol", room])?;
+    wait_nicks(perchd, "alice", room, &["alice", "bob", "carol"])?;
+    let (mut monitor, rx) = start_monitor(perchd)?;
+    let mut seen = Vec::new();
+
+    // The owner bans carol's account.
+    muc(
+        perchd,
+        &[
+            "ban",
+            "-p",
+            "alice",
+            room,
+            "carol@localhost",
+            "--reason",
+            "trolling",
+        ],
+    )?;
+    wait_line(
+        &rx,
+        &mut seen,
+        plugin_signal("room_left", "carol", |d| {
+            d["room"] == room && d["reason"] == "banned"
+        }),
+    )?;
+    ensure!(
+        listed(perchd, "carol", room)?.is_none(),
+        "carol is still listed in the room after the ban"
+    );
+    perchd.cli_fails_with(&["muc", "join", "-p", "carol", room], "Forbidden")?;
+
+    // The owner destroys the room: bob is told, and out.
+    muc(
+        perchd,
+        &["destroy", "-p", "alice", room, "--reason", "done"],
+    )?;
+    wait_line(
+        &rx,
+        &mut seen,
+        plugin_signal("room_left", "bob", |d| {
+            d["room"] == room && d["reason"] == "destroyed"
+        }),
+    )?;
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    ensure!(
+        listed(perchd, "bob", room)?.is_none(),
+        "bob is still listed in a destroyed room"
+    );
+    // Not re-created by bob's next connection: his bookmark lost autojoin.
+    let bookmarks = muc(perchd, &["bookmarks", "-p", "bob"])?;
+    ensure!(
+        !bookmarks
+            .as_array()
+            .is_some_and(|a| a.iter().any(|b| b["room"] == room && b["autojoin"] == true)),
+        "bob's bookmark of a destroyed room still autojoins: {bookmarks}"
+    );
+    Ok(())
+}

@@ -170,6 +170,57 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
             },
         ),
         (
+            "muc_ban",
+            "Bans an account from the room (we must be an admin or owner)",
+            vec![
+                room_param(),
+                Param::required("jid", ParamType::Jid, "the account to ban (bare JID)"),
+                Param::optional("reason", ParamType::String, "why"),
+            ],
+            |m, h, c| {
+                async move {
+                    let room = joined_room(&m, &c)?;
+                    let jid = c
+                        .args
+                        .jid("jid")
+                        .ok_or_else(|| HostError::BadArgument("jid".into()))?
+                        .to_bare()
+                        .to_string();
+                    h.iq(
+                        &c.profile,
+                        Some(room.to_bare().into()),
+                        true,
+                        xml::ban(&jid, c.args.str("reason")),
+                    )
+                    .await?;
+                    Ok(json!({"room": room.to_bare().to_string(), "jid": jid}))
+                }
+                .boxed()
+            },
+        ),
+        (
+            "muc_destroy",
+            "Destroys the room (we must be its owner); its occupants are told",
+            vec![
+                room_param(),
+                Param::optional("reason", ParamType::String, "why"),
+            ],
+            |m, h, c| {
+                async move {
+                    let room = joined_room(&m, &c)?;
+                    h.iq(
+                        &c.profile,
+                        Some(room.to_bare().into()),
+                        true,
+                        xml::destroy(c.args.str("reason")),
+                    )
+                    .await?;
+                    Ok(json!({"room": room.to_bare().to_string()}))
+                }
+                .boxed()
+            },
+        ),
+        (
             "muc_bookmarks",
             "The account's bookmarked rooms (XEP-0402): [{room, name, autojoin, nick}]",
             vec![],

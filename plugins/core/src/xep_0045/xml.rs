@@ -263,6 +263,30 @@ pub fn kick(nick: &str, reason: Option<&str>) -> Element {
         .build()
 }
 
+/// An admin's request to ban `jid` (affiliation `outcast`).
+pub fn ban(jid: &str, reason: Option<&str>) -> Element {
+    let mut item = Element::builder("item", NS_ADMIN)
+        .a("jid", jid)
+        .a("affiliation", "outcast");
+    if let Some(r) = reason {
+        item = item.append(Element::builder("reason", NS_ADMIN).append(r).build());
+    }
+    Element::builder("query", NS_ADMIN)
+        .append(item.build())
+        .build()
+}
+
+/// The owner's request to destroy the room.
+pub fn destroy(reason: Option<&str>) -> Element {
+    let mut d = Element::builder("destroy", NS_OWNER);
+    if let Some(r) = reason {
+        d = d.append(Element::builder("reason", NS_OWNER).append(r).build());
+    }
+    Element::builder("query", NS_OWNER)
+        .append(d.build())
+        .build()
+}
+
 /// A message setting a room's subject.
 pub fn subject(room: &Jid, subject: &str) -> Element {
     Element::builder("message", NS_CLIENT)
@@ -428,6 +452,19 @@ mod tests {
         let p = presence("<presence xmlns='jabber:client' from='r@conf.x'/>");
         assert_eq!(read_presence(&p), RoomPresence::Other);
         assert!(!is_room_presence(&p));
+    }
+
+    #[test]
+    fn ban_and_destroy_xml() {
+        assert_eq!(
+            String::from(&ban("mallory@x", Some("spam"))),
+            "<query xmlns='http://jabber.org/protocol/muc#admin'>\
+             <item jid='mallory@x' affiliation='outcast'><reason>spam</reason></item></query>"
+        );
+        assert_eq!(
+            String::from(&destroy(None)),
+            "<query xmlns='http://jabber.org/protocol/muc#owner'><destroy/></query>"
+        );
     }
 
     #[test]
