@@ -459,7 +459,7 @@ mod tests {
         assert_eq!(
             String::from(&ban("mallory@x", Some("spam"))),
             "<query xmlns='http://jabber.org/protocol/muc#admin'>\
-             <item jid='mallory@x' affiliation='outcast'><reason>spam</reason></item></query>"
+             <item affiliation='outcast' jid='mallory@x'><reason>spam</reason></item></query>"
         );
         assert_eq!(
             String::from(&destroy(None)),
