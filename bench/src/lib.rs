@@ -6,6 +6,7 @@
 //! runs (`pubsub_cache::dao`, `service::to_new`, `search::build`).
 
 pub mod drill;
+pub mod messages;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

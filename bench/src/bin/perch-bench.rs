@@ -45,6 +45,15 @@ fn main() -> Result<()> {
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
     };
+    if let Some(n) = value("--messages") {
+        let n: usize = n.parse().context("--messages N: a number")?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
+        return rt.block_on(perch_bench::messages::run(n));
+    }
     if args.iter().any(|a| a == "--memory") {
         let number = |name: &str, default: usize| -> Result<usize> {
             value(name).map_or(Ok(default), |v| {
