@@ -204,16 +204,19 @@ fn root_is_refused_unless_allowed() {
     }
 }
 
-/// A database in a temp dir with one profile, `alice`; its id.
-async fn db_with_alice() -> (tempfile::TempDir, sea_orm::DatabaseConnection, i32) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_sqlite(&dir.path().join("perch.db")).await.unwrap();
-    let sealer = Sealer::load_or_create(&dir.path().join("secret.key")).unwrap();
+/// The database in `dir` with one profile, `name` (account `jid`); its id.
+async fn db_with_profile(
+    dir: &std::path::Path,
+    name: &str,
+    jid: &str,
+) -> (sea_orm::DatabaseConnection, i32) {
+    let db = open_sqlite(&dir.join("perch.db")).await.unwrap();
+    let sealer = Sealer::load_or_create(&dir.join("secret.key")).unwrap();
     let profiles = Profiles::new(db.clone(), Arc::new(sealer));
     profiles
         .create(NewProfile {
-            name: "alice".into(),
-            jid: "alice@example.org".into(),
+            name: name.into(),
+            jid: jid.into(),
             password: Password::new("pw-pw-pw-pw".into()),
             server: None,
             ca_file: None,
@@ -222,7 +225,14 @@ async fn db_with_alice() -> (tempfile::TempDir, sea_orm::DatabaseConnection, i32
         })
         .await
         .unwrap();
-    let id = profiles.get("alice").await.unwrap().id;
+    let id = profiles.get(name).await.unwrap().id;
+    (db, id)
+}
+
+/// A database in a temp dir with one profile, `alice`; its id.
+async fn db_with_alice() -> (tempfile::TempDir, sea_orm::DatabaseConnection, i32) {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, id) = db_with_profile(dir.path(), "alice", "alice@example.org").await;
     (dir, db, id)
 }
 

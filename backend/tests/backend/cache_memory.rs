@@ -11,9 +11,6 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_backend::db::open_sqlite;
-use perch_backend::profiles::{NewProfile, Profiles};
-use perch_backend::secret::{Password, Sealer};
 use perch_plugin_api::action::ActionSpec;
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
@@ -158,24 +155,7 @@ fn request(node: &str, max: Option<usize>) -> ItemsRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remembered_answers_stay_within_the_byte_budget_whatever_the_reads() {
     let dir = tempfile::tempdir().unwrap();
-    let db = open_sqlite(&dir.path().join("perch.db")).await.unwrap();
-    let profiles = Profiles::new(
-        db.clone(),
-        Arc::new(Sealer::load_or_create(&dir.path().join("secret.key")).unwrap()),
-    );
-    profiles
-        .create(NewProfile {
-            name: "bob".into(),
-            jid: "bob@example.org".into(),
-            password: Password::new("pw".into()),
-            server: None,
-            ca_file: None,
-            insecure: false,
-            autoconnect: false,
-        })
-        .await
-        .unwrap();
-    let profile_id = profiles.get("bob").await.unwrap().id;
+    let (db, profile_id) = super::db_with_profile(dir.path(), "bob", "bob@example.org").await;
     let nodes = ["n0", "n1", "n2"];
     for n in nodes {
         synced_node(&db, profile_id, n).await;

@@ -7,11 +7,6 @@
 //! confirms and the action reports as a bad `query.fts` (doc/reliability.rst,
 //! "Property tests").
 
-use std::sync::Arc;
-
-use perch_backend::db::open_sqlite;
-use perch_backend::profiles::{NewProfile, Profiles};
-use perch_backend::secret::{Password, Sealer};
 use perch_plugins::pubsub_cache::dao::{self, NewItem};
 use perch_plugins::pubsub_cache::search::{self, Query};
 use proptest::option::of;
@@ -94,22 +89,7 @@ fn query() -> impl Strategy<Value = Value> {
 /// A database with Perch's schema and one item per [`PARSED`] (`i0`, `i1`, …).
 fn database(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> DatabaseConnection {
     rt.block_on(async {
-        let db = open_sqlite(&dir.join("perch.db")).await.unwrap();
-        let sealer = Sealer::load_or_create(&dir.join("secret.key")).unwrap();
-        let profiles = Profiles::new(db.clone(), Arc::new(sealer));
-        profiles
-            .create(NewProfile {
-                name: "alice".into(),
-                jid: "alice@localhost".into(),
-                password: Password::new("pw".into()),
-                server: None,
-                ca_file: None,
-                insecure: false,
-                autoconnect: false,
-            })
-            .await
-            .unwrap();
-        let pid = profiles.get("alice").await.unwrap().id;
+        let (db, pid) = super::db_with_profile(dir, "alice", "alice@localhost").await;
         let node = dao::node_ensure(&db, pid, "alice@localhost", "n")
             .await
             .unwrap();
