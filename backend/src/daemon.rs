@@ -397,32 +397,24 @@ impl Daemon {
             replaces: stanzas::replace_id(&message),
         };
         let stanza = String::from(&Element::from(message));
-        let stored = match self.history.enqueue(p.id, record, stanza).await {
-            Ok(s) => s,
+        let (message, corrected) = match self.history.enqueue(p.id, record, stanza).await {
+            Ok(stored) => stored,
             Err(e) => {
                 tracing::error!(profile = %p.name, jid = %p.jid, error = %e, "storing a message to send failed; not queued");
                 return Err(e);
             }
         };
-        let message = match stored {
-            history::Stored::New(m) | history::Stored::Duplicate(m) => {
-                let _ = self.events.send(Event::Message {
-                    profile: p.name.clone(),
-                    message: m.clone(),
-                });
-                m
-            }
-            history::Stored::Corrected {
-                correction,
-                corrected,
-            } => {
-                let _ = self.events.send(Event::MessageUpdated {
-                    profile: p.name.clone(),
-                    message: *corrected,
-                });
-                correction
-            }
-        };
+        // A correction is signalled as the message it changed; anything else as new.
+        let _ = self.events.send(match corrected {
+            Some(corrected) => Event::MessageUpdated {
+                profile: p.name.clone(),
+                message: corrected,
+            },
+            None => Event::Message {
+                profile: p.name.clone(),
+                message: message.clone(),
+            },
+        });
         if let Some(s) = session.filter(|s| s.profile_id == p.id) {
             s.wake_outbox();
         }

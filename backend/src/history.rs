@@ -391,14 +391,24 @@ impl History {
         store_one(&self.db, profile_id, &m, None).await
     }
 
-    /// Stores a message to send with its stanza: it is in the outbox.
-    pub async fn enqueue(&self, profile_id: i32, m: NewMessage, stanza: String) -> Result<Stored> {
+    /// Stores a message to send with its stanza: it is in the outbox. Returns it,
+    /// and the message it corrects as it is now, if it is a correction we applied.
+    pub async fn enqueue(
+        &self,
+        profile_id: i32,
+        m: NewMessage,
+        stanza: String,
+    ) -> Result<(HistoryMessage, Option<HistoryMessage>)> {
         match store_one(&self.db, profile_id, &m, Some(stanza)).await? {
+            Stored::New(message) => Ok((message, None)),
+            Stored::Corrected {
+                correction,
+                corrected,
+            } => Ok((correction, Some(*corrected))),
             Stored::Duplicate(_) => Err(Error::bad_argument(
                 "id",
                 format!("a message with id {:?} is stored already", m.msg_id),
             )),
-            stored => Ok(stored),
         }
     }
 

@@ -1292,10 +1292,10 @@ impl Inbox {
             peer,
             ..
         } = args;
-        let Some(mut record) = self.record(&m, bound, direction, peer) else {
+        let Some((mut record, stamped)) = self.record(&m, bound, direction, peer) else {
             return true;
         };
-        if matches!(stanzas::delay(&m), stanzas::Delay::Valid(t) if t == record.timestamp) {
+        if stamped {
             self.place_in_its_second(&mut record).await;
         }
         let from = record.from.clone();
@@ -1372,13 +1372,16 @@ impl Inbox {
     /// other device sent (a carbon, or our archive); a plugin may say otherwise (a
     /// room's echo of our own message). Peer: the other side's bare JID; a room's,
     /// for group chat.
+    ///
+    /// With it: whether its timestamp is the sender's delay stamp (else the arrival
+    /// time).
     fn record(
         &self,
         m: &Message,
         bound: Option<Jid>,
         direction: Option<Direction>,
         peer: Option<String>,
-    ) -> Option<NewMessage> {
+    ) -> Option<(NewMessage, bool)> {
         let body = stanzas::body(m)?;
         let from = m
             .from
@@ -1406,19 +1409,19 @@ impl Inbox {
             Some(Id(id)) if !id.is_empty() => id.clone(),
             _ => format!("{}{now}", crate::history::GENERATED_ID),
         };
-        let timestamp = match stanzas::delay(m) {
-            stanzas::Delay::None => now,
-            stanzas::Delay::Valid(t) if t <= now => t,
+        let (timestamp, stamped) = match stanzas::delay(m) {
+            stanzas::Delay::None => (now, false),
+            stanzas::Delay::Valid(t) if t <= now => (t, true),
             stanzas::Delay::Valid(t) => {
                 tracing::info!(profile = %self.profile, %from, stamp = %crate::time::rfc3339(t), "a message stamped in the future is filed at its arrival time");
-                now
+                (now, false)
             }
             stanzas::Delay::Invalid(stamp) => {
                 tracing::info!(profile = %self.profile, %from, stamp = %crate::validate::excerpt(&stamp, 64), "a message with an unreadable or out-of-range delay stamp is filed at its arrival time");
-                now
+                (now, false)
             }
         };
-        Some(NewMessage {
+        let record = NewMessage {
             msg_id: id,
             timestamp,
             direction,
@@ -1435,7 +1438,8 @@ impl Inbox {
             origin_id: stanzas::origin_id(m),
             stanza_id: stanzas::stanza_id(m, &by).map(|id| (id, by)),
             replaces: stanzas::replace_id(m),
-        })
+        };
+        Some((record, stamped))
     }
 
     /// A message of ours sent back with an error: it is marked `failed` with the
