@@ -569,6 +569,9 @@ fn action_args(list: &Value, name: &str, words: &[String]) -> Result<Value, CliE
             "object" => serde_json::from_str::<Value>(value)
                 .ok()
                 .filter(Value::is_object),
+            "array" => serde_json::from_str::<Value>(value)
+                .ok()
+                .filter(Value::is_array),
             _ => None,
         };
         args.insert(
