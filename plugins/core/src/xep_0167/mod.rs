@@ -1003,14 +1003,7 @@ impl Calls {
     }
 
     /// A session-initiate we take: remember the offer, tell frontends.
-    fn incoming_offer(
-        &self,
-        profile: &str,
-        sid: &str,
-        from: &Jid,
-        j: Jingle,
-        by_jmi: bool,
-    ) {
+    fn incoming_offer(&self, profile: &str, sid: &str, from: &Jid, j: Jingle, by_jmi: bool) {
         let media: Vec<String> = j
             .contents
             .iter()
