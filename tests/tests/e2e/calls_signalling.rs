@@ -622,14 +622,35 @@ fn malformed_body(bed: &Bed) -> Result<()> {
         got.contains("unexpected-request") && got.contains("out-of-order"),
         "out of order: {got}"
     );
+    // content-add is acked, then refused with content-reject (no renegotiation yet).
+    carol.send(&format!(
+        "<iq type='set' id='add1' to='{alice_full}'><jingle xmlns='urn:xmpp:jingle:1' action='content-add' sid='c1'>\
+         <content creator='initiator' name='v'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='video'>\
+         <payload-type id='96' name='VP8' clockrate='90000'/></description></content></jingle></iq>"
+    ))?;
+    let got = carol.read_until("content-reject", DELIVERY)?;
+    ensure!(got.contains("add1"), "content-add not acked: {got}");
+    let id = last_iq_id(&got).ok_or_else(|| anyhow!("no id on the content-reject: {got}"))?;
+    carol.send(&format!("<iq type='result' id='{id}' to='{alice_full}'/>"))?;
+    // Removing the only content ends the session.
+    carol.send(&format!(
+        "<iq type='set' id='rm1' to='{alice_full}'><jingle xmlns='urn:xmpp:jingle:1' action='content-remove' sid='c1'>\
+         <content creator='initiator' name='0'/></jingle></iq>"
+    ))?;
+    carol.read_until("rm1", DELIVERY)?;
+    let got = carol.read_until("session-terminate", DELIVERY)?;
+    let id = last_iq_id(&got).ok_or_else(|| anyhow!("no id on the session-terminate: {got}"))?;
+    carol.send(&format!("<iq type='result' id='{id}' to='{alice_full}'/>"))?;
+    wait_listed_ended(perchd, "alice", "c1", "success")?;
     carol.close()?;
 
     // perchd still works: alice's call list shows carol's call, and alice can call bob.
     let list = perchd.cli_json(&["call", "list", "-p", "alice"])?;
     ensure!(
-        list.as_array().is_some_and(|a| a
-            .iter()
-            .any(|c| c["sid"] == "c1" && c["direction"] == "incoming")),
+        list.as_array()
+            .is_some_and(|a| a.iter().any(|c| c["sid"] == "c1"
+                && c["direction"] == "incoming"
+                && c["end_text"] == "every content was removed")),
         "carol's call: {list}"
     );
     let bob_full = bound_jid(perchd, "bob")?;

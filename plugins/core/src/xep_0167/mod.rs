@@ -989,13 +989,23 @@ impl Calls {
                     })
                     .unwrap_or(0);
                 if left == 0 {
-                    // XEP-0166 §7.2.6: no content left ends the session.
+                    // XEP-0166 §7.2.6: no content left ends the session, and the
+                    // receiver of the content-remove says so.
                     self.finish(
                         &profile,
                         &sid,
                         "success",
                         Some("every content was removed".into()),
                     );
+                    let mut end = Jingle::new(Action::SessionTerminate, &sid);
+                    end.reason = Some(Reason::new("success"));
+                    let me = self.clone();
+                    let (p, peer) = (profile.clone(), from.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = me.send_jingle(&p, &peer, &end).await {
+                            tracing::debug!(profile = %p, sid = %end.sid, error = %e, "session-terminate after content-remove not acked");
+                        }
+                    });
                 }
                 Ok(None)
             }
