@@ -450,5 +450,7 @@ mod client_contract;
 mod db_pool;
 #[path = "backend/history.rs"]
 mod history;
+#[path = "backend/libervia_bridge.rs"]
+mod libervia_bridge;
 #[path = "backend/search_sql.rs"]
 mod search_sql;

@@ -136,11 +136,11 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             } else {
                 "pubsub_items_get"
             };
-            if name == "pubsub_cache_get" {
-                if let Some(o) = a.as_object_mut() {
-                    o.remove("all");
-                    o.remove("use_cache");
-                }
+            if name == "pubsub_cache_get"
+                && let Some(o) = a.as_object_mut()
+            {
+                o.remove("all");
+                o.remove("use_cache");
             }
             let v = match action(lib, &p, name, a).await {
                 Err(e) if e.body().contains("is not in the cache") => {
