@@ -53,6 +53,13 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
                     .filter(|n| !n.is_empty())
             });
             let nick = from_roster.unwrap_or_else(|| capitalised_local(&bare));
+            // As 0.9: the data is also announced, for the frontends' entity cache.
+            lib.emit(
+                super::CORE_INTERFACE,
+                "entityDataUpdated",
+                &(bare.clone(), "nicknames", json!([nick]).to_string(), p),
+            )
+            .await;
             out(json!({"nicknames": [nick]}).to_string())
         }
         "psNodeCreate" => {
