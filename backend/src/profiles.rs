@@ -159,6 +159,30 @@ pub fn parse_server(s: &str) -> Result<(String, u16)> {
     Ok((host.to_owned(), port))
 }
 
+/// A host alone (a DNS name or an IP address, no port), as `parse_server` accepts it.
+pub fn parse_host(s: &str) -> Result<String> {
+    let s = s.trim();
+    if s.parse::<std::net::Ipv6Addr>().is_err() && s.contains(':') {
+        return Err(Error::bad_argument(
+            "server",
+            format!(
+                "{:?}: a host name or address without a port",
+                crate::validate::excerpt(s, 80)
+            ),
+        ));
+    }
+    Ok(parse_server(s)?.0)
+}
+
+/// `host:port` as `parse_server` reads it back (`[v6]:port` for an IPv6 address).
+pub fn format_server(host: &str, port: u16) -> String {
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// A host name as DNS carries it (RFC 1123 labels; a trailing dot allowed).
 fn is_dns_name(host: &str) -> bool {
     let host = host.strip_suffix('.').unwrap_or(host);
@@ -263,6 +287,100 @@ impl Profiles {
         let out = self.set_password_uncached(name, password).await;
         self.forget();
         out
+    }
+
+    /// Changes the account JID (a bare JID with a local part); the password is sealed
+    /// anew for it.
+    pub async fn set_jid(&self, name: &str, jid: &str) -> Result<()> {
+        let jid = parse_account_jid(jid)?.to_string();
+        let out = self
+            .reseal_with(name, move |m| {
+                m.jid = jid;
+                Ok(())
+            })
+            .await;
+        self.forget();
+        out
+    }
+
+    /// Sets (`host`, `host:port`, `[v6]:port`) or clears (`None`) the server to connect
+    /// to instead of the SRV lookup; the password is sealed anew for it.
+    pub async fn set_server(&self, name: &str, server: Option<&str>) -> Result<()> {
+        let server = match server {
+            Some(s) => {
+                let (host, port) = parse_server(s)?;
+                Some(format_server(&host, port))
+            }
+            None => None,
+        };
+        let out = self
+            .reseal_with(name, move |m| {
+                m.server = server;
+                Ok(())
+            })
+            .await;
+        self.forget();
+        out
+    }
+
+    /// Turns certificate checks off (`true`) or on; the password is sealed anew.
+    /// Refused while the profile names a CA file (the two exclude each other).
+    pub async fn set_insecure(&self, name: &str, insecure: bool) -> Result<()> {
+        let out = self
+            .reseal_with(name, move |m| {
+                if insecure && m.ca_file.is_some() {
+                    return Err(Error::bad_argument(
+                        "insecure",
+                        "ca_file and insecure exclude each other: clear the profile's CA file first",
+                    ));
+                }
+                m.insecure = insecure;
+                Ok(())
+            })
+            .await;
+        self.forget();
+        out
+    }
+
+    /// Changes connection settings the sealed password is bound to: opens the
+    /// password under the old settings and seals it under the new ones, in one update.
+    async fn reseal_with(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut profile::Model) -> Result<()>,
+    ) -> Result<()> {
+        let old = self.get(name).await?;
+        let mut new = old.clone();
+        change(&mut new)?;
+        if new == old {
+            return Ok(());
+        }
+        let password = self
+            .sealer
+            .open(&old.name, &model_binding(&old), &old.password)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let sealed = self
+            .sealer
+            .seal(&model_binding(&new), &password)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        profile::ActiveModel {
+            id: Set(old.id),
+            jid: Set(new.jid.clone()),
+            server: Set(new.server.clone()),
+            insecure: Set(new.insecure),
+            password: Set(sealed),
+            ..Default::default()
+        }
+        .update(&self.db)
+        .await?;
+        tracing::info!(
+            profile = %name,
+            jid = %new.jid,
+            server = ?new.server,
+            insecure = new.insecure,
+            "connection settings changed"
+        );
+        Ok(())
     }
 
     async fn create_uncached(&self, p: NewProfile) -> Result<ProfileView> {
