@@ -450,5 +450,7 @@ mod client_contract;
 mod db_pool;
 #[path = "backend/history.rs"]
 mod history;
+#[path = "backend/libervia_params.rs"]
+mod libervia_params;
 #[path = "backend/search_sql.rs"]
 mod search_sql;
