@@ -235,7 +235,8 @@ impl Daemon {
         {
             return Ok(s.clone());
         }
-        let creds = self.profiles.credentials(&m)?;
+        let mut creds = self.profiles.credentials(&m)?;
+        creds.priority = self.profiles.initial_priority(m.id).await?;
         tracing::info!(profile = %m.name, jid = %m.jid, "connecting");
         let s = Session::spawn(
             creds,

@@ -66,6 +66,8 @@ pub struct Credentials {
     pub server: Option<(String, u16)>,
     pub ca_file: Option<String>,
     pub insecure: bool,
+    /// The priority of the first presence (then whatever the frontend sets).
+    pub priority: i8,
 }
 
 #[derive(Clone)]
@@ -551,6 +553,26 @@ impl Profiles {
             server: m.server.as_deref().map(parse_server).transpose()?,
             ca_file: m.ca_file.clone(),
             insecure: m.insecure,
+            priority: 0,
+        })
+    }
+
+    /// The priority a session announces first: the `Connection/Priority` a Libervia
+    /// frontend set for the profile (`libervia_param`), else 0.
+    pub async fn initial_priority(&self, profile_id: i32) -> Result<i8> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                "SELECT value FROM libervia_param \
+                 WHERE profile_id = ? AND category = 'Connection' AND name = 'Priority'",
+                [profile_id.into()],
+            ))
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<String>("", "value")?.parse().unwrap_or(0),
+            None => 0,
         })
     }
 }

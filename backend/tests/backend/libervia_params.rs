@@ -605,3 +605,76 @@ async fn a_deleted_profile_takes_its_params_along() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+/// The one test here with an XMPP server (Prosody, started by the harness on a
+/// loopback port): a Priority set through the params is the priority of the
+/// profile's first presence, as its contact sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_is_announced_in_the_first_presence() {
+    use perch_tests::{ALICE_PW, BOB_PW, DOMAIN, Prosody};
+    let prosody = Prosody::start().expect("Prosody (apt-get install prosody)");
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_sqlite(&dir.path().join("perch.db")).await.unwrap();
+    let sealer = Sealer::load_or_create(&dir.path().join("secret.key")).unwrap();
+    let profiles = Profiles::new(db.clone(), Arc::new(sealer));
+    for (user, pw) in [("alice", ALICE_PW), ("bob", BOB_PW)] {
+        profiles
+            .create(NewProfile {
+                name: user.into(),
+                jid: format!("{user}@{DOMAIN}"),
+                password: Password::new(pw.into()),
+                server: Some(prosody.server_arg()),
+                ca_file: Some(prosody.ca_file().display().to_string()),
+                insecure: false,
+                autoconnect: false,
+            })
+            .await
+            .unwrap();
+    }
+    let daemon = Daemon::new(Config::default(), db, profiles);
+    let params = Params::new(daemon.clone());
+    params
+        .set("alice", "Connection", "Priority", "7", -1)
+        .await
+        .unwrap();
+    // A CA file and no certificate check exclude each other: refused, named.
+    let e = params
+        .set("alice", "Connection", "check_certificate", "false", -1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ParamError::Invalid { why, .. } if why.contains("ca_file")),
+        "{e:?}"
+    );
+    daemon.connect("alice").await.unwrap();
+    daemon.connect("bob").await.unwrap();
+    // Alice approves bob in advance, bob asks: the server answers with alice's presence.
+    daemon
+        .subscription("alice", "subscribed", &format!("bob@{DOMAIN}"))
+        .await
+        .unwrap();
+    daemon
+        .subscription("bob", "subscribe", &format!("alice@{DOMAIN}"))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let seen = loop {
+        let seen: Vec<_> = daemon
+            .presences("bob")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.jid.starts_with(&format!("alice@{DOMAIN}/")))
+            .collect();
+        if !seen.is_empty() || std::time::Instant::now() > deadline {
+            break seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        seen.iter().map(|p| p.priority).collect::<Vec<_>>(),
+        [7],
+        "alice's presence as bob sees it: {seen:?}"
+    );
+    daemon.shutdown().await;
+}
