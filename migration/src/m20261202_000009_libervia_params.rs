@@ -3,7 +3,7 @@
 //! profile password): one row per parameter a user changed, as the string Libervia's
 //! frontends exchange. A missing row means the default. The JID, the XMPP password,
 //! the server, the certificate check and backend autoconnect are the profile's own
-//! columns, never copied here (see `doc/libervia-compat.rst`).
+//! columns, never copied here (see `doc/libervia-params.rst`).
 
 use sea_orm_migration::{prelude::*, schema::*};
 

@@ -21,7 +21,7 @@
 //! Where Libervia 0.9 silently ignores a bad value or an unknown parameter, Perch
 //! answers with an error naming it; and setting works whether or not a Libervia
 //! session is started. The contract and these differences are in
-//! `doc/libervia-compat.rst`.
+//! `doc/libervia-params.rst`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::IntErrorKind;
