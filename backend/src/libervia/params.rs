@@ -40,6 +40,9 @@ use crate::secret::Password;
 /// The Libervia parameter store of the daemon's profiles.
 pub struct Params {
     daemon: Arc<Daemon>,
+    /// One `set` at a time: `Force server` and `Force port` each rewrite the one
+    /// server override from the other's current value, which must not change meanwhile.
+    writing: tokio::sync::Mutex<()>,
 }
 
 /// What a successful `set` changed, for the `paramUpdate` signal.
@@ -533,7 +536,10 @@ fn parse_ignore(extra_json: &str) -> Result<Vec<(String, String)>, ParamError> {
 
 impl Params {
     pub fn new(daemon: Arc<Daemon>) -> Self {
-        Self { daemon }
+        Self {
+            daemon,
+            writing: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// `getParamsCategories`: the categories of the schema, in order.
@@ -557,8 +563,9 @@ impl Params {
     ) -> Result<ParamChange, ParamError> {
         let s = spec(category, name)?;
         check_allowed(s, security_limit)?;
-        let m = self.profile(profile).await?;
         let value = normalise(s, value)?;
+        let _writing = self.writing.lock().await;
+        let m = self.profile(profile).await?;
         let d = &self.daemon;
         let perch = |e| value_error(s, e);
         match s.home {
@@ -606,6 +613,14 @@ impl Params {
             Home::Table => self.store(m.id, s, &value).await?,
         }
         tracing::info!(profile = %m.name, category = s.category, name = s.name, "Libervia param set");
+        // What a read gives from now on (a JID normalised, a server override as shown).
+        let value = match s.home {
+            Home::Table | Home::ProfilePassword | Home::XmppPassword => value,
+            _ => {
+                let m = self.profile(&m.name).await?;
+                self.value_of(&m, &HashMap::new(), s, false)?
+            }
+        };
         Ok(ParamChange {
             name: s.name.to_owned(),
             category: s.category.to_owned(),

@@ -376,6 +376,11 @@ async fn connection_params_are_the_profile_itself() {
     }
     assert_eq!(t.profile().await.jid, "alice@example.net");
 
+    // A JID is stored (and signalled) as perchd normalises it.
+    let change = t.set("Connection", "JabberID", "alice@EXAMPLE.net").await;
+    assert_eq!(change.value, t.profile().await.jid);
+    assert_eq!(t.get("Connection", "JabberID").await, change.value);
+
     // Server and port: a port alone is the JID's domain with that port.
     t.set("Connection", "Force port", "15222").await;
     assert_eq!(
@@ -383,6 +388,13 @@ async fn connection_params_are_the_profile_itself() {
         Some("example.net:15222")
     );
     assert_eq!(t.get("Connection", "Force server").await, "");
+    // The domain itself as the server reads back (and is signalled) as "".
+    assert_eq!(
+        t.set("Connection", "Force server", "example.net")
+            .await
+            .value,
+        ""
+    );
     t.set("Connection", "Force server", "127.0.0.1").await;
     assert_eq!(t.profile().await.server.as_deref(), Some("127.0.0.1:15222"));
     let creds = t.daemon.profiles.credentials(&t.profile().await).unwrap();
