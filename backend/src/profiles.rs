@@ -621,6 +621,22 @@ mod tests {
     }
 
     #[test]
+    fn hosts_alone_and_server_strings() {
+        assert_eq!(parse_host("xmpp.example.org").unwrap(), "xmpp.example.org");
+        assert_eq!(parse_host(" 127.0.0.1 ").unwrap(), "127.0.0.1");
+        assert_eq!(parse_host("::1").unwrap(), "::1");
+        for bad in ["", "host:5222", "[::1]:5222", "a b", "-x.example"] {
+            assert_eq!(parse_host(bad).unwrap_err().name(), "BadArgument", "{bad}");
+        }
+        for (host, port) in [("example.org", 5223), ("10.0.0.1", 1), ("::1", 65535)] {
+            assert_eq!(
+                parse_server(&format_server(host, port)).unwrap(),
+                (host.to_owned(), port)
+            );
+        }
+    }
+
+    #[test]
     fn names_and_jids() {
         assert!(validate_name("alice-2.work").is_ok());
         for bad in ["", ".hidden", "a b", "a/b", &"x".repeat(65)] {
