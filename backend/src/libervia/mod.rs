@@ -238,3 +238,23 @@ pub fn install_service(config: Option<&std::path::Path>) -> anyhow::Result<std::
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_file_names_the_bus_name_and_this_perchd() {
+        let f = service_file(
+            std::path::Path::new("/opt/perch/perchd"),
+            Some(std::path::Path::new("/home/u/perchd.toml")),
+        );
+        assert_eq!(
+            f,
+            "[D-BUS Service]\nName=org.libervia.Libervia\n\
+             Exec=/opt/perch/perchd --config /home/u/perchd.toml\n"
+        );
+        let f = service_file(std::path::Path::new("/usr/bin/perchd"), None);
+        assert!(f.ends_with("Exec=/usr/bin/perchd\n"), "{f}");
+    }
+}

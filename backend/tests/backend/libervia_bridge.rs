@@ -427,3 +427,100 @@ async fn next_signal(stream: &mut zbus::MessageStream, member: &str) -> Result<M
         }
     }
 }
+
+/// Libervia's own way to a connected profile (profileCreate, then setParam for the
+/// account and the server), a wrong XMPP password, then pubsub through the bridge:
+/// node creation, publication, items as Libervia's JSON with XML strings, a missing
+/// node as `item-not-found`, and the cache search.
+#[test]
+fn libervia_profile_by_params_wrong_password_and_pubsub() {
+    let prosody = Prosody::start().expect("starting Prosody");
+    let perchd = Perchd::start().expect("starting perchd");
+    let r = (|| -> Result<()> {
+        wait_for_name(perchd.bus())?;
+        let port = prosody.port().to_string();
+        runtime().block_on(async {
+            let conn = perchd.bus().connection().await?;
+            call(&conn, CORE, "profileCreate", &("carol", "", "")).await?;
+            let (name, _) =
+                error_of(call(&conn, CORE, "profileCreate", &("carol", "", "")).await)?;
+            ensure!(name.ends_with(".ConflictError"), "{name}");
+            let (name, _) = error_of(call(&conn, CORE, "profileCreate", &("@x", "", "")).await)?;
+            ensure!(name.ends_with("builtins.ValueError"), "{name}");
+            let m = call(&conn, CORE, "profileStartSession", &("", "carol")).await?;
+            ensure!(!m.body().deserialize::<bool>()?, "session reported already started");
+            let m = call(&conn, CORE, "profileStartSession", &("", "carol")).await?;
+            ensure!(m.body().deserialize::<bool>()?, "second start not 'already'");
+            for (name, value) in [
+                ("JabberID", "alice@localhost"),
+                ("Password", "not-the-password"),
+                ("Force server", "127.0.0.1"),
+                ("Force port", port.as_str()),
+                ("check_certificate", "false"),
+            ] {
+                call(&conn, CORE, "setParam", &(name, value, "Connection", -1i32, "carol"))
+                    .await
+                    .with_context(|| format!("setParam {name}"))?;
+            }
+            let empty = std::collections::HashMap::<String, String>::new();
+            let (name, body) =
+                error_of(call(&conn, CORE, "connect", &("carol", "", &empty)).await)?;
+            ensure!(
+                name == "org.libervia.Libervia.error.twisted.words.protocols.jabber.sasl.SASLAuthError",
+                "{name}"
+            );
+            ensure!(body.ends_with(", \"not-authorized\")"), "{body}");
+            call(&conn, CORE, "setParam", &("Password", ALICE_PW, "Connection", -1i32, "carol"))
+                .await?;
+            let m = call(&conn, CORE, "connect", &("carol", "", &empty)).await?;
+            ensure!(!m.body().deserialize::<bool>()?);
+
+            let no_opts = std::collections::HashMap::<String, String>::new();
+            let m = call(&conn, PLUGIN, "psNodeCreate", &("", "notes", &no_opts, "carol")).await?;
+            ensure!(m.body().deserialize::<String>()? == "notes");
+            let m = call(
+                &conn,
+                PLUGIN,
+                "psItemSend",
+                &("", "notes", "<note xmlns='urn:example:note'>first</note>", "item1", "", "carol"),
+            )
+            .await?;
+            ensure!(m.body().deserialize::<String>()? == "item1");
+            let no_ids: Vec<String> = Vec::new();
+            let m = call(
+                &conn,
+                PLUGIN,
+                "psItemsGet",
+                &("", "notes", 10i32, &no_ids, "", "{}", "carol"),
+            )
+            .await?;
+            let v: serde_json::Value = serde_json::from_str(&m.body().deserialize::<String>()?)?;
+            ensure!(v["service"] == "alice@localhost" && v["node"] == "notes", "{v}");
+            ensure!(v["uri"] == "xmpp:alice@localhost?;node=notes", "{v}");
+            let item = v["items"][0].as_str().context("items are XML strings")?;
+            ensure!(
+                item.starts_with("<item xmlns='http://jabber.org/protocol/pubsub' id='item1'")
+                    && item.contains("urn:example:note")
+                    && item.contains(">first</note>"),
+                "{item}"
+            );
+            let (name, body) = error_of(
+                call(
+                    &conn,
+                    PLUGIN,
+                    "psItemsGet",
+                    &("", "no-such-node", 10i32, &no_ids, "", "{}", "carol"),
+                )
+                .await,
+            )?;
+            ensure!(name.ends_with(".StanzaError"), "{name}");
+            ensure!(body.ends_with(", \"item-not-found\")"), "{body}");
+            let m = call(&conn, PLUGIN, "psCacheSearch", &("{\"fts\": \"zebracorn\"}",))
+                .await?;
+            ensure!(m.body().deserialize::<String>()? == "[]");
+            call(&conn, PLUGIN, "psNodeDelete", &("", "notes", "carol")).await?;
+            Ok(())
+        })
+    })();
+    r.unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", perchd.diagnostics(), prosody.diagnostics()));
+}
