@@ -15,6 +15,7 @@ use super::errors::{self, LibError};
 use super::signals::{self, HistoryRow};
 use super::{CORE_INTERFACE, Lib};
 use crate::error::Error;
+use perch_plugin_api::Show;
 
 /// The version frontends are told. They only show it, except the TUI, which turns
 /// its debug mode on when it contains a `D`: so none here.
@@ -188,13 +189,29 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
         "getWaitingSub" => {
             let key: String = args(msg)?;
             let p = lib.profile(&key).await?;
-            out(lib.waiting_subs(&p))
+            let mut waiting = lib.waiting_subs(&p);
+            // Answered meanwhile (by another frontend, or the native bridge): the
+            // roster says they see our presence now.
+            if let Ok(roster) = lib.daemon.roster(&p).await {
+                for i in roster {
+                    if matches!(i.subscription.as_str(), "from" | "both") {
+                        waiting.remove(&i.jid);
+                        lib.sub_answered(&p, &i.jid);
+                    }
+                }
+            }
+            out(waiting)
         }
         "getPresenceStatuses" => {
             let key: String = args(msg)?;
             let p = lib.profile(&key).await?;
             let mut all = Statuses::new();
-            for pr in lib.daemon.presences(&p).await? {
+            // Available resources only, as Libervia keeps them.
+            let presences = lib.daemon.presences(&p).await?;
+            for pr in presences
+                .into_iter()
+                .filter(|pr| pr.show != Show::Unavailable)
+            {
                 let (bare, res) = pr.jid.split_once('/').unwrap_or((&pr.jid, ""));
                 all.entry(bare.to_owned()).or_default().insert(
                     res.to_owned(),
