@@ -524,3 +524,93 @@ fn libervia_profile_by_params_wrong_password_and_pubsub() {
     })();
     r.unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", perchd.diagnostics(), prosody.diagnostics()));
 }
+
+/// `perchd --install-libervia-service` writes the activation file; a session bus that
+/// finds it (the per-user services dir of its `XDG_DATA_HOME`) starts perchd on the
+/// first call to `org.libervia.Libervia`, as Libervia's frontends do.
+#[test]
+fn libervia_activation_file_lets_the_bus_start_perchd() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let d = dir.path();
+    for sub in ["home", "xdg-data", "data", "config", "state", "run"] {
+        std::fs::create_dir_all(d.join(sub)).expect("mkdir");
+    }
+    let config = d.join("perchd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nallow_root = true\n[bridge]\nsocket = \"none\"\n\
+             [storage]\ndata_dir = \"{}\"\n[log]\nfile = \"{}\"\n",
+            d.join("data").display(),
+            d.join("perchd.log").display()
+        ),
+    )
+    .expect("config");
+    let perchd = env!("CARGO_BIN_EXE_perchd");
+    let out = std::process::Command::new(perchd)
+        .arg("--install-libervia-service")
+        .arg("--config")
+        .arg(&config)
+        .env("HOME", d.join("home"))
+        .env("XDG_DATA_HOME", d.join("xdg-data"))
+        .output()
+        .expect("running perchd --install-libervia-service");
+    assert!(out.status.success(), "{out:?}");
+    let service = d.join("xdg-data/dbus-1/services/org.libervia.Libervia.service");
+    let text = std::fs::read_to_string(&service).expect("the service file");
+    assert!(
+        text.contains("Name=org.libervia.Libervia\n") && text.contains(perchd),
+        "{text}"
+    );
+
+    let exe = perch_tests::find_program("dbus-daemon", "dbus-daemon", "dbus-daemon")
+        .expect("dbus-daemon");
+    let address = format!("unix:path={}", d.join("bus").display());
+    let mut bus = std::process::Command::new(exe)
+        .args(["--session", "--nofork", "--print-address=1"])
+        .arg(format!("--address={address}"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", d.join("home"))
+        .env("XDG_DATA_HOME", d.join("xdg-data"))
+        .env("XDG_CONFIG_HOME", d.join("config"))
+        .env("XDG_STATE_HOME", d.join("state"))
+        .env("XDG_RUNTIME_DIR", d.join("run"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting dbus-daemon");
+    let r = runtime().block_on(async {
+        wait_until(Duration::from_secs(10), || Ok(d.join("bus").exists()))?;
+        let conn = zbus::connection::Builder::address(address.as_str())
+            .build()
+            .await?;
+        // Nothing owns the name: the bus starts perchd from the file.
+        let v = tokio::time::timeout(
+            Duration::from_secs(30),
+            call(&conn, CORE, "getVersion", &()),
+        )
+        .await
+        .context("no answer from an activated perchd")??;
+        let version = v.body().deserialize::<String>()?;
+        ensure!(version.contains("(perchd "), "not perchd: {version}");
+        let dbus = zbus::fdo::DBusProxy::new(&conn).await?;
+        let name = zbus::names::BusName::try_from(libervia::BUS_NAME)?;
+        anyhow::Ok(dbus.get_connection_unix_process_id(name).await?)
+    });
+    // Stop the perchd the bus started (by its pid), then the bus.
+    if let Ok(pid) = &r {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+        let _ = wait_until(Duration::from_secs(10), || {
+            Ok(!std::path::Path::new(&format!("/proc/{pid}")).exists())
+        });
+    }
+    let _ = bus.kill();
+    let _ = bus.wait();
+    if let Err(e) = r {
+        let log = std::fs::read_to_string(d.join("perchd.log")).unwrap_or_default();
+        panic!("{e:#}\nperchd.log:\n{log}");
+    }
+}
