@@ -555,6 +555,9 @@ async fn launch_action(lib: &Lib, profile: &str, id: &str, data: &Map) -> Answer
         ));
     }
     let mut answer = Map::new();
+    if data.get("cancelled").is_some_and(|c| c == "true") {
+        return out(answer);
+    }
     let given = data
         .iter()
         .find(|(k, _)| k.ends_with(PASSWORD_FIELD))
@@ -565,6 +568,10 @@ async fn launch_action(lib: &Lib, profile: &str, id: &str, data: &Map) -> Answer
         }
         Err(e) if e.name().ends_with(".PasswordError") && given.is_none() => {
             answer.insert("xmlui".into(), password_form(profile));
+        }
+        Err(e) if e.name().ends_with(".PasswordError") => {
+            answer.insert("xmlui".into(), wrong_password_popup());
+            answer.insert("validated".into(), "false".into());
         }
         Err(e) => return Err(e),
     }
@@ -580,6 +587,14 @@ fn password_form(profile: &str) -> String {
          <widget type=\"label\" value=\"Profile password\"/>\
          <widget name=\"{PASSWORD_FIELD}\" type=\"password\"/></container></sat_xmlui>"
     )
+}
+
+/// The popup telling the password given in our form was wrong.
+fn wrong_password_popup() -> String {
+    "<?xml version=\"1.0\" ?><sat_xmlui title=\"Connection error\" type=\"popup\">\
+     <container type=\"vertical\"><widget type=\"text\" \
+     value=\"The provided profile password doesn't match.\"/></container></sat_xmlui>"
+        .to_owned()
 }
 
 fn xml_escape(s: &str) -> String {

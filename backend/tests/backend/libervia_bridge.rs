@@ -235,6 +235,33 @@ fn libervia_errors_are_named_and_encoded_as_libervia_does() {
             // @NONE@ is ProfileNotSetError.
             let (name, _) = error_of(call(&conn, CORE, "isConnected", &("@NONE@",)).await)?;
             ensure!(name.ends_with(".ProfileNotSetError"), "{name}");
+            // Profile sessions: launchAction with the TUI's fixed id.
+            const AUTH: &str = "b03bbfa8-a4ae-4734-a248-06ce6c7cf562";
+            type Map = std::collections::HashMap<String, String>;
+            let none = Map::new();
+            call(&conn, CORE, "profileCreate", &("dora", "", "")).await?;
+            let m = call(&conn, CORE, "launchAction", &(AUTH, &none, "dora")).await?;
+            ensure!(m.body().deserialize::<Map>()?["validated"] == "true");
+            let m = call(&conn, CORE, "profileIsSessionStarted", &("dora",)).await?;
+            ensure!(m.body().deserialize::<bool>()?);
+            call(&conn, CORE, "profileCreate", &("eve", "eve-pw", "")).await?;
+            let m = call(&conn, CORE, "launchAction", &(AUTH, &none, "eve")).await?;
+            let a = m.body().deserialize::<Map>()?;
+            ensure!(
+                a.get("xmlui")
+                    .is_some_and(|x| x.contains("type=\"password\"")),
+                "{a:?}"
+            );
+            let mut form = Map::new();
+            form.insert("SAT_FORM_profile_password".into(), "wrong".into());
+            let m = call(&conn, CORE, "launchAction", &(AUTH, &form, "eve")).await?;
+            ensure!(m.body().deserialize::<Map>()?["validated"] == "false");
+            let (name, _) =
+                error_of(call(&conn, CORE, "profileStartSession", &("wrong", "eve")).await)?;
+            ensure!(name.ends_with(".PasswordError"), "{name}");
+            form.insert("SAT_FORM_profile_password".into(), "eve-pw".into());
+            let m = call(&conn, CORE, "launchAction", &(AUTH, &form, "eve")).await?;
+            ensure!(m.body().deserialize::<Map>()?["validated"] == "true");
             // The daemon is still there after all that.
             let v = call(&conn, CORE, "getVersion", &()).await?;
             ensure!(v.body().deserialize::<String>()?.starts_with("0.9.0a0"));
