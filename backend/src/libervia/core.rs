@@ -514,18 +514,24 @@ async fn profile_create(
             autoconnect: false,
         })
         .await?;
-    if !password.is_empty() {
-        let change = lib
-            .params
+    // Announced even when empty, as 0.9 does; a password's value is never sent.
+    let change = if password.is_empty() {
+        super::params::ParamChange {
+            name: "Password".into(),
+            category: "General".into(),
+            value: String::new(),
+        }
+    } else {
+        lib.params
             .set(name, "General", "Password", password, -1)
-            .await?;
-        lib.emit(
-            CORE_INTERFACE,
-            "paramUpdate",
-            &(change.name, change.value, change.category, name.to_owned()),
-        )
-        .await;
-    }
+            .await?
+    };
+    lib.emit(
+        CORE_INTERFACE,
+        "paramUpdate",
+        &(change.name, change.value, change.category, name.to_owned()),
+    )
+    .await;
     Ok(())
 }
 

@@ -468,6 +468,11 @@ fn libervia_profile_by_params_wrong_password_and_pubsub() {
         let port = prosody.port().to_string();
         runtime().block_on(async {
             let conn = perchd.bus().connection().await?;
+            let rule = zbus::MatchRule::builder()
+                .msg_type(zbus::message::Type::Signal)
+                .path(libervia::PATH)
+                .build()?;
+            let mut signals = zbus::MessageStream::for_match_rule(rule, &conn, None).await?;
             call(&conn, CORE, "profileCreate", &("carol", "", "")).await?;
             let (name, _) =
                 error_of(call(&conn, CORE, "profileCreate", &("carol", "", "")).await)?;
@@ -489,6 +494,24 @@ fn libervia_profile_by_params_wrong_password_and_pubsub() {
                     .await
                     .with_context(|| format!("setParam {name}"))?;
             }
+            // paramUpdate for each, never with a password in it.
+            let mut updates = Vec::new();
+            while updates.len() < 6 {
+                let s = next_signal(&mut signals, "paramUpdate").await?;
+                updates.push(s.body().deserialize::<(String, String, String, String)>()?);
+            }
+            ensure!(
+                updates.contains(&("Password".into(), String::new(), "General".into(), "carol".into())),
+                "{updates:?}"
+            );
+            ensure!(
+                updates.contains(&("Password".into(), String::new(), "Connection".into(), "carol".into())),
+                "{updates:?}"
+            );
+            ensure!(
+                updates.iter().any(|u| u.0 == "JabberID" && u.1 == "alice@localhost"),
+                "{updates:?}"
+            );
             let empty = std::collections::HashMap::<String, String>::new();
             let (name, body) =
                 error_of(call(&conn, CORE, "connect", &("carol", "", &empty)).await)?;
