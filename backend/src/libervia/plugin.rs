@@ -202,7 +202,12 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
         "psCacheSync" => {
             let (service, node, key): (String, String, String) = args(msg)?;
             let p = lib.profile(&key).await?;
-            action(lib, &p, "pubsub_cache_sync", target(&service, &node)).await?;
+            let v = action(lib, &p, "pubsub_cache_sync", target(&service, &node)).await?;
+            // As 0.9, the reply comes once the node is synchronised, so that the
+            // frontend's next read finds it in the cache.
+            if let Some(job) = v["job"].as_str() {
+                wait_job(lib, job).await?;
+            }
             unit()
         }
         "psCachePurge" => {
@@ -321,6 +326,36 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             out(r.to_string())
         }
         other => Err(LibError::not_registered(other)),
+    }
+}
+
+/// How long `psCacheSync` waits for its sync (the frontends' own timeout is 120 s).
+const SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(110);
+
+/// Waits until a job ends; its error, if it failed.
+async fn wait_job(lib: &Lib, id: &str) -> Result<(), LibError> {
+    let deadline = tokio::time::Instant::now() + SYNC_WAIT;
+    loop {
+        let j = lib.daemon.jobs.get(id).await?;
+        match j.state.as_str() {
+            "running" if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            "running" => {
+                return Err(LibError::exc(
+                    super::errors::TIMEOUT,
+                    &format!("the sync (job {id}) is still running; perchd goes on with it"),
+                    "",
+                ));
+            }
+            "finished" => return Ok(()),
+            _ => {
+                return Err(LibError::internal(&format!(
+                    "the sync (job {id}) failed: {}",
+                    j.error.unwrap_or_default()
+                )));
+            }
+        }
     }
 }
 

@@ -565,6 +565,27 @@ fn libervia_profile_by_params_wrong_password_and_pubsub() {
             )?;
             ensure!(name.ends_with(".StanzaError"), "{name}");
             ensure!(body.ends_with(", \"item-not-found\")"), "{body}");
+            // psCacheSync answers once the node is cached: psCacheGet finds it then.
+            call(&conn, PLUGIN, "psCacheSync", &("", "notes", "carol")).await?;
+            let m = call(
+                &conn,
+                PLUGIN,
+                "psCacheGet",
+                &("", "notes", 10i32, &no_ids, "", "{}", "carol"),
+            )
+            .await?;
+            let v: serde_json::Value = serde_json::from_str(&m.body().deserialize::<String>()?)?;
+            ensure!(v["items"].as_array().map(Vec::len) == Some(1), "{v}");
+            let (name, _) = error_of(
+                call(
+                    &conn,
+                    PLUGIN,
+                    "psCacheGet",
+                    &("", "not-cached", 10i32, &no_ids, "", "{}", "carol"),
+                )
+                .await,
+            )?;
+            ensure!(name.ends_with(".NotFound"), "{name}");
             let m = call(&conn, PLUGIN, "psCacheSearch", &("{\"fts\": \"zebracorn\"}",))
                 .await?;
             ensure!(m.body().deserialize::<String>()? == "[]");
