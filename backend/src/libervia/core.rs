@@ -173,6 +173,27 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             lib.daemon.roster_add(&p, &jid, "", Vec::new()).await?;
             unit()
         }
+        "updateContact" => {
+            let (jid, name, groups, key): (String, String, Vec<String>, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            update_contact(lib, &p, &jid, &name, groups).await?;
+            unit()
+        }
+        "rosterResync" => {
+            let key: String = args(msg)?;
+            let p = lib.profile(&key).await?;
+            // The roster is kept in sync by pushes; resending it announces it again.
+            for item in lib.daemon.roster(&p).await? {
+                let (jid, attrs, groups) = contact(&item);
+                lib.emit(
+                    CORE_INTERFACE,
+                    "newContact",
+                    &(jid, attrs, groups, p.clone()),
+                )
+                .await;
+            }
+            unit()
+        }
         "delContact" => {
             let (jid, key): (String, String) = args(msg)?;
             let p = lib.profile(&key).await?;
@@ -471,6 +492,39 @@ pub fn contact(i: &perch_plugin_api::RosterItem) -> Contact {
         attrs.insert("name".into(), n.clone());
     }
     (i.jid.clone(), attrs, i.groups.clone())
+}
+
+/// `updateContact`: a roster set of the name and groups only (no subscription
+/// request, unlike `addContact`).
+async fn update_contact(
+    lib: &Lib,
+    profile: &str,
+    jid: &str,
+    name: &str,
+    groups: Vec<String>,
+) -> Result<(), LibError> {
+    use tokio_xmpp::parsers::roster::{Ask, Group, Item, Roster, Subscription};
+    crate::validate::text("name", name, crate::validate::MAX_TEXT)?;
+    for g in &groups {
+        crate::validate::text("groups", g, crate::validate::MAX_TEXT)?;
+    }
+    let jid = crate::daemon::parse_jid(jid)?.to_bare();
+    let session = lib.daemon.session(profile).await?;
+    let item = Item {
+        jid,
+        name: (!name.is_empty()).then(|| name.to_owned()),
+        subscription: Subscription::None,
+        ask: Ask::None,
+        groups: groups.into_iter().map(Group).collect(),
+        approved: None,
+    };
+    let query: tokio_xmpp::minidom::Element = Roster {
+        ver: None,
+        items: vec![item],
+    }
+    .into();
+    session.iq(None, true, query).await?;
+    Ok(())
 }
 
 /// Validates a Libervia profile name, creates the profile, and sets its profile

@@ -325,8 +325,114 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             }
             out(r.to_string())
         }
+        "psNodePurge" => {
+            let (service, node, key): (String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            action(lib, &p, "pubsub_node_purge", target(&service, &node)).await?;
+            unit()
+        }
+        "psNodeConfigurationSet" => {
+            let (service, node, options, key): (String, String, Map, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let mut a = target(&service, &node);
+            a["config"] = json!(options);
+            action(lib, &p, "pubsub_node_config_set", a).await?;
+            unit()
+        }
+        "psItemsRetract" => {
+            let (service, node, ids, notify, key): (String, String, Vec<String>, bool, String) =
+                args(msg)?;
+            let p = lib.profile(&key).await?;
+            let mut a = target(&service, &node);
+            a["item_ids"] = json!(ids);
+            a["notify"] = json!(notify);
+            action(lib, &p, "pubsub_retract", a).await?;
+            unit()
+        }
+        "psItemsSend" => {
+            let (service, node, items, extra, key): (String, String, Vec<String>, String, String) =
+                args(msg)?;
+            let p = lib.profile(&key).await?;
+            let extra = json_arg("extra", &extra)?;
+            let mut ids = Vec::new();
+            for payload in items {
+                let mut a = target(&service, &node);
+                a["payload"] = json!(payload);
+                if let Some(o) = extra.get("publish_options").filter(|o| o.is_object()) {
+                    a["options"] = o.clone();
+                }
+                let v = action(lib, &p, "pubsub_publish", a).await?;
+                ids.push(s(&v["item_id"]));
+            }
+            out(ids)
+        }
+        "psAffiliationsGet" => {
+            let (service, node, key): (String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let mut a = json!({});
+            if !service.is_empty() {
+                a["service"] = json!(service);
+            }
+            if !node.is_empty() {
+                a["node"] = json!(node);
+            }
+            let v = action(lib, &p, "pubsub_affiliations", a).await?;
+            out(pairs(&v["affiliations"], "node", "affiliation"))
+        }
+        "psNodeAffiliationsGet" | "psNodeSubscriptionsGet" => {
+            let (service, node, key): (String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let (act, what, attr) = if name == "psNodeAffiliationsGet" {
+                (
+                    "pubsub_node_affiliations_get",
+                    "affiliations",
+                    "affiliation",
+                )
+            } else {
+                (
+                    "pubsub_node_subscriptions_get",
+                    "subscriptions",
+                    "subscription",
+                )
+            };
+            let v = action(lib, &p, act, target(&service, &node)).await?;
+            out(pairs(&v[what], "jid", attr))
+        }
+        "psNodeAffiliationsSet" | "psNodeSubscriptionsSet" => {
+            let (service, node, entries, key): (String, String, Map, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let (act, what) = if name == "psNodeAffiliationsSet" {
+                ("pubsub_node_affiliations_set", "affiliations")
+            } else {
+                ("pubsub_node_subscriptions_set", "subscriptions")
+            };
+            let mut a = target(&service, &node);
+            a[what] = json!(entries);
+            action(lib, &p, act, a).await?;
+            unit()
+        }
+        "mbRetract" => {
+            let (service, node, item_id, key): (String, String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let mut a = target(&service, &node);
+            if node.is_empty() {
+                a.as_object_mut().map(|o| o.remove("node"));
+            }
+            a["item_id"] = json!(item_id);
+            action(lib, &p, "blog_retract", a).await?;
+            unit()
+        }
         other => Err(LibError::not_registered(other)),
     }
+}
+
+/// `[{k: …, v: …}]` → `{k: v}`.
+fn pairs(list: &Value, k: &str, v: &str) -> Map {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (s(&e[k]), s(&e[v])))
+        .collect()
 }
 
 /// How long `psCacheSync` waits for its sync (the frontends' own timeout is 120 s).

@@ -355,6 +355,30 @@ fn libervia_connect_roster_message_and_history_with_their_signals() {
             // getContacts: a(sa{ss}as), here empty.
             let m = call(&conn, CORE, "getContacts", &("alice",)).await?;
             ensure!(m.body().signature().to_string_no_parens() == "a(sa{ss}as)");
+            // updateContact: a roster push, announced as newContact.
+            call(
+                &conn,
+                CORE,
+                "updateContact",
+                &("bob@localhost", "Bobby", vec!["Friends"], "alice"),
+            )
+            .await?;
+            let s = next_signal(&mut signals, "newContact").await?;
+            type NewContact = (
+                String,
+                std::collections::HashMap<String, String>,
+                Vec<String>,
+                String,
+            );
+            let c: NewContact = s.body().deserialize()?;
+            ensure!(
+                c.0 == "bob@localhost"
+                    && c.1["name"] == "Bobby"
+                    && c.2 == ["Friends"]
+                    && c.3 == "alice",
+                "{c:?}"
+            );
+            ensure!(c.1["to"].eq_ignore_ascii_case("false"), "{c:?}");
 
             // messageSend (auto → chat), messageNew for our copy and bob's.
             let mut text = std::collections::HashMap::new();
@@ -589,6 +613,9 @@ fn libervia_profile_by_params_wrong_password_and_pubsub() {
             let m = call(&conn, PLUGIN, "psCacheSearch", &("{\"fts\": \"zebracorn\"}",))
                 .await?;
             ensure!(m.body().deserialize::<String>()? == "[]");
+            let m = call(&conn, PLUGIN, "psNodeAffiliationsGet", &("", "notes", "carol")).await?;
+            let affs: std::collections::HashMap<String, String> = m.body().deserialize()?;
+            ensure!(affs.get("alice@localhost").map(String::as_str) == Some("owner"), "{affs:?}");
             call(&conn, PLUGIN, "psNodeDelete", &("", "notes", "carol")).await?;
             Ok(())
         })
