@@ -109,7 +109,7 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             // `connected` goes out before the reply, as in 0.9.
             if let Ok(s) = lib.daemon.session(&p).await {
                 let jid = s.bound_jid().map(|j| j.to_string()).unwrap_or_default();
-                signals::announce_connected(lib, &p, &jid).await;
+                signals::wait_connected(lib, &p, &jid, std::time::Duration::from_secs(5)).await;
             }
             out(false)
         }

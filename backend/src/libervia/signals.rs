@@ -65,7 +65,7 @@ pub fn history_row(m: &HistoryMessage) -> HistoryRow {
 
 /// Sends `connected(jid, profile)` unless it went out already for this connection.
 pub async fn announce_connected(lib: &Lib, profile: &str, jid: &str) {
-    let first = lock(&lib.announced).insert(profile.to_owned());
+    let first = !lock(&lib.announced).contains(profile);
     if first {
         lib.emit(
             CORE_INTERFACE,
@@ -73,6 +73,24 @@ pub async fn announce_connected(lib: &Lib, profile: &str, jid: &str) {
             &(jid.to_owned(), profile.to_owned()),
         )
         .await;
+        lock(&lib.announced).insert(profile.to_owned());
+        lib.announced_changed.notify_waiters();
+    }
+}
+
+/// Waits until `connected` went out for `profile` (sent by the event forwarder, in
+/// order with the session's other state changes); after `bound`, sends it itself.
+pub async fn wait_connected(lib: &Lib, profile: &str, jid: &str, bound: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        let changed = lib.announced_changed.notified();
+        if lock(&lib.announced).contains(profile) {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            announce_connected(lib, profile, jid).await;
+            return;
+        }
     }
 }
 
@@ -109,8 +127,11 @@ async fn emit(lib: &Lib, ev: Event) {
             ..
         } => match state {
             ConnectionState::Connected => announce_connected(lib, &profile, &jid).await,
-            ConnectionState::Disconnected => announce_disconnected(lib, &profile).await,
-            ConnectionState::Connecting => {}
+            // A lost connection that perchd re-establishes is, to Libervia's
+            // frontends, `disconnected` then `connected` again.
+            ConnectionState::Disconnected | ConnectionState::Connecting => {
+                announce_disconnected(lib, &profile).await;
+            }
         },
         Event::Message { profile, message } => {
             let (uid, ts, from, to, body, subject, kind, extra) = history_row(&message);
