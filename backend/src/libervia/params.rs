@@ -468,6 +468,9 @@ fn verify_profile_password(stored: &str, password: &str) -> bool {
         rounds
             .parse::<u32>()
             .ok()
+            // Bounded: a database edited to ask for billions of rounds cannot stall
+            // perchd at the next password check.
+            .filter(|r| *r <= 10 * PBKDF2_ROUNDS)
             .and_then(std::num::NonZeroU32::new),
         B64.decode(salt),
         B64.decode(hash),
@@ -940,6 +943,8 @@ mod tests {
         assert!(verify_profile_password("", ""));
         assert!(!verify_profile_password("", "x"));
         assert!(!verify_profile_password("garbage", "x"));
+        let greedy = h.replacen("$100000$", "$4000000000$", 1);
+        assert!(!verify_profile_password(&greedy, "hunter2"));
     }
 
     #[test]

@@ -108,6 +108,29 @@ const FRESH_UI: &str = concat!(
     r#"</container></tab></container></sat_xmlui>"#,
 );
 
+/// The same dialog (Libervia 0.9's output for the same values) after every
+/// param was changed: passwords stay empty.
+const CHANGED_UI: &str = concat!(
+    r#"<?xml version="1.0" ?><sat_xmlui type="param"><container type="tabs"><tab name="General" label="General"><container type="label">"#,
+    r#"<widget type="label" value="Password"/><widget name="General_XMLUI_PARAM_Password" type="password"/>"#,
+    r#"<widget type="label" value="Chat history limit"/><widget name="General_XMLUI_PARAM_History" type="int"><value>42</value></widget>"#,
+    r#"<widget type="label" value="Show offline contacts"/><widget name="General_XMLUI_PARAM_Offline contacts" type="bool" value="true"/>"#,
+    r#"<widget type="label" value="Show empty groups"/><widget name="General_XMLUI_PARAM_Empty groups" type="bool" value="false"/>"#,
+    r#"</container></tab><tab name="Connection" label="Connection"><container type="label">"#,
+    r#"<widget type="label" value="JabberID"/><widget name="Connection_XMLUI_PARAM_JabberID" type="string"><value>alice2@example.net</value></widget>"#,
+    r#"<widget type="label" value="Password"/><widget name="Connection_XMLUI_PARAM_Password" type="password"/>"#,
+    r#"<widget type="label" value="Priority"/><widget name="Connection_XMLUI_PARAM_Priority" type="int"><value>-3</value></widget>"#,
+    r#"<widget type="label" value="Force server"/><widget name="Connection_XMLUI_PARAM_Force server" type="string"><value>xmpp.example.net</value></widget>"#,
+    r#"<widget type="label" value="Force port"/><widget name="Connection_XMLUI_PARAM_Force port" type="int"><value>15222</value></widget>"#,
+    r#"<widget type="label" value="Connect on backend startup"/><widget name="Connection_XMLUI_PARAM_autoconnect_backend" type="bool" value="true"/>"#,
+    r#"<widget type="label" value="Connect on frontend startup"/><widget name="Connection_XMLUI_PARAM_autoconnect" type="bool" value="false"/>"#,
+    r#"<widget type="label" value="Disconnect on frontend closure"/><widget name="Connection_XMLUI_PARAM_autodisconnect" type="bool" value="true"/>"#,
+    r#"<widget type="label" value="Check certificate (don't uncheck if unsure)"/><widget name="Connection_XMLUI_PARAM_check_certificate" type="bool" value="false"/>"#,
+    r#"</container></tab><tab name="Composition" label="Composition"><container type="label">"#,
+    r#"<widget type="label" value="Syntax"/><widget name="Composition_XMLUI_PARAM_Syntax" type="list" extensible="yes"><option value="markdown" label="markdown"/><option value="xhtml" label="xhtml" selected="true"/></widget>"#,
+    r#"</container></tab></container></sat_xmlui>"#,
+);
+
 #[tokio::test]
 async fn fresh_profile_dialog_is_libervias_xmlui() {
     let t = setup().await;
@@ -292,6 +315,7 @@ async fn every_param_round_trips_and_signals_its_stored_value() {
         !ui.contains("new-xmpp-pw") && !ui.contains("pbkdf2"),
         "{ui}"
     );
+    assert_eq!(ui, CHANGED_UI);
     let got = controls(&ui);
     let want: Vec<(&str, &str, &str)> = vec![
         ("General/Password", "password", ""),
