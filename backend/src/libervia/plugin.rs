@@ -703,3 +703,94 @@ fn capitalised_local(bare: &str) -> String {
         None => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_requests_translate_libervia_limits_and_rsm() {
+        let none = json!({});
+        assert_eq!(
+            items_args("", "n", -1, &[], &none).unwrap(),
+            json!({"node": "n", "all": true})
+        );
+        assert_eq!(
+            items_args("pubsub.example.org", "n", 10, &[], &none).unwrap(),
+            json!({"service": "pubsub.example.org", "node": "n", "max": 10})
+        );
+        let rsm = json!({"rsm_max": "5", "rsm_before": "", "use_cache": false});
+        assert_eq!(
+            items_args("", "n", -1, &[], &rsm).unwrap(),
+            json!({"node": "n", "before": "", "max": 5, "use_cache": false})
+        );
+        assert_eq!(
+            items_args("", "n", 10, &["a".into()], &none).unwrap(),
+            json!({"node": "n", "item_ids": ["a"]})
+        );
+        let bad = json!({"rsm_max": "many"});
+        assert!(items_args("", "n", -1, &[], &bad).is_err());
+    }
+
+    #[test]
+    fn cache_search_queries_translate_to_perch_terms() {
+        let q = json!({
+            "fts": "hello", "types": ["blog", ""], "limit": 5,
+            "order-by": [{"order": "creation", "direction": "desc"},
+                         {"path": ["title"], "direction": "asc"}],
+            "parsed": [{"path": ["author", "name"], "op": "==", "value": "alice"},
+                       {"path": ["n"], "op": "<=", "value": 3}],
+            "with_payload": true,
+        });
+        assert_eq!(
+            search_query(&q).unwrap(),
+            json!({
+                "fts": "hello", "types": ["blog"], "limit": 5, "with_xml": true,
+                "order_by": [{"key": "creation", "desc": true},
+                             {"key": "path", "path": ["title"], "desc": false}],
+                "filters": [{"path": ["author", "name"], "op": "eq", "value": "alice"},
+                            {"path": ["n"], "op": "lte", "value": 3}],
+            })
+        );
+    }
+
+    #[test]
+    fn pages_become_libervia_items_json_with_xml_strings() {
+        let page = json!({
+            "service": "alice@example.org", "node": "n",
+            "items": [{"id": "it'1", "payload": "<x xmlns='urn:x'/>"}],
+        });
+        let v: Value = serde_json::from_str(&items_result(&page)).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "service": "alice@example.org", "node": "n",
+                "uri": "xmpp:alice@example.org?;node=n",
+                "items": ["<item xmlns='http://jabber.org/protocol/pubsub' id='it&apos;1'><x xmlns='urn:x'/></item>"],
+            })
+        );
+    }
+
+    #[test]
+    fn posts_become_mb_data() {
+        let post = json!({
+            "item_id": "first", "id": "xmpp:a@b?;node=urn:xmpp:microblog:0;item=first",
+            "title": "T", "content": "C", "published": "2026-01-01T00:00:00Z",
+            "author": {"name": "alice", "jid": "a@b"}, "tags": ["x"],
+        });
+        let d = mb_data(&post, "a@b", "urn:xmpp:microblog:0");
+        assert_eq!(d["id"], "first");
+        assert_eq!(d["atom_id"], post["id"]);
+        assert_eq!(d["published"], 1_767_225_600);
+        assert_eq!(d["author"], "alice");
+        assert_eq!(d["author_jid"], "a@b");
+        assert_eq!(d["tags"], json!(["x"]));
+        assert_eq!(d["comments"], json!([]));
+    }
+
+    #[test]
+    fn fallback_nickname_is_the_capitalised_local_part() {
+        assert_eq!(capitalised_local("alice@example.org"), "Alice");
+        assert_eq!(capitalised_local("example.org"), "Example.org");
+    }
+}
