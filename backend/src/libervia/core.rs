@@ -790,3 +790,55 @@ impl Lib {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roster_items_carry_libervia_attributes() {
+        let item = perch_plugin_api::RosterItem {
+            jid: "bob@example.org".into(),
+            name: Some("Bob".into()),
+            subscription: "to".into(),
+            ask: false,
+            groups: vec!["Friends".into()],
+        };
+        let (jid, attrs, groups) = contact(&item);
+        assert_eq!(jid, "bob@example.org");
+        assert_eq!(attrs["to"], "True");
+        assert_eq!(attrs["from"], "False");
+        assert_eq!(attrs["ask"], "False");
+        assert_eq!(attrs["name"], "Bob");
+        assert_eq!(groups, ["Friends"]);
+    }
+
+    #[test]
+    fn disco_info_becomes_libervia_tuple() {
+        let v = json!({
+            "features": ["urn:xmpp:ping"],
+            "identities": [{"category": "server", "type": "im", "name": "Prosody"}],
+            "extensions": [{"type": "urn:x", "fields": [
+                {"var": "FORM_TYPE", "values": ["urn:x"]},
+                {"var": "a", "values": ["1", "2"]}]}],
+        });
+        let (features, identities, ext) = disco_infos(&v);
+        assert_eq!(features, ["urn:xmpp:ping"]);
+        assert_eq!(
+            identities,
+            [("server".into(), "im".into(), "Prosody".into())]
+        );
+        let fields = &ext["urn:x"];
+        assert_eq!(fields.len(), 1);
+        assert_eq!(fields[0].0["var"], "a");
+        assert_eq!(fields[0].1, ["1", "2"]);
+    }
+
+    #[test]
+    fn password_form_is_escaped_and_submits_to_the_session_id() {
+        let f = password_form("a<b");
+        assert!(f.contains("title=\"Profile password for a&lt;b\""), "{f}");
+        assert!(f.contains(&format!("submit=\"{AUTHENTICATE_PROFILE_ID}\"")));
+        assert!(f.contains("name=\"profile_password\" type=\"password\""));
+    }
+}

@@ -209,3 +209,47 @@ async fn emit(lib: &Lib, ev: Event) {
         Event::Plugin { .. } | Event::Job { .. } => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_rows_have_libervia_shape() {
+        let m = HistoryMessage {
+            id: "m1".into(),
+            timestamp: "2026-01-01T00:00:01.5Z".into(),
+            direction: perch_plugin_api::Direction::In,
+            peer: "bob@example.org".into(),
+            from: "bob@example.org/x".into(),
+            to: "alice@example.org/y".into(),
+            kind: "chat".into(),
+            body: "hi\n".into(),
+            state: perch_plugin_api::MessageState::Received,
+            origin_id: Some("o1".into()),
+            stanza_id: None,
+            extra: serde_json::Map::new(),
+        };
+        let (uid, ts, from, to, body, subject, kind, extra) = history_row(&m);
+        assert_eq!(uid, "m1");
+        assert!((ts - 1_767_225_601.5).abs() < 1e-6, "{ts}");
+        assert_eq!(
+            (from.as_str(), to.as_str()),
+            ("bob@example.org/x", "alice@example.org/y")
+        );
+        assert_eq!(body[""], "hi\n");
+        assert!(subject.is_empty());
+        assert_eq!(kind, "chat");
+        let extra: serde_json::Value = serde_json::from_str(&extra).unwrap();
+        assert_eq!(extra["origin_id"], "o1");
+        assert_eq!(extra["message_id"], "m1");
+    }
+
+    #[test]
+    fn available_is_an_empty_show_and_statuses_go_under_default() {
+        assert_eq!(show(Show::Available), "");
+        assert_eq!(show(Show::Away), "away");
+        assert_eq!(statuses(Some("busy"))["default"], "busy");
+        assert!(statuses(Some("")).is_empty());
+    }
+}
