@@ -339,8 +339,8 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
         "getEntitiesData" => {
             let (jids, keys, key): (Vec<String>, Vec<String>, String) = args(msg)?;
             let p = lib.profile(&key).await?;
-            // Nicknames of roster contacts (the roster name, else the local part);
-            // no avatars yet. Empty `jids`: every known entity.
+            // Nicknames of roster contacts that have a name; no avatars yet.
+            // Empty `jids`: every known entity.
             let mut data = HashMap::<String, Map>::new();
             if keys.iter().any(|k| k == "nicknames")
                 && let Ok(roster) = lib.daemon.roster(&p).await
@@ -349,10 +349,11 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
                     if !jids.is_empty() && !jids.contains(&i.jid) {
                         continue;
                     }
-                    let nick = i
-                        .name
-                        .filter(|n| !n.is_empty())
-                        .unwrap_or_else(|| super::plugin::capitalised_local(&i.jid));
+                    // Only names the user gave: the fallback comes with identityGet,
+                    // as 0.9's cache only holds what was asked for.
+                    let Some(nick) = i.name.filter(|n| !n.is_empty()) else {
+                        continue;
+                    };
                     let mut m = Map::new();
                     m.insert("nicknames".into(), json!([nick]).to_string());
                     data.insert(i.jid, m);

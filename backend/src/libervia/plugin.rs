@@ -695,7 +695,7 @@ fn s(v: &Value) -> String {
 }
 
 /// `alice@example.org` → `Alice`: Libervia's last-resort nickname.
-pub(super) fn capitalised_local(bare: &str) -> String {
+fn capitalised_local(bare: &str) -> String {
     let local = bare.split_once('@').map_or(bare, |(l, _)| l);
     let mut c = local.chars();
     match c.next() {
