@@ -141,6 +141,12 @@ impl Daemon {
         self.profiles.create(p).await
     }
 
+    /// Creates a profile whose XMPP password is given later (Libervia's way); see
+    /// [`crate::profiles::Profiles::create_without_password`].
+    pub async fn create_profile_without_password(&self, p: NewProfile) -> Result<ProfileView> {
+        self.profiles.create_without_password(p).await
+    }
+
     /// Takes the lifecycle lock of the profile `name` resolves to, then resolves it
     /// again under the lock: a profile deleted meanwhile is `UnknownProfile`.
     async fn lock_profile(

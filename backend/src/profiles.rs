@@ -229,6 +229,16 @@ fn binding(
     )
 }
 
+/// What the password column holds for a profile whose XMPP password is not set yet
+/// (created by a Libervia frontend, which gives it later). A sealed password always
+/// starts with the sealing scheme's version prefix, so the two never collide.
+pub const NO_PASSWORD: &str = "";
+
+/// Whether the profile has an XMPP password (sealed) at all.
+pub fn has_password(m: &profile::Model) -> bool {
+    m.password != NO_PASSWORD
+}
+
 fn model_binding(m: &profile::Model) -> String {
     binding(
         &m.name,
@@ -262,7 +272,23 @@ impl Profiles {
     }
 
     pub async fn create(&self, p: NewProfile) -> Result<ProfileView> {
-        let out = self.create_uncached(p).await;
+        let out = self.create_uncached(p, false).await;
+        self.forget();
+        out
+    }
+
+    /// Creates a profile whose XMPP password is not known yet (`p.password` must be
+    /// empty): Libervia's frontends create a profile first and set its password later.
+    /// Nothing is sealed ([`NO_PASSWORD`] is stored); connecting it is
+    /// [`Error::NoPassword`] until [`Profiles::set_password`] gives one.
+    pub async fn create_without_password(&self, p: NewProfile) -> Result<ProfileView> {
+        if !p.password.expose().is_empty() {
+            return Err(Error::bad_argument(
+                "password",
+                "a profile created without a password is given none",
+            ));
+        }
+        let out = self.create_uncached(p, true).await;
         self.forget();
         out
     }
@@ -357,14 +383,18 @@ impl Profiles {
         if new == old {
             return Ok(());
         }
-        let password = self
-            .sealer
-            .open(&old.name, &model_binding(&old), &old.password)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let sealed = self
-            .sealer
-            .seal(&model_binding(&new), &password)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        // A profile with no password yet has nothing to re-seal.
+        let sealed = if has_password(&old) {
+            let password = self
+                .sealer
+                .open(&old.name, &model_binding(&old), &old.password)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            self.sealer
+                .seal(&model_binding(&new), &password)
+                .map_err(|e| Error::Internal(e.to_string()))?
+        } else {
+            NO_PASSWORD.to_owned()
+        };
         profile::ActiveModel {
             id: Set(old.id),
             jid: Set(new.jid.clone()),
@@ -385,10 +415,10 @@ impl Profiles {
         Ok(())
     }
 
-    async fn create_uncached(&self, p: NewProfile) -> Result<ProfileView> {
+    async fn create_uncached(&self, p: NewProfile, no_password: bool) -> Result<ProfileView> {
         validate_name(&p.name)?;
         let jid = parse_account_jid(&p.jid)?;
-        if p.password.expose().is_empty() {
+        if !no_password && p.password.expose().is_empty() {
             return Err(Error::bad_argument("password", "empty"));
         }
         if let Some(s) = &p.server {
@@ -404,19 +434,22 @@ impl Profiles {
             check_ca_file(ca)?;
         }
         let jid_s = jid.to_string();
-        let sealed = self
-            .sealer
-            .seal(
-                &binding(
-                    &p.name,
-                    &jid_s,
-                    p.server.as_deref(),
-                    p.ca_file.as_deref(),
-                    p.insecure,
-                ),
-                &p.password,
-            )
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let sealed = if no_password {
+            NO_PASSWORD.to_owned()
+        } else {
+            self.sealer
+                .seal(
+                    &binding(
+                        &p.name,
+                        &jid_s,
+                        p.server.as_deref(),
+                        p.ca_file.as_deref(),
+                        p.insecure,
+                    ),
+                    &p.password,
+                )
+                .map_err(|e| Error::Internal(e.to_string()))?
+        };
         let txn = self.db.begin().await?;
         if profile::Entity::find()
             .filter(profile::Column::Name.eq(&p.name))
@@ -541,7 +574,11 @@ impl Profiles {
     }
 
     /// Unseals what a session needs to log in.
+    /// A profile created without a password is [`Error::NoPassword`].
     pub fn credentials(&self, m: &profile::Model) -> Result<Credentials> {
+        if !has_password(m) {
+            return Err(Error::NoPassword(m.name.clone()));
+        }
         let password = self
             .sealer
             .open(&m.name, &model_binding(m), &m.password)

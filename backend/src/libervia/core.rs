@@ -549,9 +549,10 @@ async fn update_contact(
 
 /// Validates a Libervia profile name, creates the profile, and sets its profile
 /// password. Libervia creates a profile before its JID and XMPP password are known
-/// (`setParam` gives them next); Perch needs both, so it starts with Libervia's
-/// placeholder JID (`NAME@example.org`) and an unusable random password, which the
-/// `setParam` calls replace.
+/// (`setParam` gives them next). The JID starts as Libervia's own default
+/// (`NAME@example.org`); the XMPP password starts unset, so `Connection/Password`
+/// reads back `""` and `connect` is refused (not-authorized, naming the param) until
+/// it is set.
 async fn profile_create(
     lib: &Lib,
     name: &str,
@@ -576,12 +577,11 @@ async fn profile_create(
             "",
         ));
     }
-    let placeholder = perch_plugin_api::ids::random_hex(16);
     lib.daemon
-        .create_profile(crate::profiles::NewProfile {
+        .create_profile_without_password(crate::profiles::NewProfile {
             name: name.to_owned(),
             jid: format!("{}@example.org", name.to_lowercase()),
-            password: crate::secret::Password::new(placeholder),
+            password: crate::secret::Password::new(String::new()),
             server: None,
             ca_file: None,
             insecure: false,

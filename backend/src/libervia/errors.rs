@@ -120,7 +120,9 @@ impl From<Error> for LibError {
             Error::NoDefaultProfile => Self::exc(PROFILE_NOT_SET, &m, ""),
             Error::NotConnected(p) => Self::exc(NOT_FOUND, p, ""),
             Error::InvalidJid { .. } => Self::exc(INVALID_JID, &m, ""),
-            Error::AuthenticationFailed { .. } => Self::exc(
+            // 0.9 tries an empty password and the server refuses it: the frontends
+            // (the TUI's password dialog) expect not-authorized then.
+            Error::AuthenticationFailed { .. } | Error::NoPassword(_) => Self::exc(
                 SASL,
                 &format!("SASLAuthError with condition 'not-authorized': {m}"),
                 "not-authorized",

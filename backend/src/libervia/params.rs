@@ -689,6 +689,8 @@ impl Params {
     ) -> Result<String, ParamError> {
         Ok(match s.home {
             Home::Jid => m.jid.clone(),
+            // None set yet (a profile made by profileCreate): reads back empty.
+            Home::XmppPassword if reveal && !crate::profiles::has_password(m) => String::new(),
             Home::XmppPassword if reveal => self
                 .daemon
                 .profiles

@@ -518,10 +518,28 @@ fn libervia_profile_by_params_wrong_password_and_pubsub() {
             ensure!(name.ends_with(".ConflictError"), "{name}");
             let (name, _) = error_of(call(&conn, CORE, "profileCreate", &("@x", "", "")).await)?;
             ensure!(name.ends_with("builtins.ValueError"), "{name}");
+            // No XMPP password is invented: it reads back empty, and connecting is
+            // refused as the frontends expect (not-authorized), naming the param.
+            let m = call(
+                &conn,
+                CORE,
+                "asyncGetParamA",
+                &("Password", "Connection", "value", -1i32, "carol"),
+            )
+            .await?;
+            ensure!(m.body().deserialize::<String>()?.is_empty(), "a password was invented");
             let m = call(&conn, CORE, "profileStartSession", &("", "carol")).await?;
             ensure!(!m.body().deserialize::<bool>()?, "session reported already started");
             let m = call(&conn, CORE, "profileStartSession", &("", "carol")).await?;
             ensure!(m.body().deserialize::<bool>()?, "second start not 'already'");
+            let no_opts = std::collections::HashMap::<String, String>::new();
+            let (name, body) =
+                error_of(call(&conn, CORE, "connect", &("carol", "", &no_opts)).await)?;
+            ensure!(name.ends_with(".sasl.SASLAuthError"), "{name}");
+            ensure!(
+                body.contains("Connection/Password") && body.ends_with(", \"not-authorized\")"),
+                "{body}"
+            );
             for (name, value) in [
                 ("JabberID", "alice@localhost"),
                 ("Password", "not-the-password"),
@@ -564,7 +582,6 @@ fn libervia_profile_by_params_wrong_password_and_pubsub() {
             let m = call(&conn, CORE, "connect", &("carol", "", &empty)).await?;
             ensure!(!m.body().deserialize::<bool>()?);
 
-            let no_opts = std::collections::HashMap::<String, String>::new();
             let m = call(&conn, PLUGIN, "psNodeCreate", &("", "notes", &no_opts, "carol")).await?;
             ensure!(m.body().deserialize::<String>()? == "notes");
             let m = call(
