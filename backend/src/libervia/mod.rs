@@ -22,6 +22,7 @@ pub mod errors;
 pub mod params;
 pub mod plugin;
 pub mod signals;
+pub mod syntax;
 pub mod table;
 
 use std::collections::{HashMap, HashSet};

@@ -274,10 +274,26 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
                     post[k] = v.clone();
                 }
             }
-            if post.get("content").is_none()
-                && let Some(r) = d.get("content_rich").filter(|v| !v.is_null())
+            // Rich content is in the profile's composition syntax: published as
+            // XHTML, with its text alongside (Atom wants a text content), as 0.9 does.
+            if let Some(r) = d.get("content_rich").and_then(Value::as_str) {
+                if post.get("content_xhtml").is_some() {
+                    return Err(LibError::exc(
+                        super::errors::DATA,
+                        "Can't have xhtml and rich content at the same time",
+                        "",
+                    ));
+                }
+                let syntax = current_syntax(lib, &p).await?;
+                let xhtml = super::syntax::convert(r, &syntax, "xhtml")?;
+                if post.get("content").is_none() {
+                    post["content"] = json!(super::syntax::convert(&xhtml, "xhtml", "text")?);
+                }
+                post["content_xhtml"] = json!(xhtml);
+            } else if post.get("content").is_none()
+                && let Some(x) = post.get("content_xhtml").and_then(Value::as_str)
             {
-                post["content"] = r.clone();
+                post["content"] = json!(super::syntax::convert(x, "xhtml", "text")?);
             }
             if d["allow_comments"].as_bool() == Some(true) {
                 post["comments"] = json!(true);
@@ -292,6 +308,25 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             a["post"] = post;
             let v = action(lib, &p, "blog_publish", a).await?;
             out(s(&v["item_id"]))
+        }
+        "syntaxGet" => {
+            let name: String = args(msg)?;
+            out(super::syntax::key(&name)?.to_owned())
+        }
+        "syntaxConvert" => {
+            let (text, from, to, _safe, key): (String, String, String, bool, String) = args(msg)?;
+            // Only "@CURRENT@" needs the profile (its Composition/Syntax).
+            let resolve = async |s: String| -> Result<String, LibError> {
+                if s == super::syntax::CURRENT {
+                    let p = lib.profile(&key).await?;
+                    current_syntax(lib, &p).await
+                } else {
+                    Ok(s)
+                }
+            };
+            let from = resolve(from).await?;
+            let to = resolve(to).await?;
+            out(super::syntax::convert(&text, &from, &to)?)
         }
         "mbGet" => {
             let (service, node, max, item_ids, extra, key): (
@@ -680,6 +715,14 @@ fn search_query(q: &Value) -> Result<Value, LibError> {
         out["filters"] = json!(filters);
     }
     Ok(out)
+}
+
+/// The profile's `Composition/Syntax` (markdown unless set).
+async fn current_syntax(lib: &Lib, profile: &str) -> Result<String, LibError> {
+    Ok(lib
+        .params
+        .get_sync(profile, "Composition", "Syntax", "value")
+        .await?)
 }
 
 /// Runs a plugin action with JSON arguments.

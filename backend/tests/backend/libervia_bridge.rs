@@ -649,6 +649,49 @@ fn libervia_profile_by_params_wrong_password_and_pubsub() {
             let affs: std::collections::HashMap<String, String> = m.body().deserialize()?;
             ensure!(affs.get("alice@localhost").map(String::as_str) == Some("owner"), "{affs:?}");
             call(&conn, PLUGIN, "psNodeDelete", &("", "notes", "carol")).await?;
+
+            // Composition syntaxes: `blog set -S markdown`'s calls, then mbSend with
+            // content_rich in the profile's syntax (markdown by default).
+            let m = call(&conn, PLUGIN, "syntaxGet", &("Markdown",)).await?;
+            ensure!(m.body().deserialize::<String>()? == "markdown");
+            let (name, body) = error_of(call(&conn, PLUGIN, "syntaxGet", &("nope",)).await)?;
+            ensure!(name.ends_with(".NotFound") && body.contains("nope"), "{name} {body}");
+            let m = call(
+                &conn,
+                PLUGIN,
+                "syntaxConvert",
+                &("Hi *there*\n", "markdown", "xhtml", true, "carol"),
+            )
+            .await?;
+            ensure!(m.body().deserialize::<String>()? == "<p>Hi <em>there</em></p>");
+            let m = call(
+                &conn,
+                PLUGIN,
+                "syntaxConvert",
+                &("a <b>", "@CURRENT@", "text", true, "carol"),
+            )
+            .await?;
+            ensure!(m.body().deserialize::<String>()? == "a <b>", "raw HTML must stay text");
+            let mb = r#"{"title": "Rich", "content_rich": "Some **bold**\nnext line"}"#;
+            let m = call(&conn, PLUGIN, "mbSend", &("", "", mb, "carol")).await?;
+            let id = m.body().deserialize::<String>()?;
+            ensure!(!id.is_empty());
+            let m = call(
+                &conn,
+                PLUGIN,
+                "mbGet",
+                &("", "", 10i32, vec![id.clone()], "{}", "carol"),
+            )
+            .await?;
+            let v: serde_json::Value = serde_json::from_str(&m.body().deserialize::<String>()?)?;
+            let post = &v["items"][0];
+            ensure!(post["id"] == id.as_str(), "{v}");
+            ensure!(post["content"] == "Some bold\nnext line", "{v}");
+            let x = post["content_xhtml"].as_str().context("no content_xhtml")?;
+            ensure!(
+                x.contains("<strong>bold</strong>") && x.contains("<br") && x.contains("xhtml"),
+                "{x}"
+            );
             Ok(())
         })
     })();
