@@ -105,12 +105,7 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             if lib.daemon.session(&p).await.is_ok() {
                 return out(true);
             }
-            lib.daemon.connect(&p).await?;
-            // `connected` goes out before the reply, as in 0.9.
-            if let Ok(s) = lib.daemon.session(&p).await {
-                let jid = s.bound_jid().map(|j| j.to_string()).unwrap_or_default();
-                signals::wait_connected(lib, &p, &jid, std::time::Duration::from_secs(5)).await;
-            }
+            connect_profile(lib, &p).await?;
             out(false)
         }
         "disconnect" => {
@@ -372,8 +367,8 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
         }
         "actionsGet" => {
             let key: String = args(msg)?;
-            lib.profile(&key).await?;
-            out(Vec::<(Map, String, i32)>::new())
+            let p = lib.profile(&key).await?;
+            out(super::actions::pending(lib, &p))
         }
         "getConfig" => {
             let (_section, _name): (String, String) = args(msg)?;
@@ -547,6 +542,17 @@ async fn update_contact(
     Ok(())
 }
 
+/// Connects a profile and returns once `connected` went out (before the reply, as
+/// in 0.9).
+pub async fn connect_profile(lib: &Lib, p: &str) -> Result<(), Error> {
+    lib.daemon.connect(p).await?;
+    if let Ok(s) = lib.daemon.session(p).await {
+        let jid = s.bound_jid().map(|j| j.to_string()).unwrap_or_default();
+        signals::wait_connected(lib, p, &jid, std::time::Duration::from_secs(5)).await;
+    }
+    Ok(())
+}
+
 /// Validates a Libervia profile name, creates the profile, and sets its profile
 /// password. Libervia creates a profile before its JID and XMPP password are known
 /// (`setParam` gives them next). The JID starts as Libervia's own default
@@ -627,6 +633,13 @@ async fn start_session(lib: &Lib, profile: &str, password: &str) -> Result<bool,
 
 /// `launchAction`: only the session start of the TUI's profile manager is known.
 async fn launch_action(lib: &Lib, profile: &str, id: &str, data: &Map) -> Answer {
+    if id == super::actions::CHANGE_XMPP_PASSWD_ID {
+        return super::actions::change_xmpp_password(lib, profile, data).await;
+    }
+    // A dialog perchd sent (a note): answered, so no longer pending.
+    if super::actions::take(lib, profile, id) {
+        return out(Map::new());
+    }
     if id != AUTHENTICATE_PROFILE_ID {
         return Err(LibError::exc(
             errors::NOT_FOUND,

@@ -16,6 +16,7 @@
 //! - [`errors`]: Perch errors as Libervia exceptions.
 //! - [`params`]: Libervia's parameters on Perch profiles.
 
+pub mod actions;
 pub mod core;
 pub mod dispatch;
 pub mod errors;
@@ -50,6 +51,8 @@ pub struct Lib {
     sessions: Mutex<HashMap<String, i64>>,
     waiting_sub: Mutex<HashMap<String, HashMap<String, String>>>,
     announced: Mutex<HashSet<String>>,
+    /// Dialogs sent with `actionNew` and not answered yet (`actionsGet`).
+    actions: Mutex<actions::Table>,
     /// Woken each time a profile is announced as connected.
     announced_changed: tokio::sync::Notify,
     conn: OnceLock<Connection>,
@@ -71,6 +74,7 @@ impl Lib {
             sessions: Mutex::default(),
             waiting_sub: Mutex::default(),
             announced: Mutex::default(),
+            actions: Mutex::default(),
             announced_changed: tokio::sync::Notify::new(),
             conn: OnceLock::new(),
         })

@@ -67,6 +67,8 @@ pub fn history_row(m: &HistoryMessage) -> HistoryRow {
 pub async fn announce_connected(lib: &Lib, profile: &str, jid: &str) {
     let first = !lock(&lib.announced).contains(profile);
     if first {
+        // Dialogs about this connection first, as 0.9 sends them.
+        super::actions::on_connected(lib, profile).await;
         lib.emit(
             CORE_INTERFACE,
             "connected",
@@ -97,6 +99,7 @@ pub async fn wait_connected(lib: &Lib, profile: &str, jid: &str, bound: std::tim
 /// Sends `disconnected(profile)` once per connection.
 pub async fn announce_disconnected(lib: &Lib, profile: &str) {
     let was = lock(&lib.announced).remove(profile);
+    super::actions::forget(lib, profile);
     if was {
         lib.emit(CORE_INTERFACE, "disconnected", &(profile.to_owned(),))
             .await;

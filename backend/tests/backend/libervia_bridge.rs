@@ -577,10 +577,53 @@ fn libervia_profile_by_params_wrong_password_and_pubsub() {
                 "{name}"
             );
             ensure!(body.ends_with(", \"not-authorized\")"), "{body}");
-            call(&conn, CORE, "setParam", &("Password", ALICE_PW, "Connection", -1i32, "carol"))
-                .await?;
+            // The TUI's answer to not-authorized: the XMPP password form, submitted to
+            // the same id; a wrong password gives the form again, the right one connects.
+            const CHANGE: &str = "878b9387-de2b-413b-950f-e424a147bcd0";
+            let m = call(&conn, CORE, "launchAction", &(CHANGE, &empty, "carol")).await?;
+            let a: std::collections::HashMap<String, String> = m.body().deserialize()?;
+            let form = a.get("xmlui").context("no xmlui")?;
+            ensure!(
+                form.contains(&format!("submit=\"{CHANGE}\""))
+                    && form.contains("name=\"xmpp_password\" type=\"password\""),
+                "{form}"
+            );
+            let mut answer = std::collections::HashMap::new();
+            answer.insert("xmpp_password".to_owned(), "still-wrong".to_owned());
+            let m = call(&conn, CORE, "launchAction", &(CHANGE, &answer, "carol")).await?;
+            let a: std::collections::HashMap<String, String> = m.body().deserialize()?;
+            ensure!(a.get("xmlui").is_some_and(|x| x.contains("xmpp_password")), "{a:?}");
+            answer.insert("xmpp_password".to_owned(), ALICE_PW.to_owned());
+            let m = call(&conn, CORE, "launchAction", &(CHANGE, &answer, "carol")).await?;
+            let a: std::collections::HashMap<String, String> = m.body().deserialize()?;
+            ensure!(a.is_empty(), "{a:?}");
+            let m = call(&conn, CORE, "isConnected", &("carol",)).await?;
+            ensure!(m.body().deserialize::<bool>()?, "the form's password did not connect");
+            // check_certificate is false: the security notice came with the connection,
+            // and stays pending for actionsGet until answered.
+            let s = next_signal(&mut signals, "actionNew").await?;
+            let (data, id, limit, profile): (
+                std::collections::HashMap<String, String>,
+                String,
+                i32,
+                String,
+            ) = s.body().deserialize()?;
+            ensure!(profile == "carol" && limit == -1 && id.len() == 36, "{id} {limit}");
+            let x = data.get("xmlui").context("no xmlui")?;
+            ensure!(
+                x.contains("title=\"Security notice\" type=\"dialog\"")
+                    && x.contains("<dialog level=\"warning\" type=\"note\">"),
+                "{x}"
+            );
+            type Pending = (std::collections::HashMap<String, String>, String, i32);
+            let m = call(&conn, CORE, "actionsGet", &("carol",)).await?;
+            let pending: Vec<Pending> = m.body().deserialize()?;
+            ensure!(pending.len() == 1 && pending[0].1 == id, "{pending:?}");
+            call(&conn, CORE, "launchAction", &(id.as_str(), &empty, "carol")).await?;
+            let m = call(&conn, CORE, "actionsGet", &("carol",)).await?;
+            ensure!(m.body().deserialize::<Vec<Pending>>()?.is_empty());
             let m = call(&conn, CORE, "connect", &("carol", "", &empty)).await?;
-            ensure!(!m.body().deserialize::<bool>()?);
+            ensure!(m.body().deserialize::<bool>()?, "already connected");
 
             let m = call(&conn, PLUGIN, "psNodeCreate", &("", "notes", &no_opts, "carol")).await?;
             ensure!(m.body().deserialize::<String>()? == "notes");
