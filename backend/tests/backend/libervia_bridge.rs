@@ -593,7 +593,9 @@ fn libervia_profile_by_params_wrong_password_and_pubsub() {
             let m = call(&conn, CORE, "launchAction", &(CHANGE, &answer, "carol")).await?;
             let a: std::collections::HashMap<String, String> = m.body().deserialize()?;
             ensure!(a.get("xmlui").is_some_and(|x| x.contains("xmpp_password")), "{a:?}");
-            answer.insert("xmpp_password".to_owned(), ALICE_PW.to_owned());
+            // As frontends submit forms: the field name prefixed.
+            answer.clear();
+            answer.insert("SAT_FORM_xmpp_password".to_owned(), ALICE_PW.to_owned());
             let m = call(&conn, CORE, "launchAction", &(CHANGE, &answer, "carol")).await?;
             let a: std::collections::HashMap<String, String> = m.body().deserialize()?;
             ensure!(a.is_empty(), "{a:?}");

@@ -714,3 +714,68 @@ async fn priority_is_announced_in_the_first_presence() {
     );
     daemon.shutdown().await;
 }
+
+/// A profile made without an XMPP password (Libervia's profileCreate) seals nothing,
+/// reads back `""`, survives connection-setting changes, refuses to connect with a
+/// typed error naming the missing param, and gets a working sealed password from
+/// `setParam`. Perch's own create still requires one.
+#[tokio::test]
+async fn a_profile_without_xmpp_password_until_one_is_set() {
+    let s = setup().await;
+    let new = |password: &str| NewProfile {
+        name: "carol".into(),
+        jid: "carol@example.org".into(),
+        password: Password::new(password.into()),
+        server: None,
+        ca_file: None,
+        insecure: false,
+        autoconnect: false,
+    };
+    let e = s.daemon.create_profile(new("")).await.unwrap_err();
+    assert_eq!(e.name(), "BadArgument", "{e}");
+    let e = s
+        .daemon
+        .create_profile_without_password(new("given"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.name(), "BadArgument", "{e}");
+    s.daemon
+        .create_profile_without_password(new(""))
+        .await
+        .unwrap();
+    let m = s.daemon.profiles.get("carol").await.unwrap();
+    assert_eq!(m.password, perch_backend::profiles::NO_PASSWORD);
+    let read = |name: &'static str| {
+        let p = &s.params;
+        async move {
+            p.get("carol", "Connection", name, "value", -1)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(read("Password").await, "");
+    // Settings a sealed password is bound to change without one to re-seal.
+    s.params
+        .set("carol", "Connection", "check_certificate", "false", -1)
+        .await
+        .unwrap();
+    s.params
+        .set("carol", "Connection", "Force server", "127.0.0.1", -1)
+        .await
+        .unwrap();
+    assert_eq!(read("Password").await, "");
+    let e = s.daemon.connect("carol").await.unwrap_err();
+    assert!(
+        matches!(&e, perch_backend::error::Error::NoPassword(p) if p == "carol"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("Connection/Password"), "{e}");
+    s.params
+        .set("carol", "Connection", "Password", "now-set", -1)
+        .await
+        .unwrap();
+    assert_eq!(read("Password").await, "now-set");
+    let m = s.daemon.profiles.get("carol").await.unwrap();
+    assert!(m.password.starts_with("v1:"), "sealed");
+    assert!(!s.db_bytes().windows(7).any(|w| w == b"now-set"));
+}
