@@ -166,6 +166,8 @@ mod tests {
         );
     }
 
+    /// The expected XHTML is, byte for byte, what Libervia 0.9's backend makes of the
+    /// same markdown (Python-Markdown with its extensions, raw HTML off).
     #[test]
     fn markdown_becomes_xhtml_with_raw_html_escaped_and_line_breaks() {
         let x = convert(
