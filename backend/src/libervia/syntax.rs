@@ -25,9 +25,6 @@ pub enum SyntaxError {
     /// Not a syntax perchd knows (0.9: `NotFound` with the name).
     #[error("{0}")]
     Unknown(String),
-    /// Converting into this syntax is not done by perchd (markdown from XHTML).
-    #[error("perchd does not convert XHTML into {0} yet")]
-    Unsupported(String),
     /// The XHTML given is not well-formed.
     #[error("not XHTML: {0}")]
     BadXhtml(String),
@@ -55,13 +52,8 @@ pub fn convert(text: &str, from: &str, to: &str) -> Result<String, SyntaxError> 
     let out = match to {
         "xhtml" => xhtml,
         "text" => xhtml_to_text(&xhtml)?,
-        other => {
-            if from == other {
-                text.to_owned()
-            } else {
-                return Err(SyntaxError::Unsupported(other.to_owned()));
-            }
-        }
+        _ if from == to => text.to_owned(),
+        _ => xhtml_to_markdown(&xhtml)?,
     };
     Ok(out.trim_end().to_owned())
 }
@@ -127,6 +119,169 @@ fn text_of(e: &tokio_xmpp::minidom::Element, out: &mut String) {
             },
         }
     }
+}
+
+/// XHTML as markdown (what `blog edit` shows for an XHTML post): paragraphs,
+/// headings, emphasis, code, links, lists, quotes and line breaks; other elements
+/// give their text. Markdown's special characters in text are escaped.
+pub fn xhtml_to_markdown(xhtml: &str) -> Result<String, SyntaxError> {
+    let div: tokio_xmpp::minidom::Element = format!("<div xmlns='{NS_XHTML}'>{xhtml}</div>")
+        .parse()
+        .map_err(|e: tokio_xmpp::minidom::Error| SyntaxError::BadXhtml(e.to_string()))?;
+    let mut out = String::new();
+    md_children(&div, &mut out, "");
+    Ok(out.trim().to_owned() + "\n")
+}
+
+fn md_children(e: &tokio_xmpp::minidom::Element, out: &mut String, prefix: &str) {
+    use tokio_xmpp::minidom::Node;
+    for n in e.nodes() {
+        match n {
+            Node::Text(t) => {
+                // A line break already ended the line.
+                let at_line_start = out.ends_with('\n') || out.ends_with(&format!("\n{prefix}"));
+                let t = if at_line_start {
+                    t.trim_start_matches('\n')
+                } else {
+                    t
+                };
+                let t = t.replace('\n', " ");
+                if !(t.trim().is_empty() && (out.is_empty() || out.ends_with('\n'))) {
+                    out.push_str(&md_escape(&t));
+                }
+            }
+            Node::Element(c) => md_element(c, out, prefix),
+        }
+    }
+}
+
+fn md_block_start(out: &mut String, prefix: &str) {
+    let t = out.trim_end_matches(' ');
+    let len = t.len();
+    out.truncate(len);
+    if !out.is_empty() {
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        if !out.ends_with("\n\n") {
+            out.push_str(prefix.trim_end());
+            out.push('\n');
+        }
+    }
+    out.push_str(prefix);
+}
+
+fn md_element(e: &tokio_xmpp::minidom::Element, out: &mut String, prefix: &str) {
+    let inline = |out: &mut String, mark: &str| {
+        out.push_str(mark);
+        md_children(e, out, prefix);
+        out.push_str(mark);
+    };
+    match e.name() {
+        "p" | "div" => {
+            md_block_start(out, prefix);
+            md_children(e, out, prefix);
+        }
+        h @ ("h1" | "h2" | "h3" | "h4" | "h5" | "h6") => {
+            md_block_start(out, prefix);
+            let level = h[1..].parse::<usize>().unwrap_or(1);
+            out.push_str(&"#".repeat(level));
+            out.push(' ');
+            md_children(e, out, prefix);
+        }
+        "em" | "i" => inline(out, "*"),
+        "strong" | "b" => inline(out, "**"),
+        "del" | "s" => inline(out, "~~"),
+        "code" => {
+            out.push('`');
+            out.push_str(&deep_text(e));
+            out.push('`');
+        }
+        "pre" => {
+            md_block_start(out, prefix);
+            out.push_str("```\n");
+            for line in deep_text(e).trim_end_matches('\n').split('\n') {
+                out.push_str(prefix);
+                out.push_str(line);
+                out.push('\n');
+            }
+            out.push_str(prefix);
+            out.push_str("```");
+        }
+        "br" => {
+            out.push_str("  \n");
+            out.push_str(prefix);
+        }
+        "a" => {
+            out.push('[');
+            md_children(e, out, prefix);
+            out.push_str("](");
+            out.push_str(e.attr("href").unwrap_or_default());
+            out.push(')');
+        }
+        "img" => {
+            out.push_str(&format!(
+                "![{}]({})",
+                e.attr("alt").unwrap_or_default(),
+                e.attr("src").unwrap_or_default()
+            ));
+        }
+        "blockquote" => {
+            md_block_start(out, prefix);
+            let inner = format!("{prefix}> ");
+            // The quote's own blocks start on its prefixed lines.
+            let mut q = String::new();
+            md_children(e, &mut q, &inner);
+            out.push_str("> ");
+            out.push_str(q.trim_start_matches(inner.as_str()).trim_start());
+        }
+        list @ ("ul" | "ol") => {
+            let mut n = 0;
+            for li in e.children().filter(|c| c.name() == "li") {
+                n += 1;
+                let marker = if list == "ol" {
+                    format!("{n}. ")
+                } else {
+                    "* ".to_owned()
+                };
+                if n == 1 {
+                    md_block_start(out, prefix);
+                } else {
+                    out.push('\n');
+                    out.push_str(prefix);
+                }
+                out.push_str(&marker);
+                let inner = format!("{prefix}{}", " ".repeat(marker.len()));
+                let mut item = String::new();
+                md_children(li, &mut item, &inner);
+                out.push_str(item.trim_start());
+            }
+        }
+        "script" | "style" => {}
+        _ => md_children(e, out, prefix),
+    }
+}
+
+/// All the text inside an element, markup dropped.
+fn deep_text(e: &tokio_xmpp::minidom::Element) -> String {
+    use tokio_xmpp::minidom::Node;
+    e.nodes()
+        .map(|n| match n {
+            Node::Text(t) => t.clone(),
+            Node::Element(c) => deep_text(c),
+        })
+        .collect()
+}
+
+fn md_escape(t: &str) -> String {
+    let mut s = String::with_capacity(t.len());
+    for c in t.chars() {
+        if matches!(c, '\\' | '*' | '_' | '`' | '[' | ']') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s
 }
 
 /// Text as XHTML text (what 0.9 does for the `text` syntax).
@@ -206,10 +361,21 @@ mod tests {
             convert("<p>open", "xhtml", "text"),
             Err(SyntaxError::BadXhtml(_))
         ));
-        assert!(matches!(
-            convert("<p>x</p>", "xhtml", "markdown"),
-            Err(SyntaxError::Unsupported(_))
-        ));
+
         assert_eq!(convert("*x*", "markdown", "markdown").unwrap(), "*x*");
+    }
+
+    #[test]
+    fn xhtml_becomes_markdown_that_converts_back_to_the_same_xhtml() {
+        let md = "# Title\n\nSome *em*, **strong**, `code` and [a link](http://example.org/).  \n\
+                  next line with a \\* star\n\n* a\n* b\n\n1. one\n2. two\n\n> quoted";
+        let x = convert(md, "markdown", "xhtml").unwrap();
+        let back = convert(&x, "xhtml", "markdown").unwrap();
+        assert_eq!(back, md, "{x}");
+        assert_eq!(convert(&back, "markdown", "xhtml").unwrap(), x);
+        assert_eq!(
+            convert("<pre><code>a &lt; b\nc</code></pre>", "xhtml", "markdown").unwrap(),
+            "```\na < b\nc\n```"
+        );
     }
 }
