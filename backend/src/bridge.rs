@@ -130,7 +130,9 @@ impl From<Error> for BridgeError {
             Error::NoDefaultProfile => Self::NoDefaultProfile(m),
             Error::NotConnected(_) => Self::NotConnected(m),
             Error::InvalidJid { .. } => Self::InvalidJid(m),
-            Error::AuthenticationFailed { .. } => Self::AuthenticationFailed(m),
+            Error::AuthenticationFailed { .. } | Error::NoPassword(_) => {
+                Self::AuthenticationFailed(m)
+            }
             Error::ServerUnreachable { .. } => Self::ServerUnreachable(m),
             Error::CertificateNotTrusted { .. } => Self::CertificateNotTrusted(m),
             Error::BadArgument { .. } => Self::BadArgument(m),

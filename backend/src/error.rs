@@ -19,6 +19,11 @@ pub enum Error {
     NotConnected(String),
     #[error("invalid JID {jid:?}: {reason}")]
     InvalidJid { jid: String, reason: String },
+    /// The profile was created without an XMPP password and none was set since.
+    #[error(
+        "profile {0:?} has no XMPP password: set it first (Libervia param Connection/Password)"
+    )]
+    NoPassword(String),
     #[error("authentication failed for {jid}: {reason}")]
     AuthenticationFailed { jid: String, reason: String },
     #[error("server unreachable for {domain}: {reason}")]
@@ -58,7 +63,7 @@ impl Error {
             Self::NoDefaultProfile => "NoDefaultProfile",
             Self::NotConnected(_) => "NotConnected",
             Self::InvalidJid { .. } => "InvalidJid",
-            Self::AuthenticationFailed { .. } => "AuthenticationFailed",
+            Self::AuthenticationFailed { .. } | Self::NoPassword(_) => "AuthenticationFailed",
             Self::ServerUnreachable { .. } => "ServerUnreachable",
             Self::CertificateNotTrusted { .. } => "CertificateNotTrusted",
             Self::BadArgument { .. } => "BadArgument",
