@@ -1127,6 +1127,8 @@ mod cache;
 mod hardening;
 #[path = "e2e/hostile.rs"]
 mod hostile;
+#[path = "e2e/libervia.rs"]
+mod libervia;
 #[path = "e2e/messaging.rs"]
 mod messaging;
 #[path = "e2e/muc.rs"]
