@@ -32,8 +32,7 @@ use regex::Regex;
 use tempfile::TempDir;
 
 use crate::{
-    DbusDaemon, Perchd, Prosody, STARTUP_TIMEOUT, append_file, kill_and_reap, tail_file,
-    temp_dir,
+    DbusDaemon, Perchd, Prosody, STARTUP_TIMEOUT, append_file, kill_and_reap, tail_file, temp_dir,
 };
 
 /// The well-known name both backends serve the Libervia bridge under.
@@ -136,7 +135,10 @@ fn rules() -> &'static [(Regex, &'static str)] {
             // Round-trip times (`PONG (0.0120 s)`).
             (r"\d+\.\d+(e-?\d+)? ?s\b", "<seconds>"),
             // Blog item ids made from the title plus a random suffix (`first-post-bL1B`).
-            (r"\b([a-z0-9]+(?:-[a-z0-9]+)*)--?[A-Za-z0-9]{4}\b", "$1-<suffix>"),
+            (
+                r"\b([a-z0-9]+(?:-[a-z0-9]+)*)--?[A-Za-z0-9]{4}\b",
+                "$1-<suffix>",
+            ),
         ]
         .into_iter()
         .map(|(re, with)| (Regex::new(re).expect("a valid normalisation regex"), with))
@@ -487,7 +489,11 @@ impl LiberviaBackend {
 
     /// The frontends' environment against this backend.
     pub fn frontend(&self) -> Result<Frontend> {
-        Frontend::new("libervia", self.bus.address(), &self.dir.path().join("home"))
+        Frontend::new(
+            "libervia",
+            self.bus.address(),
+            &self.dir.path().join("home"),
+        )
     }
 
     /// The private bus the backend is on.
@@ -533,13 +539,15 @@ impl Drop for LiberviaBackend {
 /// Libervia name must be owned once it is ready.
 pub fn perchd_with_libervia() -> Result<Perchd> {
     let perchd = Perchd::start_with_config(PERCHD_LIBERVIA_CONFIG)?;
-    crate::wait_until(STARTUP_TIMEOUT, || perchd.bus().name_has_owner(LIBERVIA_BUS_NAME))
-        .with_context(|| {
-            format!(
-                "perchd is ready but nobody owns {LIBERVIA_BUS_NAME} on its bus\n{}",
-                perchd.diagnostics()
-            )
-        })?;
+    crate::wait_until(STARTUP_TIMEOUT, || {
+        perchd.bus().name_has_owner(LIBERVIA_BUS_NAME)
+    })
+    .with_context(|| {
+        format!(
+            "perchd is ready but nobody owns {LIBERVIA_BUS_NAME} on its bus\n{}",
+            perchd.diagnostics()
+        )
+    })?;
     Ok(perchd)
 }
 
@@ -553,7 +561,11 @@ pub fn perch_frontend(perchd: &Perchd) -> Result<Frontend> {
 /// connects (Prosody reads the file when the roster is first loaded), so that both
 /// backends start from the same roster without a subscription dance.
 pub fn seed_roster(prosody: &Prosody, user: &str, contacts: &[(&str, &str, &str)]) -> Result<()> {
-    let dir = prosody.dir().join("data").join(crate::DOMAIN).join("roster");
+    let dir = prosody
+        .dir()
+        .join("data")
+        .join(crate::DOMAIN)
+        .join("roster");
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut lua = String::from("return {\n\t[false] = { version = 1; pending = {}; };\n");
     for (jid, name, group) in contacts {
@@ -597,11 +609,7 @@ impl Tui {
             shell_quote(profile),
             shell_quote(&dir.path().join("tui.stderr").display().to_string()),
         );
-        let me = Self {
-            tmux,
-            socket,
-            dir,
-        };
+        let me = Self { tmux, socket, dir };
         me.tmux_ok(&[
             "-f",
             "/dev/null",
@@ -634,6 +642,23 @@ impl Tui {
     /// The visible screen as text.
     pub fn screen(&self) -> Result<String> {
         self.tmux_ok(&["capture-pane", "-p", "-t", "tui"])
+    }
+
+    /// The visible screen with its attributes as escape sequences (to see focus: the
+    /// focused entry of a list is drawn bold, `ESC[1m`).
+    pub fn screen_with_attributes(&self) -> Result<String> {
+        self.tmux_ok(&["capture-pane", "-p", "-e", "-t", "tui"])
+    }
+
+    /// The last line of the screen (the TUI's edit bar, `> …`).
+    pub fn edit_bar(&self) -> Result<String> {
+        Ok(self
+            .screen()?
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim_end()
+            .to_owned())
     }
 
     /// Sends keys (tmux key names, e.g. `"Enter"`, `"C-n"`; or literal text with
