@@ -39,6 +39,27 @@ pub struct Config {
     pub xmpp: XmppConfig,
     pub plugins: PluginsConfig,
     pub jobs: JobsConfig,
+    pub libervia: LiberviaConfig,
+}
+
+/// The Libervia 0.9 compatibility bridge (`doc/libervia-compat.rst`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiberviaConfig {
+    /// Serve `org.libervia.Libervia` beside the native bridge (off by itself when
+    /// there is no session bus, or when a Libervia backend owns the name).
+    pub enabled: bool,
+    /// "session" or a D-Bus bus address (`unix:path=…`), as `bridge.bus`.
+    pub bus: String,
+}
+
+impl Default for LiberviaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bus: "session".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -314,6 +335,13 @@ impl Config {
             return Err(bad(
                 "bridge.bus",
                 format!("{bus:?} is neither \"session\", \"none\" nor a D-Bus address"),
+            ));
+        }
+        let bus = self.libervia.bus.as_str();
+        if bus != "session" && !bus.contains(':') {
+            return Err(bad(
+                "libervia.bus",
+                format!("{bus:?} is neither \"session\" nor a D-Bus address"),
             ));
         }
         if self.jobs.keep_hours == 0 {

@@ -174,6 +174,42 @@ impl Daemon {
         Ok((guard, again))
     }
 
+    /// Changes the profile's account JID (its password sealed anew). Under the
+    /// profile's lifecycle lock, so a Connect never reads half a change; a running
+    /// session keeps its settings until it connects again.
+    pub async fn set_profile_jid(&self, name: &str, jid: &str) -> Result<()> {
+        let (_guard, m) = self.lock_profile(name, true).await?;
+        self.profiles.set_jid(&m.name, jid).await
+    }
+
+    /// Sets or clears (`None`) the profile's server override (see [`Daemon::set_profile_jid`]).
+    pub async fn set_profile_server(&self, name: &str, server: Option<&str>) -> Result<()> {
+        let (_guard, m) = self.lock_profile(name, true).await?;
+        self.profiles.set_server(&m.name, server).await
+    }
+
+    /// Turns the profile's certificate checks off or on (see [`Daemon::set_profile_jid`]).
+    pub async fn set_profile_insecure(&self, name: &str, insecure: bool) -> Result<()> {
+        let (_guard, m) = self.lock_profile(name, true).await?;
+        self.profiles.set_insecure(&m.name, insecure).await
+    }
+
+    /// Whether perchd connects the profile when it starts.
+    pub async fn set_profile_autoconnect(&self, name: &str, on: bool) -> Result<()> {
+        let (_guard, m) = self.lock_profile(name, true).await?;
+        self.profiles.set_autoconnect(&m.name, on).await
+    }
+
+    /// Replaces the profile's XMPP password (stored sealed).
+    pub async fn set_profile_password(
+        &self,
+        name: &str,
+        password: &crate::secret::Password,
+    ) -> Result<()> {
+        let (_guard, m) = self.lock_profile(name, true).await?;
+        self.profiles.set_password(&m.name, password).await
+    }
+
     pub async fn delete_profile(&self, name: &str) -> Result<()> {
         let (_guard, m) = self.lock_profile(name, false).await?;
         let session = self.sessions.lock().await.remove(&m.name);
@@ -199,7 +235,8 @@ impl Daemon {
         {
             return Ok(s.clone());
         }
-        let creds = self.profiles.credentials(&m)?;
+        let mut creds = self.profiles.credentials(&m)?;
+        creds.priority = self.profiles.initial_priority(m.id).await?;
         tracing::info!(profile = %m.name, jid = %m.jid, "connecting");
         let s = Session::spawn(
             creds,

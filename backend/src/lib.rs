@@ -15,6 +15,7 @@ pub mod events;
 pub mod history;
 pub mod host;
 pub mod jobs;
+pub mod libervia;
 pub mod logging;
 pub mod memory;
 pub mod paths;

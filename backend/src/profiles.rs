@@ -66,6 +66,8 @@ pub struct Credentials {
     pub server: Option<(String, u16)>,
     pub ca_file: Option<String>,
     pub insecure: bool,
+    /// The priority of the first presence (then whatever the frontend sets).
+    pub priority: i8,
 }
 
 #[derive(Clone)]
@@ -157,6 +159,30 @@ pub fn parse_server(s: &str) -> Result<(String, u16)> {
         None => 5222,
     };
     Ok((host.to_owned(), port))
+}
+
+/// A host alone (a DNS name or an IP address, no port), as `parse_server` accepts it.
+pub fn parse_host(s: &str) -> Result<String> {
+    let s = s.trim();
+    if s.parse::<std::net::Ipv6Addr>().is_err() && s.contains(':') {
+        return Err(Error::bad_argument(
+            "server",
+            format!(
+                "{:?}: a host name or address without a port",
+                crate::validate::excerpt(s, 80)
+            ),
+        ));
+    }
+    Ok(parse_server(s)?.0)
+}
+
+/// `host:port` as `parse_server` reads it back (`[v6]:port` for an IPv6 address).
+pub fn format_server(host: &str, port: u16) -> String {
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// A host name as DNS carries it (RFC 1123 labels; a trailing dot allowed).
@@ -263,6 +289,100 @@ impl Profiles {
         let out = self.set_password_uncached(name, password).await;
         self.forget();
         out
+    }
+
+    /// Changes the account JID (a bare JID with a local part); the password is sealed
+    /// anew for it.
+    pub async fn set_jid(&self, name: &str, jid: &str) -> Result<()> {
+        let jid = parse_account_jid(jid)?.to_string();
+        let out = self
+            .reseal_with(name, move |m| {
+                m.jid = jid;
+                Ok(())
+            })
+            .await;
+        self.forget();
+        out
+    }
+
+    /// Sets (`host`, `host:port`, `[v6]:port`) or clears (`None`) the server to connect
+    /// to instead of the SRV lookup; the password is sealed anew for it.
+    pub async fn set_server(&self, name: &str, server: Option<&str>) -> Result<()> {
+        let server = match server {
+            Some(s) => {
+                let (host, port) = parse_server(s)?;
+                Some(format_server(&host, port))
+            }
+            None => None,
+        };
+        let out = self
+            .reseal_with(name, move |m| {
+                m.server = server;
+                Ok(())
+            })
+            .await;
+        self.forget();
+        out
+    }
+
+    /// Turns certificate checks off (`true`) or on; the password is sealed anew.
+    /// Refused while the profile names a CA file (the two exclude each other).
+    pub async fn set_insecure(&self, name: &str, insecure: bool) -> Result<()> {
+        let out = self
+            .reseal_with(name, move |m| {
+                if insecure && m.ca_file.is_some() {
+                    return Err(Error::bad_argument(
+                        "insecure",
+                        "ca_file and insecure exclude each other: clear the profile's CA file first",
+                    ));
+                }
+                m.insecure = insecure;
+                Ok(())
+            })
+            .await;
+        self.forget();
+        out
+    }
+
+    /// Changes connection settings the sealed password is bound to: opens the
+    /// password under the old settings and seals it under the new ones, in one update.
+    async fn reseal_with(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut profile::Model) -> Result<()>,
+    ) -> Result<()> {
+        let old = self.get(name).await?;
+        let mut new = old.clone();
+        change(&mut new)?;
+        if new == old {
+            return Ok(());
+        }
+        let password = self
+            .sealer
+            .open(&old.name, &model_binding(&old), &old.password)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let sealed = self
+            .sealer
+            .seal(&model_binding(&new), &password)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        profile::ActiveModel {
+            id: Set(old.id),
+            jid: Set(new.jid.clone()),
+            server: Set(new.server.clone()),
+            insecure: Set(new.insecure),
+            password: Set(sealed),
+            ..Default::default()
+        }
+        .update(&self.db)
+        .await?;
+        tracing::info!(
+            profile = %name,
+            jid = %new.jid,
+            server = ?new.server,
+            insecure = new.insecure,
+            "connection settings changed"
+        );
+        Ok(())
     }
 
     async fn create_uncached(&self, p: NewProfile) -> Result<ProfileView> {
@@ -433,6 +553,26 @@ impl Profiles {
             server: m.server.as_deref().map(parse_server).transpose()?,
             ca_file: m.ca_file.clone(),
             insecure: m.insecure,
+            priority: 0,
+        })
+    }
+
+    /// The priority a session announces first: the `Connection/Priority` a Libervia
+    /// frontend set for the profile (`libervia_param`), else 0.
+    pub async fn initial_priority(&self, profile_id: i32) -> Result<i8> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                "SELECT value FROM libervia_param \
+                 WHERE profile_id = ? AND category = 'Connection' AND name = 'Priority'",
+                [profile_id.into()],
+            ))
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<String>("", "value")?.parse().unwrap_or(0),
+            None => 0,
         })
     }
 }
@@ -477,6 +617,22 @@ mod tests {
             let e = parse_server(bad).unwrap_err();
             assert_eq!(e.name(), "BadArgument", "{bad:.40}");
             assert!(e.to_string().len() < 400, "the error echoes the argument");
+        }
+    }
+
+    #[test]
+    fn hosts_alone_and_server_strings() {
+        assert_eq!(parse_host("xmpp.example.org").unwrap(), "xmpp.example.org");
+        assert_eq!(parse_host(" 127.0.0.1 ").unwrap(), "127.0.0.1");
+        assert_eq!(parse_host("::1").unwrap(), "::1");
+        for bad in ["", "host:5222", "[::1]:5222", "a b", "-x.example"] {
+            assert_eq!(parse_host(bad).unwrap_err().name(), "BadArgument", "{bad}");
+        }
+        for (host, port) in [("example.org", 5223), ("10.0.0.1", 1), ("::1", 65535)] {
+            assert_eq!(
+                parse_server(&format_server(host, port)).unwrap(),
+                (host.to_owned(), port)
+            );
         }
     }
 

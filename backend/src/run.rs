@@ -34,6 +34,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let bridge = Bridge::start(daemon.clone())
         .await
         .context("starting the D-Bus bridge")?;
+    // After the native bridge: a Libervia backend owning the name, or no bus, only
+    // turns this one off.
+    let _libervia = match crate::libervia::start(daemon.clone()).await {
+        Ok((_, lib)) => lib,
+        Err(e) => {
+            tracing::warn!(error = %e, "the Libervia bridge could not start; serving the native bridge only");
+            None
+        }
+    };
     daemon.autoconnect().await?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "perchd ready");
 

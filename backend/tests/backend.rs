@@ -1,6 +1,6 @@
 //! Integration tests of perch-backend at its boundaries: the database file, the
-//! config file and the `perchd` binary itself (no XMPP server needed here; the
-//! end-to-end tests in `tests/` cover sessions).
+//! config file and the `perchd` binary itself (no XMPP server needed here, but for one
+//! Libervia params test on Prosody; the end-to-end tests in `tests/` cover sessions).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -450,5 +450,9 @@ mod client_contract;
 mod db_pool;
 #[path = "backend/history.rs"]
 mod history;
+#[path = "backend/libervia_bridge.rs"]
+mod libervia_bridge;
+#[path = "backend/libervia_params.rs"]
+mod libervia_params;
 #[path = "backend/search_sql.rs"]
 mod search_sql;

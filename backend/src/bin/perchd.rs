@@ -29,12 +29,28 @@ struct Args {
     /// Peer-to-peer socket path, or "none".
     #[arg(long, value_name = "PATH")]
     socket: Option<String>,
+    /// Write the D-Bus activation file that lets Libervia's frontends start this
+    /// perchd (~/.local/share/dbus-1/services/org.libervia.Libervia.service), then exit.
+    #[arg(long)]
+    install_libervia_service: bool,
 }
 
 fn main() -> ExitCode {
     // Before any thread exists (doc/reliability.rst, "Memory").
     perch_backend::memory::tune();
     let args = Args::parse();
+    if args.install_libervia_service {
+        return match perch_backend::libervia::install_service(args.config.as_deref()) {
+            Ok(path) => {
+                println!("wrote {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("perchd: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let overrides = Overrides {
         data_dir: args.data_dir,
         log_level: args.log_level,

@@ -171,6 +171,7 @@ impl Session {
             error: None,
             generation: 0,
         });
+        let priority = creds.priority;
         let shared = Arc::new(Shared::default());
         let handle = Self {
             profile: creds.profile.clone(),
@@ -227,7 +228,7 @@ impl Session {
             bound: None,
             negotiating: Arc::new(AtomicBool::new(false)),
             failed_handoffs: Arc::new(AtomicU32::new(0)),
-            own_presence: (Show::Available, None, 0),
+            own_presence: (Show::Available, None, priority),
             next_id: 0,
             generation: 0,
             gate,

@@ -1,0 +1,564 @@
+//! The methods of `org.libervia.Libervia.plugin` that perchd implements, each mapped
+//! onto a Perch plugin action (`doc/libervia-compat.rst`).
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use zbus::message::Message;
+
+use super::Lib;
+use super::dispatch::{Answer, Map, args, out, unit};
+use super::errors::LibError;
+
+pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
+    match name {
+        "getSoftwareVersion" => {
+            let (jid, key): (String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let v = action(lib, &p, "version", json!({"jid": jid})).await?;
+            out((s(&v["name"]), s(&v["version"]), s(&v["os"])))
+        }
+        "ping" => {
+            let (jid, key): (String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let v = action(lib, &p, "ping", json!({"jid": jid})).await?;
+            out(v["rtt_ms"].as_f64().unwrap_or_default() / 1000.0)
+        }
+        "chatStateComposing" => {
+            let (to, key): (String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            action(
+                lib,
+                &p,
+                "chat_state_send",
+                json!({"to": to, "state": "composing"}),
+            )
+            .await?;
+            unit()
+        }
+        "mucGetRoomsJoined" => {
+            let key: String = args(msg)?;
+            lib.profile(&key).await?;
+            type Room = (String, HashMap<String, Map>, String, String, Vec<String>);
+            out(Vec::<Room>::new())
+        }
+        "identityGet" => {
+            let (jid, _filter, _use_cache, key): (String, Vec<String>, bool, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let bare = super::core::bare(&jid);
+            let from_roster = lib.daemon.roster(&p).await.ok().and_then(|r| {
+                r.into_iter()
+                    .find(|i| i.jid == bare)
+                    .and_then(|i| i.name)
+                    .filter(|n| !n.is_empty())
+            });
+            let nick = from_roster.unwrap_or_else(|| capitalised_local(&bare));
+            // As 0.9: the data is also announced, for the frontends' entity cache.
+            lib.emit(
+                super::CORE_INTERFACE,
+                "entityDataUpdated",
+                &(bare.clone(), "nicknames", json!([nick]).to_string(), p),
+            )
+            .await;
+            out(json!({"nicknames": [nick]}).to_string())
+        }
+        "psNodeCreate" => {
+            let (service, node, options, key): (String, String, Map, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let mut a = target(&service, &node);
+            if node.is_empty() {
+                a.as_object_mut().map(|o| o.remove("node"));
+            }
+            if !options.is_empty() {
+                a["config"] = json!(options);
+            }
+            let v = action(lib, &p, "pubsub_node_create", a).await?;
+            out(s(&v["node"]))
+        }
+        "psNodeDelete" => {
+            let (service, node, key): (String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            action(lib, &p, "pubsub_node_delete", target(&service, &node)).await?;
+            unit()
+        }
+        "psNodeConfigurationGet" => {
+            let (service, node, key): (String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let v = action(lib, &p, "pubsub_node_config_get", target(&service, &node)).await?;
+            let mut m = Map::new();
+            for (k, val) in v["config"]["values"].as_object().into_iter().flatten() {
+                if k != "FORM_TYPE" {
+                    m.insert(k.clone(), form_value(val));
+                }
+            }
+            out(m)
+        }
+        "psItemSend" => {
+            let (service, node, payload, item_id, extra, key): (
+                String,
+                String,
+                String,
+                String,
+                String,
+                String,
+            ) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let extra = json_arg("extra", &extra)?;
+            let mut a = target(&service, &node);
+            a["payload"] = json!(payload);
+            if !item_id.is_empty() {
+                a["item_id"] = json!(item_id);
+            }
+            if let Some(o) = extra.get("publish_options").filter(|o| o.is_object()) {
+                a["options"] = o.clone();
+            }
+            let v = action(lib, &p, "pubsub_publish", a).await?;
+            out(s(&v["item_id"]))
+        }
+        "psItemRetract" => {
+            let (service, node, item_id, notify, key): (String, String, String, bool, String) =
+                args(msg)?;
+            let p = lib.profile(&key).await?;
+            let mut a = target(&service, &node);
+            a["item_ids"] = json!([item_id]);
+            a["notify"] = json!(notify);
+            action(lib, &p, "pubsub_retract", a).await?;
+            unit()
+        }
+        "psItemsGet" | "psCacheGet" => {
+            let (service, node, max, item_ids, _sub_id, extra, key): (
+                String,
+                String,
+                i32,
+                Vec<String>,
+                String,
+                String,
+                String,
+            ) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let extra = json_arg("extra", &extra)?;
+            let mut a = items_args(&service, &node, max, &item_ids, &extra)?;
+            let name = if name == "psCacheGet" {
+                "pubsub_cache_get"
+            } else {
+                "pubsub_items_get"
+            };
+            if name == "pubsub_cache_get"
+                && let Some(o) = a.as_object_mut()
+            {
+                o.remove("all");
+                o.remove("use_cache");
+            }
+            let v = match action(lib, &p, name, a).await {
+                Err(e) if e.body().contains("is not in the cache") => {
+                    return Err(LibError::exc(super::errors::NOT_FOUND, &node, ""));
+                }
+                other => other?,
+            };
+            out(items_result(&v))
+        }
+        "psSubscribe" => {
+            let (service, node, _options, key): (String, String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let v = action(lib, &p, "pubsub_subscribe", target(&service, &node)).await?;
+            out(s(&v["subscription"]["subid"]))
+        }
+        "psUnsubscribe" => {
+            let (service, node, key): (String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            action(lib, &p, "pubsub_unsubscribe", target(&service, &node)).await?;
+            unit()
+        }
+        "psSubscriptionsGet" => {
+            let (service, node, key): (String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let mut a = json!({});
+            if !service.is_empty() {
+                a["service"] = json!(service);
+            }
+            if !node.is_empty() {
+                a["node"] = json!(node);
+            }
+            let v = action(lib, &p, "pubsub_subscriptions", a).await?;
+            let list: Vec<Value> = v["subscriptions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    let mut o = json!({
+                        "service": v["service"],
+                        "node": e["node"],
+                        "subscriber": e["jid"],
+                        "state": e["subscription"],
+                    });
+                    if let Some(id) = e["subid"].as_str() {
+                        o["id"] = json!(id);
+                    }
+                    o
+                })
+                .collect();
+            out(Value::Array(list).to_string())
+        }
+        "psCacheSync" => {
+            let (service, node, key): (String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            action(lib, &p, "pubsub_cache_sync", target(&service, &node)).await?;
+            unit()
+        }
+        "psCachePurge" => {
+            let query: String = args(msg)?;
+            let q = json_arg("query", &query)?;
+            let mut a = json!({});
+            for k in ["services", "nodes", "profiles", "types", "subtypes"] {
+                if let Some(l) = q.get(k).filter(|l| l.is_array()) {
+                    a[k] = l.clone();
+                }
+            }
+            for k in ["updated_before", "created_before"] {
+                match q.get(k) {
+                    Some(Value::Number(n)) => a[k] = json!(n.to_string()),
+                    Some(Value::String(t)) => a[k] = json!(t),
+                    _ => {}
+                }
+            }
+            action(lib, "", "pubsub_cache_purge", a).await?;
+            unit()
+        }
+        "psCacheReset" => {
+            action(lib, "", "pubsub_cache_reset", json!({})).await?;
+            unit()
+        }
+        "psCacheSearch" => {
+            let query: String = args(msg)?;
+            let q = json_arg("query", &query)?;
+            let with_payload = q["with_payload"].as_bool().unwrap_or(false);
+            let v = action(
+                lib,
+                "",
+                "pubsub_cache_search",
+                json!({"query": search_query(&q)?}),
+            )
+            .await?;
+            let items: Vec<Value> = v["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| {
+                    let mut o = match &i["parsed"] {
+                        Value::Object(o) => o.clone(),
+                        _ => serde_json::Map::new(),
+                    };
+                    o.insert("pubsub_service".into(), i["service"].clone());
+                    o.insert("pubsub_node".into(), i["node"].clone());
+                    o.insert("node_profile".into(), i["profile"].clone());
+                    if with_payload {
+                        o.insert("item_payload".into(), i["xml"].clone());
+                    }
+                    Value::Object(o)
+                })
+                .collect();
+            out(Value::Array(items).to_string())
+        }
+        "mbSend" => {
+            let (service, node, data, key): (String, String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let d = json_arg("mb_data", &data)?;
+            let mut post = json!({});
+            for k in ["title", "content", "content_xhtml", "tags", "language"] {
+                if let Some(v) = d.get(k).filter(|v| !v.is_null()) {
+                    post[k] = v.clone();
+                }
+            }
+            if post.get("content").is_none()
+                && let Some(r) = d.get("content_rich").filter(|v| !v.is_null())
+            {
+                post["content"] = r.clone();
+            }
+            if d["allow_comments"].as_bool() == Some(true) {
+                post["comments"] = json!(true);
+            }
+            let mut a = target(&service, &node);
+            if node.is_empty() {
+                a.as_object_mut().map(|o| o.remove("node"));
+            }
+            if let Some(id) = d["id"].as_str().filter(|i| !i.is_empty()) {
+                a["item_id"] = json!(id);
+            }
+            a["post"] = post;
+            let v = action(lib, &p, "blog_publish", a).await?;
+            out(s(&v["item_id"]))
+        }
+        "mbGet" => {
+            let (service, node, max, item_ids, extra, key): (
+                String,
+                String,
+                i32,
+                Vec<String>,
+                String,
+                String,
+            ) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let extra = json_arg("extra", &extra)?;
+            let mut a = items_args(&service, &node, max, &item_ids, &extra)?;
+            if let Some(o) = a.as_object_mut() {
+                o.remove("all");
+                if node.is_empty() {
+                    o.remove("node");
+                }
+            }
+            let v = action(lib, &p, "blog_get", a).await?;
+            let (svc, nd) = (s(&v["service"]), s(&v["node"]));
+            let items: Vec<Value> = v["posts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|post| mb_data(post, &svc, &nd))
+                .collect();
+            let mut r = json!({"service": svc, "node": nd, "uri": uri(&svc, &nd), "items": items});
+            if !v["rsm"].is_null() {
+                r["rsm"] = v["rsm"].clone();
+            }
+            out(r.to_string())
+        }
+        other => Err(LibError::not_registered(other)),
+    }
+}
+
+/// `{service?, node}`: an empty service is the profile's own PEP.
+fn target(service: &str, node: &str) -> Value {
+    let mut a = json!({"node": node});
+    if !service.is_empty() {
+        a["service"] = json!(service);
+    }
+    a
+}
+
+fn json_arg(name: &str, text: &str) -> Result<Value, LibError> {
+    if text.trim().is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_str(text).map_err(|e| LibError::value(&format!("{name} is not JSON: {e}")))
+}
+
+/// A form value as Libervia gives it: text, multi-values one per line.
+fn form_value(v: &Value) -> String {
+    match v {
+        Value::String(t) => t.clone(),
+        Value::Null => String::new(),
+        Value::Array(l) => l.iter().map(form_value).collect::<Vec<_>>().join("\n"),
+        other => other.to_string(),
+    }
+}
+
+/// The items request of `psItemsGet`/`psCacheGet`/`mbGet`: `max` -1 is no limit;
+/// `rsm_max`/`rsm_before`/`rsm_after`/`rsm_index` (strings) in `extra` ask for an RSM
+/// page; `use_cache: false` bypasses the cache.
+fn items_args(
+    service: &str,
+    node: &str,
+    max: i32,
+    item_ids: &[String],
+    extra: &Value,
+) -> Result<Value, LibError> {
+    let mut a = target(service, node);
+    let num = |k: &str| -> Result<Option<i64>, LibError> {
+        match &extra[k] {
+            Value::Null => Ok(None),
+            Value::Number(n) => Ok(n.as_i64()),
+            Value::String(t) => t
+                .parse()
+                .map(Some)
+                .map_err(|_| LibError::value(&format!("{k} {t:?} is not a number"))),
+            other => Err(LibError::value(&format!("{k} {other} is not a number"))),
+        }
+    };
+    let rsm_max = num("rsm_max")?;
+    let index = num("rsm_index")?;
+    let before = extra["rsm_before"].as_str();
+    let after = extra["rsm_after"].as_str();
+    if !item_ids.is_empty() {
+        a["item_ids"] = json!(item_ids);
+    } else if before.is_some() || after.is_some() || index.is_some() {
+        if let Some(b) = before {
+            a["before"] = json!(b);
+        }
+        if let Some(x) = after {
+            a["after"] = json!(x);
+        }
+        if let Some(i) = index {
+            a["index"] = json!(i);
+        }
+        if let Some(m) = rsm_max.or((max >= 0).then_some(i64::from(max))) {
+            a["max"] = json!(m);
+        }
+    } else if let Some(m) = rsm_max.or((max >= 0).then_some(i64::from(max))) {
+        a["max"] = json!(m);
+    } else {
+        a["all"] = json!(true);
+    }
+    if extra["use_cache"].as_bool() == Some(false) {
+        a["use_cache"] = json!(false);
+    }
+    Ok(a)
+}
+
+fn uri(service: &str, node: &str) -> String {
+    format!("xmpp:{service}?;node={node}")
+}
+
+fn attr_escape(t: &str) -> String {
+    t.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('\'', "&apos;")
+        .replace('"', "&quot;")
+}
+
+/// A Perch items page as Libervia's `psItemsGet` result: items as XML strings in the
+/// pubsub namespace, in the service's order.
+fn items_result(v: &Value) -> String {
+    let (svc, node) = (s(&v["service"]), s(&v["node"]));
+    let items: Vec<String> = v["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            let publisher = i["publisher"]
+                .as_str()
+                .map(|p| format!(" publisher='{}'", attr_escape(p)))
+                .unwrap_or_default();
+            format!(
+                "<item xmlns='http://jabber.org/protocol/pubsub' id='{}'{publisher}>{}</item>",
+                attr_escape(&s(&i["id"])),
+                s(&i["payload"])
+            )
+        })
+        .collect();
+    let mut r = json!({"service": svc, "node": node, "uri": uri(&svc, &node), "items": items});
+    if !v["rsm"].is_null() {
+        r["rsm"] = v["rsm"].clone();
+        r["complete"] = v["complete"].clone();
+    }
+    r.to_string()
+}
+
+/// A Perch post as Libervia's mb_data.
+fn mb_data(post: &Value, service: &str, node: &str) -> Value {
+    let id = s(&post["item_id"]);
+    let epoch = |k: &str| {
+        post[k]
+            .as_str()
+            .and_then(crate::time::parse)
+            .map(|m| m / 1_000_000)
+    };
+    let mut d = json!({
+        "service": service,
+        "node": node,
+        "id": id,
+        "uri": format!("xmpp:{service}?;node={node};item={id}"),
+        "extra": {},
+        "comments": [],
+        "author_jid_verified": false,
+    });
+    for k in ["title", "content", "content_xhtml", "language", "tags"] {
+        if !post[k].is_null() {
+            d[k] = post[k].clone();
+        }
+    }
+    if let Some(a) = post["id"].as_str() {
+        d["atom_id"] = json!(a);
+    }
+    if let Some(n) = post["author"]["name"].as_str() {
+        d["author"] = json!(n);
+    }
+    if let Some(j) = post["author"]["jid"].as_str() {
+        d["author_jid"] = json!(j);
+    }
+    for k in ["published", "updated"] {
+        if let Some(t) = epoch(k) {
+            d[k] = json!(t);
+        }
+    }
+    if let Some(c) = post["comments"].as_array() {
+        d["comments"] = json!(
+            c.iter()
+                .map(|c| json!({"uri": c["uri"], "service": c["service"], "node": c["node"]}))
+                .collect::<Vec<_>>()
+        );
+    }
+    d
+}
+
+/// Libervia's cache search query in Perch's terms (same keys where they agree;
+/// `order-by` and `parsed` renamed; Libervia's SQL operators mapped onto Perch's).
+fn search_query(q: &Value) -> Result<Value, LibError> {
+    let mut out = json!({});
+    if let Some(f) = q["fts"].as_str() {
+        out["fts"] = json!(f);
+    }
+    for k in ["profiles", "services", "nodes", "types", "subtypes"] {
+        if let Some(l) = q[k].as_array() {
+            let l: Vec<&Value> = l.iter().filter(|v| v.as_str() != Some("")).collect();
+            out[k] = json!(l);
+        }
+    }
+    for k in ["limit", "index"] {
+        if let Some(n) = q[k].as_u64() {
+            out[k] = json!(n);
+        }
+    }
+    if q["with_payload"].as_bool() == Some(true) {
+        out["with_xml"] = json!(true);
+    }
+    let mut order = Vec::new();
+    for o in q["order-by"].as_array().into_iter().flatten() {
+        let desc = o["direction"].as_str() == Some("desc");
+        if let Some(p) = o.get("path") {
+            order.push(json!({"key": "path", "path": p, "desc": desc}));
+        } else {
+            order.push(json!({"key": s(&o["order"]), "desc": desc}));
+        }
+    }
+    if !order.is_empty() {
+        out["order_by"] = json!(order);
+    }
+    let mut filters = Vec::new();
+    for f in q["parsed"].as_array().into_iter().flatten() {
+        let op = match s(&f["op"]).as_str() {
+            "==" | "eq" => "eq".to_owned(),
+            "!=" | "ne" => "ne".to_owned(),
+            ">" | "gt" => "gt".to_owned(),
+            ">=" | "ge" | "gte" => "gte".to_owned(),
+            "<" | "lt" => "lt".to_owned(),
+            "<=" | "le" | "lte" => "lte".to_owned(),
+            "idisjoint" => "idisjoint".to_owned(),
+            other => other.to_owned(),
+        };
+        filters.push(json!({"path": f["path"], "op": op, "value": f["value"]}));
+    }
+    if !filters.is_empty() {
+        out["filters"] = json!(filters);
+    }
+    Ok(out)
+}
+
+/// Runs a plugin action with JSON arguments.
+pub async fn action(lib: &Lib, profile: &str, name: &str, args: Value) -> Result<Value, LibError> {
+    Ok(lib
+        .daemon
+        .run_action(profile, name, &args.to_string())
+        .await?)
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+/// `alice@example.org` → `Alice`: Libervia's last-resort nickname.
+fn capitalised_local(bare: &str) -> String {
+    let local = bare.split_once('@').map_or(bare, |(l, _)| l);
+    let mut c = local.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
