@@ -554,3 +554,63 @@ fn tui_body(
         .with_context(|| format!("bob's history never showed alice's answer: {last}"))?;
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------
+// bench: the same cached calls through the bridge, perchd vs Libervia
+// ---------------------------------------------------------------------------------------
+
+/// Not a test: the figures of bench/scripts/libervia_bridge.py on both backends. Each
+/// side gets profile `test` with 20 blog posts (each containing "benchword"), synced
+/// into its cache; then the script runs on Libervia, then on perchd (one at a time, so
+/// neither disturbs the other's timings). `PERCH_BENCH_N` sets the iterations (200).
+#[test]
+#[ignore = "a benchmark: cargo test --test e2e libervia_bridge_bench -- --ignored --nocapture"]
+fn libervia_bridge_bench() {
+    let (lib, perch) = sides();
+    let prepare = |side: &Side| -> Result<()> {
+        let f = &side.frontend;
+        let port = side._prosody.port().to_string();
+        f.cli_ok(&["profile", "create", "test", "-j", "alice@localhost", "-x", ALICE_PW])?;
+        for (param, value) in [
+            ("Force server", "127.0.0.1"),
+            ("Force port", port.as_str()),
+            ("check_certificate", "false"),
+        ] {
+            f.cli_ok(&["param", "set", "-p", "test", "Connection", param, value])?;
+        }
+        f.cli_ok(&["profile", "connect", "-p", "test", "-c"])?;
+        for i in 0..20 {
+            let out = f.cli_input(
+                &["blog", "set", "-p", "test", "-T", &format!("Post {i}")],
+                &format!("benchword number {i}\n"),
+            )?;
+            ensure!(out.success(), "blog set: {}", out.describe());
+        }
+        f.cli_ok(&[
+            "pubsub", "cache", "sync", "-p", "test", "-s", "alice@localhost", "-n",
+            "urn:xmpp:microblog:0",
+        ])?;
+        Ok(())
+    };
+    std::thread::scope(|s| {
+        let a = s.spawn(|| prepare(&lib));
+        let b = s.spawn(|| prepare(&perch));
+        a.join().expect("thread").expect("preparing Libervia");
+        b.join().expect("thread").expect("preparing perchd");
+    });
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bench/scripts/libervia_bridge.py");
+    let n = std::env::var("PERCH_BENCH_N").unwrap_or_else(|_| "200".to_owned());
+    for (label, side) in [("libervia-backend 0.9", &lib), ("perchd", &perch)] {
+        let mut cmd = std::process::Command::new("/usr/bin/python3");
+        cmd.env_clear()
+            .envs(side.frontend.envs())
+            .arg(&script)
+            .args(["--address", side.frontend.bus_address()])
+            .args(["--profile", "test", "--service", "alice@localhost"])
+            .args(["--node", "urn:xmpp:microblog:0", "--fts", "benchword"])
+            .args(["-n", &n, "--label", label]);
+        let out = perch_tests::run_checked(cmd, Duration::from_secs(600)).unwrap();
+        println!("{}", String::from_utf8_lossy(&out.stdout).trim_end());
+    }
+}
