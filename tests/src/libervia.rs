@@ -148,11 +148,12 @@ fn rules() -> &'static [(Regex, &'static str)] {
 
 /// Replaces what differs between runs by placeholders: UUIDs, the resource of full JIDs,
 /// loopback ports, date-times, epoch timestamps, round-trip times and the random suffix
-/// of blog item ids; trailing spaces are trimmed from each line. Two orders Prosody
-/// leaves to chance (Lua tables) are fixed too: attributes of XML start tags are sorted,
-/// and so are the data rows of each table the CLI draws (runs of lines starting `│`).
+/// of blog item ids; trailing spaces are trimmed from each line. Orders that carry no
+/// meaning are fixed too: the keys of a JSON output (the whole text parses as JSON) are
+/// sorted, and, as Prosody leaves them to chance (Lua tables), so are the attributes of
+/// XML start tags and the data rows of each table the CLI draws (runs of lines `│…`).
 pub fn normalise(text: &str) -> String {
-    let mut out = sort_xml_attributes(text);
+    let mut out = sort_xml_attributes(&sort_json_keys(text));
     for (re, with) in rules() {
         out = re.replace_all(&out, *with).into_owned();
     }
@@ -174,6 +175,34 @@ pub fn normalise(text: &str) -> String {
         joined.push('\n');
     }
     joined
+}
+
+/// When the whole text is JSON, the same JSON pretty-printed with its object keys sorted
+/// (indented by two spaces); otherwise the text unchanged.
+fn sort_json_keys(text: &str) -> String {
+    fn sorted(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                serde_json::Value::Object(
+                    entries.into_iter().map(|(k, v)| (k, sorted(v))).collect(),
+                )
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.into_iter().map(sorted).collect())
+            }
+            other => other,
+        }
+    }
+    let trimmed = text.trim();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return text.to_owned();
+    }
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(trimmed) else {
+        return text.to_owned();
+    };
+    serde_json::to_string_pretty(&sorted(value)).map_or_else(|_| text.to_owned(), |s| s + "\n")
 }
 
 /// Sorts the attributes of every XML start tag (`<a z="1" b="2">` → `<a b="2" z="1">`).
