@@ -671,6 +671,21 @@ fn libervia_bridge_bench() {
             f.cli_ok(&["param", "set", "-p", "test", "Connection", param, value])?;
         }
         f.cli_ok(&["profile", "connect", "-p", "test", "-c"])?;
+        // Prosody's PEP nodes keep one item unless configured otherwise.
+        f.cli_ok(&[
+            "pubsub",
+            "node",
+            "create",
+            "-p",
+            "test",
+            "-s",
+            "alice@localhost",
+            "-n",
+            "urn:xmpp:microblog:0",
+            "-f",
+            "max_items",
+            "100",
+        ])?;
         for i in 0..20 {
             let out = f.cli_input(
                 &["blog", "set", "-p", "test", "-T", &format!("Post {i}")],
