@@ -748,6 +748,9 @@ fn shell_quote(s: &str) -> String {
 // Differential runs
 // ---------------------------------------------------------------------------------------
 
+/// A check of Perch's own output in a step where it differs from Libervia.
+pub type PerchCheck = Box<dyn Fn(&CliOut) -> Result<()> + Send + Sync>;
+
 /// What a step of a differential run expects of the two backends.
 pub enum Expect {
     /// Same exit code, stdout and stderr after [`normalise`].
@@ -756,13 +759,13 @@ pub enum Expect {
     /// (normalised) output; Libervia's output is only recorded.
     PerchDiffers {
         why: &'static str,
-        perch: Box<dyn Fn(&CliOut) -> Result<()> + Send + Sync>,
+        perch: PerchCheck,
     },
     /// Run on perchd only, because Libervia cannot run it (`why`: e.g. 0.9 hangs);
     /// `perch` checks Perch's output.
     PerchOnly {
         why: &'static str,
-        perch: Box<dyn Fn(&CliOut) -> Result<()> + Send + Sync>,
+        perch: PerchCheck,
     },
 }
 
