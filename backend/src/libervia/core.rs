@@ -109,7 +109,7 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             // `connected` goes out before the reply, as in 0.9.
             if let Ok(s) = lib.daemon.session(&p).await {
                 let jid = s.bound_jid().map(|j| j.to_string()).unwrap_or_default();
-                signals::announce_connected(lib, &p, &jid).await;
+                signals::wait_connected(lib, &p, &jid, std::time::Duration::from_secs(5)).await;
             }
             out(false)
         }
@@ -171,6 +171,27 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             let (jid, key): (String, String) = args(msg)?;
             let p = lib.profile(&key).await?;
             lib.daemon.roster_add(&p, &jid, "", Vec::new()).await?;
+            unit()
+        }
+        "updateContact" => {
+            let (jid, name, groups, key): (String, String, Vec<String>, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            update_contact(lib, &p, &jid, &name, groups).await?;
+            unit()
+        }
+        "rosterResync" => {
+            let key: String = args(msg)?;
+            let p = lib.profile(&key).await?;
+            // The roster is kept in sync by pushes; resending it announces it again.
+            for item in lib.daemon.roster(&p).await? {
+                let (jid, attrs, groups) = contact(&item);
+                lib.emit(
+                    CORE_INTERFACE,
+                    "newContact",
+                    &(jid, attrs, groups, p.clone()),
+                )
+                .await;
+            }
             unit()
         }
         "delContact" => {
@@ -473,6 +494,39 @@ pub fn contact(i: &perch_plugin_api::RosterItem) -> Contact {
     (i.jid.clone(), attrs, i.groups.clone())
 }
 
+/// `updateContact`: a roster set of the name and groups only (no subscription
+/// request, unlike `addContact`).
+async fn update_contact(
+    lib: &Lib,
+    profile: &str,
+    jid: &str,
+    name: &str,
+    groups: Vec<String>,
+) -> Result<(), LibError> {
+    use tokio_xmpp::parsers::roster::{Ask, Group, Item, Roster, Subscription};
+    crate::validate::text("name", name, crate::validate::MAX_TEXT)?;
+    for g in &groups {
+        crate::validate::text("groups", g, crate::validate::MAX_TEXT)?;
+    }
+    let jid = crate::daemon::parse_jid(jid)?.to_bare();
+    let session = lib.daemon.session(profile).await?;
+    let item = Item {
+        jid,
+        name: (!name.is_empty()).then(|| name.to_owned()),
+        subscription: Subscription::None,
+        ask: Ask::None,
+        groups: groups.into_iter().map(Group).collect(),
+        approved: None,
+    };
+    let query: tokio_xmpp::minidom::Element = Roster {
+        ver: None,
+        items: vec![item],
+    }
+    .into();
+    session.iq(None, true, query).await?;
+    Ok(())
+}
+
 /// Validates a Libervia profile name, creates the profile, and sets its profile
 /// password. Libervia creates a profile before its JID and XMPP password are known
 /// (`setParam` gives them next); Perch needs both, so it starts with Libervia's
@@ -514,18 +568,24 @@ async fn profile_create(
             autoconnect: false,
         })
         .await?;
-    if !password.is_empty() {
-        let change = lib
-            .params
+    // Announced even when empty, as 0.9 does; a password's value is never sent.
+    let change = if password.is_empty() {
+        super::params::ParamChange {
+            name: "Password".into(),
+            category: "General".into(),
+            value: String::new(),
+        }
+    } else {
+        lib.params
             .set(name, "General", "Password", password, -1)
-            .await?;
-        lib.emit(
-            CORE_INTERFACE,
-            "paramUpdate",
-            &(change.name, change.value, change.category, name.to_owned()),
-        )
-        .await;
-    }
+            .await?
+    };
+    lib.emit(
+        CORE_INTERFACE,
+        "paramUpdate",
+        &(change.name, change.value, change.category, name.to_owned()),
+    )
+    .await;
     Ok(())
 }
 
@@ -555,6 +615,9 @@ async fn launch_action(lib: &Lib, profile: &str, id: &str, data: &Map) -> Answer
         ));
     }
     let mut answer = Map::new();
+    if data.get("cancelled").is_some_and(|c| c == "true") {
+        return out(answer);
+    }
     let given = data
         .iter()
         .find(|(k, _)| k.ends_with(PASSWORD_FIELD))
@@ -565,6 +628,10 @@ async fn launch_action(lib: &Lib, profile: &str, id: &str, data: &Map) -> Answer
         }
         Err(e) if e.name().ends_with(".PasswordError") && given.is_none() => {
             answer.insert("xmlui".into(), password_form(profile));
+        }
+        Err(e) if e.name().ends_with(".PasswordError") => {
+            answer.insert("xmlui".into(), wrong_password_popup());
+            answer.insert("validated".into(), "false".into());
         }
         Err(e) => return Err(e),
     }
@@ -580,6 +647,14 @@ fn password_form(profile: &str) -> String {
          <widget type=\"label\" value=\"Profile password\"/>\
          <widget name=\"{PASSWORD_FIELD}\" type=\"password\"/></container></sat_xmlui>"
     )
+}
+
+/// The popup telling the password given in our form was wrong.
+fn wrong_password_popup() -> String {
+    "<?xml version=\"1.0\" ?><sat_xmlui title=\"Connection error\" type=\"popup\">\
+     <container type=\"vertical\"><widget type=\"text\" \
+     value=\"The provided profile password doesn't match.\"/></container></sat_xmlui>"
+        .to_owned()
 }
 
 fn xml_escape(s: &str) -> String {
@@ -713,5 +788,57 @@ impl Lib {
         } else if kind == "unsubscribe" {
             m.remove(jid);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roster_items_carry_libervia_attributes() {
+        let item = perch_plugin_api::RosterItem {
+            jid: "bob@example.org".into(),
+            name: Some("Bob".into()),
+            subscription: "to".into(),
+            ask: false,
+            groups: vec!["Friends".into()],
+        };
+        let (jid, attrs, groups) = contact(&item);
+        assert_eq!(jid, "bob@example.org");
+        assert_eq!(attrs["to"], "True");
+        assert_eq!(attrs["from"], "False");
+        assert_eq!(attrs["ask"], "False");
+        assert_eq!(attrs["name"], "Bob");
+        assert_eq!(groups, ["Friends"]);
+    }
+
+    #[test]
+    fn disco_info_becomes_libervia_tuple() {
+        let v = json!({
+            "features": ["urn:xmpp:ping"],
+            "identities": [{"category": "server", "type": "im", "name": "Prosody"}],
+            "extensions": [{"type": "urn:x", "fields": [
+                {"var": "FORM_TYPE", "values": ["urn:x"]},
+                {"var": "a", "values": ["1", "2"]}]}],
+        });
+        let (features, identities, ext) = disco_infos(&v);
+        assert_eq!(features, ["urn:xmpp:ping"]);
+        assert_eq!(
+            identities,
+            [("server".into(), "im".into(), "Prosody".into())]
+        );
+        let fields = &ext["urn:x"];
+        assert_eq!(fields.len(), 1);
+        assert_eq!(fields[0].0["var"], "a");
+        assert_eq!(fields[0].1, ["1", "2"]);
+    }
+
+    #[test]
+    fn password_form_is_escaped_and_submits_to_the_session_id() {
+        let f = password_form("a<b");
+        assert!(f.contains("title=\"Profile password for a&lt;b\""), "{f}");
+        assert!(f.contains(&format!("submit=\"{AUTHENTICATE_PROFILE_ID}\"")));
+        assert!(f.contains("name=\"profile_password\" type=\"password\""));
     }
 }

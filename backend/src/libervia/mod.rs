@@ -49,6 +49,8 @@ pub struct Lib {
     sessions: Mutex<HashMap<String, i64>>,
     waiting_sub: Mutex<HashMap<String, HashMap<String, String>>>,
     announced: Mutex<HashSet<String>>,
+    /// Woken each time a profile is announced as connected.
+    announced_changed: tokio::sync::Notify,
     conn: OnceLock<Connection>,
 }
 
@@ -68,6 +70,7 @@ impl Lib {
             sessions: Mutex::default(),
             waiting_sub: Mutex::default(),
             announced: Mutex::default(),
+            announced_changed: tokio::sync::Notify::new(),
             conn: OnceLock::new(),
         })
     }

@@ -202,7 +202,12 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
         "psCacheSync" => {
             let (service, node, key): (String, String, String) = args(msg)?;
             let p = lib.profile(&key).await?;
-            action(lib, &p, "pubsub_cache_sync", target(&service, &node)).await?;
+            let v = action(lib, &p, "pubsub_cache_sync", target(&service, &node)).await?;
+            // As 0.9, the reply comes once the node is synchronised, so that the
+            // frontend's next read finds it in the cache.
+            if let Some(job) = v["job"].as_str() {
+                wait_job(lib, job).await?;
+            }
             unit()
         }
         "psCachePurge" => {
@@ -320,7 +325,143 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             }
             out(r.to_string())
         }
+        "psNodePurge" => {
+            let (service, node, key): (String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            action(lib, &p, "pubsub_node_purge", target(&service, &node)).await?;
+            unit()
+        }
+        "psNodeConfigurationSet" => {
+            let (service, node, options, key): (String, String, Map, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let mut a = target(&service, &node);
+            a["config"] = json!(options);
+            action(lib, &p, "pubsub_node_config_set", a).await?;
+            unit()
+        }
+        "psItemsRetract" => {
+            let (service, node, ids, notify, key): (String, String, Vec<String>, bool, String) =
+                args(msg)?;
+            let p = lib.profile(&key).await?;
+            let mut a = target(&service, &node);
+            a["item_ids"] = json!(ids);
+            a["notify"] = json!(notify);
+            action(lib, &p, "pubsub_retract", a).await?;
+            unit()
+        }
+        "psItemsSend" => {
+            let (service, node, items, extra, key): (String, String, Vec<String>, String, String) =
+                args(msg)?;
+            let p = lib.profile(&key).await?;
+            let extra = json_arg("extra", &extra)?;
+            let mut ids = Vec::new();
+            for payload in items {
+                let mut a = target(&service, &node);
+                a["payload"] = json!(payload);
+                if let Some(o) = extra.get("publish_options").filter(|o| o.is_object()) {
+                    a["options"] = o.clone();
+                }
+                let v = action(lib, &p, "pubsub_publish", a).await?;
+                ids.push(s(&v["item_id"]));
+            }
+            out(ids)
+        }
+        "psAffiliationsGet" => {
+            let (service, node, key): (String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let mut a = json!({});
+            if !service.is_empty() {
+                a["service"] = json!(service);
+            }
+            if !node.is_empty() {
+                a["node"] = json!(node);
+            }
+            let v = action(lib, &p, "pubsub_affiliations", a).await?;
+            out(pairs(&v["affiliations"], "node", "affiliation"))
+        }
+        "psNodeAffiliationsGet" | "psNodeSubscriptionsGet" => {
+            let (service, node, key): (String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let (act, what, attr) = if name == "psNodeAffiliationsGet" {
+                (
+                    "pubsub_node_affiliations_get",
+                    "affiliations",
+                    "affiliation",
+                )
+            } else {
+                (
+                    "pubsub_node_subscriptions_get",
+                    "subscriptions",
+                    "subscription",
+                )
+            };
+            let v = action(lib, &p, act, target(&service, &node)).await?;
+            out(pairs(&v[what], "jid", attr))
+        }
+        "psNodeAffiliationsSet" | "psNodeSubscriptionsSet" => {
+            let (service, node, entries, key): (String, String, Map, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let (act, what) = if name == "psNodeAffiliationsSet" {
+                ("pubsub_node_affiliations_set", "affiliations")
+            } else {
+                ("pubsub_node_subscriptions_set", "subscriptions")
+            };
+            let mut a = target(&service, &node);
+            a[what] = json!(entries);
+            action(lib, &p, act, a).await?;
+            unit()
+        }
+        "mbRetract" => {
+            let (service, node, item_id, key): (String, String, String, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            let mut a = target(&service, &node);
+            if node.is_empty() {
+                a.as_object_mut().map(|o| o.remove("node"));
+            }
+            a["item_id"] = json!(item_id);
+            action(lib, &p, "blog_retract", a).await?;
+            unit()
+        }
         other => Err(LibError::not_registered(other)),
+    }
+}
+
+/// `[{k: …, v: …}]` → `{k: v}`.
+fn pairs(list: &Value, k: &str, v: &str) -> Map {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (s(&e[k]), s(&e[v])))
+        .collect()
+}
+
+/// How long `psCacheSync` waits for its sync (the frontends' own timeout is 120 s).
+const SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(110);
+
+/// Waits until a job ends; its error, if it failed.
+async fn wait_job(lib: &Lib, id: &str) -> Result<(), LibError> {
+    let deadline = tokio::time::Instant::now() + SYNC_WAIT;
+    loop {
+        let j = lib.daemon.jobs.get(id).await?;
+        match j.state.as_str() {
+            "running" if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            "running" => {
+                return Err(LibError::exc(
+                    super::errors::TIMEOUT,
+                    &format!("the sync (job {id}) is still running; perchd goes on with it"),
+                    "",
+                ));
+            }
+            "finished" => return Ok(()),
+            _ => {
+                return Err(LibError::internal(&format!(
+                    "the sync (job {id}) failed: {}",
+                    j.error.unwrap_or_default()
+                )));
+            }
+        }
     }
 }
 
@@ -560,5 +701,96 @@ fn capitalised_local(bare: &str) -> String {
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_requests_translate_libervia_limits_and_rsm() {
+        let none = json!({});
+        assert_eq!(
+            items_args("", "n", -1, &[], &none).unwrap(),
+            json!({"node": "n", "all": true})
+        );
+        assert_eq!(
+            items_args("pubsub.example.org", "n", 10, &[], &none).unwrap(),
+            json!({"service": "pubsub.example.org", "node": "n", "max": 10})
+        );
+        let rsm = json!({"rsm_max": "5", "rsm_before": "", "use_cache": false});
+        assert_eq!(
+            items_args("", "n", -1, &[], &rsm).unwrap(),
+            json!({"node": "n", "before": "", "max": 5, "use_cache": false})
+        );
+        assert_eq!(
+            items_args("", "n", 10, &["a".into()], &none).unwrap(),
+            json!({"node": "n", "item_ids": ["a"]})
+        );
+        let bad = json!({"rsm_max": "many"});
+        assert!(items_args("", "n", -1, &[], &bad).is_err());
+    }
+
+    #[test]
+    fn cache_search_queries_translate_to_perch_terms() {
+        let q = json!({
+            "fts": "hello", "types": ["blog", ""], "limit": 5,
+            "order-by": [{"order": "creation", "direction": "desc"},
+                         {"path": ["title"], "direction": "asc"}],
+            "parsed": [{"path": ["author", "name"], "op": "==", "value": "alice"},
+                       {"path": ["n"], "op": "<=", "value": 3}],
+            "with_payload": true,
+        });
+        assert_eq!(
+            search_query(&q).unwrap(),
+            json!({
+                "fts": "hello", "types": ["blog"], "limit": 5, "with_xml": true,
+                "order_by": [{"key": "creation", "desc": true},
+                             {"key": "path", "path": ["title"], "desc": false}],
+                "filters": [{"path": ["author", "name"], "op": "eq", "value": "alice"},
+                            {"path": ["n"], "op": "lte", "value": 3}],
+            })
+        );
+    }
+
+    #[test]
+    fn pages_become_libervia_items_json_with_xml_strings() {
+        let page = json!({
+            "service": "alice@example.org", "node": "n",
+            "items": [{"id": "it'1", "payload": "<x xmlns='urn:x'/>"}],
+        });
+        let v: Value = serde_json::from_str(&items_result(&page)).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "service": "alice@example.org", "node": "n",
+                "uri": "xmpp:alice@example.org?;node=n",
+                "items": ["<item xmlns='http://jabber.org/protocol/pubsub' id='it&apos;1'><x xmlns='urn:x'/></item>"],
+            })
+        );
+    }
+
+    #[test]
+    fn posts_become_mb_data() {
+        let post = json!({
+            "item_id": "first", "id": "xmpp:a@b?;node=urn:xmpp:microblog:0;item=first",
+            "title": "T", "content": "C", "published": "2026-01-01T00:00:00Z",
+            "author": {"name": "alice", "jid": "a@b"}, "tags": ["x"],
+        });
+        let d = mb_data(&post, "a@b", "urn:xmpp:microblog:0");
+        assert_eq!(d["id"], "first");
+        assert_eq!(d["atom_id"], post["id"]);
+        assert_eq!(d["published"], 1_767_225_600);
+        assert_eq!(d["author"], "alice");
+        assert_eq!(d["author_jid"], "a@b");
+        assert_eq!(d["tags"], json!(["x"]));
+        assert_eq!(d["comments"], json!([]));
+    }
+
+    #[test]
+    fn fallback_nickname_is_the_capitalised_local_part() {
+        assert_eq!(capitalised_local("alice@example.org"), "Alice");
+        assert_eq!(capitalised_local("example.org"), "Example.org");
     }
 }

@@ -65,7 +65,7 @@ pub fn history_row(m: &HistoryMessage) -> HistoryRow {
 
 /// Sends `connected(jid, profile)` unless it went out already for this connection.
 pub async fn announce_connected(lib: &Lib, profile: &str, jid: &str) {
-    let first = lock(&lib.announced).insert(profile.to_owned());
+    let first = !lock(&lib.announced).contains(profile);
     if first {
         lib.emit(
             CORE_INTERFACE,
@@ -73,6 +73,24 @@ pub async fn announce_connected(lib: &Lib, profile: &str, jid: &str) {
             &(jid.to_owned(), profile.to_owned()),
         )
         .await;
+        lock(&lib.announced).insert(profile.to_owned());
+        lib.announced_changed.notify_waiters();
+    }
+}
+
+/// Waits until `connected` went out for `profile` (sent by the event forwarder, in
+/// order with the session's other state changes); after `bound`, sends it itself.
+pub async fn wait_connected(lib: &Lib, profile: &str, jid: &str, bound: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        let changed = lib.announced_changed.notified();
+        if lock(&lib.announced).contains(profile) {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            announce_connected(lib, profile, jid).await;
+            return;
+        }
     }
 }
 
@@ -109,8 +127,11 @@ async fn emit(lib: &Lib, ev: Event) {
             ..
         } => match state {
             ConnectionState::Connected => announce_connected(lib, &profile, &jid).await,
-            ConnectionState::Disconnected => announce_disconnected(lib, &profile).await,
-            ConnectionState::Connecting => {}
+            // A lost connection that perchd re-establishes is, to Libervia's
+            // frontends, `disconnected` then `connected` again.
+            ConnectionState::Disconnected | ConnectionState::Connecting => {
+                announce_disconnected(lib, &profile).await;
+            }
         },
         Event::Message { profile, message } => {
             let (uid, ts, from, to, body, subject, kind, extra) = history_row(&message);
@@ -186,5 +207,49 @@ async fn emit(lib: &Lib, ev: Event) {
             .await;
         }
         Event::Plugin { .. } | Event::Job { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_rows_have_libervia_shape() {
+        let m = HistoryMessage {
+            id: "m1".into(),
+            timestamp: "2026-01-01T00:00:01.5Z".into(),
+            direction: perch_plugin_api::Direction::In,
+            peer: "bob@example.org".into(),
+            from: "bob@example.org/x".into(),
+            to: "alice@example.org/y".into(),
+            kind: "chat".into(),
+            body: "hi\n".into(),
+            state: perch_plugin_api::MessageState::Received,
+            origin_id: Some("o1".into()),
+            stanza_id: None,
+            extra: serde_json::Map::new(),
+        };
+        let (uid, ts, from, to, body, subject, kind, extra) = history_row(&m);
+        assert_eq!(uid, "m1");
+        assert!((ts - 1_767_225_601.5).abs() < 1e-6, "{ts}");
+        assert_eq!(
+            (from.as_str(), to.as_str()),
+            ("bob@example.org/x", "alice@example.org/y")
+        );
+        assert_eq!(body[""], "hi\n");
+        assert!(subject.is_empty());
+        assert_eq!(kind, "chat");
+        let extra: serde_json::Value = serde_json::from_str(&extra).unwrap();
+        assert_eq!(extra["origin_id"], "o1");
+        assert_eq!(extra["message_id"], "m1");
+    }
+
+    #[test]
+    fn available_is_an_empty_show_and_statuses_go_under_default() {
+        assert_eq!(show(Show::Available), "");
+        assert_eq!(show(Show::Away), "away");
+        assert_eq!(statuses(Some("busy"))["default"], "busy");
+        assert!(statuses(Some("")).is_empty());
     }
 }

@@ -235,6 +235,33 @@ fn libervia_errors_are_named_and_encoded_as_libervia_does() {
             // @NONE@ is ProfileNotSetError.
             let (name, _) = error_of(call(&conn, CORE, "isConnected", &("@NONE@",)).await)?;
             ensure!(name.ends_with(".ProfileNotSetError"), "{name}");
+            // Profile sessions: launchAction with the TUI's fixed id.
+            const AUTH: &str = "b03bbfa8-a4ae-4734-a248-06ce6c7cf562";
+            type Map = std::collections::HashMap<String, String>;
+            let none = Map::new();
+            call(&conn, CORE, "profileCreate", &("dora", "", "")).await?;
+            let m = call(&conn, CORE, "launchAction", &(AUTH, &none, "dora")).await?;
+            ensure!(m.body().deserialize::<Map>()?["validated"] == "true");
+            let m = call(&conn, CORE, "profileIsSessionStarted", &("dora",)).await?;
+            ensure!(m.body().deserialize::<bool>()?);
+            call(&conn, CORE, "profileCreate", &("eve", "eve-pw", "")).await?;
+            let m = call(&conn, CORE, "launchAction", &(AUTH, &none, "eve")).await?;
+            let a = m.body().deserialize::<Map>()?;
+            ensure!(
+                a.get("xmlui")
+                    .is_some_and(|x| x.contains("type=\"password\"")),
+                "{a:?}"
+            );
+            let mut form = Map::new();
+            form.insert("SAT_FORM_profile_password".into(), "wrong".into());
+            let m = call(&conn, CORE, "launchAction", &(AUTH, &form, "eve")).await?;
+            ensure!(m.body().deserialize::<Map>()?["validated"] == "false");
+            let (name, _) =
+                error_of(call(&conn, CORE, "profileStartSession", &("wrong", "eve")).await)?;
+            ensure!(name.ends_with(".PasswordError"), "{name}");
+            form.insert("SAT_FORM_profile_password".into(), "eve-pw".into());
+            let m = call(&conn, CORE, "launchAction", &(AUTH, &form, "eve")).await?;
+            ensure!(m.body().deserialize::<Map>()?["validated"] == "true");
             // The daemon is still there after all that.
             let v = call(&conn, CORE, "getVersion", &()).await?;
             ensure!(v.body().deserialize::<String>()?.starts_with("0.9.0a0"));
@@ -328,6 +355,30 @@ fn libervia_connect_roster_message_and_history_with_their_signals() {
             // getContacts: a(sa{ss}as), here empty.
             let m = call(&conn, CORE, "getContacts", &("alice",)).await?;
             ensure!(m.body().signature().to_string_no_parens() == "a(sa{ss}as)");
+            // updateContact: a roster push, announced as newContact.
+            call(
+                &conn,
+                CORE,
+                "updateContact",
+                &("bob@localhost", "Bobby", vec!["Friends"], "alice"),
+            )
+            .await?;
+            let s = next_signal(&mut signals, "newContact").await?;
+            type NewContact = (
+                String,
+                std::collections::HashMap<String, String>,
+                Vec<String>,
+                String,
+            );
+            let c: NewContact = s.body().deserialize()?;
+            ensure!(
+                c.0 == "bob@localhost"
+                    && c.1["name"] == "Bobby"
+                    && c.2 == ["Friends"]
+                    && c.3 == "alice",
+                "{c:?}"
+            );
+            ensure!(c.1["to"].eq_ignore_ascii_case("false"), "{c:?}");
 
             // messageSend (auto → chat), messageNew for our copy and bob's.
             let mut text = std::collections::HashMap::new();
@@ -441,6 +492,11 @@ fn libervia_profile_by_params_wrong_password_and_pubsub() {
         let port = prosody.port().to_string();
         runtime().block_on(async {
             let conn = perchd.bus().connection().await?;
+            let rule = zbus::MatchRule::builder()
+                .msg_type(zbus::message::Type::Signal)
+                .path(libervia::PATH)
+                .build()?;
+            let mut signals = zbus::MessageStream::for_match_rule(rule, &conn, None).await?;
             call(&conn, CORE, "profileCreate", &("carol", "", "")).await?;
             let (name, _) =
                 error_of(call(&conn, CORE, "profileCreate", &("carol", "", "")).await)?;
@@ -462,6 +518,24 @@ fn libervia_profile_by_params_wrong_password_and_pubsub() {
                     .await
                     .with_context(|| format!("setParam {name}"))?;
             }
+            // paramUpdate for each, never with a password in it.
+            let mut updates = Vec::new();
+            while updates.len() < 6 {
+                let s = next_signal(&mut signals, "paramUpdate").await?;
+                updates.push(s.body().deserialize::<(String, String, String, String)>()?);
+            }
+            ensure!(
+                updates.contains(&("Password".into(), String::new(), "General".into(), "carol".into())),
+                "{updates:?}"
+            );
+            ensure!(
+                updates.contains(&("Password".into(), String::new(), "Connection".into(), "carol".into())),
+                "{updates:?}"
+            );
+            ensure!(
+                updates.iter().any(|u| u.0 == "JabberID" && u.1 == "alice@localhost"),
+                "{updates:?}"
+            );
             let empty = std::collections::HashMap::<String, String>::new();
             let (name, body) =
                 error_of(call(&conn, CORE, "connect", &("carol", "", &empty)).await)?;
@@ -515,9 +589,33 @@ fn libervia_profile_by_params_wrong_password_and_pubsub() {
             )?;
             ensure!(name.ends_with(".StanzaError"), "{name}");
             ensure!(body.ends_with(", \"item-not-found\")"), "{body}");
+            // psCacheSync answers once the node is cached: psCacheGet finds it then.
+            call(&conn, PLUGIN, "psCacheSync", &("", "notes", "carol")).await?;
+            let m = call(
+                &conn,
+                PLUGIN,
+                "psCacheGet",
+                &("", "notes", 10i32, &no_ids, "", "{}", "carol"),
+            )
+            .await?;
+            let v: serde_json::Value = serde_json::from_str(&m.body().deserialize::<String>()?)?;
+            ensure!(v["items"].as_array().map(Vec::len) == Some(1), "{v}");
+            let (name, _) = error_of(
+                call(
+                    &conn,
+                    PLUGIN,
+                    "psCacheGet",
+                    &("", "not-cached", 10i32, &no_ids, "", "{}", "carol"),
+                )
+                .await,
+            )?;
+            ensure!(name.ends_with(".NotFound"), "{name}");
             let m = call(&conn, PLUGIN, "psCacheSearch", &("{\"fts\": \"zebracorn\"}",))
                 .await?;
             ensure!(m.body().deserialize::<String>()? == "[]");
+            let m = call(&conn, PLUGIN, "psNodeAffiliationsGet", &("", "notes", "carol")).await?;
+            let affs: std::collections::HashMap<String, String> = m.body().deserialize()?;
+            ensure!(affs.get("alice@localhost").map(String::as_str) == Some("owner"), "{affs:?}");
             call(&conn, PLUGIN, "psNodeDelete", &("", "notes", "carol")).await?;
             Ok(())
         })
