@@ -145,6 +145,8 @@ fn libervia_cli_profiles_params_and_errors() {
         Step::same(&["profile", "create", "test", "-j", "alice@localhost"]),
         Step::same(&["profile", "list"]),
         Step::same(&["profile", "list", "-c"]),
+        // The session was started by `profile create`.
+        Step::same(&["profile", "connect", "-p", "test", "--start-session"]),
         Step::same(&["profile", "info", "-p", "test"]),
         Step::same(&["profile", "info", "-p", "test", "--show-password"]),
         Step::same(&["param", "get", "-p", "test", "Connection", "JabberID"]),
@@ -439,6 +441,8 @@ fn libervia_cli_pubsub_cache_and_blog() {
             .stdin("<note xmlns='urn:example:note'>first</note>"),
         ps_step(&["set", "-n", "cachenode", "item2"])
             .stdin("<note xmlns='urn:example:note'>second</note>"),
+        // Error path: a node not in the cache yet (NotFound, exit 16).
+        ps_step(&["cache", "get", "-n", "cachenode"]),
         ps_step(&["cache", "sync", "-n", "cachenode"]),
         ps_step(&["cache", "get", "-n", "cachenode"]),
         ps_step(&["cache", "get", "-n", "cachenode", "-i", "item1"]).perch_differs(
