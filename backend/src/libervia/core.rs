@@ -337,9 +337,29 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             out(features)
         }
         "getEntitiesData" => {
-            let (_jids, _keys, key): (Vec<String>, Vec<String>, String) = args(msg)?;
-            lib.profile(&key).await?;
-            out(HashMap::<String, Map>::new())
+            let (jids, keys, key): (Vec<String>, Vec<String>, String) = args(msg)?;
+            let p = lib.profile(&key).await?;
+            // Nicknames of roster contacts that have a name; no avatars yet.
+            // Empty `jids`: every known entity.
+            let mut data = HashMap::<String, Map>::new();
+            if keys.iter().any(|k| k == "nicknames")
+                && let Ok(roster) = lib.daemon.roster(&p).await
+            {
+                for i in roster {
+                    if !jids.is_empty() && !jids.contains(&i.jid) {
+                        continue;
+                    }
+                    // Only names the user gave: the fallback comes with identityGet,
+                    // as 0.9's cache only holds what was asked for.
+                    let Some(nick) = i.name.filter(|n| !n.is_empty()) else {
+                        continue;
+                    };
+                    let mut m = Map::new();
+                    m.insert("nicknames".into(), json!([nick]).to_string());
+                    data.insert(i.jid, m);
+                }
+            }
+            out(data)
         }
         "getEntityData" => {
             let (_jid, _keys, key): (String, Vec<String>, String) = args(msg)?;

@@ -1,8 +1,14 @@
 //! Every method and signal of Libervia 0.9's D-Bus bridge: name, in- and out-signature,
-//! argument names. Generated from the interface data of Libervia 0.9's generated bridge
-//! (core names and argument names) and its live introspection (plugin interface, which
-//! has no argument names there either); see doc/libervia-compat.rst. Do not edit by hand
-//! except to follow a new Libervia interface.
+//! argument names, sorted by name (the dispatch searches them). Why a table: the
+//! introspection that dbus-python marshals from and the check of each call's signature
+//! both come from it, so the two cannot disagree.
+//!
+//! Derived from the interface data of Debian's Libervia 0.9 (0.9.0~hg3993): the core
+//! interface and its argument names from its generated bridge
+//! (`sat/bridge/dbus_bridge.py`), the plugin interface from the introspection of a
+//! running 0.9 backend with Debian's plugin set, which names no plugin arguments.
+//! Change it only to follow a new Libervia interface; the counts are tested
+//! (`dispatch::tests`, and over D-Bus in the backend tests).
 
 /// One method: `(name, in-signature, out-signature, argument names)`.
 pub type MethodRow = (

@@ -379,6 +379,21 @@ fn libervia_connect_roster_message_and_history_with_their_signals() {
                 "{c:?}"
             );
             ensure!(c.1["to"].eq_ignore_ascii_case("false"), "{c:?}");
+            let no_jids: Vec<String> = Vec::new();
+            let m = call(
+                &conn,
+                CORE,
+                "getEntitiesData",
+                &(&no_jids, vec!["avatar", "nicknames"], "alice"),
+            )
+            .await?;
+            type Data =
+                std::collections::HashMap<String, std::collections::HashMap<String, String>>;
+            let data: Data = m.body().deserialize()?;
+            ensure!(
+                data["bob@localhost"]["nicknames"] == "[\"Bobby\"]",
+                "{data:?}"
+            );
 
             // messageSend (auto → chat), messageNew for our copy and bob's.
             let mut text = std::collections::HashMap::new();
