@@ -31,6 +31,7 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use tempfile::TempDir;
 
 pub mod ejabberd;
+pub mod libervia;
 pub mod raw_client;
 pub mod tinyfs;
 pub use ejabberd::Ejabberd;

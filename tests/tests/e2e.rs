@@ -1129,6 +1129,8 @@ mod calls_signalling;
 mod hardening;
 #[path = "e2e/hostile.rs"]
 mod hostile;
+#[path = "e2e/libervia.rs"]
+mod libervia;
 #[path = "e2e/messaging.rs"]
 mod messaging;
 #[path = "e2e/muc.rs"]
