@@ -1,0 +1,301 @@
+//! Jingle calls end to end (issue 14): two real `perch-call` processes, one per profile
+//! of a real perchd, on the harness's Prosody. perchd does the signalling, each
+//! perch-call runs its own webrtcbin; the media goes over 127.0.0.1 (libnice is told to
+//! gather there with `--local-address`, since it skips loopback otherwise).
+//!
+//! Each call is checked from both ends' `--json` facts (ICE and DTLS connected, RTP
+//! sent, received and decoded on every stream, the end reason and who hung up) and
+//! from both profiles' `call_list`. perch-call needs GStreamer with webrtcbin and
+//! libnice (scripts/test installs them); without them the tests fail naming the
+//! missing element.
+
+use std::fs;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, ensure};
+use perch_tests::{Perchd, tail_file, wait_until, workspace_bin};
+use serde_json::Value;
+
+use crate::{ALICE, BOB, Bed, mutual_subscription};
+
+/// How long a whole call (set-up, media, hang-up) may take.
+const CALL: Duration = Duration::from_secs(60);
+
+/// A running `perch-call`, its stdout and stderr in files of perchd's directory.
+struct CallProcess {
+    child: Child,
+    name: String,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl CallProcess {
+    fn spawn(perchd: &Perchd, name: &str, args: &[&str]) -> Result<Self> {
+        let bin = workspace_bin("perch-call")?;
+        let stdout = perchd.dir().join(format!("{name}.stdout"));
+        let stderr = perchd.dir().join(format!("{name}.stderr"));
+        let child = Command::new(bin)
+            .env_clear()
+            .envs(perchd.envs())
+            .env("PERCH_CALL_LOG", "perch_call=info")
+            .args(args)
+            .args(["--local-address", "127.0.0.1"])
+            .current_dir(perchd.dir())
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&stdout)?)
+            .stderr(fs::File::create(&stderr)?)
+            .spawn()
+            .with_context(|| format!("starting perch-call {}", args.join(" ")))?;
+        Ok(Self {
+            child,
+            name: name.to_owned(),
+            stdout,
+            stderr,
+        })
+    }
+
+    fn stderr_text(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Waits for the line a listener prints once it cannot miss a call.
+    fn wait_listening(&self) -> Result<()> {
+        wait_until(Duration::from_secs(20), || {
+            Ok(self.stderr_text().contains("waiting for a call"))
+        })
+        .with_context(|| {
+            format!(
+                "{} never said it was waiting; stderr:\n{}",
+                self.name,
+                tail_file(&self.stderr, 30)
+            )
+        })
+    }
+
+    /// Waits for the process to exit; returns (success, stdout, stderr).
+    fn finish(mut self, timeout: Duration) -> Result<(bool, String, String)> {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(anyhow!(
+                    "{} still running after {timeout:?}; stderr:\n{}",
+                    self.name,
+                    tail_file(&self.stderr, 40)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut out = String::new();
+        fs::File::open(&self.stdout)?.read_to_string(&mut out)?;
+        Ok((status.success(), out, self.stderr_text()))
+    }
+
+    /// The `--json` facts of a call that went through.
+    fn report(self, timeout: Duration) -> Result<Value> {
+        let name = self.name.clone();
+        let (ok, out, err) = self.finish(timeout)?;
+        ensure!(ok, "{name} failed:\nstdout: {out}\nstderr:\n{err}");
+        serde_json::from_str(out.trim())
+            .with_context(|| format!("{name}'s stdout is not one JSON object: {out:?}"))
+    }
+}
+
+impl Drop for CallProcess {
+    fn drop(&mut self) {
+        // Only when a test failed half-way: the process is ours.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Alice and bob connected and subscribed to each other (so a bare JID reaches bob's
+/// resource).
+fn bed() -> Result<Bed> {
+    let bed = Bed::start();
+    bed.alice_and_bob_connected(&[])?;
+    mutual_subscription(&bed.perchd)?;
+    Ok(bed)
+}
+
+/// Checks one side's facts: connected, every stream of `kinds` sent, received, decoded.
+fn check_report(
+    who: &str,
+    report: &Value,
+    kinds: &[&str],
+    ended_by: &str,
+    reason: &str,
+) -> Result<()> {
+    ensure!(
+        matches!(
+            report["ice_state"].as_str(),
+            Some("connected" | "completed")
+        ),
+        "{who}: ICE not connected: {report}"
+    );
+    ensure!(
+        report["dtls_state"] == "connected",
+        "{who}: DTLS not connected: {report}"
+    );
+    ensure!(
+        report["end_reason"] == reason && report["ended_by"] == ended_by,
+        "{who}: expected end {reason} by {ended_by}: {report}"
+    );
+    let setup = report["setup_ms"].as_f64().unwrap_or(-1.0);
+    ensure!(
+        (0.0..10_000.0).contains(&setup),
+        "{who}: set-up time: {report}"
+    );
+    let streams = report["streams"]
+        .as_array()
+        .ok_or_else(|| anyhow!("{who}: no streams: {report}"))?;
+    let got: Vec<&str> = streams.iter().filter_map(|s| s["kind"].as_str()).collect();
+    ensure!(
+        got == kinds,
+        "{who}: streams {got:?}, expected {kinds:?}: {report}"
+    );
+    for s in streams {
+        for field in [
+            "packets_sent",
+            "bytes_sent",
+            "packets_received",
+            "bytes_received",
+            "probe_packets_sent",
+            "probe_packets_received",
+            "decoded_buffers",
+        ] {
+            ensure!(
+                s[field].as_u64().is_some_and(|n| n > 0),
+                "{who}: {field} of {} is not positive: {report}",
+                s["kind"]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `call_list` of `profile` shows the call `sid` ended with `reason`.
+fn wait_call_listed_ended(perchd: &Perchd, profile: &str, sid: &str, reason: &str) -> Result<()> {
+    let mut last = Value::Null;
+    wait_until(Duration::from_secs(10), || {
+        last = perchd.cli_json(&["action", "run", "-p", profile, "call_list"])?;
+        Ok(last.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|c| c["sid"] == sid && c["state"] == "ended" && c["end_reason"] == reason)
+        }))
+    })
+    .with_context(|| format!("{profile}'s call_list never showed {sid} ended ({reason}): {last}"))
+}
+
+/// One call alice → bob with `media`; `caller_hangs_up` says who has `--duration`.
+fn call_body(bed: &Bed, media: &[&str], caller_hangs_up: bool) -> Result<()> {
+    let perchd = &bed.perchd;
+    let mut listen_args = vec![
+        "listen",
+        "-p",
+        "bob",
+        "--accept-from",
+        ALICE,
+        "--json",
+        "--wait",
+        "60",
+    ];
+    let mut start_args = vec!["start", "-p", "alice", BOB, "--json"];
+    for m in media {
+        start_args.push(if *m == "audio" { "--audio" } else { "--video" });
+    }
+    if caller_hangs_up {
+        start_args.extend(["--duration", "3"]);
+    } else {
+        listen_args.extend(["--duration", "3"]);
+    }
+    let bob = CallProcess::spawn(perchd, "call-bob", &listen_args)?;
+    bob.wait_listening()?;
+    let alice = CallProcess::spawn(perchd, "call-alice", &start_args)?;
+    let alice_report = alice.report(CALL)?;
+    let bob_report = bob.report(CALL)?;
+    let (alice_end, bob_end) = if caller_hangs_up {
+        ("local", "remote")
+    } else {
+        ("remote", "local")
+    };
+    check_report("alice", &alice_report, media, alice_end, "success")?;
+    check_report("bob", &bob_report, media, bob_end, "success")?;
+    let sid = alice_report["sid"].as_str().context("alice's sid")?;
+    ensure!(
+        bob_report["sid"] == sid,
+        "both ends name the same session: {alice_report} / {bob_report}"
+    );
+    wait_call_listed_ended(perchd, "alice", sid, "success")?;
+    wait_call_listed_ended(perchd, "bob", sid, "success")?;
+    Ok(())
+}
+
+#[test]
+fn audio_call_connects_and_caller_hangs_up() {
+    let bed = bed().expect("alice and bob");
+    call_body(&bed, &["audio"], true).unwrap();
+}
+
+#[test]
+fn audio_video_call_connects_and_callee_hangs_up() {
+    let bed = bed().expect("alice and bob");
+    call_body(&bed, &["audio", "video"], false).unwrap();
+}
+
+#[test]
+fn declined_call_ends_the_callers_perch_call_with_the_reason() {
+    let bed = bed().expect("alice and bob");
+    decline_body(&bed).unwrap();
+}
+
+fn decline_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    // bob takes calls from carol only: alice's is declined.
+    let bob = CallProcess::spawn(
+        perchd,
+        "call-bob",
+        &[
+            "listen",
+            "-p",
+            "bob",
+            "--accept-from",
+            "carol@localhost",
+            "--wait",
+            "60",
+        ],
+    )?;
+    bob.wait_listening()?;
+    let alice = CallProcess::spawn(perchd, "call-alice", &["start", "-p", "alice", BOB])?;
+    let (ok, out, err) = alice.finish(CALL)?;
+    ensure!(
+        !ok,
+        "a declined call must fail: stdout {out:?}, stderr {err}"
+    );
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("perch-call: "))
+        .ok_or_else(|| anyhow!("no one-line error: {err}"))?;
+    ensure!(
+        line.starts_with("perch-call: CallEnded: ") && line.contains("decline"),
+        "the error names the reason: {line}"
+    );
+    let list = perchd.cli_json(&["action", "run", "-p", "alice", "call_list"])?;
+    ensure!(
+        list.as_array().is_some_and(|a| a
+            .iter()
+            .any(|c| c["state"] == "ended" && c["end_reason"] == "decline")),
+        "alice's call_list shows the declined call: {list}"
+    );
+    drop(bob);
+    Ok(())
+}
