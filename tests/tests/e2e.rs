@@ -1125,6 +1125,8 @@ fn disabled_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
 mod cache;
 #[path = "e2e/calls.rs"]
 mod calls;
+#[path = "e2e/calls_signalling.rs"]
+mod calls_signalling;
 #[path = "e2e/hardening.rs"]
 mod hardening;
 #[path = "e2e/hostile.rs"]

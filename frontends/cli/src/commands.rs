@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Muc(cmd) => crate::muc::run(cmd, json_out, &client().await?).await?,
         Command::Blog(cmd) => crate::blog::run(cmd, json_out, &client().await?).await?,
+        Command::Call(cmd) => crate::call::run(cmd, json_out, &client().await?).await?,
         Command::Pubsub(cmd) => crate::pubsub::run(cmd, json_out, &client().await?).await?,
         Command::Debug(DebugCommand::Triggers) => {
             let list = parse(client().await?.debug_triggers().await?)?;
@@ -569,6 +570,9 @@ fn action_args(list: &Value, name: &str, words: &[String]) -> Result<Value, CliE
             "object" => serde_json::from_str::<Value>(value)
                 .ok()
                 .filter(Value::is_object),
+            "array" => serde_json::from_str::<Value>(value)
+                .ok()
+                .filter(Value::is_array),
             _ => None,
         };
         args.insert(

@@ -7,6 +7,7 @@
 //! the daemon's stable error names.
 
 mod blog;
+mod call;
 mod client;
 mod commands;
 mod muc;
@@ -93,6 +94,9 @@ enum Command {
     /// Blog posts (XEP-0277).
     #[command(subcommand)]
     Blog(blog::BlogCommand),
+    /// Calls (Jingle): what perchd signalled, with state, duration and end reason.
+    #[command(subcommand)]
+    Call(call::CallCommand),
     /// Publish-subscribe (XEP-0060): nodes, items, subscriptions.
     #[command(subcommand)]
     Pubsub(pubsub::PubsubCommand),

@@ -28,6 +28,8 @@ pub enum ParamType {
     List,
     /// A JSON object (form values, options, …).
     Object,
+    /// A JSON array of any values (a list of objects, …).
+    Array,
 }
 
 impl ParamType {
@@ -40,6 +42,7 @@ impl ParamType {
             Self::Jid => "jid",
             Self::List => "list of strings",
             Self::Object => "object",
+            Self::Array => "array",
         }
     }
 }
@@ -130,6 +133,10 @@ impl Args {
     /// An `object` parameter.
     pub fn object(&self, name: &str) -> Option<&serde_json::Map<String, Value>> {
         self.0.get(name).and_then(Value::as_object)
+    }
+    /// An `array` parameter.
+    pub fn array(&self, name: &str) -> Option<&Vec<Value>> {
+        self.0.get(name).and_then(Value::as_array)
     }
     /// A `jid` parameter (already checked to parse).
     pub fn jid(&self, name: &str) -> Option<Jid> {
@@ -226,6 +233,7 @@ impl ActionSpec {
                     .as_array()
                     .is_some_and(|a| a.iter().all(Value::is_string)),
                 ParamType::Object => value.is_object(),
+                ParamType::Array => value.is_array(),
             };
             if !ok {
                 return Err(ArgError::WrongType {

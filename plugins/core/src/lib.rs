@@ -18,12 +18,18 @@ pub mod xep_0060;
 pub mod xep_0085;
 pub mod xep_0092;
 pub mod xep_0115;
+pub mod xep_0166;
+pub mod xep_0167;
+pub mod xep_0176;
 pub mod xep_0184;
 pub mod xep_0199;
+pub mod xep_0215;
 pub mod xep_0277;
 pub mod xep_0280;
 pub mod xep_0308;
 pub mod xep_0313;
+pub mod xep_0320;
+pub mod xep_0353;
 pub mod xep_0359;
 
 /// Every built-in plugin, in no particular order (the host orders them). The pubsub
@@ -41,6 +47,8 @@ pub fn builtin() -> Vec<Arc<dyn Plugin>> {
         Arc::new(xep_0115::Caps),
         Arc::new(xep_0184::Receipts),
         Arc::new(xep_0199::Ping),
+        Arc::new(xep_0167::Calls::default()),
+        Arc::new(xep_0215::ExternalServices),
         Arc::new(xep_0277::Microblog::new(analysers)),
         Arc::new(xep_0085::ChatStates),
         Arc::new(xep_0280::Carbons::default()),

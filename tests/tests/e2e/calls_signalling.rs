@@ -1,0 +1,627 @@
+//! Jingle call signalling end to end (issue 14, backend half): two profiles of one
+//! perchd call each other through the harness Prosody, driven only through the
+//! bridge (`call_*` actions, `xep_0167` plugin signals) with real SDP captures. No
+//! media flows: what is checked is what perchd signals and answers.
+
+use std::sync::mpsc;
+
+use perch_tests::RawClient;
+
+use super::*;
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../plugins/core/tests/fixtures/jingle"
+);
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{FIXTURES}/{name}"))
+        .unwrap_or_else(|e| panic!("reading SDP fixture {name}: {e}"))
+}
+
+/// (profile, signal name, data) of every `xep_0167` signal, collected over D-Bus.
+struct CallSignals {
+    rx: mpsc::Receiver<(String, String, Value)>,
+    seen: Vec<(String, String, Value)>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl CallSignals {
+    fn start(perchd: &Perchd) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let (tx, rx) = mpsc::channel();
+        runtime.block_on(async {
+            let client = perch_client::Client::on_bus(perchd.bus_connection().await?).await?;
+            let mut stream = client.signals().await?;
+            tokio::spawn(async move {
+                let _client = client;
+                while let Some(signal) = stream.next().await {
+                    if let Ok(perch_client::Signal::PluginSignal {
+                        plugin,
+                        name,
+                        profile,
+                        data,
+                    }) = signal
+                        && plugin == "xep_0167"
+                    {
+                        let data = serde_json::from_str(&data).unwrap_or(Value::String(data));
+                        if tx.send((profile, name, data)).is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+            anyhow::Ok(())
+        })?;
+        Ok(Self {
+            rx,
+            seen: Vec::new(),
+            _runtime: runtime,
+        })
+    }
+
+    /// Waits for signal `name` to `profile` whose data satisfies `pred` (signals seen
+    /// before are searched first).
+    fn wait(&mut self, profile: &str, name: &str, pred: impl Fn(&Value) -> bool) -> Result<Value> {
+        let hit = |(p, n, d): &(String, String, Value)| p == profile && n == name && pred(d);
+        if let Some(i) = self.seen.iter().position(hit) {
+            return Ok(self.seen.remove(i).2);
+        }
+        let deadline = std::time::Instant::now() + DELIVERY;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(s) if hit(&s) => return Ok(s.2),
+                Ok(s) => self.seen.push(s),
+                Err(_) => {
+                    return Err(anyhow!(
+                        "no {name} signal to {profile} within {DELIVERY:?}; xep_0167 signals seen:\n{}",
+                        self.seen
+                            .iter()
+                            .map(|(p, n, d)| format!("  {p} {n} {d}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// `perch action run -p PROFILE NAME KEY=VALUE…`, its JSON result.
+fn run(perchd: &Perchd, profile: &str, name: &str, args: &[(&str, String)]) -> Result<Value> {
+    let words: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut all = vec!["action", "run", "-p", profile, name];
+    all.extend(words.iter().map(String::as_str));
+    perchd.cli_json(&all)
+}
+
+fn run_fails(
+    perchd: &Perchd,
+    profile: &str,
+    name: &str,
+    args: &[(&str, String)],
+    error: &str,
+) -> Result<String> {
+    let words: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut all = vec!["action", "run", "-p", profile, name];
+    all.extend(words.iter().map(String::as_str));
+    perchd.cli_fails_with(&all, error)
+}
+
+fn sid_of(v: &Value) -> Result<String> {
+    v["sid"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no sid in {v}"))
+}
+
+fn mids(sdp: &str) -> Vec<&str> {
+    sdp.lines()
+        .filter_map(|l| l.trim_end().strip_prefix("a=mid:"))
+        .collect()
+}
+
+fn listed(perchd: &Perchd, profile: &str, sid: &str) -> Result<Value> {
+    let list = perchd.cli_json(&["call", "list", "-p", profile])?;
+    list.as_array()
+        .and_then(|a| a.iter().find(|c| c["sid"] == sid).cloned())
+        .ok_or_else(|| anyhow!("call {sid} not in `call list -p {profile}`: {list}"))
+}
+
+/// Waits until `profile`'s call `sid` is listed ended with `reason`.
+fn wait_listed_ended(perchd: &Perchd, profile: &str, sid: &str, reason: &str) -> Result<Value> {
+    let mut last = Value::Null;
+    wait_until(DELIVERY, || {
+        last = listed(perchd, profile, sid)?;
+        Ok(last["state"] == "ended" && last["end_reason"] == reason)
+    })
+    .with_context(|| format!("{profile}'s call {sid} never listed ended ({reason}): {last}"))?;
+    Ok(last)
+}
+
+fn candidates(list: &[(u64, &str, &str)]) -> String {
+    Value::Array(
+        list.iter()
+            .map(|(i, mid, c)| serde_json::json!({"mline_index": i, "mid": mid, "candidate": c}))
+            .collect(),
+    )
+    .to_string()
+}
+
+#[test]
+fn call_signalling_between_two_profiles() {
+    let bed = Bed::start();
+    signalling_body(&bed).unwrap();
+}
+
+fn signalling_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    bed.alice_and_bob_connected(&[])?;
+    let mut signals = CallSignals::start(perchd)?;
+    let bob_full = bound_jid(perchd, "bob")?;
+    let alice_full = bound_jid(perchd, "alice")?;
+
+    // Disco: bob's perchd announces what a Jingle RTP endpoint does.
+    let disco = perchd.cli_json(&["info", "disco", "-p", "alice", &bob_full])?;
+    let features = disco["info"]["features"].to_string();
+    for f in [
+        "urn:xmpp:jingle:1",
+        "urn:xmpp:jingle:apps:rtp:1",
+        "urn:xmpp:jingle:apps:rtp:audio",
+        "urn:xmpp:jingle:apps:rtp:video",
+        "urn:xmpp:jingle:transports:ice-udp:1",
+        "urn:xmpp:jingle:apps:dtls:0",
+        "urn:xmpp:jingle-message:0",
+    ] {
+        ensure!(features.contains(f), "{f} not announced: {features}");
+    }
+
+    // 1. alice calls bob's full JID: a direct session-initiate.
+    let offer = fixture("webrtcbin-1.22-offer.sdp");
+    let started = run(
+        perchd,
+        "alice",
+        "call_start",
+        &[("peer", bob_full.clone()), ("sdp", offer)],
+    )?;
+    let sid = sid_of(&started)?;
+    let incoming = signals.wait("bob", "call_incoming", |d| d["sid"] == sid.as_str())?;
+    ensure!(
+        incoming["peer"] == alice_full.as_str()
+            && incoming["media"] == serde_json::json!(["audio", "video"])
+            && incoming["jmi"] == false,
+        "call_incoming: {incoming}"
+    );
+    let remote_offer = incoming["sdp"].as_str().context("call_incoming sdp")?;
+    ensure!(
+        mids(remote_offer) == ["audio0", "video1"]
+            && remote_offer.contains("a=group:BUNDLE audio0 video1"),
+        "the offer bob got keeps mids and BUNDLE:\n{remote_offer}"
+    );
+    ensure!(
+        remote_offer.contains("a=setup:actpass"),
+        "offer setup:\n{remote_offer}"
+    );
+    ensure!(
+        listed(perchd, "bob", &sid)?["state"] == "pending",
+        "bob's call before answering"
+    );
+
+    // bob's candidate before his answer is queued; alice's go out at once (one TCP
+    // candidate is dropped, the empty one is end-of-candidates).
+    run(
+        perchd,
+        "bob",
+        "call_candidates",
+        &[
+            ("sid", sid.clone()),
+            (
+                "candidates",
+                candidates(&[(
+                    0,
+                    "audio0",
+                    "candidate:1 1 UDP 2015363327 10.77.0.2 40000 typ host",
+                )]),
+            ),
+        ],
+    )?;
+    let sent = run(
+        perchd,
+        "alice",
+        "call_candidates",
+        &[
+            ("sid", sid.clone()),
+            (
+                "candidates",
+                candidates(&[
+                    (
+                        1,
+                        "video1",
+                        "candidate:2 1 UDP 2015363327 10.77.0.1 41000 typ host",
+                    ),
+                    (
+                        1,
+                        "video1",
+                        "candidate:3 1 TCP 1015021823 10.77.0.1 9 typ host tcptype active",
+                    ),
+                    (1, "video1", ""),
+                ]),
+            ),
+        ],
+    )?;
+    ensure!(
+        sent["dropped"].as_array().is_some_and(|d| d.len() == 1),
+        "the TCP candidate is reported dropped: {sent}"
+    );
+    let to_bob = signals.wait("bob", "call_candidates", |d| d["sid"] == sid.as_str())?;
+    let c = &to_bob["candidates"];
+    ensure!(
+        c.as_array().is_some_and(|a| a.len() == 1)
+            && c[0]["mline_index"] == 1
+            && c[0]["mid"] == "video1"
+            && c[0]["candidate"].as_str().is_some_and(
+                |s| s.starts_with("candidate:2 1 UDP 2015363327 10.77.0.1 41000 typ host")
+            ),
+        "alice's candidate as bob got it: {to_bob}"
+    );
+
+    // bob answers; alice gets the answer with the same mids, then bob's queued
+    // candidate.
+    let answer = fixture("webrtcbin-1.22-answer.sdp");
+    run(
+        perchd,
+        "bob",
+        "call_answer",
+        &[("sid", sid.clone()), ("sdp", answer)],
+    )?;
+    let setup = signals.wait("alice", "call_setup", |d| d["sid"] == sid.as_str())?;
+    let remote_answer = setup["sdp"].as_str().context("call_setup sdp")?;
+    ensure!(setup["role"] == "initiator", "call_setup: {setup}");
+    ensure!(
+        mids(remote_answer) == ["audio0", "video1"] && remote_answer.contains("a=setup:active"),
+        "the answer alice got:\n{remote_answer}"
+    );
+    let to_alice = signals.wait("alice", "call_candidates", |d| d["sid"] == sid.as_str())?;
+    ensure!(
+        to_alice["candidates"][0]["mid"] == "audio0"
+            && to_alice["candidates"][0]["mline_index"] == 0
+            && to_alice["candidates"][0]["candidate"]
+                .as_str()
+                .is_some_and(|s| s.contains("10.77.0.2 40000")),
+        "bob's queued candidate as alice got it: {to_alice}"
+    );
+    signals.wait("alice", "call_state", |d| {
+        d["sid"] == sid.as_str() && d["state"] == "active"
+    })?;
+    ensure!(
+        listed(perchd, "bob", &sid)?["state"] == "active",
+        "bob's call after answering"
+    );
+
+    // session-info: bob mutes his audio.
+    run(
+        perchd,
+        "bob",
+        "call_info",
+        &[
+            ("sid", sid.clone()),
+            ("info", "mute".into()),
+            ("media", "audio".into()),
+        ],
+    )?;
+    let info = signals.wait("alice", "call_info", |d| d["sid"] == sid.as_str())?;
+    ensure!(
+        info["info"] == "mute" && info["media"] == "audio",
+        "call_info: {info}"
+    );
+
+    // alice hangs up: both sides end, both lists say so.
+    run(perchd, "alice", "call_end", &[("sid", sid.clone())])?;
+    let ended = signals.wait("bob", "call_ended", |d| d["sid"] == sid.as_str())?;
+    ensure!(ended["reason"] == "success", "call_ended: {ended}");
+    signals.wait("alice", "call_ended", |d| d["sid"] == sid.as_str())?;
+    for (profile, direction) in [("alice", "outgoing"), ("bob", "incoming")] {
+        let c = wait_listed_ended(perchd, profile, &sid, "success")?;
+        ensure!(
+            c["direction"] == direction
+                && c["duration_s"].as_f64().is_some_and(|d| d >= 0.0)
+                && c["connected"].is_string()
+                && c["ended"].is_string(),
+            "{profile}'s ended call: {c}"
+        );
+    }
+    // Ended is ended: a second hang-up is refused, typed.
+    run_fails(
+        perchd,
+        "alice",
+        "call_end",
+        &[("sid", sid.clone())],
+        "BadArgument",
+    )?;
+    run_fails(
+        perchd,
+        "alice",
+        "call_end",
+        &[("sid", "nosuchcall".into())],
+        "ItemNotFound",
+    )?;
+
+    // The table of the CLI.
+    let table = perchd.cli_ok(&["call", "list", "-p", "alice"])?;
+    ensure!(
+        table.contains(&sid) && table.contains("success") && table.contains("ended"),
+        "call list table:\n{table}"
+    );
+
+    // 2. bob declines: alice sees the reason.
+    let started = run(
+        perchd,
+        "alice",
+        "call_start",
+        &[
+            ("peer", bob_full.clone()),
+            ("sdp", fixture("webrtcbin-1.22-offer.sdp")),
+        ],
+    )?;
+    let sid2 = sid_of(&started)?;
+    signals.wait("bob", "call_incoming", |d| d["sid"] == sid2.as_str())?;
+    run(perchd, "bob", "call_decline", &[("sid", sid2.clone())])?;
+    let ended = signals.wait("alice", "call_ended", |d| d["sid"] == sid2.as_str())?;
+    ensure!(
+        ended["reason"] == "decline",
+        "alice's call_ended after bob declined: {ended}"
+    );
+    wait_listed_ended(perchd, "alice", &sid2, "decline")?;
+    wait_listed_ended(perchd, "bob", &sid2, "decline")?;
+
+    // 3. Calls that cannot be placed: typed errors, nothing left behind.
+    let offer = fixture("webrtcbin-1.22-offer.sdp");
+    let err = run_fails(
+        perchd,
+        "alice",
+        "call_start",
+        &[("peer", "carol@localhost".into()), ("sdp", offer.clone())],
+        "RecipientUnavailable",
+    )?;
+    ensure!(
+        err.contains("carol@localhost"),
+        "offline contact error names it: {err}"
+    );
+    run_fails(
+        perchd,
+        "alice",
+        "call_start",
+        &[
+            ("peer", "bob@localhost/elsewhere".into()),
+            ("sdp", offer.clone()),
+        ],
+        "RecipientUnavailable",
+    )?;
+    let err = run_fails(
+        perchd,
+        "alice",
+        "call_start",
+        &[
+            ("peer", bob_full.clone()),
+            ("sdp", "v=0\r\nnonsense".into()),
+        ],
+        "BadArgument",
+    )?;
+    ensure!(err.contains("line 2"), "a bad SDP names its line: {err}");
+    let list = perchd.cli_json(&["call", "list", "-p", "alice"])?;
+    ensure!(
+        list.as_array().is_some_and(|a| a.len() == 2),
+        "failed starts left calls behind: {list}"
+    );
+    Ok(())
+}
+
+/// XEP-0353: alice rings bob's bare JID; bob's perchd rings, bob accepts (proceed),
+/// alice's perchd sends session-initiate to the device that proceeded.
+#[test]
+fn call_by_jingle_message_initiation() {
+    let bed = Bed::start();
+    jmi_body(&bed).unwrap();
+}
+
+fn jmi_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    bed.alice_and_bob_connected(&[])?;
+    let mut signals = CallSignals::start(perchd)?;
+    let bob_full = bound_jid(perchd, "bob")?;
+    let alice_full = bound_jid(perchd, "alice")?;
+    // The Chromium offer: mids 0 and 1.
+    let offer = fixture("chromium-156-offer.sdp");
+    let started = run(
+        perchd,
+        "alice",
+        "call_start",
+        &[("peer", BOB.into()), ("sdp", offer), ("jmi", "true".into())],
+    )?;
+    let sid = sid_of(&started)?;
+    let proposed = signals.wait("bob", "call_proposed", |d| d["sid"] == sid.as_str())?;
+    ensure!(
+        proposed["peer"] == alice_full.as_str()
+            && proposed["media"] == serde_json::json!(["audio", "video"]),
+        "call_proposed: {proposed}"
+    );
+    // bob's perchd rang: alice's call is ringing.
+    signals.wait("alice", "call_state", |d| {
+        d["sid"] == sid.as_str() && d["state"] == "ringing"
+    })?;
+    ensure!(
+        listed(perchd, "alice", &sid)?["state"] == "ringing",
+        "alice's call while ringing"
+    );
+    // An SDP answer before the offer came is refused; accepting is call_answer {sid}.
+    run(perchd, "bob", "call_answer", &[("sid", sid.clone())])?;
+    let incoming = signals.wait("bob", "call_incoming", |d| d["sid"] == sid.as_str())?;
+    ensure!(
+        incoming["jmi"] == true && incoming["peer"] == alice_full.as_str(),
+        "call_incoming after proceed: {incoming}"
+    );
+    let remote_offer = incoming["sdp"].as_str().context("sdp")?;
+    ensure!(
+        mids(remote_offer) == ["0", "1"],
+        "offer after JMI:\n{remote_offer}"
+    );
+    let answer = fixture("webrtcbin-1.22-answer.sdp")
+        .replace("audio0 video1", "0 1")
+        .replace("a=mid:audio0", "a=mid:0")
+        .replace("a=mid:video1", "a=mid:1");
+    run(
+        perchd,
+        "bob",
+        "call_answer",
+        &[("sid", sid.clone()), ("sdp", answer)],
+    )?;
+    let setup = signals.wait("alice", "call_setup", |d| d["sid"] == sid.as_str())?;
+    ensure!(
+        mids(setup["sdp"].as_str().unwrap_or_default()) == ["0", "1"],
+        "call_setup: {setup}"
+    );
+    let alice_view = listed(perchd, "alice", &sid)?;
+    ensure!(
+        alice_view["peer"] == bob_full.as_str()
+            && alice_view["jmi"] == true
+            && alice_view["state"] == "active",
+        "alice's call went to the device that proceeded: {alice_view}"
+    );
+    // bob hangs up this time.
+    run(perchd, "bob", "call_end", &[("sid", sid.clone())])?;
+    wait_listed_ended(perchd, "alice", &sid, "success")?;
+
+    // A proposal retracted before it is answered ends on both sides with "cancel".
+    let started = run(
+        perchd,
+        "alice",
+        "call_start",
+        &[
+            ("peer", BOB.into()),
+            ("sdp", fixture("webrtcbin-1.22-offer.sdp")),
+            ("jmi", "true".into()),
+        ],
+    )?;
+    let sid2 = sid_of(&started)?;
+    signals.wait("bob", "call_proposed", |d| d["sid"] == sid2.as_str())?;
+    run(
+        perchd,
+        "alice",
+        "call_end",
+        &[("sid", sid2.clone()), ("reason", "cancel".into())],
+    )?;
+    let ended = signals.wait("bob", "call_ended", |d| d["sid"] == sid2.as_str())?;
+    ensure!(
+        ended["reason"] == "cancel",
+        "bob's call_ended after a retract: {ended}"
+    );
+    Ok(())
+}
+
+/// A stranger's malformed Jingle, a Jingle for no session, a session-initiate
+/// without RTP: each gets the XEP's error, and perchd goes on calling.
+#[test]
+fn malformed_jingle_gets_errors_and_calls_go_on() {
+    let bed = Bed::start();
+    malformed_body(&bed).unwrap();
+}
+
+fn malformed_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    bed.alice_and_bob_connected(&[])?;
+    bed.prosody.register("carol", CAROL_PW)?;
+    let alice_full = bound_jid(perchd, "alice")?;
+    let mut carol = RawClient::connect(
+        bed.prosody.port(),
+        &bed.prosody.ca_file(),
+        "carol",
+        CAROL_PW,
+    )?;
+    let cases = [
+        (
+            "m1",
+            "<jingle xmlns='urn:xmpp:jingle:1' action='session-dance' sid='s1'/>",
+            &["bad-request"][..],
+        ),
+        (
+            "m2",
+            "<jingle xmlns='urn:xmpp:jingle:1' action='session-initiate' sid='s2'><content name='x'/></jingle>",
+            &["bad-request"][..],
+        ),
+        (
+            "m3",
+            "<jingle xmlns='urn:xmpp:jingle:1' action='transport-info' sid='nosuch'/>",
+            &["item-not-found", "unknown-session"][..],
+        ),
+        (
+            "m4",
+            "<jingle xmlns='urn:xmpp:jingle:1' action='session-initiate' sid='s4'>\
+             <content creator='initiator' name='x'><transport xmlns='urn:xmpp:jingle:transports:ice-udp:1'/></content></jingle>",
+            &["bad-request"][..],
+        ),
+    ];
+    for (id, jingle, conditions) in cases {
+        carol.send(&format!(
+            "<iq type='set' id='{id}' to='{alice_full}'>{jingle}</iq>"
+        ))?;
+        let got = carol.read_until("</iq>", DELIVERY)?;
+        for c in conditions {
+            ensure!(
+                got.contains(id)
+                    && (got.contains("type='error'") || got.contains("type=\"error\"")),
+                "{id}: not an error: {got}"
+            );
+            ensure!(got.contains(c), "{id}: no {c} in {got}");
+        }
+    }
+    // A well-formed session-initiate from carol is acked, and a session-accept for
+    // it from carol (she is the initiator) is out of order.
+    carol.send(&format!(
+        "<iq type='set' id='ok1' to='{alice_full}'><jingle xmlns='urn:xmpp:jingle:1' action='session-initiate' sid='c1'>\
+         <content creator='initiator' name='0'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'>\
+         <payload-type id='0' name='PCMU' clockrate='8000'/></description>\
+         <transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='u' pwd='p'/></content></jingle></iq>"
+    ))?;
+    let mut got = carol.read_until("ok1", DELIVERY)?;
+    got.push_str(&carol.read_until(">", DELIVERY)?);
+    ensure!(
+        got.contains("ok1") && got.contains("result"),
+        "session-initiate not acked: {got}"
+    );
+    carol.send(&format!(
+        "<iq type='set' id='ooo' to='{alice_full}'><jingle xmlns='urn:xmpp:jingle:1' action='session-accept' sid='c1'/></iq>"
+    ))?;
+    let got = carol.read_until("</iq>", DELIVERY)?;
+    ensure!(
+        got.contains("unexpected-request") && got.contains("out-of-order"),
+        "out of order: {got}"
+    );
+    carol.close()?;
+
+    // perchd still works: alice's call list shows carol's call, and alice can call bob.
+    let list = perchd.cli_json(&["call", "list", "-p", "alice"])?;
+    ensure!(
+        list.as_array().is_some_and(|a| a
+            .iter()
+            .any(|c| c["sid"] == "c1" && c["direction"] == "incoming")),
+        "carol's call: {list}"
+    );
+    let bob_full = bound_jid(perchd, "bob")?;
+    let mut signals = CallSignals::start(perchd)?;
+    let started = run(
+        perchd,
+        "alice",
+        "call_start",
+        &[
+            ("peer", bob_full),
+            ("sdp", fixture("webrtcbin-1.22-offer.sdp")),
+        ],
+    )?;
+    let sid = sid_of(&started)?;
+    signals.wait("bob", "call_incoming", |d| d["sid"] == sid.as_str())?;
+    Ok(())
+}
