@@ -376,6 +376,7 @@ pub async fn start(
     opts: &CallOptions,
     peer: &str,
     kinds: Vec<Kind>,
+    jmi: bool,
 ) -> Result<CallReport> {
     let daemon = Daemon {
         client,
@@ -411,7 +412,7 @@ pub async fn start(
     let reply = daemon
         .action(
             "call_start",
-            json!({"peer": peer, "sdp": offer, "media": media_names}),
+            json!({"peer": peer, "sdp": offer, "media": media_names, "jmi": jmi}),
         )
         .await?;
     let sid = reply["sid"]
@@ -456,6 +457,8 @@ pub async fn listen(
     // Candidates may come before the call is taken: keep them per sid.
     let mut early: HashMap<String, Vec<(u32, String)>> = HashMap::new();
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+    let accepts =
+        |peer: &str| accept_from.is_empty() || accept_from.iter().any(|a| bare(a) == bare(peer));
     let (sid, peer, media_names, offer) = loop {
         let next = async {
             match deadline {
@@ -476,15 +479,27 @@ pub async fn listen(
             Some(CallSignal::Candidates { sid, candidates }) => {
                 early.entry(sid).or_default().extend(candidates);
             }
+            Some(CallSignal::Proposed { sid, peer }) => {
+                // XEP-0353: a call rung before the session exists. Accepting it (proceed)
+                // brings the offer as `call_incoming`; refusing it rejects the proposal.
+                let (action, args) = if accepts(&peer) {
+                    tracing::info!(profile = %opts.profile, %peer, %sid, "accepting a proposed call");
+                    ("call_answer", json!({"sid": sid}))
+                } else {
+                    tracing::info!(profile = %opts.profile, %peer, %sid, "rejecting a proposed call from a peer not accepted");
+                    ("call_decline", json!({"sid": sid, "reason": "decline"}))
+                };
+                if let Err(e) = daemon.action(action, args).await {
+                    tracing::warn!(%sid, error = %e, "{action} failed");
+                }
+            }
             Some(CallSignal::Incoming {
                 sid,
                 peer,
                 media,
                 sdp,
             }) => {
-                let accepted =
-                    accept_from.is_empty() || accept_from.iter().any(|a| bare(a) == bare(&peer));
-                if accepted {
+                if accepts(&peer) {
                     break (sid, peer, media, sdp);
                 }
                 tracing::info!(profile = %opts.profile, %peer, %sid, "declining a call from a peer not accepted");

@@ -50,6 +50,10 @@ enum Command {
         /// Send video.
         #[arg(long)]
         video: bool,
+        /// Ring the peer's devices first (XEP-0353 Jingle Message Initiation) instead
+        /// of starting the session with one chosen resource.
+        #[arg(long)]
+        jmi: bool,
     },
     /// Wait for an incoming call, answer it, and run it until either side hangs up.
     Listen {
@@ -146,6 +150,7 @@ async fn run(cli: Cli) -> Result<(CallReport, bool), CallError> {
             jid,
             audio,
             video,
+            jmi,
         } => {
             let mut kinds = Vec::new();
             if *audio || !*video {
@@ -154,7 +159,7 @@ async fn run(cli: Cli) -> Result<(CallReport, bool), CallError> {
             if *video {
                 kinds.push(Kind::Video);
             }
-            let report = call::start(client, &common.options(), jid, kinds).await?;
+            let report = call::start(client, &common.options(), jid, kinds, *jmi).await?;
             Ok((report, common.json))
         }
         Command::Listen {
