@@ -299,3 +299,72 @@ fn decline_body(bed: &Bed) -> Result<()> {
     drop(bob);
     Ok(())
 }
+
+/// The call set-up bench (doc/perch-call.rst, "Set-up time"): 20 audio calls alice →
+/// bob over loopback on one Prosody and one perchd, each hung up 0.5 s after it
+/// connected; prints the p50 and p90 of the set-up time (answer to ICE and DTLS
+/// connected) as each side measured it. Ignored by default (about a minute); run with
+/// `cargo test --test e2e calls::call_setup_time_bench -- --ignored --nocapture`.
+#[test]
+#[ignore = "a bench: run it explicitly"]
+fn call_setup_time_bench() {
+    let bed = bed().expect("alice and bob");
+    bench_body(&bed, 20).unwrap();
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn bench_body(bed: &Bed, calls: usize) -> Result<()> {
+    let perchd = &bed.perchd;
+    let (mut caller, mut callee, mut wall) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..calls {
+        let bob = CallProcess::spawn(
+            perchd,
+            &format!("bench-bob-{i}"),
+            &[
+                "listen",
+                "-p",
+                "bob",
+                "--accept-from",
+                ALICE,
+                "--json",
+                "--wait",
+                "60",
+            ],
+        )?;
+        bob.wait_listening()?;
+        let began = Instant::now();
+        let alice = CallProcess::spawn(
+            perchd,
+            &format!("bench-alice-{i}"),
+            &["start", "-p", "alice", BOB, "--json", "--duration", "0.5"],
+        )?;
+        let a = alice.report(CALL)?;
+        let b = bob.report(CALL)?;
+        wall.push(began.elapsed().as_secs_f64() * 1000.0);
+        check_report("alice", &a, &["audio"], "local", "success")?;
+        check_report("bob", &b, &["audio"], "remote", "success")?;
+        caller.push(a["setup_ms"].as_f64().context("alice's setup_ms")?);
+        callee.push(b["setup_ms"].as_f64().context("bob's setup_ms")?);
+    }
+    for v in [&mut caller, &mut callee, &mut wall] {
+        v.sort_by(f64::total_cmp);
+    }
+    println!(
+        "call set-up over {calls} loopback audio calls (answer -> ICE+DTLS connected):\n  \
+         callee (answer sent -> connected):    p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms\n  \
+         caller (answer applied -> connected): p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms\n  \
+         whole perch-call start run (process start to exit, 0.5 s of media): p50 {:.0} ms",
+        percentile(&callee, 0.5),
+        percentile(&callee, 0.9),
+        callee[calls - 1],
+        percentile(&caller, 0.5),
+        percentile(&caller, 0.9),
+        caller[calls - 1],
+        percentile(&wall, 0.5),
+    );
+    Ok(())
+}
