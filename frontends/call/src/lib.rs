@@ -2,7 +2,7 @@
 //!
 //! Why a crate of its own: perchd does all the XMPP signalling and converts between
 //! SDP and Jingle; a frontend only carries the media with a WebRTC stack
-//! (doc/calls.rst). This one uses GStreamer's webrtcbin, and it is the only crate of
+//! (doc/calls.rst, doc/perch-call.rst). This one uses GStreamer's webrtcbin, and it is the only crate of
 //! the workspace that links GStreamer, so nothing else needs it to build.
 //!
 //! - [`media`]: the pipeline (webrtcbin, sources, sinks, counters);

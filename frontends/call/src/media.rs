@@ -3,7 +3,7 @@
 //! Why webrtcbin and not a hand-built ICE/DTLS/RTP pipeline: perchd speaks SDP to its
 //! frontends (doc/calls.rst), and webrtcbin is GStreamer's JSEP peer connection; it
 //! takes and gives SDP, trickles candidates and negotiates DTLS-SRTP. What this module
-//! adds is what Jingle needs from it (doc/calls.rst, "The GStreamer frontend"):
+//! adds is what Jingle needs from it (doc/perch-call.rst, "The pipeline"):
 //!
 //! - `bundle-policy=balanced`, the libwebrtc and Conversations default, which works
 //!   with BUNDLE peers, peers without BUNDLE and max-bundle peers alike;

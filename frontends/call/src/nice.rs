@@ -5,7 +5,7 @@
 //! libnice's `nice_agent_add_local_address` restricts gathering to the addresses given,
 //! loopback included; webrtcbin 1.22 has no property for it, only its ICE object's
 //! `agent` property (the `NiceAgent`), and gstreamer-rs has no libnice binding. So this
-//! one call goes through the C ABI (doc/calls.rst, "Media on one machine").
+//! one call goes through the C ABI (doc/perch-call.rst, "Media on one machine").
 //!
 //! Why `unsafe` is allowed here (the workspace denies it): it is the only way to call
 //! a C function gstreamer-rs does not wrap. The unsafety is kept to three calls with

@@ -100,11 +100,17 @@ impl CallProcess {
 
     /// The `--json` facts of a call that went through.
     fn report(self, timeout: Duration) -> Result<Value> {
+        Ok(self.report_and_log(timeout)?.0)
+    }
+
+    /// The `--json` facts of a call that went through, and its stderr (its log).
+    fn report_and_log(self, timeout: Duration) -> Result<(Value, String)> {
         let name = self.name.clone();
         let (ok, out, err) = self.finish(timeout)?;
         ensure!(ok, "{name} failed:\nstdout: {out}\nstderr:\n{err}");
-        serde_json::from_str(out.trim())
-            .with_context(|| format!("{name}'s stdout is not one JSON object: {out:?}"))
+        let report = serde_json::from_str(out.trim())
+            .with_context(|| format!("{name}'s stdout is not one JSON object: {out:?}"))?;
+        Ok((report, err))
     }
 }
 
@@ -197,7 +203,7 @@ fn wait_call_listed_ended(perchd: &Perchd, profile: &str, sid: &str, reason: &st
 }
 
 /// One call alice → bob with `media`; `caller_hangs_up` says who has `--duration`.
-fn call_body(bed: &Bed, media: &[&str], caller_hangs_up: bool) -> Result<()> {
+fn call_body(bed: &Bed, media: &[&str], caller_hangs_up: bool, jmi: bool) -> Result<()> {
     let perchd = &bed.perchd;
     let mut listen_args = vec![
         "listen",
@@ -213,6 +219,9 @@ fn call_body(bed: &Bed, media: &[&str], caller_hangs_up: bool) -> Result<()> {
     for m in media {
         start_args.push(if *m == "audio" { "--audio" } else { "--video" });
     }
+    if jmi {
+        start_args.push("--jmi");
+    }
     if caller_hangs_up {
         start_args.extend(["--duration", "3"]);
     } else {
@@ -222,7 +231,12 @@ fn call_body(bed: &Bed, media: &[&str], caller_hangs_up: bool) -> Result<()> {
     bob.wait_listening()?;
     let alice = CallProcess::spawn(perchd, "call-alice", &start_args)?;
     let alice_report = alice.report(CALL)?;
-    let bob_report = bob.report(CALL)?;
+    let (bob_report, bob_log) = bob.report_and_log(CALL)?;
+    ensure!(
+        bob_log.contains("accepting a proposed call") == jmi,
+        "bob's perch-call should {}have accepted a JMI proposal; its log:\n{bob_log}",
+        if jmi { "" } else { "not " }
+    );
     let (alice_end, bob_end) = if caller_hangs_up {
         ("local", "remote")
     } else {
@@ -243,13 +257,21 @@ fn call_body(bed: &Bed, media: &[&str], caller_hangs_up: bool) -> Result<()> {
 #[test]
 fn audio_call_connects_and_caller_hangs_up() {
     let bed = bed().expect("alice and bob");
-    call_body(&bed, &["audio"], true).unwrap();
+    call_body(&bed, &["audio"], true, false).unwrap();
 }
 
 #[test]
 fn audio_video_call_connects_and_callee_hangs_up() {
     let bed = bed().expect("alice and bob");
-    call_body(&bed, &["audio", "video"], false).unwrap();
+    call_body(&bed, &["audio", "video"], false, false).unwrap();
+}
+
+/// XEP-0353: alice rings bob's devices (propose), bob's perch-call accepts (proceed),
+/// then the session starts and connects as a direct one would.
+#[test]
+fn jmi_call_is_accepted_and_connects() {
+    let bed = bed().expect("alice and bob");
+    call_body(&bed, &["audio"], true, true).unwrap();
 }
 
 #[test]
