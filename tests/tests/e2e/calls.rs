@@ -319,6 +319,25 @@ fn decline_body(bed: &Bed) -> Result<()> {
         "alice's call_list shows the declined call: {list}"
     );
     drop(bob);
+
+    // A contact that is not online cannot be called: a typed one-line error at once.
+    let carol = CallProcess::spawn(
+        perchd,
+        "call-offline",
+        &["start", "-p", "alice", "carol@localhost"],
+    )?;
+    let (ok, out, err) = carol.finish(CALL)?;
+    ensure!(!ok, "a call to an offline contact must fail: {out:?} {err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("perch-call: "))
+        .collect();
+    ensure!(
+        lines.len() == 1
+            && lines[0].starts_with("perch-call: RecipientUnavailable: ")
+            && lines[0].contains("carol@localhost"),
+        "one line naming the contact: {err}"
+    );
     Ok(())
 }
 
