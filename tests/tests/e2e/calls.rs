@@ -5,7 +5,7 @@
 //!
 //! Each call is checked from both ends' `--json` facts (ICE and DTLS connected, RTP
 //! sent, received and decoded on every stream, the end reason and who hung up) and
-//! from both profiles' `call_list`. perch-call needs GStreamer with webrtcbin and
+//! from both profiles' `perch call list`. perch-call needs GStreamer with webrtcbin and
 //! libnice (scripts/test installs them); without them the tests fail naming the
 //! missing element.
 
@@ -189,14 +189,20 @@ fn check_report(
     Ok(())
 }
 
-/// `call_list` of `profile` shows the call `sid` ended with `reason`.
+/// `perch call list -p PROFILE` shows the call `sid` ended with `reason`, after it
+/// was connected for a while.
 fn wait_call_listed_ended(perchd: &Perchd, profile: &str, sid: &str, reason: &str) -> Result<()> {
     let mut last = Value::Null;
     wait_until(Duration::from_secs(10), || {
-        last = perchd.cli_json(&["action", "run", "-p", profile, "call_list"])?;
+        last = perchd.cli_json(&["call", "list", "-p", profile])?;
         Ok(last.as_array().is_some_and(|a| {
-            a.iter()
-                .any(|c| c["sid"] == sid && c["state"] == "ended" && c["end_reason"] == reason)
+            a.iter().any(|c| {
+                c["sid"] == sid
+                    && c["state"] == "ended"
+                    && c["end_reason"] == reason
+                    && c["connected"].is_string()
+                    && c["duration_s"].as_f64().is_some_and(|d| d > 0.0)
+            })
         }))
     })
     .with_context(|| format!("{profile}'s call_list never showed {sid} ended ({reason}): {last}"))
@@ -311,7 +317,7 @@ fn decline_body(bed: &Bed) -> Result<()> {
         line.starts_with("perch-call: CallEnded: ") && line.contains("decline"),
         "the error names the reason: {line}"
     );
-    let list = perchd.cli_json(&["action", "run", "-p", "alice", "call_list"])?;
+    let list = perchd.cli_json(&["call", "list", "-p", "alice"])?;
     ensure!(
         list.as_array().is_some_and(|a| a
             .iter()
