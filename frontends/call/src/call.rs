@@ -823,6 +823,45 @@ mod tests {
     }
 
     #[test]
+    fn report_text_and_json() {
+        let report = CallReport {
+            sid: "s1".into(),
+            peer: "bob@localhost/x".into(),
+            role: "initiator",
+            ice_state: "connected".into(),
+            dtls_state: "connected".into(),
+            setup_ms: Some(77.4),
+            streams: vec![StreamReport {
+                kind: Kind::Audio,
+                packets_sent: 10,
+                packets_received: 9,
+                bytes_sent: 1000,
+                bytes_received: 900,
+                probe_packets_sent: 10,
+                probe_packets_received: 9,
+                decoded_buffers: 9,
+                stats_matched: true,
+            }],
+            rtt_ms: None,
+            end_reason: "success".into(),
+            ended_by: "local",
+            connected_s: Some(3.0),
+        };
+        assert_eq!(
+            report.text(),
+            "call s1 with bob@localhost/x ended (local hung up): success\n\
+             ICE: connected  DTLS: connected  set-up: 77 ms  RTT: unknown\n\
+             audio: sent 10 packets (1000 bytes), received 9 packets (900 bytes), \
+             9 buffers decoded\n"
+        );
+        let v = serde_json::to_value(&report).unwrap();
+        assert_eq!(v["ice_state"], "connected");
+        assert_eq!(v["streams"][0]["kind"], "audio");
+        assert_eq!(v["streams"][0]["packets_received"], 9);
+        assert!(v["rtt_ms"].is_null());
+    }
+
+    #[test]
     fn accept_from_compares_bare_jids() {
         assert_eq!(bare("alice@example.org/phone"), "alice@example.org");
         assert_eq!(bare("alice@example.org"), "alice@example.org");
