@@ -127,3 +127,31 @@ async fn audio_pipelines_connect_over_loopback() {
 async fn audio_video_pipelines_connect_over_loopback() {
     call(&[Kind::Audio, Kind::Video]).await;
 }
+
+#[test]
+fn a_bad_local_address_is_a_typed_error() {
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let mut bad = config(&[Kind::Audio]);
+    bad.local_address = Some("not-an-address".into());
+    match Media::new(&bad, tx) {
+        Err(e @ perch_call::CallError::LocalAddress { .. }) => {
+            assert_eq!(e.name(), "LocalAddress");
+            assert!(e.one_line().contains("not-an-address"), "{e}");
+        }
+        Err(e) => panic!("expected LocalAddress, got {e}"),
+        Ok(_) => panic!("a bad local address was accepted"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unparsable_answer_is_a_typed_error() {
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let mut a = Media::new(&config(&[Kind::Audio]), tx).expect("pipeline");
+    a.play().unwrap();
+    let err = a.apply_answer("this is not SDP").await.unwrap_err();
+    assert!(
+        matches!(err.name(), "BadSdp" | "Pipeline"),
+        "expected a typed SDP error, got {err}"
+    );
+    a.stop();
+}
