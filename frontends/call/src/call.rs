@@ -53,8 +53,11 @@ pub struct CallReport {
     pub role: &'static str,
     /// The best ICE connection state reached (`connected`, `completed`, or where it stopped).
     pub ice_state: String,
-    /// The best peer connection (ICE plus DTLS) state reached.
+    /// The DTLS transports' state when the peer connection connected (`connected` when
+    /// all were, else each one's).
     pub dtls_state: String,
+    /// The best peer connection (ICE plus DTLS) state reached.
+    pub peer_state: String,
     /// From the answer (sent or received) to ICE and DTLS connected, in ms.
     pub setup_ms: Option<f64>,
     pub streams: Vec<StreamReport>,
@@ -594,6 +597,7 @@ impl Running {
     async fn run(mut self, opts: &CallOptions) -> Result<CallReport> {
         let mut ice_state = "new".to_owned();
         let mut peer_state = "new".to_owned();
+        let mut dtls_state = "new".to_owned();
         let mut ice_up = false;
         let mut peer_up = false;
         let mut connected_at: Option<Instant> = None;
@@ -679,6 +683,16 @@ impl Running {
                             if peer_rank(&s) > peer_rank(&peer_state) || !peer_up {
                                 peer_state = s.clone();
                             }
+                            if s == "connected" && !peer_up {
+                                // The DTLS transports themselves, when ICE and DTLS are up.
+                                let dtls = self.media.dtls_states();
+                                tracing::info!(sid = %self.sid, ?dtls, "DTLS transports");
+                                dtls_state = if !dtls.is_empty() && dtls.iter().all(|d| d == "connected") {
+                                    "connected".to_owned()
+                                } else {
+                                    dtls.join(",")
+                                };
+                            }
                             peer_up |= s == "connected";
                             if s == "failed" && !peer_up {
                                 failure = Some(CallError::NotConnected("DTLS failed".into()));
@@ -703,7 +717,7 @@ impl Running {
                 }
                 _ = tokio::time::sleep_until(connect_deadline), if connected_at.is_none() => {
                     failure = Some(CallError::NotConnected(format!(
-                        "ICE {ice_state}, DTLS {peer_state} after {:?}", opts.connect_timeout
+                        "ICE {ice_state}, peer connection {peer_state} after {:?}", opts.connect_timeout
                     )));
                     self.end("connectivity-error").await;
                     break End::Local("connectivity-error".into());
@@ -744,7 +758,8 @@ impl Running {
             peer: self.peer,
             role: self.role,
             ice_state,
-            dtls_state: peer_state,
+            dtls_state,
+            peer_state,
             setup_ms,
             streams,
             rtt_ms,
@@ -830,6 +845,7 @@ mod tests {
             role: "initiator",
             ice_state: "connected".into(),
             dtls_state: "connected".into(),
+            peer_state: "connected".into(),
             setup_ms: Some(77.4),
             streams: vec![StreamReport {
                 kind: Kind::Audio,

@@ -550,6 +550,32 @@ impl Media {
         }
     }
 
+    /// The state of each DTLS transport in use (one per m-line, or one for a BUNDLE),
+    /// read from the transceivers' senders.
+    pub fn dtls_states(&self) -> Vec<String> {
+        let mut states = Vec::new();
+        let mut seen = Vec::new();
+        for idx in 0i32.. {
+            let Some(transceiver) = self
+                .webrtc
+                .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>(
+                    "get-transceiver",
+                    &[&idx],
+                )
+            else {
+                break;
+            };
+            let transport = transceiver.sender().and_then(|s| s.transport());
+            if let Some(t) = transport
+                && !seen.contains(&t)
+            {
+                states.push(enum_nick(t.state()));
+                seen.push(t);
+            }
+        }
+        states
+    }
+
     /// The streams' figures (get-stats matched by SSRC, probes) and the RTT in ms.
     pub async fn report(&self) -> (Vec<StreamReport>, Option<f64>) {
         let mut counters = self.counters.lock().map(|m| m.clone()).unwrap_or_default();

@@ -149,7 +149,7 @@ fn check_report(
         "{who}: ICE not connected: {report}"
     );
     ensure!(
-        report["dtls_state"] == "connected",
+        report["dtls_state"] == "connected" && report["peer_state"] == "connected",
         "{who}: DTLS not connected: {report}"
     );
     ensure!(
