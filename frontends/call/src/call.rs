@@ -425,6 +425,8 @@ pub async fn start(
             why: format!("no sid in {reply}"),
         })?
         .to_owned();
+    // perchd names the resource it chose (the bare JID while a JMI proposal is open).
+    let peer = reply["peer"].as_str().unwrap_or(peer);
     tracing::info!(profile = %opts.profile, %peer, %sid, "call placed");
     Running {
         daemon,

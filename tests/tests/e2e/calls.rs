@@ -19,7 +19,7 @@ use anyhow::{Context, Result, anyhow, ensure};
 use perch_tests::{Perchd, tail_file, wait_until, workspace_bin};
 use serde_json::Value;
 
-use crate::{ALICE, BOB, Bed, mutual_subscription};
+use crate::{ALICE, BOB, Bed, bare, mutual_subscription};
 
 /// How long a whole call (set-up, media, hang-up) may take.
 const CALL: Duration = Duration::from_secs(60);
@@ -243,6 +243,8 @@ fn call_body(bed: &Bed, media: &[&str], caller_hangs_up: bool, jmi: bool) -> Res
         "bob's perch-call should {}have accepted a JMI proposal; its log:\n{bob_log}",
         if jmi { "" } else { "not " }
     );
+    // Shown with --nocapture: what a call on this machine looks like.
+    println!("alice: {alice_report}\nbob:   {bob_report}");
     let (alice_end, bob_end) = if caller_hangs_up {
         ("local", "remote")
     } else {
@@ -250,6 +252,18 @@ fn call_body(bed: &Bed, media: &[&str], caller_hangs_up: bool, jmi: bool) -> Res
     };
     check_report("alice", &alice_report, media, alice_end, "success")?;
     check_report("bob", &bob_report, media, bob_end, "success")?;
+    // RTCP receiver reports come within the 3 s of media, at least to one side.
+    ensure!(
+        [&alice_report, &bob_report]
+            .iter()
+            .any(|r| r["rtt_ms"].as_f64().is_some_and(|rtt| rtt >= 0.0)),
+        "no round-trip time on either side: {alice_report} / {bob_report}"
+    );
+    ensure!(
+        bare(alice_report["peer"].as_str().unwrap_or_default()) == BOB
+            && bare(bob_report["peer"].as_str().unwrap_or_default()) == ALICE,
+        "peers: {alice_report} / {bob_report}"
+    );
     let sid = alice_report["sid"].as_str().context("alice's sid")?;
     ensure!(
         bob_report["sid"] == sid,
