@@ -180,6 +180,28 @@ fn signalling_body(bed: &Bed) -> Result<()> {
         ensure!(features.contains(f), "{f} not announced: {features}");
     }
 
+    // XEP-0215: the harness Prosody announces STUN and TURN (mod_turn_external).
+    let services = run(perchd, "alice", "external_services", &[])?;
+    let list = services
+        .as_array()
+        .context("external_services is an array")?;
+    let turn = list
+        .iter()
+        .find(|s| s["type"] == "turn")
+        .ok_or_else(|| anyhow!("no TURN service: {services}"))?;
+    ensure!(
+        turn["host"] == "127.0.0.1"
+            && turn["port"] == 3478
+            && turn["username"].is_string()
+            && turn["password"].is_string(),
+        "TURN service: {turn}"
+    );
+    ensure!(
+        list.iter()
+            .any(|s| s["type"] == "stun" && s["host"] == "127.0.0.1"),
+        "no STUN service: {services}"
+    );
+
     // 1. alice calls bob's full JID: a direct session-initiate.
     let offer = fixture("webrtcbin-1.22-offer.sdp");
     let started = run(
