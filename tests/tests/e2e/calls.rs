@@ -170,6 +170,11 @@ fn check_report(
         "{who}: streams {got:?}, expected {kinds:?}: {report}"
     );
     for s in streams {
+        ensure!(
+            s["stats_matched"] == true,
+            "{who}: get-stats had no entry for the {} stream's SSRCs: {report}",
+            s["kind"]
+        );
         for field in [
             "packets_sent",
             "bytes_sent",
