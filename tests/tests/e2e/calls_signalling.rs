@@ -647,3 +647,109 @@ fn malformed_body(bed: &Bed) -> Result<()> {
     signals.wait("bob", "call_incoming", |d| d["sid"] == sid.as_str())?;
     Ok(())
 }
+
+/// The `id` of the last `<iq …>` opening tag in `text`.
+fn last_iq_id(text: &str) -> Option<String> {
+    let start = text.rfind("<iq ")?;
+    let tag = &text[start..];
+    let tag = &tag[..tag.find('>')?];
+    let i = tag.find(" id=")? + 4;
+    let quote = tag[i..].chars().next()?;
+    let rest = &tag[i + 1..];
+    Some(rest[..rest.find(quote)?].to_owned())
+}
+
+/// Two devices of bob ring for one JMI proposal; bob answers on one, the other
+/// stops with "answered-elsewhere". A contact whose client does not do Jingle RTP is
+/// a typed error, and a call ends when the peer's device goes offline.
+#[test]
+fn answered_elsewhere_no_jingle_and_peer_gone() {
+    let bed = Bed::start();
+    elsewhere_body(&bed).unwrap();
+}
+
+fn elsewhere_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    bed.alice_and_bob_connected(&[])?;
+    // Presence shared, so alice sees bob's device leave.
+    mutual_subscription(perchd)?;
+    perchd.create_profile(&bed.prosody, "bob2", "bob", BOB_PW, &[])?;
+    connect(perchd, "bob2", BOB)?;
+    let mut signals = CallSignals::start(perchd)?;
+    let started = run(
+        perchd,
+        "alice",
+        "call_start",
+        &[
+            ("peer", BOB.into()),
+            ("sdp", fixture("webrtcbin-1.22-offer.sdp")),
+            ("jmi", "true".into()),
+        ],
+    )?;
+    let sid = sid_of(&started)?;
+    signals.wait("bob", "call_proposed", |d| d["sid"] == sid.as_str())?;
+    signals.wait("bob2", "call_proposed", |d| d["sid"] == sid.as_str())?;
+    run(perchd, "bob", "call_answer", &[("sid", sid.clone())])?;
+    let ended = signals.wait("bob2", "call_ended", |d| d["sid"] == sid.as_str())?;
+    ensure!(
+        ended["reason"] == "answered-elsewhere",
+        "bob2's call: {ended}"
+    );
+    signals.wait("bob", "call_incoming", |d| d["sid"] == sid.as_str())?;
+    ensure!(
+        listed(perchd, "bob", &sid)?["state"] == "pending",
+        "bob's call after proceed"
+    );
+
+    // bob's device goes offline mid-call: alice's call ends with "gone".
+    perchd.cli_ok(&["disconnect", "-p", "bob"])?;
+    let ended = signals.wait("alice", "call_ended", |d| d["sid"] == sid.as_str())?;
+    ensure!(
+        ended["reason"] == "gone",
+        "alice's call when bob left: {ended}"
+    );
+    let ended = signals.wait("bob", "call_ended", |d| d["sid"] == sid.as_str())?;
+    ensure!(
+        ended["reason"] == "connectivity-error",
+        "bob's own call when he left: {ended}"
+    );
+
+    // carol's client answers disco#info without Jingle RTP.
+    bed.prosody.register("carol", CAROL_PW)?;
+    let mut carol = RawClient::connect(
+        bed.prosody.port(),
+        &bed.prosody.ca_file(),
+        "carol",
+        CAROL_PW,
+    )?;
+    let carol_full = carol.jid.clone();
+    let alice_full = bound_jid(perchd, "alice")?;
+    let offer = fixture("webrtcbin-1.22-offer.sdp");
+    std::thread::scope(|scope| -> Result<()> {
+        let call = scope.spawn(|| {
+            run_fails(
+                perchd,
+                "alice",
+                "call_start",
+                &[("peer", carol_full.clone()), ("sdp", offer.clone())],
+                "FeatureNotImplemented",
+            )
+        });
+        let got = carol.read_until("http://jabber.org/protocol/disco#info", DELIVERY)?;
+        let id = last_iq_id(&got).ok_or_else(|| anyhow!("no iq id in {got}"))?;
+        carol.send(&format!(
+            "<iq type='result' id='{id}' to='{alice_full}'><query xmlns='http://jabber.org/protocol/disco#info'>\
+             <feature var='urn:xmpp:ping'/></query></iq>"
+        ))?;
+        let err = call
+            .join()
+            .map_err(|_| anyhow!("the call_start thread panicked"))??;
+        ensure!(
+            err.contains("Jingle RTP"),
+            "no-Jingle error says why: {err}"
+        );
+        Ok(())
+    })?;
+    carol.close()?;
+    Ok(())
+}

@@ -1046,7 +1046,14 @@ impl Calls {
             }
         };
         let sid = m.id.clone();
-        let own = args.direction == Some(perch_plugin_api::Direction::Out);
+        // From another device of ours: a carbon of what it sent, or what it sent to
+        // our own bare JID (XEP-0353's accept).
+        let own = args.direction == Some(perch_plugin_api::Direction::Out)
+            || args
+                .message
+                .to
+                .as_ref()
+                .is_some_and(|to| bare(to) == bare(&from));
         tracing::debug!(%profile, peer = %from, %sid, what = m.kind.name(), own, "JMI received");
         let known = self.lock().get(&(profile.clone(), sid.clone())).cloned();
         if own {
@@ -1183,6 +1190,24 @@ impl Calls {
             }
             PresenceType::Unavailable | PresenceType::Error => {
                 entry.remove(&from.to_string());
+                drop(p);
+                // The device a call runs with went away: the call is over.
+                let gone: Vec<String> = self
+                    .lock()
+                    .values()
+                    .filter(|c| {
+                        c.profile == args.profile && c.peer == from && c.state != State::Ended
+                    })
+                    .map(|c| c.sid.clone())
+                    .collect();
+                for sid in gone {
+                    self.finish(
+                        &args.profile,
+                        &sid,
+                        "gone",
+                        Some(format!("{from} went offline")),
+                    );
+                }
             }
             _ => {}
         }
