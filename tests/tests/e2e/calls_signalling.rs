@@ -753,3 +753,65 @@ fn elsewhere_body(bed: &Bed) -> Result<()> {
     carol.close()?;
     Ok(())
 }
+
+/// With `ring_timeout_s = 1`, a call nobody answers ends with "timeout" on both
+/// sides, direct or by JMI; a bad value stops the plugin from loading, said why.
+#[test]
+fn unanswered_calls_time_out() {
+    let prosody = Prosody::start().expect("starting Prosody");
+    let perchd = Perchd::start_with_config("[plugins.options.\"XEP-0167\"]\nring_timeout_s = 1\n")
+        .expect("starting perchd");
+    let bed = Bed { perchd, prosody };
+    timeout_body(&bed).unwrap();
+    let bad =
+        Perchd::start_with_config("[plugins.options.\"XEP-0167\"]\nring_timeout_s = \"soon\"\n")
+            .expect("starting perchd");
+    bad_option_body(&bad).unwrap();
+}
+
+fn timeout_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    bed.alice_and_bob_connected(&[])?;
+    let mut signals = CallSignals::start(perchd)?;
+    let bob_full = bound_jid(perchd, "bob")?;
+    for (peer, jmi) in [(bob_full.as_str(), "false"), (BOB, "true")] {
+        let started = run(
+            perchd,
+            "alice",
+            "call_start",
+            &[
+                ("peer", peer.into()),
+                ("sdp", fixture("webrtcbin-1.22-offer.sdp")),
+                ("jmi", jmi.into()),
+            ],
+        )?;
+        let sid = sid_of(&started)?;
+        let ended = signals.wait("alice", "call_ended", |d| d["sid"] == sid.as_str())?;
+        ensure!(
+            ended["reason"] == "timeout",
+            "alice's unanswered call ({jmi}): {ended}"
+        );
+        let ended = signals.wait("bob", "call_ended", |d| d["sid"] == sid.as_str())?;
+        ensure!(
+            ended["reason"] == "timeout",
+            "bob's side of the unanswered call ({jmi}): {ended}"
+        );
+    }
+    Ok(())
+}
+
+fn bad_option_body(perchd: &Perchd) -> Result<()> {
+    let plugins = perchd.cli_json(&["plugin", "list"])?;
+    let calls = plugins
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["import_name"] == "XEP-0167"))
+        .ok_or_else(|| anyhow!("XEP-0167 not listed: {plugins}"))?;
+    ensure!(
+        calls["state"] != "loaded"
+            && calls["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("ring_timeout_s")),
+        "a bad ring_timeout_s: {calls}"
+    );
+    Ok(())
+}

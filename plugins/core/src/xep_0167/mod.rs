@@ -14,7 +14,7 @@ pub mod sdp;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -170,7 +170,12 @@ pub struct Calls {
     calls: Mutex<HashMap<Key, CallState>>,
     /// profile → bare JID → available full JIDs.
     presences: Mutex<HashMap<String, HashMap<String, BTreeSet<String>>>>,
+    /// How long an outgoing call may ring unanswered (`ring_timeout_s`).
+    ring_timeout: OnceLock<Duration>,
 }
+
+/// The default of option `ring_timeout_s`.
+pub const RING_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for Calls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -432,7 +437,27 @@ impl Calls {
             tracing::info!(%profile, peer = %target, %sid, "call started (session-initiate)");
             self.initiate(&profile, &sid, &target, offer).await?;
         }
+        self.clone().unanswered_after(profile, sid.clone());
         Ok(json!({"sid": sid, "peer": target.to_string()}))
+    }
+
+    /// Ends our call `sid` with reason `timeout` if it is still not answered after
+    /// the ring timeout.
+    fn unanswered_after(self: Arc<Self>, profile: String, sid: String) {
+        let wait = self.ring_timeout.get().copied().unwrap_or(RING_TIMEOUT);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let Ok(c) = self.get(&profile, &sid) else {
+                return;
+            };
+            if matches!(c.state, State::Proposed | State::Ringing | State::Pending) {
+                tracing::info!(%profile, peer = %c.peer, %sid, "call not answered in time");
+                let text = format!("not answered within {} s", wait.as_secs_f64());
+                if let Err(e) = self.terminate(&c, "timeout", Some(text)).await {
+                    tracing::warn!(%profile, %sid, error = %e, "ending an unanswered call failed");
+                }
+            }
+        });
     }
 
     /// Sends session-initiate for an outgoing call, then its queued candidates.
@@ -1046,6 +1071,17 @@ impl Calls {
             }
         };
         let sid = m.id.clone();
+        // A JMI message from an archive, or kept by the server while we were
+        // offline, is history: ringing for it would ring for a call long gone.
+        let delayed = args
+            .message
+            .payloads
+            .iter()
+            .any(|p| p.is("delay", "urn:xmpp:delay"));
+        if args.source == perch_plugin_api::Source::Archive || delayed {
+            tracing::info!(%profile, peer = %from, %sid, what = m.kind.name(), "old JMI message (archived or delayed) not acted on");
+            return true;
+        }
         // From another device of ours: a carbon of what it sent, or what it sent to
         // our own bare JID (XEP-0353's accept).
         let own = args.direction == Some(perch_plugin_api::Direction::Out)
@@ -1241,6 +1277,19 @@ impl Plugin for Calls {
     fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
         async move {
             let _ = self.host.set(host.clone());
+            let options = host.options(IMPORT_NAME);
+            let timeout = match options.get("ring_timeout_s") {
+                None => RING_TIMEOUT,
+                Some(v) => match v.as_f64() {
+                    Some(secs) if secs > 0.0 && secs <= 3600.0 => Duration::from_secs_f64(secs),
+                    _ => {
+                        return Err(PluginError(format!(
+                            "plugins.options.\"{IMPORT_NAME}\".ring_timeout_s must be a number of seconds in (0, 3600], got {v}"
+                        )));
+                    }
+                },
+            };
+            let _ = self.ring_timeout.set(timeout);
             for f in FEATURES {
                 host.add_feature(IMPORT_NAME, f);
             }
