@@ -276,7 +276,10 @@ impl Daemon {
                 return (None, Vec::new());
             }
         };
-        ice_servers(&list)
+        let (stun, turn) = ice_servers(&list);
+        // TURN URIs carry credentials: only their number is logged.
+        tracing::info!(profile = %self.profile, stun = stun.as_deref().unwrap_or("none"), turn = turn.len(), "ICE servers from external_services");
+        (stun, turn)
     }
 }
 

@@ -250,6 +250,11 @@ fn call_body(bed: &Bed, media: &[&str], caller_hangs_up: bool, jmi: bool) -> Res
     );
     // Shown with --nocapture: what a call on this machine looks like.
     println!("alice: {alice_report}\nbob:   {bob_report}");
+    // Both took the harness Prosody's STUN and TURN servers (XEP-0215).
+    ensure!(
+        bob_log.contains("stun=\"stun://127.0.0.1:") && bob_log.contains(" turn=1"),
+        "bob's perch-call did not use perchd's external_services; its log:\n{bob_log}"
+    );
     let (alice_end, bob_end) = if caller_hangs_up {
         ("local", "remote")
     } else {
