@@ -296,6 +296,43 @@ fn audio_video_call_connects_and_callee_hangs_up() {
     call_body(&bed, &["audio", "video"], false, false).unwrap();
 }
 
+/// A user hangs up by stopping perch-call (SIGTERM, as a session manager or Ctrl-C
+/// would): it ends the call with `success` and still prints the facts; the peer's
+/// perch-call sees the end.
+#[test]
+fn stopping_perch_call_hangs_up() {
+    let bed = bed().expect("alice and bob");
+    sigterm_body(&bed).unwrap();
+}
+
+fn sigterm_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    let bob = CallProcess::spawn(
+        perchd,
+        "call-bob",
+        &["listen", "-p", "bob", "--json", "--wait", "60"],
+    )?;
+    bob.wait_listening()?;
+    let alice = CallProcess::spawn(
+        perchd,
+        "call-alice",
+        &["start", "-p", "alice", BOB, "--json"],
+    )?;
+    wait_until(Duration::from_secs(30), || {
+        Ok(alice.stderr_text().contains("media connected"))
+    })
+    .with_context(|| format!("alice's call never connected:\n{}", alice.stderr_text()))?;
+    std::thread::sleep(Duration::from_secs(1));
+    let pid = alice.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status()?;
+    ensure!(killed.success(), "kill -TERM {pid} failed");
+    let alice_report = alice.report(CALL)?;
+    let bob_report = bob.report(CALL)?;
+    check_report("alice", &alice_report, &["audio"], "local", "success")?;
+    check_report("bob", &bob_report, &["audio"], "remote", "success")?;
+    Ok(())
+}
+
 /// XEP-0353: alice rings bob's devices (propose), bob's perch-call accepts (proceed),
 /// then the session starts and connects as a direct one would.
 #[test]
