@@ -18,6 +18,7 @@ mod m20261123_000005_pubsub_cache_indexes;
 mod m20261123_000006_pubsub_cache_contentless_fts;
 mod m20261202_000007_messaging;
 mod m20261202_000008_muc;
+mod m20261202_000010_calls;
 
 /// Every migration this binary knows, oldest first.
 #[derive(Debug)]
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_pubsub_cache_contentless_fts::Migration),
             Box::new(m20261202_000007_messaging::Migration),
             Box::new(m20261202_000008_muc::Migration),
+            Box::new(m20261202_000010_calls::Migration),
         ]
     }
 }

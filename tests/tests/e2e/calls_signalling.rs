@@ -622,14 +622,35 @@ fn malformed_body(bed: &Bed) -> Result<()> {
         got.contains("unexpected-request") && got.contains("out-of-order"),
         "out of order: {got}"
     );
+    // content-add is acked, then refused with content-reject (no renegotiation yet).
+    carol.send(&format!(
+        "<iq type='set' id='add1' to='{alice_full}'><jingle xmlns='urn:xmpp:jingle:1' action='content-add' sid='c1'>\
+         <content creator='initiator' name='v'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='video'>\
+         <payload-type id='96' name='VP8' clockrate='90000'/></description></content></jingle></iq>"
+    ))?;
+    let got = carol.read_until("content-reject", DELIVERY)?;
+    ensure!(got.contains("add1"), "content-add not acked: {got}");
+    let id = last_iq_id(&got).ok_or_else(|| anyhow!("no id on the content-reject: {got}"))?;
+    carol.send(&format!("<iq type='result' id='{id}' to='{alice_full}'/>"))?;
+    // Removing the only content ends the session.
+    carol.send(&format!(
+        "<iq type='set' id='rm1' to='{alice_full}'><jingle xmlns='urn:xmpp:jingle:1' action='content-remove' sid='c1'>\
+         <content creator='initiator' name='0'/></jingle></iq>"
+    ))?;
+    carol.read_until("rm1", DELIVERY)?;
+    let got = carol.read_until("session-terminate", DELIVERY)?;
+    let id = last_iq_id(&got).ok_or_else(|| anyhow!("no id on the session-terminate: {got}"))?;
+    carol.send(&format!("<iq type='result' id='{id}' to='{alice_full}'/>"))?;
+    wait_listed_ended(perchd, "alice", "c1", "success")?;
     carol.close()?;
 
     // perchd still works: alice's call list shows carol's call, and alice can call bob.
     let list = perchd.cli_json(&["call", "list", "-p", "alice"])?;
     ensure!(
-        list.as_array().is_some_and(|a| a
-            .iter()
-            .any(|c| c["sid"] == "c1" && c["direction"] == "incoming")),
+        list.as_array()
+            .is_some_and(|a| a.iter().any(|c| c["sid"] == "c1"
+                && c["direction"] == "incoming"
+                && c["end_text"] == "every content was removed")),
         "carol's call: {list}"
     );
     let bob_full = bound_jid(perchd, "bob")?;
@@ -761,19 +782,23 @@ fn unanswered_calls_time_out() {
     let prosody = Prosody::start().expect("starting Prosody");
     let perchd = Perchd::start_with_config("[plugins.options.\"XEP-0167\"]\nring_timeout_s = 1\n")
         .expect("starting perchd");
-    let bed = Bed { perchd, prosody };
-    timeout_body(&bed).unwrap();
+    let mut bed = Bed { perchd, prosody };
+    timeout_body(&mut bed).unwrap();
     let bad =
         Perchd::start_with_config("[plugins.options.\"XEP-0167\"]\nring_timeout_s = \"soon\"\n")
             .expect("starting perchd");
     bad_option_body(&bad).unwrap();
 }
 
-fn timeout_body(bed: &Bed) -> Result<()> {
-    let perchd = &bed.perchd;
-    bed.alice_and_bob_connected(&[])?;
+fn timeout_body(bed: &mut Bed) -> Result<()> {
+    let perchd = &mut bed.perchd;
+    perchd.create_profile(&bed.prosody, "alice", "alice", ALICE_PW, &[])?;
+    perchd.create_profile(&bed.prosody, "bob", "bob", BOB_PW, &[])?;
+    connect(perchd, "alice", ALICE)?;
+    connect(perchd, "bob", BOB)?;
     let mut signals = CallSignals::start(perchd)?;
     let bob_full = bound_jid(perchd, "bob")?;
+    let mut sids: Vec<String> = Vec::new();
     for (peer, jmi) in [(bob_full.as_str(), "false"), (BOB, "true")] {
         let started = run(
             perchd,
@@ -795,6 +820,35 @@ fn timeout_body(bed: &Bed) -> Result<()> {
         ensure!(
             ended["reason"] == "timeout",
             "bob's side of the unanswered call ({jmi}): {ended}"
+        );
+        sids.push(sid);
+    }
+    drop(signals);
+    // Ended calls are stored: the list survives a restart (profiles not connected).
+    for sid in &sids {
+        wait_listed_ended(perchd, "alice", sid, "timeout")?;
+        wait_listed_ended(perchd, "bob", sid, "timeout")?;
+    }
+    perchd.stop()?;
+    perchd.start_again()?;
+    for profile in ["alice", "bob"] {
+        let list = perchd.cli_json(&["call", "list", "-p", profile])?;
+        let listed: Vec<(&str, &str)> = list
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| {
+                        (
+                            c["sid"].as_str().unwrap_or(""),
+                            c["end_reason"].as_str().unwrap_or(""),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ensure!(
+            listed == [(sids[0].as_str(), "timeout"), (sids[1].as_str(), "timeout")],
+            "{profile}'s calls after a restart: {list}"
         );
     }
     Ok(())

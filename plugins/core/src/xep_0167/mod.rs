@@ -6,11 +6,13 @@
 //! run a WebRTC stack and carry the media. The bridge API (actions `call_*`, signals
 //! of plugin `xep_0167`) and the call flow are in `doc/calls.rst`.
 //!
-//! Calls are kept in memory for the daemon's life (`call_list` shows them, ended
-//! ones included); a session that ends takes its calls with it.
+//! Ongoing calls are kept in memory (a session that ends takes its calls with it);
+//! ended ones are also stored (table `call`), so `call_list` shows them after a
+//! restart.
 
 pub mod rtp;
 pub mod sdp;
+mod store;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -271,6 +273,7 @@ impl Calls {
             Some(c.peer.to_string())
         });
         let Some(Some(peer)) = peer else { return };
+        self.store_ended(profile, sid);
         tracing::info!(%profile, %peer, %sid, reason, text = text.as_deref().unwrap_or(""), "call ended");
         self.emit("call_state", profile, json!({"sid": sid, "state": "ended"}));
         let mut data = json!({"sid": sid, "reason": reason});
@@ -278,6 +281,25 @@ impl Calls {
             data["text"] = json!(t);
         }
         self.emit("call_ended", profile, data);
+    }
+
+    /// Writes an ended call to the database, off the caller's path.
+    fn store_ended(&self, profile: &str, sid: &str) {
+        let (Some(host), Ok(c)) = (self.host.get().cloned(), self.get(profile, sid)) else {
+            return;
+        };
+        let (profile, sid) = (profile.to_owned(), sid.to_owned());
+        tokio::spawn(async move {
+            let data = c.to_json();
+            let created = data["created"].as_str().unwrap_or_default().to_owned();
+            let saved = match host.profile_id(&profile).await {
+                Ok(id) => store::save(host.database(), id, &sid, &created, &data).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = saved {
+                tracing::warn!(%profile, %sid, error = %e, "storing an ended call failed");
+            }
+        });
     }
 
     async fn own_jid(&self, host: &Arc<dyn Host>, profile: &str) -> Result<Jid, HostError> {
@@ -799,15 +821,24 @@ impl Calls {
         Ok(json!({}))
     }
 
-    fn call_list(&self, profile: &str) -> Value {
-        let mut list: Vec<CallState> = self
+    /// Stored calls and those in memory (which win: they may be newer), oldest first.
+    async fn call_list(&self, profile: &str) -> Result<Value, HostError> {
+        let host = self.host()?;
+        let id = host.profile_id(profile).await?;
+        let stored = store::list(host.database(), id).await?;
+        let live: Vec<Value> = self
             .lock()
             .values()
             .filter(|c| c.profile == profile)
-            .cloned()
+            .map(CallState::to_json)
             .collect();
-        list.sort_by_key(|c| c.created);
-        Value::Array(list.iter().map(CallState::to_json).collect())
+        let mut all: Vec<Value> = stored
+            .into_iter()
+            .filter(|s| !live.iter().any(|l| l["sid"] == s["sid"]))
+            .collect();
+        all.extend(live);
+        all.sort_by(|a, b| a["created"].as_str().cmp(&b["created"].as_str()));
+        Ok(Value::Array(all))
     }
 
     // -------------------------------------------------------------------------------
@@ -958,13 +989,23 @@ impl Calls {
                     })
                     .unwrap_or(0);
                 if left == 0 {
-                    // XEP-0166 §7.2.6: no content left ends the session.
+                    // XEP-0166 §7.2.6: no content left ends the session, and the
+                    // receiver of the content-remove says so.
                     self.finish(
                         &profile,
                         &sid,
                         "success",
                         Some("every content was removed".into()),
                     );
+                    let mut end = Jingle::new(Action::SessionTerminate, &sid);
+                    end.reason = Some(Reason::new("success"));
+                    let me = self.clone();
+                    let (p, peer) = (profile.clone(), from.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = me.send_jingle(&p, &peer, &end).await {
+                            tracing::debug!(profile = %p, sid = %end.sid, error = %e, "session-terminate after content-remove not acked");
+                        }
+                    });
                 }
                 Ok(None)
             }
@@ -1373,8 +1414,8 @@ impl Plugin for Calls {
                 IMPORT_NAME,
                 spec("call_list", "A profile's calls (ongoing and ended since perchd started), oldest first", vec![]),
                 Arc::new(move |call| {
-                    let v = me.call_list(&call.profile);
-                    async move { Ok(v) }.boxed()
+                    let me = me.clone();
+                    async move { me.call_list(&call.profile).await }.boxed()
                 }),
             );
             Ok(())
