@@ -1123,6 +1123,8 @@ fn disabled_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
 }
 #[path = "e2e/cache.rs"]
 mod cache;
+#[path = "e2e/calls.rs"]
+mod calls;
 #[path = "e2e/calls_signalling.rs"]
 mod calls_signalling;
 #[path = "e2e/hardening.rs"]
