@@ -241,6 +241,12 @@ impl Calls {
     fn set_state(&self, profile: &str, sid: &str, state: State) {
         let changed = self
             .update(profile, sid, |c| {
+                // An ended call stays ended: a reply that was in flight when the
+                // peer declined or hung up (session-initiate's result arriving
+                // after the terminate) must not bring it back to pending.
+                if c.state == State::Ended {
+                    return false;
+                }
                 let changed = c.state != state;
                 c.state = state;
                 if state == State::Active && c.connected.is_none() {
