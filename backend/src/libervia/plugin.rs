@@ -244,8 +244,8 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
                 .into_iter()
                 .flatten()
                 .map(|i| {
-                    let mut o = match &i["parsed"] {
-                        Value::Object(o) => o.clone(),
+                    let mut o = match search_parsed(i) {
+                        Value::Object(o) => o,
                         _ => serde_json::Map::new(),
                     };
                     o.insert("pubsub_service".into(), i["service"].clone());
@@ -616,6 +616,21 @@ fn items_args(
         a["use_cache"] = json!(false);
     }
     Ok(a)
+}
+
+/// The parsed data of a cached item as 0.9's cache search gives it: a blog post as
+/// mb_data (what `mbGet` gives), anything else as Perch parsed it.
+fn search_parsed(item: &Value) -> Value {
+    let (service, node) = (s(&item["service"]), s(&item["node"]));
+    let blog = item["type"].as_str() == Some("blog") || node.starts_with("urn:xmpp:microblog:0");
+    match &item["parsed"] {
+        Value::Object(p) if blog => {
+            let mut post = p.clone();
+            post.insert("item_id".into(), item["item_id"].clone());
+            mb_data(&Value::Object(post), &service, &node)
+        }
+        other => other.clone(),
+    }
 }
 
 /// Whether `extra` asks for an RSM page (any `rsm_*` key).
