@@ -898,6 +898,61 @@ mod tests {
     }
 
     #[test]
+    fn config_forms_become_python_str_values_in_form_order() {
+        let form = json!({"fields": [
+            {"var": "FORM_TYPE", "type": "hidden", "value": "x"},
+            {"var": "title", "type": "text-single", "value": null},
+            {"var": "max_items", "type": "text-single", "value": "20"},
+            {"var": "persist_items", "type": "boolean", "value": "1"},
+            {"var": "notify_delete", "type": "boolean", "value": "false"},
+            {"var": "owners", "type": "jid-multi", "value": ["a@b", "c@d"]},
+            {"var": "empty", "type": "list-multi", "value": []},
+        ]});
+        let pairs = |l: &[(&str, &str)]| {
+            OrderedMap(l.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect())
+        };
+        assert_eq!(
+            config_values(&form),
+            pairs(&[
+                ("title", "None"),
+                ("max_items", "20"),
+                ("persist_items", "True"),
+                ("notify_delete", "False"),
+                ("owners", "a@b"),
+                ("empty", "None"),
+            ])
+        );
+    }
+
+    #[test]
+    fn readable_item_ids_as_libervia_makes_them() {
+        assert_eq!(slug("First post"), "first-post");
+        assert_eq!(slug("  Été à la mer, 2026!  "), "ete-a-la-mer,-2026");
+        assert_eq!(slug(&"word ".repeat(30)).len(), 59);
+        let id = post_item_id(&json!({"title": "First post"})).unwrap();
+        let suffix = id.strip_prefix("first-post-").unwrap();
+        assert!(suffix.len() == 4 && suffix.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(post_item_id(&json!({"id": "mine", "title": "x"})).unwrap(), "mine");
+        assert_eq!(post_item_id(&json!({"title": "x", "user_friendly_id": false})), None);
+        let from_text = post_item_id(&json!({"content": "Hello *world*"})).unwrap();
+        assert!(from_text.starts_with("hello-world-"));
+    }
+
+    #[test]
+    fn uris_are_percent_encoded_as_libervia_does() {
+        assert_eq!(
+            uri("alice@localhost", "urn:xmpp:microblog:0"),
+            "xmpp:alice@localhost?;node=urn%3Axmpp%3Amicroblog%3A0"
+        );
+        assert_eq!(
+            item_uri("alice@localhost/r", "a b", "x;y"),
+            "xmpp:alice@localhost%2Fr?;node=a+b;item=x%3By"
+        );
+        assert!(rsm_asked(&json!({"rsm_max": "5"})));
+        assert!(!rsm_asked(&json!({"use_cache": false})));
+    }
+
+    #[test]
     fn posts_become_mb_data() {
         let post = json!({
             "item_id": "first", "id": "xmpp:a@b?;node=urn:xmpp:microblog:0;item=first",
