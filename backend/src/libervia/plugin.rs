@@ -932,8 +932,14 @@ mod tests {
         let id = post_item_id(&json!({"title": "First post"})).unwrap();
         let suffix = id.strip_prefix("first-post-").unwrap();
         assert!(suffix.len() == 4 && suffix.chars().all(|c| c.is_ascii_alphanumeric()));
-        assert_eq!(post_item_id(&json!({"id": "mine", "title": "x"})).unwrap(), "mine");
-        assert_eq!(post_item_id(&json!({"title": "x", "user_friendly_id": false})), None);
+        assert_eq!(
+            post_item_id(&json!({"id": "mine", "title": "x"})).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            post_item_id(&json!({"title": "x", "user_friendly_id": false})),
+            None
+        );
         let from_text = post_item_id(&json!({"content": "Hello *world*"})).unwrap();
         assert!(from_text.starts_with("hello-world-"));
     }

@@ -486,7 +486,9 @@ fn libervia_cli_pubsub_cache_and_blog() {
                         && post["node"] == "urn:xmpp:microblog:0"
                         && post["title"] == "First post"
                         && post["tags"] == serde_json::json!(["tag1"])
-                        && post["id"].as_str().is_some_and(|i| i.starts_with("first-post-"))
+                        && post["id"]
+                            .as_str()
+                            .is_some_and(|i| i.starts_with("first-post-"))
                         && post["uri"].as_str().is_some_and(|u| u.starts_with(
                             "xmpp:alice@localhost?;node=urn%3Axmpp%3Amicroblog%3A0;item=first-post-"
                         )),
