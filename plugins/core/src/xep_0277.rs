@@ -510,7 +510,10 @@ async fn publish(host: &dyn Host, call: &Call) -> Result<Value, HostError> {
             item_ids: vec![item_id.clone()],
             rsm: None,
             all: false,
-            use_cache: true,
+            // Asked of the service: before a first post the node does not exist, and a
+            // cache sync started by this read would fail on it and keep the node out
+            // of the cache.
+            use_cache: false,
         };
         xep_0060::get_items(host, req)
             .await
