@@ -52,6 +52,26 @@ where
 
 pub type Map = HashMap<String, String>;
 
+/// An `a{ss}` reply whose entries keep their order on the wire (Libervia's clients
+/// show a dict in the order it arrives, e.g. a data form's fields in the form's order).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrderedMap(pub Vec<(String, String)>);
+
+impl serde::Serialize for OrderedMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl zbus::Type for OrderedMap {
+    const SIGNATURE: &'static zbus::Signature = Map::SIGNATURE;
+}
+
 pub struct CoreIface(pub Arc<Lib>);
 pub struct PluginIface(pub Arc<Lib>);
 

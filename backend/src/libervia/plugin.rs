@@ -2,12 +2,13 @@
 //! onto a Perch plugin action (`doc/libervia-compat.rst`).
 
 use std::collections::HashMap;
+use std::fmt::Write;
 
 use serde_json::{Value, json};
 use zbus::message::Message;
 
 use super::Lib;
-use super::dispatch::{Answer, Map, args, out, unit};
+use super::dispatch::{Answer, Map, OrderedMap, args, out, unit};
 use super::errors::LibError;
 
 pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
@@ -85,13 +86,7 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             let (service, node, key): (String, String, String) = args(msg)?;
             let p = lib.profile(&key).await?;
             let v = action(lib, &p, "pubsub_node_config_get", target(&service, &node)).await?;
-            let mut m = Map::new();
-            for (k, val) in v["config"]["values"].as_object().into_iter().flatten() {
-                if k != "FORM_TYPE" {
-                    m.insert(k.clone(), form_value(val));
-                }
-            }
-            out(m)
+            out(config_values(&v["config"]))
         }
         "psItemSend" => {
             let (service, node, payload, item_id, extra, key): (
@@ -249,8 +244,8 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
                 .into_iter()
                 .flatten()
                 .map(|i| {
-                    let mut o = match &i["parsed"] {
-                        Value::Object(o) => o.clone(),
+                    let mut o = match search_parsed(i) {
+                        Value::Object(o) => o,
                         _ => serde_json::Map::new(),
                     };
                     o.insert("pubsub_service".into(), i["service"].clone());
@@ -302,7 +297,7 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             if node.is_empty() {
                 a.as_object_mut().map(|o| o.remove("node"));
             }
-            if let Some(id) = d["id"].as_str().filter(|i| !i.is_empty()) {
+            if let Some(id) = post_item_id(&d) {
                 a["item_id"] = json!(id);
             }
             a["post"] = post;
@@ -355,7 +350,8 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
                 .map(|post| mb_data(post, &svc, &nd))
                 .collect();
             let mut r = json!({"service": svc, "node": nd, "uri": uri(&svc, &nd), "items": items});
-            if !v["rsm"].is_null() {
+            // 0.9 answers with an RSM block only when the call asked for a page.
+            if rsm_asked(&extra) && !v["rsm"].is_null() {
                 r["rsm"] = v["rsm"].clone();
             }
             out(r.to_string())
@@ -516,14 +512,93 @@ fn json_arg(name: &str, text: &str) -> Result<Value, LibError> {
     serde_json::from_str(text).map_err(|e| LibError::value(&format!("{name} is not JSON: {e}")))
 }
 
-/// A form value as Libervia gives it: text, multi-values one per line.
-fn form_value(v: &Value) -> String {
-    match v {
-        Value::String(t) => t.clone(),
-        Value::Null => String::new(),
-        Value::Array(l) => l.iter().map(form_value).collect::<Vec<_>>().join("\n"),
-        other => other.to_string(),
+/// The item id of a post sent with `mbSend`: the one in mb_data, else (unless
+/// `user_friendly_id` is false: then the service picks one) a readable one as 0.9
+/// makes it, the title (else the text) as a URL-friendly slug plus `-` and a short
+/// random suffix, e.g. `first-post-bL1B`.
+fn post_item_id(d: &Value) -> Option<String> {
+    if let Some(id) = d["id"].as_str().filter(|i| !i.is_empty()) {
+        return Some(id.to_owned());
     }
+    if d["user_friendly_id"].as_bool() == Some(false) {
+        return None;
+    }
+    let base = ["title", "title_rich", "content", "content_rich"]
+        .iter()
+        .find_map(|k| d[*k].as_str().filter(|t| !t.is_empty()))
+        .unwrap_or_default();
+    Some(format!("{}-{}", slug(base), short_suffix()))
+}
+
+/// Longest slug 0.9 makes; longer ones lose whole words from the end.
+const SLUG_MAX: usize = 60;
+
+/// Text made URL-friendly as 0.9 does: accents dropped (é → e), anything but ASCII
+/// letters, digits, `,` and `_` is a word break, lower case, words joined by `-`.
+fn slug(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let ascii: String = text.nfd().filter(char::is_ascii).collect();
+    let spaced: String = ascii
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == ',' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let mut s = spaced.split_whitespace().collect::<Vec<_>>().join("-");
+    while s.len() > SLUG_MAX {
+        match s.rfind('-') {
+            Some(i) => s.truncate(i),
+            None => s.truncate(SLUG_MAX),
+        }
+    }
+    s
+}
+
+/// Four random letters or digits (0.9 uses four URL-safe base64 characters; leaving
+/// out `-` and `_` keeps the slug's end unambiguous).
+fn short_suffix() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let hex = perch_plugin_api::ids::random_hex(4);
+    (0..4)
+        .map(|i| {
+            let b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or_default();
+            char::from(ALPHABET[usize::from(b) % ALPHABET.len()])
+        })
+        .collect()
+}
+
+/// A node configuration form as 0.9's `psNodeConfigurationGet` gives it: the fields in
+/// the form's order, each as Python's `str()` of the field's first value once typed
+/// (`True`/`False` for booleans, `None` for no value), `FORM_TYPE` left out.
+fn config_values(form: &Value) -> OrderedMap {
+    let fields = form["fields"].as_array().into_iter().flatten();
+    OrderedMap(
+        fields
+            .filter_map(|f| {
+                let var = f["var"].as_str().filter(|v| *v != "FORM_TYPE")?;
+                let first = match &f["value"] {
+                    Value::Array(l) => l.first().and_then(Value::as_str),
+                    v => v.as_str(),
+                };
+                let text = match (f["type"].as_str(), first) {
+                    (_, None) => "None".to_owned(),
+                    (Some("boolean"), Some(b)) => {
+                        if matches!(b.trim().to_ascii_lowercase().as_str(), "1" | "true") {
+                            "True".to_owned()
+                        } else {
+                            "False".to_owned()
+                        }
+                    }
+                    (_, Some(t)) => t.to_owned(),
+                };
+                Some((var.to_owned(), text))
+            })
+            .collect(),
+    )
 }
 
 /// The items request of `psItemsGet`/`psCacheGet`/`mbGet`: `max` -1 is no limit;
@@ -578,8 +653,59 @@ fn items_args(
     Ok(a)
 }
 
+/// The parsed data of a cached item as 0.9's cache search gives it: a blog post as
+/// mb_data (what `mbGet` gives), anything else as Perch parsed it.
+fn search_parsed(item: &Value) -> Value {
+    let (service, node) = (s(&item["service"]), s(&item["node"]));
+    let blog = item["type"].as_str() == Some("blog") || node.starts_with("urn:xmpp:microblog:0");
+    match &item["parsed"] {
+        Value::Object(p) if blog => {
+            let mut post = p.clone();
+            post.insert("item_id".into(), item["item_id"].clone());
+            mb_data(&Value::Object(post), &service, &node)
+        }
+        other => other.clone(),
+    }
+}
+
+/// Whether `extra` asks for an RSM page (any `rsm_*` key).
+fn rsm_asked(extra: &Value) -> bool {
+    ["rsm_max", "rsm_before", "rsm_after", "rsm_index"]
+        .iter()
+        .any(|k| !extra[*k].is_null())
+}
+
+/// A node's XMPP URI as 0.9 writes it (RFC 5122 form; the node percent-encoded).
 fn uri(service: &str, node: &str) -> String {
-    format!("xmpp:{service}?;node={node}")
+    format!("xmpp:{service}?;node={}", quote_plus(node))
+}
+
+/// An item's XMPP URI as 0.9 writes it: the JID encoded too, its `@` kept.
+fn item_uri(service: &str, node: &str, item: &str) -> String {
+    format!(
+        "xmpp:{}?;node={};item={}",
+        quote_plus(service).replace("%40", "@"),
+        quote_plus(node),
+        quote_plus(item)
+    )
+}
+
+/// Python's `urllib.parse.quote_plus` on UTF-8: ASCII letters, digits and `_.-~` as
+/// they are, a space as `+`, every other byte as `%XX` (upper-case hex).
+fn quote_plus(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
 }
 
 fn attr_escape(t: &str) -> String {
@@ -630,7 +756,7 @@ fn mb_data(post: &Value, service: &str, node: &str) -> Value {
         "service": service,
         "node": node,
         "id": id,
-        "uri": format!("xmpp:{service}?;node={node};item={id}"),
+        "uri": item_uri(service, node, &id),
         "extra": {},
         "comments": [],
         "author_jid_verified": false,
@@ -812,6 +938,67 @@ mod tests {
                 "items": ["<item xmlns='http://jabber.org/protocol/pubsub' id='it&apos;1'><x xmlns='urn:x'/></item>"],
             })
         );
+    }
+
+    #[test]
+    fn config_forms_become_python_str_values_in_form_order() {
+        let form = json!({"fields": [
+            {"var": "FORM_TYPE", "type": "hidden", "value": "x"},
+            {"var": "title", "type": "text-single", "value": null},
+            {"var": "max_items", "type": "text-single", "value": "20"},
+            {"var": "persist_items", "type": "boolean", "value": "1"},
+            {"var": "notify_delete", "type": "boolean", "value": "false"},
+            {"var": "owners", "type": "jid-multi", "value": ["a@b", "c@d"]},
+            {"var": "empty", "type": "list-multi", "value": []},
+        ]});
+        let pairs = |l: &[(&str, &str)]| {
+            OrderedMap(l.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect())
+        };
+        assert_eq!(
+            config_values(&form),
+            pairs(&[
+                ("title", "None"),
+                ("max_items", "20"),
+                ("persist_items", "True"),
+                ("notify_delete", "False"),
+                ("owners", "a@b"),
+                ("empty", "None"),
+            ])
+        );
+    }
+
+    #[test]
+    fn readable_item_ids_as_libervia_makes_them() {
+        assert_eq!(slug("First post"), "first-post");
+        assert_eq!(slug("  Été à la mer, 2026!  "), "ete-a-la-mer,-2026");
+        assert_eq!(slug(&"word ".repeat(30)).len(), 59);
+        let id = post_item_id(&json!({"title": "First post"})).unwrap();
+        let suffix = id.strip_prefix("first-post-").unwrap();
+        assert!(suffix.len() == 4 && suffix.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(
+            post_item_id(&json!({"id": "mine", "title": "x"})).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            post_item_id(&json!({"title": "x", "user_friendly_id": false})),
+            None
+        );
+        let from_text = post_item_id(&json!({"content": "Hello *world*"})).unwrap();
+        assert!(from_text.starts_with("hello-world-"));
+    }
+
+    #[test]
+    fn uris_are_percent_encoded_as_libervia_does() {
+        assert_eq!(
+            uri("alice@localhost", "urn:xmpp:microblog:0"),
+            "xmpp:alice@localhost?;node=urn%3Axmpp%3Amicroblog%3A0"
+        );
+        assert_eq!(
+            item_uri("alice@localhost/r", "a b", "x;y"),
+            "xmpp:alice@localhost%2Fr?;node=a+b;item=x%3By"
+        );
+        assert!(rsm_asked(&json!({"rsm_max": "5"})));
+        assert!(!rsm_asked(&json!({"use_cache": false})));
     }
 
     #[test]

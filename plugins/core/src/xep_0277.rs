@@ -510,7 +510,10 @@ async fn publish(host: &dyn Host, call: &Call) -> Result<Value, HostError> {
             item_ids: vec![item_id.clone()],
             rsm: None,
             all: false,
-            use_cache: true,
+            // Asked of the service: before a first post the node does not exist, and a
+            // cache sync started by this read would fail on it and keep the node out
+            // of the cache.
+            use_cache: false,
         };
         xep_0060::get_items(host, req)
             .await
@@ -525,8 +528,15 @@ async fn publish(host: &dyn Host, call: &Call) -> Result<Value, HostError> {
         .unwrap_or_else(|| now.clone());
     post.entry("published").or_insert(json!(published));
     post.insert("updated".into(), json!(now));
-    post.entry("id")
-        .or_insert_with(|| json!(format!("xmpp:{service}?;node={node};item={item_id}")));
+    // The item's XMPP URI, node and item id percent-encoded (as Libervia writes it).
+    post.entry("id").or_insert_with(|| {
+        json!(format!(
+            "xmpp:{}?;node={};item={}",
+            percent_encode(&service, b"@"),
+            percent_encode(&node, b""),
+            percent_encode(&item_id, b"")
+        ))
+    });
     post.entry("author").or_insert_with(|| json!({"jid": me.to_string(), "name": me.node().map(|n| n.to_string()).unwrap_or_default()}));
     if post.get("content").is_none()
         && post.get("content_xhtml").is_none()

@@ -470,7 +470,35 @@ fn libervia_cli_pubsub_cache_and_blog() {
         .stdin("Hello *world*\n"),
         Step::same(&["blog", "get", "-p", "test"]),
         Step::same(&["blog", "get", "-p", "test", "-O", "json"]),
-        Step::same(&["pubsub", "cache", "search", "--fts", "world", "-O", "json"]),
+        Step::same(&["pubsub", "cache", "search", "--fts", "world", "-O", "json"]).perch_differs(
+            "0.9 gives null as node_profile (it looks the profile up by a name where it \
+             needs an id: a bug); Perch gives the profile's name. The rest is 0.9's shape: \
+             the post's mb_data plus pubsub_service and pubsub_node",
+            |out| {
+                exit_ok(out)?;
+                // The output is normalised: dates are `<epoch>` placeholders.
+                let found: Value = serde_json::from_str(&out.stdout.replace("<epoch>", "0"))
+                    .context("stdout is not JSON")?;
+                let post = &found[0];
+                ensure!(
+                    found.as_array().is_some_and(|a| a.len() == 1)
+                        && post["node_profile"] == "test"
+                        && post["pubsub_service"] == "alice@localhost"
+                        && post["pubsub_node"] == "urn:xmpp:microblog:0"
+                        && post["node"] == "urn:xmpp:microblog:0"
+                        && post["title"] == "First post"
+                        && post["tags"] == serde_json::json!(["tag1"])
+                        && post["id"]
+                            .as_str()
+                            .is_some_and(|i| i.starts_with("first-post-"))
+                        && post["uri"].as_str().is_some_and(|u| u.starts_with(
+                            "xmpp:alice@localhost?;node=urn%3Axmpp%3Amicroblog%3A0;item=first-post-"
+                        )),
+                    "expected the blog post as mb_data with node_profile \"test\""
+                );
+                Ok(())
+            },
+        ),
         Step::same(&["pubsub", "cache", "search", "-n", "cachenode", "-O", "json"]).perch_differs(
             "0.9 fails on items of a node it did not analyse (TypeError: 'NoneType' object \
                  does not support item assignment); Perch searches every cached node",
@@ -485,7 +513,17 @@ fn libervia_cli_pubsub_cache_and_blog() {
             },
         ),
         Step::same(&["pubsub", "cache", "purge", "-n", "cachenode", "-f"]),
-        ps_step(&["cache", "get", "-n", "cachenode"]),
+        ps_step(&["cache", "get", "-n", "cachenode"]).perch_differs(
+            "0.9 keeps a purged node as a cached node with no items; Perch drops it, so \
+             the node is read from the network again on the next get (doc/libervia-compat.rst)",
+            |out| {
+                ensure!(
+                    out.code == Some(16) && out.stderr.contains("not in cache"),
+                    "expected exit 16, the node not in cache"
+                );
+                Ok(())
+            },
+        ),
         Step::same(&["pubsub", "cache", "reset", "-f"]),
         ps_step(&["cache", "get", "-n", "cachenode"]),
         Step::same(&["pubsub", "cache", "search", "--fts", "world", "-O", "json"]),
