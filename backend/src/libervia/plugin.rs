@@ -766,6 +766,9 @@ fn mb_data(post: &Value, service: &str, node: &str) -> Value {
             d[k] = post[k].clone();
         }
     }
+    if let Some(x) = d["content_xhtml"].as_str() {
+        d["content_xhtml"] = json!(without_xhtml_xmlns(x));
+    }
     if let Some(a) = post["id"].as_str() {
         d["atom_id"] = json!(a);
     }
@@ -788,6 +791,22 @@ fn mb_data(post: &Value, service: &str, node: &str) -> Value {
         );
     }
     d
+}
+
+/// XHTML content as Libervia's frontends get it: the root `<div>` without its
+/// namespace declaration (0.9 sends `<div><p>…`; what Perch parsed from the Atom entry
+/// carries `xmlns='http://www.w3.org/1999/xhtml'`, the same element for an XML reader
+/// but a different string for a frontend that compares or embeds it).
+fn without_xhtml_xmlns(x: &str) -> String {
+    for q in ['\'', '"'] {
+        let decl = format!(" xmlns={q}http://www.w3.org/1999/xhtml{q}");
+        if let Some(rest) = x.strip_prefix("<div")
+            && let Some(after) = rest.strip_prefix(decl.as_str())
+        {
+            return format!("<div{after}");
+        }
+    }
+    x.to_owned()
 }
 
 /// Libervia's cache search query in Perch's terms (same keys where they agree;
@@ -876,6 +895,26 @@ fn capitalised_local(bare: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xhtml_content_loses_only_the_root_namespace_declaration() {
+        assert_eq!(
+            without_xhtml_xmlns(
+                "<div xmlns='http://www.w3.org/1999/xhtml'><p>Hello <em>world</em></p></div>"
+            ),
+            "<div><p>Hello <em>world</em></p></div>"
+        );
+        assert_eq!(
+            without_xhtml_xmlns("<div xmlns=\"http://www.w3.org/1999/xhtml\" class=\"x\"/>"),
+            "<div class=\"x\"/>"
+        );
+        // Anything else is left as it is.
+        assert_eq!(without_xhtml_xmlns("<div><p/></div>"), "<div><p/></div>");
+        assert_eq!(
+            without_xhtml_xmlns("<div xmlns='urn:other'/>"),
+            "<div xmlns='urn:other'/>"
+        );
+    }
 
     #[test]
     fn items_requests_translate_libervia_limits_and_rsm() {
