@@ -155,3 +155,54 @@ async fn an_unparsable_answer_is_a_typed_error() {
     );
     a.stop();
 }
+
+/// Real offers (Chromium 156 and webrtcbin 1.22, captured, in
+/// plugins/core/tests/fixtures/jingle) taken through perchd's conversion, SDP -> Jingle
+/// -> SDP, as a callee's frontend receives them in `call_incoming`: a real webrtcbin
+/// must accept each as its remote description and answer every media line, with the
+/// offer's mids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdp_perchd_writes_from_jingle_is_accepted_by_webrtcbin() {
+    use perch_plugins::xep_0167::sdp::{Role, to_jingle, to_sdp};
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../plugins/core/tests/fixtures/jingle"
+    );
+    for name in ["chromium-156-offer.sdp", "webrtcbin-1.22-offer.sdp"] {
+        let captured = std::fs::read_to_string(format!("{fixtures}/{name}"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let jingle = to_jingle(&captured, Role::Initiator, Role::Initiator)
+            .unwrap_or_else(|e| panic!("{name} to Jingle: {e}"));
+        let offer = to_sdp(
+            &jingle.contents,
+            jingle.group.as_ref(),
+            Role::Initiator,
+            "sid1",
+        );
+        let kinds = perch_call::media::sdp_kinds(&offer);
+        assert_eq!(
+            kinds,
+            [Kind::Audio, Kind::Video],
+            "{name}: media lines of\n{offer}"
+        );
+        let (tx, _events) = mpsc::unbounded_channel();
+        let mut media = Media::new(&config(&kinds), tx).expect("pipeline");
+        media.play().unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(10), media.answer_offer(&offer))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: webrtcbin did not answer in 10 s"))
+            .unwrap_or_else(|e| panic!("{name}: webrtcbin refused perchd's SDP: {e}\n{offer}"));
+        let mids = |sdp: &str| -> Vec<String> {
+            sdp.lines()
+                .filter_map(|l| l.trim().strip_prefix("a=mid:").map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(mids(&answer), mids(&offer), "{name}: answer\n{answer}");
+        assert_eq!(
+            perch_call::media::sdp_kinds(&answer),
+            kinds,
+            "{name}: answer\n{answer}"
+        );
+        media.stop();
+    }
+}
