@@ -562,8 +562,9 @@ fn jmi_body(bed: &Bed) -> Result<()> {
 /// carol's own proposal to alice cross. The lower id wins (byte order): carol's
 /// "-tie-low" beats alice's hex id, so alice retracts hers with `<tie-break/>`
 /// and rings for carol's; carol's "zz-tie-high" loses, so alice rejects it with
-/// `<tie-break/>` and her call goes on. A reject or retract with `<tie-break/>`
-/// ends the call with reason "tie-break".
+/// `<tie-break/>` and her call goes on; with equal ids alice's lower bare JID
+/// wins. A reject or retract with `<tie-break/>` ends the call with reason
+/// "tie-break".
 #[test]
 fn crossing_jmi_proposals_are_tie_broken() {
     let bed = Bed::start();
@@ -701,6 +702,27 @@ fn tie_break_body(bed: &Bed) -> Result<()> {
         "alice's call_ended: {ended}"
     );
     wait_listed_ended(perchd, "alice", &sid, "tie-break")?;
+
+    // 3. Equal ids: the lower bare JID wins, alice@localhost before carol@localhost.
+    let sid = start()?;
+    let got = carol.read_until("</propose>", DELIVERY)?;
+    ensure!(
+        got.contains(sid.as_str()),
+        "carol got alice's propose: {got}"
+    );
+    carol.send(&propose(&sid))?;
+    let got = carol.read_until("</reject>", DELIVERY)?;
+    let reject = &got[got.rfind("<reject").unwrap_or(0)..];
+    ensure!(
+        reject.contains(sid.as_str()) && reject.contains("<tie-break"),
+        "alice's tie-break reject for the same id: {reject}"
+    );
+    let ours = listed(perchd, "alice", &sid)?;
+    ensure!(
+        ours["direction"] == "outgoing" && ours["state"] == "proposed",
+        "alice's call goes on: {ours}"
+    );
+    run(perchd, "alice", "call_end", &[("sid", sid.clone())])?;
     carol.close()?;
     Ok(())
 }
