@@ -33,6 +33,27 @@ pub struct Jmi {
     pub kind: Kind,
     pub id: String,
     pub reason: Option<Reason>,
+    /// `<tie-break/>` (XEP-0353 0.8 "Tie Breaking"): this reject or retract
+    /// settles two proposals that crossed, it is no refusal by the user.
+    pub tie_break: bool,
+}
+
+/// The reason XEP-0353 puts on a tie-break reject or retract.
+pub fn tie_break_reason() -> Reason {
+    let mut r = Reason::new("expired");
+    r.text = Some("Tie-Break".into());
+    r
+}
+
+/// Which of two crossing proposals survives (XEP-0353 0.8, "Tie Breaking", no
+/// existing session): the lower session id by i;octet collation, i.e. byte
+/// order; with equal ids, the one from the lower bare JID. `true`: ours.
+pub fn ours_wins(our_id: &str, our_bare: &str, their_id: &str, their_bare: &str) -> bool {
+    match our_id.as_bytes().cmp(their_id.as_bytes()) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Greater => false,
+        std::cmp::Ordering::Equal => our_bare.as_bytes() < their_bare.as_bytes(),
+    }
 }
 
 impl Kind {
@@ -55,6 +76,7 @@ impl Jmi {
             kind,
             id: id.to_owned(),
             reason: None,
+            tie_break: false,
         }
     }
 
@@ -86,6 +108,7 @@ impl Jmi {
                     .children()
                     .find(|c| c.name() == "reason")
                     .map(Reason::from_element),
+                tie_break: e.children().any(|c| c.is("tie-break", NS)),
             }
         }))
     }
@@ -102,6 +125,9 @@ impl Jmi {
         if let Some(r) = &self.reason {
             // JMI reuses Jingle's reason element, in the Jingle namespace.
             b = b.append(r.to_element());
+        }
+        if self.tie_break {
+            b = b.append(Element::builder("tie-break", NS).build());
         }
         b.build()
     }
@@ -143,5 +169,59 @@ mod tests {
         assert!(Jmi::from_element(&no_id).unwrap().is_err());
         let other: Element = "<body xmlns='jabber:client'/>".parse().unwrap();
         assert!(Jmi::from_element(&other).is_none());
+    }
+
+    /// XEP-0353 0.8's tie-break retract and reject: reason `expired`, text
+    /// "Tie-Break", and `<tie-break/>`.
+    #[test]
+    fn tie_break_round_trips() {
+        for (xml, kind) in [
+            (
+                "<retract xmlns='urn:xmpp:jingle-message:0' id='ca3cf894-5325-482f-a412-a6e9f832298d'>\
+                 <reason xmlns='urn:xmpp:jingle:1'><expired/><text>Tie-Break</text></reason>\
+                 <tie-break/></retract>",
+                Kind::Retract,
+            ),
+            (
+                "<reject xmlns='urn:xmpp:jingle-message:0' id='989a46a6-f202-4910-a7c3-83c6ba3f3947'>\
+                 <reason xmlns='urn:xmpp:jingle:1'><expired/><text>Tie-Break</text></reason>\
+                 <tie-break/></reject>",
+                Kind::Reject,
+            ),
+        ] {
+            let e: Element = xml.parse().unwrap();
+            let j = Jmi::from_element(&e).expect("JMI").expect(xml);
+            assert_eq!(j.kind, kind);
+            assert!(j.tie_break, "{xml}");
+            assert_eq!(j.reason.as_ref(), Some(&tie_break_reason()));
+            assert_eq!(j.to_element(), e, "{xml}");
+            let mut built = Jmi::new(kind, &j.id);
+            built.reason = Some(tie_break_reason());
+            built.tie_break = true;
+            assert_eq!(built.to_element(), e, "{xml}");
+        }
+        // A plain reject has no tie-break.
+        let e: Element = "<reject xmlns='urn:xmpp:jingle-message:0' id='x'/>"
+            .parse()
+            .unwrap();
+        assert!(!Jmi::from_element(&e).unwrap().unwrap().tie_break);
+    }
+
+    /// The lower id wins by byte order (not locale, not length first); equal ids
+    /// go to the lower bare JID.
+    #[test]
+    fn tie_break_decision() {
+        let (a, b) = ("alice@localhost", "bob@localhost");
+        assert!(ours_wins("1", a, "2", b));
+        assert!(!ours_wins("2", a, "1", b));
+        // i;octet: "B" (0x42) sorts before "a" (0x61); a prefix sorts first.
+        assert!(ours_wins("B", b, "a", a));
+        assert!(ours_wins("ab", b, "abc", a));
+        assert!(!ours_wins("abc", a, "ab", b));
+        assert!(ours_wins("-tie", b, "0a1b2c", a));
+        assert!(!ours_wins("zz-tie", a, "0a1b2c", b));
+        // Equal ids: the lower bare JID wins, on both sides consistently.
+        assert!(ours_wins("same", a, "same", b));
+        assert!(!ours_wins("same", b, "same", a));
     }
 }

@@ -91,6 +91,20 @@ impl CallSignals {
     }
 }
 
+impl CallSignals {
+    /// Whether no signal `name` to `profile` matching `pred` came so far (what has
+    /// arrived is drained first, not waited for).
+    fn drained_none(&mut self, profile: &str, name: &str, pred: impl Fn(&Value) -> bool) -> bool {
+        while let Ok(s) = self.rx.try_recv() {
+            self.seen.push(s);
+        }
+        !self
+            .seen
+            .iter()
+            .any(|(p, n, d)| p == profile && n == name && pred(d))
+    }
+}
+
 /// `perch action run -p PROFILE NAME KEY=VALUE…`, its JSON result.
 fn run(perchd: &Perchd, profile: &str, name: &str, args: &[(&str, String)]) -> Result<Value> {
     let words: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -541,6 +555,175 @@ fn jmi_body(bed: &Bed) -> Result<()> {
         ended["reason"] == "cancel",
         "bob's call_ended after a retract: {ended}"
     );
+    Ok(())
+}
+
+/// XEP-0353 0.8 tie-breaking: alice's JMI proposal to carol (a raw client) and
+/// carol's own proposal to alice cross. The lower id wins (byte order): carol's
+/// "-tie-low" beats alice's hex id, so alice retracts hers with `<tie-break/>`
+/// and rings for carol's; carol's "zz-tie-high" loses, so alice rejects it with
+/// `<tie-break/>` and her call goes on; with equal ids alice's lower bare JID
+/// wins. A reject or retract with `<tie-break/>` ends the call with reason
+/// "tie-break".
+#[test]
+fn crossing_jmi_proposals_are_tie_broken() {
+    let bed = Bed::start();
+    tie_break_body(&bed).unwrap();
+}
+
+fn tie_break_body(bed: &Bed) -> Result<()> {
+    let perchd = &bed.perchd;
+    bed.alice_and_bob_connected(&[])?;
+    bed.prosody.register("carol", CAROL_PW)?;
+    let mut carol = RawClient::connect(
+        bed.prosody.port(),
+        &bed.prosody.ca_file(),
+        "carol",
+        CAROL_PW,
+    )?;
+    // Available, so alice's proposal to carol's bare JID reaches this client.
+    carol.send("<presence/>")?;
+    // The server answers in order: once this ping is answered, carol is available.
+    carol.send("<iq type='get' id='tie-ping' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")?;
+    carol.read_until("tie-ping", DELIVERY)?;
+    let mut signals = CallSignals::start(perchd)?;
+    let alice_full = bound_jid(perchd, "alice")?;
+    let propose = |id: &str| {
+        format!(
+            "<message to='{alice_full}' type='chat' id='m-{id}'>\
+             <propose xmlns='urn:xmpp:jingle-message:0' id='{id}'>\
+             <description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/></propose></message>"
+        )
+    };
+    let tie_break = |kind: &str, id: &str| {
+        format!(
+            "<message to='{alice_full}' type='chat' id='t-{id}'>\
+             <{kind} xmlns='urn:xmpp:jingle-message:0' id='{id}'>\
+             <reason xmlns='urn:xmpp:jingle:1'><expired/><text>Tie-Break</text></reason>\
+             <tie-break/></{kind}></message>"
+        )
+    };
+    let start = || -> Result<String> {
+        let started = run(
+            perchd,
+            "alice",
+            "call_start",
+            &[
+                ("peer", "carol@localhost".into()),
+                ("sdp", fixture("webrtcbin-1.22-offer.sdp")),
+                ("jmi", "true".into()),
+            ],
+        )?;
+        sid_of(&started)
+    };
+
+    // 1. carol's id is lower: alice's proposal is retracted, carol's rings.
+    let sid = start()?;
+    ensure!(
+        "-tie-low" < sid.as_str(),
+        "alice's id {sid} sorts after -tie-low"
+    );
+    let got = carol.read_until("</propose>", DELIVERY)?;
+    ensure!(
+        got.contains(sid.as_str()),
+        "carol got alice's propose: {got}"
+    );
+    carol.send(&propose("-tie-low"))?;
+    let got = carol.read_until("</retract>", DELIVERY)?;
+    let retract = &got[got.rfind("<retract").unwrap_or(0)..];
+    ensure!(
+        retract.contains(sid.as_str())
+            && retract.contains("<tie-break")
+            && retract.contains("<expired")
+            && retract.contains("Tie-Break"),
+        "alice's tie-break retract: {retract}"
+    );
+    let ended = signals.wait("alice", "call_ended", |d| d["sid"] == sid.as_str())?;
+    ensure!(
+        ended["reason"] == "tie-break",
+        "alice's call_ended: {ended}"
+    );
+    let proposed = signals.wait("alice", "call_proposed", |d| d["sid"] == "-tie-low")?;
+    ensure!(
+        proposed["peer"] == carol.jid.as_str(),
+        "carol's call rings at alice: {proposed}"
+    );
+    wait_listed_ended(perchd, "alice", &sid, "tie-break")?;
+    let theirs = listed(perchd, "alice", "-tie-low")?;
+    ensure!(
+        theirs["direction"] == "incoming"
+            && (theirs["state"] == "proposed" || theirs["state"] == "ringing"),
+        "carol's call in alice's list: {theirs}"
+    );
+    // A retract carrying <tie-break/> ends it with "tie-break", not "cancel".
+    carol.send(&tie_break("retract", "-tie-low"))?;
+    wait_listed_ended(perchd, "alice", "-tie-low", "tie-break")?;
+    let ended = signals.wait("alice", "call_ended", |d| d["sid"] == "-tie-low")?;
+    ensure!(
+        ended["reason"] == "tie-break",
+        "-tie-low call_ended: {ended}"
+    );
+
+    // 2. carol's id is higher: alice rejects it, does not ring, her call goes on.
+    let sid = start()?;
+    let got = carol.read_until("</propose>", DELIVERY)?;
+    ensure!(
+        got.contains(sid.as_str()),
+        "carol got alice's propose: {got}"
+    );
+    carol.send(&propose("zz-tie-high"))?;
+    let got = carol.read_until("</reject>", DELIVERY)?;
+    let reject = &got[got.rfind("<reject").unwrap_or(0)..];
+    ensure!(
+        reject.contains("zz-tie-high")
+            && reject.contains("<tie-break")
+            && reject.contains("<expired")
+            && reject.contains("Tie-Break"),
+        "alice's tie-break reject: {reject}"
+    );
+    let list = perchd.cli_json(&["call", "list", "-p", "alice"])?;
+    ensure!(
+        !list.to_string().contains("zz-tie-high"),
+        "the losing proposal is not a call: {list}"
+    );
+    ensure!(
+        signals.drained_none("alice", "call_proposed", |d| d["sid"] == "zz-tie-high"),
+        "alice rang for the losing proposal"
+    );
+    ensure!(
+        listed(perchd, "alice", &sid)?["state"] == "proposed",
+        "alice's call goes on"
+    );
+    // carol's side rejects alice's with <tie-break/>: "tie-break", not "busy".
+    carol.send(&tie_break("reject", &sid))?;
+    let ended = signals.wait("alice", "call_ended", |d| d["sid"] == sid.as_str())?;
+    ensure!(
+        ended["reason"] == "tie-break",
+        "alice's call_ended: {ended}"
+    );
+    wait_listed_ended(perchd, "alice", &sid, "tie-break")?;
+
+    // 3. Equal ids: the lower bare JID wins, alice@localhost before carol@localhost.
+    let sid = start()?;
+    let got = carol.read_until("</propose>", DELIVERY)?;
+    ensure!(
+        got.contains(sid.as_str()),
+        "carol got alice's propose: {got}"
+    );
+    carol.send(&propose(&sid))?;
+    let got = carol.read_until("</reject>", DELIVERY)?;
+    let reject = &got[got.rfind("<reject").unwrap_or(0)..];
+    ensure!(
+        reject.contains(sid.as_str()) && reject.contains("<tie-break"),
+        "alice's tie-break reject for the same id: {reject}"
+    );
+    let ours = listed(perchd, "alice", &sid)?;
+    ensure!(
+        ours["direction"] == "outgoing" && ours["state"] == "proposed",
+        "alice's call goes on: {ours}"
+    );
+    run(perchd, "alice", "call_end", &[("sid", sid.clone())])?;
+    carol.close()?;
     Ok(())
 }
 

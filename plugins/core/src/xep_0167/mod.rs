@@ -176,6 +176,9 @@ pub struct Calls {
     ring_timeout: OnceLock<Duration>,
 }
 
+/// The end reason of a call that lost a XEP-0353 tie-break.
+pub const TIE_BREAK: &str = "tie-break";
+
 /// The default of option `ring_timeout_s`.
 pub const RING_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -1161,6 +1164,22 @@ impl Calls {
             }
             return true;
         }
+        let known = if matches!(m.kind, Kind::Propose(_)) {
+            if !self.tie_break(&profile, args.message.to.as_ref(), &from, &sid) {
+                return true;
+            }
+            // Equal ids: the tie-break may have just ended our own proposal with
+            // this very id; theirs replaces it in the table.
+            self.lock()
+                .get(&(profile.clone(), sid.clone()))
+                .filter(|c| {
+                    !(c.direction == Direction::Outgoing
+                        && c.end_reason.as_deref() == Some(TIE_BREAK))
+                })
+                .cloned()
+        } else {
+            known
+        };
         match (m.kind, known) {
             (Kind::Propose(media), None) => {
                 let state = CallState {
@@ -1231,6 +1250,15 @@ impl Calls {
                         let _ = me.initiate(&profile, &sid, &from, offer).await;
                     });
                 }
+                (Kind::Reject, Direction::Outgoing, State::Proposed | State::Ringing)
+                | (Kind::Retract, Direction::Incoming, State::Proposed | State::Ringing)
+                    if m.tie_break =>
+                {
+                    // Two proposals crossed and this one lost: no refusal, no busy.
+                    let text = m.reason.and_then(|r| r.text);
+                    tracing::info!(%profile, peer = %from, %sid, "JMI tie-break lost by this call");
+                    self.finish(&profile, &sid, TIE_BREAK, text);
+                }
                 (Kind::Reject, Direction::Outgoing, State::Proposed | State::Ringing) => {
                     let r = m.reason.unwrap_or_else(|| Reason::new("decline"));
                     self.finish(&profile, &sid, &r.condition, r.text);
@@ -1252,6 +1280,65 @@ impl Calls {
             }
         }
         true
+    }
+
+    /// XEP-0353 0.8 "Tie Breaking", no existing session: a propose `sid` from
+    /// `from` while our own proposal to the same contact is still unanswered.
+    /// The lower id wins ([`jmi::ours_wins`]); the loser's proposal is withdrawn
+    /// with `<tie-break/>` (we retract ours, or reject theirs). Returns whether
+    /// their propose is to be handled (rung) as usual.
+    fn tie_break(self: &Arc<Self>, profile: &str, to: Option<&Jid>, from: &Jid, sid: &str) -> bool {
+        let ours: Vec<CallState> = self
+            .lock()
+            .values()
+            .filter(|c| {
+                c.profile == profile
+                    && c.direction == Direction::Outgoing
+                    && c.jmi
+                    && matches!(c.state, State::Proposed | State::Ringing)
+                    && bare(&c.peer) == bare(from)
+            })
+            .cloned()
+            .collect();
+        if ours.is_empty() {
+            return true;
+        }
+        let Some(me) = to.map(bare) else {
+            tracing::warn!(%profile, peer = %from, %sid, "JMI propose without a to: no tie-break");
+            return true;
+        };
+        let them = bare(from);
+        let (won, lost): (Vec<_>, Vec<_>) = ours
+            .into_iter()
+            .partition(|c| jmi::ours_wins(&c.sid, &me, sid, &them));
+        for c in &lost {
+            tracing::info!(%profile, peer = %from, sid = %c.sid, theirs = %sid, "JMI tie-break: retracting our proposal");
+            self.finish(profile, &c.sid, TIE_BREAK, Some("Tie-Break".into()));
+            let mut m = Jmi::new(Kind::Retract, &c.sid);
+            m.reason = Some(jmi::tie_break_reason());
+            m.tie_break = true;
+            self.spawn_send_jmi(profile, c.peer.to_bare().into(), m, true);
+        }
+        if won.is_empty() {
+            return true;
+        }
+        tracing::info!(%profile, peer = %from, sid = %won[0].sid, theirs = %sid, "JMI tie-break: rejecting their proposal");
+        let mut m = Jmi::new(Kind::Reject, sid);
+        m.reason = Some(jmi::tie_break_reason());
+        m.tie_break = true;
+        self.spawn_send_jmi(profile, from.clone(), m, false);
+        false
+    }
+
+    /// Sends a JMI message off the caller's path (message handlers are sync).
+    fn spawn_send_jmi(self: &Arc<Self>, profile: &str, to: Jid, m: Jmi, store: bool) {
+        let me = self.clone();
+        let profile = profile.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = me.send_jmi(&profile, &to, &m, store).await {
+                tracing::warn!(%profile, peer = %to, sid = %m.id, what = m.kind.name(), error = %e, "sending JMI failed");
+            }
+        });
     }
 
     fn on_presence(&self, args: &IncomingPresence) {
