@@ -134,10 +134,11 @@ fn rules() -> &'static [(Regex, &'static str)] {
             (r"\b1[0-9]{9}(\.\d+)?\b", "<epoch>"),
             // Round-trip times (`PONG (0.0120 s)`).
             (r"\d+\.\d+(e-?\d+)? ?s\b", "<seconds>"),
-            // Blog item ids made from the title plus a random suffix (`first-post-bL1B`).
+            // Blog item ids made from the title plus a random suffix (`first-post-bL1B`;
+            // 0.9's is `token_urlsafe(3)`, which may hold `-` and `_`: `first-post-v_8h`).
             (
-                r"\b([a-z0-9]+(?:-[a-z0-9]+)*)--?[A-Za-z0-9]{4}\b",
-                "$1-<suffix>",
+                r"\b([a-z0-9]+(?:-[a-z0-9]+)*)-[A-Za-z0-9_-]{4}([^A-Za-z0-9_-]|$)",
+                "$1-<suffix>$2",
             ),
         ]
         .into_iter()
@@ -908,6 +909,8 @@ mod tests {
         let raw = "connected as alice@localhost/libervia.edLEVBuMuYoSzeKrKHDEhp  \n\
                    PONG (0.012065410614013672 s)\n\
                    Item published with ID first-post-bL1B\n\
+                   Item published with ID first-post-v_8h\n\
+                   \"id\": \"first-post--x9Q\",\n\
                    \"updated\": 1796227648,\n\
                    id 9b2a1c3e-1f2d-4c5b-9a8e-0123456789ab on 127.0.0.1:41234\n\n";
         assert_eq!(
@@ -915,6 +918,8 @@ mod tests {
             "connected as alice@localhost/<resource>\n\
              PONG (<seconds>)\n\
              Item published with ID first-post-<suffix>\n\
+             Item published with ID first-post-<suffix>\n\
+             \"id\": \"first-post-<suffix>\",\n\
              \"updated\": <epoch>,\n\
              id <uuid> on 127.0.0.1:<port>\n"
         );
