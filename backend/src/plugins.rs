@@ -45,6 +45,16 @@ pub struct Plan {
     pub ruled_out: BTreeMap<&'static str, (PluginState, String)>,
 }
 
+/// Every built-in plugin, from the plugin crates by domain, in no particular order
+/// ([`plan`] orders them). This is the one place that links them all in.
+pub fn builtin() -> Vec<Arc<dyn Plugin>> {
+    let mut all = perch_plugins_core::builtin();
+    all.extend(perch_plugins_im::builtin());
+    all.extend(perch_plugins_pubsub::builtin());
+    all.extend(perch_plugins_calls::builtin());
+    all
+}
+
 /// Decides which plugins may load and in what order.
 pub fn plan(infos: &[PluginInfo], disabled: &BTreeSet<String>) -> Plan {
     let by_name: BTreeMap<&'static str, &PluginInfo> =

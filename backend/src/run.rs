@@ -26,7 +26,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let profiles = Profiles::new(db.clone(), Arc::new(sealer));
     let daemon = Daemon::new(config, db, profiles);
     daemon
-        .start_plugins(perch_plugins::builtin())
+        .start_plugins(crate::plugins::builtin())
         .await
         .context("starting plugins")?;
     let pruner = daemon.jobs.spawn_pruner();

@@ -13,7 +13,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use perch_plugin_api::minidom::Element;
 
-use crate::dom::Attr;
+use perch_codec::dom::Attr;
 use perch_plugin_api::parsers::message::{Id, Message};
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::points::{MessageSend, OutgoingMessage};

@@ -173,8 +173,8 @@ mod tests {
 }
 
 /// Generators of what a stranger may send, for the property tests of the readers.
-#[cfg(test)]
-pub(crate) mod arb {
+#[cfg(any(test, feature = "arb"))]
+pub mod arb {
     use perch_plugin_api::minidom::rxml::NcName;
     use perch_plugin_api::minidom::{Element, Node};
     use proptest::prelude::*;

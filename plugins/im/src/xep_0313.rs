@@ -31,7 +31,7 @@ use perch_plugin_api::parsers::ns;
 use perch_plugin_api::points::{IncomingMessage, MessageReceived, RoomJoined, RoomJoinedPoint};
 use perch_plugin_api::{Flow, Host, HostError, Plugin, PluginError, PluginInfo, Source};
 
-use crate::dom::Attr;
+use perch_codec::dom::Attr;
 
 pub const IMPORT_NAME: &str = "XEP-0313";
 

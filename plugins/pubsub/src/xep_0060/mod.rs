@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use crate::xep_0059::{self, Next, Pager, RsmRequest, RsmResponse};
 
-pub mod xml;
+pub use perch_codec::xep_0060::xml;
 
 pub use xml::{EventKind, Item, PsEvent};
 

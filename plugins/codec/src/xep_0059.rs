@@ -9,40 +9,12 @@
 //! a whole list, for services that ignore RSM.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
+use perch_plugin_api::StanzaError;
 use perch_plugin_api::minidom::Element;
-use perch_plugin_api::{Host, Plugin, PluginError, PluginInfo, StanzaError};
 use serde::{Deserialize, Serialize};
 
-pub const IMPORT_NAME: &str = "XEP-0059";
 pub const NS: &str = "http://jabber.org/protocol/rsm";
-
-/// The plugin: RSM is a helper other plugins use; loading it announces the feature.
-#[derive(Debug)]
-pub struct Rsm;
-
-impl Plugin for Rsm {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Result Set Management",
-            description: "Pages of results (RSM), with a pager that detects services ignoring it",
-            dependencies: &[],
-            recommendations: &[],
-        }
-    }
-
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            host.add_feature(IMPORT_NAME, NS);
-            Ok(())
-        }
-        .boxed()
-    }
-}
 
 /// What we ask for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

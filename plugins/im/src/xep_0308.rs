@@ -17,7 +17,7 @@ use perch_plugin_api::parsers::message::{Lang, Message, MessageType};
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginInfo};
 
-use crate::dom::Attr;
+use perch_codec::dom::Attr;
 
 pub const IMPORT_NAME: &str = "XEP-0308";
 

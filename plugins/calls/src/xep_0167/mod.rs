@@ -10,8 +10,7 @@
 //! ended ones are also stored (table `call`), so `call_list` shows them after a
 //! restart.
 
-pub mod rtp;
-pub mod sdp;
+pub use perch_codec::xep_0167::{rtp, sdp};
 mod store;
 
 use std::collections::{BTreeSet, HashMap};
@@ -32,11 +31,11 @@ use perch_plugin_api::{
 };
 use serde_json::{Value, json};
 
-use crate::dom::Attr;
-use crate::xep_0166::session::{Refusal, State, check_incoming};
-use crate::xep_0166::{self as jingle, Action, Content, Group, Jingle, Reason};
-use crate::xep_0176::{Candidate, Transport};
-use crate::xep_0353::{self as jmi, Jmi, Kind};
+use perch_codec::dom::Attr;
+use perch_codec::xep_0166::session::{Refusal, State, check_incoming};
+use perch_codec::xep_0166::{self as jingle, Action, Content, Group, Jingle, Reason};
+use perch_codec::xep_0176::{Candidate, Transport};
+use perch_codec::xep_0353::{self as jmi, Jmi, Kind};
 use sdp::Role;
 
 pub const IMPORT_NAME: &str = "XEP-0167";
@@ -51,8 +50,8 @@ pub const FEATURES: &[&str] = &[
     rtp::NS,
     rtp::NS_AUDIO,
     rtp::NS_VIDEO,
-    crate::xep_0176::NS,
-    crate::xep_0320::NS,
+    perch_codec::xep_0176::NS,
+    perch_codec::xep_0320::NS,
     jmi::NS,
     rtp::NS_RTCP_FB,
     rtp::NS_HDREXT,
@@ -772,7 +771,7 @@ impl Calls {
             };
             match Candidate::from_sdp(line, perch_plugin_api::ids::random_hex(5)) {
                 Ok(candidate) => queued.push(Queued { content, candidate }),
-                Err(e @ crate::xep_0176::CandidateSkip::Malformed(..)) => {
+                Err(e @ perch_codec::xep_0176::CandidateSkip::Malformed(..)) => {
                     return Err(bad(format!("call_candidates: candidates[{i}]: {e}")));
                 }
                 Err(e) => {

@@ -491,7 +491,7 @@ pub(crate) mod arb {
         prop_oneof![
             4 => "[a-z]{1,6}",
             1 => Just(MARK.to_owned()),
-            1 => crate::dom::arb::any_text(),
+            1 => perch_codec::dom::arb::any_text(),
         ]
     }
 
@@ -581,7 +581,7 @@ mod proptests {
     use proptest::prelude::*;
 
     proptest! {
-        #![proptest_config(crate::dom::arb::config())]
+        #![proptest_config(perch_codec::dom::arb::config())]
 
         /// Any search gives a statement whose placeholders match its values and
         /// whose text holds none of the frontend's strings, or an error naming the

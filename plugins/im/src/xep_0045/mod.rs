@@ -43,7 +43,7 @@ use tokio::sync::oneshot;
 mod actions;
 pub mod bookmarks;
 mod store;
-pub mod xml;
+pub use perch_codec::xep_0045::xml;
 
 use bookmarks::Bookmark;
 use xml::{Occupant, OccupantPresence, RoomPresence, code};

@@ -17,10 +17,10 @@ use perch_plugin_api::minidom::rxml::{Namespace, NcName};
 use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginInfo};
 use serde_json::{Map, Value, json};
 
-use crate::dom::Attr;
 use crate::pubsub_cache::{Analyser, Analysers, Analysis};
 use crate::xep_0059::RsmRequest;
 use crate::xep_0060::{self, ItemsRequest, xml};
+use perch_codec::dom::Attr;
 
 pub const IMPORT_NAME: &str = "XEP-0277";
 pub const NODE: &str = "urn:xmpp:microblog:0";
@@ -52,7 +52,7 @@ pub fn atom_to_json(entry: &Element) -> Value {
                 // The XHTML `<div/>` (RFC 4287 §4.1.3.3); what else a sender put
                 // there is not XHTML content.
                 if let Some(div) = c.children().find(|d| d.ns() == NS_XHTML) {
-                    out.insert("content_xhtml".into(), json!(crate::dom::to_xml(div)));
+                    out.insert("content_xhtml".into(), json!(perch_codec::dom::to_xml(div)));
                 }
             }
             _ => {
@@ -691,7 +691,7 @@ mod tests {
 #[cfg(test)]
 mod proptests {
     use super::*;
-    use crate::dom::{arb, to_xml};
+    use perch_codec::dom::{arb, to_xml};
     use perch_plugin_api::minidom::Node;
     use proptest::option::of;
     use proptest::prelude::*;
@@ -870,7 +870,7 @@ mod proptests {
     }
 
     proptest! {
-        #![proptest_config(crate::dom::arb::config())]
+        #![proptest_config(perch_codec::dom::arb::config())]
 
         /// Post → Atom (written, read back) → post: the same post (a missing title
         /// reads as "", plain-text XHTML comes back in its `<div/>`, a comments node

@@ -15,8 +15,8 @@ use perch_plugin_api::minidom::Element;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::dom::Attr;
-use crate::xep_0060::xml as pubsub;
+use perch_codec::dom::Attr;
+use perch_codec::xep_0060::xml as pubsub;
 
 pub const NODE: &str = "urn:xmpp:bookmarks:1";
 pub const NS: &str = "urn:xmpp:bookmarks:1";
