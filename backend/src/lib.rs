@@ -16,6 +16,7 @@ pub mod history;
 pub mod host;
 pub mod jobs;
 pub mod libervia;
+pub mod libervia_params;
 pub mod logging;
 pub mod memory;
 pub mod paths;
