@@ -67,7 +67,7 @@ pub fn forget(lib: &Lib, profile: &str) {
 /// After a profile connected: the security notice when it does not check the
 /// server's certificate (0.9 shows one at every such connection).
 pub async fn on_connected(lib: &Lib, profile: &str) {
-    let insecure = match lib.daemon.profiles.get(profile).await {
+    let insecure = match lib.daemon.profile(profile).await {
         Ok(m) => m.insecure,
         Err(e) => {
             tracing::debug!(profile, error = %e, "no security notice: profile gone");
@@ -156,8 +156,7 @@ pub async fn change_xmpp_password(lib: &Lib, profile: &str, data: &Map) -> Answe
 async fn password_form(lib: &Lib, profile: &str, why: Option<&str>) -> String {
     let server = lib
         .daemon
-        .profiles
-        .get(profile)
+        .profile(profile)
         .await
         .map(|m| {
             m.server.clone().unwrap_or_else(|| {

@@ -48,8 +48,7 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             let (clients, _components): (bool, bool) = args(msg)?;
             let names: Vec<String> = if clients {
                 lib.daemon
-                    .profiles
-                    .list()
+                    .profile_list()
                     .await?
                     .into_iter()
                     .map(|m| m.name)
@@ -66,7 +65,7 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
         }
         "asyncDeleteProfile" => {
             let name: String = args(msg)?;
-            let p = lib.daemon.profiles.get(&name).await?.name;
+            let p = lib.daemon.profile(&name).await?.name;
             if lib.daemon.session(&p).await.is_ok() {
                 return Err(LibError::exc(
                     errors::PROFILE_CONNECTED,
@@ -80,7 +79,7 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
         }
         "profileSetDefault" => {
             let name: String = args(msg)?;
-            lib.daemon.profiles.set_default(&name).await?;
+            lib.daemon.set_default_profile(&name).await?;
             unit()
         }
         "profileStartSession" => {
@@ -324,7 +323,7 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
             let key: String = args(msg)?;
             lib.profile(&key).await?;
             let mut features: HashMap<String, Map> = HashMap::new();
-            for s in lib.daemon.registry.statuses() {
+            for s in lib.daemon.plugin_statuses() {
                 if s.reason.is_empty() {
                     features.insert(s.import_name, Map::new());
                 }
@@ -576,7 +575,7 @@ async fn profile_create(
         ));
     }
     crate::profiles::validate_name(name).map_err(|e| LibError::value(&e.to_string()))?;
-    if lib.daemon.profiles.get(name).await.is_ok() {
+    if lib.daemon.profile(name).await.is_ok() {
         return Err(LibError::exc(
             errors::CONFLICT,
             &format!("a profile named {name:?} already exists"),
@@ -749,7 +748,7 @@ async fn history(
     limit: i32,
     filters: &Map,
 ) -> Result<Vec<HistoryRow>, LibError> {
-    let m = lib.daemon.profiles.get(profile).await?;
+    let m = lib.daemon.profile(profile).await?;
     let own = bare(&m.jid);
     let peer = if bare(from) == own || from.is_empty() {
         to
@@ -775,7 +774,7 @@ async fn history(
         before: None,
         limit,
     };
-    let rows = lib.daemon.history.query(m.id, &q).await?;
+    let rows = lib.daemon.query_history(m.id, &q).await?;
     let types = filters
         .get("types")
         .map(|t| t.split_whitespace().collect::<Vec<_>>());

@@ -89,14 +89,14 @@ impl Lib {
                 "no profile given (@NONE@)",
                 "",
             )),
-            "@DEFAULT@" | "" => match self.daemon.profiles.resolve("").await {
+            "@DEFAULT@" | "" => match self.daemon.resolve_profile("").await {
                 Ok(m) => Ok(m.name),
                 Err(crate::error::Error::NoDefaultProfile) => {
                     // Libervia picks the first profile, and remembers it.
-                    let first = self.daemon.profiles.list().await?.into_iter().next();
+                    let first = self.daemon.profile_list().await?.into_iter().next();
                     match first {
                         Some(m) => {
-                            self.daemon.profiles.set_default(&m.name).await?;
+                            self.daemon.set_default_profile(&m.name).await?;
                             Ok(m.name)
                         }
                         None => Err(LibError::exc(
@@ -108,7 +108,7 @@ impl Lib {
                 }
                 Err(e) => Err(e.into()),
             },
-            name => Ok(self.daemon.profiles.get(name).await?.name),
+            name => Ok(self.daemon.profile(name).await?.name),
         }
     }
 
@@ -161,7 +161,7 @@ pub enum LiberviaStartError {
 /// The name is asked for without replacing an owner and without queueing: a running
 /// Libervia backend keeps it, and perchd says so and serves its native bridge only.
 pub async fn start(daemon: Arc<Daemon>) -> Result<(Started, Option<Arc<Lib>>), LiberviaStartError> {
-    let cfg = daemon.config.libervia.clone();
+    let cfg = daemon.config().libervia.clone();
     if !cfg.enabled {
         tracing::info!("Libervia bridge disabled in the configuration");
         return Ok((Started::Disabled, None));
@@ -187,7 +187,7 @@ pub async fn start(daemon: Arc<Daemon>) -> Result<(Started, Option<Arc<Lib>>), L
         .await
         .map_err(bus_err)?;
     let _ = lib.conn.set(conn.clone());
-    tokio::spawn(signals::forward(lib.clone(), daemon.events.subscribe()));
+    tokio::spawn(signals::forward(lib.clone(), daemon.subscribe()));
     let flags = RequestNameFlags::DO_NOT_QUEUE;
     match conn.request_name_with_flags(BUS_NAME, flags).await {
         Ok(RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner) => {
