@@ -336,6 +336,20 @@ impl Registry {
     }
 }
 
+/// A plugin's handler panicked: logged, and signalled to frontends as
+/// `PluginSignal("perch", "handler_fault", "", {plugin, point, what})`. Here, beside
+/// the registry, so that every layer that runs plugin code (the receive pipeline,
+/// the daemon's actions, the trigger points' sink) reports the same way.
+pub fn report_fault(events: &EventSender, f: perch_plugin_api::HandlerFault) {
+    tracing::error!(plugin = %f.plugin, point = %f.point, what = %f.what, "a plugin handler panicked; the flow went on without it");
+    let _ = events.send(Event::Plugin {
+        plugin: "perch".into(),
+        name: "handler_fault".into(),
+        profile: String::new(),
+        data: serde_json::to_value(&f).unwrap_or_default(),
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,18 +436,4 @@ mod tests {
         let p = plan(&[info("S", &["S"])], &set(&[]));
         assert_eq!(p.ruled_out["S"].1, "dependency cycle: S → S");
     }
-}
-
-/// A plugin's handler panicked: logged, and signalled to frontends as
-/// `PluginSignal("perch", "handler_fault", "", {plugin, point, what})`. Here, beside
-/// the registry, so that every layer that runs plugin code (the receive pipeline,
-/// the daemon's actions, the trigger points' sink) reports the same way.
-pub fn report_fault(events: &EventSender, f: perch_plugin_api::HandlerFault) {
-    tracing::error!(plugin = %f.plugin, point = %f.point, what = %f.what, "a plugin handler panicked; the flow went on without it");
-    let _ = events.send(Event::Plugin {
-        plugin: "perch".into(),
-        name: "handler_fault".into(),
-        profile: String::new(),
-        data: serde_json::to_value(&f).unwrap_or_default(),
-    });
 }

@@ -130,22 +130,20 @@ struct PluginIqs {
 }
 
 impl IqHandlers for PluginIqs {
-    fn claim(&self, iq: IncomingIq) -> Result<BoxFuture<'static, IqAnswer>, IncomingIq> {
-        let Some(handler) = self
+    fn claim(&self, iq: &IncomingIq) -> Option<BoxFuture<'static, IqAnswer>> {
+        let handler = self
             .registry
-            .iq_handler(iq.set, iq.payload.name(), &iq.payload.ns())
-        else {
-            return Err(iq);
-        };
+            .iq_handler(iq.set, iq.payload.name(), &iq.payload.ns())?;
         let name = format!("{{{}}}{}", iq.payload.ns(), iq.payload.name());
         let request = perch_plugin_api::IqRequest {
             profile: self.profile.clone(),
-            from: iq.from,
+            from: iq.from.clone(),
             set: iq.set,
-            payload: iq.payload,
+            payload: iq.payload.clone(),
         };
         let (events, profile) = (self.events.clone(), self.profile.clone());
-        Ok(async move {
+        Some(
+            async move {
             match std::panic::AssertUnwindSafe(handler(request))
                 .catch_unwind()
                 .await
@@ -165,7 +163,8 @@ impl IqHandlers for PluginIqs {
                 }
             }
         }
-        .boxed())
+        .boxed(),
+        )
     }
 }
 

@@ -959,9 +959,9 @@ impl Task {
                     set: !is_get,
                     payload,
                 };
-                match self.iq_handlers.claim(iq) {
-                    Ok(answer) => return self.answer_later(answer, from, id),
-                    Err(_) => Iq::Error {
+                match self.iq_handlers.claim(&iq) {
+                    Some(answer) => return self.answer_later(answer, from, id),
+                    None => Iq::Error {
                         from: None,
                         to: from.clone(),
                         id: id.clone(),

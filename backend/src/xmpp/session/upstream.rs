@@ -96,10 +96,10 @@ pub type IqAnswer = Result<Option<Element>, StanzaError>;
 /// Who answers the IQ requests the session does not handle itself.
 pub trait IqHandlers: Send + Sync + 'static {
     /// The answer of whoever claims `iq`, as a future the session runs in a task of
-    /// its own and must not panic; `Err(iq)` back when nobody does (the session
+    /// its own and that must not panic; `None` when nobody does (the session
     /// answers `service-unavailable`). Called from the session task: a lookup, it
     /// must not block.
-    fn claim(&self, iq: IncomingIq) -> Result<BoxFuture<'static, IqAnswer>, IncomingIq>;
+    fn claim(&self, iq: &IncomingIq) -> Option<BoxFuture<'static, IqAnswer>>;
 }
 
 /// What the session needs of the layer above, given at [`super::Session::spawn`].
