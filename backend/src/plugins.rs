@@ -12,6 +12,8 @@ use perch_plugin_api::action::{ActionHandler, ActionSpec};
 use perch_plugin_api::{IqHandler, Plugin, PluginInfo, Triggers};
 use serde::Serialize;
 
+use crate::events::{Event, EventSender};
+
 /// What became of a plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -342,6 +344,20 @@ impl Registry {
         *w(&self.loaded) = loaded.clone();
         loaded
     }
+}
+
+/// A plugin's handler panicked: logged, and signalled to frontends as
+/// `PluginSignal("perch", "handler_fault", "", {plugin, point, what})`. Here, beside
+/// the registry, so that every layer that runs plugin code (the receive pipeline,
+/// the daemon's actions, the trigger points' sink) reports the same way.
+pub fn report_fault(events: &EventSender, f: perch_plugin_api::HandlerFault) {
+    tracing::error!(plugin = %f.plugin, point = %f.point, what = %f.what, "a plugin handler panicked; the flow went on without it");
+    let _ = events.send(Event::Plugin {
+        plugin: "perch".into(),
+        name: "handler_fault".into(),
+        profile: String::new(),
+        data: serde_json::to_value(&f).unwrap_or_default(),
+    });
 }
 
 #[cfg(test)]

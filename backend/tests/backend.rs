@@ -450,6 +450,8 @@ mod client_contract;
 mod db_pool;
 #[path = "backend/history.rs"]
 mod history;
+#[path = "backend/layers.rs"]
+mod layers;
 #[path = "backend/libervia_bridge.rs"]
 mod libervia_bridge;
 #[path = "backend/libervia_params.rs"]

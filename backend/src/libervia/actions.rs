@@ -53,7 +53,7 @@ pub fn forget(lib: &Lib, profile: &str) {
 /// After a profile connected: the security notice when it does not check the
 /// server's certificate (0.9 shows one at every such connection).
 pub async fn on_connected(lib: &Lib, profile: &str) {
-    let insecure = match lib.daemon.profiles.get(profile).await {
+    let insecure = match lib.daemon.profile(profile).await {
         Ok(m) => m.insecure,
         Err(e) => {
             tracing::debug!(profile, error = %e, "no security notice: profile gone");

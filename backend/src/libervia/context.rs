@@ -66,14 +66,14 @@ impl Lib {
                 "no profile given (@NONE@)",
                 "",
             )),
-            "@DEFAULT@" | "" => match self.daemon.profiles.resolve("").await {
+            "@DEFAULT@" | "" => match self.daemon.resolve_profile("").await {
                 Ok(m) => Ok(m.name),
                 Err(crate::error::Error::NoDefaultProfile) => {
                     // Libervia picks the first profile, and remembers it.
-                    let first = self.daemon.profiles.list().await?.into_iter().next();
+                    let first = self.daemon.profile_list().await?.into_iter().next();
                     match first {
                         Some(m) => {
-                            self.daemon.profiles.set_default(&m.name).await?;
+                            self.daemon.set_default_profile(&m.name).await?;
                             Ok(m.name)
                         }
                         None => Err(LibError::exc(
@@ -85,7 +85,7 @@ impl Lib {
                 }
                 Err(e) => Err(e.into()),
             },
-            name => Ok(self.daemon.profiles.get(name).await?.name),
+            name => Ok(self.daemon.profile(name).await?.name),
         }
     }
 

@@ -72,7 +72,7 @@ pub enum LiberviaStartError {
 /// The name is asked for without replacing an owner and without queueing: a running
 /// Libervia backend keeps it, and perchd says so and serves its native bridge only.
 pub async fn start(daemon: Arc<Daemon>) -> Result<(Started, Option<Arc<Lib>>), LiberviaStartError> {
-    let cfg = daemon.config.libervia.clone();
+    let cfg = daemon.config().libervia.clone();
     if !cfg.enabled {
         tracing::info!("Libervia bridge disabled in the configuration");
         return Ok((Started::Disabled, None));
@@ -98,7 +98,7 @@ pub async fn start(daemon: Arc<Daemon>) -> Result<(Started, Option<Arc<Lib>>), L
         .await
         .map_err(bus_err)?;
     let _ = lib.conn.set(conn.clone());
-    tokio::spawn(signals::forward(lib.clone(), daemon.events.subscribe()));
+    tokio::spawn(signals::forward(lib.clone(), daemon.subscribe()));
     let flags = RequestNameFlags::DO_NOT_QUEUE;
     match conn.request_name_with_flags(BUS_NAME, flags).await {
         Ok(RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner) => {

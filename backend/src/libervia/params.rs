@@ -551,7 +551,7 @@ impl Params {
     }
 
     async fn profile(&self, profile: &str) -> Result<profile::Model, ParamError> {
-        Ok(self.daemon.profiles.resolve(profile).await?)
+        Ok(self.daemon.resolve_profile(profile).await?)
     }
 
     /// `setParam`: validates, stores (changing the profile where the param is one of
@@ -662,13 +662,9 @@ impl Params {
             Home::Jid => m.jid.clone(),
             // None set yet (a profile made by profileCreate): reads back empty.
             Home::XmppPassword if reveal && !crate::profiles::has_password(m) => String::new(),
-            Home::XmppPassword if reveal => self
-                .daemon
-                .profiles
-                .credentials(m)?
-                .password
-                .expose()
-                .to_owned(),
+            Home::XmppPassword if reveal => {
+                self.daemon.credentials(m)?.password.expose().to_owned()
+            }
             Home::XmppPassword | Home::ProfilePassword => String::new(),
             Home::ForceServer => force_pair(m).0,
             Home::ForcePort => force_pair(m).1,

@@ -101,7 +101,7 @@ const SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(110);
 async fn wait_job(lib: &Lib, id: &str) -> Result<(), LibError> {
     let deadline = tokio::time::Instant::now() + SYNC_WAIT;
     loop {
-        let j = lib.daemon.jobs.get(id).await?;
+        let j = lib.daemon.job(id).await?;
         match j.state.as_str() {
             "running" if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;

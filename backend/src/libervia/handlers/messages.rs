@@ -77,7 +77,7 @@ async fn history(
     limit: i32,
     filters: &Map,
 ) -> Result<Vec<HistoryRow>, LibError> {
-    let m = lib.daemon.profiles.get(profile).await?;
+    let m = lib.daemon.profile(profile).await?;
     let own = bare(&m.jid);
     let peer = if bare(from) == own || from.is_empty() {
         to
@@ -103,7 +103,7 @@ async fn history(
         before: None,
         limit,
     };
-    let rows = lib.daemon.history.query(m.id, &q).await?;
+    let rows = lib.daemon.query_history(m.id, &q).await?;
     let types = filters
         .get("types")
         .map(|t| t.split_whitespace().collect::<Vec<_>>());

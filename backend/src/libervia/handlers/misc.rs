@@ -37,7 +37,7 @@ pub async fn get_version(_lib: &Lib) -> Answer {
 pub async fn features(lib: &Lib, key: String) -> Answer {
     lib.profile(&key).await?;
     let mut features: HashMap<String, Map> = HashMap::new();
-    for s in lib.daemon.registry.statuses() {
+    for s in lib.daemon.plugin_statuses() {
         if s.reason.is_empty() {
             features.insert(s.import_name, Map::new());
         }

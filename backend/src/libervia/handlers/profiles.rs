@@ -49,7 +49,7 @@ pub async fn create(lib: &Lib, (name, password, component): (String, String, Str
 
 /// `asyncDeleteProfile`: refused while connected.
 pub async fn delete(lib: &Lib, name: String) -> Answer {
-    let p = lib.daemon.profiles.get(&name).await?.name;
+    let p = lib.daemon.profile(&name).await?.name;
     if lib.daemon.session(&p).await.is_ok() {
         return Err(LibError::exc(
             errors::PROFILE_CONNECTED,
@@ -64,7 +64,7 @@ pub async fn delete(lib: &Lib, name: String) -> Answer {
 
 /// `profileSetDefault`.
 pub async fn set_default(lib: &Lib, name: String) -> Answer {
-    lib.daemon.profiles.set_default(&name).await?;
+    lib.daemon.set_default_profile(&name).await?;
     unit()
 }
 
@@ -172,7 +172,7 @@ async fn profile_create(
         ));
     }
     crate::profiles::validate_name(name).map_err(|e| LibError::value(&e.to_string()))?;
-    if lib.daemon.profiles.get(name).await.is_ok() {
+    if lib.daemon.profile(name).await.is_ok() {
         return Err(LibError::exc(
             errors::CONFLICT,
             &format!("a profile named {name:?} already exists"),
