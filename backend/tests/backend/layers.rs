@@ -23,7 +23,17 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     // The database and what lives in it.
-    ("storage", &["db", "secret", "profiles", "history", "jobs", "libervia_params"]),
+    (
+        "storage",
+        &[
+            "db",
+            "secret",
+            "profiles",
+            "history",
+            "jobs",
+            "libervia_params",
+        ],
+    ),
     // Sessions: connections, the stream task, stanza conversions.
     ("xmpp", &["xmpp"]),
     // The registry of what plugins registered (no daemon in it).

@@ -29,8 +29,7 @@ pub async fn name_get(lib: &Lib, key: String) -> Answer {
 pub async fn list_get(lib: &Lib, (clients, _components): (bool, bool)) -> Answer {
     let names: Vec<String> = if clients {
         lib.daemon
-            .profiles
-            .list()
+            .profile_list()
             .await?
             .into_iter()
             .map(|m| m.name)
@@ -343,8 +342,7 @@ pub async fn change_xmpp_password(lib: &Lib, profile: &str, data: &Map) -> Answe
 async fn xmpp_password_form(lib: &Lib, profile: &str, why: Option<&str>) -> String {
     let server = lib
         .daemon
-        .profiles
-        .get(profile)
+        .profile(profile)
         .await
         .map(|m| {
             m.server.clone().unwrap_or_else(|| {
