@@ -221,7 +221,7 @@ fn write_round(bed: &Bed, k: usize, n: usize) -> Vec<String> {
             "profile",
             "autoconnect",
             &own,
-            if n % 2 == 0 { "on" } else { "off" },
+            if n.is_multiple_of(2) { "on" } else { "off" },
         ],
         vec!["profile", "password", &own, "--xmpp-password", ALICE_PW],
         vec!["profile", "default", &own],
