@@ -116,3 +116,43 @@ async fn profile_creations_and_other_writers_8_at_a_time_never_fail() {
         "exactly one default profile"
     );
 }
+
+/// A writer that finds the lock held past [`WRITE_LOCK_DEADLINE`] (and past the old
+/// 5 s busy timeout, after which it failed) waits for it, and then writes.
+#[tokio::test]
+async fn a_writer_waits_for_a_lock_held_past_the_deadline() {
+    use perch_backend::db::{WRITE_LOCK_DEADLINE, begin_write};
+    use sea_orm::ConnectionTrait;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("perch.db");
+    let holder = open_sqlite(&path).await.unwrap();
+    holder
+        .execute_unprepared("CREATE TABLE t (x INTEGER)")
+        .await
+        .unwrap();
+    let writer = open_sqlite(&path).await.unwrap();
+    let held = begin_write(&holder, "hold the lock", "").await.unwrap();
+    held.execute_unprepared("INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    let waiting = tokio::spawn(async move {
+        let tx = begin_write(&writer, "wait for the lock", "tester").await?;
+        tx.execute_unprepared("INSERT INTO t VALUES (2)").await?;
+        tx.commit().await
+    });
+    tokio::time::sleep(WRITE_LOCK_DEADLINE + std::time::Duration::from_secs(1)).await;
+    held.commit().await.unwrap();
+    waiting.await.unwrap().expect("the second writer failed");
+    let n = holder
+        .query_one_raw(sea_orm::Statement::from_string(
+            holder.get_database_backend(),
+            "SELECT count(*) AS n FROM t",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(n, 2);
+}
