@@ -1127,6 +1127,8 @@ mod cache;
 mod calls;
 #[path = "e2e/calls_signalling.rs"]
 mod calls_signalling;
+#[path = "e2e/concurrency.rs"]
+mod concurrency;
 #[path = "e2e/hardening.rs"]
 mod hardening;
 #[path = "e2e/hostile.rs"]

@@ -7,6 +7,8 @@
 
 pub mod entities;
 
+pub use perch_plugin_api::db::{WRITE_LOCK_DEADLINE, begin_write};
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -52,7 +54,11 @@ pub async fn open_sqlite(path: &Path) -> Result<DatabaseConnection, DbOpenError>
                 .page_size(8192)
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5))
+                // A writer waits for the lock rather than fail: a single statement
+                // waits this long inside SQLite; a transaction that writes starts
+                // with `begin_write` (BEGIN IMMEDIATE), which logs a wait past
+                // WRITE_LOCK_DEADLINE and asks again when this runs out.
+                .busy_timeout(BUSY_TIMEOUT)
                 .foreign_keys(true)
                 // 256 KiB of page cache per connection (SQLite's default is 2 MiB):
                 // the B-tree's inner pages of a cached read still fit (32 pages of
@@ -101,6 +107,12 @@ async fn sane_after_use(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx:
     }
     Ok(true)
 }
+
+/// How long SQLite makes a statement wait for another connection's lock before it
+/// answers "database is locked" (SQLite's default is 0, sqlx's 5 s): a single write
+/// statement has no other way to wait, and no transaction of ours should hold the
+/// lock anywhere near this long.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// WAL pages past which a committing connection checkpoints by itself.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 8192;

@@ -9,8 +9,7 @@ use std::collections::HashSet;
 
 use perch_plugin_api::HostError;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait,
-    Value as Sql,
+    ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, Value as Sql,
 };
 
 use super::model::SyncState;
@@ -243,7 +242,9 @@ pub async fn sync_completed(
     id: i64,
     generation: i64,
 ) -> Result<(), HostError> {
-    let txn = db.begin().await.map_err(db_err)?;
+    let txn = perch_plugin_api::db::begin_write(db, "pubsub cache sync completed", "")
+        .await
+        .map_err(db_err)?;
     txn.execute_raw(stmt(
         "DELETE FROM pubsub_item WHERE node_id = ? AND generation < ?",
         vec![id.into(), generation.into()],
@@ -344,9 +345,8 @@ pub async fn store_items(
     // deferred one that must upgrade to a writer while another connection writes gets
     // SQLITE_BUSY at once, without waiting (two syncs at a time failed with "database
     // is locked", perch-bench --memory). Taking the write lock first waits for it.
-    let mut tx = db
-        .get_sqlite_connection_pool()
-        .begin_with("BEGIN IMMEDIATE")
+    let pool = db.get_sqlite_connection_pool();
+    let mut tx = perch_plugin_api::db::begin_write_sqlx(pool, "pubsub cache store", "")
         .await
         .map_err(sqlx_err)?;
     let now = now_micros();
@@ -645,7 +645,9 @@ pub async fn purge_where(
     clause: &str,
     values: Vec<Sql>,
 ) -> Result<u64, HostError> {
-    let txn = db.begin().await.map_err(db_err)?;
+    let txn = perch_plugin_api::db::begin_write(db, "pubsub cache purge", "")
+        .await
+        .map_err(db_err)?;
     let matching = format!(
         "SELECT i.id FROM pubsub_item i JOIN pubsub_node n ON n.id = i.node_id WHERE {clause}"
     );
