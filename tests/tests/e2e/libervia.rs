@@ -17,60 +17,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use perch_tests::libervia::{
     CliOut, Frontend, LiberviaBackend, Step, Tui, differential, perch_frontend,
-    perchd_with_libervia, seed_roster,
+    perchd_with_libervia, seed_roster, sides,
 };
-use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody, wait_until};
+use perch_tests::{ALICE_PW, BOB_PW, Prosody, wait_until};
 use serde_json::Value;
-
-/// One backend on its own Prosody, and the frontends' environment for it.
-struct Side {
-    frontend: Frontend,
-    // Kept alive for the test's duration (one of the two is set).
-    _libervia: Option<LiberviaBackend>,
-    _perchd: Option<Perchd>,
-    prosody: Prosody,
-}
-
-impl Side {
-    fn start(perch: bool) -> Result<Self> {
-        let prosody = Prosody::start()?;
-        // alice and bob know each other from the start (same roster on both sides).
-        seed_roster(&prosody, "alice", &[("bob@localhost", "Bobby", "Friends")])?;
-        seed_roster(&prosody, "bob", &[("alice@localhost", "Alice", "Friends")])?;
-        let both_libervia =
-            std::env::var_os("PERCH_E2E_LIBERVIA_BOTH").is_some_and(|v| !v.is_empty() && v != "0");
-        let (frontend, libervia, perchd) = if perch && !both_libervia {
-            let perchd = perchd_with_libervia()?;
-            (perch_frontend(&perchd)?, None, Some(perchd))
-        } else {
-            let backend = LiberviaBackend::start()?;
-            (backend.frontend()?, Some(backend), None)
-        };
-        let frontend = frontend.with_var("port", &prosody.port().to_string());
-        Ok(Self {
-            frontend,
-            _libervia: libervia,
-            _perchd: perchd,
-            prosody,
-        })
-    }
-}
-
-/// Starts both sides in parallel: (Libervia, perchd).
-fn sides() -> (Side, Side) {
-    let (lib, perch) = std::thread::scope(|s| {
-        let lib = s.spawn(|| Side::start(false));
-        let perch = s.spawn(|| Side::start(true));
-        (
-            lib.join().expect("start thread"),
-            perch.join().expect("start thread"),
-        )
-    });
-    (
-        lib.expect("starting Debian's libervia-backend side"),
-        perch.expect("starting the perchd side"),
-    )
-}
 
 /// Profiles `test` (alice) and `bob`, pointed at the side's Prosody, as a user would set
 /// them up with libervia-cli; compared step by step.
@@ -679,94 +629,4 @@ fn tui_body(
     wait_until(TUI_WAIT, || bob_history_has_answer(&mut last))
         .with_context(|| format!("bob's history never showed alice's answer: {last}"))?;
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------
-// bench: the same cached calls through the bridge, perchd vs Libervia
-// ---------------------------------------------------------------------------------------
-
-/// Not a test: the figures of bench/scripts/libervia_bridge.py on both backends. Each
-/// side gets profile `test` with 20 blog posts (each containing "benchword"), synced
-/// into its cache; then the script runs on Libervia, then on perchd (one at a time, so
-/// neither disturbs the other's timings). `PERCH_BENCH_N` sets the iterations (200).
-#[test]
-#[ignore = "a benchmark: cargo test --test e2e libervia_bridge_bench -- --ignored --nocapture"]
-fn libervia_bridge_bench() {
-    let (lib, perch) = sides();
-    let prepare = |side: &Side| -> Result<()> {
-        let f = &side.frontend;
-        let port = side.prosody.port().to_string();
-        f.cli_ok(&[
-            "profile",
-            "create",
-            "test",
-            "-j",
-            "alice@localhost",
-            "-x",
-            ALICE_PW,
-        ])?;
-        for (param, value) in [
-            ("Force server", "127.0.0.1"),
-            ("Force port", port.as_str()),
-            ("check_certificate", "false"),
-        ] {
-            f.cli_ok(&["param", "set", "-p", "test", "Connection", param, value])?;
-        }
-        f.cli_ok(&["profile", "connect", "-p", "test", "-c"])?;
-        // Prosody's PEP nodes keep one item unless configured otherwise.
-        f.cli_ok(&[
-            "pubsub",
-            "node",
-            "create",
-            "-p",
-            "test",
-            "-s",
-            "alice@localhost",
-            "-n",
-            "urn:xmpp:microblog:0",
-            "-f",
-            "max_items",
-            "100",
-        ])?;
-        for i in 0..20 {
-            let out = f.cli_input(
-                &["blog", "set", "-p", "test", "-T", &format!("Post {i}")],
-                &format!("benchword number {i}\n"),
-            )?;
-            ensure!(out.success(), "blog set: {}", out.describe());
-        }
-        f.cli_ok(&[
-            "pubsub",
-            "cache",
-            "sync",
-            "-p",
-            "test",
-            "-s",
-            "alice@localhost",
-            "-n",
-            "urn:xmpp:microblog:0",
-        ])?;
-        Ok(())
-    };
-    std::thread::scope(|s| {
-        let a = s.spawn(|| prepare(&lib));
-        let b = s.spawn(|| prepare(&perch));
-        a.join().expect("thread").expect("preparing Libervia");
-        b.join().expect("thread").expect("preparing perchd");
-    });
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../bench/scripts/libervia_bridge.py");
-    let n = std::env::var("PERCH_BENCH_N").unwrap_or_else(|_| "200".to_owned());
-    for (label, side) in [("libervia-backend 0.9", &lib), ("perchd", &perch)] {
-        let mut cmd = std::process::Command::new("/usr/bin/python3");
-        cmd.env_clear()
-            .envs(side.frontend.envs())
-            .arg(&script)
-            .args(["--address", side.frontend.bus_address()])
-            .args(["--profile", "test", "--service", "alice@localhost"])
-            .args(["--node", "urn:xmpp:microblog:0", "--fts", "benchword"])
-            .args(["-n", &n, "--label", label]);
-        let out = perch_tests::run_checked(cmd, Duration::from_secs(600)).unwrap();
-        println!("{}", String::from_utf8_lossy(&out.stdout).trim_end());
-    }
 }
