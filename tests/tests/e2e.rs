@@ -754,6 +754,49 @@ fn start_monitor(perchd: &Perchd) -> Result<(std::process::Child, mpsc::Receiver
     Ok((monitor, rx))
 }
 
+/// `perch --json monitor` running, and the lines it printed so far: a test waits for
+/// the signal that says what it waits for happened.
+struct Monitor {
+    child: std::process::Child,
+    rx: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Monitor {
+    fn start(perchd: &Perchd) -> Result<Self> {
+        let (child, rx) = start_monitor(perchd)?;
+        Ok(Self {
+            child,
+            rx,
+            seen: Vec::new(),
+        })
+    }
+
+    /// Waits (up to [`DELIVERY`]) for a line that matches, after those already matched.
+    fn wait(&mut self, matches: impl Fn(&Value) -> bool) -> Result<()> {
+        wait_line(&self.rx, &mut self.seen, matches)
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// XEP-0313's `catch_up_done` for `profile`'s catch-up of `archive` (a bare JID: our
+/// account's, or a room's): every result of it came before its end on the stream.
+fn catch_up_done<'a>(profile: &'a str, archive: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |v| {
+        v["signal"] == "PluginSignal"
+            && v["plugin"] == "XEP-0313"
+            && v["name"] == "catch_up_done"
+            && v["profile"] == profile
+            && v["data"]["archive"] == archive
+    }
+}
+
 fn bound_jid(perchd: &Perchd, profile: &str) -> Result<String> {
     let status = perchd.status_of(profile)?;
     status["bound_jid"]
