@@ -424,6 +424,9 @@ impl Media {
                     && let Some(out_pad) = out.static_pad("sink")
                 {
                     count_probe(&out_pad, &recv_counters, kind, |c, p, _| {
+                        if c.decoded_buffers == 0 && p > 0 {
+                            tracing::info!("first incoming media decoded");
+                        }
                         c.decoded_buffers += p;
                     });
                 }

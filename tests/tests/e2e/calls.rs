@@ -154,7 +154,19 @@ fn sigterm_body(bed: &Bed) -> Result<()> {
         Ok(alice.stderr_text().contains("media connected"))
     })
     .with_context(|| format!("alice's call never connected:\n{}", alice.stderr_text()))?;
-    std::thread::sleep(Duration::from_secs(1));
+    // Hung up once media flows both ways: each end decoded the other's.
+    wait_until(Duration::from_secs(30), || {
+        Ok([&alice, &bob]
+            .iter()
+            .all(|p| p.stderr_text().contains("first incoming media decoded")))
+    })
+    .with_context(|| {
+        format!(
+            "media never decoded on both ends:\nalice:\n{}\nbob:\n{}",
+            alice.stderr_text(),
+            bob.stderr_text()
+        )
+    })?;
     let pid = alice.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status()?;
     ensure!(killed.success(), "kill -TERM {pid} failed");
