@@ -763,6 +763,21 @@ impl Tui {
         Ok(())
     }
 
+    /// Sends keys, then waits until the screen (attributes included) is drawn anew: the
+    /// TUI has taken them. A key that changes nothing visible waits `timeout`; either
+    /// way the screen as it is then is returned, for the caller to judge.
+    pub fn keys_and_redraw(&self, keys: &[&str], timeout: Duration) -> Result<String> {
+        let before = self.screen_with_attributes()?;
+        self.keys(keys)?;
+        let mut now = before.clone();
+        // Not redrawn within `timeout` is an answer too (the key changed nothing).
+        let _ = crate::wait_until(timeout, || {
+            now = self.screen_with_attributes()?;
+            Ok(now != before)
+        });
+        Ok(now)
+    }
+
     /// Types `text` literally.
     pub fn type_text(&self, text: &str) -> Result<()> {
         self.tmux_ok(&["send-keys", "-t", "tui", "-l", text])?;

@@ -488,6 +488,10 @@ fn libervia_cli_pubsub_cache_and_blog() {
 /// How long the TUI may take to show something (a Python start plus a connection).
 const TUI_WAIT: Duration = Duration::from_secs(40);
 
+/// How long the TUI may take to draw what a key did (when the key does something
+/// visible; a key that does nothing visible costs this much).
+const TUI_SETTLE: Duration = Duration::from_secs(2);
+
 /// libervia-tui on profile `test` (alice): it connects, lists bob with his presence,
 /// shows bob's message, and alice's answer typed in the TUI reaches bob's history.
 /// With `PERCH_E2E_LIBERVIA_BOTH=1` it runs on Debian's backend instead (reference).
@@ -566,9 +570,7 @@ fn tui_body(
     let mut focused = false;
     let mut seen = Vec::new();
     for _ in 0..4 {
-        tui.keys(&["Tab"])?;
-        std::thread::sleep(Duration::from_millis(300));
-        let screen = tui.screen_with_attributes()?;
+        let screen = tui.keys_and_redraw(&["Tab"], TUI_SETTLE)?;
         let group = screen
             .lines()
             .find(|l| l.contains("[-] Friends"))
@@ -601,11 +603,14 @@ fn tui_body(
     let mut in_edit_bar = false;
     for _ in 0..4 {
         let before = tui.edit_bar()?;
-        tui.keys(&["Tab"])?;
-        std::thread::sleep(Duration::from_millis(300));
+        tui.keys_and_redraw(&["Tab"], TUI_SETTLE)?;
         tui.type_text("x")?;
-        std::thread::sleep(Duration::from_millis(300));
-        if tui.edit_bar()? != before {
+        let mut bar = before.clone();
+        let marked = wait_until(TUI_SETTLE, || {
+            bar = tui.edit_bar()?;
+            Ok(bar != before)
+        });
+        if marked.is_ok() {
             tui.keys(&["BSpace"])?;
             in_edit_bar = true;
             break;
