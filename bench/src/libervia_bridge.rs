@@ -85,7 +85,9 @@ pub fn run(iterations: usize) -> Result<()> {
     std::thread::scope(|s| {
         let a = s.spawn(|| prepare(&lib));
         let b = s.spawn(|| prepare(&perch));
-        let a = a.join().map_err(|_| anyhow!("preparing Libervia panicked"))?;
+        let a = a
+            .join()
+            .map_err(|_| anyhow!("preparing Libervia panicked"))?;
         let b = b.join().map_err(|_| anyhow!("preparing perchd panicked"))?;
         a.map_err(|e| e.context("preparing Libervia"))?;
         b.map_err(|e| e.context("preparing perchd"))

@@ -661,7 +661,9 @@ pub fn try_sides() -> Result<(Side, Side)> {
         let perch = s.spawn(|| Side::start(true));
         (
             lib.join().map_err(|_| anyhow!("the start thread panicked")),
-            perch.join().map_err(|_| anyhow!("the start thread panicked")),
+            perch
+                .join()
+                .map_err(|_| anyhow!("the start thread panicked")),
         )
     });
     Ok((

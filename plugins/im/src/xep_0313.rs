@@ -237,7 +237,12 @@ impl Archive {
             }
         }
         tracing::debug!(%profile, %archive, pages, "archive catch-up done");
-        host.emit(IMPORT_NAME, "catch_up_done", &profile, serde_json::json!({"archive": archive.to_string(), "pages": pages}));
+        host.emit(
+            IMPORT_NAME,
+            "catch_up_done",
+            &profile,
+            serde_json::json!({"archive": archive.to_string(), "pages": pages}),
+        );
     }
 }
 
