@@ -237,6 +237,12 @@ impl Archive {
             }
         }
         tracing::debug!(%profile, %archive, pages, "archive catch-up done");
+        host.emit(
+            IMPORT_NAME,
+            "catch_up_done",
+            &profile,
+            serde_json::json!({"archive": archive.to_string(), "pages": pages}),
+        );
     }
 }
 
@@ -269,6 +275,7 @@ impl Plugin for Archive {
             };
             let _ = me.window.set(window);
             host.add_feature(IMPORT_NAME, ns::MAM);
+            host.declare_signal(IMPORT_NAME, "catch_up_done", "a catch-up of an archive (ours or a room's) went to its end: {archive, pages}");
             let unwrapper = me.clone();
             host.triggers().add::<MessageReceived, _>(
                 IMPORT_NAME,
