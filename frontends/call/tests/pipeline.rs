@@ -157,7 +157,7 @@ async fn an_unparsable_answer_is_a_typed_error() {
 }
 
 /// Real offers (Chromium 156 and webrtcbin 1.22, captured, in
-/// plugins/core/tests/fixtures/jingle) taken through perchd's conversion, SDP -> Jingle
+/// plugins/codec/tests/fixtures/jingle) taken through perchd's conversion, SDP -> Jingle
 /// -> SDP, as a callee's frontend receives them in `call_incoming`: a real webrtcbin
 /// must accept each as its remote description and answer every media line, with the
 /// offer's mids.
@@ -166,7 +166,7 @@ async fn sdp_perchd_writes_from_jingle_is_accepted_by_webrtcbin() {
     use perch_codec::xep_0167::sdp::{Role, to_jingle, to_sdp};
     let fixtures = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../plugins/core/tests/fixtures/jingle"
+        "/../../plugins/codec/tests/fixtures/jingle"
     );
     for name in ["chromium-156-offer.sdp", "webrtcbin-1.22-offer.sdp"] {
         let captured = std::fs::read_to_string(format!("{fixtures}/{name}"))
