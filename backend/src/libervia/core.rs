@@ -398,7 +398,7 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
                 .run_action(
                     &p,
                     "disco_info",
-                    &json!({"jid": jid, "node": opt(&node), "use_cache": use_cache}).to_string(),
+                    json!({"jid": jid, "node": opt(&node), "use_cache": use_cache}),
                 )
                 .await?;
             out(disco_infos(&v))
@@ -411,7 +411,7 @@ pub async fn call(lib: &Lib, name: &str, msg: &Message) -> Answer {
                 .run_action(
                     &p,
                     "disco_items",
-                    &json!({"jid": jid, "node": opt(&node), "use_cache": use_cache}).to_string(),
+                    json!({"jid": jid, "node": opt(&node), "use_cache": use_cache}),
                 )
                 .await?;
             let items: Vec<Identity> = v["items"]

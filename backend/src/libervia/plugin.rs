@@ -874,7 +874,7 @@ async fn current_syntax(lib: &Lib, profile: &str) -> Result<String, LibError> {
 pub async fn action(lib: &Lib, profile: &str, name: &str, args: Value) -> Result<Value, LibError> {
     Ok(lib
         .daemon
-        .run_action(profile, name, &args.to_string())
+        .run_action(profile, name, args)
         .await?)
 }
 

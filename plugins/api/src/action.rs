@@ -4,11 +4,18 @@
 //! their commands and forms from that), and a call is checked against the declaration
 //! before the plugin's code runs — a missing or mistyped parameter is refused naming
 //! the parameter, and nothing happens.
+//!
+//! Why typed too: each action's name, arguments and result are declared once in
+//! `perch-actions`, shared with its callers; [`typed`] makes a handler taking
+//! `A::Args` and answering `A::Output`, and [`ActionSpec::mismatch`] lets a test check
+//! that the declared parameters are the struct's fields.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
+pub use perch_actions::Action;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -142,6 +149,22 @@ impl Args {
     pub fn jid(&self, name: &str) -> Option<Jid> {
         self.str(name).and_then(|s| Jid::new(s).ok())
     }
+
+    /// The checked arguments as one JSON object (defaults filled in).
+    pub fn to_value(&self) -> Value {
+        Value::Object(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// The checked arguments as action `A`'s typed arguments.
+    pub fn typed<A: Action>(&self) -> Result<A::Args, crate::HostError> {
+        serde_json::from_value(self.to_value())
+            .map_err(|e| crate::HostError::BadArgument(format!("action {}: {e}", A::NAME)))
+    }
 }
 
 /// Why a call was refused before the action ran.
@@ -263,6 +286,58 @@ pub type ActionResult = Result<Value, crate::HostError>;
 /// An action's code.
 pub type ActionHandler = Arc<dyn Fn(Call) -> BoxFuture<'static, ActionResult> + Send + Sync>;
 
+impl ActionSpec {
+    /// The declaration of typed action `A` (named `A::NAME`). `params` declare the
+    /// fields of `A::Args` for checking and listing; a test compares both.
+    pub fn of<A: Action>(doc: &'static str, needs_session: bool, params: Vec<Param>) -> Self {
+        Self {
+            name: A::NAME,
+            plugin: String::new(),
+            doc,
+            needs_session,
+            params,
+        }
+    }
+
+    /// Where the declared parameters and `A::Args`'s fields differ, said in one line.
+    pub fn mismatch<A: Action>(&self) -> Option<String> {
+        let mut declared: Vec<&str> = self.params.iter().map(|p| p.name).collect();
+        let mut fields: Vec<&str> = perch_actions::fields::<A::Args>()?.to_vec();
+        declared.sort_unstable();
+        fields.sort_unstable();
+        (declared != fields || self.name != A::NAME).then(|| {
+            format!(
+                "action {}: parameters {declared:?}, but {} has fields {fields:?}",
+                self.name,
+                A::NAME
+            )
+        })
+    }
+}
+
+/// The code of typed action `A`: `f` gets the profile and the checked arguments as
+/// `A::Args`, and answers `A::Output`; JSON stays in the host.
+pub fn typed<A, F, Fut>(f: F) -> ActionHandler
+where
+    A: Action,
+    F: Fn(String, A::Args) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<A::Output, crate::HostError>> + Send + 'static,
+{
+    Arc::new(move |call: Call| match call.args.typed::<A>() {
+        Ok(args) => {
+            let run = f(call.profile, args);
+            async move {
+                let out = run.await?;
+                serde_json::to_value(out).map_err(|e| {
+                    crate::HostError::Internal(format!("action {}: result: {e}", A::NAME))
+                })
+            }
+            .boxed()
+        }
+        Err(e) => futures::future::ready(Err(e)).boxed(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +371,37 @@ mod tests {
             a.jid("jid").map(|j| j.to_string()).as_deref(),
             Some("a@b/c")
         );
+    }
+
+    #[test]
+    fn typed_handlers_get_their_struct_and_specs_are_compared() {
+        use perch_actions::disco::{Ping, PingArgs, Pong};
+        let spec = ActionSpec::of::<Ping>(
+            "",
+            true,
+            vec![Param::required("jid", ParamType::Jid, "who")],
+        );
+        assert_eq!(spec.mismatch::<Ping>(), None);
+        let wrong = ActionSpec::of::<Ping>(
+            "",
+            true,
+            vec![Param::required("to", ParamType::Jid, "who")],
+        );
+        let why = wrong.mismatch::<Ping>().expect("differs");
+        assert!(why.contains("[\"to\"]") && why.contains("[\"jid\"]"), "{why}");
+        let h = typed::<Ping, _, _>(|profile, a: PingArgs| async move {
+            Ok(Pong {
+                jid: format!("{profile}:{}", a.jid),
+                rtt_ms: 1.0,
+            })
+        });
+        let args = spec.check(&json!({"jid": "a@b"})).expect("valid");
+        let out = futures::executor::block_on(h(Call {
+            profile: "p".into(),
+            args,
+        }))
+        .expect("runs");
+        assert_eq!(out, json!({"jid": "p:a@b", "rtt_ms": 1.0}));
     }
 
     #[test]
