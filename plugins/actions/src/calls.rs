@@ -23,6 +23,9 @@ pub struct StartArgs {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Started {
     pub sid: String,
+    /// Whom perchd calls: the resource it chose (the bare JID while a JMI proposal
+    /// is open).
+    pub peer: String,
 }
 
 action!(
