@@ -21,7 +21,7 @@ use futures::StreamExt;
 use perch_client::Action;
 use perch_client::actions::{cache, pubsub};
 use perch_tests::{ALICE_PW, BOB_PW, Ejabberd, Perchd, Prosody};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 /// Options of the drill.
 #[derive(Debug, Clone)]
@@ -406,8 +406,7 @@ pub async fn run(o: &Options) -> Result<()> {
             q["with_xml"] = json!(true);
         }
         let query = q.as_object().cloned().unwrap_or_default();
-        let got =
-            action::<cache::Search>(&conn, "bob", &cache::SearchArgs { query }).await?;
+        let got = action::<cache::Search>(&conn, "bob", &cache::SearchArgs { query }).await?;
         if got["items"].as_array().is_none_or(Vec::is_empty) {
             return Err(anyhow!("search {q}: {got}"));
         }

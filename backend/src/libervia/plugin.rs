@@ -872,10 +872,7 @@ async fn current_syntax(lib: &Lib, profile: &str) -> Result<String, LibError> {
 
 /// Runs a plugin action with JSON arguments.
 pub async fn action(lib: &Lib, profile: &str, name: &str, args: Value) -> Result<Value, LibError> {
-    Ok(lib
-        .daemon
-        .run_action(profile, name, args)
-        .await?)
+    Ok(lib.daemon.run_action(profile, name, args).await?)
 }
 
 fn s(v: &Value) -> String {

@@ -25,8 +25,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use perch_bench::{COMMON, RARE, fresh_db, ingest, ms, percentiles, raw_insert, search};
 use perch_bench::drill::action;
+use perch_bench::{COMMON, RARE, fresh_db, ingest, ms, percentiles, raw_insert, search};
 use perch_client::Action;
 use perch_client::actions::{cache, pubsub};
 use perch_plugins::pubsub_cache::dao;

@@ -23,7 +23,7 @@ use futures::StreamExt;
 use perch_client::actions::{NoArgs, calls, disco};
 use perch_client::{Action, Client, Signal, SignalStream};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::error::{CallError, Result};
@@ -496,7 +496,10 @@ pub async fn listen(
                 // brings the offer as `call_incoming`; refusing it rejects the proposal.
                 if accepts(&peer) {
                     tracing::info!(profile = %opts.profile, %peer, %sid, "accepting a proposed call");
-                    let args = calls::AnswerArgs { sid: sid.clone(), sdp: None };
+                    let args = calls::AnswerArgs {
+                        sid: sid.clone(),
+                        sdp: None,
+                    };
                     if let Err(e) = daemon.action::<calls::Answer>(args).await {
                         tracing::warn!(%sid, error = %e, "call_answer failed");
                     }

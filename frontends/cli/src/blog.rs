@@ -78,7 +78,11 @@ fn clean(v: Value) -> Value {
 }
 
 /// Runs action `A` for the target's profile; its result as JSON, to print.
-async fn call<A: Action>(client: &Client, target: &Target, args: A::Args) -> Result<Value, CliError> {
+async fn call<A: Action>(
+    client: &Client,
+    target: &Target,
+    args: A::Args,
+) -> Result<Value, CliError> {
     let out = client.action::<A>(&target.profile.profile, &args).await?;
     Ok(serde_json::to_value(&out).unwrap_or(Value::Null))
 }

@@ -115,7 +115,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 node: node.clone(),
                 use_cache: !no_cache,
             };
-            let info = c.action::<disco::DiscoInfo>(&profile.profile, &args).await?;
+            let info = c
+                .action::<disco::DiscoInfo>(&profile.profile, &args)
+                .await?;
             let items = c
                 .action::<disco::DiscoItems>(&profile.profile, &args)
                 .await?;

@@ -367,9 +367,7 @@ async fn run_action<A: Action>(
     target: &Target,
     args: A::Args,
 ) -> Result<(A::Output, Value), CliError> {
-    let out = client
-        .action::<A>(&target.profile.profile, &args)
-        .await?;
+    let out = client.action::<A>(&target.profile.profile, &args).await?;
     let shown = serde_json::to_value(&out).unwrap_or(Value::Null);
     Ok((out, shown))
 }
@@ -652,12 +650,10 @@ async fn node(cmd: &NodeCommand, client: &Client) -> Result<(Value, Option<Strin
             let text = form_lines(&r["config"]);
             (r, Some(text))
         }
-        NodeCommand::Purge { node } => {
-            (
-                shown::<p::NodePurge>(client, &node.target, node.args()).await?,
-                Some(String::new()),
-            )
-        }
+        NodeCommand::Purge { node } => (
+            shown::<p::NodePurge>(client, &node.target, node.args()).await?,
+            Some(String::new()),
+        ),
         NodeCommand::List { target, node } => {
             let a = target.args(node.as_ref());
             let r = shown::<p::NodeListGet>(client, target, a).await?;
@@ -666,8 +662,7 @@ async fn node(cmd: &NodeCommand, client: &Client) -> Result<(Value, Option<Strin
         }
         NodeCommand::Subscriptions { node, set } => {
             if set.is_empty() {
-                let r =
-                    shown::<p::NodeSubscriptionsGet>(client, &node.target, node.args()).await?;
+                let r = shown::<p::NodeSubscriptionsGet>(client, &node.target, node.args()).await?;
                 let text = table(&r["subscriptions"], &["jid", "subscription", "subid"]);
                 (r, Some(text))
             } else {
@@ -684,8 +679,7 @@ async fn node(cmd: &NodeCommand, client: &Client) -> Result<(Value, Option<Strin
         }
         NodeCommand::Affiliations { node, set } => {
             if set.is_empty() {
-                let r =
-                    shown::<p::NodeAffiliationsGet>(client, &node.target, node.args()).await?;
+                let r = shown::<p::NodeAffiliationsGet>(client, &node.target, node.args()).await?;
                 let text = table(&r["affiliations"], &["jid", "affiliation"]);
                 (r, Some(text))
             } else {

@@ -29,9 +29,9 @@ mod signal;
 pub mod socket;
 
 pub use client::{Client, Target};
+pub use error::{Error, ErrorName, Result};
 pub use perch_actions as actions;
 pub use perch_actions::Action;
-pub use error::{Error, ErrorName, Result};
 pub use proxy::*;
 pub use signal::{Signal, SignalStream};
 

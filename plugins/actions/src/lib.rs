@@ -43,6 +43,16 @@ pub trait Action {
     type Args: Serialize + DeserializeOwned + Send + Sync + 'static;
     /// Its result, as `ActionRun` returns it.
     type Output: Serialize + DeserializeOwned + Send + Sync + 'static;
+
+    /// `(NAME, f)`, with `f` checked to take this action's arguments (and the profile)
+    /// and to answer its result: what the plugin API's `typed` makes a handler of.
+    fn handler<E, F, Fut>(f: F) -> (&'static str, F)
+    where
+        F: Fn(String, Self::Args) -> Fut,
+        Fut: Future<Output = Result<Self::Output, E>>,
+    {
+        (Self::NAME, f)
+    }
 }
 
 /// Arguments of an action that takes none: `{}`.

@@ -5,18 +5,19 @@
 //! before the plugin's code runs — a missing or mistyped parameter is refused naming
 //! the parameter, and nothing happens.
 //!
-//! Why typed too: each action's name, arguments and result are declared once in
-//! `perch-actions`, shared with its callers; [`typed`] makes a handler taking
-//! `A::Args` and answering `A::Output`, and [`ActionSpec::mismatch`] lets a test check
-//! that the declared parameters are the struct's fields.
+//! Why typed too: each action's name, arguments and result are declared once, as
+//! serde types, in the `perch-actions` crate that plugins and their callers share;
+//! [`typed`] makes a handler that takes the arguments' struct and answers the result's.
+//! This crate stays free of other Perch crates: `typed` is generic over any serde
+//! types, and `perch_actions::Action::handler` ties a closure to one action's types.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-pub use perch_actions::Action;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::jid::Jid;
@@ -152,18 +153,13 @@ impl Args {
 
     /// The checked arguments as one JSON object (defaults filled in).
     pub fn to_value(&self) -> Value {
-        Value::Object(
-            self.0
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        )
+        Value::Object(self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
-    /// The checked arguments as action `A`'s typed arguments.
-    pub fn typed<A: Action>(&self) -> Result<A::Args, crate::HostError> {
+    /// The checked arguments as `T`, the typed arguments of `action`.
+    pub fn parse<T: DeserializeOwned>(&self, action: &str) -> Result<T, crate::HostError> {
         serde_json::from_value(self.to_value())
-            .map_err(|e| crate::HostError::BadArgument(format!("action {}: {e}", A::NAME)))
+            .map_err(|e| crate::HostError::BadArgument(format!("action {action}: {e}")))
     }
 }
 
@@ -286,51 +282,23 @@ pub type ActionResult = Result<Value, crate::HostError>;
 /// An action's code.
 pub type ActionHandler = Arc<dyn Fn(Call) -> BoxFuture<'static, ActionResult> + Send + Sync>;
 
-impl ActionSpec {
-    /// The declaration of typed action `A` (named `A::NAME`). `params` declare the
-    /// fields of `A::Args` for checking and listing; a test compares both.
-    pub fn of<A: Action>(doc: &'static str, needs_session: bool, params: Vec<Param>) -> Self {
-        Self {
-            name: A::NAME,
-            plugin: String::new(),
-            doc,
-            needs_session,
-            params,
-        }
-    }
-
-    /// Where the declared parameters and `A::Args`'s fields differ, said in one line.
-    pub fn mismatch<A: Action>(&self) -> Option<String> {
-        let mut declared: Vec<&str> = self.params.iter().map(|p| p.name).collect();
-        let mut fields: Vec<&str> = perch_actions::fields::<A::Args>()?.to_vec();
-        declared.sort_unstable();
-        fields.sort_unstable();
-        (declared != fields || self.name != A::NAME).then(|| {
-            format!(
-                "action {}: parameters {declared:?}, but {} has fields {fields:?}",
-                self.name,
-                A::NAME
-            )
-        })
-    }
-}
-
-/// The code of typed action `A`: `f` gets the profile and the checked arguments as
-/// `A::Args`, and answers `A::Output`; JSON stays in the host.
-pub fn typed<A, F, Fut>(f: F) -> ActionHandler
+/// The code of a typed action, from `(name, f)` (as `perch_actions::Action::handler`
+/// gives it): `f` gets the profile and the checked arguments as its struct, and
+/// answers the result's; JSON stays in the host.
+pub fn typed<In, Out, F, Fut>((name, f): (&'static str, F)) -> ActionHandler
 where
-    A: Action,
-    F: Fn(String, A::Args) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<A::Output, crate::HostError>> + Send + 'static,
+    In: DeserializeOwned,
+    Out: Serialize,
+    F: Fn(String, In) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Out, crate::HostError>> + Send + 'static,
 {
-    Arc::new(move |call: Call| match call.args.typed::<A>() {
+    Arc::new(move |call: Call| match call.args.parse::<In>(name) {
         Ok(args) => {
             let run = f(call.profile, args);
             async move {
                 let out = run.await?;
-                serde_json::to_value(out).map_err(|e| {
-                    crate::HostError::Internal(format!("action {}: result: {e}", A::NAME))
-                })
+                serde_json::to_value(out)
+                    .map_err(|e| crate::HostError::Internal(format!("action {name}: result: {e}")))
             }
             .boxed()
         }
@@ -374,28 +342,24 @@ mod tests {
     }
 
     #[test]
-    fn typed_handlers_get_their_struct_and_specs_are_compared() {
-        use perch_actions::disco::{Ping, PingArgs, Pong};
-        let spec = ActionSpec::of::<Ping>(
-            "",
-            true,
-            vec![Param::required("jid", ParamType::Jid, "who")],
-        );
-        assert_eq!(spec.mismatch::<Ping>(), None);
-        let wrong = ActionSpec::of::<Ping>(
-            "",
-            true,
-            vec![Param::required("to", ParamType::Jid, "who")],
-        );
-        let why = wrong.mismatch::<Ping>().expect("differs");
-        assert!(why.contains("[\"to\"]") && why.contains("[\"jid\"]"), "{why}");
-        let h = typed::<Ping, _, _>(|profile, a: PingArgs| async move {
+    fn typed_handlers_get_their_struct_and_answer_theirs() {
+        #[derive(serde::Deserialize)]
+        struct PingArgs {
+            jid: String,
+            count: i64,
+        }
+        #[derive(Serialize)]
+        struct Pong {
+            jid: String,
+            rtt_ms: f64,
+        }
+        let h = typed(("ping", |profile: String, a: PingArgs| async move {
             Ok(Pong {
                 jid: format!("{profile}:{}", a.jid),
-                rtt_ms: 1.0,
+                rtt_ms: a.count as f64,
             })
-        });
-        let args = spec.check(&json!({"jid": "a@b"})).expect("valid");
+        }));
+        let args = spec().check(&json!({"jid": "a@b"})).expect("valid");
         let out = futures::executor::block_on(h(Call {
             profile: "p".into(),
             args,
