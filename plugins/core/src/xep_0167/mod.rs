@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_actions::{self as actions, Action};
+use perch_actions::{self as actions, Action as _};
 use perch_plugin_api::action::{ActionSpec, Call as ActionCall, Param, ParamType};
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
