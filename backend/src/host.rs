@@ -3,6 +3,10 @@
 //!
 //! It holds the daemon weakly: plugins keep their host handle for as long as they
 //! live, and the daemon keeps its plugins, so a strong reference would be a cycle.
+//!
+//! It sits above the daemon (`tests/backend/layers.rs`) and goes through its
+//! methods only: the daemon never names it, `run.rs` hands it to
+//! [`Daemon::start_plugins`].
 
 use std::sync::{Arc, Weak};
 
@@ -31,7 +35,7 @@ impl DaemonHost {
         Arc::new(Self {
             daemon: Arc::downgrade(daemon),
             db: daemon.database().clone(),
-            registry: daemon.registry.clone(),
+            registry: daemon.registry().clone(),
         })
     }
 
@@ -75,20 +79,11 @@ impl Host for DaemonHost {
 
     fn profile_id(&self, profile: &str) -> BoxFuture<'_, Result<i32, HostError>> {
         let profile = profile.to_owned();
-        async move { Ok(self.daemon()?.profiles.get(&profile).await?.id) }.boxed()
+        async move { Ok(self.daemon()?.profile(&profile).await?.id) }.boxed()
     }
 
     fn profile_name(&self, id: i32) -> BoxFuture<'_, Option<String>> {
-        async move {
-            use sea_orm::EntityTrait;
-            crate::db::entities::profile::Entity::find_by_id(id)
-                .one(&self.db)
-                .await
-                .ok()
-                .flatten()
-                .map(|m| m.name)
-        }
-        .boxed()
+        async move { self.daemon.upgrade()?.profile_name_of(id).await }.boxed()
     }
 
     fn bound_jid(&self, profile: &str) -> BoxFuture<'_, Option<Jid>> {
@@ -130,7 +125,7 @@ impl Host for DaemonHost {
             return;
         }
         if let Some(d) = self.daemon.upgrade() {
-            let _ = d.events.send(Event::Plugin {
+            d.emit(Event::Plugin {
                 plugin: plugin.to_owned(),
                 name: name.to_owned(),
                 profile: profile.to_owned(),
@@ -143,7 +138,7 @@ impl Host for DaemonHost {
         let table = self
             .daemon
             .upgrade()
-            .and_then(|d| d.config.plugins.options.get(plugin).cloned())
+            .and_then(|d| d.config().plugins.options.get(plugin).cloned())
             .unwrap_or_default();
         serde_json::to_value(table).unwrap_or_else(|_| Value::Object(Default::default()))
     }
@@ -162,12 +157,10 @@ impl Host for DaemonHost {
         let (profile, message_id, key) =
             (profile.to_owned(), message_id.to_owned(), key.to_owned());
         async move {
-            let d = self.daemon()?;
-            let m = d.profiles.resolve(&profile).await?;
-            Ok(d.history
-                .set_extra(m.id, &message_id, &key, value)
-                .await?
-                .is_some())
+            Ok(self
+                .daemon()?
+                .set_message_extra(&profile, &message_id, &key, value)
+                .await?)
         }
         .boxed()
     }
@@ -204,10 +197,9 @@ impl Host for DaemonHost {
             description.to_owned(),
         );
         async move {
-            let d = self.daemon()?;
-            let m = d.profiles.resolve(&profile).await?;
-            Ok(d.jobs
-                .start(m.id, &m.name, &plugin, &kind, &description)
+            Ok(self
+                .daemon()?
+                .start_job(&profile, &plugin, &kind, &description)
                 .await?)
         }
         .boxed()

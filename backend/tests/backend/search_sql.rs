@@ -7,8 +7,8 @@
 //! confirms and the action reports as a bad `query.fts` (doc/reliability.rst,
 //! "Property tests").
 
-use perch_plugins::pubsub_cache::dao::{self, NewItem};
-use perch_plugins::pubsub_cache::search::{self, Query};
+use perch_plugins_pubsub::pubsub_cache::dao::{self, NewItem};
+use perch_plugins_pubsub::pubsub_cache::search::{self, Query};
 use proptest::option::of;
 use proptest::prelude::*;
 use proptest::sample::select;

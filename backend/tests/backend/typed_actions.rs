@@ -31,7 +31,10 @@ async fn daemon(dir: &tempfile::TempDir) -> Arc<Daemon> {
         .unwrap();
     let daemon = Daemon::new(Config::default(), db, profiles);
     daemon
-        .start_plugins(perch_plugins::builtin())
+        .start_plugins(
+            perch_backend::plugins::builtin(),
+            perch_backend::host::DaemonHost::new(&daemon),
+        )
         .await
         .unwrap();
     daemon
@@ -41,7 +44,7 @@ async fn daemon(dir: &tempfile::TempDir) -> Arc<Daemon> {
 async fn every_registered_action_is_declared_with_its_parameters() {
     let dir = tempfile::tempdir().unwrap();
     let d = daemon(&dir).await;
-    let specs = d.registry.actions();
+    let specs = d.action_specs();
     let declared = perch_actions::all();
     let registered: BTreeSet<&str> = specs.iter().map(|s| s.name).collect();
     let typed: BTreeSet<&str> = declared.iter().map(|a| a.name).collect();

@@ -29,7 +29,7 @@ use perch_bench::drill::action;
 use perch_bench::{COMMON, RARE, fresh_db, ingest, ms, percentiles, raw_insert, search};
 use perch_client::Action;
 use perch_client::actions::{cache, pubsub};
-use perch_plugins::pubsub_cache::dao;
+use perch_plugins_pubsub::pubsub_cache::dao;
 use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody};
 use serde_json::{Value, json};
 

@@ -788,6 +788,7 @@ impl Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn plugin_signal(name: &str, profile: &str, data: Value) -> Signal {
         Signal::PluginSignal {

@@ -1,0 +1,21 @@
+//! Perch's call plugins: Jingle RTP sessions (XEP-0167, with XEP-0166 sessions,
+//! XEP-0176 transport, XEP-0320 fingerprints and XEP-0353 ringing, whose elements are
+//! in `perch-codec`) and the STUN/TURN services calls use (XEP-0215).
+//!
+//! Each module is one plugin, named after its XEP, and sees only `perch-plugin-api`
+//! and `perch-codec`.
+
+use std::sync::Arc;
+
+use perch_plugin_api::Plugin;
+
+pub mod xep_0167;
+pub mod xep_0215;
+
+/// This crate's plugins, in no particular order (the host orders them).
+pub fn builtin() -> Vec<Arc<dyn Plugin>> {
+    vec![
+        Arc::new(xep_0167::Calls::default()),
+        Arc::new(xep_0215::ExternalServices),
+    ]
+}

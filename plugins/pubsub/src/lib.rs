@@ -1,0 +1,27 @@
+//! Perch's publish-subscribe plugins: result set management, pubsub itself, the
+//! pubsub cache (items kept in the database, searchable) and the microblog on top.
+//!
+//! Each module is one plugin, named after its XEP, and sees only `perch-plugin-api`
+//! and `perch-codec` (where the pubsub and RSM elements are).
+
+use std::sync::Arc;
+
+use perch_plugin_api::Plugin;
+
+pub mod pubsub_cache;
+pub mod xep_0059;
+pub mod xep_0060;
+pub mod xep_0277;
+
+/// This crate's plugins, in no particular order (the host orders them). The pubsub
+/// cache's analysers are handed to the plugins that register one.
+pub fn builtin() -> Vec<Arc<dyn Plugin>> {
+    let cache = Arc::new(pubsub_cache::PubsubCache::default());
+    let analysers = cache.analysers();
+    vec![
+        cache,
+        Arc::new(xep_0059::Rsm),
+        Arc::new(xep_0060::PubSub),
+        Arc::new(xep_0277::Microblog::new(analysers)),
+    ]
+}

@@ -1,0 +1,38 @@
+//! XEP-0059: Result Set Management, the plugin. The RSM types and the pager are XML
+//! and logic without a host, so they live in `perch-codec` (re-exported here so that
+//! `xep_0059::RsmRequest` keeps its meaning); what is left is the plugin that announces
+//! the feature.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use perch_plugin_api::{Host, Plugin, PluginError, PluginInfo};
+
+pub use perch_codec::xep_0059::*;
+
+pub const IMPORT_NAME: &str = "XEP-0059";
+
+/// The plugin: RSM is a helper other plugins use; loading it announces the feature.
+#[derive(Debug)]
+pub struct Rsm;
+
+impl Plugin for Rsm {
+    fn info(&self) -> PluginInfo {
+        PluginInfo {
+            import_name: IMPORT_NAME,
+            name: "Result Set Management",
+            description: "Pages of results (RSM), with a pager that detects services ignoring it",
+            dependencies: &[],
+            recommendations: &[],
+        }
+    }
+
+    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
+        async move {
+            host.add_feature(IMPORT_NAME, NS);
+            Ok(())
+        }
+        .boxed()
+    }
+}
