@@ -409,7 +409,15 @@ impl Core {
         name: String,
         args: String,
     ) -> Result<String, BridgeError> {
-        json(&self.daemon.run_action(&profile, &name, &args).await?)
+        // JSON text ends here; an unknown action is named before bad arguments.
+        let args = match crate::validate::action_args(&args) {
+            Ok(args) => args,
+            Err(e) => {
+                self.daemon.action_exists(&name)?;
+                return Err(e.into());
+            }
+        };
+        json(&self.daemon.run_action(&profile, &name, args).await?)
     }
 
     async fn job_get(&self, id: String) -> Result<String, BridgeError> {

@@ -522,19 +522,36 @@ impl Daemon {
         self.history.last_archive_id(p.id, by).await
     }
 
-    /// Runs an action: checks the arguments against its declaration, then runs it.
-    pub async fn run_action(&self, profile: &str, name: &str, args: &str) -> Result<Value> {
+    /// Runs plugin action `A` in process: the typed form of [`Daemon::run_action`],
+    /// for callers inside perchd (the Libervia bridge).
+    pub async fn action<A: perch_actions::Action>(
+        &self,
+        profile: &str,
+        args: &A::Args,
+    ) -> Result<A::Output> {
+        let args = serde_json::to_value(args)
+            .map_err(|e| Error::Internal(format!("action {}: arguments: {e}", A::NAME)))?;
+        let out = self.run_action(profile, A::NAME, args).await?;
+        serde_json::from_value(out)
+            .map_err(|e| Error::Internal(format!("action {}: result: {e}", A::NAME)))
+    }
+
+    /// Whether an action of that name is registered (`UnknownAction` if not).
+    pub fn action_exists(&self, name: &str) -> Result<()> {
+        match self.registry.action(name) {
+            Some(_) => Ok(()),
+            None => Err(Error::UnknownAction(name.to_owned())),
+        }
+    }
+
+    /// Runs plugin action `name` with `args` (a JSON object), checked against the
+    /// action's declared parameters. JSON text is parsed at the edge, by the bridge
+    /// ([`validate::action_args`]).
+    pub async fn run_action(&self, profile: &str, name: &str, args: Value) -> Result<Value> {
         let (spec, handler) = self
             .registry
             .action(name)
             .ok_or_else(|| Error::UnknownAction(name.to_owned()))?;
-        validate::text("args", args, validate::MAX_ACTION_ARGS)?;
-        let args: Value = if args.trim().is_empty() {
-            Value::Object(Default::default())
-        } else {
-            serde_json::from_str(args)
-                .map_err(|e| Error::bad_argument("args", format!("not JSON: {e}")))?
-        };
         validate::json_strings("args", &args)?;
         let args = spec
             .check(&args)

@@ -53,6 +53,16 @@ pub fn text(field: &str, s: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// The JSON text of an action's arguments, parsed: at most [`MAX_ACTION_ARGS`] bytes,
+/// XML-safe, and JSON (empty or blank text is `{}`).
+pub fn action_args(args: &str) -> Result<serde_json::Value> {
+    text("args", args, MAX_ACTION_ARGS)?;
+    if args.trim().is_empty() {
+        return Ok(serde_json::Value::Object(Default::default()));
+    }
+    serde_json::from_str(args).map_err(|e| Error::bad_argument("args", format!("not JSON: {e}")))
+}
+
 /// [`text`] on every string (and object key) of a JSON value. On the path of every
 /// action call (cached reads included), so the walk allocates nothing unless it finds
 /// a bad string; then the error names where it is (`args.a.b`).

@@ -460,3 +460,5 @@ mod libervia_bridge;
 mod libervia_params;
 #[path = "backend/search_sql.rs"]
 mod search_sql;
+#[path = "backend/typed_actions.rs"]
+mod typed_actions;

@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use futures::StreamExt;
+use perch_client::Action;
+use perch_client::actions::{cache, pubsub};
 use perch_tests::{ALICE_PW, BOB_PW, Ejabberd, Perchd, Prosody};
-use serde_json::{Value, json};
+use serde_json::{Map, json};
 
 /// Options of the drill.
 #[derive(Debug, Clone)]
@@ -89,25 +91,32 @@ fn profile(perchd: &Perchd, server: &Server, name: &str, pw: &str) -> Result<()>
     perchd.wait_for_state(name, "connected", Duration::from_secs(30))
 }
 
-/// One action over D-Bus, as a frontend calls it.
-pub async fn action(
+/// One typed action over D-Bus, as a frontend calls it (through perch-client).
+pub async fn action<A: Action>(
     conn: &zbus::Connection,
     profile: &str,
-    name: &str,
-    args: &Value,
-) -> Result<Value> {
-    let reply = conn
-        .call_method(
-            Some(perch_tests::BUS_NAME),
-            "/org/perch/Perch",
-            Some("org.perch.Perch1"),
-            "ActionRun",
-            &(profile, name, args.to_string()),
-        )
+    args: &A::Args,
+) -> Result<A::Output>
+where
+    A::Args: std::fmt::Debug,
+{
+    let proxy = perch_client::Perch1Proxy::builder(conn)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await?;
+    perch_client::action::run::<A>(&proxy, profile, args)
         .await
-        .with_context(|| format!("ActionRun {name} {args}"))?;
-    let text: String = reply.body().deserialize()?;
-    Ok(serde_json::from_str(&text)?)
+        .with_context(|| format!("ActionRun {} {args:?}", A::NAME))
+}
+
+/// `pubsub_items_get` on `SERVICE` with `max`, the other arguments absent.
+fn items(node: &str, max: usize) -> pubsub::ItemsGetArgs {
+    pubsub::ItemsGetArgs {
+        service: Some(SERVICE.into()),
+        node: node.to_owned(),
+        max: Some(max as i64),
+        ..Default::default()
+    }
 }
 
 /// perchd's resident set and its peak, in KiB (`VmRSS`, `VmHWM`).
@@ -183,23 +192,23 @@ impl Report {
 /// Creates `node` on the publisher and publishes `n` items into it, `in_flight` calls
 /// at a time.
 async fn fill(conn: &zbus::Connection, node: &str, n: usize) -> Result<()> {
-    action(
-        conn,
-        "carol",
-        "pubsub_node_create",
-        &json!({"service": SERVICE, "node": node,
-               "config": {"pubsub#max_items": NODE_MAX.to_string()}}),
-    )
-    .await?;
+    let mut config = Map::new();
+    config.insert("pubsub#max_items".into(), json!(NODE_MAX.to_string()));
+    let create = pubsub::NodeCreateArgs {
+        service: Some(SERVICE.into()),
+        node: Some(node.to_owned()),
+        config: Some(config),
+    };
+    action::<pubsub::NodeCreate>(conn, "carol", &create).await?;
     let calls = futures::stream::iter(0..n).map(|i| async move {
-        action(
-            conn,
-            "carol",
-            "pubsub_publish",
-            &json!({"service": SERVICE, "node": node, "item_id": format!("i{i:05}"),
-                   "payload": crate::payload(i)}),
-        )
-        .await
+        let publish = pubsub::PublishArgs {
+            service: Some(SERVICE.into()),
+            node: node.to_owned(),
+            item_id: Some(format!("i{i:05}")),
+            payload: crate::payload(i),
+            options: None,
+        };
+        action::<pubsub::Publish>(conn, "carol", &publish).await
     });
     let mut calls = calls.buffer_unordered(16);
     while let Some(r) = calls.next().await {
@@ -213,22 +222,14 @@ async fn fill(conn: &zbus::Connection, node: &str, n: usize) -> Result<()> {
 async fn sync_nodes(conn: &zbus::Connection, profile: &str, nodes: &[String]) -> Result<usize> {
     let mut total = 0;
     for node in nodes {
-        action(
-            conn,
-            profile,
-            "pubsub_items_get",
-            &json!({"service": SERVICE, "node": node, "max": 1}),
-        )
-        .await?;
+        action::<pubsub::ItemsGet>(conn, profile, &items(node, 1)).await?;
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
-            let st = action(
-                conn,
-                profile,
-                "pubsub_cache_status",
-                &json!({"service": SERVICE, "node": node}),
-            )
-            .await?;
+            let which = pubsub::ServiceArgs {
+                service: Some(SERVICE.into()),
+                node: Some(node.clone()),
+            };
+            let st = action::<cache::Status>(conn, profile, &which).await?;
             let n = &st["nodes"][0];
             match n["sync_state"].as_str() {
                 Some("completed") => {
@@ -250,12 +251,17 @@ async fn sync_nodes(conn: &zbus::Connection, profile: &str, nodes: &[String]) ->
 /// A read by bob, which must be answered from the cache with `expect` items (at
 /// most, for RSM pages near a node's end: items published 16 at a time are stored
 /// in about, not exactly, the order of their ids).
-async fn read(conn: &zbus::Connection, args: Value, expect: usize, exact: bool) -> Result<()> {
-    let page = action(conn, "bob", "pubsub_items_get", &args).await?;
+async fn read(
+    conn: &zbus::Connection,
+    args: pubsub::ItemsGetArgs,
+    expect: usize,
+    exact: bool,
+) -> Result<()> {
+    let page = action::<pubsub::ItemsGet>(conn, "bob", &args).await?;
     let got = page["items"].as_array().map_or(0, Vec::len);
     if page["source"] != "cache" || got > expect || (exact && got != expect) {
         bail!(
-            "read {args}: {got} items from {} (expected {expect} from the cache)",
+            "read {args:?}: {got} items from {} (expected {expect} from the cache)",
             page["source"]
         );
     }
@@ -357,26 +363,19 @@ pub async fn run(o: &Options) -> Result<()> {
 
     let (node, size) = bobs.last().cloned().context("no node")?;
     for max in 1..=o.reads {
-        read(
-            &conn,
-            json!({"service": SERVICE, "node": node, "max": max}),
-            max.min(size),
-            true,
-        )
-        .await?;
+        read(&conn, items(&node, max), max.min(size), true).await?;
     }
     r.line(&format!("{} reads, max 1…{}", o.reads, o.reads))?;
 
     for _ in 0..o.reads {
         let (node, size) = &bobs[rng.below(bobs.len())];
         let max = 1 + rng.below(100);
-        let args = match rng.below(3) {
-            0 => json!({"service": SERVICE, "node": node, "max": max, "index": rng.below(*size)}),
-            1 => json!({"service": SERVICE, "node": node, "max": max,
-                        "after": format!("i{:05}", rng.below(size - 1))}),
-            _ => json!({"service": SERVICE, "node": node, "max": max,
-                        "before": format!("i{:05}", 1 + rng.below(size - 1))}),
-        };
+        let mut args = items(node, max);
+        match rng.below(3) {
+            0 => args.index = Some(rng.below(*size) as i64),
+            1 => args.after = Some(format!("i{:05}", rng.below(size - 1))),
+            _ => args.before = Some(format!("i{:05}", 1 + rng.below(size - 1))),
+        }
         read(&conn, args, max, false).await?;
     }
     r.line(&format!(
@@ -406,7 +405,8 @@ pub async fn run(o: &Options) -> Result<()> {
         if k % 5 == 0 {
             q["with_xml"] = json!(true);
         }
-        let got = action(&conn, "bob", "pubsub_cache_search", &json!({"query": q})).await?;
+        let query = q.as_object().cloned().unwrap_or_default();
+        let got = action::<cache::Search>(&conn, "bob", &cache::SearchArgs { query }).await?;
         if got["items"].as_array().is_none_or(Vec::is_empty) {
             return Err(anyhow!("search {q}: {got}"));
         }

@@ -37,7 +37,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
+use perch_bench::drill::action;
 use perch_bench::{COMMON, RARE, fresh_db, ingest, ms, percentiles, raw_insert, search};
+use perch_client::Action;
+use perch_client::actions::{cache, pubsub};
 use perch_plugins_pubsub::pubsub_cache::dao;
 use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody};
 use serde_json::{Value, json};
@@ -222,8 +225,24 @@ async fn db_side(n: usize) -> Result<()> {
     Ok(())
 }
 
-async fn action(conn: &zbus::Connection, profile: &str, name: &str, args: Value) -> Result<Value> {
-    perch_bench::drill::action(conn, profile, name, &args).await
+/// `pubsub_items_get` of `node` on `service`, the newest `max`.
+fn items(service: &str, node: &str, max: i64) -> pubsub::ItemsGetArgs {
+    pubsub::ItemsGetArgs {
+        service: Some(service.into()),
+        node: node.into(),
+        max: Some(max),
+        ..Default::default()
+    }
+}
+
+fn publish(service: &str, node: &str, id: String, payload: String) -> pubsub::PublishArgs {
+    pubsub::PublishArgs {
+        service: Some(service.into()),
+        node: node.into(),
+        item_id: Some(id),
+        payload,
+        options: None,
+    }
 }
 
 fn rss_kib(pid: u32) -> Result<u64> {
@@ -246,27 +265,23 @@ async fn end_to_end(reads: usize) -> Result<()> {
     }
     let conn = perchd.bus_connection().await?;
     let (s, node) = ("pubsub.localhost", "bench-node");
-    action(
-        &conn,
-        "alice",
-        "pubsub_node_create",
-        json!({"service": s, "node": node, "config": {"pubsub#max_items": "1000"}}),
-    )
-    .await?;
+    let mut config = serde_json::Map::new();
+    config.insert("pubsub#max_items".into(), json!("1000"));
+    let create = pubsub::NodeCreateArgs {
+        service: Some(s.into()),
+        node: Some(node.into()),
+        config: Some(config),
+    };
+    action::<pubsub::NodeCreate>(&conn, "alice", &create).await?;
     for i in 0..100 {
-        action(
-            &conn,
-            "alice",
-            "pubsub_publish",
-            json!({"service": s, "node": node, "item_id": format!("i{i:03}"), "payload": perch_bench::payload(i)}),
-        )
-        .await?;
+        let p = publish(s, node, format!("i{i:03}"), perch_bench::payload(i));
+        action::<pubsub::Publish>(&conn, "alice", &p).await?;
     }
     // The first read syncs the node for bob.
-    let read = json!({"service": s, "node": node, "max": 20});
+    let read = items(s, node, 20);
     let mut first = Value::Null;
     for _ in 0..50 {
-        first = action(&conn, "bob", "pubsub_items_get", read.clone()).await?;
+        first = action::<pubsub::ItemsGet>(&conn, "bob", &read).await?;
         if first["source"] == "cache" {
             break;
         }
@@ -296,7 +311,11 @@ async fn end_to_end(reads: usize) -> Result<()> {
     );
     for (label, use_cache) in [("from the cache", true), ("cache bypassed", false)] {
         let mut samples = Vec::new();
-        let args = json!({"service": s, "node": node, "max": 20, "use_cache": use_cache});
+        // Serialised once: the loop times the D-Bus round trip and perchd's work.
+        let args = serde_json::to_string(&pubsub::ItemsGetArgs {
+            use_cache,
+            ..items(s, node, 20)
+        })?;
         let n = if use_cache { reads } else { reads.min(500) };
         for _ in 0..n {
             // The round trip only; the frontend's JSON parsing is not perchd's time.
@@ -307,7 +326,7 @@ async fn end_to_end(reads: usize) -> Result<()> {
                     "/org/perch/Perch",
                     Some("org.perch.Perch1"),
                     "ActionRun",
-                    &("bob", "pubsub_items_get", args.to_string()),
+                    &("bob", pubsub::ItemsGet::NAME, args.as_str()),
                 )
                 .await?;
             samples.push(start.elapsed());
@@ -328,7 +347,10 @@ async fn end_to_end(reads: usize) -> Result<()> {
     // one answered a moment ago.
     let mut samples = Vec::new();
     for k in 0..reads {
-        let args = json!({"service": s, "node": node, "max": 20, "index": k % 80});
+        let args = serde_json::to_string(&pubsub::ItemsGetArgs {
+            index: Some((k % 80) as i64),
+            ..items(s, node, 20)
+        })?;
         let start = Instant::now();
         let reply = conn
             .call_method(
@@ -336,7 +358,7 @@ async fn end_to_end(reads: usize) -> Result<()> {
                 "/org/perch/Perch",
                 Some("org.perch.Perch1"),
                 "ActionRun",
-                &("bob", "pubsub_items_get", args.to_string()),
+                &("bob", pubsub::ItemsGet::NAME, args.as_str()),
             )
             .await?;
         samples.push(start.elapsed());
@@ -357,21 +379,10 @@ async fn end_to_end(reads: usize) -> Result<()> {
     for k in 0..20 {
         let id = format!("new{k}");
         let start = Instant::now();
-        action(
-            &conn,
-            "alice",
-            "pubsub_publish",
-            json!({"service": s, "node": node, "item_id": id, "payload": perch_bench::payload(k)}),
-        )
-        .await?;
+        let p = publish(s, node, id.clone(), perch_bench::payload(k));
+        action::<pubsub::Publish>(&conn, "alice", &p).await?;
         loop {
-            let page = action(
-                &conn,
-                "bob",
-                "pubsub_items_get",
-                json!({"service": s, "node": node, "max": 1}),
-            )
-            .await?;
+            let page = action::<pubsub::ItemsGet>(&conn, "bob", &items(s, node, 1)).await?;
             if page["source"] == "cache" && page["items"][0]["id"] == id.as_str() {
                 break;
             }
@@ -413,15 +424,11 @@ async fn end_to_end(reads: usize) -> Result<()> {
     };
     ingest(&d, 1000..101_000, 250).await?;
     for _ in 0..100 {
-        action(&conn, "bob", "pubsub_items_get", read.clone()).await?;
+        action::<pubsub::ItemsGet>(&conn, "bob", &read).await?;
     }
-    action(
-        &conn,
-        "bob",
-        "pubsub_cache_search",
-        json!({"query": {"fts": RARE, "limit": 20}}),
-    )
-    .await?;
+    let query = json!({"fts": RARE, "limit": 20});
+    let query = query.as_object().cloned().unwrap_or_default();
+    action::<cache::Search>(&conn, "bob", &cache::SearchArgs { query }).await?;
     let pid = perchd.pid().context("perchd pid")?;
     println!(
         "perchd RSS with 2 profiles and {} cached items: {:.1} MB",

@@ -20,9 +20,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use perch_client::{Client, Signal, SignalStream};
+use perch_client::actions::{NoArgs, calls, disco};
+use perch_client::{Action, Client, Signal, SignalStream};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::error::{CallError, Result};
@@ -251,26 +252,36 @@ struct Daemon {
 }
 
 impl Daemon {
-    async fn action(&self, name: &'static str, args: Value) -> Result<Value> {
-        let text = self
-            .client
-            .action_run(&self.profile, name, &args.to_string())
-            .await?;
-        serde_json::from_str(&text).map_err(|e| CallError::BadReply {
-            action: name,
+    /// Runs typed action `A`; a result that does not fit its type is `BadReply`.
+    async fn action<A: Action>(&self, args: A::Args) -> Result<A::Output> {
+        let bad = |e: serde_json::Error| CallError::BadReply {
+            action: A::NAME,
             why: e.to_string(),
-        })
+        };
+        let text = serde_json::to_string(&args).map_err(bad)?;
+        let reply = self
+            .client
+            .action_run(&self.profile, A::NAME, &text)
+            .await?;
+        serde_json::from_str(&reply).map_err(bad)
+    }
+
+    /// `call_decline` with reason `decline`, logged when it fails.
+    async fn decline(&self, sid: &str) {
+        let args = calls::DeclineArgs {
+            sid: sid.to_owned(),
+            reason: Some("decline".into()),
+        };
+        if let Err(e) = self.action::<calls::Decline>(args).await {
+            tracing::warn!(%sid, error = %e, "call_decline failed");
+        }
     }
 
     /// STUN and TURN servers from XEP-0215 (`external_services`), as webrtcbin URIs.
     /// A daemon that cannot say leaves the call without them (host candidates only).
     async fn ice_servers(&self) -> (Option<String>, Vec<String>) {
-        let list = match self.action("external_services", json!({})).await {
-            Ok(Value::Array(list)) => list,
-            Ok(other) => {
-                tracing::warn!(profile = %self.profile, reply = %other, "external_services: not a list");
-                return (None, Vec::new());
-            }
+        let list = match self.action::<disco::ExternalServices>(NoArgs {}).await {
+            Ok(list) => list,
             Err(e) => {
                 tracing::warn!(profile = %self.profile, error = %e, "no STUN/TURN servers");
                 return (None, Vec::new());
@@ -415,21 +426,14 @@ pub async fn start(
     }
     let offer = media.create_offer().await?;
     let media_names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-    let reply = daemon
-        .action(
-            "call_start",
-            json!({"peer": peer, "sdp": offer, "media": media_names, "jmi": jmi}),
-        )
-        .await?;
-    let sid = reply["sid"]
-        .as_str()
-        .ok_or_else(|| CallError::BadReply {
-            action: "call_start",
-            why: format!("no sid in {reply}"),
-        })?
-        .to_owned();
+    let args = calls::StartArgs {
+        peer: peer.to_owned(),
+        sdp: offer.clone(),
+        media: media_names.iter().map(|m| (*m).to_owned()).collect(),
+        jmi,
+    };
     // perchd names the resource it chose (the bare JID while a JMI proposal is open).
-    let peer = reply["peer"].as_str().unwrap_or(peer);
+    let calls::Started { sid, peer } = daemon.action::<calls::Start>(args).await?;
     tracing::info!(profile = %opts.profile, %peer, %sid, "call placed");
     Running {
         daemon,
@@ -437,7 +441,7 @@ pub async fn start(
         media,
         events,
         sid,
-        peer: peer.to_owned(),
+        peer,
         role: "initiator",
         mids: sdp_mids(&offer),
         answered_at: None,
@@ -490,15 +494,18 @@ pub async fn listen(
             Some(CallSignal::Proposed { sid, peer }) => {
                 // XEP-0353: a call rung before the session exists. Accepting it (proceed)
                 // brings the offer as `call_incoming`; refusing it rejects the proposal.
-                let (action, args) = if accepts(&peer) {
+                if accepts(&peer) {
                     tracing::info!(profile = %opts.profile, %peer, %sid, "accepting a proposed call");
-                    ("call_answer", json!({"sid": sid}))
+                    let args = calls::AnswerArgs {
+                        sid: sid.clone(),
+                        sdp: None,
+                    };
+                    if let Err(e) = daemon.action::<calls::Answer>(args).await {
+                        tracing::warn!(%sid, error = %e, "call_answer failed");
+                    }
                 } else {
                     tracing::info!(profile = %opts.profile, %peer, %sid, "rejecting a proposed call from a peer not accepted");
-                    ("call_decline", json!({"sid": sid, "reason": "decline"}))
-                };
-                if let Err(e) = daemon.action(action, args).await {
-                    tracing::warn!(%sid, error = %e, "{action} failed");
+                    daemon.decline(&sid).await;
                 }
             }
             Some(CallSignal::Incoming {
@@ -511,12 +518,7 @@ pub async fn listen(
                     break (sid, peer, media, sdp);
                 }
                 tracing::info!(profile = %opts.profile, %peer, %sid, "declining a call from a peer not accepted");
-                if let Err(e) = daemon
-                    .action("call_decline", json!({"sid": sid, "reason": "decline"}))
-                    .await
-                {
-                    tracing::warn!(%sid, error = %e, "call_decline failed");
-                }
+                daemon.decline(&sid).await;
             }
             _ => {}
         }
@@ -542,18 +544,20 @@ pub async fn listen(
     let (media, answer) = match answered {
         Ok(done) => done,
         Err(e) => {
-            let _ = daemon
-                .action(
-                    "call_end",
-                    json!({"sid": sid, "reason": "failed-application"}),
-                )
-                .await;
+            let args = calls::EndArgs {
+                sid: sid.clone(),
+                reason: Some("failed-application".into()),
+                text: None,
+            };
+            let _ = daemon.action::<calls::End>(args).await;
             return Err(e);
         }
     };
-    daemon
-        .action("call_answer", json!({"sid": sid, "sdp": answer}))
-        .await?;
+    let args = calls::AnswerArgs {
+        sid: sid.clone(),
+        sdp: Some(answer.clone()),
+    };
+    daemon.action::<calls::Answer>(args).await?;
     Running {
         daemon,
         signals,
@@ -576,11 +580,12 @@ enum End {
 
 impl Running {
     async fn end(&self, reason: &str) {
-        if let Err(e) = self
-            .daemon
-            .action("call_end", json!({"sid": self.sid, "reason": reason}))
-            .await
-        {
+        let args = calls::EndArgs {
+            sid: self.sid.clone(),
+            reason: Some(reason.to_owned()),
+            text: None,
+        };
+        if let Err(e) = self.daemon.action::<calls::End>(args).await {
             tracing::warn!(sid = %self.sid, error = %e, "call_end failed");
         }
     }
@@ -591,10 +596,15 @@ impl Running {
             .get(mline_index as usize)
             .cloned()
             .unwrap_or_else(|| mline_index.to_string());
-        let args = json!({"sid": self.sid, "candidates": [
-            {"mline_index": mline_index, "mid": mid, "candidate": candidate}
-        ]});
-        if let Err(e) = self.daemon.action("call_candidates", args).await {
+        let args = calls::CandidatesArgs {
+            sid: self.sid.clone(),
+            candidates: vec![calls::Candidate {
+                mline_index,
+                mid: Some(mid),
+                candidate,
+            }],
+        };
+        if let Err(e) = self.daemon.action::<calls::Candidates>(args).await {
             tracing::warn!(sid = %self.sid, error = %e, "call_candidates failed");
         }
     }
@@ -778,6 +788,7 @@ impl Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn plugin_signal(name: &str, profile: &str, data: Value) -> Signal {
         Signal::PluginSignal {

@@ -1,9 +1,11 @@
-//! `perch blog …`: XEP-0277 posts (the `blog_*` actions). Reads go through the pubsub
+//! `perch blog …`: XEP-0277 posts (the typed `blog_*` actions, `perch_actions::blog`). Reads go through the pubsub
 //! cache, like every items request.
 
 use std::io::Read;
 
 use clap::Subcommand;
+use perch_client::Action;
+use perch_client::actions::blog;
 use serde_json::{Value, json};
 
 use crate::client::{CliError, Client};
@@ -75,20 +77,17 @@ fn clean(v: Value) -> Value {
     }
 }
 
+/// Runs action `A` for the target's profile; its result as JSON, to print.
+async fn call<A: Action>(
+    client: &Client,
+    target: &Target,
+    args: A::Args,
+) -> Result<Value, CliError> {
+    let out = client.action::<A>(&target.profile.profile, &args).await?;
+    Ok(serde_json::to_value(&out).unwrap_or(Value::Null))
+}
+
 pub async fn run(cmd: &BlogCommand, json_out: bool, client: &Client) -> Result<(), CliError> {
-    let call = |target: &Target, action: &'static str, mut args: Value| {
-        if let (Some(s), Some(m)) = (&target.service, args.as_object_mut()) {
-            m.insert("service".into(), json!(s));
-        }
-        let profile = target.profile.profile.clone();
-        async move {
-            crate::client::json(
-                client
-                    .action_run(&profile, action, &clean(args).to_string())
-                    .await?,
-            )
-        }
-    };
     match cmd {
         BlogCommand::Set {
             target,
@@ -117,12 +116,16 @@ pub async fn run(cmd: &BlogCommand, json_out: bool, client: &Client) -> Result<(
                 "tags": (!tags.is_empty()).then_some(tags), "language": lang,
                 "comments": comments.as_ref().map(|c| json!([{"uri": c}])),
             }));
-            let r = call(
-                target,
-                "blog_publish",
-                json!({"node": node, "item_id": item, "post": post}),
-            )
-            .await?;
+            let args = blog::PublishArgs {
+                service: target.service.clone(),
+                node: node.clone(),
+                item_id: item.clone(),
+                post: match post {
+                    Value::Object(m) => m,
+                    _ => Default::default(),
+                },
+            };
+            let r = call::<blog::Publish>(client, target, args).await?;
             if json_out {
                 output::json(&r);
             } else {
@@ -139,15 +142,17 @@ pub async fn run(cmd: &BlogCommand, json_out: bool, client: &Client) -> Result<(
             index,
             no_cache,
         } => {
-            let r = call(
-                target,
-                "blog_get",
-                json!({
-                    "node": node, "max": max, "before": before, "after": after, "index": index,
-                    "item_ids": (!items.is_empty()).then_some(items), "use_cache": !no_cache,
-                }),
-            )
-            .await?;
+            let args = blog::GetArgs {
+                service: target.service.clone(),
+                node: node.clone(),
+                max: max.map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+                item_ids: items.clone(),
+                before: before.clone(),
+                after: after.clone(),
+                index: index.map(|i| i64::try_from(i).unwrap_or(i64::MAX)),
+                use_cache: !no_cache,
+            };
+            let r = call::<blog::Get>(client, target, args).await?;
             if json_out {
                 output::json(&r);
             } else {
@@ -166,12 +171,12 @@ pub async fn run(cmd: &BlogCommand, json_out: bool, client: &Client) -> Result<(
             }
         }
         BlogCommand::Delete { target, node, item } => {
-            let r = call(
-                target,
-                "blog_retract",
-                json!({"node": node, "item_id": item}),
-            )
-            .await?;
+            let args = blog::RetractArgs {
+                service: target.service.clone(),
+                node: node.clone(),
+                item_id: item.clone(),
+            };
+            let r = call::<blog::Retract>(client, target, args).await?;
             if json_out {
                 output::json(&r);
             }

@@ -3,6 +3,7 @@
 //! shows what happened.
 
 use clap::Subcommand;
+use perch_client::actions::NoArgs;
 use serde_json::Value;
 
 use crate::client::{CliError, Client};
@@ -18,8 +19,10 @@ pub enum CallCommand {
 pub async fn run(cmd: &CallCommand, json_out: bool, client: &Client) -> Result<(), CliError> {
     match cmd {
         CallCommand::List(p) => {
-            let list =
-                crate::client::json(client.action_run(&p.profile, "call_list", "{}").await?)?;
+            let list = client
+                .action::<perch_client::actions::calls::List>(&p.profile, &NoArgs {})
+                .await?;
+            let list = Value::Array(list);
             if json_out {
                 output::json(&list);
             } else {

@@ -7,6 +7,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use perch_client::Signal;
+use perch_client::actions::{disco, messages};
 
 use crate::client::{CliError, Client, json as parse};
 use crate::output;
@@ -78,44 +79,28 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             output::json(&result);
         }
         Command::Ping { profile, jid } => {
-            let args = json!({ "jid": jid }).to_string();
-            let r = parse(
-                client()
-                    .await?
-                    .action_run(&profile.profile, "ping", &args)
-                    .await?,
-            )?;
+            let args = disco::PingArgs { jid: jid.clone() };
+            let r = client()
+                .await?
+                .action::<disco::Ping>(&profile.profile, &args)
+                .await?;
             if json_out {
-                output::json(&r);
+                output::typed(&r);
             } else {
-                println!(
-                    "pong from {}: {:.2} ms",
-                    r["jid"].as_str().unwrap_or(jid),
-                    r["rtt_ms"].as_f64().unwrap_or(f64::NAN)
-                );
+                println!("pong from {}: {:.2} ms", r.jid, r.rtt_ms);
             }
         }
         Command::Info(InfoCommand::Version { profile, jid }) => {
-            let args = json!({ "jid": jid }).to_string();
-            let r = parse(
-                client()
-                    .await?
-                    .action_run(&profile.profile, "version", &args)
-                    .await?,
-            )?;
+            let args = disco::PingArgs { jid: jid.clone() };
+            let r = client()
+                .await?
+                .action::<disco::Version>(&profile.profile, &args)
+                .await?;
             if json_out {
-                output::json(&r);
+                output::typed(&r);
             } else {
-                let os = r["os"]
-                    .as_str()
-                    .map(|o| format!(" ({o})"))
-                    .unwrap_or_default();
-                println!(
-                    "{}: {} {}{os}",
-                    jid,
-                    r["name"].as_str().unwrap_or("?"),
-                    r["version"].as_str().unwrap_or("?")
-                );
+                let os = r.os.map(|o| format!(" ({o})")).unwrap_or_default();
+                println!("{}: {} {}{os}", jid, r.name, r.version);
             }
         }
         Command::Info(InfoCommand::Disco {
@@ -125,9 +110,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             no_cache,
         }) => {
             let c = client().await?;
-            let args = json!({ "jid": jid, "node": node, "use_cache": !no_cache }).to_string();
-            let info = parse(c.action_run(&profile.profile, "disco_info", &args).await?)?;
-            let items = parse(c.action_run(&profile.profile, "disco_items", &args).await?)?;
+            let args = disco::DiscoArgs {
+                jid: jid.clone(),
+                node: node.clone(),
+                use_cache: !no_cache,
+            };
+            let info = c
+                .action::<disco::DiscoInfo>(&profile.profile, &args)
+                .await?;
+            let items = c
+                .action::<disco::DiscoItems>(&profile.profile, &args)
+                .await?;
             output::disco(&info, &items, json_out);
         }
         Command::Job(JobCommand::List(p)) => {
@@ -304,13 +297,16 @@ where
             text,
             groupchat,
         } => {
-            let args = json!({"to": to, "id": id, "body": text, "groupchat": groupchat});
-            let m = parse(
-                client()
-                    .await?
-                    .action_run(&profile.profile, "message_correct", &args.to_string())
-                    .await?,
-            )?;
+            let args = messages::MessageCorrectArgs {
+                to: to.clone(),
+                id: id.clone(),
+                body: text.clone(),
+                groupchat: *groupchat,
+            };
+            let m = client()
+                .await?
+                .action::<messages::MessageCorrect>(&profile.profile, &args)
+                .await?;
             if json_out {
                 output::json(&m);
             } else {
@@ -321,15 +317,16 @@ where
             }
         }
         MessageCommand::State { profile, to, state } => {
-            let args = json!({"to": to, "state": state});
-            let r = parse(
-                client()
-                    .await?
-                    .action_run(&profile.profile, "chat_state_send", &args.to_string())
-                    .await?,
-            )?;
+            let args = messages::ChatState {
+                to: to.clone(),
+                state: state.clone(),
+            };
+            let r = client()
+                .await?
+                .action::<messages::ChatStateSend>(&profile.profile, &args)
+                .await?;
             if json_out {
-                output::json(&r);
+                output::typed(&r);
             }
         }
         MessageCommand::History {

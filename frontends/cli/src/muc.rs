@@ -1,10 +1,13 @@
-//! `perch muc …`: group chats (XEP-0045), each command one `ActionRun("muc_…")`.
+//! `perch muc …`: group chats (XEP-0045), each command one typed `muc_…` action
+//! (`perch_actions::muc`).
 //!
 //! A room's messages are in the history under the room's JID: `perch message
 //! history -p NAME ROOM` reads them.
 
 use clap::Subcommand;
-use serde_json::{Value, json};
+use perch_client::Action;
+use perch_client::actions::{NoArgs, muc};
+use serde_json::Value;
 
 use crate::ProfileArg;
 use crate::client::{CliError, Client};
@@ -98,10 +101,19 @@ pub enum MucCommand {
     Bookmarks(ProfileArg),
 }
 
-fn clean(v: Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).collect()),
-        other => other,
+/// Runs action `A`; its result as JSON, to print.
+async fn call<A: Action>(
+    client: &Client,
+    profile: &ProfileArg,
+    args: A::Args,
+) -> Result<Value, CliError> {
+    let out = client.action::<A>(&profile.profile, &args).await?;
+    Ok(serde_json::to_value(&out).unwrap_or(Value::Null))
+}
+
+fn room(room: &str) -> muc::RoomArgs {
+    muc::RoomArgs {
+        room: room.to_owned(),
     }
 }
 
@@ -110,16 +122,6 @@ fn s(v: &Value) -> &str {
 }
 
 pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<(), CliError> {
-    let call = |profile: &ProfileArg, action: &'static str, args: Value| {
-        let profile = profile.profile.clone();
-        async move {
-            crate::client::json(
-                client
-                    .action_run(&profile, action, &clean(args).to_string())
-                    .await?,
-            )
-        }
-    };
     let r = match cmd {
         MucCommand::Join {
             profile,
@@ -127,12 +129,12 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
             nick,
             password,
         } => {
-            let r = call(
-                profile,
-                "muc_join",
-                json!({"room": room, "nick": nick, "password": password}),
-            )
-            .await?;
+            let args = muc::JoinArgs {
+                room: room.clone(),
+                nick: nick.clone(),
+                password: password.clone(),
+            };
+            let r = call::<muc::Join>(client, profile, args).await?;
             if !json_out {
                 let created = if r["created"] == true {
                     " (created)"
@@ -144,10 +146,10 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
             r
         }
         MucCommand::Leave { profile, room } => {
-            call(profile, "muc_leave", json!({"room": room})).await?
+            call::<muc::Leave>(client, profile, self::room(room)).await?
         }
         MucCommand::List(profile) => {
-            let r = call(profile, "muc_list", json!({})).await?;
+            let r = call::<muc::List>(client, profile, NoArgs {}).await?;
             if !json_out {
                 for room in r.as_array().into_iter().flatten() {
                     let state = if room["joined"] == true {
@@ -167,7 +169,7 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
             r
         }
         MucCommand::Occupants { profile, room } => {
-            let r = call(profile, "muc_occupants", json!({"room": room})).await?;
+            let r = call::<muc::Occupants>(client, profile, self::room(room)).await?;
             if !json_out {
                 for o in r["occupants"].as_array().into_iter().flatten() {
                     println!(
@@ -186,36 +188,47 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
             profile,
             room,
             text,
-        } => call(profile, "muc_say", json!({"room": room, "text": text})).await?,
+        } => {
+            let args = muc::SayArgs {
+                room: room.clone(),
+                text: text.clone(),
+            };
+            call::<muc::Say>(client, profile, args).await?
+        }
         MucCommand::Subject {
             profile,
             room,
             value,
         } => {
-            call(
-                profile,
-                "muc_subject",
-                json!({"room": room, "subject": value}),
-            )
-            .await?
+            let args = muc::RoomSubject {
+                room: room.clone(),
+                subject: value.clone(),
+            };
+            call::<muc::Subject>(client, profile, args).await?
         }
         MucCommand::Nick {
             profile,
             room,
             value,
-        } => call(profile, "muc_nick", json!({"room": room, "nick": value})).await?,
+        } => {
+            let args = muc::RoomNick {
+                room: room.clone(),
+                nick: value.clone(),
+            };
+            call::<muc::Nick>(client, profile, args).await?
+        }
         MucCommand::Pm {
             profile,
             room,
             nick,
             text,
         } => {
-            call(
-                profile,
-                "muc_pm",
-                json!({"room": room, "nick": nick, "text": text}),
-            )
-            .await?
+            let args = muc::PmArgs {
+                room: room.clone(),
+                nick: nick.clone(),
+                text: text.clone(),
+            };
+            call::<muc::Pm>(client, profile, args).await?
         }
         MucCommand::Kick {
             profile,
@@ -223,12 +236,12 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
             nick,
             reason,
         } => {
-            call(
-                profile,
-                "muc_kick",
-                json!({"room": room, "nick": nick, "reason": reason}),
-            )
-            .await?
+            let args = muc::KickArgs {
+                room: room.clone(),
+                nick: nick.clone(),
+                reason: reason.clone(),
+            };
+            call::<muc::Kick>(client, profile, args).await?
         }
         MucCommand::Ban {
             profile,
@@ -236,27 +249,26 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
             jid,
             reason,
         } => {
-            call(
-                profile,
-                "muc_ban",
-                json!({"room": room, "jid": jid, "reason": reason}),
-            )
-            .await?
+            let args = muc::BanArgs {
+                room: room.clone(),
+                jid: jid.clone(),
+                reason: reason.clone(),
+            };
+            call::<muc::Ban>(client, profile, args).await?
         }
         MucCommand::Destroy {
             profile,
             room,
             reason,
         } => {
-            call(
-                profile,
-                "muc_destroy",
-                json!({"room": room, "reason": reason}),
-            )
-            .await?
+            let args = muc::DestroyArgs {
+                room: room.clone(),
+                reason: reason.clone(),
+            };
+            call::<muc::Destroy>(client, profile, args).await?
         }
         MucCommand::Bookmarks(profile) => {
-            let r = call(profile, "muc_bookmarks", json!({})).await?;
+            let r = call::<muc::Bookmarks>(client, profile, NoArgs {}).await?;
             if !json_out {
                 for b in r.as_array().into_iter().flatten() {
                     let auto = if b["autojoin"] == true {

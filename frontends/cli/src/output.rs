@@ -5,6 +5,12 @@
 
 use serde_json::Value;
 
+/// A typed result, printed as [`json`] prints it (through a JSON value, so its keys
+/// come out sorted, as perchd's own values do).
+pub fn typed<T: serde::Serialize>(v: &T) {
+    json(&serde_json::to_value(v).unwrap_or(Value::Null));
+}
+
 pub fn json(v: &Value) {
     println!(
         "{}",

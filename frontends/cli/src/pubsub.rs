@@ -1,13 +1,15 @@
 //! `perch pubsub …`: the XEP-0060 actions as commands, flags as libervia-cli's
 //! `li pubsub` where it has them (`-s` service, `-n` node, `-i` item, `-M` max).
 //!
-//! Every command is one `ActionRun("pubsub_…")`; the service defaults to the profile's
+//! Every command is one typed `pubsub_…` action (`perch_actions::pubsub`); the service defaults to the profile's
 //! own account (PEP) in perchd, so the CLI sends it only when given.
 
 use std::io::Read;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use perch_client::Action;
+use perch_client::actions::{cache as c, pubsub as p};
 use serde_json::{Map, Value, json};
 
 use crate::ProfileArg;
@@ -41,7 +43,7 @@ pub struct Fields {
 }
 
 impl Fields {
-    fn to_object(&self) -> Option<Value> {
+    fn to_object(&self) -> Option<Map<String, Value>> {
         if self.fields.is_empty() {
             return None;
         }
@@ -57,7 +59,7 @@ impl Fields {
                 Some(first) => m.insert(k, json!([first, v])),
             };
         }
-        Some(Value::Object(m))
+        Some(m)
     }
 }
 
@@ -319,18 +321,16 @@ pub enum NodeCommand {
     },
 }
 
-fn pairs(words: &[String]) -> Option<Value> {
+fn pairs(words: &[String]) -> Option<Map<String, Value>> {
     (!words.is_empty()).then(|| {
-        Value::Object(
-            words
-                .chunks(2)
-                .map(|p| (p[0].clone(), Value::String(p[1].clone())))
-                .collect(),
-        )
+        words
+            .chunks(2)
+            .map(|p| (p[0].clone(), Value::String(p[1].clone())))
+            .collect()
     })
 }
 
-fn assignments(what: &str, words: &[String]) -> Result<Value, CliError> {
+fn assignments(what: &str, words: &[String]) -> Result<Map<String, Value>, CliError> {
     let mut m = Map::new();
     for w in words {
         let (k, v) = w
@@ -338,35 +338,52 @@ fn assignments(what: &str, words: &[String]) -> Result<Value, CliError> {
             .ok_or_else(|| CliError::bad_argument(format!("--set {w:?}: expected {what}")))?;
         m.insert(k.to_owned(), Value::String(v.to_owned()));
     }
-    Ok(Value::Object(m))
+    Ok(m)
 }
 
-/// The arguments object with the target, dropping absent (null) values.
-fn args(target: &Target, node: Option<&str>, rest: Value) -> Value {
-    let mut m = Map::new();
-    if let Some(s) = &target.service {
-        m.insert("service".into(), json!(s));
+impl NodeTarget {
+    /// `{service?, node}`.
+    fn args(&self) -> p::NodeArgs {
+        p::NodeArgs {
+            service: self.target.service.clone(),
+            node: self.node.clone(),
+        }
     }
-    if let Some(n) = node {
-        m.insert("node".into(), json!(n));
-    }
-    if let Value::Object(r) = rest {
-        m.extend(r.into_iter().filter(|(_, v)| !v.is_null()));
-    }
-    Value::Object(m)
 }
 
-async fn run_action(
+impl Target {
+    /// `{service?, node?}`.
+    fn args(&self, node: Option<&String>) -> p::ServiceArgs {
+        p::ServiceArgs {
+            service: self.service.clone(),
+            node: node.cloned(),
+        }
+    }
+}
+
+/// Runs action `A` for the target's profile; its result as JSON, to print.
+async fn run_action<A: Action>(
     client: &Client,
     target: &Target,
-    action: &str,
-    args: Value,
+    args: A::Args,
+) -> Result<(A::Output, Value), CliError> {
+    let out = client.action::<A>(&target.profile.profile, &args).await?;
+    let shown = serde_json::to_value(&out).unwrap_or(Value::Null);
+    Ok((out, shown))
+}
+
+/// `run_action`, when only the JSON is shown.
+async fn shown<A: Action>(
+    client: &Client,
+    target: &Target,
+    args: A::Args,
 ) -> Result<Value, CliError> {
-    crate::client::json(
-        client
-            .action_run(&target.profile.profile, action, &args.to_string())
-            .await?,
-    )
+    Ok(run_action::<A>(client, target, args).await?.1)
+}
+
+/// A count (`-M`, `--index`) as the action's integer.
+fn int(n: &Option<u64>) -> Option<i64> {
+    n.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 fn read_payload(file: Option<&PathBuf>) -> Result<String, CliError> {
@@ -405,14 +422,15 @@ pub async fn run(cmd: &PubsubCommand, json_out: bool, client: &Client) -> Result
         } => {
             // Read before anything goes out: a bad payload sends nothing.
             let payload = read_payload(file.as_ref())?;
-            let a = args(
-                &node.target,
-                Some(&node.node),
-                json!({"item_id": item, "payload": payload, "options": pairs(options)}),
-            );
-            let r = run_action(client, &node.target, "pubsub_publish", a).await?;
-            let line = r["item_id"].as_str().unwrap_or_default().to_owned();
-            (r, Some(line))
+            let a = p::PublishArgs {
+                service: node.target.service.clone(),
+                node: node.node.clone(),
+                item_id: item.clone(),
+                payload,
+                options: pairs(options),
+            };
+            let (r, v) = run_action::<p::Publish>(client, &node.target, a).await?;
+            (v, Some(r.item_id.unwrap_or_default()))
         }
         PubsubCommand::Get {
             node,
@@ -424,16 +442,18 @@ pub async fn run(cmd: &PubsubCommand, json_out: bool, client: &Client) -> Result
             all,
             no_cache,
         } => {
-            let a = args(
-                &node.target,
-                Some(&node.node),
-                json!({
-                    "max": max, "before": before, "after": after, "index": index,
-                    "item_ids": (!items.is_empty()).then_some(items), "all": all,
-                    "use_cache": !no_cache,
-                }),
-            );
-            let r = run_action(client, &node.target, "pubsub_items_get", a).await?;
+            let a = p::ItemsGetArgs {
+                service: node.target.service.clone(),
+                node: node.node.clone(),
+                max: int(max),
+                item_ids: items.clone(),
+                before: before.clone(),
+                after: after.clone(),
+                index: int(index),
+                all: *all,
+                use_cache: !no_cache,
+            };
+            let r = shown::<p::ItemsGet>(client, &node.target, a).await?;
             let text = r["items"]
                 .as_array()
                 .map(|items| {
@@ -451,23 +471,25 @@ pub async fn run(cmd: &PubsubCommand, json_out: bool, client: &Client) -> Result
             items,
             no_notify,
         } => {
-            let a = args(
-                &node.target,
-                Some(&node.node),
-                json!({"item_ids": items, "notify": !no_notify}),
-            );
+            let a = p::RetractArgs {
+                service: node.target.service.clone(),
+                node: node.node.clone(),
+                item_ids: items.clone(),
+                notify: !no_notify,
+            };
             (
-                run_action(client, &node.target, "pubsub_retract", a).await?,
+                shown::<p::Retract>(client, &node.target, a).await?,
                 Some(String::new()),
             )
         }
         PubsubCommand::Subscribe { node, jid, options } => {
-            let a = args(
-                &node.target,
-                Some(&node.node),
-                json!({"jid": jid, "options": pairs(options)}),
-            );
-            let r = run_action(client, &node.target, "pubsub_subscribe", a).await?;
+            let a = p::SubscribeArgs {
+                service: node.target.service.clone(),
+                node: node.node.clone(),
+                jid: jid.clone(),
+                options: pairs(options),
+            };
+            let r = shown::<p::Subscribe>(client, &node.target, a).await?;
             let s = &r["subscription"];
             let line = format!(
                 "{} ({}{})",
@@ -481,19 +503,20 @@ pub async fn run(cmd: &PubsubCommand, json_out: bool, client: &Client) -> Result
             (r, Some(line))
         }
         PubsubCommand::Unsubscribe { node, jid, subid } => {
-            let a = args(
-                &node.target,
-                Some(&node.node),
-                json!({"jid": jid, "subid": subid}),
-            );
+            let a = p::UnsubscribeArgs {
+                service: node.target.service.clone(),
+                node: node.node.clone(),
+                jid: jid.clone(),
+                subid: subid.clone(),
+            };
             (
-                run_action(client, &node.target, "pubsub_unsubscribe", a).await?,
+                shown::<p::Unsubscribe>(client, &node.target, a).await?,
                 Some(String::new()),
             )
         }
         PubsubCommand::Subscriptions { target, node } => {
-            let a = args(target, node.as_deref(), Value::Null);
-            let r = run_action(client, target, "pubsub_subscriptions", a).await?;
+            let a = target.args(node.as_ref());
+            let r = shown::<p::SubscriptionsGet>(client, target, a).await?;
             let text = table(
                 &r["subscriptions"],
                 &["node", "jid", "subscription", "subid"],
@@ -501,8 +524,8 @@ pub async fn run(cmd: &PubsubCommand, json_out: bool, client: &Client) -> Result
             (r, Some(text))
         }
         PubsubCommand::Affiliations { target, node } => {
-            let a = args(target, node.as_deref(), Value::Null);
-            let r = run_action(client, target, "pubsub_affiliations", a).await?;
+            let a = target.args(node.as_ref());
+            let r = shown::<p::AffiliationsGet>(client, target, a).await?;
             let text = table(&r["affiliations"], &["node", "affiliation"]);
             (r, Some(text))
         }
@@ -561,29 +584,27 @@ async fn node(cmd: &NodeCommand, client: &Client) -> Result<(Value, Option<Strin
             node,
             fields,
         } => {
-            let a = args(
-                target,
-                node.as_deref(),
-                json!({"config": fields.to_object()}),
-            );
-            let r = run_action(client, target, "pubsub_node_create", a).await?;
-            let line = r["node"].as_str().unwrap_or_default().to_owned();
-            (r, Some(line))
+            let a = p::NodeCreateArgs {
+                service: target.service.clone(),
+                node: node.clone(),
+                config: fields.to_object(),
+            };
+            let (r, v) = run_action::<p::NodeCreate>(client, target, a).await?;
+            (v, Some(r.node))
         }
         NodeCommand::Delete { node, redirect } => {
-            let a = args(
-                &node.target,
-                Some(&node.node),
-                json!({"redirect": redirect}),
-            );
+            let a = p::NodeDeleteArgs {
+                service: node.target.service.clone(),
+                node: node.node.clone(),
+                redirect: redirect.clone(),
+            };
             (
-                run_action(client, &node.target, "pubsub_node_delete", a).await?,
+                shown::<p::NodeDelete>(client, &node.target, a).await?,
                 Some(String::new()),
             )
         }
         NodeCommand::Info { node } => {
-            let a = args(&node.target, Some(&node.node), Value::Null);
-            let r = run_action(client, &node.target, "pubsub_node_info", a).await?;
+            let r = shown::<p::NodeInfo>(client, &node.target, node.args()).await?;
             let mut lines: Vec<String> = r["identities"]
                 .as_array()
                 .into_iter()
@@ -605,71 +626,70 @@ async fn node(cmd: &NodeCommand, client: &Client) -> Result<(Value, Option<Strin
         }
         NodeCommand::Config { node, fields } => match fields.to_object() {
             None => {
-                let a = args(&node.target, Some(&node.node), Value::Null);
-                let r = run_action(client, &node.target, "pubsub_node_config_get", a).await?;
+                let r = shown::<p::NodeConfigGet>(client, &node.target, node.args()).await?;
                 let text = form_lines(&r["config"]);
                 (r, Some(text))
             }
             Some(config) => {
-                let a = args(&node.target, Some(&node.node), json!({"config": config}));
+                let a = p::NodeConfigSetArgs {
+                    service: node.target.service.clone(),
+                    node: node.node.clone(),
+                    config,
+                };
                 (
-                    run_action(client, &node.target, "pubsub_node_config_set", a).await?,
+                    shown::<p::NodeConfigSet>(client, &node.target, a).await?,
                     Some(String::new()),
                 )
             }
         },
         NodeCommand::Default { target } => {
-            let a = args(target, None, Value::Null);
-            let r = run_action(client, target, "pubsub_node_default_config", a).await?;
+            let a = p::OnlyServiceArgs {
+                service: target.service.clone(),
+            };
+            let r = shown::<p::NodeDefaultConfig>(client, target, a).await?;
             let text = form_lines(&r["config"]);
             (r, Some(text))
         }
-        NodeCommand::Purge { node } => {
-            let a = args(&node.target, Some(&node.node), Value::Null);
-            (
-                run_action(client, &node.target, "pubsub_node_purge", a).await?,
-                Some(String::new()),
-            )
-        }
+        NodeCommand::Purge { node } => (
+            shown::<p::NodePurge>(client, &node.target, node.args()).await?,
+            Some(String::new()),
+        ),
         NodeCommand::List { target, node } => {
-            let a = args(target, node.as_deref(), Value::Null);
-            let r = run_action(client, target, "pubsub_node_list", a).await?;
+            let a = target.args(node.as_ref());
+            let r = shown::<p::NodeListGet>(client, target, a).await?;
             let text = table(&r["nodes"], &["node", "name"]);
             (r, Some(text))
         }
         NodeCommand::Subscriptions { node, set } => {
             if set.is_empty() {
-                let a = args(&node.target, Some(&node.node), Value::Null);
-                let r =
-                    run_action(client, &node.target, "pubsub_node_subscriptions_get", a).await?;
+                let r = shown::<p::NodeSubscriptionsGet>(client, &node.target, node.args()).await?;
                 let text = table(&r["subscriptions"], &["jid", "subscription", "subid"]);
                 (r, Some(text))
             } else {
-                let a = args(
-                    &node.target,
-                    Some(&node.node),
-                    json!({"subscriptions": assignments("JID=STATE", set)?}),
-                );
+                let a = p::NodeSubscriptionsSetArgs {
+                    service: node.target.service.clone(),
+                    node: node.node.clone(),
+                    subscriptions: assignments("JID=STATE", set)?,
+                };
                 (
-                    run_action(client, &node.target, "pubsub_node_subscriptions_set", a).await?,
+                    shown::<p::NodeSubscriptionsSet>(client, &node.target, a).await?,
                     Some(String::new()),
                 )
             }
         }
         NodeCommand::Affiliations { node, set } => {
             if set.is_empty() {
-                let a = args(&node.target, Some(&node.node), Value::Null);
-                let r = run_action(client, &node.target, "pubsub_node_affiliations_get", a).await?;
+                let r = shown::<p::NodeAffiliationsGet>(client, &node.target, node.args()).await?;
                 let text = table(&r["affiliations"], &["jid", "affiliation"]);
                 (r, Some(text))
             } else {
-                let a = args(
-                    &node.target,
-                    Some(&node.node),
-                    json!({"affiliations": assignments("JID=AFFILIATION", set)?}),
-                );
+                let a = p::NodeAffiliationsSetArgs {
+                    service: node.target.service.clone(),
+                    node: node.node.clone(),
+                    affiliations: assignments("JID=AFFILIATION", set)?,
+                };
                 (
-                    run_action(client, &node.target, "pubsub_node_affiliations_set", a).await?,
+                    shown::<p::NodeAffiliationsSet>(client, &node.target, a).await?,
                     Some(String::new()),
                 )
             }
@@ -695,17 +715,16 @@ async fn cache(
     client: &Client,
     json_out: bool,
 ) -> Result<Option<(Value, Option<String>)>, CliError> {
-    let run = |action: &'static str, profile: String, args: Value| async move {
-        crate::client::json(
-            client
-                .action_run(&profile, action, &args.to_string())
-                .await?,
-        )
+    // Purge, reset and search act for no profile: perchd's default is not asked.
+    let any = Target {
+        profile: crate::ProfileArg {
+            profile: String::new(),
+        },
+        service: None,
     };
     Ok(Some(match cmd {
         CacheCommand::Status { target, node } => {
-            let a = args(target, node.as_deref(), Value::Null);
-            let r = run("pubsub_cache_status", target.profile.profile.clone(), a).await?;
+            let r = shown::<c::Status>(client, target, target.args(node.as_ref())).await?;
             let text = r["nodes"]
                 .as_array()
                 .into_iter()
@@ -738,15 +757,16 @@ async fn cache(
             after,
             index,
         } => {
-            let a = args(
-                &node.target,
-                Some(&node.node),
-                json!({
-                    "max": max, "before": before, "after": after, "index": index,
-                    "item_ids": (!items.is_empty()).then_some(items),
-                }),
-            );
-            let r = run("pubsub_cache_get", node.target.profile.profile.clone(), a).await?;
+            let a = c::GetArgs {
+                service: node.target.service.clone(),
+                node: node.node.clone(),
+                max: int(max),
+                item_ids: items.clone(),
+                before: before.clone(),
+                after: after.clone(),
+                index: int(index),
+            };
+            let r = shown::<c::Get>(client, &node.target, a).await?;
             let text = r["items"]
                 .as_array()
                 .into_iter()
@@ -757,9 +777,8 @@ async fn cache(
             (r, Some(text))
         }
         CacheCommand::Sync { node, no_follow } => {
-            let a = args(&node.target, Some(&node.node), Value::Null);
-            let r = run("pubsub_cache_sync", node.target.profile.profile.clone(), a).await?;
-            let id = r["job"].as_str().unwrap_or_default().to_owned();
+            let (r, v) = run_action::<c::Sync>(client, &node.target, node.args()).await?;
+            let (r, id) = (v, r.job);
             if *no_follow {
                 (r, Some(id))
             } else {
@@ -788,22 +807,17 @@ async fn cache(
             created_before,
             updated_before,
         } => {
-            let a = json!({
-                "types": types, "subtypes": subtypes, "profiles": profiles,
-                "services": services, "nodes": nodes,
-                "created_before": created_before, "updated_before": updated_before,
-            });
-            let a = Value::Object(
-                a.as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter(|(_, v)| !v.is_null())
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            );
-            let r = run("pubsub_cache_purge", String::new(), a).await?;
-            let line = format!("{} items deleted", r["deleted"]);
-            (r, Some(line))
+            let a = c::PurgeArgs {
+                types: types.clone(),
+                subtypes: subtypes.clone(),
+                profiles: profiles.clone(),
+                services: services.clone(),
+                nodes: nodes.clone(),
+                created_before: created_before.clone(),
+                updated_before: updated_before.clone(),
+            };
+            let (r, v) = run_action::<c::Purge>(client, &any, a).await?;
+            (v, Some(format!("{} items deleted", r.deleted)))
         }
         CacheCommand::Reset { force } => {
             if !force {
@@ -812,7 +826,7 @@ async fn cache(
                 ));
             }
             (
-                run("pubsub_cache_reset", String::new(), json!({})).await?,
+                shown::<c::Reset>(client, &any, perch_client::actions::NoArgs {}).await?,
                 Some(String::new()),
             )
         }
@@ -847,7 +861,11 @@ async fn cache(
             if let Some(o) = q.as_object_mut() {
                 o.retain(|_, v| !v.is_null());
             }
-            let r = run("pubsub_cache_search", String::new(), json!({"query": q})).await?;
+            let query = match q {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            let r = shown::<c::Search>(client, &any, c::SearchArgs { query }).await?;
             let text = r["items"]
                 .as_array()
                 .into_iter()

@@ -238,6 +238,16 @@ impl Client {
         self.unique.is_some()
     }
 
+    /// Runs plugin action `A` for `profile` (`""`: the default profile): `args`
+    /// serialised, the result parsed into `A::Output` ([`crate::action::run`]).
+    pub async fn action<A: perch_actions::Action>(
+        &self,
+        profile: &str,
+        args: &A::Args,
+    ) -> Result<A::Output> {
+        crate::action::run::<A>(&self.proxy, profile, args).await
+    }
+
     /// perchd's signals from now on, decoded. Subscribe before the call whose
     /// consequences you wait for, so none can fall in between.
     pub async fn signals(&self) -> Result<SignalStream> {

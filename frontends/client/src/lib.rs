@@ -14,10 +14,14 @@
 //! - [`socket`]: where the peer-to-peer socket is, and the ownership checks both sides
 //!   make;
 //! - [`Client`]: finding perchd (bus or socket) and connecting, checks included;
-//! - [`Signal`]: perchd's signals, decoded.
+//! - [`Signal`]: perchd's signals, decoded;
+//! - [`Client::action`] (and [`action::run`] on any proxy): a plugin action run with
+//!   the typed arguments and result `perch-actions` declares (re-exported as
+//!   [`actions`]).
 //!
 //! This crate must never depend on `perch-backend`: frontends link it alone.
 
+pub mod action;
 mod client;
 mod error;
 mod proxy;
@@ -26,6 +30,8 @@ pub mod socket;
 
 pub use client::{Client, Target};
 pub use error::{Error, ErrorName, Result};
+pub use perch_actions as actions;
+pub use perch_actions::Action;
 pub use proxy::*;
 pub use signal::{Signal, SignalStream};
 

@@ -4,12 +4,20 @@
 //! their commands and forms from that), and a call is checked against the declaration
 //! before the plugin's code runs — a missing or mistyped parameter is refused naming
 //! the parameter, and nothing happens.
+//!
+//! Why typed too: each action's name, arguments and result are declared once, as
+//! serde types, in the `perch-actions` crate that plugins and their callers share;
+//! [`typed`] makes a handler that takes the arguments' struct and answers the result's.
+//! This crate stays free of other Perch crates: `typed` is generic over any serde
+//! types, and `perch_actions::Action::handler` ties a closure to one action's types.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::jid::Jid;
@@ -142,6 +150,17 @@ impl Args {
     pub fn jid(&self, name: &str) -> Option<Jid> {
         self.str(name).and_then(|s| Jid::new(s).ok())
     }
+
+    /// The checked arguments as one JSON object (defaults filled in).
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    /// The checked arguments as `T`, the typed arguments of `action`.
+    pub fn parse<T: DeserializeOwned>(&self, action: &str) -> Result<T, crate::HostError> {
+        serde_json::from_value(self.to_value())
+            .map_err(|e| crate::HostError::BadArgument(format!("action {action}: {e}")))
+    }
 }
 
 /// Why a call was refused before the action ran.
@@ -263,6 +282,30 @@ pub type ActionResult = Result<Value, crate::HostError>;
 /// An action's code.
 pub type ActionHandler = Arc<dyn Fn(Call) -> BoxFuture<'static, ActionResult> + Send + Sync>;
 
+/// The code of a typed action, from `(name, f)` (as `perch_actions::Action::handler`
+/// gives it): `f` gets the profile and the checked arguments as its struct, and
+/// answers the result's; JSON stays in the host.
+pub fn typed<In, Out, F, Fut>((name, f): (&'static str, F)) -> ActionHandler
+where
+    In: DeserializeOwned,
+    Out: Serialize,
+    F: Fn(String, In) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Out, crate::HostError>> + Send + 'static,
+{
+    Arc::new(move |call: Call| match call.args.parse::<In>(name) {
+        Ok(args) => {
+            let run = f(call.profile, args);
+            async move {
+                let out = run.await?;
+                serde_json::to_value(out)
+                    .map_err(|e| crate::HostError::Internal(format!("action {name}: result: {e}")))
+            }
+            .boxed()
+        }
+        Err(e) => futures::future::ready(Err(e)).boxed(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +339,33 @@ mod tests {
             a.jid("jid").map(|j| j.to_string()).as_deref(),
             Some("a@b/c")
         );
+    }
+
+    #[test]
+    fn typed_handlers_get_their_struct_and_answer_theirs() {
+        #[derive(serde::Deserialize)]
+        struct PingArgs {
+            jid: String,
+            count: i64,
+        }
+        #[derive(Serialize)]
+        struct Pong {
+            jid: String,
+            rtt_ms: f64,
+        }
+        let h = typed(("ping", |profile: String, a: PingArgs| async move {
+            Ok(Pong {
+                jid: format!("{profile}:{}", a.jid),
+                rtt_ms: a.count as f64,
+            })
+        }));
+        let args = spec().check(&json!({"jid": "a@b"})).expect("valid");
+        let out = futures::executor::block_on(h(Call {
+            profile: "p".into(),
+            args,
+        }))
+        .expect("runs");
+        assert_eq!(out, json!({"jid": "p:a@b", "rtt_ms": 1.0}));
     }
 
     #[test]

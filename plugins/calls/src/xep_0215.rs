@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_plugin_api::action::ActionSpec;
+use perch_actions::{Action, NoArgs, disco};
+use perch_plugin_api::action::{ActionSpec, typed};
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginInfo};
@@ -92,27 +93,27 @@ impl Plugin for ExternalServices {
             host.add_action(
                 IMPORT_NAME,
                 ActionSpec {
-                    name: "external_services",
+                    name: disco::ExternalServices::NAME,
                     plugin: String::new(),
                     doc: "The STUN/TURN services of our server (XEP-0215): [{type, host, port, transport?, username?, password?}]; [] when none",
                     needs_session: true,
                     params: vec![],
                 },
-                Arc::new(move |call| {
+                typed(disco::ExternalServices::handler(move |profile, NoArgs {}| {
                     let host = h.clone();
                     async move {
                         let domain: Option<Jid> = host
-                            .bound_jid(&call.profile)
+                            .bound_jid(&profile)
                             .await
                             .and_then(|j| Jid::new(j.domain().as_str()).ok());
                         let q = Element::builder("services", NS).build();
-                        match host.iq(&call.profile, domain, false, q).await {
+                        match host.iq(&profile, domain, false, q).await {
                             Ok(Some(s)) => {
                                 let list = parse(&s);
-                                tracing::debug!(profile = %call.profile, count = list.len(), "external services");
-                                Ok(Value::Array(list.iter().map(Service::to_json).collect()))
+                                tracing::debug!(%profile, count = list.len(), "external services");
+                                Ok(list.iter().map(Service::to_json).collect())
                             }
-                            Ok(None) => Ok(json!([])),
+                            Ok(None) => Ok(Vec::new()),
                             // A server without the service answers one of these.
                             Err(HostError::Stanza(e))
                                 if matches!(
@@ -120,14 +121,13 @@ impl Plugin for ExternalServices {
                                     "service-unavailable" | "feature-not-implemented" | "item-not-found"
                                 ) =>
                             {
-                                tracing::debug!(profile = %call.profile, condition = %e.condition, "no external services");
-                                Ok(json!([]))
+                                tracing::debug!(%profile, condition = %e.condition, "no external services");
+                                Ok(Vec::new())
                             }
                             Err(e) => Err(e),
                         }
                     }
-                    .boxed()
-                }),
+                })),
             );
             Ok(())
         }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use perch_actions::{self as actions, Action};
 use perch_plugin_api::action::{ActionSpec, Call, Param, ParamType};
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
@@ -275,8 +276,8 @@ impl Plugin for Disco {
                 }),
             );
             for (name, doc, items) in [
-                ("disco_info", "Identities and features of an entity (XEP-0030 disco#info)", false),
-                ("disco_items", "Items of an entity (XEP-0030 disco#items)", true),
+                (actions::disco::DiscoInfo::NAME, "Identities and features of an entity (XEP-0030 disco#info)", false),
+                (actions::disco::DiscoItems::NAME, "Items of an entity (XEP-0030 disco#items)", true),
             ] {
                 let me = self.clone();
                 host.add_action(
@@ -307,7 +308,7 @@ impl Plugin for Disco {
             host.add_action(
                 IMPORT_NAME,
                 ActionSpec {
-                    name: "disco_walk",
+                    name: actions::disco::DiscoWalk::NAME,
                     plugin: String::new(),
                     doc: "Lists an entity's items and asks each for its info, as a job (returns {\"job\": id})",
                     needs_session: true,

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_plugin_api::action::{ActionSpec, Param, ParamType};
+use perch_actions::{Action, disco};
+use perch_plugin_api::action::{ActionSpec, Param, ParamType, typed};
+use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::parsers::version::{VersionQuery, VersionResult};
 use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginInfo};
-use serde_json::json;
 
 pub const IMPORT_NAME: &str = "XEP-0092";
 
@@ -53,30 +54,35 @@ impl Plugin for Version {
             host.add_action(
                 IMPORT_NAME,
                 ActionSpec {
-                    name: "version",
+                    name: disco::Version::NAME,
                     plugin: String::new(),
                     doc: "Asks an entity which software it runs (name, version, OS when told)",
                     needs_session: true,
                     params: vec![Param::required("jid", ParamType::Jid, "the entity to ask")],
                 },
-                Arc::new(move |call| {
+                typed(disco::Version::handler(move |profile, args| {
                     let host = h.clone();
                     async move {
-                        let jid = call
-                            .args
-                            .jid("jid")
-                            .ok_or_else(|| HostError::BadArgument("jid".into()))?;
+                        let jid = Jid::new(&args.jid)
+                            .map_err(|e| HostError::BadArgument(format!("jid: {e}")))?;
                         let query: Element = VersionQuery.into();
                         let answer = host
-                            .iq(&call.profile, Some(jid.clone()), false, query)
+                            .iq(&profile, Some(jid.clone()), false, query)
                             .await?
-                            .ok_or_else(|| HostError::Xmpp(format!("{jid} answered without a version")))?;
-                        let v = VersionResult::try_from(answer)
-                            .map_err(|e| HostError::Xmpp(format!("{jid} answered an unreadable version: {e}")))?;
-                        Ok(json!({"jid": jid.to_string(), "name": v.name, "version": v.version, "os": v.os}))
+                            .ok_or_else(|| {
+                                HostError::Xmpp(format!("{jid} answered without a version"))
+                            })?;
+                        let v = VersionResult::try_from(answer).map_err(|e| {
+                            HostError::Xmpp(format!("{jid} answered an unreadable version: {e}"))
+                        })?;
+                        Ok(disco::SoftwareVersion {
+                            jid: jid.to_string(),
+                            name: v.name,
+                            version: v.version,
+                            os: v.os,
+                        })
                     }
-                    .boxed()
-                }),
+                })),
             );
             Ok(())
         }

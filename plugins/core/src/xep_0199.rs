@@ -8,11 +8,12 @@ use std::time::Instant;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_plugin_api::action::{ActionSpec, Param, ParamType};
+use perch_actions::{Action, disco};
+use perch_plugin_api::action::{ActionSpec, Param, ParamType, typed};
+use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginInfo};
-use serde_json::json;
 
 pub const IMPORT_NAME: &str = "XEP-0199";
 
@@ -44,28 +45,27 @@ impl Plugin for Ping {
             host.add_action(
                 IMPORT_NAME,
                 ActionSpec {
-                    name: "ping",
+                    name: disco::Ping::NAME,
                     plugin: String::new(),
                     doc: "Pings an entity (a server, a contact's full JID) and reports the round trip",
                     needs_session: true,
                     params: vec![Param::required("jid", ParamType::Jid, "the entity to ping")],
                 },
-                Arc::new(move |call| {
+                typed(disco::Ping::handler(move |profile, args| {
                     let host = h.clone();
                     async move {
-                        let jid = call
-                            .args
-                            .jid("jid")
-                            .ok_or_else(|| HostError::BadArgument("jid".into()))?;
+                        let jid = Jid::new(&args.jid)
+                            .map_err(|e| HostError::BadArgument(format!("jid: {e}")))?;
                         let payload = Element::builder("ping", ns::PING).build();
                         let start = Instant::now();
-                        host.iq(&call.profile, Some(jid.clone()), false, payload)
-                            .await?;
-                        let rtt = start.elapsed().as_secs_f64() * 1000.0;
-                        Ok(json!({"jid": jid.to_string(), "rtt_ms": rtt}))
+                        host.iq(&profile, Some(jid.clone()), false, payload).await?;
+                        let rtt_ms = start.elapsed().as_secs_f64() * 1000.0;
+                        Ok(disco::Pong {
+                            jid: jid.to_string(),
+                            rtt_ms,
+                        })
                     }
-                    .boxed()
-                }),
+                })),
             );
             Ok(())
         }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_plugin_api::action::{ActionSpec, Param, ParamType};
+use perch_actions::{Action, messages};
+use perch_plugin_api::action::{ActionSpec, Param, ParamType, typed};
+use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Message, MessageType};
 use perch_plugin_api::parsers::ns;
@@ -106,7 +108,7 @@ impl Plugin for ChatStates {
             host.add_action(
                 IMPORT_NAME,
                 ActionSpec {
-                    name: "chat_state_send",
+                    name: messages::ChatStateSend::NAME,
                     plugin: String::new(),
                     doc: "Tells a contact our chat state (composing, paused, active, inactive, gone)",
                     needs_session: true,
@@ -115,26 +117,23 @@ impl Plugin for ChatStates {
                         Param::required("state", ParamType::String, "active, composing, paused, inactive or gone"),
                     ],
                 },
-                Arc::new(move |call| {
+                typed(messages::ChatStateSend::handler(move |profile, args| {
                     let host = h.clone();
                     async move {
-                        let to = call
-                            .args
-                            .jid("to")
-                            .ok_or_else(|| HostError::BadArgument("to".into()))?;
-                        let state = call.args.str("state").unwrap_or_default().to_owned();
+                        let to = Jid::new(&args.to)
+                            .map_err(|e| HostError::BadArgument(format!("to: {e}")))?;
+                        let state = args.state;
                         if !STATES.contains(&state.as_str()) {
                             return Err(HostError::BadArgument(format!(
                                 "state: {state:?} is not one of {}",
                                 STATES.join(", ")
                             )));
                         }
-                        host.send(&call.profile, notification(to.clone(), &state))
+                        host.send(&profile, notification(to.clone(), &state))
                             .await?;
-                        Ok(json!({"to": to.to_string(), "state": state}))
+                        Ok(messages::ChatState { to: to.to_string(), state })
                     }
-                    .boxed()
-                }),
+                })),
             );
             Ok(())
         }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_plugin_api::action::{ActionSpec, Param, ParamType};
+use perch_actions::{Action, messages};
+use perch_plugin_api::action::{ActionSpec, Param, ParamType, typed};
+use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Lang, Message, MessageType};
 use perch_plugin_api::parsers::ns;
@@ -64,7 +66,7 @@ impl Plugin for Correction {
             host.add_action(
                 IMPORT_NAME,
                 ActionSpec {
-                    name: "message_correct",
+                    name: messages::MessageCorrect::NAME,
                     plugin: String::new(),
                     doc: "Corrects one of our messages: sends the new text, which replaces the old one in history (kept in extra.edits)",
                     needs_session: false,
@@ -76,29 +78,24 @@ impl Plugin for Correction {
                             .with_default(serde_json::Value::Bool(false)),
                     ],
                 },
-                Arc::new(move |call| {
+                typed(messages::MessageCorrect::handler(move |profile, args| {
                     let host = h.clone();
                     async move {
-                        let to = call
-                            .args
-                            .jid("to")
-                            .ok_or_else(|| HostError::BadArgument("to".into()))?;
-                        let id = call.args.str("id").unwrap_or_default();
-                        let body = call.args.str("body").unwrap_or_default();
+                        let to = Jid::new(&args.to)
+                            .map_err(|e| HostError::BadArgument(format!("to: {e}")))?;
+                        let (id, body) = (args.id.as_str(), args.body.as_str());
                         if id.is_empty() || body.is_empty() {
                             return Err(HostError::BadArgument(
                                 "id and body: a correction needs both".into(),
                             ));
                         }
-                        let groupchat = call.args.bool("groupchat").unwrap_or(false);
                         let sent = host
-                            .send_message(&call.profile, correction(to, id, body, groupchat))
+                            .send_message(&profile, correction(to, id, body, args.groupchat))
                             .await?;
                         serde_json::to_value(sent)
                             .map_err(|e| HostError::Internal(format!("serialising: {e}")))
                     }
-                    .boxed()
-                }),
+                })),
             );
             Ok(())
         }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use perch_actions::{self as actions, Action};
 use perch_plugin_api::action::{ActionSpec, Call, Param, ParamType};
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::minidom::rxml::{Namespace, NcName};
@@ -359,7 +360,7 @@ impl Plugin for Microblog {
             host.add_action(
                 IMPORT_NAME,
                 spec(
-                    "blog_publish",
+                    actions::blog::Publish::NAME,
                     "Publishes a post, or edits one (same item_id: its publication date is kept)",
                     vec![
                         service(),
@@ -385,7 +386,7 @@ impl Plugin for Microblog {
             host.add_action(
                 IMPORT_NAME,
                 spec(
-                    "blog_get",
+                    actions::blog::Get::NAME,
                     "Gets posts (newest max, ids, an RSM page), through the pubsub cache",
                     vec![
                         service(),
@@ -452,7 +453,7 @@ impl Plugin for Microblog {
             host.add_action(
                 IMPORT_NAME,
                 spec(
-                    "blog_retract",
+                    actions::blog::Retract::NAME,
                     "Deletes a post",
                     vec![
                         service(),

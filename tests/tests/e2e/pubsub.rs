@@ -631,14 +631,16 @@ pub(super) fn publish_many(
         let client = perch_client::Client::on_bus(perchd.bus_connection().await?).await?;
         let calls = range.map(|i| {
             let client = client.clone();
-            let args = serde_json::json!({
-                "service": service, "node": node, "item_id": format!("b{i:04}"),
-                "payload": payload(i),
-            })
-            .to_string();
+            let args = perch_client::actions::pubsub::PublishArgs {
+                service: Some(service.to_owned()),
+                node: node.to_owned(),
+                item_id: Some(format!("b{i:04}")),
+                payload: payload(i),
+                options: None,
+            };
             async move {
                 client
-                    .action_run(profile, "pubsub_publish", &args)
+                    .action::<perch_client::actions::pubsub::Publish>(profile, &args)
                     .await
                     .with_context(|| format!("publishing b{i:04}"))
             }

@@ -1,6 +1,7 @@
 //! The blog (XEP-0277 through Perch's blog actions) and the composition syntaxes
 //! its rich content is written in.
 
+use perch_actions::{Action, blog};
 use serde_json::{Value, json};
 
 use crate::libervia::context::Lib;
@@ -38,7 +39,7 @@ pub async fn send(
         a["item_id"] = json!(id);
     }
     a["post"] = post;
-    let v = action(lib, &p, "blog_publish", a).await?;
+    let v = action(lib, &p, blog::Publish::NAME, a).await?;
     out(s(&v["item_id"]))
 }
 
@@ -87,7 +88,7 @@ pub async fn get(
             o.remove("node");
         }
     }
-    let v = action(lib, &p, "blog_get", a).await?;
+    let v = action(lib, &p, blog::Get::NAME, a).await?;
     let (svc, nd) = (s(&v["service"]), s(&v["node"]));
     let items: Vec<Value> = v["posts"]
         .as_array()
@@ -113,7 +114,7 @@ pub async fn retract(
         a.as_object_mut().map(|o| o.remove("node"));
     }
     a["item_id"] = json!(item_id);
-    action(lib, &p, "blog_retract", a).await?;
+    action(lib, &p, blog::Retract::NAME, a).await?;
     unit()
 }
 

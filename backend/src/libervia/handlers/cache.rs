@@ -1,14 +1,15 @@
 //! Perch's pubsub cache in Libervia's terms: reading a cached node, synchronising,
 //! purging, resetting and searching it.
 
+use perch_actions::{Action, NoArgs, cache};
 use serde_json::{Value, json};
 
 use crate::libervia::context::Lib;
 use crate::libervia::errors::{self, LibError};
-use crate::libervia::pubsub_json::{items_args, json_arg, search_parsed, search_query, target};
+use crate::libervia::pubsub_json::{items_args, json_arg, search_parsed, search_query};
 use crate::libervia::reply::{Answer, out, unit};
 
-use super::{ItemsArgs, action, items_page};
+use super::{ItemsArgs, action, items_page, node_args, typed};
 
 /// `psCacheGet`: as `psItemsGet`, from the cache only.
 pub async fn get(
@@ -22,17 +23,15 @@ pub async fn get(
         o.remove("all");
         o.remove("use_cache");
     }
-    items_page(lib, &p, "pubsub_cache_get", &node, a).await
+    items_page(lib, &p, cache::Get::NAME, &node, a).await
 }
 
 /// `psCacheSync(service, node, profile_key)`: as 0.9, the reply comes once the node
 /// is synchronised, so that the frontend's next read finds it in the cache.
 pub async fn sync(lib: &Lib, (service, node, key): (String, String, String)) -> Answer {
     let p = lib.profile(&key).await?;
-    let v = action(lib, &p, "pubsub_cache_sync", target(&service, &node)).await?;
-    if let Some(job) = v["job"].as_str() {
-        wait_job(lib, job).await?;
-    }
+    let started = typed::<cache::Sync>(lib, &p, node_args(&service, &node)).await?;
+    wait_job(lib, &started.job).await?;
     unit()
 }
 
@@ -52,13 +51,13 @@ pub async fn purge(lib: &Lib, query: String) -> Answer {
             _ => {}
         }
     }
-    action(lib, "", "pubsub_cache_purge", a).await?;
+    action(lib, "", cache::Purge::NAME, a).await?;
     unit()
 }
 
 /// `psCacheReset`.
 pub async fn reset(lib: &Lib) -> Answer {
-    action(lib, "", "pubsub_cache_reset", json!({})).await?;
+    typed::<cache::Reset>(lib, "", NoArgs {}).await?;
     unit()
 }
 
@@ -69,7 +68,7 @@ pub async fn search(lib: &Lib, query: String) -> Answer {
     let v = action(
         lib,
         "",
-        "pubsub_cache_search",
+        cache::Search::NAME,
         json!({"query": search_query(&q)?}),
     )
     .await?;

@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 
+use perch_actions::disco;
 use serde_json::{Value, json};
 
 use crate::libervia::context::{CORE_INTERFACE, Lib};
-use crate::libervia::pubsub_json::s;
 use crate::libervia::reply::{Answer, Map, out, unit};
 use crate::libervia::shapes::bare;
 
-use super::action;
+use super::typed;
 
 type Identity = (String, String, String);
 type Field = (Map, Vec<String>);
@@ -108,8 +108,7 @@ pub async fn disco_info(
     (jid, node, use_cache, key): (String, String, bool, String),
 ) -> Answer {
     let p = lib.profile(&key).await?;
-    let args = json!({"jid": jid, "node": opt(&node), "use_cache": use_cache});
-    let v = action(lib, &p, "disco_info", args).await?;
+    let v = typed::<disco::DiscoInfo>(lib, &p, disco_args(jid, &node, use_cache)).await?;
     out(disco_infos(&v))
 }
 
@@ -119,8 +118,7 @@ pub async fn disco_items(
     (jid, node, use_cache, key): (String, String, bool, String),
 ) -> Answer {
     let p = lib.profile(&key).await?;
-    let args = json!({"jid": jid, "node": opt(&node), "use_cache": use_cache});
-    let v = action(lib, &p, "disco_items", args).await?;
+    let v = typed::<disco::DiscoItems>(lib, &p, disco_args(jid, &node, use_cache)).await?;
     let items: Vec<Identity> = v["items"]
         .as_array()
         .into_iter()
@@ -133,15 +131,15 @@ pub async fn disco_items(
 /// `getSoftwareVersion` (plugin): (name, version, os).
 pub async fn software_version(lib: &Lib, (jid, key): (String, String)) -> Answer {
     let p = lib.profile(&key).await?;
-    let v = action(lib, &p, "version", json!({"jid": jid})).await?;
-    out((s(&v["name"]), s(&v["version"]), s(&v["os"])))
+    let v = typed::<disco::Version>(lib, &p, disco::PingArgs { jid }).await?;
+    out((v.name, v.version, v.os.unwrap_or_default()))
 }
 
 /// `ping` (plugin): the round trip in seconds.
 pub async fn ping(lib: &Lib, (jid, key): (String, String)) -> Answer {
     let p = lib.profile(&key).await?;
-    let v = action(lib, &p, "ping", json!({"jid": jid})).await?;
-    out(v["rtt_ms"].as_f64().unwrap_or_default() / 1000.0)
+    let v = typed::<disco::Ping>(lib, &p, disco::PingArgs { jid }).await?;
+    out(v.rtt_ms / 1000.0)
 }
 
 /// `mucGetRoomsJoined` (plugin): none.
@@ -186,11 +184,12 @@ fn capitalised_local(bare: &str) -> String {
     }
 }
 
-fn opt(s: &str) -> Value {
-    if s.is_empty() {
-        Value::Null
-    } else {
-        Value::String(s.to_owned())
+/// `disco_info`/`disco_items` arguments: an empty node is none.
+fn disco_args(jid: String, node: &str, use_cache: bool) -> disco::DiscoArgs {
+    disco::DiscoArgs {
+        jid,
+        node: (!node.is_empty()).then(|| node.to_owned()),
+        use_cache,
     }
 }
 

@@ -30,12 +30,27 @@ use crate::libervia::reply::{Answer, out};
 /// item_ids, sub_id, extra, profile_key).
 pub type ItemsArgs = (String, String, i32, Vec<String>, String, String, String);
 
-/// Runs a plugin action with JSON arguments.
+/// Runs typed plugin action `A` in process (`perch_actions`): no JSON on the way.
+pub async fn typed<A: perch_actions::Action>(
+    lib: &Lib,
+    profile: &str,
+    args: A::Args,
+) -> Result<A::Output, LibError> {
+    Ok(lib.daemon.action::<A>(profile, &args).await?)
+}
+
+/// `{service?, node}`: an empty service is the profile's PEP.
+pub fn node_args(service: &str, node: &str) -> perch_actions::pubsub::NodeArgs {
+    perch_actions::pubsub::NodeArgs {
+        service: (!service.is_empty()).then(|| service.to_owned()),
+        node: node.to_owned(),
+    }
+}
+
+/// Runs a plugin action with JSON arguments built from Libervia's own (`extra`,
+/// options): they are checked against the action's declaration as they are.
 pub async fn action(lib: &Lib, profile: &str, name: &str, args: Value) -> Result<Value, LibError> {
-    Ok(lib
-        .daemon
-        .run_action(profile, name, &args.to_string())
-        .await?)
+    Ok(lib.daemon.run_action(profile, name, args).await?)
 }
 
 /// The profile's `Composition/Syntax` (markdown unless set).

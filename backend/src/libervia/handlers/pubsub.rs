@@ -1,13 +1,15 @@
 //! Pubsub nodes, items, subscriptions and affiliations, each mapped onto a Perch
 //! pubsub action (`doc/libervia-compat.rst`); an empty service is the profile's PEP.
 
+use perch_actions::Action;
+use perch_actions::pubsub::{self as ps, ServiceArgs};
 use serde_json::{Value, json};
 
 use crate::libervia::context::Lib;
 use crate::libervia::pubsub_json::{config_values, items_args, json_arg, pairs, s, target};
 use crate::libervia::reply::{Answer, Map, out, unit};
 
-use super::{ItemsArgs, action, items_page};
+use super::{ItemsArgs, action, items_page, node_args, typed};
 
 /// `(service, node, profile_key)`, the arguments of many calls.
 type NodeArgs = (String, String, String);
@@ -26,29 +28,34 @@ pub async fn node_create(
     if !options.is_empty() {
         a["config"] = json!(options);
     }
-    let v = action(lib, &p, "pubsub_node_create", a).await?;
+    let v = action(lib, &p, ps::NodeCreate::NAME, a).await?;
     out(s(&v["node"]))
 }
 
 /// `psNodeDelete`.
 pub async fn node_delete(lib: &Lib, (service, node, key): NodeArgs) -> Answer {
     let p = lib.profile(&key).await?;
-    action(lib, &p, "pubsub_node_delete", target(&service, &node)).await?;
+    let a = ps::NodeDeleteArgs {
+        service: node_args(&service, &node).service,
+        node,
+        redirect: None,
+    };
+    typed::<ps::NodeDelete>(lib, &p, a).await?;
     unit()
 }
 
 /// `psNodePurge`.
 pub async fn node_purge(lib: &Lib, (service, node, key): NodeArgs) -> Answer {
     let p = lib.profile(&key).await?;
-    action(lib, &p, "pubsub_node_purge", target(&service, &node)).await?;
+    typed::<ps::NodePurge>(lib, &p, node_args(&service, &node)).await?;
     unit()
 }
 
 /// `psNodeConfigurationGet`: the form's values in its order.
 pub async fn node_config_get(lib: &Lib, (service, node, key): NodeArgs) -> Answer {
     let p = lib.profile(&key).await?;
-    let v = action(lib, &p, "pubsub_node_config_get", target(&service, &node)).await?;
-    out(config_values(&v["config"]))
+    let v = typed::<ps::NodeConfigGet>(lib, &p, node_args(&service, &node)).await?;
+    out(config_values(&v.config))
 }
 
 /// `psNodeConfigurationSet(service, node, options, profile_key)`.
@@ -59,7 +66,7 @@ pub async fn node_config_set(
     let p = lib.profile(&key).await?;
     let mut a = target(&service, &node);
     a["config"] = json!(options);
-    action(lib, &p, "pubsub_node_config_set", a).await?;
+    action(lib, &p, ps::NodeConfigSet::NAME, a).await?;
     unit()
 }
 
@@ -78,7 +85,7 @@ pub async fn item_send(
     if let Some(o) = extra.get("publish_options").filter(|o| o.is_object()) {
         a["options"] = o.clone();
     }
-    let v = action(lib, &p, "pubsub_publish", a).await?;
+    let v = action(lib, &p, ps::Publish::NAME, a).await?;
     out(s(&v["item_id"]))
 }
 
@@ -97,7 +104,7 @@ pub async fn items_send(
         if let Some(o) = extra.get("publish_options").filter(|o| o.is_object()) {
             a["options"] = o.clone();
         }
-        let v = action(lib, &p, "pubsub_publish", a).await?;
+        let v = action(lib, &p, ps::Publish::NAME, a).await?;
         ids.push(s(&v["item_id"]));
     }
     out(ids)
@@ -131,7 +138,7 @@ async fn retract(
     let mut a = target(service, node);
     a["item_ids"] = json!(ids);
     a["notify"] = json!(notify);
-    action(lib, &p, "pubsub_retract", a).await?;
+    action(lib, &p, ps::Retract::NAME, a).await?;
     unit()
 }
 
@@ -143,7 +150,7 @@ pub async fn items_get(
     let p = lib.profile(&key).await?;
     let extra = json_arg("extra", &extra)?;
     let a = items_args(&service, &node, max, &item_ids, &extra)?;
-    items_page(lib, &p, "pubsub_items_get", &node, a).await
+    items_page(lib, &p, ps::ItemsGet::NAME, &node, a).await
 }
 
 /// `psSubscribe(service, node, options, profile_key)`: the subscription id.
@@ -152,40 +159,48 @@ pub async fn subscribe(
     (service, node, _options, key): (String, String, String, String),
 ) -> Answer {
     let p = lib.profile(&key).await?;
-    let v = action(lib, &p, "pubsub_subscribe", target(&service, &node)).await?;
-    out(s(&v["subscription"]["subid"]))
+    let a = ps::SubscribeArgs {
+        service: node_args(&service, &node).service,
+        node,
+        ..Default::default()
+    };
+    let v = typed::<ps::Subscribe>(lib, &p, a).await?;
+    out(s(&v.subscription["subid"]))
 }
 
 /// `psUnsubscribe`.
 pub async fn unsubscribe(lib: &Lib, (service, node, key): NodeArgs) -> Answer {
     let p = lib.profile(&key).await?;
-    action(lib, &p, "pubsub_unsubscribe", target(&service, &node)).await?;
+    let a = ps::UnsubscribeArgs {
+        service: node_args(&service, &node).service,
+        node,
+        ..Default::default()
+    };
+    typed::<ps::Unsubscribe>(lib, &p, a).await?;
     unit()
 }
 
 /// `{service?, node?}` for the listing calls: empty ones are left out.
-fn scope(service: &str, node: &str) -> Value {
-    let mut a = json!({});
-    if !service.is_empty() {
-        a["service"] = json!(service);
+fn scope(service: &str, node: &str) -> ServiceArgs {
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    ServiceArgs {
+        service: some(service),
+        node: some(node),
     }
-    if !node.is_empty() {
-        a["node"] = json!(node);
-    }
-    a
 }
 
 /// `psSubscriptionsGet`: our subscriptions as JSON, in 0.9's keys.
 pub async fn subscriptions_get(lib: &Lib, (service, node, key): NodeArgs) -> Answer {
     let p = lib.profile(&key).await?;
-    let v = action(lib, &p, "pubsub_subscriptions", scope(&service, &node)).await?;
-    let list: Vec<Value> = v["subscriptions"]
+    let v = typed::<ps::SubscriptionsGet>(lib, &p, scope(&service, &node)).await?;
+    let list: Vec<Value> = v
+        .subscriptions
         .as_array()
         .into_iter()
         .flatten()
         .map(|e| {
             let mut o = json!({
-                "service": v["service"],
+                "service": v.service,
                 "node": e["node"],
                 "subscriber": e["jid"],
                 "state": e["subscription"],
@@ -202,24 +217,22 @@ pub async fn subscriptions_get(lib: &Lib, (service, node, key): NodeArgs) -> Ans
 /// `psAffiliationsGet`: our affiliations, by node.
 pub async fn affiliations_get(lib: &Lib, (service, node, key): NodeArgs) -> Answer {
     let p = lib.profile(&key).await?;
-    let v = action(lib, &p, "pubsub_affiliations", scope(&service, &node)).await?;
-    out(pairs(&v["affiliations"], "node", "affiliation"))
+    let v = typed::<ps::AffiliationsGet>(lib, &p, scope(&service, &node)).await?;
+    out(pairs(&v.affiliations, "node", "affiliation"))
 }
 
 /// `psNodeAffiliationsGet`: a node's affiliations, by JID (node owners).
 pub async fn node_affiliations_get(lib: &Lib, (service, node, key): NodeArgs) -> Answer {
     let p = lib.profile(&key).await?;
-    let act = "pubsub_node_affiliations_get";
-    let v = action(lib, &p, act, target(&service, &node)).await?;
-    out(pairs(&v["affiliations"], "jid", "affiliation"))
+    let v = typed::<ps::NodeAffiliationsGet>(lib, &p, node_args(&service, &node)).await?;
+    out(pairs(&v.affiliations, "jid", "affiliation"))
 }
 
 /// `psNodeSubscriptionsGet`: a node's subscriptions, by JID (node owners).
 pub async fn node_subscriptions_get(lib: &Lib, (service, node, key): NodeArgs) -> Answer {
     let p = lib.profile(&key).await?;
-    let act = "pubsub_node_subscriptions_get";
-    let v = action(lib, &p, act, target(&service, &node)).await?;
-    out(pairs(&v["subscriptions"], "jid", "subscription"))
+    let v = typed::<ps::NodeSubscriptionsGet>(lib, &p, node_args(&service, &node)).await?;
+    out(pairs(&v.subscriptions, "jid", "subscription"))
 }
 
 /// `(service, node, {jid: value}, profile_key)`.
@@ -227,12 +240,12 @@ type NodeEntries = (String, String, Map, String);
 
 /// `psNodeAffiliationsSet`.
 pub async fn node_affiliations_set(lib: &Lib, args: NodeEntries) -> Answer {
-    node_entries_set(lib, args, "pubsub_node_affiliations_set", "affiliations").await
+    node_entries_set(lib, args, ps::NodeAffiliationsSet::NAME, "affiliations").await
 }
 
 /// `psNodeSubscriptionsSet`.
 pub async fn node_subscriptions_set(lib: &Lib, args: NodeEntries) -> Answer {
-    node_entries_set(lib, args, "pubsub_node_subscriptions_set", "subscriptions").await
+    node_entries_set(lib, args, ps::NodeSubscriptionsSet::NAME, "subscriptions").await
 }
 
 async fn node_entries_set(

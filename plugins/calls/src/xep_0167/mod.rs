@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use perch_actions::{self as actions, Action as _};
 use perch_plugin_api::action::{ActionSpec, Call as ActionCall, Param, ParamType};
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
@@ -1391,7 +1392,7 @@ fn spec(name: &'static str, doc: &'static str, params: Vec<Param>) -> ActionSpec
         name,
         plugin: String::new(),
         doc,
-        needs_session: name != "call_list",
+        needs_session: name != actions::calls::List::NAME,
         params,
     }
 }
@@ -1451,7 +1452,7 @@ impl Plugin for Calls {
             let sid = || Param::required("sid", ParamType::String, "the call's session id");
             let actions: Vec<(ActionSpec, Runner)> = vec![
                 (
-                    spec("call_start", "Calls a contact with an SDP offer; returns {sid}", vec![
+                    spec(actions::calls::Start::NAME, "Calls a contact with an SDP offer; returns {sid}", vec![
                         Param::required("peer", ParamType::Jid, "whom to call: a bare JID (its available resource that does Jingle RTP) or a full JID"),
                         Param::required("sdp", ParamType::String, "the local SDP offer"),
                         Param::optional("media", ParamType::List, "audio, video (default: the offer's m-lines)"),
@@ -1460,28 +1461,28 @@ impl Plugin for Calls {
                     |m, c| m.call_start(c).boxed(),
                 ),
                 (
-                    spec("call_answer", "Accepts an incoming call: without sdp a JMI proposal (proceed), with sdp the offer (session-accept)", vec![
+                    spec(actions::calls::Answer::NAME, "Accepts an incoming call: without sdp a JMI proposal (proceed), with sdp the offer (session-accept)", vec![
                         sid(),
                         Param::optional("sdp", ParamType::String, "the local SDP answer to call_incoming's offer"),
                     ]),
                     |m, c| m.call_answer(c).boxed(),
                 ),
                 (
-                    spec("call_decline", "Declines an incoming call", vec![
+                    spec(actions::calls::Decline::NAME, "Declines an incoming call", vec![
                         sid(),
                         Param::optional("reason", ParamType::String, "decline (default) or busy"),
                     ]),
                     |m, c| m.call_decline(c).boxed(),
                 ),
                 (
-                    spec("call_candidates", "Adds local ICE candidates (sent once the session is signalled)", vec![
+                    spec(actions::calls::Candidates::NAME, "Adds local ICE candidates (sent once the session is signalled)", vec![
                         sid(),
                         Param::required("candidates", ParamType::Array, "[{mline_index, mid, candidate}], candidate without a=; empty = end of candidates"),
                     ]),
                     |m, c| m.call_candidates(c).boxed(),
                 ),
                 (
-                    spec("call_info", "Tells the peer: ringing, mute, unmute, active, hold, unhold", vec![
+                    spec(actions::calls::Info::NAME, "Tells the peer: ringing, mute, unmute, active, hold, unhold", vec![
                         sid(),
                         Param::required("info", ParamType::String, "ringing, mute, unmute, active, hold or unhold"),
                         Param::optional("media", ParamType::String, "audio or video (mute/unmute one content)"),
@@ -1489,7 +1490,7 @@ impl Plugin for Calls {
                     |m, c| m.call_info(c).boxed(),
                 ),
                 (
-                    spec("call_end", "Ends (hangs up, cancels) a call", vec![
+                    spec(actions::calls::End::NAME, "Ends (hangs up, cancels) a call", vec![
                         sid(),
                         Param::optional("reason", ParamType::String, "a XEP-0166 reason (default success)"),
                         Param::optional("text", ParamType::String, "a human-readable explanation"),
@@ -1504,7 +1505,7 @@ impl Plugin for Calls {
             let me = self.clone();
             host.add_action(
                 IMPORT_NAME,
-                spec("call_list", "A profile's calls (ongoing and ended since perchd started), oldest first", vec![]),
+                spec(actions::calls::List::NAME, "A profile's calls (ongoing and ended since perchd started), oldest first", vec![]),
                 Arc::new(move |call| {
                     let me = me.clone();
                     async move { me.call_list(&call.profile).await }.boxed()

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use perch_actions::{self as actions, Action};
 use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::parsers::message::{Message, MessageType};
@@ -21,7 +22,7 @@ fn room_param() -> Param {
 pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
     let specs: Vec<(&'static str, &'static str, Vec<Param>, Op)> = vec![
         (
-            "muc_join",
+            actions::muc::Join::NAME,
             "Joins a room (created as an instant room when it does not exist) and bookmarks it \
              with autojoin",
             vec![
@@ -36,13 +37,13 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
             |m, h, c| async move { join(&m, &*h, c).await }.boxed(),
         ),
         (
-            "muc_leave",
+            actions::muc::Leave::NAME,
             "Leaves a room; its bookmark stays, without autojoin",
             vec![room_param()],
             |m, _, c| async move { m.leave(&c.profile, &room(&c)?).await }.boxed(),
         ),
         (
-            "muc_list",
+            actions::muc::List::NAME,
             "The rooms of the profile: {room, nick, joined, archived, subject, occupants}",
             vec![],
             |m, _, c| {
@@ -58,7 +59,7 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
             },
         ),
         (
-            "muc_occupants",
+            actions::muc::Occupants::NAME,
             "A joined room's occupants: {room, nick, subject, occupants: [{nick, jid, role, \
              affiliation, show, status}]}",
             vec![room_param()],
@@ -75,7 +76,7 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
             },
         ),
         (
-            "muc_say",
+            actions::muc::Say::NAME,
             "Sends a message to a room (through the outbox); answers it as stored",
             vec![
                 room_param(),
@@ -93,7 +94,7 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
             },
         ),
         (
-            "muc_pm",
+            actions::muc::Pm::NAME,
             "Sends a private message to an occupant (filed under room/nick)",
             vec![
                 room_param(),
@@ -114,7 +115,7 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
             },
         ),
         (
-            "muc_subject",
+            actions::muc::Subject::NAME,
             "Sets a room's subject",
             vec![
                 room_param(),
@@ -131,7 +132,7 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
             },
         ),
         (
-            "muc_nick",
+            actions::muc::Nick::NAME,
             "Changes our nick in a room; waits until the room accepts it",
             vec![
                 room_param(),
@@ -146,7 +147,7 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
             },
         ),
         (
-            "muc_kick",
+            actions::muc::Kick::NAME,
             "Kicks an occupant (we must be a moderator)",
             vec![
                 room_param(),
@@ -170,7 +171,7 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
             },
         ),
         (
-            "muc_ban",
+            actions::muc::Ban::NAME,
             "Bans an account from the room (we must be an admin or owner)",
             vec![
                 room_param(),
@@ -199,7 +200,7 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
             },
         ),
         (
-            "muc_destroy",
+            actions::muc::Destroy::NAME,
             "Destroys the room (we must be its owner); its occupants are told",
             vec![
                 room_param(),
@@ -221,7 +222,7 @@ pub(super) fn register(muc: &Arc<Muc>, host: &Arc<dyn Host>) {
             },
         ),
         (
-            "muc_bookmarks",
+            actions::muc::Bookmarks::NAME,
             "The account's bookmarked rooms (XEP-0402): [{room, name, autojoin, nick}]",
             vec![],
             |_, h, c| {

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use perch_actions::{self as actions, Action};
 use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
 use perch_plugin_api::points::{SessionInfo, SessionStarted};
 use perch_plugin_api::{Flow, Host, HostError, Plugin, PluginError, PluginInfo};
@@ -202,7 +203,7 @@ fn actions(host: &Arc<dyn Host>, cache: &Arc<Cache>) {
         host,
         cache,
         spec(
-            "pubsub_cache_status",
+            actions::cache::Status::NAME,
             "The cached nodes of the profile (or one node): analysis, sync state and why, coherence, items",
             true,
             vec![
@@ -242,7 +243,7 @@ fn actions(host: &Arc<dyn Host>, cache: &Arc<Cache>) {
         host,
         cache,
         spec(
-            "pubsub_cache_get",
+            actions::cache::Get::NAME,
             "Items from the cache only (same parameters as pubsub_items_get); fails when the node is not cached",
             true,
             vec![
@@ -323,7 +324,7 @@ fn actions(host: &Arc<dyn Host>, cache: &Arc<Cache>) {
         host,
         cache,
         spec(
-            "pubsub_cache_sync",
+            actions::cache::Sync::NAME,
             "(Re)synchronises a node now, even one no analyser selects, as a job (returns {\"job\": id})",
             true,
             vec![
@@ -357,7 +358,7 @@ fn actions(host: &Arc<dyn Host>, cache: &Arc<Cache>) {
         host,
         cache,
         spec(
-            "pubsub_cache_purge",
+            actions::cache::Purge::NAME,
             "Deletes cached items by type, subtype, profile, service, node, created/updated before; \
              the nodes they belonged to are synchronised again on their next read",
             false,
@@ -425,7 +426,7 @@ fn actions(host: &Arc<dyn Host>, cache: &Arc<Cache>) {
         host,
         cache,
         spec(
-            "pubsub_cache_reset",
+            actions::cache::Reset::NAME,
             "Drops the whole cache; it fills again as nodes are read",
             false,
             vec![],
@@ -444,7 +445,7 @@ fn actions(host: &Arc<dyn Host>, cache: &Arc<Cache>) {
         host,
         cache,
         spec(
-            "pubsub_cache_search",
+            actions::cache::Search::NAME,
             "Searches cached items: full text, filters on parsed fields, order, limit (see doc/pubsub_cache.rst)",
             false,
             vec![Param::required(

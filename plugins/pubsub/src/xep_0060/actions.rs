@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use perch_actions::{self as actions, Action};
 use perch_plugin_api::action::{ActionResult, Call, Param, ParamType};
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::{Host, HostError};
@@ -78,7 +79,7 @@ pub fn register(host: &Arc<dyn Host>) {
 fn register_node_actions(host: &Arc<dyn Host>) {
     add(
         host,
-        "pubsub_node_create",
+        actions::pubsub::NodeCreate::NAME,
         "Creates a node (no node: an instant node named by the service), optionally configured",
         vec![
             p_service(),
@@ -92,7 +93,7 @@ fn register_node_actions(host: &Arc<dyn Host>) {
     );
     add(
         host,
-        "pubsub_node_delete",
+        actions::pubsub::NodeDelete::NAME,
         "Deletes a node (owner), optionally redirecting its subscribers to another node's URI",
         vec![
             p_service(),
@@ -107,21 +108,21 @@ fn register_node_actions(host: &Arc<dyn Host>) {
     );
     add(
         host,
-        "pubsub_node_purge",
+        actions::pubsub::NodePurge::NAME,
         "Removes every item of a node (owner)",
         vec![p_service(), p_node()],
         node_purge,
     );
     add(
         host,
-        "pubsub_node_config_get",
+        actions::pubsub::NodeConfigGet::NAME,
         "A node's configuration form (owner): {values: {var: value}, fields: [...]}",
         vec![p_service(), p_node()],
         node_config_get,
     );
     add(
         host,
-        "pubsub_node_config_set",
+        actions::pubsub::NodeConfigSet::NAME,
         "Changes a node's configuration (owner); only the given fields are sent",
         vec![
             p_service(),
@@ -136,14 +137,14 @@ fn register_node_actions(host: &Arc<dyn Host>) {
     );
     add(
         host,
-        "pubsub_node_default_config",
+        actions::pubsub::NodeDefaultConfig::NAME,
         "The configuration a new node gets on this service",
         vec![p_service()],
         node_default_config,
     );
     add(
         host,
-        "pubsub_node_list",
+        actions::pubsub::NodeListGet::NAME,
         "The nodes of a service (or the children of a collection node): disco#items",
         vec![
             p_service(),
@@ -153,7 +154,7 @@ fn register_node_actions(host: &Arc<dyn Host>) {
     );
     add(
         host,
-        "pubsub_node_info",
+        actions::pubsub::NodeInfo::NAME,
         "A node's identity, features and meta-data (disco#info of the node)",
         vec![p_service(), p_node()],
         node_info,
@@ -164,7 +165,7 @@ fn register_node_actions(host: &Arc<dyn Host>) {
 fn register_item_actions(host: &Arc<dyn Host>) {
     add(
         host,
-        "pubsub_publish",
+        actions::pubsub::Publish::NAME,
         "Publishes an item (same id: replaces it); publish-options are preconditions",
         vec![
             p_service(),
@@ -188,7 +189,7 @@ fn register_item_actions(host: &Arc<dyn Host>) {
     );
     add(
         host,
-        "pubsub_retract",
+        actions::pubsub::Retract::NAME,
         "Retracts items from a node",
         vec![
             p_service(),
@@ -205,7 +206,7 @@ fn register_item_actions(host: &Arc<dyn Host>) {
     );
     add(
         host,
-        "pubsub_items_get",
+        actions::pubsub::ItemsGet::NAME,
         "Gets items: the newest max, given ids, one RSM page (before/after/index), or all",
         vec![
             p_service(),
@@ -244,7 +245,7 @@ fn register_item_actions(host: &Arc<dyn Host>) {
 fn register_subscription_actions(host: &Arc<dyn Host>) {
     add(
         host,
-        "pubsub_subscribe",
+        actions::pubsub::Subscribe::NAME,
         "Subscribes to a node (default: with the profile's bare JID), optionally with options",
         vec![
             p_service(),
@@ -263,7 +264,7 @@ fn register_subscription_actions(host: &Arc<dyn Host>) {
     );
     add(
         host,
-        "pubsub_unsubscribe",
+        actions::pubsub::Unsubscribe::NAME,
         "Unsubscribes from a node",
         vec![
             p_service(),
@@ -283,12 +284,12 @@ fn register_subscription_actions(host: &Arc<dyn Host>) {
     );
     for (name, doc, what) in [
         (
-            "pubsub_subscriptions",
+            actions::pubsub::SubscriptionsGet::NAME,
             "The profile's subscriptions on a service (or one node)",
             "subscriptions",
         ),
         (
-            "pubsub_affiliations",
+            actions::pubsub::AffiliationsGet::NAME,
             "The profile's affiliations on a service (or one node)",
             "affiliations",
         ),
@@ -326,16 +327,16 @@ fn register_subscription_actions(host: &Arc<dyn Host>) {
     for (what, get_name, set_name, get_doc, set_doc, set_param) in [
         (
             "subscriptions",
-            "pubsub_node_subscriptions_get",
-            "pubsub_node_subscriptions_set",
+            actions::pubsub::NodeSubscriptionsGet::NAME,
+            actions::pubsub::NodeSubscriptionsSet::NAME,
             "A node's subscriptions (owner)",
             "Changes subscriptions of a node (owner): {jid: subscribed|none|pending|unconfigured}",
             "{\"bob@example.org\": \"subscribed\" or \"none\"}",
         ),
         (
             "affiliations",
-            "pubsub_node_affiliations_get",
-            "pubsub_node_affiliations_set",
+            actions::pubsub::NodeAffiliationsGet::NAME,
+            actions::pubsub::NodeAffiliationsSet::NAME,
             "A node's affiliations (owner)",
             "Changes affiliations of a node (owner): {jid: owner|publisher|publish-only|member|none|outcast}",
             "{\"bob@example.org\": \"publisher\"}",

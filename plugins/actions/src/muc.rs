@@ -1,0 +1,164 @@
+//! Group chats (XEP-0045). `room` is always a room's bare JID (room@service).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{ActionInfo, NoArgs, action, info};
+
+/// A room only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomArgs {
+    pub room: String,
+}
+
+/// A room and our nick (or an occupant's) in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomNick {
+    pub room: String,
+    pub nick: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinArgs {
+    pub room: String,
+    /// Default: the account's local part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nick: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+action!(
+    /// Joins a room (creating an instant room) and bookmarks it with autojoin:
+    /// `{room, nick, created, archived, subject, occupants}`.
+    Join = "muc_join", JoinArgs => Value
+);
+
+action!(
+    /// Leaves a room; its bookmark stays, without autojoin.
+    Leave = "muc_leave", RoomArgs => RoomNick
+);
+
+action!(
+    /// The rooms of the profile: `[{room, nick, joined, archived, subject, occupants}]`.
+    List = "muc_list", NoArgs => Vec<Value>
+);
+
+action!(
+    /// A joined room's occupants: `{room, nick, joined, subject, occupants: [{nick, jid,
+    /// role, affiliation, show, status}]}`.
+    Occupants = "muc_occupants", RoomArgs => Value
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SayArgs {
+    pub room: String,
+    pub text: String,
+}
+
+action!(
+    /// Sends a message to a room; answers it as stored (a history entry).
+    Say = "muc_say", SayArgs => Value
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PmArgs {
+    pub room: String,
+    pub nick: String,
+    pub text: String,
+}
+
+action!(
+    /// Sends a private message to an occupant; answers it as stored.
+    Pm = "muc_pm", PmArgs => Value
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSubject {
+    pub room: String,
+    pub subject: String,
+}
+
+action!(
+    /// Sets a room's subject.
+    Subject = "muc_subject", RoomSubject => RoomSubject
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NickChanged {
+    pub room: String,
+    pub old: String,
+    pub nick: String,
+}
+
+action!(
+    /// Changes our nick in a room; waits until the room accepts it.
+    Nick = "muc_nick", RoomNick => NickChanged
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KickArgs {
+    pub room: String,
+    pub nick: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+action!(
+    /// Kicks an occupant (we must be a moderator).
+    Kick = "muc_kick", KickArgs => RoomNick
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanArgs {
+    pub room: String,
+    /// The account to ban (bare JID).
+    pub jid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Banned {
+    pub room: String,
+    pub jid: String,
+}
+
+action!(
+    /// Bans an account from the room (we must be an admin or owner).
+    Ban = "muc_ban", BanArgs => Banned
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestroyArgs {
+    pub room: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+action!(
+    /// Destroys the room (we must be its owner).
+    Destroy = "muc_destroy", DestroyArgs => RoomArgs
+);
+
+action!(
+    /// The account's bookmarked rooms (XEP-0402): `[{room, name, autojoin, nick}]`.
+    Bookmarks = "muc_bookmarks", NoArgs => Vec<Value>
+);
+
+pub(crate) fn all() -> Vec<ActionInfo> {
+    vec![
+        info::<Join>(),
+        info::<Leave>(),
+        info::<List>(),
+        info::<Occupants>(),
+        info::<Say>(),
+        info::<Pm>(),
+        info::<Subject>(),
+        info::<Nick>(),
+        info::<Kick>(),
+        info::<Ban>(),
+        info::<Destroy>(),
+        info::<Bookmarks>(),
+    ]
+}
