@@ -20,11 +20,11 @@ pub mod trigger;
 // re-exported under the paths plugins have always used.
 pub use perch_codec::{ids, stanza_error};
 
+pub use perch_codec::StanzaError;
 pub use plugin::{
     Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin, PluginError,
     PluginInfo,
 };
-pub use perch_codec::StanzaError;
 pub use tokio_xmpp::jid;
 pub use tokio_xmpp::minidom;
 pub use tokio_xmpp::parsers;

@@ -5,8 +5,8 @@
 //! (the subscription state of a subscribe reply, owner affiliations). Reading the few
 //! elements we need by hand is short, and tolerant of what real services send.
 
-use crate::{ReplyError, StanzaError};
 use crate::minidom::{Element, Node};
+use crate::{ReplyError, StanzaError};
 
 use crate::dom::Attr;
 use serde::{Deserialize, Serialize};

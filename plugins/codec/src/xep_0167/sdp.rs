@@ -487,8 +487,8 @@ fn fb_line(pt: &str, fb: &RtcpFb) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xep_0166::xml::{Action, Jingle};
     use crate::minidom::Element;
+    use crate::xep_0166::xml::{Action, Jingle};
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jingle");
 
