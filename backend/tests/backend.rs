@@ -329,7 +329,7 @@ async fn fts_ids(db: &sea_orm::DatabaseConnection, query: &str) -> Vec<String> {
 /// removes it; and a database cached under migration 005 keeps its index.
 #[tokio::test]
 async fn cache_full_text_index_follows_items_and_survives_migration_006() {
-    use perch_migration::MigratorTrait;
+    use perch_backend::db::{Migrator, MigratorTrait};
     use perch_plugins_pubsub::pubsub_cache::dao::{self, NewItem};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("perch.db");
@@ -337,7 +337,7 @@ async fn cache_full_text_index_follows_items_and_survives_migration_006() {
     let old = sea_orm::Database::connect(format!("sqlite://{}?mode=rwc", path.display()))
         .await
         .unwrap();
-    perch_migration::Migrator::up(&old, Some(5)).await.unwrap();
+    Migrator::up(&old, Some(5)).await.unwrap();
     old.execute_unprepared(
         "INSERT INTO profile (id, name, jid, password, created_at) \
          VALUES (1, 'alice', 'alice@localhost', 'sealed', 0); \
@@ -394,8 +394,8 @@ async fn cache_full_text_index_follows_items_and_survives_migration_006() {
     assert_eq!(entries, 1, "only b's entry is left");
     // Undone (back to 004's index, which comes back empty) and redone: items are
     // indexed again as they are stored.
-    perch_migration::Migrator::down(&db, Some(1)).await.unwrap();
-    perch_migration::Migrator::up(&db, None).await.unwrap();
+    Migrator::down(&db, Some(1)).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
     dao::store_items(&db, 1, 1, vec![item("c", "elderberry")], true)
         .await
         .unwrap();

@@ -1,51 +1,36 @@
-//! Schema migrations of Perch's database.
+//! Schema migrations of the core's tables: profiles, the message history, jobs, the
+//! outbox and the Libervia bridge's parameters.
 //!
 //! Why a crate of its own: the schema is part of Perch's contract with the data users
-//! already have. perchd applies these migrations at start (never anything else touches
-//! the schema), and refuses a database that records a migration this binary does not
-//! know — a sign that a newer Perch wrote it — instead of guessing.
+//! already have. perchd applies migrations at start (never anything else touches the
+//! schema), and refuses a database that records a migration it does not know — a sign
+//! that a newer Perch wrote it — instead of guessing.
+//!
+//! Why only the core's: a plugin crate keeps its own tables' migrations beside its code
+//! (`perch_plugins_pubsub::migrations`, …); perchd composes them with these into one
+//! migrator (`perch_backend::db::Migrator`), ordered by name. A name is
+//! `mYYYYMMDD_NNNNNN_what`, the sequence number running across every crate, so name
+//! order is the order the migrations were written in — the order existing databases
+//! applied them. A new migration, wherever it lives, takes the next number.
 //!
 //! One file per migration: sea-orm takes a migration's name from its file stem, so two
-//! migrations in one file would collide.
+//! migrations in one file would collide; and a file keeps its name when it moves.
 
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_profiles;
 mod m20261123_000002_history;
 mod m20261123_000003_plugins;
-mod m20261123_000004_pubsub_cache;
-mod m20261123_000005_pubsub_cache_indexes;
-mod m20261123_000006_pubsub_cache_contentless_fts;
 mod m20261202_000007_messaging;
-mod m20261202_000008_muc;
 mod m20261202_000009_libervia_params;
-mod m20261202_000010_calls;
 
-/// Every migration this binary knows, oldest first.
-#[derive(Debug)]
-pub struct Migrator;
-
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20261123_000001_profiles::Migration),
-            Box::new(m20261123_000002_history::Migration),
-            Box::new(m20261123_000003_plugins::Migration),
-            Box::new(m20261123_000004_pubsub_cache::Migration),
-            Box::new(m20261123_000005_pubsub_cache_indexes::Migration),
-            Box::new(m20261123_000006_pubsub_cache_contentless_fts::Migration),
-            Box::new(m20261202_000007_messaging::Migration),
-            Box::new(m20261202_000008_muc::Migration),
-            Box::new(m20261202_000009_libervia_params::Migration),
-            Box::new(m20261202_000010_calls::Migration),
-        ]
-    }
-}
-
-/// The names of all migrations this binary knows, oldest first.
-pub fn known_migrations() -> Vec<String> {
-    Migrator::migrations()
-        .iter()
-        .map(|m| m.name().to_owned())
-        .collect()
+/// The core's migrations, oldest first.
+pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![
+        Box::new(m20261123_000001_profiles::Migration),
+        Box::new(m20261123_000002_history::Migration),
+        Box::new(m20261123_000003_plugins::Migration),
+        Box::new(m20261202_000007_messaging::Migration),
+        Box::new(m20261202_000009_libervia_params::Migration),
+    ]
 }

@@ -1,18 +1,21 @@
 //! The database: opening it, migrating it, and refusing one we don't understand.
 //!
 //! SQLite in WAL mode by default (one file, no server to run). Migrations come from
-//! the `perch-migration` crate and run at every start; a database that records a
+//! the `perch-migration` crate (the core's tables) and the plugin crates (their own),
+//! composed in [`migrator`], and run at every start; a database that records a
 //! migration this binary does not know was written by a newer Perch, and is refused
 //! with a clear message — and left untouched — rather than half-understood.
 
 pub mod entities;
+pub mod migrator;
+
+pub use migrator::{Migrator, MigratorTrait, known_migrations};
 
 pub use perch_plugin_api::db::{WRITE_LOCK_DEADLINE, begin_write};
 
 use std::path::Path;
 use std::time::Duration;
 
-use perch_migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +173,7 @@ async fn migrate(db: &DatabaseConnection, shown: &str) -> Result<(), DbOpenError
         path: shown.to_owned(),
         source,
     };
-    let known = perch_migration::known_migrations();
+    let known = known_migrations();
     let applied = applied_versions(db).await.map_err(open_err)?;
     let unknown: Vec<_> = applied.iter().filter(|v| !known.contains(v)).collect();
     if !unknown.is_empty() {

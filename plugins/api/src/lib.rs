@@ -13,17 +13,19 @@ use serde::{Deserialize, Serialize};
 
 pub mod action;
 pub mod db;
-pub mod ids;
 pub mod plugin;
 pub mod points;
-pub mod stanza_error;
 pub mod trigger;
 
+// Defined in the codec, which stands below this crate (it depends on no Perch crate):
+// re-exported under the paths plugins have always used.
+pub use perch_codec::{ids, stanza_error};
+
+pub use perch_codec::StanzaError;
 pub use plugin::{
     Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin, PluginError,
     PluginInfo,
 };
-pub use stanza_error::StanzaError;
 pub use tokio_xmpp::jid;
 pub use tokio_xmpp::minidom;
 pub use tokio_xmpp::parsers;

@@ -84,6 +84,17 @@ pub enum HostError {
     Internal(String),
 }
 
+/// A codec reader's refusal reaches frontends as the host's own would: a malformed
+/// reply as [`HostError::Xmpp`], a stanza error as [`HostError::Stanza`].
+impl From<perch_codec::ReplyError> for HostError {
+    fn from(e: perch_codec::ReplyError) -> Self {
+        match e {
+            perch_codec::ReplyError::Malformed(m) => Self::Xmpp(m),
+            perch_codec::ReplyError::Stanza(s) => Self::Stanza(s),
+        }
+    }
+}
+
 /// An IQ get/set addressed to us that a plugin claimed.
 #[derive(Debug, Clone)]
 pub struct IqRequest {

@@ -9,6 +9,9 @@ use std::sync::Arc;
 
 use perch_plugin_api::Plugin;
 
+mod migrations;
+pub use migrations::migrations;
+
 pub mod xep_0167;
 pub mod xep_0215;
 

@@ -1,8 +1,8 @@
 //! minidom helpers: a shorthand for building elements with minidom 0.19, whose
 //! builder takes attribute names as validated `NcName`s, and a fast serialiser.
 
-use perch_plugin_api::minidom::rxml::{Namespace, NcName};
-use perch_plugin_api::minidom::{Element, ElementBuilder, IntoAttributeValue, Node};
+use crate::minidom::rxml::{Namespace, NcName};
+use crate::minidom::{Element, ElementBuilder, IntoAttributeValue, Node};
 
 pub trait Attr {
     /// Sets attribute `name` (a literal XML name; an invalid one is a bug caught by
@@ -175,8 +175,8 @@ mod tests {
 /// Generators of what a stranger may send, for the property tests of the readers.
 #[cfg(any(test, feature = "arb"))]
 pub mod arb {
-    use perch_plugin_api::minidom::rxml::NcName;
-    use perch_plugin_api::minidom::{Element, Node};
+    use crate::minidom::rxml::NcName;
+    use crate::minidom::{Element, Node};
     use proptest::prelude::*;
     use proptest::sample::select;
     use proptest::test_runner::Config;

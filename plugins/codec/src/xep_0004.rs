@@ -8,7 +8,7 @@
 //! [`to_json`]) is sent back without one, never as an empty value that a boolean or
 //! list field would refuse, so a form read, edited and submitted whole is accepted.
 
-use perch_plugin_api::minidom::Element;
+use crate::minidom::Element;
 
 use crate::dom::Attr;
 use serde_json::{Map, Value, json};

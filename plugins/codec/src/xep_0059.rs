@@ -10,8 +10,8 @@
 
 use std::collections::HashSet;
 
-use perch_plugin_api::StanzaError;
-use perch_plugin_api::minidom::Element;
+use crate::StanzaError;
+use crate::minidom::Element;
 use serde::{Deserialize, Serialize};
 
 pub const NS: &str = "http://jabber.org/protocol/rsm";

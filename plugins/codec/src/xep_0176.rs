@@ -6,7 +6,7 @@
 //! has no TCP candidates: [`Candidate::from_sdp`] refuses them (and `.local` names,
 //! which the peer cannot resolve) with a reason the caller logs.
 
-use perch_plugin_api::minidom::Element;
+use crate::minidom::Element;
 
 use crate::dom::Attr;
 use crate::xep_0166::xml::{ParseError, attr, num, opt_num};

@@ -3,7 +3,7 @@
 //! Carried inside the ICE-UDP transport; the SDP side is `a=fingerprint` and
 //! `a=setup` (`doc/calls.rst`, "DTLS roles").
 
-use perch_plugin_api::minidom::Element;
+use crate::minidom::Element;
 
 use crate::dom::Attr;
 use crate::xep_0166::xml::{ParseError, attr};

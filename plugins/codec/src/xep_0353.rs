@@ -4,7 +4,7 @@
 //! Why our own type: xmpp-parsers 0.23's `JingleMI` has no `ringing`, no `finish`
 //! and no `<reason/>`, so a Conversations `<ringing/>` would not even parse.
 
-use perch_plugin_api::minidom::Element;
+use crate::minidom::Element;
 
 use crate::dom::Attr;
 use crate::xep_0166::xml::{ParseError, Reason, attr};

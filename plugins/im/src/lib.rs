@@ -10,6 +10,9 @@ use std::sync::Arc;
 
 use perch_plugin_api::Plugin;
 
+mod migrations;
+pub use migrations::migrations;
+
 pub mod xep_0045;
 pub mod xep_0085;
 pub mod xep_0184;

@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use perch_plugin_api::Plugin;
 
+mod migrations;
+pub use migrations::migrations;
+
 pub mod pubsub_cache;
 pub mod xep_0059;
 pub mod xep_0060;

@@ -8,11 +8,11 @@
 
 use std::collections::BTreeSet;
 
-use perch_plugin_api::StanzaError;
-use perch_plugin_api::jid::Jid;
-use perch_plugin_api::minidom::Element;
-use perch_plugin_api::parsers::message::{Message, MessageType};
-use perch_plugin_api::parsers::presence::{Presence, Show, Type};
+use crate::StanzaError;
+use crate::jid::Jid;
+use crate::minidom::Element;
+use crate::parsers::message::{Message, MessageType};
+use crate::parsers::presence::{Presence, Show, Type};
 use serde::Serialize;
 
 use crate::dom::Attr;

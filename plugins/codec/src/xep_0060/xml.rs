@@ -5,8 +5,8 @@
 //! (the subscription state of a subscribe reply, owner affiliations). Reading the few
 //! elements we need by hand is short, and tolerant of what real services send.
 
-use perch_plugin_api::StanzaError;
-use perch_plugin_api::minidom::{Element, Node};
+use crate::minidom::{Element, Node};
+use crate::{ReplyError, StanzaError};
 
 use crate::dom::Attr;
 use serde::{Deserialize, Serialize};
@@ -81,9 +81,9 @@ pub fn parse_payload(xml: &str) -> Result<Element, String> {
 }
 
 fn node_attr(
-    b: perch_plugin_api::minidom::ElementBuilder,
+    b: crate::minidom::ElementBuilder,
     node: Option<&str>,
-) -> perch_plugin_api::minidom::ElementBuilder {
+) -> crate::minidom::ElementBuilder {
     match node {
         Some(n) => b.a("node", n),
         None => b,
@@ -497,13 +497,13 @@ pub fn parse_event(profile: &str, service: &str, event: &Element) -> Result<Vec<
 }
 
 /// An error for replies that do not have the expected shape.
-pub fn malformed(what: &str, why: impl std::fmt::Display) -> perch_plugin_api::HostError {
-    perch_plugin_api::HostError::Xmpp(format!("{what}: {why}"))
+pub fn malformed(what: &str, why: impl std::fmt::Display) -> ReplyError {
+    ReplyError::Malformed(format!("{what}: {why}"))
 }
 
 /// The error for an RSM id that the emulation did not find.
-pub fn into_host(e: StanzaError) -> perch_plugin_api::HostError {
-    perch_plugin_api::HostError::Stanza(e)
+pub fn into_host(e: StanzaError) -> ReplyError {
+    ReplyError::Stanza(e)
 }
 
 #[cfg(test)]

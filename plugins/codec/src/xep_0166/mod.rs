@@ -8,8 +8,8 @@
 pub mod session;
 pub mod xml;
 
-use perch_plugin_api::minidom::Element;
-use perch_plugin_api::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use crate::minidom::Element;
+use crate::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 pub use xml::{Action, Content, Group, Jingle, ParseError, Reason, Senders};
 

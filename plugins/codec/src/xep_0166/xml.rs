@@ -4,7 +4,7 @@
 //! parser drops children it does not know, so what a peer sent would not survive to
 //! the SDP the frontend gets (`doc/calls.rst`, "Why our own Jingle types").
 
-use perch_plugin_api::minidom::Element;
+use crate::minidom::Element;
 
 use crate::dom::Attr;
 use crate::xep_0167::rtp::Description;

@@ -6,7 +6,7 @@
 //! `extmap-allow-mixed`, and its `Bandwidth` is declared under the wrong element
 //! name; every attribute the SDP side needs must survive (`doc/calls.rst`).
 
-use perch_plugin_api::minidom::Element;
+use crate::minidom::Element;
 
 use crate::dom::Attr;
 use crate::xep_0166::xml::{ParseError, attr, num, opt_num};

@@ -70,7 +70,7 @@ pub struct Converted {
 }
 
 fn new_candidate_id() -> String {
-    perch_plugin_api::ids::random_hex(5)
+    crate::ids::random_hex(5)
 }
 
 #[derive(Default)]
@@ -487,8 +487,8 @@ fn fb_line(pt: &str, fb: &RtcpFb) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::minidom::Element;
     use crate::xep_0166::xml::{Action, Jingle};
-    use perch_plugin_api::minidom::Element;
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jingle");
 

@@ -15,7 +15,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::m20261123_000004_pubsub_cache::FTS;
+use super::m20261123_000004_pubsub_cache::FTS;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;

@@ -8,7 +8,7 @@
 //! [`StanzaError::dbus_name`]) and the rest into the message.
 
 use serde::Serialize;
-use tokio_xmpp::parsers::stanza_error::StanzaError as Parsed;
+use xmpp_parsers::stanza_error::StanzaError as Parsed;
 
 use crate::minidom::Element;
 

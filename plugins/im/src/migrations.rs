@@ -1,0 +1,17 @@
+//! Group chat's table: the rooms each profile is in (XEP-0045).
+//!
+//! Why here and not in `perch-migration`: a plugin's tables are part of the plugin, so
+//! they live, change and are reviewed with the code that reads them; the core's stay
+//! in `perch-migration`. perchd composes every crate's migrations into one migrator,
+//! ordered by name (`doc/architecture.rst`, "Invariants"). A migration keeps its file
+//! name for ever: sea-orm records it by its file stem, so a database migrated when
+//! the file lived elsewhere still knows it as applied.
+
+use sea_orm_migration::MigrationTrait;
+
+mod m20261202_000008_muc;
+
+/// This crate's migrations, oldest first.
+pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(m20261202_000008_muc::Migration)]
+}

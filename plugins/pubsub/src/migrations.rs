@@ -1,0 +1,23 @@
+//! The pubsub cache's tables: nodes, items, their indexes and full-text index.
+//!
+//! Why here and not in `perch-migration`: a plugin's tables are part of the plugin, so
+//! they live, change and are reviewed with the code that reads them; the core's stay
+//! in `perch-migration`. perchd composes every crate's migrations into one migrator,
+//! ordered by name (`doc/architecture.rst`, "Invariants"). A migration keeps its file
+//! name for ever: sea-orm records it by its file stem, so a database migrated when
+//! the file lived elsewhere still knows it as applied.
+
+use sea_orm_migration::MigrationTrait;
+
+mod m20261123_000004_pubsub_cache;
+mod m20261123_000005_pubsub_cache_indexes;
+mod m20261123_000006_pubsub_cache_contentless_fts;
+
+/// This crate's migrations, oldest first.
+pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![
+        Box::new(m20261123_000004_pubsub_cache::Migration),
+        Box::new(m20261123_000005_pubsub_cache_indexes::Migration),
+        Box::new(m20261123_000006_pubsub_cache_contentless_fts::Migration),
+    ]
+}
