@@ -22,7 +22,7 @@ use tokio_xmpp::parsers::{
 };
 
 use perch_plugin_api::points::{MessageSend, OutgoingMessage};
-use perch_plugin_api::{Outcome, Plugin};
+use perch_plugin_api::{Outcome, PluginFactory};
 use serde_json::Value;
 use tokio_xmpp::parsers::message::{Id, Lang, Message};
 
@@ -81,9 +81,6 @@ impl Daemon {
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let keep = Duration::from_secs(config.jobs.keep_hours.saturating_mul(3600));
         let registry = Arc::new(Registry::default());
-        for declare in CORE_POINTS {
-            declare(&registry.triggers);
-        }
         let faults = events.clone();
         registry
             .triggers
@@ -106,7 +103,7 @@ impl Daemon {
     }
 
     /// Loads plugins (before any session starts) and recovers jobs cut off by a stop.
-    pub async fn start_plugins(self: &Arc<Self>, plugins: Vec<Arc<dyn Plugin>>) -> Result<()> {
+    pub async fn start_plugins(self: &Arc<Self>, plugins: Vec<PluginFactory>) -> Result<()> {
         let interrupted = self.jobs.recover().await?;
         if interrupted > 0 {
             tracing::warn!(
@@ -114,9 +111,10 @@ impl Daemon {
                 "jobs left running by the previous perchd marked interrupted"
             );
         }
-        let host = crate::host::DaemonHost::new(self);
         self.registry
-            .load(plugins, &self.config.plugins.disabled, host)
+            .load(plugins, &self.config.plugins.disabled, |info| {
+                crate::host::DaemonHost::new(self, info)
+            })
             .await;
         Ok(())
     }
@@ -743,17 +741,6 @@ pub fn report_fault(events: &EventSender, f: perch_plugin_api::HandlerFault) {
         data: serde_json::to_value(&f).unwrap_or_default(),
     });
 }
-
-/// The core's trigger points, declared at start so they are listed without handlers.
-const CORE_POINTS: &[fn(&perch_plugin_api::Triggers)] = &[
-    |t| t.declare::<perch_plugin_api::points::MessageSend>(),
-    |t| t.declare::<perch_plugin_api::points::PresenceSend>(),
-    |t| t.declare::<perch_plugin_api::points::MessageReceived>(),
-    |t| t.declare::<perch_plugin_api::points::RoomJoinedPoint>(),
-    |t| t.declare::<perch_plugin_api::points::PresenceReceived>(),
-    |t| t.declare::<perch_plugin_api::points::SessionStarted>(),
-    |t| t.declare::<perch_plugin_api::points::SessionEnded>(),
-];
 
 /// A fresh, unguessable stanza id for a message we send.
 fn new_message_id() -> String {

@@ -454,5 +454,7 @@ mod history;
 mod libervia_bridge;
 #[path = "backend/libervia_params.rs"]
 mod libervia_params;
+#[path = "backend/plugin_boundary.rs"]
+mod plugin_boundary;
 #[path = "backend/search_sql.rs"]
 mod search_sql;

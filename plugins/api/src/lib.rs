@@ -16,17 +16,22 @@ pub mod ids;
 pub mod plugin;
 pub mod points;
 pub mod stanza_error;
+pub mod store;
 pub mod trigger;
 
 pub use plugin::{
-    Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin, PluginError,
-    PluginInfo,
+    BuildResult, Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin,
+    PluginError, PluginFactory, PluginInfo,
 };
 pub use stanza_error::StanzaError;
 pub use tokio_xmpp::jid;
 pub use tokio_xmpp::minidom;
 pub use tokio_xmpp::parsers;
-pub use trigger::{Flow, HandlerFault, Outcome, TriggerPoint, Triggers};
+pub use store::{PluginStore, StoreDenied, StoreTransaction};
+pub use trigger::{
+    Flow, HandlerFault, Outcome, PluginPoint, PluginTriggers, PointOwner, TriggerError,
+    TriggerPoint, Triggers,
+};
 
 /// The connection state of one profile's XMPP session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
