@@ -32,6 +32,8 @@ pub struct DaemonHost {
     db: DatabaseConnection,
     registry: Arc<Registry>,
     plugin: &'static str,
+    /// The name its signals carry (`PluginInfo::signals_as`).
+    signals_as: &'static str,
     triggers: PluginTriggers,
     store: PluginStore,
 }
@@ -47,6 +49,7 @@ impl DaemonHost {
             triggers: PluginTriggers::new(daemon.registry.triggers.clone(), info.import_name),
             registry: daemon.registry.clone(),
             plugin: info.import_name,
+            signals_as: info.signals_as.unwrap_or(info.import_name),
         })
     }
 
@@ -141,11 +144,11 @@ impl Host for DaemonHost {
     }
 
     fn declare_signal(&self, name: &'static str, doc: &'static str) {
-        self.registry.declare_signal(self.plugin, name, doc);
+        self.registry.declare_signal(self.signals_as, name, doc);
     }
 
     fn emit(&self, name: &str, profile: &str, data: Value) {
-        let plugin = self.plugin;
+        let plugin = self.signals_as;
         if !self.registry.signal_declared(plugin, name) {
             tracing::error!(plugin, signal = name, "undeclared plugin signal not sent");
             return;

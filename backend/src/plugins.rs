@@ -420,6 +420,7 @@ mod tests {
             dependencies: deps,
             recommendations: &[],
             tables: &[],
+            signals_as: None,
         }
     }
 

@@ -17,10 +17,7 @@ use perch_plugin_api::{
     Flow, Host, Plugin, PluginFactory, PluginInfo, PluginPoint, PluginStore, PointOwner,
     StoreDenied, TriggerError, TriggerPoint,
 };
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionSession,
-    TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionSession};
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -279,6 +276,7 @@ fn rogue_factory(seen: Arc<Mutex<Attempts>>) -> PluginFactory {
         dependencies: &[],
         recommendations: &[],
         tables: &["muc_room"],
+        signals_as: None,
     };
     PluginFactory::new(info, move |host: Arc<dyn Host>| async move {
         let read = host

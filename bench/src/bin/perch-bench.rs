@@ -170,7 +170,7 @@ async fn db_side(n: usize) -> Result<()> {
         let mut samples = Vec::with_capacity(runs);
         for _ in 0..runs {
             let start = Instant::now();
-            let got = search(&d.db, q.clone()).await?;
+            let got = search(&d.store, q.clone()).await?;
             samples.push(start.elapsed());
             if got != expect {
                 return Err(anyhow!("{name}: {got} results, expected {expect}"));

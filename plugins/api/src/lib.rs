@@ -17,17 +17,20 @@ pub mod plugin;
 pub mod points;
 pub mod stanza_error;
 pub mod store;
+pub mod testing;
 pub mod trigger;
 
 pub use plugin::{
-    BuildResult, Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin,
+    BuildResult, action_fn, Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin,
     PluginError, PluginFactory, PluginInfo,
 };
 pub use stanza_error::StanzaError;
 pub use tokio_xmpp::jid;
 pub use tokio_xmpp::minidom;
 pub use tokio_xmpp::parsers;
-pub use store::{PluginStore, StoreDenied, StoreTransaction};
+pub use store::{
+    CheckedQuery, CheckedSql, PluginStore, SqlxTransaction, StoreDenied, StoreTransaction,
+};
 pub use trigger::{
     Flow, HandlerFault, Outcome, PluginPoint, PluginTriggers, PointOwner, TriggerError,
     TriggerPoint, Triggers,

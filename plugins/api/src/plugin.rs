@@ -23,7 +23,7 @@ use serde_json::Value;
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::stanza_error::StanzaError;
 
-use crate::action::{ActionHandler, ActionSpec};
+use crate::action::{ActionHandler, ActionResult, ActionSpec, Call};
 use crate::jid::Jid;
 use crate::store::PluginStore;
 use crate::trigger::PluginTriggers;
@@ -44,6 +44,10 @@ pub struct PluginInfo {
     /// [`PluginStore`] reaches these and no other. An FTS5 table covers its shadow
     /// tables; an index counts as its table.
     pub tables: &'static [&'static str],
+    /// The plugin name its signals carry on the bridge (`PluginSignal(plugin, …)`)
+    /// when not its import name: the calls plugin's are `xep_0167`, as its frontends
+    /// expect. `None`: the import name.
+    pub signals_as: Option<&'static str>,
 }
 
 /// Why a plugin failed to initialise (it is then not loaded, and neither is anything
@@ -101,6 +105,17 @@ impl PluginFactory {
             build: Box::new(move |host| build(host).boxed()),
         }
     }
+}
+
+/// An action handler from a named async function of `state` (the host, the plugin)
+/// and the call.
+pub fn action_fn<S, F, Fut>(state: S, f: F) -> ActionHandler
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, Call) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ActionResult> + Send + 'static,
+{
+    Arc::new(move |call| f(state.clone(), call).boxed())
 }
 
 impl From<crate::trigger::TriggerError> for PluginError {

@@ -17,7 +17,7 @@
 //! * asks SQLite for the statement's program (`EXPLAIN`) and maps every table it opens
 //!   (`OpenRead`/`OpenWrite`, root pages read from `sqlite_schema`; an index counts
 //!   as its table, an FTS5 shadow table `x_data`, `x_idx`… as `x`) and every virtual
-//!   table it uses (`VOpen`/`VUpdate`: its pointer, matched against the plugin's own
+//!   table it uses (`VOpen`/`VUpdate`: its pointer, matched against the schema's
 //!   virtual tables probed on the same connection) to a table name. SQL triggers'
 //!   programs are listed too, so a write that fires one is judged with it;
 //! * allows the plugin's tables, the table-valued JSON functions (`json_each`,
@@ -30,6 +30,9 @@
 //!   opened. So an insert that references a profile works, and `SELECT name FROM
 //!   profile` is refused. What plugins need of the profile table goes through
 //!   [`crate::Host::profile_id`] and [`crate::Host::profile_name`].
+//!
+//! The hot write paths may use sqlx itself, through a [`SqlxTransaction`] that runs
+//! only [`CheckedSql`], text the store checked statement by statement.
 //!
 //! A refusal is a [`DbErr`] carrying a [`StoreDenied`] (see [`StoreDenied::of`]).
 //! This is a boundary of the API, not a sandbox: plugins are Rust code in the
@@ -422,7 +425,8 @@ async fn explain<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<Vec<Op>, DbE
 struct Schema {
     /// Root page → (the table it belongs to, whether it is an index).
     by_root: HashMap<i64, (String, bool)>,
-    /// The plugin's virtual tables (their pointers are probed when used).
+    /// The virtual tables (their pointers are probed when one is used, so a refusal
+    /// names the table).
     vtabs: Vec<String>,
     /// Tables the plugin's tables reference by foreign key.
     parents: HashSet<String>,
@@ -484,18 +488,17 @@ impl Schema {
                 }
             }
         }
-        let vtabs = virtuals.into_iter().filter(|v| guard.owns(v)).collect();
         Ok(Self {
             by_root,
-            vtabs,
+            vtabs: virtuals,
             parents,
             implicit_sequence: false,
         })
     }
 }
 
-/// The pointers (as `EXPLAIN` prints them) of the plugin's virtual tables and of the
-/// free functions, on this connection.
+/// The pointers (as `EXPLAIN` prints them) of the virtual tables and of the free
+/// functions, on this connection.
 async fn vtab_pointers<C: ConnectionTrait>(
     conn: &C,
     schema: &Schema,
@@ -519,6 +522,95 @@ async fn vtab_pointers<C: ConnectionTrait>(
         }
     }
     Ok(out)
+}
+
+/// SQL text the store checked (every statement in it): the only SQL a
+/// [`SqlxTransaction`] runs. Only [`PluginStore::check_sql`] makes one.
+#[derive(Debug, Clone)]
+pub struct CheckedSql(Arc<str>);
+
+impl CheckedSql {
+    /// A sqlx query over this text, to bind values to and run in a
+    /// [`SqlxTransaction`].
+    pub fn query<'q>(&self) -> CheckedQuery<'q> {
+        CheckedQuery(sqlx::query(sqlx::AssertSqlSafe(self.0.clone())))
+    }
+}
+
+/// A sqlx query over [`CheckedSql`]: values are bound (moved, not copied), the text
+/// stays what was checked.
+pub struct CheckedQuery<'q>(sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>);
+
+impl<'q> CheckedQuery<'q> {
+    pub fn bind<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
+        Self(self.0.bind(value))
+    }
+
+    /// Whether SQLite keeps it prepared (see `sqlx::query::Query::persistent`).
+    pub fn persistent(self, yes: bool) -> Self {
+        Self(self.0.persistent(yes))
+    }
+}
+
+/// A sqlx transaction of a store, for the hot write paths where sea-orm's copy of
+/// every value costs (a sync writes a kilobyte or so per item). It runs only
+/// [`CheckedSql`], and never hands out its connection.
+pub struct SqlxTransaction(sqlx::Transaction<'static, sqlx::Sqlite>);
+
+impl std::fmt::Debug for SqlxTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqlxTransaction")
+    }
+}
+
+impl SqlxTransaction {
+    /// Runs a checked query; the rows it changed.
+    pub async fn execute(&mut self, q: CheckedQuery<'_>) -> Result<u64, sqlx::Error> {
+        use sqlx::Executor as _;
+        Ok(self.0.execute(q.0).await?.rows_affected())
+    }
+
+    /// Runs a checked query; its first row, if any.
+    pub async fn fetch_optional(
+        &mut self,
+        q: CheckedQuery<'_>,
+    ) -> Result<Option<sqlx::sqlite::SqliteRow>, sqlx::Error> {
+        use sqlx::Executor as _;
+        self.0.fetch_optional(q.0).await
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.0.commit().await
+    }
+}
+
+impl PluginStore {
+    /// Checks every statement of `sql` (on a connection of the pool: do it before
+    /// [`PluginStore::begin_sqlx_immediate`], which holds the write lock).
+    pub async fn check_sql(&self, sql: impl Into<Arc<str>>) -> Result<CheckedSql, DbErr> {
+        let sql: Arc<str> = sql.into();
+        let pieces = split_statements(&sql);
+        if pieces.is_empty() {
+            return Err(self.guard.denied("an empty statement", Access::Statement).into_db_err());
+        }
+        for piece in pieces {
+            self.check(piece).await?;
+        }
+        Ok(CheckedSql(sql))
+    }
+
+    /// A sqlx write transaction (`BEGIN IMMEDIATE`, as [`PluginStore::begin_immediate`]).
+    pub async fn begin_sqlx_immediate(&self) -> Result<SqlxTransaction, sqlx::Error> {
+        let tx = self
+            .db
+            .get_sqlite_connection_pool()
+            .begin_with("BEGIN IMMEDIATE")
+            .await?;
+        Ok(SqlxTransaction(tx))
+    }
 }
 
 /// A transaction of a [`PluginStore`], checked the same way.

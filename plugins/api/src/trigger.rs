@@ -170,6 +170,9 @@ struct Slot {
     /// Who declared it; `None` while it only has handlers (its owner declares it at
     /// build time, possibly after a plugin that listens to it).
     owner: Option<PointOwner>,
+    /// Its owner lets any plugin fire it (a request point, like
+    /// `pubsub.items.request`); never a core point.
+    shared: bool,
     /// `Arc<Vec<Entry<P>>>` for the point's `P`.
     handlers: Box<dyn Any + Send + Sync>,
     /// (plugin, priority) in firing order, for listing.
@@ -253,19 +256,24 @@ impl Triggers {
     /// Declares one of the core's points (the backend does, before any plugin is
     /// built), so it is listed even before it has handlers and only the core fires it.
     pub fn declare<P: TriggerPoint>(&self) -> Result<(), TriggerError> {
-        self.declare_as::<P>(PointOwner::Core, "core")
+        self.declare_as::<P>(PointOwner::Core, "core", false)
     }
 
-    /// Declares `P` for `owner` (`who` names the caller in an error).
+    /// Declares `P` for `owner` (`who` names the caller in an error); `shared`: any
+    /// plugin may fire it.
     fn declare_as<P: TriggerPoint>(
         &self,
         owner: PointOwner,
         who: &'static str,
+        shared: bool,
     ) -> Result<(), TriggerError> {
         let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
         let slot = slot_of::<P>(&mut slots)?;
         match slot.owner {
-            None => slot.owner = Some(owner),
+            None => {
+                slot.owner = Some(owner);
+                slot.shared = shared && owner != PointOwner::Core;
+            }
             Some(o) if o == owner => {}
             Some(o) => {
                 return Err(TriggerError::NotOwner {
@@ -307,10 +315,10 @@ impl Triggers {
         Ok(())
     }
 
-    /// Who owns point `name`, if declared.
-    fn owner(&self, name: &str) -> Option<PointOwner> {
+    /// Who owns point `name`, if declared, and whether any plugin may fire it.
+    fn owner(&self, name: &str) -> Option<(PointOwner, bool)> {
         let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
-        slots.get(name).and_then(|s| s.owner)
+        slots.get(name).and_then(|s| s.owner.map(|o| (o, s.shared)))
     }
 
     /// Runs the handlers of `P` on `args`, highest priority first, and says how the
@@ -390,6 +398,7 @@ fn slot_of<'s, P: TriggerPoint>(
         doc: P::DOC,
         type_id: TypeId::of::<P>(),
         owner: None,
+        shared: false,
         handlers: Box::new(Arc::new(Vec::<Entry<P>>::new())),
         listing: Vec::new(),
     });
@@ -422,10 +431,18 @@ impl PluginTriggers {
         Self { registry, plugin }
     }
 
-    /// Declares a point this plugin owns and fires; refused when it is another's.
+    /// Declares a point this plugin owns and alone fires; refused when it is another's.
     pub fn declare<P: PluginPoint>(&self) -> Result<(), TriggerError> {
         self.registry
-            .declare_as::<P>(PointOwner::Plugin(self.plugin), self.plugin)
+            .declare_as::<P>(PointOwner::Plugin(self.plugin), self.plugin, false)
+    }
+
+    /// Declares a point this plugin owns and any plugin may fire: a request others
+    /// make of it (`pubsub.items.request`: whoever wants items asks, the cache
+    /// answers). The core's points are never shared.
+    pub fn declare_shared<P: PluginPoint>(&self) -> Result<(), TriggerError> {
+        self.registry
+            .declare_as::<P>(PointOwner::Plugin(self.plugin), self.plugin, true)
     }
 
     /// Adds a handler to any point (the core's or a plugin's), filed under this plugin.
@@ -437,14 +454,31 @@ impl PluginTriggers {
         self.registry.add::<P, F>(self.plugin, priority, handler)
     }
 
+    /// Adds a named handler function that gets `state` (the host, the plugin) with the
+    /// arguments: registration blocks stay one line per point.
+    pub fn add_with<P, S>(
+        &self,
+        priority: i32,
+        state: S,
+        handler: for<'a> fn(S, &'a mut P::Args) -> BoxFuture<'a, Flow<P::Value>>,
+    ) -> Result<(), TriggerError>
+    where
+        P: TriggerPoint,
+        S: Clone + Send + Sync + 'static,
+    {
+        self.add::<P, _>(priority, move |args: &mut P::Args| {
+            handler(state.clone(), args)
+        })
+    }
+
     /// Fires a point this plugin declared; any other is refused, handlers untouched.
     pub async fn fire<P: PluginPoint>(
         &self,
         args: &mut P::Args,
     ) -> Result<Outcome<P::Value>, TriggerError> {
         match self.registry.owner(P::NAME) {
-            Some(PointOwner::Plugin(p)) if p == self.plugin => {}
-            Some(owner) => {
+            Some((PointOwner::Plugin(p), shared)) if shared || p == self.plugin => {}
+            Some((owner, _)) => {
                 return Err(TriggerError::NotOwner {
                     plugin: self.plugin,
                     point: P::NAME,
@@ -701,6 +735,24 @@ mod tests {
         assert_eq!(block_on(other.fire::<Own>(&mut Vec::new())), Err(refused.clone()));
         assert_eq!(other.declare::<Own>(), Err(refused));
         assert_eq!(t.list()[0].owner, Some(PointOwner::Plugin("MINE")));
+    }
+
+    #[test]
+    fn a_shared_point_is_fired_by_any_plugin() {
+        let t = Arc::new(Triggers::new());
+        let mine = PluginTriggers::new(t.clone(), "MINE");
+        let other = PluginTriggers::new(t.clone(), "OTHER");
+        mine.declare_shared::<Own>().expect("declare");
+        assert_eq!(block_on(other.fire::<Own>(&mut Vec::new())), Ok(Outcome::Proceed));
+        // Still its owner's: nobody else declares it.
+        assert_eq!(
+            other.declare_shared::<Own>(),
+            Err(TriggerError::NotOwner {
+                plugin: "OTHER",
+                point: "plugin.own",
+                owner: PointOwner::Plugin("MINE"),
+            })
+        );
     }
 
     #[test]

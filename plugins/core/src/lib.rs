@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use perch_plugin_api::Plugin;
+use perch_plugin_api::PluginFactory;
 
 mod dom;
 pub mod pubsub_cache;
@@ -34,26 +34,25 @@ pub mod xep_0359;
 
 /// Every built-in plugin, in no particular order (the host orders them). The pubsub
 /// cache's analysers are handed to the plugins that register one.
-pub fn builtin() -> Vec<Arc<dyn Plugin>> {
-    let cache = Arc::new(pubsub_cache::PubsubCache::default());
-    let analysers = cache.analysers();
+pub fn builtin() -> Vec<PluginFactory> {
+    let analysers = Arc::new(pubsub_cache::Analysers::default());
     vec![
-        Arc::new(xep_0030::Disco::default()),
-        Arc::new(xep_0045::Muc::default()),
-        cache,
-        Arc::new(xep_0059::Rsm),
-        Arc::new(xep_0060::PubSub),
-        Arc::new(xep_0092::Version),
-        Arc::new(xep_0115::Caps),
-        Arc::new(xep_0184::Receipts),
-        Arc::new(xep_0199::Ping),
-        Arc::new(xep_0167::Calls::default()),
-        Arc::new(xep_0215::ExternalServices),
-        Arc::new(xep_0277::Microblog::new(analysers)),
-        Arc::new(xep_0085::ChatStates),
-        Arc::new(xep_0280::Carbons::default()),
-        Arc::new(xep_0308::Correction),
-        Arc::new(xep_0313::Archive::default()),
-        Arc::new(xep_0359::StanzaIds),
+        xep_0030::factory(),
+        xep_0045::factory(),
+        pubsub_cache::factory(analysers.clone()),
+        xep_0059::factory(),
+        xep_0060::factory(),
+        xep_0092::factory(),
+        xep_0115::factory(),
+        xep_0184::factory(),
+        xep_0199::factory(),
+        xep_0167::factory(),
+        xep_0215::factory(),
+        xep_0277::factory(analysers),
+        xep_0085::factory(),
+        xep_0280::factory(),
+        xep_0308::factory(),
+        xep_0313::factory(),
+        xep_0359::factory(),
     ]
 }

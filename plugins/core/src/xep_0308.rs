@@ -9,13 +9,11 @@
 
 use std::sync::Arc;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
-use perch_plugin_api::action::{ActionSpec, Param, ParamType};
+use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Lang, Message, MessageType};
 use perch_plugin_api::parsers::ns;
-use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginInfo};
+use perch_plugin_api::{Host, HostError, Plugin, PluginFactory, PluginInfo, action_fn};
 
 use crate::dom::Attr;
 
@@ -46,64 +44,61 @@ pub fn correction(
     m
 }
 
-impl Plugin for Correction {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Last Message Correction",
-            description: "Corrects a sent message; history keeps the earlier texts",
-            dependencies: &[],
-            recommendations: &["XEP-0030"],
-        }
-    }
+impl Plugin for Correction {}
 
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            host.add_feature(IMPORT_NAME, ns::MESSAGE_CORRECT);
-            let h = host.clone();
-            host.add_action(
-                IMPORT_NAME,
-                ActionSpec {
-                    name: "message_correct",
-                    plugin: String::new(),
-                    doc: "Corrects one of our messages: sends the new text, which replaces the old one in history (kept in extra.edits)",
-                    needs_session: false,
-                    params: vec![
-                        Param::required("to", ParamType::Jid, "the contact or room the message went to"),
-                        Param::required("id", ParamType::String, "the id of the message to correct"),
-                        Param::required("body", ParamType::String, "the corrected text"),
-                        Param::optional("groupchat", ParamType::Boolean, "the message went to a room")
-                            .with_default(serde_json::Value::Bool(false)),
-                    ],
-                },
-                Arc::new(move |call| {
-                    let host = h.clone();
-                    async move {
-                        let to = call
-                            .args
-                            .jid("to")
-                            .ok_or_else(|| HostError::BadArgument("to".into()))?;
-                        let id = call.args.str("id").unwrap_or_default();
-                        let body = call.args.str("body").unwrap_or_default();
-                        if id.is_empty() || body.is_empty() {
-                            return Err(HostError::BadArgument(
-                                "id and body: a correction needs both".into(),
-                            ));
-                        }
-                        let groupchat = call.args.bool("groupchat").unwrap_or(false);
-                        let sent = host
-                            .send_message(&call.profile, correction(to, id, body, groupchat))
-                            .await?;
-                        serde_json::to_value(sent)
-                            .map_err(|e| HostError::Internal(format!("serialising: {e}")))
-                    }
-                    .boxed()
-                }),
-            );
-            Ok(())
-        }
-        .boxed()
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Last Message Correction",
+    description: "Corrects a sent message; history keeps the earlier texts",
+    dependencies: &[],
+    recommendations: &["XEP-0030"],
+    tables: &[],
+    signals_as: None,
+};
+
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, |host: Arc<dyn Host>| async move {
+        host.add_feature(ns::MESSAGE_CORRECT);
+        host.add_action(
+            ActionSpec {
+                name: "message_correct",
+                plugin: String::new(),
+                doc: "Corrects one of our messages: sends the new text, which replaces the old one in history (kept in extra.edits)",
+                needs_session: false,
+                params: vec![
+                    Param::required("to", ParamType::Jid, "the contact or room the message went to"),
+                    Param::required("id", ParamType::String, "the id of the message to correct"),
+                    Param::required("body", ParamType::String, "the corrected text"),
+                    Param::optional("groupchat", ParamType::Boolean, "the message went to a room")
+                        .with_default(serde_json::Value::Bool(false)),
+                ],
+            },
+            action_fn(host.clone(), message_correct),
+        );
+        Ok(Arc::new(Correction) as Arc<dyn Plugin>)
+    })
+}
+
+/// The `message_correct` action.
+async fn message_correct(host: Arc<dyn Host>, call: Call) -> ActionResult {
+    let to = call
+        .args
+        .jid("to")
+        .ok_or_else(|| HostError::BadArgument("to".into()))?;
+    let id = call.args.str("id").unwrap_or_default();
+    let body = call.args.str("body").unwrap_or_default();
+    if id.is_empty() || body.is_empty() {
+        return Err(HostError::BadArgument(
+            "id and body: a correction needs both".into(),
+        ));
     }
+    let groupchat = call.args.bool("groupchat").unwrap_or(false);
+    let sent = host
+        .send_message(&call.profile, correction(to, id, body, groupchat))
+        .await?;
+    serde_json::to_value(sent).map_err(|e| HostError::Internal(format!("serialising: {e}")))
 }
 
 #[cfg(test)]
