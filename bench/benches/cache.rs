@@ -53,10 +53,16 @@ fn benches(c: &mut Criterion) {
         b.iter(|| rt.block_on(d.db.query_all_raw(newest_20())).expect("read"));
     });
     c.bench_function("20-item read, plugin store", |b| {
-        b.iter(|| rt.block_on(d.store.query_all_raw(newest_20())).expect("read"));
+        b.iter(|| {
+            rt.block_on(d.store.query_all_raw(newest_20()))
+                .expect("read")
+        });
     });
     c.bench_function("20-item read, dao::newest", |b| {
-        b.iter(|| rt.block_on(dao::newest(&d.store, d.node_id, 20)).expect("read"));
+        b.iter(|| {
+            rt.block_on(dao::newest(&d.store, d.node_id, 20))
+                .expect("read")
+        });
     });
     let mut next = 10_000;
     c.bench_function("ingest one page of 250 items", |b| {

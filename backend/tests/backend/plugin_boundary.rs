@@ -17,7 +17,9 @@ use perch_plugin_api::{
     Flow, Host, Plugin, PluginFactory, PluginInfo, PluginPoint, PluginStore, PointOwner,
     StoreDenied, TriggerError, TriggerPoint,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionSession};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionSession,
+};
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -107,7 +109,10 @@ async fn a_store_reaches_its_tables_and_no_other() {
             "SELECT p.password FROM muc_room r JOIN profile p ON p.id = r.profile_id",
             Access::Read,
         ),
-        ("UPDATE profile SET jid = 'mallory@evil.example'", Access::Write),
+        (
+            "UPDATE profile SET jid = 'mallory@evil.example'",
+            Access::Write,
+        ),
         ("DELETE FROM profile", Access::Write),
     ] {
         let err = muc.query_all_raw(sql(q)).await.unwrap_err();
@@ -118,7 +123,10 @@ async fn a_store_reaches_its_tables_and_no_other() {
         .query_all_raw(sql("SELECT * FROM pubsub_node"))
         .await
         .unwrap_err();
-    assert_eq!(denied(err), refusal("XEP-0045", "pubsub_node", Access::Read));
+    assert_eq!(
+        denied(err),
+        refusal("XEP-0045", "pubsub_node", Access::Read)
+    );
     let err = muc
         .query_all_raw(sql("SELECT body FROM message"))
         .await
@@ -156,18 +164,22 @@ async fn a_store_reaches_its_tables_and_no_other() {
         .query_all_raw(sql("SELECT sql FROM sqlite_schema"))
         .await
         .unwrap_err();
-    assert_eq!(denied(err), refusal("XEP-0045", "sqlite_schema", Access::Read));
+    assert_eq!(
+        denied(err),
+        refusal("XEP-0045", "sqlite_schema", Access::Read)
+    );
     // The profile table is untouched, and its deletion takes the room along.
-    let n = t
-        .db
-        .query_one_raw(sql("SELECT count(*) AS n FROM profile"))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
-        .unwrap();
+    let n =
+        t.db.query_one_raw(sql("SELECT count(*) AS n FROM profile"))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
     assert_eq!(n, 1);
-    t.db.execute_unprepared("DELETE FROM profile").await.unwrap();
+    t.db.execute_unprepared("DELETE FROM profile")
+        .await
+        .unwrap();
     let rows = muc
         .query_all_raw(sql("SELECT room FROM muc_room"))
         .await
@@ -197,7 +209,10 @@ async fn full_text_tables_shadow_tables_and_transactions() {
         .query_all_raw(sql("SELECT name FROM profile"))
         .await
         .unwrap_err();
-    assert_eq!(denied(err), refusal("PUBSUB_CACHE", "profile", Access::Read));
+    assert_eq!(
+        denied(err),
+        refusal("PUBSUB_CACHE", "profile", Access::Read)
+    );
     txn.commit().await.unwrap();
     // The FTS5 table (a virtual table: matched by its pointer), its shadow tables,
     // and a delete whose SQL trigger writes the FTS table.
@@ -208,7 +223,10 @@ async fn full_text_tables_shadow_tables_and_transactions() {
         "SELECT value FROM json_each('[1, 2]')",
         "DELETE FROM pubsub_node",
     ] {
-        cache.query_all_raw(sql(q)).await.unwrap_or_else(|e| panic!("{q}: {e}"));
+        cache
+            .query_all_raw(sql(q))
+            .await
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
     }
     // Not from another plugin.
     let muc = PluginStore::new(t.db.clone(), "XEP-0045", &["muc_room"]);
@@ -329,7 +347,7 @@ async fn a_plugin_built_by_the_daemon_stays_inside_its_boundary() {
         point: "message.received",
         owner: PointOwner::Core,
     };
-    assert_eq!(seen.fire, Some(Err(not_owner.clone())));
+    assert_eq!(seen.fire, Some(Err(not_owner)));
     assert_eq!(
         seen.declare,
         Some(Err(TriggerError::NameClash("message.received")))
@@ -342,5 +360,4 @@ async fn a_plugin_built_by_the_daemon_stays_inside_its_boundary() {
         .unwrap();
     assert_eq!(received.owner, Some(PointOwner::Core));
     assert_eq!(received.handlers[0].plugin, "ROGUE");
-    drop(not_owner);
 }

@@ -7,13 +7,13 @@
 //! confirms and the action reports as a bad `query.fts` (doc/reliability.rst,
 //! "Property tests").
 
+use perch_plugin_api::PluginStore;
 use perch_plugins::pubsub_cache::dao::{self, NewItem};
 use perch_plugins::pubsub_cache::search::{self, Query};
 use proptest::option::of;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{Config, TestRunner};
-use perch_plugin_api::PluginStore;
 use serde_json::{Value, json};
 
 /// Parsed data of every shape a search meets: numbers, dates, text, lists, objects,

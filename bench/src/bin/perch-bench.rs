@@ -361,13 +361,19 @@ async fn end_to_end(reads: usize) -> Result<()> {
     .get("bob")
     .await?
     .id;
-    let n = dao::node(&db, bob, s, node)
+    let store = perch_plugin_api::PluginStore::new(
+        db.clone(),
+        "PUBSUB_CACHE",
+        perch_plugins::pubsub_cache::TABLES,
+    );
+    let n = dao::node(&store, bob, s, node)
         .await
         .map_err(|e| anyhow!("{e}"))?
         .context("bob's cached node")?;
     let d = perch_bench::Db {
         dir: tempfile::tempdir()?,
         db: db.clone(),
+        store: store.clone(),
         profile_id: bob,
         node_id: n.id,
     };
@@ -385,7 +391,7 @@ async fn end_to_end(reads: usize) -> Result<()> {
     let pid = perchd.pid().context("perchd pid")?;
     println!(
         "perchd RSS with 2 profiles and {} cached items: {:.1} MB",
-        dao::count(&db, n.id).await.map_err(|e| anyhow!("{e}"))?,
+        dao::count(&store, n.id).await.map_err(|e| anyhow!("{e}"))?,
         rss_kib(pid)? as f64 / 1024.0
     );
     Ok(())

@@ -21,16 +21,16 @@ pub mod testing;
 pub mod trigger;
 
 pub use plugin::{
-    BuildResult, action_fn, Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin,
-    PluginError, PluginFactory, PluginInfo,
+    BuildResult, Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin,
+    PluginError, PluginFactory, PluginInfo, action_fn,
 };
 pub use stanza_error::StanzaError;
-pub use tokio_xmpp::jid;
-pub use tokio_xmpp::minidom;
-pub use tokio_xmpp::parsers;
 pub use store::{
     CheckedQuery, CheckedSql, PluginStore, SqlxTransaction, StoreDenied, StoreTransaction,
 };
+pub use tokio_xmpp::jid;
+pub use tokio_xmpp::minidom;
+pub use tokio_xmpp::parsers;
 pub use trigger::{
     Flow, HandlerFault, Outcome, PluginPoint, PluginTriggers, PointOwner, TriggerError,
     TriggerPoint, Triggers,

@@ -320,7 +320,9 @@ fn sql_shape(sql: &str) -> Result<(), String> {
             "several statements".into()
         });
     }
-    const DATA: &[&str] = &["SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES"];
+    const DATA: &[&str] = &[
+        "SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES",
+    ];
     if DATA.iter().any(|w| w.eq_ignore_ascii_case(&first)) {
         Ok(())
     } else {
@@ -357,9 +359,17 @@ pub(crate) fn split_statements(sql: &str) -> Vec<&str> {
     while i < b.len() {
         match b[i] {
             q @ (b'\'' | b'"' | b'`') => i = skip_quoted(b, i + 1, q),
-            b'[' => i = b[i..].iter().position(|&c| c == b']').map_or(b.len(), |p| i + p + 1),
+            b'[' => {
+                i = b[i..]
+                    .iter()
+                    .position(|&c| c == b']')
+                    .map_or(b.len(), |p| i + p + 1)
+            }
             b'-' if b.get(i + 1) == Some(&b'-') => {
-                i = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p + 1);
+                i = b[i..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(b.len(), |p| i + p + 1);
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 i = sql[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 2);
@@ -450,7 +460,13 @@ impl Schema {
             let table: String = r.try_get_by_index(2)?;
             let root: Option<i64> = r.try_get_by_index(3)?;
             let sql: Option<String> = r.try_get_by_index(4)?;
-            all.push((kind, name, table, root.unwrap_or(0), sql.unwrap_or_default()));
+            all.push((
+                kind,
+                name,
+                table,
+                root.unwrap_or(0),
+                sql.unwrap_or_default(),
+            ));
         }
         let virtuals: Vec<String> = all
             .iter()
@@ -506,7 +522,12 @@ async fn vtab_pointers<C: ConnectionTrait>(
     let mut probes: Vec<(String, String)> = schema
         .vtabs
         .iter()
-        .map(|v| (v.clone(), format!("SELECT 1 FROM \"{}\"", v.replace('"', "\"\""))))
+        .map(|v| {
+            (
+                v.clone(),
+                format!("SELECT 1 FROM \"{}\"", v.replace('"', "\"\"")),
+            )
+        })
         .collect();
     for f in FREE_FUNCTIONS {
         probes.push(((*f).to_owned(), format!("SELECT 1 FROM {f}('[]')")));
@@ -594,7 +615,10 @@ impl PluginStore {
         let sql: Arc<str> = sql.into();
         let pieces = split_statements(&sql);
         if pieces.is_empty() {
-            return Err(self.guard.denied("an empty statement", Access::Statement).into_db_err());
+            return Err(self
+                .guard
+                .denied("an empty statement", Access::Statement)
+                .into_db_err());
         }
         for piece in pieces {
             self.check(piece).await?;
@@ -808,7 +832,10 @@ mod tests {
             split_statements("SELECT \"a;\", [b;], `c;`, 'd'';' /* ; */"),
             ["SELECT \"a;\", [b;], `c;`, 'd'';' /* ; */"]
         );
-        assert_eq!(split_statements("SELECT 1; -- only a comment"), ["SELECT 1"]);
+        assert_eq!(
+            split_statements("SELECT 1; -- only a comment"),
+            ["SELECT 1"]
+        );
     }
 
     #[test]

@@ -109,7 +109,12 @@ impl Host for OfflineHost {
     ) -> BoxFuture<'_, Result<Option<String>, HostError>> {
         offline(profile)
     }
-    fn start_job(&self, profile: &str, _: &str, _: &str) -> BoxFuture<'_, Result<JobHandle, HostError>> {
+    fn start_job(
+        &self,
+        profile: &str,
+        _: &str,
+        _: &str,
+    ) -> BoxFuture<'_, Result<JobHandle, HostError>> {
         offline(profile)
     }
 }

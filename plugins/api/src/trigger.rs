@@ -146,6 +146,13 @@ pub type Handler<P> = Arc<
         + Sync,
 >;
 
+/// A named handler function of some state (the host, the plugin) and the arguments,
+/// for [`PluginTriggers::add_with`].
+pub type HandlerFn<P, S> = for<'a> fn(
+    S,
+    &'a mut <P as TriggerPoint>::Args,
+) -> BoxFuture<'a, Flow<<P as TriggerPoint>::Value>>;
+
 struct Entry<P: TriggerPoint> {
     plugin: String,
     priority: i32,
@@ -460,7 +467,7 @@ impl PluginTriggers {
         &self,
         priority: i32,
         state: S,
-        handler: for<'a> fn(S, &'a mut P::Args) -> BoxFuture<'a, Flow<P::Value>>,
+        handler: HandlerFn<P, S>,
     ) -> Result<(), TriggerError>
     where
         P: TriggerPoint,
@@ -732,7 +739,10 @@ mod tests {
             point: "plugin.own",
             owner: PointOwner::Plugin("MINE"),
         };
-        assert_eq!(block_on(other.fire::<Own>(&mut Vec::new())), Err(refused.clone()));
+        assert_eq!(
+            block_on(other.fire::<Own>(&mut Vec::new())),
+            Err(refused.clone())
+        );
         assert_eq!(other.declare::<Own>(), Err(refused));
         assert_eq!(t.list()[0].owner, Some(PointOwner::Plugin("MINE")));
     }
@@ -743,7 +753,10 @@ mod tests {
         let mine = PluginTriggers::new(t.clone(), "MINE");
         let other = PluginTriggers::new(t.clone(), "OTHER");
         mine.declare_shared::<Own>().expect("declare");
-        assert_eq!(block_on(other.fire::<Own>(&mut Vec::new())), Ok(Outcome::Proceed));
+        assert_eq!(
+            block_on(other.fire::<Own>(&mut Vec::new())),
+            Ok(Outcome::Proceed)
+        );
         // Still its owner's: nobody else declares it.
         assert_eq!(
             other.declare_shared::<Own>(),

@@ -245,7 +245,9 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         Arc::new(move |req| {
             let features = h.features();
             async move {
-                let node = DiscoInfoQuery::try_from(req.payload).ok().and_then(|q| q.node);
+                let node = DiscoInfoQuery::try_from(req.payload)
+                    .ok()
+                    .and_then(|q| q.node);
                 Ok(Some(our_info(node, features).into()))
             }
             .boxed()
@@ -257,8 +259,17 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         ns::DISCO_ITEMS,
         Arc::new(|req| {
             async move {
-                let node = DiscoItemsQuery::try_from(req.payload).ok().and_then(|q| q.node);
-                Ok(Some(DiscoItemsResult { node, items: vec![], rsm: None }.into()))
+                let node = DiscoItemsQuery::try_from(req.payload)
+                    .ok()
+                    .and_then(|q| q.node);
+                Ok(Some(
+                    DiscoItemsResult {
+                        node,
+                        items: vec![],
+                        rsm: None,
+                    }
+                    .into(),
+                ))
             }
             .boxed()
         }),
@@ -275,12 +286,24 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         params,
     };
     host.add_action(
-        spec("disco_info", "Identities and features of an entity (XEP-0030 disco#info)", jid_and_node()),
-        action_fn(me.clone(), |me, call| async move { me.lookup_call(call, false).await }),
+        spec(
+            "disco_info",
+            "Identities and features of an entity (XEP-0030 disco#info)",
+            jid_and_node(),
+        ),
+        action_fn(me.clone(), |me, call| async move {
+            me.lookup_call(call, false).await
+        }),
     );
     host.add_action(
-        spec("disco_items", "Items of an entity (XEP-0030 disco#items)", jid_and_node()),
-        action_fn(me.clone(), |me, call| async move { me.lookup_call(call, true).await }),
+        spec(
+            "disco_items",
+            "Items of an entity (XEP-0030 disco#items)",
+            jid_and_node(),
+        ),
+        action_fn(me.clone(), |me, call| async move {
+            me.lookup_call(call, true).await
+        }),
     );
     host.add_action(
         spec(
@@ -302,7 +325,8 @@ impl Disco {
             .ok_or_else(|| HostError::BadArgument("jid".into()))?;
         let node = call.args.str("node").map(str::to_owned);
         let use_cache = call.args.bool("use_cache").unwrap_or(true);
-        self.lookup(&call.profile, &jid, node, use_cache, items).await
+        self.lookup(&call.profile, &jid, node, use_cache, items)
+            .await
     }
 }
 

@@ -99,7 +99,11 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
             needs_session: true,
             params: vec![
                 Param::required("to", ParamType::Jid, "the contact"),
-                Param::required("state", ParamType::String, "active, composing, paused, inactive or gone"),
+                Param::required(
+                    "state",
+                    ParamType::String,
+                    "active, composing, paused, inactive or gone",
+                ),
             ],
         },
         action_fn(host.clone(), chat_state_send),

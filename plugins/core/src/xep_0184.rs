@@ -131,10 +131,15 @@ fn on_received(host: Arc<dyn Host>, args: &mut IncomingMessage) -> BoxFuture<'_,
             return Flow::Continue;
         };
         let from = from.map(|f| f.to_string()).unwrap_or_default();
-        match host.set_message_extra(&profile, &id, "delivered", json!(true)).await {
+        match host
+            .set_message_extra(&profile, &id, "delivered", json!(true))
+            .await
+        {
             Ok(true) => host.emit(DELIVERED, &profile, json!({"id": id, "from": from})),
             Ok(false) => tracing::debug!(%profile, %id, "receipt for a message we did not store"),
-            Err(e) => tracing::warn!(%profile, %id, error = %e, "marking a message delivered failed"),
+            Err(e) => {
+                tracing::warn!(%profile, %id, error = %e, "marking a message delivered failed")
+            }
         }
         // A receipt is not a message for the history.
         Flow::Stop
@@ -147,9 +152,9 @@ fn on_stored(host: Arc<dyn Host>, args: &mut StoredMessage) -> BoxFuture<'_, Flo
     let answer = match (classify(&args.message), args.message.from.clone()) {
         // Only a message that came to this session is owed a receipt (a carbon's
         // receiver answers it itself).
-        (Incoming::Request(id), Some(from)) if args.source == Source::Live => {
-            Some(Element::from(receipt(from, &id, args.message.type_.clone())))
-        }
+        (Incoming::Request(id), Some(from)) if args.source == Source::Live => Some(Element::from(
+            receipt(from, &id, args.message.type_.clone()),
+        )),
         _ => None,
     };
     let profile = args.profile.clone();

@@ -380,7 +380,10 @@ fn register_actions(host: &Arc<dyn Host>) {
                 ),
             ],
         ),
-        action_fn(host.clone(), |h, call| async move { publish(&*h, &call).await }),
+        action_fn(
+            host.clone(),
+            |h, call| async move { publish(&*h, &call).await },
+        ),
     );
     host.add_action(
         spec(

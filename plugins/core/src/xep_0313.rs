@@ -324,11 +324,7 @@ fn on_room_joined(me: Arc<Archive>, args: &mut RoomJoined) -> BoxFuture<'_, Flow
         && let Ok(room) = args.room.parse::<BareJid>()
     {
         // Never on the caller's path: the answers come through this very session.
-        tokio::spawn(me.catch_up(
-            args.profile.clone(),
-            Some(room),
-            Some(args.after.clone()),
-        ));
+        tokio::spawn(me.catch_up(args.profile.clone(), Some(room), Some(args.after.clone())));
     }
     async { Flow::Continue }.boxed()
 }

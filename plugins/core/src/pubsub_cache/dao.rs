@@ -171,10 +171,7 @@ pub async fn nodes(
 }
 
 /// Nodes in a state (all profiles): at start (`in_progress` → resume) and for retries.
-pub async fn nodes_in_state(
-    db: &PluginStore,
-    state: SyncState,
-) -> Result<Vec<Node>, HostError> {
+pub async fn nodes_in_state(db: &PluginStore, state: SyncState) -> Result<Vec<Node>, HostError> {
     let rows = db
         .query_all_raw(stmt(
             &format!("SELECT {NODE_COLS} FROM pubsub_node WHERE sync_state = ?"),
@@ -210,11 +207,7 @@ pub async fn set_analysis(
 }
 
 /// A sync starts: a new generation, not served until it completes.
-pub async fn sync_started(
-    db: &PluginStore,
-    id: i64,
-    forced: bool,
-) -> Result<i64, HostError> {
+pub async fn sync_started(db: &PluginStore, id: i64, forced: bool) -> Result<i64, HostError> {
     db.execute_raw(stmt(
         "UPDATE pubsub_node SET sync_state = 'in_progress', sync_state_updated = ?, sync_error = NULL, \
          coherent = 0, incoherent_reason = NULL, sync_gen = sync_gen + 1, items_fetched = 0, \
@@ -240,11 +233,7 @@ pub async fn set_subscribed(db: &PluginStore, id: i64, yes: bool) -> Result<(), 
 }
 
 /// The sync finished: stale items (of older generations) go, the node is served.
-pub async fn sync_completed(
-    db: &PluginStore,
-    id: i64,
-    generation: i64,
-) -> Result<(), HostError> {
+pub async fn sync_completed(db: &PluginStore, id: i64, generation: i64) -> Result<(), HostError> {
     let txn = db.begin().await.map_err(db_err)?;
     txn.execute_raw(stmt(
         "DELETE FROM pubsub_item WHERE node_id = ? AND generation < ?",
@@ -297,11 +286,7 @@ pub async fn set_no_sync(db: &PluginStore, id: i64, reason: &str) -> Result<(), 
 }
 
 /// The cache can no longer vouch for the node: not served until a new sync.
-pub async fn set_incoherent(
-    db: &PluginStore,
-    id: i64,
-    reason: &str,
-) -> Result<(), HostError> {
+pub async fn set_incoherent(db: &PluginStore, id: i64, reason: &str) -> Result<(), HostError> {
     db.execute_raw(stmt(
         "UPDATE pubsub_node SET coherent = 0, incoherent_reason = ? WHERE id = ?",
         vec![reason.into(), id.into()],
@@ -609,11 +594,7 @@ pub async fn position(
 }
 
 /// These items, in node order (missing ones are left out).
-pub async fn by_ids(
-    db: &PluginStore,
-    node_id: i64,
-    ids: &[String],
-) -> Result<Vec<Row>, HostError> {
+pub async fn by_ids(db: &PluginStore, node_id: i64, ids: &[String]) -> Result<Vec<Row>, HostError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }

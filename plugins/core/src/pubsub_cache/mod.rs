@@ -165,7 +165,6 @@ fn bad(what: &str, why: impl std::fmt::Display) -> HostError {
     HostError::BadArgument(format!("{what}: {why}"))
 }
 
-
 fn list_param(name: &'static str, doc: &'static str) -> Param {
     Param::optional(name, ParamType::List, doc)
 }
@@ -471,7 +470,12 @@ async fn search_items(c: Arc<Cache>, call: Call) -> ActionResult {
         if let std::collections::hash_map::Entry::Vacant(e) = names.entry(pid) {
             e.insert(c.host.profile_name(pid).await.unwrap_or_default());
         }
-        out.push(found_item(&r, names.get(&pid), built.with_xml, q.fts.is_some())?);
+        out.push(found_item(
+            &r,
+            names.get(&pid),
+            built.with_xml,
+            q.fts.is_some(),
+        )?);
     }
     Ok(json!({"items": out}))
 }

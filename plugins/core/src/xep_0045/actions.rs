@@ -89,7 +89,11 @@ pub(super) fn register(m: &Arc<Muc>) {
         m,
         "muc_pm",
         "Sends a private message to an occupant (filed under room/nick)",
-        vec![room_param(), nick_param("the occupant's nick"), text_param()],
+        vec![
+            room_param(),
+            nick_param("the occupant's nick"),
+            text_param(),
+        ],
         pm,
     );
     register_moderation(m);
@@ -128,7 +132,11 @@ fn register_moderation(m: &Arc<Muc>) {
         m,
         "muc_kick",
         "Kicks an occupant (we must be a moderator)",
-        vec![room_param(), nick_param("the occupant's nick"), reason_param()],
+        vec![
+            room_param(),
+            nick_param("the occupant's nick"),
+            reason_param(),
+        ],
         kick,
     );
     add(

@@ -44,10 +44,7 @@ pub async fn remove(db: &PluginStore, profile_id: i32, room: &str) -> Result<(),
 }
 
 /// The profile's rooms: (room, nick), by room.
-pub async fn rooms(
-    db: &PluginStore,
-    profile_id: i32,
-) -> Result<Vec<(String, String)>, HostError> {
+pub async fn rooms(db: &PluginStore, profile_id: i32) -> Result<Vec<(String, String)>, HostError> {
     let rows = db
         .query_all_raw(stmt(
             "SELECT room, nick FROM muc_room WHERE profile_id = ? ORDER BY room",

@@ -12,9 +12,7 @@ use perch_plugin_api::minidom::Element;
 use perch_plugin_api::{Host, HostError, action_fn};
 use serde_json::{Map, Value, json};
 
-use super::{
-    ItemsRequest, done, get_items, node_of, p_node, p_service, service_name, spec, xml,
-};
+use super::{ItemsRequest, done, get_items, node_of, p_node, p_service, service_name, spec, xml};
 use crate::xep_0059::RsmRequest;
 
 type Handler = fn(Arc<dyn Host>, Call) -> BoxFuture<'static, ActionResult>;
@@ -365,7 +363,12 @@ async fn owner_list_get(host: Arc<dyn Host>, call: Call, what: &'static str) -> 
     let node = node_of(&call)?;
     let to = call.args.jid("service");
     let reply = host
-        .iq(&call.profile, to.clone(), false, xml::owner_list(what, &node, None))
+        .iq(
+            &call.profile,
+            to.clone(),
+            false,
+            xml::owner_list(what, &node, None),
+        )
         .await?;
     let service = service_name(&*host, &call.profile, to.as_ref()).await;
     Ok(json!({"service": service, "node": node, what: xml::parse_list(reply.as_ref(), what)}))

@@ -1444,7 +1444,11 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
     );
     let t = host.triggers();
     t.add_with::<MessageReceived, _>(0, me.clone(), |me, args| {
-        let flow = if me.on_jmi(args) { Flow::Stop } else { Flow::Continue };
+        let flow = if me.on_jmi(args) {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        };
         async move { flow }.boxed()
     })?;
     t.add_with::<PresenceReceived, _>(0, me.clone(), |me, args| {
@@ -1459,53 +1463,113 @@ fn register_actions(me: &Arc<Calls>, host: &Arc<dyn Host>) {
     let sid = || Param::required("sid", ParamType::String, "the call's session id");
     let actions: Vec<(ActionSpec, Runner)> = vec![
         (
-            spec("call_start", "Calls a contact with an SDP offer; returns {sid}", vec![
-                Param::required("peer", ParamType::Jid, "whom to call: a bare JID (its available resource that does Jingle RTP) or a full JID"),
-                Param::required("sdp", ParamType::String, "the local SDP offer"),
-                Param::optional("media", ParamType::List, "audio, video (default: the offer's m-lines)"),
-                Param::optional("jmi", ParamType::Boolean, "ring every device by XEP-0353 first instead of a direct session-initiate"),
-            ]),
+            spec(
+                "call_start",
+                "Calls a contact with an SDP offer; returns {sid}",
+                vec![
+                    Param::required(
+                        "peer",
+                        ParamType::Jid,
+                        "whom to call: a bare JID (its available resource that does Jingle RTP) or a full JID",
+                    ),
+                    Param::required("sdp", ParamType::String, "the local SDP offer"),
+                    Param::optional(
+                        "media",
+                        ParamType::List,
+                        "audio, video (default: the offer's m-lines)",
+                    ),
+                    Param::optional(
+                        "jmi",
+                        ParamType::Boolean,
+                        "ring every device by XEP-0353 first instead of a direct session-initiate",
+                    ),
+                ],
+            ),
             |m, c| m.call_start(c).boxed(),
         ),
         (
-            spec("call_answer", "Accepts an incoming call: without sdp a JMI proposal (proceed), with sdp the offer (session-accept)", vec![
-                sid(),
-                Param::optional("sdp", ParamType::String, "the local SDP answer to call_incoming's offer"),
-            ]),
+            spec(
+                "call_answer",
+                "Accepts an incoming call: without sdp a JMI proposal (proceed), with sdp the offer (session-accept)",
+                vec![
+                    sid(),
+                    Param::optional(
+                        "sdp",
+                        ParamType::String,
+                        "the local SDP answer to call_incoming's offer",
+                    ),
+                ],
+            ),
             |m, c| m.call_answer(c).boxed(),
         ),
         (
-            spec("call_decline", "Declines an incoming call", vec![
-                sid(),
-                Param::optional("reason", ParamType::String, "decline (default) or busy"),
-            ]),
+            spec(
+                "call_decline",
+                "Declines an incoming call",
+                vec![
+                    sid(),
+                    Param::optional("reason", ParamType::String, "decline (default) or busy"),
+                ],
+            ),
             |m, c| m.call_decline(c).boxed(),
         ),
         (
-            spec("call_candidates", "Adds local ICE candidates (sent once the session is signalled)", vec![
-                sid(),
-                Param::required("candidates", ParamType::Array, "[{mline_index, mid, candidate}], candidate without a=; empty = end of candidates"),
-            ]),
+            spec(
+                "call_candidates",
+                "Adds local ICE candidates (sent once the session is signalled)",
+                vec![
+                    sid(),
+                    Param::required(
+                        "candidates",
+                        ParamType::Array,
+                        "[{mline_index, mid, candidate}], candidate without a=; empty = end of candidates",
+                    ),
+                ],
+            ),
             |m, c| m.call_candidates(c).boxed(),
         ),
         (
-            spec("call_info", "Tells the peer: ringing, mute, unmute, active, hold, unhold", vec![
-                sid(),
-                Param::required("info", ParamType::String, "ringing, mute, unmute, active, hold or unhold"),
-                Param::optional("media", ParamType::String, "audio or video (mute/unmute one content)"),
-            ]),
+            spec(
+                "call_info",
+                "Tells the peer: ringing, mute, unmute, active, hold, unhold",
+                vec![
+                    sid(),
+                    Param::required(
+                        "info",
+                        ParamType::String,
+                        "ringing, mute, unmute, active, hold or unhold",
+                    ),
+                    Param::optional(
+                        "media",
+                        ParamType::String,
+                        "audio or video (mute/unmute one content)",
+                    ),
+                ],
+            ),
             |m, c| m.call_info(c).boxed(),
         ),
         (
-            spec("call_end", "Ends (hangs up, cancels) a call", vec![
-                sid(),
-                Param::optional("reason", ParamType::String, "a XEP-0166 reason (default success)"),
-                Param::optional("text", ParamType::String, "a human-readable explanation"),
-            ]),
+            spec(
+                "call_end",
+                "Ends (hangs up, cancels) a call",
+                vec![
+                    sid(),
+                    Param::optional(
+                        "reason",
+                        ParamType::String,
+                        "a XEP-0166 reason (default success)",
+                    ),
+                    Param::optional("text", ParamType::String, "a human-readable explanation"),
+                ],
+            ),
             |m, c| m.call_end(c).boxed(),
         ),
         (
-            spec("call_list", "A profile's calls (ongoing and ended since perchd started), oldest first", vec![]),
+            spec(
+                "call_list",
+                "A profile's calls (ongoing and ended since perchd started), oldest first",
+                vec![],
+            ),
             |m, c| async move { m.call_list(&c.profile).await }.boxed(),
         ),
     ];
