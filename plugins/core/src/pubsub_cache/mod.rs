@@ -252,6 +252,12 @@ fn actions(host: &Arc<dyn Host>, cache: &Arc<Cache>) {
         ),
         action_fn(cache.clone(), sync),
     );
+    maintenance_actions(host, cache);
+}
+
+/// Purge, reset, search.
+fn maintenance_actions(host: &Arc<dyn Host>, cache: &Arc<Cache>) {
+    let add = |spec, handler| host.add_action(spec, handler);
     add(
         spec(
             "pubsub_cache_purge",

@@ -1460,8 +1460,19 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
 }
 
 fn register_actions(me: &Arc<Calls>, host: &Arc<dyn Host>) {
-    let sid = || Param::required("sid", ParamType::String, "the call's session id");
-    let actions: Vec<(ActionSpec, Runner)> = vec![
+    for (spec, run) in setup_actions().into_iter().chain(ongoing_actions()) {
+        host.add_action(spec, action_fn(me.clone(), run));
+    }
+}
+
+fn sid_param() -> Param {
+    Param::required("sid", ParamType::String, "the call's session id")
+}
+
+/// Starting, answering, declining a call.
+fn setup_actions() -> Vec<(ActionSpec, Runner)> {
+    let sid = sid_param;
+    vec![
         (
             spec(
                 "call_start",
@@ -1513,6 +1524,13 @@ fn register_actions(me: &Arc<Calls>, host: &Arc<dyn Host>) {
             ),
             |m, c| m.call_decline(c).boxed(),
         ),
+    ]
+}
+
+/// What goes on during a call, and the list.
+fn ongoing_actions() -> Vec<(ActionSpec, Runner)> {
+    let sid = sid_param;
+    vec![
         (
             spec(
                 "call_candidates",
@@ -1572,10 +1590,7 @@ fn register_actions(me: &Arc<Calls>, host: &Arc<dyn Host>) {
             ),
             |m, c| async move { m.call_list(&c.profile).await }.boxed(),
         ),
-    ];
-    for (spec, run) in actions {
-        host.add_action(spec, action_fn(me.clone(), run));
-    }
+    ]
 }
 
 impl Plugin for Calls {
