@@ -248,8 +248,7 @@ impl Core {
     ) -> Result<String, BridgeError> {
         let list: Vec<_> = self
             .daemon
-            .profiles
-            .list()
+            .profile_list()
             .await?
             .iter()
             .map(crate::profiles::ProfileView::from)
@@ -258,7 +257,7 @@ impl Core {
     }
 
     async fn profile_get(&self, name: String) -> Result<String, BridgeError> {
-        let m = self.daemon.profiles.resolve(&name).await?;
+        let m = self.daemon.resolve_profile(&name).await?;
         json(&crate::profiles::ProfileView::from(&m))
     }
 
@@ -267,7 +266,7 @@ impl Core {
     }
 
     async fn profile_set_default(&self, name: String) -> Result<(), BridgeError> {
-        Ok(self.daemon.profiles.set_default(&name).await?)
+        Ok(self.daemon.set_default_profile(&name).await?)
     }
 
     async fn profile_set_password(
@@ -277,8 +276,7 @@ impl Core {
     ) -> Result<(), BridgeError> {
         Ok(self
             .daemon
-            .profiles
-            .set_password(&name, &Password::new(password))
+            .replace_password(&name, &Password::new(password))
             .await?)
     }
 
@@ -287,11 +285,7 @@ impl Core {
         name: String,
         autoconnect: bool,
     ) -> Result<(), BridgeError> {
-        Ok(self
-            .daemon
-            .profiles
-            .set_autoconnect(&name, autoconnect)
-            .await?)
+        Ok(self.daemon.replace_autoconnect(&name, autoconnect).await?)
     }
 
     async fn connect(&self, profile: String) -> Result<(), BridgeError> {
@@ -396,7 +390,7 @@ impl Core {
         // was answered as if it had none (`InvalidArgs` now).
         #[zbus(header)] _hdr: zbus::message::Header<'_>,
     ) -> Result<String, BridgeError> {
-        json(&self.daemon.registry.statuses())
+        json(&self.daemon.plugin_statuses())
     }
 
     async fn action_list(
@@ -406,7 +400,7 @@ impl Core {
         // was answered as if it had none (`InvalidArgs` now).
         #[zbus(header)] _hdr: zbus::message::Header<'_>,
     ) -> Result<String, BridgeError> {
-        json(&self.daemon.registry.actions())
+        json(&self.daemon.action_specs())
     }
 
     async fn action_run(
@@ -423,7 +417,7 @@ impl Core {
     }
 
     async fn job_log(&self, id: String) -> Result<String, BridgeError> {
-        json(&self.daemon.jobs.log(&id).await?)
+        json(&self.daemon.job_log(&id).await?)
     }
 
     async fn job_list(&self, profile: String) -> Result<String, BridgeError> {
@@ -437,7 +431,7 @@ impl Core {
         // was answered as if it had none (`InvalidArgs` now).
         #[zbus(header)] _hdr: zbus::message::Header<'_>,
     ) -> Result<String, BridgeError> {
-        json(&self.daemon.registry.triggers.list())
+        json(&self.daemon.trigger_points())
     }
 
     #[zbus(signal)]
@@ -628,7 +622,7 @@ impl Bridge {
         let core = Core {
             daemon: daemon.clone(),
         };
-        let bus = daemon.config.bridge.bus.clone();
+        let bus = daemon.config().bridge.bus.clone();
         if bus != "none" {
             match serve_bus(&bus, core.clone()).await {
                 Ok(c) => {
@@ -641,12 +635,12 @@ impl Bridge {
                 Err(source) => return Err(BridgeStartError::Bus { bus, source }),
             }
         }
-        let socket = daemon.config.socket_path();
+        let socket = daemon.config().socket_path();
         if let Some(path) = &socket {
             serve_socket(path, core, conns.clone()).await?;
             tracing::info!(socket = %path.display(), "serving the bridge on a peer-to-peer socket");
         }
-        tokio::spawn(forward_events(daemon.events.subscribe(), conns.clone()));
+        tokio::spawn(forward_events(daemon.subscribe(), conns.clone()));
         Ok(Self { conns, socket })
     }
 

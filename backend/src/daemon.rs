@@ -3,6 +3,12 @@
 //! Every frontend request goes through [`Daemon`]; the bridge only translates. Sessions
 //! are kept in a map by profile name; a session that gave up stays in the map (with
 //! its error) so `Status` can say why, until it is reconnected or the profile deleted.
+//!
+//! Its fields are private: the bridges and the plugins' host reach the profiles,
+//! the history, the jobs and the registry through its methods only, so every rule
+//! the daemon keeps (lifecycle locks, checks, signals) has one place. It knows
+//! neither the bridges nor the host above it (`tests/backend/layers.rs`): the host is
+//! handed to [`Daemon::start_plugins`] by whoever composes them (`run.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +28,7 @@ use tokio_xmpp::parsers::{
 };
 
 use perch_plugin_api::points::{MessageSend, OutgoingMessage};
-use perch_plugin_api::{Outcome, PluginFactory};
+use perch_plugin_api::{Host, Outcome, PluginFactory, PluginInfo};
 use serde_json::Value;
 use tokio_xmpp::parsers::message::{Id, Lang, Message};
 
@@ -31,9 +37,13 @@ use crate::error::{Error, Result};
 use crate::events::{Event, EventSender};
 use crate::history::{self, History};
 use crate::jobs::{JobView, Jobs};
-use crate::plugins::Registry;
-use crate::profiles::{NewProfile, ProfileView, Profiles};
+use crate::plugins::{Registry, report_fault};
+use crate::profiles::{Credentials, NewProfile, ProfileView, Profiles};
+use crate::receive::{self, Inbox};
 use crate::validate;
+
+/// A row of the profile table.
+pub type ProfileModel = crate::db::entities::profile::Model;
 use crate::xmpp::session::{self, Session, SessionConfig};
 use crate::xmpp::stanzas;
 
@@ -58,13 +68,13 @@ pub struct ErrorView {
 }
 
 pub struct Daemon {
-    pub config: Config,
+    config: Config,
     db: DatabaseConnection,
-    pub profiles: Profiles,
-    pub history: History,
-    pub events: EventSender,
-    pub registry: Arc<Registry>,
-    pub jobs: Jobs,
+    profiles: Profiles,
+    history: History,
+    events: EventSender,
+    registry: Arc<Registry>,
+    jobs: Jobs,
     sessions: Mutex<HashMap<String, Session>>,
     /// One lock per profile: its Connect, Disconnect and Delete run one at a time, so
     /// a Delete that comes while the profile connects cannot leave a session behind,
@@ -102,8 +112,13 @@ impl Daemon {
         &self.db
     }
 
-    /// Loads plugins (before any session starts) and recovers jobs cut off by a stop.
-    pub async fn start_plugins(self: &Arc<Self>, plugins: Vec<PluginFactory>) -> Result<()> {
+    /// Loads plugins (before any session starts), each built with the host
+    /// `host_for` makes for it, and recovers jobs cut off by a stop.
+    pub async fn start_plugins(
+        &self,
+        plugins: Vec<PluginFactory>,
+        host_for: impl Fn(&PluginInfo) -> Arc<dyn Host>,
+    ) -> Result<()> {
         let interrupted = self.jobs.recover().await?;
         if interrupted > 0 {
             tracing::warn!(
@@ -112,9 +127,7 @@ impl Daemon {
             );
         }
         self.registry
-            .load(plugins, &self.config.plugins.disabled, |info| {
-                crate::host::DaemonHost::new(self, info)
-            })
+            .load(plugins, &self.config.plugins.disabled, host_for)
             .await;
         Ok(())
     }
@@ -242,15 +255,35 @@ impl Daemon {
         let mut creds = self.profiles.credentials(&m)?;
         creds.priority = self.profiles.initial_priority(m.id).await?;
         tracing::info!(profile = %m.name, jid = %m.jid, "connecting");
+        let s = self.spawn_session(creds, m.id)?;
+        sessions.insert(m.name.clone(), s.clone());
+        Ok(s)
+    }
+
+    /// A session and its receive pipeline ([`crate::receive`]): what it hands up
+    /// goes through the plugins, is stored, then signalled.
+    fn spawn_session(&self, creds: Credentials, profile_id: i32) -> Result<Session> {
+        let (upstream, inbox) =
+            receive::upstream(self.registry.clone(), self.events.clone(), &creds.profile);
+        let (profile, own) = (creds.profile.clone(), creds.jid.clone());
         let s = Session::spawn(
             creds,
-            m.id,
+            profile_id,
             self.session_config(),
             self.history.clone(),
             self.events.clone(),
-            self.registry.clone(),
+            upstream,
         )?;
-        sessions.insert(m.name.clone(), s.clone());
+        Inbox {
+            profile,
+            profile_id,
+            own,
+            history: self.history.clone(),
+            events: self.events.clone(),
+            registry: self.registry.clone(),
+            link: s.link(),
+        }
+        .spawn(inbox);
         Ok(s)
     }
 
@@ -550,14 +583,9 @@ impl Daemon {
             .collect())
     }
 
+    /// The name of the profile `id`, `""` when there is none.
     async fn profile_name(&self, id: i32) -> String {
-        self.profiles
-            .list()
-            .await
-            .ok()
-            .and_then(|l| l.into_iter().find(|m| m.id == id))
-            .map(|m| m.name)
-            .unwrap_or_default()
+        self.profile_name_of(id).await.unwrap_or_default()
     }
 
     pub async fn history(
@@ -708,12 +736,15 @@ impl Daemon {
             )
         })?;
         let s = self.session(profile).await?;
-        s.set_presence(
-            show,
-            (!status.is_empty()).then(|| status.to_owned()),
-            priority,
-        )
-        .await
+        let status = (!status.is_empty()).then(|| status.to_owned());
+        let presence = stanzas::own_presence(show, status.as_deref(), priority);
+        // Through `presence.send` in the caller's task: plugins add to it.
+        let Some(presence) =
+            receive::own_presence_through_triggers(&self.registry, &s.profile, presence).await
+        else {
+            return Ok(());
+        };
+        s.set_own_presence(presence, show, status, priority).await
     }
 
     pub async fn presences(&self, profile: &str) -> Result<Vec<ContactPresence>> {
@@ -730,16 +761,146 @@ impl Daemon {
     }
 }
 
-/// A plugin's handler panicked: logged, and signalled to frontends as
-/// `PluginSignal("perch", "handler_fault", "", {plugin, point, what})`.
-pub fn report_fault(events: &EventSender, f: perch_plugin_api::HandlerFault) {
-    tracing::error!(plugin = %f.plugin, point = %f.point, what = %f.what, "a plugin handler panicked; the flow went on without it");
-    let _ = events.send(crate::events::Event::Plugin {
-        plugin: "perch".into(),
-        name: "handler_fault".into(),
-        profile: String::new(),
-        data: serde_json::to_value(&f).unwrap_or_default(),
-    });
+/// What the edges (the bridges, the plugins' host) read and change through the
+/// daemon, rather than through its parts: the plain reads and writes of the
+/// profile table, the history, the jobs and the registry they need.
+impl Daemon {
+    /// The settings perchd runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The events the bridges turn into signals, from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Publishes an event (a plugin's signal, through the host).
+    pub fn emit(&self, event: Event) {
+        // No receiver (no frontend yet) is fine.
+        let _ = self.events.send(event);
+    }
+
+    /// The registry of plugins: their IQ handlers, features, actions, signals and
+    /// trigger points.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// What became of each plugin (loaded, disabled, failed, and why).
+    pub fn plugin_statuses(&self) -> Vec<crate::plugins::PluginStatus> {
+        self.registry.statuses()
+    }
+
+    /// The actions plugins registered.
+    pub fn action_specs(&self) -> Vec<perch_plugin_api::action::ActionSpec> {
+        self.registry.actions()
+    }
+
+    /// The trigger points, with their handlers.
+    pub fn trigger_points(&self) -> Vec<perch_plugin_api::trigger::PointListing> {
+        self.registry.triggers.list()
+    }
+
+    /// Every profile, by name.
+    pub async fn profile_list(&self) -> Result<Vec<ProfileModel>> {
+        self.profiles.list().await
+    }
+
+    /// The profile called `name` exactly.
+    pub async fn profile(&self, name: &str) -> Result<ProfileModel> {
+        self.profiles.get(name).await
+    }
+
+    /// The profile `name`, or the default one for `""`.
+    pub async fn resolve_profile(&self, name: &str) -> Result<ProfileModel> {
+        self.profiles.resolve(name).await
+    }
+
+    /// The name of the profile `id`, if there is one.
+    pub async fn profile_name_of(&self, id: i32) -> Option<String> {
+        self.profiles.name_of(id).await.ok().flatten()
+    }
+
+    /// The profile's account, password unsealed.
+    pub fn credentials(&self, m: &ProfileModel) -> Result<Credentials> {
+        self.profiles.credentials(m)
+    }
+
+    pub async fn set_default_profile(&self, name: &str) -> Result<()> {
+        self.profiles.set_default(name).await
+    }
+
+    /// Replaces the password of the profile called `name` exactly (the native
+    /// bridge's `ProfileSetPassword`; see also [`Daemon::set_profile_password`]).
+    pub async fn replace_password(
+        &self,
+        name: &str,
+        password: &crate::secret::Password,
+    ) -> Result<()> {
+        self.profiles.set_password(name, password).await
+    }
+
+    /// Turns autoconnect of the profile called `name` exactly on or off (the native
+    /// bridge's `ProfileSetAutoconnect`).
+    pub async fn replace_autoconnect(&self, name: &str, on: bool) -> Result<()> {
+        self.profiles.set_autoconnect(name, on).await
+    }
+
+    /// Messages of the profile `profile_id` (already resolved).
+    pub async fn query_history(
+        &self,
+        profile_id: i32,
+        q: &history::Query,
+    ) -> Result<Vec<HistoryMessage>> {
+        self.history.query(profile_id, q).await
+    }
+
+    /// Sets (or clears) one key of a stored message's extra data; `false` when there
+    /// is no such message.
+    pub async fn set_message_extra(
+        &self,
+        profile: &str,
+        message_id: &str,
+        key: &str,
+        value: Value,
+    ) -> Result<bool> {
+        let m = self.profiles.resolve(profile).await?;
+        Ok(self
+            .history
+            .set_extra(m.id, message_id, key, value)
+            .await?
+            .is_some())
+    }
+
+    /// A job row, by id.
+    pub async fn job(&self, id: &str) -> Result<crate::db::entities::job::Model> {
+        self.jobs.get(id).await
+    }
+
+    /// A job's progress records.
+    pub async fn job_log(&self, id: &str) -> Result<Vec<crate::jobs::ProgressRecord>> {
+        self.jobs.log(id).await
+    }
+
+    /// Starts a job of a plugin for a profile.
+    pub async fn start_job(
+        &self,
+        profile: &str,
+        plugin: &str,
+        kind: &str,
+        description: &str,
+    ) -> Result<perch_plugin_api::JobHandle> {
+        let m = self.profiles.resolve(profile).await?;
+        self.jobs
+            .start(m.id, &m.name, plugin, kind, description)
+            .await
+    }
+
+    /// Forgets finished jobs past `jobs.keep_hours`, from now on, in the background.
+    pub fn spawn_job_pruner(&self) -> tokio::task::JoinHandle<()> {
+        self.jobs.spawn_pruner()
+    }
 }
 
 /// A fresh, unguessable stanza id for a message we send.

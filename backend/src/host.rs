@@ -7,6 +7,10 @@
 //!
 //! It holds the daemon weakly: plugins keep their host handle for as long as they
 //! live, and the daemon keeps its plugins, so a strong reference would be a cycle.
+//!
+//! It sits above the daemon (`tests/backend/layers.rs`) and goes through its
+//! methods only: the daemon never names it, `run.rs` hands it to
+//! [`Daemon::start_plugins`].
 
 use std::sync::{Arc, Weak};
 
@@ -18,7 +22,6 @@ use perch_plugin_api::minidom::Element;
 use perch_plugin_api::{
     Host, HostError, IqHandler, JobHandle, PluginInfo, PluginStore, PluginTriggers,
 };
-use sea_orm::DatabaseConnection;
 use serde_json::Value;
 use tokio_xmpp::Stanza;
 
@@ -28,8 +31,6 @@ use crate::plugins::Registry;
 
 pub struct DaemonHost {
     daemon: Weak<Daemon>,
-    /// The daemon's own connection, for the profile lookups plugins may ask for.
-    db: DatabaseConnection,
     registry: Arc<Registry>,
     plugin: &'static str,
     /// The name its signals carry (`PluginInfo::signals_as`).
@@ -41,13 +42,11 @@ pub struct DaemonHost {
 impl DaemonHost {
     /// The host of the plugin `info` declares.
     pub fn new(daemon: &Arc<Daemon>, info: &PluginInfo) -> Arc<Self> {
-        let db = daemon.database().clone();
         Arc::new(Self {
             daemon: Arc::downgrade(daemon),
-            store: PluginStore::new(db.clone(), info.import_name, info.tables),
-            db,
-            triggers: PluginTriggers::new(daemon.registry.triggers.clone(), info.import_name),
-            registry: daemon.registry.clone(),
+            store: PluginStore::new(daemon.database().clone(), info.import_name, info.tables),
+            triggers: PluginTriggers::new(daemon.registry().triggers.clone(), info.import_name),
+            registry: daemon.registry().clone(),
             plugin: info.import_name,
             signals_as: info.signals_as.unwrap_or(info.import_name),
         })
@@ -97,20 +96,11 @@ impl Host for DaemonHost {
 
     fn profile_id(&self, profile: &str) -> BoxFuture<'_, Result<i32, HostError>> {
         let profile = profile.to_owned();
-        async move { Ok(self.daemon()?.profiles.get(&profile).await?.id) }.boxed()
+        async move { Ok(self.daemon()?.profile(&profile).await?.id) }.boxed()
     }
 
     fn profile_name(&self, id: i32) -> BoxFuture<'_, Option<String>> {
-        async move {
-            use sea_orm::EntityTrait;
-            crate::db::entities::profile::Entity::find_by_id(id)
-                .one(&self.db)
-                .await
-                .ok()
-                .flatten()
-                .map(|m| m.name)
-        }
-        .boxed()
+        async move { self.daemon.upgrade()?.profile_name_of(id).await }.boxed()
     }
 
     fn bound_jid(&self, profile: &str) -> BoxFuture<'_, Option<Jid>> {
@@ -154,7 +144,7 @@ impl Host for DaemonHost {
             return;
         }
         if let Some(d) = self.daemon.upgrade() {
-            let _ = d.events.send(Event::Plugin {
+            d.emit(Event::Plugin {
                 plugin: plugin.to_owned(),
                 name: name.to_owned(),
                 profile: profile.to_owned(),
@@ -167,7 +157,7 @@ impl Host for DaemonHost {
         let table = self
             .daemon
             .upgrade()
-            .and_then(|d| d.config.plugins.options.get(self.plugin).cloned())
+            .and_then(|d| d.config().plugins.options.get(self.plugin).cloned())
             .unwrap_or_default();
         serde_json::to_value(table).unwrap_or_else(|_| Value::Object(Default::default()))
     }
@@ -186,12 +176,10 @@ impl Host for DaemonHost {
         let (profile, message_id, key) =
             (profile.to_owned(), message_id.to_owned(), key.to_owned());
         async move {
-            let d = self.daemon()?;
-            let m = d.profiles.resolve(&profile).await?;
-            Ok(d.history
-                .set_extra(m.id, &message_id, &key, value)
-                .await?
-                .is_some())
+            Ok(self
+                .daemon()?
+                .set_message_extra(&profile, &message_id, &key, value)
+                .await?)
         }
         .boxed()
     }
@@ -224,10 +212,9 @@ impl Host for DaemonHost {
         let (profile, kind, description) =
             (profile.to_owned(), kind.to_owned(), description.to_owned());
         async move {
-            let d = self.daemon()?;
-            let m = d.profiles.resolve(&profile).await?;
-            Ok(d.jobs
-                .start(m.id, &m.name, plugin, &kind, &description)
+            Ok(self
+                .daemon()?
+                .start_job(&profile, plugin, &kind, &description)
                 .await?)
         }
         .boxed()

@@ -1,9 +1,12 @@
 //! perchd, the Perch XMPP client backend.
 //!
-//! Layers, from the bottom (see `doc/architecture.rst`): storage (`db`, `profiles`,
-//! `history`, `secret`), XMPP sessions (`xmpp`), the daemon core that composes them
-//! (`daemon`), and the D-Bus bridge that serves frontends (`bridge`). Lower layers
-//! never call upper ones: sessions publish [`events::Event`]s, the bridge listens.
+//! Layers, from the bottom (see `doc/architecture.rst`, "Inside perch-backend"):
+//! storage (`db`, `profiles`, `history`, `jobs`, `secret`), XMPP sessions (`xmpp`),
+//! the plugin registry (`plugins`), the receive pipeline (`receive`), the daemon
+//! core (`daemon`), the plugins' host (`host`), the D-Bus bridges (`bridge`,
+//! `libervia`), and `run`, which composes them. Lower layers never name upper ones
+//! (`tests/backend/layers.rs` checks it): sessions hand what they receive up through
+//! a channel and publish [`events::Event`]s, the bridges listen.
 
 pub mod bridge;
 pub mod certs;
@@ -16,11 +19,13 @@ pub mod history;
 pub mod host;
 pub mod jobs;
 pub mod libervia;
+pub mod libervia_params;
 pub mod logging;
 pub mod memory;
 pub mod paths;
 pub mod plugins;
 pub mod profiles;
+pub mod receive;
 pub mod run;
 pub mod secret;
 #[cfg(test)]

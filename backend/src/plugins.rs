@@ -17,6 +17,8 @@ use perch_plugin_api::action::{ActionHandler, ActionSpec};
 use perch_plugin_api::{Host, IqHandler, Plugin, PluginFactory, PluginInfo, Triggers};
 use serde::Serialize;
 
+use crate::events::{Event, EventSender};
+
 /// What became of a plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,6 +50,16 @@ pub struct PluginStatus {
 pub struct Plan {
     pub order: Vec<&'static str>,
     pub ruled_out: BTreeMap<&'static str, (PluginState, String)>,
+}
+
+/// Every built-in plugin, from the plugin crates by domain, in no particular order
+/// ([`plan`] orders them). This is the one place that links them all in.
+pub fn builtin() -> Vec<PluginFactory> {
+    let mut all = perch_plugins_core::builtin();
+    all.extend(perch_plugins_im::builtin());
+    all.extend(perch_plugins_pubsub::builtin());
+    all.extend(perch_plugins_calls::builtin());
+    all
 }
 
 /// Decides which plugins may load and in what order.
@@ -406,6 +418,20 @@ fn statuses(
         .collect();
     statuses.sort_by(|a, b| a.import_name.cmp(&b.import_name));
     statuses
+}
+
+/// A plugin's handler panicked: logged, and signalled to frontends as
+/// `PluginSignal("perch", "handler_fault", "", {plugin, point, what})`. Here, beside
+/// the registry, so that every layer that runs plugin code (the receive pipeline,
+/// the daemon's actions, the trigger points' sink) reports the same way.
+pub fn report_fault(events: &EventSender, f: perch_plugin_api::HandlerFault) {
+    tracing::error!(plugin = %f.plugin, point = %f.point, what = %f.what, "a plugin handler panicked; the flow went on without it");
+    let _ = events.send(Event::Plugin {
+        plugin: "perch".into(),
+        name: "handler_fault".into(),
+        profile: String::new(),
+        data: serde_json::to_value(&f).unwrap_or_default(),
+    });
 }
 
 #[cfg(test)]

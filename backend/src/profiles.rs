@@ -490,6 +490,14 @@ impl Profiles {
             .await?)
     }
 
+    /// The name of the profile `id`; `None` when there is none.
+    pub async fn name_of(&self, id: i32) -> Result<Option<String>> {
+        Ok(profile::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(|m| m.name))
+    }
+
     pub async fn get(&self, name: &str) -> Result<profile::Model> {
         if let Some(m) = self.cached().get(name) {
             return Ok(m.clone());

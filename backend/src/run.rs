@@ -26,10 +26,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let profiles = Profiles::new(db.clone(), Arc::new(sealer));
     let daemon = Daemon::new(config, db, profiles);
     daemon
-        .start_plugins(perch_plugins::builtin())
+        .start_plugins(crate::plugins::builtin(), |info| {
+            crate::host::DaemonHost::new(&daemon, info)
+        })
         .await
         .context("starting plugins")?;
-    let pruner = daemon.jobs.spawn_pruner();
+    let pruner = daemon.spawn_job_pruner();
     let trimmer = crate::memory::spawn_trimmer();
     let bridge = Bridge::start(daemon.clone())
         .await

@@ -330,7 +330,7 @@ async fn fts_ids(db: &sea_orm::DatabaseConnection, query: &str) -> Vec<String> {
 #[tokio::test]
 async fn cache_full_text_index_follows_items_and_survives_migration_006() {
     use perch_migration::MigratorTrait;
-    use perch_plugins::pubsub_cache::dao::{self, NewItem};
+    use perch_plugins_pubsub::pubsub_cache::dao::{self, NewItem};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("perch.db");
     // A database at migration 005, with one cached item and its indexed text.
@@ -368,7 +368,7 @@ async fn cache_full_text_index_follows_items_and_survives_migration_006() {
         perch_plugin_api::PluginStore::new(
             db.clone(),
             "PUBSUB_CACHE",
-            perch_plugins::pubsub_cache::TABLES,
+            perch_plugins_pubsub::pubsub_cache::TABLES,
         )
     };
     assert_eq!(
@@ -462,6 +462,8 @@ mod client_contract;
 mod db_pool;
 #[path = "backend/history.rs"]
 mod history;
+#[path = "backend/layers.rs"]
+mod layers;
 #[path = "backend/libervia_bridge.rs"]
 mod libervia_bridge;
 #[path = "backend/libervia_params.rs"]

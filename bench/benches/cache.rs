@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use perch_bench::{COMMON, RARE, fresh_db, ingest, search};
-use perch_plugins::pubsub_cache::dao;
+use perch_plugins_pubsub::pubsub_cache::dao;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
 

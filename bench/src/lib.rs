@@ -17,9 +17,9 @@ use perch_backend::profiles::{NewProfile, Profiles};
 use perch_backend::secret::{Password, Sealer};
 use perch_plugin_api::PluginStore;
 use perch_plugin_api::minidom::Element;
-use perch_plugins::pubsub_cache::{self, dao, search, service};
-use perch_plugins::xep_0060;
-use perch_plugins::xep_0277;
+use perch_plugins_pubsub::pubsub_cache::{self, dao, search, service};
+use perch_plugins_pubsub::xep_0060;
+use perch_plugins_pubsub::xep_0277;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tempfile::TempDir;
 

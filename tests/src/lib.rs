@@ -31,6 +31,8 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use tempfile::TempDir;
 
 pub mod ejabberd;
+#[cfg(test)]
+mod layering;
 pub mod libervia;
 pub mod raw_client;
 pub mod tinyfs;

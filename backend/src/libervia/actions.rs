@@ -1,7 +1,7 @@
-//! Actions perchd starts towards Libervia's frontends (`actionNew` with an XMLUI), the
-//! ones they can fetch later (`actionsGet`), and the XMPP password change
-//! (`launchAction` with `CHANGE_XMPP_PASSWD_ID`), which the TUI opens after a
-//! `not-authorized` connection error.
+//! Actions perchd starts towards Libervia's frontends (`actionNew` with an XMLUI) and
+//! the ones they can fetch later (`actionsGet`). The forms a frontend answers through
+//! `launchAction` (profile password, XMPP password) are handlers
+//! (`handlers::profiles`).
 //!
 //! Why kept here: a dialog is Libervia's way to tell the user something the daemon
 //! found on its own (a connection without certificate checks); Perch's native
@@ -10,22 +10,8 @@
 //! profile disconnects (0.9 keeps only the actions waiting for an answer; see
 //! `doc/libervia-compat.rst`).
 
-use std::collections::HashMap;
-
-use super::dispatch::{Answer, Map, out};
-use super::{CORE_INTERFACE, Lib, lock};
-
-/// The fixed callback id of the XMPP password change form.
-pub const CHANGE_XMPP_PASSWD_ID: &str = "878b9387-de2b-413b-950f-e424a147bcd0";
-
-/// The form field carrying the new XMPP password.
-const XMPP_PASSWORD_FIELD: &str = "xmpp_password";
-
-/// One pending action: its data, id and security limit (`actionsGet`'s `(a{ss}si)`).
-pub type Pending = (Map, String, i32);
-
-/// Pending actions by profile.
-pub type Table = HashMap<String, Vec<Pending>>;
+use super::context::{CORE_INTERFACE, Lib, Pending, lock};
+use super::reply::{Map, xml_escape};
 
 /// Emits `actionNew(data, id, -1, profile)` and keeps it pending.
 pub async fn emit(lib: &Lib, profile: &str, data: Map) {
@@ -67,7 +53,7 @@ pub fn forget(lib: &Lib, profile: &str) {
 /// After a profile connected: the security notice when it does not check the
 /// server's certificate (0.9 shows one at every such connection).
 pub async fn on_connected(lib: &Lib, profile: &str) {
-    let insecure = match lib.daemon.profiles.get(profile).await {
+    let insecure = match lib.daemon.profile(profile).await {
         Ok(m) => m.insecure,
         Err(e) => {
             tracing::debug!(profile, error = %e, "no security notice: profile gone");
@@ -102,88 +88,6 @@ fn note(title: &str, level: &str, message: &str) -> String {
     )
 }
 
-/// `launchAction(CHANGE_XMPP_PASSWD_ID, data, profile)`: without the password field,
-/// the form asking for it (submitted to the same id); with it, sets
-/// `Connection/Password` and connects. A refused password or connection gives the
-/// form again, saying why.
-pub async fn change_xmpp_password(lib: &Lib, profile: &str, data: &Map) -> Answer {
-    let mut answer = Map::new();
-    if data.get("cancelled").is_some_and(|c| c == "true") {
-        return out(answer);
-    }
-    let given = data
-        .iter()
-        .find(|(k, _)| k.ends_with(XMPP_PASSWORD_FIELD))
-        .map(|(_, v)| v.clone());
-    let Some(password) = given else {
-        answer.insert("xmlui".into(), password_form(lib, profile, None).await);
-        return out(answer);
-    };
-    let why = match lib
-        .params
-        .set(profile, "Connection", "Password", &password, -1)
-        .await
-    {
-        Err(e) => Some(e.to_string()),
-        Ok(change) => {
-            lib.emit(
-                CORE_INTERFACE,
-                "paramUpdate",
-                &(
-                    change.name,
-                    change.value,
-                    change.category,
-                    profile.to_owned(),
-                ),
-            )
-            .await;
-            match super::core::connect_profile(lib, profile).await {
-                Ok(()) => None,
-                Err(e) => Some(e.to_string()),
-            }
-        }
-    };
-    if let Some(why) = why.as_deref() {
-        tracing::info!(
-            profile,
-            "XMPP password from the Libervia form did not connect"
-        );
-        answer.insert("xmlui".into(), password_form(lib, profile, Some(why)).await);
-    }
-    out(answer)
-}
-
-async fn password_form(lib: &Lib, profile: &str, why: Option<&str>) -> String {
-    let server = lib
-        .daemon
-        .profiles
-        .get(profile)
-        .await
-        .map(|m| {
-            m.server.clone().unwrap_or_else(|| {
-                m.jid
-                    .split_once('@')
-                    .map_or(m.jid.clone(), |(_, d)| d.to_owned())
-            })
-        })
-        .unwrap_or_default();
-    let mut text = format!(
-        "Can't connect to {server}. Check the connection settings or give the XMPP password."
-    );
-    if let Some(w) = why {
-        text.push_str(&format!(" ({w})"));
-    }
-    format!(
-        "<?xml version=\"1.0\" ?><sat_xmlui submit=\"{CHANGE_XMPP_PASSWD_ID}\" \
-         title=\"{}\" type=\"form\"><container type=\"vertical\">\
-         <widget type=\"text\"><value>{}</value></widget>\
-         <widget name=\"{XMPP_PASSWORD_FIELD}\" type=\"password\" value=\"\"/>\
-         </container></sat_xmlui>",
-        xml_escape(&format!("XMPP password for {profile}")),
-        xml_escape(&text)
-    )
-}
-
 fn uuid4() -> String {
     let h = perch_plugin_api::ids::random_hex(16);
     format!(
@@ -194,13 +98,6 @@ fn uuid4() -> String {
         &h[17..20],
         &h[20..32]
     )
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

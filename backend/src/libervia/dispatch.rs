@@ -3,8 +3,8 @@
 //! Why by hand: 260 methods through the `#[interface]` macro would be 260 Rust
 //! functions whose only job is to name arguments; here one table
 //! ([`super::table`]) gives the introspection XML and the check of each call's
-//! signature, and only the methods perchd implements have code ([`super::core`],
-//! [`super::plugin`]). A method of the table without code answers
+//! signature, and each row names the handler of its method if perchd implements it
+//! ([`super::handlers`]). A method of the table without a handler answers
 //! `MethodNotRegistered`; a name not in the table is `UnknownMethod` (zbus's answer
 //! for `NotFound`); a body whose signature is not the method's is `InvalidArgs`.
 
@@ -12,65 +12,14 @@ use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
-use zbus::message::{Builder, Flags, Message};
+use zbus::message::{Flags, Message};
 use zbus::names::{InterfaceName, MemberName};
 use zbus::object_server::{DispatchResult, Interface, SignalEmitter};
 use zbus::{BoxDBusError, Connection, DBusError, ObjectServer, OwnedVariant, Variant, fdo};
 
+use super::context::{CORE_INTERFACE, Lib, PLUGIN_INTERFACE};
 use super::errors::LibError;
 use super::table::{self, MethodRow, SignalRow};
-use super::{CORE_INTERFACE, Lib, PLUGIN_INTERFACE};
-
-/// How a successful call writes its reply body.
-pub type Out = Box<dyn FnOnce(Builder<'_>) -> zbus::Result<Message> + Send>;
-
-/// A call's answer: a reply body or a Libervia error.
-pub type Answer = Result<Out, LibError>;
-
-/// A reply of one value (any D-Bus type).
-pub fn out<T>(v: T) -> Answer
-where
-    T: serde::Serialize + zbus::Type + Send + Sync + 'static,
-{
-    Ok(Box::new(move |b: Builder<'_>| b.build(&(v,))))
-}
-
-/// An empty reply.
-pub fn unit() -> Answer {
-    Ok(Box::new(|b: Builder<'_>| b.build(&())))
-}
-
-/// Reads a call's arguments (their signature was checked against the table already).
-pub fn args<T>(msg: &Message) -> Result<T, LibError>
-where
-    T: serde::de::DeserializeOwned + zbus::Type,
-{
-    msg.body()
-        .deserialize::<T>()
-        .map_err(|e| LibError::invalid_args(format!("reading the arguments: {e}")))
-}
-
-pub type Map = HashMap<String, String>;
-
-/// An `a{ss}` reply whose entries keep their order on the wire (Libervia's clients
-/// show a dict in the order it arrives, e.g. a data form's fields in the form's order).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OrderedMap(pub Vec<(String, String)>);
-
-impl serde::Serialize for OrderedMap {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
-    }
-}
-
-impl zbus::Type for OrderedMap {
-    const SIGNATURE: &'static zbus::Signature = Map::SIGNATURE;
-}
 
 pub struct CoreIface(pub Arc<Lib>);
 pub struct PluginIface(pub Arc<Lib>);
@@ -105,10 +54,11 @@ fn dispatch<'c>(
                 "{} takes ({}), not ({got})",
                 row.0, row.1
             )))
-        } else if plugin {
-            super::plugin::call(&lib, row.0, msg).await
         } else {
-            super::core::call(&lib, row.0, msg).await
+            match row.3.handler {
+                Some(handler) => handler(&lib, msg).await,
+                None => Err(LibError::not_registered(row.0)),
+            }
         };
         if let Err(e) = &answer {
             tracing::debug!(
@@ -158,7 +108,8 @@ pub fn introspect(
 ) {
     let pad = |n: usize| " ".repeat(n);
     let _ = writeln!(out, "{}<interface name=\"{name}\">", pad(level));
-    for (m, ins, outs, names) in methods {
+    for (m, ins, outs, serve) in methods {
+        let names = serve.arg_names;
         let _ = writeln!(out, "{}<method name=\"{m}\">", pad(level + 2));
         for (i, t) in split(ins).iter().enumerate() {
             let n = names
@@ -326,9 +277,12 @@ mod tests {
         assert_eq!(table::PLUGIN_METHODS.len(), 194);
         assert_eq!(table::CORE_SIGNALS.len(), 16);
         assert_eq!(table::PLUGIN_SIGNALS.len(), 37);
-        for (name, ins, _, names) in table::CORE_METHODS {
-            assert_eq!(split(ins).len(), names.len(), "{name}");
+        for (name, ins, _, serve) in table::CORE_METHODS {
+            assert_eq!(split(ins).len(), serve.arg_names.len(), "{name}");
         }
+        let served = |rows: &[MethodRow]| rows.iter().filter(|r| r.3.handler.is_some()).count();
+        assert_eq!(served(table::CORE_METHODS), 45);
+        assert_eq!(served(table::PLUGIN_METHODS), 33);
         for (name, sig, names) in table::CORE_SIGNALS {
             assert_eq!(split(sig).len(), names.len(), "{name}");
         }

@@ -11,7 +11,6 @@
 use zbus::message::{Header, Message};
 use zbus::names::ErrorName;
 
-use super::params::ParamError;
 use crate::error::Error;
 
 /// The prefix of every Libervia error name.
@@ -144,25 +143,6 @@ impl From<Error> for LibError {
                 Self::exc(STANZA, &text, &s.condition)
             }
             Error::Xmpp(_) | Error::Storage(_) | Error::Internal(_) => Self::exc(INTERNAL, &m, ""),
-        }
-    }
-}
-
-impl From<ParamError> for LibError {
-    fn from(e: ParamError) -> Self {
-        let m = e.to_string();
-        match e {
-            ParamError::UnknownParam { .. } => {
-                Self::exc(VALUE, "Requested param doesn't exist", "")
-            }
-            ParamError::Permission { .. } => Self::exc(PERMISSION, &m, ""),
-            ParamError::PasswordNeedsAsync => Self::exc(
-                INTERNAL,
-                "To retrieve password values, use asyncGetParamA instead of getParamA",
-                "",
-            ),
-            ParamError::Invalid { .. } => Self::exc(VALUE, &m, ""),
-            ParamError::Perch(e) => e.into(),
         }
     }
 }

@@ -9,54 +9,48 @@
 //! shapes. Every call lands on the same [`Daemon`] services, plugin actions and pubsub
 //! cache as the native bridge; nothing is implemented twice.
 //!
-//! - [`table`]: every method and signal of the two interfaces (introspection data).
-//! - [`dispatch`]: the two hand-written `zbus` interfaces, table-driven.
-//! - [`core`] and [`plugin`]: the methods with real behaviour.
-//! - [`signals`]: daemon events as Libervia signals.
-//! - [`errors`]: Perch errors as Libervia exceptions.
-//! - [`params`]: Libervia's parameters on Perch profiles.
+//! The modules, from the top down; each uses only modules below it (checked by
+//! the `layers` test: a change that makes an import go up, or a circle, fails it):
+//!
+//! 1. this module: starts the bridge (the two interfaces, then the signal forwarder).
+//! 2. [`dispatch`]: the two hand-written `zbus` interfaces; a call's row, its
+//!    signature check, its handler, the reply.
+//! 3. [`table`]: every method and signal of the two interfaces, each method with
+//!    its handler if perchd implements it.
+//! 4. [`handlers`]: the handlers, one named function per method, by domain
+//!    (profiles, params, roster, messages, pubsub, cache, blog, misc); then the
+//!    helpers in `handlers` itself.
+//! 5. [`signals`]: daemon events as Libervia signals; then [`actions`], the dialogs
+//!    perchd sends.
+//! 6. [`context`]: [`Lib`], the bridge's state beside the daemon.
+//! 7. [`params`]: Libervia's parameters on Perch profiles; [`shapes`] and
+//!    [`pubsub_json`]: Perch's records in Libervia's shapes.
+//! 8. [`reply`]: answers and argument decoding; [`syntax`]: composition syntaxes.
+//! 9. [`errors`]: Perch errors as Libervia exceptions.
 
 pub mod actions;
-pub mod core;
+pub mod context;
 pub mod dispatch;
 pub mod errors;
+pub mod handlers;
 pub mod params;
-pub mod plugin;
+pub mod pubsub_json;
+pub mod reply;
+pub mod shapes;
 pub mod signals;
 pub mod syntax;
 pub mod table;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
+#[cfg(test)]
+mod layers;
 
-use zbus::Connection;
+use std::sync::Arc;
+
 use zbus::fdo::{RequestNameFlags, RequestNameReply};
 
+pub use context::{BUS_NAME, CORE_INTERFACE, Lib, PATH, PLUGIN_INTERFACE};
+
 use crate::daemon::Daemon;
-use errors::LibError;
-use params::Params;
-
-pub const BUS_NAME: &str = "org.libervia.Libervia";
-pub const PATH: &str = "/org/libervia/Libervia/bridge";
-pub const CORE_INTERFACE: &str = "org.libervia.Libervia.core";
-pub const PLUGIN_INTERFACE: &str = "org.libervia.Libervia.plugin";
-
-/// What the bridge keeps beside the daemon: Libervia's notion of a started "session"
-/// (the profile password was given), pending subscription requests, and which
-/// profiles were announced as connected (so `connected` goes out once, before the
-/// reply to `connect`).
-pub struct Lib {
-    pub daemon: Arc<Daemon>,
-    pub params: Params,
-    sessions: Mutex<HashMap<String, i64>>,
-    waiting_sub: Mutex<HashMap<String, HashMap<String, String>>>,
-    announced: Mutex<HashSet<String>>,
-    /// Dialogs sent with `actionNew` and not answered yet (`actionsGet`).
-    actions: Mutex<actions::Table>,
-    /// Woken each time a profile is announced as connected.
-    announced_changed: tokio::sync::Notify,
-    conn: OnceLock<Connection>,
-}
 
 /// How the start-up went; the daemon runs on in every case.
 #[derive(Debug, PartialEq, Eq)]
@@ -64,89 +58,6 @@ pub enum Started {
     Serving,
     Disabled,
     NameTaken,
-}
-
-impl Lib {
-    pub fn new(daemon: Arc<Daemon>) -> Arc<Self> {
-        Arc::new(Self {
-            params: Params::new(daemon.clone()),
-            daemon,
-            sessions: Mutex::default(),
-            waiting_sub: Mutex::default(),
-            announced: Mutex::default(),
-            actions: Mutex::default(),
-            announced_changed: tokio::sync::Notify::new(),
-            conn: OnceLock::new(),
-        })
-    }
-
-    /// Resolves a Libervia profile key to a profile name: `@DEFAULT@` (or `""`) is the
-    /// default profile, `@NONE@` is `ProfileNotSetError`, anything else must exist.
-    pub async fn profile(&self, key: &str) -> Result<String, LibError> {
-        match key {
-            "@NONE@" => Err(LibError::exc(
-                errors::PROFILE_NOT_SET,
-                "no profile given (@NONE@)",
-                "",
-            )),
-            "@DEFAULT@" | "" => match self.daemon.profiles.resolve("").await {
-                Ok(m) => Ok(m.name),
-                Err(crate::error::Error::NoDefaultProfile) => {
-                    // Libervia picks the first profile, and remembers it.
-                    let first = self.daemon.profiles.list().await?.into_iter().next();
-                    match first {
-                        Some(m) => {
-                            self.daemon.profiles.set_default(&m.name).await?;
-                            Ok(m.name)
-                        }
-                        None => Err(LibError::exc(
-                            errors::PROFILE_NOT_SET,
-                            "there is no profile yet",
-                            "",
-                        )),
-                    }
-                }
-                Err(e) => Err(e.into()),
-            },
-            name => Ok(self.daemon.profiles.get(name).await?.name),
-        }
-    }
-
-    /// Starts the Libervia session of `profile`; true when it was started already.
-    fn start_session(&self, profile: &str) -> bool {
-        let mut s = lock(&self.sessions);
-        if s.contains_key(profile) {
-            return true;
-        }
-        s.insert(profile.to_owned(), crate::time::now_micros() / 1_000_000);
-        false
-    }
-
-    fn session_started(&self, profile: &str) -> Option<i64> {
-        lock(&self.sessions).get(profile).copied()
-    }
-
-    fn end_session(&self, profile: &str) {
-        lock(&self.sessions).remove(profile);
-    }
-
-    /// Emits a signal on one of the two interfaces; logged when it cannot be sent.
-    pub async fn emit<B>(&self, interface: &str, name: &str, body: &B)
-    where
-        B: serde::Serialize + zbus::DynamicType,
-    {
-        let Some(conn) = self.conn.get() else { return };
-        if let Err(e) = conn
-            .emit_signal(None::<&str>, PATH, interface, name, body)
-            .await
-        {
-            tracing::warn!(signal = name, error = %e, "a Libervia signal could not be sent");
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Why the Libervia bridge could not start (the daemon goes on without it).
@@ -161,7 +72,7 @@ pub enum LiberviaStartError {
 /// The name is asked for without replacing an owner and without queueing: a running
 /// Libervia backend keeps it, and perchd says so and serves its native bridge only.
 pub async fn start(daemon: Arc<Daemon>) -> Result<(Started, Option<Arc<Lib>>), LiberviaStartError> {
-    let cfg = daemon.config.libervia.clone();
+    let cfg = daemon.config().libervia.clone();
     if !cfg.enabled {
         tracing::info!("Libervia bridge disabled in the configuration");
         return Ok((Started::Disabled, None));
@@ -187,7 +98,7 @@ pub async fn start(daemon: Arc<Daemon>) -> Result<(Started, Option<Arc<Lib>>), L
         .await
         .map_err(bus_err)?;
     let _ = lib.conn.set(conn.clone());
-    tokio::spawn(signals::forward(lib.clone(), daemon.events.subscribe()));
+    tokio::spawn(signals::forward(lib.clone(), daemon.subscribe()));
     let flags = RequestNameFlags::DO_NOT_QUEUE;
     match conn.request_name_with_flags(BUS_NAME, flags).await {
         Ok(RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner) => {

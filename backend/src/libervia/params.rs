@@ -15,8 +15,8 @@
 //!   validates it and seals the password anew for the new settings.
 //! - The others (XMPP priority, the frontend's autoconnect/autodisconnect, the history
 //!   limit, contact-list options, the composition syntax, the profile password's hash)
-//!   live in the `libervia_param` table, one row per value a user set; no row means the
-//!   default.
+//!   live in the `libervia_param` table (through [`crate::libervia_params`]), one row
+//!   per value a user set; no row means the default.
 //!
 //! Where Libervia 0.9 silently ignores a bad value or an unknown parameter, Perch
 //! answers with an error naming it; and setting works whether or not a Libervia
@@ -30,8 +30,8 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ring::rand::{SecureRandom, SystemRandom};
-use sea_orm::{ConnectionTrait, Statement};
 
+use super::errors::{INTERNAL, LibError, PERMISSION, VALUE};
 use crate::daemon::Daemon;
 use crate::db::entities::profile;
 use crate::error::Error;
@@ -551,7 +551,7 @@ impl Params {
     }
 
     async fn profile(&self, profile: &str) -> Result<profile::Model, ParamError> {
-        Ok(self.daemon.profiles.resolve(profile).await?)
+        Ok(self.daemon.resolve_profile(profile).await?)
     }
 
     /// `setParam`: validates, stores (changing the profile where the param is one of
@@ -637,45 +637,16 @@ impl Params {
 
     async fn store(&self, profile_id: i32, s: &Spec, value: &str) -> Result<(), ParamError> {
         let db = self.daemon.database();
-        db.execute_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "INSERT INTO libervia_param (profile_id, category, name, value) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (profile_id, category, name) DO UPDATE SET value = excluded.value",
-            [
-                profile_id.into(),
-                s.category.into(),
-                s.name.into(),
-                value.into(),
-            ],
-        ))
-        .await
-        .map_err(Error::from)?;
+        crate::libervia_params::set(db, profile_id, s.category, s.name, value).await?;
         Ok(())
     }
 
-    /// The rows of the `libervia_param` table for a profile, by (category, name).
+    /// The stored (set) params of a profile, by (category, name).
     async fn stored(
         &self,
         profile_id: i32,
     ) -> Result<HashMap<(String, String), String>, ParamError> {
-        let db = self.daemon.database();
-        let rows = db
-            .query_all_raw(Statement::from_sql_and_values(
-                db.get_database_backend(),
-                "SELECT category, name, value FROM libervia_param WHERE profile_id = ?",
-                [profile_id.into()],
-            ))
-            .await
-            .map_err(Error::from)?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    (r.try_get("", "category")?, r.try_get("", "name")?),
-                    r.try_get("", "value")?,
-                ))
-            })
-            .collect::<Result<_, sea_orm::DbErr>>()
-            .map_err(|e| ParamError::Perch(e.into()))
+        Ok(crate::libervia_params::all(self.daemon.database(), profile_id).await?)
     }
 
     /// A param's value as a string. The XMPP password only with `reveal`; the profile
@@ -691,13 +662,9 @@ impl Params {
             Home::Jid => m.jid.clone(),
             // None set yet (a profile made by profileCreate): reads back empty.
             Home::XmppPassword if reveal && !crate::profiles::has_password(m) => String::new(),
-            Home::XmppPassword if reveal => self
-                .daemon
-                .profiles
-                .credentials(m)?
-                .password
-                .expose()
-                .to_owned(),
+            Home::XmppPassword if reveal => {
+                self.daemon.credentials(m)?.password.expose().to_owned()
+            }
             Home::XmppPassword | Home::ProfilePassword => String::new(),
             Home::ForceServer => force_pair(m).0,
             Home::ForcePort => force_pair(m).1,
@@ -883,6 +850,25 @@ impl Params {
             .await?;
         v.parse()
             .map_err(|_| ParamError::Perch(Error::Internal(format!("stored Priority {v:?}"))))
+    }
+}
+
+impl From<ParamError> for LibError {
+    fn from(e: ParamError) -> Self {
+        let m = e.to_string();
+        match e {
+            ParamError::UnknownParam { .. } => {
+                Self::exc(VALUE, "Requested param doesn't exist", "")
+            }
+            ParamError::Permission { .. } => Self::exc(PERMISSION, &m, ""),
+            ParamError::PasswordNeedsAsync => Self::exc(
+                INTERNAL,
+                "To retrieve password values, use asyncGetParamA instead of getParamA",
+                "",
+            ),
+            ParamError::Invalid { .. } => Self::exc(VALUE, &m, ""),
+            ParamError::Perch(e) => e.into(),
+        }
     }
 }
 

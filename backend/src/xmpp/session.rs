@@ -10,10 +10,11 @@
 //! offers it.
 //!
 //! The rest of the daemon talks to the task through [`Session`] (commands over a
-//! channel, state over a watch channel) and hears from it through [`Event`]s. Two
-//! tasks of its own stand beside it: the inbox (incoming stanzas through plugins,
-//! then stored) and the outbox ([`outbox`]: queued messages out, in order, until
-//! the server confirmed them).
+//! channel, state over a watch channel) and hears from it through [`Event`]s. What
+//! comes in goes up ([`upstream`]): the layer above reads it in arrival order in a
+//! task of its own (triggers, store, signal) and answers the IQ requests plugins
+//! claimed; this layer never names it. The outbox ([`outbox`]: queued messages out,
+//! in order, until the server confirmed them) is a task of the session's own.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -21,41 +22,33 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use perch_plugin_api::jid::{BareJid, Jid};
-use perch_plugin_api::{
-    ConnectionState, ContactPresence, Direction, MessageState, RosterItem, Show,
-};
+use perch_plugin_api::{ConnectionState, ContactPresence, RosterItem, Show};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_xmpp::Stanza;
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::{
-    iq::Iq,
-    message::{Id, Message, MessageType},
-    presence::Presence,
-    roster::Roster,
-    stanza_error::StanzaError,
+    iq::Iq, message::MessageType, presence::Presence, roster::Roster, stanza_error::StanzaError,
 };
 use tokio_xmpp::stanzastream::{
     Connection, Event as StreamEvent, StanzaStream, StreamEvent as Status,
 };
 
-use perch_plugin_api::points::{
-    IncomingMessage, IncomingPresence, MessageReceived, MessageStored, OutgoingPresence,
-    PresenceReceived, PresenceSend, SessionEnded, SessionInfo, SessionStarted, StoredMessage,
-};
-
 use super::ack::{AckGate, Kind};
 use super::connect::{self, ConnectError};
 use super::limits;
-use super::stanzas::{self, IqRequest, PresenceUpdate};
+use super::stanzas::{self, IqRequest};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSender};
-use crate::history::{History, NewMessage, Stored};
-use crate::plugins::Registry;
+use crate::history::History;
 use crate::profiles::Credentials;
 
 mod outbox;
+mod upstream;
+
+pub use upstream::{Ack, Incoming, IncomingIq, IqAnswer, IqHandlers, Link, Upstream};
 
 /// Session tunables (from `[xmpp]` in the config).
 #[derive(Debug, Clone)]
@@ -91,7 +84,6 @@ pub struct Session {
     cmd: mpsc::Sender<Command>,
     state: watch::Receiver<StateInfo>,
     shared: Arc<Shared>,
-    registry: Arc<Registry>,
     /// Told when a message was queued.
     outbox: Arc<tokio::sync::Notify>,
 }
@@ -160,7 +152,7 @@ impl Session {
         config: SessionConfig,
         history: History,
         events: EventSender,
-        registry: Arc<Registry>,
+        upstream: Upstream,
     ) -> Result<Self> {
         let tls = connect::tls_config(creds.ca_file.as_deref(), creds.insecure)
             .map_err(|e| Error::bad_argument("ca_file", e))?;
@@ -180,7 +172,6 @@ impl Session {
             cmd: cmd_tx,
             state: state_rx,
             shared: shared.clone(),
-            registry: registry.clone(),
             outbox: Arc::default(),
         };
         tokio::spawn(
@@ -196,24 +187,10 @@ impl Session {
             }
             .run(),
         );
-        let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
-        let gate = Arc::new(AckGate::new());
-        let inbox = Inbox {
-            gate: gate.clone(),
-            profile: creds.profile.clone(),
-            profile_id,
-            own: creds.jid.clone(),
-            history: history.clone(),
-            events: events.clone(),
-            shared: shared.clone(),
-            registry: registry.clone(),
-            cmd: handle.cmd.downgrade(),
-        };
-        tokio::spawn(inbox.run(inbox_rx));
         let task = Task {
             self_cmd: handle.cmd.downgrade(),
-            inbox: inbox_tx,
-            registry,
+            inbox: upstream.inbox,
+            iq_handlers: upstream.iq,
             started: false,
             own: creds.jid.clone(),
             profile: creds.profile.clone(),
@@ -231,7 +208,7 @@ impl Session {
             own_presence: (Show::Available, None, priority),
             next_id: 0,
             generation: 0,
-            gate,
+            gate: Arc::new(AckGate::new()),
         };
         tokio::spawn(task.run());
         Ok(handle)
@@ -315,19 +292,24 @@ impl Session {
         st.bound_jid.as_deref().and_then(|j| Jid::new(j).ok())
     }
 
-    /// Sets our own presence (kept and re-sent after reconnections).
-    pub async fn set_presence(
+    /// What the reader of this session's [`Incoming`] items may do back to it.
+    pub fn link(&self) -> Link {
+        Link {
+            cmd: self.cmd.downgrade(),
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Sends our own presence, `presence` (built from the others and through
+    /// `presence.send` already); they are kept and sent again, as a stanza from
+    /// [`stanzas::own_presence`], after each fresh bind.
+    pub async fn set_own_presence(
         &self,
+        presence: Presence,
         show: Show,
         status: Option<String>,
         priority: i8,
     ) -> Result<()> {
-        let presence = stanzas::own_presence(show, status.as_deref(), priority);
-        let Some(presence) =
-            own_presence_through_triggers(&self.registry, &self.profile, presence).await
-        else {
-            return Ok(());
-        };
         self.call(|reply| Command::Presence {
             presence: Box::new(presence),
             own: Some((show, status, priority)),
@@ -400,11 +382,12 @@ struct Task {
     /// To send ourselves commands (plugins' IQ answers) without keeping the channel
     /// open after every handle is gone.
     self_cmd: mpsc::WeakSender<Command>,
-    /// Incoming messages and presences, and session start/end, go through triggers
-    /// and plugins in another task, in order: a handler may await an IQ of this very
+    /// Incoming messages and presences, and session start/end, go up to a task of
+    /// the layer above, in order: a plugin there may await an IQ of this very
     /// session, which would deadlock here.
-    inbox: mpsc::UnboundedSender<Inbound>,
-    registry: Arc<Registry>,
+    inbox: mpsc::UnboundedSender<Incoming>,
+    /// Who answers the IQ requests the session does not (plugins, above).
+    iq_handlers: Arc<dyn IqHandlers>,
     /// `session.started` went out for the current stream.
     started: bool,
     own: BareJid,
@@ -430,122 +413,148 @@ struct Task {
     gate: Arc<AckGate>,
 }
 
+/// What one round of connection attempts needs (see [`Task::reconnector`]).
+#[derive(Clone)]
+struct Dialer {
+    creds: Arc<Credentials>,
+    tls: Arc<rustls::ClientConfig>,
+    cfg: SessionConfig,
+    identity: Jid,
+    status: mpsc::UnboundedSender<ConnStatus>,
+    negotiating: Arc<AtomicBool>,
+    profile: String,
+    gate: Arc<AckGate>,
+}
+
+impl Dialer {
+    /// Connects within `budget` attempts (`0`: no end) and hands the connection to
+    /// the stream worker through `slot`, or reports why not. `handoff_failures`:
+    /// connections in a row that logged in but failed to bind.
+    async fn dial(
+        self,
+        slot: oneshot::Sender<Connection>,
+        without_sm: bool,
+        handoff_failures: u32,
+        budget: u32,
+    ) {
+        // Connections that log in but then fail to bind, again and again, must
+        // not make a tight loop: back off, and give up within the budget.
+        if handoff_failures > 1 {
+            if budget != 0 && handoff_failures >= budget {
+                let _ = self.status.send(ConnStatus::Fatal(ConnectError::Protocol(
+                    "the server keeps closing the stream before resource binding completes".into(),
+                )));
+                return;
+            }
+            tokio::time::sleep(connect::backoff(
+                handoff_failures - 1,
+                self.cfg.reconnect_max_delay,
+            ))
+            .await;
+        }
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let error = match self.attempt().await {
+                Ok(mut conn) => {
+                    if without_sm {
+                        conn.features.stream_management = None;
+                    }
+                    if self.creds.insecure {
+                        tracing::warn!(
+                            profile = %self.profile,
+                            jid = %self.creds.jid,
+                            "TLS certificate verification disabled for this profile (insecure): \
+                             connected without checking the server's identity"
+                        );
+                    }
+                    self.negotiating.store(true, Ordering::SeqCst);
+                    // If the session is gone the slot is closed; nothing to do.
+                    let _ = slot.send(conn);
+                    return;
+                }
+                Err(e) => e,
+            };
+            if self.status.is_closed() {
+                return;
+            }
+            if error.is_fatal() || (budget != 0 && attempt >= budget) {
+                let _ = self.status.send(ConnStatus::Fatal(error));
+                return; // dropping the slot ends the stream worker
+            }
+            let delay = connect::backoff(attempt, self.cfg.reconnect_max_delay);
+            let _ = self.status.send(ConnStatus::Retrying { error, delay });
+            tokio::time::sleep(delay).await;
+            if self.status.is_closed() {
+                return;
+            }
+        }
+    }
+
+    /// One attempt, bounded by `xmpp.connect_timeout`.
+    async fn attempt(&self) -> std::result::Result<Connection, ConnectError> {
+        tokio::time::timeout(
+            self.cfg.connect_timeout,
+            connect::connect_once(
+                &self.creds,
+                self.identity.clone(),
+                self.tls.clone(),
+                connect::timeouts(),
+                self.cfg.limits,
+                self.gate.clone(),
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(ConnectError::Unreachable(format!(
+                "no answer within {} s",
+                self.cfg.connect_timeout.as_secs()
+            )))
+        })
+    }
+}
+
 impl Task {
     fn reconnector(
         &self,
         status: mpsc::UnboundedSender<ConnStatus>,
     ) -> Box<dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static> {
-        let creds = self.creds.clone();
-        let tls = self.tls.clone();
-        let cfg = self.config.clone();
-        let identity = connect::requested_jid(&creds, &cfg.resource);
-        let negotiating = self.negotiating.clone();
+        let dialer = Dialer {
+            identity: connect::requested_jid(&self.creds, &self.config.resource),
+            creds: self.creds.clone(),
+            tls: self.tls.clone(),
+            cfg: self.config.clone(),
+            status,
+            negotiating: self.negotiating.clone(),
+            profile: self.profile.clone(),
+            gate: self.gate.clone(),
+        };
         let failed_handoffs = self.failed_handoffs.clone();
-        let profile = self.profile.clone();
-        let gate = self.gate.clone();
         let mut first = true;
         Box::new(move |_location, slot| {
-            let gate = gate.clone();
-            let (creds, tls, cfg, identity, status, negotiating) = (
-                creds.clone(),
-                tls.clone(),
-                cfg.clone(),
-                identity.clone(),
-                status.clone(),
-                negotiating.clone(),
-            );
             // The last connection we handed over never got bound nor resumed: its
             // negotiation failed. With Prosody this is a refused resumption after a
             // server restart, whose `<failed/>` (no `h`) xmpp-parsers 0.23 cannot
             // parse, so the worker would retry resuming forever. Offer the next
             // connection without stream management: the worker then drops its old
             // state and binds afresh.
-            let without_sm = negotiating.swap(false, Ordering::SeqCst);
+            let without_sm = dialer.negotiating.swap(false, Ordering::SeqCst);
             let handoff_failures = if without_sm {
-                tracing::info!(profile = %profile, "stream negotiation failed (refused resumption?); binding a fresh session without stream management");
+                tracing::info!(profile = %dialer.profile, "stream negotiation failed (refused resumption?); binding a fresh session without stream management");
                 failed_handoffs.fetch_add(1, Ordering::SeqCst) + 1
             } else {
                 0
             };
-            let profile = profile.clone();
             let budget = if std::mem::take(&mut first) {
-                cfg.connect_attempts
+                dialer.cfg.connect_attempts
             } else {
-                cfg.reconnect_attempts
+                dialer.cfg.reconnect_attempts
             };
-            tokio::spawn(async move {
-                // Connections that log in but then fail to bind, again and again, must
-                // not make a tight loop: back off, and give up within the budget.
-                if handoff_failures > 1 {
-                    if budget != 0 && handoff_failures >= budget {
-                        let _ = status.send(ConnStatus::Fatal(ConnectError::Protocol(
-                            "the server keeps closing the stream before resource binding completes"
-                                .into(),
-                        )));
-                        return;
-                    }
-                    tokio::time::sleep(connect::backoff(
-                        handoff_failures - 1,
-                        cfg.reconnect_max_delay,
-                    ))
-                    .await;
-                }
-                let mut attempt = 0u32;
-                loop {
-                    attempt += 1;
-                    let result = tokio::time::timeout(
-                        cfg.connect_timeout,
-                        connect::connect_once(
-                            &creds,
-                            identity.clone(),
-                            tls.clone(),
-                            connect::timeouts(),
-                            cfg.limits,
-                            gate.clone(),
-                        ),
-                    )
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(ConnectError::Unreachable(format!(
-                            "no answer within {} s",
-                            cfg.connect_timeout.as_secs()
-                        )))
-                    });
-                    let error = match result {
-                        Ok(mut conn) => {
-                            if without_sm {
-                                conn.features.stream_management = None;
-                            }
-                            if creds.insecure {
-                                tracing::warn!(
-                                    profile = %profile,
-                                    jid = %creds.jid,
-                                    "TLS certificate verification disabled for this profile (insecure): \
-                                     connected without checking the server's identity"
-                                );
-                            }
-                            negotiating.store(true, Ordering::SeqCst);
-                            // If the session is gone the slot is closed; nothing to do.
-                            let _ = slot.send(conn);
-                            return;
-                        }
-                        Err(e) => e,
-                    };
-                    if status.is_closed() {
-                        return;
-                    }
-                    if error.is_fatal() || (budget != 0 && attempt >= budget) {
-                        let _ = status.send(ConnStatus::Fatal(error));
-                        return; // dropping the slot ends the stream worker
-                    }
-                    let delay = connect::backoff(attempt, cfg.reconnect_max_delay);
-                    let _ = status.send(ConnStatus::Retrying { error, delay });
-                    tokio::time::sleep(delay).await;
-                    if status.is_closed() {
-                        return;
-                    }
-                }
-            });
+            tokio::spawn(
+                dialer
+                    .clone()
+                    .dial(slot, without_sm, handoff_failures, budget),
+            );
         })
     }
 
@@ -629,7 +638,7 @@ impl Task {
         };
         self.fail_pending();
         if std::mem::take(&mut self.started) {
-            let _ = self.inbox.send(Inbound::Ended);
+            let _ = self.inbox.send(Incoming::Ended);
         }
         match exit {
             Exit::Disconnect(reply) => {
@@ -747,7 +756,7 @@ impl Task {
                 tracing::info!(profile = %self.profile, jid = %bound_jid, "stream bound");
                 self.generation += 1;
                 if std::mem::take(&mut self.started) {
-                    let _ = self.inbox.send(Inbound::Ended);
+                    let _ = self.inbox.send(Incoming::Ended);
                 }
                 self.bound = Some(bound_jid);
                 lock(&self.shared.presences).clear();
@@ -764,7 +773,7 @@ impl Task {
                 // capabilities there): the session task never awaits plugin code.
                 let (show, status, prio) = self.own_presence.clone();
                 let p = stanzas::own_presence(show, status.as_deref(), prio);
-                let _ = self.inbox.send(Inbound::OwnPresence(Box::new(p)));
+                let _ = self.inbox.send(Incoming::OwnPresence(Box::new(p)));
             }
             StreamEvent::Stream(Status::Suspended) => {
                 self.set_state(
@@ -794,13 +803,17 @@ impl Task {
                     self.gate.done(k);
                     return;
                 }
-                if m.type_ == MessageType::Error {
-                    let _ = self.inbox.send(Inbound::Bounce(Box::new(m), k));
-                    return;
-                }
-                let _ = self
-                    .inbox
-                    .send(Inbound::Message(Box::new(m), self.bound.clone(), k));
+                let ack = Ack::new(self.gate.clone(), k);
+                let message = Box::new(m);
+                let _ = self.inbox.send(if message.type_ == MessageType::Error {
+                    Incoming::Bounce { message, ack }
+                } else {
+                    Incoming::Message {
+                        message,
+                        bound: self.bound.clone(),
+                        ack,
+                    }
+                });
             }
             StreamEvent::Stanza(Stanza::Presence(p)) => {
                 let k = self.gate.claim(Kind::Presence, p.id.as_deref());
@@ -809,7 +822,10 @@ impl Task {
                     self.gate.done(k);
                     return;
                 }
-                let _ = self.inbox.send(Inbound::Presence(Box::new(p), k));
+                let _ = self.inbox.send(Incoming::Presence {
+                    presence: Box::new(p),
+                    ack: Ack::new(self.gate.clone(), k),
+                });
             }
         }
     }
@@ -846,7 +862,7 @@ impl Task {
                 .bound
                 .as_ref()
                 .map_or_else(|| self.own.to_string(), |j| j.to_string());
-            let _ = self.inbox.send(Inbound::Started(jid));
+            let _ = self.inbox.send(Incoming::Started(jid));
         }
     }
 
@@ -938,82 +954,45 @@ impl Task {
                 result(None)
             }
             IqRequest::Other => {
-                if let Some(handler) =
-                    self.registry
-                        .iq_handler(!is_get, payload.name(), &payload.ns())
-                {
-                    self.answer_with_plugin(handler, from, id, payload, is_get);
-                    return;
-                }
-                Iq::Error {
-                    from: None,
-                    to: from.clone(),
-                    id: id.clone(),
-                    error: stanzas::service_unavailable(),
-                    payload: None,
+                let iq = IncomingIq {
+                    from: from.clone(),
+                    set: !is_get,
+                    payload,
+                };
+                match self.iq_handlers.claim(&iq) {
+                    Some(answer) => return self.answer_later(answer, from, id),
+                    None => Iq::Error {
+                        from: None,
+                        to: from.clone(),
+                        id: id.clone(),
+                        error: stanzas::service_unavailable(),
+                        payload: None,
+                    },
                 }
             }
         };
         self.send(stream, Stanza::Iq(answer)).await;
     }
 
-    /// Runs a plugin's IQ handler in its own task and sends its answer through the
-    /// command channel (the handler may itself await IQs of this session).
-    fn answer_with_plugin(
-        &self,
-        handler: perch_plugin_api::IqHandler,
-        from: Option<Jid>,
-        id: String,
-        payload: Element,
-        is_get: bool,
-    ) {
+    /// Awaits a claimed IQ's answer in a task of its own and sends it through the
+    /// command channel: its handler may itself await IQs of this session.
+    fn answer_later(&self, answer: BoxFuture<'static, IqAnswer>, from: Option<Jid>, id: String) {
         let cmd = self.self_cmd.clone();
-        let request = perch_plugin_api::IqRequest {
-            profile: self.profile.clone(),
-            from: from.clone(),
-            set: !is_get,
-            payload,
-        };
-        let (events, profile, name) = (
-            self.events.clone(),
-            self.profile.clone(),
-            format!("{{{}}}{}", request.payload.ns(), request.payload.name()),
-        );
         tokio::spawn(async move {
-            use futures::FutureExt;
-            let run = std::panic::AssertUnwindSafe(handler(request)).catch_unwind();
-            let answer = match run.await {
-                Ok(Ok(payload)) => Iq::Result {
+            let answer = match answer.await {
+                Ok(payload) => Iq::Result {
                     from: None,
                     to: from,
                     id,
                     payload,
                 },
-                Ok(Err(error)) => Iq::Error {
+                Err(error) => Iq::Error {
                     from: None,
                     to: from,
                     id,
                     error,
                     payload: None,
                 },
-                Err(panic) => {
-                    tracing::error!(%profile, request = %name, "an IQ handler panicked; answered internal-server-error");
-                    crate::daemon::report_fault(
-                        &events,
-                        perch_plugin_api::HandlerFault {
-                            plugin: String::new(),
-                            point: format!("IQ handler {name}"),
-                            what: perch_plugin_api::trigger::panic_message(panic.as_ref()),
-                        },
-                    );
-                    Iq::Error {
-                        from: None,
-                        to: from,
-                        id,
-                        error: stanzas::internal_error(),
-                        payload: None,
-                    }
-                }
             };
             if let Some(cmd) = cmd.upgrade() {
                 let _ = cmd
@@ -1068,449 +1047,5 @@ pub fn error_name(e: &ConnectError) -> &'static str {
         ConnectError::Certificate(_) => "CertificateNotTrusted",
         ConnectError::Unreachable(_) => "ServerUnreachable",
         ConnectError::Protocol(_) => "Xmpp",
-    }
-}
-
-/// What the session task hands to its inbox task.
-enum Inbound {
-    /// With its wire index, for the acknowledgement once it is stored.
-    Message(Box<Message>, Option<Jid>, u64),
-    Presence(Box<Presence>, u64),
-    /// A message sent back with an error (one of ours, bounced).
-    Bounce(Box<Message>, u64),
-    /// Our own availability, to send through `presence.send` (after a fresh bind).
-    OwnPresence(Box<Presence>),
-    /// The session is up, bound to this JID.
-    Started(String),
-    Ended,
-}
-
-/// How long the handlers of one trigger point may take on the inbox path. Past it
-/// they are abandoned and the flow goes on without them: a hung plugin must not stop
-/// the profile's messages, and the message it held is stored as it is. Generous on
-/// purpose: a handler cut short may leave its own work undone (a cache not updated),
-/// so only a handler that is stuck should ever reach it; a slow one is logged at
-/// [`HANDLER_SLOW`].
-const HANDLER_BUDGET: Duration = Duration::from_secs(60);
-
-/// When a point's handlers are logged as slow (they go on).
-const HANDLER_SLOW: Duration = Duration::from_secs(5);
-
-/// Runs `P`'s handlers within [`HANDLER_BUDGET`]; past it, the flow proceeds.
-async fn fire_bounded<P: perch_plugin_api::TriggerPoint>(
-    registry: &Registry,
-    profile: &str,
-    args: &mut P::Args,
-) -> perch_plugin_api::Outcome<P::Value> {
-    let fire = registry.triggers.fire::<P>(args);
-    tokio::pin!(fire);
-    if let Ok(outcome) = tokio::time::timeout(HANDLER_SLOW, &mut fire).await {
-        return outcome;
-    }
-    tracing::warn!(
-        profile,
-        point = P::NAME,
-        slow_s = HANDLER_SLOW.as_secs(),
-        "trigger handlers are slow; still waiting"
-    );
-    match tokio::time::timeout(HANDLER_BUDGET - HANDLER_SLOW, fire).await {
-        Ok(outcome) => outcome,
-        Err(_) => {
-            tracing::error!(
-                profile,
-                point = P::NAME,
-                budget_s = HANDLER_BUDGET.as_secs(),
-                "trigger handlers ran past their time budget; abandoned, the flow goes on"
-            );
-            perch_plugin_api::Outcome::Proceed
-        }
-    }
-}
-
-/// Our availability through `presence.send` (plugins add capabilities); `None` when
-/// a handler stopped it.
-async fn own_presence_through_triggers(
-    registry: &Registry,
-    profile: &str,
-    presence: Presence,
-) -> Option<Presence> {
-    let mut args = OutgoingPresence {
-        profile: profile.to_owned(),
-        presence,
-    };
-    if fire_bounded::<PresenceSend>(registry, profile, &mut args)
-        .await
-        .proceeds()
-    {
-        Some(args.presence)
-    } else {
-        tracing::debug!(profile, "own presence stopped by a presence.send handler");
-        None
-    }
-}
-
-/// Runs the triggers and plugin hooks for what comes in, in arrival order, then does
-/// the core's part (store and signal a message, track a presence).
-///
-/// Its queue is unbounded on purpose: the session task must never wait for it (a
-/// handler here may await an IQ of this very session, which the session task has to
-/// read). What bounds it is the rate the server sends at; every handler runs within
-/// [`HANDLER_BUDGET`], and a panic anywhere in one item is caught, logged and the
-/// next item handled.
-struct Inbox {
-    profile: String,
-    profile_id: i32,
-    own: BareJid,
-    history: History,
-    events: EventSender,
-    shared: Arc<Shared>,
-    registry: Arc<Registry>,
-    /// To send what plugins produced (our presence) through the session.
-    cmd: mpsc::WeakSender<Command>,
-    /// Told when an incoming stanza is handled (a message: stored).
-    gate: Arc<AckGate>,
-}
-
-impl Inbox {
-    async fn run(self, mut rx: mpsc::UnboundedReceiver<Inbound>) {
-        use futures::FutureExt;
-        while let Some(item) = rx.recv().await {
-            let what = match &item {
-                Inbound::Message(..) => "message",
-                Inbound::Presence(..) => "presence",
-                Inbound::Bounce(..) => "bounced message",
-                Inbound::OwnPresence(_) => "own presence",
-                Inbound::Started(_) => "session start",
-                Inbound::Ended => "session end",
-            };
-            let handled = std::panic::AssertUnwindSafe(self.handle(item))
-                .catch_unwind()
-                .await;
-            if let Err(payload) = handled {
-                let panic = perch_plugin_api::trigger::panic_message(payload.as_ref());
-                tracing::error!(profile = %self.profile, jid = %self.own, what, %panic, "handling an incoming item panicked; going on with the next");
-            }
-        }
-    }
-
-    async fn handle(&self, item: Inbound) {
-        match item {
-            Inbound::Message(m, bound, k) => {
-                // Acknowledged to the server only once it is kept (or meant to be
-                // dropped); a message whose storing failed is left to the server.
-                if self.on_message(*m, bound).await {
-                    self.gate.done(k);
-                }
-            }
-            Inbound::Presence(p, k) => {
-                self.on_presence(*p).await;
-                self.gate.done(k);
-            }
-            Inbound::Bounce(m, k) => {
-                if self.on_bounce(*m).await {
-                    self.gate.done(k);
-                }
-            }
-            Inbound::OwnPresence(p) => {
-                if let Some(p) =
-                    own_presence_through_triggers(&self.registry, &self.profile, *p).await
-                    && let Some(cmd) = self.cmd.upgrade()
-                {
-                    let _ = cmd
-                        .send(Command::Send {
-                            stanza: Box::new(Stanza::Presence(p)),
-                            reply: None,
-                        })
-                        .await;
-                }
-            }
-            Inbound::Started(jid) => {
-                let mut info = SessionInfo {
-                    profile: self.profile.clone(),
-                    jid,
-                };
-                fire_bounded::<SessionStarted>(&self.registry, &self.profile, &mut info).await;
-                for p in self.registry.loaded() {
-                    self.hook(
-                        p.info().import_name,
-                        p.session_started(self.profile.clone()),
-                    )
-                    .await;
-                }
-            }
-            Inbound::Ended => {
-                let mut info = SessionInfo {
-                    profile: self.profile.clone(),
-                    jid: self.own.to_string(),
-                };
-                fire_bounded::<SessionEnded>(&self.registry, &self.profile, &mut info).await;
-                for p in self.registry.loaded() {
-                    self.hook(p.info().import_name, p.session_ended(self.profile.clone()))
-                        .await;
-                }
-            }
-        }
-    }
-
-    /// A plugin's session hook, within the budget and with its panic caught.
-    async fn hook(&self, plugin: &str, fut: futures::future::BoxFuture<'static, ()>) {
-        use futures::FutureExt;
-        let run = std::panic::AssertUnwindSafe(fut).catch_unwind();
-        match tokio::time::timeout(HANDLER_BUDGET, run).await {
-            Ok(Ok(())) => {}
-            Ok(Err(payload)) => crate::daemon::report_fault(
-                &self.events,
-                perch_plugin_api::HandlerFault {
-                    plugin: plugin.to_owned(),
-                    point: "session hook".into(),
-                    what: perch_plugin_api::trigger::panic_message(payload.as_ref()),
-                },
-            ),
-            Err(_) => {
-                tracing::error!(profile = %self.profile, plugin, "a session hook ran past its time budget; abandoned")
-            }
-        }
-    }
-
-    fn emit(&self, e: Event) {
-        let _ = self.events.send(e);
-    }
-
-    /// Handles an incoming message; `false` when it should have been kept and was
-    /// not (its storing failed).
-    async fn on_message(&self, m: Message, bound: Option<Jid>) -> bool {
-        let mut args = IncomingMessage::live(self.profile.clone(), m);
-        let outcome =
-            fire_bounded::<MessageReceived>(&self.registry, &self.profile, &mut args).await;
-        if !outcome.proceeds() {
-            tracing::debug!(profile = %self.profile, ?outcome, "incoming message taken by a plugin");
-            return true;
-        }
-        let IncomingMessage {
-            message: m,
-            source,
-            direction,
-            peer,
-            ..
-        } = args;
-        let Some((mut record, stamped)) = self.record(&m, bound, direction, peer) else {
-            return true;
-        };
-        if stamped {
-            self.place_in_its_second(&mut record).await;
-        }
-        let from = record.from.clone();
-        match self.history.store(self.profile_id, record).await {
-            Ok(stored) => {
-                let id = match stored {
-                    Stored::New(message) => {
-                        let id = message.id.clone();
-                        self.emit(Event::Message {
-                            profile: self.profile.clone(),
-                            message,
-                        });
-                        id
-                    }
-                    Stored::Duplicate(message) => {
-                        tracing::debug!(profile = %self.profile, %from, id = %message.id, ?source, "message seen before; not stored again");
-                        message.id
-                    }
-                    Stored::Corrected {
-                        correction,
-                        corrected,
-                    } => {
-                        tracing::debug!(profile = %self.profile, %from, id = %corrected.id, "message corrected");
-                        self.emit(Event::MessageUpdated {
-                            profile: self.profile.clone(),
-                            message: *corrected,
-                        });
-                        correction.id
-                    }
-                };
-                let mut stored = StoredMessage {
-                    profile: self.profile.clone(),
-                    message: m,
-                    id,
-                    source,
-                };
-                fire_bounded::<MessageStored>(&self.registry, &self.profile, &mut stored).await;
-                true
-            }
-            Err(e) => {
-                // Nothing is signalled and no receipt goes out for what is not kept.
-                tracing::error!(profile = %self.profile, jid = %self.own, %from, error = %e, "storing a received message failed; it is not signalled nor acknowledged");
-                false
-            }
-        }
-    }
-
-    /// A delay stamp of whole seconds (Prosody's archive and offline storage give no
-    /// fraction) says only "some time in that second". Catching up brings messages
-    /// oldest first, each newer than what was stored before it in the conversation;
-    /// filed at the second's start, one would land before messages of the same
-    /// second that came live (measured in the outbox drill: an archived message
-    /// listed before the live ones that preceded it). So within its second it goes
-    /// after the newest message of the conversation.
-    async fn place_in_its_second(&self, record: &mut NewMessage) {
-        const SECOND: i64 = 1_000_000;
-        if record.timestamp % SECOND != 0 {
-            return;
-        }
-        match self.history.latest(self.profile_id, &record.peer).await {
-            Ok(Some(last)) if last >= record.timestamp && last < record.timestamp + SECOND - 1 => {
-                record.timestamp = last + 1;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::debug!(profile = %self.profile, error = %e, "reading the conversation's newest message failed; filed at its stamp");
-            }
-        }
-    }
-
-    /// What to store of an incoming message; `None` when it has no text.
-    ///
-    /// Direction: a message from our own account that is not a room's is one our
-    /// other device sent (a carbon, or our archive); a plugin may say otherwise (a
-    /// room's echo of our own message). Peer: the other side's bare JID; a room's,
-    /// for group chat.
-    ///
-    /// With it: whether its timestamp is the sender's delay stamp (else the arrival
-    /// time).
-    fn record(
-        &self,
-        m: &Message,
-        bound: Option<Jid>,
-        direction: Option<Direction>,
-        peer: Option<String>,
-    ) -> Option<(NewMessage, bool)> {
-        let body = stanzas::body(m)?;
-        let from = m
-            .from
-            .clone()
-            .unwrap_or_else(|| Jid::from(self.own.domain().to_owned()));
-        let to = m.to.clone().or(bound);
-        let groupchat = m.type_ == MessageType::Groupchat;
-        let direction = direction.unwrap_or(if !groupchat && from.to_bare() == self.own {
-            Direction::Out
-        } else {
-            Direction::In
-        });
-        let peer = peer.unwrap_or_else(|| match (direction, &to) {
-            (Direction::Out, Some(to)) if !groupchat => to.to_bare().to_string(),
-            _ => from.to_bare().to_string(),
-        });
-        // Whose archive ids count: the room's for its messages, else our account's.
-        let by = if groupchat {
-            from.to_bare().to_string()
-        } else {
-            self.own.to_string()
-        };
-        let now = crate::time::now_micros();
-        let id = match &m.id {
-            Some(Id(id)) if !id.is_empty() => id.clone(),
-            _ => format!("{}{now}", crate::history::GENERATED_ID),
-        };
-        let (timestamp, stamped) = match stanzas::delay(m) {
-            stanzas::Delay::None => (now, false),
-            stanzas::Delay::Valid(t) if t <= now => (t, true),
-            stanzas::Delay::Valid(t) => {
-                tracing::info!(profile = %self.profile, %from, stamp = %crate::time::rfc3339(t), "a message stamped in the future is filed at its arrival time");
-                (now, false)
-            }
-            stanzas::Delay::Invalid(stamp) => {
-                tracing::info!(profile = %self.profile, %from, stamp = %crate::validate::excerpt(&stamp, 64), "a message with an unreadable or out-of-range delay stamp is filed at its arrival time");
-                (now, false)
-            }
-        };
-        let record = NewMessage {
-            msg_id: id,
-            timestamp,
-            direction,
-            peer,
-            from: from.to_string(),
-            to: to.map(|j| j.to_string()).unwrap_or_default(),
-            kind: stanzas::message_type_name(&m.type_).to_owned(),
-            body,
-            // Ours, from another device or echoed by a room: the server has it.
-            state: match direction {
-                Direction::Out => MessageState::Acked,
-                Direction::In => MessageState::Received,
-            },
-            origin_id: stanzas::origin_id(m),
-            stanza_id: stanzas::stanza_id(m, &by).map(|id| (id, by)),
-            replaces: stanzas::replace_id(m),
-        };
-        Some((record, stamped))
-    }
-
-    /// A message of ours sent back with an error: it is marked `failed` with the
-    /// error, so the user learns it did not arrive. `false` when that could not be
-    /// stored (the server keeps the bounce).
-    async fn on_bounce(&self, m: Message) -> bool {
-        let error = m
-            .payloads
-            .iter()
-            .find(|p| p.name() == "error")
-            .map(perch_plugin_api::StanzaError::from_element)
-            .unwrap_or_else(|| perch_plugin_api::StanzaError::new("undefined-condition", None));
-        let (Some(Id(id)), Some(from)) = (&m.id, &m.from) else {
-            tracing::warn!(profile = %self.profile, from = ?m.from, %error, "an error message about nothing we sent");
-            return true;
-        };
-        // Filed under the bare JID it went to, or (a room's private message) the
-        // full one.
-        let peers = [from.to_bare().to_string(), from.to_string()];
-        match self
-            .history
-            .mark_failed(self.profile_id, &peers, id, &error)
-            .await
-        {
-            Ok(Some(message)) => {
-                tracing::info!(profile = %self.profile, %from, %id, %error, "a sent message came back with an error");
-                self.emit(Event::MessageUpdated {
-                    profile: self.profile.clone(),
-                    message,
-                });
-                true
-            }
-            Ok(None) => {
-                tracing::warn!(profile = %self.profile, %from, %id, %error, "an error message about nothing we sent");
-                true
-            }
-            Err(e) => {
-                tracing::error!(profile = %self.profile, %from, error = %e, "marking a bounced message failed");
-                false
-            }
-        }
-    }
-
-    async fn on_presence(&self, p: Presence) {
-        let mut args = IncomingPresence {
-            profile: self.profile.clone(),
-            presence: p,
-        };
-        let outcome =
-            fire_bounded::<PresenceReceived>(&self.registry, &self.profile, &mut args).await;
-        if !outcome.proceeds() {
-            return;
-        }
-        match stanzas::read_presence(&args.presence) {
-            PresenceUpdate::Contact(c) => {
-                lock(&self.shared.presences).insert(c.jid.clone(), c.clone());
-                self.emit(Event::Presence {
-                    profile: self.profile.clone(),
-                    presence: c,
-                });
-            }
-            PresenceUpdate::Subscription(action, jid) => {
-                tracing::info!(profile = %self.profile, %jid, action, "subscription presence");
-                self.emit(Event::Subscription {
-                    profile: self.profile.clone(),
-                    action: action.to_owned(),
-                    jid,
-                });
-            }
-            PresenceUpdate::Ignore => {}
-        }
     }
 }

@@ -16,11 +16,11 @@ use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::plugin::IqHandler;
 use perch_plugin_api::{Host, HostError, JobHandle, PluginStore, PluginTriggers, Triggers};
-use perch_plugins::pubsub_cache::dao::{self, NewItem};
-use perch_plugins::pubsub_cache::service::Cache;
-use perch_plugins::pubsub_cache::{Analysers, Analysis, Settings, TABLES};
-use perch_plugins::xep_0059::RsmRequest;
-use perch_plugins::xep_0060::ItemsRequest;
+use perch_plugins_pubsub::pubsub_cache::dao::{self, NewItem};
+use perch_plugins_pubsub::pubsub_cache::service::Cache;
+use perch_plugins_pubsub::pubsub_cache::{Analysers, Analysis, Settings, TABLES};
+use perch_plugins_pubsub::xep_0059::RsmRequest;
+use perch_plugins_pubsub::xep_0060::ItemsRequest;
 use serde_json::Value;
 
 struct TestHost {

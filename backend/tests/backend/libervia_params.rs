@@ -65,7 +65,7 @@ impl Setup {
     }
 
     async fn profile(&self) -> perch_backend::db::entities::profile::Model {
-        self.daemon.profiles.get("alice").await.unwrap()
+        self.daemon.profile("alice").await.unwrap()
     }
 
     /// The bytes of the database and its write-ahead log.
@@ -385,7 +385,7 @@ async fn connection_params_are_the_profile_itself() {
     t.set("Connection", "JabberID", "alice@example.net").await;
     let m = t.profile().await;
     assert_eq!(m.jid, "alice@example.net");
-    let creds = t.daemon.profiles.credentials(&m).unwrap();
+    let creds = t.daemon.credentials(&m).unwrap();
     assert_eq!(creds.password.expose(), XMPP_PASSWORD);
     for bad in ["example.net", "a@b@c", "alice@example.net/res", ""] {
         assert!(
@@ -421,7 +421,7 @@ async fn connection_params_are_the_profile_itself() {
     );
     t.set("Connection", "Force server", "127.0.0.1").await;
     assert_eq!(t.profile().await.server.as_deref(), Some("127.0.0.1:15222"));
-    let creds = t.daemon.profiles.credentials(&t.profile().await).unwrap();
+    let creds = t.daemon.credentials(&t.profile().await).unwrap();
     assert_eq!(creds.server, Some(("127.0.0.1".into(), 15222)));
     assert_eq!(creds.password.expose(), XMPP_PASSWORD);
     t.set("Connection", "Force port", "").await;
@@ -448,7 +448,7 @@ async fn connection_params_are_the_profile_itself() {
     // Certificates and autoconnect.
     t.set("Connection", "check_certificate", "false").await;
     assert!(t.profile().await.insecure);
-    let creds = t.daemon.profiles.credentials(&t.profile().await).unwrap();
+    let creds = t.daemon.credentials(&t.profile().await).unwrap();
     assert!(creds.insecure);
     assert_eq!(creds.password.expose(), XMPP_PASSWORD);
     t.set("Connection", "check_certificate", "true").await;
@@ -463,7 +463,7 @@ async fn connection_params_are_the_profile_itself() {
     let m = t.profile().await;
     assert!(m.password.starts_with("v1:"));
     assert_eq!(
-        t.daemon.profiles.credentials(&m).unwrap().password.expose(),
+        t.daemon.credentials(&m).unwrap().password.expose(),
         "Brand-new-xmpp-pw"
     );
     assert!(matches!(
@@ -743,7 +743,7 @@ async fn a_profile_without_xmpp_password_until_one_is_set() {
         .create_profile_without_password(new(""))
         .await
         .unwrap();
-    let m = s.daemon.profiles.get("carol").await.unwrap();
+    let m = s.daemon.profile("carol").await.unwrap();
     assert_eq!(m.password, perch_backend::profiles::NO_PASSWORD);
     let read = |name: &'static str| {
         let p = &s.params;
@@ -775,7 +775,7 @@ async fn a_profile_without_xmpp_password_until_one_is_set() {
         .await
         .unwrap();
     assert_eq!(read("Password").await, "now-set");
-    let m = s.daemon.profiles.get("carol").await.unwrap();
+    let m = s.daemon.profile("carol").await.unwrap();
     assert!(m.password.starts_with("v1:"), "sealed");
     assert!(!s.db_bytes().windows(7).any(|w| w == b"now-set"));
 }

@@ -46,7 +46,7 @@ async fn setup() -> Setup {
         .await
         .unwrap();
     let daemon = Daemon::new(Config::default(), db.clone(), profiles);
-    let profile_id = daemon.profiles.get("alice").await.unwrap().id;
+    let profile_id = daemon.profile("alice").await.unwrap().id;
     Setup {
         _dir: dir,
         db,
@@ -333,7 +333,9 @@ async fn a_plugin_built_by_the_daemon_stays_inside_its_boundary() {
     let t = setup().await;
     let seen = Arc::new(Mutex::new(Attempts::default()));
     t.daemon
-        .start_plugins(vec![rogue_factory(seen.clone())])
+        .start_plugins(vec![rogue_factory(seen.clone())], |info| {
+            perch_backend::host::DaemonHost::new(&t.daemon, info)
+        })
         .await
         .unwrap();
     let seen = seen.lock().unwrap();
@@ -353,7 +355,7 @@ async fn a_plugin_built_by_the_daemon_stays_inside_its_boundary() {
         Some(Err(TriggerError::NameClash("message.received")))
     );
     // Its handler is filed under the name the daemon gave it.
-    let points = t.daemon.registry.triggers.list();
+    let points = t.daemon.registry().triggers.list();
     let received = points
         .iter()
         .find(|p| p.name == "message.received")

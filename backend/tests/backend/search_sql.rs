@@ -8,8 +8,8 @@
 //! "Property tests").
 
 use perch_plugin_api::PluginStore;
-use perch_plugins::pubsub_cache::dao::{self, NewItem};
-use perch_plugins::pubsub_cache::search::{self, Query};
+use perch_plugins_pubsub::pubsub_cache::dao::{self, NewItem};
+use perch_plugins_pubsub::pubsub_cache::search::{self, Query};
 use proptest::option::of;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -90,7 +90,11 @@ fn query() -> impl Strategy<Value = Value> {
 fn database(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> PluginStore {
     rt.block_on(async {
         let (db, pid) = super::db_with_profile(dir, "alice", "alice@localhost").await;
-        let db = PluginStore::new(db, "PUBSUB_CACHE", perch_plugins::pubsub_cache::TABLES);
+        let db = PluginStore::new(
+            db,
+            "PUBSUB_CACHE",
+            perch_plugins_pubsub::pubsub_cache::TABLES,
+        );
         let node = dao::node_ensure(&db, pid, "alice@localhost", "n")
             .await
             .unwrap();

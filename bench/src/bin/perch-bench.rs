@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use perch_bench::{COMMON, RARE, fresh_db, ingest, ms, percentiles, raw_insert, search};
-use perch_plugins::pubsub_cache::dao;
+use perch_plugins_pubsub::pubsub_cache::dao;
 use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody};
 use serde_json::{Value, json};
 
@@ -364,7 +364,7 @@ async fn end_to_end(reads: usize) -> Result<()> {
     let store = perch_plugin_api::PluginStore::new(
         db.clone(),
         "PUBSUB_CACHE",
-        perch_plugins::pubsub_cache::TABLES,
+        perch_plugins_pubsub::pubsub_cache::TABLES,
     );
     let n = dao::node(&store, bob, s, node)
         .await

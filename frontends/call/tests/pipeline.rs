@@ -163,7 +163,7 @@ async fn an_unparsable_answer_is_a_typed_error() {
 /// offer's mids.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdp_perchd_writes_from_jingle_is_accepted_by_webrtcbin() {
-    use perch_plugins::xep_0167::sdp::{Role, to_jingle, to_sdp};
+    use perch_codec::xep_0167::sdp::{Role, to_jingle, to_sdp};
     let fixtures = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../plugins/core/tests/fixtures/jingle"

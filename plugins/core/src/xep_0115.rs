@@ -17,7 +17,7 @@ use perch_plugin_api::parsers::presence::Type as PresenceType;
 use perch_plugin_api::points::{OutgoingPresence, PresenceSend};
 use perch_plugin_api::{Flow, Host, Plugin, PluginFactory, PluginInfo};
 
-use crate::dom::Attr;
+use perch_codec::dom::Attr;
 
 pub const IMPORT_NAME: &str = "XEP-0115";
 pub const NS: &str = "http://jabber.org/protocol/caps";

@@ -11,7 +11,7 @@ use super::*;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../plugins/core/tests/fixtures/jingle"
+    "/../plugins/codec/tests/fixtures/jingle"
 );
 
 fn fixture(name: &str) -> String {

@@ -1,0 +1,128 @@
+//! Messages: sending, the history, chat states, and end-to-end encryption (none in
+//! perchd: no plugin, no session encryption).
+
+use serde_json::{Value, json};
+
+use crate::libervia::context::Lib;
+use crate::libervia::errors::LibError;
+use crate::libervia::reply::{Answer, Map, out, unit};
+use crate::libervia::shapes::{self, HistoryRow, bare};
+
+use super::action;
+
+/// `messageSend(to, message, subject, type, extra, profile_key)`: the body in the
+/// default language (else any); `auto` is `chat`.
+pub async fn send(
+    lib: &Lib,
+    (to, message, _subject, kind, extra, key): (String, Map, Map, String, String, String),
+) -> Answer {
+    let p = lib.profile(&key).await?;
+    if !extra.trim().is_empty() {
+        serde_json::from_str::<Value>(&extra)
+            .map_err(|e| LibError::value(&format!("extra is not JSON: {e}")))?;
+    }
+    let body = message
+        .get("")
+        .or_else(|| message.values().next())
+        .cloned()
+        .unwrap_or_default();
+    let kind = match kind.as_str() {
+        "auto" | "" => "chat",
+        k => k,
+    };
+    lib.daemon.send_message(&p, &to, &body, kind).await?;
+    unit()
+}
+
+/// `historyGet(from, to, limit, between, filters, profile)`.
+pub async fn history_get(
+    lib: &Lib,
+    (from, to, limit, _between, filters, key): (String, String, i32, bool, Map, String),
+) -> Answer {
+    let p = lib.profile(&key).await?;
+    out(history(lib, &p, &from, &to, limit, &filters).await?)
+}
+
+/// `messageEncryptionGet`: no session is encrypted.
+pub async fn encryption_get(lib: &Lib, (_to, key): (String, String)) -> Answer {
+    lib.profile(&key).await?;
+    out(String::new())
+}
+
+/// `encryptionPluginsGet`: none.
+pub async fn encryption_plugins(_lib: &Lib) -> Answer {
+    out("[]".to_owned())
+}
+
+/// `chatStateComposing` (plugin interface).
+pub async fn composing(lib: &Lib, (to, key): (String, String)) -> Answer {
+    let p = lib.profile(&key).await?;
+    action(
+        lib,
+        &p,
+        "chat_state_send",
+        json!({"to": to, "state": "composing"}),
+    )
+    .await?;
+    unit()
+}
+
+/// `historyGet`: the conversation between our account and the other JID, oldest
+/// first. `limit` -1 is the profile's History param (default 20), -2 no limit.
+async fn history(
+    lib: &Lib,
+    profile: &str,
+    from: &str,
+    to: &str,
+    limit: i32,
+    filters: &Map,
+) -> Result<Vec<HistoryRow>, LibError> {
+    let m = lib.daemon.profile(profile).await?;
+    let own = bare(&m.jid);
+    let peer = if bare(from) == own || from.is_empty() {
+        to
+    } else {
+        from
+    };
+    let limit = match limit {
+        0 => return Ok(Vec::new()),
+        -1 => Some(u64::from(lib.params.history_limit(profile).await?)),
+        n if n < 0 => None,
+        n => u64::try_from(n).ok(),
+    };
+    let after = match filters.get("timestamp_start") {
+        Some(t) => Some(
+            crate::time::parse(t)
+                .ok_or_else(|| LibError::value(&format!("timestamp_start {t:?} is not a time")))?,
+        ),
+        None => None,
+    };
+    let q = crate::history::Query {
+        with: (!peer.is_empty()).then(|| bare(peer)),
+        after,
+        before: None,
+        limit,
+    };
+    let rows = lib.daemon.query_history(m.id, &q).await?;
+    let types = filters
+        .get("types")
+        .map(|t| t.split_whitespace().collect::<Vec<_>>());
+    let not_types = filters
+        .get("not_types")
+        .map(|t| t.split_whitespace().collect::<Vec<_>>());
+    Ok(rows
+        .iter()
+        .filter(|r| types.as_ref().is_none_or(|t| t.contains(&r.kind.as_str())))
+        .filter(|r| {
+            not_types
+                .as_ref()
+                .is_none_or(|t| !t.contains(&r.kind.as_str()))
+        })
+        .filter(|r| {
+            filters
+                .get("body")
+                .is_none_or(|b| r.body.contains(b.as_str()))
+        })
+        .map(shapes::history_row)
+        .collect())
+}

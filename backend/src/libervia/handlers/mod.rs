@@ -1,0 +1,59 @@
+//! The methods perchd implements, one named function each, grouped by domain.
+//!
+//! Every handler takes the bridge's context ([`Lib`]) and its arguments already
+//! decoded, in Libervia's order (the table row that names it says their types:
+//! `super::table`); it resolves the profile key, calls the daemon (or the params
+//! store, or a plugin action) and shapes the answer the way Libervia 0.9 does
+//! (`doc/libervia-compat.rst`). A method without a handler answers
+//! `MethodNotRegistered` (`super::dispatch`).
+//!
+//! Handler modules use the modules below them and this one's helpers, never each
+//! other (the order is checked: `super::layers`).
+
+pub mod blog;
+pub mod cache;
+pub mod messages;
+pub mod misc;
+pub mod params;
+pub mod profiles;
+pub mod pubsub;
+pub mod roster;
+
+use serde_json::Value;
+
+use crate::libervia::context::Lib;
+use crate::libervia::errors::{self, LibError};
+use crate::libervia::pubsub_json::items_result;
+use crate::libervia::reply::{Answer, out};
+
+/// The arguments of `psItemsGet` and `psCacheGet`: (service, node, max_items,
+/// item_ids, sub_id, extra, profile_key).
+pub type ItemsArgs = (String, String, i32, Vec<String>, String, String, String);
+
+/// Runs a plugin action with JSON arguments.
+pub async fn action(lib: &Lib, profile: &str, name: &str, args: Value) -> Result<Value, LibError> {
+    Ok(lib
+        .daemon
+        .run_action(profile, name, &args.to_string())
+        .await?)
+}
+
+/// The profile's `Composition/Syntax` (markdown unless set).
+pub async fn current_syntax(lib: &Lib, profile: &str) -> Result<String, LibError> {
+    Ok(lib
+        .params
+        .get_sync(profile, "Composition", "Syntax", "value")
+        .await?)
+}
+
+/// An items page from `pubsub_items_get` or `pubsub_cache_get` as Libervia's items
+/// JSON; a node the cache does not hold is `NotFound`, as in 0.9.
+pub async fn items_page(lib: &Lib, profile: &str, act: &str, node: &str, args: Value) -> Answer {
+    let v = match action(lib, profile, act, args).await {
+        Err(e) if e.body().contains("is not in the cache") => {
+            return Err(LibError::exc(errors::NOT_FOUND, node, ""));
+        }
+        other => other?,
+    };
+    out(items_result(&v))
+}
