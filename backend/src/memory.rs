@@ -7,7 +7,7 @@
 //! connection), each holding the high-water mark of its own bursts, and in the
 //! middle of heaps where the free space is not at the top and is never given back.
 //! Measured with `perch-bench --memory` (doc/reliability.rst, "Memory"): syncing a
-//! 2,000-item node took perchd from about 20 to 40 MB, and what was freed stayed.
+//! large node doubled perchd's RSS, and what was freed stayed.
 //!
 //! Two levers, both glibc's own: one arena for every thread ([`tune`], before any
 //! thread starts), and a trimmer ([`spawn_trimmer`]) that gives free memory back to
@@ -17,9 +17,7 @@
 //!
 //! One arena rather than two: the sync parses its pages on a blocking thread, which
 //! with two arenas got the second one and kept its own high-water mark beside the
-//! workers'. Measured (`perch-bench --memory --items 10000 --reads 200`): 25.7 MB
-//! instead of 28.0–29.3 after caching the 2,000-item node, 27.8 instead of 30.3–32.0
-//! after 12,000 items. perchd's threads rarely allocate at the same moment (two
+//! workers' (doc/performance.rst, "Design figures"). perchd's threads rarely allocate at the same moment (two
 //! runtime workers), so the shared arena's lock costs nothing measurable (the cached
 //! read, doc/performance.rst).
 
@@ -68,7 +66,7 @@ pub fn trim() -> bool {
 }
 
 /// Every few seconds, gives memory back when more than [`TRIM_ABOVE`] bytes are free
-/// (a trim costs about a millisecond on a 30 MB heap, off the runtime's workers).
+/// (a trim is cheap, and runs off the runtime's workers).
 pub fn spawn_trimmer() -> tokio::task::JoinHandle<()> {
     tokio::spawn(async {
         let mut tick = tokio::time::interval(EVERY);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use perch_plugin_api::jid::BareJid;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder,
 };
 use serde::Serialize;
 
@@ -450,7 +450,7 @@ impl Profiles {
                 )
                 .map_err(|e| Error::Internal(e.to_string()))?
         };
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db, "profile create", &p.name).await?;
         if profile::Entity::find()
             .filter(profile::Column::Name.eq(&p.name))
             .one(&txn)
@@ -532,7 +532,7 @@ impl Profiles {
 
     async fn set_default_uncached(&self, name: &str) -> Result<()> {
         let m = self.get(name).await?;
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db, "profile set default", name).await?;
         profile::Entity::update_many()
             .col_expr(profile::Column::IsDefault, false.into())
             .exec(&txn)

@@ -458,6 +458,8 @@ async fn fresh_databases_stay_usable_while_checkpointed() {
 mod cache_memory;
 #[path = "backend/client_contract.rs"]
 mod client_contract;
+#[path = "backend/concurrent_writers.rs"]
+mod concurrent_writers;
 #[path = "backend/db_pool.rs"]
 mod db_pool;
 #[path = "backend/history.rs"]

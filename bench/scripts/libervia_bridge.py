@@ -9,8 +9,8 @@ The same client (python3-dbus, as Libervia's own frontends use) times N calls of
 against whichever backend owns org.libervia.Libervia on the bus given (perchd with its
 Libervia bridge, or Debian's libervia-backend), and prints p50 and p90 in milliseconds
 as one JSON object. The backend must have the profile connected and the node cached
-(`libervia-cli pubsub cache sync`); the e2e test `libervia_bridge_bench` (run with
-`--ignored`) prepares both backends that way and runs this script on each.
+(`libervia-cli pubsub cache sync`); `perch-bench --libervia-bridge` prepares both
+backends that way and runs this script on each.
 
 Run it with Debian's python3 (/usr/bin/python3), which has python3-dbus:
 

@@ -5,7 +5,9 @@
 //! Why the cache's own code and not a copy: the figures must be those of what perchd
 //! runs (`pubsub_cache::dao`, `service::to_new`, `search::build`).
 
+pub mod calls;
 pub mod drill;
+pub mod libervia_bridge;
 pub mod messages;
 
 use std::sync::Arc;

@@ -1,8 +1,7 @@
 //! The full-text index keeps no copy of the text it indexes.
 //!
 //! Why: with an external-content FTS5 table, the indexed text had to be stored in
-//! `pubsub_item.text` as well — about 200 bytes an item written for nothing but
-//! FTS5's own use (deletes and `rebuild`), since searches only match, rank and join
+//! `pubsub_item.text` as well — written for nothing but FTS5's own use (deletes and `rebuild`), since searches only match, rank and join
 //! on the row id. A contentless table (`content=''`) with `contentless_delete=1`
 //! (SQLite 3.43) still supports deleting by row id. The cache now inserts an item's
 //! text itself, right after the item (see `pubsub_cache::dao::store_items`); the
@@ -10,9 +9,9 @@
 //! (the writer then indexes the new text).
 //!
 //! `automerge` 16 (FTS5's default is 4): each page a sync commits adds a segment to
-//! the index, and merging them four at a time cost a sixth of the ingest at 1M
-//! items; merged sixteen at a time, searches read a few more segments (still under
-//! 1 ms at 1M). Measured with perch-bench: see doc/performance.rst.
+//! the index, and merging them four at a time cost a noticeable share of the ingest
+//! at 1M items; merged sixteen at a time, searches read a few more segments and stay
+//! fast (doc/performance.rst, "Design figures").
 
 use sea_orm_migration::prelude::*;
 

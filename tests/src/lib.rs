@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use tempfile::TempDir;
 
+pub mod bed;
+pub mod call;
 pub mod ejabberd;
 #[cfg(test)]
 mod layering;

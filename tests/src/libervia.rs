@@ -608,6 +608,71 @@ pub fn seed_roster(prosody: &Prosody, user: &str, contacts: &[(&str, &str, &str)
 }
 
 // ---------------------------------------------------------------------------------------
+// two sides: Debian's backend and perchd
+// ---------------------------------------------------------------------------------------
+
+/// One backend on its own Prosody, and the frontends' environment for it.
+pub struct Side {
+    pub frontend: Frontend,
+    // Kept alive for the test's duration (one of the two is set).
+    _libervia: Option<LiberviaBackend>,
+    _perchd: Option<Perchd>,
+    pub prosody: Prosody,
+}
+
+impl Side {
+    /// Debian's backend (`perch` false) or perchd (`perch` true, unless
+    /// `PERCH_E2E_LIBERVIA_BOTH` is set), on a fresh Prosody where alice and bob know
+    /// each other.
+    pub fn start(perch: bool) -> Result<Self> {
+        let prosody = Prosody::start()?;
+        // alice and bob know each other from the start (same roster on both sides).
+        seed_roster(&prosody, "alice", &[("bob@localhost", "Bobby", "Friends")])?;
+        seed_roster(&prosody, "bob", &[("alice@localhost", "Alice", "Friends")])?;
+        let both_libervia =
+            std::env::var_os("PERCH_E2E_LIBERVIA_BOTH").is_some_and(|v| !v.is_empty() && v != "0");
+        let (frontend, libervia, perchd) = if perch && !both_libervia {
+            let perchd = perchd_with_libervia()?;
+            (perch_frontend(&perchd)?, None, Some(perchd))
+        } else {
+            let backend = LiberviaBackend::start()?;
+            (backend.frontend()?, Some(backend), None)
+        };
+        let frontend = frontend.with_var("port", &prosody.port().to_string());
+        Ok(Self {
+            frontend,
+            _libervia: libervia,
+            _perchd: perchd,
+            prosody,
+        })
+    }
+}
+
+/// Starts both sides in parallel: (Libervia, perchd). Panics when one cannot start (a
+/// test's fixtures).
+pub fn sides() -> (Side, Side) {
+    try_sides().expect("starting both sides")
+}
+
+/// Starts both sides in parallel: (Libervia, perchd).
+pub fn try_sides() -> Result<(Side, Side)> {
+    let (lib, perch) = std::thread::scope(|s| {
+        let lib = s.spawn(|| Side::start(false));
+        let perch = s.spawn(|| Side::start(true));
+        (
+            lib.join().map_err(|_| anyhow!("the start thread panicked")),
+            perch
+                .join()
+                .map_err(|_| anyhow!("the start thread panicked")),
+        )
+    });
+    Ok((
+        lib?.context("starting Debian's libervia-backend side")?,
+        perch?.context("starting the perchd side")?,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
 // libervia-tui under tmux
 // ---------------------------------------------------------------------------------------
 
@@ -698,6 +763,21 @@ impl Tui {
         args.extend_from_slice(keys);
         self.tmux_ok(&args)?;
         Ok(())
+    }
+
+    /// Sends keys, then waits until the screen (attributes included) is drawn anew: the
+    /// TUI has taken them. A key that changes nothing visible waits `timeout`; either
+    /// way the screen as it is then is returned, for the caller to judge.
+    pub fn keys_and_redraw(&self, keys: &[&str], timeout: Duration) -> Result<String> {
+        let before = self.screen_with_attributes()?;
+        self.keys(keys)?;
+        let mut now = before.clone();
+        // Not redrawn within `timeout` is an answer too (the key changed nothing).
+        let _ = crate::wait_until(timeout, || {
+            now = self.screen_with_attributes()?;
+            Ok(now != before)
+        });
+        Ok(now)
     }
 
     /// Types `text` literally.

@@ -10,61 +10,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, ensure};
 use futures::StreamExt;
+use perch_tests::bed::{ALICE, BOB, Bed, DELIVERY, connect, mutual_subscription};
 use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody, summarize_history, wait_until};
 use serde_json::Value;
 
-const ALICE: &str = "alice@localhost";
-const BOB: &str = "bob@localhost";
 const CAROL_PW: &str = "carol-secret";
-
-/// How long a message may take to show up in the receiver's history.
-const DELIVERY: Duration = Duration::from_secs(15);
-
-/// One Prosody and one perchd. perchd is declared first so it goes first on drop.
-struct Bed {
-    perchd: Perchd,
-    prosody: Prosody,
-}
-
-impl Bed {
-    fn start() -> Self {
-        let prosody = Prosody::start().expect("starting Prosody");
-        let perchd = Perchd::start().expect("starting perchd");
-        Self { perchd, prosody }
-    }
-
-    /// Profiles `alice` and `bob` (the first one created is the default), both connected.
-    fn alice_and_bob_connected(&self, extra_alice: &[&str]) -> Result<()> {
-        self.perchd
-            .create_profile(&self.prosody, "alice", "alice", ALICE_PW, extra_alice)?;
-        self.perchd
-            .create_profile(&self.prosody, "bob", "bob", BOB_PW, &[])?;
-        connect(&self.perchd, "alice", ALICE)?;
-        connect(&self.perchd, "bob", BOB)?;
-        Ok(())
-    }
-}
-
-/// `perch connect -p PROFILE`; when it returns the session is up (documented), so the
-/// status must say "connected" with a full JID bound.
-fn connect(perchd: &Perchd, profile: &str, jid: &str) -> Result<()> {
-    perchd.cli_ok(&["connect", "-p", profile])?;
-    let status = perchd.status_of(profile)?;
-    ensure!(
-        status["state"] == "connected",
-        "`connect -p {profile}` returned but status is {status}"
-    );
-    let bound = status["bound_jid"].as_str().unwrap_or_default();
-    ensure!(
-        bound.starts_with(&format!("{jid}/")),
-        "profile {profile}: bound_jid should be a full JID of {jid}: {status}"
-    );
-    ensure!(
-        status["jid"] == jid,
-        "profile {profile}: status jid: {status}"
-    );
-    Ok(())
-}
 
 fn history(perchd: &Perchd, profile: &str, extra: &[&str]) -> Result<Vec<Value>> {
     let mut args = vec!["message", "history", "-p", profile];
@@ -126,34 +76,6 @@ fn assert_history(
         summarize_history(&Value::Array(h.clone()))
     );
     Ok(h)
-}
-
-fn roster(perchd: &Perchd, profile: &str) -> Result<Vec<Value>> {
-    let value = perchd.cli_json(&["roster", "list", "-p", profile])?;
-    value
-        .as_array()
-        .cloned()
-        .ok_or_else(|| anyhow!("`roster list -p {profile}` is not a JSON array: {value}"))
-}
-
-/// Waits until `profile`'s roster item for `jid` satisfies `pred`.
-fn wait_for_roster(
-    perchd: &Perchd,
-    profile: &str,
-    jid: &str,
-    what: &str,
-    pred: impl Fn(&Value) -> bool,
-) -> Result<()> {
-    let mut last = Vec::new();
-    wait_until(DELIVERY, || {
-        last = roster(perchd, profile)?;
-        Ok(last.iter().any(|item| item["jid"] == jid && pred(item)))
-    })
-    .with_context(|| format!("roster of {profile}: {jid} never became {what}; roster: {last:?}"))
-}
-
-fn subscription_requested(item: &Value) -> bool {
-    item["ask"] == true || item["subscription"] == "to" || item["subscription"] == "both"
 }
 
 fn bare(jid: &str) -> &str {
@@ -232,36 +154,6 @@ fn messages_body(bed: &Bed) -> Result<()> {
 fn presence_subscription_and_update_signal() {
     let bed = Bed::start();
     presence_body(&bed).unwrap();
-}
-
-/// Makes alice and bob mutually subscribed, through the CLI.
-fn mutual_subscription(perchd: &Perchd) -> Result<()> {
-    perchd.cli_ok(&["roster", "add", "-p", "alice", BOB])?;
-    // The server has processed alice's subscribe once her roster shows it pending.
-    wait_for_roster(
-        perchd,
-        "alice",
-        BOB,
-        "ask=true (subscribe sent)",
-        subscription_requested,
-    )?;
-    perchd.cli_ok(&["roster", "approve", "-p", "bob", ALICE])?;
-    perchd.cli_ok(&["roster", "add", "-p", "bob", ALICE])?;
-    wait_for_roster(
-        perchd,
-        "bob",
-        ALICE,
-        "ask=true (subscribe sent)",
-        subscription_requested,
-    )?;
-    perchd.cli_ok(&["roster", "approve", "-p", "alice", BOB])?;
-    wait_for_roster(perchd, "alice", BOB, "subscription both", |i| {
-        i["subscription"] == "both"
-    })?;
-    wait_for_roster(perchd, "bob", ALICE, "subscription both", |i| {
-        i["subscription"] == "both"
-    })?;
-    Ok(())
 }
 
 type PresenceSignal = (String, String, String, String, i32);
@@ -862,6 +754,49 @@ fn start_monitor(perchd: &Perchd) -> Result<(std::process::Child, mpsc::Receiver
     Ok((monitor, rx))
 }
 
+/// `perch --json monitor` running, and the lines it printed so far: a test waits for
+/// the signal that says what it waits for happened.
+struct Monitor {
+    child: std::process::Child,
+    rx: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Monitor {
+    fn start(perchd: &Perchd) -> Result<Self> {
+        let (child, rx) = start_monitor(perchd)?;
+        Ok(Self {
+            child,
+            rx,
+            seen: Vec::new(),
+        })
+    }
+
+    /// Waits (up to [`DELIVERY`]) for a line that matches, after those already matched.
+    fn wait(&mut self, matches: impl Fn(&Value) -> bool) -> Result<()> {
+        wait_line(&self.rx, &mut self.seen, matches)
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// XEP-0313's `catch_up_done` for `profile`'s catch-up of `archive` (a bare JID: our
+/// account's, or a room's): every result of it came before its end on the stream.
+fn catch_up_done<'a>(profile: &'a str, archive: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |v| {
+        v["signal"] == "PluginSignal"
+            && v["plugin"] == "XEP-0313"
+            && v["name"] == "catch_up_done"
+            && v["profile"] == profile
+            && v["data"]["archive"] == archive
+    }
+}
+
 fn bound_jid(perchd: &Perchd, profile: &str) -> Result<String> {
     let status = perchd.status_of(profile)?;
     status["bound_jid"]
@@ -1127,6 +1062,8 @@ mod cache;
 mod calls;
 #[path = "e2e/calls_signalling.rs"]
 mod calls_signalling;
+#[path = "e2e/concurrency.rs"]
+mod concurrency;
 #[path = "e2e/hardening.rs"]
 mod hardening;
 #[path = "e2e/hostile.rs"]

@@ -7,6 +7,8 @@
 
 pub mod entities;
 
+pub use perch_plugin_api::db::{WRITE_LOCK_DEADLINE, begin_write};
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -36,9 +38,8 @@ pub async fn open_sqlite(path: &Path) -> Result<DatabaseConnection, DbOpenError>
     // prepared statements and FTS5 buffers, and the pool hands out its idle
     // connections in turn, so each one warms up. A sync writes on one while reads
     // and the checkpointer share the other (SQLite has one writer at a time anyway).
-    // With two connections and 256 KiB of cache each, perch-bench --memory --items
-    // 10000 --reads 200 ended its 200 searches at 31.8 MB instead of 37.3–39.3
-    // (doc/reliability.rst, "Memory").
+    // Two connections with 256 KiB of cache each keep perchd's RSS several MB lower
+    // after many searches (doc/performance.rst, "Design figures").
     opt.max_connections(2)
         .min_connections(1)
         .sqlx_logging(false)
@@ -47,12 +48,16 @@ pub async fn open_sqlite(path: &Path) -> Result<DatabaseConnection, DbOpenError>
                 .create_if_missing(true)
                 // 8 KiB pages (for databases created from now on; SQLite's default is
                 // 4 KiB): a cache sync writes about 1 KiB a row, and larger pages cut
-                // the B-tree and WAL work per row (ingest about 14% faster, measured
-                // with perch-bench; reads unchanged).
+                // the B-tree and WAL work per row (ingest faster, reads unchanged:
+                // doc/performance.rst, "Design figures").
                 .page_size(8192)
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5))
+                // A writer waits for the lock rather than fail: a single statement
+                // waits this long inside SQLite; a transaction that writes starts
+                // with `begin_write` (BEGIN IMMEDIATE), which logs a wait past
+                // WRITE_LOCK_DEADLINE and asks again when this runs out.
+                .busy_timeout(BUSY_TIMEOUT)
                 .foreign_keys(true)
                 // 256 KiB of page cache per connection (SQLite's default is 2 MiB):
                 // the B-tree's inner pages of a cached read still fit (32 pages of
@@ -102,6 +107,12 @@ async fn sane_after_use(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx:
     Ok(true)
 }
 
+/// How long SQLite makes a statement wait for another connection's lock before it
+/// answers "database is locked" (SQLite's default is 0, sqlx's 5 s): a single write
+/// statement has no other way to wait, and no transaction of ours should hold the
+/// lock anywhere near this long.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// WAL pages past which a committing connection checkpoints by itself.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 8192;
 
@@ -109,12 +120,11 @@ const WAL_AUTOCHECKPOINT_PAGES: u32 = 8192;
 ///
 /// Why: a checkpoint ends with an fsync of everything copied, and SQLite runs it in
 /// whichever connection commits past the threshold — during a cache sync, that is
-/// the sync's writer, which then waits for the disk every few pages (ingest went from
-/// about 37,000 to 50,000 items/s at 100k items when this moved here; perch-bench).
+/// the sync's writer, which then waits for the disk every few pages (ingest got a
+/// third faster when this moved here: doc/performance.rst, "Design figures").
 /// A passive checkpoint never blocks readers or writers. Every 100 ms while the WAL
-/// grows, every 500 ms when it is idle (at 50,000 items/s a sync writes about 40 MB
-/// in that time, under the writers' own 64 MiB threshold); ends when the pool is
-/// closed.
+/// grows (a sync at full speed stays well under the writers' own 64 MiB threshold in
+/// that time), every 500 ms when it is idle; ends when the pool is closed.
 async fn checkpointer(db: DatabaseConnection, shown: String) {
     use sqlx::Row as _;
     let pool = db.get_sqlite_connection_pool();

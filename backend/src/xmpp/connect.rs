@@ -1,8 +1,8 @@
 //! Opening one authenticated XMPP stream: TCP, StartTLS, SASL.
 //!
 //! Why not tokio-xmpp's connectors (measured; see `doc/architecture.rst`, "Why the
-//! session task is shaped this way"): they leave Nagle's algorithm on (44 ms per IQ
-//! round trip), take TLS roots only from the system with no way to add a CA or turn
+//! session task is shaped this way"): they leave Nagle's algorithm on (a delayed ACK
+//! in every IQ round trip), take TLS roots only from the system with no way to add a CA or turn
 //! verification off, and report every failure as one opaque error that their reconnect
 //! loop retries forever. Here each attempt returns a [`ConnectError`] saying whether
 //! retrying can help: a refused password or an untrusted certificate is fatal and

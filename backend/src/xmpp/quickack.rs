@@ -2,9 +2,8 @@
 //!
 //! Why: servers keep Nagle's algorithm on (Prosody 0.12 does). A reply longer than a
 //! couple of segments then has its tail held back until its start is acknowledged,
-//! and Linux delays that acknowledgement by up to 40 ms: a 20-item pubsub read from
-//! Prosody took 48 ms, and 5 ms with acknowledgements sent at once (perch-bench,
-//! doc/performance.rst). `TCP_NODELAY` on our side does not help — the wait is on the
+//! and Linux delays that acknowledgement by up to 40 ms, which a pubsub read then
+//! mostly consists of (doc/performance.rst, "Design figures"). `TCP_NODELAY` on our side does not help — the wait is on the
 //! server's side — and Linux leaves quick-ack mode by itself, so `TCP_QUICKACK` is
 //! set again after every read. Costs: a few more ACK segments, no latency.
 

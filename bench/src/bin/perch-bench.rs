@@ -16,11 +16,23 @@
 //!    (1000), `--config TOML` (extra perchd configuration), `--pause FILE` (wait for
 //!    FILE before the syncs, to attach a profiler), `--parallel` (the two profiles
 //!    sync at once).
+//! 4. With `--messages N` (and nothing else): message ingest (`perch_bench::messages`).
+//! 5. With `--calls N` (and nothing else; 20 when N is left out): the call set-up
+//!    time of N `perch-call` audio calls over loopback, p50 and p90 on each side
+//!    (`perch_bench::calls`, doc/perch-call.rst). Needs perch-call, built with
+//!    GStreamer: `cargo build --release -p perch-call` as well.
+//! 6. With `--libervia-bridge` (and nothing else): `bench/scripts/libervia_bridge.py`
+//!    on Debian's libervia-backend and on perchd's Libervia bridge, `--iterations N`
+//!    calls each (200) (`perch_bench::libervia_bridge`, doc/performance.rst). Needs
+//!    the Debian packages of the Libervia e2e tests.
+//!
+//! Why a binary and not `#[ignore]` tests: a bench prints figures and asserts none
+//! of them, and the e2e test binary stays what passes or fails.
 //!
 //! Build it optimised: `cargo build --release -p perch-backend -p perch-cli -p
-//! perch-bench && target/release/perch-bench` (`perchd` and `perch` are found beside
-//! it). `--sizes 10000,100000` picks the database sizes, `--no-db` and `--no-e2e`
-//! skip a part.
+//! perch-bench && target/release/perch-bench` (`perchd`, `perch` and `perch-call`
+//! are found beside it). `--sizes 10000,100000` picks the database sizes, `--no-db`
+//! and `--no-e2e` skip a part.
 
 use std::time::{Duration, Instant};
 
@@ -38,44 +50,75 @@ node_prefix = "bench"
 to_sync = true
 "#;
 
-fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-    };
-    if let Some(n) = value("--messages") {
-        let n: usize = n.parse().context("--messages N: a number")?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
-        return rt.block_on(perch_bench::messages::run(n));
+/// The value after flag `name`, if given.
+fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+}
+
+/// The number after flag `name`, or `default`.
+fn flag_number(args: &[String], name: &str, default: usize) -> Result<usize> {
+    flag_value(args, name).map_or(Ok(default), |v| {
+        v.parse().with_context(|| format!("{name}: a number"))
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// The modes that run alone (`--calls`, `--libervia-bridge`, `--messages`,
+/// `--memory`); `None` when none was asked for.
+fn single_mode(args: &[String]) -> Option<Result<()>> {
+    let header = || println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
+    if args.iter().any(|a| a == "--calls") {
+        return Some(flag_number(args, "--calls", 20).and_then(|n| {
+            header();
+            perch_bench::calls::run(n)
+        }));
+    }
+    if args.iter().any(|a| a == "--libervia-bridge") {
+        return Some(flag_number(args, "--iterations", 200).and_then(|n| {
+            header();
+            perch_bench::libervia_bridge::run(n)
+        }));
+    }
+    if flag_value(args, "--messages").is_some() {
+        return Some(flag_number(args, "--messages", 0).and_then(|n| {
+            header();
+            runtime()?.block_on(perch_bench::messages::run(n))
+        }));
     }
     if args.iter().any(|a| a == "--memory") {
-        let number = |name: &str, default: usize| -> Result<usize> {
-            value(name).map_or(Ok(default), |v| {
-                v.parse().with_context(|| format!("{name}: a number"))
-            })
-        };
-        let options = perch_bench::drill::Options {
-            server: value("--server")
-                .cloned()
-                .unwrap_or_else(|| "ejabberd".into()),
-            items: number("--items", 100_000)?,
-            reads: number("--reads", 1_000)?,
-            config: value("--config").cloned().unwrap_or_default(),
-            pause: value("--pause").cloned(),
-            parallel: args.iter().any(|a| a == "--parallel"),
-        };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
-        return rt.block_on(perch_bench::drill::run(&options));
+        return Some(memory(args));
+    }
+    None
+}
+
+fn memory(args: &[String]) -> Result<()> {
+    let options = perch_bench::drill::Options {
+        server: flag_value(args, "--server")
+            .cloned()
+            .unwrap_or_else(|| "ejabberd".into()),
+        items: flag_number(args, "--items", 100_000)?,
+        reads: flag_number(args, "--reads", 1_000)?,
+        config: flag_value(args, "--config").cloned().unwrap_or_default(),
+        pause: flag_value(args, "--pause").cloned(),
+        parallel: args.iter().any(|a| a == "--parallel"),
+    };
+    let rt = runtime()?;
+    println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
+    rt.block_on(perch_bench::drill::run(&options))
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(done) = single_mode(&args) {
+        return done;
     }
     let sizes: Vec<usize> = match args.iter().position(|a| a == "--sizes") {
         Some(i) => args
@@ -101,10 +144,7 @@ fn main() -> Result<()> {
     } else {
         sizes
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
     for n in sizes {
         rt.block_on(db_side(n))?;

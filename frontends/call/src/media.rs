@@ -256,6 +256,15 @@ fn count_probe(
     );
 }
 
+/// Counts decoded buffers; the first one of a stream is logged (the e2e tests wait
+/// for that line: media flows and is decoded).
+fn count_decoded(c: &mut Counter, packets: u64, _bytes: u64) {
+    if c.decoded_buffers == 0 && packets > 0 {
+        tracing::info!("first incoming media decoded");
+    }
+    c.decoded_buffers += packets;
+}
+
 fn caps_ssrc(pad: &gst::Pad) -> Option<u32> {
     let caps = pad.current_caps()?;
     caps.structure(0)?.get::<u32>("ssrc").ok()
@@ -423,9 +432,7 @@ impl Media {
                 if let Some(out) = bin.by_name("out")
                     && let Some(out_pad) = out.static_pad("sink")
                 {
-                    count_probe(&out_pad, &recv_counters, kind, |c, p, _| {
-                        c.decoded_buffers += p;
-                    });
+                    count_probe(&out_pad, &recv_counters, kind, count_decoded);
                 }
                 Ok(())
             })();

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod action;
+pub mod db;
 pub mod ids;
 pub mod plugin;
 pub mod points;

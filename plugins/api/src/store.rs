@@ -580,15 +580,15 @@ impl<'q> CheckedQuery<'q> {
 /// A sqlx transaction of a store, for the hot write paths where sea-orm's copy of
 /// every value costs (a sync writes a kilobyte or so per item). It runs only
 /// [`CheckedSql`], and never hands out its connection.
-pub struct SqlxTransaction(sqlx::Transaction<'static, sqlx::Sqlite>);
+pub struct SqlxTransaction<'s>(sqlx::Transaction<'s, sqlx::Sqlite>);
 
-impl std::fmt::Debug for SqlxTransaction {
+impl std::fmt::Debug for SqlxTransaction<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SqlxTransaction")
     }
 }
 
-impl SqlxTransaction {
+impl SqlxTransaction<'_> {
     /// Runs a checked query; the rows it changed.
     pub async fn execute(&mut self, q: CheckedQuery<'_>) -> Result<u64, sqlx::Error> {
         use sqlx::Executor as _;
@@ -627,13 +627,11 @@ impl PluginStore {
         Ok(CheckedSql(sql))
     }
 
-    /// A sqlx write transaction (`BEGIN IMMEDIATE`, as [`PluginStore::begin_immediate`]).
-    pub async fn begin_sqlx_immediate(&self) -> Result<SqlxTransaction, sqlx::Error> {
-        let tx = self
-            .db
-            .get_sqlite_connection_pool()
-            .begin_with("BEGIN IMMEDIATE")
-            .await?;
+    /// A sqlx write transaction (`BEGIN IMMEDIATE`, waiting for the lock as
+    /// [`crate::db::begin_write_sqlx`] does).
+    pub async fn begin_sqlx_immediate(&self) -> Result<SqlxTransaction<'_>, sqlx::Error> {
+        let pool = self.db.get_sqlite_connection_pool();
+        let tx = crate::db::begin_write_sqlx(pool, self.guard.plugin, "").await?;
         Ok(SqlxTransaction(tx))
     }
 }
@@ -768,7 +766,7 @@ macro_rules! checked_transactions {
                         Some(sea_orm::SqliteTransactionMode::Immediate);
                 }
                 Ok(StoreTransaction {
-                    txn: self.$conn.begin_with_options(options).await?,
+                    txn: self.begin_inner(options).await?,
                     guard: self.guard.clone(),
                 })
             }
@@ -814,6 +812,27 @@ macro_rules! checked_transactions {
 
 checked_transactions!(PluginStore, db);
 checked_transactions!(StoreTransaction, txn);
+
+impl PluginStore {
+    /// A top-level transaction: one that writes waits for the write lock as every
+    /// writer of the daemon does ([`crate::db::begin_write`]).
+    async fn begin_inner(&self, options: TransactionOptions) -> Result<DatabaseTransaction, DbErr> {
+        if options.sqlite_transaction_mode == Some(sea_orm::SqliteTransactionMode::Immediate)
+            && options.isolation_level.is_none()
+            && options.access_mode.is_none()
+        {
+            return crate::db::begin_write(&self.db, self.guard.plugin, "").await;
+        }
+        self.db.begin_with_options(options).await
+    }
+}
+
+impl StoreTransaction {
+    /// A nested transaction (a savepoint).
+    async fn begin_inner(&self, options: TransactionOptions) -> Result<DatabaseTransaction, DbErr> {
+        self.txn.begin_with_options(options).await
+    }
+}
 
 #[async_trait::async_trait]
 impl TransactionSession for StoreTransaction {

@@ -27,8 +27,8 @@ impl Attr for ElementBuilder {
 /// namespace, attribute values in `'…'`, the same escapes), several times faster.
 ///
 /// Why: every item a sync fetches is stored as XML, so this runs for each of them;
-/// minidom writes through rxml's validating writer (about 6 µs for a 600-byte Atom
-/// entry), this walks the tree once into one buffer (about 1 µs). Trees come from
+/// minidom writes through rxml's validating writer, this walks the tree once into one
+/// buffer, several times faster (doc/performance.rst, "Design figures"). Trees come from
 /// the stream's parser or our builders, so names are already valid; a character XML
 /// cannot carry (a C0 control, U+FFFE, U+FFFF) is left out rather than written, so
 /// what is written always reads back.

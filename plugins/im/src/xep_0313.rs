@@ -235,6 +235,11 @@ impl Archive {
             }
         }
         tracing::debug!(%profile, %archive, pages, "archive catch-up done");
+        host.emit(
+            "catch_up_done",
+            &profile,
+            serde_json::json!({"archive": archive.to_string(), "pages": pages}),
+        );
     }
 }
 
@@ -277,6 +282,10 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         queries: Mutex::default(),
     });
     host.add_feature(ns::MAM);
+    host.declare_signal(
+        "catch_up_done",
+        "a catch-up of an archive (ours or a room's) went to its end: {archive, pages}",
+    );
     let t = host.triggers();
     t.add_with::<MessageReceived, _>(PRIORITY, me.clone(), on_received)?;
     t.add_with::<RoomJoinedPoint, _>(0, me.clone(), on_room_joined)?;

@@ -9,189 +9,21 @@
 //! libnice (scripts/test installs them); without them the tests fail naming the
 //! missing element.
 
-use std::fs;
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, ensure};
-use perch_tests::{Perchd, tail_file, wait_until, workspace_bin};
+use perch_tests::bed::Bed;
+use perch_tests::call::{CALL, CallProcess, check_report};
+use perch_tests::{Perchd, wait_until};
 use serde_json::Value;
 
-use crate::{ALICE, BOB, Bed, bare, mutual_subscription};
-
-/// How long a whole call (set-up, media, hang-up) may take.
-const CALL: Duration = Duration::from_secs(60);
-
-/// A running `perch-call`, its stdout and stderr in files of perchd's directory.
-struct CallProcess {
-    child: Child,
-    name: String,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl CallProcess {
-    fn spawn(perchd: &Perchd, name: &str, args: &[&str]) -> Result<Self> {
-        let bin = workspace_bin("perch-call")?;
-        let stdout = perchd.dir().join(format!("{name}.stdout"));
-        let stderr = perchd.dir().join(format!("{name}.stderr"));
-        let child = Command::new(bin)
-            .env_clear()
-            .envs(perchd.envs())
-            .env("PERCH_CALL_LOG", "perch_call=info")
-            .args(args)
-            .args(["--local-address", "127.0.0.1"])
-            .current_dir(perchd.dir())
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&stdout)?)
-            .stderr(fs::File::create(&stderr)?)
-            .spawn()
-            .with_context(|| format!("starting perch-call {}", args.join(" ")))?;
-        Ok(Self {
-            child,
-            name: name.to_owned(),
-            stdout,
-            stderr,
-        })
-    }
-
-    fn stderr_text(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// Waits for the line a listener prints once it cannot miss a call.
-    fn wait_listening(&self) -> Result<()> {
-        wait_until(Duration::from_secs(20), || {
-            Ok(self.stderr_text().contains("waiting for a call"))
-        })
-        .with_context(|| {
-            format!(
-                "{} never said it was waiting; stderr:\n{}",
-                self.name,
-                tail_file(&self.stderr, 30)
-            )
-        })
-    }
-
-    /// Waits for the process to exit; returns (success, stdout, stderr).
-    fn finish(mut self, timeout: Duration) -> Result<(bool, String, String)> {
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = self.child.try_wait()? {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return Err(anyhow!(
-                    "{} still running after {timeout:?}; stderr:\n{}",
-                    self.name,
-                    tail_file(&self.stderr, 40)
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut out = String::new();
-        fs::File::open(&self.stdout)?.read_to_string(&mut out)?;
-        Ok((status.success(), out, self.stderr_text()))
-    }
-
-    /// The `--json` facts of a call that went through.
-    fn report(self, timeout: Duration) -> Result<Value> {
-        Ok(self.report_and_log(timeout)?.0)
-    }
-
-    /// The `--json` facts of a call that went through, and its stderr (its log).
-    fn report_and_log(self, timeout: Duration) -> Result<(Value, String)> {
-        let name = self.name.clone();
-        let (ok, out, err) = self.finish(timeout)?;
-        ensure!(ok, "{name} failed:\nstdout: {out}\nstderr:\n{err}");
-        let report = serde_json::from_str(out.trim())
-            .with_context(|| format!("{name}'s stdout is not one JSON object: {out:?}"))?;
-        Ok((report, err))
-    }
-}
-
-impl Drop for CallProcess {
-    fn drop(&mut self) {
-        // Only when a test failed half-way: the process is ours.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+use crate::{ALICE, BOB, bare};
 
 /// Alice and bob connected and subscribed to each other (so a bare JID reaches bob's
 /// resource).
 fn bed() -> Result<Bed> {
-    let bed = Bed::start();
-    bed.alice_and_bob_connected(&[])?;
-    mutual_subscription(&bed.perchd)?;
-    Ok(bed)
-}
-
-/// Checks one side's facts: connected, every stream of `kinds` sent, received, decoded.
-fn check_report(
-    who: &str,
-    report: &Value,
-    kinds: &[&str],
-    ended_by: &str,
-    reason: &str,
-) -> Result<()> {
-    ensure!(
-        matches!(
-            report["ice_state"].as_str(),
-            Some("connected" | "completed")
-        ),
-        "{who}: ICE not connected: {report}"
-    );
-    ensure!(
-        report["dtls_state"] == "connected" && report["peer_state"] == "connected",
-        "{who}: DTLS not connected: {report}"
-    );
-    ensure!(
-        report["end_reason"] == reason && report["ended_by"] == ended_by,
-        "{who}: expected end {reason} by {ended_by}: {report}"
-    );
-    let setup = report["setup_ms"].as_f64().unwrap_or(-1.0);
-    ensure!(
-        (0.0..10_000.0).contains(&setup),
-        "{who}: set-up time: {report}"
-    );
-    let streams = report["streams"]
-        .as_array()
-        .ok_or_else(|| anyhow!("{who}: no streams: {report}"))?;
-    let got: Vec<&str> = streams.iter().filter_map(|s| s["kind"].as_str()).collect();
-    ensure!(
-        got == kinds,
-        "{who}: streams {got:?}, expected {kinds:?}: {report}"
-    );
-    for s in streams {
-        ensure!(
-            s["stats_matched"] == true,
-            "{who}: get-stats had no entry for the {} stream's SSRCs: {report}",
-            s["kind"]
-        );
-        for field in [
-            "packets_sent",
-            "bytes_sent",
-            "packets_received",
-            "bytes_received",
-            "probe_packets_sent",
-            "probe_packets_received",
-            "decoded_buffers",
-        ] {
-            ensure!(
-                s[field].as_u64().is_some_and(|n| n > 0),
-                "{who}: {field} of {} is not positive: {report}",
-                s["kind"]
-            );
-        }
-    }
-    Ok(())
+    Bed::alice_and_bob_subscribed()
 }
 
 /// `perch call list -p PROFILE` shows the call `sid` ended with `reason`, after it
@@ -322,8 +154,20 @@ fn sigterm_body(bed: &Bed) -> Result<()> {
         Ok(alice.stderr_text().contains("media connected"))
     })
     .with_context(|| format!("alice's call never connected:\n{}", alice.stderr_text()))?;
-    std::thread::sleep(Duration::from_secs(1));
-    let pid = alice.child.id().to_string();
+    // Hung up once media flows both ways: each end decoded the other's.
+    wait_until(Duration::from_secs(30), || {
+        Ok([&alice, &bob]
+            .iter()
+            .all(|p| p.stderr_text().contains("first incoming media decoded")))
+    })
+    .with_context(|| {
+        format!(
+            "media never decoded on both ends:\nalice:\n{}\nbob:\n{}",
+            alice.stderr_text(),
+            bob.stderr_text()
+        )
+    })?;
+    let pid = alice.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status()?;
     ensure!(killed.success(), "kill -TERM {pid} failed");
     let alice_report = alice.report(CALL)?;
@@ -408,75 +252,6 @@ fn decline_body(bed: &Bed) -> Result<()> {
             && lines[0].starts_with("perch-call: RecipientUnavailable: ")
             && lines[0].contains("carol@localhost"),
         "one line naming the contact: {err}"
-    );
-    Ok(())
-}
-
-/// The call set-up bench (doc/perch-call.rst, "Set-up time"): 20 audio calls alice →
-/// bob over loopback on one Prosody and one perchd, each hung up 0.5 s after it
-/// connected; prints the p50 and p90 of the set-up time (answer to ICE and DTLS
-/// connected) as each side measured it. Ignored by default (about a minute); run with
-/// `cargo test --test e2e calls::call_setup_time_bench -- --ignored --nocapture`.
-#[test]
-#[ignore = "a bench: run it explicitly"]
-fn call_setup_time_bench() {
-    let bed = bed().expect("alice and bob");
-    bench_body(&bed, 20).unwrap();
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn bench_body(bed: &Bed, calls: usize) -> Result<()> {
-    let perchd = &bed.perchd;
-    let (mut caller, mut callee, mut wall) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..calls {
-        let bob = CallProcess::spawn(
-            perchd,
-            &format!("bench-bob-{i}"),
-            &[
-                "listen",
-                "-p",
-                "bob",
-                "--accept-from",
-                ALICE,
-                "--json",
-                "--wait",
-                "60",
-            ],
-        )?;
-        bob.wait_listening()?;
-        let began = Instant::now();
-        let alice = CallProcess::spawn(
-            perchd,
-            &format!("bench-alice-{i}"),
-            &["start", "-p", "alice", BOB, "--json", "--duration", "0.5"],
-        )?;
-        let a = alice.report(CALL)?;
-        let b = bob.report(CALL)?;
-        wall.push(began.elapsed().as_secs_f64() * 1000.0);
-        check_report("alice", &a, &["audio"], "local", "success")?;
-        check_report("bob", &b, &["audio"], "remote", "success")?;
-        caller.push(a["setup_ms"].as_f64().context("alice's setup_ms")?);
-        callee.push(b["setup_ms"].as_f64().context("bob's setup_ms")?);
-    }
-    for v in [&mut caller, &mut callee, &mut wall] {
-        v.sort_by(f64::total_cmp);
-    }
-    println!(
-        "call set-up over {calls} loopback audio calls (answer -> ICE+DTLS connected):\n  \
-         callee (answer sent -> connected):    p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms\n  \
-         caller (answer applied -> connected): p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms\n  \
-         whole perch-call start run (process start to exit, 0.5 s of media): p50 {:.0} ms",
-        percentile(&callee, 0.5),
-        percentile(&callee, 0.9),
-        callee[calls - 1],
-        percentile(&caller, 0.5),
-        percentile(&caller, 0.9),
-        caller[calls - 1],
-        percentile(&wall, 0.5),
     );
     Ok(())
 }

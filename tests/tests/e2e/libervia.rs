@@ -17,60 +17,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use perch_tests::libervia::{
     CliOut, Frontend, LiberviaBackend, Step, Tui, differential, perch_frontend,
-    perchd_with_libervia, seed_roster,
+    perchd_with_libervia, seed_roster, sides,
 };
-use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody, wait_until};
+use perch_tests::{ALICE_PW, BOB_PW, Prosody, wait_until};
 use serde_json::Value;
-
-/// One backend on its own Prosody, and the frontends' environment for it.
-struct Side {
-    frontend: Frontend,
-    // Kept alive for the test's duration (one of the two is set).
-    _libervia: Option<LiberviaBackend>,
-    _perchd: Option<Perchd>,
-    prosody: Prosody,
-}
-
-impl Side {
-    fn start(perch: bool) -> Result<Self> {
-        let prosody = Prosody::start()?;
-        // alice and bob know each other from the start (same roster on both sides).
-        seed_roster(&prosody, "alice", &[("bob@localhost", "Bobby", "Friends")])?;
-        seed_roster(&prosody, "bob", &[("alice@localhost", "Alice", "Friends")])?;
-        let both_libervia =
-            std::env::var_os("PERCH_E2E_LIBERVIA_BOTH").is_some_and(|v| !v.is_empty() && v != "0");
-        let (frontend, libervia, perchd) = if perch && !both_libervia {
-            let perchd = perchd_with_libervia()?;
-            (perch_frontend(&perchd)?, None, Some(perchd))
-        } else {
-            let backend = LiberviaBackend::start()?;
-            (backend.frontend()?, Some(backend), None)
-        };
-        let frontend = frontend.with_var("port", &prosody.port().to_string());
-        Ok(Self {
-            frontend,
-            _libervia: libervia,
-            _perchd: perchd,
-            prosody,
-        })
-    }
-}
-
-/// Starts both sides in parallel: (Libervia, perchd).
-fn sides() -> (Side, Side) {
-    let (lib, perch) = std::thread::scope(|s| {
-        let lib = s.spawn(|| Side::start(false));
-        let perch = s.spawn(|| Side::start(true));
-        (
-            lib.join().expect("start thread"),
-            perch.join().expect("start thread"),
-        )
-    });
-    (
-        lib.expect("starting Debian's libervia-backend side"),
-        perch.expect("starting the perchd side"),
-    )
-}
 
 /// Profiles `test` (alice) and `bob`, pointed at the side's Prosody, as a user would set
 /// them up with libervia-cli; compared step by step.
@@ -538,6 +488,10 @@ fn libervia_cli_pubsub_cache_and_blog() {
 /// How long the TUI may take to show something (a Python start plus a connection).
 const TUI_WAIT: Duration = Duration::from_secs(40);
 
+/// How long the TUI may take to draw what a key did (when the key does something
+/// visible; a key that does nothing visible costs this much).
+const TUI_SETTLE: Duration = Duration::from_secs(2);
+
 /// libervia-tui on profile `test` (alice): it connects, lists bob with his presence,
 /// shows bob's message, and alice's answer typed in the TUI reaches bob's history.
 /// With `PERCH_E2E_LIBERVIA_BOTH=1` it runs on Debian's backend instead (reference).
@@ -616,9 +570,7 @@ fn tui_body(
     let mut focused = false;
     let mut seen = Vec::new();
     for _ in 0..4 {
-        tui.keys(&["Tab"])?;
-        std::thread::sleep(Duration::from_millis(300));
-        let screen = tui.screen_with_attributes()?;
+        let screen = tui.keys_and_redraw(&["Tab"], TUI_SETTLE)?;
         let group = screen
             .lines()
             .find(|l| l.contains("[-] Friends"))
@@ -651,11 +603,14 @@ fn tui_body(
     let mut in_edit_bar = false;
     for _ in 0..4 {
         let before = tui.edit_bar()?;
-        tui.keys(&["Tab"])?;
-        std::thread::sleep(Duration::from_millis(300));
+        tui.keys_and_redraw(&["Tab"], TUI_SETTLE)?;
         tui.type_text("x")?;
-        std::thread::sleep(Duration::from_millis(300));
-        if tui.edit_bar()? != before {
+        let mut bar = before.clone();
+        let marked = wait_until(TUI_SETTLE, || {
+            bar = tui.edit_bar()?;
+            Ok(bar != before)
+        });
+        if marked.is_ok() {
             tui.keys(&["BSpace"])?;
             in_edit_bar = true;
             break;
@@ -679,94 +634,4 @@ fn tui_body(
     wait_until(TUI_WAIT, || bob_history_has_answer(&mut last))
         .with_context(|| format!("bob's history never showed alice's answer: {last}"))?;
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------
-// bench: the same cached calls through the bridge, perchd vs Libervia
-// ---------------------------------------------------------------------------------------
-
-/// Not a test: the figures of bench/scripts/libervia_bridge.py on both backends. Each
-/// side gets profile `test` with 20 blog posts (each containing "benchword"), synced
-/// into its cache; then the script runs on Libervia, then on perchd (one at a time, so
-/// neither disturbs the other's timings). `PERCH_BENCH_N` sets the iterations (200).
-#[test]
-#[ignore = "a benchmark: cargo test --test e2e libervia_bridge_bench -- --ignored --nocapture"]
-fn libervia_bridge_bench() {
-    let (lib, perch) = sides();
-    let prepare = |side: &Side| -> Result<()> {
-        let f = &side.frontend;
-        let port = side.prosody.port().to_string();
-        f.cli_ok(&[
-            "profile",
-            "create",
-            "test",
-            "-j",
-            "alice@localhost",
-            "-x",
-            ALICE_PW,
-        ])?;
-        for (param, value) in [
-            ("Force server", "127.0.0.1"),
-            ("Force port", port.as_str()),
-            ("check_certificate", "false"),
-        ] {
-            f.cli_ok(&["param", "set", "-p", "test", "Connection", param, value])?;
-        }
-        f.cli_ok(&["profile", "connect", "-p", "test", "-c"])?;
-        // Prosody's PEP nodes keep one item unless configured otherwise.
-        f.cli_ok(&[
-            "pubsub",
-            "node",
-            "create",
-            "-p",
-            "test",
-            "-s",
-            "alice@localhost",
-            "-n",
-            "urn:xmpp:microblog:0",
-            "-f",
-            "max_items",
-            "100",
-        ])?;
-        for i in 0..20 {
-            let out = f.cli_input(
-                &["blog", "set", "-p", "test", "-T", &format!("Post {i}")],
-                &format!("benchword number {i}\n"),
-            )?;
-            ensure!(out.success(), "blog set: {}", out.describe());
-        }
-        f.cli_ok(&[
-            "pubsub",
-            "cache",
-            "sync",
-            "-p",
-            "test",
-            "-s",
-            "alice@localhost",
-            "-n",
-            "urn:xmpp:microblog:0",
-        ])?;
-        Ok(())
-    };
-    std::thread::scope(|s| {
-        let a = s.spawn(|| prepare(&lib));
-        let b = s.spawn(|| prepare(&perch));
-        a.join().expect("thread").expect("preparing Libervia");
-        b.join().expect("thread").expect("preparing perchd");
-    });
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../bench/scripts/libervia_bridge.py");
-    let n = std::env::var("PERCH_BENCH_N").unwrap_or_else(|_| "200".to_owned());
-    for (label, side) in [("libervia-backend 0.9", &lib), ("perchd", &perch)] {
-        let mut cmd = std::process::Command::new("/usr/bin/python3");
-        cmd.env_clear()
-            .envs(side.frontend.envs())
-            .arg(&script)
-            .args(["--address", side.frontend.bus_address()])
-            .args(["--profile", "test", "--service", "alice@localhost"])
-            .args(["--node", "urn:xmpp:microblog:0", "--fts", "benchword"])
-            .args(["-n", &n, "--label", label]);
-        let out = perch_tests::run_checked(cmd, Duration::from_secs(600)).unwrap();
-        println!("{}", String::from_utf8_lossy(&out.stdout).trim_end());
-    }
 }

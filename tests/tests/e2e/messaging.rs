@@ -11,7 +11,10 @@ use anyhow::{Context, Result, anyhow, ensure};
 use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody, summarize_history, wait_until};
 use serde_json::Value;
 
-use super::{ALICE, BOB, Bed, DELIVERY, connect, history, send, start_monitor, wait_line};
+use super::{
+    ALICE, BOB, Bed, DELIVERY, Monitor, catch_up_done, connect, history, send, start_monitor,
+    wait_line,
+};
 
 /// Bodies of `profile`'s messages with `peer` in direction `dir`, in history order.
 fn bodies(perchd: &Perchd, profile: &str, dir: &str, peer: &str) -> Result<Vec<String>> {
@@ -131,15 +134,17 @@ fn drill(prosody: &mut Prosody, sender: &mut Perchd, receiver: &Perchd) -> Resul
 }
 
 /// Bob, back, has what alice said meanwhile: offline storage and the archive both
-/// bring it; once the later copies had time to arrive, each is there once, in order.
-fn bob_caught_up(perchd: &Perchd, said: &[&str]) -> Result<()> {
+/// bring it; once the catch-up of his archive is done (offline storage came before it:
+/// the server sends it on the presence that goes out before the archive query), each
+/// is there once, in order.
+fn bob_caught_up(perchd: &Perchd, said: &[&str], monitor: &mut Monitor) -> Result<()> {
     let mut got = Vec::new();
     wait_until(DELIVERY, || {
         got = bodies(perchd, "bob", "in", ALICE)?;
         Ok(got.len() >= said.len())
     })
     .with_context(|| format!("bob caught up with {got:?}"))?;
-    std::thread::sleep(Duration::from_secs(2));
+    monitor.wait(catch_up_done("bob", BOB))?;
     let got = bodies(perchd, "bob", "in", ALICE)?;
     ensure!(got == said, "bob's history from alice: {got:?}");
     Ok(())
@@ -155,8 +160,12 @@ fn archive_catch_up() {
 }
 
 fn catch_up_body(bed: &Bed) -> Result<()> {
-    bed.alice_and_bob_connected(&[])?;
     let perchd = &bed.perchd;
+    let mut monitor = Monitor::start(perchd)?;
+    bed.alice_and_bob_connected(&[])?;
+    // The first connection's catch-up is over before bob goes: the next one is his
+    // return's.
+    monitor.wait(catch_up_done("bob", BOB))?;
     perchd.cli_ok(&["disconnect", "-p", "bob"])?;
     let said = [
         "while you were away 1",
@@ -167,13 +176,14 @@ fn catch_up_body(bed: &Bed) -> Result<()> {
         send(perchd, "alice", BOB, b)?;
     }
     connect(perchd, "bob", BOB)?;
-    bob_caught_up(perchd, &said)?;
+    bob_caught_up(perchd, &said, &mut monitor)?;
 
     // A new profile of bob's account elsewhere: the newest five stanzas of the
     // archive, which are alice's last two messages and bob's three receipts (the
     // archive keeps those too; they are not history).
     let fresh = Perchd::start_with_config("[plugins.options.\"XEP-0313\"]\ninitial_window = 5\n")?;
     fresh.create_profile(&bed.prosody, "bob", "bob", BOB_PW, &[])?;
+    let mut fresh_monitor = Monitor::start(&fresh)?;
     connect(&fresh, "bob", BOB)?;
     let mut window = Vec::new();
     wait_until(DELIVERY, || {
@@ -186,7 +196,7 @@ fn catch_up_body(bed: &Bed) -> Result<()> {
             fresh.diagnostics()
         )
     })?;
-    std::thread::sleep(Duration::from_secs(1));
+    fresh_monitor.wait(catch_up_done("bob", BOB))?;
     let window = history(&fresh, "bob", &[])?;
     let texts: Vec<&str> = window.iter().filter_map(|m| m["body"].as_str()).collect();
     ensure!(
@@ -219,7 +229,10 @@ fn outbox_and_catch_up_on_ejabberd() {
 }
 
 fn ejabberd_body(perchd: &Perchd, ejabberd: &perch_tests::Ejabberd) -> Result<()> {
+    let mut monitor = Monitor::start(perchd)?;
     super::pubsub::alice_and_bob_on_ejabberd(perchd, ejabberd, &[])?;
+    // The first connection's catch-up is over before bob goes.
+    monitor.wait(catch_up_done("bob", BOB))?;
     perchd.cli_ok(&["disconnect", "-p", "bob"])?;
     send(perchd, "alice", BOB, "while bob is away")?;
     wait_until(DELIVERY, || Ok(outbox(perchd, "alice")?.is_empty()))
@@ -242,7 +255,11 @@ fn ejabberd_body(perchd: &Perchd, ejabberd: &perch_tests::Ejabberd) -> Result<()
     wait_until(DELIVERY, || Ok(outbox(perchd, "alice")?.is_empty()))
         .context("alice's outbox never emptied")?;
     connect(perchd, "bob", BOB)?;
-    bob_caught_up(perchd, &["while bob is away", "while alice is offline"])?;
+    bob_caught_up(
+        perchd,
+        &["while bob is away", "while alice is offline"],
+        &mut monitor,
+    )?;
     Ok(())
 }
 

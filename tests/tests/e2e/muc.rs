@@ -396,13 +396,16 @@ fn room_catch_up_body(bed: &Bed) -> Result<()> {
         Ok(bob_has == said.len())
     })
     .with_context(|| format!("bob's messages confirmed: {bob_has}"))?;
+    // Started while alice is away: her catch-ups of the room before it are over.
+    let mut monitor = Monitor::start(perchd)?;
     connect(perchd, "alice", ALICE)?;
     wait_joined(perchd, "alice", room, DELIVERY)?;
     let mut expected = vec![t("in", "before", room)];
     expected.extend(said.iter().map(|s| t("in", s, room)));
     wait_history(perchd, "alice", room, &expected)?;
-    // Join history and archive both brought the last 20: still once each.
-    std::thread::sleep(Duration::from_secs(2));
+    // Join history and archive both brought the last 20: still once each, once the
+    // catch-up of the room's archive is done (the join history comes before it).
+    monitor.wait(catch_up_done("alice", room))?;
     assert_history(perchd, "alice", &[room], &expected)?;
     Ok(())
 }

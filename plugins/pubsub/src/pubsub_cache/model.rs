@@ -343,9 +343,9 @@ pub struct Settings {
     pub analysers: Vec<AnalyserConfig>,
 }
 
-/// The default `memory_budget`: 1 MiB, about 80 answers of 20 items (one of 12 KB;
-/// answers above 128 KB, about 200 items, are not kept). 4 MiB let 1,000 reads of
-/// every max add 3.4 MB to perchd's RSS (doc/reliability.rst, "Memory").
+/// The default `memory_budget`: 1 MiB, several dozen answers of 20 items; answers
+/// over an eighth of it are not kept. Larger budgets showed in perchd's RSS
+/// (doc/performance.rst, "Design figures"; doc/reliability.rst, "Memory").
 pub const MEMORY_BUDGET: usize = 1 << 20;
 
 impl Default for Settings {

@@ -3,10 +3,10 @@
 //! used first out.
 //!
 //! Why a budget in bytes and not a number of entries: an answer is as large as the
-//! `max` it was asked with (a 1,000-item answer is about 600 KB, a node row about
-//! 300 bytes), so a count bounds nothing. Before the budget, one answer was kept per
-//! distinct `max` until the node changed: 1,000 reads with max 1…1,000 took perchd
-//! from 40 to 471 MB (issue 11). Sizes are estimates (the strings' capacity plus
+//! `max` it was asked with (a 1,000-item answer is three orders of magnitude larger
+//! than a node row), so a count bounds nothing. Before the budget, one answer was kept
+//! per distinct `max` until the node changed, and reads of every `max` grew perchd's
+//! RSS more than tenfold (doc/performance.rst, "Design figures"). Sizes are estimates (the strings' capacity plus
 //! the structs and a fixed overhead per entry), close enough to keep the total where
 //! `memory_budget` says (doc/pubsub_cache.rst, doc/reliability.rst "Memory").
 //!
