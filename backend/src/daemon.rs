@@ -28,7 +28,7 @@ use tokio_xmpp::parsers::{
 };
 
 use perch_plugin_api::points::{MessageSend, OutgoingMessage};
-use perch_plugin_api::{Host, Outcome, Plugin};
+use perch_plugin_api::{Host, Outcome, PluginFactory, PluginInfo};
 use serde_json::Value;
 use tokio_xmpp::parsers::message::{Id, Lang, Message};
 
@@ -91,9 +91,6 @@ impl Daemon {
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let keep = Duration::from_secs(config.jobs.keep_hours.saturating_mul(3600));
         let registry = Arc::new(Registry::default());
-        for declare in CORE_POINTS {
-            declare(&registry.triggers);
-        }
         let faults = events.clone();
         registry
             .triggers
@@ -115,12 +112,12 @@ impl Daemon {
         &self.db
     }
 
-    /// Loads plugins (before any session starts), each given `host`, and recovers
-    /// jobs cut off by a stop.
+    /// Loads plugins (before any session starts), each built with the host
+    /// `host_for` makes for it, and recovers jobs cut off by a stop.
     pub async fn start_plugins(
         &self,
-        plugins: Vec<Arc<dyn Plugin>>,
-        host: Arc<dyn Host>,
+        plugins: Vec<PluginFactory>,
+        host_for: impl Fn(&PluginInfo) -> Arc<dyn Host>,
     ) -> Result<()> {
         let interrupted = self.jobs.recover().await?;
         if interrupted > 0 {
@@ -130,7 +127,7 @@ impl Daemon {
             );
         }
         self.registry
-            .load(plugins, &self.config.plugins.disabled, host)
+            .load(plugins, &self.config.plugins.disabled, host_for)
             .await;
         Ok(())
     }
@@ -922,17 +919,6 @@ impl Daemon {
         self.jobs.spawn_pruner()
     }
 }
-
-/// The core's trigger points, declared at start so they are listed without handlers.
-const CORE_POINTS: &[fn(&perch_plugin_api::Triggers)] = &[
-    |t| t.declare::<perch_plugin_api::points::MessageSend>(),
-    |t| t.declare::<perch_plugin_api::points::PresenceSend>(),
-    |t| t.declare::<perch_plugin_api::points::MessageReceived>(),
-    |t| t.declare::<perch_plugin_api::points::RoomJoinedPoint>(),
-    |t| t.declare::<perch_plugin_api::points::PresenceReceived>(),
-    |t| t.declare::<perch_plugin_api::points::SessionStarted>(),
-    |t| t.declare::<perch_plugin_api::points::SessionEnded>(),
-];
 
 /// A fresh, unguessable stanza id for a message we send.
 fn new_message_id() -> String {

@@ -1,6 +1,10 @@
 //! The daemon's side of the plugin contract: [`DaemonHost`] implements
 //! [`perch_plugin_api::Host`] on top of [`Daemon`].
 //!
+//! One host per plugin, bound to its import name: whatever the plugin registers is
+//! filed under the name the daemon read from its declaration, never one the plugin
+//! passes, and its store reaches only the tables it declared.
+//!
 //! It holds the daemon weakly: plugins keep their host handle for as long as they
 //! live, and the daemon keeps its plugins, so a strong reference would be a cycle.
 //!
@@ -15,8 +19,9 @@ use futures::future::BoxFuture;
 use perch_plugin_api::action::{ActionHandler, ActionSpec};
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
-use perch_plugin_api::{Host, HostError, IqHandler, JobHandle, Triggers};
-use sea_orm::DatabaseConnection;
+use perch_plugin_api::{
+    Host, HostError, IqHandler, JobHandle, PluginInfo, PluginStore, PluginTriggers,
+};
 use serde_json::Value;
 use tokio_xmpp::Stanza;
 
@@ -26,16 +31,24 @@ use crate::plugins::Registry;
 
 pub struct DaemonHost {
     daemon: Weak<Daemon>,
-    db: DatabaseConnection,
     registry: Arc<Registry>,
+    plugin: &'static str,
+    /// The name its signals carry (`PluginInfo::signals_as`).
+    signals_as: &'static str,
+    triggers: PluginTriggers,
+    store: PluginStore,
 }
 
 impl DaemonHost {
-    pub fn new(daemon: &Arc<Daemon>) -> Arc<Self> {
+    /// The host of the plugin `info` declares.
+    pub fn new(daemon: &Arc<Daemon>, info: &PluginInfo) -> Arc<Self> {
         Arc::new(Self {
             daemon: Arc::downgrade(daemon),
-            db: daemon.database().clone(),
+            store: PluginStore::new(daemon.database().clone(), info.import_name, info.tables),
+            triggers: PluginTriggers::new(daemon.registry().triggers.clone(), info.import_name),
             registry: daemon.registry().clone(),
+            plugin: info.import_name,
+            signals_as: info.signals_as.unwrap_or(info.import_name),
         })
     }
 
@@ -47,8 +60,12 @@ impl DaemonHost {
 }
 
 impl Host for DaemonHost {
-    fn triggers(&self) -> &Triggers {
-        &self.registry.triggers
+    fn plugin(&self) -> &'static str {
+        self.plugin
+    }
+
+    fn triggers(&self) -> &PluginTriggers {
+        &self.triggers
     }
 
     fn send(&self, profile: &str, stanza: Element) -> BoxFuture<'_, Result<(), HostError>> {
@@ -99,11 +116,12 @@ impl Host for DaemonHost {
         .boxed()
     }
 
-    fn add_iq_handler(&self, plugin: &str, set: bool, name: &str, ns: &str, handler: IqHandler) {
-        self.registry.add_iq_handler(plugin, set, name, ns, handler);
+    fn add_iq_handler(&self, set: bool, name: &str, ns: &str, handler: IqHandler) {
+        self.registry
+            .add_iq_handler(self.plugin, set, name, ns, handler);
     }
 
-    fn add_feature(&self, _plugin: &str, namespace: &str) {
+    fn add_feature(&self, namespace: &str) {
         self.registry.add_feature(namespace);
     }
 
@@ -111,15 +129,16 @@ impl Host for DaemonHost {
         self.registry.features()
     }
 
-    fn add_action(&self, plugin: &str, spec: ActionSpec, handler: ActionHandler) {
-        self.registry.add_action(plugin, spec, handler);
+    fn add_action(&self, spec: ActionSpec, handler: ActionHandler) {
+        self.registry.add_action(self.plugin, spec, handler);
     }
 
-    fn declare_signal(&self, plugin: &str, name: &'static str, doc: &'static str) {
-        self.registry.declare_signal(plugin, name, doc);
+    fn declare_signal(&self, name: &'static str, doc: &'static str) {
+        self.registry.declare_signal(self.signals_as, name, doc);
     }
 
-    fn emit(&self, plugin: &str, name: &str, profile: &str, data: Value) {
+    fn emit(&self, name: &str, profile: &str, data: Value) {
+        let plugin = self.signals_as;
         if !self.registry.signal_declared(plugin, name) {
             tracing::error!(plugin, signal = name, "undeclared plugin signal not sent");
             return;
@@ -134,17 +153,17 @@ impl Host for DaemonHost {
         }
     }
 
-    fn options(&self, plugin: &str) -> Value {
+    fn options(&self) -> Value {
         let table = self
             .daemon
             .upgrade()
-            .and_then(|d| d.config().plugins.options.get(plugin).cloned())
+            .and_then(|d| d.config().plugins.options.get(self.plugin).cloned())
             .unwrap_or_default();
         serde_json::to_value(table).unwrap_or_else(|_| Value::Object(Default::default()))
     }
 
-    fn database(&self) -> &DatabaseConnection {
-        &self.db
+    fn store(&self) -> &PluginStore {
+        &self.store
     }
 
     fn set_message_extra(
@@ -186,20 +205,16 @@ impl Host for DaemonHost {
     fn start_job(
         &self,
         profile: &str,
-        plugin: &str,
         kind: &str,
         description: &str,
     ) -> BoxFuture<'_, Result<JobHandle, HostError>> {
-        let (profile, plugin, kind, description) = (
-            profile.to_owned(),
-            plugin.to_owned(),
-            kind.to_owned(),
-            description.to_owned(),
-        );
+        let plugin = self.plugin;
+        let (profile, kind, description) =
+            (profile.to_owned(), kind.to_owned(), description.to_owned());
         async move {
             Ok(self
                 .daemon()?
-                .start_job(&profile, &plugin, &kind, &description)
+                .start_job(&profile, plugin, &kind, &description)
                 .await?)
         }
         .boxed()

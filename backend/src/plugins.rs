@@ -1,15 +1,20 @@
 //! Loading plugins, and the registry of what they registered.
 //!
-//! Why a plan before any `init`: which plugins load is decided from their declarations
+//! Why a plan before any build: which plugins load is decided from their declarations
 //! alone (disabled in the config, missing dependency, dependency cycle), so the reasons
-//! are complete and stable, and `init` then runs in dependency order; a plugin whose
-//! `init` fails takes its dependants down with it, each with the reason.
+//! are complete and stable, and the plugins are then built in dependency order, each
+//! with a host of its own; a plugin whose build fails takes its dependants down with
+//! it, each with the reason.
+//!
+//! The registry holds the trigger registry ([`Triggers`]), which is the core's
+//! capability to fire its own points: it declares them as the core's when it is made,
+//! and plugins only ever see it through a [`perch_plugin_api::PluginTriggers`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use perch_plugin_api::action::{ActionHandler, ActionSpec};
-use perch_plugin_api::{IqHandler, Plugin, PluginInfo, Triggers};
+use perch_plugin_api::{Host, IqHandler, Plugin, PluginFactory, PluginInfo, Triggers};
 use serde::Serialize;
 
 use crate::events::{Event, EventSender};
@@ -23,7 +28,7 @@ pub enum PluginState {
     Disabled,
     /// A dependency is missing, disabled or failed, or it is in a cycle.
     NotLoaded,
-    /// Its `init` failed.
+    /// Building it failed.
     Failed,
 }
 
@@ -49,7 +54,7 @@ pub struct Plan {
 
 /// Every built-in plugin, from the plugin crates by domain, in no particular order
 /// ([`plan`] orders them). This is the one place that links them all in.
-pub fn builtin() -> Vec<Arc<dyn Plugin>> {
+pub fn builtin() -> Vec<PluginFactory> {
     let mut all = perch_plugins_core::builtin();
     all.extend(perch_plugins_im::builtin());
     all.extend(perch_plugins_pubsub::builtin());
@@ -178,10 +183,31 @@ fn cycles(by_name: &BTreeMap<&'static str, &PluginInfo>) -> Vec<Vec<&'static str
 /// (set?, element name, namespace) of a claimed IQ payload.
 type IqKey = (bool, String, String);
 
+/// A built plugin and its declaration.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    info: PluginInfo,
+    plugin: Arc<dyn Plugin>,
+}
+
+impl LoadedPlugin {
+    pub fn info(&self) -> PluginInfo {
+        self.info.clone()
+    }
+
+    pub fn session_started(self, profile: String) -> futures::future::BoxFuture<'static, ()> {
+        self.plugin.session_started(profile)
+    }
+
+    pub fn session_ended(self, profile: String) -> futures::future::BoxFuture<'static, ()> {
+        self.plugin.session_ended(profile)
+    }
+}
+
 /// What plugins registered with the host.
-#[derive(Default)]
 pub struct Registry {
-    pub triggers: Triggers,
+    /// The core's points, declared as the core's, and every plugin's.
+    pub triggers: Arc<Triggers>,
     /// (set?, element name, namespace) → (plugin, handler)
     iq: RwLock<HashMap<IqKey, (String, IqHandler)>>,
     features: RwLock<BTreeSet<String>>,
@@ -189,7 +215,27 @@ pub struct Registry {
     /// (plugin, signal) → doc
     signals: RwLock<BTreeMap<(String, String), String>>,
     statuses: RwLock<Vec<PluginStatus>>,
-    loaded: RwLock<Vec<Arc<dyn Plugin>>>,
+    loaded: RwLock<Vec<LoadedPlugin>>,
+}
+
+impl Default for Registry {
+    /// A registry whose trigger registry knows the core's points as the core's.
+    fn default() -> Self {
+        let triggers = Triggers::new();
+        if let Err(e) = perch_plugin_api::points::declare_core(&triggers) {
+            // Only two core points of one name could do this: a bug caught by any test.
+            panic!("the core's trigger points: {e}");
+        }
+        Self {
+            triggers: Arc::new(triggers),
+            iq: RwLock::default(),
+            features: RwLock::default(),
+            actions: RwLock::default(),
+            signals: RwLock::default(),
+            statuses: RwLock::default(),
+            loaded: RwLock::default(),
+        }
+    }
 }
 
 fn r<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -252,8 +298,8 @@ impl Registry {
         r(&self.signals).contains_key(&(plugin.to_owned(), name.to_owned()))
     }
 
-    /// The loaded plugins, in init order.
-    pub fn loaded(&self) -> Vec<Arc<dyn Plugin>> {
+    /// The loaded plugins, in build order.
+    pub fn loaded(&self) -> Vec<LoadedPlugin> {
         r(&self.loaded).clone()
     }
 
@@ -261,14 +307,15 @@ impl Registry {
         r(&self.statuses).clone()
     }
 
-    /// Plans and initialises `plugins`; returns the loaded ones in init order.
+    /// Plans and builds `plugins`, each with the host `host_for` makes for it;
+    /// returns how many loaded.
     pub async fn load(
         &self,
-        plugins: Vec<Arc<dyn Plugin>>,
+        plugins: Vec<PluginFactory>,
         disabled: &[String],
-        host: Arc<dyn perch_plugin_api::Host>,
-    ) -> Vec<Arc<dyn Plugin>> {
-        let infos: Vec<PluginInfo> = plugins.iter().map(|p| p.info()).collect();
+        host_for: impl Fn(&PluginInfo) -> Arc<dyn Host>,
+    ) -> usize {
+        let infos: Vec<PluginInfo> = plugins.iter().map(|p| p.info.clone()).collect();
         let disabled: BTreeSet<String> = disabled.iter().cloned().collect();
         for name in &disabled {
             if !infos.iter().any(|i| i.import_name == name) {
@@ -277,43 +324,17 @@ impl Registry {
         }
         let plan = plan(&infos, &disabled);
         let mut states: BTreeMap<&'static str, (PluginState, String)> = plan.ruled_out.clone();
+        let mut factories: BTreeMap<&'static str, PluginFactory> = plugins
+            .into_iter()
+            .map(|f| (f.info.import_name, f))
+            .collect();
         let mut loaded = Vec::new();
         for name in &plan.order {
-            let Some(plugin) = plugins.iter().find(|p| p.info().import_name == *name) else {
+            let Some(factory) = factories.remove(name) else {
                 continue;
             };
-            let info = plugin.info();
-            // A dependency that failed to init takes this one down too.
-            if let Some(dep) = info.dependencies.iter().find(|d| {
-                states
-                    .get(*d)
-                    .is_some_and(|(s, _)| *s != PluginState::Loaded)
-            }) {
-                states.insert(
-                    name,
-                    (PluginState::NotLoaded, format!("needs {dep}, which failed")),
-                );
-                continue;
-            }
-            for rec in info.recommendations {
-                if !plan.order.contains(rec) {
-                    tracing::info!(
-                        plugin = name,
-                        recommends = rec,
-                        "a recommended plugin is not loaded"
-                    );
-                }
-            }
-            match plugin.clone().init(host.clone()).await {
-                Ok(()) => {
-                    tracing::info!(plugin = name, "plugin loaded");
-                    states.insert(name, (PluginState::Loaded, String::new()));
-                    loaded.push(plugin.clone());
-                }
-                Err(e) => {
-                    tracing::error!(plugin = name, error = %e, "plugin failed to initialise");
-                    states.insert(name, (PluginState::Failed, format!("init failed: {e}")));
-                }
+            if let Some(plugin) = build(factory, &plan, &mut states, &host_for).await {
+                loaded.push(plugin);
             }
         }
         for (name, (state, reason)) in &states {
@@ -321,29 +342,82 @@ impl Registry {
                 tracing::warn!(plugin = name, ?state, %reason, "plugin not loaded");
             }
         }
-        let mut statuses: Vec<PluginStatus> = infos
-            .iter()
-            .map(|i| {
-                let (state, reason) = states
-                    .get(i.import_name)
-                    .cloned()
-                    .unwrap_or((PluginState::NotLoaded, "not planned".into()));
-                PluginStatus {
-                    import_name: i.import_name.to_owned(),
-                    name: i.name.to_owned(),
-                    description: i.description.to_owned(),
-                    dependencies: i.dependencies.iter().map(|s| (*s).to_owned()).collect(),
-                    recommendations: i.recommendations.iter().map(|s| (*s).to_owned()).collect(),
-                    state,
-                    reason,
-                }
-            })
-            .collect();
-        statuses.sort_by(|a, b| a.import_name.cmp(&b.import_name));
-        *w(&self.statuses) = statuses;
-        *w(&self.loaded) = loaded.clone();
-        loaded
+        *w(&self.statuses) = statuses(&infos, &states);
+        let count = loaded.len();
+        *w(&self.loaded) = loaded;
+        count
     }
+}
+
+/// Builds one planned plugin (unless a dependency failed), recording its state.
+async fn build(
+    factory: PluginFactory,
+    plan: &Plan,
+    states: &mut BTreeMap<&'static str, (PluginState, String)>,
+    host_for: &impl Fn(&PluginInfo) -> Arc<dyn Host>,
+) -> Option<LoadedPlugin> {
+    let info = factory.info.clone();
+    let name = info.import_name;
+    // A dependency that failed to build takes this one down too.
+    if let Some(dep) = info.dependencies.iter().find(|d| {
+        states
+            .get(*d)
+            .is_some_and(|(s, _)| *s != PluginState::Loaded)
+    }) {
+        states.insert(
+            name,
+            (PluginState::NotLoaded, format!("needs {dep}, which failed")),
+        );
+        return None;
+    }
+    for rec in info.recommendations {
+        if !plan.order.contains(rec) {
+            tracing::info!(
+                plugin = name,
+                recommends = rec,
+                "a recommended plugin is not loaded"
+            );
+        }
+    }
+    match (factory.build)(host_for(&info)).await {
+        Ok(plugin) => {
+            tracing::info!(plugin = name, "plugin loaded");
+            states.insert(name, (PluginState::Loaded, String::new()));
+            Some(LoadedPlugin { info, plugin })
+        }
+        Err(e) => {
+            tracing::error!(plugin = name, error = %e, "plugin failed to initialise");
+            states.insert(name, (PluginState::Failed, format!("init failed: {e}")));
+            None
+        }
+    }
+}
+
+/// `perch plugin list`'s lines, by import name.
+fn statuses(
+    infos: &[PluginInfo],
+    states: &BTreeMap<&'static str, (PluginState, String)>,
+) -> Vec<PluginStatus> {
+    let mut statuses: Vec<PluginStatus> = infos
+        .iter()
+        .map(|i| {
+            let (state, reason) = states
+                .get(i.import_name)
+                .cloned()
+                .unwrap_or((PluginState::NotLoaded, "not planned".into()));
+            PluginStatus {
+                import_name: i.import_name.to_owned(),
+                name: i.name.to_owned(),
+                description: i.description.to_owned(),
+                dependencies: i.dependencies.iter().map(|s| (*s).to_owned()).collect(),
+                recommendations: i.recommendations.iter().map(|s| (*s).to_owned()).collect(),
+                state,
+                reason,
+            }
+        })
+        .collect();
+    statuses.sort_by(|a, b| a.import_name.cmp(&b.import_name));
+    statuses
 }
 
 /// A plugin's handler panicked: logged, and signalled to frontends as
@@ -371,6 +445,8 @@ mod tests {
             description: "",
             dependencies: deps,
             recommendations: &[],
+            tables: &[],
+            signals_as: None,
         }
     }
 

@@ -26,10 +26,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let profiles = Profiles::new(db.clone(), Arc::new(sealer));
     let daemon = Daemon::new(config, db, profiles);
     daemon
-        .start_plugins(
-            crate::plugins::builtin(),
-            crate::host::DaemonHost::new(&daemon),
-        )
+        .start_plugins(crate::plugins::builtin(), |info| {
+            crate::host::DaemonHost::new(&daemon, info)
+        })
         .await
         .context("starting plugins")?;
     let pruner = daemon.spawn_job_pruner();

@@ -364,20 +364,30 @@ async fn cache_full_text_index_follows_items_and_survives_migration_006() {
         item("b", "cherry"),
         item("a", "second banana"),
     ];
-    assert_eq!(dao::store_items(&db, 1, 1, page, true).await.unwrap(), 3);
+    let store = || {
+        perch_plugin_api::PluginStore::new(
+            db.clone(),
+            "PUBSUB_CACHE",
+            perch_plugins_pubsub::pubsub_cache::TABLES,
+        )
+    };
+    assert_eq!(
+        dao::store_items(&store(), 1, 1, page, true).await.unwrap(),
+        3
+    );
     assert_eq!(fts_ids(&db, "banana").await, ["a"]);
     assert!(
         fts_ids(&db, "apple").await.is_empty(),
         "replaced in the page"
     );
     // An edit from a notification replaces the indexed text.
-    dao::store_items(&db, 1, 1, vec![item("b", "damson")], false)
+    dao::store_items(&store(), 1, 1, vec![item("b", "damson")], false)
         .await
         .unwrap();
     assert!(fts_ids(&db, "cherry").await.is_empty());
     assert_eq!(fts_ids(&db, "damson").await, ["b"]);
     // Retracted: gone from the index too.
-    dao::delete_items(&db, 1, &["a".into(), "old".into()])
+    dao::delete_items(&store(), 1, &["a".into(), "old".into()])
         .await
         .unwrap();
     assert!(fts_ids(&db, "banana OR kumquat").await.is_empty());
@@ -396,7 +406,9 @@ async fn cache_full_text_index_follows_items_and_survives_migration_006() {
     // indexed again as they are stored.
     Migrator::down(&db, Some(1)).await.unwrap();
     Migrator::up(&db, None).await.unwrap();
-    dao::store_items(&db, 1, 1, vec![item("c", "elderberry")], true)
+    // A store made after the schema changed (a plugin's is made at start, after the
+    // migrations).
+    dao::store_items(&store(), 1, 1, vec![item("c", "elderberry")], true)
         .await
         .unwrap();
     assert_eq!(fts_ids(&db, "elderberry").await, ["c"]);
@@ -458,6 +470,8 @@ mod layers;
 mod libervia_bridge;
 #[path = "backend/libervia_params.rs"]
 mod libervia_params;
+#[path = "backend/plugin_boundary.rs"]
+mod plugin_boundary;
 #[path = "backend/search_sql.rs"]
 mod search_sql;
 #[path = "backend/typed_actions.rs"]

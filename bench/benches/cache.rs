@@ -4,6 +4,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use perch_bench::{COMMON, RARE, fresh_db, ingest, search};
+use perch_plugins_pubsub::pubsub_cache::dao;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
 
 fn benches(c: &mut Criterion) {
@@ -33,9 +35,35 @@ fn benches(c: &mut Criterion) {
         ),
     ] {
         c.bench_function(name, |b| {
-            b.iter(|| rt.block_on(search(&d.db, q.clone())).expect("search"));
+            b.iter(|| rt.block_on(search(&d.store, q.clone())).expect("search"));
         });
     }
+    // The newest 20 items of the node, the cache's hot read (`dao::newest`), through
+    // the daemon's bare connection and through the plugin's store, which checks each
+    // statement's tables (once per SQL text, then a hash lookup).
+    let newest_20 = || {
+        Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "SELECT item_id, publisher, data, (SELECT COUNT(*) FROM pubsub_item WHERE node_id = ?) AS total \
+             FROM pubsub_item WHERE node_id = ? ORDER BY seq DESC LIMIT ?",
+            [d.node_id.into(), d.node_id.into(), 20i64.into()],
+        )
+    };
+    c.bench_function("20-item read, bare connection", |b| {
+        b.iter(|| rt.block_on(d.db.query_all_raw(newest_20())).expect("read"));
+    });
+    c.bench_function("20-item read, plugin store", |b| {
+        b.iter(|| {
+            rt.block_on(d.store.query_all_raw(newest_20()))
+                .expect("read")
+        });
+    });
+    c.bench_function("20-item read, dao::newest", |b| {
+        b.iter(|| {
+            rt.block_on(dao::newest(&d.store, d.node_id, 20))
+                .expect("read")
+        });
+    });
     let mut next = 10_000;
     c.bench_function("ingest one page of 250 items", |b| {
         b.iter(|| {

@@ -17,8 +17,9 @@ use anyhow::{Context, Result};
 use perch_backend::db::open_sqlite;
 use perch_backend::profiles::{NewProfile, Profiles};
 use perch_backend::secret::{Password, Sealer};
+use perch_plugin_api::PluginStore;
 use perch_plugin_api::minidom::Element;
-use perch_plugins_pubsub::pubsub_cache::{dao, search, service};
+use perch_plugins_pubsub::pubsub_cache::{self, dao, search, service};
 use perch_plugins_pubsub::xep_0060;
 use perch_plugins_pubsub::xep_0277;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
@@ -52,6 +53,8 @@ pub fn payload(i: usize) -> String {
 pub struct Db {
     pub dir: TempDir,
     pub db: DatabaseConnection,
+    /// The pubsub cache's store over `db`, as the plugin has it.
+    pub store: PluginStore,
     pub profile_id: i32,
     pub node_id: i64,
 }
@@ -73,12 +76,14 @@ pub async fn fresh_db() -> Result<Db> {
         })
         .await?;
     let profile_id = profiles.get("alice").await?.id;
-    let node = dao::node_ensure(&db, profile_id, "alice@localhost", xep_0277::NODE)
+    let store = PluginStore::new(db.clone(), "PUBSUB_CACHE", pubsub_cache::TABLES);
+    let node = dao::node_ensure(&store, profile_id, "alice@localhost", xep_0277::NODE)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Db {
         dir,
         db,
+        store,
         profile_id,
         node_id: node.id,
     })
@@ -162,7 +167,7 @@ pub async fn ingest(d: &Db, range: std::ops::Range<usize>, page: usize) -> Resul
             }
         });
         while let Some(items) = rx.recv().await {
-            dao::store_items(&d.db, d.node_id, 1, items, true)
+            dao::store_items(&d.store, d.node_id, 1, items, true)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
@@ -231,7 +236,7 @@ pub async fn raw_insert(d: &Db, range: std::ops::Range<usize>, page: usize) -> R
 }
 
 /// A search as the `pubsub_cache_search` action runs it: build, then query.
-pub async fn search(db: &DatabaseConnection, query: serde_json::Value) -> Result<usize> {
+pub async fn search(db: &PluginStore, query: serde_json::Value) -> Result<usize> {
     let q: search::Query = serde_json::from_value(query)?;
     let built = search::build(&q, &[]).map_err(|e| anyhow::anyhow!(e))?;
     let rows = dao::query(db, &built.sql, built.values)

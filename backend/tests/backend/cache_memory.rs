@@ -15,22 +15,25 @@ use perch_plugin_api::action::ActionSpec;
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::plugin::IqHandler;
-use perch_plugin_api::{Host, HostError, JobHandle, Triggers};
+use perch_plugin_api::{Host, HostError, JobHandle, PluginStore, PluginTriggers, Triggers};
 use perch_plugins_pubsub::pubsub_cache::dao::{self, NewItem};
 use perch_plugins_pubsub::pubsub_cache::service::Cache;
-use perch_plugins_pubsub::pubsub_cache::{Analysers, Analysis, Settings};
+use perch_plugins_pubsub::pubsub_cache::{Analysers, Analysis, Settings, TABLES};
 use perch_plugins_pubsub::xep_0059::RsmRequest;
 use perch_plugins_pubsub::xep_0060::ItemsRequest;
 use serde_json::Value;
 
 struct TestHost {
-    db: sea_orm::DatabaseConnection,
-    triggers: Triggers,
+    store: PluginStore,
+    triggers: PluginTriggers,
     profile_id: i32,
 }
 
 impl Host for TestHost {
-    fn triggers(&self) -> &Triggers {
+    fn plugin(&self) -> &'static str {
+        "PUBSUB_CACHE"
+    }
+    fn triggers(&self) -> &PluginTriggers {
         &self.triggers
     }
     fn send(&self, profile: &str, _: Element) -> BoxFuture<'_, Result<(), HostError>> {
@@ -57,19 +60,19 @@ impl Host for TestHost {
     fn bound_jid(&self, _: &str) -> BoxFuture<'_, Option<Jid>> {
         async { None }.boxed()
     }
-    fn add_iq_handler(&self, _: &str, _: bool, _: &str, _: &str, _: IqHandler) {}
-    fn add_feature(&self, _: &str, _: &str) {}
+    fn add_iq_handler(&self, _: bool, _: &str, _: &str, _: IqHandler) {}
+    fn add_feature(&self, _: &str) {}
     fn features(&self) -> Vec<String> {
         Vec::new()
     }
-    fn add_action(&self, _: &str, _: ActionSpec, _: perch_plugin_api::action::ActionHandler) {}
-    fn declare_signal(&self, _: &str, _: &'static str, _: &'static str) {}
-    fn emit(&self, _: &str, _: &str, _: &str, _: Value) {}
-    fn options(&self, _: &str) -> Value {
+    fn add_action(&self, _: ActionSpec, _: perch_plugin_api::action::ActionHandler) {}
+    fn declare_signal(&self, _: &'static str, _: &'static str) {}
+    fn emit(&self, _: &str, _: &str, _: Value) {}
+    fn options(&self) -> Value {
         Value::Object(Default::default())
     }
-    fn database(&self) -> &sea_orm::DatabaseConnection {
-        &self.db
+    fn store(&self) -> &PluginStore {
+        &self.store
     }
     fn set_message_extra(
         &self,
@@ -99,7 +102,6 @@ impl Host for TestHost {
         profile: &str,
         _: &str,
         _: &str,
-        _: &str,
     ) -> BoxFuture<'_, Result<JobHandle, HostError>> {
         let p = profile.to_owned();
         async move { Err(HostError::NotConnected(p)) }.boxed()
@@ -111,7 +113,7 @@ const ITEMS: usize = 600;
 const PAYLOAD: usize = 500;
 
 /// A node synced whole: `ITEMS` items of about `PAYLOAD` bytes.
-async fn synced_node(db: &sea_orm::DatabaseConnection, profile_id: i32, name: &str) {
+async fn synced_node(db: &PluginStore, profile_id: i32, name: &str) {
     let node = dao::node_ensure(db, profile_id, SERVICE, name)
         .await
         .unwrap();
@@ -156,9 +158,10 @@ fn request(node: &str, max: Option<usize>) -> ItemsRequest {
 async fn remembered_answers_stay_within_the_byte_budget_whatever_the_reads() {
     let dir = tempfile::tempdir().unwrap();
     let (db, profile_id) = super::db_with_profile(dir.path(), "bob", "bob@example.org").await;
+    let store = PluginStore::new(db, "PUBSUB_CACHE", TABLES);
     let nodes = ["n0", "n1", "n2"];
     for n in nodes {
-        synced_node(&db, profile_id, n).await;
+        synced_node(&store, profile_id, n).await;
     }
     let budget = 256 * 1024;
     let settings = Settings {
@@ -166,8 +169,8 @@ async fn remembered_answers_stay_within_the_byte_budget_whatever_the_reads() {
         ..Settings::default()
     };
     let host = Arc::new(TestHost {
-        db,
-        triggers: Triggers::new(),
+        store,
+        triggers: PluginTriggers::new(Arc::new(Triggers::new()), "PUBSUB_CACHE"),
         profile_id,
     });
     let cache = Arc::new(Cache::new(host, Arc::new(Analysers::default()), settings));

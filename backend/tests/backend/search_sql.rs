@@ -7,13 +7,13 @@
 //! confirms and the action reports as a bad `query.fts` (doc/reliability.rst,
 //! "Property tests").
 
+use perch_plugin_api::PluginStore;
 use perch_plugins_pubsub::pubsub_cache::dao::{self, NewItem};
 use perch_plugins_pubsub::pubsub_cache::search::{self, Query};
 use proptest::option::of;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{Config, TestRunner};
-use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
 /// Parsed data of every shape a search meets: numbers, dates, text, lists, objects,
@@ -87,9 +87,14 @@ fn query() -> impl Strategy<Value = Value> {
 }
 
 /// A database with Perch's schema and one item per [`PARSED`] (`i0`, `i1`, …).
-fn database(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> DatabaseConnection {
+fn database(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> PluginStore {
     rt.block_on(async {
         let (db, pid) = super::db_with_profile(dir, "alice", "alice@localhost").await;
+        let db = PluginStore::new(
+            db,
+            "PUBSUB_CACHE",
+            perch_plugins_pubsub::pubsub_cache::TABLES,
+        );
         let node = dao::node_ensure(&db, pid, "alice@localhost", "n")
             .await
             .unwrap();

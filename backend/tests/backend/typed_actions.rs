@@ -31,10 +31,9 @@ async fn daemon(dir: &tempfile::TempDir) -> Arc<Daemon> {
         .unwrap();
     let daemon = Daemon::new(Config::default(), db, profiles);
     daemon
-        .start_plugins(
-            perch_backend::plugins::builtin(),
-            perch_backend::host::DaemonHost::new(&daemon),
-        )
+        .start_plugins(perch_backend::plugins::builtin(), |info| {
+            perch_backend::host::DaemonHost::new(&daemon, info)
+        })
         .await
         .unwrap();
     daemon

@@ -213,7 +213,7 @@ async fn db_side(n: usize) -> Result<()> {
         let mut samples = Vec::with_capacity(runs);
         for _ in 0..runs {
             let start = Instant::now();
-            let got = search(&d.db, q.clone()).await?;
+            let got = search(&d.store, q.clone()).await?;
             samples.push(start.elapsed());
             if got != expect {
                 return Err(anyhow!("{name}: {got} results, expected {expect}"));
@@ -412,13 +412,19 @@ async fn end_to_end(reads: usize) -> Result<()> {
     .get("bob")
     .await?
     .id;
-    let n = dao::node(&db, bob, s, node)
+    let store = perch_plugin_api::PluginStore::new(
+        db.clone(),
+        "PUBSUB_CACHE",
+        perch_plugins_pubsub::pubsub_cache::TABLES,
+    );
+    let n = dao::node(&store, bob, s, node)
         .await
         .map_err(|e| anyhow!("{e}"))?
         .context("bob's cached node")?;
     let d = perch_bench::Db {
         dir: tempfile::tempdir()?,
         db: db.clone(),
+        store: store.clone(),
         profile_id: bob,
         node_id: n.id,
     };
@@ -432,7 +438,7 @@ async fn end_to_end(reads: usize) -> Result<()> {
     let pid = perchd.pid().context("perchd pid")?;
     println!(
         "perchd RSS with 2 profiles and {} cached items: {:.1} MB",
-        dao::count(&db, n.id).await.map_err(|e| anyhow!("{e}"))?,
+        dao::count(&store, n.id).await.map_err(|e| anyhow!("{e}"))?,
         rss_kib(pid)? as f64 / 1024.0
     );
     Ok(())

@@ -15,6 +15,8 @@ pub mod action;
 pub mod db;
 pub mod plugin;
 pub mod points;
+pub mod store;
+pub mod testing;
 pub mod trigger;
 
 // Defined in the codec, which stands below this crate (it depends on no Perch crate):
@@ -23,13 +25,19 @@ pub use perch_codec::{ids, stanza_error};
 
 pub use perch_codec::StanzaError;
 pub use plugin::{
-    Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin, PluginError,
-    PluginInfo,
+    BuildResult, Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin,
+    PluginError, PluginFactory, PluginInfo, action_fn,
+};
+pub use store::{
+    CheckedQuery, CheckedSql, PluginStore, SqlxTransaction, StoreDenied, StoreTransaction,
 };
 pub use tokio_xmpp::jid;
 pub use tokio_xmpp::minidom;
 pub use tokio_xmpp::parsers;
-pub use trigger::{Flow, HandlerFault, Outcome, TriggerPoint, Triggers};
+pub use trigger::{
+    Flow, HandlerFault, Outcome, PluginPoint, PluginTriggers, PointOwner, TriggerError,
+    TriggerPoint, Triggers,
+};
 
 /// The connection state of one profile's XMPP session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,8 +4,16 @@
 //! Why a `Host` trait instead of handing plugins the daemon: a plugin sees only this
 //! surface, so the backend can change inside without touching plugins, and a plugin
 //! cannot reach another one's state except through triggers, actions and signals.
-//! Every `Host` method that names a plugin takes its import name, so the daemon can
-//! say who registered what (`perch plugin list`, `perch debug triggers`).
+//!
+//! A host is bound to one plugin: the backend makes one per plugin, under the import
+//! name of its [`PluginInfo`], so what the plugin registers (IQ handlers, actions,
+//! signals, trigger handlers, jobs) is filed under that name without the plugin
+//! asserting it, its options are its own, and its database is its declared tables
+//! ([`PluginStore`]).
+//!
+//! Why a factory ([`PluginFactory`]) instead of constructing plugins then calling an
+//! `init`: a plugin built with its host keeps it (and the options it read) in plain
+//! fields, with no "not initialised yet" state to handle in every handler.
 
 use std::sync::Arc;
 
@@ -15,9 +23,10 @@ use serde_json::Value;
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::stanza_error::StanzaError;
 
-use crate::action::{ActionHandler, ActionSpec};
+use crate::action::{ActionHandler, ActionResult, ActionSpec, Call};
 use crate::jid::Jid;
-use crate::trigger::Triggers;
+use crate::store::PluginStore;
+use crate::trigger::PluginTriggers;
 
 /// What a plugin is and what it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +40,14 @@ pub struct PluginInfo {
     pub dependencies: &'static [&'static str],
     /// Plugins used when present; a missing one is only logged.
     pub recommendations: &'static [&'static str],
+    /// The database tables the plugin owns (created by the migrations): its
+    /// [`PluginStore`] reaches these and no other. An FTS5 table covers its shadow
+    /// tables; an index counts as its table.
+    pub tables: &'static [&'static str],
+    /// The plugin name its signals carry on the bridge (`PluginSignal(plugin, …)`)
+    /// when not its import name: the calls plugin's are `xep_0167`, as its frontends
+    /// expect. `None`: the import name.
+    pub signals_as: Option<&'static str>,
 }
 
 /// Why a plugin failed to initialise (it is then not loaded, and neither is anything
@@ -39,14 +56,9 @@ pub struct PluginInfo {
 #[error("{0}")]
 pub struct PluginError(pub String);
 
-/// A plugin. Implementations are registered in the backend's composition root.
+/// A built plugin. What it registers goes through the host it was built with; what
+/// remains here are the session notifications the daemon sends every loaded plugin.
 pub trait Plugin: Send + Sync + 'static {
-    fn info(&self) -> PluginInfo;
-
-    /// Called once, in dependency order, before any session starts: register trigger
-    /// handlers, IQ handlers, features, actions and signals here.
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>>;
-
     /// A profile's session is up (bound, roster fetched, initial presence sent).
     fn session_started(self: Arc<Self>, _profile: String) -> BoxFuture<'static, ()> {
         async {}.boxed()
@@ -55,6 +67,60 @@ pub trait Plugin: Send + Sync + 'static {
     /// A profile's session ended (disconnected, or given up).
     fn session_ended(self: Arc<Self>, _profile: String) -> BoxFuture<'static, ()> {
         async {}.boxed()
+    }
+}
+
+/// What [`PluginFactory::build`] returns.
+pub type BuildResult = Result<Arc<dyn Plugin>, PluginError>;
+
+/// Builds a plugin with its host: registers its trigger handlers, IQ handlers,
+/// features, actions and signals, and returns the plugin.
+pub type Builder = Box<dyn FnOnce(Arc<dyn Host>) -> BoxFuture<'static, BuildResult> + Send>;
+
+/// A plugin before it exists: its declaration (read to plan the load: dependencies,
+/// disabled, cycles) and how to build it. The backend builds the planned ones once,
+/// in dependency order, before any session starts, each with a host of its own.
+pub struct PluginFactory {
+    pub info: PluginInfo,
+    pub build: Builder,
+}
+
+impl std::fmt::Debug for PluginFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginFactory")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl PluginFactory {
+    /// A factory from an async build function of the host.
+    pub fn new<F, Fut>(info: PluginInfo, build: F) -> Self
+    where
+        F: FnOnce(Arc<dyn Host>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = BuildResult> + Send + 'static,
+    {
+        Self {
+            info,
+            build: Box::new(move |host| build(host).boxed()),
+        }
+    }
+}
+
+/// An action handler from a named async function of `state` (the host, the plugin)
+/// and the call.
+pub fn action_fn<S, F, Fut>(state: S, f: F) -> ActionHandler
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, Call) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ActionResult> + Send + 'static,
+{
+    Arc::new(move |call| f(state.clone(), call).boxed())
+}
+
+impl From<crate::trigger::TriggerError> for PluginError {
+    fn from(e: crate::trigger::TriggerError) -> Self {
+        Self(e.to_string())
     }
 }
 
@@ -179,10 +245,14 @@ impl Drop for JobHandle {
     }
 }
 
-/// Everything a plugin may ask of the daemon.
+/// Everything a plugin may ask of the daemon. Each plugin gets its own, bound to its
+/// import name: nothing here takes a plugin's name.
 pub trait Host: Send + Sync {
-    /// The trigger registry: add handlers, fire a plugin's own points.
-    fn triggers(&self) -> &Triggers;
+    /// The import name this host is bound to.
+    fn plugin(&self) -> &'static str;
+
+    /// Trigger points: add handlers to any, declare and fire this plugin's own.
+    fn triggers(&self) -> &PluginTriggers;
 
     /// Sends a stanza (message, presence or IQ element) on a profile's session.
     fn send(&self, profile: &str, stanza: Element) -> BoxFuture<'_, Result<(), HostError>>;
@@ -208,29 +278,29 @@ pub trait Host: Send + Sync {
     fn bound_jid(&self, profile: &str) -> BoxFuture<'_, Option<Jid>>;
 
     /// Claims incoming IQ gets (or sets) whose payload is `<name xmlns=ns>`.
-    fn add_iq_handler(&self, plugin: &str, set: bool, name: &str, ns: &str, handler: IqHandler);
+    fn add_iq_handler(&self, set: bool, name: &str, ns: &str, handler: IqHandler);
 
     /// Adds a feature to what we announce in disco#info.
-    fn add_feature(&self, plugin: &str, namespace: &str);
+    fn add_feature(&self, namespace: &str);
 
     /// Every announced feature, sorted.
     fn features(&self) -> Vec<String>;
 
     /// Offers an action to frontends.
-    fn add_action(&self, plugin: &str, spec: ActionSpec, handler: ActionHandler);
+    fn add_action(&self, spec: ActionSpec, handler: ActionHandler);
 
     /// Declares a signal the plugin emits (`PluginSignal` on the bridge).
-    fn declare_signal(&self, plugin: &str, name: &'static str, doc: &'static str);
+    fn declare_signal(&self, name: &'static str, doc: &'static str);
 
     /// Emits a declared signal for a profile with a JSON payload.
-    fn emit(&self, plugin: &str, name: &str, profile: &str, data: Value);
+    fn emit(&self, name: &str, profile: &str, data: Value);
 
     /// The plugin's settings from the config file (`[plugins.options."<import name>"]`),
     /// as a JSON object (empty when there are none).
-    fn options(&self, plugin: &str) -> Value;
+    fn options(&self) -> Value;
 
-    /// The daemon's database; a plugin touches only its own tables.
-    fn database(&self) -> &sea_orm::DatabaseConnection;
+    /// The plugin's database: its declared tables, and no other.
+    fn store(&self) -> &PluginStore;
 
     /// Sets a key of a stored message's `extra` object (found by profile and message
     /// id, newest first); false when no such message is stored.
@@ -263,7 +333,6 @@ pub trait Host: Send + Sync {
     fn start_job(
         &self,
         profile: &str,
-        plugin: &str,
         kind: &str,
         description: &str,
     ) -> BoxFuture<'_, Result<JobHandle, HostError>>;

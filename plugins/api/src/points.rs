@@ -1,6 +1,11 @@
 //! The core's trigger points. Plugins add their own beside these (the pubsub plugin
 //! declares its items-request and event points in its own module).
 //!
+//! Only the core fires the `message.*`, `presence.*` and `session.*` points: they are
+//! declared by the backend ([`declare_core`]) before any plugin is built, and they do
+//! not implement [`PluginPoint`]. `room.joined` lives here because two plugins share
+//! it, but it is a plugin's point: the group chat plugin declares and fires it.
+//!
 //! Contracts (also in `doc/plugins.rst`):
 //!
 //! | point | fires | Stop / StopWith |
@@ -17,7 +22,7 @@
 use tokio_xmpp::parsers::message::Message;
 use tokio_xmpp::parsers::presence::Presence;
 
-use crate::trigger::TriggerPoint;
+use crate::trigger::{PluginPoint, TriggerError, TriggerPoint, Triggers};
 
 /// Arguments of `message.send`.
 #[derive(Debug, Clone)]
@@ -199,4 +204,17 @@ impl TriggerPoint for RoomJoinedPoint {
                                handlers; handlers must not wait on this session";
     type Args = RoomJoined;
     type Value = ();
+}
+impl PluginPoint for RoomJoinedPoint {}
+
+/// Declares the core's points as the core's, so no plugin can claim or fire them.
+/// The backend calls it once, on the registry it alone holds.
+pub fn declare_core(t: &Triggers) -> Result<(), TriggerError> {
+    t.declare::<MessageSend>()?;
+    t.declare::<PresenceSend>()?;
+    t.declare::<MessageReceived>()?;
+    t.declare::<MessageStored>()?;
+    t.declare::<PresenceReceived>()?;
+    t.declare::<SessionStarted>()?;
+    t.declare::<SessionEnded>()
 }

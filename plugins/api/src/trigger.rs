@@ -14,8 +14,19 @@
 //! reported to the fault sink (the daemon logs it and signals it to frontends), and
 //! the flow goes on as if the handler had said [`Flow::Continue`]. One plugin's bug
 //! must not stop a session or lose the message it was looking at.
+//!
+//! Who may fire what. Every point has an owner, recorded when it is declared: the
+//! core for its own points (`message.*`, `presence.*`, `session.*`), a plugin for
+//! the points it declares. The registry itself ([`Triggers`]) is the core's: only
+//! the backend holds one, and firing through it is the core's capability. A plugin
+//! only ever sees a [`PluginTriggers`], bound to its name by the backend, which adds
+//! handlers to any point but fires only points that plugin declared — and only
+//! [`PluginPoint`]s, a trait the core's points do not implement (and, by the orphan
+//! rule, no plugin can implement for them), so `fire::<MessageReceived>` does not
+//! even compile in a plugin; a look-alike type under a core point's name is refused
+//! at run time with [`TriggerError::NotOwner`].
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
@@ -32,6 +43,67 @@ pub trait TriggerPoint: 'static {
     type Args: Send + 'static;
     /// What a handler may put in place of the flow's normal result.
     type Value: Send + 'static;
+}
+
+/// A point a plugin declares and fires (`pubsub.items.request`, `room.joined`…).
+/// The core's points do not implement it, so a plugin cannot name one to
+/// [`PluginTriggers::fire`]:
+///
+/// ```compile_fail
+/// # use perch_plugin_api::{points::{MessageReceived, IncomingMessage}, trigger::PluginTriggers};
+/// async fn fake(t: &PluginTriggers, args: &mut IncomingMessage) {
+///     let _ = t.fire::<MessageReceived>(args).await; // MessageReceived: PluginPoint is not satisfied
+/// }
+/// ```
+///
+/// while a plugin's point compiles (and is checked against its owner at run time):
+///
+/// ```
+/// # use perch_plugin_api::{points::{RoomJoinedPoint, RoomJoined}, trigger::PluginTriggers};
+/// async fn joined(t: &PluginTriggers, args: &mut RoomJoined) {
+///     let _ = t.fire::<RoomJoinedPoint>(args).await;
+/// }
+/// ```
+pub trait PluginPoint: TriggerPoint {}
+
+/// Who declared a point, and so who may fire it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PointOwner {
+    /// The daemon's own flows.
+    Core,
+    /// A plugin, by import name.
+    Plugin(&'static str),
+}
+
+impl std::fmt::Display for PointOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Core => f.write_str("the core"),
+            Self::Plugin(p) => f.write_str(p),
+        }
+    }
+}
+
+/// Why the registry refused a declaration, a handler or a fire.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TriggerError {
+    /// The point belongs to someone else: only its owner declares and fires it.
+    #[error("{plugin} may not fire or declare {point}: it belongs to {owner}")]
+    NotOwner {
+        plugin: &'static str,
+        point: &'static str,
+        owner: PointOwner,
+    },
+    /// Fired before its owner declared it.
+    #[error("{plugin} fired {point}, which it has not declared")]
+    Undeclared {
+        plugin: &'static str,
+        point: &'static str,
+    },
+    /// Another type already uses this name.
+    #[error("two trigger point types are named {0:?}")]
+    NameClash(&'static str),
 }
 
 /// What a handler tells the flow.
@@ -74,6 +146,13 @@ pub type Handler<P> = Arc<
         + Sync,
 >;
 
+/// A named handler function of some state (the host, the plugin) and the arguments,
+/// for [`PluginTriggers::add_with`].
+pub type HandlerFn<P, S> = for<'a> fn(
+    S,
+    &'a mut <P as TriggerPoint>::Args,
+) -> BoxFuture<'a, Flow<<P as TriggerPoint>::Value>>;
+
 struct Entry<P: TriggerPoint> {
     plugin: String,
     priority: i32,
@@ -93,6 +172,14 @@ impl<P: TriggerPoint> Clone for Entry<P> {
 /// One point's handlers, sorted (an `Arc` so firing clones a pointer, not a list).
 struct Slot {
     doc: &'static str,
+    /// The point's type: a look-alike of another type under the same name is refused.
+    type_id: TypeId,
+    /// Who declared it; `None` while it only has handlers (its owner declares it at
+    /// build time, possibly after a plugin that listens to it).
+    owner: Option<PointOwner>,
+    /// Its owner lets any plugin fire it (a request point, like
+    /// `pubsub.items.request`); never a core point.
+    shared: bool,
     /// `Arc<Vec<Entry<P>>>` for the point's `P`.
     handlers: Box<dyn Any + Send + Sync>,
     /// (plugin, priority) in firing order, for listing.
@@ -104,6 +191,8 @@ struct Slot {
 pub struct PointListing {
     pub name: String,
     pub doc: String,
+    /// Who fires it (`None`: nobody declared it).
+    pub owner: Option<PointOwner>,
     pub handlers: Vec<HandlerListing>,
 }
 
@@ -171,32 +260,51 @@ impl Triggers {
         }
     }
 
-    /// Declares a point so it is listed even before it has handlers. Flows declare
-    /// their points when they are set up; [`Triggers::add`] declares one too.
-    pub fn declare<P: TriggerPoint>(&self) {
+    /// Declares one of the core's points (the backend does, before any plugin is
+    /// built), so it is listed even before it has handlers and only the core fires it.
+    pub fn declare<P: TriggerPoint>(&self) -> Result<(), TriggerError> {
+        self.declare_as::<P>(PointOwner::Core, "core", false)
+    }
+
+    /// Declares `P` for `owner` (`who` names the caller in an error); `shared`: any
+    /// plugin may fire it.
+    fn declare_as<P: TriggerPoint>(
+        &self,
+        owner: PointOwner,
+        who: &'static str,
+        shared: bool,
+    ) -> Result<(), TriggerError> {
         let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
-        slots.entry(P::NAME).or_insert_with(|| Slot {
-            doc: P::DOC,
-            handlers: Box::new(Arc::new(Vec::<Entry<P>>::new())),
-            listing: Vec::new(),
-        });
+        let slot = slot_of::<P>(&mut slots)?;
+        match slot.owner {
+            None => {
+                slot.owner = Some(owner);
+                slot.shared = shared && owner != PointOwner::Core;
+            }
+            Some(o) if o == owner => {}
+            Some(o) => {
+                return Err(TriggerError::NotOwner {
+                    plugin: who,
+                    point: P::NAME,
+                    owner: o,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Adds a handler to point `P` for `plugin`, with `priority` (highest runs first).
-    pub fn add<P, F>(&self, plugin: &str, priority: i32, handler: F)
+    /// The backend calls it for a plugin through [`PluginTriggers::add`], which names
+    /// the plugin itself.
+    pub fn add<P, F>(&self, plugin: &str, priority: i32, handler: F) -> Result<(), TriggerError>
     where
         P: TriggerPoint,
         F: for<'a> Fn(&'a mut P::Args) -> BoxFuture<'a, Flow<P::Value>> + Send + Sync + 'static,
     {
-        self.declare::<P>();
         let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
-        let Some(slot) = slots.get_mut(P::NAME) else {
-            return;
-        };
+        let slot = slot_of::<P>(&mut slots)?;
         let Some(current) = slot.handlers.downcast_ref::<Arc<Vec<Entry<P>>>>() else {
-            // Two point types with one name: a programming error, caught by the tests
-            // of whoever did it; never silently mix their handlers.
-            panic!("two trigger points are named {:?}", P::NAME);
+            return Err(TriggerError::NameClash(P::NAME));
         };
         let mut list: Vec<Entry<P>> = current.as_ref().clone();
         list.push(Entry {
@@ -211,10 +319,19 @@ impl Triggers {
             .map(|e| (e.plugin.clone(), e.priority))
             .collect();
         slot.handlers = Box::new(Arc::new(list));
+        Ok(())
+    }
+
+    /// Who owns point `name`, if declared, and whether any plugin may fire it.
+    fn owner(&self, name: &str) -> Option<(PointOwner, bool)> {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        slots.get(name).and_then(|s| s.owner.map(|o| (o, s.shared)))
     }
 
     /// Runs the handlers of `P` on `args`, highest priority first, and says how the
-    /// flow goes on.
+    /// flow goes on. This is the core's firing: whoever holds the registry may fire
+    /// any point, and only the backend holds it (plugins fire through
+    /// [`PluginTriggers::fire`], which checks the owner).
     pub async fn fire<P: TriggerPoint>(&self, args: &mut P::Args) -> Outcome<P::Value> {
         let handlers: Arc<Vec<Entry<P>>> = {
             let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
@@ -266,6 +383,7 @@ impl Triggers {
             .map(|(name, slot)| PointListing {
                 name: (*name).to_owned(),
                 doc: slot.doc.to_owned(),
+                owner: slot.owner,
                 handlers: slot
                     .listing
                     .iter()
@@ -276,6 +394,112 @@ impl Triggers {
                     .collect(),
             })
             .collect()
+    }
+}
+
+/// The slot of `P`, created if needed; refused when another type has its name.
+fn slot_of<'s, P: TriggerPoint>(
+    slots: &'s mut BTreeMap<&'static str, Slot>,
+) -> Result<&'s mut Slot, TriggerError> {
+    let slot = slots.entry(P::NAME).or_insert_with(|| Slot {
+        doc: P::DOC,
+        type_id: TypeId::of::<P>(),
+        owner: None,
+        shared: false,
+        handlers: Box::new(Arc::new(Vec::<Entry<P>>::new())),
+        listing: Vec::new(),
+    });
+    if slot.type_id != TypeId::of::<P>() {
+        return Err(TriggerError::NameClash(P::NAME));
+    }
+    Ok(slot)
+}
+
+/// A plugin's view of the registry, bound to its import name by the backend: the
+/// handlers it adds are filed under that name (not one the plugin asserts), and it
+/// fires only the points it declared.
+#[derive(Clone)]
+pub struct PluginTriggers {
+    registry: Arc<Triggers>,
+    plugin: &'static str,
+}
+
+impl std::fmt::Debug for PluginTriggers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginTriggers")
+            .field("plugin", &self.plugin)
+            .finish()
+    }
+}
+
+impl PluginTriggers {
+    /// The backend makes one per plugin; a plugin never holds the registry itself.
+    pub fn new(registry: Arc<Triggers>, plugin: &'static str) -> Self {
+        Self { registry, plugin }
+    }
+
+    /// Declares a point this plugin owns and alone fires; refused when it is another's.
+    pub fn declare<P: PluginPoint>(&self) -> Result<(), TriggerError> {
+        self.registry
+            .declare_as::<P>(PointOwner::Plugin(self.plugin), self.plugin, false)
+    }
+
+    /// Declares a point this plugin owns and any plugin may fire: a request others
+    /// make of it (`pubsub.items.request`: whoever wants items asks, the cache
+    /// answers). The core's points are never shared.
+    pub fn declare_shared<P: PluginPoint>(&self) -> Result<(), TriggerError> {
+        self.registry
+            .declare_as::<P>(PointOwner::Plugin(self.plugin), self.plugin, true)
+    }
+
+    /// Adds a handler to any point (the core's or a plugin's), filed under this plugin.
+    pub fn add<P, F>(&self, priority: i32, handler: F) -> Result<(), TriggerError>
+    where
+        P: TriggerPoint,
+        F: for<'a> Fn(&'a mut P::Args) -> BoxFuture<'a, Flow<P::Value>> + Send + Sync + 'static,
+    {
+        self.registry.add::<P, F>(self.plugin, priority, handler)
+    }
+
+    /// Adds a named handler function that gets `state` (the host, the plugin) with the
+    /// arguments: registration blocks stay one line per point.
+    pub fn add_with<P, S>(
+        &self,
+        priority: i32,
+        state: S,
+        handler: HandlerFn<P, S>,
+    ) -> Result<(), TriggerError>
+    where
+        P: TriggerPoint,
+        S: Clone + Send + Sync + 'static,
+    {
+        self.add::<P, _>(priority, move |args: &mut P::Args| {
+            handler(state.clone(), args)
+        })
+    }
+
+    /// Fires a point this plugin declared; any other is refused, handlers untouched.
+    pub async fn fire<P: PluginPoint>(
+        &self,
+        args: &mut P::Args,
+    ) -> Result<Outcome<P::Value>, TriggerError> {
+        match self.registry.owner(P::NAME) {
+            Some((PointOwner::Plugin(p), shared)) if shared || p == self.plugin => {}
+            Some((owner, _)) => {
+                return Err(TriggerError::NotOwner {
+                    plugin: self.plugin,
+                    point: P::NAME,
+                    owner,
+                });
+            }
+            None => {
+                return Err(TriggerError::Undeclared {
+                    plugin: self.plugin,
+                    point: P::NAME,
+                });
+            }
+        }
+        Ok(self.registry.fire::<P>(args).await)
     }
 }
 
@@ -302,7 +526,8 @@ mod tests {
             args.push(plugin.to_owned());
             let f = flow();
             async move { f }.boxed()
-        });
+        })
+        .expect("add");
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -390,7 +615,8 @@ mod tests {
                 Flow::Continue
             }
             .boxed()
-        });
+        })
+        .expect("add");
         t.add::<Point, _>("fast", 0, |args: &mut Vec<String>| {
             async move {
                 // Sees what the slower, higher-priority handler did.
@@ -399,7 +625,8 @@ mod tests {
                 Flow::StopWith(seen)
             }
             .boxed()
-        });
+        })
+        .expect("add");
         let mut args = Vec::new();
         let out = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -432,7 +659,8 @@ mod tests {
                 Flow::Stop
             }
             .boxed()
-        });
+        })
+        .expect("add");
         recorder(&t, "last", 0, || Flow::StopWith(7));
         let mut args = Vec::new();
         assert_eq!(
@@ -456,9 +684,111 @@ mod tests {
     #[test]
     fn declared_points_are_listed_without_handlers() {
         let t = Triggers::new();
-        t.declare::<Point>();
+        t.declare::<Point>().expect("declare");
         let l = t.list();
         assert_eq!(l[0].doc, "a test point");
         assert!(l[0].handlers.is_empty());
+    }
+
+    /// A plugin's own point, and a look-alike of `Point` under its name.
+    struct Own;
+    impl TriggerPoint for Own {
+        const NAME: &'static str = "plugin.own";
+        const DOC: &'static str = "a plugin's point";
+        type Args = Vec<String>;
+        type Value = u32;
+    }
+    impl PluginPoint for Own {}
+
+    struct LookAlike;
+    impl TriggerPoint for LookAlike {
+        const NAME: &'static str = "test.point";
+        const DOC: &'static str = "pretends to be the core's";
+        type Args = Vec<String>;
+        type Value = u32;
+    }
+    impl PluginPoint for LookAlike {}
+
+    #[test]
+    fn a_plugin_fires_only_what_it_declared() {
+        let t = Arc::new(Triggers::new());
+        t.declare::<Point>().expect("core point");
+        let mine = PluginTriggers::new(t.clone(), "MINE");
+        let other = PluginTriggers::new(t.clone(), "OTHER");
+        // Before its owner declares it, nobody fires it; a listener may already add.
+        other
+            .add::<Own, _>(0, |a: &mut Vec<String>| {
+                a.push("other".into());
+                async { Flow::Continue }.boxed()
+            })
+            .expect("add before declaration");
+        assert_eq!(
+            block_on(mine.fire::<Own>(&mut Vec::new())),
+            Err(TriggerError::Undeclared {
+                plugin: "MINE",
+                point: "plugin.own"
+            })
+        );
+        mine.declare::<Own>().expect("declare");
+        let mut args = Vec::new();
+        assert_eq!(block_on(mine.fire::<Own>(&mut args)), Ok(Outcome::Proceed));
+        assert_eq!(args, ["other"]);
+        // Another plugin can neither fire it nor claim it.
+        let refused = TriggerError::NotOwner {
+            plugin: "OTHER",
+            point: "plugin.own",
+            owner: PointOwner::Plugin("MINE"),
+        };
+        assert_eq!(
+            block_on(other.fire::<Own>(&mut Vec::new())),
+            Err(refused.clone())
+        );
+        assert_eq!(other.declare::<Own>(), Err(refused));
+        assert_eq!(t.list()[0].owner, Some(PointOwner::Plugin("MINE")));
+    }
+
+    #[test]
+    fn a_shared_point_is_fired_by_any_plugin() {
+        let t = Arc::new(Triggers::new());
+        let mine = PluginTriggers::new(t.clone(), "MINE");
+        let other = PluginTriggers::new(t.clone(), "OTHER");
+        mine.declare_shared::<Own>().expect("declare");
+        assert_eq!(
+            block_on(other.fire::<Own>(&mut Vec::new())),
+            Ok(Outcome::Proceed)
+        );
+        // Still its owner's: nobody else declares it.
+        assert_eq!(
+            other.declare_shared::<Own>(),
+            Err(TriggerError::NotOwner {
+                plugin: "OTHER",
+                point: "plugin.own",
+                owner: PointOwner::Plugin("MINE"),
+            })
+        );
+    }
+
+    #[test]
+    fn a_look_alike_of_a_core_point_is_refused() {
+        let t = Arc::new(Triggers::new());
+        t.declare::<Point>().expect("core point");
+        recorder(&t, "core-listener", 0, || Flow::Continue);
+        let rogue = PluginTriggers::new(t.clone(), "ROGUE");
+        assert_eq!(
+            rogue.declare::<LookAlike>(),
+            Err(TriggerError::NameClash("test.point"))
+        );
+        assert_eq!(
+            block_on(rogue.fire::<LookAlike>(&mut Vec::new())),
+            Err(TriggerError::NotOwner {
+                plugin: "ROGUE",
+                point: "test.point",
+                owner: PointOwner::Core,
+            })
+        );
+        // The core still fires its point, and its handlers never saw the rogue.
+        let mut args = Vec::new();
+        assert_eq!(block_on(t.fire::<Point>(&mut args)), Outcome::Proceed);
+        assert_eq!(args, ["core-listener"]);
     }
 }

@@ -5,9 +5,7 @@
 //! Each module is one plugin, named after its XEP, and sees only `perch-plugin-api`
 //! and `perch-codec`.
 
-use std::sync::Arc;
-
-use perch_plugin_api::Plugin;
+use perch_plugin_api::PluginFactory;
 
 mod migrations;
 pub use migrations::migrations;
@@ -16,9 +14,6 @@ pub mod xep_0167;
 pub mod xep_0215;
 
 /// This crate's plugins, in no particular order (the host orders them).
-pub fn builtin() -> Vec<Arc<dyn Plugin>> {
-    vec![
-        Arc::new(xep_0167::Calls::default()),
-        Arc::new(xep_0215::ExternalServices),
-    ]
+pub fn builtin() -> Vec<PluginFactory> {
+    vec![xep_0167::factory(), xep_0215::factory()]
 }

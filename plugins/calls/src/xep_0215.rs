@@ -6,15 +6,13 @@
 //! connection (`doc/calls.rst`). TURN credentials are handed to the frontend that
 //! asked and never logged.
 
+use perch_actions::{self as actions, Action as _};
 use std::sync::Arc;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
-use perch_actions::{Action, NoArgs, disco};
-use perch_plugin_api::action::{ActionSpec, typed};
+use perch_plugin_api::action::{ActionResult, ActionSpec, Call};
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
-use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginInfo};
+use perch_plugin_api::{Host, HostError, Plugin, PluginFactory, PluginInfo, action_fn};
 use serde_json::{Value, json};
 
 pub const IMPORT_NAME: &str = "XEP-0215";
@@ -76,62 +74,61 @@ pub fn parse(services: &Element) -> Vec<Service> {
 #[derive(Debug)]
 pub struct ExternalServices;
 
-impl Plugin for ExternalServices {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "External Service Discovery",
-            description: "The STUN/TURN servers our server offers, for calls",
-            dependencies: &[],
-            recommendations: &[],
-        }
-    }
+impl Plugin for ExternalServices {}
 
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            let h = host.clone();
-            host.add_action(
-                IMPORT_NAME,
-                ActionSpec {
-                    name: disco::ExternalServices::NAME,
-                    plugin: String::new(),
-                    doc: "The STUN/TURN services of our server (XEP-0215): [{type, host, port, transport?, username?, password?}]; [] when none",
-                    needs_session: true,
-                    params: vec![],
-                },
-                typed(disco::ExternalServices::handler(move |profile, NoArgs {}| {
-                    let host = h.clone();
-                    async move {
-                        let domain: Option<Jid> = host
-                            .bound_jid(&profile)
-                            .await
-                            .and_then(|j| Jid::new(j.domain().as_str()).ok());
-                        let q = Element::builder("services", NS).build();
-                        match host.iq(&profile, domain, false, q).await {
-                            Ok(Some(s)) => {
-                                let list = parse(&s);
-                                tracing::debug!(%profile, count = list.len(), "external services");
-                                Ok(list.iter().map(Service::to_json).collect())
-                            }
-                            Ok(None) => Ok(Vec::new()),
-                            // A server without the service answers one of these.
-                            Err(HostError::Stanza(e))
-                                if matches!(
-                                    e.condition.as_str(),
-                                    "service-unavailable" | "feature-not-implemented" | "item-not-found"
-                                ) =>
-                            {
-                                tracing::debug!(%profile, condition = %e.condition, "no external services");
-                                Ok(Vec::new())
-                            }
-                            Err(e) => Err(e),
-                        }
-                    }
-                })),
-            );
-            Ok(())
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "External Service Discovery",
+    description: "The STUN/TURN servers our server offers, for calls",
+    dependencies: &[],
+    recommendations: &[],
+    tables: &[],
+    signals_as: None,
+};
+
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, |host: Arc<dyn Host>| async move {
+        host.add_action(
+            ActionSpec {
+                name: actions::disco::ExternalServices::NAME,
+                plugin: String::new(),
+                doc: "The STUN/TURN services of our server (XEP-0215): [{type, host, port, transport?, username?, password?}]; [] when none",
+                needs_session: true,
+                params: vec![],
+            },
+            action_fn(host.clone(), external_services),
+        );
+        Ok(Arc::new(ExternalServices) as Arc<dyn Plugin>)
+    })
+}
+
+/// The `external_services` action.
+async fn external_services(host: Arc<dyn Host>, call: Call) -> ActionResult {
+    let domain: Option<Jid> = host
+        .bound_jid(&call.profile)
+        .await
+        .and_then(|j| Jid::new(j.domain().as_str()).ok());
+    let q = Element::builder("services", NS).build();
+    match host.iq(&call.profile, domain, false, q).await {
+        Ok(Some(s)) => {
+            let list = parse(&s);
+            tracing::debug!(profile = %call.profile, count = list.len(), "external services");
+            Ok(Value::Array(list.iter().map(Service::to_json).collect()))
         }
-        .boxed()
+        Ok(None) => Ok(json!([])),
+        // A server without the service answers one of these.
+        Err(HostError::Stanza(e))
+            if matches!(
+                e.condition.as_str(),
+                "service-unavailable" | "feature-not-implemented" | "item-not-found"
+            ) =>
+        {
+            tracing::debug!(profile = %call.profile, condition = %e.condition, "no external services");
+            Ok(json!([]))
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -7,9 +7,7 @@
 //! `perch-plugins-calls`), so that Cargo enforces which plugin code uses which. The
 //! backend (the composition root) links them all in, each through its `builtin`.
 
-use std::sync::Arc;
-
-use perch_plugin_api::Plugin;
+use perch_plugin_api::PluginFactory;
 
 pub mod xep_0030;
 pub mod xep_0092;
@@ -17,11 +15,11 @@ pub mod xep_0115;
 pub mod xep_0199;
 
 /// This crate's plugins, in no particular order (the host orders them).
-pub fn builtin() -> Vec<Arc<dyn Plugin>> {
+pub fn builtin() -> Vec<PluginFactory> {
     vec![
-        Arc::new(xep_0030::Disco::default()),
-        Arc::new(xep_0092::Version),
-        Arc::new(xep_0115::Caps),
-        Arc::new(xep_0199::Ping),
+        xep_0030::factory(),
+        xep_0092::factory(),
+        xep_0115::factory(),
+        xep_0199::factory(),
     ]
 }

@@ -7,12 +7,12 @@
 //! profile is dropped when its session ends. `disco_walk` is a job: it lists an
 //! entity's items and asks each for its info, reporting progress item by item.
 
+use perch_actions::{self as actions, Action as _};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_actions::{self as actions, Action};
 use perch_plugin_api::action::{ActionSpec, Call, Param, ParamType};
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
@@ -20,7 +20,9 @@ use perch_plugin_api::parsers::disco::{
     DiscoInfoQuery, DiscoInfoResult, DiscoItemsQuery, DiscoItemsResult, Identity,
 };
 use perch_plugin_api::parsers::ns;
-use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginInfo};
+use perch_plugin_api::{
+    BuildResult, Host, HostError, Plugin, PluginFactory, PluginInfo, action_fn,
+};
 use serde_json::{Value, json};
 
 pub const IMPORT_NAME: &str = "XEP-0030";
@@ -29,11 +31,10 @@ pub const IDENTITY: (&str, &str, &str, &str) = ("client", "pc", "en", "Perch");
 
 type Key = (String, String, String, bool);
 
-#[derive(Default)]
 pub struct Disco {
     /// (profile, jid, node, items?) → answer as JSON.
     cache: Mutex<HashMap<Key, Value>>,
-    host: OnceLock<Arc<dyn Host>>,
+    host: Arc<dyn Host>,
 }
 
 impl std::fmt::Debug for Disco {
@@ -80,12 +81,6 @@ pub fn items_json(jid: &Jid, r: &DiscoItemsResult) -> Value {
 }
 
 impl Disco {
-    fn host(&self) -> Result<&Arc<dyn Host>, HostError> {
-        self.host
-            .get()
-            .ok_or_else(|| HostError::Internal("XEP-0030 used before init".into()))
-    }
-
     /// disco#info of `jid` (`node`), from the cache when allowed.
     pub async fn info(
         &self,
@@ -132,7 +127,7 @@ impl Disco {
             v["cached"] = json!(true);
             return Ok(v);
         }
-        let host = self.host()?;
+        let host = &self.host;
         let query: Element = if items {
             DiscoItemsQuery { node, rsm: None }.into()
         } else {
@@ -161,18 +156,13 @@ impl Disco {
     }
 
     async fn walk(self: Arc<Self>, call: Call) -> Result<Value, HostError> {
-        let host = self.host()?.clone();
+        let host = self.host.clone();
         let jid = call
             .args
             .jid("jid")
             .ok_or_else(|| HostError::BadArgument("jid".into()))?;
         let job = host
-            .start_job(
-                &call.profile,
-                IMPORT_NAME,
-                "disco_walk",
-                &format!("discovering {jid}"),
-            )
+            .start_job(&call.profile, "disco_walk", &format!("discovering {jid}"))
             .await?;
         let id = job.id().to_owned();
         let me = self.clone();
@@ -229,98 +219,119 @@ fn jid_and_node() -> Vec<Param> {
     ]
 }
 
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Service Discovery",
+    description: "Announces our identity and features; asks other entities for theirs, with a per-session cache",
+    dependencies: &[],
+    recommendations: &[],
+    tables: &[],
+    signals_as: None,
+};
+
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, build)
+}
+
+async fn build(host: Arc<dyn Host>) -> BuildResult {
+    host.add_feature(ns::DISCO_INFO);
+    host.add_feature(ns::DISCO_ITEMS);
+    let h = host.clone();
+    host.add_iq_handler(
+        false,
+        "query",
+        ns::DISCO_INFO,
+        Arc::new(move |req| {
+            let features = h.features();
+            async move {
+                let node = DiscoInfoQuery::try_from(req.payload)
+                    .ok()
+                    .and_then(|q| q.node);
+                Ok(Some(our_info(node, features).into()))
+            }
+            .boxed()
+        }),
+    );
+    host.add_iq_handler(
+        false,
+        "query",
+        ns::DISCO_ITEMS,
+        Arc::new(|req| {
+            async move {
+                let node = DiscoItemsQuery::try_from(req.payload)
+                    .ok()
+                    .and_then(|q| q.node);
+                Ok(Some(
+                    DiscoItemsResult {
+                        node,
+                        items: vec![],
+                        rsm: None,
+                    }
+                    .into(),
+                ))
+            }
+            .boxed()
+        }),
+    );
+    let me = Arc::new(Disco {
+        cache: Mutex::default(),
+        host: host.clone(),
+    });
+    let spec = |name, doc, params| ActionSpec {
+        name,
+        plugin: String::new(),
+        doc,
+        needs_session: true,
+        params,
+    };
+    host.add_action(
+        spec(
+            actions::disco::DiscoInfo::NAME,
+            "Identities and features of an entity (XEP-0030 disco#info)",
+            jid_and_node(),
+        ),
+        action_fn(me.clone(), |me, call| async move {
+            me.lookup_call(call, false).await
+        }),
+    );
+    host.add_action(
+        spec(
+            actions::disco::DiscoItems::NAME,
+            "Items of an entity (XEP-0030 disco#items)",
+            jid_and_node(),
+        ),
+        action_fn(me.clone(), |me, call| async move {
+            me.lookup_call(call, true).await
+        }),
+    );
+    host.add_action(
+        spec(
+            actions::disco::DiscoWalk::NAME,
+            "Lists an entity's items and asks each for its info, as a job (returns {\"job\": id})",
+            vec![Param::required("jid", ParamType::Jid, "the entity to walk")],
+        ),
+        action_fn(me.clone(), Disco::walk),
+    );
+    Ok(me)
+}
+
+impl Disco {
+    /// The `disco_info` and `disco_items` actions.
+    async fn lookup_call(&self, call: Call, items: bool) -> Result<Value, HostError> {
+        let jid = call
+            .args
+            .jid("jid")
+            .ok_or_else(|| HostError::BadArgument("jid".into()))?;
+        let node = call.args.str("node").map(str::to_owned);
+        let use_cache = call.args.bool("use_cache").unwrap_or(true);
+        self.lookup(&call.profile, &jid, node, use_cache, items)
+            .await
+    }
+}
+
 impl Plugin for Disco {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Service Discovery",
-            description: "Announces our identity and features; asks other entities for theirs, with a per-session cache",
-            dependencies: &[],
-            recommendations: &[],
-        }
-    }
-
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            if self.host.set(host.clone()).is_err() {
-                return Err(PluginError("initialised twice".into()));
-            }
-            host.add_feature(IMPORT_NAME, ns::DISCO_INFO);
-            host.add_feature(IMPORT_NAME, ns::DISCO_ITEMS);
-            let h = host.clone();
-            host.add_iq_handler(
-                IMPORT_NAME,
-                false,
-                "query",
-                ns::DISCO_INFO,
-                Arc::new(move |req| {
-                    let features = h.features();
-                    async move {
-                        let node = DiscoInfoQuery::try_from(req.payload).ok().and_then(|q| q.node);
-                        Ok(Some(our_info(node, features).into()))
-                    }
-                    .boxed()
-                }),
-            );
-            host.add_iq_handler(
-                IMPORT_NAME,
-                false,
-                "query",
-                ns::DISCO_ITEMS,
-                Arc::new(|req| {
-                    async move {
-                        let node = DiscoItemsQuery::try_from(req.payload).ok().and_then(|q| q.node);
-                        Ok(Some(DiscoItemsResult { node, items: vec![], rsm: None }.into()))
-                    }
-                    .boxed()
-                }),
-            );
-            for (name, doc, items) in [
-                (actions::disco::DiscoInfo::NAME, "Identities and features of an entity (XEP-0030 disco#info)", false),
-                (actions::disco::DiscoItems::NAME, "Items of an entity (XEP-0030 disco#items)", true),
-            ] {
-                let me = self.clone();
-                host.add_action(
-                    IMPORT_NAME,
-                    ActionSpec {
-                        name,
-                        plugin: String::new(),
-                        doc,
-                        needs_session: true,
-                        params: jid_and_node(),
-                    },
-                    Arc::new(move |call| {
-                        let me = me.clone();
-                        async move {
-                            let jid = call
-                                .args
-                                .jid("jid")
-                                .ok_or_else(|| HostError::BadArgument("jid".into()))?;
-                            let node = call.args.str("node").map(str::to_owned);
-                            let use_cache = call.args.bool("use_cache").unwrap_or(true);
-                            me.lookup(&call.profile, &jid, node, use_cache, items).await
-                        }
-                        .boxed()
-                    }),
-                );
-            }
-            let me = self.clone();
-            host.add_action(
-                IMPORT_NAME,
-                ActionSpec {
-                    name: actions::disco::DiscoWalk::NAME,
-                    plugin: String::new(),
-                    doc: "Lists an entity's items and asks each for its info, as a job (returns {\"job\": id})",
-                    needs_session: true,
-                    params: vec![Param::required("jid", ParamType::Jid, "the entity to walk")],
-                },
-                Arc::new(move |call| me.clone().walk(call).boxed()),
-            );
-            Ok(())
-        }
-        .boxed()
-    }
-
     fn session_ended(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
         async move {
             self.cache

@@ -3,17 +3,18 @@
 //! We do not announce the operating system: it tells a stranger what to attack and a
 //! user gains nothing from it.
 
+use perch_actions::{self as actions, Action as _};
 use std::sync::Arc;
 
 use futures::FutureExt;
-use futures::future::BoxFuture;
-use perch_actions::{Action, disco};
-use perch_plugin_api::action::{ActionSpec, Param, ParamType, typed};
-use perch_plugin_api::jid::Jid;
+use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::parsers::version::{VersionQuery, VersionResult};
-use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginInfo};
+use perch_plugin_api::{
+    BuildResult, Host, HostError, Plugin, PluginFactory, PluginInfo, action_fn,
+};
+use serde_json::json;
 
 pub const IMPORT_NAME: &str = "XEP-0092";
 
@@ -29,65 +30,59 @@ pub fn our_version() -> VersionResult {
     }
 }
 
-impl Plugin for Version {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Software Version",
-            description: "Answers software version queries; the version action asks another entity",
-            dependencies: &[],
-            recommendations: &["XEP-0030"],
-        }
-    }
+impl Plugin for Version {}
 
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            host.add_feature(IMPORT_NAME, ns::VERSION);
-            host.add_iq_handler(
-                IMPORT_NAME,
-                false,
-                "query",
-                ns::VERSION,
-                Arc::new(|_req| async { Ok(Some(our_version().into())) }.boxed()),
-            );
-            let h = host.clone();
-            host.add_action(
-                IMPORT_NAME,
-                ActionSpec {
-                    name: disco::Version::NAME,
-                    plugin: String::new(),
-                    doc: "Asks an entity which software it runs (name, version, OS when told)",
-                    needs_session: true,
-                    params: vec![Param::required("jid", ParamType::Jid, "the entity to ask")],
-                },
-                typed(disco::Version::handler(move |profile, args| {
-                    let host = h.clone();
-                    async move {
-                        let jid = Jid::new(&args.jid)
-                            .map_err(|e| HostError::BadArgument(format!("jid: {e}")))?;
-                        let query: Element = VersionQuery.into();
-                        let answer = host
-                            .iq(&profile, Some(jid.clone()), false, query)
-                            .await?
-                            .ok_or_else(|| {
-                                HostError::Xmpp(format!("{jid} answered without a version"))
-                            })?;
-                        let v = VersionResult::try_from(answer).map_err(|e| {
-                            HostError::Xmpp(format!("{jid} answered an unreadable version: {e}"))
-                        })?;
-                        Ok(disco::SoftwareVersion {
-                            jid: jid.to_string(),
-                            name: v.name,
-                            version: v.version,
-                            os: v.os,
-                        })
-                    }
-                })),
-            );
-            Ok(())
-        }
-        .boxed()
-    }
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Software Version",
+    description: "Answers software version queries; the version action asks another entity",
+    dependencies: &[],
+    recommendations: &["XEP-0030"],
+    tables: &[],
+    signals_as: None,
+};
+
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, build)
+}
+
+async fn build(host: Arc<dyn Host>) -> BuildResult {
+    host.add_feature(ns::VERSION);
+    host.add_iq_handler(
+        false,
+        "query",
+        ns::VERSION,
+        Arc::new(|_req| async { Ok(Some(our_version().into())) }.boxed()),
+    );
+    host.add_action(
+        ActionSpec {
+            name: actions::disco::Version::NAME,
+            plugin: String::new(),
+            doc: "Asks an entity which software it runs (name, version, OS when told)",
+            needs_session: true,
+            params: vec![Param::required("jid", ParamType::Jid, "the entity to ask")],
+        },
+        action_fn(host.clone(), version),
+    );
+    Ok(Arc::new(Version))
+}
+
+/// The `version` action.
+async fn version(host: Arc<dyn Host>, call: Call) -> ActionResult {
+    let jid = call
+        .args
+        .jid("jid")
+        .ok_or_else(|| HostError::BadArgument("jid".into()))?;
+    let query: Element = VersionQuery.into();
+    let answer = host
+        .iq(&call.profile, Some(jid.clone()), false, query)
+        .await?
+        .ok_or_else(|| HostError::Xmpp(format!("{jid} answered without a version")))?;
+    let v = VersionResult::try_from(answer)
+        .map_err(|e| HostError::Xmpp(format!("{jid} answered an unreadable version: {e}")))?;
+    Ok(json!({"jid": jid.to_string(), "name": v.name, "version": v.version, "os": v.os}))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::presence::Type as PresenceType;
 use perch_plugin_api::points::{OutgoingPresence, PresenceSend};
-use perch_plugin_api::{Flow, Host, Plugin, PluginError, PluginInfo};
+use perch_plugin_api::{Flow, Host, Plugin, PluginFactory, PluginInfo};
 
 use perch_codec::dom::Attr;
 
@@ -42,42 +42,42 @@ pub fn ver(identity: (&str, &str, &str, &str), features: &[String]) -> String {
 #[derive(Debug)]
 pub struct Caps;
 
-impl Plugin for Caps {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Entity Capabilities",
-            description: "Announces our features in every presence (needed for PEP +notify)",
-            dependencies: &[crate::xep_0030::IMPORT_NAME],
-            recommendations: &[],
-        }
-    }
+impl Plugin for Caps {}
 
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            host.add_feature(IMPORT_NAME, NS);
-            let h = host.clone();
-            host.triggers().add::<PresenceSend, _>(
-                IMPORT_NAME,
-                0,
-                move |args: &mut OutgoingPresence| {
-                    if args.presence.type_ == PresenceType::None {
-                        let ver = ver(crate::xep_0030::IDENTITY, &h.features());
-                        args.presence.payloads.push(
-                            Element::builder("c", NS)
-                                .a("hash", "sha-1")
-                                .a("node", NODE)
-                                .a("ver", ver)
-                                .build(),
-                        );
-                    }
-                    async { Flow::Continue }.boxed()
-                },
-            );
-            Ok(())
-        }
-        .boxed()
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Entity Capabilities",
+    description: "Announces our features in every presence (needed for PEP +notify)",
+    dependencies: &[crate::xep_0030::IMPORT_NAME],
+    recommendations: &[],
+    tables: &[],
+    signals_as: None,
+};
+
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, |host: Arc<dyn Host>| async move {
+        host.add_feature(NS);
+        host.triggers()
+            .add_with::<PresenceSend, _>(0, host.clone(), add_caps)?;
+        Ok(Arc::new(Caps) as Arc<dyn Plugin>)
+    })
+}
+
+/// `presence.send`: our capabilities in every availability presence.
+fn add_caps(host: Arc<dyn Host>, args: &mut OutgoingPresence) -> BoxFuture<'_, Flow<()>> {
+    if args.presence.type_ == PresenceType::None {
+        let ver = ver(crate::xep_0030::IDENTITY, &host.features());
+        args.presence.payloads.push(
+            Element::builder("c", NS)
+                .a("hash", "sha-1")
+                .a("node", NODE)
+                .a("ver", ver)
+                .build(),
+        );
     }
+    async { Flow::Continue }.boxed()
 }
 
 #[cfg(test)]

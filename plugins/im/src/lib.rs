@@ -6,9 +6,7 @@
 //! pubsub elements (in the codec), not the pubsub plugin: this crate does not depend
 //! on `perch-plugins-pubsub`.
 
-use std::sync::Arc;
-
-use perch_plugin_api::Plugin;
+use perch_plugin_api::PluginFactory;
 
 mod migrations;
 pub use migrations::migrations;
@@ -22,14 +20,14 @@ pub mod xep_0313;
 pub mod xep_0359;
 
 /// This crate's plugins, in no particular order (the host orders them).
-pub fn builtin() -> Vec<Arc<dyn Plugin>> {
+pub fn builtin() -> Vec<PluginFactory> {
     vec![
-        Arc::new(xep_0045::Muc::default()),
-        Arc::new(xep_0184::Receipts),
-        Arc::new(xep_0085::ChatStates),
-        Arc::new(xep_0280::Carbons::default()),
-        Arc::new(xep_0308::Correction),
-        Arc::new(xep_0313::Archive::default()),
-        Arc::new(xep_0359::StanzaIds),
+        xep_0045::factory(),
+        xep_0184::factory(),
+        xep_0085::factory(),
+        xep_0280::factory(),
+        xep_0308::factory(),
+        xep_0313::factory(),
+        xep_0359::factory(),
     ]
 }

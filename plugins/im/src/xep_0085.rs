@@ -7,18 +7,20 @@
 //! `chat_state_send` action, as a bodiless message the server need not keep
 //! (XEP-0334 `no-store`).
 
+use perch_actions::{self as actions, Action as _};
 use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_actions::{Action, messages};
-use perch_plugin_api::action::{ActionSpec, Param, ParamType, typed};
-use perch_plugin_api::jid::Jid;
+use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Message, MessageType};
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::points::{IncomingMessage, MessageReceived, MessageSend, OutgoingMessage};
-use perch_plugin_api::{Direction, Flow, Host, HostError, Plugin, PluginError, PluginInfo, Source};
+use perch_plugin_api::{
+    BuildResult, Direction, Flow, Host, HostError, Plugin, PluginFactory, PluginInfo, Source,
+    action_fn,
+};
 use serde_json::json;
 
 pub const IMPORT_NAME: &str = "XEP-0085";
@@ -59,86 +61,89 @@ pub fn notification(to: perch_plugin_api::jid::Jid, state: &str) -> Element {
     m.into()
 }
 
-impl Plugin for ChatStates {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Chat State Notifications",
-            description: "Typing notifications: sends and signals chat states, never stores them",
-            dependencies: &[],
-            recommendations: &["XEP-0030"],
-        }
-    }
+impl Plugin for ChatStates {}
 
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            host.add_feature(IMPORT_NAME, ns::CHATSTATES);
-            host.declare_signal(
-                IMPORT_NAME,
-                CHAT_STATE,
-                "a contact's chat state: {\"from\": full JID, \"state\": active|composing|paused|inactive|gone}",
-            );
-            host.triggers()
-                .add::<MessageSend, _>(IMPORT_NAME, 0, |args: &mut OutgoingMessage| {
-                    add_active(&mut args.message);
-                    async { Flow::Continue }.boxed()
-                });
-            let h = host.clone();
-            host.triggers().add::<MessageReceived, _>(
-                IMPORT_NAME,
-                0,
-                move |args: &mut IncomingMessage| {
-                    // Only what a contact tells us now: not archived states, not
-                    // our own other devices'.
-                    let live = args.source != Source::Archive
-                        && args.direction != Some(Direction::Out);
-                    let found = state(&args.message).filter(|_| live);
-                    if let (Some(state), Some(from)) = (found, &args.message.from) {
-                        h.emit(
-                            IMPORT_NAME,
-                            CHAT_STATE,
-                            &args.profile,
-                            json!({"from": from.to_string(), "state": state}),
-                        );
-                    }
-                    async { Flow::Continue }.boxed()
-                },
-            );
-            let h = host.clone();
-            host.add_action(
-                IMPORT_NAME,
-                ActionSpec {
-                    name: messages::ChatStateSend::NAME,
-                    plugin: String::new(),
-                    doc: "Tells a contact our chat state (composing, paused, active, inactive, gone)",
-                    needs_session: true,
-                    params: vec![
-                        Param::required("to", ParamType::Jid, "the contact"),
-                        Param::required("state", ParamType::String, "active, composing, paused, inactive or gone"),
-                    ],
-                },
-                typed(messages::ChatStateSend::handler(move |profile, args| {
-                    let host = h.clone();
-                    async move {
-                        let to = Jid::new(&args.to)
-                            .map_err(|e| HostError::BadArgument(format!("to: {e}")))?;
-                        let state = args.state;
-                        if !STATES.contains(&state.as_str()) {
-                            return Err(HostError::BadArgument(format!(
-                                "state: {state:?} is not one of {}",
-                                STATES.join(", ")
-                            )));
-                        }
-                        host.send(&profile, notification(to.clone(), &state))
-                            .await?;
-                        Ok(messages::ChatState { to: to.to_string(), state })
-                    }
-                })),
-            );
-            Ok(())
-        }
-        .boxed()
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Chat State Notifications",
+    description: "Typing notifications: sends and signals chat states, never stores them",
+    dependencies: &[],
+    recommendations: &["XEP-0030"],
+    tables: &[],
+    signals_as: None,
+};
+
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, build)
+}
+
+async fn build(host: Arc<dyn Host>) -> BuildResult {
+    host.add_feature(ns::CHATSTATES);
+    host.declare_signal(
+        CHAT_STATE,
+        "a contact's chat state: {\"from\": full JID, \"state\": active|composing|paused|inactive|gone}",
+    );
+    host.triggers()
+        .add::<MessageSend, _>(0, |args: &mut OutgoingMessage| {
+            add_active(&mut args.message);
+            async { Flow::Continue }.boxed()
+        })?;
+    host.triggers()
+        .add_with::<MessageReceived, _>(0, host.clone(), on_received)?;
+    host.add_action(
+        ActionSpec {
+            name: actions::messages::ChatStateSend::NAME,
+            plugin: String::new(),
+            doc: "Tells a contact our chat state (composing, paused, active, inactive, gone)",
+            needs_session: true,
+            params: vec![
+                Param::required("to", ParamType::Jid, "the contact"),
+                Param::required(
+                    "state",
+                    ParamType::String,
+                    "active, composing, paused, inactive or gone",
+                ),
+            ],
+        },
+        action_fn(host.clone(), chat_state_send),
+    );
+    Ok(Arc::new(ChatStates))
+}
+
+/// `message.received`: a contact's state, signalled.
+fn on_received(host: Arc<dyn Host>, args: &mut IncomingMessage) -> BoxFuture<'_, Flow<()>> {
+    // Only what a contact tells us now: not archived states, not our own other
+    // devices'.
+    let live = args.source != Source::Archive && args.direction != Some(Direction::Out);
+    let found = state(&args.message).filter(|_| live);
+    if let (Some(state), Some(from)) = (found, &args.message.from) {
+        host.emit(
+            CHAT_STATE,
+            &args.profile,
+            json!({"from": from.to_string(), "state": state}),
+        );
     }
+    async { Flow::Continue }.boxed()
+}
+
+/// The `chat_state_send` action.
+async fn chat_state_send(host: Arc<dyn Host>, call: Call) -> ActionResult {
+    let to = call
+        .args
+        .jid("to")
+        .ok_or_else(|| HostError::BadArgument("to".into()))?;
+    let state = call.args.str("state").unwrap_or_default().to_owned();
+    if !STATES.contains(&state.as_str()) {
+        return Err(HostError::BadArgument(format!(
+            "state: {state:?} is not one of {}",
+            STATES.join(", ")
+        )));
+    }
+    host.send(&call.profile, notification(to.clone(), &state))
+        .await?;
+    Ok(json!({"to": to.to_string(), "state": state}))
 }
 
 #[cfg(test)]

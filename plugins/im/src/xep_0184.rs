@@ -17,7 +17,9 @@ use perch_plugin_api::parsers::receipts::{Received, Request};
 use perch_plugin_api::points::{
     IncomingMessage, MessageReceived, MessageSend, MessageStored, OutgoingMessage, StoredMessage,
 };
-use perch_plugin_api::{Direction, Flow, Host, Plugin, PluginError, PluginInfo, Source};
+use perch_plugin_api::{
+    BuildResult, Direction, Flow, Host, Plugin, PluginFactory, PluginInfo, Source,
+};
 use serde_json::json;
 
 pub const IMPORT_NAME: &str = "XEP-0184";
@@ -80,98 +82,91 @@ pub fn receipt(to: perch_plugin_api::jid::Jid, id: &str, type_: MessageType) -> 
     m
 }
 
-impl Plugin for Receipts {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Message Delivery Receipts",
-            description: "Asks for receipts of sent messages, answers requests, marks messages delivered",
-            dependencies: &[],
-            recommendations: &["XEP-0030"],
-        }
-    }
+impl Plugin for Receipts {}
 
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            host.add_feature(IMPORT_NAME, ns::RECEIPTS);
-            host.declare_signal(
-                IMPORT_NAME,
-                DELIVERED,
-                "a contact confirmed delivery: {\"id\": message id, \"from\": full JID}",
-            );
-            host.triggers()
-                .add::<MessageSend, _>(IMPORT_NAME, 0, |args: &mut OutgoingMessage| {
-                    add_request(&mut args.message);
-                    async { Flow::Continue }.boxed()
-                });
-            let h = host.clone();
-            host.triggers().add::<MessageReceived, _>(
-                IMPORT_NAME,
-                0,
-                move |args: &mut IncomingMessage| {
-                    let host = h.clone();
-                    // What our own other device sent (a carbon, our archive) is
-                    // not a receipt for us.
-                    let what = if args.direction == Some(Direction::Out) {
-                        Incoming::Nothing
-                    } else {
-                        classify(&args.message)
-                    };
-                    let from = args.message.from.clone();
-                    let profile = args.profile.clone();
-                    async move {
-                        match (what, from) {
-                            (Incoming::Receipt(id), from) => {
-                                let from = from.map(|f| f.to_string()).unwrap_or_default();
-                                match host.set_message_extra(&profile, &id, "delivered", json!(true)).await {
-                                    Ok(true) => host.emit(
-                                        IMPORT_NAME,
-                                        DELIVERED,
-                                        &profile,
-                                        json!({"id": id, "from": from}),
-                                    ),
-                                    Ok(false) => tracing::debug!(%profile, %id, "receipt for a message we did not store"),
-                                    Err(e) => tracing::warn!(%profile, %id, error = %e, "marking a message delivered failed"),
-                                }
-                                // A receipt is not a message for the history.
-                                Flow::Stop
-                            }
-                            _ => Flow::Continue,
-                        }
-                    }
-                    .boxed()
-                },
-            );
-            let h = host.clone();
-            host.triggers().add::<MessageStored, _>(
-                IMPORT_NAME,
-                0,
-                move |args: &mut StoredMessage| {
-                    let host = h.clone();
-                    let answer = match (classify(&args.message), args.message.from.clone()) {
-                        // Only a message that came to this session is owed a
-                        // receipt (a carbon's receiver answers it itself).
-                        (Incoming::Request(id), Some(from)) if args.source == Source::Live => {
-                            Some(Element::from(receipt(from, &id, args.message.type_.clone())))
-                        }
-                        _ => None,
-                    };
-                    let profile = args.profile.clone();
-                    async move {
-                        if let Some(answer) = answer
-                            && let Err(e) = host.send(&profile, answer).await
-                        {
-                            tracing::warn!(%profile, error = %e, "sending a receipt failed");
-                        }
-                        Flow::Continue
-                    }
-                    .boxed()
-                },
-            );
-            Ok(())
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Message Delivery Receipts",
+    description: "Asks for receipts of sent messages, answers requests, marks messages delivered",
+    dependencies: &[],
+    recommendations: &["XEP-0030"],
+    tables: &[],
+    signals_as: None,
+};
+
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, build)
+}
+
+async fn build(host: Arc<dyn Host>) -> BuildResult {
+    host.add_feature(ns::RECEIPTS);
+    host.declare_signal(
+        DELIVERED,
+        "a contact confirmed delivery: {\"id\": message id, \"from\": full JID}",
+    );
+    let t = host.triggers();
+    t.add::<MessageSend, _>(0, |args: &mut OutgoingMessage| {
+        add_request(&mut args.message);
+        async { Flow::Continue }.boxed()
+    })?;
+    t.add_with::<MessageReceived, _>(0, host.clone(), on_received)?;
+    t.add_with::<MessageStored, _>(0, host.clone(), on_stored)?;
+    Ok(Arc::new(Receipts))
+}
+
+/// `message.received`: a receipt marks our message delivered, and goes no further.
+fn on_received(host: Arc<dyn Host>, args: &mut IncomingMessage) -> BoxFuture<'_, Flow<()>> {
+    // What our own other device sent (a carbon, our archive) is not a receipt for us.
+    let what = if args.direction == Some(Direction::Out) {
+        Incoming::Nothing
+    } else {
+        classify(&args.message)
+    };
+    let from = args.message.from.clone();
+    let profile = args.profile.clone();
+    async move {
+        let Incoming::Receipt(id) = what else {
+            return Flow::Continue;
+        };
+        let from = from.map(|f| f.to_string()).unwrap_or_default();
+        match host
+            .set_message_extra(&profile, &id, "delivered", json!(true))
+            .await
+        {
+            Ok(true) => host.emit(DELIVERED, &profile, json!({"id": id, "from": from})),
+            Ok(false) => tracing::debug!(%profile, %id, "receipt for a message we did not store"),
+            Err(e) => {
+                tracing::warn!(%profile, %id, error = %e, "marking a message delivered failed")
+            }
         }
-        .boxed()
+        // A receipt is not a message for the history.
+        Flow::Stop
     }
+    .boxed()
+}
+
+/// `message.stored`: a stored live message that asked for a receipt gets one.
+fn on_stored(host: Arc<dyn Host>, args: &mut StoredMessage) -> BoxFuture<'_, Flow<()>> {
+    let answer = match (classify(&args.message), args.message.from.clone()) {
+        // Only a message that came to this session is owed a receipt (a carbon's
+        // receiver answers it itself).
+        (Incoming::Request(id), Some(from)) if args.source == Source::Live => Some(Element::from(
+            receipt(from, &id, args.message.type_.clone()),
+        )),
+        _ => None,
+    };
+    let profile = args.profile.clone();
+    async move {
+        if let Some(answer) = answer
+            && let Err(e) = host.send(&profile, answer).await
+        {
+            tracing::warn!(%profile, error = %e, "sending a receipt failed");
+        }
+        Flow::Continue
+    }
+    .boxed()
 }
 
 #[cfg(test)]

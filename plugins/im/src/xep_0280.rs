@@ -19,7 +19,7 @@ use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::Message;
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::points::{IncomingMessage, MessageReceived};
-use perch_plugin_api::{Direction, Flow, Host, Plugin, PluginError, PluginInfo, Source};
+use perch_plugin_api::{Direction, Flow, Host, Plugin, PluginFactory, PluginInfo, Source};
 
 pub const IMPORT_NAME: &str = "XEP-0280";
 
@@ -27,9 +27,8 @@ pub const IMPORT_NAME: &str = "XEP-0280";
 /// message.
 pub const PRIORITY: i32 = 1000;
 
-#[derive(Default)]
 pub struct Carbons {
-    host: std::sync::OnceLock<Arc<dyn Host>>,
+    host: Arc<dyn Host>,
 }
 
 /// What a message is, for carbons.
@@ -87,52 +86,49 @@ fn enable() -> Element {
     Element::builder("enable", ns::CARBONS).build()
 }
 
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Message Carbons",
+    description: "Copies of what the account's other devices send and receive",
+    dependencies: &[],
+    recommendations: &["XEP-0030"],
+    tables: &[],
+    signals_as: None,
+};
+
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, |host: Arc<dyn Host>| async move {
+        host.add_feature(ns::CARBONS);
+        host.triggers()
+            .add::<MessageReceived, _>(PRIORITY, on_received)?;
+        Ok(Arc::new(Carbons { host }) as Arc<dyn Plugin>)
+    })
+}
+
+/// `message.received`, first of all: a carbon is unwrapped, a forged one dropped.
+fn on_received(args: &mut IncomingMessage) -> BoxFuture<'_, Flow<()>> {
+    let flow = match unwrap(&args.message) {
+        Carbon::No => Flow::Continue,
+        Carbon::Copy(inner, direction) => {
+            args.message = *inner;
+            args.source = Source::Carbon;
+            args.direction = Some(direction);
+            Flow::Continue
+        }
+        Carbon::Forged => {
+            tracing::warn!(profile = %args.profile, from = ?args.message.from, "a carbon not from our own account; dropped");
+            Flow::Stop
+        }
+    };
+    async move { flow }.boxed()
+}
+
 impl Plugin for Carbons {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Message Carbons",
-            description: "Copies of what the account's other devices send and receive",
-            dependencies: &[],
-            recommendations: &["XEP-0030"],
-        }
-    }
-
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        let me = self.clone();
-        async move {
-            let _ = me.host.set(host.clone());
-            host.add_feature(IMPORT_NAME, ns::CARBONS);
-            host.triggers().add::<MessageReceived, _>(
-                IMPORT_NAME,
-                PRIORITY,
-                |args: &mut IncomingMessage| {
-                    let flow = match unwrap(&args.message) {
-                        Carbon::No => Flow::Continue,
-                        Carbon::Copy(inner, direction) => {
-                            args.message = *inner;
-                            args.source = Source::Carbon;
-                            args.direction = Some(direction);
-                            Flow::Continue
-                        }
-                        Carbon::Forged => {
-                            tracing::warn!(profile = %args.profile, from = ?args.message.from, "a carbon not from our own account; dropped");
-                            Flow::Stop
-                        }
-                    };
-                    async move { flow }.boxed()
-                },
-            );
-            Ok(())
-        }
-        .boxed()
-    }
-
     fn session_started(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
         async move {
-            let Some(host) = self.host.get().cloned() else {
-                return;
-            };
+            let host = self.host.clone();
             // Off the inbox path: the answer comes through this very session.
             tokio::spawn(async move {
                 match host.iq(&profile, None, true, enable()).await {

@@ -7,17 +7,14 @@
 //! announces the feature and offers `message_correct`, which sends a correction of
 //! one of our messages the way any message goes out (stored, outbox).
 
+use perch_actions::{self as actions, Action as _};
 use std::sync::Arc;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
-use perch_actions::{Action, messages};
-use perch_plugin_api::action::{ActionSpec, Param, ParamType, typed};
-use perch_plugin_api::jid::Jid;
+use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Lang, Message, MessageType};
 use perch_plugin_api::parsers::ns;
-use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginInfo};
+use perch_plugin_api::{Host, HostError, Plugin, PluginFactory, PluginInfo, action_fn};
 
 use perch_codec::dom::Attr;
 
@@ -48,59 +45,61 @@ pub fn correction(
     m
 }
 
-impl Plugin for Correction {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Last Message Correction",
-            description: "Corrects a sent message; history keeps the earlier texts",
-            dependencies: &[],
-            recommendations: &["XEP-0030"],
-        }
-    }
+impl Plugin for Correction {}
 
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            host.add_feature(IMPORT_NAME, ns::MESSAGE_CORRECT);
-            let h = host.clone();
-            host.add_action(
-                IMPORT_NAME,
-                ActionSpec {
-                    name: messages::MessageCorrect::NAME,
-                    plugin: String::new(),
-                    doc: "Corrects one of our messages: sends the new text, which replaces the old one in history (kept in extra.edits)",
-                    needs_session: false,
-                    params: vec![
-                        Param::required("to", ParamType::Jid, "the contact or room the message went to"),
-                        Param::required("id", ParamType::String, "the id of the message to correct"),
-                        Param::required("body", ParamType::String, "the corrected text"),
-                        Param::optional("groupchat", ParamType::Boolean, "the message went to a room")
-                            .with_default(serde_json::Value::Bool(false)),
-                    ],
-                },
-                typed(messages::MessageCorrect::handler(move |profile, args| {
-                    let host = h.clone();
-                    async move {
-                        let to = Jid::new(&args.to)
-                            .map_err(|e| HostError::BadArgument(format!("to: {e}")))?;
-                        let (id, body) = (args.id.as_str(), args.body.as_str());
-                        if id.is_empty() || body.is_empty() {
-                            return Err(HostError::BadArgument(
-                                "id and body: a correction needs both".into(),
-                            ));
-                        }
-                        let sent = host
-                            .send_message(&profile, correction(to, id, body, args.groupchat))
-                            .await?;
-                        serde_json::to_value(sent)
-                            .map_err(|e| HostError::Internal(format!("serialising: {e}")))
-                    }
-                })),
-            );
-            Ok(())
-        }
-        .boxed()
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Last Message Correction",
+    description: "Corrects a sent message; history keeps the earlier texts",
+    dependencies: &[],
+    recommendations: &["XEP-0030"],
+    tables: &[],
+    signals_as: None,
+};
+
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, |host: Arc<dyn Host>| async move {
+        host.add_feature(ns::MESSAGE_CORRECT);
+        host.add_action(
+            ActionSpec {
+                name: actions::messages::MessageCorrect::NAME,
+                plugin: String::new(),
+                doc: "Corrects one of our messages: sends the new text, which replaces the old one in history (kept in extra.edits)",
+                needs_session: false,
+                params: vec![
+                    Param::required("to", ParamType::Jid, "the contact or room the message went to"),
+                    Param::required("id", ParamType::String, "the id of the message to correct"),
+                    Param::required("body", ParamType::String, "the corrected text"),
+                    Param::optional("groupchat", ParamType::Boolean, "the message went to a room")
+                        .with_default(serde_json::Value::Bool(false)),
+                ],
+            },
+            action_fn(host.clone(), message_correct),
+        );
+        Ok(Arc::new(Correction) as Arc<dyn Plugin>)
+    })
+}
+
+/// The `message_correct` action.
+async fn message_correct(host: Arc<dyn Host>, call: Call) -> ActionResult {
+    let to = call
+        .args
+        .jid("to")
+        .ok_or_else(|| HostError::BadArgument("to".into()))?;
+    let id = call.args.str("id").unwrap_or_default();
+    let body = call.args.str("body").unwrap_or_default();
+    if id.is_empty() || body.is_empty() {
+        return Err(HostError::BadArgument(
+            "id and body: a correction needs both".into(),
+        ));
     }
+    let groupchat = call.args.bool("groupchat").unwrap_or(false);
+    let sent = host
+        .send_message(&call.profile, correction(to, id, body, groupchat))
+        .await?;
+    serde_json::to_value(sent).map_err(|e| HostError::Internal(format!("serialising: {e}")))
 }
 
 #[cfg(test)]

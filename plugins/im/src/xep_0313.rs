@@ -19,7 +19,7 @@
 //! room). Anyone can send us a message that looks like a result.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -29,7 +29,9 @@ use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::Message;
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::points::{IncomingMessage, MessageReceived, RoomJoined, RoomJoinedPoint};
-use perch_plugin_api::{Flow, Host, HostError, Plugin, PluginError, PluginInfo, Source};
+use perch_plugin_api::{
+    BuildResult, Flow, Host, HostError, Plugin, PluginError, PluginFactory, PluginInfo, Source,
+};
 
 use perch_codec::dom::Attr;
 
@@ -57,11 +59,11 @@ struct Pending {
     sent: Instant,
 }
 
-#[derive(Default)]
 pub struct Archive {
-    host: OnceLock<Arc<dyn Host>>,
+    host: Arc<dyn Host>,
     queries: Mutex<HashMap<String, Pending>>,
-    window: OnceLock<u32>,
+    /// Messages a profile with no archive id yet fetches (`initial_window`).
+    window: u32,
 }
 
 /// What an incoming message is, for this plugin.
@@ -151,10 +153,6 @@ pub fn fin(answer: Option<&Element>) -> (bool, Option<String>) {
 }
 
 impl Archive {
-    fn host(&self) -> Option<Arc<dyn Host>> {
-        self.host.get().cloned()
-    }
-
     fn register(&self, profile: &str, archive: &BareJid) -> String {
         let id = format!("perch-mam-{}", perch_plugin_api::ids::random_hex(8));
         let mut q = self.queries.lock().unwrap_or_else(|e| e.into_inner());
@@ -184,7 +182,7 @@ impl Archive {
         room: Option<BareJid>,
         start: Option<Option<String>>,
     ) {
-        let Some(host) = self.host() else { return };
+        let host = self.host.clone();
         let archive = match &room {
             Some(r) => r.clone(),
             None => match host.bound_jid(&profile).await {
@@ -193,7 +191,7 @@ impl Archive {
             },
         };
         let to = room.clone().map(Jid::from);
-        let window = self.window.get().copied().unwrap_or(DEFAULT_WINDOW);
+        let window = self.window;
         let mut after = match start {
             Some(s) => s,
             None => match host.last_archive_id(&profile, &archive.to_string()).await {
@@ -238,7 +236,6 @@ impl Archive {
         }
         tracing::debug!(%profile, %archive, pages, "archive catch-up done");
         host.emit(
-            IMPORT_NAME,
             "catch_up_done",
             &profile,
             serde_json::json!({"archive": archive.to_string(), "pages": pages}),
@@ -246,99 +243,102 @@ impl Archive {
     }
 }
 
-impl Plugin for Archive {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Message Archive Management",
-            description: "Catches up with the account's and joined rooms' archives after every connection",
-            dependencies: &[],
-            recommendations: &["XEP-0030", "XEP-0059"],
-        }
-    }
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Message Archive Management",
+    description: "Catches up with the account's and joined rooms' archives after every connection",
+    dependencies: &[],
+    recommendations: &["XEP-0030", "XEP-0059"],
+    tables: &[],
+    signals_as: None,
+};
 
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        let me = self.clone();
-        async move {
-            let _ = me.host.set(host.clone());
-            let window = match host.options(IMPORT_NAME).get("initial_window") {
-                None => DEFAULT_WINDOW,
-                Some(v) => v
-                    .as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .filter(|n| (1..=10_000).contains(n))
-                    .ok_or_else(|| {
-                        PluginError(format!(
-                            "plugins.options.\"{IMPORT_NAME}\".initial_window: {v} is not a whole number from 1 to 10000"
-                        ))
-                    })?,
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, build)
+}
+
+/// `initial_window` from the plugin's options.
+fn initial_window(options: &serde_json::Value) -> Result<u32, PluginError> {
+    match options.get("initial_window") {
+        None => Ok(DEFAULT_WINDOW),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| {
+                PluginError(format!(
+                    "plugins.options.\"{IMPORT_NAME}\".initial_window: {v} is not a whole number from 1 to 10000"
+                ))
+            }),
+    }
+}
+
+async fn build(host: Arc<dyn Host>) -> BuildResult {
+    let me = Arc::new(Archive {
+        window: initial_window(&host.options())?,
+        host: host.clone(),
+        queries: Mutex::default(),
+    });
+    host.add_feature(ns::MAM);
+    host.declare_signal(
+        "catch_up_done",
+        "a catch-up of an archive (ours or a room's) went to its end: {archive, pages}",
+    );
+    let t = host.triggers();
+    t.add_with::<MessageReceived, _>(PRIORITY, me.clone(), on_received)?;
+    t.add_with::<RoomJoinedPoint, _>(0, me.clone(), on_room_joined)?;
+    Ok(me)
+}
+
+/// `message.received`: a result of one of our queries is unwrapped; anything that
+/// looks like a result but is not ours is dropped.
+fn on_received(me: Arc<Archive>, args: &mut IncomingMessage) -> BoxFuture<'_, Flow<()>> {
+    // Whose archive the query named went to (none: not our query).
+    let archive = result_query(&args.message)
+        .and_then(|q| me.pending(q))
+        .filter(|p| p.profile == args.profile)
+        .map(|p| p.archive);
+    let flow = match unwrap(&args.message, |_| archive.clone()) {
+        Got::No => Flow::Continue,
+        Got::Archived { message, .. } => {
+            // From the archive we asked: our account (no `from`, or our bare JID) or
+            // that room.
+            let from_ok = match (&args.message.from, &archive) {
+                (None, Some(a)) => args.message.to.as_ref().is_some_and(|t| t.to_bare() == *a),
+                (Some(f), Some(a)) => f.resource().is_none() && f.to_bare() == *a,
+                _ => false,
             };
-            let _ = me.window.set(window);
-            host.add_feature(IMPORT_NAME, ns::MAM);
-            host.declare_signal(IMPORT_NAME, "catch_up_done", "a catch-up of an archive (ours or a room's) went to its end: {archive, pages}");
-            let unwrapper = me.clone();
-            host.triggers().add::<MessageReceived, _>(
-                IMPORT_NAME,
-                PRIORITY,
-                move |args: &mut IncomingMessage| {
-                    // Whose archive the query named went to (none: not our query).
-                    let archive = result_query(&args.message)
-                        .and_then(|q| unwrapper.pending(q))
-                        .filter(|p| p.profile == args.profile)
-                        .map(|p| p.archive);
-                    let flow = match unwrap(&args.message, |_| archive.clone()) {
-                        Got::No => Flow::Continue,
-                        Got::Archived { message, .. } => {
-                            // From the archive we asked: our account (no `from`, or
-                            // our bare JID) or that room.
-                            let from_ok = match (&args.message.from, &archive) {
-                                (None, Some(a)) => {
-                                    args.message.to.as_ref().is_some_and(|t| t.to_bare() == *a)
-                                }
-                                (Some(f), Some(a)) => f.resource().is_none() && f.to_bare() == *a,
-                                _ => false,
-                            };
-                            if from_ok {
-                                args.message = *message;
-                                args.source = Source::Archive;
-                                Flow::Continue
-                            } else {
-                                tracing::warn!(profile = %args.profile, from = ?args.message.from, "an archive result from another archive than the one asked; dropped");
-                                Flow::Stop
-                            }
-                        }
-                        Got::Broken => {
-                            tracing::debug!(profile = %args.profile, from = ?args.message.from, "an archive result not ours or unusable; dropped");
-                            Flow::Stop
-                        }
-                    };
-                    async move { flow }.boxed()
-                },
-            );
-            let rooms = me.clone();
-            host.triggers().add::<RoomJoinedPoint, _>(
-                IMPORT_NAME,
-                0,
-                move |args: &mut RoomJoined| {
-                    if args.archived
-                        && let Ok(room) = args.room.parse::<BareJid>()
-                    {
-                        // Never on the caller's path: the answers come through this
-                        // very session.
-                        tokio::spawn(rooms.clone().catch_up(
-                            args.profile.clone(),
-                            Some(room),
-                            Some(args.after.clone()),
-                        ));
-                    }
-                    async { Flow::Continue }.boxed()
-                },
-            );
-            Ok(())
+            if from_ok {
+                args.message = *message;
+                args.source = Source::Archive;
+                Flow::Continue
+            } else {
+                tracing::warn!(profile = %args.profile, from = ?args.message.from, "an archive result from another archive than the one asked; dropped");
+                Flow::Stop
+            }
         }
-        .boxed()
-    }
+        Got::Broken => {
+            tracing::debug!(profile = %args.profile, from = ?args.message.from, "an archive result not ours or unusable; dropped");
+            Flow::Stop
+        }
+    };
+    async move { flow }.boxed()
+}
 
+/// `room.joined`: catch up with the room's archive.
+fn on_room_joined(me: Arc<Archive>, args: &mut RoomJoined) -> BoxFuture<'_, Flow<()>> {
+    if args.archived
+        && let Ok(room) = args.room.parse::<BareJid>()
+    {
+        // Never on the caller's path: the answers come through this very session.
+        tokio::spawn(me.catch_up(args.profile.clone(), Some(room), Some(args.after.clone())));
+    }
+    async { Flow::Continue }.boxed()
+}
+
+impl Plugin for Archive {
     fn session_started(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
         async move {
             tokio::spawn(self.catch_up(profile, None, None));

@@ -10,14 +10,13 @@
 use std::sync::Arc;
 
 use futures::FutureExt;
-use futures::future::BoxFuture;
 use perch_plugin_api::minidom::Element;
 
 use perch_codec::dom::Attr;
 use perch_plugin_api::parsers::message::{Id, Message};
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::points::{MessageSend, OutgoingMessage};
-use perch_plugin_api::{Flow, Host, Plugin, PluginError, PluginInfo};
+use perch_plugin_api::{Flow, Host, Plugin, PluginFactory, PluginInfo};
 
 pub const IMPORT_NAME: &str = "XEP-0359";
 
@@ -36,33 +35,31 @@ pub fn add_origin_id(m: &mut Message) {
     m.payloads.push(el);
 }
 
-impl Plugin for StanzaIds {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Unique and Stable Stanza IDs",
-            description: "Gives every sent message an origin-id, so receivers keep one copy",
-            dependencies: &[],
-            recommendations: &["XEP-0030"],
-        }
-    }
+impl Plugin for StanzaIds {}
 
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            host.add_feature(IMPORT_NAME, ns::SID);
-            // Last (lowest priority): the id is final once other handlers ran.
-            host.triggers().add::<MessageSend, _>(
-                IMPORT_NAME,
-                -100,
-                |args: &mut OutgoingMessage| {
-                    add_origin_id(&mut args.message);
-                    async { Flow::Continue }.boxed()
-                },
-            );
-            Ok(())
-        }
-        .boxed()
-    }
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Unique and Stable Stanza IDs",
+    description: "Gives every sent message an origin-id, so receivers keep one copy",
+    dependencies: &[],
+    recommendations: &["XEP-0030"],
+    tables: &[],
+    signals_as: None,
+};
+
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, |host: Arc<dyn Host>| async move {
+        host.add_feature(ns::SID);
+        // Last (lowest priority): the id is final once other handlers ran.
+        host.triggers()
+            .add::<MessageSend, _>(-100, |args: &mut OutgoingMessage| {
+                add_origin_id(&mut args.message);
+                async { Flow::Continue }.boxed()
+            })?;
+        Ok(Arc::new(StanzaIds) as Arc<dyn Plugin>)
+    })
 }
 
 #[cfg(test)]

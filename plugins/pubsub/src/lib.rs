@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use perch_plugin_api::Plugin;
+use perch_plugin_api::PluginFactory;
 
 mod migrations;
 pub use migrations::migrations;
@@ -18,13 +18,12 @@ pub mod xep_0277;
 
 /// This crate's plugins, in no particular order (the host orders them). The pubsub
 /// cache's analysers are handed to the plugins that register one.
-pub fn builtin() -> Vec<Arc<dyn Plugin>> {
-    let cache = Arc::new(pubsub_cache::PubsubCache::default());
-    let analysers = cache.analysers();
+pub fn builtin() -> Vec<PluginFactory> {
+    let analysers = Arc::new(pubsub_cache::Analysers::default());
     vec![
-        cache,
-        Arc::new(xep_0059::Rsm),
-        Arc::new(xep_0060::PubSub),
-        Arc::new(xep_0277::Microblog::new(analysers)),
+        pubsub_cache::factory(analysers.clone()),
+        xep_0059::factory(),
+        xep_0060::factory(),
+        xep_0277::factory(analysers),
     ]
 }

@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
-use perch_plugin_api::{Host, Plugin, PluginError, PluginInfo};
+use perch_plugin_api::{Host, Plugin, PluginFactory, PluginInfo};
 
 pub use perch_codec::xep_0059::*;
 
@@ -17,22 +15,23 @@ pub const IMPORT_NAME: &str = "XEP-0059";
 #[derive(Debug)]
 pub struct Rsm;
 
-impl Plugin for Rsm {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Result Set Management",
-            description: "Pages of results (RSM), with a pager that detects services ignoring it",
-            dependencies: &[],
-            recommendations: &[],
-        }
-    }
+impl Plugin for Rsm {}
 
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            host.add_feature(IMPORT_NAME, NS);
-            Ok(())
-        }
-        .boxed()
-    }
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Result Set Management",
+    description: "Pages of results (RSM), with a pager that detects services ignoring it",
+    dependencies: &[],
+    recommendations: &[],
+    tables: &[],
+    signals_as: None,
+};
+
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, |host: Arc<dyn Host>| async move {
+        host.add_feature(NS);
+        Ok(Arc::new(Rsm) as Arc<dyn Plugin>)
+    })
 }

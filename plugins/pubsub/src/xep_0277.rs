@@ -7,15 +7,15 @@
 //! cache once a node is synced. Posts live on the profile's PEP node
 //! `urn:xmpp:microblog:0` unless another service or node is given.
 
+use perch_actions::{self as actions, Action as _};
 use std::sync::Arc;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
-use perch_actions::{self as actions, Action};
-use perch_plugin_api::action::{ActionSpec, Call, Param, ParamType};
+use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::minidom::rxml::{Namespace, NcName};
-use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginInfo};
+use perch_plugin_api::{
+    Host, HostError, Plugin, PluginError, PluginFactory, PluginInfo, action_fn,
+};
 use serde_json::{Map, Value, json};
 
 use crate::pubsub_cache::{Analyser, Analysers, Analysis};
@@ -290,16 +290,7 @@ pub fn analyser() -> Analyser {
 }
 
 #[derive(Debug)]
-pub struct Microblog {
-    analysers: Arc<Analysers>,
-}
-
-impl Microblog {
-    /// `analysers`: the pubsub cache's, where the `blog` analyser goes.
-    pub fn new(analysers: Arc<Analysers>) -> Self {
-        Self { analysers }
-    }
-}
+pub struct Microblog;
 
 fn target(call: &Call) -> (Option<perch_plugin_api::jid::Jid>, String) {
     (
@@ -319,171 +310,162 @@ fn post_of(item: &xep_0060::Item) -> Value {
     v
 }
 
-impl Plugin for Microblog {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Microblogging",
-            description: "Blog posts as Atom entries over pubsub; cached whole by the pubsub cache",
-            dependencies: &[xep_0060::IMPORT_NAME],
-            recommendations: &[crate::pubsub_cache::IMPORT_NAME],
-        }
-    }
+impl Plugin for Microblog {}
 
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            self.analysers.register(analyser()).map_err(PluginError)?;
-            // Contacts' blogs arrive without subscribing (XEP-0163).
-            host.add_feature(IMPORT_NAME, &format!("{NODE}+notify"));
-            let service = || {
-                Param::optional(
-                    "service",
-                    ParamType::Jid,
-                    "the pubsub service; default: the profile's own account (PEP)",
-                )
-            };
-            let node = || {
-                Param::optional(
-                    "node",
-                    ParamType::String,
-                    "the node; default urn:xmpp:microblog:0",
-                )
-            };
-            let spec = |name, doc, params| ActionSpec {
-                name,
-                plugin: String::new(),
-                doc,
-                needs_session: true,
-                params,
-            };
-            let h = host.clone();
-            host.add_action(
-                IMPORT_NAME,
-                spec(
-                    actions::blog::Publish::NAME,
-                    "Publishes a post, or edits one (same item_id: its publication date is kept)",
-                    vec![
-                        service(),
-                        node(),
-                        Param::optional(
-                            "item_id",
-                            ParamType::String,
-                            "the post's item id; default: a new one",
-                        ),
-                        Param::required(
-                            "post",
-                            ParamType::Object,
-                            "{title, content, content_xhtml, tags, language, comments}",
-                        ),
-                    ],
-                ),
-                Arc::new(move |call: Call| {
-                    let host = h.clone();
-                    async move { publish(&*host, &call).await }.boxed()
-                }),
-            );
-            let h = host.clone();
-            host.add_action(
-                IMPORT_NAME,
-                spec(
-                    actions::blog::Get::NAME,
-                    "Gets posts (newest max, ids, an RSM page), through the pubsub cache",
-                    vec![
-                        service(),
-                        node(),
-                        Param::optional(
-                            "max",
-                            ParamType::Integer,
-                            "the newest N posts (default 10)",
-                        ),
-                        Param::optional("item_ids", ParamType::List, "these posts only"),
-                        Param::optional(
-                            "before",
-                            ParamType::String,
-                            "RSM: the page before this id",
-                        ),
-                        Param::optional("after", ParamType::String, "RSM: the page after this id"),
-                        Param::optional("index", ParamType::Integer, "RSM: the page starting here"),
-                        Param::optional("use_cache", ParamType::Boolean, "false: ask the service")
-                            .with_default(json!(true)),
-                    ],
-                ),
-                Arc::new(move |call: Call| {
-                    let host = h.clone();
-                    async move {
-                        let (to, node) = target(&call);
-                        let max = call.args.i64("max").and_then(|m| usize::try_from(m).ok());
-                        let index = call.args.i64("index").and_then(|m| usize::try_from(m).ok());
-                        let (before, after) = (call.args.str("before"), call.args.str("after"));
-                        let rsm =
-                            (before.is_some() || after.is_some() || index.is_some()).then(|| {
-                                RsmRequest {
-                                    max: Some(max.unwrap_or(10)),
-                                    before: before.map(str::to_owned),
-                                    after: after.map(str::to_owned),
-                                    index,
-                                }
-                            });
-                        let item_ids = call.args.list("item_ids");
-                        let req = ItemsRequest {
-                            profile: call.profile.clone(),
-                            service: to,
-                            node,
-                            max_items: if rsm.is_some() || !item_ids.is_empty() {
-                                None
-                            } else {
-                                Some(max.unwrap_or(10))
-                            },
-                            item_ids,
-                            rsm,
-                            all: false,
-                            use_cache: call.args.bool("use_cache").unwrap_or(true),
-                        };
-                        let page = xep_0060::get_items(&*host, req).await?;
-                        let posts: Vec<Value> = page.items.iter().rev().map(post_of).collect();
-                        Ok(json!({
-                            "service": page.service, "node": page.node, "posts": posts,
-                            "rsm": page.rsm, "source": page.source,
-                        }))
-                    }
-                    .boxed()
-                }),
-            );
-            let h = host.clone();
-            host.add_action(
-                IMPORT_NAME,
-                spec(
-                    actions::blog::Retract::NAME,
-                    "Deletes a post",
-                    vec![
-                        service(),
-                        node(),
-                        Param::required("item_id", ParamType::String, "the post's item id"),
-                    ],
-                ),
-                Arc::new(move |call: Call| {
-                    let host = h.clone();
-                    async move {
-                        let (to, node) = target(&call);
-                        let id = call.args.str("item_id").unwrap_or_default().to_owned();
-                        host.iq(
-                            &call.profile,
-                            to.clone(),
-                            true,
-                            xml::retract(&node, std::slice::from_ref(&id), true),
-                        )
-                        .await?;
-                        let service =
-                            xep_0060::service_name(&*host, &call.profile, to.as_ref()).await;
-                        Ok(json!({"service": service, "node": node, "item_id": id}))
-                    }
-                    .boxed()
-                }),
-            );
-            Ok(())
-        }
-        .boxed()
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Microblogging",
+    description: "Blog posts as Atom entries over pubsub; cached whole by the pubsub cache",
+    dependencies: &[xep_0060::IMPORT_NAME],
+    recommendations: &[crate::pubsub_cache::IMPORT_NAME],
+    tables: &[],
+    signals_as: None,
+};
+
+/// The plugin, built by the daemon with its host; `analysers`: the pubsub cache's,
+/// where the `blog` analyser goes.
+pub fn factory(analysers: Arc<Analysers>) -> PluginFactory {
+    PluginFactory::new(INFO, move |host: Arc<dyn Host>| async move {
+        analysers.register(analyser()).map_err(PluginError)?;
+        // Contacts' blogs arrive without subscribing (XEP-0163).
+        host.add_feature(&format!("{NODE}+notify"));
+        register_actions(&host);
+        Ok(Arc::new(Microblog) as Arc<dyn Plugin>)
+    })
+}
+
+fn p_service() -> Param {
+    Param::optional(
+        "service",
+        ParamType::Jid,
+        "the pubsub service; default: the profile's own account (PEP)",
+    )
+}
+
+fn p_node() -> Param {
+    Param::optional(
+        "node",
+        ParamType::String,
+        "the node; default urn:xmpp:microblog:0",
+    )
+}
+
+fn spec(name: &'static str, doc: &'static str, params: Vec<Param>) -> ActionSpec {
+    ActionSpec {
+        name,
+        plugin: String::new(),
+        doc,
+        needs_session: true,
+        params,
     }
+}
+
+fn register_actions(host: &Arc<dyn Host>) {
+    host.add_action(
+        spec(
+            actions::blog::Publish::NAME,
+            "Publishes a post, or edits one (same item_id: its publication date is kept)",
+            vec![
+                p_service(),
+                p_node(),
+                Param::optional(
+                    "item_id",
+                    ParamType::String,
+                    "the post's item id; default: a new one",
+                ),
+                Param::required(
+                    "post",
+                    ParamType::Object,
+                    "{title, content, content_xhtml, tags, language, comments}",
+                ),
+            ],
+        ),
+        action_fn(
+            host.clone(),
+            |h, call| async move { publish(&*h, &call).await },
+        ),
+    );
+    host.add_action(
+        spec(
+            actions::blog::Get::NAME,
+            "Gets posts (newest max, ids, an RSM page), through the pubsub cache",
+            vec![
+                p_service(),
+                p_node(),
+                Param::optional("max", ParamType::Integer, "the newest N posts (default 10)"),
+                Param::optional("item_ids", ParamType::List, "these posts only"),
+                Param::optional("before", ParamType::String, "RSM: the page before this id"),
+                Param::optional("after", ParamType::String, "RSM: the page after this id"),
+                Param::optional("index", ParamType::Integer, "RSM: the page starting here"),
+                Param::optional("use_cache", ParamType::Boolean, "false: ask the service")
+                    .with_default(json!(true)),
+            ],
+        ),
+        action_fn(host.clone(), blog_get),
+    );
+    host.add_action(
+        spec(
+            actions::blog::Retract::NAME,
+            "Deletes a post",
+            vec![
+                p_service(),
+                p_node(),
+                Param::required("item_id", ParamType::String, "the post's item id"),
+            ],
+        ),
+        action_fn(host.clone(), blog_retract),
+    );
+}
+
+/// `blog_get`.
+async fn blog_get(host: Arc<dyn Host>, call: Call) -> ActionResult {
+    let (to, node) = target(&call);
+    let max = call.args.i64("max").and_then(|m| usize::try_from(m).ok());
+    let index = call.args.i64("index").and_then(|m| usize::try_from(m).ok());
+    let (before, after) = (call.args.str("before"), call.args.str("after"));
+    let rsm = (before.is_some() || after.is_some() || index.is_some()).then(|| RsmRequest {
+        max: Some(max.unwrap_or(10)),
+        before: before.map(str::to_owned),
+        after: after.map(str::to_owned),
+        index,
+    });
+    let item_ids = call.args.list("item_ids");
+    let req = ItemsRequest {
+        profile: call.profile.clone(),
+        service: to,
+        node,
+        max_items: if rsm.is_some() || !item_ids.is_empty() {
+            None
+        } else {
+            Some(max.unwrap_or(10))
+        },
+        item_ids,
+        rsm,
+        all: false,
+        use_cache: call.args.bool("use_cache").unwrap_or(true),
+    };
+    let page = xep_0060::get_items(&*host, req).await?;
+    let posts: Vec<Value> = page.items.iter().rev().map(post_of).collect();
+    Ok(json!({
+        "service": page.service, "node": page.node, "posts": posts,
+        "rsm": page.rsm, "source": page.source,
+    }))
+}
+
+/// `blog_retract`.
+async fn blog_retract(host: Arc<dyn Host>, call: Call) -> ActionResult {
+    let (to, node) = target(&call);
+    let id = call.args.str("item_id").unwrap_or_default().to_owned();
+    host.iq(
+        &call.profile,
+        to.clone(),
+        true,
+        xml::retract(&node, std::slice::from_ref(&id), true),
+    )
+    .await?;
+    let service = xep_0060::service_name(&*host, &call.profile, to.as_ref()).await;
+    Ok(json!({"service": service, "node": node, "item_id": id}))
 }
 
 /// A new post gets an id, dates and its author; an edit keeps its publication date.

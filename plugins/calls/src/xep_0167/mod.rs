@@ -13,13 +13,13 @@
 pub use perch_codec::xep_0167::{rtp, sdp};
 mod store;
 
+use perch_actions::{self as actions, Action as _};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_actions::{self as actions, Action as _};
 use perch_plugin_api::action::{ActionSpec, Call as ActionCall, Param, ParamType};
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
@@ -28,7 +28,8 @@ use perch_plugin_api::points::{
     IncomingMessage, IncomingPresence, MessageReceived, PresenceReceived,
 };
 use perch_plugin_api::{
-    Flow, Host, HostError, IqAnswer, IqRequest, Plugin, PluginError, PluginInfo, StanzaError,
+    BuildResult, Flow, Host, HostError, IqAnswer, IqRequest, Plugin, PluginError, PluginFactory,
+    PluginInfo, StanzaError, action_fn,
 };
 use serde_json::{Value, json};
 
@@ -74,7 +75,7 @@ const SIGNALS: &[(&str, &str)] = &[
         "the remote SDP of a call: {sid, role, sdp} (the caller gets the answer)",
     ),
     (
-        "call_candidates",
+        actions::calls::Candidates::NAME,
         "remote ICE candidates: {sid, candidates: [{mline_index, mid, candidate}]}",
     ),
     ("call_info", "the peer's session-info: {sid, info, media?}"),
@@ -166,14 +167,13 @@ impl CallState {
 type Key = (String, String);
 
 /// The calls plugin.
-#[derive(Default)]
 pub struct Calls {
-    host: OnceLock<Arc<dyn Host>>,
+    host: Arc<dyn Host>,
     calls: Mutex<HashMap<Key, CallState>>,
     /// profile → bare JID → available full JIDs.
     presences: Mutex<HashMap<String, HashMap<String, BTreeSet<String>>>>,
     /// How long an outgoing call may ring unanswered (`ring_timeout_s`).
-    ring_timeout: OnceLock<Duration>,
+    ring_timeout: Duration,
 }
 
 /// The end reason of a call that lost a XEP-0353 tie-break.
@@ -201,11 +201,8 @@ fn bare(j: &Jid) -> String {
 }
 
 impl Calls {
-    fn host(&self) -> Result<Arc<dyn Host>, HostError> {
-        self.host
-            .get()
-            .cloned()
-            .ok_or_else(|| HostError::Internal("the calls plugin is not initialised".into()))
+    fn host(&self) -> Arc<dyn Host> {
+        self.host.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, CallState>> {
@@ -236,9 +233,7 @@ impl Calls {
     }
 
     fn emit(&self, name: &str, profile: &str, data: Value) {
-        if let Some(h) = self.host.get() {
-            h.emit(SIGNAL_PLUGIN, name, profile, data);
-        }
+        self.host.emit(name, profile, data);
     }
 
     fn set_state(&self, profile: &str, sid: &str, state: State) {
@@ -294,15 +289,16 @@ impl Calls {
 
     /// Writes an ended call to the database, off the caller's path.
     fn store_ended(&self, profile: &str, sid: &str) {
-        let (Some(host), Ok(c)) = (self.host.get().cloned(), self.get(profile, sid)) else {
+        let Ok(c) = self.get(profile, sid) else {
             return;
         };
+        let host = self.host();
         let (profile, sid) = (profile.to_owned(), sid.to_owned());
         tokio::spawn(async move {
             let data = c.to_json();
             let created = data["created"].as_str().unwrap_or_default().to_owned();
             let saved = match host.profile_id(&profile).await {
-                Ok(id) => store::save(host.database(), id, &sid, &created, &data).await,
+                Ok(id) => store::save(host.store(), id, &sid, &created, &data).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = saved {
@@ -318,7 +314,7 @@ impl Calls {
     }
 
     async fn send_jingle(&self, profile: &str, to: &Jid, j: &Jingle) -> Result<(), HostError> {
-        let host = self.host()?;
+        let host = self.host();
         tracing::debug!(%profile, peer = %to, sid = %j.sid, action = j.action.as_str(), "sending Jingle");
         host.iq(profile, Some(to.clone()), true, j.to_element())
             .await
@@ -332,7 +328,7 @@ impl Calls {
         m: &Jmi,
         store: bool,
     ) -> Result<(), HostError> {
-        let host = self.host()?;
+        let host = self.host();
         let mut b = Element::builder("message", "jabber:client")
             .a("to", to.to_string())
             .a("type", "chat")
@@ -347,7 +343,7 @@ impl Calls {
 
     /// Whether `jid` (a full JID) is a Jingle RTP endpoint, by disco#info.
     async fn supports_rtp(&self, profile: &str, jid: &Jid) -> Result<bool, HostError> {
-        let host = self.host()?;
+        let host = self.host();
         let q = Element::builder("query", NS_DISCO_INFO).build();
         let answer = host.iq(profile, Some(jid.clone()), false, q).await?;
         Ok(answer.is_some_and(|a| {
@@ -475,7 +471,7 @@ impl Calls {
     /// Ends our call `sid` with reason `timeout` if it is still not answered after
     /// the ring timeout.
     fn unanswered_after(self: Arc<Self>, profile: String, sid: String) {
-        let wait = self.ring_timeout.get().copied().unwrap_or(RING_TIMEOUT);
+        let wait = self.ring_timeout;
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
             let Ok(c) = self.get(&profile, &sid) else {
@@ -499,7 +495,7 @@ impl Calls {
         to: &Jid,
         offer: sdp::Converted,
     ) -> Result<(), HostError> {
-        let host = self.host()?;
+        let host = self.host();
         let me = self.own_jid(&host, profile).await?;
         let mut j = Jingle::new(Action::SessionInitiate, sid);
         j.initiator = Some(me.to_string());
@@ -596,7 +592,7 @@ impl Calls {
                 self.send_jmi(profile, &c.peer, &Jmi::new(Kind::Proceed, sid), false)
                     .await?;
                 // Our other devices stop ringing.
-                let host = self.host()?;
+                let host = self.host();
                 let me = self.own_jid(&host, profile).await?;
                 self.send_jmi(
                     profile,
@@ -630,7 +626,7 @@ impl Calls {
                     };
                     a.creator = offered.creator.clone();
                 }
-                let host = self.host()?;
+                let host = self.host();
                 let me = self.own_jid(&host, profile).await?;
                 let mut j = Jingle::new(Action::SessionAccept, sid);
                 j.responder = Some(me.to_string());
@@ -832,9 +828,9 @@ impl Calls {
 
     /// Stored calls and those in memory (which win: they may be newer), oldest first.
     async fn call_list(&self, profile: &str) -> Result<Value, HostError> {
-        let host = self.host()?;
+        let host = self.host();
         let id = host.profile_id(profile).await?;
-        let stored = store::list(host.database(), id).await?;
+        let stored = store::list(host.store(), id).await?;
         let live: Vec<Value> = self
             .lock()
             .values()
@@ -1392,130 +1388,212 @@ fn spec(name: &'static str, doc: &'static str, params: Vec<Param>) -> ActionSpec
         name,
         plugin: String::new(),
         doc,
-        needs_session: name != actions::calls::List::NAME,
+        needs_session: name != "call_list",
         params,
     }
 }
 
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Jingle RTP calls",
+    description: "Audio and video calls: Jingle signalling (XEP-0166/0167/0176/0320/0353) converted to and from the frontend's SDP",
+    dependencies: &[],
+    recommendations: &["XEP-0030", "XEP-0280"],
+    tables: &["call"],
+    signals_as: Some(SIGNAL_PLUGIN),
+};
+
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, build)
+}
+
+/// `ring_timeout_s` from the plugin's options.
+fn ring_timeout(options: &Value) -> Result<Duration, PluginError> {
+    match options.get("ring_timeout_s") {
+        None => Ok(RING_TIMEOUT),
+        Some(v) => match v.as_f64() {
+            Some(secs) if secs > 0.0 && secs <= 3600.0 => Ok(Duration::from_secs_f64(secs)),
+            _ => Err(PluginError(format!(
+                "plugins.options.\"{IMPORT_NAME}\".ring_timeout_s must be a number of seconds in (0, 3600], got {v}"
+            ))),
+        },
+    }
+}
+
+async fn build(host: Arc<dyn Host>) -> BuildResult {
+    let me = Arc::new(Calls {
+        ring_timeout: ring_timeout(&host.options())?,
+        host: host.clone(),
+        calls: Mutex::default(),
+        presences: Mutex::default(),
+    });
+    for f in FEATURES {
+        host.add_feature(f);
+    }
+    for (name, doc) in SIGNALS {
+        host.declare_signal(name, doc);
+    }
+    let m = me.clone();
+    host.add_iq_handler(
+        true,
+        "jingle",
+        jingle::xml::NS,
+        Arc::new(move |req| m.clone().on_jingle(req).boxed()),
+    );
+    let t = host.triggers();
+    t.add_with::<MessageReceived, _>(0, me.clone(), |me, args| {
+        let flow = if me.on_jmi(args) {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        };
+        async move { flow }.boxed()
+    })?;
+    t.add_with::<PresenceReceived, _>(0, me.clone(), |me, args| {
+        me.on_presence(args);
+        async { Flow::Continue }.boxed()
+    })?;
+    register_actions(&me, &host);
+    Ok(me)
+}
+
+fn register_actions(me: &Arc<Calls>, host: &Arc<dyn Host>) {
+    for (spec, run) in setup_actions().into_iter().chain(ongoing_actions()) {
+        host.add_action(spec, action_fn(me.clone(), run));
+    }
+}
+
+fn sid_param() -> Param {
+    Param::required("sid", ParamType::String, "the call's session id")
+}
+
+/// Starting, answering, declining a call.
+fn setup_actions() -> Vec<(ActionSpec, Runner)> {
+    let sid = sid_param;
+    vec![
+        (
+            spec(
+                actions::calls::Start::NAME,
+                "Calls a contact with an SDP offer; returns {sid}",
+                vec![
+                    Param::required(
+                        "peer",
+                        ParamType::Jid,
+                        "whom to call: a bare JID (its available resource that does Jingle RTP) or a full JID",
+                    ),
+                    Param::required("sdp", ParamType::String, "the local SDP offer"),
+                    Param::optional(
+                        "media",
+                        ParamType::List,
+                        "audio, video (default: the offer's m-lines)",
+                    ),
+                    Param::optional(
+                        "jmi",
+                        ParamType::Boolean,
+                        "ring every device by XEP-0353 first instead of a direct session-initiate",
+                    ),
+                ],
+            ),
+            |m, c| m.call_start(c).boxed(),
+        ),
+        (
+            spec(
+                actions::calls::Answer::NAME,
+                "Accepts an incoming call: without sdp a JMI proposal (proceed), with sdp the offer (session-accept)",
+                vec![
+                    sid(),
+                    Param::optional(
+                        "sdp",
+                        ParamType::String,
+                        "the local SDP answer to call_incoming's offer",
+                    ),
+                ],
+            ),
+            |m, c| m.call_answer(c).boxed(),
+        ),
+        (
+            spec(
+                actions::calls::Decline::NAME,
+                "Declines an incoming call",
+                vec![
+                    sid(),
+                    Param::optional("reason", ParamType::String, "decline (default) or busy"),
+                ],
+            ),
+            |m, c| m.call_decline(c).boxed(),
+        ),
+    ]
+}
+
+/// What goes on during a call, and the list.
+fn ongoing_actions() -> Vec<(ActionSpec, Runner)> {
+    let sid = sid_param;
+    vec![
+        (
+            spec(
+                actions::calls::Candidates::NAME,
+                "Adds local ICE candidates (sent once the session is signalled)",
+                vec![
+                    sid(),
+                    Param::required(
+                        "candidates",
+                        ParamType::Array,
+                        "[{mline_index, mid, candidate}], candidate without a=; empty = end of candidates",
+                    ),
+                ],
+            ),
+            |m, c| m.call_candidates(c).boxed(),
+        ),
+        (
+            spec(
+                actions::calls::Info::NAME,
+                "Tells the peer: ringing, mute, unmute, active, hold, unhold",
+                vec![
+                    sid(),
+                    Param::required(
+                        "info",
+                        ParamType::String,
+                        "ringing, mute, unmute, active, hold or unhold",
+                    ),
+                    Param::optional(
+                        "media",
+                        ParamType::String,
+                        "audio or video (mute/unmute one content)",
+                    ),
+                ],
+            ),
+            |m, c| m.call_info(c).boxed(),
+        ),
+        (
+            spec(
+                actions::calls::End::NAME,
+                "Ends (hangs up, cancels) a call",
+                vec![
+                    sid(),
+                    Param::optional(
+                        "reason",
+                        ParamType::String,
+                        "a XEP-0166 reason (default success)",
+                    ),
+                    Param::optional("text", ParamType::String, "a human-readable explanation"),
+                ],
+            ),
+            |m, c| m.call_end(c).boxed(),
+        ),
+        (
+            spec(
+                actions::calls::List::NAME,
+                "A profile's calls (ongoing and ended since perchd started), oldest first",
+                vec![],
+            ),
+            |m, c| async move { m.call_list(&c.profile).await }.boxed(),
+        ),
+    ]
+}
+
 impl Plugin for Calls {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Jingle RTP calls",
-            description: "Audio and video calls: Jingle signalling (XEP-0166/0167/0176/0320/0353) converted to and from the frontend's SDP",
-            dependencies: &[],
-            recommendations: &["XEP-0030", "XEP-0280"],
-        }
-    }
-
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            let _ = self.host.set(host.clone());
-            let options = host.options(IMPORT_NAME);
-            let timeout = match options.get("ring_timeout_s") {
-                None => RING_TIMEOUT,
-                Some(v) => match v.as_f64() {
-                    Some(secs) if secs > 0.0 && secs <= 3600.0 => Duration::from_secs_f64(secs),
-                    _ => {
-                        return Err(PluginError(format!(
-                            "plugins.options.\"{IMPORT_NAME}\".ring_timeout_s must be a number of seconds in (0, 3600], got {v}"
-                        )));
-                    }
-                },
-            };
-            let _ = self.ring_timeout.set(timeout);
-            for f in FEATURES {
-                host.add_feature(IMPORT_NAME, f);
-            }
-            for (name, doc) in SIGNALS {
-                host.declare_signal(SIGNAL_PLUGIN, name, doc);
-            }
-            let me = self.clone();
-            host.add_iq_handler(
-                IMPORT_NAME,
-                true,
-                "jingle",
-                jingle::xml::NS,
-                Arc::new(move |req| me.clone().on_jingle(req).boxed()),
-            );
-            let me = self.clone();
-            host.triggers().add::<MessageReceived, _>(IMPORT_NAME, 0, move |args: &mut IncomingMessage| {
-                let flow = if me.on_jmi(args) { Flow::Stop } else { Flow::Continue };
-                async move { flow }.boxed()
-            });
-            let me = self.clone();
-            host.triggers().add::<PresenceReceived, _>(IMPORT_NAME, 0, move |args: &mut IncomingPresence| {
-                me.on_presence(args);
-                async { Flow::Continue }.boxed()
-            });
-
-            let sid = || Param::required("sid", ParamType::String, "the call's session id");
-            let actions: Vec<(ActionSpec, Runner)> = vec![
-                (
-                    spec(actions::calls::Start::NAME, "Calls a contact with an SDP offer; returns {sid}", vec![
-                        Param::required("peer", ParamType::Jid, "whom to call: a bare JID (its available resource that does Jingle RTP) or a full JID"),
-                        Param::required("sdp", ParamType::String, "the local SDP offer"),
-                        Param::optional("media", ParamType::List, "audio, video (default: the offer's m-lines)"),
-                        Param::optional("jmi", ParamType::Boolean, "ring every device by XEP-0353 first instead of a direct session-initiate"),
-                    ]),
-                    |m, c| m.call_start(c).boxed(),
-                ),
-                (
-                    spec(actions::calls::Answer::NAME, "Accepts an incoming call: without sdp a JMI proposal (proceed), with sdp the offer (session-accept)", vec![
-                        sid(),
-                        Param::optional("sdp", ParamType::String, "the local SDP answer to call_incoming's offer"),
-                    ]),
-                    |m, c| m.call_answer(c).boxed(),
-                ),
-                (
-                    spec(actions::calls::Decline::NAME, "Declines an incoming call", vec![
-                        sid(),
-                        Param::optional("reason", ParamType::String, "decline (default) or busy"),
-                    ]),
-                    |m, c| m.call_decline(c).boxed(),
-                ),
-                (
-                    spec(actions::calls::Candidates::NAME, "Adds local ICE candidates (sent once the session is signalled)", vec![
-                        sid(),
-                        Param::required("candidates", ParamType::Array, "[{mline_index, mid, candidate}], candidate without a=; empty = end of candidates"),
-                    ]),
-                    |m, c| m.call_candidates(c).boxed(),
-                ),
-                (
-                    spec(actions::calls::Info::NAME, "Tells the peer: ringing, mute, unmute, active, hold, unhold", vec![
-                        sid(),
-                        Param::required("info", ParamType::String, "ringing, mute, unmute, active, hold or unhold"),
-                        Param::optional("media", ParamType::String, "audio or video (mute/unmute one content)"),
-                    ]),
-                    |m, c| m.call_info(c).boxed(),
-                ),
-                (
-                    spec(actions::calls::End::NAME, "Ends (hangs up, cancels) a call", vec![
-                        sid(),
-                        Param::optional("reason", ParamType::String, "a XEP-0166 reason (default success)"),
-                        Param::optional("text", ParamType::String, "a human-readable explanation"),
-                    ]),
-                    |m, c| m.call_end(c).boxed(),
-                ),
-            ];
-            for (spec, run) in actions {
-                let me = self.clone();
-                host.add_action(IMPORT_NAME, spec, Arc::new(move |call| run(me.clone(), call)));
-            }
-            let me = self.clone();
-            host.add_action(
-                IMPORT_NAME,
-                spec(actions::calls::List::NAME, "A profile's calls (ongoing and ended since perchd started), oldest first", vec![]),
-                Arc::new(move |call| {
-                    let me = me.clone();
-                    async move { me.call_list(&call.profile).await }.boxed()
-                }),
-            );
-            Ok(())
-        }
-        .boxed()
-    }
-
     fn session_ended(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
         async move {
             self.presences

@@ -3,7 +3,8 @@
 //! session that carries their signalling).
 
 use perch_plugin_api::HostError;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value as Sql};
+use perch_plugin_api::PluginStore;
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value as Sql};
 use serde_json::Value;
 
 fn db_err(e: sea_orm::DbErr) -> HostError {
@@ -12,7 +13,7 @@ fn db_err(e: sea_orm::DbErr) -> HostError {
 
 /// Records an ended call (again: the last write wins).
 pub async fn save(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     profile_id: i32,
     sid: &str,
     created: &str,
@@ -35,7 +36,7 @@ pub async fn save(
 }
 
 /// The profile's stored calls, oldest first.
-pub async fn list(db: &DatabaseConnection, profile_id: i32) -> Result<Vec<Value>, HostError> {
+pub async fn list(db: &PluginStore, profile_id: i32) -> Result<Vec<Value>, HostError> {
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,

@@ -24,7 +24,7 @@
 //!   each join so the archive plugin catches up with the room.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -36,7 +36,9 @@ use perch_plugin_api::points::{
     IncomingMessage, IncomingPresence, MessageReceived, MessageSend, OutgoingMessage,
     OutgoingPresence, PresenceReceived, PresenceSend, RoomJoined, RoomJoinedPoint,
 };
-use perch_plugin_api::{Direction, Flow, Host, HostError, Plugin, PluginError, PluginInfo};
+use perch_plugin_api::{
+    BuildResult, Direction, Flow, Host, HostError, Plugin, PluginFactory, PluginInfo,
+};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -147,9 +149,8 @@ enum Effect {
 
 type Rooms = HashMap<String, HashMap<String, Room>>;
 
-#[derive(Default)]
 pub struct Muc {
-    host: OnceLock<Arc<dyn Host>>,
+    host: Arc<dyn Host>,
     /// profile → room's bare JID → room.
     rooms: Mutex<Rooms>,
 }
@@ -163,13 +164,6 @@ fn bad(what: impl Into<String>) -> HostError {
 }
 
 impl Muc {
-    fn host(&self) -> Result<Arc<dyn Host>, HostError> {
-        self.host
-            .get()
-            .cloned()
-            .ok_or_else(|| HostError::Internal("the group chat plugin is not initialised".into()))
-    }
-
     /// Runs `f` on a profile's room, if we have it.
     fn with_room<T>(&self, profile: &str, room: &str, f: impl FnOnce(&mut Room) -> T) -> Option<T> {
         lock(&self.rooms)
@@ -311,7 +305,7 @@ impl Muc {
     async fn apply(&self, host: &Arc<dyn Host>, profile: &str, effects: Vec<Effect>) {
         for e in effects {
             match e {
-                Effect::Emit(name, data) => host.emit(IMPORT_NAME, name, profile, data),
+                Effect::Emit(name, data) => host.emit(name, profile, data),
                 Effect::Forget(room, removed) => {
                     if let Err(e) = forget(&**host, profile, &room).await {
                         tracing::warn!(%profile, %room, error = %e, "forgetting a room failed");
@@ -331,7 +325,7 @@ impl Muc {
                 }
                 Effect::Save(room, nick) => {
                     let saved = match host.profile_id(profile).await {
-                        Ok(id) => store::save(host.database(), id, &room, &nick).await,
+                        Ok(id) => store::save(host.store(), id, &room, &nick).await,
                         Err(e) => Err(e),
                     };
                     if let Err(e) = saved {
@@ -360,14 +354,11 @@ impl Muc {
                     let subject = (!subject.is_empty()).then_some(subject);
                     r.subject = subject.clone();
                     drop(all);
-                    if let Some(host) = self.host.get() {
-                        host.emit(
-                            IMPORT_NAME,
-                            signal::SUBJECT,
-                            &args.profile,
-                            json!({"room": room, "subject": subject, "by": nick}),
-                        );
-                    }
+                    self.host.emit(
+                        signal::SUBJECT,
+                        &args.profile,
+                        json!({"room": room, "subject": subject, "by": nick}),
+                    );
                     return Flow::Stop;
                 }
                 if nick.as_deref() == Some(r.nick.as_str()) {
@@ -389,7 +380,7 @@ impl Muc {
         if args.presence.type_ != Type::None || args.presence.to.is_some() {
             return;
         }
-        let Ok(host) = self.host() else { return };
+        let host = self.host.clone();
         let targets: Vec<Jid> = lock(&self.rooms)
             .get(&args.profile)
             .map(|rooms| {
@@ -425,7 +416,7 @@ impl Muc {
         password: Option<String>,
         bookmark: bool,
     ) -> Result<Value, HostError> {
-        let host = self.host()?;
+        let host = self.host.clone();
         let room_s = room.to_bare().to_string();
         // Where catching up with the room's archive starts (`RoomJoined::after`).
         // Once we have messages of the room's archive, the room sends no history:
@@ -471,6 +462,24 @@ impl Muc {
                 return Err(e);
             }
         };
+        self.in_the_room(profile, room, answer, after, password, bookmark)
+            .await
+    }
+
+    /// The room let us in: configure it when we created it, see whether it keeps an
+    /// archive, remember it, tell the plugins (`room.joined`) and frontends, bookmark
+    /// it.
+    async fn in_the_room(
+        &self,
+        profile: &str,
+        room: &Jid,
+        answer: Answer,
+        after: Option<String>,
+        password: Option<String>,
+        bookmark: bool,
+    ) -> Result<Value, HostError> {
+        let host = self.host.clone();
+        let room_s = room.to_bare().to_string();
         if answer.created {
             // Prosody locks a new room until its owner configures it: accept the
             // defaults (an instant room).
@@ -505,7 +514,7 @@ impl Muc {
             })
             .unwrap_or_default();
         let pid = host.profile_id(profile).await?;
-        store::save(host.database(), pid, &room_s, &answer.nick).await?;
+        store::save(host.store(), pid, &room_s, &answer.nick).await?;
         tracing::info!(%profile, room = %room_s, nick = %answer.nick, archived, "in the room");
         let mut joined = RoomJoined {
             profile: profile.to_owned(),
@@ -514,9 +523,10 @@ impl Muc {
             archived,
             after,
         };
-        host.triggers().fire::<RoomJoinedPoint>(&mut joined).await;
+        if let Err(e) = host.triggers().fire::<RoomJoinedPoint>(&mut joined).await {
+            tracing::error!(%profile, room = %room_s, error = %e, "room.joined not fired");
+        }
         host.emit(
-            IMPORT_NAME,
             signal::ROOM_JOINED,
             profile,
             json!({"room": room_s, "nick": answer.nick, "created": answer.created, "archived": archived}),
@@ -570,7 +580,7 @@ impl Muc {
     }
 
     async fn leave(&self, profile: &str, room: &Jid) -> Result<Value, HostError> {
-        let host = self.host()?;
+        let host = self.host.clone();
         let room_s = room.to_bare().to_string();
         let (tx, rx) = oneshot::channel();
         let nick = self.with_room(profile, &room_s, |r| {
@@ -582,7 +592,7 @@ impl Muc {
             (r.nick.clone(), joined)
         });
         let pid = host.profile_id(profile).await?;
-        let stored = store::rooms(host.database(), pid)
+        let stored = store::rooms(host.store(), pid)
             .await?
             .into_iter()
             .find(|(r, _)| *r == room_s);
@@ -606,7 +616,6 @@ impl Muc {
         if still || !joined {
             forget(&*host, profile, &room_s).await?;
             host.emit(
-                IMPORT_NAME,
                 signal::ROOM_LEFT,
                 profile,
                 json!({"room": room_s, "nick": nick, "reason": "left"}),
@@ -619,7 +628,7 @@ impl Muc {
     }
 
     async fn change_nick(&self, profile: &str, room: &Jid, nick: &str) -> Result<Value, HostError> {
-        let host = self.host()?;
+        let host = self.host.clone();
         let room_s = room.to_bare().to_string();
         let presence = xml::change_nick(room, nick).map_err(bad)?;
         let (tx, rx) = oneshot::channel();
@@ -643,10 +652,10 @@ impl Muc {
     /// Joins again every room of a profile: those of the table, those joined in this
     /// run, and the autojoin bookmarks.
     async fn rejoin_all(&self, profile: &str) -> Result<(), HostError> {
-        let host = self.host()?;
+        let host = self.host.clone();
         let pid = host.profile_id(profile).await?;
         let mut wanted: BTreeMap<String, (String, Option<String>)> =
-            store::rooms(host.database(), pid)
+            store::rooms(host.store(), pid)
                 .await?
                 .into_iter()
                 .map(|(room, nick)| (room, (nick, None)))
@@ -719,7 +728,7 @@ async fn wait(
 
 async fn forget(host: &dyn Host, profile: &str, room: &str) -> Result<(), HostError> {
     let pid = host.profile_id(profile).await?;
-    store::remove(host.database(), pid, room).await
+    store::remove(host.store(), pid, room).await
 }
 
 /// Our nick when none is given: the account's local part.
@@ -755,124 +764,116 @@ async fn update_bookmark(
     Ok(())
 }
 
-impl Plugin for Muc {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Multi-User Chat",
-            description: "Group chats: join, leave, occupants, subject, nick, private messages; \
-                          rooms rejoined and kept in bookmarks (XEP-0402)",
-            dependencies: &[],
-            recommendations: &["XEP-0030", "XEP-0359"],
-        }
-    }
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Multi-User Chat",
+    description: "Group chats: join, leave, occupants, subject, nick, private messages; \
+                  rooms rejoined and kept in bookmarks (XEP-0402)",
+    dependencies: &[],
+    recommendations: &["XEP-0030", "XEP-0359"],
+    tables: &["muc_room"],
+    signals_as: None,
+};
 
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        let me = self.clone();
-        async move {
-            let _ = me.host.set(host.clone());
-            host.add_feature(IMPORT_NAME, xml::NS_MUC);
-            for (name, doc) in [
-                (
-                    signal::ROOM_JOINED,
-                    "we are in a room: {room, nick, created, archived}",
-                ),
-                (
-                    signal::ROOM_LEFT,
-                    "we are out of a room: {room, nick, reason (left, kicked, banned, destroyed, \
-                     affiliation_changed, members_only, shutdown), actor, text, alternate}",
-                ),
-                (
-                    signal::OCCUPANT,
-                    "another occupant joined, changed or left: {room, event, occupant {nick, jid, \
-                     role, affiliation, show, status}, reason}",
-                ),
-                (
-                    signal::SUBJECT,
-                    "a room's subject: {room, subject (null: none), by}",
-                ),
-                (
-                    signal::NICK_CHANGED,
-                    "an occupant (own: us) changed nick: {room, old, new, own}",
-                ),
-            ] {
-                host.declare_signal(IMPORT_NAME, name, doc);
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, build)
+}
+
+const SIGNALS: [(&str, &str); 5] = [
+    (
+        signal::ROOM_JOINED,
+        "we are in a room: {room, nick, created, archived}",
+    ),
+    (
+        signal::ROOM_LEFT,
+        "we are out of a room: {room, nick, reason (left, kicked, banned, destroyed, \
+         affiliation_changed, members_only, shutdown), actor, text, alternate}",
+    ),
+    (
+        signal::OCCUPANT,
+        "another occupant joined, changed or left: {room, event, occupant {nick, jid, \
+         role, affiliation, show, status}, reason}",
+    ),
+    (
+        signal::SUBJECT,
+        "a room's subject: {room, subject (null: none), by}",
+    ),
+    (
+        signal::NICK_CHANGED,
+        "an occupant (own: us) changed nick: {room, old, new, own}",
+    ),
+];
+
+async fn build(host: Arc<dyn Host>) -> BuildResult {
+    let me = Arc::new(Muc {
+        host: host.clone(),
+        rooms: Mutex::default(),
+    });
+    host.add_feature(xml::NS_MUC);
+    for (name, doc) in SIGNALS {
+        host.declare_signal(name, doc);
+    }
+    let t = host.triggers();
+    t.declare::<RoomJoinedPoint>()?;
+    t.add_with::<PresenceReceived, _>(PRIORITY, me.clone(), on_presence)?;
+    t.add_with::<MessageReceived, _>(PRIORITY, me.clone(), |me, args| {
+        let flow = me.on_message(args);
+        async move { flow }.boxed()
+    })?;
+    // After receipts (0), before the unique ids (-100): nothing here depends on the
+    // order, and `perch debug triggers` keeps receipts first.
+    t.add_with::<MessageSend, _>(-10, me.clone(), on_send)?;
+    t.add_with::<PresenceSend, _>(-100, me.clone(), |me, args| {
+        me.share_presence(args);
+        async { Flow::Continue }.boxed()
+    })?;
+    actions::register(&me);
+    Ok(me)
+}
+
+/// `presence.received`: a room's presence is the plugin's, never a contact's.
+fn on_presence(me: Arc<Muc>, args: &mut IncomingPresence) -> BoxFuture<'_, Flow<()>> {
+    let profile = args.profile.clone();
+    let effects = me.on_presence(&profile, args);
+    let stray = effects.is_none() && xml::is_room_presence(&args.presence);
+    async move {
+        match effects {
+            Some(effects) => {
+                let host = me.host.clone();
+                me.apply(&host, &profile, effects).await;
+                Flow::Stop
             }
-            let m = me.clone();
-            host.triggers().add::<PresenceReceived, _>(
-                IMPORT_NAME,
-                PRIORITY,
-                move |args: &mut IncomingPresence| {
-                    let me = m.clone();
-                    let profile = args.profile.clone();
-                    let effects = me.on_presence(&profile, args);
-                    let stray = effects.is_none() && xml::is_room_presence(&args.presence);
-                    async move {
-                        match effects {
-                            Some(effects) => {
-                                if let Ok(host) = me.host() {
-                                    me.apply(&host, &profile, effects).await;
-                                }
-                                Flow::Stop
-                            }
-                            // A room we are no longer in: not a contact either.
-                            None if stray => Flow::Stop,
-                            None => Flow::Continue,
-                        }
-                    }
-                    .boxed()
-                },
-            );
-            let m = me.clone();
-            host.triggers().add::<MessageReceived, _>(
-                IMPORT_NAME,
-                PRIORITY,
-                move |args: &mut IncomingMessage| {
-                    let flow = m.on_message(args);
-                    async move { flow }.boxed()
-                },
-            );
-            let m = me.clone();
-            // After receipts (0), before the unique ids (-100): nothing here depends on
-            // the order, and `perch debug triggers` keeps receipts first.
-            host.triggers().add::<MessageSend, _>(
-                IMPORT_NAME,
-                -10,
-                move |args: &mut OutgoingMessage| {
-                    // A private message to an occupant: filed under the occupant.
-                    if let Some(to) = args.message.to.clone()
-                        && to.resource().is_some()
-                        && matches!(args.message.type_, MessageType::Chat | MessageType::Normal)
-                        && m.has_room(&args.profile, &to.to_bare().to_string())
-                    {
-                        args.peer = Some(to.to_string());
-                        if !args
-                            .message
-                            .payloads
-                            .iter()
-                            .any(|p| p.is("x", xml::NS_USER))
-                        {
-                            args.message.payloads.push(xml::pm_marker());
-                        }
-                    }
-                    async { Flow::Continue }.boxed()
-                },
-            );
-            let m = me.clone();
-            host.triggers().add::<PresenceSend, _>(
-                IMPORT_NAME,
-                -100,
-                move |args: &mut OutgoingPresence| {
-                    m.share_presence(args);
-                    async { Flow::Continue }.boxed()
-                },
-            );
-            actions::register(&me, &host);
-            Ok(())
+            // A room we are no longer in: not a contact either.
+            None if stray => Flow::Stop,
+            None => Flow::Continue,
         }
-        .boxed()
     }
+    .boxed()
+}
 
+/// `message.send`: a private message to an occupant is filed under the occupant.
+fn on_send(me: Arc<Muc>, args: &mut OutgoingMessage) -> BoxFuture<'_, Flow<String>> {
+    if let Some(to) = args.message.to.clone()
+        && to.resource().is_some()
+        && matches!(args.message.type_, MessageType::Chat | MessageType::Normal)
+        && me.has_room(&args.profile, &to.to_bare().to_string())
+    {
+        args.peer = Some(to.to_string());
+        if !args
+            .message
+            .payloads
+            .iter()
+            .any(|p| p.is("x", xml::NS_USER))
+        {
+            args.message.payloads.push(xml::pm_marker());
+        }
+    }
+    async { Flow::Continue }.boxed()
+}
+
+impl Plugin for Muc {
     fn session_started(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
         async move {
             // Off the inbox: joining waits for presences that come through it.
@@ -923,7 +924,10 @@ mod tests {
 
     /// A plugin in `ROOM` as `alice`, joining (a waiter) or joined.
     fn muc(joined: bool) -> (Muc, oneshot::Receiver<Result<Answer, HostError>>) {
-        let m = Muc::default();
+        let m = Muc {
+            host: perch_plugin_api::testing::OfflineHost::new(IMPORT_NAME),
+            rooms: Mutex::default(),
+        };
         let (tx, rx) = oneshot::channel();
         let mut r = Room::new("alice".into(), None);
         r.joined = joined;

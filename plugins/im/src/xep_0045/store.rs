@@ -3,7 +3,8 @@
 //! the room or are thrown out of it. No password is ever stored.
 
 use perch_plugin_api::HostError;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value as Sql};
+use perch_plugin_api::PluginStore;
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value as Sql};
 
 const B: DbBackend = DbBackend::Sqlite;
 
@@ -17,7 +18,7 @@ fn stmt(sql: &str, values: Vec<Sql>) -> Statement {
 
 /// Records that the profile is in `room` as `nick`.
 pub async fn save(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     profile_id: i32,
     room: &str,
     nick: &str,
@@ -32,7 +33,7 @@ pub async fn save(
     Ok(())
 }
 
-pub async fn remove(db: &DatabaseConnection, profile_id: i32, room: &str) -> Result<(), HostError> {
+pub async fn remove(db: &PluginStore, profile_id: i32, room: &str) -> Result<(), HostError> {
     db.execute_raw(stmt(
         "DELETE FROM muc_room WHERE profile_id = ? AND room = ?",
         vec![profile_id.into(), room.into()],
@@ -43,10 +44,7 @@ pub async fn remove(db: &DatabaseConnection, profile_id: i32, room: &str) -> Res
 }
 
 /// The profile's rooms: (room, nick), by room.
-pub async fn rooms(
-    db: &DatabaseConnection,
-    profile_id: i32,
-) -> Result<Vec<(String, String)>, HostError> {
+pub async fn rooms(db: &PluginStore, profile_id: i32) -> Result<Vec<(String, String)>, HostError> {
     let rows = db
         .query_all_raw(stmt(
             "SELECT room, nick FROM muc_room WHERE profile_id = ? ORDER BY room",

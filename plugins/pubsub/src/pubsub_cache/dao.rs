@@ -2,14 +2,17 @@
 //! that touches them. Raw SQL through sea-orm statements: upserts, FTS5 and JSON
 //! paths have no builder, and the hot paths (a page of items in one transaction, a
 //! 20-item read) must stay a handful of statements. Storing items goes through sqlx
-//! itself, the values moved rather than copied; it also writes the full-text index,
-//! which keeps no text of its own (migration 006).
+//! itself (the store's checked sqlx transaction), the values moved rather than
+//! copied; it also writes the full-text index, which keeps no text of its own
+//! (migration 006). Everything goes through the plugin's store: these tables and no
+//! other.
 
 use std::collections::HashSet;
 
-use perch_plugin_api::HostError;
+use perch_plugin_api::{HostError, PluginStore};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, Value as Sql,
+    ConnectionTrait, DbBackend, QueryResult, Statement, TransactionSession, TransactionTrait,
+    Value as Sql,
 };
 
 use super::model::SyncState;
@@ -94,7 +97,7 @@ fn node_of(r: &QueryResult) -> Result<Node, HostError> {
 }
 
 pub async fn node(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     profile_id: i32,
     service: &str,
     name: &str,
@@ -111,7 +114,7 @@ pub async fn node(
     r.as_ref().map(node_of).transpose()
 }
 
-pub async fn node_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<Node>, HostError> {
+pub async fn node_by_id(db: &PluginStore, id: i64) -> Result<Option<Node>, HostError> {
     let r = db
         .query_one_raw(stmt(
             &format!("SELECT {NODE_COLS} FROM pubsub_node WHERE id = ?"),
@@ -124,7 +127,7 @@ pub async fn node_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<Node>
 
 /// The node's row, created when missing.
 pub async fn node_ensure(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     profile_id: i32,
     service: &str,
     name: &str,
@@ -143,7 +146,7 @@ pub async fn node_ensure(
 
 /// Nodes matching the filters (None: any), for status and management.
 pub async fn nodes(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     profile_id: Option<i32>,
     service: Option<&str>,
     name: Option<&str>,
@@ -168,10 +171,7 @@ pub async fn nodes(
 }
 
 /// Nodes in a state (all profiles): at start (`in_progress` → resume) and for retries.
-pub async fn nodes_in_state(
-    db: &DatabaseConnection,
-    state: SyncState,
-) -> Result<Vec<Node>, HostError> {
+pub async fn nodes_in_state(db: &PluginStore, state: SyncState) -> Result<Vec<Node>, HostError> {
     let rows = db
         .query_all_raw(stmt(
             &format!("SELECT {NODE_COLS} FROM pubsub_node WHERE sync_state = ?"),
@@ -183,7 +183,7 @@ pub async fn nodes_in_state(
 }
 
 pub async fn set_analysis(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     id: i64,
     a: &super::model::Analysis,
 ) -> Result<(), HostError> {
@@ -207,11 +207,7 @@ pub async fn set_analysis(
 }
 
 /// A sync starts: a new generation, not served until it completes.
-pub async fn sync_started(
-    db: &DatabaseConnection,
-    id: i64,
-    forced: bool,
-) -> Result<i64, HostError> {
+pub async fn sync_started(db: &PluginStore, id: i64, forced: bool) -> Result<i64, HostError> {
     db.execute_raw(stmt(
         "UPDATE pubsub_node SET sync_state = 'in_progress', sync_state_updated = ?, sync_error = NULL, \
          coherent = 0, incoherent_reason = NULL, sync_gen = sync_gen + 1, items_fetched = 0, \
@@ -226,7 +222,7 @@ pub async fn sync_started(
     Ok(n.sync_gen)
 }
 
-pub async fn set_subscribed(db: &DatabaseConnection, id: i64, yes: bool) -> Result<(), HostError> {
+pub async fn set_subscribed(db: &PluginStore, id: i64, yes: bool) -> Result<(), HostError> {
     db.execute_raw(stmt(
         "UPDATE pubsub_node SET subscribed = ? WHERE id = ?",
         vec![yes.into(), id.into()],
@@ -237,14 +233,8 @@ pub async fn set_subscribed(db: &DatabaseConnection, id: i64, yes: bool) -> Resu
 }
 
 /// The sync finished: stale items (of older generations) go, the node is served.
-pub async fn sync_completed(
-    db: &DatabaseConnection,
-    id: i64,
-    generation: i64,
-) -> Result<(), HostError> {
-    let txn = perch_plugin_api::db::begin_write(db, "pubsub cache sync completed", "")
-        .await
-        .map_err(db_err)?;
+pub async fn sync_completed(db: &PluginStore, id: i64, generation: i64) -> Result<(), HostError> {
+    let txn = db.begin().await.map_err(db_err)?;
     txn.execute_raw(stmt(
         "DELETE FROM pubsub_item WHERE node_id = ? AND generation < ?",
         vec![id.into(), generation.into()],
@@ -263,7 +253,7 @@ pub async fn sync_completed(
 
 /// The sync failed: the reason stays visible, a retry is planned.
 pub async fn sync_failed(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     id: i64,
     reason: &str,
     retry_at: Option<i64>,
@@ -284,7 +274,7 @@ pub async fn sync_failed(
 }
 
 /// The node must not be cached (XEP-0460 hints): not synced again by itself.
-pub async fn set_no_sync(db: &DatabaseConnection, id: i64, reason: &str) -> Result<(), HostError> {
+pub async fn set_no_sync(db: &PluginStore, id: i64, reason: &str) -> Result<(), HostError> {
     db.execute_raw(stmt(
         "UPDATE pubsub_node SET sync_state = 'no_sync', sync_state_updated = ?, sync_error = ?, \
          coherent = 0, to_sync = 0, retry_at = NULL WHERE id = ?",
@@ -296,11 +286,7 @@ pub async fn set_no_sync(db: &DatabaseConnection, id: i64, reason: &str) -> Resu
 }
 
 /// The cache can no longer vouch for the node: not served until a new sync.
-pub async fn set_incoherent(
-    db: &DatabaseConnection,
-    id: i64,
-    reason: &str,
-) -> Result<(), HostError> {
+pub async fn set_incoherent(db: &PluginStore, id: i64, reason: &str) -> Result<(), HostError> {
     db.execute_raw(stmt(
         "UPDATE pubsub_node SET coherent = 0, incoherent_reason = ? WHERE id = ?",
         vec![reason.into(), id.into()],
@@ -329,7 +315,7 @@ pub struct NewItem {
 /// number: an edited item moves to the end, as on the services). `fetched`: a page of
 /// a sync (else: from a notification). Returns how many.
 pub async fn store_items(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     node_id: i64,
     generation: i64,
     items: Vec<NewItem>,
@@ -338,24 +324,8 @@ pub async fn store_items(
     if items.is_empty() {
         return Ok(0);
     }
-    let count = items.len();
-    // sqlx directly, the items moved into the statement: sea-orm would copy every
-    // value once more, and a sync writes a kilobyte or so per item.
-    // IMMEDIATE: the transaction reads the node's counter before it writes, and a
-    // deferred one that must upgrade to a writer while another connection writes gets
-    // SQLITE_BUSY at once, without waiting (two syncs at a time failed with "database
-    // is locked", perch-bench --memory). Taking the write lock first waits for it.
-    let pool = db.get_sqlite_connection_pool();
-    let mut tx = perch_plugin_api::db::begin_write_sqlx(pool, "pubsub cache store", "")
-        .await
-        .map_err(sqlx_err)?;
-    let now = now_micros();
-    let seq: i64 = sqlx::query_scalar("SELECT seq FROM pubsub_node WHERE id = ?")
-        .bind(node_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(sqlx_err)?
-        .unwrap_or(0);
+    let total = items.len();
+    let count = i64::try_from(total).unwrap_or(0);
     // A page of a sync gives the service's order; a notification repeating an item we
     // have unchanged (the last item sent on subscription, …) is not an edit and must
     // not move it.
@@ -364,62 +334,43 @@ pub async fn store_items(
     } else {
         "CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.seq ELSE excluded.seq END"
     };
-    let count_i = i64::try_from(count).unwrap_or(0);
+    // The statements are checked by the store before the write lock is taken (a check
+    // runs on another connection of the pool).
+    let mut chunks = Vec::new();
     let mut items = items.into_iter().peekable();
-    let mut n = seq;
-    // A chunk is one round trip into SQLite: its rows, their full-text entries (the
-    // index is contentless, migration 006: its entries are ours to write; an updated
-    // item's old entry went with the update, by trigger) and, with the last chunk,
-    // the node's counters.
     while items.peek().is_some() {
         let mut chunk: Vec<NewItem> = items.by_ref().take(CHUNK).collect();
         let last = items.peek().is_none();
-        // The text to index, by item id (of two items with one id, the last wins, as
-        // in the table).
-        let mut texts: Vec<(String, String)> = chunk
-            .iter_mut()
-            .map(|it| (it.item_id.clone(), std::mem::take(&mut it.text)))
-            .collect();
-        let mut seen = HashSet::with_capacity(texts.len());
-        if !texts.iter().all(|(id, _)| seen.insert(id.as_str())) {
-            let mut seen = HashSet::new();
-            texts.reverse();
-            texts.retain(|(id, _)| seen.insert(id.clone()));
-            texts.reverse();
-        }
-        let mut sql = String::with_capacity(600 + chunk.len() * 40);
-        sql.push_str(
-            "INSERT INTO pubsub_item (node_id, item_id, publisher, data, parsed, seq, generation, created, updated) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        }
-        sql.push_str(&format!(
-            " ON CONFLICT (node_id, item_id) DO UPDATE SET publisher = excluded.publisher, \
-             data = excluded.data, parsed = excluded.parsed, \
-             seq = {seq_set}, generation = excluded.generation, \
-             updated = CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.updated ELSE excluded.updated END; \
-             INSERT INTO pubsub_item_fts (rowid, text) SELECT i.id, v.column2 FROM (VALUES "
-        ));
-        for i in 0..texts.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?, ?)");
-        }
-        sql.push_str(") AS v JOIN pubsub_item i ON i.node_id = ? AND i.item_id = v.column1");
-        if last {
-            sql.push_str(
-                "; UPDATE pubsub_node SET seq = seq + ?, items_fetched = items_fetched + ? WHERE id = ?",
-            );
-        }
+        let texts = index_texts(&mut chunk);
+        let sql = chunk_sql(chunk.len(), texts.len(), last, seq_set);
+        let sql = db.check_sql(sql).await.map_err(db_err)?;
+        chunks.push((sql, chunk, texts, last));
+    }
+    let seq_sql = db
+        .check_sql("SELECT seq FROM pubsub_node WHERE id = ?")
+        .await
+        .map_err(db_err)?;
+    // sqlx directly, the items moved into the statement: sea-orm would copy every
+    // value once more, and a sync writes a kilobyte or so per item.
+    // IMMEDIATE: the transaction reads the node's counter before it writes, and a
+    // deferred one that must upgrade to a writer while another connection writes gets
+    // SQLITE_BUSY at once, without waiting (two syncs at a time failed with "database
+    // is locked", perch-bench --memory). Taking the write lock first waits for it.
+    let mut tx = db.begin_sqlx_immediate().await.map_err(sqlx_err)?;
+    let now = now_micros();
+    let mut n: i64 = match tx
+        .fetch_optional(seq_sql.query().bind(node_id))
+        .await
+        .map_err(sqlx_err)?
+    {
+        Some(row) => sqlx::Row::try_get(&row, 0).map_err(sqlx_err)?,
+        None => 0,
+    };
+    for (sql, chunk, texts, last) in chunks {
         // Not kept prepared: a 250-row statement compiles to hundreds of kilobytes,
         // kept per connection and per page length, for ever (doc/reliability.rst,
         // "Memory"); compiling it again costs far less than writing the page.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        let mut q = sql.query().persistent(false);
         for it in chunk {
             n += 1;
             q = q
@@ -439,18 +390,72 @@ pub async fn store_items(
         q = q.bind(node_id);
         if last {
             q = q
-                .bind(count_i)
-                .bind(if fetched { count_i } else { 0 })
+                .bind(count)
+                .bind(if fetched { count } else { 0 })
                 .bind(node_id);
         }
-        q.execute(&mut *tx).await.map_err(sqlx_err)?;
+        tx.execute(q).await.map_err(sqlx_err)?;
     }
     tx.commit().await.map_err(sqlx_err)?;
-    Ok(count)
+    Ok(total)
+}
+
+/// The text to index of a chunk's items, by item id (of two items with one id, the
+/// last wins, as in the table); taken out of the items.
+fn index_texts(chunk: &mut [NewItem]) -> Vec<(String, String)> {
+    let mut texts: Vec<(String, String)> = chunk
+        .iter_mut()
+        .map(|it| (it.item_id.clone(), std::mem::take(&mut it.text)))
+        .collect();
+    let mut seen = HashSet::with_capacity(texts.len());
+    if !texts.iter().all(|(id, _)| seen.insert(id.as_str())) {
+        let mut seen = HashSet::new();
+        texts.reverse();
+        texts.retain(|(id, _)| seen.insert(id.clone()));
+        texts.reverse();
+    }
+    texts
+}
+
+/// A chunk is one round trip into SQLite: its rows, their full-text entries (the
+/// index is contentless, migration 006: its entries are ours to write; an updated
+/// item's old entry went with the update, by trigger) and, with the last chunk, the
+/// node's counters.
+fn chunk_sql(rows: usize, texts: usize, last: bool, seq_set: &str) -> String {
+    let mut sql = String::with_capacity(600 + rows * 40);
+    sql.push_str(
+        "INSERT INTO pubsub_item (node_id, item_id, publisher, data, parsed, seq, generation, created, updated) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    }
+    sql.push_str(&format!(
+        " ON CONFLICT (node_id, item_id) DO UPDATE SET publisher = excluded.publisher, \
+         data = excluded.data, parsed = excluded.parsed, \
+         seq = {seq_set}, generation = excluded.generation, \
+         updated = CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.updated ELSE excluded.updated END; \
+         INSERT INTO pubsub_item_fts (rowid, text) SELECT i.id, v.column2 FROM (VALUES "
+    ));
+    for i in 0..texts {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?, ?)");
+    }
+    sql.push_str(") AS v JOIN pubsub_item i ON i.node_id = ? AND i.item_id = v.column1");
+    if last {
+        sql.push_str(
+            "; UPDATE pubsub_node SET seq = seq + ?, items_fetched = items_fetched + ? WHERE id = ?",
+        );
+    }
+    sql
 }
 
 pub async fn delete_items(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     node_id: i64,
     ids: &[String],
 ) -> Result<u64, HostError> {
@@ -471,7 +476,7 @@ pub async fn delete_items(
     Ok(total)
 }
 
-pub async fn purge_node_items(db: &DatabaseConnection, node_id: i64) -> Result<u64, HostError> {
+pub async fn purge_node_items(db: &PluginStore, node_id: i64) -> Result<u64, HostError> {
     Ok(db
         .execute_raw(stmt(
             "DELETE FROM pubsub_item WHERE node_id = ?",
@@ -482,7 +487,7 @@ pub async fn purge_node_items(db: &DatabaseConnection, node_id: i64) -> Result<u
         .rows_affected())
 }
 
-pub async fn delete_node(db: &DatabaseConnection, node_id: i64) -> Result<(), HostError> {
+pub async fn delete_node(db: &PluginStore, node_id: i64) -> Result<(), HostError> {
     db.execute_raw(stmt(
         "DELETE FROM pubsub_node WHERE id = ?",
         vec![node_id.into()],
@@ -508,7 +513,7 @@ fn row_of(r: &QueryResult) -> Result<Row, HostError> {
     })
 }
 
-pub async fn count(db: &DatabaseConnection, node_id: i64) -> Result<usize, HostError> {
+pub async fn count(db: &PluginStore, node_id: i64) -> Result<usize, HostError> {
     let r = db
         .query_one_raw(stmt(
             "SELECT COUNT(*) AS n FROM pubsub_item WHERE node_id = ?",
@@ -524,7 +529,7 @@ pub async fn count(db: &DatabaseConnection, node_id: i64) -> Result<usize, HostE
 /// The newest `n` items in node order, and how many the node has: the common read
 /// in one statement.
 pub async fn newest(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     node_id: i64,
     n: usize,
 ) -> Result<(Vec<Row>, usize), HostError> {
@@ -551,7 +556,7 @@ pub async fn newest(
 
 /// Items `offset..offset+limit` in node order (oldest first).
 pub async fn range(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     node_id: i64,
     offset: usize,
     limit: usize,
@@ -572,7 +577,7 @@ pub async fn range(
 
 /// The position (0-based, node order) of an item, if cached.
 pub async fn position(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     node_id: i64,
     item_id: &str,
 ) -> Result<Option<usize>, HostError> {
@@ -589,11 +594,7 @@ pub async fn position(
 }
 
 /// These items, in node order (missing ones are left out).
-pub async fn by_ids(
-    db: &DatabaseConnection,
-    node_id: i64,
-    ids: &[String],
-) -> Result<Vec<Row>, HostError> {
+pub async fn by_ids(db: &PluginStore, node_id: i64, ids: &[String]) -> Result<Vec<Row>, HostError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -614,7 +615,7 @@ pub async fn by_ids(
 
 /// Runs a search statement built by `search`.
 pub async fn query(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     sql: &str,
     values: Vec<Sql>,
 ) -> Result<Vec<QueryResult>, sea_orm::DbErr> {
@@ -627,7 +628,7 @@ pub async fn query(
 /// error", "no such column" for a `word:` prefix, "unterminated string", "unknown
 /// special query"…); asked alone, the query tells whether a search failed because of
 /// the frontend's `fts` (a bad argument) or because of the storage.
-pub async fn fts_error(db: &DatabaseConnection, fts: &str) -> Option<String> {
+pub async fn fts_error(db: &PluginStore, fts: &str) -> Option<String> {
     db.query_all_raw(stmt(
         "SELECT rowid FROM pubsub_item_fts WHERE pubsub_item_fts MATCH ? AND rowid = 0",
         vec![Sql::from(fts.trim().to_owned())],
@@ -641,13 +642,11 @@ pub async fn fts_error(db: &DatabaseConnection, fts: &str) -> Option<String> {
 /// they came from are no longer whole, so they are no longer served (a read syncs
 /// them again).
 pub async fn purge_where(
-    db: &DatabaseConnection,
+    db: &PluginStore,
     clause: &str,
     values: Vec<Sql>,
 ) -> Result<u64, HostError> {
-    let txn = perch_plugin_api::db::begin_write(db, "pubsub cache purge", "")
-        .await
-        .map_err(db_err)?;
+    let txn = db.begin().await.map_err(db_err)?;
     let matching = format!(
         "SELECT i.id FROM pubsub_item i JOIN pubsub_node n ON n.id = i.node_id WHERE {clause}"
     );
@@ -674,7 +673,7 @@ pub async fn purge_where(
 }
 
 /// Drops everything cached.
-pub async fn reset(db: &DatabaseConnection) -> Result<(), HostError> {
+pub async fn reset(db: &PluginStore) -> Result<(), HostError> {
     db.execute_unprepared("DELETE FROM pubsub_item; DELETE FROM pubsub_node;")
         .await
         .map_err(db_err)?;

@@ -80,8 +80,8 @@ impl Cache {
         (s.bytes(), s.len())
     }
 
-    fn db(&self) -> &sea_orm::DatabaseConnection {
-        self.host.database()
+    fn db(&self) -> &perch_plugin_api::PluginStore {
+        self.host.store()
     }
 
     pub async fn target(
@@ -717,7 +717,7 @@ pub fn hints_forbid(meta: &Value) -> Option<String> {
 
 /// RSM over the cached node: item ids are the cursors.
 async fn rsm_window(
-    db: &sea_orm::DatabaseConnection,
+    db: &perch_plugin_api::PluginStore,
     node_id: i64,
     r: &RsmRequest,
     count: usize,

@@ -10,12 +10,10 @@ use futures::future::BoxFuture;
 use perch_actions::{self as actions, Action};
 use perch_plugin_api::action::{ActionResult, Call, Param, ParamType};
 use perch_plugin_api::minidom::Element;
-use perch_plugin_api::{Host, HostError};
+use perch_plugin_api::{Host, HostError, action_fn};
 use serde_json::{Map, Value, json};
 
-use super::{
-    IMPORT_NAME, ItemsRequest, done, get_items, node_of, p_node, p_service, service_name, spec, xml,
-};
+use super::{ItemsRequest, done, get_items, node_of, p_node, p_service, service_name, spec, xml};
 use crate::xep_0059::RsmRequest;
 
 type Handler = fn(Arc<dyn Host>, Call) -> BoxFuture<'static, ActionResult>;
@@ -29,7 +27,6 @@ fn add(
 ) {
     let h = host.clone();
     host.add_action(
-        IMPORT_NAME,
         spec(name, doc, params),
         Arc::new(move |call| f(h.clone(), call)),
     );
@@ -282,6 +279,12 @@ fn register_subscription_actions(host: &Arc<dyn Host>) {
         ],
         unsubscribe,
     );
+    register_own_lists(host);
+    register_owner_lists(host);
+}
+
+/// The profile's own subscriptions and affiliations.
+fn register_own_lists(host: &Arc<dyn Host>) {
     for (name, doc, what) in [
         (
             actions::pubsub::SubscriptionsGet::NAME,
@@ -294,36 +297,19 @@ fn register_subscription_actions(host: &Arc<dyn Host>) {
             "affiliations",
         ),
     ] {
-        let h = host.clone();
+        let params = vec![
+            p_service(),
+            Param::optional("node", ParamType::String, "only this node"),
+        ];
         host.add_action(
-            IMPORT_NAME,
-            spec(
-                name,
-                doc,
-                vec![
-                    p_service(),
-                    Param::optional("node", ParamType::String, "only this node"),
-                ],
-            ),
-            Arc::new(move |call: Call| {
-                let host = h.clone();
-                async move {
-                    let to = call.args.jid("service");
-                    let reply = host
-                        .iq(
-                            &call.profile,
-                            to.clone(),
-                            false,
-                            xml::mine(what, call.args.str("node")),
-                        )
-                        .await?;
-                    let service = service_name(&*host, &call.profile, to.as_ref()).await;
-                    Ok(json!({"service": service, what: xml::parse_list(reply.as_ref(), what)}))
-                }
-                .boxed()
-            }),
+            spec(name, doc, params),
+            action_fn(host.clone(), move |h, call| own_list(h, call, what)),
         );
     }
+}
+
+/// A node's subscriptions and affiliations, read and changed by its owner.
+fn register_owner_lists(host: &Arc<dyn Host>) {
     for (what, get_name, set_name, get_doc, set_doc, set_param) in [
         (
             "subscriptions",
@@ -342,58 +328,67 @@ fn register_subscription_actions(host: &Arc<dyn Host>) {
             "{\"bob@example.org\": \"publisher\"}",
         ),
     ] {
-        let h = host.clone();
         host.add_action(
-            IMPORT_NAME,
             spec(get_name, get_doc, vec![p_service(), p_node()]),
-            Arc::new(move |call: Call| {
-                let host = h.clone();
-                async move {
-                    let node = node_of(&call)?;
-                    let to = call.args.jid("service");
-                    let reply = host
-                        .iq(&call.profile, to.clone(), false, xml::owner_list(what, &node, None))
-                        .await?;
-                    let service = service_name(&*host, &call.profile, to.as_ref()).await;
-                    Ok(json!({"service": service, "node": node, what: xml::parse_list(reply.as_ref(), what)}))
-                }
-                .boxed()
-            }),
+            action_fn(host.clone(), move |h, call| owner_list_get(h, call, what)),
         );
-        let h = host.clone();
-        let key = what;
+        let params = vec![
+            p_service(),
+            p_node(),
+            Param::required(what, ParamType::Object, set_param),
+        ];
         host.add_action(
-            IMPORT_NAME,
-            spec(
-                set_name,
-                set_doc,
-                vec![
-                    p_service(),
-                    p_node(),
-                    Param::required(key, ParamType::Object, set_param),
-                ],
-            ),
-            Arc::new(move |call: Call| {
-                let host = h.clone();
-                async move {
-                    let node = node_of(&call)?;
-                    let entries: Map<String, Value> =
-                        call.args.object(key).cloned().unwrap_or_default();
-                    if entries.is_empty() {
-                        return Err(bad(key, "nothing to change"));
-                    }
-                    set_node(
-                        &*host,
-                        &call,
-                        &node,
-                        xml::owner_list(what, &node, Some(&entries)),
-                    )
-                    .await
-                }
-                .boxed()
-            }),
+            spec(set_name, set_doc, params),
+            action_fn(host.clone(), move |h, call| owner_list_set(h, call, what)),
         );
     }
+}
+
+/// `pubsub_subscriptions`, `pubsub_affiliations`.
+async fn own_list(host: Arc<dyn Host>, call: Call, what: &'static str) -> ActionResult {
+    let to = call.args.jid("service");
+    let reply = host
+        .iq(
+            &call.profile,
+            to.clone(),
+            false,
+            xml::mine(what, call.args.str("node")),
+        )
+        .await?;
+    let service = service_name(&*host, &call.profile, to.as_ref()).await;
+    Ok(json!({"service": service, what: xml::parse_list(reply.as_ref(), what)}))
+}
+
+/// `pubsub_node_subscriptions_get`, `pubsub_node_affiliations_get`.
+async fn owner_list_get(host: Arc<dyn Host>, call: Call, what: &'static str) -> ActionResult {
+    let node = node_of(&call)?;
+    let to = call.args.jid("service");
+    let reply = host
+        .iq(
+            &call.profile,
+            to.clone(),
+            false,
+            xml::owner_list(what, &node, None),
+        )
+        .await?;
+    let service = service_name(&*host, &call.profile, to.as_ref()).await;
+    Ok(json!({"service": service, "node": node, what: xml::parse_list(reply.as_ref(), what)}))
+}
+
+/// `pubsub_node_subscriptions_set`, `pubsub_node_affiliations_set`.
+async fn owner_list_set(host: Arc<dyn Host>, call: Call, what: &'static str) -> ActionResult {
+    let node = node_of(&call)?;
+    let entries: Map<String, Value> = call.args.object(what).cloned().unwrap_or_default();
+    if entries.is_empty() {
+        return Err(bad(what, "nothing to change"));
+    }
+    set_node(
+        &*host,
+        &call,
+        &node,
+        xml::owner_list(what, &node, Some(&entries)),
+    )
+    .await
 }
 
 /// `pubsub_node_create`.

@@ -21,7 +21,10 @@ use futures::future::BoxFuture;
 use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::points::{IncomingMessage, MessageReceived};
-use perch_plugin_api::{Flow, Host, HostError, Plugin, PluginError, PluginInfo, TriggerPoint};
+use perch_plugin_api::{
+    BuildResult, Flow, Host, HostError, Plugin, PluginFactory, PluginInfo, PluginPoint,
+    TriggerPoint,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -88,6 +91,9 @@ impl TriggerPoint for ItemsRequested {
     type Args = ItemsRequest;
     type Value = ItemsPage;
 }
+/// Shared: whoever wants items (this plugin's actions, the microblog plugin) asks
+/// through it, so a cache answers them all.
+impl PluginPoint for ItemsRequested {}
 
 macro_rules! event_point {
     ($ty:ident, $name:literal, $what:literal) => {
@@ -103,6 +109,8 @@ macro_rules! event_point {
             type Args = PsEvent;
             type Value = ();
         }
+        /// Fired by this plugin alone, from a notification it read.
+        impl PluginPoint for $ty {}
     };
 }
 
@@ -145,7 +153,12 @@ pub async fn service_name(host: &dyn Host, profile: &str, service: Option<&Jid>)
 /// from the service.
 pub async fn get_items(host: &dyn Host, mut req: ItemsRequest) -> Result<ItemsPage, HostError> {
     use perch_plugin_api::Outcome;
-    match host.triggers().fire::<ItemsRequested>(&mut req).await {
+    let outcome = host
+        .triggers()
+        .fire::<ItemsRequested>(&mut req)
+        .await
+        .map_err(|e| HostError::Internal(e.to_string()))?;
+    match outcome {
         Outcome::Proceed => fetch_items(host, &req).await,
         Outcome::Replaced { value, .. } => Ok(value),
         Outcome::Stopped { by } => Err(HostError::BadArgument(format!(
@@ -290,71 +303,89 @@ impl NodeWalk {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PubSub;
 
-impl Plugin for PubSub {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            import_name: IMPORT_NAME,
-            name: "Publish-Subscribe",
-            description: "Pubsub and PEP: nodes, items, subscriptions, affiliations, notifications",
-            dependencies: &[xep_0059::IMPORT_NAME],
-            recommendations: &["XEP-0030"],
-        }
-    }
+impl Plugin for PubSub {}
 
-    fn init(self: Arc<Self>, host: Arc<dyn Host>) -> BoxFuture<'static, Result<(), PluginError>> {
-        async move {
-            // `[plugins.options."XEP-0060"] notify = ["urn:xmpp:microblog:0", …]`: PEP
-            // nodes we want notifications of without subscribing (XEP-0163 +notify).
-            for ns in host.options(IMPORT_NAME)["notify"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                host.add_feature(IMPORT_NAME, &format!("{ns}+notify"));
-            }
-            let t = host.triggers();
-            t.declare::<ItemsRequested>();
-            t.declare::<EventItems>();
-            t.declare::<EventRetract>();
-            t.declare::<EventPurge>();
-            t.declare::<EventDelete>();
-            t.declare::<EventConfiguration>();
-            t.declare::<EventSubscription>();
-            host.declare_signal(
-                IMPORT_NAME,
-                PS_EVENT,
-                "a pubsub notification: {profile, service, node, kind (items|retract|purge|delete|\
-                 configuration|subscription), items?, retracted?, redirect?, config?, subscription?}",
-            );
-            let h = host.clone();
-            t.add::<MessageReceived, _>(IMPORT_NAME, 50, move |args: &mut IncomingMessage| {
-                let host = h.clone();
-                let event = args
-                    .message
-                    .payloads
-                    .iter()
-                    .find(|p| p.is("event", xml::NS_EVENT))
-                    .cloned();
-                let from = args.message.from.clone();
-                let profile = args.profile.clone();
-                async move {
-                    let Some(event) = event else {
-                        return Flow::Continue;
-                    };
-                    on_event(&*host, &profile, from, &event).await;
-                    // A notification is not a chat message for the history.
-                    Flow::Stop
-                }
-                .boxed()
-            });
-            actions::register(&host);
-            Ok(())
+/// What the daemon knows of it before building it.
+pub const INFO: PluginInfo = PluginInfo {
+    import_name: IMPORT_NAME,
+    name: "Publish-Subscribe",
+    description: "Pubsub and PEP: nodes, items, subscriptions, affiliations, notifications",
+    dependencies: &[xep_0059::IMPORT_NAME],
+    recommendations: &["XEP-0030"],
+    tables: &[],
+    signals_as: None,
+};
+
+/// The plugin, built by the daemon with its host.
+pub fn factory() -> PluginFactory {
+    PluginFactory::new(INFO, build)
+}
+
+async fn build(host: Arc<dyn Host>) -> BuildResult {
+    // `[plugins.options."XEP-0060"] notify = ["urn:xmpp:microblog:0", …]`: PEP nodes
+    // we want notifications of without subscribing (XEP-0163 +notify).
+    for ns in host.options()["notify"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        host.add_feature(&format!("{ns}+notify"));
+    }
+    let t = host.triggers();
+    t.declare_shared::<ItemsRequested>()?;
+    t.declare::<EventItems>()?;
+    t.declare::<EventRetract>()?;
+    t.declare::<EventPurge>()?;
+    t.declare::<EventDelete>()?;
+    t.declare::<EventConfiguration>()?;
+    t.declare::<EventSubscription>()?;
+    host.declare_signal(
+        PS_EVENT,
+        "a pubsub notification: {profile, service, node, kind (items|retract|purge|delete|\
+         configuration|subscription), items?, retracted?, redirect?, config?, subscription?}",
+    );
+    t.add_with::<MessageReceived, _>(50, host.clone(), on_message)?;
+    actions::register(&host);
+    Ok(Arc::new(PubSub))
+}
+
+/// `message.received`: a pubsub notification goes through the event points, never
+/// to the history.
+fn on_message(host: Arc<dyn Host>, args: &mut IncomingMessage) -> BoxFuture<'_, Flow<()>> {
+    let event = args
+        .message
+        .payloads
+        .iter()
+        .find(|p| p.is("event", xml::NS_EVENT))
+        .cloned();
+    let from = args.message.from.clone();
+    let profile = args.profile.clone();
+    async move {
+        let Some(event) = event else {
+            return Flow::Continue;
+        };
+        on_event(&*host, &profile, from, &event).await;
+        // A notification is not a chat message for the history.
+        Flow::Stop
+    }
+    .boxed()
+}
+
+/// Fires the event point `P`: whether the `ps_event` signal goes out.
+async fn fire_event<P>(host: &dyn Host, ev: &mut PsEvent) -> bool
+where
+    P: PluginPoint<Args = PsEvent>,
+{
+    match host.triggers().fire::<P>(ev).await {
+        Ok(outcome) => outcome.proceeds(),
+        Err(e) => {
+            tracing::error!(error = %e, "pubsub event point");
+            true
         }
-        .boxed()
     }
 }
 
@@ -376,19 +407,17 @@ async fn on_event(
         }
     };
     for mut ev in events {
-        let t = host.triggers();
         let outcome = match ev.kind {
-            EventKind::Items => t.fire::<EventItems>(&mut ev).await.proceeds(),
-            EventKind::Retract => t.fire::<EventRetract>(&mut ev).await.proceeds(),
-            EventKind::Purge => t.fire::<EventPurge>(&mut ev).await.proceeds(),
-            EventKind::Delete => t.fire::<EventDelete>(&mut ev).await.proceeds(),
-            EventKind::Configuration => t.fire::<EventConfiguration>(&mut ev).await.proceeds(),
-            EventKind::Subscription => t.fire::<EventSubscription>(&mut ev).await.proceeds(),
+            EventKind::Items => fire_event::<EventItems>(host, &mut ev).await,
+            EventKind::Retract => fire_event::<EventRetract>(host, &mut ev).await,
+            EventKind::Purge => fire_event::<EventPurge>(host, &mut ev).await,
+            EventKind::Delete => fire_event::<EventDelete>(host, &mut ev).await,
+            EventKind::Configuration => fire_event::<EventConfiguration>(host, &mut ev).await,
+            EventKind::Subscription => fire_event::<EventSubscription>(host, &mut ev).await,
         };
         tracing::debug!(%profile, %service, node = %ev.node, kind = ?ev.kind, "pubsub event");
         if outcome {
             host.emit(
-                IMPORT_NAME,
                 PS_EVENT,
                 profile,
                 serde_json::to_value(&ev).unwrap_or(Value::Null),

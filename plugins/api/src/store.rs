@@ -1,0 +1,883 @@
+//! A plugin's database: the tables it declared, and nothing else.
+//!
+//! Why not hand plugins the `DatabaseConnection`: the profile table holds the sealed
+//! account passwords, and one plugin's tables are no other's business. A
+//! [`PluginStore`] is a sea-orm connection (it implements [`ConnectionTrait`] and
+//! [`TransactionTrait`], so entity queries and raw statements work unchanged) over
+//! the daemon's pool, which refuses any statement that touches a table the plugin
+//! did not declare in [`crate::PluginInfo::tables`].
+//!
+//! How it knows, without `unsafe` (no SQLite authorizer): each distinct SQL text is
+//! checked once, then its verdict is cached by text, so the hot path costs a hash
+//! lookup. The check
+//!
+//! * refuses anything but one `SELECT`/`INSERT`/`UPDATE`/`DELETE`/`REPLACE`/`WITH`/
+//!   `VALUES` statement (no DDL, `PRAGMA`, `ATTACH`, or a second statement behind a
+//!   `;`) — before SQLite even parses it, since parsing a `PRAGMA` already acts;
+//! * asks SQLite for the statement's program (`EXPLAIN`) and maps every table it opens
+//!   (`OpenRead`/`OpenWrite`, root pages read from `sqlite_schema`; an index counts
+//!   as its table, an FTS5 shadow table `x_data`, `x_idx`… as `x`) and every virtual
+//!   table it uses (`VOpen`/`VUpdate`: its pointer, matched against the schema's
+//!   virtual tables probed on the same connection) to a table name. SQL triggers'
+//!   programs are listed too, so a write that fires one is judged with it;
+//! * allows the plugin's tables, the table-valued JSON functions (`json_each`,
+//!   `json_tree`: they read only their arguments), `sqlite_sequence` when the
+//!   statement does not name it (SQLite's own bookkeeping of an `AUTOINCREMENT`
+//!   table), and one exception: the parent of a
+//!   foreign key declared on the plugin's tables (`profile(id)` with `ON DELETE
+//!   CASCADE`) may be opened for reading by rowid only — what SQLite's own
+//!   foreign-key check does — with none of its columns read and none of its indexes
+//!   opened. So an insert that references a profile works, and `SELECT name FROM
+//!   profile` is refused. What plugins need of the profile table goes through
+//!   [`crate::Host::profile_id`] and [`crate::Host::profile_name`].
+//!
+//! The hot write paths may use sqlx itself, through a [`SqlxTransaction`] that runs
+//! only [`CheckedSql`], text the store checked statement by statement.
+//!
+//! A refusal is a [`DbErr`] carrying a [`StoreDenied`] (see [`StoreDenied::of`]).
+//! This is a boundary of the API, not a sandbox: plugins are Rust code in the
+//! daemon's process.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ExecResult, IsolationLevel, QueryResult, RuntimeErr, Statement, TransactionError,
+    TransactionOptions, TransactionSession, TransactionTrait,
+};
+
+/// What a refused statement tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    /// Not a single data statement: DDL, `PRAGMA`, `ATTACH`, several statements.
+    Statement,
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Statement => "run this kind of statement on",
+        })
+    }
+}
+
+/// A statement refused because it reaches beyond the plugin's tables.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plugin {plugin} may not {access} {table:?}: not one of its declared tables")]
+pub struct StoreDenied {
+    pub plugin: &'static str,
+    /// The table (for [`Access::Statement`], the statement's first word).
+    pub table: String,
+    pub access: Access,
+}
+
+impl StoreDenied {
+    /// The refusal inside a database error, if that is what it is.
+    pub fn of(err: &DbErr) -> Option<&StoreDenied> {
+        match err {
+            DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
+                match e.as_ref() {
+                    sqlx::Error::Database(d) => d.try_downcast_ref::<StoreDenied>(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn into_db_err(self) -> DbErr {
+        DbErr::Query(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Database(
+            Box::new(self),
+        ))))
+    }
+}
+
+impl sqlx::error::DatabaseError for StoreDenied {
+    fn message(&self) -> &str {
+        "statement refused: it reaches beyond the plugin's declared tables"
+    }
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+    fn table(&self) -> Option<&str> {
+        Some(&self.table)
+    }
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        sqlx::error::ErrorKind::Other
+    }
+}
+
+/// Table-valued functions anyone may use: they read only their arguments.
+const FREE_FUNCTIONS: &[&str] = &["json_each", "json_tree"];
+
+/// The checker and its verdicts, shared by a store and its transactions.
+struct Guard {
+    plugin: &'static str,
+    tables: &'static [&'static str],
+    verdicts: RwLock<HashMap<String, Result<(), StoreDenied>>>,
+}
+
+/// A plugin's connection to the daemon's database, limited to its declared tables.
+#[derive(Clone)]
+pub struct PluginStore {
+    db: DatabaseConnection,
+    guard: Arc<Guard>,
+}
+
+impl std::fmt::Debug for PluginStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginStore")
+            .field("plugin", &self.guard.plugin)
+            .field("tables", &self.guard.tables)
+            .finish()
+    }
+}
+
+impl PluginStore {
+    /// The backend makes one per plugin, over its pool, for the tables the plugin
+    /// declared.
+    pub fn new(
+        db: DatabaseConnection,
+        plugin: &'static str,
+        tables: &'static [&'static str],
+    ) -> Self {
+        Self {
+            db,
+            guard: Arc::new(Guard {
+                plugin,
+                tables,
+                verdicts: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The tables this store reaches.
+    pub fn tables(&self) -> &'static [&'static str] {
+        self.guard.tables
+    }
+
+    /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), as
+    /// every transaction of a store does unless told otherwise: one that reads then
+    /// writes would otherwise get `SQLITE_BUSY` without waiting when another
+    /// connection writes meanwhile.
+    pub async fn begin_immediate(&self) -> Result<StoreTransaction, DbErr> {
+        self.begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Checks `sql` for this plugin on a connection of the pool (one connection: the
+    /// virtual tables' pointers are per connection).
+    async fn check(&self, sql: &str) -> Result<(), DbErr> {
+        if let Some(v) = self.guard.cached(sql) {
+            return v.map_err(StoreDenied::into_db_err);
+        }
+        let txn = self.db.begin().await?;
+        let verdict = self.guard.judge(&txn, sql).await;
+        txn.rollback().await?;
+        verdict
+    }
+}
+
+impl Guard {
+    fn cached(&self, sql: &str) -> Option<Result<(), StoreDenied>> {
+        self.verdicts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(sql)
+            .cloned()
+    }
+
+    fn denied(&self, table: impl Into<String>, access: Access) -> StoreDenied {
+        StoreDenied {
+            plugin: self.plugin,
+            table: table.into(),
+            access,
+        }
+    }
+
+    fn owns(&self, table: &str) -> bool {
+        self.tables.iter().any(|t| t.eq_ignore_ascii_case(table))
+    }
+
+    /// Judges `sql` on `conn` and remembers the verdict (not a database error: the
+    /// statement itself fails the same way, and may not next time).
+    async fn judge<C: ConnectionTrait>(&self, conn: &C, sql: &str) -> Result<(), DbErr> {
+        if let Some(v) = self.cached(sql) {
+            return v.map_err(StoreDenied::into_db_err);
+        }
+        let verdict = match sql_shape(sql) {
+            Err(word) => Err(self.denied(word, Access::Statement)),
+            Ok(()) => self.judge_program(conn, sql).await?,
+        };
+        self.verdicts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(sql.to_owned(), verdict.clone());
+        verdict.map_err(StoreDenied::into_db_err)
+    }
+
+    /// Reads the statement's program and judges every table it opens.
+    async fn judge_program<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        sql: &str,
+    ) -> Result<Result<(), StoreDenied>, DbErr> {
+        let program = explain(conn, sql).await?;
+        let mut schema = Schema::read(conn, self).await?;
+        schema.implicit_sequence = !sql.to_ascii_lowercase().contains("sqlite_sequence");
+        let vtabs = if program.iter().any(|op| op.opcode.starts_with('V')) {
+            vtab_pointers(conn, &schema).await?
+        } else {
+            HashMap::new()
+        };
+        Ok(self.judge_ops(&program, &schema, &vtabs))
+    }
+
+    fn judge_ops(
+        &self,
+        program: &[Op],
+        schema: &Schema,
+        vtabs: &HashMap<String, String>,
+    ) -> Result<(), StoreDenied> {
+        // Cursors open on a foreign-key parent: rowid lookups only.
+        let mut parent_cursors: HashMap<i64, String> = HashMap::new();
+        for op in program {
+            match op.opcode.as_str() {
+                "OpenRead" | "OpenWrite" | "ReopenIdx" => {
+                    let write = op.opcode == "OpenWrite";
+                    let access = if write { Access::Write } else { Access::Read };
+                    if op.p3 != 0 {
+                        return Err(self.denied("temp or attached database", access));
+                    }
+                    let Some((table, is_index)) = schema.by_root.get(&op.p2) else {
+                        return Err(self.denied(format!("root page {}", op.p2), access));
+                    };
+                    if self.owns(table) || (schema.implicit_sequence && table == "sqlite_sequence")
+                    {
+                        continue;
+                    }
+                    if !write && !is_index && schema.parents.contains(table) {
+                        parent_cursors.insert(op.p1, table.clone());
+                        continue;
+                    }
+                    return Err(self.denied(table.clone(), access));
+                }
+                // The opcodes whose P4 is the virtual table (VFilter, VColumn… use a
+                // cursor VOpen opened).
+                "VOpen" | "VUpdate" | "VBegin" => {
+                    let access = if op.opcode == "VUpdate" {
+                        Access::Write
+                    } else {
+                        Access::Read
+                    };
+                    let table = op.p4.as_deref().and_then(|p| vtabs.get(p));
+                    match table {
+                        Some(t) if self.owns(t) || FREE_FUNCTIONS.contains(&t.as_str()) => {}
+                        Some(t) => return Err(self.denied(t.clone(), access)),
+                        None => return Err(self.denied("an unknown virtual table", access)),
+                    }
+                }
+                "VCreate" | "VDestroy" | "VRename" => {
+                    return Err(self.denied(op.opcode.clone(), Access::Statement));
+                }
+                _ => {}
+            }
+        }
+        for op in program {
+            if matches!(op.opcode.as_str(), "Column" | "RowData" | "IdxRowid")
+                && let Some(table) = parent_cursors.get(&op.p1)
+            {
+                return Err(self.denied(table.clone(), Access::Read));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `sql` is one data statement: `Err(first word)` when it is not.
+fn sql_shape(sql: &str) -> Result<(), String> {
+    let pieces = split_statements(sql);
+    let first = pieces.first().map(|p| first_word(p)).unwrap_or_default();
+    if pieces.len() != 1 {
+        return Err(if pieces.is_empty() {
+            "an empty statement".into()
+        } else {
+            "several statements".into()
+        });
+    }
+    const DATA: &[&str] = &[
+        "SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES",
+    ];
+    if DATA.iter().any(|w| w.eq_ignore_ascii_case(&first)) {
+        Ok(())
+    } else {
+        Err(first)
+    }
+}
+
+/// The first keyword of a statement (after comments and whitespace).
+fn first_word(sql: &str) -> String {
+    strip_leading_comments(sql)
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect()
+}
+
+fn strip_leading_comments(mut s: &str) -> &str {
+    loop {
+        s = s.trim_start();
+        if let Some(rest) = s.strip_prefix("--") {
+            s = rest.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(rest) = s.strip_prefix("/*") {
+            s = rest.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            return s;
+        }
+    }
+}
+
+/// Splits SQL text into its statements, the way SQLite's tokenizer sees `;`: not
+/// inside a string, a quoted name or a comment. Empty statements are dropped.
+pub(crate) fn split_statements(sql: &str) -> Vec<&str> {
+    let b = sql.as_bytes();
+    let (mut out, mut start, mut i) = (Vec::new(), 0, 0);
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => i = skip_quoted(b, i + 1, q),
+            b'[' => {
+                i = b[i..]
+                    .iter()
+                    .position(|&c| c == b']')
+                    .map_or(b.len(), |p| i + p + 1)
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                i = b[i..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(b.len(), |p| i + p + 1);
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i = sql[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 2);
+            }
+            b';' => {
+                out.push(&sql[start..i]);
+                i += 1;
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push(&sql[start..]);
+    out.retain(|s| !strip_leading_comments(s).is_empty());
+    out
+}
+
+/// The index after a quoted run opened by `q` (a doubled `q` is one character).
+fn skip_quoted(b: &[u8], mut i: usize, q: u8) -> usize {
+    while i < b.len() {
+        if b[i] == q {
+            if b.get(i + 1) == Some(&q) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// One instruction of a statement's program.
+struct Op {
+    opcode: String,
+    p1: i64,
+    p2: i64,
+    p3: i64,
+    p4: Option<String>,
+}
+
+async fn explain<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<Vec<Op>, DbErr> {
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            format!("EXPLAIN {sql}"),
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Op {
+                opcode: r.try_get_by_index(1)?,
+                p1: r.try_get_by_index(2)?,
+                p2: r.try_get_by_index(3)?,
+                p3: r.try_get_by_index(4)?,
+                p4: r.try_get_by_index::<Option<String>>(5).unwrap_or(None),
+            })
+        })
+        .collect()
+}
+
+/// What the check needs of the schema.
+struct Schema {
+    /// Root page → (the table it belongs to, whether it is an index).
+    by_root: HashMap<i64, (String, bool)>,
+    /// The virtual tables (their pointers are probed when one is used, so a refusal
+    /// names the table).
+    vtabs: Vec<String>,
+    /// Tables the plugin's tables reference by foreign key.
+    parents: HashSet<String>,
+    /// The statement does not name `sqlite_sequence`: what it does to it is SQLite's
+    /// `AUTOINCREMENT` bookkeeping.
+    implicit_sequence: bool,
+}
+
+impl Schema {
+    async fn read<C: ConnectionTrait>(conn: &C, guard: &Guard) -> Result<Self, DbErr> {
+        let rows = conn
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema",
+            ))
+            .await?;
+        let mut all = Vec::new();
+        for r in &rows {
+            let kind: String = r.try_get_by_index(0)?;
+            let name: String = r.try_get_by_index(1)?;
+            let table: String = r.try_get_by_index(2)?;
+            let root: Option<i64> = r.try_get_by_index(3)?;
+            let sql: Option<String> = r.try_get_by_index(4)?;
+            all.push((
+                kind,
+                name,
+                table,
+                root.unwrap_or(0),
+                sql.unwrap_or_default(),
+            ));
+        }
+        let virtuals: Vec<String> = all
+            .iter()
+            .filter(|(k, _, _, _, sql)| {
+                k == "table" && sql.to_ascii_uppercase().starts_with("CREATE VIRTUAL TABLE")
+            })
+            .map(|(_, n, _, _, _)| n.clone())
+            .collect();
+        let mut by_root = HashMap::from([(1, ("sqlite_schema".to_owned(), false))]);
+        for (kind, name, table, root, _) in &all {
+            if *root <= 0 {
+                continue;
+            }
+            // An FTS5 (or other virtual table's) shadow table belongs to its table.
+            let owner = virtuals
+                .iter()
+                .find(|v| name.len() > v.len() + 1 && name.starts_with(&format!("{v}_")))
+                .cloned()
+                .unwrap_or_else(|| table.clone());
+            by_root.insert(*root, (owner, kind == "index"));
+        }
+        let mut parents = HashSet::new();
+        for t in guard.tables {
+            let fks = conn
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    "SELECT \"table\" FROM pragma_foreign_key_list(?)",
+                    [(*t).into()],
+                ))
+                .await?;
+            for r in &fks {
+                let parent: String = r.try_get_by_index(0)?;
+                if !guard.owns(&parent) {
+                    parents.insert(parent);
+                }
+            }
+        }
+        Ok(Self {
+            by_root,
+            vtabs: virtuals,
+            parents,
+            implicit_sequence: false,
+        })
+    }
+}
+
+/// The pointers (as `EXPLAIN` prints them) of the virtual tables and of the free
+/// functions, on this connection.
+async fn vtab_pointers<C: ConnectionTrait>(
+    conn: &C,
+    schema: &Schema,
+) -> Result<HashMap<String, String>, DbErr> {
+    let mut probes: Vec<(String, String)> = schema
+        .vtabs
+        .iter()
+        .map(|v| {
+            (
+                v.clone(),
+                format!("SELECT 1 FROM \"{}\"", v.replace('"', "\"\"")),
+            )
+        })
+        .collect();
+    for f in FREE_FUNCTIONS {
+        probes.push(((*f).to_owned(), format!("SELECT 1 FROM {f}('[]')")));
+    }
+    let mut out = HashMap::new();
+    for (name, probe) in probes {
+        for op in explain(conn, &probe).await? {
+            if op.opcode == "VOpen"
+                && let Some(p) = op.p4
+            {
+                out.insert(p, name.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// SQL text the store checked (every statement in it): the only SQL a
+/// [`SqlxTransaction`] runs. Only [`PluginStore::check_sql`] makes one.
+#[derive(Debug, Clone)]
+pub struct CheckedSql(Arc<str>);
+
+impl CheckedSql {
+    /// A sqlx query over this text, to bind values to and run in a
+    /// [`SqlxTransaction`].
+    pub fn query<'q>(&self) -> CheckedQuery<'q> {
+        CheckedQuery(sqlx::query(sqlx::AssertSqlSafe(self.0.clone())))
+    }
+}
+
+/// A sqlx query over [`CheckedSql`]: values are bound (moved, not copied), the text
+/// stays what was checked.
+pub struct CheckedQuery<'q>(sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>);
+
+impl<'q> CheckedQuery<'q> {
+    pub fn bind<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
+        Self(self.0.bind(value))
+    }
+
+    /// Whether SQLite keeps it prepared (see `sqlx::query::Query::persistent`).
+    pub fn persistent(self, yes: bool) -> Self {
+        Self(self.0.persistent(yes))
+    }
+}
+
+/// A sqlx transaction of a store, for the hot write paths where sea-orm's copy of
+/// every value costs (a sync writes a kilobyte or so per item). It runs only
+/// [`CheckedSql`], and never hands out its connection.
+pub struct SqlxTransaction<'s>(sqlx::Transaction<'s, sqlx::Sqlite>);
+
+impl std::fmt::Debug for SqlxTransaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqlxTransaction")
+    }
+}
+
+impl SqlxTransaction<'_> {
+    /// Runs a checked query; the rows it changed.
+    pub async fn execute(&mut self, q: CheckedQuery<'_>) -> Result<u64, sqlx::Error> {
+        use sqlx::Executor as _;
+        Ok(self.0.execute(q.0).await?.rows_affected())
+    }
+
+    /// Runs a checked query; its first row, if any.
+    pub async fn fetch_optional(
+        &mut self,
+        q: CheckedQuery<'_>,
+    ) -> Result<Option<sqlx::sqlite::SqliteRow>, sqlx::Error> {
+        use sqlx::Executor as _;
+        self.0.fetch_optional(q.0).await
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.0.commit().await
+    }
+}
+
+impl PluginStore {
+    /// Checks every statement of `sql` (on a connection of the pool: do it before
+    /// [`PluginStore::begin_sqlx_immediate`], which holds the write lock).
+    pub async fn check_sql(&self, sql: impl Into<Arc<str>>) -> Result<CheckedSql, DbErr> {
+        let sql: Arc<str> = sql.into();
+        let pieces = split_statements(&sql);
+        if pieces.is_empty() {
+            return Err(self
+                .guard
+                .denied("an empty statement", Access::Statement)
+                .into_db_err());
+        }
+        for piece in pieces {
+            self.check(piece).await?;
+        }
+        Ok(CheckedSql(sql))
+    }
+
+    /// A sqlx write transaction (`BEGIN IMMEDIATE`, waiting for the lock as
+    /// [`crate::db::begin_write_sqlx`] does).
+    pub async fn begin_sqlx_immediate(&self) -> Result<SqlxTransaction<'_>, sqlx::Error> {
+        let pool = self.db.get_sqlite_connection_pool();
+        let tx = crate::db::begin_write_sqlx(pool, self.guard.plugin, "").await?;
+        Ok(SqlxTransaction(tx))
+    }
+}
+
+/// A transaction of a [`PluginStore`], checked the same way.
+pub struct StoreTransaction {
+    txn: DatabaseTransaction,
+    guard: Arc<Guard>,
+}
+
+impl std::fmt::Debug for StoreTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreTransaction")
+            .field("plugin", &self.guard.plugin)
+            .finish()
+    }
+}
+
+impl StoreTransaction {
+    async fn check(&self, sql: &str) -> Result<(), DbErr> {
+        self.guard.judge(&self.txn, sql).await
+    }
+}
+
+/// `ConnectionTrait` for a store or a transaction: every statement is checked with
+/// `self.check`, then run on `self.$conn`.
+macro_rules! checked_connection {
+    ($ty:ty, $conn:ident) => {
+        #[async_trait::async_trait]
+        impl ConnectionTrait for $ty {
+            fn get_database_backend(&self) -> DbBackend {
+                DbBackend::Sqlite
+            }
+
+            async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+                self.check(&stmt.sql).await?;
+                self.$conn.execute_raw(stmt).await
+            }
+
+            /// Several statements are checked (and run) one by one.
+            async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+                let pieces = split_statements(sql);
+                for piece in &pieces {
+                    self.check(piece).await?;
+                }
+                let mut last = None;
+                for piece in pieces {
+                    last = Some(self.$conn.execute_unprepared(piece).await?);
+                }
+                match last {
+                    Some(r) => Ok(r),
+                    None => self.$conn.execute_unprepared("").await,
+                }
+            }
+
+            async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+                self.check(&stmt.sql).await?;
+                self.$conn.query_one_raw(stmt).await
+            }
+
+            async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+                self.check(&stmt.sql).await?;
+                self.$conn.query_all_raw(stmt).await
+            }
+        }
+    };
+}
+
+checked_connection!(PluginStore, db);
+checked_connection!(StoreTransaction, txn);
+
+/// Runs `callback` in `txn`: committed on `Ok`, rolled back on `Err`.
+async fn run_in<F, T, E>(txn: StoreTransaction, callback: F) -> Result<T, TransactionError<E>>
+where
+    F: for<'c> FnOnce(
+            &'c StoreTransaction,
+        ) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+        + Send,
+    T: Send,
+    E: std::fmt::Display + std::fmt::Debug + Send,
+{
+    let out = callback(&txn).await;
+    match out {
+        Ok(v) => {
+            txn.commit().await.map_err(TransactionError::Connection)?;
+            Ok(v)
+        }
+        Err(e) => {
+            txn.rollback().await.map_err(TransactionError::Connection)?;
+            Err(TransactionError::Transaction(e))
+        }
+    }
+}
+
+/// `TransactionTrait` for a store or a transaction: `self.$conn` begins the
+/// underlying sea-orm transaction, wrapped with the same guard.
+macro_rules! checked_transactions {
+    ($ty:ty, $conn:ident) => {
+        #[async_trait::async_trait]
+        impl TransactionTrait for $ty {
+            type Transaction = StoreTransaction;
+
+            async fn begin(&self) -> Result<StoreTransaction, DbErr> {
+                self.begin_with_options(TransactionOptions::default()).await
+            }
+
+            async fn begin_with_config(
+                &self,
+                isolation_level: Option<IsolationLevel>,
+                access_mode: Option<AccessMode>,
+            ) -> Result<StoreTransaction, DbErr> {
+                self.begin_with_options(TransactionOptions {
+                    isolation_level,
+                    access_mode,
+                    sqlite_transaction_mode: None,
+                })
+                .await
+            }
+
+            /// Without a mode, `IMMEDIATE`: the check of a statement not seen yet
+            /// reads the schema inside the transaction, and a deferred transaction
+            /// that has read cannot write once another connection wrote
+            /// (`SQLITE_BUSY_SNAPSHOT`).
+            async fn begin_with_options(
+                &self,
+                mut options: TransactionOptions,
+            ) -> Result<StoreTransaction, DbErr> {
+                if options.sqlite_transaction_mode.is_none()
+                    && options.access_mode != Some(AccessMode::ReadOnly)
+                {
+                    options.sqlite_transaction_mode =
+                        Some(sea_orm::SqliteTransactionMode::Immediate);
+                }
+                Ok(StoreTransaction {
+                    txn: self.begin_inner(options).await?,
+                    guard: self.guard.clone(),
+                })
+            }
+
+            async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
+            where
+                F: for<'c> FnOnce(
+                        &'c StoreTransaction,
+                    )
+                        -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+                    + Send,
+                T: Send,
+                E: std::fmt::Display + std::fmt::Debug + Send,
+            {
+                let txn = self.begin().await.map_err(TransactionError::Connection)?;
+                run_in(txn, callback).await
+            }
+
+            async fn transaction_with_config<F, T, E>(
+                &self,
+                callback: F,
+                isolation_level: Option<IsolationLevel>,
+                access_mode: Option<AccessMode>,
+            ) -> Result<T, TransactionError<E>>
+            where
+                F: for<'c> FnOnce(
+                        &'c StoreTransaction,
+                    )
+                        -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+                    + Send,
+                T: Send,
+                E: std::fmt::Display + std::fmt::Debug + Send,
+            {
+                let txn = self
+                    .begin_with_config(isolation_level, access_mode)
+                    .await
+                    .map_err(TransactionError::Connection)?;
+                run_in(txn, callback).await
+            }
+        }
+    };
+}
+
+checked_transactions!(PluginStore, db);
+checked_transactions!(StoreTransaction, txn);
+
+impl PluginStore {
+    /// A top-level transaction: one that writes waits for the write lock as every
+    /// writer of the daemon does ([`crate::db::begin_write`]).
+    async fn begin_inner(&self, options: TransactionOptions) -> Result<DatabaseTransaction, DbErr> {
+        if options.sqlite_transaction_mode == Some(sea_orm::SqliteTransactionMode::Immediate)
+            && options.isolation_level.is_none()
+            && options.access_mode.is_none()
+        {
+            return crate::db::begin_write(&self.db, self.guard.plugin, "").await;
+        }
+        self.db.begin_with_options(options).await
+    }
+}
+
+impl StoreTransaction {
+    /// A nested transaction (a savepoint).
+    async fn begin_inner(&self, options: TransactionOptions) -> Result<DatabaseTransaction, DbErr> {
+        self.txn.begin_with_options(options).await
+    }
+}
+
+#[async_trait::async_trait]
+impl TransactionSession for StoreTransaction {
+    async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_split_where_sqlite_splits_them() {
+        assert_eq!(split_statements("SELECT 1"), ["SELECT 1"]);
+        assert_eq!(split_statements("SELECT 1;  "), ["SELECT 1"]);
+        assert_eq!(
+            split_statements("DELETE FROM a; DELETE FROM b;"),
+            ["DELETE FROM a", " DELETE FROM b"]
+        );
+        assert_eq!(split_statements("SELECT ';' -- ;\n"), ["SELECT ';' -- ;\n"]);
+        assert_eq!(
+            split_statements("SELECT \"a;\", [b;], `c;`, 'd'';' /* ; */"),
+            ["SELECT \"a;\", [b;], `c;`, 'd'';' /* ; */"]
+        );
+        assert_eq!(
+            split_statements("SELECT 1; -- only a comment"),
+            ["SELECT 1"]
+        );
+    }
+
+    #[test]
+    fn only_one_data_statement_passes_the_shape_test() {
+        assert_eq!(sql_shape("  /* x */ select * from t"), Ok(()));
+        assert_eq!(sql_shape("WITH x AS (SELECT 1) SELECT * FROM x"), Ok(()));
+        assert_eq!(sql_shape("PRAGMA foreign_keys = OFF"), Err("PRAGMA".into()));
+        assert_eq!(sql_shape("ATTACH 'x' AS y"), Err("ATTACH".into()));
+        assert_eq!(sql_shape("DROP TABLE profile"), Err("DROP".into()));
+        assert_eq!(
+            sql_shape("SELECT 1; DELETE FROM profile"),
+            Err("several statements".into())
+        );
+    }
+}
