@@ -169,9 +169,10 @@ impl PluginStore {
         self.guard.tables
     }
 
-    /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): one
-    /// that reads then writes would otherwise get `SQLITE_BUSY` without waiting when
-    /// another connection writes meanwhile.
+    /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), as
+    /// every transaction of a store does unless told otherwise: one that reads then
+    /// writes would otherwise get `SQLITE_BUSY` without waiting when another
+    /// connection writes meanwhile.
     pub async fn begin_immediate(&self) -> Result<StoreTransaction, DbErr> {
         self.begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
@@ -752,10 +753,20 @@ macro_rules! checked_transactions {
                 .await
             }
 
+            /// Without a mode, `IMMEDIATE`: the check of a statement not seen yet
+            /// reads the schema inside the transaction, and a deferred transaction
+            /// that has read cannot write once another connection wrote
+            /// (`SQLITE_BUSY_SNAPSHOT`).
             async fn begin_with_options(
                 &self,
-                options: TransactionOptions,
+                mut options: TransactionOptions,
             ) -> Result<StoreTransaction, DbErr> {
+                if options.sqlite_transaction_mode.is_none()
+                    && options.access_mode != Some(AccessMode::ReadOnly)
+                {
+                    options.sqlite_transaction_mode =
+                        Some(sea_orm::SqliteTransactionMode::Immediate);
+                }
                 Ok(StoreTransaction {
                     txn: self.$conn.begin_with_options(options).await?,
                     guard: self.guard.clone(),
