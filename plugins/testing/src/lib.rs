@@ -772,3 +772,96 @@ impl JobSink for NoSink {
         async {}.boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perch_plugin_api::{BuildResult, PluginInfo};
+
+    struct Probe;
+    impl Plugin for Probe {}
+
+    /// A plugin that keeps its host, so the test can act through it.
+    fn probe(host_out: Arc<Mutex<Option<Arc<dyn Host>>>>) -> PluginFactory {
+        const INFO: PluginInfo = PluginInfo {
+            import_name: "PROBE",
+            name: "probe",
+            description: "",
+            dependencies: &[],
+            recommendations: &[],
+            tables: &["muc_room"],
+            signals_as: None,
+        };
+        PluginFactory::new(INFO, move |host: Arc<dyn Host>| async move {
+            host.declare_signal("seen", "a test signal");
+            *host_out.lock().expect("lock") = Some(host);
+            Ok(Arc::new(Probe) as Arc<dyn Plugin>) as BuildResult
+        })
+    }
+
+    async fn with_probe() -> (MockServer, Arc<dyn Host>) {
+        let s = MockServer::new().await;
+        let slot = Arc::new(Mutex::new(None));
+        s.build(probe(slot.clone())).await;
+        let host = slot.lock().expect("lock").clone().expect("built");
+        (s, host)
+    }
+
+    #[tokio::test]
+    async fn the_store_is_scoped_and_real() {
+        let (s, host) = with_probe().await;
+        let store = host.store();
+        let pid = s.profile_id();
+        store
+            .execute_raw(Statement::from_string(
+                store.get_database_backend(),
+                format!("INSERT INTO muc_room (profile_id, room, nick) VALUES ({pid}, 'r@c', 'n')"),
+            ))
+            .await
+            .expect("its own table");
+        assert_eq!(
+            s.rows("SELECT room, nick FROM muc_room").await,
+            [[Some("r@c".to_owned()), Some("n".to_owned())]]
+        );
+        let refused = store
+            .query_all_raw(Statement::from_string(
+                store.get_database_backend(),
+                "SELECT name FROM profile",
+            ))
+            .await
+            .expect_err("another table");
+        assert!(perch_plugin_api::StoreDenied::of(&refused).is_some());
+    }
+
+    #[tokio::test]
+    async fn iqs_are_scripted_or_answered_by_the_test() {
+        let (s, host) = with_probe().await;
+        s.script_iq("ping", "urn:xmpp:ping", "");
+        let ping = xml("<ping xmlns='urn:xmpp:ping'/>");
+        assert_eq!(host.iq(PROFILE, None, false, ping.clone()).await, Ok(None));
+        // Used once: the next one waits for the test.
+        let (answer, ()) = tokio::join!(host.iq(PROFILE, None, false, ping), async {
+            s.next_iq().await.error("service-unavailable");
+        });
+        assert!(
+            matches!(answer, Err(HostError::Stanza(e)) if e.condition == "service-unavailable")
+        );
+        assert_eq!(s.iqs().len(), 2);
+        s.set_connected(false);
+        let offline = host
+            .send(PROFILE, xml("<presence xmlns='jabber:client'/>"))
+            .await;
+        assert_eq!(offline, Err(HostError::NotConnected(PROFILE.into())));
+        assert!(s.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn signals_are_collected_when_declared() {
+        let (s, host) = with_probe().await;
+        host.emit("seen", PROFILE, serde_json::json!({"n": 1}));
+        host.emit("unknown", PROFILE, serde_json::json!({}));
+        assert_eq!(s.signals_named("seen"), [serde_json::json!({"n": 1})]);
+        assert_eq!(s.undeclared_signals().len(), 1);
+        assert_eq!(s.signals()[0].plugin, "PROBE");
+    }
+}
