@@ -131,6 +131,10 @@ fn plugins_see_the_plugin_api_and_each_other_never_the_backend() {
     let plugins: BTreeSet<&String> = in_folder(&ws, "plugins/").map(|(n, _)| n).collect();
     assert!(plugins.len() >= 2, "no plugin crates found under plugins/");
     for (name, m) in in_folder(&ws, "plugins/") {
+        if m.folder == "plugins/testing" {
+            // The mock host: test support, checked below to be a dev-dependency only.
+            continue;
+        }
         for dep in &m.perch {
             assert!(
                 plugins.contains(dep),
@@ -225,5 +229,26 @@ fn test_only_links_stay_dev_dependencies_of_the_tests_and_benches() {
     assert!(
         ws.values().any(|m| m.dev_perch.contains(&harness)),
         "no crate's tests use the harness: the rule above checks nothing"
+    );
+}
+
+#[test]
+fn the_mock_host_is_only_ever_a_dev_dependency() {
+    let ws = workspace();
+    let mock = ws
+        .iter()
+        .find(|(_, m)| m.folder == "plugins/testing")
+        .map(|(n, _)| n.clone())
+        .expect("the mock host crate");
+    for (name, m) in &ws {
+        assert!(
+            !m.perch.contains(&mock),
+            "{name} ({}) links the mock host {mock} outside its tests",
+            m.folder
+        );
+    }
+    assert!(
+        ws.values().any(|m| m.dev_perch.contains(&mock)),
+        "no plugin's tests use the mock host"
     );
 }
