@@ -880,27 +880,7 @@ impl Calls {
             }
             return Err(jingle::unknown_session(&sid));
         };
-        let from_peer = if c.peer.resource().is_some() {
-            from == c.peer
-        } else {
-            bare(&from) == bare(&c.peer)
-        };
-        if !from_peer {
-            tracing::warn!(%profile, peer = %from, %sid, "Jingle for another peer's session refused");
-            return Err(jingle::unknown_session(&sid));
-        }
-        match check_incoming(c.state, c.role(), j.action) {
-            Err(Refusal::UnknownSession) => return Err(jingle::unknown_session(&sid)),
-            Err(Refusal::OutOfOrder) => {
-                tracing::warn!(%profile, peer = %from, %sid, action = j.action.as_str(), state = c.state.as_str(), "out-of-order Jingle refused");
-                return Err(jingle::out_of_order(&format!(
-                    "{} does not fit a {} session",
-                    j.action.as_str(),
-                    c.state.as_str()
-                )));
-            }
-            Ok(()) => {}
-        }
+        Self::check_jingle_fits(&profile, &from, &c, &j)?;
         match j.action {
             Action::SessionInitiate => {
                 if !c.proceeded {
@@ -913,21 +893,7 @@ impl Calls {
                 Ok(None)
             }
             Action::SessionAccept => {
-                let sdp = sdp::to_sdp(&j.contents, j.group.as_ref(), Role::Responder, &sid);
-                self.update(&profile, &sid, |x| {
-                    for a in &j.contents {
-                        if let Some(o) = x.contents.iter_mut().find(|o| o.name == a.name) {
-                            o.senders = a.senders;
-                        }
-                    }
-                });
-                tracing::info!(%profile, peer = %from, %sid, "call accepted by the peer");
-                self.set_state(&profile, &sid, State::Active);
-                self.emit(
-                    "call_setup",
-                    &profile,
-                    json!({"sid": sid, "role": "initiator", "sdp": sdp}),
-                );
+                self.on_session_accept(&profile, &from, &j);
                 Ok(None)
             }
             Action::SessionTerminate => {
@@ -935,117 +901,191 @@ impl Calls {
                 self.finish(&profile, &sid, &r.condition, r.text);
                 Ok(None)
             }
-            Action::SessionInfo => {
-                for p in &j.other {
-                    if let Some(info) = rtp::Info::from_element(p) {
-                        let mut data = json!({"sid": sid, "info": info.as_str()});
-                        if let rtp::Info::Mute(Some(n)) | rtp::Info::Unmute(Some(n)) = &info
-                            && let Some(m) = c
-                                .contents
-                                .iter()
-                                .find(|x| &x.name == n)
-                                .and_then(|x| x.description.as_ref())
-                        {
-                            data["media"] = json!(m.media);
-                        }
-                        tracing::info!(%profile, peer = %from, %sid, info = info.as_str(), "call info received");
-                        self.emit("call_info", &profile, data);
-                    } else {
-                        // XEP-0166 §7.2.12: an info we do not understand.
-                        let mut e = jingle::out_of_order("");
-                        e.defined_condition = perch_plugin_api::parsers::stanza_error::DefinedCondition::FeatureNotImplemented;
-                        e.type_ = perch_plugin_api::parsers::stanza_error::ErrorType::Modify;
-                        e.texts.clear();
-                        e.other = Some(
-                            Element::builder("unsupported-info", jingle::xml::NS_ERRORS).build(),
-                        );
-                        return Err(e);
-                    }
-                }
-                Ok(None)
-            }
-            Action::TransportInfo => {
-                let mut out = Vec::new();
-                for content in &j.contents {
-                    let Some(index) = c.contents.iter().position(|x| x.name == content.name) else {
-                        return Err(jingle::bad_request(&format!(
-                            "no content {:?} in session {sid}",
-                            content.name
-                        )));
-                    };
-                    for cand in content.transport.iter().flat_map(|t| t.candidates.iter()) {
-                        out.push(json!({"mline_index": index, "mid": content.name, "candidate": cand.to_sdp()}));
-                    }
-                }
-                if !out.is_empty() {
-                    tracing::debug!(%profile, peer = %from, %sid, count = out.len(), "remote candidates");
-                    self.emit(
-                        "call_candidates",
-                        &profile,
-                        json!({"sid": sid, "candidates": out}),
-                    );
-                }
-                Ok(None)
-            }
+            Action::SessionInfo => self.on_session_info(&profile, &from, &c, &j),
+            Action::TransportInfo => self.on_transport_info(&profile, &from, &c, &j),
             Action::ContentRemove => {
-                let names: Vec<String> = j.contents.iter().map(|x| x.name.clone()).collect();
-                tracing::info!(%profile, peer = %from, %sid, ?names, "the peer removed contents");
-                let left = self
-                    .update(&profile, &sid, |x| {
-                        x.contents.retain(|o| !names.contains(&o.name));
-                        x.contents.len()
-                    })
-                    .unwrap_or(0);
-                if left == 0 {
-                    // XEP-0166 §7.2.6: no content left ends the session, and the
-                    // receiver of the content-remove says so.
-                    self.finish(
-                        &profile,
-                        &sid,
-                        "success",
-                        Some("every content was removed".into()),
-                    );
-                    let mut end = Jingle::new(Action::SessionTerminate, &sid);
-                    end.reason = Some(Reason::new("success"));
-                    let me = self.clone();
-                    let (p, peer) = (profile.clone(), from.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = me.send_jingle(&p, &peer, &end).await {
-                            tracing::debug!(profile = %p, sid = %end.sid, error = %e, "session-terminate after content-remove not acked");
-                        }
-                    });
-                }
+                self.on_content_remove(&profile, &from, &j);
                 Ok(None)
             }
             Action::ContentAdd => {
-                // Renegotiation is not offered to frontends yet: refuse politely.
-                let me = self.clone();
-                let (p, s, peer) = (profile.clone(), sid.clone(), from.clone());
-                let mut reject = Jingle::new(Action::ContentReject, &sid);
-                reject.contents = j
-                    .contents
-                    .iter()
-                    .map(|x| Content {
-                        creator: x.creator.clone(),
-                        name: x.name.clone(),
-                        ..Default::default()
-                    })
-                    .collect();
-                reject.reason = Some(Reason {
-                    condition: "failed-application".into(),
-                    text: Some("adding contents to a call is not supported".into()),
-                });
-                tokio::spawn(async move {
-                    if let Err(e) = me.send_jingle(&p, &peer, &reject).await {
-                        tracing::warn!(profile = %p, sid = %s, error = %e, "content-reject failed");
-                    }
-                });
+                self.refuse_content_add(&profile, &from, &j);
                 Ok(None)
             }
             _ => {
                 tracing::debug!(%profile, peer = %from, %sid, action = j.action.as_str(), "Jingle action acknowledged, nothing to do");
                 Ok(None)
             }
+        }
+    }
+
+    /// session-accept: the peer's answer goes to the frontend (`call_setup`) and the
+    /// call is active.
+    fn on_session_accept(&self, profile: &str, from: &Jid, j: &Jingle) {
+        let sid = &j.sid;
+        let sdp = sdp::to_sdp(&j.contents, j.group.as_ref(), Role::Responder, sid);
+        self.update(profile, sid, |x| {
+            for a in &j.contents {
+                if let Some(o) = x.contents.iter_mut().find(|o| o.name == a.name) {
+                    o.senders = a.senders;
+                }
+            }
+        });
+        tracing::info!(%profile, peer = %from, %sid, "call accepted by the peer");
+        self.set_state(profile, sid, State::Active);
+        self.emit(
+            "call_setup",
+            profile,
+            json!({"sid": sid, "role": "initiator", "sdp": sdp}),
+        );
+    }
+
+    /// session-info (XEP-0167 §7: ringing, mute, …) goes to the frontend
+    /// (`call_info`); an info we do not understand is refused.
+    fn on_session_info(&self, profile: &str, from: &Jid, c: &CallState, j: &Jingle) -> IqAnswer {
+        let sid = &j.sid;
+        for p in &j.other {
+            if let Some(info) = rtp::Info::from_element(p) {
+                let mut data = json!({"sid": sid, "info": info.as_str()});
+                if let rtp::Info::Mute(Some(n)) | rtp::Info::Unmute(Some(n)) = &info
+                    && let Some(m) = c
+                        .contents
+                        .iter()
+                        .find(|x| &x.name == n)
+                        .and_then(|x| x.description.as_ref())
+                {
+                    data["media"] = json!(m.media);
+                }
+                tracing::info!(%profile, peer = %from, %sid, info = info.as_str(), "call info received");
+                self.emit("call_info", profile, data);
+            } else {
+                // XEP-0166 §7.2.12: an info we do not understand.
+                let mut e = jingle::out_of_order("");
+                e.defined_condition = perch_plugin_api::parsers::stanza_error::DefinedCondition::FeatureNotImplemented;
+                e.type_ = perch_plugin_api::parsers::stanza_error::ErrorType::Modify;
+                e.texts.clear();
+                e.other = Some(Element::builder("unsupported-info", jingle::xml::NS_ERRORS).build());
+                return Err(e);
+            }
+        }
+        Ok(None)
+    }
+
+    /// transport-info: the peer's candidates go to the frontend (`call_candidates`),
+    /// with the index of their m-line.
+    fn on_transport_info(
+        &self,
+        profile: &str,
+        from: &Jid,
+        c: &CallState,
+        j: &Jingle,
+    ) -> IqAnswer {
+        let sid = &j.sid;
+        let mut out = Vec::new();
+        for content in &j.contents {
+            let Some(index) = c.contents.iter().position(|x| x.name == content.name) else {
+                return Err(jingle::bad_request(&format!(
+                    "no content {:?} in session {sid}",
+                    content.name
+                )));
+            };
+            for cand in content.transport.iter().flat_map(|t| t.candidates.iter()) {
+                out.push(json!({"mline_index": index, "mid": content.name, "candidate": cand.to_sdp()}));
+            }
+        }
+        if !out.is_empty() {
+            tracing::debug!(%profile, peer = %from, %sid, count = out.len(), "remote candidates");
+            self.emit(
+                "call_candidates",
+                profile,
+                json!({"sid": sid, "candidates": out}),
+            );
+        }
+        Ok(None)
+    }
+
+    /// content-remove: the contents go; none left ends the call.
+    fn on_content_remove(self: &Arc<Self>, profile: &str, from: &Jid, j: &Jingle) {
+        let sid = &j.sid;
+        let names: Vec<String> = j.contents.iter().map(|x| x.name.clone()).collect();
+        tracing::info!(%profile, peer = %from, %sid, ?names, "the peer removed contents");
+        let left = self
+            .update(profile, sid, |x| {
+                x.contents.retain(|o| !names.contains(&o.name));
+                x.contents.len()
+            })
+            .unwrap_or(0);
+        if left == 0 {
+            // XEP-0166 §7.2.6: no content left ends the session, and the
+            // receiver of the content-remove says so.
+            self.finish(
+                profile,
+                sid,
+                "success",
+                Some("every content was removed".into()),
+            );
+            let mut end = Jingle::new(Action::SessionTerminate, sid);
+            end.reason = Some(Reason::new("success"));
+            let me = self.clone();
+            let (p, peer) = (profile.to_owned(), from.clone());
+            tokio::spawn(async move {
+                if let Err(e) = me.send_jingle(&p, &peer, &end).await {
+                    tracing::debug!(profile = %p, sid = %end.sid, error = %e, "session-terminate after content-remove not acked");
+                }
+            });
+        }
+    }
+
+    /// content-add: renegotiation is not offered to frontends yet: refused politely
+    /// (content-reject).
+    fn refuse_content_add(self: &Arc<Self>, profile: &str, from: &Jid, j: &Jingle) {
+        let sid = &j.sid;
+        let me = self.clone();
+        let (p, s, peer) = (profile.to_owned(), sid.clone(), from.clone());
+        let mut reject = Jingle::new(Action::ContentReject, sid);
+        reject.contents = j
+            .contents
+            .iter()
+            .map(|x| Content {
+                creator: x.creator.clone(),
+                name: x.name.clone(),
+                ..Default::default()
+            })
+            .collect();
+        reject.reason = Some(Reason {
+            condition: "failed-application".into(),
+            text: Some("adding contents to a call is not supported".into()),
+        });
+        tokio::spawn(async move {
+            if let Err(e) = me.send_jingle(&p, &peer, &reject).await {
+                tracing::warn!(profile = %p, sid = %s, error = %e, "content-reject failed");
+            }
+        });
+    }
+
+    /// Refuses a Jingle request for a known session that does not come from the
+    /// session's peer, or whose action does not fit the session's state.
+    fn check_jingle_fits(profile: &str, from: &Jid, c: &CallState, j: &Jingle) -> Result<(), StanzaError> {
+        let sid = &j.sid;
+        let from_peer = if c.peer.resource().is_some() {
+            *from == c.peer
+        } else {
+            bare(from) == bare(&c.peer)
+        };
+        if !from_peer {
+            tracing::warn!(%profile, peer = %from, %sid, "Jingle for another peer's session refused");
+            return Err(jingle::unknown_session(sid));
+        }
+        match check_incoming(c.state, c.role(), j.action) {
+            Err(Refusal::UnknownSession) => Err(jingle::unknown_session(sid)),
+            Err(Refusal::OutOfOrder) => {
+                tracing::warn!(%profile, peer = %from, %sid, action = j.action.as_str(), state = c.state.as_str(), "out-of-order Jingle refused");
+                Err(jingle::out_of_order(&format!(
+                    "{} does not fit a {} session",
+                    j.action.as_str(),
+                    c.state.as_str()
+                )))
+            }
+            Ok(()) => Ok(()),
         }
     }
 

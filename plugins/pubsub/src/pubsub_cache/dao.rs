@@ -374,48 +374,8 @@ pub async fn store_items(
     while items.peek().is_some() {
         let mut chunk: Vec<NewItem> = items.by_ref().take(CHUNK).collect();
         let last = items.peek().is_none();
-        // The text to index, by item id (of two items with one id, the last wins, as
-        // in the table).
-        let mut texts: Vec<(String, String)> = chunk
-            .iter_mut()
-            .map(|it| (it.item_id.clone(), std::mem::take(&mut it.text)))
-            .collect();
-        let mut seen = HashSet::with_capacity(texts.len());
-        if !texts.iter().all(|(id, _)| seen.insert(id.as_str())) {
-            let mut seen = HashSet::new();
-            texts.reverse();
-            texts.retain(|(id, _)| seen.insert(id.clone()));
-            texts.reverse();
-        }
-        let mut sql = String::with_capacity(600 + chunk.len() * 40);
-        sql.push_str(
-            "INSERT INTO pubsub_item (node_id, item_id, publisher, data, parsed, seq, generation, created, updated) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        }
-        sql.push_str(&format!(
-            " ON CONFLICT (node_id, item_id) DO UPDATE SET publisher = excluded.publisher, \
-             data = excluded.data, parsed = excluded.parsed, \
-             seq = {seq_set}, generation = excluded.generation, \
-             updated = CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.updated ELSE excluded.updated END; \
-             INSERT INTO pubsub_item_fts (rowid, text) SELECT i.id, v.column2 FROM (VALUES "
-        ));
-        for i in 0..texts.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?, ?)");
-        }
-        sql.push_str(") AS v JOIN pubsub_item i ON i.node_id = ? AND i.item_id = v.column1");
-        if last {
-            sql.push_str(
-                "; UPDATE pubsub_node SET seq = seq + ?, items_fetched = items_fetched + ? WHERE id = ?",
-            );
-        }
+        let texts = texts_to_index(&mut chunk);
+        let sql = chunk_sql(chunk.len(), texts.len(), seq_set, last);
         // Not kept prepared: a 250-row statement compiles to hundreds of kilobytes,
         // kept per connection and per page length, for ever (doc/reliability.rst,
         // "Memory"); compiling it again costs far less than writing the page.
@@ -447,6 +407,59 @@ pub async fn store_items(
     }
     tx.commit().await.map_err(sqlx_err)?;
     Ok(count)
+}
+
+/// The text to index of a chunk's items, taken out of them, by item id (of two items
+/// with one id, the last wins, as in the table).
+fn texts_to_index(chunk: &mut [NewItem]) -> Vec<(String, String)> {
+    let mut texts: Vec<(String, String)> = chunk
+        .iter_mut()
+        .map(|it| (it.item_id.clone(), std::mem::take(&mut it.text)))
+        .collect();
+    let mut seen = HashSet::with_capacity(texts.len());
+    if !texts.iter().all(|(id, _)| seen.insert(id.as_str())) {
+        let mut seen = HashSet::new();
+        texts.reverse();
+        texts.retain(|(id, _)| seen.insert(id.clone()));
+        texts.reverse();
+    }
+    texts
+}
+
+/// The statement of one chunk of [`store_items`]: upsert `rows` items (`seq_set`: how
+/// an existing item's sequence number changes), write `texts` full-text entries and,
+/// with the `last` chunk, update the node's counters.
+fn chunk_sql(rows: usize, texts: usize, seq_set: &str, last: bool) -> String {
+    let mut sql = String::with_capacity(600 + rows * 40);
+    sql.push_str(
+        "INSERT INTO pubsub_item (node_id, item_id, publisher, data, parsed, seq, generation, created, updated) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    }
+    sql.push_str(&format!(
+        " ON CONFLICT (node_id, item_id) DO UPDATE SET publisher = excluded.publisher, \
+         data = excluded.data, parsed = excluded.parsed, \
+         seq = {seq_set}, generation = excluded.generation, \
+         updated = CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.updated ELSE excluded.updated END; \
+         INSERT INTO pubsub_item_fts (rowid, text) SELECT i.id, v.column2 FROM (VALUES "
+    ));
+    for i in 0..texts {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?, ?)");
+    }
+    sql.push_str(") AS v JOIN pubsub_item i ON i.node_id = ? AND i.item_id = v.column1");
+    if last {
+        sql.push_str(
+            "; UPDATE pubsub_node SET seq = seq + ?, items_fetched = items_fetched + ? WHERE id = ?",
+        );
+    }
+    sql
 }
 
 pub async fn delete_items(
