@@ -963,7 +963,8 @@ impl Calls {
                 e.defined_condition = perch_plugin_api::parsers::stanza_error::DefinedCondition::FeatureNotImplemented;
                 e.type_ = perch_plugin_api::parsers::stanza_error::ErrorType::Modify;
                 e.texts.clear();
-                e.other = Some(Element::builder("unsupported-info", jingle::xml::NS_ERRORS).build());
+                e.other =
+                    Some(Element::builder("unsupported-info", jingle::xml::NS_ERRORS).build());
                 return Err(e);
             }
         }
@@ -972,13 +973,7 @@ impl Calls {
 
     /// transport-info: the peer's candidates go to the frontend (`call_candidates`),
     /// with the index of their m-line.
-    fn on_transport_info(
-        &self,
-        profile: &str,
-        from: &Jid,
-        c: &CallState,
-        j: &Jingle,
-    ) -> IqAnswer {
+    fn on_transport_info(&self, profile: &str, from: &Jid, c: &CallState, j: &Jingle) -> IqAnswer {
         let sid = &j.sid;
         let mut out = Vec::new();
         for content in &j.contents {
@@ -989,7 +984,9 @@ impl Calls {
                 )));
             };
             for cand in content.transport.iter().flat_map(|t| t.candidates.iter()) {
-                out.push(json!({"mline_index": index, "mid": content.name, "candidate": cand.to_sdp()}));
+                out.push(
+                    json!({"mline_index": index, "mid": content.name, "candidate": cand.to_sdp()}),
+                );
             }
         }
         if !out.is_empty() {
@@ -1064,7 +1061,12 @@ impl Calls {
 
     /// Refuses a Jingle request for a known session that does not come from the
     /// session's peer, or whose action does not fit the session's state.
-    fn check_jingle_fits(profile: &str, from: &Jid, c: &CallState, j: &Jingle) -> Result<(), StanzaError> {
+    fn check_jingle_fits(
+        profile: &str,
+        from: &Jid,
+        c: &CallState,
+        j: &Jingle,
+    ) -> Result<(), perch_plugin_api::parsers::stanza_error::StanzaError> {
         let sid = &j.sid;
         let from_peer = if c.peer.resource().is_some() {
             *from == c.peer
@@ -1182,25 +1184,7 @@ impl Calls {
         tracing::debug!(%profile, peer = %from, %sid, what = m.kind.name(), own, "JMI received");
         let known = self.lock().get(&(profile.clone(), sid.clone())).cloned();
         if own {
-            // Our other device answered or declined a call that rings here too.
-            if let Some(c) = known
-                && c.direction == Direction::Incoming
-                && matches!(c.state, State::Proposed | State::Ringing)
-                && !c.proceeded
-                && matches!(m.kind, Kind::Accept | Kind::Proceed | Kind::Reject)
-            {
-                let reason = if m.kind == Kind::Reject {
-                    "decline"
-                } else {
-                    "answered-elsewhere"
-                };
-                self.finish(
-                    &profile,
-                    &sid,
-                    reason,
-                    Some("handled on another device".into()),
-                );
-            }
+            self.on_own_jmi(&profile, &sid, known, &m.kind);
             return true;
         }
         let known = if matches!(m.kind, Kind::Propose(_)) {
@@ -1219,106 +1203,148 @@ impl Calls {
         } else {
             known
         };
-        match (m.kind, known) {
-            (Kind::Propose(media), None) => {
-                let state = CallState {
-                    profile: profile.clone(),
-                    sid: sid.clone(),
-                    peer: from.clone(),
-                    direction: Direction::Incoming,
-                    state: State::Proposed,
-                    media: media.clone(),
-                    jmi: true,
-                    proceeded: false,
-                    created: SystemTime::now(),
-                    connected: None,
-                    ended: None,
-                    end_reason: None,
-                    end_text: None,
-                    contents: Vec::new(),
-                    group: None,
-                    local: Vec::new(),
-                    offer: None,
-                    queued: Vec::new(),
-                    signalled: false,
-                };
-                self.lock().insert((profile.clone(), sid.clone()), state);
-                tracing::info!(%profile, peer = %from, %sid, ?media, "call proposed to us (JMI)");
-                self.emit(
-                    "call_proposed",
-                    &profile,
-                    json!({"sid": sid, "peer": from.to_string(), "media": media}),
-                );
-                let me = self.clone();
-                tokio::spawn(async move {
-                    match me
-                        .send_jmi(&profile, &from, &Jmi::new(Kind::Ringing, &sid), false)
-                        .await
-                    {
-                        Ok(()) => me.set_state(&profile, &sid, State::Ringing),
-                        Err(e) => {
-                            tracing::warn!(%profile, %sid, error = %e, "sending JMI ringing failed")
-                        }
-                    }
-                });
-            }
+        match (m.kind.clone(), known) {
+            (Kind::Propose(media), None) => self.on_jmi_propose(profile, from, sid, media),
             (Kind::Propose(_), Some(_)) => {
                 tracing::warn!(%profile, peer = %from, %sid, "JMI propose for a known sid ignored");
             }
-            (kind, Some(c)) if bare(&c.peer) == bare(&from) => match (kind, c.direction, c.state) {
-                (Kind::Ringing, Direction::Outgoing, State::Proposed) => {
-                    self.set_state(&profile, &sid, State::Ringing);
-                    self.emit(
-                        "call_info",
-                        &profile,
-                        json!({"sid": sid, "info": "ringing"}),
-                    );
-                }
-                (Kind::Proceed, Direction::Outgoing, State::Proposed | State::Ringing) => {
-                    let offer = self.update(&profile, &sid, |x| {
-                        x.peer = from.clone();
-                        x.state = State::Pending;
-                        x.offer.take()
-                    });
-                    let Some(Some(offer)) = offer else {
-                        return true;
-                    };
-                    tracing::info!(%profile, peer = %from, %sid, "JMI proceed: sending session-initiate");
-                    let me = self.clone();
-                    tokio::spawn(async move {
-                        let _ = me.initiate(&profile, &sid, &from, offer).await;
-                    });
-                }
-                (Kind::Reject, Direction::Outgoing, State::Proposed | State::Ringing)
-                | (Kind::Retract, Direction::Incoming, State::Proposed | State::Ringing)
-                    if m.tie_break =>
-                {
-                    // Two proposals crossed and this one lost: no refusal, no busy.
-                    let text = m.reason.and_then(|r| r.text);
-                    tracing::info!(%profile, peer = %from, %sid, "JMI tie-break lost by this call");
-                    self.finish(&profile, &sid, TIE_BREAK, text);
-                }
-                (Kind::Reject, Direction::Outgoing, State::Proposed | State::Ringing) => {
-                    let r = m.reason.unwrap_or_else(|| Reason::new("decline"));
-                    self.finish(&profile, &sid, &r.condition, r.text);
-                }
-                (Kind::Retract, Direction::Incoming, State::Proposed | State::Ringing) => {
-                    let r = m.reason.unwrap_or_else(|| Reason::new("cancel"));
-                    self.finish(&profile, &sid, &r.condition, r.text);
-                }
-                (Kind::Finish, _, s) if s != State::Ended => {
-                    let r = m.reason.unwrap_or_else(|| Reason::new("success"));
-                    self.finish(&profile, &sid, &r.condition, r.text);
-                }
-                (kind, _, s) => {
-                    tracing::debug!(%profile, peer = %from, %sid, what = kind.name(), state = s.as_str(), "JMI message ignored");
-                }
-            },
+            (_, Some(c)) if bare(&c.peer) == bare(&from) => {
+                self.on_call_jmi(profile, from, m, &c);
+            }
             (kind, _) => {
                 tracing::debug!(%profile, peer = %from, %sid, what = kind.name(), "JMI message for no call of this peer ignored");
             }
         }
         true
+    }
+
+    /// A JMI message our other device sent: it answered or declined a call that
+    /// rings here too, which ends here.
+    fn on_own_jmi(&self, profile: &str, sid: &str, known: Option<CallState>, kind: &Kind) {
+        if let Some(c) = known
+            && c.direction == Direction::Incoming
+            && matches!(c.state, State::Proposed | State::Ringing)
+            && !c.proceeded
+            && matches!(kind, Kind::Accept | Kind::Proceed | Kind::Reject)
+        {
+            let reason = if *kind == Kind::Reject {
+                "decline"
+            } else {
+                "answered-elsewhere"
+            };
+            self.finish(
+                profile,
+                sid,
+                reason,
+                Some("handled on another device".into()),
+            );
+        }
+    }
+
+    /// A call proposed to us (JMI propose): remembered, told to frontends
+    /// (`call_proposed`), and the peer told it rings.
+    fn on_jmi_propose(
+        self: &Arc<Self>,
+        profile: String,
+        from: Jid,
+        sid: String,
+        media: Vec<String>,
+    ) {
+        let state = CallState {
+            profile: profile.clone(),
+            sid: sid.clone(),
+            peer: from.clone(),
+            direction: Direction::Incoming,
+            state: State::Proposed,
+            media: media.clone(),
+            jmi: true,
+            proceeded: false,
+            created: SystemTime::now(),
+            connected: None,
+            ended: None,
+            end_reason: None,
+            end_text: None,
+            contents: Vec::new(),
+            group: None,
+            local: Vec::new(),
+            offer: None,
+            queued: Vec::new(),
+            signalled: false,
+        };
+        self.lock().insert((profile.clone(), sid.clone()), state);
+        tracing::info!(%profile, peer = %from, %sid, ?media, "call proposed to us (JMI)");
+        self.emit(
+            "call_proposed",
+            &profile,
+            json!({"sid": sid, "peer": from.to_string(), "media": media}),
+        );
+        let me = self.clone();
+        tokio::spawn(async move {
+            match me
+                .send_jmi(&profile, &from, &Jmi::new(Kind::Ringing, &sid), false)
+                .await
+            {
+                Ok(()) => me.set_state(&profile, &sid, State::Ringing),
+                Err(e) => {
+                    tracing::warn!(%profile, %sid, error = %e, "sending JMI ringing failed")
+                }
+            }
+        });
+    }
+
+    /// A JMI message from the peer of call `c`, other than a propose: what it does
+    /// depends on the call's direction and state.
+    fn on_call_jmi(self: &Arc<Self>, profile: String, from: Jid, m: Jmi, c: &CallState) {
+        let sid = m.id;
+        match (m.kind, c.direction, c.state) {
+            (Kind::Ringing, Direction::Outgoing, State::Proposed) => {
+                self.set_state(&profile, &sid, State::Ringing);
+                self.emit(
+                    "call_info",
+                    &profile,
+                    json!({"sid": sid, "info": "ringing"}),
+                );
+            }
+            (Kind::Proceed, Direction::Outgoing, State::Proposed | State::Ringing) => {
+                let offer = self.update(&profile, &sid, |x| {
+                    x.peer = from.clone();
+                    x.state = State::Pending;
+                    x.offer.take()
+                });
+                let Some(Some(offer)) = offer else {
+                    return;
+                };
+                tracing::info!(%profile, peer = %from, %sid, "JMI proceed: sending session-initiate");
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let _ = me.initiate(&profile, &sid, &from, offer).await;
+                });
+            }
+            (Kind::Reject, Direction::Outgoing, State::Proposed | State::Ringing)
+            | (Kind::Retract, Direction::Incoming, State::Proposed | State::Ringing)
+                if m.tie_break =>
+            {
+                // Two proposals crossed and this one lost: no refusal, no busy.
+                let text = m.reason.and_then(|r| r.text);
+                tracing::info!(%profile, peer = %from, %sid, "JMI tie-break lost by this call");
+                self.finish(&profile, &sid, TIE_BREAK, text);
+            }
+            (Kind::Reject, Direction::Outgoing, State::Proposed | State::Ringing) => {
+                let r = m.reason.unwrap_or_else(|| Reason::new("decline"));
+                self.finish(&profile, &sid, &r.condition, r.text);
+            }
+            (Kind::Retract, Direction::Incoming, State::Proposed | State::Ringing) => {
+                let r = m.reason.unwrap_or_else(|| Reason::new("cancel"));
+                self.finish(&profile, &sid, &r.condition, r.text);
+            }
+            (Kind::Finish, _, s) if s != State::Ended => {
+                let r = m.reason.unwrap_or_else(|| Reason::new("success"));
+                self.finish(&profile, &sid, &r.condition, r.text);
+            }
+            (kind, _, s) => {
+                tracing::debug!(%profile, peer = %from, %sid, what = kind.name(), state = s.as_str(), "JMI message ignored");
+            }
+        }
     }
 
     /// XEP-0353 0.8 "Tie Breaking", no existing session: a propose `sid` from

@@ -524,7 +524,11 @@ impl Muc {
     /// archive gives what we missed, oldest first, where the join history would give
     /// only its last messages, stamped to the second, ahead of the rest and in no order
     /// the history could tell.
-    async fn archive_catch_up_point(host: &dyn Host, profile: &str, room_s: &str) -> Option<String> {
+    async fn archive_catch_up_point(
+        host: &dyn Host,
+        profile: &str,
+        room_s: &str,
+    ) -> Option<String> {
         match host.last_archive_id(profile, room_s).await {
             Ok(a) => a,
             Err(e) => {
