@@ -880,7 +880,9 @@ impl Calls {
             }
             return Err(jingle::unknown_session(&sid));
         };
-        Self::check_jingle_fits(&profile, &from, &c, &j)?;
+        if let Some(e) = Self::misfit(&profile, &from, &c, &j) {
+            return Err(e);
+        }
         match j.action {
             Action::SessionInitiate => {
                 if !c.proceeded {
@@ -901,8 +903,12 @@ impl Calls {
                 self.finish(&profile, &sid, &r.condition, r.text);
                 Ok(None)
             }
-            Action::SessionInfo => self.on_session_info(&profile, &from, &c, &j),
-            Action::TransportInfo => self.on_transport_info(&profile, &from, &c, &j),
+            Action::SessionInfo => self
+                .on_session_info(&profile, &from, &c, &j)
+                .map_or(Ok(None), Err),
+            Action::TransportInfo => self
+                .on_transport_info(&profile, &from, &c, &j)
+                .map_or(Ok(None), Err),
             Action::ContentRemove => {
                 self.on_content_remove(&profile, &from, &j);
                 Ok(None)
@@ -940,8 +946,15 @@ impl Calls {
     }
 
     /// session-info (XEP-0167 §7: ringing, mute, …) goes to the frontend
-    /// (`call_info`); an info we do not understand is refused.
-    fn on_session_info(&self, profile: &str, from: &Jid, c: &CallState, j: &Jingle) -> IqAnswer {
+    /// (`call_info`); an info we do not understand is refused: returns the error to
+    /// answer with.
+    fn on_session_info(
+        &self,
+        profile: &str,
+        from: &Jid,
+        c: &CallState,
+        j: &Jingle,
+    ) -> Option<perch_plugin_api::parsers::stanza_error::StanzaError> {
         let sid = &j.sid;
         for p in &j.other {
             if let Some(info) = rtp::Info::from_element(p) {
@@ -965,20 +978,26 @@ impl Calls {
                 e.texts.clear();
                 e.other =
                     Some(Element::builder("unsupported-info", jingle::xml::NS_ERRORS).build());
-                return Err(e);
+                return Some(e);
             }
         }
-        Ok(None)
+        None
     }
 
     /// transport-info: the peer's candidates go to the frontend (`call_candidates`),
-    /// with the index of their m-line.
-    fn on_transport_info(&self, profile: &str, from: &Jid, c: &CallState, j: &Jingle) -> IqAnswer {
+    /// with the index of their m-line; returns the error to answer with, if any.
+    fn on_transport_info(
+        &self,
+        profile: &str,
+        from: &Jid,
+        c: &CallState,
+        j: &Jingle,
+    ) -> Option<perch_plugin_api::parsers::stanza_error::StanzaError> {
         let sid = &j.sid;
         let mut out = Vec::new();
         for content in &j.contents {
             let Some(index) = c.contents.iter().position(|x| x.name == content.name) else {
-                return Err(jingle::bad_request(&format!(
+                return Some(jingle::bad_request(&format!(
                     "no content {:?} in session {sid}",
                     content.name
                 )));
@@ -997,7 +1016,7 @@ impl Calls {
                 json!({"sid": sid, "candidates": out}),
             );
         }
-        Ok(None)
+        None
     }
 
     /// content-remove: the contents go; none left ends the call.
@@ -1059,14 +1078,14 @@ impl Calls {
         });
     }
 
-    /// Refuses a Jingle request for a known session that does not come from the
-    /// session's peer, or whose action does not fit the session's state.
-    fn check_jingle_fits(
+    /// The error to answer a Jingle request for a known session with when it does not
+    /// come from the session's peer, or its action does not fit the session's state.
+    fn misfit(
         profile: &str,
         from: &Jid,
         c: &CallState,
         j: &Jingle,
-    ) -> Result<(), perch_plugin_api::parsers::stanza_error::StanzaError> {
+    ) -> Option<perch_plugin_api::parsers::stanza_error::StanzaError> {
         let sid = &j.sid;
         let from_peer = if c.peer.resource().is_some() {
             *from == c.peer
@@ -1075,19 +1094,19 @@ impl Calls {
         };
         if !from_peer {
             tracing::warn!(%profile, peer = %from, %sid, "Jingle for another peer's session refused");
-            return Err(jingle::unknown_session(sid));
+            return Some(jingle::unknown_session(sid));
         }
         match check_incoming(c.state, c.role(), j.action) {
-            Err(Refusal::UnknownSession) => Err(jingle::unknown_session(sid)),
+            Err(Refusal::UnknownSession) => Some(jingle::unknown_session(sid)),
             Err(Refusal::OutOfOrder) => {
                 tracing::warn!(%profile, peer = %from, %sid, action = j.action.as_str(), state = c.state.as_str(), "out-of-order Jingle refused");
-                Err(jingle::out_of_order(&format!(
+                Some(jingle::out_of_order(&format!(
                     "{} does not fit a {} session",
                     j.action.as_str(),
                     c.state.as_str()
                 )))
             }
-            Ok(()) => Ok(()),
+            Ok(()) => None,
         }
     }
 
