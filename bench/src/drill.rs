@@ -276,26 +276,7 @@ pub async fn run(o: &Options) -> Result<()> {
         o.server
     );
 
-    // The publisher fills the nodes first.
-    let t0 = Instant::now();
-    let publisher = Perchd::start_with_config("[plugins]\ndisabled = [\"PUBSUB_CACHE\"]\n")?;
-    profile(&publisher, &server, "carol", CAROL_PW)?;
-    let pconn = publisher.bus_connection().await?;
-    fill(&pconn, "bench-2k", 2_000).await?;
-    let nodes: Vec<String> = (0..o.items.div_ceil(NODE_MAX))
-        .map(|k| format!("bench-{k}"))
-        .collect();
-    let mut left = o.items;
-    for node in &nodes {
-        let n = left.min(NODE_MAX);
-        fill(&pconn, node, n).await?;
-        left -= n;
-    }
-    println!(
-        "(published {} items in {:.0} s by a second perchd)",
-        o.items + 2_000,
-        t0.elapsed().as_secs_f64()
-    );
+    let (publisher, nodes) = publish(o, &server).await?;
 
     let mut perchd = Perchd::start_with_config(&format!("{ANALYSER}\n{}", o.config))?;
     let pid = perchd.pid().context("perchd pid")?;
@@ -345,14 +326,7 @@ pub async fn run(o: &Options) -> Result<()> {
         t.elapsed().as_secs_f64()
     ))?;
 
-    // Bob's nodes: the 2,000-item one and his half.
-    let mut bobs: Vec<(String, usize)> = vec![("bench-2k".to_owned(), 2_000)];
-    let mut left = o.items - o.items.min(a.len() * NODE_MAX);
-    for node in b {
-        let n = left.min(NODE_MAX);
-        bobs.push((node.clone(), n));
-        left -= n;
-    }
+    let bobs = bob_nodes(o, a.len(), b);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
 
     let (node, size) = bobs.last().cloned().context("no node")?;
@@ -367,50 +341,14 @@ pub async fn run(o: &Options) -> Result<()> {
     }
     r.line(&format!("{} reads, max 1…{}", o.reads, o.reads))?;
 
-    for _ in 0..o.reads {
-        let (node, size) = &bobs[rng.below(bobs.len())];
-        let max = 1 + rng.below(100);
-        let args = match rng.below(3) {
-            0 => json!({"service": SERVICE, "node": node, "max": max, "index": rng.below(*size)}),
-            1 => json!({"service": SERVICE, "node": node, "max": max,
-                        "after": format!("i{:05}", rng.below(size - 1))}),
-            _ => json!({"service": SERVICE, "node": node, "max": max,
-                        "before": format!("i{:05}", 1 + rng.below(size - 1))}),
-        };
-        read(&conn, args, max, false).await?;
-    }
+    random_pages(&conn, &bobs, &mut rng, o.reads).await?;
     r.line(&format!(
         "{} reads of random RSM pages (index, after, before; max 1…100; {} nodes)",
         o.reads,
         bobs.len()
     ))?;
 
-    let words = [
-        crate::RARE,
-        crate::COMMON,
-        "quick",
-        "fox",
-        "ordinary",
-        "lazy",
-        "number",
-    ];
-    for k in 0..o.reads {
-        let limit = 1 + rng.below(200);
-        let mut q = match k % 3 {
-            0 => json!({"fts": words[rng.below(words.len())], "limit": limit}),
-            1 => json!({"filters": [{"path": "tags", "op": "contains",
-                         "value": format!("t{}", rng.below(10))}], "limit": limit}),
-            _ => json!({"fts": words[rng.below(words.len())], "limit": limit,
-                        "order_by": [{"key": "rank", "desc": true}]}),
-        };
-        if k % 5 == 0 {
-            q["with_xml"] = json!(true);
-        }
-        let got = action(&conn, "bob", "pubsub_cache_search", &json!({"query": q})).await?;
-        if got["items"].as_array().is_none_or(Vec::is_empty) {
-            return Err(anyhow!("search {q}: {got}"));
-        }
-    }
+    searches(&conn, &mut rng, o.reads).await?;
     r.line(&format!(
         "{} searches (full text, parsed field, by rank; limit 1…200, 1 in 5 with XML)",
         o.reads
@@ -422,5 +360,96 @@ pub async fn run(o: &Options) -> Result<()> {
     drop(conn);
     perchd.stop()?;
     drop(publisher);
+    Ok(())
+}
+
+/// The publisher: a second perchd (without the cache) where carol fills the
+/// 2,000-item node, then the nodes of `o.items` items; returns it and those nodes.
+async fn publish(o: &Options, server: &Server) -> Result<(Perchd, Vec<String>)> {
+    let t0 = Instant::now();
+    let publisher = Perchd::start_with_config("[plugins]\ndisabled = [\"PUBSUB_CACHE\"]\n")?;
+    profile(&publisher, server, "carol", CAROL_PW)?;
+    let pconn = publisher.bus_connection().await?;
+    fill(&pconn, "bench-2k", 2_000).await?;
+    let nodes: Vec<String> = (0..o.items.div_ceil(NODE_MAX))
+        .map(|k| format!("bench-{k}"))
+        .collect();
+    let mut left = o.items;
+    for node in &nodes {
+        let n = left.min(NODE_MAX);
+        fill(&pconn, node, n).await?;
+        left -= n;
+    }
+    println!(
+        "(published {} items in {:.0} s by a second perchd)",
+        o.items + 2_000,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok((publisher, nodes))
+}
+
+/// Bob's nodes and their sizes: the 2,000-item one and his half `b` (alice cached
+/// the first `a_len` nodes).
+fn bob_nodes(o: &Options, a_len: usize, b: &[String]) -> Vec<(String, usize)> {
+    let mut bobs: Vec<(String, usize)> = vec![("bench-2k".to_owned(), 2_000)];
+    let mut left = o.items - o.items.min(a_len * NODE_MAX);
+    for node in b {
+        let n = left.min(NODE_MAX);
+        bobs.push((node.clone(), n));
+        left -= n;
+    }
+    bobs
+}
+
+/// `reads` reads of random RSM pages of bob's nodes (by index, after or before).
+async fn random_pages(
+    conn: &zbus::Connection,
+    bobs: &[(String, usize)],
+    rng: &mut Rng,
+    reads: usize,
+) -> Result<()> {
+    for _ in 0..reads {
+        let (node, size) = &bobs[rng.below(bobs.len())];
+        let max = 1 + rng.below(100);
+        let args = match rng.below(3) {
+            0 => json!({"service": SERVICE, "node": node, "max": max, "index": rng.below(*size)}),
+            1 => json!({"service": SERVICE, "node": node, "max": max,
+                        "after": format!("i{:05}", rng.below(size - 1))}),
+            _ => json!({"service": SERVICE, "node": node, "max": max,
+                        "before": format!("i{:05}", 1 + rng.below(size - 1))}),
+        };
+        read(conn, args, max, false).await?;
+    }
+    Ok(())
+}
+
+/// `reads` searches: full text, a parsed field, by rank; 1 in 5 with the XML.
+async fn searches(conn: &zbus::Connection, rng: &mut Rng, reads: usize) -> Result<()> {
+    let words = [
+        crate::RARE,
+        crate::COMMON,
+        "quick",
+        "fox",
+        "ordinary",
+        "lazy",
+        "number",
+    ];
+    for k in 0..reads {
+        let limit = 1 + rng.below(200);
+        let mut q = match k % 3 {
+            0 => json!({"fts": words[rng.below(words.len())], "limit": limit}),
+            1 => json!({"filters": [{"path": "tags", "op": "contains",
+                         "value": format!("t{}", rng.below(10))}], "limit": limit}),
+            _ => json!({"fts": words[rng.below(words.len())], "limit": limit,
+                        "order_by": [{"key": "rank", "desc": true}]}),
+        };
+        if k % 5 == 0 {
+            q["with_xml"] = json!(true);
+        }
+        let got = action(conn, "bob", "pubsub_cache_search", &json!({"query": q})).await?;
+        if got["items"].as_array().is_none_or(Vec::is_empty) {
+            return Err(anyhow!("search {q}: {got}"));
+        }
+    }
     Ok(())
 }
