@@ -282,26 +282,7 @@ pub async fn run(o: &Options) -> Result<()> {
         o.server
     );
 
-    // The publisher fills the nodes first.
-    let t0 = Instant::now();
-    let publisher = Perchd::start_with_config("[plugins]\ndisabled = [\"PUBSUB_CACHE\"]\n")?;
-    profile(&publisher, &server, "carol", CAROL_PW)?;
-    let pconn = publisher.bus_connection().await?;
-    fill(&pconn, "bench-2k", 2_000).await?;
-    let nodes: Vec<String> = (0..o.items.div_ceil(NODE_MAX))
-        .map(|k| format!("bench-{k}"))
-        .collect();
-    let mut left = o.items;
-    for node in &nodes {
-        let n = left.min(NODE_MAX);
-        fill(&pconn, node, n).await?;
-        left -= n;
-    }
-    println!(
-        "(published {} items in {:.0} s by a second perchd)",
-        o.items + 2_000,
-        t0.elapsed().as_secs_f64()
-    );
+    let (publisher, nodes) = publish(o, &server).await?;
 
     let mut perchd = Perchd::start_with_config(&format!("{ANALYSER}\n{}", o.config))?;
     let pid = perchd.pid().context("perchd pid")?;
@@ -351,14 +332,7 @@ pub async fn run(o: &Options) -> Result<()> {
         t.elapsed().as_secs_f64()
     ))?;
 
-    // Bob's nodes: the 2,000-item one and his half.
-    let mut bobs: Vec<(String, usize)> = vec![("bench-2k".to_owned(), 2_000)];
-    let mut left = o.items - o.items.min(a.len() * NODE_MAX);
-    for node in b {
-        let n = left.min(NODE_MAX);
-        bobs.push((node.clone(), n));
-        left -= n;
-    }
+    let bobs = bob_nodes(o, a.len(), b);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
 
     let (node, size) = bobs.last().cloned().context("no node")?;
@@ -367,7 +341,74 @@ pub async fn run(o: &Options) -> Result<()> {
     }
     r.line(&format!("{} reads, max 1…{}", o.reads, o.reads))?;
 
-    for _ in 0..o.reads {
+    random_pages(&conn, &bobs, &mut rng, o.reads).await?;
+    r.line(&format!(
+        "{} reads of random RSM pages (index, after, before; max 1…100; {} nodes)",
+        o.reads,
+        bobs.len()
+    ))?;
+
+    searches(&conn, &mut rng, o.reads).await?;
+    r.line(&format!(
+        "{} searches (full text, parsed field, by rank; limit 1…200, 1 in 5 with XML)",
+        o.reads
+    ))?;
+
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    r.line("10 s after the reads")?;
+    // A clean stop (a profiler attached gets its end).
+    drop(conn);
+    perchd.stop()?;
+    drop(publisher);
+    Ok(())
+}
+
+/// The publisher: a second perchd (without the cache) where carol fills the
+/// 2,000-item node, then the nodes of `o.items` items; returns it and those nodes.
+async fn publish(o: &Options, server: &Server) -> Result<(Perchd, Vec<String>)> {
+    let t0 = Instant::now();
+    let publisher = Perchd::start_with_config("[plugins]\ndisabled = [\"PUBSUB_CACHE\"]\n")?;
+    profile(&publisher, server, "carol", CAROL_PW)?;
+    let pconn = publisher.bus_connection().await?;
+    fill(&pconn, "bench-2k", 2_000).await?;
+    let nodes: Vec<String> = (0..o.items.div_ceil(NODE_MAX))
+        .map(|k| format!("bench-{k}"))
+        .collect();
+    let mut left = o.items;
+    for node in &nodes {
+        let n = left.min(NODE_MAX);
+        fill(&pconn, node, n).await?;
+        left -= n;
+    }
+    println!(
+        "(published {} items in {:.0} s by a second perchd)",
+        o.items + 2_000,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok((publisher, nodes))
+}
+
+/// Bob's nodes and their sizes: the 2,000-item one and his half `b` (alice cached
+/// the first `a_len` nodes).
+fn bob_nodes(o: &Options, a_len: usize, b: &[String]) -> Vec<(String, usize)> {
+    let mut bobs: Vec<(String, usize)> = vec![("bench-2k".to_owned(), 2_000)];
+    let mut left = o.items - o.items.min(a_len * NODE_MAX);
+    for node in b {
+        let n = left.min(NODE_MAX);
+        bobs.push((node.clone(), n));
+        left -= n;
+    }
+    bobs
+}
+
+/// `reads` reads of random RSM pages of bob's nodes (by index, after or before).
+async fn random_pages(
+    conn: &zbus::Connection,
+    bobs: &[(String, usize)],
+    rng: &mut Rng,
+    reads: usize,
+) -> Result<()> {
+    for _ in 0..reads {
         let (node, size) = &bobs[rng.below(bobs.len())];
         let max = 1 + rng.below(100);
         let mut args = items(node, max);
@@ -376,14 +417,13 @@ pub async fn run(o: &Options) -> Result<()> {
             1 => args.after = Some(format!("i{:05}", rng.below(size - 1))),
             _ => args.before = Some(format!("i{:05}", 1 + rng.below(size - 1))),
         }
-        read(&conn, args, max, false).await?;
+        read(conn, args, max, false).await?;
     }
-    r.line(&format!(
-        "{} reads of random RSM pages (index, after, before; max 1…100; {} nodes)",
-        o.reads,
-        bobs.len()
-    ))?;
+    Ok(())
+}
 
+/// `reads` searches: full text, a parsed field, by rank; 1 in 5 with the XML.
+async fn searches(conn: &zbus::Connection, rng: &mut Rng, reads: usize) -> Result<()> {
     let words = [
         crate::RARE,
         crate::COMMON,
@@ -393,7 +433,7 @@ pub async fn run(o: &Options) -> Result<()> {
         "lazy",
         "number",
     ];
-    for k in 0..o.reads {
+    for k in 0..reads {
         let limit = 1 + rng.below(200);
         let mut q = match k % 3 {
             0 => json!({"fts": words[rng.below(words.len())], "limit": limit}),
@@ -406,21 +446,10 @@ pub async fn run(o: &Options) -> Result<()> {
             q["with_xml"] = json!(true);
         }
         let query = q.as_object().cloned().unwrap_or_default();
-        let got = action::<cache::Search>(&conn, "bob", &cache::SearchArgs { query }).await?;
+        let got = action::<cache::Search>(conn, "bob", &cache::SearchArgs { query }).await?;
         if got["items"].as_array().is_none_or(Vec::is_empty) {
             return Err(anyhow!("search {q}: {got}"));
         }
     }
-    r.line(&format!(
-        "{} searches (full text, parsed field, by rank; limit 1…200, 1 in 5 with XML)",
-        o.reads
-    ))?;
-
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    r.line("10 s after the reads")?;
-    // A clean stop (a profiler attached gets its end).
-    drop(conn);
-    perchd.stop()?;
-    drop(publisher);
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! (the session decides that).
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -227,52 +228,12 @@ pub async fn connect_once(
     gate: Arc<super::ack::AckGate>,
 ) -> Result<Connection, ConnectError> {
     let domain = creds.jid.domain().as_str().to_owned();
-    let header = || StreamHeader {
-        to: Some(Cow::Owned(domain.clone())),
-        from: None,
-        id: None,
-    };
-    let stream_err = |what: &str, e: &dyn std::fmt::Display| unreachable(what, e);
-
     let log = LogContext {
         profile: creds.profile.as_str().into(),
         jid: creds.jid.to_string().into(),
     };
     let tcp = Limited::new(QuickAck::new(open_tcp(creds).await?), limits, log.clone());
-    let stream = initiate_stream(BufStream::new(tcp), ns::JABBER_CLIENT, header(), timeouts)
-        .await
-        .map_err(|e| stream_err("opening the stream", &e))?;
-    let (features, mut stream) = stream
-        .recv_features::<XmppStreamElement>()
-        .await
-        .map_err(|e| stream_err("reading stream features", &e))?;
-    if !features.can_starttls() {
-        return Err(ConnectError::Protocol(format!(
-            "{domain} does not offer STARTTLS; Perch never logs in without TLS"
-        )));
-    }
-    stream
-        .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
-            starttls::Request,
-        )))
-        .await
-        .map_err(|e| stream_err("sending STARTTLS", &e))?;
-    loop {
-        match stream.next().await {
-            Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
-            Some(Ok(XmppStreamElement::Starttls(_))) => {
-                return Err(ConnectError::Protocol(format!("{domain} refused STARTTLS")));
-            }
-            Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
-            Some(Err(e)) => return Err(stream_err("waiting for STARTTLS", &e)),
-            None => {
-                return Err(ConnectError::Unreachable(
-                    "stream closed during STARTTLS".into(),
-                ));
-            }
-        }
-    }
-    let tcp = stream.into_inner().into_inner().into_inner();
+    let tcp = starttls(tcp, &domain, timeouts).await?;
     let name = ServerName::try_from(domain.clone())
         .map_err(|e| ConnectError::Protocol(format!("{domain} is not a TLS server name: {e}")))?;
     let tls_stream = tokio_rustls::TlsConnector::from(tls)
@@ -283,28 +244,16 @@ pub async fn connect_once(
     let stream = initiate_stream(
         BufStream::new(Limited::new(tls_stream, limits, log).with_gate(gate)),
         ns::JABBER_CLIENT,
-        header(),
+        stream_header(&domain),
         timeouts,
     )
     .await
-    .map_err(|e| stream_err("opening the TLS stream", &e))?;
+    .map_err(|e| unreachable("opening the TLS stream", e))?;
     let (features, stream) = stream
         .recv_features()
         .await
-        .map_err(|e| stream_err("reading stream features", &e))?;
-    // tokio-xmpp would fall back to ANONYMOUS when that is all the server offers:
-    // an account profile must log in as itself or fail.
-    const USABLE: &[&str] = &["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"];
-    if !features
-        .sasl_mechanisms
-        .iter()
-        .any(|m| USABLE.contains(&m.as_str()))
-    {
-        return Err(ConnectError::Protocol(format!(
-            "{domain} offers no usable SASL mechanism (offered: {:?}; usable: {USABLE:?})",
-            features.sasl_mechanisms
-        )));
-    }
+        .map_err(|e| unreachable("reading stream features", e))?;
+    check_sasl_mechanisms(&domain, &features.sasl_mechanisms)?;
     let node = creds.jid.node().map(|n| n.as_str()).unwrap_or_default();
     let sasl = SaslCredentials::default()
         .with_username(node)
@@ -312,29 +261,104 @@ pub async fn connect_once(
         .with_channel_binding(ChannelBinding::None);
     let stream = tokio_xmpp::client_login(stream, features.sasl_mechanisms, sasl)
         .await
-        .map_err(|e| match e {
-            XmppError::Auth(AuthError::Fail(cond)) => {
-                ConnectError::Auth(format!("the server refused the credentials ({cond:?})"))
-            }
-            XmppError::Auth(AuthError::NoMechanism) => {
-                ConnectError::Protocol("no SASL mechanism in common with the server".into())
-            }
-            XmppError::Auth(other) => ConnectError::Auth(other.to_string()),
-            other => unreachable("authenticating", other),
-        })?;
+        .map_err(sasl_error)?;
     let stream = stream
-        .send_header(header())
+        .send_header(stream_header(&domain))
         .await
-        .map_err(|e| stream_err("restarting the stream", &e))?;
+        .map_err(|e| unreachable("restarting the stream", e))?;
     let (features, stream) = stream
         .recv_features()
         .await
-        .map_err(|e| stream_err("reading stream features", &e))?;
+        .map_err(|e| unreachable("reading stream features", e))?;
     Ok(Connection {
         stream: stream.box_stream(),
         features,
         identity,
     })
+}
+
+/// The header of the streams we open to `domain`.
+fn stream_header(domain: &str) -> StreamHeader<'static> {
+    StreamHeader {
+        to: Some(Cow::Owned(domain.to_owned())),
+        from: None,
+        id: None,
+    }
+}
+
+/// The plain-text part of a connection: opens the stream and asks for STARTTLS;
+/// returns the TCP stream to upgrade once the server says proceed. A server without
+/// STARTTLS is refused: Perch never logs in without TLS.
+async fn starttls(
+    tcp: Limited<QuickAck>,
+    domain: &str,
+    timeouts: Timeouts,
+) -> Result<QuickAck, ConnectError> {
+    let stream = initiate_stream(
+        BufStream::new(tcp),
+        ns::JABBER_CLIENT,
+        stream_header(domain),
+        timeouts,
+    )
+    .await
+    .map_err(|e| unreachable("opening the stream", e))?;
+    let (features, mut stream) = stream
+        .recv_features::<XmppStreamElement>()
+        .await
+        .map_err(|e| unreachable("reading stream features", e))?;
+    if !features.can_starttls() {
+        return Err(ConnectError::Protocol(format!(
+            "{domain} does not offer STARTTLS; Perch never logs in without TLS"
+        )));
+    }
+    stream
+        .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
+            starttls::Request,
+        )))
+        .await
+        .map_err(|e| unreachable("sending STARTTLS", e))?;
+    loop {
+        match stream.next().await {
+            Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
+            Some(Ok(XmppStreamElement::Starttls(_))) => {
+                return Err(ConnectError::Protocol(format!("{domain} refused STARTTLS")));
+            }
+            Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
+            Some(Err(e)) => return Err(unreachable("waiting for STARTTLS", e)),
+            None => {
+                return Err(ConnectError::Unreachable(
+                    "stream closed during STARTTLS".into(),
+                ));
+            }
+        }
+    }
+    Ok(stream.into_inner().into_inner().into_inner())
+}
+
+/// tokio-xmpp would fall back to ANONYMOUS when that is all the server offers: an
+/// account profile must log in as itself or fail.
+fn check_sasl_mechanisms(domain: &str, offered: &BTreeSet<String>) -> Result<(), ConnectError> {
+    const USABLE: &[&str] = &["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"];
+    if offered.iter().any(|m| USABLE.contains(&m.as_str())) {
+        return Ok(());
+    }
+    Err(ConnectError::Protocol(format!(
+        "{domain} offers no usable SASL mechanism (offered: {offered:?}; usable: {USABLE:?})"
+    )))
+}
+
+/// A failed SASL login: refused credentials are fatal, so is a missing mechanism.
+fn sasl_error(e: XmppError) -> ConnectError {
+    match e {
+        XmppError::Auth(AuthError::Fail(cond)) => {
+            ConnectError::Auth(format!("the server refused the credentials ({cond:?})"))
+        }
+        XmppError::Auth(AuthError::NoMechanism) => {
+            ConnectError::Protocol("no SASL mechanism in common with the server".into())
+        }
+        XmppError::Auth(other) => ConnectError::Auth(other.to_string()),
+        other => unreachable("authenticating", other),
+    }
 }
 
 /// Default stream timeouts: a keepalive after 60 s of silence, dead 15 s later.

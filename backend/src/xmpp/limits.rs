@@ -284,214 +284,281 @@ impl Scanner {
     fn scan(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), LimitError> {
         let mut i = 0;
         while i < input.len() {
-            let rest = &input[i..];
-            let b = rest[0];
-            match self.st {
-                St::Text => {
-                    let n = rest.iter().position(|&c| c == b'<').unwrap_or(rest.len());
-                    self.put(&rest[..n], out)?;
-                    i += n;
-                    if n < rest.len() {
-                        if self.depth <= 1 && self.mode == Mode::Pass {
-                            self.open_unit();
-                        }
-                        self.put(b"<", out)?;
-                        self.st = St::Lt;
-                        i += 1;
-                    }
-                    continue;
-                }
-                St::Lt => match b {
-                    b'/' => {
-                        self.name_len = 0;
-                        self.st = St::EndName;
-                    }
-                    b'!' => self.st = St::Bang(0),
-                    b'?' => self.st = St::Pi(0),
-                    _ => {
-                        self.name_len = 0;
-                        if self.depth <= 1 {
-                            self.top.clear();
-                        }
-                        self.st = St::StartName;
-                        continue; // the byte is the name's first
-                    }
-                },
-                St::StartName => {
-                    if is_ws(b) || b == b'/' || b == b'>' {
-                        self.name_done();
-                        self.st = St::Tag;
-                        continue;
-                    }
-                    self.name_len += 1;
-                    if self.depth <= 1 && self.top.len() < MAX_TOKEN {
-                        self.top.push(b);
-                    }
-                    if self.name_len > MAX_TOKEN {
-                        self.too_long("an element name")?;
-                    }
-                }
-                St::Tag => match b {
-                    b'\'' | b'"' => {
-                        self.keep_value = self.depth <= 1
-                            && self.attr_len <= MAX_KEPT_NAME
-                            && is_kept_name(&self.attr);
-                        self.value.clear();
-                        self.value_len = 0;
-                        self.st = St::Value(b);
-                    }
-                    b'/' => self.st = St::EmptySlash,
-                    b'>' => {
-                        self.put(b">", out)?;
-                        self.start_tag_done(false, out);
-                        i += 1;
-                        continue;
-                    }
-                    _ if is_ws(b) || b == b'=' => {
-                        if self.attr_len > 0 {
-                            self.attr_ended = true;
-                        }
-                    }
-                    _ => {
-                        if self.attr_ended {
-                            self.attr.clear();
-                            self.attr_len = 0;
-                            self.attr_ended = false;
-                        }
-                        self.attr_len += 1;
-                        if self.depth <= 1 && self.attr.len() <= MAX_KEPT_NAME {
-                            self.attr.push(b);
-                        }
-                        if self.attr_len > MAX_TOKEN {
-                            self.too_long("an attribute name")?;
-                        }
-                    }
-                },
-                St::Value(q) => {
-                    let n = rest.iter().position(|&c| c == q).unwrap_or(rest.len());
-                    let part = &rest[..n];
-                    self.put(part, out)?;
-                    self.value_len += n;
-                    if self.keep_value && self.value.len() + n <= MAX_KEPT_VALUE {
-                        self.value.extend_from_slice(part);
-                    }
-                    i += n;
-                    if self.value_len > MAX_TOKEN {
-                        self.too_long("an attribute value")?;
-                    }
-                    if n < rest.len() {
-                        self.put(&[q], out)?;
-                        self.attr_done(q);
-                        self.st = St::Tag;
-                        i += 1;
-                    }
-                    continue;
-                }
-                St::EmptySlash => {
-                    if b == b'>' {
-                        self.put(b">", out)?;
-                        self.start_tag_done(true, out);
-                        i += 1;
-                    } else {
-                        self.st = St::Tag;
-                    }
-                    continue;
-                }
-                St::EndName => {
-                    if is_ws(b) {
-                        self.st = St::EndTail;
-                    } else if b == b'>' {
-                        self.put(b">", out)?;
-                        self.end_tag_done(out);
-                        i += 1;
-                        continue;
-                    } else {
-                        self.name_len += 1;
-                        if self.name_len > MAX_TOKEN {
-                            self.too_long("an element name")?;
-                        }
-                    }
-                }
-                St::EndTail => {
-                    if b == b'>' {
-                        self.put(b">", out)?;
-                        self.end_tag_done(out);
-                        i += 1;
-                        continue;
-                    }
-                }
-                St::Bang(n) => {
-                    const CDATA: &[u8] = b"[CDATA[";
-                    if b == CDATA[usize::from(n)] {
-                        self.st = if usize::from(n) + 1 == CDATA.len() {
-                            St::CData(0)
-                        } else {
-                            St::Bang(n + 1)
-                        };
-                    } else if n == 0 && b == b'-' {
-                        return Err(LimitError::Restricted("a comment"));
-                    } else {
-                        return Err(LimitError::Restricted("a document type declaration"));
-                    }
-                }
-                St::CData(k) => {
-                    if k == 0 {
-                        let n = rest.iter().position(|&c| c == b']').unwrap_or(rest.len());
-                        if n > 0 {
-                            self.put(&rest[..n], out)?;
-                            i += n;
-                            continue;
-                        }
-                    }
-                    match b {
-                        b']' => self.st = St::CData((k + 1).min(2)),
-                        b'>' if k == 2 => {
-                            self.put(b">", out)?;
-                            self.st = St::Text;
-                            if self.depth <= 1 {
-                                self.release_stream_level(out);
-                            }
-                            i += 1;
-                            continue;
-                        }
-                        _ => self.st = St::CData(0),
-                    }
-                }
-                St::Pi(n) => {
-                    if n < 3 && b == b"xml"[usize::from(n)] {
-                        self.st = St::Pi(n + 1);
-                    } else if n == 3 && is_ws(b) {
-                        if self.depth > 1 {
-                            return Err(LimitError::Restricted(
-                                "an XML declaration inside an element",
-                            ));
-                        }
-                        self.st = St::Decl(false);
-                    } else {
-                        return Err(LimitError::Restricted("a processing instruction"));
-                    }
-                }
-                St::Decl(question) => {
-                    if b == b'>' && question {
-                        self.put(b">", out)?;
-                        self.st = St::Text;
-                        self.release_stream_level(out);
-                        i += 1;
-                        continue;
-                    }
-                    self.st = St::Decl(b == b'?');
-                }
-                St::Failed => {
-                    return Err(self
-                        .failure
-                        .clone()
-                        .unwrap_or(LimitError::Restricted("unreadable input")));
-                }
-            }
-            self.put(&[b], out)?;
-            i += 1;
+            i += self.step(&input[i..], out)?;
         }
         Ok(())
+    }
+
+    /// One step of the state machine at the start of `rest` (never empty): returns
+    /// how many bytes it consumed, 0 when the state changed and the byte is read
+    /// again in the new one.
+    #[inline]
+    fn step(&mut self, rest: &[u8], out: &mut Vec<u8>) -> Result<usize, LimitError> {
+        let b = rest[0];
+        let consumed = match self.st {
+            St::Text => return self.text(rest, out),
+            St::Lt => self.after_lt(b),
+            St::StartName => self.start_name(b)?,
+            St::Tag => return self.in_start_tag(b, out),
+            St::Value(q) => return self.attr_value(q, rest, out),
+            St::EmptySlash => return self.after_empty_slash(b, out),
+            St::EndName => return self.end_name(b, out),
+            St::EndTail => {
+                if b == b'>' {
+                    return self.end_tag_closed(out);
+                }
+                true
+            }
+            St::Bang(n) => self.after_bang(n, b)?,
+            St::CData(k) => return self.cdata(k, rest, out),
+            St::Pi(n) => self.after_question(n, b)?,
+            St::Decl(question) => {
+                if b == b'>' && question {
+                    self.put(b">", out)?;
+                    self.st = St::Text;
+                    self.release_stream_level(out);
+                    return Ok(1);
+                }
+                self.st = St::Decl(b == b'?');
+                true
+            }
+            St::Failed => {
+                return Err(self
+                    .failure
+                    .clone()
+                    .unwrap_or(LimitError::Restricted("unreadable input")));
+            }
+        };
+        if !consumed {
+            return Ok(0);
+        }
+        self.put(&[b], out)?;
+        Ok(1)
+    }
+
+    /// Character data, up to the next `<` (which opens a unit at stream level).
+    #[inline]
+    fn text(&mut self, rest: &[u8], out: &mut Vec<u8>) -> Result<usize, LimitError> {
+        let n = rest.iter().position(|&c| c == b'<').unwrap_or(rest.len());
+        self.put(&rest[..n], out)?;
+        if n == rest.len() {
+            return Ok(n);
+        }
+        if self.depth <= 1 && self.mode == Mode::Pass {
+            self.open_unit();
+        }
+        self.put(b"<", out)?;
+        self.st = St::Lt;
+        Ok(n + 1)
+    }
+
+    /// The byte after `<`: an end tag, `<!`, `<?`, or a start tag's name (false: the
+    /// byte is the name's first, read again).
+    #[inline]
+    fn after_lt(&mut self, b: u8) -> bool {
+        match b {
+            b'/' => {
+                self.name_len = 0;
+                self.st = St::EndName;
+            }
+            b'!' => self.st = St::Bang(0),
+            b'?' => self.st = St::Pi(0),
+            _ => {
+                self.name_len = 0;
+                if self.depth <= 1 {
+                    self.top.clear();
+                }
+                self.st = St::StartName;
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A byte of a start tag's name (false: the name ended, the byte is read again
+    /// in the tag).
+    #[inline]
+    fn start_name(&mut self, b: u8) -> Result<bool, LimitError> {
+        if is_ws(b) || b == b'/' || b == b'>' {
+            self.name_done();
+            self.st = St::Tag;
+            return Ok(false);
+        }
+        self.name_len += 1;
+        if self.depth <= 1 && self.top.len() < MAX_TOKEN {
+            self.top.push(b);
+        }
+        if self.name_len > MAX_TOKEN {
+            self.too_long("an element name")?;
+        }
+        Ok(true)
+    }
+
+    /// A byte of a start tag after its name: a quote opens a value, `/` may end an
+    /// empty element, `>` ends the tag; others are attribute names.
+    #[inline]
+    fn in_start_tag(&mut self, b: u8, out: &mut Vec<u8>) -> Result<usize, LimitError> {
+        match b {
+            b'\'' | b'"' => {
+                self.keep_value =
+                    self.depth <= 1 && self.attr_len <= MAX_KEPT_NAME && is_kept_name(&self.attr);
+                self.value.clear();
+                self.value_len = 0;
+                self.st = St::Value(b);
+            }
+            b'/' => self.st = St::EmptySlash,
+            b'>' => {
+                self.put(b">", out)?;
+                self.start_tag_done(false, out);
+                return Ok(1);
+            }
+            _ if is_ws(b) || b == b'=' => {
+                if self.attr_len > 0 {
+                    self.attr_ended = true;
+                }
+            }
+            _ => {
+                if self.attr_ended {
+                    self.attr.clear();
+                    self.attr_len = 0;
+                    self.attr_ended = false;
+                }
+                self.attr_len += 1;
+                if self.depth <= 1 && self.attr.len() <= MAX_KEPT_NAME {
+                    self.attr.push(b);
+                }
+                if self.attr_len > MAX_TOKEN {
+                    self.too_long("an attribute name")?;
+                }
+            }
+        }
+        self.put(&[b], out)?;
+        Ok(1)
+    }
+
+    /// An attribute value quoted by `q`, up to and with its closing quote.
+    #[inline]
+    fn attr_value(&mut self, q: u8, rest: &[u8], out: &mut Vec<u8>) -> Result<usize, LimitError> {
+        let n = rest.iter().position(|&c| c == q).unwrap_or(rest.len());
+        let part = &rest[..n];
+        self.put(part, out)?;
+        self.value_len += n;
+        if self.keep_value && self.value.len() + n <= MAX_KEPT_VALUE {
+            self.value.extend_from_slice(part);
+        }
+        if self.value_len > MAX_TOKEN {
+            self.too_long("an attribute value")?;
+        }
+        if n == rest.len() {
+            return Ok(n);
+        }
+        self.put(&[q], out)?;
+        self.attr_done(q);
+        self.st = St::Tag;
+        Ok(n + 1)
+    }
+
+    /// After `/` in a start tag: `>` ends an empty element; anything else is read
+    /// again in the tag.
+    #[inline]
+    fn after_empty_slash(&mut self, b: u8, out: &mut Vec<u8>) -> Result<usize, LimitError> {
+        if b == b'>' {
+            self.put(b">", out)?;
+            self.start_tag_done(true, out);
+            Ok(1)
+        } else {
+            self.st = St::Tag;
+            Ok(0)
+        }
+    }
+
+    /// A byte of an end tag's name.
+    #[inline]
+    fn end_name(&mut self, b: u8, out: &mut Vec<u8>) -> Result<usize, LimitError> {
+        if is_ws(b) {
+            self.st = St::EndTail;
+        } else if b == b'>' {
+            return self.end_tag_closed(out);
+        } else {
+            self.name_len += 1;
+            if self.name_len > MAX_TOKEN {
+                self.too_long("an element name")?;
+            }
+        }
+        self.put(&[b], out)?;
+        Ok(1)
+    }
+
+    /// The `>` of an end tag.
+    #[inline]
+    fn end_tag_closed(&mut self, out: &mut Vec<u8>) -> Result<usize, LimitError> {
+        self.put(b">", out)?;
+        self.end_tag_done(out);
+        Ok(1)
+    }
+
+    /// After `<!`: only `<![CDATA[` is read; a comment or DTD ends the stream.
+    #[inline]
+    fn after_bang(&mut self, n: u8, b: u8) -> Result<bool, LimitError> {
+        const CDATA: &[u8] = b"[CDATA[";
+        if b == CDATA[usize::from(n)] {
+            self.st = if usize::from(n) + 1 == CDATA.len() {
+                St::CData(0)
+            } else {
+                St::Bang(n + 1)
+            };
+            Ok(true)
+        } else if n == 0 && b == b'-' {
+            Err(LimitError::Restricted("a comment"))
+        } else {
+            Err(LimitError::Restricted("a document type declaration"))
+        }
+    }
+
+    /// In a CDATA section after `k` `]`: up to the next `]`, or the section's end.
+    #[inline]
+    fn cdata(&mut self, k: u8, rest: &[u8], out: &mut Vec<u8>) -> Result<usize, LimitError> {
+        if k == 0 {
+            let n = rest.iter().position(|&c| c == b']').unwrap_or(rest.len());
+            if n > 0 {
+                self.put(&rest[..n], out)?;
+                return Ok(n);
+            }
+        }
+        let b = rest[0];
+        match b {
+            b']' => self.st = St::CData((k + 1).min(2)),
+            b'>' if k == 2 => {
+                self.put(b">", out)?;
+                self.st = St::Text;
+                if self.depth <= 1 {
+                    self.release_stream_level(out);
+                }
+                return Ok(1);
+            }
+            _ => self.st = St::CData(0),
+        }
+        self.put(&[b], out)?;
+        Ok(1)
+    }
+
+    /// After `<?` and `n` bytes of `xml`: only the XML declaration, at stream level,
+    /// is read; a processing instruction ends the stream.
+    #[inline]
+    fn after_question(&mut self, n: u8, b: u8) -> Result<bool, LimitError> {
+        if n < 3 && b == b"xml"[usize::from(n)] {
+            self.st = St::Pi(n + 1);
+        } else if n == 3 && is_ws(b) {
+            if self.depth > 1 {
+                return Err(LimitError::Restricted(
+                    "an XML declaration inside an element",
+                ));
+            }
+            self.st = St::Decl(false);
+        } else {
+            return Err(LimitError::Restricted("a processing instruction"));
+        }
+        Ok(true)
     }
 
     fn open_unit(&mut self) {

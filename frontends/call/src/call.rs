@@ -468,61 +468,8 @@ pub async fn listen(
     ready();
     // Candidates may come before the call is taken: keep them per sid.
     let mut early: HashMap<String, Vec<(u32, String)>> = HashMap::new();
-    let deadline = wait.map(|w| tokio::time::Instant::now() + w);
-    let accepts =
-        |peer: &str| accept_from.is_empty() || accept_from.iter().any(|a| bare(a) == bare(peer));
-    let (sid, peer, media_names, offer) = loop {
-        let next = async {
-            match deadline {
-                Some(d) => tokio::time::timeout_at(d, signals.next()).await.ok(),
-                None => Some(signals.next().await),
-            }
-        };
-        let signal = match next.await {
-            None => return Err(CallError::NoIncomingCall(wait.unwrap_or_default())),
-            Some(None) => return Err(CallError::DaemonGone),
-            Some(Some(Err(e))) => {
-                tracing::warn!(error = %e, "undecodable signal");
-                continue;
-            }
-            Some(Some(Ok(s))) => s,
-        };
-        match CallSignal::decode(&signal, &opts.profile) {
-            Some(CallSignal::Candidates { sid, candidates }) => {
-                early.entry(sid).or_default().extend(candidates);
-            }
-            Some(CallSignal::Proposed { sid, peer }) => {
-                // XEP-0353: a call rung before the session exists. Accepting it (proceed)
-                // brings the offer as `call_incoming`; refusing it rejects the proposal.
-                if accepts(&peer) {
-                    tracing::info!(profile = %opts.profile, %peer, %sid, "accepting a proposed call");
-                    let args = calls::AnswerArgs {
-                        sid: sid.clone(),
-                        sdp: None,
-                    };
-                    if let Err(e) = daemon.action::<calls::Answer>(args).await {
-                        tracing::warn!(%sid, error = %e, "call_answer failed");
-                    }
-                } else {
-                    tracing::info!(profile = %opts.profile, %peer, %sid, "rejecting a proposed call from a peer not accepted");
-                    daemon.decline(&sid).await;
-                }
-            }
-            Some(CallSignal::Incoming {
-                sid,
-                peer,
-                media,
-                sdp,
-            }) => {
-                if accepts(&peer) {
-                    break (sid, peer, media, sdp);
-                }
-                tracing::info!(profile = %opts.profile, %peer, %sid, "declining a call from a peer not accepted");
-                daemon.decline(&sid).await;
-            }
-            _ => {}
-        }
-    };
+    let (sid, peer, media_names, offer) =
+        wait_for_offer(&daemon, &mut signals, opts, accept_from, wait, &mut early).await?;
     tracing::info!(profile = %opts.profile, %peer, %sid, "answering");
     let mut kinds = sdp_kinds(&offer);
     if kinds.is_empty() {
@@ -573,6 +520,74 @@ pub async fn listen(
     .await
 }
 
+/// Waits for a call from an accepted peer, answering proposals (XEP-0353) and
+/// declining calls from others on the way: returns its sid, peer, media and SDP
+/// offer. Candidates that come first are kept in `early`, per sid.
+async fn wait_for_offer(
+    daemon: &Daemon,
+    signals: &mut SignalStream,
+    opts: &CallOptions,
+    accept_from: &[String],
+    wait: Option<Duration>,
+    early: &mut HashMap<String, Vec<(u32, String)>>,
+) -> Result<(String, String, Vec<String>, String)> {
+    let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+    let accepts =
+        |peer: &str| accept_from.is_empty() || accept_from.iter().any(|a| bare(a) == bare(peer));
+    loop {
+        let next = async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d, signals.next()).await.ok(),
+                None => Some(signals.next().await),
+            }
+        };
+        let signal = match next.await {
+            None => return Err(CallError::NoIncomingCall(wait.unwrap_or_default())),
+            Some(None) => return Err(CallError::DaemonGone),
+            Some(Some(Err(e))) => {
+                tracing::warn!(error = %e, "undecodable signal");
+                continue;
+            }
+            Some(Some(Ok(s))) => s,
+        };
+        match CallSignal::decode(&signal, &opts.profile) {
+            Some(CallSignal::Candidates { sid, candidates }) => {
+                early.entry(sid).or_default().extend(candidates);
+            }
+            Some(CallSignal::Proposed { sid, peer }) => {
+                // XEP-0353: a call rung before the session exists. Accepting it (proceed)
+                // brings the offer as `call_incoming`; refusing it rejects the proposal.
+                if accepts(&peer) {
+                    tracing::info!(profile = %opts.profile, %peer, %sid, "accepting a proposed call");
+                    let args = calls::AnswerArgs {
+                        sid: sid.clone(),
+                        sdp: None,
+                    };
+                    if let Err(e) = daemon.action::<calls::Answer>(args).await {
+                        tracing::warn!(%sid, error = %e, "call_answer failed");
+                    }
+                } else {
+                    tracing::info!(profile = %opts.profile, %peer, %sid, "rejecting a proposed call from a peer not accepted");
+                    daemon.decline(&sid).await;
+                }
+            }
+            Some(CallSignal::Incoming {
+                sid,
+                peer,
+                media,
+                sdp,
+            }) => {
+                if accepts(&peer) {
+                    return Ok((sid, peer, media, sdp));
+                }
+                tracing::info!(profile = %opts.profile, %peer, %sid, "declining a call from a peer not accepted");
+                daemon.decline(&sid).await;
+            }
+            _ => {}
+        }
+    }
+}
+
 enum End {
     Local(String),
     Remote(String, Option<String>),
@@ -610,14 +625,7 @@ impl Running {
     }
 
     async fn run(mut self, opts: &CallOptions) -> Result<CallReport> {
-        let mut ice_state = "new".to_owned();
-        let mut peer_state = "new".to_owned();
-        let mut dtls_state = "new".to_owned();
-        let mut ice_up = false;
-        let mut peer_up = false;
-        let mut connected_at: Option<Instant> = None;
-        let mut setup_ms = None;
-        let mut failure: Option<CallError> = None;
+        let mut p = Progress::default();
         let started = Instant::now();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| CallError::Pipeline(format!("cannot watch SIGTERM: {e}")))?;
@@ -625,7 +633,7 @@ impl Running {
             let connect_deadline = tokio::time::Instant::from_std(
                 self.answered_at.unwrap_or(started) + opts.connect_timeout,
             );
-            let hangup_at = match (connected_at, opts.duration) {
+            let hangup_at = match (p.connected_at, opts.duration) {
                 (Some(at), Some(d)) => Some(tokio::time::Instant::from_std(at + d)),
                 _ => None,
             };
@@ -639,100 +647,18 @@ impl Running {
                         }
                         Some(Ok(s)) => s,
                     };
-                    let Some(call) = CallSignal::decode(&signal, &opts.profile) else { continue };
-                    if call.sid() != self.sid {
-                        continue;
-                    }
-                    match call {
-                        CallSignal::Setup { sdp, role, .. } => {
-                            if self.role == "initiator" && self.answered_at.is_none() {
-                                tracing::info!(sid = %self.sid, %role, "answer received");
-                                if let Err(e) = self.media.apply_answer(&sdp).await {
-                                    self.end("failed-application").await;
-                                    failure = Some(e);
-                                    break End::Local("failed-application".into());
-                                }
-                                self.answered_at = Some(Instant::now());
-                            }
-                        }
-                        CallSignal::Candidates { candidates, .. } => {
-                            for (mline, c) in candidates {
-                                self.media.add_remote_candidate(mline, &c);
-                            }
-                        }
-                        CallSignal::Ended { reason, text, .. } => break End::Remote(reason, text),
-                        CallSignal::Info { info, .. } => tracing::info!(sid = %self.sid, %info, "call info"),
-                        CallSignal::State { state, .. } => tracing::info!(sid = %self.sid, %state, "call state"),
-                        CallSignal::Proposed { .. } | CallSignal::Incoming { .. } => {}
+                    if let Some(end) = self.on_signal(&signal, opts, &mut p).await {
+                        break end;
                     }
                 }
                 event = self.events.recv() => {
-                    match event {
-                        None => {
-                            failure = Some(CallError::Pipeline("the pipeline stopped".into()));
-                            self.end("failed-application").await;
-                            break End::Local("failed-application".into());
-                        }
-                        Some(MediaEvent::NegotiationNeeded) => {}
-                        Some(MediaEvent::LocalCandidate { mline_index, candidate }) => {
-                            // XEP-0176 carries UDP only.
-                            if candidate.contains(" TCP ") || candidate.contains(" tcp ") {
-                                continue;
-                            }
-                            self.send_candidate(mline_index, candidate).await;
-                        }
-                        Some(MediaEvent::IceState(s)) => {
-                            tracing::info!(sid = %self.sid, state = %s, "ICE");
-                            if ice_rank(&s) > ice_rank(&ice_state) || !ice_up {
-                                ice_state = s.clone();
-                            }
-                            ice_up |= matches!(s.as_str(), "connected" | "completed");
-                            if s == "failed" && !ice_up {
-                                failure = Some(CallError::NotConnected("ICE failed".into()));
-                                self.end("connectivity-error").await;
-                                break End::Local("connectivity-error".into());
-                            }
-                        }
-                        Some(MediaEvent::PeerState(s)) => {
-                            tracing::info!(sid = %self.sid, state = %s, "peer connection");
-                            if peer_rank(&s) > peer_rank(&peer_state) || !peer_up {
-                                peer_state = s.clone();
-                            }
-                            if s == "connected" && !peer_up {
-                                // The DTLS transports themselves, when ICE and DTLS are up.
-                                let dtls = self.media.dtls_states();
-                                tracing::info!(sid = %self.sid, ?dtls, "DTLS transports");
-                                dtls_state = if !dtls.is_empty() && dtls.iter().all(|d| d == "connected") {
-                                    "connected".to_owned()
-                                } else {
-                                    dtls.join(",")
-                                };
-                            }
-                            peer_up |= s == "connected";
-                            if s == "failed" && !peer_up {
-                                failure = Some(CallError::NotConnected("DTLS failed".into()));
-                                self.end("security-error").await;
-                                break End::Local("security-error".into());
-                            }
-                        }
-                        Some(MediaEvent::Error(e)) => {
-                            failure = Some(CallError::Pipeline(e));
-                            self.end("failed-application").await;
-                            break End::Local("failed-application".into());
-                        }
-                    }
-                    if ice_up && peer_up && connected_at.is_none() {
-                        let now = Instant::now();
-                        connected_at = Some(now);
-                        setup_ms = self
-                            .answered_at
-                            .map(|a| now.duration_since(a).as_secs_f64() * 1000.0);
-                        tracing::info!(sid = %self.sid, setup_ms = ?setup_ms, "media connected");
+                    if let Some(end) = self.on_media_event(event, &mut p).await {
+                        break end;
                     }
                 }
-                _ = tokio::time::sleep_until(connect_deadline), if connected_at.is_none() => {
-                    failure = Some(CallError::NotConnected(format!(
-                        "ICE {ice_state}, peer connection {peer_state} after {:?}", opts.connect_timeout
+                _ = tokio::time::sleep_until(connect_deadline), if p.connected_at.is_none() => {
+                    p.failure = Some(CallError::NotConnected(format!(
+                        "ICE {}, peer connection {} after {:?}", p.ice_state, p.peer_state, opts.connect_timeout
                     )));
                     self.end("connectivity-error").await;
                     break End::Local("connectivity-error".into());
@@ -742,27 +668,162 @@ impl Running {
                     break End::Local("success".into());
                 }
                 _ = tokio::signal::ctrl_c() => {
-                    let reason = if connected_at.is_some() { "success" } else { "cancel" };
+                    let reason = if p.connected_at.is_some() { "success" } else { "cancel" };
                     self.end(reason).await;
                     break End::Local(reason.into());
                 }
                 _ = term.recv() => {
-                    let reason = if connected_at.is_some() { "success" } else { "cancel" };
+                    let reason = if p.connected_at.is_some() { "success" } else { "cancel" };
                     self.end(reason).await;
                     break End::Local(reason.into());
                 }
             }
         };
+        self.report(end, p).await
+    }
+
+    /// A signal of perchd: for this call, the answer (`call_setup`, for the caller),
+    /// the peer's candidates, its end. Returns how the call ended, if it did.
+    async fn on_signal(
+        &mut self,
+        signal: &Signal,
+        opts: &CallOptions,
+        p: &mut Progress,
+    ) -> Option<End> {
+        let call = CallSignal::decode(signal, &opts.profile)?;
+        if call.sid() != self.sid {
+            return None;
+        }
+        match call {
+            CallSignal::Setup { sdp, role, .. } => {
+                if self.role == "initiator" && self.answered_at.is_none() {
+                    tracing::info!(sid = %self.sid, %role, "answer received");
+                    if let Err(e) = self.media.apply_answer(&sdp).await {
+                        self.end("failed-application").await;
+                        p.failure = Some(e);
+                        return Some(End::Local("failed-application".into()));
+                    }
+                    self.answered_at = Some(Instant::now());
+                }
+            }
+            CallSignal::Candidates { candidates, .. } => {
+                for (mline, c) in candidates {
+                    self.media.add_remote_candidate(mline, &c);
+                }
+            }
+            CallSignal::Ended { reason, text, .. } => return Some(End::Remote(reason, text)),
+            CallSignal::Info { info, .. } => tracing::info!(sid = %self.sid, %info, "call info"),
+            CallSignal::State { state, .. } => {
+                tracing::info!(sid = %self.sid, %state, "call state")
+            }
+            CallSignal::Proposed { .. } | CallSignal::Incoming { .. } => {}
+        }
+        None
+    }
+
+    /// An event of the media pipeline (`None`: it stopped): local candidates go out,
+    /// ICE and peer connection states are followed. Returns how the call ended, if
+    /// it did.
+    async fn on_media_event(&mut self, event: Option<MediaEvent>, p: &mut Progress) -> Option<End> {
+        match event {
+            None => {
+                p.failure = Some(CallError::Pipeline("the pipeline stopped".into()));
+                self.end("failed-application").await;
+                return Some(End::Local("failed-application".into()));
+            }
+            Some(MediaEvent::NegotiationNeeded) => {}
+            Some(MediaEvent::LocalCandidate {
+                mline_index,
+                candidate,
+            }) => {
+                // XEP-0176 carries UDP only.
+                if candidate.contains(" TCP ") || candidate.contains(" tcp ") {
+                    return None;
+                }
+                self.send_candidate(mline_index, candidate).await;
+            }
+            Some(MediaEvent::IceState(s)) => {
+                if let Some(reason) = self.on_ice_state(s, p) {
+                    self.end(reason).await;
+                    return Some(End::Local(reason.into()));
+                }
+            }
+            Some(MediaEvent::PeerState(s)) => {
+                if let Some(reason) = self.on_peer_state(s, p) {
+                    self.end(reason).await;
+                    return Some(End::Local(reason.into()));
+                }
+            }
+            Some(MediaEvent::Error(e)) => {
+                p.failure = Some(CallError::Pipeline(e));
+                self.end("failed-application").await;
+                return Some(End::Local("failed-application".into()));
+            }
+        }
+        if p.ice_up && p.peer_up && p.connected_at.is_none() {
+            let now = Instant::now();
+            p.connected_at = Some(now);
+            p.setup_ms = self
+                .answered_at
+                .map(|a| now.duration_since(a).as_secs_f64() * 1000.0);
+            tracing::info!(sid = %self.sid, setup_ms = ?p.setup_ms, "media connected");
+        }
+        None
+    }
+
+    /// A new ICE state: returns the reason to end the call with if ICE failed
+    /// before it ever connected.
+    fn on_ice_state(&self, s: String, p: &mut Progress) -> Option<&'static str> {
+        tracing::info!(sid = %self.sid, state = %s, "ICE");
+        if ice_rank(&s) > ice_rank(&p.ice_state) || !p.ice_up {
+            p.ice_state = s.clone();
+        }
+        p.ice_up |= matches!(s.as_str(), "connected" | "completed");
+        if s == "failed" && !p.ice_up {
+            p.failure = Some(CallError::NotConnected("ICE failed".into()));
+            return Some("connectivity-error");
+        }
+        None
+    }
+
+    /// A new peer connection state (once connected, the DTLS transports' states are
+    /// read): returns the reason to end the call with if it failed before it ever
+    /// connected.
+    fn on_peer_state(&self, s: String, p: &mut Progress) -> Option<&'static str> {
+        tracing::info!(sid = %self.sid, state = %s, "peer connection");
+        if peer_rank(&s) > peer_rank(&p.peer_state) || !p.peer_up {
+            p.peer_state = s.clone();
+        }
+        if s == "connected" && !p.peer_up {
+            // The DTLS transports themselves, when ICE and DTLS are up.
+            let dtls = self.media.dtls_states();
+            tracing::info!(sid = %self.sid, ?dtls, "DTLS transports");
+            p.dtls_state = if !dtls.is_empty() && dtls.iter().all(|d| d == "connected") {
+                "connected".to_owned()
+            } else {
+                dtls.join(",")
+            };
+        }
+        p.peer_up |= s == "connected";
+        if s == "failed" && !p.peer_up {
+            p.failure = Some(CallError::NotConnected("DTLS failed".into()));
+            return Some("security-error");
+        }
+        None
+    }
+
+    /// Stops the media and gives the call's facts, or why it failed.
+    async fn report(self, end: End, p: Progress) -> Result<CallReport> {
         let (streams, rtt_ms) = self.media.report().await;
         self.media.stop();
-        if let Some(e) = failure {
+        if let Some(e) = p.failure {
             return Err(e);
         }
         let (end_reason, ended_by, text) = match end {
             End::Local(r) => (r, "local", None),
             End::Remote(r, t) => (r, "remote", t),
         };
-        if connected_at.is_none() {
+        if p.connected_at.is_none() {
             return Err(CallError::Ended {
                 reason: end_reason,
                 text,
@@ -772,16 +833,44 @@ impl Running {
             sid: self.sid,
             peer: self.peer,
             role: self.role,
-            ice_state,
-            dtls_state,
-            peer_state,
-            setup_ms,
+            ice_state: p.ice_state,
+            dtls_state: p.dtls_state,
+            peer_state: p.peer_state,
+            setup_ms: p.setup_ms,
             streams,
             rtt_ms,
             end_reason,
             ended_by,
-            connected_s: connected_at.map(|c| c.elapsed().as_secs_f64()),
+            connected_s: p.connected_at.map(|c| c.elapsed().as_secs_f64()),
         })
+    }
+}
+
+/// What a running call has seen so far: the best ICE, peer connection and DTLS
+/// states, when media connected, and why the call failed.
+struct Progress {
+    ice_state: String,
+    peer_state: String,
+    dtls_state: String,
+    ice_up: bool,
+    peer_up: bool,
+    connected_at: Option<Instant>,
+    setup_ms: Option<f64>,
+    failure: Option<CallError>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self {
+            ice_state: "new".to_owned(),
+            peer_state: "new".to_owned(),
+            dtls_state: "new".to_owned(),
+            ice_up: false,
+            peer_up: false,
+            connected_at: None,
+            setup_ms: None,
+            failure: None,
+        }
     }
 }
 

@@ -305,6 +305,27 @@ impl Media {
         gst::init().map_err(|e| CallError::Pipeline(format!("GStreamer: {e}")))?;
         check_elements(config)?;
         let pipeline = gst::Pipeline::with_name("perch-call");
+        let webrtc = Self::make_webrtcbin(config)?;
+        pipeline.add(&webrtc)?;
+
+        let counters: Counters = Arc::new(Mutex::new(HashMap::new()));
+        Self::add_sources(config, &pipeline, &webrtc, &counters)?;
+        Self::forward_webrtc_events(&webrtc, &events);
+        Self::decode_incoming_streams(&webrtc, &pipeline, &counters, config.sink, events.clone());
+        Self::forward_bus_errors(&pipeline, events);
+
+        Ok(Self {
+            pipeline,
+            webrtc,
+            counters,
+            remote_set: false,
+            pending_remote: Vec::new(),
+        })
+    }
+
+    /// The webrtcbin, with the STUN and TURN servers, ICE over UDP only, and the
+    /// local address ICE must use if one is set.
+    fn make_webrtcbin(config: &MediaConfig) -> Result<gst::Element> {
         let webrtc = gst::ElementFactory::make("webrtcbin")
             .name("webrtc")
             .property_from_str("bundle-policy", "balanced")
@@ -329,9 +350,17 @@ impl Media {
                 }
             })?;
         }
-        pipeline.add(&webrtc)?;
+        Ok(webrtc)
+    }
 
-        let counters: Counters = Arc::new(Mutex::new(HashMap::new()));
+    /// One source bin per media kind, linked to a new sink pad of the webrtcbin
+    /// (whose packets are counted).
+    fn add_sources(
+        config: &MediaConfig,
+        pipeline: &gst::Pipeline,
+        webrtc: &gst::Element,
+        counters: &Counters,
+    ) -> Result<()> {
         for kind in &config.kinds {
             let bin =
                 gst::parse::bin_from_description(&source_description(*kind, config.source), true)
@@ -346,7 +375,7 @@ impl Media {
             src.link(&sink).map_err(|e| {
                 CallError::Pipeline(format!("linking the {} source: {e}", kind.as_str()))
             })?;
-            count_probe(&sink, &counters, *kind, |c, p, b| {
+            count_probe(&sink, counters, *kind, |c, p, b| {
                 c.packets_sent += p;
                 c.bytes_sent += b;
             });
@@ -356,7 +385,11 @@ impl Media {
                 .entry(*kind)
                 .or_default();
         }
+        Ok(())
+    }
 
+    /// The webrtcbin's negotiation, candidates and states as [`MediaEvent`]s.
+    fn forward_webrtc_events(webrtc: &gst::Element, events: &mpsc::UnboundedSender<MediaEvent>) {
         let tx = events.clone();
         webrtc.connect("on-negotiation-needed", false, move |_| {
             let _ = tx.send(MediaEvent::NegotiationNeeded);
@@ -382,11 +415,21 @@ impl Media {
             let state = w.property::<gst_webrtc::WebRTCPeerConnectionState>("connection-state");
             let _ = tx.send(MediaEvent::PeerState(enum_nick(state)));
         });
+    }
 
+    /// Each incoming stream is decoded by a sink bin of its kind (a kind we do not
+    /// decode goes to a fakesink), its packets counted; a failure is a
+    /// [`MediaEvent::Error`].
+    fn decode_incoming_streams(
+        webrtc: &gst::Element,
+        pipeline: &gst::Pipeline,
+        counters: &Counters,
+        sink_kind: Sink,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    ) {
         let weak_pipeline = pipeline.downgrade();
         let recv_counters = counters.clone();
-        let sink_kind = config.sink;
-        let tx = events.clone();
+        let tx = events;
         webrtc.connect_pad_added(move |_, pad| {
             if pad.direction() != gst::PadDirection::Src {
                 return;
@@ -443,7 +486,10 @@ impl Media {
                 )));
             }
         });
+    }
 
+    /// Errors posted on the pipeline's bus as [`MediaEvent::Error`]s.
+    fn forward_bus_errors(pipeline: &gst::Pipeline, events: mpsc::UnboundedSender<MediaEvent>) {
         let bus = pipeline.bus().expect("a pipeline has a bus");
         let tx = events;
         bus.set_sync_handler(move |_, msg| {
@@ -456,14 +502,6 @@ impl Media {
             }
             gst::BusSyncReply::Drop
         });
-
-        Ok(Self {
-            pipeline,
-            webrtc,
-            counters,
-            remote_set: false,
-            pending_remote: Vec::new(),
-        })
     }
 
     /// Starts the pipeline (sources run, candidates gather once a description is set).

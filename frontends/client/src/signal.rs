@@ -125,6 +125,9 @@ impl Signal {
     }
 
     fn decode_member(member: &str, msg: &Message) -> zbus::Result<Self> {
+        if let Some(s) = Self::decode_progress(member, msg)? {
+            return Ok(s);
+        }
         let none = || zbus::Error::Failure(format!("not a {member} signal"));
         let m = || msg.clone();
         Ok(match member {
@@ -195,6 +198,18 @@ impl Signal {
                     data: a.data.to_owned(),
                 }
             }
+            other => Signal::Other {
+                member: other.to_owned(),
+                signature: msg.body().signature().to_string(),
+            },
+        })
+    }
+
+    /// The signals of jobs' progress; `None` for another member.
+    fn decode_progress(member: &str, msg: &Message) -> zbus::Result<Option<Self>> {
+        let none = || zbus::Error::Failure(format!("not a {member} signal"));
+        let m = || msg.clone();
+        Ok(Some(match member {
             "ProgressStarted" => {
                 let s = proxy::ProgressStarted::from_message(m()).ok_or_else(none)?;
                 let a = s.args()?;
@@ -231,11 +246,8 @@ impl Signal {
                     data: a.data.to_owned(),
                 }
             }
-            other => Signal::Other {
-                member: other.to_owned(),
-                signature: msg.body().signature().to_string(),
-            },
-        })
+            _ => return Ok(None),
+        }))
     }
 }
 

@@ -877,26 +877,8 @@ impl Calls {
             }
             return Err(jingle::unknown_session(&sid));
         };
-        let from_peer = if c.peer.resource().is_some() {
-            from == c.peer
-        } else {
-            bare(&from) == bare(&c.peer)
-        };
-        if !from_peer {
-            tracing::warn!(%profile, peer = %from, %sid, "Jingle for another peer's session refused");
-            return Err(jingle::unknown_session(&sid));
-        }
-        match check_incoming(c.state, c.role(), j.action) {
-            Err(Refusal::UnknownSession) => return Err(jingle::unknown_session(&sid)),
-            Err(Refusal::OutOfOrder) => {
-                tracing::warn!(%profile, peer = %from, %sid, action = j.action.as_str(), state = c.state.as_str(), "out-of-order Jingle refused");
-                return Err(jingle::out_of_order(&format!(
-                    "{} does not fit a {} session",
-                    j.action.as_str(),
-                    c.state.as_str()
-                )));
-            }
-            Ok(()) => {}
+        if let Some(e) = Self::misfit(&profile, &from, &c, &j) {
+            return Err(e);
         }
         match j.action {
             Action::SessionInitiate => {
@@ -910,21 +892,7 @@ impl Calls {
                 Ok(None)
             }
             Action::SessionAccept => {
-                let sdp = sdp::to_sdp(&j.contents, j.group.as_ref(), Role::Responder, &sid);
-                self.update(&profile, &sid, |x| {
-                    for a in &j.contents {
-                        if let Some(o) = x.contents.iter_mut().find(|o| o.name == a.name) {
-                            o.senders = a.senders;
-                        }
-                    }
-                });
-                tracing::info!(%profile, peer = %from, %sid, "call accepted by the peer");
-                self.set_state(&profile, &sid, State::Active);
-                self.emit(
-                    "call_setup",
-                    &profile,
-                    json!({"sid": sid, "role": "initiator", "sdp": sdp}),
-                );
+                self.on_session_accept(&profile, &from, &j);
                 Ok(None)
             }
             Action::SessionTerminate => {
@@ -932,117 +900,210 @@ impl Calls {
                 self.finish(&profile, &sid, &r.condition, r.text);
                 Ok(None)
             }
-            Action::SessionInfo => {
-                for p in &j.other {
-                    if let Some(info) = rtp::Info::from_element(p) {
-                        let mut data = json!({"sid": sid, "info": info.as_str()});
-                        if let rtp::Info::Mute(Some(n)) | rtp::Info::Unmute(Some(n)) = &info
-                            && let Some(m) = c
-                                .contents
-                                .iter()
-                                .find(|x| &x.name == n)
-                                .and_then(|x| x.description.as_ref())
-                        {
-                            data["media"] = json!(m.media);
-                        }
-                        tracing::info!(%profile, peer = %from, %sid, info = info.as_str(), "call info received");
-                        self.emit("call_info", &profile, data);
-                    } else {
-                        // XEP-0166 §7.2.12: an info we do not understand.
-                        let mut e = jingle::out_of_order("");
-                        e.defined_condition = perch_plugin_api::parsers::stanza_error::DefinedCondition::FeatureNotImplemented;
-                        e.type_ = perch_plugin_api::parsers::stanza_error::ErrorType::Modify;
-                        e.texts.clear();
-                        e.other = Some(
-                            Element::builder("unsupported-info", jingle::xml::NS_ERRORS).build(),
-                        );
-                        return Err(e);
-                    }
-                }
-                Ok(None)
-            }
-            Action::TransportInfo => {
-                let mut out = Vec::new();
-                for content in &j.contents {
-                    let Some(index) = c.contents.iter().position(|x| x.name == content.name) else {
-                        return Err(jingle::bad_request(&format!(
-                            "no content {:?} in session {sid}",
-                            content.name
-                        )));
-                    };
-                    for cand in content.transport.iter().flat_map(|t| t.candidates.iter()) {
-                        out.push(json!({"mline_index": index, "mid": content.name, "candidate": cand.to_sdp()}));
-                    }
-                }
-                if !out.is_empty() {
-                    tracing::debug!(%profile, peer = %from, %sid, count = out.len(), "remote candidates");
-                    self.emit(
-                        "call_candidates",
-                        &profile,
-                        json!({"sid": sid, "candidates": out}),
-                    );
-                }
-                Ok(None)
-            }
+            Action::SessionInfo => self
+                .on_session_info(&profile, &from, &c, &j)
+                .map_or(Ok(None), Err),
+            Action::TransportInfo => self
+                .on_transport_info(&profile, &from, &c, &j)
+                .map_or(Ok(None), Err),
             Action::ContentRemove => {
-                let names: Vec<String> = j.contents.iter().map(|x| x.name.clone()).collect();
-                tracing::info!(%profile, peer = %from, %sid, ?names, "the peer removed contents");
-                let left = self
-                    .update(&profile, &sid, |x| {
-                        x.contents.retain(|o| !names.contains(&o.name));
-                        x.contents.len()
-                    })
-                    .unwrap_or(0);
-                if left == 0 {
-                    // XEP-0166 §7.2.6: no content left ends the session, and the
-                    // receiver of the content-remove says so.
-                    self.finish(
-                        &profile,
-                        &sid,
-                        "success",
-                        Some("every content was removed".into()),
-                    );
-                    let mut end = Jingle::new(Action::SessionTerminate, &sid);
-                    end.reason = Some(Reason::new("success"));
-                    let me = self.clone();
-                    let (p, peer) = (profile.clone(), from.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = me.send_jingle(&p, &peer, &end).await {
-                            tracing::debug!(profile = %p, sid = %end.sid, error = %e, "session-terminate after content-remove not acked");
-                        }
-                    });
-                }
+                self.on_content_remove(&profile, &from, &j);
                 Ok(None)
             }
             Action::ContentAdd => {
-                // Renegotiation is not offered to frontends yet: refuse politely.
-                let me = self.clone();
-                let (p, s, peer) = (profile.clone(), sid.clone(), from.clone());
-                let mut reject = Jingle::new(Action::ContentReject, &sid);
-                reject.contents = j
-                    .contents
-                    .iter()
-                    .map(|x| Content {
-                        creator: x.creator.clone(),
-                        name: x.name.clone(),
-                        ..Default::default()
-                    })
-                    .collect();
-                reject.reason = Some(Reason {
-                    condition: "failed-application".into(),
-                    text: Some("adding contents to a call is not supported".into()),
-                });
-                tokio::spawn(async move {
-                    if let Err(e) = me.send_jingle(&p, &peer, &reject).await {
-                        tracing::warn!(profile = %p, sid = %s, error = %e, "content-reject failed");
-                    }
-                });
+                self.refuse_content_add(&profile, &from, &j);
                 Ok(None)
             }
             _ => {
                 tracing::debug!(%profile, peer = %from, %sid, action = j.action.as_str(), "Jingle action acknowledged, nothing to do");
                 Ok(None)
             }
+        }
+    }
+
+    /// session-accept: the peer's answer goes to the frontend (`call_setup`) and the
+    /// call is active.
+    fn on_session_accept(&self, profile: &str, from: &Jid, j: &Jingle) {
+        let sid = &j.sid;
+        let sdp = sdp::to_sdp(&j.contents, j.group.as_ref(), Role::Responder, sid);
+        self.update(profile, sid, |x| {
+            for a in &j.contents {
+                if let Some(o) = x.contents.iter_mut().find(|o| o.name == a.name) {
+                    o.senders = a.senders;
+                }
+            }
+        });
+        tracing::info!(%profile, peer = %from, %sid, "call accepted by the peer");
+        self.set_state(profile, sid, State::Active);
+        self.emit(
+            "call_setup",
+            profile,
+            json!({"sid": sid, "role": "initiator", "sdp": sdp}),
+        );
+    }
+
+    /// session-info (XEP-0167 §7: ringing, mute, …) goes to the frontend
+    /// (`call_info`); an info we do not understand is refused: returns the error to
+    /// answer with.
+    fn on_session_info(
+        &self,
+        profile: &str,
+        from: &Jid,
+        c: &CallState,
+        j: &Jingle,
+    ) -> Option<perch_plugin_api::parsers::stanza_error::StanzaError> {
+        let sid = &j.sid;
+        for p in &j.other {
+            if let Some(info) = rtp::Info::from_element(p) {
+                let mut data = json!({"sid": sid, "info": info.as_str()});
+                if let rtp::Info::Mute(Some(n)) | rtp::Info::Unmute(Some(n)) = &info
+                    && let Some(m) = c
+                        .contents
+                        .iter()
+                        .find(|x| &x.name == n)
+                        .and_then(|x| x.description.as_ref())
+                {
+                    data["media"] = json!(m.media);
+                }
+                tracing::info!(%profile, peer = %from, %sid, info = info.as_str(), "call info received");
+                self.emit("call_info", profile, data);
+            } else {
+                // XEP-0166 §7.2.12: an info we do not understand.
+                let mut e = jingle::out_of_order("");
+                e.defined_condition = perch_plugin_api::parsers::stanza_error::DefinedCondition::FeatureNotImplemented;
+                e.type_ = perch_plugin_api::parsers::stanza_error::ErrorType::Modify;
+                e.texts.clear();
+                e.other =
+                    Some(Element::builder("unsupported-info", jingle::xml::NS_ERRORS).build());
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    /// transport-info: the peer's candidates go to the frontend (`call_candidates`),
+    /// with the index of their m-line; returns the error to answer with, if any.
+    fn on_transport_info(
+        &self,
+        profile: &str,
+        from: &Jid,
+        c: &CallState,
+        j: &Jingle,
+    ) -> Option<perch_plugin_api::parsers::stanza_error::StanzaError> {
+        let sid = &j.sid;
+        let mut out = Vec::new();
+        for content in &j.contents {
+            let Some(index) = c.contents.iter().position(|x| x.name == content.name) else {
+                return Some(jingle::bad_request(&format!(
+                    "no content {:?} in session {sid}",
+                    content.name
+                )));
+            };
+            for cand in content.transport.iter().flat_map(|t| t.candidates.iter()) {
+                out.push(
+                    json!({"mline_index": index, "mid": content.name, "candidate": cand.to_sdp()}),
+                );
+            }
+        }
+        if !out.is_empty() {
+            tracing::debug!(%profile, peer = %from, %sid, count = out.len(), "remote candidates");
+            self.emit(
+                "call_candidates",
+                profile,
+                json!({"sid": sid, "candidates": out}),
+            );
+        }
+        None
+    }
+
+    /// content-remove: the contents go; none left ends the call.
+    fn on_content_remove(self: &Arc<Self>, profile: &str, from: &Jid, j: &Jingle) {
+        let sid = &j.sid;
+        let names: Vec<String> = j.contents.iter().map(|x| x.name.clone()).collect();
+        tracing::info!(%profile, peer = %from, %sid, ?names, "the peer removed contents");
+        let left = self
+            .update(profile, sid, |x| {
+                x.contents.retain(|o| !names.contains(&o.name));
+                x.contents.len()
+            })
+            .unwrap_or(0);
+        if left == 0 {
+            // XEP-0166 §7.2.6: no content left ends the session, and the
+            // receiver of the content-remove says so.
+            self.finish(
+                profile,
+                sid,
+                "success",
+                Some("every content was removed".into()),
+            );
+            let mut end = Jingle::new(Action::SessionTerminate, sid);
+            end.reason = Some(Reason::new("success"));
+            let me = self.clone();
+            let (p, peer) = (profile.to_owned(), from.clone());
+            tokio::spawn(async move {
+                if let Err(e) = me.send_jingle(&p, &peer, &end).await {
+                    tracing::debug!(profile = %p, sid = %end.sid, error = %e, "session-terminate after content-remove not acked");
+                }
+            });
+        }
+    }
+
+    /// content-add: renegotiation is not offered to frontends yet: refused politely
+    /// (content-reject).
+    fn refuse_content_add(self: &Arc<Self>, profile: &str, from: &Jid, j: &Jingle) {
+        let sid = &j.sid;
+        let me = self.clone();
+        let (p, s, peer) = (profile.to_owned(), sid.clone(), from.clone());
+        let mut reject = Jingle::new(Action::ContentReject, sid);
+        reject.contents = j
+            .contents
+            .iter()
+            .map(|x| Content {
+                creator: x.creator.clone(),
+                name: x.name.clone(),
+                ..Default::default()
+            })
+            .collect();
+        reject.reason = Some(Reason {
+            condition: "failed-application".into(),
+            text: Some("adding contents to a call is not supported".into()),
+        });
+        tokio::spawn(async move {
+            if let Err(e) = me.send_jingle(&p, &peer, &reject).await {
+                tracing::warn!(profile = %p, sid = %s, error = %e, "content-reject failed");
+            }
+        });
+    }
+
+    /// The error to answer a Jingle request for a known session with when it does not
+    /// come from the session's peer, or its action does not fit the session's state.
+    fn misfit(
+        profile: &str,
+        from: &Jid,
+        c: &CallState,
+        j: &Jingle,
+    ) -> Option<perch_plugin_api::parsers::stanza_error::StanzaError> {
+        let sid = &j.sid;
+        let from_peer = if c.peer.resource().is_some() {
+            *from == c.peer
+        } else {
+            bare(from) == bare(&c.peer)
+        };
+        if !from_peer {
+            tracing::warn!(%profile, peer = %from, %sid, "Jingle for another peer's session refused");
+            return Some(jingle::unknown_session(sid));
+        }
+        match check_incoming(c.state, c.role(), j.action) {
+            Err(Refusal::UnknownSession) => Some(jingle::unknown_session(sid)),
+            Err(Refusal::OutOfOrder) => {
+                tracing::warn!(%profile, peer = %from, %sid, action = j.action.as_str(), state = c.state.as_str(), "out-of-order Jingle refused");
+                Some(jingle::out_of_order(&format!(
+                    "{} does not fit a {} session",
+                    j.action.as_str(),
+                    c.state.as_str()
+                )))
+            }
+            Ok(()) => None,
         }
     }
 
@@ -1139,25 +1200,7 @@ impl Calls {
         tracing::debug!(%profile, peer = %from, %sid, what = m.kind.name(), own, "JMI received");
         let known = self.lock().get(&(profile.clone(), sid.clone())).cloned();
         if own {
-            // Our other device answered or declined a call that rings here too.
-            if let Some(c) = known
-                && c.direction == Direction::Incoming
-                && matches!(c.state, State::Proposed | State::Ringing)
-                && !c.proceeded
-                && matches!(m.kind, Kind::Accept | Kind::Proceed | Kind::Reject)
-            {
-                let reason = if m.kind == Kind::Reject {
-                    "decline"
-                } else {
-                    "answered-elsewhere"
-                };
-                self.finish(
-                    &profile,
-                    &sid,
-                    reason,
-                    Some("handled on another device".into()),
-                );
-            }
+            self.on_own_jmi(&profile, &sid, known, &m.kind);
             return true;
         }
         let known = if matches!(m.kind, Kind::Propose(_)) {
@@ -1176,106 +1219,148 @@ impl Calls {
         } else {
             known
         };
-        match (m.kind, known) {
-            (Kind::Propose(media), None) => {
-                let state = CallState {
-                    profile: profile.clone(),
-                    sid: sid.clone(),
-                    peer: from.clone(),
-                    direction: Direction::Incoming,
-                    state: State::Proposed,
-                    media: media.clone(),
-                    jmi: true,
-                    proceeded: false,
-                    created: SystemTime::now(),
-                    connected: None,
-                    ended: None,
-                    end_reason: None,
-                    end_text: None,
-                    contents: Vec::new(),
-                    group: None,
-                    local: Vec::new(),
-                    offer: None,
-                    queued: Vec::new(),
-                    signalled: false,
-                };
-                self.lock().insert((profile.clone(), sid.clone()), state);
-                tracing::info!(%profile, peer = %from, %sid, ?media, "call proposed to us (JMI)");
-                self.emit(
-                    "call_proposed",
-                    &profile,
-                    json!({"sid": sid, "peer": from.to_string(), "media": media}),
-                );
-                let me = self.clone();
-                tokio::spawn(async move {
-                    match me
-                        .send_jmi(&profile, &from, &Jmi::new(Kind::Ringing, &sid), false)
-                        .await
-                    {
-                        Ok(()) => me.set_state(&profile, &sid, State::Ringing),
-                        Err(e) => {
-                            tracing::warn!(%profile, %sid, error = %e, "sending JMI ringing failed")
-                        }
-                    }
-                });
-            }
+        match (m.kind.clone(), known) {
+            (Kind::Propose(media), None) => self.on_jmi_propose(profile, from, sid, media),
             (Kind::Propose(_), Some(_)) => {
                 tracing::warn!(%profile, peer = %from, %sid, "JMI propose for a known sid ignored");
             }
-            (kind, Some(c)) if bare(&c.peer) == bare(&from) => match (kind, c.direction, c.state) {
-                (Kind::Ringing, Direction::Outgoing, State::Proposed) => {
-                    self.set_state(&profile, &sid, State::Ringing);
-                    self.emit(
-                        "call_info",
-                        &profile,
-                        json!({"sid": sid, "info": "ringing"}),
-                    );
-                }
-                (Kind::Proceed, Direction::Outgoing, State::Proposed | State::Ringing) => {
-                    let offer = self.update(&profile, &sid, |x| {
-                        x.peer = from.clone();
-                        x.state = State::Pending;
-                        x.offer.take()
-                    });
-                    let Some(Some(offer)) = offer else {
-                        return true;
-                    };
-                    tracing::info!(%profile, peer = %from, %sid, "JMI proceed: sending session-initiate");
-                    let me = self.clone();
-                    tokio::spawn(async move {
-                        let _ = me.initiate(&profile, &sid, &from, offer).await;
-                    });
-                }
-                (Kind::Reject, Direction::Outgoing, State::Proposed | State::Ringing)
-                | (Kind::Retract, Direction::Incoming, State::Proposed | State::Ringing)
-                    if m.tie_break =>
-                {
-                    // Two proposals crossed and this one lost: no refusal, no busy.
-                    let text = m.reason.and_then(|r| r.text);
-                    tracing::info!(%profile, peer = %from, %sid, "JMI tie-break lost by this call");
-                    self.finish(&profile, &sid, TIE_BREAK, text);
-                }
-                (Kind::Reject, Direction::Outgoing, State::Proposed | State::Ringing) => {
-                    let r = m.reason.unwrap_or_else(|| Reason::new("decline"));
-                    self.finish(&profile, &sid, &r.condition, r.text);
-                }
-                (Kind::Retract, Direction::Incoming, State::Proposed | State::Ringing) => {
-                    let r = m.reason.unwrap_or_else(|| Reason::new("cancel"));
-                    self.finish(&profile, &sid, &r.condition, r.text);
-                }
-                (Kind::Finish, _, s) if s != State::Ended => {
-                    let r = m.reason.unwrap_or_else(|| Reason::new("success"));
-                    self.finish(&profile, &sid, &r.condition, r.text);
-                }
-                (kind, _, s) => {
-                    tracing::debug!(%profile, peer = %from, %sid, what = kind.name(), state = s.as_str(), "JMI message ignored");
-                }
-            },
+            (_, Some(c)) if bare(&c.peer) == bare(&from) => {
+                self.on_call_jmi(profile, from, m, &c);
+            }
             (kind, _) => {
                 tracing::debug!(%profile, peer = %from, %sid, what = kind.name(), "JMI message for no call of this peer ignored");
             }
         }
         true
+    }
+
+    /// A JMI message our other device sent: it answered or declined a call that
+    /// rings here too, which ends here.
+    fn on_own_jmi(&self, profile: &str, sid: &str, known: Option<CallState>, kind: &Kind) {
+        if let Some(c) = known
+            && c.direction == Direction::Incoming
+            && matches!(c.state, State::Proposed | State::Ringing)
+            && !c.proceeded
+            && matches!(kind, Kind::Accept | Kind::Proceed | Kind::Reject)
+        {
+            let reason = if *kind == Kind::Reject {
+                "decline"
+            } else {
+                "answered-elsewhere"
+            };
+            self.finish(
+                profile,
+                sid,
+                reason,
+                Some("handled on another device".into()),
+            );
+        }
+    }
+
+    /// A call proposed to us (JMI propose): remembered, told to frontends
+    /// (`call_proposed`), and the peer told it rings.
+    fn on_jmi_propose(
+        self: &Arc<Self>,
+        profile: String,
+        from: Jid,
+        sid: String,
+        media: Vec<String>,
+    ) {
+        let state = CallState {
+            profile: profile.clone(),
+            sid: sid.clone(),
+            peer: from.clone(),
+            direction: Direction::Incoming,
+            state: State::Proposed,
+            media: media.clone(),
+            jmi: true,
+            proceeded: false,
+            created: SystemTime::now(),
+            connected: None,
+            ended: None,
+            end_reason: None,
+            end_text: None,
+            contents: Vec::new(),
+            group: None,
+            local: Vec::new(),
+            offer: None,
+            queued: Vec::new(),
+            signalled: false,
+        };
+        self.lock().insert((profile.clone(), sid.clone()), state);
+        tracing::info!(%profile, peer = %from, %sid, ?media, "call proposed to us (JMI)");
+        self.emit(
+            "call_proposed",
+            &profile,
+            json!({"sid": sid, "peer": from.to_string(), "media": media}),
+        );
+        let me = self.clone();
+        tokio::spawn(async move {
+            match me
+                .send_jmi(&profile, &from, &Jmi::new(Kind::Ringing, &sid), false)
+                .await
+            {
+                Ok(()) => me.set_state(&profile, &sid, State::Ringing),
+                Err(e) => {
+                    tracing::warn!(%profile, %sid, error = %e, "sending JMI ringing failed")
+                }
+            }
+        });
+    }
+
+    /// A JMI message from the peer of call `c`, other than a propose: what it does
+    /// depends on the call's direction and state.
+    fn on_call_jmi(self: &Arc<Self>, profile: String, from: Jid, m: Jmi, c: &CallState) {
+        let sid = m.id;
+        match (m.kind, c.direction, c.state) {
+            (Kind::Ringing, Direction::Outgoing, State::Proposed) => {
+                self.set_state(&profile, &sid, State::Ringing);
+                self.emit(
+                    "call_info",
+                    &profile,
+                    json!({"sid": sid, "info": "ringing"}),
+                );
+            }
+            (Kind::Proceed, Direction::Outgoing, State::Proposed | State::Ringing) => {
+                let offer = self.update(&profile, &sid, |x| {
+                    x.peer = from.clone();
+                    x.state = State::Pending;
+                    x.offer.take()
+                });
+                let Some(Some(offer)) = offer else {
+                    return;
+                };
+                tracing::info!(%profile, peer = %from, %sid, "JMI proceed: sending session-initiate");
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let _ = me.initiate(&profile, &sid, &from, offer).await;
+                });
+            }
+            (Kind::Reject, Direction::Outgoing, State::Proposed | State::Ringing)
+            | (Kind::Retract, Direction::Incoming, State::Proposed | State::Ringing)
+                if m.tie_break =>
+            {
+                // Two proposals crossed and this one lost: no refusal, no busy.
+                let text = m.reason.and_then(|r| r.text);
+                tracing::info!(%profile, peer = %from, %sid, "JMI tie-break lost by this call");
+                self.finish(&profile, &sid, TIE_BREAK, text);
+            }
+            (Kind::Reject, Direction::Outgoing, State::Proposed | State::Ringing) => {
+                let r = m.reason.unwrap_or_else(|| Reason::new("decline"));
+                self.finish(&profile, &sid, &r.condition, r.text);
+            }
+            (Kind::Retract, Direction::Incoming, State::Proposed | State::Ringing) => {
+                let r = m.reason.unwrap_or_else(|| Reason::new("cancel"));
+                self.finish(&profile, &sid, &r.condition, r.text);
+            }
+            (Kind::Finish, _, s) if s != State::Ended => {
+                let r = m.reason.unwrap_or_else(|| Reason::new("success"));
+                self.finish(&profile, &sid, &r.condition, r.text);
+            }
+            (kind, _, s) => {
+                tracing::debug!(%profile, peer = %from, %sid, what = kind.name(), state = s.as_str(), "JMI message ignored");
+            }
+        }
     }
 
     /// XEP-0353 0.8 "Tie Breaking", no existing session: a propose `sid` from

@@ -89,62 +89,105 @@ struct Section {
 
 /// Reads an SDP written by `author`; the contents are created by `creator`.
 pub fn to_jingle(sdp: &str, author: Role, creator: Role) -> Result<Converted, SdpError> {
-    let mut out = Converted::default();
-    let mut session = Section::default();
-    let mut sections: Vec<Section> = Vec::new();
-    let mut bundle: Option<Vec<String>> = None;
-    let mut allow_mixed = false;
+    let mut reader = SdpReader::default();
     for (n, raw) in sdp.lines().enumerate() {
-        let line = raw.trim_end_matches('\r');
-        if line.is_empty() {
-            continue;
-        }
-        let bad = |why| SdpError::Line {
-            line: n + 1,
-            text: line.to_owned(),
-            why,
-        };
-        let Some((kind, value)) = line.split_once('=') else {
-            return Err(bad("not of the form x=value"));
-        };
-        if kind == "m" {
-            let f: Vec<&str> = value.split_whitespace().collect();
-            if f.len() < 3 {
-                return Err(bad("m-line with fewer than 3 fields"));
-            }
-            sections.push(Section {
-                media: f[0].to_owned(),
-                fmts: f[3..].iter().map(|s| (*s).to_owned()).collect(),
-                desc: Description {
-                    media: f[0].to_owned(),
-                    ..Default::default()
+        let text = raw.trim_end_matches('\r');
+        if !text.is_empty() {
+            reader.read_line(
+                &SdpLine {
+                    number: n + 1,
+                    text,
                 },
+                author,
+            )?;
+        }
+    }
+    reader.into_jingle(author, creator)
+}
+
+/// One line of the SDP being read, kept to say where it is wrong.
+struct SdpLine<'a> {
+    number: usize,
+    text: &'a str,
+}
+
+impl SdpLine<'_> {
+    fn bad(&self, why: &'static str) -> SdpError {
+        SdpError::Line {
+            line: self.number,
+            text: self.text.to_owned(),
+            why,
+        }
+    }
+}
+
+/// What has been read of an SDP so far: the session-level attributes, the m-line
+/// sections in order, and what applies to the whole session (BUNDLE,
+/// `extmap-allow-mixed`).
+#[derive(Default)]
+struct SdpReader {
+    out: Converted,
+    session: Section,
+    sections: Vec<Section>,
+    bundle: Option<Vec<String>>,
+    allow_mixed: bool,
+}
+
+impl SdpReader {
+    /// Reads one non-empty line: an m-line opens a section, an attribute goes to the
+    /// current section (the session's before the first m-line); other lines carry
+    /// nothing Jingle needs.
+    fn read_line(&mut self, at: &SdpLine, author: Role) -> Result<(), SdpError> {
+        let Some((kind, value)) = at.text.split_once('=') else {
+            return Err(at.bad("not of the form x=value"));
+        };
+        match kind {
+            "m" => self.open_section(value, at),
+            "a" => self.read_attribute(value, author, at),
+            _ => Ok(()),
+        }
+    }
+
+    fn open_section(&mut self, value: &str, at: &SdpLine) -> Result<(), SdpError> {
+        let f: Vec<&str> = value.split_whitespace().collect();
+        if f.len() < 3 {
+            return Err(at.bad("m-line with fewer than 3 fields"));
+        }
+        self.sections.push(Section {
+            media: f[0].to_owned(),
+            fmts: f[3..].iter().map(|s| (*s).to_owned()).collect(),
+            desc: Description {
+                media: f[0].to_owned(),
                 ..Default::default()
-            });
-            continue;
-        }
-        if kind != "a" {
-            continue;
-        }
+            },
+            ..Default::default()
+        });
+        Ok(())
+    }
+
+    /// Reads an `a=` line (`value` is what follows `a=`); what Jingle does not carry
+    /// is noted in `dropped`.
+    fn read_attribute(&mut self, value: &str, author: Role, at: &SdpLine) -> Result<(), SdpError> {
         let (name, arg) = match value.split_once(':') {
             Some((a, b)) => (a, Some(b)),
             None => (value, None),
         };
-        let in_session = sections.is_empty();
-        let sec = sections.last_mut().unwrap_or(&mut session);
+        let in_session = self.sections.is_empty();
+        let sec = self.sections.last_mut().unwrap_or(&mut self.session);
         match (name, arg) {
             ("group", Some(g)) => {
                 let mut parts = g.split_whitespace();
                 if parts.next() == Some("BUNDLE") {
-                    bundle = Some(parts.map(str::to_owned).collect());
+                    self.bundle = Some(parts.map(str::to_owned).collect());
                 } else {
-                    out.dropped
+                    self.out
+                        .dropped
                         .push(format!("a={value}: only BUNDLE groups are carried"));
                 }
             }
             ("extmap-allow-mixed", None) => {
                 if in_session {
-                    allow_mixed = true;
+                    self.allow_mixed = true;
                 } else {
                     sec.desc.extmap_allow_mixed = true;
                 }
@@ -156,129 +199,235 @@ pub fn to_jingle(sdp: &str, author: Role, creator: Role) -> Result<Converted, Sd
             ("fingerprint", Some(v)) => {
                 let (h, f) = v
                     .split_once(' ')
-                    .ok_or_else(|| bad("fingerprint without a hash"))?;
+                    .ok_or_else(|| at.bad("fingerprint without a hash"))?;
                 sec.fingerprint = Some((h.to_owned(), f.trim().to_owned()));
             }
             ("sendrecv" | "sendonly" | "recvonly" | "inactive", None) => {
                 sec.direction = Some(name.to_owned())
             }
             ("rtcp-mux", None) => sec.desc.rtcp_mux = true,
-            ("rtpmap", Some(v)) => {
-                let (pt, rest) = v
-                    .split_once(' ')
-                    .ok_or_else(|| bad("rtpmap without a codec"))?;
-                let pt: u8 = pt.parse().map_err(|_| bad("rtpmap payload type"))?;
-                let mut it = rest.trim().split('/');
-                let p = payload(&mut sec.desc, pt);
-                p.name = it.next().map(str::to_owned);
-                p.clockrate = match it.next() {
-                    Some(c) => Some(c.parse().map_err(|_| bad("rtpmap clock rate"))?),
-                    None => None,
-                };
-                p.channels = match it.next() {
-                    Some(c) => Some(c.parse().map_err(|_| bad("rtpmap channels"))?),
-                    None => None,
-                };
-            }
-            ("fmtp", Some(v)) => {
-                let (pt, rest) = v
-                    .split_once(' ')
-                    .ok_or_else(|| bad("fmtp without parameters"))?;
-                let pt: u8 = pt.parse().map_err(|_| bad("fmtp payload type"))?;
-                let p = payload(&mut sec.desc, pt);
-                for kv in rest.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                    p.parameters.push((k.to_owned(), v.to_owned()));
-                }
-            }
-            ("rtcp-fb", Some(v)) => {
-                let mut f = v.split_whitespace();
-                let pt = f.next().unwrap_or_default();
-                let fb = RtcpFb {
-                    kind: f
-                        .next()
-                        .ok_or_else(|| bad("rtcp-fb without a type"))?
-                        .to_owned(),
-                    subtype: f.next().map(str::to_owned),
-                };
-                if pt == "*" {
-                    sec.desc.rtcp_fbs.push(fb);
-                } else {
-                    let pt: u8 = pt.parse().map_err(|_| bad("rtcp-fb payload type"))?;
-                    payload(&mut sec.desc, pt).rtcp_fbs.push(fb);
-                }
-            }
-            ("extmap", Some(v)) => {
-                let mut f = v.split_whitespace();
-                let idd = f.next().unwrap_or_default();
-                let (id, dir) = match idd.split_once('/') {
-                    Some((i, d)) => (i, Some(d)),
-                    None => (idd, None),
-                };
-                sec.desc.hdrexts.push(HdrExt {
-                    id: id.parse().map_err(|_| bad("extmap id"))?,
-                    uri: f
-                        .next()
-                        .ok_or_else(|| bad("extmap without a URI"))?
-                        .to_owned(),
-                    senders: dir.map(|d| direction_to_senders(d, author).as_str().to_owned()),
-                });
-            }
-            ("ssrc", Some(v)) => {
-                let (ssrc, attr) = v.split_once(' ').unwrap_or((v, ""));
-                let ssrc: u32 = ssrc.parse().map_err(|_| bad("ssrc"))?;
-                let (k, val) = match attr.split_once(':') {
-                    Some((k, val)) => (k.to_owned(), Some(val.to_owned())),
-                    None => (attr.to_owned(), None),
-                };
-                let pos = match sec.desc.sources.iter().position(|s| s.ssrc == ssrc) {
-                    Some(p) => p,
-                    None => {
-                        sec.desc.sources.push(Source {
-                            ssrc,
-                            parameters: Vec::new(),
-                        });
-                        sec.desc.sources.len() - 1
-                    }
-                };
-                if !k.is_empty() {
-                    sec.desc.sources[pos].parameters.push((k, val));
-                }
-            }
-            ("ssrc-group", Some(v)) => {
-                let mut f = v.split_whitespace();
-                let semantics = f.next().unwrap_or_default().to_owned();
-                sec.desc.ssrc_groups.push(SsrcGroup {
-                    semantics,
-                    ssrcs: f
-                        .map(|s| s.parse().map_err(|_| bad("ssrc-group ssrc")))
-                        .collect::<Result<_, _>>()?,
-                });
-            }
             ("candidate", Some(_)) => match Candidate::from_sdp(value, new_candidate_id()) {
                 Ok(c) => sec.candidates.push(c),
-                Err(e) => out.dropped.push(e.to_string()),
+                Err(e) => self.out.dropped.push(e.to_string()),
             },
             ("end-of-candidates", None) => {}
-            _ => out
+            (_, Some(v)) if read_codec_attribute(&mut sec.desc, name, v, author, at)? => {}
+            _ => self
+                .out
                 .dropped
                 .push(format!("a={value}: not carried by Jingle")),
         }
+        Ok(())
     }
-    for (index, mut sec) in sections.into_iter().enumerate() {
-        if sec.media != "audio" && sec.media != "video" {
-            out.dropped.push(format!(
-                "m-line {index} ({}): only audio and video are carried",
-                sec.media
-            ));
-            continue;
+
+    /// The contents (audio and video m-lines only) and the BUNDLE group.
+    fn into_jingle(self, author: Role, creator: Role) -> Result<Converted, SdpError> {
+        let Self {
+            mut out,
+            session,
+            sections,
+            bundle,
+            allow_mixed,
+        } = self;
+        for (index, sec) in sections.into_iter().enumerate() {
+            if sec.media != "audio" && sec.media != "video" {
+                out.dropped.push(format!(
+                    "m-line {index} ({}): only audio and video are carried",
+                    sec.media
+                ));
+                continue;
+            }
+            let content = sec.into_content(index, &session, allow_mixed, author, creator);
+            out.contents.push(content);
         }
-        // Codecs in m-line order; those only named in the m-line get a bare entry.
+        if out.contents.is_empty() {
+            return Err(SdpError::NoMedia);
+        }
+        out.group = bundle.map(|contents| Group {
+            semantics: "BUNDLE".into(),
+            contents,
+        });
+        Ok(out)
+    }
+}
+
+/// Reads the codec and RTP attributes of a section into its description; false if
+/// `name` is none of them.
+fn read_codec_attribute(
+    desc: &mut Description,
+    name: &str,
+    v: &str,
+    author: Role,
+    at: &SdpLine,
+) -> Result<bool, SdpError> {
+    match name {
+        "rtpmap" => read_rtpmap(desc, v, at)?,
+        "fmtp" => read_fmtp(desc, v, at)?,
+        "rtcp-fb" => read_rtcp_fb(desc, v, at)?,
+        "extmap" => read_extmap(desc, v, author, at)?,
+        "ssrc" => read_ssrc(desc, v, at)?,
+        "ssrc-group" => read_ssrc_group(desc, v, at)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn read_rtpmap(desc: &mut Description, v: &str, at: &SdpLine) -> Result<(), SdpError> {
+    let (pt, rest) = v
+        .split_once(' ')
+        .ok_or_else(|| at.bad("rtpmap without a codec"))?;
+    let pt: u8 = pt.parse().map_err(|_| at.bad("rtpmap payload type"))?;
+    let mut it = rest.trim().split('/');
+    let p = payload(desc, pt);
+    p.name = it.next().map(str::to_owned);
+    p.clockrate = match it.next() {
+        Some(c) => Some(c.parse().map_err(|_| at.bad("rtpmap clock rate"))?),
+        None => None,
+    };
+    p.channels = match it.next() {
+        Some(c) => Some(c.parse().map_err(|_| at.bad("rtpmap channels"))?),
+        None => None,
+    };
+    Ok(())
+}
+
+fn read_fmtp(desc: &mut Description, v: &str, at: &SdpLine) -> Result<(), SdpError> {
+    let (pt, rest) = v
+        .split_once(' ')
+        .ok_or_else(|| at.bad("fmtp without parameters"))?;
+    let pt: u8 = pt.parse().map_err(|_| at.bad("fmtp payload type"))?;
+    let p = payload(desc, pt);
+    for kv in rest.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        p.parameters.push((k.to_owned(), v.to_owned()));
+    }
+    Ok(())
+}
+
+/// `a=rtcp-fb:*` applies to every codec of the section, `a=rtcp-fb:<pt>` to one.
+fn read_rtcp_fb(desc: &mut Description, v: &str, at: &SdpLine) -> Result<(), SdpError> {
+    let mut f = v.split_whitespace();
+    let pt = f.next().unwrap_or_default();
+    let fb = RtcpFb {
+        kind: f
+            .next()
+            .ok_or_else(|| at.bad("rtcp-fb without a type"))?
+            .to_owned(),
+        subtype: f.next().map(str::to_owned),
+    };
+    if pt == "*" {
+        desc.rtcp_fbs.push(fb);
+    } else {
+        let pt: u8 = pt.parse().map_err(|_| at.bad("rtcp-fb payload type"))?;
+        payload(desc, pt).rtcp_fbs.push(fb);
+    }
+    Ok(())
+}
+
+fn read_extmap(
+    desc: &mut Description,
+    v: &str,
+    author: Role,
+    at: &SdpLine,
+) -> Result<(), SdpError> {
+    let mut f = v.split_whitespace();
+    let idd = f.next().unwrap_or_default();
+    let (id, dir) = match idd.split_once('/') {
+        Some((i, d)) => (i, Some(d)),
+        None => (idd, None),
+    };
+    desc.hdrexts.push(HdrExt {
+        id: id.parse().map_err(|_| at.bad("extmap id"))?,
+        uri: f
+            .next()
+            .ok_or_else(|| at.bad("extmap without a URI"))?
+            .to_owned(),
+        senders: dir.map(|d| direction_to_senders(d, author).as_str().to_owned()),
+    });
+    Ok(())
+}
+
+/// `a=ssrc:<ssrc> <attribute>[:<value>]`; a bare `a=ssrc:<ssrc>` only declares it.
+fn read_ssrc(desc: &mut Description, v: &str, at: &SdpLine) -> Result<(), SdpError> {
+    let (ssrc, attr) = v.split_once(' ').unwrap_or((v, ""));
+    let ssrc: u32 = ssrc.parse().map_err(|_| at.bad("ssrc"))?;
+    let (k, val) = match attr.split_once(':') {
+        Some((k, val)) => (k.to_owned(), Some(val.to_owned())),
+        None => (attr.to_owned(), None),
+    };
+    let pos = match desc.sources.iter().position(|s| s.ssrc == ssrc) {
+        Some(p) => p,
+        None => {
+            desc.sources.push(Source {
+                ssrc,
+                parameters: Vec::new(),
+            });
+            desc.sources.len() - 1
+        }
+    };
+    if !k.is_empty() {
+        desc.sources[pos].parameters.push((k, val));
+    }
+    Ok(())
+}
+
+fn read_ssrc_group(desc: &mut Description, v: &str, at: &SdpLine) -> Result<(), SdpError> {
+    let mut f = v.split_whitespace();
+    let semantics = f.next().unwrap_or_default().to_owned();
+    desc.ssrc_groups.push(SsrcGroup {
+        semantics,
+        ssrcs: f
+            .map(|s| s.parse().map_err(|_| at.bad("ssrc-group ssrc")))
+            .collect::<Result<_, _>>()?,
+    });
+    Ok(())
+}
+
+impl Section {
+    /// The Jingle content of an audio or video m-line; ICE and DTLS attributes it
+    /// lacks are taken from the session level.
+    fn into_content(
+        mut self,
+        index: usize,
+        session: &Section,
+        allow_mixed: bool,
+        author: Role,
+        creator: Role,
+    ) -> Content {
+        self.order_codecs();
+        if allow_mixed {
+            self.desc.extmap_allow_mixed = true;
+        }
+        let fingerprint = self.fingerprint.or_else(|| session.fingerprint.clone());
+        let setup = self.setup.or_else(|| session.setup.clone());
+        let transport = Transport {
+            ufrag: self.ufrag.or_else(|| session.ufrag.clone()),
+            pwd: self.pwd.or_else(|| session.pwd.clone()),
+            candidates: self.candidates,
+            fingerprint: fingerprint.map(|(hash, value)| Fingerprint { hash, setup, value }),
+        };
+        Content {
+            creator: creator.as_str().to_owned(),
+            name: self.mid.unwrap_or_else(|| index.to_string()),
+            senders: self
+                .direction
+                .as_deref()
+                .map(|d| direction_to_senders(d, author))
+                .filter(|s| *s != Senders::Both),
+            disposition: None,
+            description: Some(self.desc),
+            transport: Some(transport),
+            other: Vec::new(),
+        }
+    }
+
+    /// Codecs in m-line order; those only named in the m-line get a bare entry.
+    fn order_codecs(&mut self) {
         let mut ordered = Vec::new();
-        for f in &sec.fmts {
+        for f in &self.fmts {
             if let Ok(pt) = f.parse::<u8>() {
-                let p = match sec.desc.payload_types.iter().position(|p| p.id == pt) {
-                    Some(i) => sec.desc.payload_types.remove(i),
+                let p = match self.desc.payload_types.iter().position(|p| p.id == pt) {
+                    Some(i) => self.desc.payload_types.remove(i),
                     None => PayloadType {
                         id: pt,
                         ..Default::default()
@@ -287,40 +436,8 @@ pub fn to_jingle(sdp: &str, author: Role, creator: Role) -> Result<Converted, Sd
                 ordered.push(p);
             }
         }
-        sec.desc.payload_types = ordered;
-        if allow_mixed {
-            sec.desc.extmap_allow_mixed = true;
-        }
-        let fingerprint = sec.fingerprint.or_else(|| session.fingerprint.clone());
-        let setup = sec.setup.or_else(|| session.setup.clone());
-        let transport = Transport {
-            ufrag: sec.ufrag.or_else(|| session.ufrag.clone()),
-            pwd: sec.pwd.or_else(|| session.pwd.clone()),
-            candidates: sec.candidates,
-            fingerprint: fingerprint.map(|(hash, value)| Fingerprint { hash, setup, value }),
-        };
-        out.contents.push(Content {
-            creator: creator.as_str().to_owned(),
-            name: sec.mid.unwrap_or_else(|| index.to_string()),
-            senders: sec
-                .direction
-                .as_deref()
-                .map(|d| direction_to_senders(d, author))
-                .filter(|s| *s != Senders::Both),
-            disposition: None,
-            description: Some(sec.desc),
-            transport: Some(transport),
-            other: Vec::new(),
-        });
+        self.desc.payload_types = ordered;
     }
-    if out.contents.is_empty() {
-        return Err(SdpError::NoMedia);
-    }
-    out.group = bundle.map(|contents| Group {
-        semantics: "BUNDLE".into(),
-        contents,
-    });
-    Ok(out)
 }
 
 fn payload(desc: &mut Description, pt: u8) -> &mut PayloadType {
@@ -367,17 +484,13 @@ fn session_id(sid: &str) -> u64 {
 
 /// Writes the SDP of Jingle contents written by `author`, for session `sid`.
 pub fn to_sdp(contents: &[Content], group: Option<&Group>, author: Role, sid: &str) -> String {
-    let mut s = String::with_capacity(2048);
-    let mut line = |l: &str| {
-        s.push_str(l);
-        s.push_str("\r\n");
-    };
-    line("v=0");
-    line(&format!("o=- {} 2 IN IP4 0.0.0.0", session_id(sid)));
-    line("s=-");
-    line("t=0 0");
+    let mut w = SdpWriter(String::with_capacity(2048));
+    w.line("v=0");
+    w.line(&format!("o=- {} 2 IN IP4 0.0.0.0", session_id(sid)));
+    w.line("s=-");
+    w.line("t=0 0");
     if let Some(g) = group {
-        line(&format!("a=group:{} {}", g.semantics, g.contents.join(" ")));
+        w.line(&format!("a=group:{} {}", g.semantics, g.contents.join(" ")));
     }
     let descs: Vec<&Description> = contents
         .iter()
@@ -385,96 +498,134 @@ pub fn to_sdp(contents: &[Content], group: Option<&Group>, author: Role, sid: &s
         .collect();
     let mixed_everywhere = !descs.is_empty() && descs.iter().all(|d| d.extmap_allow_mixed);
     if mixed_everywhere {
-        line("a=extmap-allow-mixed");
+        w.line("a=extmap-allow-mixed");
     }
     for c in contents {
-        let Some(d) = &c.description else { continue };
+        if let Some(d) = &c.description {
+            w.media_section(c, d, author, mixed_everywhere);
+        }
+    }
+    w.0
+}
+
+/// An SDP being written, line by line (CRLF-terminated).
+struct SdpWriter(String);
+
+impl SdpWriter {
+    fn line(&mut self, l: &str) {
+        self.0.push_str(l);
+        self.0.push_str("\r\n");
+    }
+
+    /// The m-line of a content and its attributes; a session-level
+    /// `extmap-allow-mixed` (`mixed_everywhere`) is not repeated.
+    fn media_section(
+        &mut self,
+        c: &Content,
+        d: &Description,
+        author: Role,
+        mixed_everywhere: bool,
+    ) {
         let pts: Vec<String> = d.payload_types.iter().map(|p| p.id.to_string()).collect();
-        line(&format!(
+        self.line(&format!(
             "m={} 9 UDP/TLS/RTP/SAVPF {}",
             d.media,
             pts.join(" ")
         ));
-        line("c=IN IP4 0.0.0.0");
+        self.line("c=IN IP4 0.0.0.0");
         let t = c.transport.clone().unwrap_or_default();
-        if let Some(u) = &t.ufrag {
-            line(&format!("a=ice-ufrag:{u}"));
-        }
-        if let Some(p) = &t.pwd {
-            line(&format!("a=ice-pwd:{p}"));
-        }
-        line("a=ice-options:trickle");
-        if let Some(f) = &t.fingerprint {
-            line(&format!("a=fingerprint:{} {}", f.hash, f.value));
-            if let Some(setup) = &f.setup {
-                line(&format!("a=setup:{setup}"));
-            }
-        }
-        line(&format!("a=mid:{}", c.name));
+        self.ice_and_dtls(&t);
+        self.line(&format!("a=mid:{}", c.name));
         for h in &d.hdrexts {
             match h.senders.as_deref().and_then(Senders::parse) {
-                Some(sd) if sd != Senders::Both => line(&format!(
+                Some(sd) if sd != Senders::Both => self.line(&format!(
                     "a=extmap:{}/{} {}",
                     h.id,
                     senders_to_direction(sd, author),
                     h.uri
                 )),
-                _ => line(&format!("a=extmap:{} {}", h.id, h.uri)),
+                _ => self.line(&format!("a=extmap:{} {}", h.id, h.uri)),
             }
         }
         if d.extmap_allow_mixed && !mixed_everywhere {
-            line("a=extmap-allow-mixed");
+            self.line("a=extmap-allow-mixed");
         }
-        line(&format!("a={}", senders_to_direction(c.senders(), author)));
+        self.line(&format!("a={}", senders_to_direction(c.senders(), author)));
         if d.rtcp_mux {
-            line("a=rtcp-mux");
+            self.line("a=rtcp-mux");
         }
         for fb in &d.rtcp_fbs {
-            line(&fb_line("*", fb));
+            self.line(&fb_line("*", fb));
         }
         for p in &d.payload_types {
-            if let Some(name) = &p.name {
-                let mut m = format!("a=rtpmap:{} {}/{}", p.id, name, p.clockrate.unwrap_or(8000));
-                if let Some(ch) = p.channels {
-                    m.push_str(&format!("/{ch}"));
-                }
-                line(&m);
-            }
-            for fb in &p.rtcp_fbs {
-                line(&fb_line(&p.id.to_string(), fb));
-            }
-            if !p.parameters.is_empty() {
-                let params: Vec<String> = p
-                    .parameters
-                    .iter()
-                    .map(|(k, v)| {
-                        if v.is_empty() {
-                            k.clone()
-                        } else {
-                            format!("{k}={v}")
-                        }
-                    })
-                    .collect();
-                line(&format!("a=fmtp:{} {}", p.id, params.join(";")));
+            self.codec(p);
+        }
+        self.sources(d);
+        for cand in &t.candidates {
+            self.line(&format!("a={}", cand.to_sdp()));
+        }
+    }
+
+    /// ICE credentials, then the DTLS fingerprint and setup role.
+    fn ice_and_dtls(&mut self, t: &Transport) {
+        if let Some(u) = &t.ufrag {
+            self.line(&format!("a=ice-ufrag:{u}"));
+        }
+        if let Some(p) = &t.pwd {
+            self.line(&format!("a=ice-pwd:{p}"));
+        }
+        self.line("a=ice-options:trickle");
+        if let Some(f) = &t.fingerprint {
+            self.line(&format!("a=fingerprint:{} {}", f.hash, f.value));
+            if let Some(setup) = &f.setup {
+                self.line(&format!("a=setup:{setup}"));
             }
         }
+    }
+
+    /// A codec's `rtpmap` (if named), `rtcp-fb` and `fmtp` lines.
+    fn codec(&mut self, p: &PayloadType) {
+        if let Some(name) = &p.name {
+            let mut m = format!("a=rtpmap:{} {}/{}", p.id, name, p.clockrate.unwrap_or(8000));
+            if let Some(ch) = p.channels {
+                m.push_str(&format!("/{ch}"));
+            }
+            self.line(&m);
+        }
+        for fb in &p.rtcp_fbs {
+            self.line(&fb_line(&p.id.to_string(), fb));
+        }
+        if !p.parameters.is_empty() {
+            let params: Vec<String> = p
+                .parameters
+                .iter()
+                .map(|(k, v)| {
+                    if v.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{k}={v}")
+                    }
+                })
+                .collect();
+            self.line(&format!("a=fmtp:{} {}", p.id, params.join(";")));
+        }
+    }
+
+    /// `ssrc-group` lines, then every `ssrc` attribute.
+    fn sources(&mut self, d: &Description) {
         for g in &d.ssrc_groups {
             let ssrcs: Vec<String> = g.ssrcs.iter().map(u32::to_string).collect();
-            line(&format!("a=ssrc-group:{} {}", g.semantics, ssrcs.join(" ")));
+            self.line(&format!("a=ssrc-group:{} {}", g.semantics, ssrcs.join(" ")));
         }
         for src in &d.sources {
             for (k, v) in &src.parameters {
                 match v {
-                    Some(v) => line(&format!("a=ssrc:{} {k}:{v}", src.ssrc)),
-                    None => line(&format!("a=ssrc:{} {k}", src.ssrc)),
+                    Some(v) => self.line(&format!("a=ssrc:{} {k}:{v}", src.ssrc)),
+                    None => self.line(&format!("a=ssrc:{} {k}", src.ssrc)),
                 }
             }
         }
-        for cand in &t.candidates {
-            line(&format!("a={}", cand.to_sdp()));
-        }
     }
-    s
 }
 
 fn fb_line(pt: &str, fb: &RtcpFb) -> String {

@@ -418,50 +418,11 @@ impl Muc {
     ) -> Result<Value, HostError> {
         let host = self.host.clone();
         let room_s = room.to_bare().to_string();
-        // Where catching up with the room's archive starts (`RoomJoined::after`).
-        // Once we have messages of the room's archive, the room sends no history:
-        // the archive gives what we missed, oldest first, where the join history
-        // would give only its last messages, stamped to the second, ahead of the
-        // rest and in no order the history could tell.
-        let after = match host.last_archive_id(profile, &room_s).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::debug!(%profile, room = %room_s, error = %e, "reading the room's last archive id failed");
-                None
-            }
-        };
+        let after = Self::archive_catch_up_point(&*host, profile, &room_s).await;
         let presence = xml::join(room, nick, password.as_deref(), after.is_none()).map_err(bad)?;
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut all = lock(&self.rooms);
-            let r = all
-                .entry(profile.to_owned())
-                .or_default()
-                .entry(room_s.clone())
-                .or_insert_with(|| Room::new(nick.to_owned(), password.clone()));
-            r.nick = nick.to_owned();
-            if password.is_some() {
-                r.password = password.clone();
-            }
-            r.joined = false;
-            r.occupants.clear();
-            r.waiter = Some(Waiter {
-                what: Wait::Join,
-                tx,
-            });
-        }
-        if let Err(e) = host.send(profile, presence).await {
-            self.with_room(profile, &room_s, |r| r.waiter = None);
-            return Err(e);
-        }
-        let answer = wait(rx, JOIN_TIMEOUT, &room_s).await;
-        let answer = match answer {
-            Ok(a) => a,
-            Err(e) => {
-                self.with_room(profile, &room_s, |r| r.waiter = None);
-                return Err(e);
-            }
-        };
+        let answer = self
+            .enter(&*host, profile, &room_s, nick, password.as_ref(), presence)
+            .await?;
         self.in_the_room(profile, room, answer, after, password, bookmark)
             .await
     }
@@ -492,21 +453,7 @@ impl Muc {
             .await?;
             tracing::info!(%profile, room = %room_s, "created an instant room");
         }
-        let info = host
-            .iq(
-                profile,
-                Some(room.to_bare().into()),
-                false,
-                Element::builder("query", xml::NS_DISCO_INFO).build(),
-            )
-            .await;
-        let archived = match &info {
-            Ok(q) => xml::has_feature(q.as_ref(), xml::NS_MAM),
-            Err(e) => {
-                tracing::debug!(%profile, room = %room_s, error = %e, "disco#info of the room failed");
-                false
-            }
-        };
+        let archived = Self::room_archived(&*host, profile, room).await;
         let (subject, occupants) = self
             .with_room(profile, &room_s, |r| {
                 r.archived = archived;
@@ -532,24 +479,116 @@ impl Muc {
             json!({"room": room_s, "nick": answer.nick, "created": answer.created, "archived": archived}),
         );
         if bookmark {
-            let nick = answer.nick.clone();
-            let pw = password.clone();
-            if let Err(e) = update_bookmark(&*host, profile, &room_s, move |b| {
-                b.autojoin = true;
-                b.nick = Some(nick);
-                if pw.is_some() {
-                    b.password = pw;
-                }
-            })
-            .await
-            {
-                tracing::warn!(%profile, room = %room_s, error = %e, "bookmarking the room failed");
-            }
+            Self::bookmark_autojoin(&*host, profile, &room_s, &answer.nick, password).await;
         }
         Ok(json!({
             "room": room_s, "nick": answer.nick, "created": answer.created,
             "archived": archived, "subject": subject, "occupants": occupants,
         }))
+    }
+
+    /// Sends the join presence and waits for the room's answer: the room's state is
+    /// reset (not joined, no occupants) and its waiter set first; on failure the
+    /// waiter goes.
+    async fn enter(
+        &self,
+        host: &dyn Host,
+        profile: &str,
+        room_s: &str,
+        nick: &str,
+        password: Option<&String>,
+        presence: Element,
+    ) -> Result<Answer, HostError> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut all = lock(&self.rooms);
+            let r = all
+                .entry(profile.to_owned())
+                .or_default()
+                .entry(room_s.to_owned())
+                .or_insert_with(|| Room::new(nick.to_owned(), password.cloned()));
+            r.nick = nick.to_owned();
+            if password.is_some() {
+                r.password = password.cloned();
+            }
+            r.joined = false;
+            r.occupants.clear();
+            r.waiter = Some(Waiter {
+                what: Wait::Join,
+                tx,
+            });
+        }
+        if let Err(e) = host.send(profile, presence).await {
+            self.with_room(profile, room_s, |r| r.waiter = None);
+            return Err(e);
+        }
+        let answer = wait(rx, JOIN_TIMEOUT, room_s).await;
+        if answer.is_err() {
+            self.with_room(profile, room_s, |r| r.waiter = None);
+        }
+        answer
+    }
+
+    /// Where catching up with the room's archive starts (`RoomJoined::after`).
+    /// Once we have messages of the room's archive, the room sends no history: the
+    /// archive gives what we missed, oldest first, where the join history would give
+    /// only its last messages, stamped to the second, ahead of the rest and in no order
+    /// the history could tell.
+    async fn archive_catch_up_point(
+        host: &dyn Host,
+        profile: &str,
+        room_s: &str,
+    ) -> Option<String> {
+        match host.last_archive_id(profile, room_s).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(%profile, room = %room_s, error = %e, "reading the room's last archive id failed");
+                None
+            }
+        }
+    }
+
+    /// Whether the room keeps an archive (MAM), from its disco#info.
+    async fn room_archived(host: &dyn Host, profile: &str, room: &Jid) -> bool {
+        let info = host
+            .iq(
+                profile,
+                Some(room.to_bare().into()),
+                false,
+                Element::builder("query", xml::NS_DISCO_INFO).build(),
+            )
+            .await;
+        match &info {
+            Ok(q) => xml::has_feature(q.as_ref(), xml::NS_MAM),
+            Err(e) => {
+                let room_s = room.to_bare().to_string();
+                tracing::debug!(%profile, room = %room_s, error = %e, "disco#info of the room failed");
+                false
+            }
+        }
+    }
+
+    /// Marks the room autojoin, with our nick (and the password, if given), in the
+    /// account's bookmarks; a failure is only logged.
+    async fn bookmark_autojoin(
+        host: &dyn Host,
+        profile: &str,
+        room_s: &str,
+        nick: &str,
+        password: Option<String>,
+    ) {
+        let nick = nick.to_owned();
+        if let Err(e) = update_bookmark(host, profile, room_s, move |b| {
+            b.autojoin = true;
+            b.nick = Some(nick);
+            if password.is_some() {
+                b.password = password;
+            }
+        })
+        .await
+        {
+            tracing::warn!(%profile, room = %room_s, error = %e, "bookmarking the room failed");
+        }
     }
 
     /// [`Muc::join`], tried again while the room answers `item-not-found`: a room

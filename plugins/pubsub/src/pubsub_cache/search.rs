@@ -179,6 +179,37 @@ pub fn build(q: &Query, profile_ids: &[i32]) -> Result<Built, String> {
         wheres.push("pubsub_item_fts MATCH ?".into());
         values.push(f.to_owned().into());
     }
+    push_conditions(q, profile_ids, &mut wheres, &mut values)?;
+    if !wheres.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&wheres.join(" AND "));
+    }
+    sql.push_str(" ORDER BY ");
+    sql.push_str(&order_terms(q, by_id, ranked, &mut values)?);
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    sql.push_str(" LIMIT ? OFFSET ?");
+    values.push(i64::try_from(limit).unwrap_or(100).into());
+    // An index past what SQLite counts is past every item: no rows, not the first page.
+    values.push(
+        i64::try_from(q.index.unwrap_or(0))
+            .unwrap_or(i64::MAX)
+            .into(),
+    );
+    Ok(Built {
+        sql,
+        values,
+        with_xml: q.with_xml,
+    })
+}
+
+/// The WHERE conditions on what the query names (profiles, services, nodes, types,
+/// subtypes, item ids) and its field filters, with their values.
+fn push_conditions(
+    q: &Query,
+    profile_ids: &[i32],
+    wheres: &mut Vec<String>,
+    values: &mut Vec<Sql>,
+) -> Result<(), String> {
     let mut list = |col: &str, items: Vec<Sql>| {
         if !items.is_empty() {
             wheres.push(format!("{col} IN ({})", vec!["?"; items.len()].join(",")));
@@ -215,61 +246,60 @@ pub fn build(q: &Query, profile_ids: &[i32]) -> Result<Built, String> {
         wheres.push(clause);
         values.append(&mut vals);
     }
-    if !wheres.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&wheres.join(" AND "));
-    }
+    Ok(())
+}
+
+/// What follows ORDER BY: the query's keys in order, newest first without any.
+fn order_terms(
+    q: &Query,
+    by_id: &str,
+    ranked: bool,
+    values: &mut Vec<Sql>,
+) -> Result<String, String> {
     let mut orders = Vec::new();
     for (n, o) in q.order_by.iter().enumerate() {
-        let dir = if o.desc { "DESC" } else { "ASC" };
-        let expr = match o.key.as_str() {
-            "creation" => format!("{by_id} {dir}"),
-            "modification" => format!("i.updated {dir}, i.id {dir}"),
-            "item_id" => format!("i.item_id {dir}"),
-            // bm25: lower is better; "desc" means best first.
-            "rank" if ranked => format!("rank {}", if o.desc { "ASC" } else { "DESC" }),
-            "rank" => return Err(format!("order_by[{n}]: rank needs a full-text query (fts)")),
-            "path" => {
-                let p = o
-                    .path
-                    .as_ref()
-                    .ok_or_else(|| format!("order_by[{n}]: key \"path\" needs a path"))?;
-                let jp = json_path(p).map_err(|e| format!("order_by[{n}]: {e}"))?;
-                // Items without the field last, whatever the direction; the path is
-                // bound once for IS NULL and three times inside norm().
-                values.extend(rep(&Sql::from(jp), 1 + NORM_USES));
-                let e = "json_extract(i.parsed, ?)";
-                format!("({e}) IS NULL, {} {dir}", norm(e))
-            }
-            other => {
-                return Err(format!(
-                    "order_by[{n}]: unknown key {other:?} (creation, modification, item_id, rank, path)"
-                ));
-            }
-        };
-        orders.push(expr);
+        orders.push(order_term(n, o, by_id, ranked, values)?);
     }
-    let sql_orders = orders;
-    sql.push_str(" ORDER BY ");
-    if sql_orders.is_empty() {
-        sql.push_str(by_id);
-        sql.push_str(" DESC");
+    Ok(if orders.is_empty() {
+        format!("{by_id} DESC")
     } else {
-        sql.push_str(&sql_orders.join(", "));
-    }
-    let limit = q.limit.unwrap_or(100).min(10_000);
-    sql.push_str(" LIMIT ? OFFSET ?");
-    values.push(i64::try_from(limit).unwrap_or(100).into());
-    // An index past what SQLite counts is past every item: no rows, not the first page.
-    values.push(
-        i64::try_from(q.index.unwrap_or(0))
-            .unwrap_or(i64::MAX)
-            .into(),
-    );
-    Ok(Built {
-        sql,
-        values,
-        with_xml: q.with_xml,
+        orders.join(", ")
+    })
+}
+
+/// One ORDER BY key (`order_by[n]`); a path's values are bound in `values`.
+fn order_term(
+    n: usize,
+    o: &Order,
+    by_id: &str,
+    ranked: bool,
+    values: &mut Vec<Sql>,
+) -> Result<String, String> {
+    let dir = if o.desc { "DESC" } else { "ASC" };
+    Ok(match o.key.as_str() {
+        "creation" => format!("{by_id} {dir}"),
+        "modification" => format!("i.updated {dir}, i.id {dir}"),
+        "item_id" => format!("i.item_id {dir}"),
+        // bm25: lower is better; "desc" means best first.
+        "rank" if ranked => format!("rank {}", if o.desc { "ASC" } else { "DESC" }),
+        "rank" => return Err(format!("order_by[{n}]: rank needs a full-text query (fts)")),
+        "path" => {
+            let p = o
+                .path
+                .as_ref()
+                .ok_or_else(|| format!("order_by[{n}]: key \"path\" needs a path"))?;
+            let jp = json_path(p).map_err(|e| format!("order_by[{n}]: {e}"))?;
+            // Items without the field last, whatever the direction; the path is
+            // bound once for IS NULL and three times inside norm().
+            values.extend(rep(&Sql::from(jp), 1 + NORM_USES));
+            let e = "json_extract(i.parsed, ?)";
+            format!("({e}) IS NULL, {} {dir}", norm(e))
+        }
+        other => {
+            return Err(format!(
+                "order_by[{n}]: unknown key {other:?} (creation, modification, item_id, rank, path)"
+            ));
+        }
     })
 }
 
@@ -299,10 +329,7 @@ fn lower(v: Sql) -> Sql {
 
 /// One filter's clause and values.
 fn filter(f: &Filter) -> Result<(String, Vec<Sql>), String> {
-    let jp = json_path(&f.path)?;
-    let field = "json_extract(i.parsed, ?)";
-    let each = "SELECT value FROM json_each(i.parsed, ?)";
-    let p = || Sql::from(jp.clone());
+    let path = json_path(&f.path)?;
     let (op, ci) = match f.op.strip_prefix('i') {
         Some(base)
             if [
@@ -314,93 +341,139 @@ fn filter(f: &Filter) -> Result<(String, Vec<Sql>), String> {
         }
         _ => (f.op.as_str(), false),
     };
-    let fv = |s: &str| {
-        if ci {
+    let field = FilteredField { path, ci };
+    match op {
+        "eq" | "ne" | "gt" | "gte" | "lt" | "lte" => field.compare(op, &f.value),
+        "between" => field.between(&f.value),
+        "in" | "not_in" => field.one_of(op == "not_in", &f.value),
+        "overlap" | "disjoint" => field.overlaps(op == "disjoint", &f.value),
+        "contains" => field.contains(&f.value),
+        other => Err(format!(
+            "unknown operator {other:?} (known: {})",
+            OPERATORS.join(", ")
+        )),
+    }
+}
+
+/// The parsed field a filter tests (its JSON path, bound wherever `?` stands for
+/// it) and whether the test ignores case.
+struct FilteredField {
+    path: String,
+    ci: bool,
+}
+
+impl FilteredField {
+    const FIELD: &'static str = "json_extract(i.parsed, ?)";
+    const EACH: &'static str = "SELECT value FROM json_each(i.parsed, ?)";
+
+    fn p(&self) -> Sql {
+        Sql::from(self.path.clone())
+    }
+
+    /// An SQL expression, lowered if case is ignored.
+    fn fv(&self, s: &str) -> String {
+        if self.ci {
             format!("lower({s})")
         } else {
             s.to_owned()
         }
-    };
-    let cv = |v: Sql| if ci { lower(v) } else { v };
-    Ok(match op {
-        "eq" | "ne" | "gt" | "gte" | "lt" | "lte" => {
-            let sym = match op {
-                "eq" => "=",
-                "ne" => "<>",
-                "gt" => ">",
-                "gte" => ">=",
-                "lt" => "<",
-                _ => "<=",
-            };
-            let v = cv(scalar(&f.value)?);
-            if ci {
-                (format!("{} {sym} ?", fv(field)), vec![p(), v])
-            } else {
-                let mut vals = rep(&p(), NORM_USES);
-                vals.extend(rep(&v, NORM_USES));
-                (format!("{} {sym} {}", norm(field), norm("?")), vals)
-            }
-        }
-        "between" => {
-            let a = f
-                .value
-                .as_array()
-                .filter(|a| a.len() == 2)
-                .ok_or_else(|| format!("value must be [low, high], got {}", f.value))?;
-            let (lo, hi) = (scalar(&a[0])?, scalar(&a[1])?);
-            let mut vals = rep(&p(), NORM_USES);
-            vals.extend(rep(&lo, NORM_USES));
-            vals.extend(rep(&hi, NORM_USES));
+    }
+
+    /// A bound value, lowered if case is ignored.
+    fn cv(&self, v: Sql) -> Sql {
+        if self.ci { lower(v) } else { v }
+    }
+
+    /// `eq`, `ne`, `gt`, `gte`, `lt`, `lte`: by value, or as lowered text if case is
+    /// ignored.
+    fn compare(&self, op: &str, value: &Value) -> Result<(String, Vec<Sql>), String> {
+        let sym = match op {
+            "eq" => "=",
+            "ne" => "<>",
+            "gt" => ">",
+            "gte" => ">=",
+            "lt" => "<",
+            _ => "<=",
+        };
+        let v = self.cv(scalar(value)?);
+        Ok(if self.ci {
             (
-                format!("{} BETWEEN {} AND {}", norm(field), norm("?"), norm("?")),
-                vals,
+                format!("{} {sym} ?", self.fv(Self::FIELD)),
+                vec![self.p(), v],
             )
-        }
-        "in" | "not_in" => {
-            let vals: Vec<Sql> = array(&f.value)?.into_iter().map(cv).collect();
-            let marks = vec!["?"; vals.len()].join(",");
-            let not = if op == "not_in" { "NOT " } else { "" };
-            let mut v = vec![p()];
-            v.extend(vals);
-            (format!("{} {not}IN ({marks})", fv(field)), v)
-        }
-        "overlap" | "disjoint" => {
-            let vals: Vec<Sql> = array(&f.value)?.into_iter().map(cv).collect();
-            let marks = vec!["?"; vals.len()].join(",");
-            let not = if op == "disjoint" { "NOT " } else { "" };
-            let mut v = vec![p()];
-            v.extend(vals);
-            // Only items that have the field: a missing field is not "disjoint".
-            let has = "json_type(i.parsed, ?) IS NOT NULL AND ";
-            let mut all = vec![p()];
-            all.extend(v);
-            (
-                format!(
-                    "({has}{not}EXISTS ({each} WHERE {} IN ({marks})))",
-                    fv("value")
-                ),
-                all,
-            )
-        }
-        "contains" => {
-            let v = cv(scalar(&f.value)?);
-            (
-                format!(
-                    "(CASE json_type(i.parsed, ?) WHEN 'array' THEN EXISTS ({each} WHERE {} = ?) \
-                     ELSE instr({}, ?) > 0 END)",
-                    fv("value"),
-                    fv(field)
-                ),
-                vec![p(), p(), v.clone(), p(), v],
-            )
-        }
-        other => {
-            return Err(format!(
-                "unknown operator {other:?} (known: {})",
-                OPERATORS.join(", ")
-            ));
-        }
-    })
+        } else {
+            let mut vals = rep(&self.p(), NORM_USES);
+            vals.extend(rep(&v, NORM_USES));
+            (format!("{} {sym} {}", norm(Self::FIELD), norm("?")), vals)
+        })
+    }
+
+    fn between(&self, value: &Value) -> Result<(String, Vec<Sql>), String> {
+        let a = value
+            .as_array()
+            .filter(|a| a.len() == 2)
+            .ok_or_else(|| format!("value must be [low, high], got {value}"))?;
+        let (lo, hi) = (scalar(&a[0])?, scalar(&a[1])?);
+        let mut vals = rep(&self.p(), NORM_USES);
+        vals.extend(rep(&lo, NORM_USES));
+        vals.extend(rep(&hi, NORM_USES));
+        Ok((
+            format!(
+                "{} BETWEEN {} AND {}",
+                norm(Self::FIELD),
+                norm("?"),
+                norm("?")
+            ),
+            vals,
+        ))
+    }
+
+    /// `in`, or `not_in` if `not`.
+    fn one_of(&self, not: bool, value: &Value) -> Result<(String, Vec<Sql>), String> {
+        let vals: Vec<Sql> = array(value)?.into_iter().map(|v| self.cv(v)).collect();
+        let marks = vec!["?"; vals.len()].join(",");
+        let not = if not { "NOT " } else { "" };
+        let mut v = vec![self.p()];
+        v.extend(vals);
+        Ok((format!("{} {not}IN ({marks})", self.fv(Self::FIELD)), v))
+    }
+
+    /// `overlap` of an array field with the values, or `disjoint` if `not`.
+    fn overlaps(&self, not: bool, value: &Value) -> Result<(String, Vec<Sql>), String> {
+        let vals: Vec<Sql> = array(value)?.into_iter().map(|v| self.cv(v)).collect();
+        let marks = vec!["?"; vals.len()].join(",");
+        let not = if not { "NOT " } else { "" };
+        let mut v = vec![self.p()];
+        v.extend(vals);
+        // Only items that have the field: a missing field is not "disjoint".
+        let has = "json_type(i.parsed, ?) IS NOT NULL AND ";
+        let mut all = vec![self.p()];
+        all.extend(v);
+        Ok((
+            format!(
+                "({has}{not}EXISTS ({} WHERE {} IN ({marks})))",
+                Self::EACH,
+                self.fv("value")
+            ),
+            all,
+        ))
+    }
+
+    /// An array field holding the value, or a text field holding it as a substring.
+    fn contains(&self, value: &Value) -> Result<(String, Vec<Sql>), String> {
+        let v = self.cv(scalar(value)?);
+        let p = self.p();
+        Ok((
+            format!(
+                "(CASE json_type(i.parsed, ?) WHEN 'array' THEN EXISTS ({} WHERE {} = ?) \
+                 ELSE instr({}, ?) > 0 END)",
+                Self::EACH,
+                self.fv("value"),
+                self.fv(Self::FIELD)
+            ),
+            vec![p.clone(), p.clone(), v.clone(), p, v],
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -351,7 +351,43 @@ impl Cache {
         let generation = dao::sync_started(db, node_id, forced).await?;
         self.forget_nodes();
         tracing::info!(profile = %t.profile, service = %t.service, node = %t.node, generation, "node sync started");
-        // XEP-0460: the service may say the node can't be cached.
+        self.allow_and_subscribe(t, node_id).await?;
+        let analyser = dao::node_by_id(db, node_id)
+            .await?
+            .and_then(|n| n.analyser)
+            .and_then(|a| self.analysers.by_name(&a));
+        // Three stages that overlap: the network brings page N+2 while a blocking
+        // thread parses page N+1 while page N is written.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<NewItem>, HostError>>(2);
+        let producer = self.spawn_page_walk(t, analyser, tx);
+        let mut stored = 0;
+        while let Some(page) = rx.recv().await {
+            let items = match page {
+                Ok(items) => items,
+                Err(e) => {
+                    producer.abort();
+                    self.fetch_failed(node_id, &e).await?;
+                    return Err(e);
+                }
+            };
+            stored += dao::store_items(db, node_id, generation, items, true).await?;
+            self.forget_nodes();
+            if let Some(j) = job {
+                j.progress(&format!("{stored} items"), None, json!({"items": stored}))
+                    .await;
+            }
+        }
+        let outcome = producer
+            .await
+            .map_err(|e| HostError::Internal(format!("node walk: {e}")))?;
+        self.sync_ended(t, node_id, generation, stored, outcome)
+            .await
+    }
+
+    /// Before a sync: refuses a node the service says not to cache (XEP-0460), then
+    /// subscribes to it; either refusal is recorded on the node.
+    async fn allow_and_subscribe(&self, t: &Target, node_id: i64) -> Result<(), HostError> {
+        let db = self.db();
         if let Some(reason) = self.hints_forbid(t).await {
             dao::set_no_sync(db, node_id, &reason).await?;
             self.forget_nodes();
@@ -365,13 +401,18 @@ impl Cache {
             self.forget_nodes();
             return Err(HostError::BadArgument(reason));
         }
-        let analyser = dao::node_by_id(db, node_id)
-            .await?
-            .and_then(|n| n.analyser)
-            .and_then(|a| self.analysers.by_name(&a));
-        // Three stages that overlap: the network brings page N+2 while a blocking
-        // thread parses page N+1 while page N is written.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<NewItem>, HostError>>(2);
+        Ok(())
+    }
+
+    /// The first two stages of a sync: walks the node page by page and parses each
+    /// page on a blocking thread, sending the items to `tx`. Ends with the walk's
+    /// outcome (complete?, why not), or None if it failed or the receiver went away.
+    fn spawn_page_walk(
+        &self,
+        t: &Target,
+        analyser: Option<super::model::Analyser>,
+        tx: tokio::sync::mpsc::Sender<Result<Vec<NewItem>, HostError>>,
+    ) -> tokio::task::JoinHandle<Option<(bool, String)>> {
         let mut walk = NodeWalk::new(
             t.profile.clone(),
             t.to.clone(),
@@ -380,7 +421,7 @@ impl Cache {
             self.settings.max_items,
         );
         let host = self.host.clone();
-        let producer = tokio::spawn(async move {
+        tokio::spawn(async move {
             loop {
                 match walk.next_page(&*host).await {
                     Ok(Some(page)) => {
@@ -403,33 +444,31 @@ impl Cache {
                     }
                 }
             }
-        });
-        let mut stored = 0;
-        while let Some(page) = rx.recv().await {
-            let items = match page {
-                Ok(items) => items,
-                Err(e) => {
-                    producer.abort();
-                    let attempts = dao::node_by_id(db, node_id)
-                        .await?
-                        .map_or(0, |n| n.attempts);
-                    let retry = self.retry_at(attempts);
-                    dao::sync_failed(db, node_id, &format!("fetching items: {e}"), Some(retry))
-                        .await?;
-                    self.forget_nodes();
-                    return Err(e);
-                }
-            };
-            stored += dao::store_items(db, node_id, generation, items, true).await?;
-            self.forget_nodes();
-            if let Some(j) = job {
-                j.progress(&format!("{stored} items"), None, json!({"items": stored}))
-                    .await;
-            }
-        }
-        let outcome = producer
-            .await
-            .map_err(|e| HostError::Internal(format!("node walk: {e}")))?;
+        })
+    }
+
+    /// A page could not be fetched: the sync failed, to be retried later.
+    async fn fetch_failed(&self, node_id: i64, e: &HostError) -> Result<(), HostError> {
+        let db = self.db();
+        let attempts = dao::node_by_id(db, node_id)
+            .await?
+            .map_or(0, |n| n.attempts);
+        let retry = self.retry_at(attempts);
+        dao::sync_failed(db, node_id, &format!("fetching items: {e}"), Some(retry)).await?;
+        self.forget_nodes();
+        Ok(())
+    }
+
+    /// Records how the walk ended: the node complete, or the sync failed.
+    async fn sync_ended(
+        &self,
+        t: &Target,
+        node_id: i64,
+        generation: i64,
+        stored: usize,
+        outcome: Option<(bool, String)>,
+    ) -> Result<usize, HostError> {
+        let db = self.db();
         match outcome {
             Some((true, _)) => {
                 dao::sync_completed(db, node_id, generation).await?;
