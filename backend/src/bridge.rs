@@ -882,7 +882,7 @@ async fn forward_events(mut rx: tokio::sync::broadcast::Receiver<Event>, conns: 
             );
             lock(&conns).retain(|(i, _, _)| *i != id);
             tokio::spawn(async move {
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), conn.close()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
             });
         }
     }

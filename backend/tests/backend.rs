@@ -2,6 +2,10 @@
 //! config file and the `perchd` binary itself (no XMPP server needed here, but for one
 //! Libervia params test on Prosody; the end-to-end tests in `tests/` cover sessions).
 
+// A test reads as one scenario, start to end: the one-screen rule is for the code
+// under test (`[workspace.lints]`).
+#![allow(clippy::too_many_lines)]
+
 use std::process::Command;
 use std::sync::Arc;
 

@@ -5,6 +5,10 @@
 //! body returns `anyhow::Result` and is unwrapped while the fixtures are still alive, so
 //! a failure prints the tails of perchd's and Prosody's logs.
 
+// A test reads as one scenario, start to end: the one-screen rule is for the code
+// under test (`[workspace.lints]`).
+#![allow(clippy::too_many_lines)]
+
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -73,7 +77,7 @@ fn assert_history(
     ensure!(
         triples(&h) == expected,
         "history of {profile} {extra:?}:\n{}\nexpected (direction, body, peer): {expected:?}",
-        summarize_history(&Value::Array(h.clone()))
+        summarize_history(&Value::Array(h))
     );
     Ok(h)
 }

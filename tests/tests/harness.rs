@@ -1,6 +1,10 @@
 //! Self-tests of the e2e harness: they need Prosody, ejabberd, openssl and dbus-daemon,
 //! not perchd.
 
+// A test reads as one scenario, start to end: the one-screen rule is for the code
+// under test (`[workspace.lints]`).
+#![allow(clippy::too_many_lines)]
+
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::Path;
 use std::process::Command;

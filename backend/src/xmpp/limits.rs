@@ -801,7 +801,7 @@ pub struct Limited<S> {
     inner: S,
     scanner: Scanner,
     /// The session's count of kept stanzas (XEP-0198), when it is tracked.
-    gate: Option<std::sync::Arc<super::ack::AckGate>>,
+    gate: Option<Arc<super::ack::AckGate>>,
     /// Outgoing bytes accepted from the writer, not yet written to `inner`.
     pending: Vec<u8>,
     /// The start of an outgoing element cut short, held for the next write.
@@ -839,7 +839,7 @@ impl<S> Limited<S> {
 
     /// Tracks kept stanzas through `gate`: the read side reports each element it
     /// releases, the write side lowers the `h` of XEP-0198 acks (see `ack.rs`).
-    pub fn with_gate(mut self, gate: std::sync::Arc<super::ack::AckGate>) -> Self {
+    pub fn with_gate(mut self, gate: Arc<super::ack::AckGate>) -> Self {
         self.gate = Some(gate);
         self
     }

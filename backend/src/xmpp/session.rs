@@ -179,7 +179,7 @@ impl Session {
                 profile: creds.profile.clone(),
                 profile_id,
                 own: creds.jid.clone(),
-                history: history.clone(),
+                history,
                 events: events.clone(),
                 cmd: handle.cmd.downgrade(),
                 state: handle.state.clone(),

@@ -281,7 +281,7 @@ mod tests {
                 let item = roster_item(&r.items[0]);
                 assert_eq!(item.jid, "bob@example.org");
                 assert_eq!(item.subscription, "both");
-                assert_eq!(item.groups, vec!["Friends".to_string()]);
+                assert_eq!(item.groups, vec!["Friends".to_owned()]);
             }
             other => panic!("{other:?}"),
         }
@@ -561,7 +561,7 @@ mod proptests {
         #[test]
         fn delay_stamps_read_in_range(s in stamp()) {
             let e = Element::builder("message", ns::DEFAULT_NS)
-                .append(build("delay", ns::DELAY, vec![("stamp", s.clone())], vec![]))
+                .append(build("delay", ns::DELAY, vec![("stamp", s)], vec![]))
                 .build();
             let m = Message::try_from(e).map_err(|e| TestCaseError::fail(e.to_string()))?;
             if let Delay::Valid(d) = delay(&m) {

@@ -270,7 +270,7 @@ fn caps_ssrc(pad: &gst::Pad) -> Option<u32> {
     caps.structure(0)?.get::<u32>("ssrc").ok()
 }
 
-fn enum_nick<T: glib::value::ToValue>(value: T) -> String {
+fn enum_nick<T: ToValue>(value: T) -> String {
     let value = value.to_value();
     glib::EnumValue::from_value(&value)
         .map(|(_, v)| v.nick().to_owned())

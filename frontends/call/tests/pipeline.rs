@@ -3,6 +3,10 @@
 //! RTP on every stream. It needs the GStreamer packages (scripts/test installs them);
 //! without them it fails naming the missing element.
 
+// A test reads as one scenario, start to end: the one-screen rule is for the code
+// under test (`[workspace.lints]`).
+#![allow(clippy::too_many_lines)]
+
 use std::time::{Duration, Instant};
 
 use perch_call::media::{Kind, Media, MediaConfig, MediaEvent, Sink, Source};

@@ -717,7 +717,7 @@ async fn cache(
 ) -> Result<Option<(Value, Option<String>)>, CliError> {
     // Purge, reset and search act for no profile: perchd's default is not asked.
     let any = Target {
-        profile: crate::ProfileArg {
+        profile: ProfileArg {
             profile: String::new(),
         },
         service: None,

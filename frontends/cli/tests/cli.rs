@@ -2,6 +2,10 @@
 //! and what happens when perchd cannot be found. Everything that needs perchd is in
 //! the end-to-end tests (tests/).
 
+// A test reads as one scenario, start to end: the one-screen rule is for the code
+// under test (`[workspace.lints]`).
+#![allow(clippy::too_many_lines)]
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 

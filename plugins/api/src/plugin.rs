@@ -98,7 +98,7 @@ impl PluginFactory {
     pub fn new<F, Fut>(info: PluginInfo, build: F) -> Self
     where
         F: FnOnce(Arc<dyn Host>) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = BuildResult> + Send + 'static,
+        Fut: Future<Output = BuildResult> + Send + 'static,
     {
         Self {
             info,
@@ -113,7 +113,7 @@ pub fn action_fn<S, F, Fut>(state: S, f: F) -> ActionHandler
 where
     S: Clone + Send + Sync + 'static,
     F: Fn(S, Call) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ActionResult> + Send + 'static,
+    Fut: Future<Output = ActionResult> + Send + 'static,
 {
     Arc::new(move |call| f(state.clone(), call).boxed())
 }

@@ -530,7 +530,7 @@ mod tests {
         .expect("add");
     }
 
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    fn block_on<F: Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime")
@@ -751,7 +751,7 @@ mod tests {
     fn a_shared_point_is_fired_by_any_plugin() {
         let t = Arc::new(Triggers::new());
         let mine = PluginTriggers::new(t.clone(), "MINE");
-        let other = PluginTriggers::new(t.clone(), "OTHER");
+        let other = PluginTriggers::new(t, "OTHER");
         mine.declare_shared::<Own>().expect("declare");
         assert_eq!(
             block_on(other.fire::<Own>(&mut Vec::new())),

@@ -269,7 +269,7 @@ mod proptests {
     const ATTRS: &[&str] = &["id", "v", "type"];
 
     proptest! {
-        #![proptest_config(crate::dom::arb::config())]
+        #![proptest_config(arb::config())]
 
         /// Byte for byte what minidom writes, and the same tree when read back.
         #[test]

@@ -238,7 +238,7 @@ mod proptests {
     }
 
     proptest! {
-        #![proptest_config(crate::dom::arb::config())]
+        #![proptest_config(arb::config())]
 
         /// Form → JSON → submitted form: every field sends back what it held (a
         /// single-valued field its first value, a `*-multi` field all of them).

@@ -431,7 +431,7 @@ mod proptests {
     }
 
     proptest! {
-        #![proptest_config(crate::dom::arb::config())]
+        #![proptest_config(arb::config())]
 
         /// A service's `<set/>` reads back as it was.
         #[test]

@@ -1,6 +1,10 @@
 //! The messaging plugins' state machines against a mock host (no server, no bus):
 //! each test plays the server and the core, and takes milliseconds.
 
+// A test reads as one scenario, start to end: the one-screen rule is for the code
+// under test (`[workspace.lints]`).
+#![allow(clippy::too_many_lines)]
+
 #[path = "im/mam.rs"]
 mod mam;
 #[path = "im/muc.rs"]

@@ -853,7 +853,7 @@ mod proptests {
     }
 
     proptest! {
-        #![proptest_config(perch_codec::dom::arb::config())]
+        #![proptest_config(arb::config())]
 
         /// Post → Atom (written, read back) → post: the same post (a missing title
         /// reads as "", plain-text XHTML comes back in its `<div/>`, a comments node

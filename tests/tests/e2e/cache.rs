@@ -626,7 +626,7 @@ fn cache_on_ejabberd_and_restart_mid_sync() {
 }
 
 fn ejabberd_cache_body(perchd: &mut Perchd, server: &perch_tests::Ejabberd) -> Result<()> {
-    super::pubsub::alice_and_bob_on_ejabberd(perchd, server, &["--autoconnect"])?;
+    pubsub::alice_and_bob_on_ejabberd(perchd, server, &["--autoconnect"])?;
     cache_body(perchd)?;
 
     // Killed mid-sync, restarted: the node ends complete and consistent. The sync

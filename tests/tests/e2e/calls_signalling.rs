@@ -433,7 +433,7 @@ fn signalling_body(bed: &Bed) -> Result<()> {
         "call_start",
         &[
             ("peer", "bob@localhost/elsewhere".into()),
-            ("sdp", offer.clone()),
+            ("sdp", offer),
         ],
         "RecipientUnavailable",
     )?;
@@ -442,7 +442,7 @@ fn signalling_body(bed: &Bed) -> Result<()> {
         "alice",
         "call_start",
         &[
-            ("peer", bob_full.clone()),
+            ("peer", bob_full),
             ("sdp", "v=0\r\nnonsense".into()),
         ],
         "BadArgument",
@@ -722,7 +722,7 @@ fn tie_break_body(bed: &Bed) -> Result<()> {
         ours["direction"] == "outgoing" && ours["state"] == "proposed",
         "alice's call goes on: {ours}"
     );
-    run(perchd, "alice", "call_end", &[("sid", sid.clone())])?;
+    run(perchd, "alice", "call_end", &[("sid", sid)])?;
     carol.close()?;
     Ok(())
 }

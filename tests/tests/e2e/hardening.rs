@@ -24,7 +24,7 @@ fn on_a_bed(body: fn(&Bed) -> Result<()>) {
 }
 
 /// Runs a future to its end on a runtime of its own (the tests are synchronous).
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+fn block_on<F: Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -110,7 +110,7 @@ fn delay_body(bed: &Bed) -> Result<()> {
     ensure!(
         newest == Some(Value::from("last")),
         "the newest message must be the last one received: {}",
-        summarize_history(&Value::Array(last.clone()))
+        summarize_history(&Value::Array(last))
     );
     // The profile still works both ways.
     ensure!(bed.perchd.state_of("alice")? == "connected");

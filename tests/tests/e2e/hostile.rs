@@ -134,7 +134,7 @@ fn hostile_body(server: &FakeServer, perchd: &mut Perchd) -> Result<()> {
     ensure!(
         last.iter().all(|m| m["peer"] != "eve@evil.example"),
         "a refused message was stored:\n{}",
-        summarize_history(&Value::Array(last.clone()))
+        summarize_history(&Value::Array(last))
     );
     // perchd's log names each refusal with its sender and reason.
     let log = perchd.log_text()?;

@@ -585,7 +585,7 @@ mod tests {
         );
         assert_eq!(
             (v[1].kind, v[1].retracted.clone()),
-            (EventKind::Retract, vec!["b".to_string()])
+            (EventKind::Retract, vec!["b".to_owned()])
         );
         let ev = el(
             "<event xmlns='http://jabber.org/protocol/pubsub#event'><delete node='n'>\
@@ -757,7 +757,7 @@ mod proptests {
     ];
 
     proptest! {
-        #![proptest_config(crate::dom::arb::config())]
+        #![proptest_config(arb::config())]
 
         /// A service's `<items/>` reply (with or without `<set/>`) reads back as the
         /// items it held, in its order, payloads written as received.

@@ -705,7 +705,7 @@ mod tests {
         let conv = to_jingle(&sdp, author, Role::Initiator).expect("converts");
         let mut j = Jingle::new(Action::SessionInitiate, "sid-golden");
         j.contents = conv.contents.clone();
-        j.group = conv.group.clone();
+        j.group = conv.group;
         let xml = String::from(&j.to_element());
         let back = Jingle::from_element(&xml.parse::<Element>().unwrap()).expect("reads back");
         assert_eq!(back, j, "Jingle XML round trip of {name}");

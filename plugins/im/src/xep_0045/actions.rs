@@ -19,7 +19,7 @@ fn room_param() -> Param {
 fn add<F, Fut>(muc: &Arc<Muc>, name: &'static str, doc: &'static str, params: Vec<Param>, f: F)
 where
     F: Fn(Arc<Muc>, Call) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ActionResult> + Send + 'static,
+    Fut: Future<Output = ActionResult> + Send + 'static,
 {
     let spec = ActionSpec {
         name,
