@@ -16,6 +16,10 @@
 //! One file per migration: sea-orm takes a migration's name from its file stem, so two
 //! migrations in one file would collide; and a file keeps its name when it moves.
 
+// sea-orm-migration's `MigrationTrait` (an async_trait) spells `&SchemaManager`
+// without its lifetime; the implementations must match it.
+#![allow(elided_lifetimes_in_paths)]
+
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_profiles;

@@ -7,6 +7,10 @@
 //! name for ever: sea-orm records it by its file stem, so a database migrated when
 //! the file lived elsewhere still knows it as applied.
 
+// sea-orm-migration's `MigrationTrait` (an async_trait) spells `&SchemaManager`
+// without its lifetime; the implementations must match it.
+#![allow(elided_lifetimes_in_paths)]
+
 use sea_orm_migration::MigrationTrait;
 
 mod m20261202_000010_calls;

@@ -431,20 +431,14 @@ fn signalling_body(bed: &Bed) -> Result<()> {
         perchd,
         "alice",
         "call_start",
-        &[
-            ("peer", "bob@localhost/elsewhere".into()),
-            ("sdp", offer),
-        ],
+        &[("peer", "bob@localhost/elsewhere".into()), ("sdp", offer)],
         "RecipientUnavailable",
     )?;
     let err = run_fails(
         perchd,
         "alice",
         "call_start",
-        &[
-            ("peer", bob_full),
-            ("sdp", "v=0\r\nnonsense".into()),
-        ],
+        &[("peer", bob_full), ("sdp", "v=0\r\nnonsense".into())],
         "BadArgument",
     )?;
     ensure!(err.contains("line 2"), "a bad SDP names its line: {err}");

@@ -137,7 +137,7 @@ impl SdpReader {
     /// Reads one non-empty line: an m-line opens a section, an attribute goes to the
     /// current section (the session's before the first m-line); other lines carry
     /// nothing Jingle needs.
-    fn read_line(&mut self, at: &SdpLine, author: Role) -> Result<(), SdpError> {
+    fn read_line(&mut self, at: &SdpLine<'_>, author: Role) -> Result<(), SdpError> {
         let Some((kind, value)) = at.text.split_once('=') else {
             return Err(at.bad("not of the form x=value"));
         };
@@ -148,7 +148,7 @@ impl SdpReader {
         }
     }
 
-    fn open_section(&mut self, value: &str, at: &SdpLine) -> Result<(), SdpError> {
+    fn open_section(&mut self, value: &str, at: &SdpLine<'_>) -> Result<(), SdpError> {
         let f: Vec<&str> = value.split_whitespace().collect();
         if f.len() < 3 {
             return Err(at.bad("m-line with fewer than 3 fields"));
@@ -167,7 +167,12 @@ impl SdpReader {
 
     /// Reads an `a=` line (`value` is what follows `a=`); what Jingle does not carry
     /// is noted in `dropped`.
-    fn read_attribute(&mut self, value: &str, author: Role, at: &SdpLine) -> Result<(), SdpError> {
+    fn read_attribute(
+        &mut self,
+        value: &str,
+        author: Role,
+        at: &SdpLine<'_>,
+    ) -> Result<(), SdpError> {
         let (name, arg) = match value.split_once(':') {
             Some((a, b)) => (a, Some(b)),
             None => (value, None),
@@ -258,7 +263,7 @@ fn read_codec_attribute(
     name: &str,
     v: &str,
     author: Role,
-    at: &SdpLine,
+    at: &SdpLine<'_>,
 ) -> Result<bool, SdpError> {
     match name {
         "rtpmap" => read_rtpmap(desc, v, at)?,
@@ -272,7 +277,7 @@ fn read_codec_attribute(
     Ok(true)
 }
 
-fn read_rtpmap(desc: &mut Description, v: &str, at: &SdpLine) -> Result<(), SdpError> {
+fn read_rtpmap(desc: &mut Description, v: &str, at: &SdpLine<'_>) -> Result<(), SdpError> {
     let (pt, rest) = v
         .split_once(' ')
         .ok_or_else(|| at.bad("rtpmap without a codec"))?;
@@ -291,7 +296,7 @@ fn read_rtpmap(desc: &mut Description, v: &str, at: &SdpLine) -> Result<(), SdpE
     Ok(())
 }
 
-fn read_fmtp(desc: &mut Description, v: &str, at: &SdpLine) -> Result<(), SdpError> {
+fn read_fmtp(desc: &mut Description, v: &str, at: &SdpLine<'_>) -> Result<(), SdpError> {
     let (pt, rest) = v
         .split_once(' ')
         .ok_or_else(|| at.bad("fmtp without parameters"))?;
@@ -305,7 +310,7 @@ fn read_fmtp(desc: &mut Description, v: &str, at: &SdpLine) -> Result<(), SdpErr
 }
 
 /// `a=rtcp-fb:*` applies to every codec of the section, `a=rtcp-fb:<pt>` to one.
-fn read_rtcp_fb(desc: &mut Description, v: &str, at: &SdpLine) -> Result<(), SdpError> {
+fn read_rtcp_fb(desc: &mut Description, v: &str, at: &SdpLine<'_>) -> Result<(), SdpError> {
     let mut f = v.split_whitespace();
     let pt = f.next().unwrap_or_default();
     let fb = RtcpFb {
@@ -328,7 +333,7 @@ fn read_extmap(
     desc: &mut Description,
     v: &str,
     author: Role,
-    at: &SdpLine,
+    at: &SdpLine<'_>,
 ) -> Result<(), SdpError> {
     let mut f = v.split_whitespace();
     let idd = f.next().unwrap_or_default();
@@ -348,7 +353,7 @@ fn read_extmap(
 }
 
 /// `a=ssrc:<ssrc> <attribute>[:<value>]`; a bare `a=ssrc:<ssrc>` only declares it.
-fn read_ssrc(desc: &mut Description, v: &str, at: &SdpLine) -> Result<(), SdpError> {
+fn read_ssrc(desc: &mut Description, v: &str, at: &SdpLine<'_>) -> Result<(), SdpError> {
     let (ssrc, attr) = v.split_once(' ').unwrap_or((v, ""));
     let ssrc: u32 = ssrc.parse().map_err(|_| at.bad("ssrc"))?;
     let (k, val) = match attr.split_once(':') {
@@ -371,7 +376,7 @@ fn read_ssrc(desc: &mut Description, v: &str, at: &SdpLine) -> Result<(), SdpErr
     Ok(())
 }
 
-fn read_ssrc_group(desc: &mut Description, v: &str, at: &SdpLine) -> Result<(), SdpError> {
+fn read_ssrc_group(desc: &mut Description, v: &str, at: &SdpLine<'_>) -> Result<(), SdpError> {
     let mut f = v.split_whitespace();
     let semantics = f.next().unwrap_or_default().to_owned();
     desc.ssrc_groups.push(SsrcGroup {
