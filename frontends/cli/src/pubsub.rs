@@ -757,13 +757,7 @@ async fn cache(
     client: &Client,
     json_out: bool,
 ) -> Result<Option<Shown>, CliError> {
-    // Purge, reset and search act for no profile: perchd's default is not asked.
-    let any = Target {
-        profile: crate::ProfileArg {
-            profile: String::new(),
-        },
-        service: None,
-    };
+    let any = no_profile();
     Ok(Some(match cmd {
         CacheCommand::Status { target, node } => {
             let r = shown::<c::Status>(client, target, target.args(node.as_ref())).await?;
@@ -853,6 +847,16 @@ async fn cache(
             (r, Some(text))
         }
     }))
+}
+
+/// Purge, reset and search act for no profile: perchd's default is not asked.
+fn no_profile() -> Target {
+    Target {
+        profile: crate::ProfileArg {
+            profile: String::new(),
+        },
+        service: None,
+    }
 }
 
 /// One line per cached node: service, node, type, items, sync state and why.
