@@ -265,6 +265,20 @@ async fn end_to_end(reads: usize) -> Result<()> {
     }
     let conn = perchd.bus_connection().await?;
     let (s, node) = ("pubsub.localhost", "bench-node");
+    fill_node(&conn, s, node).await?;
+    // The first read syncs the node for bob.
+    let read = items(s, node, 20);
+    wait_for_cache(&conn, &read).await?;
+    version_round_trips(&conn).await?;
+    cached_reads(&conn, s, node, reads).await?;
+    paged_reads(&conn, s, node, reads).await?;
+    publish_latency(&conn, s, node).await?;
+    rss_with_cache(&perchd, &conn, s, node, &read).await?;
+    Ok(())
+}
+
+/// Alice's node with 100 items.
+async fn fill_node(conn: &zbus::Connection, s: &str, node: &str) -> Result<()> {
     let mut config = serde_json::Map::new();
     config.insert("pubsub#max_items".into(), json!("1000"));
     let create = pubsub::NodeCreateArgs {
@@ -272,16 +286,19 @@ async fn end_to_end(reads: usize) -> Result<()> {
         node: Some(node.into()),
         config: Some(config),
     };
-    action::<pubsub::NodeCreate>(&conn, "alice", &create).await?;
+    action::<pubsub::NodeCreate>(conn, "alice", &create).await?;
     for i in 0..100 {
         let p = publish(s, node, format!("i{i:03}"), perch_bench::payload(i));
-        action::<pubsub::Publish>(&conn, "alice", &p).await?;
+        action::<pubsub::Publish>(conn, "alice", &p).await?;
     }
-    // The first read syncs the node for bob.
-    let read = items(s, node, 20);
+    Ok(())
+}
+
+/// Reads until bob's read of the node is served from the cache (5 s at most).
+async fn wait_for_cache(conn: &zbus::Connection, read: &pubsub::ItemsGetArgs) -> Result<()> {
     let mut first = Value::Null;
     for _ in 0..50 {
-        first = action::<pubsub::ItemsGet>(&conn, "bob", &read).await?;
+        first = action::<pubsub::ItemsGet>(conn, "bob", read).await?;
         if first["source"] == "cache" {
             break;
         }
@@ -290,6 +307,11 @@ async fn end_to_end(reads: usize) -> Result<()> {
     if first["source"] != "cache" {
         return Err(anyhow!("the node was never served from the cache: {first}"));
     }
+    Ok(())
+}
+
+/// The bare D-Bus round trip, to compare the reads with.
+async fn version_round_trips(conn: &zbus::Connection) -> Result<()> {
     let mut version = Vec::new();
     for _ in 0..500 {
         let start = Instant::now();
@@ -309,6 +331,11 @@ async fn end_to_end(reads: usize) -> Result<()> {
         ms(p50),
         ms(p95)
     );
+    Ok(())
+}
+
+/// The same 20-item read, from the cache and with the cache bypassed.
+async fn cached_reads(conn: &zbus::Connection, s: &str, node: &str, reads: usize) -> Result<()> {
     for (label, use_cache) in [("from the cache", true), ("cache bypassed", false)] {
         let mut samples = Vec::new();
         // Serialised once: the loop times the D-Bus round trip and perchd's work.
@@ -343,6 +370,11 @@ async fn end_to_end(reads: usize) -> Result<()> {
         );
     }
 
+    Ok(())
+}
+
+/// 20-item reads from the cache, each of another page.
+async fn paged_reads(conn: &zbus::Connection, s: &str, node: &str, reads: usize) -> Result<()> {
     // A different page each time (RSM index): what a read costs when it is not the
     // one answered a moment ago.
     let mut samples = Vec::new();
@@ -374,15 +406,20 @@ async fn end_to_end(reads: usize) -> Result<()> {
         ms(p95)
     );
 
+    Ok(())
+}
+
+/// From alice's publish to bob's cached read showing the item.
+async fn publish_latency(conn: &zbus::Connection, s: &str, node: &str) -> Result<()> {
     // How long until alice's new item shows in bob's cached read.
     let mut lat = Vec::new();
     for k in 0..20 {
         let id = format!("new{k}");
         let start = Instant::now();
         let p = publish(s, node, id.clone(), perch_bench::payload(k));
-        action::<pubsub::Publish>(&conn, "alice", &p).await?;
+        action::<pubsub::Publish>(conn, "alice", &p).await?;
         loop {
-            let page = action::<pubsub::ItemsGet>(&conn, "bob", &items(s, node, 1)).await?;
+            let page = action::<pubsub::ItemsGet>(conn, "bob", &items(s, node, 1)).await?;
             if page["source"] == "cache" && page["items"][0]["id"] == id.as_str() {
                 break;
             }
@@ -399,6 +436,17 @@ async fn end_to_end(reads: usize) -> Result<()> {
         ms(p95)
     );
 
+    Ok(())
+}
+
+/// perchd's RSS once bob's cache holds 100k items.
+async fn rss_with_cache(
+    perchd: &Perchd,
+    conn: &zbus::Connection,
+    s: &str,
+    node: &str,
+    read: &pubsub::ItemsGetArgs,
+) -> Result<()> {
     // RSS with 2 profiles and 100k cached items: the items go straight into perchd's
     // database (the same rows a sync writes), then perchd serves and searches them.
     let db_path = perchd.dir().join("data/perch.db");
@@ -430,11 +478,11 @@ async fn end_to_end(reads: usize) -> Result<()> {
     };
     ingest(&d, 1000..101_000, 250).await?;
     for _ in 0..100 {
-        action::<pubsub::ItemsGet>(&conn, "bob", &read).await?;
+        action::<pubsub::ItemsGet>(conn, "bob", read).await?;
     }
     let query = json!({"fts": RARE, "limit": 20});
     let query = query.as_object().cloned().unwrap_or_default();
-    action::<cache::Search>(&conn, "bob", &cache::SearchArgs { query }).await?;
+    action::<cache::Search>(conn, "bob", &cache::SearchArgs { query }).await?;
     let pid = perchd.pid().context("perchd pid")?;
     println!(
         "perchd RSS with 2 profiles and {} cached items: {:.1} MB",

@@ -25,14 +25,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     // without a daemon.
     let client = || async { Ok::<_, CliError>(Client::connect(&cli.target()).await?) };
     match &cli.command {
-        Command::Version => {
-            let daemon = client().await?.version().await?;
-            if json_out {
-                output::json(&json!({"perchd": daemon, "perch": env!("CARGO_PKG_VERSION")}));
-            } else {
-                println!("perchd {daemon}\nperch {}", env!("CARGO_PKG_VERSION"));
-            }
-        }
+        Command::Version => version(&client().await?, json_out).await?,
         Command::Profile(cmd) => profile(cmd, json_out, client).await?,
         Command::Connect(p) => {
             client().await?.connect(&p.profile).await?;
@@ -68,34 +61,63 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             profile,
             name,
             args,
-        }) => {
-            let c = client().await?;
-            let list = parse(c.action_list().await?)?;
-            let args = action_args(&list, name, args)?;
-            let result = parse(
-                c.action_run(&profile.profile, name, &args.to_string())
-                    .await?,
-            )?;
-            output::json(&result);
-        }
+        }) => action_run(&client().await?, &profile.profile, name, args).await?,
         Command::Ping { profile, jid } => {
-            let args = disco::PingArgs { jid: jid.clone() };
-            let r = client()
-                .await?
-                .action::<disco::Ping>(&profile.profile, &args)
-                .await?;
-            if json_out {
-                output::typed(&r);
-            } else {
-                println!("pong from {}: {:.2} ms", r.jid, r.rtt_ms);
-            }
+            ping(&client().await?, &profile.profile, jid, json_out).await?;
         }
-        Command::Info(InfoCommand::Version { profile, jid }) => {
+        Command::Info(cmd) => info(cmd, json_out, &client().await?).await?,
+        Command::Job(JobCommand::List(p)) => {
+            let list = parse(client().await?.job_list(&p.profile).await?)?;
+            output::jobs(&list, json_out);
+        }
+        Command::Job(JobCommand::Show { id, follow, log }) => {
+            job_show(&client().await?, id, *follow, *log, json_out).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn version(c: &Client, json_out: bool) -> Result<(), CliError> {
+    let daemon = c.version().await?;
+    if json_out {
+        output::json(&json!({"perchd": daemon, "perch": env!("CARGO_PKG_VERSION")}));
+    } else {
+        println!("perchd {daemon}\nperch {}", env!("CARGO_PKG_VERSION"));
+    }
+    Ok(())
+}
+
+async fn action_run(
+    c: &Client,
+    profile: &str,
+    name: &str,
+    words: &[String],
+) -> Result<(), CliError> {
+    let list = parse(c.action_list().await?)?;
+    let args = action_args(&list, name, words)?;
+    let result = parse(c.action_run(profile, name, &args.to_string()).await?)?;
+    output::json(&result);
+    Ok(())
+}
+
+async fn ping(c: &Client, profile: &str, jid: &str, json_out: bool) -> Result<(), CliError> {
+    let args = disco::PingArgs {
+        jid: jid.to_owned(),
+    };
+    let r = c.action::<disco::Ping>(profile, &args).await?;
+    if json_out {
+        output::typed(&r);
+    } else {
+        println!("pong from {}: {:.2} ms", r.jid, r.rtt_ms);
+    }
+    Ok(())
+}
+
+async fn info(cmd: &InfoCommand, json_out: bool, c: &Client) -> Result<(), CliError> {
+    match cmd {
+        InfoCommand::Version { profile, jid } => {
             let args = disco::PingArgs { jid: jid.clone() };
-            let r = client()
-                .await?
-                .action::<disco::Version>(&profile.profile, &args)
-                .await?;
+            let r = c.action::<disco::Version>(&profile.profile, &args).await?;
             if json_out {
                 output::typed(&r);
             } else {
@@ -103,13 +125,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 println!("{}: {} {}{os}", jid, r.name, r.version);
             }
         }
-        Command::Info(InfoCommand::Disco {
+        InfoCommand::Disco {
             profile,
             jid,
             node,
             no_cache,
-        }) => {
-            let c = client().await?;
+        } => {
             let args = disco::DiscoArgs {
                 jid: jid.clone(),
                 node: node.clone(),
@@ -123,33 +144,36 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await?;
             output::disco(&info, &items, json_out);
         }
-        Command::Job(JobCommand::List(p)) => {
-            let list = parse(client().await?.job_list(&p.profile).await?)?;
-            output::jobs(&list, json_out);
-        }
-        Command::Job(JobCommand::Show { id, follow, log }) => {
-            let c = client().await?;
-            if *follow {
-                follow_job(&c, id, json_out).await?;
-            }
-            let job = parse(c.job_get(id).await?)?;
-            let records = if *log {
-                Some(parse(c.job_log(id).await?)?)
-            } else {
-                None
-            };
-            output::job(&job, records.as_ref(), json_out);
-            if job["state"] == "error" || job["state"] == "interrupted" {
-                return Err(CliError::new(
-                    "JobFailed",
-                    format!(
-                        "job {id} {}: {}",
-                        job["state"].as_str().unwrap_or(""),
-                        job["error"].as_str().unwrap_or("")
-                    ),
-                ));
-            }
-        }
+    }
+    Ok(())
+}
+
+async fn job_show(
+    c: &Client,
+    id: &str,
+    follow: bool,
+    log: bool,
+    json_out: bool,
+) -> Result<(), CliError> {
+    if follow {
+        follow_job(c, id, json_out).await?;
+    }
+    let job = parse(c.job_get(id).await?)?;
+    let records = if log {
+        Some(parse(c.job_log(id).await?)?)
+    } else {
+        None
+    };
+    output::job(&job, records.as_ref(), json_out);
+    if job["state"] == "error" || job["state"] == "interrupted" {
+        return Err(CliError::new(
+            "JobFailed",
+            format!(
+                "job {id} {}: {}",
+                job["state"].as_str().unwrap_or(""),
+                job["error"].as_str().unwrap_or("")
+            ),
+        ));
     }
     Ok(())
 }
@@ -233,62 +257,19 @@ where
             text,
             kind,
         } => {
-            let body = match text {
-                Some(t) => t.clone(),
-                None => {
-                    let mut s = String::new();
-                    std::io::stdin().read_to_string(&mut s).map_err(|e| {
-                        CliError::bad_argument(format!("reading the message from stdin: {e}"))
-                    })?;
-                    s.trim_end_matches(['\r', '\n']).to_owned()
-                }
-            };
-            if body.is_empty() {
-                return Err(CliError::bad_argument("the message text is empty"));
-            }
-            let kind = match kind {
-                MessageType::Chat => "chat",
-                MessageType::Normal => "normal",
-                MessageType::Headline => "headline",
-                MessageType::Groupchat => "groupchat",
-            };
+            // Read before connecting: an empty text is reported without a daemon.
+            let body = message_body(text.as_deref())?;
             let c = client().await?;
-            let id = c.message_send(&profile.profile, to, &body, kind).await?;
-            // Stored and queued either way; it goes out now only when connected.
-            let name = parse(c.profile_get(&profile.profile).await?)?["name"].clone();
-            let status = parse(c.status().await?)?;
-            let connected = status.as_array().is_some_and(|list| {
-                list.iter()
-                    .any(|e| e["state"] == "connected" && e["profile"] == name)
-            });
-            let state = if connected { "sent" } else { "queued" };
-            if json_out {
-                output::json(&json!({ "id": id, "state": state }));
-            } else if connected {
-                println!("sent {id}");
-            } else {
-                println!(
-                    "queued {id}: the profile is not connected; it goes out when it connects \
-                     (see `perch message outbox`)"
-                );
-            }
+            message_send(&c, &profile.profile, to, &body, *kind, json_out).await?;
         }
         MessageCommand::Outbox { profile, action } => {
-            let c = client().await?;
-            match action {
-                None => {
-                    let list = parse(c.message_outbox(&profile.profile).await?)?;
-                    output::history(&list, json_out);
-                }
-                Some(OutboxAction::Cancel { id }) => {
-                    let m = parse(c.message_cancel(&profile.profile, id).await?)?;
-                    if json_out {
-                        output::json(&m);
-                    } else {
-                        println!("cancelled {id}");
-                    }
-                }
-            }
+            outbox(
+                &client().await?,
+                &profile.profile,
+                action.as_ref(),
+                json_out,
+            )
+            .await?;
         }
         MessageCommand::Correct {
             profile,
@@ -303,18 +284,7 @@ where
                 body: text.clone(),
                 groupchat: *groupchat,
             };
-            let m = client()
-                .await?
-                .action::<messages::MessageCorrect>(&profile.profile, &args)
-                .await?;
-            if json_out {
-                output::json(&m);
-            } else {
-                println!(
-                    "correction {} of {id} queued",
-                    m["id"].as_str().unwrap_or_default()
-                );
-            }
+            message_correct(&client().await?, &profile.profile, &args, json_out).await?;
         }
         MessageCommand::State { profile, to, state } => {
             let args = messages::ChatState {
@@ -351,6 +321,102 @@ where
             )?;
             output::history(&history, json_out);
         }
+    }
+    Ok(())
+}
+
+/// The text to send: TEXT, or stdin without its trailing line break; never empty.
+fn message_body(text: Option<&str>) -> Result<String, CliError> {
+    let body = match text {
+        Some(t) => t.to_owned(),
+        None => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).map_err(|e| {
+                CliError::bad_argument(format!("reading the message from stdin: {e}"))
+            })?;
+            s.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    if body.is_empty() {
+        return Err(CliError::bad_argument("the message text is empty"));
+    }
+    Ok(body)
+}
+
+async fn message_send(
+    c: &Client,
+    profile: &str,
+    to: &str,
+    body: &str,
+    kind: MessageType,
+    json_out: bool,
+) -> Result<(), CliError> {
+    let kind = match kind {
+        MessageType::Chat => "chat",
+        MessageType::Normal => "normal",
+        MessageType::Headline => "headline",
+        MessageType::Groupchat => "groupchat",
+    };
+    let id = c.message_send(profile, to, body, kind).await?;
+    // Stored and queued either way; it goes out now only when connected.
+    let name = parse(c.profile_get(profile).await?)?["name"].clone();
+    let status = parse(c.status().await?)?;
+    let connected = status.as_array().is_some_and(|list| {
+        list.iter()
+            .any(|e| e["state"] == "connected" && e["profile"] == name)
+    });
+    let state = if connected { "sent" } else { "queued" };
+    if json_out {
+        output::json(&json!({ "id": id, "state": state }));
+    } else if connected {
+        println!("sent {id}");
+    } else {
+        println!(
+            "queued {id}: the profile is not connected; it goes out when it connects \
+             (see `perch message outbox`)"
+        );
+    }
+    Ok(())
+}
+
+async fn outbox(
+    c: &Client,
+    profile: &str,
+    action: Option<&OutboxAction>,
+    json_out: bool,
+) -> Result<(), CliError> {
+    match action {
+        None => {
+            let list = parse(c.message_outbox(profile).await?)?;
+            output::history(&list, json_out);
+        }
+        Some(OutboxAction::Cancel { id }) => {
+            let m = parse(c.message_cancel(profile, id).await?)?;
+            if json_out {
+                output::json(&m);
+            } else {
+                println!("cancelled {id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn message_correct(
+    c: &Client,
+    profile: &str,
+    args: &messages::MessageCorrectArgs,
+    json_out: bool,
+) -> Result<(), CliError> {
+    let m = c.action::<messages::MessageCorrect>(profile, args).await?;
+    if json_out {
+        output::json(&m);
+    } else {
+        println!(
+            "correction {} of {id} queued",
+            m["id"].as_str().unwrap_or_default(),
+            id = args.id
+        );
     }
     Ok(())
 }

@@ -134,55 +134,14 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
                 nick: nick.clone(),
                 password: password.clone(),
             };
-            let r = call::<muc::Join>(client, profile, args).await?;
-            if !json_out {
-                let created = if r["created"] == true {
-                    " (created)"
-                } else {
-                    ""
-                };
-                println!("joined {} as {}{created}", s(&r["room"]), s(&r["nick"]));
-            }
-            r
+            join(client, profile, args, json_out).await?
         }
         MucCommand::Leave { profile, room } => {
             call::<muc::Leave>(client, profile, self::room(room)).await?
         }
-        MucCommand::List(profile) => {
-            let r = call::<muc::List>(client, profile, NoArgs {}).await?;
-            if !json_out {
-                for room in r.as_array().into_iter().flatten() {
-                    let state = if room["joined"] == true {
-                        "joined"
-                    } else {
-                        "joining"
-                    };
-                    println!(
-                        "{}\t{}\t{state}\t{} occupants\t{}",
-                        s(&room["room"]),
-                        s(&room["nick"]),
-                        room["occupants"],
-                        s(&room["subject"])
-                    );
-                }
-            }
-            r
-        }
+        MucCommand::List(profile) => list(client, profile, json_out).await?,
         MucCommand::Occupants { profile, room } => {
-            let r = call::<muc::Occupants>(client, profile, self::room(room)).await?;
-            if !json_out {
-                for o in r["occupants"].as_array().into_iter().flatten() {
-                    println!(
-                        "{}\t{}\t{}\t{}\t{}",
-                        s(&o["nick"]),
-                        s(&o["role"]),
-                        s(&o["affiliation"]),
-                        s(&o["show"]),
-                        s(&o["jid"])
-                    );
-                }
-            }
-            r
+            occupants(client, profile, room, json_out).await?
         }
         MucCommand::Say {
             profile,
@@ -235,55 +194,145 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
             room,
             nick,
             reason,
-        } => {
-            let args = muc::KickArgs {
-                room: room.clone(),
-                nick: nick.clone(),
-                reason: reason.clone(),
-            };
-            call::<muc::Kick>(client, profile, args).await?
-        }
+        } => kick(client, profile, room, nick, reason.as_deref()).await?,
         MucCommand::Ban {
             profile,
             room,
             jid,
             reason,
-        } => {
-            let args = muc::BanArgs {
-                room: room.clone(),
-                jid: jid.clone(),
-                reason: reason.clone(),
-            };
-            call::<muc::Ban>(client, profile, args).await?
-        }
+        } => ban(client, profile, room, jid, reason.as_deref()).await?,
         MucCommand::Destroy {
             profile,
             room,
             reason,
-        } => {
-            let args = muc::DestroyArgs {
-                room: room.clone(),
-                reason: reason.clone(),
-            };
-            call::<muc::Destroy>(client, profile, args).await?
-        }
-        MucCommand::Bookmarks(profile) => {
-            let r = call::<muc::Bookmarks>(client, profile, NoArgs {}).await?;
-            if !json_out {
-                for b in r.as_array().into_iter().flatten() {
-                    let auto = if b["autojoin"] == true {
-                        "autojoin"
-                    } else {
-                        ""
-                    };
-                    println!("{}\t{}\t{auto}", s(&b["room"]), s(&b["nick"]));
-                }
-            }
-            r
-        }
+        } => destroy(client, profile, room, reason.as_deref()).await?,
+        MucCommand::Bookmarks(profile) => bookmarks(client, profile, json_out).await?,
     };
     if json_out {
         output::json(&r);
     }
     Ok(())
+}
+
+async fn join(
+    client: &Client,
+    profile: &ProfileArg,
+    args: muc::JoinArgs,
+    json_out: bool,
+) -> Result<Value, CliError> {
+    let r = call::<muc::Join>(client, profile, args).await?;
+    if !json_out {
+        let created = if r["created"] == true {
+            " (created)"
+        } else {
+            ""
+        };
+        println!("joined {} as {}{created}", s(&r["room"]), s(&r["nick"]));
+    }
+    Ok(r)
+}
+
+async fn list(client: &Client, profile: &ProfileArg, json_out: bool) -> Result<Value, CliError> {
+    let r = call::<muc::List>(client, profile, NoArgs {}).await?;
+    if !json_out {
+        for room in r.as_array().into_iter().flatten() {
+            let state = if room["joined"] == true {
+                "joined"
+            } else {
+                "joining"
+            };
+            println!(
+                "{}\t{}\t{state}\t{} occupants\t{}",
+                s(&room["room"]),
+                s(&room["nick"]),
+                room["occupants"],
+                s(&room["subject"])
+            );
+        }
+    }
+    Ok(r)
+}
+
+async fn occupants(
+    client: &Client,
+    profile: &ProfileArg,
+    room: &str,
+    json_out: bool,
+) -> Result<Value, CliError> {
+    let r = call::<muc::Occupants>(client, profile, self::room(room)).await?;
+    if !json_out {
+        for o in r["occupants"].as_array().into_iter().flatten() {
+            println!(
+                "{}\t{}\t{}\t{}\t{}",
+                s(&o["nick"]),
+                s(&o["role"]),
+                s(&o["affiliation"]),
+                s(&o["show"]),
+                s(&o["jid"])
+            );
+        }
+    }
+    Ok(r)
+}
+
+async fn kick(
+    client: &Client,
+    profile: &ProfileArg,
+    room: &str,
+    nick: &str,
+    reason: Option<&str>,
+) -> Result<Value, CliError> {
+    let args = muc::KickArgs {
+        room: room.to_owned(),
+        nick: nick.to_owned(),
+        reason: reason.map(str::to_owned),
+    };
+    call::<muc::Kick>(client, profile, args).await
+}
+
+async fn ban(
+    client: &Client,
+    profile: &ProfileArg,
+    room: &str,
+    jid: &str,
+    reason: Option<&str>,
+) -> Result<Value, CliError> {
+    let args = muc::BanArgs {
+        room: room.to_owned(),
+        jid: jid.to_owned(),
+        reason: reason.map(str::to_owned),
+    };
+    call::<muc::Ban>(client, profile, args).await
+}
+
+async fn destroy(
+    client: &Client,
+    profile: &ProfileArg,
+    room: &str,
+    reason: Option<&str>,
+) -> Result<Value, CliError> {
+    let args = muc::DestroyArgs {
+        room: room.to_owned(),
+        reason: reason.map(str::to_owned),
+    };
+    call::<muc::Destroy>(client, profile, args).await
+}
+
+async fn bookmarks(
+    client: &Client,
+    profile: &ProfileArg,
+    json_out: bool,
+) -> Result<Value, CliError> {
+    let r = call::<muc::Bookmarks>(client, profile, NoArgs {}).await?;
+    if !json_out {
+        for b in r.as_array().into_iter().flatten() {
+            let auto = if b["autojoin"] == true {
+                "autojoin"
+            } else {
+                ""
+            };
+            println!("{}\t{}\t{auto}", s(&b["room"]), s(&b["nick"]));
+        }
+    }
+    Ok(r)
 }

@@ -419,19 +419,7 @@ pub async fn run(cmd: &PubsubCommand, json_out: bool, client: &Client) -> Result
             item,
             file,
             options,
-        } => {
-            // Read before anything goes out: a bad payload sends nothing.
-            let payload = read_payload(file.as_ref())?;
-            let a = p::PublishArgs {
-                service: node.target.service.clone(),
-                node: node.node.clone(),
-                item_id: item.clone(),
-                payload,
-                options: pairs(options),
-            };
-            let (r, v) = run_action::<p::Publish>(client, &node.target, a).await?;
-            (v, Some(r.item_id.unwrap_or_default()))
-        }
+        } => publish(client, node, item.as_ref(), file.as_ref(), options).await?,
         PubsubCommand::Get {
             node,
             max,
@@ -454,16 +442,7 @@ pub async fn run(cmd: &PubsubCommand, json_out: bool, client: &Client) -> Result
                 use_cache: !no_cache,
             };
             let r = shown::<p::ItemsGet>(client, &node.target, a).await?;
-            let text = r["items"]
-                .as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .map(|i| i["payload"].as_str().unwrap_or_default().to_owned())
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                })
-                .unwrap_or_default();
+            let text = payloads(&r["items"]);
             (r, Some(text))
         }
         PubsubCommand::Retract {
@@ -490,16 +469,7 @@ pub async fn run(cmd: &PubsubCommand, json_out: bool, client: &Client) -> Result
                 options: pairs(options),
             };
             let r = shown::<p::Subscribe>(client, &node.target, a).await?;
-            let s = &r["subscription"];
-            let line = format!(
-                "{} ({}{})",
-                s["subscription"].as_str().unwrap_or("?"),
-                s["jid"].as_str().unwrap_or("?"),
-                s["subid"]
-                    .as_str()
-                    .map(|i| format!(", subid {i}"))
-                    .unwrap_or_default()
-            );
+            let line = subscription_line(&r["subscription"]);
             (r, Some(line))
         }
         PubsubCommand::Unsubscribe { node, jid, subid } => {
@@ -530,15 +500,67 @@ pub async fn run(cmd: &PubsubCommand, json_out: bool, client: &Client) -> Result
             (r, Some(text))
         }
     };
+    print(json_out, &result, shown);
+    Ok(())
+}
+
+/// The text of a command when there is one and no --json, else its JSON result.
+fn print(json_out: bool, result: &Value, shown: Option<String>) {
     match (json_out, shown) {
         (false, Some(text)) => {
             if !text.is_empty() {
                 println!("{text}");
             }
         }
-        _ => output::json(&result),
+        _ => output::json(result),
     }
-    Ok(())
+}
+
+/// A command's JSON result and, when it has one, its text form.
+type Shown = (Value, Option<String>);
+
+async fn publish(
+    client: &Client,
+    node: &NodeTarget,
+    item: Option<&String>,
+    file: Option<&PathBuf>,
+    options: &[String],
+) -> Result<Shown, CliError> {
+    // Read before anything goes out: a bad payload sends nothing.
+    let payload = read_payload(file)?;
+    let a = p::PublishArgs {
+        service: node.target.service.clone(),
+        node: node.node.clone(),
+        item_id: item.cloned(),
+        payload,
+        options: pairs(options),
+    };
+    let (r, v) = run_action::<p::Publish>(client, &node.target, a).await?;
+    Ok((v, Some(r.item_id.unwrap_or_default())))
+}
+
+/// Items' payloads, one a line.
+fn payloads(items: &Value) -> String {
+    items
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| i["payload"].as_str().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `STATE (JID[, subid ID])`.
+fn subscription_line(s: &Value) -> String {
+    format!(
+        "{} ({}{})",
+        s["subscription"].as_str().unwrap_or("?"),
+        s["jid"].as_str().unwrap_or("?"),
+        s["subid"]
+            .as_str()
+            .map(|i| format!(", subid {i}"))
+            .unwrap_or_default()
+    )
 }
 
 /// Rows of `keys`, tab-separated.
@@ -577,7 +599,7 @@ fn form_lines(form: &Value) -> String {
         .unwrap_or_default()
 }
 
-async fn node(cmd: &NodeCommand, client: &Client) -> Result<(Value, Option<String>), CliError> {
+async fn node(cmd: &NodeCommand, client: &Client) -> Result<Shown, CliError> {
     Ok(match cmd {
         NodeCommand::Create {
             target,
@@ -605,24 +627,8 @@ async fn node(cmd: &NodeCommand, client: &Client) -> Result<(Value, Option<Strin
         }
         NodeCommand::Info { node } => {
             let r = shown::<p::NodeInfo>(client, &node.target, node.args()).await?;
-            let mut lines: Vec<String> = r["identities"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|i| {
-                    format!(
-                        "identity: {}/{}",
-                        i["category"].as_str().unwrap_or("?"),
-                        i["type"].as_str().unwrap_or("?")
-                    )
-                })
-                .collect();
-            lines.extend(
-                r["meta"].as_object().into_iter().flatten().map(|(k, v)| {
-                    format!("{k}: {}", v.as_str().map_or(v.to_string(), str::to_owned))
-                }),
-            );
-            (r, Some(lines.join("\n")))
+            let text = node_info_lines(&r);
+            (r, Some(text))
         }
         NodeCommand::Config { node, fields } => match fields.to_object() {
             None => {
@@ -660,41 +666,77 @@ async fn node(cmd: &NodeCommand, client: &Client) -> Result<(Value, Option<Strin
             let text = table(&r["nodes"], &["node", "name"]);
             (r, Some(text))
         }
-        NodeCommand::Subscriptions { node, set } => {
-            if set.is_empty() {
-                let r = shown::<p::NodeSubscriptionsGet>(client, &node.target, node.args()).await?;
-                let text = table(&r["subscriptions"], &["jid", "subscription", "subid"]);
-                (r, Some(text))
-            } else {
-                let a = p::NodeSubscriptionsSetArgs {
-                    service: node.target.service.clone(),
-                    node: node.node.clone(),
-                    subscriptions: assignments("JID=STATE", set)?,
-                };
-                (
-                    shown::<p::NodeSubscriptionsSet>(client, &node.target, a).await?,
-                    Some(String::new()),
-                )
-            }
-        }
-        NodeCommand::Affiliations { node, set } => {
-            if set.is_empty() {
-                let r = shown::<p::NodeAffiliationsGet>(client, &node.target, node.args()).await?;
-                let text = table(&r["affiliations"], &["jid", "affiliation"]);
-                (r, Some(text))
-            } else {
-                let a = p::NodeAffiliationsSetArgs {
-                    service: node.target.service.clone(),
-                    node: node.node.clone(),
-                    affiliations: assignments("JID=AFFILIATION", set)?,
-                };
-                (
-                    shown::<p::NodeAffiliationsSet>(client, &node.target, a).await?,
-                    Some(String::new()),
-                )
-            }
-        }
+        NodeCommand::Subscriptions { node, set } => node_subscriptions(client, node, set).await?,
+        NodeCommand::Affiliations { node, set } => node_affiliations(client, node, set).await?,
     })
+}
+
+/// A node's identities and metadata, one a line.
+fn node_info_lines(r: &Value) -> String {
+    let mut lines: Vec<String> = r["identities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            format!(
+                "identity: {}/{}",
+                i["category"].as_str().unwrap_or("?"),
+                i["type"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    lines.extend(
+        r["meta"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}: {}", v.as_str().map_or(v.to_string(), str::to_owned))),
+    );
+    lines.join("\n")
+}
+
+/// A node's subscriptions, or sets them when `set` has `JID=STATE` words.
+async fn node_subscriptions(
+    client: &Client,
+    node: &NodeTarget,
+    set: &[String],
+) -> Result<Shown, CliError> {
+    if set.is_empty() {
+        let r = shown::<p::NodeSubscriptionsGet>(client, &node.target, node.args()).await?;
+        let text = table(&r["subscriptions"], &["jid", "subscription", "subid"]);
+        return Ok((r, Some(text)));
+    }
+    let a = p::NodeSubscriptionsSetArgs {
+        service: node.target.service.clone(),
+        node: node.node.clone(),
+        subscriptions: assignments("JID=STATE", set)?,
+    };
+    Ok((
+        shown::<p::NodeSubscriptionsSet>(client, &node.target, a).await?,
+        Some(String::new()),
+    ))
+}
+
+/// A node's affiliations, or sets them when `set` has `JID=AFFILIATION` words.
+async fn node_affiliations(
+    client: &Client,
+    node: &NodeTarget,
+    set: &[String],
+) -> Result<Shown, CliError> {
+    if set.is_empty() {
+        let r = shown::<p::NodeAffiliationsGet>(client, &node.target, node.args()).await?;
+        let text = table(&r["affiliations"], &["jid", "affiliation"]);
+        return Ok((r, Some(text)));
+    }
+    let a = p::NodeAffiliationsSetArgs {
+        service: node.target.service.clone(),
+        node: node.node.clone(),
+        affiliations: assignments("JID=AFFILIATION", set)?,
+    };
+    Ok((
+        shown::<p::NodeAffiliationsSet>(client, &node.target, a).await?,
+        Some(String::new()),
+    ))
 }
 
 /// `-o KEY[:asc|:desc]`, `path:a.b[:desc]`.
@@ -714,39 +756,12 @@ async fn cache(
     cmd: &CacheCommand,
     client: &Client,
     json_out: bool,
-) -> Result<Option<(Value, Option<String>)>, CliError> {
-    // Purge, reset and search act for no profile: perchd's default is not asked.
-    let any = Target {
-        profile: ProfileArg {
-            profile: String::new(),
-        },
-        service: None,
-    };
+) -> Result<Option<Shown>, CliError> {
+    let any = no_profile();
     Ok(Some(match cmd {
         CacheCommand::Status { target, node } => {
             let r = shown::<c::Status>(client, target, target.args(node.as_ref())).await?;
-            let text = r["nodes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|n| {
-                    let why = n["sync_error"]
-                        .as_str()
-                        .or(n["incoherent_reason"].as_str())
-                        .map(|w| format!(" ({w})"))
-                        .unwrap_or_default();
-                    format!(
-                        "{}\t{}\t{}\t{} items\t{}{}{why}",
-                        n["service"].as_str().unwrap_or(""),
-                        n["node"].as_str().unwrap_or(""),
-                        n["type"].as_str().unwrap_or("-"),
-                        n["items"],
-                        n["sync_state"].as_str().unwrap_or(""),
-                        if n["served"] == true { ", served" } else { "" },
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
+            let text = cache_status_lines(&r["nodes"]);
             (r, Some(text))
         }
         CacheCommand::Get {
@@ -767,36 +782,11 @@ async fn cache(
                 index: int(index),
             };
             let r = shown::<c::Get>(client, &node.target, a).await?;
-            let text = r["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|i| i["payload"].as_str().unwrap_or_default().to_owned())
-                .collect::<Vec<_>>()
-                .join("\n");
+            let text = payloads(&r["items"]);
             (r, Some(text))
         }
         CacheCommand::Sync { node, no_follow } => {
-            let (r, v) = run_action::<c::Sync>(client, &node.target, node.args()).await?;
-            let (r, id) = (v, r.job);
-            if *no_follow {
-                (r, Some(id))
-            } else {
-                crate::commands::follow_job(client, &id, json_out).await?;
-                let job = crate::client::json(client.job_get(&id).await?)?;
-                if job["state"] != "finished" {
-                    return Err(CliError::new(
-                        "JobFailed",
-                        format!(
-                            "sync of {}: {}",
-                            node.node,
-                            job["error"].as_str().unwrap_or("failed")
-                        ),
-                    ));
-                }
-                let line = format!("{} items cached", job["result"]["items"]);
-                (job, Some(line))
-            }
+            cache_sync(client, node, *no_follow, json_out).await?
         }
         CacheCommand::Purge {
             types,
@@ -844,44 +834,123 @@ async fn cache(
             index,
             with_xml,
         } => {
-            let filters: Vec<Value> = filters
-                .chunks(3)
-                .map(|f| {
-                    let value = serde_json::from_str::<Value>(&f[2])
-                        .unwrap_or_else(|_| Value::String(f[2].clone()));
-                    json!({"path": f[0], "op": f[1], "value": value})
-                })
-                .collect();
-            let mut q = json!({
+            let filters = search_filters(filters);
+            let q = json!({
                 "fts": fts, "profiles": profiles, "services": services, "nodes": nodes,
                 "types": types, "subtypes": subtypes, "item_ids": item_ids,
                 "filters": filters, "order_by": orders.iter().map(|o| order(o)).collect::<Vec<_>>(),
                 "limit": limit, "index": index, "with_xml": with_xml,
             });
-            if let Some(o) = q.as_object_mut() {
-                o.retain(|_, v| !v.is_null());
-            }
-            let query = match q {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            };
+            let query = without_nulls(q);
             let r = shown::<c::Search>(client, &any, c::SearchArgs { query }).await?;
-            let text = r["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|i| {
-                    format!(
-                        "{}\t{}\t{}\t{}",
-                        i["service"].as_str().unwrap_or(""),
-                        i["node"].as_str().unwrap_or(""),
-                        i["item_id"].as_str().unwrap_or(""),
-                        i["parsed"]
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
+            let text = search_lines(&r["items"]);
             (r, Some(text))
         }
     }))
+}
+
+/// Purge, reset and search act for no profile: perchd's default is not asked.
+fn no_profile() -> Target {
+    Target {
+        profile: crate::ProfileArg {
+            profile: String::new(),
+        },
+        service: None,
+    }
+}
+
+/// One line per cached node: service, node, type, items, sync state and why.
+fn cache_status_lines(nodes: &Value) -> String {
+    nodes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            let why = n["sync_error"]
+                .as_str()
+                .or(n["incoherent_reason"].as_str())
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default();
+            format!(
+                "{}\t{}\t{}\t{} items\t{}{}{why}",
+                n["service"].as_str().unwrap_or(""),
+                n["node"].as_str().unwrap_or(""),
+                n["type"].as_str().unwrap_or("-"),
+                n["items"],
+                n["sync_state"].as_str().unwrap_or(""),
+                if n["served"] == true { ", served" } else { "" },
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Starts a node's sync job and, unless `no_follow`, follows it to its end.
+async fn cache_sync(
+    client: &Client,
+    node: &NodeTarget,
+    no_follow: bool,
+    json_out: bool,
+) -> Result<Shown, CliError> {
+    let (r, v) = run_action::<c::Sync>(client, &node.target, node.args()).await?;
+    let (r, id) = (v, r.job);
+    if no_follow {
+        return Ok((r, Some(id)));
+    }
+    crate::commands::follow_job(client, &id, json_out).await?;
+    let job = crate::client::json(client.job_get(&id).await?)?;
+    if job["state"] != "finished" {
+        return Err(CliError::new(
+            "JobFailed",
+            format!(
+                "sync of {}: {}",
+                node.node,
+                job["error"].as_str().unwrap_or("failed")
+            ),
+        ));
+    }
+    let line = format!("{} items cached", job["result"]["items"]);
+    Ok((job, Some(line)))
+}
+
+/// `-F PATH OP VALUE` triples as the query's filters; VALUE is JSON when it parses.
+fn search_filters(words: &[String]) -> Vec<Value> {
+    words
+        .chunks(3)
+        .map(|f| {
+            let value = serde_json::from_str::<Value>(&f[2])
+                .unwrap_or_else(|_| Value::String(f[2].clone()));
+            json!({"path": f[0], "op": f[1], "value": value})
+        })
+        .collect()
+}
+
+/// The object's members that are not null (options not given).
+fn without_nulls(mut q: Value) -> Map<String, Value> {
+    if let Some(o) = q.as_object_mut() {
+        o.retain(|_, v| !v.is_null());
+    }
+    match q {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// One line per search hit: service, node, item id and the parsed payload.
+fn search_lines(items: &Value) -> String {
+    items
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            format!(
+                "{}\t{}\t{}\t{}",
+                i["service"].as_str().unwrap_or(""),
+                i["node"].as_str().unwrap_or(""),
+                i["item_id"].as_str().unwrap_or(""),
+                i["parsed"]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
