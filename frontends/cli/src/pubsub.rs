@@ -852,7 +852,7 @@ async fn cache(
 /// Purge, reset and search act for no profile: perchd's default is not asked.
 fn no_profile() -> Target {
     Target {
-        profile: crate::ProfileArg {
+        profile: ProfileArg {
             profile: String::new(),
         },
         service: None,
