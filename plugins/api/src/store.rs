@@ -9,7 +9,12 @@
 //!
 //! How it knows, without `unsafe` (no SQLite authorizer): each distinct SQL text is
 //! checked once, then its verdict is cached by text, so the hot path costs a hash
-//! lookup. The check
+//! lookup. The check runs on a connection of its own, opened for it and closed
+//! after, with nothing prepared to keep: not on the pool's, whose statement caches
+//! would fill with `EXPLAIN`s of the cache's 250-row inserts (evicting the
+//! statements the daemon runs) and would hand back an `EXPLAIN` prepared before a
+//! migration, whose virtual-table pointers are stale; and not inside the caller's
+//! transaction, so a check never waits for a pool connection the caller holds. It
 //!
 //! * refuses anything but one `SELECT`/`INSERT`/`UPDATE`/`DELETE`/`REPLACE`/`WITH`/
 //!   `VALUES` statement (no DDL, `PRAGMA`, `ATTACH`, or a second statement behind a
@@ -48,6 +53,7 @@ use sea_orm::{
     ExecResult, IsolationLevel, QueryResult, RuntimeErr, Statement, TransactionError,
     TransactionOptions, TransactionSession, TransactionTrait,
 };
+use sqlx::sqlite::SqliteConnectOptions;
 
 /// What a refused statement tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +133,9 @@ const FREE_FUNCTIONS: &[&str] = &["json_each", "json_tree"];
 struct Guard {
     plugin: &'static str,
     tables: &'static [&'static str],
+    /// How to open the connection a check runs on (the pool's options); none for a
+    /// store with no database ([`PluginStore::offline`]).
+    checker: Option<Arc<SqliteConnectOptions>>,
     verdicts: RwLock<HashMap<String, Result<(), StoreDenied>>>,
 }
 
@@ -154,11 +163,28 @@ impl PluginStore {
         plugin: &'static str,
         tables: &'static [&'static str],
     ) -> Self {
+        let checker = Some(db.get_sqlite_connection_pool().connect_options());
+        Self::with_checker(db, plugin, tables, checker)
+    }
+
+    /// A store with no database behind it: every statement fails, as on a closed
+    /// connection (the offline host of doctests and unit tests).
+    pub(crate) fn offline(plugin: &'static str) -> Self {
+        Self::with_checker(DatabaseConnection::default(), plugin, &[], None)
+    }
+
+    fn with_checker(
+        db: DatabaseConnection,
+        plugin: &'static str,
+        tables: &'static [&'static str],
+        checker: Option<Arc<SqliteConnectOptions>>,
+    ) -> Self {
         Self {
             db,
             guard: Arc::new(Guard {
                 plugin,
                 tables,
+                checker,
                 verdicts: RwLock::new(HashMap::new()),
             }),
         }
@@ -181,16 +207,8 @@ impl PluginStore {
         .await
     }
 
-    /// Checks `sql` for this plugin on a connection of the pool (one connection: the
-    /// virtual tables' pointers are per connection).
     async fn check(&self, sql: &str) -> Result<(), DbErr> {
-        if let Some(v) = self.guard.cached(sql) {
-            return v.map_err(StoreDenied::into_db_err);
-        }
-        let txn = self.db.begin().await?;
-        let verdict = self.guard.judge(&txn, sql).await;
-        txn.rollback().await?;
-        verdict
+        self.guard.judge(sql).await
     }
 }
 
@@ -215,15 +233,15 @@ impl Guard {
         self.tables.iter().any(|t| t.eq_ignore_ascii_case(table))
     }
 
-    /// Judges `sql` on `conn` and remembers the verdict (not a database error: the
-    /// statement itself fails the same way, and may not next time).
-    async fn judge<C: ConnectionTrait>(&self, conn: &C, sql: &str) -> Result<(), DbErr> {
+    /// Judges `sql` and remembers the verdict (not a database error: the statement
+    /// itself fails the same way, and may not next time).
+    async fn judge(&self, sql: &str) -> Result<(), DbErr> {
         if let Some(v) = self.cached(sql) {
             return v.map_err(StoreDenied::into_db_err);
         }
         let verdict = match sql_shape(sql) {
             Err(word) => Err(self.denied(word, Access::Statement)),
-            Ok(()) => self.judge_program(conn, sql).await?,
+            Ok(()) => self.judge_on_own_connection(sql).await.map_err(sqlx_err)?,
         };
         self.verdicts
             .write()
@@ -232,14 +250,38 @@ impl Guard {
         verdict.map_err(StoreDenied::into_db_err)
     }
 
-    /// Reads the statement's program and judges every table it opens.
-    async fn judge_program<C: ConnectionTrait>(
+    /// Opens the check's connection, judges `sql` on it and closes it.
+    async fn judge_on_own_connection(
         &self,
-        conn: &C,
         sql: &str,
-    ) -> Result<Result<(), StoreDenied>, DbErr> {
-        let program = explain(conn, sql).await?;
+    ) -> Result<Result<(), StoreDenied>, sqlx::Error> {
+        use sqlx::Connection as _;
+        let Some(options) = &self.checker else {
+            return Err(sqlx::Error::PoolClosed);
+        };
+        let mut conn = sqlx::SqliteConnection::connect_with(options).await?;
+        // One read snapshot for the schema and the programs. The schema is read
+        // first: that starts the snapshot (an `EXPLAIN` alone does not).
+        run(&mut conn, "BEGIN").await?;
+        let verdict = self.judge_program(&mut conn, sql).await;
+        let closed = async {
+            run(&mut conn, "ROLLBACK").await?;
+            conn.close().await
+        }
+        .await;
+        let verdict = verdict?;
+        closed?;
+        Ok(verdict)
+    }
+
+    /// Reads the statement's program and judges every table it opens.
+    async fn judge_program(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        sql: &str,
+    ) -> Result<Result<(), StoreDenied>, sqlx::Error> {
         let mut schema = Schema::read(conn, self).await?;
+        let program = explain(conn, sql).await?;
         schema.implicit_sequence = !sql.to_ascii_lowercase().contains("sqlite_sequence");
         let vtabs = if program.iter().any(|op| op.opcode.starts_with('V')) {
             vtab_pointers(conn, &schema).await?
@@ -412,21 +454,45 @@ struct Op {
     p4: Option<String>,
 }
 
-async fn explain<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<Vec<Op>, DbErr> {
-    let rows = conn
-        .query_all_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            format!("EXPLAIN {sql}"),
-        ))
-        .await?;
-    rows.iter()
+/// A database error of the check's own connection, as sea-orm reports one.
+fn sqlx_err(e: sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))
+}
+
+/// Runs `sql` on the check's connection without preparing it to keep.
+async fn run(conn: &mut sqlx::SqliteConnection, sql: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Executor as _;
+    conn.execute(sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false))
+        .await
+        .map(drop)
+}
+
+/// The rows of `sql` on the check's connection (not prepared to keep).
+async fn rows(
+    conn: &mut sqlx::SqliteConnection,
+    sql: &str,
+    arg: Option<&str>,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, sqlx::Error> {
+    use sqlx::Executor as _;
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+    if let Some(a) = arg {
+        q = q.bind(a);
+    }
+    conn.fetch_all(q).await
+}
+
+async fn explain(conn: &mut sqlx::SqliteConnection, sql: &str) -> Result<Vec<Op>, sqlx::Error> {
+    use sqlx::Row as _;
+    rows(conn, &format!("EXPLAIN {sql}"), None)
+        .await?
+        .iter()
         .map(|r| {
             Ok(Op {
-                opcode: r.try_get_by_index(1)?,
-                p1: r.try_get_by_index(2)?,
-                p2: r.try_get_by_index(3)?,
-                p3: r.try_get_by_index(4)?,
-                p4: r.try_get_by_index::<Option<String>>(5).unwrap_or(None),
+                opcode: r.try_get(1)?,
+                p1: r.try_get(2)?,
+                p2: r.try_get(3)?,
+                p3: r.try_get(4)?,
+                p4: r.try_get::<Option<String>, _>(5).unwrap_or(None),
             })
         })
         .collect()
@@ -447,20 +513,21 @@ struct Schema {
 }
 
 impl Schema {
-    async fn read<C: ConnectionTrait>(conn: &C, guard: &Guard) -> Result<Self, DbErr> {
-        let rows = conn
-            .query_all_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema",
-            ))
-            .await?;
+    async fn read(conn: &mut sqlx::SqliteConnection, guard: &Guard) -> Result<Self, sqlx::Error> {
+        use sqlx::Row as _;
+        let schema = rows(
+            conn,
+            "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema",
+            None,
+        )
+        .await?;
         let mut all = Vec::new();
-        for r in &rows {
-            let kind: String = r.try_get_by_index(0)?;
-            let name: String = r.try_get_by_index(1)?;
-            let table: String = r.try_get_by_index(2)?;
-            let root: Option<i64> = r.try_get_by_index(3)?;
-            let sql: Option<String> = r.try_get_by_index(4)?;
+        for r in &schema {
+            let kind: String = r.try_get(0)?;
+            let name: String = r.try_get(1)?;
+            let table: String = r.try_get(2)?;
+            let root: Option<i64> = r.try_get(3)?;
+            let sql: Option<String> = r.try_get(4)?;
             all.push((
                 kind,
                 name,
@@ -491,15 +558,14 @@ impl Schema {
         }
         let mut parents = HashSet::new();
         for t in guard.tables {
-            let fks = conn
-                .query_all_raw(Statement::from_sql_and_values(
-                    DbBackend::Sqlite,
-                    "SELECT \"table\" FROM pragma_foreign_key_list(?)",
-                    [(*t).into()],
-                ))
-                .await?;
+            let fks = rows(
+                conn,
+                "SELECT \"table\" FROM pragma_foreign_key_list(?)",
+                Some(t),
+            )
+            .await?;
             for r in &fks {
-                let parent: String = r.try_get_by_index(0)?;
+                let parent: String = r.try_get(0)?;
                 if !guard.owns(&parent) {
                     parents.insert(parent);
                 }
@@ -516,10 +582,10 @@ impl Schema {
 
 /// The pointers (as `EXPLAIN` prints them) of the virtual tables and of the free
 /// functions, on this connection.
-async fn vtab_pointers<C: ConnectionTrait>(
-    conn: &C,
+async fn vtab_pointers(
+    conn: &mut sqlx::SqliteConnection,
     schema: &Schema,
-) -> Result<HashMap<String, String>, DbErr> {
+) -> Result<HashMap<String, String>, sqlx::Error> {
     let mut probes: Vec<(String, String)> = schema
         .vtabs
         .iter()
@@ -610,8 +676,7 @@ impl SqlxTransaction<'_> {
 }
 
 impl PluginStore {
-    /// Checks every statement of `sql` (on a connection of the pool: do it before
-    /// [`PluginStore::begin_sqlx_immediate`], which holds the write lock).
+    /// Checks every statement of `sql`.
     pub async fn check_sql(&self, sql: impl Into<Arc<str>>) -> Result<CheckedSql, DbErr> {
         let sql: Arc<str> = sql.into();
         let pieces = split_statements(&sql);
@@ -652,7 +717,7 @@ impl std::fmt::Debug for StoreTransaction {
 
 impl StoreTransaction {
     async fn check(&self, sql: &str) -> Result<(), DbErr> {
-        self.guard.judge(&self.txn, sql).await
+        self.guard.judge(sql).await
     }
 }
 

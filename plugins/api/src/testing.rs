@@ -34,7 +34,7 @@ impl OfflineHost {
         Arc::new(Self {
             plugin,
             triggers: PluginTriggers::new(Arc::new(Triggers::new()), plugin),
-            store: PluginStore::new(Default::default(), plugin, &[]),
+            store: PluginStore::offline(plugin),
         })
     }
 }
