@@ -123,6 +123,7 @@ impl From<Error> for BridgeError {
     fn from(e: Error) -> Self {
         // A message names what was wrong, but never echoes a whole argument back: a
         // 10 MB profile name makes a 10 MB error otherwise.
+        e.log_if_ours();
         let m = crate::validate::excerpt(&e.to_string(), 1000);
         match e {
             Error::UnknownProfile(_) => Self::UnknownProfile(m),

@@ -79,6 +79,16 @@ impl Error {
         }
     }
 
+    /// Logs the error if it is the daemon's own failure (the database, a bug), not
+    /// something the caller did or another entity answered: called where an error
+    /// leaves perchd for a frontend, so perchd's log tells what went wrong on its
+    /// side even when the frontend shows nothing.
+    pub fn log_if_ours(&self) {
+        if matches!(self, Self::Storage(_) | Self::Internal(_)) {
+            tracing::error!(error = %self, kind = self.name(), "answered a frontend with a failure of perchd's own");
+        }
+    }
+
     pub fn bad_argument(name: &str, reason: impl Into<String>) -> Self {
         Self::BadArgument {
             name: name.to_owned(),

@@ -194,7 +194,10 @@ fn root_is_refused_unless_allowed() {
         .args(["--bus", "none", "--socket", "none", "--data-dir"])
         // A file where the data directory should be: past the root check, the
         // daemon stops right away instead of running.
-        .arg(env!("CARGO_MANIFEST_DIR").to_owned() + "/Cargo.toml")
+        .arg(
+            std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
+                + "/Cargo.toml",
+        )
         .output()
         .unwrap();
     if perch_backend::paths::effective_uid() == 0 {

@@ -92,7 +92,8 @@ pub fn run(iterations: usize) -> Result<()> {
         a.map_err(|e| e.context("preparing Libervia"))?;
         b.map_err(|e| e.context("preparing perchd"))
     })?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/libervia_bridge.py");
+    let script =
+        Path::new(&perch_tests::manifest_dir()).join("../bench/scripts/libervia_bridge.py");
     let n = iterations.to_string();
     for (label, side) in [("libervia-backend 0.9", &lib), ("perchd", &perch)] {
         let mut cmd = Command::new("/usr/bin/python3");

@@ -26,7 +26,7 @@ struct Member {
 
 fn workspace() -> BTreeMap<String, Member> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = Path::new(&crate::manifest_dir()).join("..");
     let out = Command::new(cargo)
         .args([
             "metadata",

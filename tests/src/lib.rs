@@ -144,6 +144,13 @@ pub fn find_program(name: &str, what: &str, package: &str) -> Result<PathBuf> {
     bail!("{what} not found: install it with `apt-get install -y {package}`")
 }
 
+/// The harness crate's folder (`tests/` of the checkout): from cargo when it runs the
+/// tests, as built otherwise (perch-bench run by hand). Read at run time first, because
+/// a target dir kept across clones at other paths reuses tests built in an earlier one.
+pub fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
+}
+
 /// The path of a workspace binary (`perchd`, `perch`): next to the test executable's
 /// `deps/` directory, i.e. `target/<profile>/<name>`.
 pub fn workspace_bin(name: &str) -> Result<PathBuf> {

@@ -112,6 +112,7 @@ impl zbus::DBusError for LibError {
 
 impl From<Error> for LibError {
     fn from(e: Error) -> Self {
+        e.log_if_ours();
         let m = e.to_string();
         match &e {
             Error::UnknownProfile(p) => Self::exc(PROFILE_UNKNOWN, p, ""),

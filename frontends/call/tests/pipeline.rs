@@ -168,9 +168,11 @@ async fn an_unparsable_answer_is_a_typed_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdp_perchd_writes_from_jingle_is_accepted_by_webrtcbin() {
     use perch_codec::xep_0167::sdp::{Role, to_jingle, to_sdp};
-    let fixtures = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../plugins/codec/tests/fixtures/jingle"
+    // Read when the test runs, not baked in when it is built: a target dir kept
+    // across clones at other paths reuses the built test.
+    let fixtures = format!(
+        "{}/../../plugins/codec/tests/fixtures/jingle",
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
     );
     for name in ["chromium-156-offer.sdp", "webrtcbin-1.22-offer.sdp"] {
         let captured = std::fs::read_to_string(format!("{fixtures}/{name}"))

@@ -9,13 +9,12 @@ use perch_tests::RawClient;
 
 use super::*;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../plugins/codec/tests/fixtures/jingle"
-);
-
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{FIXTURES}/{name}"))
+    let fixtures = format!(
+        "{}/../plugins/codec/tests/fixtures/jingle",
+        perch_tests::manifest_dir()
+    );
+    std::fs::read_to_string(format!("{fixtures}/{name}"))
         .unwrap_or_else(|e| panic!("reading SDP fixture {name}: {e}"))
 }
 

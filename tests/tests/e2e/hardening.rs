@@ -509,6 +509,15 @@ fn full_disk_body(fs: &TinyFs, alice: &Perchd, bob: &Perchd, prosody: &Prosody) 
         refused.contains("Storage"),
         "a failed write must be a Storage error: {refused}"
     );
+    // And perchd's own log says so, whatever the frontend does with the error.
+    let log = alice.log_text()?;
+    ensure!(
+        log.lines().any(
+            |l| l.contains("answered a frontend with a failure of perchd's own")
+                && l.contains("Storage")
+        ),
+        "the Storage error answered to the frontend is not in perchd's log"
+    );
     // Received: bob sends with receipt requests; alice can't keep them.
     for i in 0..20 {
         bob.cli_ok(&[

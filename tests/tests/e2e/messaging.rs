@@ -296,7 +296,7 @@ fn carbons_body(bed: &Bed) -> Result<()> {
     let python = python()?;
     bed.alice_and_bob_connected(&[])?;
     let perchd = &bed.perchd;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/second_device.py");
+    let script = format!("{}/scripts/second_device.py", perch_tests::manifest_dir());
     let mut phone = Command::new(&python)
         .arg(script)
         .args([

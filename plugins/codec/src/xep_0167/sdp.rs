@@ -646,10 +646,10 @@ mod tests {
     use crate::minidom::Element;
     use crate::xep_0166::xml::{Action, Jingle};
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jingle");
-
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{FIXTURES}/{name}"))
+        // Found when the test runs (a built test may outlive its clone's path).
+        let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+        std::fs::read_to_string(format!("{dir}/tests/fixtures/jingle/{name}"))
             .unwrap_or_else(|e| panic!("reading fixture {name}: {e}"))
     }
 
