@@ -646,10 +646,14 @@ mod tests {
     use crate::minidom::Element;
     use crate::xep_0166::xml::{Action, Jingle};
 
-    fn fixture(name: &str) -> String {
-        // Found when the test runs (a built test may outlive its clone's path).
+    /// Found when the test runs (a built test may outlive its clone's path).
+    fn fixtures() -> String {
         let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
-        std::fs::read_to_string(format!("{dir}/tests/fixtures/jingle/{name}"))
+        format!("{dir}/tests/fixtures/jingle")
+    }
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/{name}", fixtures()))
             .unwrap_or_else(|e| panic!("reading fixture {name}: {e}"))
     }
 
@@ -720,7 +724,7 @@ mod tests {
             carried(&sdp),
             "{name}: carried lines differ\n{out}"
         );
-        let golden_path = format!("{FIXTURES}/{name}.roundtrip.sdp");
+        let golden_path = format!("{}/{name}.roundtrip.sdp", fixtures());
         if std::env::var_os("PERCH_UPDATE_GOLDEN").is_some() {
             std::fs::write(&golden_path, &out).unwrap();
         }
