@@ -156,6 +156,27 @@ impl Session {
     ) -> Result<Self> {
         let tls = connect::tls_config(creds.ca_file.as_deref(), creds.insecure)
             .map_err(|e| Error::bad_argument("ca_file", e))?;
+        Ok(Self::spawn_over(
+            connect::Transport::Tls(tls),
+            creds,
+            profile_id,
+            config,
+            history,
+            events,
+            upstream,
+        ))
+    }
+
+    /// [`Session::spawn`] with its connections made through `transport`.
+    pub(crate) fn spawn_over(
+        transport: connect::Transport,
+        creds: Credentials,
+        profile_id: i32,
+        config: SessionConfig,
+        history: History,
+        events: EventSender,
+        upstream: Upstream,
+    ) -> Self {
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let (state_tx, state_rx) = watch::channel(StateInfo {
             state: ConnectionState::Connecting,
@@ -195,7 +216,7 @@ impl Session {
             own: creds.jid.clone(),
             profile: creds.profile.clone(),
             creds: Arc::new(creds),
-            tls,
+            transport,
             config,
             events,
             state: state_tx,
@@ -211,7 +232,7 @@ impl Session {
             gate: Arc::new(AckGate::new()),
         };
         tokio::spawn(task.run());
-        Ok(handle)
+        handle
     }
 
     pub fn state(&self) -> StateInfo {
@@ -393,7 +414,7 @@ struct Task {
     own: BareJid,
     profile: String,
     creds: Arc<Credentials>,
-    tls: Arc<rustls::ClientConfig>,
+    transport: connect::Transport,
     config: SessionConfig,
     events: EventSender,
     state: watch::Sender<StateInfo>,
@@ -417,7 +438,7 @@ struct Task {
 #[derive(Clone)]
 struct Dialer {
     creds: Arc<Credentials>,
-    tls: Arc<rustls::ClientConfig>,
+    transport: connect::Transport,
     cfg: SessionConfig,
     identity: Jid,
     status: mpsc::UnboundedSender<ConnStatus>,
@@ -498,7 +519,7 @@ impl Dialer {
             connect::connect_once(
                 &self.creds,
                 self.identity.clone(),
-                self.tls.clone(),
+                &self.transport,
                 connect::timeouts(),
                 self.cfg.limits,
                 self.gate.clone(),
@@ -522,7 +543,7 @@ impl Task {
         let dialer = Dialer {
             identity: connect::requested_jid(&self.creds, &self.config.resource),
             creds: self.creds.clone(),
-            tls: self.tls.clone(),
+            transport: self.transport.clone(),
             cfg: self.config.clone(),
             status,
             negotiating: self.negotiating.clone(),
