@@ -46,6 +46,8 @@ use crate::history::History;
 use crate::profiles::Credentials;
 
 mod outbox;
+#[cfg(test)]
+mod tests;
 mod upstream;
 
 pub use upstream::{Ack, Incoming, IncomingIq, IqAnswer, IqHandlers, Link, Upstream};
