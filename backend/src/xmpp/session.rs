@@ -33,7 +33,8 @@ use tokio_xmpp::parsers::{
     iq::Iq, message::MessageType, presence::Presence, roster::Roster, stanza_error::StanzaError,
 };
 use tokio_xmpp::stanzastream::{
-    Connection, Event as StreamEvent, StanzaStream, StreamEvent as Status,
+    Connection, Event as StreamEvent, StanzaState, StanzaStream, StanzaToken,
+    StreamEvent as Status,
 };
 
 use super::ack::{AckGate, Kind};
@@ -140,6 +141,11 @@ struct PendingIq {
     to: Option<Jid>,
     deadline: Instant,
     waiter: Waiter,
+    /// Where the request is on its way out (queued, or written to a stream).
+    token: StanzaToken,
+    /// Written to a stream that was then lost: only a resumption can bring its
+    /// answer (see [`Task::note_lost_iqs`]).
+    lost: bool,
 }
 
 fn closed() -> Error {
@@ -760,15 +766,51 @@ impl Task {
             }
         };
         *iq.to_mut() = to.clone();
+        let token = stream.send(Box::new(Stanza::Iq(iq))).await;
         self.pending.insert(
             id,
             PendingIq {
                 to,
                 deadline: Instant::now() + self.config.iq_timeout,
                 waiter,
+                token,
+                lost: false,
             },
         );
-        self.send(stream, Stanza::Iq(iq)).await;
+    }
+
+    /// The stream was lost: the requests written to it are answered only if it is
+    /// resumed (the library sends again what the server did not acknowledge, and
+    /// the server what we did not). Those still queued go out on the next stream.
+    fn note_lost_iqs(&mut self) {
+        for p in self.pending.values_mut() {
+            if !matches!(p.token.state(), StanzaState::Queued) {
+                p.lost = true;
+            }
+        }
+    }
+
+    /// A fresh stream (not resumed): the answers to requests written to a lost one
+    /// will never come. Their callers hear it now rather than at their deadline
+    /// (the outbox then sends its batch again at once). A roster fetch is simply
+    /// dropped: the fresh stream fetches the roster anew.
+    fn fail_lost_iqs(&mut self) {
+        let lost: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.lost)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in lost {
+            if let Some(PendingIq {
+                waiter: Waiter::Caller(tx),
+                ..
+            }) = self.pending.remove(&id)
+            {
+                tracing::debug!(profile = %self.profile, %id, "IQ lost with its stream");
+                let _ = tx.send(Err(Error::NotConnected(self.profile.clone())));
+            }
+        }
     }
 
     async fn on_stream_event(&mut self, stream: &StanzaStream, ev: StreamEvent) {
@@ -778,6 +820,7 @@ impl Task {
                 self.failed_handoffs.store(0, Ordering::SeqCst);
                 tracing::info!(profile = %self.profile, jid = %bound_jid, "stream bound");
                 self.generation += 1;
+                self.fail_lost_iqs();
                 if std::mem::take(&mut self.started) {
                     let _ = self.inbox.send(Incoming::Ended);
                 }
@@ -799,6 +842,7 @@ impl Task {
                 let _ = self.inbox.send(Incoming::OwnPresence(Box::new(p)));
             }
             StreamEvent::Stream(Status::Suspended) => {
+                self.note_lost_iqs();
                 self.set_state(
                     ConnectionState::Connecting,
                     None,
@@ -806,6 +850,9 @@ impl Task {
                 );
             }
             StreamEvent::Stream(Status::Resumed) => {
+                for p in self.pending.values_mut() {
+                    p.lost = false;
+                }
                 self.negotiating.store(false, Ordering::SeqCst);
                 self.failed_handoffs.store(0, Ordering::SeqCst);
                 tracing::info!(profile = %self.profile, jid = %self.own, "stream resumed (XEP-0198)");

@@ -51,6 +51,27 @@ impl IqHandlers for NoHandlers {
     }
 }
 
+/// Fails a test that waits for what never comes (on the paused clock this passes
+/// at once, instead of spinning through virtual hours).
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(120), f).await {
+        Ok(v) => v,
+        Err(_) => panic!("waited 120 s for {what}"),
+    }
+}
+
+type Call = tokio::task::JoinHandle<(Result<Option<Element>>, Instant)>;
+
+/// What an IQ of [`Harness::ask`] got, and when.
+async fn answered(call: Call) -> (Result<Option<Element>>, Instant) {
+    within("an IQ's outcome", call).await.expect("the call ran")
+}
+
+/// `d` is `want`, to the millisecond tick of tokio's timer (it rounds deadlines up).
+fn about(d: Duration, want: Duration) -> bool {
+    d >= want && d <= want + Duration::from_millis(1)
+}
+
 fn config() -> SessionConfig {
     SessionConfig {
         resource: "perch".into(),
@@ -140,7 +161,9 @@ impl Harness {
     }
 
     async fn dial(&mut self) -> Dial {
-        self.dials.recv().await.expect("the session dials")
+        within("a dial", self.dials.recv())
+            .await
+            .expect("the session dials")
     }
 
     /// Answers the next dial with a fresh stream, up to the session being connected.
@@ -155,11 +178,8 @@ impl Harness {
 
     async fn wait_state(&self, want: ConnectionState) -> StateInfo {
         let mut rx = self.session.state.clone();
-        let st = rx
-            .wait_for(|s| s.state == want)
-            .await
-            .expect("the task runs");
-        st.clone()
+        let st = within("a state", rx.wait_for(|s| s.state == want)).await;
+        st.expect("the task runs").clone()
     }
 
     /// The connection states reported so far, with their reasons.
@@ -173,8 +193,54 @@ impl Harness {
         out
     }
 
+    /// Queues a chat message to bob, as `Daemon::send_message` does: stored with its
+    /// stanza, then the outbox woken.
+    async fn queue(&self, id: &str, body: &str) {
+        let stanza = format!(
+            "<message xmlns='jabber:client' to='bob@example.org' type='chat' id='{id}'>\
+             <body>{body}</body></message>"
+        );
+        let m = crate::history::NewMessage {
+            msg_id: id.into(),
+            timestamp: crate::time::now_micros(),
+            direction: Direction::Out,
+            peer: "bob@example.org".into(),
+            from: fake::ACCOUNT.into(),
+            to: "bob@example.org".into(),
+            kind: "chat".into(),
+            body: body.into(),
+            state: MessageState::Queued,
+            origin_id: None,
+            stanza_id: None,
+            replaces: None,
+        };
+        self.history
+            .enqueue(self.profile_id, m, stanza)
+            .await
+            .unwrap();
+        self.session.wake_outbox();
+    }
+
+    /// The outbox: (id, state), oldest first.
+    async fn outbox(&self) -> Vec<(String, MessageState)> {
+        let rows = self.history.outbox(self.profile_id).await.unwrap();
+        rows.into_iter().map(|m| (m.id, m.state)).collect()
+    }
+
+    /// The next `n` messages the session reported changed: (id, state).
+    async fn updated(&mut self, n: usize) -> Vec<(String, MessageState)> {
+        let mut out = vec![];
+        while out.len() < n {
+            match within("a message update", self.events.recv()).await.unwrap() {
+                Event::MessageUpdated { message, .. } => out.push((message.id, message.state)),
+                _ => continue,
+            }
+        }
+        out
+    }
+
     /// Sends an IQ get from a task of its own: the test plays the server meanwhile.
-    fn ask(&self, to: Option<&str>) -> tokio::task::JoinHandle<(Result<Option<Element>>, Instant)> {
+    fn ask(&self, to: Option<&str>) -> Call {
         let s = self.session.clone();
         let to = to.map(|j| Jid::new(j).unwrap());
         tokio::spawn(async move {
@@ -254,8 +320,8 @@ async fn iq_answers_are_matched_by_id() {
     server
         .send(result_from(None, &id1, Some(mark("one"))))
         .await;
-    let (a1, _) = first.await.unwrap();
-    let (a2, _) = second.await.unwrap();
+    let (a1, _) = answered(first).await;
+    let (a2, _) = answered(second).await;
     assert_eq!(a1.unwrap().unwrap().name(), "one");
     assert_eq!(a2.unwrap().unwrap().name(), "two");
 }
@@ -267,7 +333,7 @@ async fn an_unanswered_iq_times_out_and_its_late_answer_is_ignored() {
     let asked = Instant::now();
     let call = h.ask(None);
     let (id, ..) = server.next_iq().await;
-    let (answer, at) = call.await.unwrap();
+    let (answer, at) = answered(call).await;
     match answer {
         Err(Error::Timeout(m)) => assert!(m.contains("within 10 s"), "{m}"),
         other => panic!("expected Timeout, got {other:?}"),
@@ -284,7 +350,7 @@ async fn an_unanswered_iq_times_out_and_its_late_answer_is_ignored() {
     let (id2, ..) = server.next_iq().await;
     assert_ne!(id, id2);
     server.send(result_from(None, &id2, None)).await;
-    assert!(call.await.unwrap().0.unwrap().is_none());
+    assert!(answered(call).await.0.unwrap().is_none());
     assert_eq!(h.session.state().state, ConnectionState::Connected);
 }
 
@@ -305,6 +371,272 @@ async fn an_answer_from_the_wrong_sender_is_not_taken() {
     server
         .send(result_from(Some("pubsub.example.org"), &id, Some(real)))
         .await;
-    let (answer, _) = call.await.unwrap();
+    let (answer, _) = answered(call).await;
     assert_eq!(answer.unwrap().unwrap().name(), "real");
+}
+
+#[tokio::test]
+async fn a_lost_connection_is_redialled_with_backoff() {
+    let mut h = Harness::paused(config(), fake::PASSWORD).await;
+    let server = h.connect(&Options::default()).await;
+    h.states();
+    let lost = Instant::now();
+    drop(server);
+    // The first dial at once, then after each refusal the delay of `backoff`.
+    let mut at = vec![];
+    for _ in 0..3 {
+        let dial = h.dial().await;
+        at.push(dial.at);
+        dial.refuse();
+    }
+    let dial = h.dial().await;
+    at.push(dial.at);
+    let _server = Server::accept(dial.connect(), &Options::default())
+        .await
+        .unwrap();
+    let st = h.wait_state(ConnectionState::Connected).await;
+    assert!(at[0] - lost < connect::backoff(1, Duration::MAX));
+    let gaps: Vec<_> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    let max = config().reconnect_max_delay;
+    for (n, gap) in (1..).zip(&gaps) {
+        assert!(about(*gap, connect::backoff(n, max)), "{gaps:?}");
+    }
+    assert_eq!(gaps.len(), 3);
+    assert!(about(gaps[2], Duration::from_secs(4)), "{gaps:?}");
+    // A fresh stream (no resumption): a new generation, bound anew.
+    assert_eq!(st.generation, 2);
+    assert!(st.bound_jid.is_some());
+    let states = h.states();
+    let (first, rest) = states.split_first().unwrap();
+    assert_eq!(
+        first,
+        &(
+            ConnectionState::Connecting,
+            "connection lost; reconnecting".into()
+        )
+    );
+    let retrying: Vec<_> = rest[..3].iter().map(|(s, r)| (*s, r.as_str())).collect();
+    for ((state, reason), n) in retrying.iter().zip([1, 2, 4]) {
+        assert_eq!(*state, ConnectionState::Connecting);
+        assert!(reason.ends_with(&format!("retrying in {n} s")), "{reason}");
+        assert!(reason.contains("refused by the test"), "{reason}");
+    }
+    assert_eq!(rest[3].0, ConnectionState::Connected);
+}
+
+#[tokio::test]
+async fn a_refused_password_ends_the_session_without_retrying() {
+    let mut h = Harness::paused(config(), "wrong").await;
+    let refused = Server::accept(h.dial().await.connect(), &Options::default()).await;
+    assert!(matches!(refused, Err(fake::Refused::Password)));
+    let e = h.session.wait_ready().await.unwrap_err();
+    assert!(matches!(e, Error::AuthenticationFailed { .. }), "{e:?}");
+    let st = h.session.state();
+    assert_eq!(st.state, ConnectionState::Disconnected);
+    assert!(matches!(st.error, Some(ConnectError::Auth(_))), "{st:?}");
+    // Ten minutes on, no second attempt: the task is gone.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert!(h.dials.try_recv().is_err());
+    assert!(!h.session.is_running());
+    let states = h.states();
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert_eq!(states[1].0, ConnectionState::Disconnected);
+    assert!(
+        states[1].1.starts_with("AuthenticationFailed: "),
+        "{states:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_iq_in_flight_fails_when_the_session_gives_up() {
+    let cfg = SessionConfig {
+        reconnect_attempts: 2,
+        ..config()
+    };
+    let mut h = Harness::paused(cfg, fake::PASSWORD).await;
+    let mut server = h.connect(&Options::default()).await;
+    let asked = Instant::now();
+    let call = h.ask(None);
+    server.next_iq().await;
+    drop(server);
+    h.dial().await.refuse();
+    h.dial().await.refuse();
+    let (answer, at) = answered(call).await;
+    assert!(matches!(answer, Err(Error::NotConnected(_))), "{answer:?}");
+    // At once (after the one backoff between the two attempts), not at the deadline.
+    assert!(about(at - asked, connect::backoff(1, Duration::MAX)), "{:?}", at - asked);
+    let st = h.wait_state(ConnectionState::Disconnected).await;
+    assert!(matches!(st.error, Some(ConnectError::Unreachable(_))), "{st:?}");
+    assert!(h.dials.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn an_iq_asked_while_disconnected_goes_out_after_reconnecting() {
+    let mut h = Harness::paused(config(), fake::PASSWORD).await;
+    let server = h.connect(&Options::default()).await;
+    drop(server);
+    let dial = h.dial().await;
+    assert_eq!(h.session.state().state, ConnectionState::Connecting);
+    let call = h.ask(Some("pubsub.example.org"));
+    // Let the session take the command before the connection comes.
+    tokio::task::yield_now().await;
+    let mut server = Server::accept(dial.connect(), &Options::default())
+        .await
+        .unwrap();
+    let (id, to, _) = server.next_iq().await;
+    assert_eq!(to.unwrap().to_string(), "pubsub.example.org");
+    server
+        .send(result_from(Some("pubsub.example.org"), &id, None))
+        .await;
+    assert!(answered(call).await.0.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_iq_in_flight_on_a_lost_stream_fails_once_a_fresh_stream_is_bound() {
+    let mut h = Harness::paused(config(), fake::PASSWORD).await;
+    let mut server = h.connect(&Options::default()).await;
+    let asked = Instant::now();
+    let call = h.ask(None);
+    server.next_iq().await;
+    drop(server);
+    let _server = Server::accept(h.dial().await.connect(), &Options::default())
+        .await
+        .unwrap();
+    h.wait_state(ConnectionState::Connected).await;
+    // Its answer can no longer come (a fresh stream, nothing resumed): it fails
+    // now, typed, rather than at its deadline.
+    let (answer, at) = answered(call).await;
+    assert!(matches!(answer, Err(Error::NotConnected(_))), "{answer:?}");
+    assert!(at - asked < config().iq_timeout, "{:?}", at - asked);
+}
+
+/// Reads `ids.len()` messages from the client, which must be those, in order, then
+/// the outbox's barrier (a ping): its id.
+async fn read_batch(server: &mut Server, ids: &[&str]) -> String {
+    for want in ids {
+        match server.next_stanza().await {
+            Some(Stanza::Message(m)) => {
+                assert_eq!(m.id.map(|i| i.0).as_deref(), Some(*want));
+                assert_eq!(m.to.unwrap().to_string(), "bob@example.org");
+            }
+            other => panic!("expected message {want}, got {other:?}"),
+        }
+    }
+    match server.next_stanza().await {
+        Some(Stanza::Iq(Iq::Get { id, payload, .. })) => {
+            assert!(payload.is("ping", tokio_xmpp::parsers::ns::PING), "{payload:?}");
+            id
+        }
+        other => panic!("expected the outbox's ping, got {other:?}"),
+    }
+}
+
+fn sent(ids: &[&str], state: MessageState) -> Vec<(String, MessageState)> {
+    ids.iter().map(|i| ((*i).to_owned(), state)).collect()
+}
+
+#[tokio::test]
+async fn the_outbox_sends_in_order_and_forgets_only_what_the_server_confirmed() {
+    let mut h = Harness::start(config(), fake::PASSWORD).await;
+    for (id, body) in [("m1", "one"), ("m2", "two"), ("m3", "three")] {
+        h.queue(id, body).await;
+    }
+    let mut server = h.connect(&Options::default()).await;
+    let ping = read_batch(&mut server, &["m1", "m2", "m3"]).await;
+    // Written, not yet confirmed: all three are still the outbox's.
+    assert_eq!(h.outbox().await, sent(&["m1", "m2", "m3"], MessageState::Sent));
+    server.send(result_from(None, &ping, None)).await;
+    let acked = h.updated(3).await;
+    assert_eq!(acked, sent(&["m1", "m2", "m3"], MessageState::Acked));
+    assert!(h.outbox().await.is_empty());
+    // One queued now goes out at once, on the same stream.
+    h.queue("m4", "four").await;
+    let ping = read_batch(&mut server, &["m4"]).await;
+    server.send(result_from(None, &ping, None)).await;
+    assert_eq!(h.updated(1).await, sent(&["m4"], MessageState::Acked));
+}
+
+#[tokio::test]
+async fn a_batch_cut_by_a_lost_connection_is_sent_again_with_what_was_queued_meanwhile() {
+    let mut h = Harness::start(config(), fake::PASSWORD).await;
+    h.queue("m1", "one").await;
+    let mut server = h.connect(&Options::default()).await;
+    read_batch(&mut server, &["m1"]).await;
+    drop(server); // before confirming
+    h.wait_state(ConnectionState::Connecting).await;
+    h.queue("m2", "two").await;
+    let mut outbox = sent(&["m1"], MessageState::Sent);
+    outbox.extend(sent(&["m2"], MessageState::Queued));
+    assert_eq!(h.outbox().await, outbox);
+    let dial = h.dial().await;
+    let reconnected = Instant::now();
+    let mut server = Server::accept(dial.connect(), &Options::default())
+        .await
+        .unwrap();
+    // A fresh stream forgot m1: it goes again, first, with the same id, then m2.
+    let ping = read_batch(&mut server, &["m1", "m2"]).await;
+    // At once, not after the lost stream's barrier timed out.
+    assert!(reconnected.elapsed() < config().iq_timeout / 2);
+    server.send(result_from(None, &ping, None)).await;
+    assert_eq!(
+        h.updated(2).await,
+        sent(&["m1", "m2"], MessageState::Acked)
+    );
+    assert!(h.outbox().await.is_empty());
+}
+
+#[tokio::test]
+async fn incoming_stanzas_go_up_in_order_each_acked_once_handled() {
+    let opts = Options {
+        sm: true,
+        ..Options::default()
+    };
+    let mut h = Harness::paused(config(), fake::PASSWORD).await;
+    let mut server = h.connect(&opts).await;
+    assert!(matches!(h.inbox.recv().await, Some(Incoming::OwnPresence(_))));
+    assert!(matches!(h.inbox.recv().await, Some(Incoming::Started(_))));
+    let from = |j: &str| Some(Jid::new(j).unwrap());
+    let message = |id: &str| {
+        let mut m = Message::chat(from(&server.jid.to_string()));
+        m.from = from("bob@example.org/phone");
+        m.id = Some(tokio_xmpp::parsers::message::Id(id.into()));
+        m
+    };
+    let (m1, m2) = (message("m1"), message("m2"));
+    let mut p1 = Presence::available();
+    p1.from = from("bob@example.org/phone");
+    p1.id = Some("p1".into());
+    server.send(m1).await;
+    server.send(p1).await;
+    server.send(m2).await;
+    // Read by the library, handled by nobody yet: only the roster answer (an IQ,
+    // handled by the session at once) counts.
+    server.request_ack().await;
+    assert_eq!(server.next_ack().await, 1);
+    let mut acks = vec![];
+    for want in ["m1", "p1", "m2"] {
+        match within("an incoming stanza", h.inbox.recv()).await {
+            Some(Incoming::Message { message, ack, bound }) => {
+                assert_eq!(message.id.unwrap().0, want);
+                assert_eq!(bound.unwrap().to_string(), server.jid.to_string());
+                acks.push(ack);
+            }
+            Some(Incoming::Presence { presence, ack }) => {
+                assert_eq!(presence.id.as_deref(), Some(want));
+                acks.push(ack);
+            }
+            other => panic!("expected {want}, got {:?}", other.map(|i| i.what())),
+        }
+    }
+    // Handled out of order: the count covers only an unbroken run from the start.
+    let last = acks.pop().unwrap();
+    acks.remove(0).handled(); // m1
+    server.request_ack().await;
+    assert_eq!(server.next_ack().await, 2);
+    last.handled(); // m2, with p1 still open
+    server.request_ack().await;
+    assert_eq!(server.next_ack().await, 2);
+    acks.remove(0).handled(); // p1
+    server.request_ack().await;
+    assert_eq!(server.next_ack().await, 4);
 }

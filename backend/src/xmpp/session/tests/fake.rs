@@ -9,7 +9,7 @@
 //! liveness pings and `<r/>`; it remembers the `h` of the `<a/>`s the client sends.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::io;
 
 use futures::{SinkExt, StreamExt};
@@ -112,6 +112,9 @@ pub struct Server {
     received: u32,
     /// The `h` of the latest `<a/>` of the client.
     pub acked: Option<u32>,
+    /// Stanzas read while negotiating that were not the negotiation's (what the
+    /// session queued while it was down): [`Server::next_stanza`] gives them first.
+    backlog: VecDeque<Stanza>,
 }
 
 fn far() -> Timeouts {
@@ -137,7 +140,8 @@ async fn open(io: BufStream<DuplexStream>, features: &StreamFeatures) -> io::Res
 /// Reads the next element, skipping soft timeouts; `None` at the end.
 async fn read(xml: &mut Xml) -> Option<XmppStreamElement> {
     loop {
-        match xml.next().await {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(120), xml.next());
+        match next.await.expect("the client sent nothing for 120 s") {
             Some(Err(ReadError::SoftTimeout)) => continue,
             Some(Ok(el)) => return Some(el),
             Some(Err(_)) | None => return None,
@@ -192,6 +196,7 @@ impl Server {
                 .unwrap(),
             received: 0,
             acked: None,
+            backlog: VecDeque::new(),
         };
         server.bind().await;
         if opts.sm {
@@ -235,10 +240,15 @@ impl Server {
     }
 
     async fn answer_roster(&mut self, items: &[&str]) {
-        let Some(Stanza::Iq(Iq::Get { id, payload, .. })) = self.next_stanza().await else {
-            panic!("expected the roster request");
+        let id = loop {
+            match self.wire_stanza().await {
+                Some(Stanza::Iq(Iq::Get { id, payload, .. })) if payload.is("query", ns::ROSTER) => {
+                    break id;
+                }
+                Some(other) => self.backlog.push_back(other),
+                None => panic!("the stream ended before the roster request"),
+            }
         };
-        assert!(payload.is("query", ns::ROSTER), "{payload:?}");
         let items = items
             .iter()
             .map(|j| roster::Item {
@@ -273,6 +283,14 @@ impl Server {
     /// The next stanza from the client (`None`: the stream ended), answering the
     /// library's liveness pings and `<r/>`s and noting `<a/>`s meanwhile.
     pub async fn next_stanza(&mut self) -> Option<Stanza> {
+        match self.backlog.pop_front() {
+            Some(s) => Some(s),
+            None => self.wire_stanza().await,
+        }
+    }
+
+    /// The next stanza read from the stream (see [`Server::next_stanza`]).
+    async fn wire_stanza(&mut self) -> Option<Stanza> {
         loop {
             match read(&mut self.xml).await? {
                 XmppStreamElement::Stanza(Stanza::Iq(Iq::Get { id, .. }))
@@ -310,7 +328,15 @@ impl Server {
                     self.acked = Some(a.h);
                     return a.h;
                 }
-                XmppStreamElement::Stanza(s) => panic!("expected <a/>, got {s:?}"),
+                XmppStreamElement::SM(sm::Nonza::Req(_)) => {
+                    let h = self.received;
+                    self.send_raw(XmppStreamElement::SM(sm::Nonza::Ack(sm::A { h })))
+                        .await;
+                }
+                XmppStreamElement::Stanza(s) => {
+                    self.received += 1;
+                    self.backlog.push_back(s);
+                }
                 other => panic!("expected <a/>, got {other:?}"),
             }
         }
