@@ -33,8 +33,7 @@ use tokio_xmpp::parsers::{
     iq::Iq, message::MessageType, presence::Presence, roster::Roster, stanza_error::StanzaError,
 };
 use tokio_xmpp::stanzastream::{
-    Connection, Event as StreamEvent, StanzaState, StanzaStream, StanzaToken,
-    StreamEvent as Status,
+    Connection, Event as StreamEvent, StanzaState, StanzaStream, StanzaToken, StreamEvent as Status,
 };
 
 use super::ack::{AckGate, Kind};

@@ -231,7 +231,10 @@ impl Harness {
     async fn updated(&mut self, n: usize) -> Vec<(String, MessageState)> {
         let mut out = vec![];
         while out.len() < n {
-            match within("a message update", self.events.recv()).await.unwrap() {
+            match within("a message update", self.events.recv())
+                .await
+                .unwrap()
+            {
                 Event::MessageUpdated { message, .. } => out.push((message.id, message.state)),
                 _ => continue,
             }
@@ -464,9 +467,16 @@ async fn an_iq_in_flight_fails_when_the_session_gives_up() {
     let (answer, at) = answered(call).await;
     assert!(matches!(answer, Err(Error::NotConnected(_))), "{answer:?}");
     // At once (after the one backoff between the two attempts), not at the deadline.
-    assert!(about(at - asked, connect::backoff(1, Duration::MAX)), "{:?}", at - asked);
+    assert!(
+        about(at - asked, connect::backoff(1, Duration::MAX)),
+        "{:?}",
+        at - asked
+    );
     let st = h.wait_state(ConnectionState::Disconnected).await;
-    assert!(matches!(st.error, Some(ConnectError::Unreachable(_))), "{st:?}");
+    assert!(
+        matches!(st.error, Some(ConnectError::Unreachable(_))),
+        "{st:?}"
+    );
     assert!(h.dials.try_recv().is_err());
 }
 
@@ -524,7 +534,10 @@ async fn read_batch(server: &mut Server, ids: &[&str]) -> String {
     }
     match server.next_stanza().await {
         Some(Stanza::Iq(Iq::Get { id, payload, .. })) => {
-            assert!(payload.is("ping", tokio_xmpp::parsers::ns::PING), "{payload:?}");
+            assert!(
+                payload.is("ping", tokio_xmpp::parsers::ns::PING),
+                "{payload:?}"
+            );
             id
         }
         other => panic!("expected the outbox's ping, got {other:?}"),
@@ -544,7 +557,10 @@ async fn the_outbox_sends_in_order_and_forgets_only_what_the_server_confirmed() 
     let mut server = h.connect(&Options::default()).await;
     let ping = read_batch(&mut server, &["m1", "m2", "m3"]).await;
     // Written, not yet confirmed: all three are still the outbox's.
-    assert_eq!(h.outbox().await, sent(&["m1", "m2", "m3"], MessageState::Sent));
+    assert_eq!(
+        h.outbox().await,
+        sent(&["m1", "m2", "m3"], MessageState::Sent)
+    );
     server.send(result_from(None, &ping, None)).await;
     let acked = h.updated(3).await;
     assert_eq!(acked, sent(&["m1", "m2", "m3"], MessageState::Acked));
@@ -578,10 +594,7 @@ async fn a_batch_cut_by_a_lost_connection_is_sent_again_with_what_was_queued_mea
     // At once, not after the lost stream's barrier timed out.
     assert!(reconnected.elapsed() < config().iq_timeout / 2);
     server.send(result_from(None, &ping, None)).await;
-    assert_eq!(
-        h.updated(2).await,
-        sent(&["m1", "m2"], MessageState::Acked)
-    );
+    assert_eq!(h.updated(2).await, sent(&["m1", "m2"], MessageState::Acked));
     assert!(h.outbox().await.is_empty());
 }
 
@@ -593,7 +606,10 @@ async fn incoming_stanzas_go_up_in_order_each_acked_once_handled() {
     };
     let mut h = Harness::paused(config(), fake::PASSWORD).await;
     let mut server = h.connect(&opts).await;
-    assert!(matches!(h.inbox.recv().await, Some(Incoming::OwnPresence(_))));
+    assert!(matches!(
+        h.inbox.recv().await,
+        Some(Incoming::OwnPresence(_))
+    ));
     assert!(matches!(h.inbox.recv().await, Some(Incoming::Started(_))));
     let from = |j: &str| Some(Jid::new(j).unwrap());
     let message = |id: &str| {
@@ -616,7 +632,11 @@ async fn incoming_stanzas_go_up_in_order_each_acked_once_handled() {
     let mut acks = vec![];
     for want in ["m1", "p1", "m2"] {
         match within("an incoming stanza", h.inbox.recv()).await {
-            Some(Incoming::Message { message, ack, bound }) => {
+            Some(Incoming::Message {
+                message,
+                ack,
+                bound,
+            }) => {
                 assert_eq!(message.id.unwrap().0, want);
                 assert_eq!(bound.unwrap().to_string(), server.jid.to_string());
                 acks.push(ack);
@@ -639,4 +659,32 @@ async fn incoming_stanzas_go_up_in_order_each_acked_once_handled() {
     acks.remove(0).handled(); // p1
     server.request_ack().await;
     assert_eq!(server.next_ack().await, 4);
+}
+
+#[tokio::test]
+async fn an_iq_in_flight_is_answered_on_the_resumed_stream() {
+    let opts = Options {
+        sm: true,
+        ..Options::default()
+    };
+    let mut h = Harness::paused(config(), fake::PASSWORD).await;
+    let mut server = h.connect(&opts).await;
+    let call = h.ask(None);
+    let (id, ..) = server.next_iq().await;
+    let (jid, received) = (server.jid.clone(), server.received());
+    drop(server);
+    h.wait_state(ConnectionState::Connecting).await;
+    let mut server = Server::resume(h.dial().await.connect(), jid.clone(), received).await;
+    let st = h.wait_state(ConnectionState::Connected).await;
+    // The same stream, resumed: no new generation, no new bind, no roster fetch.
+    assert_eq!(st.generation, 1);
+    assert_eq!(st.bound_jid.as_deref(), Some(jid.to_string().as_str()));
+    server.send(result_from(None, &id, None)).await;
+    let (answer, _) = answered(call).await;
+    assert!(answer.unwrap().is_none());
+    // The session goes on: the next request is answered too.
+    let call = h.ask(None);
+    let (id, ..) = server.next_iq().await;
+    server.send(result_from(None, &id, None)).await;
+    assert!(answered(call).await.0.unwrap().is_none());
 }

@@ -153,6 +153,45 @@ impl Server {
     /// Negotiates a fresh stream on `io` up to the answer to the session's roster
     /// request: SASL PLAIN, bind, and `<enable/>` if `opts.sm`.
     pub async fn accept(io: DuplexStream, opts: &Options) -> Result<Self, Refused> {
+        let mut server = Self::login(io, opts.sm).await?;
+        server.bind().await;
+        if opts.sm {
+            server.enable_sm().await;
+        }
+        server.answer_roster(&opts.roster).await;
+        Ok(server)
+    }
+
+    /// Resumes (XEP-0198) the stream of a server that was bound to `jid` and had
+    /// read `received` stanzas since `<enabled/>`: says it has all of those, so
+    /// the client sends again only what came after.
+    pub async fn resume(io: DuplexStream, jid: FullJid, received: u32) -> Self {
+        let mut server = Self::login(io, true).await.expect("the password is right");
+        match read(&mut server.xml).await {
+            Some(XmppStreamElement::SM(sm::Nonza::Resume(r))) => {
+                assert_eq!(r.previd.0, "fake-sm");
+                let resumed = sm::Resumed {
+                    h: received,
+                    previd: r.previd,
+                };
+                server
+                    .send_raw(XmppStreamElement::SM(sm::Nonza::Resumed(resumed)))
+                    .await;
+            }
+            other => panic!("expected <resume/>, got {other:?}"),
+        }
+        server.jid = jid;
+        server.received = received;
+        server
+    }
+
+    /// Stanzas read since `<enabled/>` (see [`Server::resume`]).
+    pub fn received(&self) -> u32 {
+        self.received
+    }
+
+    /// The stream up to the features after SASL PLAIN: bind, and XEP-0198 if `sm`.
+    async fn login(io: DuplexStream, sm: bool) -> Result<Self, Refused> {
         let mut features = StreamFeatures::default();
         features.sasl_mechanisms = BTreeSet::from(["PLAIN".to_owned()]);
         let mut xml = open(BufStream::new(io), &features).await.expect("header");
@@ -176,7 +215,7 @@ impl Server {
         let accepted = xml.accept_reset(&success).await.expect("restart");
         let mut features = StreamFeatures::default();
         features.bind = Some(BindFeature { required: true });
-        if opts.sm {
+        if sm {
             features.stream_management = Some(sm::StreamManagement { optional: false });
         }
         let pending = accepted
@@ -187,9 +226,8 @@ impl Server {
             })
             .await
             .expect("header after SASL");
-        let xml = pending.send_features(&features).await.expect("features");
-        let mut server = Self {
-            xml,
+        Ok(Self {
+            xml: pending.send_features(&features).await.expect("features"),
             jid: BareJid::new(ACCOUNT)
                 .unwrap()
                 .with_resource_str("x")
@@ -197,13 +235,7 @@ impl Server {
             received: 0,
             acked: None,
             backlog: VecDeque::new(),
-        };
-        server.bind().await;
-        if opts.sm {
-            server.enable_sm().await;
-        }
-        server.answer_roster(&opts.roster).await;
-        Ok(server)
+        })
     }
 
     async fn bind(&mut self) {
@@ -242,7 +274,9 @@ impl Server {
     async fn answer_roster(&mut self, items: &[&str]) {
         let id = loop {
             match self.wire_stanza().await {
-                Some(Stanza::Iq(Iq::Get { id, payload, .. })) if payload.is("query", ns::ROSTER) => {
+                Some(Stanza::Iq(Iq::Get { id, payload, .. }))
+                    if payload.is("query", ns::ROSTER) =>
+                {
                     break id;
                 }
                 Some(other) => self.backlog.push_back(other),
