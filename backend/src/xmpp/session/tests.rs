@@ -53,7 +53,7 @@ impl IqHandlers for NoHandlers {
 
 /// Fails a test that waits for what never comes (on the paused clock this passes
 /// at once, instead of spinning through virtual hours).
-async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
     match tokio::time::timeout(Duration::from_secs(120), f).await {
         Ok(v) => v,
         Err(_) => panic!("waited 120 s for {what}"),
