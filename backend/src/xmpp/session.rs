@@ -781,6 +781,8 @@ impl Task {
     /// The stream was lost: the requests written to it are answered only if it is
     /// resumed (the library sends again what the server did not acknowledge, and
     /// the server what we did not). Those still queued go out on the next stream.
+    /// (One written to the next stream before this runs would be taken for lost:
+    /// reconnecting takes network round trips, this does not wait for any.)
     fn note_lost_iqs(&mut self) {
         for p in self.pending.values_mut() {
             if !matches!(p.token.state(), StanzaState::Queued) {

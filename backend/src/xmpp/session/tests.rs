@@ -574,7 +574,13 @@ async fn the_outbox_sends_in_order_and_forgets_only_what_the_server_confirmed() 
 
 #[tokio::test]
 async fn a_batch_cut_by_a_lost_connection_is_sent_again_with_what_was_queued_meanwhile() {
-    let mut h = Harness::start(config(), fake::PASSWORD).await;
+    // An hour's IQ deadline: the batch can only come again within the test's
+    // deadline if the lost stream's barrier fails at the fresh bind, not at its own.
+    let cfg = SessionConfig {
+        iq_timeout: Duration::from_secs(3600),
+        ..config()
+    };
+    let mut h = Harness::start(cfg, fake::PASSWORD).await;
     h.queue("m1", "one").await;
     let mut server = h.connect(&Options::default()).await;
     read_batch(&mut server, &["m1"]).await;
@@ -584,15 +590,11 @@ async fn a_batch_cut_by_a_lost_connection_is_sent_again_with_what_was_queued_mea
     let mut outbox = sent(&["m1"], MessageState::Sent);
     outbox.extend(sent(&["m2"], MessageState::Queued));
     assert_eq!(h.outbox().await, outbox);
-    let dial = h.dial().await;
-    let reconnected = Instant::now();
-    let mut server = Server::accept(dial.connect(), &Options::default())
+    let mut server = Server::accept(h.dial().await.connect(), &Options::default())
         .await
         .unwrap();
     // A fresh stream forgot m1: it goes again, first, with the same id, then m2.
     let ping = read_batch(&mut server, &["m1", "m2"]).await;
-    // At once, not after the lost stream's barrier timed out.
-    assert!(reconnected.elapsed() < config().iq_timeout / 2);
     server.send(result_from(None, &ping, None)).await;
     assert_eq!(h.updated(2).await, sent(&["m1", "m2"], MessageState::Acked));
     assert!(h.outbox().await.is_empty());
