@@ -216,13 +216,36 @@ pub fn requested_jid(creds: &Credentials, resource: &str) -> Jid {
     Jid::new(&full).unwrap_or_else(|_| Jid::from(creds.jid.clone()))
 }
 
+/// Where a session's connections come from.
+///
+/// Why an enum: perchd always dials TCP and STARTTLS. The session's unit tests
+/// (`session/tests.rs`) hand it in-memory streams with a scripted server on the other
+/// end instead; everything from the secure channel on (the XML limits, the
+/// acknowledgement gate, SASL, the restart) is then the code perchd runs.
+#[derive(Clone)]
+pub(crate) enum Transport {
+    /// TCP to the account's server, STARTTLS, then TLS with this configuration.
+    Tls(Arc<ClientConfig>),
+    /// A stream from a test's fake server, taken as secure already.
+    #[cfg(test)]
+    Memory(MemoryDial),
+}
+
+/// Opens one in-memory connection to a test's fake server (an error: refused).
+#[cfg(test)]
+pub(crate) type MemoryDial = Arc<
+    dyn Fn() -> futures::future::BoxFuture<'static, std::io::Result<tokio::io::DuplexStream>>
+        + Send
+        + Sync,
+>;
+
 /// One attempt: TCP, StartTLS, SASL, and the stream restart after it. Binding is left
 /// to the stanza stream (it also does XEP-0198 resumption). What the server sends
 /// passes through the XML limits (`limits.rs`) before and after TLS.
-pub async fn connect_once(
+pub(crate) async fn connect_once(
     creds: &Credentials,
     identity: Jid,
-    tls: Arc<ClientConfig>,
+    transport: &Transport,
     timeouts: Timeouts,
     limits: Limits,
     gate: Arc<super::ack::AckGate>,
@@ -232,20 +255,63 @@ pub async fn connect_once(
         profile: creds.profile.as_str().into(),
         jid: creds.jid.to_string().into(),
     };
-    let tcp = Limited::new(QuickAck::new(open_tcp(creds).await?), limits, log.clone());
-    let tcp = starttls(tcp, &domain, timeouts).await?;
-    let name = ServerName::try_from(domain.clone())
-        .map_err(|e| ConnectError::Protocol(format!("{domain} is not a TLS server name: {e}")))?;
-    let tls_stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| tls_error(&domain, e))?;
-
-    let stream = initiate_stream(
-        BufStream::new(Limited::new(tls_stream, limits, log).with_gate(gate)),
-        ns::JABBER_CLIENT,
-        stream_header(&domain),
+    let secure = Secure {
+        limits,
+        log,
+        gate,
         timeouts,
+    };
+    match transport {
+        Transport::Tls(tls) => {
+            let tcp = Limited::new(
+                QuickAck::new(open_tcp(creds).await?),
+                limits,
+                secure.log.clone(),
+            );
+            let tcp = starttls(tcp, &domain, timeouts).await?;
+            let name = ServerName::try_from(domain.clone()).map_err(|e| {
+                ConnectError::Protocol(format!("{domain} is not a TLS server name: {e}"))
+            })?;
+            let tls_stream = tokio_rustls::TlsConnector::from(tls.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|e| tls_error(&domain, e))?;
+            login(tls_stream, creds, identity, secure).await
+        }
+        #[cfg(test)]
+        Transport::Memory(dial) => {
+            let io = dial()
+                .await
+                .map_err(|e| unreachable(&format!("connecting to {domain}"), e))?;
+            login(io, creds, identity, secure).await
+        }
+    }
+}
+
+/// What the secure part of a connection is read and written through.
+struct Secure {
+    limits: Limits,
+    log: LogContext,
+    gate: Arc<super::ack::AckGate>,
+    timeouts: Timeouts,
+}
+
+/// The secure part of a connection: the stream, SASL, and the restart after it.
+async fn login<S>(
+    io: S,
+    creds: &Credentials,
+    identity: Jid,
+    secure: Secure,
+) -> Result<Connection, ConnectError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let domain = creds.jid.domain().as_str();
+    let stream = initiate_stream(
+        BufStream::new(Limited::new(io, secure.limits, secure.log).with_gate(secure.gate)),
+        ns::JABBER_CLIENT,
+        stream_header(domain),
+        secure.timeouts,
     )
     .await
     .map_err(|e| unreachable("opening the TLS stream", e))?;
@@ -253,7 +319,7 @@ pub async fn connect_once(
         .recv_features()
         .await
         .map_err(|e| unreachable("reading stream features", e))?;
-    check_sasl_mechanisms(&domain, &features.sasl_mechanisms)?;
+    check_sasl_mechanisms(domain, &features.sasl_mechanisms)?;
     let node = creds.jid.node().map(|n| n.as_str()).unwrap_or_default();
     let sasl = SaslCredentials::default()
         .with_username(node)
@@ -263,7 +329,7 @@ pub async fn connect_once(
         .await
         .map_err(sasl_error)?;
     let stream = stream
-        .send_header(stream_header(&domain))
+        .send_header(stream_header(domain))
         .await
         .map_err(|e| unreachable("restarting the stream", e))?;
     let (features, stream) = stream

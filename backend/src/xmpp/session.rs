@@ -33,7 +33,7 @@ use tokio_xmpp::parsers::{
     iq::Iq, message::MessageType, presence::Presence, roster::Roster, stanza_error::StanzaError,
 };
 use tokio_xmpp::stanzastream::{
-    Connection, Event as StreamEvent, StanzaStream, StreamEvent as Status,
+    Connection, Event as StreamEvent, StanzaState, StanzaStream, StanzaToken, StreamEvent as Status,
 };
 
 use super::ack::{AckGate, Kind};
@@ -46,6 +46,8 @@ use crate::history::History;
 use crate::profiles::Credentials;
 
 mod outbox;
+#[cfg(test)]
+mod tests;
 mod upstream;
 
 pub use upstream::{Ack, Incoming, IncomingIq, IqAnswer, IqHandlers, Link, Upstream};
@@ -138,6 +140,11 @@ struct PendingIq {
     to: Option<Jid>,
     deadline: Instant,
     waiter: Waiter,
+    /// Where the request is on its way out (queued, or written to a stream).
+    token: StanzaToken,
+    /// Written to a stream that was then lost: only a resumption can bring its
+    /// answer (see [`Task::note_lost_iqs`]).
+    lost: bool,
 }
 
 fn closed() -> Error {
@@ -156,6 +163,27 @@ impl Session {
     ) -> Result<Self> {
         let tls = connect::tls_config(creds.ca_file.as_deref(), creds.insecure)
             .map_err(|e| Error::bad_argument("ca_file", e))?;
+        Ok(Self::spawn_over(
+            connect::Transport::Tls(tls),
+            creds,
+            profile_id,
+            config,
+            history,
+            events,
+            upstream,
+        ))
+    }
+
+    /// [`Session::spawn`] with its connections made through `transport`.
+    pub(crate) fn spawn_over(
+        transport: connect::Transport,
+        creds: Credentials,
+        profile_id: i32,
+        config: SessionConfig,
+        history: History,
+        events: EventSender,
+        upstream: Upstream,
+    ) -> Self {
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let (state_tx, state_rx) = watch::channel(StateInfo {
             state: ConnectionState::Connecting,
@@ -195,7 +223,7 @@ impl Session {
             own: creds.jid.clone(),
             profile: creds.profile.clone(),
             creds: Arc::new(creds),
-            tls,
+            transport,
             config,
             events,
             state: state_tx,
@@ -211,7 +239,7 @@ impl Session {
             gate: Arc::new(AckGate::new()),
         };
         tokio::spawn(task.run());
-        Ok(handle)
+        handle
     }
 
     pub fn state(&self) -> StateInfo {
@@ -393,7 +421,7 @@ struct Task {
     own: BareJid,
     profile: String,
     creds: Arc<Credentials>,
-    tls: Arc<rustls::ClientConfig>,
+    transport: connect::Transport,
     config: SessionConfig,
     events: EventSender,
     state: watch::Sender<StateInfo>,
@@ -417,7 +445,7 @@ struct Task {
 #[derive(Clone)]
 struct Dialer {
     creds: Arc<Credentials>,
-    tls: Arc<rustls::ClientConfig>,
+    transport: connect::Transport,
     cfg: SessionConfig,
     identity: Jid,
     status: mpsc::UnboundedSender<ConnStatus>,
@@ -498,7 +526,7 @@ impl Dialer {
             connect::connect_once(
                 &self.creds,
                 self.identity.clone(),
-                self.tls.clone(),
+                &self.transport,
                 connect::timeouts(),
                 self.cfg.limits,
                 self.gate.clone(),
@@ -522,7 +550,7 @@ impl Task {
         let dialer = Dialer {
             identity: connect::requested_jid(&self.creds, &self.config.resource),
             creds: self.creds.clone(),
-            tls: self.tls.clone(),
+            transport: self.transport.clone(),
             cfg: self.config.clone(),
             status,
             negotiating: self.negotiating.clone(),
@@ -737,15 +765,53 @@ impl Task {
             }
         };
         *iq.to_mut() = to.clone();
+        let token = stream.send(Box::new(Stanza::Iq(iq))).await;
         self.pending.insert(
             id,
             PendingIq {
                 to,
                 deadline: Instant::now() + self.config.iq_timeout,
                 waiter,
+                token,
+                lost: false,
             },
         );
-        self.send(stream, Stanza::Iq(iq)).await;
+    }
+
+    /// The stream was lost: the requests written to it are answered only if it is
+    /// resumed (the library sends again what the server did not acknowledge, and
+    /// the server what we did not). Those still queued go out on the next stream.
+    /// (One written to the next stream before this runs would be taken for lost:
+    /// reconnecting takes network round trips, this does not wait for any.)
+    fn note_lost_iqs(&mut self) {
+        for p in self.pending.values_mut() {
+            if !matches!(p.token.state(), StanzaState::Queued) {
+                p.lost = true;
+            }
+        }
+    }
+
+    /// A fresh stream (not resumed): the answers to requests written to a lost one
+    /// will never come. Their callers hear it now rather than at their deadline
+    /// (the outbox then sends its batch again at once). A roster fetch is simply
+    /// dropped: the fresh stream fetches the roster anew.
+    fn fail_lost_iqs(&mut self) {
+        let lost: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.lost)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in lost {
+            if let Some(PendingIq {
+                waiter: Waiter::Caller(tx),
+                ..
+            }) = self.pending.remove(&id)
+            {
+                tracing::debug!(profile = %self.profile, %id, "IQ lost with its stream");
+                let _ = tx.send(Err(Error::NotConnected(self.profile.clone())));
+            }
+        }
     }
 
     async fn on_stream_event(&mut self, stream: &StanzaStream, ev: StreamEvent) {
@@ -755,6 +821,7 @@ impl Task {
                 self.failed_handoffs.store(0, Ordering::SeqCst);
                 tracing::info!(profile = %self.profile, jid = %bound_jid, "stream bound");
                 self.generation += 1;
+                self.fail_lost_iqs();
                 if std::mem::take(&mut self.started) {
                     let _ = self.inbox.send(Incoming::Ended);
                 }
@@ -776,6 +843,7 @@ impl Task {
                 let _ = self.inbox.send(Incoming::OwnPresence(Box::new(p)));
             }
             StreamEvent::Stream(Status::Suspended) => {
+                self.note_lost_iqs();
                 self.set_state(
                     ConnectionState::Connecting,
                     None,
@@ -783,6 +851,9 @@ impl Task {
                 );
             }
             StreamEvent::Stream(Status::Resumed) => {
+                for p in self.pending.values_mut() {
+                    p.lost = false;
+                }
                 self.negotiating.store(false, Ordering::SeqCst);
                 self.failed_handoffs.store(0, Ordering::SeqCst);
                 tracing::info!(profile = %self.profile, jid = %self.own, "stream resumed (XEP-0198)");
