@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{ActionInfo, Empty, NoArgs, action, info};
+use crate::decl::req;
+use crate::{ActionInfo, Empty, NoArgs, ParamDecl, ParamType, action, info};
+
+const SID: ParamDecl = req("sid", ParamType::String, "the call's session id");
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartArgs {
@@ -30,7 +33,22 @@ pub struct Started {
 
 action!(
     /// Calls a contact with an SDP offer.
-    Start = "call_start", StartArgs => Started
+    Start = "call_start", StartArgs => Started,
+    "Calls a contact with an SDP offer; returns {sid}",
+    [
+        req(
+            "peer",
+            Jid,
+            "whom to call: a bare JID (its available resource that does Jingle RTP) or a full JID",
+        ),
+        req("sdp", String, "the local SDP offer"),
+        opt("media", List, "audio, video (default: the offer's m-lines)"),
+        opt(
+            "jmi",
+            Boolean,
+            "ring every device by XEP-0353 first instead of a direct session-initiate",
+        ),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +61,12 @@ pub struct AnswerArgs {
 
 action!(
     /// Accepts an incoming call: `{}`, or `{"proceeded": true}` for a JMI proposal.
-    Answer = "call_answer", AnswerArgs => Value
+    Answer = "call_answer", AnswerArgs => Value,
+    "Accepts an incoming call: without sdp a JMI proposal (proceed), with sdp the offer (session-accept)",
+    [
+        SID,
+        opt("sdp", String, "the local SDP answer to call_incoming's offer"),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +79,9 @@ pub struct DeclineArgs {
 
 action!(
     /// Declines an incoming call.
-    Decline = "call_decline", DeclineArgs => Empty
+    Decline = "call_decline", DeclineArgs => Empty,
+    "Declines an incoming call",
+    [SID, opt("reason", String, "decline (default) or busy")]
 );
 
 /// One local ICE candidate, `candidate` without `a=`.
@@ -77,7 +102,16 @@ pub struct CandidatesArgs {
 
 action!(
     /// Adds local ICE candidates: `{dropped}`, how many could not be used.
-    Candidates = "call_candidates", CandidatesArgs => Value
+    Candidates = "call_candidates", CandidatesArgs => Value,
+    "Adds local ICE candidates (sent once the session is signalled)",
+    [
+        SID,
+        req(
+            "candidates",
+            Array,
+            "[{mline_index, mid, candidate}], candidate without a=; empty = end of candidates",
+        ),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,7 +126,13 @@ pub struct InfoArgs {
 
 action!(
     /// Tells the peer: ringing, mute, unmute, active, hold, unhold.
-    Info = "call_info", InfoArgs => Empty
+    Info = "call_info", InfoArgs => Empty,
+    "Tells the peer: ringing, mute, unmute, active, hold, unhold",
+    [
+        SID,
+        req("info", String, "ringing, mute, unmute, active, hold or unhold"),
+        opt("media", String, "audio or video (mute/unmute one content)"),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,12 +147,21 @@ pub struct EndArgs {
 
 action!(
     /// Ends (hangs up, cancels) a call.
-    End = "call_end", EndArgs => Empty
+    End = "call_end", EndArgs => Empty,
+    "Ends (hangs up, cancels) a call",
+    [
+        SID,
+        opt("reason", String, "a XEP-0166 reason (default success)"),
+        opt("text", String, "a human-readable explanation"),
+    ]
 );
 
 action!(
     /// A profile's calls, oldest first: `[{sid, peer, direction, state, media, …}]`.
-    List = "call_list", NoArgs => Vec<Value>
+    List = "call_list", NoArgs => Vec<Value>,
+    "A profile's calls (ongoing and ended since perchd started), oldest first",
+    [],
+    no_session
 );
 
 pub(crate) fn all() -> Vec<ActionInfo> {

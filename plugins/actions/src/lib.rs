@@ -30,8 +30,10 @@ pub mod messages;
 pub mod muc;
 pub mod pubsub;
 
+mod params;
 mod probe;
 
+pub use params::{ParamDecl, ParamType, decl};
 pub use probe::fields;
 
 /// One action: its name (as `ActionRun` and `ActionList` know it), its arguments and
@@ -43,6 +45,13 @@ pub trait Action {
     type Args: Serialize + DeserializeOwned + Send + Sync + 'static;
     /// Its result, as `ActionRun` returns it.
     type Output: Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// What `ActionList` tells frontends it does.
+    const DOC: &'static str;
+    /// Its parameters as `ActionList` lists them (and as calls are checked against,
+    /// before the plugin's code runs): one per field of [`Self::Args`].
+    const PARAMS: &'static [ParamDecl];
+    /// Whether it acts for a profile, which must then be connected.
+    const NEEDS_SESSION: bool = true;
 
     /// `(NAME, f)`, with `f` checked to take this action's arguments (and the profile)
     /// and to answer its result: what the plugin API's `typed` makes a handler of.
@@ -74,20 +83,28 @@ pub struct JobStarted {
 #[derive(Debug, Clone, Copy)]
 pub struct ActionInfo {
     pub name: &'static str,
-    /// The argument names (the JSON keys), in declaration order.
+    /// The argument names (the JSON keys of its `Args` struct), in declaration order.
     pub args: &'static [&'static str],
+    /// Its declared parameters.
+    pub params: &'static [ParamDecl],
 }
 
 fn info<A: Action>() -> ActionInfo {
     ActionInfo {
         name: A::NAME,
         args: fields::<A::Args>().unwrap_or(&[]),
+        params: A::PARAMS,
     }
 }
 
-/// Declares an action: a unit type implementing [`Action`].
+/// Declares an action: a unit type implementing [`Action`], with the doc and the
+/// parameters `ActionList` shows (written with [`decl`]'s `req`, `opt` and types;
+/// `no_session` for an action that needs no connected profile).
 macro_rules! action {
-    ($(#[$doc:meta])* $ty:ident = $name:literal, $args:ty => $out:ty) => {
+    (
+        $(#[$doc:meta])* $ty:ident = $name:literal, $args:ty => $out:ty,
+        $text:literal, [$($p:expr),* $(,)?] $(, $no_session:ident)? $(,)?
+    ) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         pub struct $ty;
@@ -96,6 +113,13 @@ macro_rules! action {
             const NAME: &'static str = $name;
             type Args = $args;
             type Output = $out;
+            const DOC: &'static str = $text;
+            const PARAMS: &'static [$crate::ParamDecl] = {
+                #[allow(unused_imports)]
+                use $crate::decl::*;
+                &[$($p),*]
+            };
+            $(const NEEDS_SESSION: bool = $crate::params::$no_session();)?
         }
     };
 }
@@ -141,6 +165,27 @@ mod tests {
         assert!(fields::<NoArgs>().is_some());
         assert!(fields::<disco::PingArgs>().is_some());
         assert_eq!(info::<disco::Ping>().args, &["jid"]);
+    }
+
+    #[test]
+    fn declared_parameters_are_the_fields_of_the_args() {
+        let mut wrong = Vec::new();
+        for a in all() {
+            let mut params: Vec<&str> = a.params.iter().map(|p| p.name).collect();
+            let mut args = a.args.to_vec();
+            params.sort_unstable();
+            args.sort_unstable();
+            if params != args {
+                wrong.push(format!("{}: {params:?} vs {args:?}", a.name));
+            }
+            for p in a.params {
+                if let Some(d) = p.default {
+                    assert!(!p.required, "{}: {} has a default", a.name, p.name);
+                    serde_json::from_str::<serde_json::Value>(d).expect("default is JSON");
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "parameters differ: {wrong:#?}");
     }
 
     #[test]

@@ -5,11 +5,11 @@
 //! before the plugin's code runs — a missing or mistyped parameter is refused naming
 //! the parameter, and nothing happens.
 //!
-//! Why typed too: each action's name, arguments and result are declared once, as
-//! serde types, in the `perch-actions` crate that plugins and their callers share;
-//! [`typed`] makes a handler that takes the arguments' struct and answers the result's.
-//! This crate stays free of other Perch crates: `typed` is generic over any serde
-//! types, and `perch_actions::Action::handler` ties a closure to one action's types.
+//! Why typed too: each action's name, arguments, result, doc and parameters are
+//! declared once, in the `perch-actions` crate that plugins and their callers share.
+//! A plugin offers one with [`Serve::serve`]: its [`ActionSpec`] is built from the
+//! declaration ([`ActionSpec::of`]), and its handler takes the arguments' struct and
+//! answers the result's ([`typed`]); JSON stays in the host.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,38 +22,7 @@ use serde_json::Value;
 
 use crate::jid::Jid;
 
-/// The type of one parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ParamType {
-    String,
-    Integer,
-    Number,
-    Boolean,
-    /// A string that must parse as a JID.
-    Jid,
-    /// An array of strings (item ids, …).
-    List,
-    /// A JSON object (form values, options, …).
-    Object,
-    /// A JSON array of any values (a list of objects, …).
-    Array,
-}
-
-impl ParamType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::String => "string",
-            Self::Integer => "integer",
-            Self::Number => "number",
-            Self::Boolean => "boolean",
-            Self::Jid => "jid",
-            Self::List => "list of strings",
-            Self::Object => "object",
-            Self::Array => "array",
-        }
-    }
-}
+pub use perch_actions::{Action, ParamDecl, ParamType};
 
 /// One declared parameter.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -95,6 +64,20 @@ impl Param {
     }
 }
 
+impl From<&ParamDecl> for Param {
+    /// The declared parameter, its default parsed (a default that is not JSON text is
+    /// a declaration bug, which `perch-actions`' tests catch: it is dropped here).
+    fn from(d: &ParamDecl) -> Self {
+        Self {
+            name: d.name,
+            kind: d.kind,
+            required: d.required,
+            doc: d.doc,
+            default: d.default.and_then(|t| serde_json::from_str(t).ok()),
+        }
+    }
+}
+
 /// An action as declared by a plugin.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ActionSpec {
@@ -106,6 +89,19 @@ pub struct ActionSpec {
     /// Whether it acts for a profile (which must then be connected).
     pub needs_session: bool,
     pub params: Vec<Param>,
+}
+
+impl ActionSpec {
+    /// The spec of action `A`, from its declaration in `perch-actions`.
+    pub fn of<A: Action>() -> Self {
+        Self {
+            name: A::NAME,
+            plugin: String::new(),
+            doc: A::DOC,
+            needs_session: A::NEEDS_SESSION,
+            params: A::PARAMS.iter().map(Param::from).collect(),
+        }
+    }
 }
 
 /// Checked arguments of a call: every declared parameter that was given or has a
@@ -281,6 +277,48 @@ pub type ActionResult = Result<Value, crate::HostError>;
 
 /// An action's code.
 pub type ActionHandler = Arc<dyn Fn(Call) -> BoxFuture<'static, ActionResult> + Send + Sync>;
+
+/// Offering typed actions: `host.serve(actions::disco::Ping, state, handler)`.
+///
+/// The action's spec (doc, parameters) comes from its declaration in `perch-actions`;
+/// `f` gets `state`, the profile and the checked arguments as `A::Args`, and answers
+/// `A::Output`. A call is checked against the declared parameters before `f` runs
+/// (refused naming the parameter), so a `jid` field holds a valid JID, a required
+/// field is there, and an optional one is absent or of its type.
+pub trait Serve {
+    fn serve<A, S, F, Fut>(&self, action: A, state: S, f: F)
+    where
+        A: Action,
+        S: Clone + Send + Sync + 'static,
+        F: Fn(S, String, A::Args) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<A::Output, crate::HostError>> + Send + 'static;
+}
+
+impl<H: crate::Host + ?Sized> Serve for H {
+    fn serve<A, S, F, Fut>(&self, _action: A, state: S, f: F)
+    where
+        A: Action,
+        S: Clone + Send + Sync + 'static,
+        F: Fn(S, String, A::Args) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<A::Output, crate::HostError>> + Send + 'static,
+    {
+        let handler = typed(A::handler(move |profile, args| {
+            f(state.clone(), profile, args)
+        }));
+        self.add_action(ActionSpec::of::<A>(), handler);
+    }
+}
+
+/// A `jid` argument as a JID. The call was checked against the declaration, so this
+/// fails only for an argument that was not declared a `jid`.
+pub fn jid_arg(name: &str, value: &str) -> Result<Jid, crate::HostError> {
+    Jid::new(value).map_err(|e| crate::HostError::BadArgument(format!("{name}: {e}")))
+}
+
+/// An optional `jid` argument as a JID.
+pub fn opt_jid_arg(name: &str, value: Option<&str>) -> Result<Option<Jid>, crate::HostError> {
+    value.map(|v| jid_arg(name, v)).transpose()
+}
 
 /// The code of a typed action, from `(name, f)` (as `perch_actions::Action::handler`
 /// gives it): `f` gets the profile and the checked arguments as its struct, and

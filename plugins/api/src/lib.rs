@@ -26,8 +26,9 @@ pub use perch_codec::{ids, stanza_error};
 pub use perch_codec::StanzaError;
 pub use plugin::{
     BuildResult, Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin,
-    PluginError, PluginFactory, PluginInfo, action_fn,
+    PluginError, PluginFactory, PluginInfo,
 };
+pub use action::Serve;
 pub use store::{
     CheckedQuery, CheckedSql, PluginStore, SqlxTransaction, StoreDenied, StoreTransaction,
 };
