@@ -7,19 +7,19 @@
 //! `chat_state_send` action, as a bodiless message the server need not keep
 //! (XEP-0334 `no-store`).
 
-use perch_actions::{self as actions, Action as _};
 use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
+use perch_actions::messages::{ChatState, ChatStateSend};
+use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Message, MessageType};
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::points::{IncomingMessage, MessageReceived, MessageSend, OutgoingMessage};
 use perch_plugin_api::{
-    BuildResult, Direction, Flow, Host, HostError, Plugin, PluginFactory, PluginInfo, Source,
-    action_fn,
+    BuildResult, Direction, Flow, Host, HostError, Plugin, PluginFactory, PluginInfo, Serve,
+    Source,
 };
 use serde_json::json;
 
@@ -92,23 +92,7 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         })?;
     host.triggers()
         .add_with::<MessageReceived, _>(0, host.clone(), on_received)?;
-    host.add_action(
-        ActionSpec {
-            name: actions::messages::ChatStateSend::NAME,
-            plugin: String::new(),
-            doc: "Tells a contact our chat state (composing, paused, active, inactive, gone)",
-            needs_session: true,
-            params: vec![
-                Param::required("to", ParamType::Jid, "the contact"),
-                Param::required(
-                    "state",
-                    ParamType::String,
-                    "active, composing, paused, inactive or gone",
-                ),
-            ],
-        },
-        action_fn(host.clone(), chat_state_send),
-    );
+    host.serve(ChatStateSend, host.clone(), chat_state_send);
     Ok(Arc::new(ChatStates))
 }
 
@@ -129,21 +113,24 @@ fn on_received(host: Arc<dyn Host>, args: &mut IncomingMessage) -> BoxFuture<'_,
 }
 
 /// The `chat_state_send` action.
-async fn chat_state_send(host: Arc<dyn Host>, call: Call) -> ActionResult {
-    let to = call
-        .args
-        .jid("to")
-        .ok_or_else(|| HostError::BadArgument("to".into()))?;
-    let state = call.args.str("state").unwrap_or_default().to_owned();
+async fn chat_state_send(
+    host: Arc<dyn Host>,
+    profile: String,
+    args: ChatState,
+) -> Result<ChatState, HostError> {
+    let to = jid_arg("to", &args.to)?;
+    let state = args.state;
     if !STATES.contains(&state.as_str()) {
         return Err(HostError::BadArgument(format!(
             "state: {state:?} is not one of {}",
             STATES.join(", ")
         )));
     }
-    host.send(&call.profile, notification(to.clone(), &state))
-        .await?;
-    Ok(json!({"to": to.to_string(), "state": state}))
+    host.send(&profile, notification(to.clone(), &state)).await?;
+    Ok(ChatState {
+        to: to.to_string(),
+        state,
+    })
 }
 
 #[cfg(test)]
