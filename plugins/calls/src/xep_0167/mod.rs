@@ -13,14 +13,19 @@
 pub use perch_codec::xep_0167::{rtp, sdp};
 mod store;
 
-use perch_actions::{self as actions, Action as _};
+use perch_actions::NoArgs;
+use perch_actions::calls::{
+    self as actions, AnswerArgs, CandidatesArgs, DeclineArgs, EndArgs, InfoArgs, StartArgs,
+    Started,
+};
+use perch_actions::Empty;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_plugin_api::action::{ActionSpec, Call as ActionCall, Param, ParamType};
+use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::presence::Type as PresenceType;
@@ -29,7 +34,7 @@ use perch_plugin_api::points::{
 };
 use perch_plugin_api::{
     BuildResult, Flow, Host, HostError, IqAnswer, IqRequest, Plugin, PluginError, PluginFactory,
-    PluginInfo, StanzaError, action_fn,
+    PluginInfo, Serve, StanzaError,
 };
 use serde_json::{Value, json};
 
@@ -75,7 +80,7 @@ const SIGNALS: &[(&str, &str)] = &[
         "the remote SDP of a call: {sid, role, sdp} (the caller gets the answer)",
     ),
     (
-        actions::calls::Candidates::NAME,
+        <actions::Candidates as perch_actions::Action>::NAME,
         "remote ICE candidates: {sid, candidates: [{mline_index, mid, candidate}]}",
     ),
     ("call_info", "the peer's session-info: {sid, info, media?}"),
@@ -398,16 +403,18 @@ impl Calls {
     // actions
     // -------------------------------------------------------------------------------
 
-    async fn call_start(self: Arc<Self>, call: ActionCall) -> Result<Value, HostError> {
-        let profile = call.profile.clone();
-        let peer = call.args.jid("peer").ok_or_else(|| bad("peer"))?;
-        let offer_sdp = call.args.str("sdp").unwrap_or_default();
-        let offer = sdp::to_jingle(offer_sdp, Role::Initiator, Role::Initiator)
+    async fn call_start(
+        self: Arc<Self>,
+        profile: String,
+        a: StartArgs,
+    ) -> Result<Started, HostError> {
+        let peer = jid_arg("peer", &a.peer)?;
+        let offer = sdp::to_jingle(&a.sdp, Role::Initiator, Role::Initiator)
             .map_err(|e| bad(format!("call_start: the offer: {e}")))?;
         for d in &offer.dropped {
             tracing::debug!(%profile, %peer, dropped = %d, "offer: left out of Jingle");
         }
-        let mut media = call.args.list("media");
+        let mut media = a.media;
         if media.is_empty() {
             media = offer
                 .contents
@@ -419,7 +426,7 @@ impl Calls {
             return Err(bad(format!("call_start: media {m:?}: audio or video")));
         }
         let sid = perch_plugin_api::ids::random_hex(12);
-        let use_jmi = call.args.bool("jmi").unwrap_or(false);
+        let use_jmi = a.jmi;
         let target = if use_jmi {
             peer.to_bare().into()
         } else {
@@ -465,7 +472,10 @@ impl Calls {
             self.initiate(&profile, &sid, &target, offer).await?;
         }
         self.clone().unanswered_after(profile, sid.clone());
-        Ok(json!({"sid": sid, "peer": target.to_string()}))
+        Ok(Started {
+            sid,
+            peer: target.to_string(),
+        })
     }
 
     /// Ends our call `sid` with reason `timeout` if it is still not answered after
@@ -575,16 +585,19 @@ impl Calls {
         self.send_jingle(profile, &c.peer, &j).await
     }
 
-    async fn call_answer(self: Arc<Self>, call: ActionCall) -> Result<Value, HostError> {
-        let profile = call.profile.as_str();
-        let sid = call.args.str("sid").unwrap_or_default();
+    async fn call_answer(
+        self: Arc<Self>,
+        profile: String,
+        a: AnswerArgs,
+    ) -> Result<Value, HostError> {
+        let (profile, sid) = (profile.as_str(), a.sid.as_str());
         let c = self.get(profile, sid)?;
         if c.direction != Direction::Incoming {
             return Err(bad(format!(
                 "call {sid} is outgoing: only an incoming call is answered"
             )));
         }
-        match (c.state, call.args.str("sdp")) {
+        match (c.state, a.sdp.as_deref()) {
             (State::Proposed | State::Ringing, _) if !c.proceeded => {
                 // JMI: accept the proposal; the caller sends session-initiate next.
                 self.update(profile, sid, |c| c.proceeded = true);
@@ -696,9 +709,13 @@ impl Calls {
         Ok(())
     }
 
-    async fn call_decline(self: Arc<Self>, call: ActionCall) -> Result<Value, HostError> {
-        let sid = call.args.str("sid").unwrap_or_default();
-        let c = self.get(&call.profile, sid)?;
+    async fn call_decline(
+        self: Arc<Self>,
+        profile: String,
+        a: DeclineArgs,
+    ) -> Result<Empty, HostError> {
+        let sid = a.sid.as_str();
+        let c = self.get(&profile, sid)?;
         if c.direction != Direction::Incoming {
             return Err(bad(format!("call {sid} is outgoing: end it with call_end")));
         }
@@ -707,62 +724,54 @@ impl Calls {
                 "call {sid} is already active: end it with call_end"
             )));
         }
-        let reason = call.args.str("reason").unwrap_or("decline");
+        let reason = a.reason.as_deref().unwrap_or("decline");
         if reason != "decline" && reason != "busy" {
             return Err(bad(format!(
                 "call_decline: reason {reason:?}: decline or busy"
             )));
         }
         self.terminate(&c, reason, None).await?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
-    async fn call_end(self: Arc<Self>, call: ActionCall) -> Result<Value, HostError> {
-        let sid = call.args.str("sid").unwrap_or_default();
-        let c = self.get(&call.profile, sid)?;
-        let reason = call.args.str("reason").unwrap_or("success");
+    async fn call_end(self: Arc<Self>, profile: String, a: EndArgs) -> Result<Empty, HostError> {
+        let c = self.get(&profile, &a.sid)?;
+        let reason = a.reason.as_deref().unwrap_or("success");
         if !jingle::xml::REASONS.contains(&reason) {
             return Err(bad(format!(
                 "call_end: reason {reason:?} is not one of {}",
                 jingle::xml::REASONS.join(", ")
             )));
         }
-        self.terminate(&c, reason, call.args.str("text").map(str::to_owned))
-            .await?;
-        Ok(json!({}))
+        self.terminate(&c, reason, a.text).await?;
+        Ok(Empty {})
     }
 
-    async fn call_candidates(self: Arc<Self>, call: ActionCall) -> Result<Value, HostError> {
-        let profile = call.profile.as_str();
-        let sid = call.args.str("sid").unwrap_or_default();
+    async fn call_candidates(
+        self: Arc<Self>,
+        profile: String,
+        a: CandidatesArgs,
+    ) -> Result<Value, HostError> {
+        let (profile, sid) = (profile.as_str(), a.sid.as_str());
         let c = self.get(profile, sid)?;
         if c.state == State::Ended {
             return Err(bad(format!("call {sid} has ended")));
         }
-        let list = call
-            .args
-            .array("candidates")
-            .ok_or_else(|| bad("call_candidates: candidates"))?;
         let mut queued = Vec::new();
         let mut dropped = Vec::new();
-        for (i, item) in list.iter().enumerate() {
-            let line = item["candidate"].as_str().ok_or_else(|| {
-                bad(format!(
-                    "call_candidates: candidates[{i}] has no \"candidate\" string"
-                ))
-            })?;
+        for (i, item) in a.candidates.iter().enumerate() {
+            let line = item.candidate.as_str();
             if line.trim().is_empty() {
                 continue; // end-of-candidates: XEP-0176 has nothing for it
             }
-            let content = match (item["mid"].as_str(), item["mline_index"].as_u64()) {
-                (Some(mid), _) if c.contents.iter().any(|x| x.name == mid) => mid.to_owned(),
-                (_, Some(n)) if (n as usize) < c.contents.len() => {
-                    c.contents[n as usize].name.clone()
-                }
-                _ => {
+            let n = item.mline_index as usize;
+            let content = match item.mid.as_deref() {
+                Some(mid) if c.contents.iter().any(|x| x.name == mid) => mid.to_owned(),
+                _ if n < c.contents.len() => c.contents[n].name.clone(),
+                mid => {
                     return Err(bad(format!(
-                        "call_candidates: candidates[{i}]: no m-line {} / mid {} in call {sid}",
-                        item["mline_index"], item["mid"]
+                        "call_candidates: candidates[{i}]: no m-line {n} / mid {} in call {sid}",
+                        json!(mid)
                     )));
                 }
             };
@@ -793,9 +802,8 @@ impl Calls {
         Ok(json!({"dropped": dropped}))
     }
 
-    async fn call_info(self: Arc<Self>, call: ActionCall) -> Result<Value, HostError> {
-        let profile = call.profile.as_str();
-        let sid = call.args.str("sid").unwrap_or_default();
+    async fn call_info(self: Arc<Self>, profile: String, a: InfoArgs) -> Result<Empty, HostError> {
+        let (profile, sid) = (profile.as_str(), a.sid.as_str());
         let c = self.get(profile, sid)?;
         if !matches!(c.state, State::Pending | State::Active) {
             return Err(bad(format!(
@@ -803,8 +811,8 @@ impl Calls {
                 c.state.as_str()
             )));
         }
-        let what = call.args.str("info").unwrap_or_default();
-        let name = match call.args.str("media") {
+        let what = a.info.as_str();
+        let name = match a.media.as_deref() {
             None => None,
             Some(m) => Some(
                 c.contents
@@ -823,11 +831,11 @@ impl Calls {
         j.other.push(info.to_element(c.role().as_str()));
         self.send_jingle(profile, &c.peer, &j).await?;
         tracing::info!(%profile, peer = %c.peer, %sid, info = what, "call info sent");
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
     /// Stored calls and those in memory (which win: they may be newer), oldest first.
-    async fn call_list(&self, profile: &str) -> Result<Value, HostError> {
+    async fn call_list(&self, profile: &str) -> Result<Vec<Value>, HostError> {
         let host = self.host();
         let id = host.profile_id(profile).await?;
         let stored = store::list(host.store(), id).await?;
@@ -843,7 +851,7 @@ impl Calls {
             .collect();
         all.extend(live);
         all.sort_by(|a, b| a["created"].as_str().cmp(&b["created"].as_str()));
-        Ok(Value::Array(all))
+        Ok(all)
     }
 
     // -------------------------------------------------------------------------------
@@ -1465,19 +1473,6 @@ impl Calls {
     }
 }
 
-/// An action's code, given the plugin.
-type Runner = fn(Arc<Calls>, ActionCall) -> BoxFuture<'static, Result<Value, HostError>>;
-
-fn spec(name: &'static str, doc: &'static str, params: Vec<Param>) -> ActionSpec {
-    ActionSpec {
-        name,
-        plugin: String::new(),
-        doc,
-        needs_session: name != "call_list",
-        params,
-    }
-}
-
 /// What the daemon knows of it before building it.
 pub const INFO: PluginInfo = PluginInfo {
     import_name: IMPORT_NAME,
@@ -1545,137 +1540,15 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
 }
 
 fn register_actions(me: &Arc<Calls>, host: &Arc<dyn Host>) {
-    for (spec, run) in setup_actions().into_iter().chain(ongoing_actions()) {
-        host.add_action(spec, action_fn(me.clone(), run));
-    }
-}
-
-fn sid_param() -> Param {
-    Param::required("sid", ParamType::String, "the call's session id")
-}
-
-/// Starting, answering, declining a call.
-fn setup_actions() -> Vec<(ActionSpec, Runner)> {
-    let sid = sid_param;
-    vec![
-        (
-            spec(
-                actions::calls::Start::NAME,
-                "Calls a contact with an SDP offer; returns {sid}",
-                vec![
-                    Param::required(
-                        "peer",
-                        ParamType::Jid,
-                        "whom to call: a bare JID (its available resource that does Jingle RTP) or a full JID",
-                    ),
-                    Param::required("sdp", ParamType::String, "the local SDP offer"),
-                    Param::optional(
-                        "media",
-                        ParamType::List,
-                        "audio, video (default: the offer's m-lines)",
-                    ),
-                    Param::optional(
-                        "jmi",
-                        ParamType::Boolean,
-                        "ring every device by XEP-0353 first instead of a direct session-initiate",
-                    ),
-                ],
-            ),
-            |m, c| m.call_start(c).boxed(),
-        ),
-        (
-            spec(
-                actions::calls::Answer::NAME,
-                "Accepts an incoming call: without sdp a JMI proposal (proceed), with sdp the offer (session-accept)",
-                vec![
-                    sid(),
-                    Param::optional(
-                        "sdp",
-                        ParamType::String,
-                        "the local SDP answer to call_incoming's offer",
-                    ),
-                ],
-            ),
-            |m, c| m.call_answer(c).boxed(),
-        ),
-        (
-            spec(
-                actions::calls::Decline::NAME,
-                "Declines an incoming call",
-                vec![
-                    sid(),
-                    Param::optional("reason", ParamType::String, "decline (default) or busy"),
-                ],
-            ),
-            |m, c| m.call_decline(c).boxed(),
-        ),
-    ]
-}
-
-/// What goes on during a call, and the list.
-fn ongoing_actions() -> Vec<(ActionSpec, Runner)> {
-    let sid = sid_param;
-    vec![
-        (
-            spec(
-                actions::calls::Candidates::NAME,
-                "Adds local ICE candidates (sent once the session is signalled)",
-                vec![
-                    sid(),
-                    Param::required(
-                        "candidates",
-                        ParamType::Array,
-                        "[{mline_index, mid, candidate}], candidate without a=; empty = end of candidates",
-                    ),
-                ],
-            ),
-            |m, c| m.call_candidates(c).boxed(),
-        ),
-        (
-            spec(
-                actions::calls::Info::NAME,
-                "Tells the peer: ringing, mute, unmute, active, hold, unhold",
-                vec![
-                    sid(),
-                    Param::required(
-                        "info",
-                        ParamType::String,
-                        "ringing, mute, unmute, active, hold or unhold",
-                    ),
-                    Param::optional(
-                        "media",
-                        ParamType::String,
-                        "audio or video (mute/unmute one content)",
-                    ),
-                ],
-            ),
-            |m, c| m.call_info(c).boxed(),
-        ),
-        (
-            spec(
-                actions::calls::End::NAME,
-                "Ends (hangs up, cancels) a call",
-                vec![
-                    sid(),
-                    Param::optional(
-                        "reason",
-                        ParamType::String,
-                        "a XEP-0166 reason (default success)",
-                    ),
-                    Param::optional("text", ParamType::String, "a human-readable explanation"),
-                ],
-            ),
-            |m, c| m.call_end(c).boxed(),
-        ),
-        (
-            spec(
-                actions::calls::List::NAME,
-                "A profile's calls (ongoing and ended since perchd started), oldest first",
-                vec![],
-            ),
-            |m, c| async move { m.call_list(&c.profile).await }.boxed(),
-        ),
-    ]
+    host.serve(actions::Start, me.clone(), Calls::call_start);
+    host.serve(actions::Answer, me.clone(), Calls::call_answer);
+    host.serve(actions::Decline, me.clone(), Calls::call_decline);
+    host.serve(actions::Candidates, me.clone(), Calls::call_candidates);
+    host.serve(actions::Info, me.clone(), Calls::call_info);
+    host.serve(actions::End, me.clone(), Calls::call_end);
+    host.serve(actions::List, me.clone(), |m, profile, _: NoArgs| async move {
+        m.call_list(&profile).await
+    });
 }
 
 impl Plugin for Calls {
