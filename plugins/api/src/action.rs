@@ -37,33 +37,6 @@ pub struct Param {
     pub default: Option<Value>,
 }
 
-impl Param {
-    pub fn required(name: &'static str, kind: ParamType, doc: &'static str) -> Self {
-        Self {
-            name,
-            kind,
-            required: true,
-            doc,
-            default: None,
-        }
-    }
-
-    pub fn optional(name: &'static str, kind: ParamType, doc: &'static str) -> Self {
-        Self {
-            name,
-            kind,
-            required: false,
-            doc,
-            default: None,
-        }
-    }
-
-    pub fn with_default(mut self, v: Value) -> Self {
-        self.default = Some(v);
-        self
-    }
-}
-
 impl From<&ParamDecl> for Param {
     /// The declared parameter, its default parsed (a default that is not JSON text is
     /// a declaration bug, which `perch-actions`' tests catch: it is dropped here).
@@ -110,43 +83,6 @@ impl ActionSpec {
 pub struct Args(BTreeMap<String, Value>);
 
 impl Args {
-    pub fn str(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(Value::as_str)
-    }
-    pub fn i64(&self, name: &str) -> Option<i64> {
-        self.0.get(name).and_then(Value::as_i64)
-    }
-    pub fn f64(&self, name: &str) -> Option<f64> {
-        self.0.get(name).and_then(Value::as_f64)
-    }
-    pub fn bool(&self, name: &str) -> Option<bool> {
-        self.0.get(name).and_then(Value::as_bool)
-    }
-    /// A `list` parameter (empty when not given).
-    pub fn list(&self, name: &str) -> Vec<String> {
-        self.0
-            .get(name)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-    /// An `object` parameter.
-    pub fn object(&self, name: &str) -> Option<&serde_json::Map<String, Value>> {
-        self.0.get(name).and_then(Value::as_object)
-    }
-    /// An `array` parameter.
-    pub fn array(&self, name: &str) -> Option<&Vec<Value>> {
-        self.0.get(name).and_then(Value::as_array)
-    }
-    /// A `jid` parameter (already checked to parse).
-    pub fn jid(&self, name: &str) -> Option<Jid> {
-        self.str(name).and_then(|s| Jid::new(s).ok())
-    }
-
     /// The checked arguments as one JSON object (defaults filled in).
     pub fn to_value(&self) -> Value {
         Value::Object(self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -347,6 +283,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use perch_actions::decl::{opt, req};
     use serde_json::json;
 
     fn spec() -> ActionSpec {
@@ -355,28 +292,50 @@ mod tests {
             plugin: "XEP-0199".into(),
             doc: "",
             needs_session: true,
-            params: vec![
-                Param::required("jid", ParamType::Jid, "who"),
-                Param::optional("count", ParamType::Integer, "how many").with_default(json!(1)),
-                Param::optional("verbose", ParamType::Boolean, "talk"),
-            ],
+            params: [
+                req("jid", ParamType::Jid, "who"),
+                opt("count", ParamType::Integer, "how many").or("1"),
+                opt("verbose", ParamType::Boolean, "talk"),
+            ]
+            .iter()
+            .map(Param::from)
+            .collect(),
         }
     }
 
     #[test]
     fn valid_calls_get_defaults() {
         let a = spec().check(&json!({"jid": "a@b"})).expect("valid");
-        assert_eq!(a.str("jid"), Some("a@b"));
-        assert_eq!(a.i64("count"), Some(1));
-        assert_eq!(a.bool("verbose"), None);
+        assert_eq!(a.to_value(), json!({"jid": "a@b", "count": 1}));
         let a = spec()
             .check(&json!({"jid": "a@b/c", "count": 3, "verbose": true}))
             .expect("valid");
-        assert_eq!(a.i64("count"), Some(3));
         assert_eq!(
-            a.jid("jid").map(|j| j.to_string()).as_deref(),
-            Some("a@b/c")
+            a.to_value(),
+            json!({"jid": "a@b/c", "count": 3, "verbose": true})
         );
+    }
+
+    #[test]
+    fn specs_come_from_the_declarations() {
+        let s = ActionSpec::of::<perch_actions::disco::DiscoInfo>();
+        assert_eq!(s.name, "disco_info");
+        assert!(s.needs_session);
+        assert_eq!(
+            serde_json::to_value(&s.params).expect("serialises"),
+            json!([
+                {"name": "jid", "type": "jid", "required": true, "doc": "the entity to ask"},
+                {"name": "node", "type": "string", "required": false,
+                 "doc": "a node of that entity"},
+                {"name": "use_cache", "type": "boolean", "required": false,
+                 "doc": "answer from this session's cache when possible", "default": true},
+            ])
+        );
+        assert!(!ActionSpec::of::<perch_actions::cache::Reset>().needs_session);
+        // A call gets its struct with the defaults filled in.
+        let args = s.check(&json!({"jid": "a@b"})).expect("valid");
+        let parsed: perch_actions::disco::DiscoArgs = args.parse(s.name).expect("parses");
+        assert!(parsed.use_cache && parsed.node.is_none());
     }
 
     #[test]
