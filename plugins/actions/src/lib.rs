@@ -6,8 +6,9 @@
 //! tests). Spelt at each call site as a string and a hand-built JSON object, a renamed
 //! parameter or a misspelt action name is only found at run time, by a user. Declared
 //! here as an [`Action`] (a unit type naming the action, with serde structs for its
-//! arguments and its result), both sides use the same declaration and the compiler
-//! checks every call.
+//! arguments and its result, and the doc and parameters `ActionList` shows), both
+//! sides use the same declaration and the compiler checks every call; the plugin
+//! serving an action writes none of it again (`perch_plugin_api::Serve`).
 //!
 //! The crate depends on serde and serde_json only, so frontends link it without the
 //! plugin API, zbus or the daemon. The wire format is unchanged: field names are the
