@@ -6,11 +6,7 @@ use serde_json::Value;
 use crate::decl::{opt, req};
 use crate::{ActionInfo, NoArgs, ParamDecl, ParamType, action, info};
 
-const ROOM: ParamDecl = req(
-    "room",
-    ParamType::Jid,
-    "the room's bare JID (room@service)",
-);
+const ROOM: ParamDecl = req("room", ParamType::Jid, "the room's bare JID (room@service)");
 const OCCUPANT: ParamDecl = req("nick", ParamType::String, "the occupant's nick");
 const TEXT: ParamDecl = req("text", ParamType::String, "the message");
 const REASON: ParamDecl = opt("reason", ParamType::String, "why");

@@ -23,12 +23,12 @@ pub mod trigger;
 // re-exported under the paths plugins have always used.
 pub use perch_codec::{ids, stanza_error};
 
+pub use action::Serve;
 pub use perch_codec::StanzaError;
 pub use plugin::{
     BuildResult, Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin,
     PluginError, PluginFactory, PluginInfo,
 };
-pub use action::Serve;
 pub use store::{
     CheckedQuery, CheckedSql, PluginStore, SqlxTransaction, StoreDenied, StoreTransaction,
 };

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_actions::disco::{self as actions, DiscoArgs, PingArgs};
 use perch_actions::JobStarted;
+use perch_actions::disco::{self as actions, DiscoArgs, PingArgs};
 use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
@@ -21,9 +21,7 @@ use perch_plugin_api::parsers::disco::{
     DiscoInfoQuery, DiscoInfoResult, DiscoItemsQuery, DiscoItemsResult, Identity,
 };
 use perch_plugin_api::parsers::ns;
-use perch_plugin_api::{
-    BuildResult, Host, HostError, Plugin, PluginFactory, PluginInfo, Serve,
-};
+use perch_plugin_api::{BuildResult, Host, HostError, Plugin, PluginFactory, PluginInfo, Serve};
 use serde_json::{Value, json};
 
 pub const IMPORT_NAME: &str = "XEP-0030";
@@ -267,12 +265,16 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         cache: Mutex::default(),
         host: host.clone(),
     });
-    host.serve(actions::DiscoInfo, me.clone(), |me, profile, args| async move {
-        me.lookup_call(&profile, args, false).await
-    });
-    host.serve(actions::DiscoItems, me.clone(), |me, profile, args| async move {
-        me.lookup_call(&profile, args, true).await
-    });
+    host.serve(
+        actions::DiscoInfo,
+        me.clone(),
+        |me, profile, args| async move { me.lookup_call(&profile, args, false).await },
+    );
+    host.serve(
+        actions::DiscoItems,
+        me.clone(),
+        |me, profile, args| async move { me.lookup_call(&profile, args, true).await },
+    );
     host.serve(actions::DiscoWalk, me.clone(), Disco::walk);
     Ok(me)
 }

@@ -11,9 +11,7 @@ use perch_actions::disco::{Ping as PingAction, PingArgs, Pong};
 use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::ns;
-use perch_plugin_api::{
-    BuildResult, Host, HostError, Plugin, PluginFactory, PluginInfo, Serve,
-};
+use perch_plugin_api::{BuildResult, Host, HostError, Plugin, PluginFactory, PluginInfo, Serve};
 
 pub const IMPORT_NAME: &str = "XEP-0199";
 

@@ -18,8 +18,7 @@ use perch_plugin_api::parsers::message::{Message, MessageType};
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::points::{IncomingMessage, MessageReceived, MessageSend, OutgoingMessage};
 use perch_plugin_api::{
-    BuildResult, Direction, Flow, Host, HostError, Plugin, PluginFactory, PluginInfo, Serve,
-    Source,
+    BuildResult, Direction, Flow, Host, HostError, Plugin, PluginFactory, PluginInfo, Serve, Source,
 };
 use serde_json::json;
 
@@ -126,7 +125,8 @@ async fn chat_state_send(
             STATES.join(", ")
         )));
     }
-    host.send(&profile, notification(to.clone(), &state)).await?;
+    host.send(&profile, notification(to.clone(), &state))
+        .await?;
     Ok(ChatState {
         to: to.to_string(),
         state,

@@ -13,9 +13,7 @@ use perch_actions::blog::{self as actions, GetArgs, PostRef, Posts, PublishArgs,
 use perch_plugin_api::action::opt_jid_arg;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::minidom::rxml::{Namespace, NcName};
-use perch_plugin_api::{
-    Host, HostError, Plugin, PluginError, PluginFactory, PluginInfo, Serve,
-};
+use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginFactory, PluginInfo, Serve};
 use serde_json::{Map, Value, json};
 
 use crate::pubsub_cache::{Analyser, Analysers, Analysis};
@@ -341,9 +339,11 @@ pub fn factory(analysers: Arc<Analysers>) -> PluginFactory {
 }
 
 fn register_actions(host: &Arc<dyn Host>) {
-    host.serve(actions::Publish, host.clone(), |h, profile, args| async move {
-        publish(&*h, &profile, args).await
-    });
+    host.serve(
+        actions::Publish,
+        host.clone(),
+        |h, profile, args| async move { publish(&*h, &profile, args).await },
+    );
     host.serve(actions::Get, host.clone(), blog_get);
     host.serve(actions::Retract, host.clone(), blog_retract);
 }
@@ -408,6 +408,33 @@ async fn blog_retract(
     })
 }
 
+/// The publication date of post `item_id`, as the service has it (`None`: no such
+/// post, or undated).
+async fn published_date(
+    host: &dyn Host,
+    profile: &str,
+    service: Option<perch_plugin_api::jid::Jid>,
+    node: &str,
+    item_id: &str,
+) -> Option<String> {
+    let req = ItemsRequest {
+        profile: profile.to_owned(),
+        service,
+        node: node.to_owned(),
+        max_items: None,
+        item_ids: vec![item_id.to_owned()],
+        rsm: None,
+        all: false,
+        // Asked of the service: before a first post the node does not exist, and a
+        // cache sync started by this read would fail on it and keep the node out of
+        // the cache.
+        use_cache: false,
+    };
+    let page = xep_0060::get_items(host, req).await.ok()?;
+    let post = post_of(page.items.first()?);
+    post["published"].as_str().map(str::to_owned)
+}
+
 /// A new post gets an id, dates and its author; an edit keeps its publication date.
 async fn publish(host: &dyn Host, profile: &str, a: PublishArgs) -> Result<PostRef, HostError> {
     let (to, node) = target(a.service.as_deref(), a.node)?;
@@ -425,30 +452,11 @@ async fn publish(host: &dyn Host, profile: &str, a: PublishArgs) -> Result<PostR
     let now = now_rfc3339();
     // An edit keeps the original publication date.
     let previous = if edit {
-        let req = ItemsRequest {
-            profile: profile.to_owned(),
-            service: to.clone(),
-            node: node.clone(),
-            max_items: None,
-            item_ids: vec![item_id.clone()],
-            rsm: None,
-            all: false,
-            // Asked of the service: before a first post the node does not exist, and a
-            // cache sync started by this read would fail on it and keep the node out
-            // of the cache.
-            use_cache: false,
-        };
-        xep_0060::get_items(host, req)
-            .await
-            .ok()
-            .and_then(|p| p.items.first().map(post_of))
+        published_date(host, profile, to.clone(), &node, &item_id).await
     } else {
         None
     };
-    let published = previous
-        .as_ref()
-        .and_then(|p| p["published"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| now.clone());
+    let published = previous.unwrap_or_else(|| now.clone());
     post.entry("published").or_insert(json!(published));
     post.insert("updated".into(), json!(now));
     // The item's XMPP URI, node and item id percent-encoded (as Libervia writes it).

@@ -13,12 +13,11 @@
 pub use perch_codec::xep_0167::{rtp, sdp};
 mod store;
 
+use perch_actions::Empty;
 use perch_actions::NoArgs;
 use perch_actions::calls::{
-    self as actions, AnswerArgs, CandidatesArgs, DeclineArgs, EndArgs, InfoArgs, StartArgs,
-    Started,
+    self as actions, AnswerArgs, CandidatesArgs, DeclineArgs, EndArgs, InfoArgs, StartArgs, Started,
 };
-use perch_actions::Empty;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -1546,9 +1545,11 @@ fn register_actions(me: &Arc<Calls>, host: &Arc<dyn Host>) {
     host.serve(actions::Candidates, me.clone(), Calls::call_candidates);
     host.serve(actions::Info, me.clone(), Calls::call_info);
     host.serve(actions::End, me.clone(), Calls::call_end);
-    host.serve(actions::List, me.clone(), |m, profile, _: NoArgs| async move {
-        m.call_list(&profile).await
-    });
+    host.serve(
+        actions::List,
+        me.clone(),
+        |m, profile, _: NoArgs| async move { m.call_list(&profile).await },
+    );
 }
 
 impl Plugin for Calls {

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use perch_actions::muc::{
-    self as actions, BanArgs, Banned, DestroyArgs, JoinArgs, KickArgs, PmArgs, RoomArgs,
-    RoomNick, RoomSubject, SayArgs,
-};
 use perch_actions::NoArgs;
+use perch_actions::muc::{
+    self as actions, BanArgs, Banned, DestroyArgs, JoinArgs, KickArgs, PmArgs, RoomArgs, RoomNick,
+    RoomSubject, SayArgs,
+};
 use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::parsers::message::{Message, MessageType};
@@ -23,9 +23,11 @@ type Answer<T> = Result<T, HostError>;
 pub(super) fn register(m: &Arc<Muc>) {
     let host = &m.host;
     host.serve(actions::Join, m.clone(), join);
-    host.serve(actions::Leave, m.clone(), |m, profile, a: RoomArgs| async move {
-        m.leave(&profile, &room(&a.room)?).await
-    });
+    host.serve(
+        actions::Leave,
+        m.clone(),
+        |m, profile, a: RoomArgs| async move { m.leave(&profile, &room(&a.room)?).await },
+    );
     host.serve(actions::List, m.clone(), list);
     host.serve(actions::Occupants, m.clone(), occupants);
     host.serve(actions::Say, m.clone(), say);

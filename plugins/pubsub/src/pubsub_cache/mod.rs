@@ -21,8 +21,8 @@ use perch_actions::{Empty, JobStarted, NoArgs};
 use perch_plugin_api::action::opt_jid_arg;
 use perch_plugin_api::points::{SessionInfo, SessionStarted};
 use perch_plugin_api::{
-    BuildResult, Flow, Host, HostError, Plugin, PluginError, PluginFactory, PluginInfo,
-    Serve, TriggerError,
+    BuildResult, Flow, Host, HostError, Plugin, PluginError, PluginFactory, PluginInfo, Serve,
+    TriggerError,
 };
 use serde_json::{Value, json};
 

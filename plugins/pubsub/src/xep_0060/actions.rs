@@ -8,10 +8,10 @@
 use std::sync::Arc;
 
 use perch_actions::pubsub::{
-    self as actions, Affiliations, DefaultConfig, Fields, ItemsGetArgs, NodeAffiliations,
-    NodeArgs, NodeConfig, NodeConfigSetArgs, NodeCreateArgs, NodeDeleteArgs, NodeDone,
-    NodeList, NodeSubscriptions, OnlyServiceArgs, PublishArgs, Published, RetractArgs,
-    Retracted, ServiceArgs, SubscribeArgs, Subscribed, Subscriptions, UnsubscribeArgs,
+    self as actions, Affiliations, DefaultConfig, Fields, ItemsGetArgs, NodeAffiliations, NodeArgs,
+    NodeConfig, NodeConfigSetArgs, NodeCreateArgs, NodeDeleteArgs, NodeDone, NodeList,
+    NodeSubscriptions, OnlyServiceArgs, PublishArgs, Published, RetractArgs, Retracted,
+    ServiceArgs, SubscribeArgs, Subscribed, Subscriptions, UnsubscribeArgs,
 };
 use perch_plugin_api::action::opt_jid_arg;
 use perch_plugin_api::jid::Jid;
@@ -78,7 +78,11 @@ fn register_node_actions(host: &Arc<dyn Host>) {
     host.serve(actions::NodePurge, host.clone(), node_purge);
     host.serve(actions::NodeConfigGet, host.clone(), node_config_get);
     host.serve(actions::NodeConfigSet, host.clone(), node_config_set);
-    host.serve(actions::NodeDefaultConfig, host.clone(), node_default_config);
+    host.serve(
+        actions::NodeDefaultConfig,
+        host.clone(),
+        node_default_config,
+    );
     host.serve(actions::NodeListGet, host.clone(), node_list);
     host.serve(actions::NodeInfo, host.clone(), node_info);
 }
@@ -172,7 +176,12 @@ async fn own_list(
 ) -> Answer<(String, Value)> {
     let to = service(a.service.as_deref())?;
     let reply = host
-        .iq(profile, to.clone(), false, xml::mine(what, a.node.as_deref()))
+        .iq(
+            profile,
+            to.clone(),
+            false,
+            xml::mine(what, a.node.as_deref()),
+        )
         .await?;
     let service = service_name(host, profile, to.as_ref()).await;
     Ok((service, json!(xml::parse_list(reply.as_ref(), what))))
@@ -309,12 +318,7 @@ async fn node_list(host: Arc<dyn Host>, profile: String, a: ServiceArgs) -> Answ
 async fn node_info(host: Arc<dyn Host>, profile: String, a: NodeArgs) -> Answer<Value> {
     let to = service(a.service.as_deref())?;
     let reply = host
-        .iq(
-            &profile,
-            to.clone(),
-            false,
-            xml::disco_info(Some(&a.node)),
-        )
+        .iq(&profile, to.clone(), false, xml::disco_info(Some(&a.node)))
         .await?;
     let mut info = xml::parse_disco_info(reply.as_ref());
     info["service"] = json!(service_name(&*host, &profile, to.as_ref()).await);
@@ -416,11 +420,7 @@ async fn subscribe(host: Arc<dyn Host>, profile: String, a: SubscribeArgs) -> An
 }
 
 /// `pubsub_unsubscribe`.
-async fn unsubscribe(
-    host: Arc<dyn Host>,
-    profile: String,
-    a: UnsubscribeArgs,
-) -> Answer<NodeDone> {
+async fn unsubscribe(host: Arc<dyn Host>, profile: String, a: UnsubscribeArgs) -> Answer<NodeDone> {
     let to = service(a.service.as_deref())?;
     let jid = subscriber(&*host, &profile, a.jid).await?;
     let payload = xml::unsubscribe(&a.node, &jid, a.subid.as_deref());

@@ -426,4 +426,3 @@ async fn on_event(
 }
 
 mod actions;
-
