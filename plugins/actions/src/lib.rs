@@ -30,12 +30,14 @@ pub mod disco;
 pub mod messages;
 pub mod muc;
 pub mod pubsub;
+pub mod signals;
 
 mod params;
 mod probe;
 
 pub use params::{ParamDecl, ParamType, decl};
 pub use probe::fields;
+pub use signals::Signal;
 
 /// One action: its name (as `ActionRun` and `ActionList` know it), its arguments and
 /// its result.

@@ -15,6 +15,7 @@ pub mod action;
 pub mod db;
 pub mod plugin;
 pub mod points;
+pub mod signal;
 pub mod store;
 pub mod testing;
 pub mod trigger;
@@ -29,6 +30,7 @@ pub use plugin::{
     BuildResult, Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin,
     PluginError, PluginFactory, PluginInfo,
 };
+pub use signal::Signals;
 pub use store::{
     CheckedQuery, CheckedSql, PluginStore, SqlxTransaction, StoreDenied, StoreTransaction,
 };

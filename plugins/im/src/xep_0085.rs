@@ -12,19 +12,18 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use perch_actions::messages::{ChatState, ChatStateSend};
+use perch_actions::signals::{self, ContactState};
 use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Message, MessageType};
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::points::{IncomingMessage, MessageReceived, MessageSend, OutgoingMessage};
 use perch_plugin_api::{
-    BuildResult, Direction, Flow, Host, HostError, Plugin, PluginFactory, PluginInfo, Serve, Source,
+    BuildResult, Direction, Flow, Host, HostError, Plugin, PluginFactory, PluginInfo, Serve,
+    Signals, Source,
 };
-use serde_json::json;
 
 pub const IMPORT_NAME: &str = "XEP-0085";
-/// The signal emitted when a contact's state arrives.
-pub const CHAT_STATE: &str = "chat_state";
 
 /// XEP-0334 Message Processing Hints.
 const HINTS: &str = "urn:xmpp:hints";
@@ -80,10 +79,7 @@ pub fn factory() -> PluginFactory {
 
 async fn build(host: Arc<dyn Host>) -> BuildResult {
     host.add_feature(ns::CHATSTATES);
-    host.declare_signal(
-        CHAT_STATE,
-        "a contact's chat state: {\"from\": full JID, \"state\": active|composing|paused|inactive|gone}",
-    );
+    host.declare(signals::ChatState);
     host.triggers()
         .add::<MessageSend, _>(0, |args: &mut OutgoingMessage| {
             add_active(&mut args.message);
@@ -102,11 +98,11 @@ fn on_received(host: Arc<dyn Host>, args: &mut IncomingMessage) -> BoxFuture<'_,
     let live = args.source != Source::Archive && args.direction != Some(Direction::Out);
     let found = state(&args.message).filter(|_| live);
     if let (Some(state), Some(from)) = (found, &args.message.from) {
-        host.emit(
-            CHAT_STATE,
-            &args.profile,
-            json!({"from": from.to_string(), "state": state}),
-        );
+        let payload = ContactState {
+            from: from.to_string(),
+            state: state.to_owned(),
+        };
+        host.signal(signals::ChatState, &args.profile, &payload);
     }
     async { Flow::Continue }.boxed()
 }
