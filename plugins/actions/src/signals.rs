@@ -7,9 +7,9 @@
 //! the plugin builds the payload as that struct and a reader parses it into the same
 //! one. The wire format is the struct's JSON.
 //!
-//! Declared so far: the instant-messaging plugins' signals. The others (MUC, calls,
-//! pubsub events) still build their JSON by hand and are described in
-//! `doc/plugins.rst`.
+//! Declared so far: the instant-messaging plugins' signals (here) and the calls'
+//! (`crate::calls`). The others (MUC, pubsub events) still build their JSON by hand
+//! and are described in `doc/plugins.rst`.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -31,13 +31,14 @@ macro_rules! signal {
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         pub struct $ty;
 
-        impl Signal for $ty {
+        impl $crate::Signal for $ty {
             const NAME: &'static str = $name;
             const DOC: &'static str = $text;
             type Payload = $payload;
         }
     };
 }
+pub(crate) use signal;
 
 /// A contact's chat state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

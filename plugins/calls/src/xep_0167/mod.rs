@@ -15,8 +15,11 @@ mod store;
 
 use perch_actions::Empty;
 use perch_actions::NoArgs;
+use perch_actions::Signal;
 use perch_actions::calls::{
-    self as actions, AnswerArgs, CandidatesArgs, DeclineArgs, EndArgs, InfoArgs, StartArgs, Started,
+    self as actions, AnswerArgs, Candidate as CallCandidate, CandidatesArgs, DeclineArgs, EndArgs,
+    Ending, InfoArgs, Offer, PeerInfo, Proposal, RemoteCandidates, Setup, StartArgs, Started,
+    StateChange,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -33,7 +36,7 @@ use perch_plugin_api::points::{
 };
 use perch_plugin_api::{
     BuildResult, Flow, Host, HostError, IqAnswer, IqRequest, Plugin, PluginError, PluginFactory,
-    PluginInfo, Serve, StanzaError,
+    PluginInfo, Serve, Signals, StanzaError,
 };
 use serde_json::{Value, json};
 
@@ -63,28 +66,6 @@ pub const FEATURES: &[&str] = &[
     rtp::NS_HDREXT,
     rtp::NS_SSMA,
     jingle::xml::NS_GROUPING,
-];
-
-const SIGNALS: &[(&str, &str)] = &[
-    (
-        "call_proposed",
-        "a contact rings us by JMI: {sid, peer, media}; accept with call_answer {sid}",
-    ),
-    (
-        "call_incoming",
-        "an incoming call's offer: {sid, peer, media, sdp, jmi}; answer with call_answer or call_decline",
-    ),
-    (
-        "call_setup",
-        "the remote SDP of a call: {sid, role, sdp} (the caller gets the answer)",
-    ),
-    (
-        <actions::Candidates as perch_actions::Action>::NAME,
-        "remote ICE candidates: {sid, candidates: [{mline_index, mid, candidate}]}",
-    ),
-    ("call_info", "the peer's session-info: {sid, info, media?}"),
-    ("call_state", "a call changed state: {sid, state}"),
-    ("call_ended", "a call ended: {sid, reason, text?}"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,8 +217,16 @@ impl Calls {
             .map(f)
     }
 
-    fn emit(&self, name: &str, profile: &str, data: Value) {
-        self.host.emit(name, profile, data);
+    fn signal<S: Signal>(&self, signal: S, profile: &str, payload: S::Payload) {
+        self.host.signal(signal, profile, &payload);
+    }
+
+    fn state_changed(&self, profile: &str, sid: &str, state: State) {
+        let change = StateChange {
+            sid: sid.to_owned(),
+            state: state.as_str().to_owned(),
+        };
+        self.signal(actions::StateChanged, profile, change);
     }
 
     fn set_state(&self, profile: &str, sid: &str, state: State) {
@@ -259,11 +248,7 @@ impl Calls {
             .unwrap_or(false);
         if changed {
             tracing::info!(%profile, %sid, state = state.as_str(), "call state");
-            self.emit(
-                "call_state",
-                profile,
-                json!({"sid": sid, "state": state.as_str()}),
-            );
+            self.state_changed(profile, sid, state);
         }
     }
 
@@ -283,12 +268,13 @@ impl Calls {
         let Some(Some(peer)) = peer else { return };
         self.store_ended(profile, sid);
         tracing::info!(%profile, %peer, %sid, reason, text = text.as_deref().unwrap_or(""), "call ended");
-        self.emit("call_state", profile, json!({"sid": sid, "state": "ended"}));
-        let mut data = json!({"sid": sid, "reason": reason});
-        if let Some(t) = text {
-            data["text"] = json!(t);
-        }
-        self.emit("call_ended", profile, data);
+        self.state_changed(profile, sid, State::Ended);
+        let ending = Ending {
+            sid: sid.to_owned(),
+            reason: reason.to_owned(),
+            text,
+        };
+        self.signal(actions::Ended, profile, ending);
     }
 
     /// Writes an ended call to the database, off the caller's path.
@@ -942,11 +928,12 @@ impl Calls {
         });
         tracing::info!(%profile, peer = %from, %sid, "call accepted by the peer");
         self.set_state(profile, sid, State::Active);
-        self.emit(
-            "call_setup",
-            profile,
-            json!({"sid": sid, "role": "initiator", "sdp": sdp}),
-        );
+        let setup = Setup {
+            sid: sid.to_owned(),
+            role: "initiator".to_owned(),
+            sdp,
+        };
+        self.signal(actions::SetUp, profile, setup);
     }
 
     /// session-info (XEP-0167 §7: ringing, mute, …) goes to the frontend
@@ -962,7 +949,11 @@ impl Calls {
         let sid = &j.sid;
         for p in &j.other {
             if let Some(info) = rtp::Info::from_element(p) {
-                let mut data = json!({"sid": sid, "info": info.as_str()});
+                let mut data = PeerInfo {
+                    sid: sid.clone(),
+                    info: info.as_str().to_owned(),
+                    media: None,
+                };
                 if let rtp::Info::Mute(Some(n)) | rtp::Info::Unmute(Some(n)) = &info
                     && let Some(m) = c
                         .contents
@@ -970,10 +961,10 @@ impl Calls {
                         .find(|x| &x.name == n)
                         .and_then(|x| x.description.as_ref())
                 {
-                    data["media"] = json!(m.media);
+                    data.media = Some(m.media.clone());
                 }
                 tracing::info!(%profile, peer = %from, %sid, info = info.as_str(), "call info received");
-                self.emit("call_info", profile, data);
+                self.signal(actions::InfoReceived, profile, data);
             } else {
                 // XEP-0166 §7.2.12: an info we do not understand.
                 let mut e = jingle::out_of_order("");
@@ -1007,18 +998,20 @@ impl Calls {
                 )));
             };
             for cand in content.transport.iter().flat_map(|t| t.candidates.iter()) {
-                out.push(
-                    json!({"mline_index": index, "mid": content.name, "candidate": cand.to_sdp()}),
-                );
+                out.push(CallCandidate {
+                    mline_index: u32::try_from(index).unwrap_or(u32::MAX),
+                    mid: Some(content.name.clone()),
+                    candidate: cand.to_sdp(),
+                });
             }
         }
         if !out.is_empty() {
             tracing::debug!(%profile, peer = %from, %sid, count = out.len(), "remote candidates");
-            self.emit(
-                "call_candidates",
-                profile,
-                json!({"sid": sid, "candidates": out}),
-            );
+            let remote = RemoteCandidates {
+                sid: sid.clone(),
+                candidates: out,
+            };
+            self.signal(actions::CandidatesReceived, profile, remote);
         }
         None
     }
@@ -1156,16 +1149,15 @@ impl Calls {
             c.state = State::Pending;
         });
         tracing::info!(%profile, peer = %from, %sid, ?media, jmi = by_jmi, "incoming call");
-        self.emit(
-            "call_state",
-            profile,
-            json!({"sid": sid, "state": "pending"}),
-        );
-        self.emit(
-            "call_incoming",
-            profile,
-            json!({"sid": sid, "peer": from.to_string(), "media": media, "sdp": sdp, "jmi": by_jmi}),
-        );
+        self.state_changed(profile, sid, State::Pending);
+        let offer = Offer {
+            sid: sid.to_owned(),
+            peer: from.to_string(),
+            media,
+            sdp,
+            jmi: by_jmi,
+        };
+        self.signal(actions::Incoming, profile, offer);
     }
 
     /// A JMI message: returns whether it was one (then it is not a chat message).
@@ -1296,11 +1288,12 @@ impl Calls {
         };
         self.lock().insert((profile.clone(), sid.clone()), state);
         tracing::info!(%profile, peer = %from, %sid, ?media, "call proposed to us (JMI)");
-        self.emit(
-            "call_proposed",
-            &profile,
-            json!({"sid": sid, "peer": from.to_string(), "media": media}),
-        );
+        let proposal = Proposal {
+            sid: sid.clone(),
+            peer: from.to_string(),
+            media,
+        };
+        self.signal(actions::Proposed, &profile, proposal);
         let me = self.clone();
         tokio::spawn(async move {
             match me
@@ -1322,11 +1315,12 @@ impl Calls {
         match (m.kind, c.direction, c.state) {
             (Kind::Ringing, Direction::Outgoing, State::Proposed) => {
                 self.set_state(&profile, &sid, State::Ringing);
-                self.emit(
-                    "call_info",
-                    &profile,
-                    json!({"sid": sid, "info": "ringing"}),
-                );
+                let ringing = PeerInfo {
+                    sid: sid.clone(),
+                    info: "ringing".to_owned(),
+                    media: None,
+                };
+                self.signal(actions::InfoReceived, &profile, ringing);
             }
             (Kind::Proceed, Direction::Outgoing, State::Proposed | State::Ringing) => {
                 let offer = self.update(&profile, &sid, |x| {
@@ -1511,9 +1505,7 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
     for f in FEATURES {
         host.add_feature(f);
     }
-    for (name, doc) in SIGNALS {
-        host.declare_signal(name, doc);
-    }
+    declare_signals(&*host);
     let m = me.clone();
     host.add_iq_handler(
         true,
@@ -1536,6 +1528,17 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
     })?;
     register_actions(&me, &host);
     Ok(me)
+}
+
+/// The signals perchd emits about calls (declared in `perch_actions::calls`).
+fn declare_signals(host: &dyn Host) {
+    host.declare(actions::Proposed);
+    host.declare(actions::Incoming);
+    host.declare(actions::SetUp);
+    host.declare(actions::CandidatesReceived);
+    host.declare(actions::InfoReceived);
+    host.declare(actions::StateChanged);
+    host.declare(actions::Ended);
 }
 
 fn register_actions(me: &Arc<Calls>, host: &Arc<dyn Host>) {
