@@ -1316,7 +1316,7 @@ impl Calls {
             (Kind::Ringing, Direction::Outgoing, State::Proposed) => {
                 self.set_state(&profile, &sid, State::Ringing);
                 let ringing = PeerInfo {
-                    sid: sid.clone(),
+                    sid,
                     info: "ringing".to_owned(),
                     media: None,
                 };
