@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use perch_actions::Signal;
+use perch_actions::signals::{ChatState, ContactState};
 use perch_plugin_api::ConnectionState;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
@@ -151,13 +153,12 @@ async fn emit(lib: &Lib, ev: Event) {
             profile,
             data,
             ..
-        } if name == "chat_state" => {
-            let from = data["from"].as_str().unwrap_or_default().to_owned();
-            let state = data["state"].as_str().unwrap_or_default().to_owned();
+        } if name == <ChatState as Signal>::NAME => {
+            let s: ContactState = serde_json::from_value(data).unwrap_or_default();
             lib.emit(
                 PLUGIN_INTERFACE,
                 "chatStateReceived",
-                &(from, state, profile),
+                &(s.from, s.state, profile),
             )
             .await;
         }

@@ -98,3 +98,30 @@ async fn typed_calls_in_process_round_trip() {
         .unwrap_err();
     assert!(e.to_string().contains("\"nodes\""), "{e}");
 }
+
+/// The wire contract of `ActionList`: every action's name, plugin, doc, session need
+/// and parameters (names, types, required, defaults, docs), exactly as frontends have
+/// read them since before the parameters were derived from `perch-actions`.
+#[tokio::test]
+async fn the_action_list_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(&dir).await;
+    let listed = serde_json::to_value(d.action_specs()).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/action_list.json")).unwrap();
+    if listed != expected {
+        let (l, e) = (listed.as_array().unwrap(), expected.as_array().unwrap());
+        let differ: Vec<_> = l
+            .iter()
+            .zip(e)
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| format!("listed {a}\nexpected {b}"))
+            .collect();
+        panic!(
+            "ActionList changed ({} listed, {} expected):\n{}",
+            l.len(),
+            e.len(),
+            differ.join("\n\n")
+        );
+    }
+}

@@ -3,7 +3,15 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{ActionInfo, action, info};
+use crate::decl::opt;
+use crate::{ActionInfo, ParamDecl, ParamType, action, info};
+
+const SERVICE: ParamDecl = crate::pubsub::SERVICE;
+const NODE: ParamDecl = opt(
+    "node",
+    ParamType::String,
+    "the node; default urn:xmpp:microblog:0",
+);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PublishArgs {
@@ -28,7 +36,18 @@ pub struct PostRef {
 
 action!(
     /// Publishes a post, or edits one (same item_id: its publication date is kept).
-    Publish = "blog_publish", PublishArgs => PostRef
+    Publish = "blog_publish", PublishArgs => PostRef,
+    "Publishes a post, or edits one (same item_id: its publication date is kept)",
+    [
+        SERVICE,
+        NODE,
+        opt("item_id", String, "the post's item id; default: a new one"),
+        req(
+            "post",
+            Object,
+            "{title, content, content_xhtml, tags, language, comments}",
+        ),
+    ]
 );
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +99,18 @@ pub struct Posts {
 
 action!(
     /// Gets posts (newest max, ids, an RSM page), through the pubsub cache.
-    Get = "blog_get", GetArgs => Posts
+    Get = "blog_get", GetArgs => Posts,
+    "Gets posts (newest max, ids, an RSM page), through the pubsub cache",
+    [
+        SERVICE,
+        NODE,
+        opt("max", Integer, "the newest N posts (default 10)"),
+        opt("item_ids", List, "these posts only"),
+        opt("before", String, "RSM: the page before this id"),
+        opt("after", String, "RSM: the page after this id"),
+        opt("index", Integer, "RSM: the page starting here"),
+        opt("use_cache", Boolean, "false: ask the service").or("true"),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +124,9 @@ pub struct RetractArgs {
 
 action!(
     /// Deletes a post.
-    Retract = "blog_retract", RetractArgs => PostRef
+    Retract = "blog_retract", RetractArgs => PostRef,
+    "Deletes a post",
+    [SERVICE, NODE, req("item_id", String, "the post's item id")]
 );
 
 pub(crate) fn all() -> Vec<ActionInfo> {

@@ -4,7 +4,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{ActionInfo, Empty, NoArgs, action, info};
+use crate::decl::req;
+use crate::signals::signal;
+use crate::{ActionInfo, Empty, NoArgs, ParamDecl, ParamType, action, info};
+
+const SID: ParamDecl = req("sid", ParamType::String, "the call's session id");
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartArgs {
@@ -30,7 +34,22 @@ pub struct Started {
 
 action!(
     /// Calls a contact with an SDP offer.
-    Start = "call_start", StartArgs => Started
+    Start = "call_start", StartArgs => Started,
+    "Calls a contact with an SDP offer; returns {sid}",
+    [
+        req(
+            "peer",
+            Jid,
+            "whom to call: a bare JID (its available resource that does Jingle RTP) or a full JID",
+        ),
+        req("sdp", String, "the local SDP offer"),
+        opt("media", List, "audio, video (default: the offer's m-lines)"),
+        opt(
+            "jmi",
+            Boolean,
+            "ring every device by XEP-0353 first instead of a direct session-initiate",
+        ),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +62,12 @@ pub struct AnswerArgs {
 
 action!(
     /// Accepts an incoming call: `{}`, or `{"proceeded": true}` for a JMI proposal.
-    Answer = "call_answer", AnswerArgs => Value
+    Answer = "call_answer", AnswerArgs => Value,
+    "Accepts an incoming call: without sdp a JMI proposal (proceed), with sdp the offer (session-accept)",
+    [
+        SID,
+        opt("sdp", String, "the local SDP answer to call_incoming's offer"),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +80,9 @@ pub struct DeclineArgs {
 
 action!(
     /// Declines an incoming call.
-    Decline = "call_decline", DeclineArgs => Empty
+    Decline = "call_decline", DeclineArgs => Empty,
+    "Declines an incoming call",
+    [SID, opt("reason", String, "decline (default) or busy")]
 );
 
 /// One local ICE candidate, `candidate` without `a=`.
@@ -77,7 +103,16 @@ pub struct CandidatesArgs {
 
 action!(
     /// Adds local ICE candidates: `{dropped}`, how many could not be used.
-    Candidates = "call_candidates", CandidatesArgs => Value
+    Candidates = "call_candidates", CandidatesArgs => Value,
+    "Adds local ICE candidates (sent once the session is signalled)",
+    [
+        SID,
+        req(
+            "candidates",
+            Array,
+            "[{mline_index, mid, candidate}], candidate without a=; empty = end of candidates",
+        ),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,7 +127,13 @@ pub struct InfoArgs {
 
 action!(
     /// Tells the peer: ringing, mute, unmute, active, hold, unhold.
-    Info = "call_info", InfoArgs => Empty
+    Info = "call_info", InfoArgs => Empty,
+    "Tells the peer: ringing, mute, unmute, active, hold, unhold",
+    [
+        SID,
+        req("info", String, "ringing, mute, unmute, active, hold or unhold"),
+        opt("media", String, "audio or video (mute/unmute one content)"),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,12 +148,21 @@ pub struct EndArgs {
 
 action!(
     /// Ends (hangs up, cancels) a call.
-    End = "call_end", EndArgs => Empty
+    End = "call_end", EndArgs => Empty,
+    "Ends (hangs up, cancels) a call",
+    [
+        SID,
+        opt("reason", String, "a XEP-0166 reason (default success)"),
+        opt("text", String, "a human-readable explanation"),
+    ]
 );
 
 action!(
     /// A profile's calls, oldest first: `[{sid, peer, direction, state, media, …}]`.
-    List = "call_list", NoArgs => Vec<Value>
+    List = "call_list", NoArgs => Vec<Value>,
+    "A profile's calls (ongoing and ended since perchd started), oldest first",
+    [],
+    no_session
 );
 
 pub(crate) fn all() -> Vec<ActionInfo> {
@@ -125,4 +175,160 @@ pub(crate) fn all() -> Vec<ActionInfo> {
         info::<End>(),
         info::<List>(),
     ]
+}
+
+// Signals, which perchd emits under plugin name `xep_0167`.
+
+/// A contact rings us by XEP-0353.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub sid: String,
+    /// The caller's full JID.
+    pub peer: String,
+    /// audio, video.
+    pub media: Vec<String>,
+}
+
+signal!(
+    /// A contact rings us by JMI; accept with `call_answer {sid}`.
+    Proposed = "call_proposed", Proposal,
+    "a contact rings us by JMI: {sid, peer, media}; accept with call_answer {sid}"
+);
+
+/// An incoming call's offer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    pub sid: String,
+    /// The caller's full JID.
+    pub peer: String,
+    /// audio, video.
+    pub media: Vec<String>,
+    /// The remote SDP offer.
+    pub sdp: String,
+    /// Whether it follows a JMI proposal we accepted.
+    pub jmi: bool,
+}
+
+signal!(
+    /// An incoming call's offer; answer with `call_answer` or `call_decline`.
+    Incoming = "call_incoming", Offer,
+    "an incoming call's offer: {sid, peer, media, sdp, jmi}; answer with call_answer or call_decline"
+);
+
+/// The remote SDP of a call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setup {
+    pub sid: String,
+    /// Our role: `initiator` (the caller gets the answer).
+    pub role: String,
+    pub sdp: String,
+}
+
+signal!(
+    /// The remote SDP of a call (the caller gets the answer).
+    SetUp = "call_setup", Setup,
+    "the remote SDP of a call: {sid, role, sdp} (the caller gets the answer)"
+);
+
+/// Remote ICE candidates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteCandidates {
+    pub sid: String,
+    pub candidates: Vec<Candidate>,
+}
+
+signal!(
+    /// Remote ICE candidates arrived (same name as the action that sends ours).
+    CandidatesReceived = "call_candidates", RemoteCandidates,
+    "remote ICE candidates: {sid, candidates: [{mline_index, mid, candidate}]}"
+);
+
+/// The peer's session-info.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub sid: String,
+    /// ringing, mute, unmute, active, hold or unhold.
+    pub info: String,
+    /// audio or video, for a mute/unmute of one content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<String>,
+}
+
+signal!(
+    /// The peer's session-info (XEP-0167 §7), or its JMI ringing.
+    InfoReceived = "call_info", PeerInfo,
+    "the peer's session-info: {sid, info, media?}"
+);
+
+/// A call's new state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateChange {
+    pub sid: String,
+    /// proposed, ringing, pending, active or ended.
+    pub state: String,
+}
+
+signal!(
+    /// A call changed state.
+    StateChanged = "call_state", StateChange,
+    "a call changed state: {sid, state}"
+);
+
+/// How a call ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ending {
+    pub sid: String,
+    /// A XEP-0166 reason.
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+signal!(
+    /// A call ended.
+    Ended = "call_ended", Ending,
+    "a call ended: {sid, reason, text?}"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The payloads are the JSON the calls plugin built by hand before: optional
+    /// fields absent, not null.
+    #[test]
+    fn signal_payloads_keep_their_json() {
+        let ended = Ending {
+            sid: "s".into(),
+            reason: "success".into(),
+            text: None,
+        };
+        assert_eq!(
+            serde_json::to_value(ended).expect("ok"),
+            json!({"sid": "s", "reason": "success"})
+        );
+        let info = PeerInfo {
+            sid: "s".into(),
+            info: "mute".into(),
+            media: Some("audio".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(info).expect("ok"),
+            json!({"sid": "s", "info": "mute", "media": "audio"})
+        );
+        let remote = RemoteCandidates {
+            sid: "s".into(),
+            candidates: vec![Candidate {
+                mline_index: 1,
+                mid: Some("0".into()),
+                candidate: "candidate:1 1 udp 1 10.0.0.1 9 typ host".into(),
+            }],
+        };
+        assert_eq!(
+            serde_json::to_value(remote).expect("ok"),
+            json!({"sid": "s", "candidates": [{"mline_index": 1, "mid": "0",
+                   "candidate": "candidate:1 1 udp 1 10.0.0.1 9 typ host"}]})
+        );
+    }
 }

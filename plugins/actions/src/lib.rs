@@ -6,8 +6,9 @@
 //! tests). Spelt at each call site as a string and a hand-built JSON object, a renamed
 //! parameter or a misspelt action name is only found at run time, by a user. Declared
 //! here as an [`Action`] (a unit type naming the action, with serde structs for its
-//! arguments and its result), both sides use the same declaration and the compiler
-//! checks every call.
+//! arguments and its result, and the doc and parameters `ActionList` shows), both
+//! sides use the same declaration and the compiler checks every call; the plugin
+//! serving an action writes none of it again (`perch_plugin_api::Serve`).
 //!
 //! The crate depends on serde and serde_json only, so frontends link it without the
 //! plugin API, zbus or the daemon. The wire format is unchanged: field names are the
@@ -29,10 +30,14 @@ pub mod disco;
 pub mod messages;
 pub mod muc;
 pub mod pubsub;
+pub mod signals;
 
+mod params;
 mod probe;
 
+pub use params::{ParamDecl, ParamType, decl};
 pub use probe::fields;
+pub use signals::Signal;
 
 /// One action: its name (as `ActionRun` and `ActionList` know it), its arguments and
 /// its result.
@@ -43,6 +48,13 @@ pub trait Action {
     type Args: Serialize + DeserializeOwned + Send + Sync + 'static;
     /// Its result, as `ActionRun` returns it.
     type Output: Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// What `ActionList` tells frontends it does.
+    const DOC: &'static str;
+    /// Its parameters as `ActionList` lists them (and as calls are checked against,
+    /// before the plugin's code runs): one per field of [`Self::Args`].
+    const PARAMS: &'static [ParamDecl];
+    /// Whether it acts for a profile, which must then be connected.
+    const NEEDS_SESSION: bool = true;
 
     /// `(NAME, f)`, with `f` checked to take this action's arguments (and the profile)
     /// and to answer its result: what the plugin API's `typed` makes a handler of.
@@ -74,20 +86,28 @@ pub struct JobStarted {
 #[derive(Debug, Clone, Copy)]
 pub struct ActionInfo {
     pub name: &'static str,
-    /// The argument names (the JSON keys), in declaration order.
+    /// The argument names (the JSON keys of its `Args` struct), in declaration order.
     pub args: &'static [&'static str],
+    /// Its declared parameters.
+    pub params: &'static [ParamDecl],
 }
 
 fn info<A: Action>() -> ActionInfo {
     ActionInfo {
         name: A::NAME,
         args: fields::<A::Args>().unwrap_or(&[]),
+        params: A::PARAMS,
     }
 }
 
-/// Declares an action: a unit type implementing [`Action`].
+/// Declares an action: a unit type implementing [`Action`], with the doc and the
+/// parameters `ActionList` shows (written with [`decl`]'s `req`, `opt` and types;
+/// `no_session` for an action that needs no connected profile).
 macro_rules! action {
-    ($(#[$doc:meta])* $ty:ident = $name:literal, $args:ty => $out:ty) => {
+    (
+        $(#[$doc:meta])* $ty:ident = $name:literal, $args:ty => $out:ty,
+        $text:literal, [$($p:expr),* $(,)?] $(, $no_session:ident)? $(,)?
+    ) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         pub struct $ty;
@@ -96,6 +116,13 @@ macro_rules! action {
             const NAME: &'static str = $name;
             type Args = $args;
             type Output = $out;
+            const DOC: &'static str = $text;
+            const PARAMS: &'static [$crate::ParamDecl] = {
+                #[allow(unused_imports)]
+                use $crate::decl::*;
+                &[$($p),*]
+            };
+            $(const NEEDS_SESSION: bool = $crate::params::$no_session();)?
         }
     };
 }
@@ -141,6 +168,27 @@ mod tests {
         assert!(fields::<NoArgs>().is_some());
         assert!(fields::<disco::PingArgs>().is_some());
         assert_eq!(info::<disco::Ping>().args, &["jid"]);
+    }
+
+    #[test]
+    fn declared_parameters_are_the_fields_of_the_args() {
+        let mut wrong = Vec::new();
+        for a in all() {
+            let mut params: Vec<&str> = a.params.iter().map(|p| p.name).collect();
+            let mut args = a.args.to_vec();
+            params.sort_unstable();
+            args.sort_unstable();
+            if params != args {
+                wrong.push(format!("{}: {params:?} vs {args:?}", a.name));
+            }
+            for p in a.params {
+                if let Some(d) = p.default {
+                    assert!(!p.required, "{}: {} has a default", a.name, p.name);
+                    serde_json::from_str::<serde_json::Value>(d).expect("default is JSON");
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "parameters differ: {wrong:#?}");
     }
 
     #[test]

@@ -20,7 +20,15 @@ pub struct MessageCorrectArgs {
 
 action!(
     /// Corrects one of our messages; answers the correction as stored (a history entry).
-    MessageCorrect = "message_correct", MessageCorrectArgs => Value
+    MessageCorrect = "message_correct", MessageCorrectArgs => Value,
+    "Corrects one of our messages: sends the new text, which replaces the old one in history (kept in extra.edits)",
+    [
+        req("to", Jid, "the contact or room the message went to"),
+        req("id", String, "the id of the message to correct"),
+        req("body", String, "the corrected text"),
+        opt("groupchat", Boolean, "the message went to a room").or("false"),
+    ],
+    no_session
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,5 +41,10 @@ pub struct ChatState {
 
 action!(
     /// Tells a contact our chat state; answers what was sent.
-    ChatStateSend = "chat_state_send", ChatState => ChatState
+    ChatStateSend = "chat_state_send", ChatState => ChatState,
+    "Tells a contact our chat state (composing, paused, active, inactive, gone)",
+    [
+        req("to", Jid, "the contact"),
+        req("state", String, "active, composing, paused, inactive or gone"),
+    ]
 );

@@ -3,7 +3,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{ActionInfo, NoArgs, action, info};
+use crate::decl::{opt, req};
+use crate::{ActionInfo, NoArgs, ParamDecl, ParamType, action, info};
+
+const ROOM: ParamDecl = req("room", ParamType::Jid, "the room's bare JID (room@service)");
+const OCCUPANT: ParamDecl = req("nick", ParamType::String, "the occupant's nick");
+const TEXT: ParamDecl = req("text", ParamType::String, "the message");
+const REASON: ParamDecl = opt("reason", ParamType::String, "why");
 
 /// A room only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,23 +37,35 @@ pub struct JoinArgs {
 action!(
     /// Joins a room (creating an instant room) and bookmarks it with autojoin:
     /// `{room, nick, created, archived, subject, occupants}`.
-    Join = "muc_join", JoinArgs => Value
+    Join = "muc_join", JoinArgs => Value,
+    "Joins a room (created as an instant room when it does not exist) and bookmarks it with autojoin",
+    [
+        ROOM,
+        opt("nick", String, "our nick (default: the account's local part)"),
+        opt("password", String, "the room's password"),
+    ]
 );
 
 action!(
     /// Leaves a room; its bookmark stays, without autojoin.
-    Leave = "muc_leave", RoomArgs => RoomNick
+    Leave = "muc_leave", RoomArgs => RoomNick,
+    "Leaves a room; its bookmark stays, without autojoin",
+    [ROOM]
 );
 
 action!(
     /// The rooms of the profile: `[{room, nick, joined, archived, subject, occupants}]`.
-    List = "muc_list", NoArgs => Vec<Value>
+    List = "muc_list", NoArgs => Vec<Value>,
+    "The rooms of the profile: {room, nick, joined, archived, subject, occupants}",
+    []
 );
 
 action!(
     /// A joined room's occupants: `{room, nick, joined, subject, occupants: [{nick, jid,
     /// role, affiliation, show, status}]}`.
-    Occupants = "muc_occupants", RoomArgs => Value
+    Occupants = "muc_occupants", RoomArgs => Value,
+    "A joined room's occupants: {room, nick, subject, occupants: [{nick, jid, role, affiliation, show, status}]}",
+    [ROOM]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +76,9 @@ pub struct SayArgs {
 
 action!(
     /// Sends a message to a room; answers it as stored (a history entry).
-    Say = "muc_say", SayArgs => Value
+    Say = "muc_say", SayArgs => Value,
+    "Sends a message to a room (through the outbox); answers it as stored",
+    [ROOM, TEXT]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,7 +90,9 @@ pub struct PmArgs {
 
 action!(
     /// Sends a private message to an occupant; answers it as stored.
-    Pm = "muc_pm", PmArgs => Value
+    Pm = "muc_pm", PmArgs => Value,
+    "Sends a private message to an occupant (filed under room/nick)",
+    [ROOM, OCCUPANT, TEXT]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,7 +103,9 @@ pub struct RoomSubject {
 
 action!(
     /// Sets a room's subject.
-    Subject = "muc_subject", RoomSubject => RoomSubject
+    Subject = "muc_subject", RoomSubject => RoomSubject,
+    "Sets a room's subject",
+    [ROOM, req("subject", String, "the new subject")]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,7 +117,9 @@ pub struct NickChanged {
 
 action!(
     /// Changes our nick in a room; waits until the room accepts it.
-    Nick = "muc_nick", RoomNick => NickChanged
+    Nick = "muc_nick", RoomNick => NickChanged,
+    "Changes our nick in a room; waits until the room accepts it",
+    [ROOM, req("nick", String, "the new nick")]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,7 +132,9 @@ pub struct KickArgs {
 
 action!(
     /// Kicks an occupant (we must be a moderator).
-    Kick = "muc_kick", KickArgs => RoomNick
+    Kick = "muc_kick", KickArgs => RoomNick,
+    "Kicks an occupant (we must be a moderator)",
+    [ROOM, OCCUPANT, REASON]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,7 +154,9 @@ pub struct Banned {
 
 action!(
     /// Bans an account from the room (we must be an admin or owner).
-    Ban = "muc_ban", BanArgs => Banned
+    Ban = "muc_ban", BanArgs => Banned,
+    "Bans an account from the room (we must be an admin or owner)",
+    [ROOM, req("jid", Jid, "the account to ban (bare JID)"), REASON]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,12 +168,16 @@ pub struct DestroyArgs {
 
 action!(
     /// Destroys the room (we must be its owner).
-    Destroy = "muc_destroy", DestroyArgs => RoomArgs
+    Destroy = "muc_destroy", DestroyArgs => RoomArgs,
+    "Destroys the room (we must be its owner); its occupants are told",
+    [ROOM, REASON]
 );
 
 action!(
     /// The account's bookmarked rooms (XEP-0402): `[{room, name, autojoin, nick}]`.
-    Bookmarks = "muc_bookmarks", NoArgs => Vec<Value>
+    Bookmarks = "muc_bookmarks", NoArgs => Vec<Value>,
+    "The account's bookmarked rooms (XEP-0402): [{room, name, autojoin, nick}]",
+    []
 );
 
 pub(crate) fn all() -> Vec<ActionInfo> {

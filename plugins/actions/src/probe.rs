@@ -1,9 +1,9 @@
 //! The field names of a serde struct, read from its `Deserialize` implementation.
 //!
-//! Why: a plugin declares its action's parameters (names, types, docs) in an
-//! `ActionSpec`, which the daemon checks calls against; the argument struct here is the
-//! other half. Reading the struct's field names lets a test compare both, so neither can
-//! drift from the other without a failing test.
+//! Why: an action declares its parameters (names, types, docs) for `ActionList` and
+//! for the daemon to check calls against, next to its argument struct, which is what
+//! the handler gets. Reading the struct's field names lets a test compare both, so
+//! neither can drift from the other without a failing test.
 
 use serde::de::{DeserializeOwned, Deserializer, Visitor};
 

@@ -5,7 +5,23 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{ActionInfo, action, info};
+use crate::decl::{opt, req};
+use crate::{ActionInfo, ParamDecl, ParamType, action, info};
+
+/// `service`: optional, the profile's own account (PEP) when not given.
+pub(crate) const SERVICE: ParamDecl = opt(
+    "service",
+    ParamType::Jid,
+    "the pubsub service; default: the profile's own account (PEP)",
+);
+/// `node`, required.
+pub(crate) const NODE: ParamDecl = req("node", ParamType::String, "the node");
+const ONLY_NODE: ParamDecl = opt("node", ParamType::String, "only this node");
+const SUBSCRIBER: ParamDecl = opt(
+    "jid",
+    ParamType::Jid,
+    "the subscriber; default: the profile's bare JID",
+);
 
 /// A JSON object of form values or options: `{"pubsub#max_items": "max", …}`.
 pub type Fields = Map<String, Value>;
@@ -54,7 +70,17 @@ pub struct NodeCreateArgs {
 
 action!(
     /// Creates a node; answers its name (the service's, for an instant node).
-    NodeCreate = "pubsub_node_create", NodeCreateArgs => NodeDone
+    NodeCreate = "pubsub_node_create", NodeCreateArgs => NodeDone,
+    "Creates a node (no node: an instant node named by the service), optionally configured",
+    [
+        SERVICE,
+        opt("node", String, "the node; none: an instant node"),
+        opt(
+            "config",
+            Object,
+            "node configuration: {\"pubsub#max_items\": \"max\", …}",
+        ),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,12 +95,20 @@ pub struct NodeDeleteArgs {
 
 action!(
     /// Deletes a node (owner).
-    NodeDelete = "pubsub_node_delete", NodeDeleteArgs => NodeDone
+    NodeDelete = "pubsub_node_delete", NodeDeleteArgs => NodeDone,
+    "Deletes a node (owner), optionally redirecting its subscribers to another node's URI",
+    [
+        SERVICE,
+        NODE,
+        opt("redirect", String, "xmpp: URI subscribers are sent to"),
+    ]
 );
 
 action!(
     /// Removes every item of a node (owner).
-    NodePurge = "pubsub_node_purge", NodeArgs => NodeDone
+    NodePurge = "pubsub_node_purge", NodeArgs => NodeDone,
+    "Removes every item of a node (owner)",
+    [SERVICE, NODE]
 );
 
 /// A configuration form: `{values: {var: value}, fields: [...]}`.
@@ -87,7 +121,9 @@ pub struct NodeConfig {
 
 action!(
     /// A node's configuration form (owner).
-    NodeConfigGet = "pubsub_node_config_get", NodeArgs => NodeConfig
+    NodeConfigGet = "pubsub_node_config_get", NodeArgs => NodeConfig,
+    "A node's configuration form (owner): {values: {var: value}, fields: [...]}",
+    [SERVICE, NODE]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -100,7 +136,13 @@ pub struct NodeConfigSetArgs {
 
 action!(
     /// Changes a node's configuration (owner); only the given fields are sent.
-    NodeConfigSet = "pubsub_node_config_set", NodeConfigSetArgs => NodeDone
+    NodeConfigSet = "pubsub_node_config_set", NodeConfigSetArgs => NodeDone,
+    "Changes a node's configuration (owner); only the given fields are sent",
+    [
+        SERVICE,
+        NODE,
+        req("config", Object, "{\"pubsub#max_items\": \"100\", …}"),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -111,7 +153,9 @@ pub struct DefaultConfig {
 
 action!(
     /// The configuration a new node gets on this service.
-    NodeDefaultConfig = "pubsub_node_default_config", OnlyServiceArgs => DefaultConfig
+    NodeDefaultConfig = "pubsub_node_default_config", OnlyServiceArgs => DefaultConfig,
+    "The configuration a new node gets on this service",
+    [SERVICE]
 );
 
 /// `nodes`: `[{jid, node, name}]`.
@@ -123,13 +167,17 @@ pub struct NodeList {
 
 action!(
     /// The nodes of a service (or the children of a collection node).
-    NodeListGet = "pubsub_node_list", ServiceArgs => NodeList
+    NodeListGet = "pubsub_node_list", ServiceArgs => NodeList,
+    "The nodes of a service (or the children of a collection node): disco#items",
+    [SERVICE, opt("node", String, "a collection node")]
 );
 
 action!(
     /// A node's identities, features and meta-data: `{service, node, identities,
     /// features, meta, …}`.
-    NodeInfo = "pubsub_node_info", NodeArgs => Value
+    NodeInfo = "pubsub_node_info", NodeArgs => Value,
+    "A node's identity, features and meta-data (disco#info of the node)",
+    [SERVICE, NODE]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -156,7 +204,23 @@ pub struct Published {
 
 action!(
     /// Publishes an item (same id: replaces it).
-    Publish = "pubsub_publish", PublishArgs => Published
+    Publish = "pubsub_publish", PublishArgs => Published,
+    "Publishes an item (same id: replaces it); publish-options are preconditions",
+    [
+        SERVICE,
+        NODE,
+        opt("item_id", String, "the item id; none: the service picks one"),
+        req(
+            "payload",
+            String,
+            "the item's payload: one XML element with its namespace",
+        ),
+        opt(
+            "options",
+            Object,
+            "publish-options: {\"pubsub#access_model\": \"open\", …}",
+        ),
+    ]
 );
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,7 +254,14 @@ pub struct Retracted {
 
 action!(
     /// Retracts items from a node.
-    Retract = "pubsub_retract", RetractArgs => Retracted
+    Retract = "pubsub_retract", RetractArgs => Retracted,
+    "Retracts items from a node",
+    [
+        SERVICE,
+        NODE,
+        req("item_ids", List, "the ids of the items to retract"),
+        opt("notify", Boolean, "notify subscribers").or("true"),
+    ]
 );
 
 /// Which items: the newest `max`, given ids, one RSM page (before/after/index), or all.
@@ -234,7 +305,27 @@ impl Default for ItemsGetArgs {
 
 action!(
     /// Gets items: `{service, node, items: [{id, payload, publisher?}], rsm, source}`.
-    ItemsGet = "pubsub_items_get", ItemsGetArgs => Value
+    ItemsGet = "pubsub_items_get", ItemsGetArgs => Value,
+    "Gets items: the newest max, given ids, one RSM page (before/after/index), or all",
+    [
+        SERVICE,
+        NODE,
+        opt(
+            "max",
+            Integer,
+            "the newest N items; with RSM or all: the page size or bound",
+        ),
+        opt("item_ids", List, "these items only"),
+        opt(
+            "before",
+            String,
+            "RSM: the page before this id (\"\": the last page)",
+        ),
+        opt("after", String, "RSM: the page after this id"),
+        opt("index", Integer, "RSM: the page starting at this position"),
+        opt("all", Boolean, "every item of the node, paged").or("false"),
+        opt("use_cache", Boolean, "false: never answered from a cache").or("true"),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -259,7 +350,18 @@ pub struct Subscribed {
 
 action!(
     /// Subscribes to a node.
-    Subscribe = "pubsub_subscribe", SubscribeArgs => Subscribed
+    Subscribe = "pubsub_subscribe", SubscribeArgs => Subscribed,
+    "Subscribes to a node (default: with the profile's bare JID), optionally with options",
+    [
+        SERVICE,
+        NODE,
+        SUBSCRIBER,
+        opt(
+            "options",
+            Object,
+            "subscription options: {\"pubsub#deliver\": true, …}",
+        ),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,7 +377,14 @@ pub struct UnsubscribeArgs {
 
 action!(
     /// Unsubscribes from a node.
-    Unsubscribe = "pubsub_unsubscribe", UnsubscribeArgs => NodeDone
+    Unsubscribe = "pubsub_unsubscribe", UnsubscribeArgs => NodeDone,
+    "Unsubscribes from a node",
+    [
+        SERVICE,
+        NODE,
+        SUBSCRIBER,
+        opt("subid", String, "the subscription id, when there are several"),
+    ]
 );
 
 /// `subscriptions`: `[{node, jid, subscription, subid?}]`.
@@ -287,7 +396,9 @@ pub struct Subscriptions {
 
 action!(
     /// The profile's subscriptions on a service (or one node).
-    SubscriptionsGet = "pubsub_subscriptions", ServiceArgs => Subscriptions
+    SubscriptionsGet = "pubsub_subscriptions", ServiceArgs => Subscriptions,
+    "The profile's subscriptions on a service (or one node)",
+    [SERVICE, ONLY_NODE]
 );
 
 /// `affiliations`: `[{node, affiliation}]`.
@@ -299,7 +410,9 @@ pub struct Affiliations {
 
 action!(
     /// The profile's affiliations on a service (or one node).
-    AffiliationsGet = "pubsub_affiliations", ServiceArgs => Affiliations
+    AffiliationsGet = "pubsub_affiliations", ServiceArgs => Affiliations,
+    "The profile's affiliations on a service (or one node)",
+    [SERVICE, ONLY_NODE]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -311,7 +424,9 @@ pub struct NodeSubscriptions {
 
 action!(
     /// A node's subscriptions (owner).
-    NodeSubscriptionsGet = "pubsub_node_subscriptions_get", NodeArgs => NodeSubscriptions
+    NodeSubscriptionsGet = "pubsub_node_subscriptions_get", NodeArgs => NodeSubscriptions,
+    "A node's subscriptions (owner)",
+    [SERVICE, NODE]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -325,7 +440,17 @@ pub struct NodeSubscriptionsSetArgs {
 
 action!(
     /// Changes subscriptions of a node (owner).
-    NodeSubscriptionsSet = "pubsub_node_subscriptions_set", NodeSubscriptionsSetArgs => NodeDone
+    NodeSubscriptionsSet = "pubsub_node_subscriptions_set", NodeSubscriptionsSetArgs => NodeDone,
+    "Changes subscriptions of a node (owner): {jid: subscribed|none|pending|unconfigured}",
+    [
+        SERVICE,
+        NODE,
+        req(
+            "subscriptions",
+            Object,
+            "{\"bob@example.org\": \"subscribed\" or \"none\"}",
+        ),
+    ]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -337,7 +462,9 @@ pub struct NodeAffiliations {
 
 action!(
     /// A node's affiliations (owner).
-    NodeAffiliationsGet = "pubsub_node_affiliations_get", NodeArgs => NodeAffiliations
+    NodeAffiliationsGet = "pubsub_node_affiliations_get", NodeArgs => NodeAffiliations,
+    "A node's affiliations (owner)",
+    [SERVICE, NODE]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -351,7 +478,13 @@ pub struct NodeAffiliationsSetArgs {
 
 action!(
     /// Changes affiliations of a node (owner).
-    NodeAffiliationsSet = "pubsub_node_affiliations_set", NodeAffiliationsSetArgs => NodeDone
+    NodeAffiliationsSet = "pubsub_node_affiliations_set", NodeAffiliationsSetArgs => NodeDone,
+    "Changes affiliations of a node (owner): {jid: owner|publisher|publish-only|member|none|outcast}",
+    [
+        SERVICE,
+        NODE,
+        req("affiliations", Object, "{\"bob@example.org\": \"publisher\"}"),
+    ]
 );
 
 pub(crate) fn all() -> Vec<ActionInfo> {

@@ -5,11 +5,11 @@
 //! before the plugin's code runs — a missing or mistyped parameter is refused naming
 //! the parameter, and nothing happens.
 //!
-//! Why typed too: each action's name, arguments and result are declared once, as
-//! serde types, in the `perch-actions` crate that plugins and their callers share;
-//! [`typed`] makes a handler that takes the arguments' struct and answers the result's.
-//! This crate stays free of other Perch crates: `typed` is generic over any serde
-//! types, and `perch_actions::Action::handler` ties a closure to one action's types.
+//! Why typed too: each action's name, arguments, result, doc and parameters are
+//! declared once, in the `perch-actions` crate that plugins and their callers share.
+//! A plugin offers one with [`Serve::serve`]: its [`ActionSpec`] is built from the
+//! declaration ([`ActionSpec::of`]), and its handler takes the arguments' struct and
+//! answers the result's ([`typed`]); JSON stays in the host.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,38 +22,7 @@ use serde_json::Value;
 
 use crate::jid::Jid;
 
-/// The type of one parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ParamType {
-    String,
-    Integer,
-    Number,
-    Boolean,
-    /// A string that must parse as a JID.
-    Jid,
-    /// An array of strings (item ids, …).
-    List,
-    /// A JSON object (form values, options, …).
-    Object,
-    /// A JSON array of any values (a list of objects, …).
-    Array,
-}
-
-impl ParamType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::String => "string",
-            Self::Integer => "integer",
-            Self::Number => "number",
-            Self::Boolean => "boolean",
-            Self::Jid => "jid",
-            Self::List => "list of strings",
-            Self::Object => "object",
-            Self::Array => "array",
-        }
-    }
-}
+pub use perch_actions::{Action, ParamDecl, ParamType};
 
 /// One declared parameter.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -68,30 +37,17 @@ pub struct Param {
     pub default: Option<Value>,
 }
 
-impl Param {
-    pub fn required(name: &'static str, kind: ParamType, doc: &'static str) -> Self {
+impl From<&ParamDecl> for Param {
+    /// The declared parameter, its default parsed (a default that is not JSON text is
+    /// a declaration bug, which `perch-actions`' tests catch: it is dropped here).
+    fn from(d: &ParamDecl) -> Self {
         Self {
-            name,
-            kind,
-            required: true,
-            doc,
-            default: None,
+            name: d.name,
+            kind: d.kind,
+            required: d.required,
+            doc: d.doc,
+            default: d.default.and_then(|t| serde_json::from_str(t).ok()),
         }
-    }
-
-    pub fn optional(name: &'static str, kind: ParamType, doc: &'static str) -> Self {
-        Self {
-            name,
-            kind,
-            required: false,
-            doc,
-            default: None,
-        }
-    }
-
-    pub fn with_default(mut self, v: Value) -> Self {
-        self.default = Some(v);
-        self
     }
 }
 
@@ -108,49 +64,25 @@ pub struct ActionSpec {
     pub params: Vec<Param>,
 }
 
+impl ActionSpec {
+    /// The spec of action `A`, from its declaration in `perch-actions`.
+    pub fn of<A: Action>() -> Self {
+        Self {
+            name: A::NAME,
+            plugin: String::new(),
+            doc: A::DOC,
+            needs_session: A::NEEDS_SESSION,
+            params: A::PARAMS.iter().map(Param::from).collect(),
+        }
+    }
+}
+
 /// Checked arguments of a call: every declared parameter that was given or has a
 /// default, with the declared type.
 #[derive(Debug, Clone, Default)]
 pub struct Args(BTreeMap<String, Value>);
 
 impl Args {
-    pub fn str(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(Value::as_str)
-    }
-    pub fn i64(&self, name: &str) -> Option<i64> {
-        self.0.get(name).and_then(Value::as_i64)
-    }
-    pub fn f64(&self, name: &str) -> Option<f64> {
-        self.0.get(name).and_then(Value::as_f64)
-    }
-    pub fn bool(&self, name: &str) -> Option<bool> {
-        self.0.get(name).and_then(Value::as_bool)
-    }
-    /// A `list` parameter (empty when not given).
-    pub fn list(&self, name: &str) -> Vec<String> {
-        self.0
-            .get(name)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-    /// An `object` parameter.
-    pub fn object(&self, name: &str) -> Option<&serde_json::Map<String, Value>> {
-        self.0.get(name).and_then(Value::as_object)
-    }
-    /// An `array` parameter.
-    pub fn array(&self, name: &str) -> Option<&Vec<Value>> {
-        self.0.get(name).and_then(Value::as_array)
-    }
-    /// A `jid` parameter (already checked to parse).
-    pub fn jid(&self, name: &str) -> Option<Jid> {
-        self.str(name).and_then(|s| Jid::new(s).ok())
-    }
-
     /// The checked arguments as one JSON object (defaults filled in).
     pub fn to_value(&self) -> Value {
         Value::Object(self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -282,6 +214,48 @@ pub type ActionResult = Result<Value, crate::HostError>;
 /// An action's code.
 pub type ActionHandler = Arc<dyn Fn(Call) -> BoxFuture<'static, ActionResult> + Send + Sync>;
 
+/// Offering typed actions: `host.serve(actions::disco::Ping, state, handler)`.
+///
+/// The action's spec (doc, parameters) comes from its declaration in `perch-actions`;
+/// `f` gets `state`, the profile and the checked arguments as `A::Args`, and answers
+/// `A::Output`. A call is checked against the declared parameters before `f` runs
+/// (refused naming the parameter), so a `jid` field holds a valid JID, a required
+/// field is there, and an optional one is absent or of its type.
+pub trait Serve {
+    fn serve<A, S, F, Fut>(&self, action: A, state: S, f: F)
+    where
+        A: Action,
+        S: Clone + Send + Sync + 'static,
+        F: Fn(S, String, A::Args) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<A::Output, crate::HostError>> + Send + 'static;
+}
+
+impl<H: crate::Host + ?Sized> Serve for H {
+    fn serve<A, S, F, Fut>(&self, _action: A, state: S, f: F)
+    where
+        A: Action,
+        S: Clone + Send + Sync + 'static,
+        F: Fn(S, String, A::Args) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<A::Output, crate::HostError>> + Send + 'static,
+    {
+        let handler = typed(A::handler(move |profile, args| {
+            f(state.clone(), profile, args)
+        }));
+        self.add_action(ActionSpec::of::<A>(), handler);
+    }
+}
+
+/// A `jid` argument as a JID. The call was checked against the declaration, so this
+/// fails only for an argument that was not declared a `jid`.
+pub fn jid_arg(name: &str, value: &str) -> Result<Jid, crate::HostError> {
+    Jid::new(value).map_err(|e| crate::HostError::BadArgument(format!("{name}: {e}")))
+}
+
+/// An optional `jid` argument as a JID.
+pub fn opt_jid_arg(name: &str, value: Option<&str>) -> Result<Option<Jid>, crate::HostError> {
+    value.map(|v| jid_arg(name, v)).transpose()
+}
+
 /// The code of a typed action, from `(name, f)` (as `perch_actions::Action::handler`
 /// gives it): `f` gets the profile and the checked arguments as its struct, and
 /// answers the result's; JSON stays in the host.
@@ -309,6 +283,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use perch_actions::decl::{opt, req};
     use serde_json::json;
 
     fn spec() -> ActionSpec {
@@ -317,28 +292,50 @@ mod tests {
             plugin: "XEP-0199".into(),
             doc: "",
             needs_session: true,
-            params: vec![
-                Param::required("jid", ParamType::Jid, "who"),
-                Param::optional("count", ParamType::Integer, "how many").with_default(json!(1)),
-                Param::optional("verbose", ParamType::Boolean, "talk"),
-            ],
+            params: [
+                req("jid", ParamType::Jid, "who"),
+                opt("count", ParamType::Integer, "how many").or("1"),
+                opt("verbose", ParamType::Boolean, "talk"),
+            ]
+            .iter()
+            .map(Param::from)
+            .collect(),
         }
     }
 
     #[test]
     fn valid_calls_get_defaults() {
         let a = spec().check(&json!({"jid": "a@b"})).expect("valid");
-        assert_eq!(a.str("jid"), Some("a@b"));
-        assert_eq!(a.i64("count"), Some(1));
-        assert_eq!(a.bool("verbose"), None);
+        assert_eq!(a.to_value(), json!({"jid": "a@b", "count": 1}));
         let a = spec()
             .check(&json!({"jid": "a@b/c", "count": 3, "verbose": true}))
             .expect("valid");
-        assert_eq!(a.i64("count"), Some(3));
         assert_eq!(
-            a.jid("jid").map(|j| j.to_string()).as_deref(),
-            Some("a@b/c")
+            a.to_value(),
+            json!({"jid": "a@b/c", "count": 3, "verbose": true})
         );
+    }
+
+    #[test]
+    fn specs_come_from_the_declarations() {
+        let s = ActionSpec::of::<perch_actions::disco::DiscoInfo>();
+        assert_eq!(s.name, "disco_info");
+        assert!(s.needs_session);
+        assert_eq!(
+            serde_json::to_value(&s.params).expect("serialises"),
+            json!([
+                {"name": "jid", "type": "jid", "required": true, "doc": "the entity to ask"},
+                {"name": "node", "type": "string", "required": false,
+                 "doc": "a node of that entity"},
+                {"name": "use_cache", "type": "boolean", "required": false,
+                 "doc": "answer from this session's cache when possible", "default": true},
+            ])
+        );
+        assert!(!ActionSpec::of::<perch_actions::cache::Reset>().needs_session);
+        // A call gets its struct with the defaults filled in.
+        let args = s.check(&json!({"jid": "a@b"})).expect("valid");
+        let parsed: perch_actions::disco::DiscoArgs = args.parse(s.name).expect("parses");
+        assert!(parsed.use_cache && parsed.node.is_none());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod action;
 pub mod db;
 pub mod plugin;
 pub mod points;
+pub mod signal;
 pub mod store;
 pub mod testing;
 pub mod trigger;
@@ -23,11 +24,13 @@ pub mod trigger;
 // re-exported under the paths plugins have always used.
 pub use perch_codec::{ids, stanza_error};
 
+pub use action::Serve;
 pub use perch_codec::StanzaError;
 pub use plugin::{
     BuildResult, Host, HostError, IqAnswer, IqHandler, IqRequest, JobHandle, JobSink, Plugin,
-    PluginError, PluginFactory, PluginInfo, action_fn,
+    PluginError, PluginFactory, PluginInfo,
 };
+pub use signal::Signals;
 pub use store::{
     CheckedQuery, CheckedSql, PluginStore, SqlxTransaction, StoreDenied, StoreTransaction,
 };

@@ -23,7 +23,7 @@ use serde_json::Value;
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::stanza_error::StanzaError;
 
-use crate::action::{ActionHandler, ActionResult, ActionSpec, Call};
+use crate::action::{ActionHandler, ActionSpec};
 use crate::jid::Jid;
 use crate::store::PluginStore;
 use crate::trigger::PluginTriggers;
@@ -105,17 +105,6 @@ impl PluginFactory {
             build: Box::new(move |host| build(host).boxed()),
         }
     }
-}
-
-/// An action handler from a named async function of `state` (the host, the plugin)
-/// and the call.
-pub fn action_fn<S, F, Fut>(state: S, f: F) -> ActionHandler
-where
-    S: Clone + Send + Sync + 'static,
-    F: Fn(S, Call) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ActionResult> + Send + 'static,
-{
-    Arc::new(move |call| f(state.clone(), call).boxed())
 }
 
 impl From<crate::trigger::TriggerError> for PluginError {

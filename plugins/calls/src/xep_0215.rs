@@ -6,13 +6,13 @@
 //! connection (`doc/calls.rst`). TURN credentials are handed to the frontend that
 //! asked and never logged.
 
-use perch_actions::{self as actions, Action as _};
 use std::sync::Arc;
 
-use perch_plugin_api::action::{ActionResult, ActionSpec, Call};
+use perch_actions::NoArgs;
+use perch_actions::disco::ExternalServices as ExternalServicesAction;
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
-use perch_plugin_api::{Host, HostError, Plugin, PluginFactory, PluginInfo, action_fn};
+use perch_plugin_api::{Host, HostError, Plugin, PluginFactory, PluginInfo, Serve};
 use serde_json::{Value, json};
 
 pub const IMPORT_NAME: &str = "XEP-0215";
@@ -90,34 +90,29 @@ pub const INFO: PluginInfo = PluginInfo {
 /// The plugin, built by the daemon with its host.
 pub fn factory() -> PluginFactory {
     PluginFactory::new(INFO, |host: Arc<dyn Host>| async move {
-        host.add_action(
-            ActionSpec {
-                name: actions::disco::ExternalServices::NAME,
-                plugin: String::new(),
-                doc: "The STUN/TURN services of our server (XEP-0215): [{type, host, port, transport?, username?, password?}]; [] when none",
-                needs_session: true,
-                params: vec![],
-            },
-            action_fn(host.clone(), external_services),
-        );
+        host.serve(ExternalServicesAction, host.clone(), external_services);
         Ok(Arc::new(ExternalServices) as Arc<dyn Plugin>)
     })
 }
 
 /// The `external_services` action.
-async fn external_services(host: Arc<dyn Host>, call: Call) -> ActionResult {
+async fn external_services(
+    host: Arc<dyn Host>,
+    profile: String,
+    _: NoArgs,
+) -> Result<Vec<Value>, HostError> {
     let domain: Option<Jid> = host
-        .bound_jid(&call.profile)
+        .bound_jid(&profile)
         .await
         .and_then(|j| Jid::new(j.domain().as_str()).ok());
     let q = Element::builder("services", NS).build();
-    match host.iq(&call.profile, domain, false, q).await {
+    match host.iq(&profile, domain, false, q).await {
         Ok(Some(s)) => {
             let list = parse(&s);
-            tracing::debug!(profile = %call.profile, count = list.len(), "external services");
-            Ok(Value::Array(list.iter().map(Service::to_json).collect()))
+            tracing::debug!(%profile, count = list.len(), "external services");
+            Ok(list.iter().map(Service::to_json).collect())
         }
-        Ok(None) => Ok(json!([])),
+        Ok(None) => Ok(Vec::new()),
         // A server without the service answers one of these.
         Err(HostError::Stanza(e))
             if matches!(
@@ -125,8 +120,8 @@ async fn external_services(host: Arc<dyn Host>, call: Call) -> ActionResult {
                 "service-unavailable" | "feature-not-implemented" | "item-not-found"
             ) =>
         {
-            tracing::debug!(profile = %call.profile, condition = %e.condition, "no external services");
-            Ok(json!([]))
+            tracing::debug!(%profile, condition = %e.condition, "no external services");
+            Ok(Vec::new())
         }
         Err(e) => Err(e),
     }

@@ -7,22 +7,21 @@
 //! profile is dropped when its session ends. `disco_walk` is a job: it lists an
 //! entity's items and asks each for its info, reporting progress item by item.
 
-use perch_actions::{self as actions, Action as _};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_plugin_api::action::{ActionSpec, Call, Param, ParamType};
+use perch_actions::JobStarted;
+use perch_actions::disco::{self as actions, DiscoArgs, PingArgs};
+use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::disco::{
     DiscoInfoQuery, DiscoInfoResult, DiscoItemsQuery, DiscoItemsResult, Identity,
 };
 use perch_plugin_api::parsers::ns;
-use perch_plugin_api::{
-    BuildResult, Host, HostError, Plugin, PluginFactory, PluginInfo, action_fn,
-};
+use perch_plugin_api::{BuildResult, Host, HostError, Plugin, PluginFactory, PluginInfo, Serve};
 use serde_json::{Value, json};
 
 pub const IMPORT_NAME: &str = "XEP-0030";
@@ -155,18 +154,18 @@ impl Disco {
         Ok(v)
     }
 
-    async fn walk(self: Arc<Self>, call: Call) -> Result<Value, HostError> {
+    async fn walk(
+        self: Arc<Self>,
+        profile: String,
+        args: PingArgs,
+    ) -> Result<JobStarted, HostError> {
         let host = self.host.clone();
-        let jid = call
-            .args
-            .jid("jid")
-            .ok_or_else(|| HostError::BadArgument("jid".into()))?;
+        let jid = jid_arg("jid", &args.jid)?;
         let job = host
-            .start_job(&call.profile, "disco_walk", &format!("discovering {jid}"))
+            .start_job(&profile, "disco_walk", &format!("discovering {jid}"))
             .await?;
         let id = job.id().to_owned();
         let me = self.clone();
-        let profile = call.profile.clone();
         tokio::spawn(async move {
             let items = match me.items(&profile, &jid, None, false).await {
                 Ok(v) => v,
@@ -202,21 +201,8 @@ impl Disco {
             job.finish(json!({"jid": jid.to_string(), "items": found}))
                 .await;
         });
-        Ok(json!({ "job": id }))
+        Ok(JobStarted { job: id })
     }
-}
-
-fn jid_and_node() -> Vec<Param> {
-    vec![
-        Param::required("jid", ParamType::Jid, "the entity to ask"),
-        Param::optional("node", ParamType::String, "a node of that entity"),
-        Param::optional(
-            "use_cache",
-            ParamType::Boolean,
-            "answer from this session's cache when possible",
-        )
-        .with_default(json!(true)),
-    ]
 }
 
 /// What the daemon knows of it before building it.
@@ -279,54 +265,30 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         cache: Mutex::default(),
         host: host.clone(),
     });
-    let spec = |name, doc, params| ActionSpec {
-        name,
-        plugin: String::new(),
-        doc,
-        needs_session: true,
-        params,
-    };
-    host.add_action(
-        spec(
-            actions::disco::DiscoInfo::NAME,
-            "Identities and features of an entity (XEP-0030 disco#info)",
-            jid_and_node(),
-        ),
-        action_fn(me.clone(), |me, call| async move {
-            me.lookup_call(call, false).await
-        }),
+    host.serve(
+        actions::DiscoInfo,
+        me.clone(),
+        |me, profile, args| async move { me.lookup_call(&profile, args, false).await },
     );
-    host.add_action(
-        spec(
-            actions::disco::DiscoItems::NAME,
-            "Items of an entity (XEP-0030 disco#items)",
-            jid_and_node(),
-        ),
-        action_fn(me.clone(), |me, call| async move {
-            me.lookup_call(call, true).await
-        }),
+    host.serve(
+        actions::DiscoItems,
+        me.clone(),
+        |me, profile, args| async move { me.lookup_call(&profile, args, true).await },
     );
-    host.add_action(
-        spec(
-            actions::disco::DiscoWalk::NAME,
-            "Lists an entity's items and asks each for its info, as a job (returns {\"job\": id})",
-            vec![Param::required("jid", ParamType::Jid, "the entity to walk")],
-        ),
-        action_fn(me.clone(), Disco::walk),
-    );
+    host.serve(actions::DiscoWalk, me.clone(), Disco::walk);
     Ok(me)
 }
 
 impl Disco {
     /// The `disco_info` and `disco_items` actions.
-    async fn lookup_call(&self, call: Call, items: bool) -> Result<Value, HostError> {
-        let jid = call
-            .args
-            .jid("jid")
-            .ok_or_else(|| HostError::BadArgument("jid".into()))?;
-        let node = call.args.str("node").map(str::to_owned);
-        let use_cache = call.args.bool("use_cache").unwrap_or(true);
-        self.lookup(&call.profile, &jid, node, use_cache, items)
+    async fn lookup_call(
+        &self,
+        profile: &str,
+        args: DiscoArgs,
+        items: bool,
+    ) -> Result<Value, HostError> {
+        let jid = jid_arg("jid", &args.jid)?;
+        self.lookup(profile, &jid, args.node, args.use_cache, items)
             .await
     }
 }

@@ -3,18 +3,15 @@
 //! We do not announce the operating system: it tells a stranger what to attack and a
 //! user gains nothing from it.
 
-use perch_actions::{self as actions, Action as _};
 use std::sync::Arc;
 
 use futures::FutureExt;
-use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
+use perch_actions::disco::{self as actions, PingArgs, SoftwareVersion};
+use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::parsers::version::{VersionQuery, VersionResult};
-use perch_plugin_api::{
-    BuildResult, Host, HostError, Plugin, PluginFactory, PluginInfo, action_fn,
-};
-use serde_json::json;
+use perch_plugin_api::{BuildResult, Host, HostError, Plugin, PluginFactory, PluginInfo, Serve};
 
 pub const IMPORT_NAME: &str = "XEP-0092";
 
@@ -56,33 +53,30 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         ns::VERSION,
         Arc::new(|_req| async { Ok(Some(our_version().into())) }.boxed()),
     );
-    host.add_action(
-        ActionSpec {
-            name: actions::disco::Version::NAME,
-            plugin: String::new(),
-            doc: "Asks an entity which software it runs (name, version, OS when told)",
-            needs_session: true,
-            params: vec![Param::required("jid", ParamType::Jid, "the entity to ask")],
-        },
-        action_fn(host.clone(), version),
-    );
+    host.serve(actions::Version, host.clone(), version);
     Ok(Arc::new(Version))
 }
 
 /// The `version` action.
-async fn version(host: Arc<dyn Host>, call: Call) -> ActionResult {
-    let jid = call
-        .args
-        .jid("jid")
-        .ok_or_else(|| HostError::BadArgument("jid".into()))?;
+async fn version(
+    host: Arc<dyn Host>,
+    profile: String,
+    args: PingArgs,
+) -> Result<SoftwareVersion, HostError> {
+    let jid = jid_arg("jid", &args.jid)?;
     let query: Element = VersionQuery.into();
     let answer = host
-        .iq(&call.profile, Some(jid.clone()), false, query)
+        .iq(&profile, Some(jid.clone()), false, query)
         .await?
         .ok_or_else(|| HostError::Xmpp(format!("{jid} answered without a version")))?;
     let v = VersionResult::try_from(answer)
         .map_err(|e| HostError::Xmpp(format!("{jid} answered an unreadable version: {e}")))?;
-    Ok(json!({"jid": jid.to_string(), "name": v.name, "version": v.version, "os": v.os}))
+    Ok(SoftwareVersion {
+        jid: jid.to_string(),
+        name: v.name,
+        version: v.version,
+        os: v.os,
+    })
 }
 
 #[cfg(test)]

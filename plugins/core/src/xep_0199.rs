@@ -3,18 +3,15 @@
 //! The action measures the round trip of an IQ through the whole path (our server, the
 //! other entity, back), which is what a user means by "is it there, how fast".
 
-use perch_actions::{self as actions, Action as _};
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::FutureExt;
-use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
+use perch_actions::disco::{Ping as PingAction, PingArgs, Pong};
+use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::ns;
-use perch_plugin_api::{
-    BuildResult, Host, HostError, Plugin, PluginFactory, PluginInfo, action_fn,
-};
-use serde_json::json;
+use perch_plugin_api::{BuildResult, Host, HostError, Plugin, PluginFactory, PluginInfo, Serve};
 
 pub const IMPORT_NAME: &str = "XEP-0199";
 
@@ -47,29 +44,19 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         ns::PING,
         Arc::new(|_req| async { Ok(None) }.boxed()),
     );
-    host.add_action(
-        ActionSpec {
-            name: actions::disco::Ping::NAME,
-            plugin: String::new(),
-            doc: "Pings an entity (a server, a contact's full JID) and reports the round trip",
-            needs_session: true,
-            params: vec![Param::required("jid", ParamType::Jid, "the entity to ping")],
-        },
-        action_fn(host.clone(), ping),
-    );
+    host.serve(PingAction, host.clone(), ping);
     Ok(Arc::new(Ping))
 }
 
 /// The `ping` action.
-async fn ping(host: Arc<dyn Host>, call: Call) -> ActionResult {
-    let jid = call
-        .args
-        .jid("jid")
-        .ok_or_else(|| HostError::BadArgument("jid".into()))?;
+async fn ping(host: Arc<dyn Host>, profile: String, args: PingArgs) -> Result<Pong, HostError> {
+    let jid = jid_arg("jid", &args.jid)?;
     let payload = Element::builder("ping", ns::PING).build();
     let start = Instant::now();
-    host.iq(&call.profile, Some(jid.clone()), false, payload)
-        .await?;
+    host.iq(&profile, Some(jid.clone()), false, payload).await?;
     let rtt = start.elapsed().as_secs_f64() * 1000.0;
-    Ok(json!({"jid": jid.to_string(), "rtt_ms": rtt}))
+    Ok(Pong {
+        jid: jid.to_string(),
+        rtt_ms: rtt,
+    })
 }

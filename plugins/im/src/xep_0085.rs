@@ -7,25 +7,23 @@
 //! `chat_state_send` action, as a bodiless message the server need not keep
 //! (XEP-0334 `no-store`).
 
-use perch_actions::{self as actions, Action as _};
 use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
+use perch_actions::messages::{ChatState, ChatStateSend};
+use perch_actions::signals::{self, ContactState};
+use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Message, MessageType};
 use perch_plugin_api::parsers::ns;
 use perch_plugin_api::points::{IncomingMessage, MessageReceived, MessageSend, OutgoingMessage};
 use perch_plugin_api::{
-    BuildResult, Direction, Flow, Host, HostError, Plugin, PluginFactory, PluginInfo, Source,
-    action_fn,
+    BuildResult, Direction, Flow, Host, HostError, Plugin, PluginFactory, PluginInfo, Serve,
+    Signals, Source,
 };
-use serde_json::json;
 
 pub const IMPORT_NAME: &str = "XEP-0085";
-/// The signal emitted when a contact's state arrives.
-pub const CHAT_STATE: &str = "chat_state";
 
 /// XEP-0334 Message Processing Hints.
 const HINTS: &str = "urn:xmpp:hints";
@@ -81,10 +79,7 @@ pub fn factory() -> PluginFactory {
 
 async fn build(host: Arc<dyn Host>) -> BuildResult {
     host.add_feature(ns::CHATSTATES);
-    host.declare_signal(
-        CHAT_STATE,
-        "a contact's chat state: {\"from\": full JID, \"state\": active|composing|paused|inactive|gone}",
-    );
+    host.declare(signals::ChatState);
     host.triggers()
         .add::<MessageSend, _>(0, |args: &mut OutgoingMessage| {
             add_active(&mut args.message);
@@ -92,23 +87,7 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         })?;
     host.triggers()
         .add_with::<MessageReceived, _>(0, host.clone(), on_received)?;
-    host.add_action(
-        ActionSpec {
-            name: actions::messages::ChatStateSend::NAME,
-            plugin: String::new(),
-            doc: "Tells a contact our chat state (composing, paused, active, inactive, gone)",
-            needs_session: true,
-            params: vec![
-                Param::required("to", ParamType::Jid, "the contact"),
-                Param::required(
-                    "state",
-                    ParamType::String,
-                    "active, composing, paused, inactive or gone",
-                ),
-            ],
-        },
-        action_fn(host.clone(), chat_state_send),
-    );
+    host.serve(ChatStateSend, host.clone(), chat_state_send);
     Ok(Arc::new(ChatStates))
 }
 
@@ -119,31 +98,35 @@ fn on_received(host: Arc<dyn Host>, args: &mut IncomingMessage) -> BoxFuture<'_,
     let live = args.source != Source::Archive && args.direction != Some(Direction::Out);
     let found = state(&args.message).filter(|_| live);
     if let (Some(state), Some(from)) = (found, &args.message.from) {
-        host.emit(
-            CHAT_STATE,
-            &args.profile,
-            json!({"from": from.to_string(), "state": state}),
-        );
+        let payload = ContactState {
+            from: from.to_string(),
+            state: state.to_owned(),
+        };
+        host.signal(signals::ChatState, &args.profile, &payload);
     }
     async { Flow::Continue }.boxed()
 }
 
 /// The `chat_state_send` action.
-async fn chat_state_send(host: Arc<dyn Host>, call: Call) -> ActionResult {
-    let to = call
-        .args
-        .jid("to")
-        .ok_or_else(|| HostError::BadArgument("to".into()))?;
-    let state = call.args.str("state").unwrap_or_default().to_owned();
+async fn chat_state_send(
+    host: Arc<dyn Host>,
+    profile: String,
+    args: ChatState,
+) -> Result<ChatState, HostError> {
+    let to = jid_arg("to", &args.to)?;
+    let state = args.state;
     if !STATES.contains(&state.as_str()) {
         return Err(HostError::BadArgument(format!(
             "state: {state:?} is not one of {}",
             STATES.join(", ")
         )));
     }
-    host.send(&call.profile, notification(to.clone(), &state))
+    host.send(&profile, notification(to.clone(), &state))
         .await?;
-    Ok(json!({"to": to.to_string(), "state": state}))
+    Ok(ChatState {
+        to: to.to_string(),
+        state,
+    })
 }
 
 #[cfg(test)]

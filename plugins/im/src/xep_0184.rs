@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use perch_actions::signals::{self, Delivery};
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Id, Message, MessageType};
 use perch_plugin_api::parsers::ns;
@@ -18,13 +19,11 @@ use perch_plugin_api::points::{
     IncomingMessage, MessageReceived, MessageSend, MessageStored, OutgoingMessage, StoredMessage,
 };
 use perch_plugin_api::{
-    BuildResult, Direction, Flow, Host, Plugin, PluginFactory, PluginInfo, Source,
+    BuildResult, Direction, Flow, Host, Plugin, PluginFactory, PluginInfo, Signals, Source,
 };
 use serde_json::json;
 
 pub const IMPORT_NAME: &str = "XEP-0184";
-/// The signal emitted when a receipt arrives.
-pub const DELIVERED: &str = "message_delivered";
 
 #[derive(Debug)]
 pub struct Receipts;
@@ -102,10 +101,7 @@ pub fn factory() -> PluginFactory {
 
 async fn build(host: Arc<dyn Host>) -> BuildResult {
     host.add_feature(ns::RECEIPTS);
-    host.declare_signal(
-        DELIVERED,
-        "a contact confirmed delivery: {\"id\": message id, \"from\": full JID}",
-    );
+    host.declare(signals::MessageDelivered);
     let t = host.triggers();
     t.add::<MessageSend, _>(0, |args: &mut OutgoingMessage| {
         add_request(&mut args.message);
@@ -135,7 +131,10 @@ fn on_received(host: Arc<dyn Host>, args: &mut IncomingMessage) -> BoxFuture<'_,
             .set_message_extra(&profile, &id, "delivered", json!(true))
             .await
         {
-            Ok(true) => host.emit(DELIVERED, &profile, json!({"id": id, "from": from})),
+            Ok(true) => {
+                let delivery = Delivery { id, from };
+                host.signal(signals::MessageDelivered, &profile, &delivery);
+            }
             Ok(false) => tracing::debug!(%profile, %id, "receipt for a message we did not store"),
             Err(e) => {
                 tracing::warn!(%profile, %id, error = %e, "marking a message delivered failed")

@@ -7,14 +7,15 @@
 //! announces the feature and offers `message_correct`, which sends a correction of
 //! one of our messages the way any message goes out (stored, outbox).
 
-use perch_actions::{self as actions, Action as _};
 use std::sync::Arc;
 
-use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
+use perch_actions::messages::{MessageCorrect, MessageCorrectArgs};
+use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Lang, Message, MessageType};
 use perch_plugin_api::parsers::ns;
-use perch_plugin_api::{Host, HostError, Plugin, PluginFactory, PluginInfo, action_fn};
+use perch_plugin_api::{Host, HostError, Plugin, PluginFactory, PluginInfo, Serve};
+use serde_json::Value;
 
 use perch_codec::dom::Attr;
 
@@ -62,42 +63,28 @@ pub const INFO: PluginInfo = PluginInfo {
 pub fn factory() -> PluginFactory {
     PluginFactory::new(INFO, |host: Arc<dyn Host>| async move {
         host.add_feature(ns::MESSAGE_CORRECT);
-        host.add_action(
-            ActionSpec {
-                name: actions::messages::MessageCorrect::NAME,
-                plugin: String::new(),
-                doc: "Corrects one of our messages: sends the new text, which replaces the old one in history (kept in extra.edits)",
-                needs_session: false,
-                params: vec![
-                    Param::required("to", ParamType::Jid, "the contact or room the message went to"),
-                    Param::required("id", ParamType::String, "the id of the message to correct"),
-                    Param::required("body", ParamType::String, "the corrected text"),
-                    Param::optional("groupchat", ParamType::Boolean, "the message went to a room")
-                        .with_default(serde_json::Value::Bool(false)),
-                ],
-            },
-            action_fn(host.clone(), message_correct),
-        );
+        host.serve(MessageCorrect, host.clone(), message_correct);
         Ok(Arc::new(Correction) as Arc<dyn Plugin>)
     })
 }
 
 /// The `message_correct` action.
-async fn message_correct(host: Arc<dyn Host>, call: Call) -> ActionResult {
-    let to = call
-        .args
-        .jid("to")
-        .ok_or_else(|| HostError::BadArgument("to".into()))?;
-    let id = call.args.str("id").unwrap_or_default();
-    let body = call.args.str("body").unwrap_or_default();
-    if id.is_empty() || body.is_empty() {
+async fn message_correct(
+    host: Arc<dyn Host>,
+    profile: String,
+    args: MessageCorrectArgs,
+) -> Result<Value, HostError> {
+    let to = jid_arg("to", &args.to)?;
+    if args.id.is_empty() || args.body.is_empty() {
         return Err(HostError::BadArgument(
             "id and body: a correction needs both".into(),
         ));
     }
-    let groupchat = call.args.bool("groupchat").unwrap_or(false);
     let sent = host
-        .send_message(&call.profile, correction(to, id, body, groupchat))
+        .send_message(
+            &profile,
+            correction(to, &args.id, &args.body, args.groupchat),
+        )
         .await?;
     serde_json::to_value(sent).map_err(|e| HostError::Internal(format!("serialising: {e}")))
 }

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use perch_actions::signals::{self, CatchUp};
+use perch_plugin_api::Signals;
 use perch_plugin_api::jid::{BareJid, Jid};
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::Message;
@@ -235,11 +237,11 @@ impl Archive {
             }
         }
         tracing::debug!(%profile, %archive, pages, "archive catch-up done");
-        host.emit(
-            "catch_up_done",
-            &profile,
-            serde_json::json!({"archive": archive.to_string(), "pages": pages}),
-        );
+        let done = CatchUp {
+            archive: archive.to_string(),
+            pages,
+        };
+        host.signal(signals::CatchUpDone, &profile, &done);
     }
 }
 
@@ -282,10 +284,7 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         queries: Mutex::default(),
     });
     host.add_feature(ns::MAM);
-    host.declare_signal(
-        "catch_up_done",
-        "a catch-up of an archive (ours or a room's) went to its end: {archive, pages}",
-    );
+    host.declare(signals::CatchUpDone);
     let t = host.triggers();
     t.add_with::<MessageReceived, _>(PRIORITY, me.clone(), on_received)?;
     t.add_with::<RoomJoinedPoint, _>(0, me.clone(), on_room_joined)?;

@@ -7,15 +7,13 @@
 //! cache once a node is synced. Posts live on the profile's PEP node
 //! `urn:xmpp:microblog:0` unless another service or node is given.
 
-use perch_actions::{self as actions, Action as _};
 use std::sync::Arc;
 
-use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
+use perch_actions::blog::{self as actions, GetArgs, PostRef, Posts, PublishArgs, RetractArgs};
+use perch_plugin_api::action::opt_jid_arg;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::minidom::rxml::{Namespace, NcName};
-use perch_plugin_api::{
-    Host, HostError, Plugin, PluginError, PluginFactory, PluginInfo, action_fn,
-};
+use perch_plugin_api::{Host, HostError, Plugin, PluginError, PluginFactory, PluginInfo, Serve};
 use serde_json::{Map, Value, json};
 
 use crate::pubsub_cache::{Analyser, Analysers, Analysis};
@@ -292,11 +290,16 @@ pub fn analyser() -> Analyser {
 #[derive(Debug)]
 pub struct Microblog;
 
-fn target(call: &Call) -> (Option<perch_plugin_api::jid::Jid>, String) {
-    (
-        call.args.jid("service"),
-        call.args.str("node").unwrap_or(NODE).to_owned(),
-    )
+/// The `service` and `node` arguments: the profile's own account and the
+/// microblog node when not given.
+fn target(
+    service: Option<&str>,
+    node: Option<String>,
+) -> Result<(Option<perch_plugin_api::jid::Jid>, String), HostError> {
+    Ok((
+        opt_jid_arg("service", service)?,
+        node.unwrap_or_else(|| NODE.to_owned()),
+    ))
 }
 
 fn post_of(item: &xep_0060::Item) -> Value {
@@ -335,104 +338,31 @@ pub fn factory(analysers: Arc<Analysers>) -> PluginFactory {
     })
 }
 
-fn p_service() -> Param {
-    Param::optional(
-        "service",
-        ParamType::Jid,
-        "the pubsub service; default: the profile's own account (PEP)",
-    )
-}
-
-fn p_node() -> Param {
-    Param::optional(
-        "node",
-        ParamType::String,
-        "the node; default urn:xmpp:microblog:0",
-    )
-}
-
-fn spec(name: &'static str, doc: &'static str, params: Vec<Param>) -> ActionSpec {
-    ActionSpec {
-        name,
-        plugin: String::new(),
-        doc,
-        needs_session: true,
-        params,
-    }
-}
-
 fn register_actions(host: &Arc<dyn Host>) {
-    host.add_action(
-        spec(
-            actions::blog::Publish::NAME,
-            "Publishes a post, or edits one (same item_id: its publication date is kept)",
-            vec![
-                p_service(),
-                p_node(),
-                Param::optional(
-                    "item_id",
-                    ParamType::String,
-                    "the post's item id; default: a new one",
-                ),
-                Param::required(
-                    "post",
-                    ParamType::Object,
-                    "{title, content, content_xhtml, tags, language, comments}",
-                ),
-            ],
-        ),
-        action_fn(
-            host.clone(),
-            |h, call| async move { publish(&*h, &call).await },
-        ),
+    host.serve(
+        actions::Publish,
+        host.clone(),
+        |h, profile, args| async move { publish(&*h, &profile, args).await },
     );
-    host.add_action(
-        spec(
-            actions::blog::Get::NAME,
-            "Gets posts (newest max, ids, an RSM page), through the pubsub cache",
-            vec![
-                p_service(),
-                p_node(),
-                Param::optional("max", ParamType::Integer, "the newest N posts (default 10)"),
-                Param::optional("item_ids", ParamType::List, "these posts only"),
-                Param::optional("before", ParamType::String, "RSM: the page before this id"),
-                Param::optional("after", ParamType::String, "RSM: the page after this id"),
-                Param::optional("index", ParamType::Integer, "RSM: the page starting here"),
-                Param::optional("use_cache", ParamType::Boolean, "false: ask the service")
-                    .with_default(json!(true)),
-            ],
-        ),
-        action_fn(host.clone(), blog_get),
-    );
-    host.add_action(
-        spec(
-            actions::blog::Retract::NAME,
-            "Deletes a post",
-            vec![
-                p_service(),
-                p_node(),
-                Param::required("item_id", ParamType::String, "the post's item id"),
-            ],
-        ),
-        action_fn(host.clone(), blog_retract),
-    );
+    host.serve(actions::Get, host.clone(), blog_get);
+    host.serve(actions::Retract, host.clone(), blog_retract);
 }
 
 /// `blog_get`.
-async fn blog_get(host: Arc<dyn Host>, call: Call) -> ActionResult {
-    let (to, node) = target(&call);
-    let max = call.args.i64("max").and_then(|m| usize::try_from(m).ok());
-    let index = call.args.i64("index").and_then(|m| usize::try_from(m).ok());
-    let (before, after) = (call.args.str("before"), call.args.str("after"));
+async fn blog_get(host: Arc<dyn Host>, profile: String, a: GetArgs) -> Result<Posts, HostError> {
+    let (to, node) = target(a.service.as_deref(), a.node)?;
+    let max = a.max.and_then(|m| usize::try_from(m).ok());
+    let index = a.index.and_then(|m| usize::try_from(m).ok());
+    let (before, after) = (a.before, a.after);
     let rsm = (before.is_some() || after.is_some() || index.is_some()).then(|| RsmRequest {
         max: Some(max.unwrap_or(10)),
-        before: before.map(str::to_owned),
-        after: after.map(str::to_owned),
+        before,
+        after,
         index,
     });
-    let item_ids = call.args.list("item_ids");
+    let item_ids = a.item_ids;
     let req = ItemsRequest {
-        profile: call.profile.clone(),
+        profile,
         service: to,
         node,
         max_items: if rsm.is_some() || !item_ids.is_empty() {
@@ -443,72 +373,90 @@ async fn blog_get(host: Arc<dyn Host>, call: Call) -> ActionResult {
         item_ids,
         rsm,
         all: false,
-        use_cache: call.args.bool("use_cache").unwrap_or(true),
+        use_cache: a.use_cache,
     };
     let page = xep_0060::get_items(&*host, req).await?;
     let posts: Vec<Value> = page.items.iter().rev().map(post_of).collect();
-    Ok(json!({
-        "service": page.service, "node": page.node, "posts": posts,
-        "rsm": page.rsm, "source": page.source,
-    }))
+    Ok(Posts {
+        service: page.service,
+        node: page.node,
+        posts,
+        rsm: json!(page.rsm),
+        source: json!(page.source),
+    })
 }
 
 /// `blog_retract`.
-async fn blog_retract(host: Arc<dyn Host>, call: Call) -> ActionResult {
-    let (to, node) = target(&call);
-    let id = call.args.str("item_id").unwrap_or_default().to_owned();
+async fn blog_retract(
+    host: Arc<dyn Host>,
+    profile: String,
+    a: RetractArgs,
+) -> Result<PostRef, HostError> {
+    let (to, node) = target(a.service.as_deref(), a.node)?;
+    let id = a.item_id;
     host.iq(
-        &call.profile,
+        &profile,
         to.clone(),
         true,
         xml::retract(&node, std::slice::from_ref(&id), true),
     )
     .await?;
-    let service = xep_0060::service_name(&*host, &call.profile, to.as_ref()).await;
-    Ok(json!({"service": service, "node": node, "item_id": id}))
+    Ok(PostRef {
+        service: xep_0060::service_name(&*host, &profile, to.as_ref()).await,
+        node,
+        item_id: id,
+    })
+}
+
+/// The publication date of post `item_id`, as the service has it (`None`: no such
+/// post, or undated).
+async fn published_date(
+    host: &dyn Host,
+    profile: &str,
+    service: Option<perch_plugin_api::jid::Jid>,
+    node: &str,
+    item_id: &str,
+) -> Option<String> {
+    let req = ItemsRequest {
+        profile: profile.to_owned(),
+        service,
+        node: node.to_owned(),
+        max_items: None,
+        item_ids: vec![item_id.to_owned()],
+        rsm: None,
+        all: false,
+        // Asked of the service: before a first post the node does not exist, and a
+        // cache sync started by this read would fail on it and keep the node out of
+        // the cache.
+        use_cache: false,
+    };
+    let page = xep_0060::get_items(host, req).await.ok()?;
+    let post = post_of(page.items.first()?);
+    post["published"].as_str().map(str::to_owned)
 }
 
 /// A new post gets an id, dates and its author; an edit keeps its publication date.
-async fn publish(host: &dyn Host, call: &Call) -> Result<Value, HostError> {
-    let (to, node) = target(call);
-    let mut post = call.args.object("post").cloned().unwrap_or_default();
+async fn publish(host: &dyn Host, profile: &str, a: PublishArgs) -> Result<PostRef, HostError> {
+    let (to, node) = target(a.service.as_deref(), a.node)?;
+    let mut post = a.post;
     let me = host
-        .bound_jid(&call.profile)
+        .bound_jid(profile)
         .await
-        .ok_or_else(|| HostError::NotConnected(call.profile.clone()))?
+        .ok_or_else(|| HostError::NotConnected(profile.to_owned()))?
         .to_bare();
-    let service = xep_0060::service_name(host, &call.profile, to.as_ref()).await;
-    let item_id = match call.args.str("item_id") {
-        Some(i) => i.to_owned(),
-        None => perch_plugin_api::ids::random_hex(8),
-    };
+    let service = xep_0060::service_name(host, profile, to.as_ref()).await;
+    let edit = a.item_id.is_some();
+    let item_id = a
+        .item_id
+        .unwrap_or_else(|| perch_plugin_api::ids::random_hex(8));
     let now = now_rfc3339();
     // An edit keeps the original publication date.
-    let previous = if call.args.str("item_id").is_some() {
-        let req = ItemsRequest {
-            profile: call.profile.clone(),
-            service: to.clone(),
-            node: node.clone(),
-            max_items: None,
-            item_ids: vec![item_id.clone()],
-            rsm: None,
-            all: false,
-            // Asked of the service: before a first post the node does not exist, and a
-            // cache sync started by this read would fail on it and keep the node out
-            // of the cache.
-            use_cache: false,
-        };
-        xep_0060::get_items(host, req)
-            .await
-            .ok()
-            .and_then(|p| p.items.first().map(post_of))
+    let previous = if edit {
+        published_date(host, profile, to.clone(), &node, &item_id).await
     } else {
         None
     };
-    let published = previous
-        .as_ref()
-        .and_then(|p| p["published"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| now.clone());
+    let published = previous.unwrap_or_else(|| now.clone());
     post.entry("published").or_insert(json!(published));
     post.insert("updated".into(), json!(now));
     // The item's XMPP URI, node and item id percent-encoded (as Libervia writes it).
@@ -537,7 +485,7 @@ async fn publish(host: &dyn Host, call: &Call) -> Result<Value, HostError> {
     options.insert("pubsub#max_items".into(), json!("max"));
     let with = host
         .iq(
-            &call.profile,
+            profile,
             to.clone(),
             true,
             xml::publish(&node, Some(&item_id), entry.clone(), Some(&options)),
@@ -550,9 +498,9 @@ async fn publish(host: &dyn Host, call: &Call) -> Result<Value, HostError> {
                 "conflict" | "bad-request" | "not-acceptable"
             ) =>
         {
-            tracing::debug!(profile = %call.profile, %node, error = %e, "publish-options refused; publishing without");
+            tracing::debug!(%profile, %node, error = %e, "publish-options refused; publishing without");
             host.iq(
-                &call.profile,
+                profile,
                 to,
                 true,
                 xml::publish(&node, Some(&item_id), entry, None),
@@ -563,7 +511,11 @@ async fn publish(host: &dyn Host, call: &Call) -> Result<Value, HostError> {
             other?;
         }
     }
-    Ok(json!({"service": service, "node": node, "item_id": item_id}))
+    Ok(PostRef {
+        service,
+        node,
+        item_id,
+    })
 }
 
 #[cfg(test)]

@@ -13,14 +13,21 @@
 pub use perch_codec::xep_0167::{rtp, sdp};
 mod store;
 
-use perch_actions::{self as actions, Action as _};
+use perch_actions::Empty;
+use perch_actions::NoArgs;
+use perch_actions::Signal;
+use perch_actions::calls::{
+    self as actions, AnswerArgs, Candidate as CallCandidate, CandidatesArgs, DeclineArgs, EndArgs,
+    Ending, InfoArgs, Offer, PeerInfo, Proposal, RemoteCandidates, Setup, StartArgs, Started,
+    StateChange,
+};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_plugin_api::action::{ActionSpec, Call as ActionCall, Param, ParamType};
+use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::presence::Type as PresenceType;
@@ -29,7 +36,7 @@ use perch_plugin_api::points::{
 };
 use perch_plugin_api::{
     BuildResult, Flow, Host, HostError, IqAnswer, IqRequest, Plugin, PluginError, PluginFactory,
-    PluginInfo, StanzaError, action_fn,
+    PluginInfo, Serve, Signals, StanzaError,
 };
 use serde_json::{Value, json};
 
@@ -59,28 +66,6 @@ pub const FEATURES: &[&str] = &[
     rtp::NS_HDREXT,
     rtp::NS_SSMA,
     jingle::xml::NS_GROUPING,
-];
-
-const SIGNALS: &[(&str, &str)] = &[
-    (
-        "call_proposed",
-        "a contact rings us by JMI: {sid, peer, media}; accept with call_answer {sid}",
-    ),
-    (
-        "call_incoming",
-        "an incoming call's offer: {sid, peer, media, sdp, jmi}; answer with call_answer or call_decline",
-    ),
-    (
-        "call_setup",
-        "the remote SDP of a call: {sid, role, sdp} (the caller gets the answer)",
-    ),
-    (
-        actions::calls::Candidates::NAME,
-        "remote ICE candidates: {sid, candidates: [{mline_index, mid, candidate}]}",
-    ),
-    ("call_info", "the peer's session-info: {sid, info, media?}"),
-    ("call_state", "a call changed state: {sid, state}"),
-    ("call_ended", "a call ended: {sid, reason, text?}"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,8 +217,16 @@ impl Calls {
             .map(f)
     }
 
-    fn emit(&self, name: &str, profile: &str, data: Value) {
-        self.host.emit(name, profile, data);
+    fn signal<S: Signal>(&self, signal: S, profile: &str, payload: S::Payload) {
+        self.host.signal(signal, profile, &payload);
+    }
+
+    fn state_changed(&self, profile: &str, sid: &str, state: State) {
+        let change = StateChange {
+            sid: sid.to_owned(),
+            state: state.as_str().to_owned(),
+        };
+        self.signal(actions::StateChanged, profile, change);
     }
 
     fn set_state(&self, profile: &str, sid: &str, state: State) {
@@ -255,11 +248,7 @@ impl Calls {
             .unwrap_or(false);
         if changed {
             tracing::info!(%profile, %sid, state = state.as_str(), "call state");
-            self.emit(
-                "call_state",
-                profile,
-                json!({"sid": sid, "state": state.as_str()}),
-            );
+            self.state_changed(profile, sid, state);
         }
     }
 
@@ -279,12 +268,13 @@ impl Calls {
         let Some(Some(peer)) = peer else { return };
         self.store_ended(profile, sid);
         tracing::info!(%profile, %peer, %sid, reason, text = text.as_deref().unwrap_or(""), "call ended");
-        self.emit("call_state", profile, json!({"sid": sid, "state": "ended"}));
-        let mut data = json!({"sid": sid, "reason": reason});
-        if let Some(t) = text {
-            data["text"] = json!(t);
-        }
-        self.emit("call_ended", profile, data);
+        self.state_changed(profile, sid, State::Ended);
+        let ending = Ending {
+            sid: sid.to_owned(),
+            reason: reason.to_owned(),
+            text,
+        };
+        self.signal(actions::Ended, profile, ending);
     }
 
     /// Writes an ended call to the database, off the caller's path.
@@ -398,16 +388,18 @@ impl Calls {
     // actions
     // -------------------------------------------------------------------------------
 
-    async fn call_start(self: Arc<Self>, call: ActionCall) -> Result<Value, HostError> {
-        let profile = call.profile.clone();
-        let peer = call.args.jid("peer").ok_or_else(|| bad("peer"))?;
-        let offer_sdp = call.args.str("sdp").unwrap_or_default();
-        let offer = sdp::to_jingle(offer_sdp, Role::Initiator, Role::Initiator)
+    async fn call_start(
+        self: Arc<Self>,
+        profile: String,
+        a: StartArgs,
+    ) -> Result<Started, HostError> {
+        let peer = jid_arg("peer", &a.peer)?;
+        let offer = sdp::to_jingle(&a.sdp, Role::Initiator, Role::Initiator)
             .map_err(|e| bad(format!("call_start: the offer: {e}")))?;
         for d in &offer.dropped {
             tracing::debug!(%profile, %peer, dropped = %d, "offer: left out of Jingle");
         }
-        let mut media = call.args.list("media");
+        let mut media = a.media;
         if media.is_empty() {
             media = offer
                 .contents
@@ -419,7 +411,7 @@ impl Calls {
             return Err(bad(format!("call_start: media {m:?}: audio or video")));
         }
         let sid = perch_plugin_api::ids::random_hex(12);
-        let use_jmi = call.args.bool("jmi").unwrap_or(false);
+        let use_jmi = a.jmi;
         let target = if use_jmi {
             peer.to_bare().into()
         } else {
@@ -465,7 +457,10 @@ impl Calls {
             self.initiate(&profile, &sid, &target, offer).await?;
         }
         self.clone().unanswered_after(profile, sid.clone());
-        Ok(json!({"sid": sid, "peer": target.to_string()}))
+        Ok(Started {
+            sid,
+            peer: target.to_string(),
+        })
     }
 
     /// Ends our call `sid` with reason `timeout` if it is still not answered after
@@ -575,16 +570,19 @@ impl Calls {
         self.send_jingle(profile, &c.peer, &j).await
     }
 
-    async fn call_answer(self: Arc<Self>, call: ActionCall) -> Result<Value, HostError> {
-        let profile = call.profile.as_str();
-        let sid = call.args.str("sid").unwrap_or_default();
+    async fn call_answer(
+        self: Arc<Self>,
+        profile: String,
+        a: AnswerArgs,
+    ) -> Result<Value, HostError> {
+        let (profile, sid) = (profile.as_str(), a.sid.as_str());
         let c = self.get(profile, sid)?;
         if c.direction != Direction::Incoming {
             return Err(bad(format!(
                 "call {sid} is outgoing: only an incoming call is answered"
             )));
         }
-        match (c.state, call.args.str("sdp")) {
+        match (c.state, a.sdp.as_deref()) {
             (State::Proposed | State::Ringing, _) if !c.proceeded => {
                 // JMI: accept the proposal; the caller sends session-initiate next.
                 self.update(profile, sid, |c| c.proceeded = true);
@@ -696,9 +694,13 @@ impl Calls {
         Ok(())
     }
 
-    async fn call_decline(self: Arc<Self>, call: ActionCall) -> Result<Value, HostError> {
-        let sid = call.args.str("sid").unwrap_or_default();
-        let c = self.get(&call.profile, sid)?;
+    async fn call_decline(
+        self: Arc<Self>,
+        profile: String,
+        a: DeclineArgs,
+    ) -> Result<Empty, HostError> {
+        let sid = a.sid.as_str();
+        let c = self.get(&profile, sid)?;
         if c.direction != Direction::Incoming {
             return Err(bad(format!("call {sid} is outgoing: end it with call_end")));
         }
@@ -707,62 +709,54 @@ impl Calls {
                 "call {sid} is already active: end it with call_end"
             )));
         }
-        let reason = call.args.str("reason").unwrap_or("decline");
+        let reason = a.reason.as_deref().unwrap_or("decline");
         if reason != "decline" && reason != "busy" {
             return Err(bad(format!(
                 "call_decline: reason {reason:?}: decline or busy"
             )));
         }
         self.terminate(&c, reason, None).await?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
-    async fn call_end(self: Arc<Self>, call: ActionCall) -> Result<Value, HostError> {
-        let sid = call.args.str("sid").unwrap_or_default();
-        let c = self.get(&call.profile, sid)?;
-        let reason = call.args.str("reason").unwrap_or("success");
+    async fn call_end(self: Arc<Self>, profile: String, a: EndArgs) -> Result<Empty, HostError> {
+        let c = self.get(&profile, &a.sid)?;
+        let reason = a.reason.as_deref().unwrap_or("success");
         if !jingle::xml::REASONS.contains(&reason) {
             return Err(bad(format!(
                 "call_end: reason {reason:?} is not one of {}",
                 jingle::xml::REASONS.join(", ")
             )));
         }
-        self.terminate(&c, reason, call.args.str("text").map(str::to_owned))
-            .await?;
-        Ok(json!({}))
+        self.terminate(&c, reason, a.text).await?;
+        Ok(Empty {})
     }
 
-    async fn call_candidates(self: Arc<Self>, call: ActionCall) -> Result<Value, HostError> {
-        let profile = call.profile.as_str();
-        let sid = call.args.str("sid").unwrap_or_default();
+    async fn call_candidates(
+        self: Arc<Self>,
+        profile: String,
+        a: CandidatesArgs,
+    ) -> Result<Value, HostError> {
+        let (profile, sid) = (profile.as_str(), a.sid.as_str());
         let c = self.get(profile, sid)?;
         if c.state == State::Ended {
             return Err(bad(format!("call {sid} has ended")));
         }
-        let list = call
-            .args
-            .array("candidates")
-            .ok_or_else(|| bad("call_candidates: candidates"))?;
         let mut queued = Vec::new();
         let mut dropped = Vec::new();
-        for (i, item) in list.iter().enumerate() {
-            let line = item["candidate"].as_str().ok_or_else(|| {
-                bad(format!(
-                    "call_candidates: candidates[{i}] has no \"candidate\" string"
-                ))
-            })?;
+        for (i, item) in a.candidates.iter().enumerate() {
+            let line = item.candidate.as_str();
             if line.trim().is_empty() {
                 continue; // end-of-candidates: XEP-0176 has nothing for it
             }
-            let content = match (item["mid"].as_str(), item["mline_index"].as_u64()) {
-                (Some(mid), _) if c.contents.iter().any(|x| x.name == mid) => mid.to_owned(),
-                (_, Some(n)) if (n as usize) < c.contents.len() => {
-                    c.contents[n as usize].name.clone()
-                }
-                _ => {
+            let n = item.mline_index as usize;
+            let content = match item.mid.as_deref() {
+                Some(mid) if c.contents.iter().any(|x| x.name == mid) => mid.to_owned(),
+                _ if n < c.contents.len() => c.contents[n].name.clone(),
+                mid => {
                     return Err(bad(format!(
-                        "call_candidates: candidates[{i}]: no m-line {} / mid {} in call {sid}",
-                        item["mline_index"], item["mid"]
+                        "call_candidates: candidates[{i}]: no m-line {n} / mid {} in call {sid}",
+                        json!(mid)
                     )));
                 }
             };
@@ -793,9 +787,8 @@ impl Calls {
         Ok(json!({"dropped": dropped}))
     }
 
-    async fn call_info(self: Arc<Self>, call: ActionCall) -> Result<Value, HostError> {
-        let profile = call.profile.as_str();
-        let sid = call.args.str("sid").unwrap_or_default();
+    async fn call_info(self: Arc<Self>, profile: String, a: InfoArgs) -> Result<Empty, HostError> {
+        let (profile, sid) = (profile.as_str(), a.sid.as_str());
         let c = self.get(profile, sid)?;
         if !matches!(c.state, State::Pending | State::Active) {
             return Err(bad(format!(
@@ -803,8 +796,8 @@ impl Calls {
                 c.state.as_str()
             )));
         }
-        let what = call.args.str("info").unwrap_or_default();
-        let name = match call.args.str("media") {
+        let what = a.info.as_str();
+        let name = match a.media.as_deref() {
             None => None,
             Some(m) => Some(
                 c.contents
@@ -823,11 +816,11 @@ impl Calls {
         j.other.push(info.to_element(c.role().as_str()));
         self.send_jingle(profile, &c.peer, &j).await?;
         tracing::info!(%profile, peer = %c.peer, %sid, info = what, "call info sent");
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
     /// Stored calls and those in memory (which win: they may be newer), oldest first.
-    async fn call_list(&self, profile: &str) -> Result<Value, HostError> {
+    async fn call_list(&self, profile: &str) -> Result<Vec<Value>, HostError> {
         let host = self.host();
         let id = host.profile_id(profile).await?;
         let stored = store::list(host.store(), id).await?;
@@ -843,7 +836,7 @@ impl Calls {
             .collect();
         all.extend(live);
         all.sort_by(|a, b| a["created"].as_str().cmp(&b["created"].as_str()));
-        Ok(Value::Array(all))
+        Ok(all)
     }
 
     // -------------------------------------------------------------------------------
@@ -935,11 +928,12 @@ impl Calls {
         });
         tracing::info!(%profile, peer = %from, %sid, "call accepted by the peer");
         self.set_state(profile, sid, State::Active);
-        self.emit(
-            "call_setup",
-            profile,
-            json!({"sid": sid, "role": "initiator", "sdp": sdp}),
-        );
+        let setup = Setup {
+            sid: sid.to_owned(),
+            role: "initiator".to_owned(),
+            sdp,
+        };
+        self.signal(actions::SetUp, profile, setup);
     }
 
     /// session-info (XEP-0167 §7: ringing, mute, …) goes to the frontend
@@ -955,7 +949,11 @@ impl Calls {
         let sid = &j.sid;
         for p in &j.other {
             if let Some(info) = rtp::Info::from_element(p) {
-                let mut data = json!({"sid": sid, "info": info.as_str()});
+                let mut data = PeerInfo {
+                    sid: sid.clone(),
+                    info: info.as_str().to_owned(),
+                    media: None,
+                };
                 if let rtp::Info::Mute(Some(n)) | rtp::Info::Unmute(Some(n)) = &info
                     && let Some(m) = c
                         .contents
@@ -963,10 +961,10 @@ impl Calls {
                         .find(|x| &x.name == n)
                         .and_then(|x| x.description.as_ref())
                 {
-                    data["media"] = json!(m.media);
+                    data.media = Some(m.media.clone());
                 }
                 tracing::info!(%profile, peer = %from, %sid, info = info.as_str(), "call info received");
-                self.emit("call_info", profile, data);
+                self.signal(actions::InfoReceived, profile, data);
             } else {
                 // XEP-0166 §7.2.12: an info we do not understand.
                 let mut e = jingle::out_of_order("");
@@ -1000,18 +998,20 @@ impl Calls {
                 )));
             };
             for cand in content.transport.iter().flat_map(|t| t.candidates.iter()) {
-                out.push(
-                    json!({"mline_index": index, "mid": content.name, "candidate": cand.to_sdp()}),
-                );
+                out.push(CallCandidate {
+                    mline_index: u32::try_from(index).unwrap_or(u32::MAX),
+                    mid: Some(content.name.clone()),
+                    candidate: cand.to_sdp(),
+                });
             }
         }
         if !out.is_empty() {
             tracing::debug!(%profile, peer = %from, %sid, count = out.len(), "remote candidates");
-            self.emit(
-                "call_candidates",
-                profile,
-                json!({"sid": sid, "candidates": out}),
-            );
+            let remote = RemoteCandidates {
+                sid: sid.clone(),
+                candidates: out,
+            };
+            self.signal(actions::CandidatesReceived, profile, remote);
         }
         None
     }
@@ -1149,16 +1149,15 @@ impl Calls {
             c.state = State::Pending;
         });
         tracing::info!(%profile, peer = %from, %sid, ?media, jmi = by_jmi, "incoming call");
-        self.emit(
-            "call_state",
-            profile,
-            json!({"sid": sid, "state": "pending"}),
-        );
-        self.emit(
-            "call_incoming",
-            profile,
-            json!({"sid": sid, "peer": from.to_string(), "media": media, "sdp": sdp, "jmi": by_jmi}),
-        );
+        self.state_changed(profile, sid, State::Pending);
+        let offer = Offer {
+            sid: sid.to_owned(),
+            peer: from.to_string(),
+            media,
+            sdp,
+            jmi: by_jmi,
+        };
+        self.signal(actions::Incoming, profile, offer);
     }
 
     /// A JMI message: returns whether it was one (then it is not a chat message).
@@ -1289,11 +1288,12 @@ impl Calls {
         };
         self.lock().insert((profile.clone(), sid.clone()), state);
         tracing::info!(%profile, peer = %from, %sid, ?media, "call proposed to us (JMI)");
-        self.emit(
-            "call_proposed",
-            &profile,
-            json!({"sid": sid, "peer": from.to_string(), "media": media}),
-        );
+        let proposal = Proposal {
+            sid: sid.clone(),
+            peer: from.to_string(),
+            media,
+        };
+        self.signal(actions::Proposed, &profile, proposal);
         let me = self.clone();
         tokio::spawn(async move {
             match me
@@ -1315,11 +1315,12 @@ impl Calls {
         match (m.kind, c.direction, c.state) {
             (Kind::Ringing, Direction::Outgoing, State::Proposed) => {
                 self.set_state(&profile, &sid, State::Ringing);
-                self.emit(
-                    "call_info",
-                    &profile,
-                    json!({"sid": sid, "info": "ringing"}),
-                );
+                let ringing = PeerInfo {
+                    sid,
+                    info: "ringing".to_owned(),
+                    media: None,
+                };
+                self.signal(actions::InfoReceived, &profile, ringing);
             }
             (Kind::Proceed, Direction::Outgoing, State::Proposed | State::Ringing) => {
                 let offer = self.update(&profile, &sid, |x| {
@@ -1465,19 +1466,6 @@ impl Calls {
     }
 }
 
-/// An action's code, given the plugin.
-type Runner = fn(Arc<Calls>, ActionCall) -> BoxFuture<'static, Result<Value, HostError>>;
-
-fn spec(name: &'static str, doc: &'static str, params: Vec<Param>) -> ActionSpec {
-    ActionSpec {
-        name,
-        plugin: String::new(),
-        doc,
-        needs_session: name != "call_list",
-        params,
-    }
-}
-
 /// What the daemon knows of it before building it.
 pub const INFO: PluginInfo = PluginInfo {
     import_name: IMPORT_NAME,
@@ -1517,9 +1505,7 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
     for f in FEATURES {
         host.add_feature(f);
     }
-    for (name, doc) in SIGNALS {
-        host.declare_signal(name, doc);
-    }
+    declare_signals(&*host);
     let m = me.clone();
     host.add_iq_handler(
         true,
@@ -1544,138 +1530,29 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
     Ok(me)
 }
 
+/// The signals perchd emits about calls (declared in `perch_actions::calls`).
+fn declare_signals(host: &dyn Host) {
+    host.declare(actions::Proposed);
+    host.declare(actions::Incoming);
+    host.declare(actions::SetUp);
+    host.declare(actions::CandidatesReceived);
+    host.declare(actions::InfoReceived);
+    host.declare(actions::StateChanged);
+    host.declare(actions::Ended);
+}
+
 fn register_actions(me: &Arc<Calls>, host: &Arc<dyn Host>) {
-    for (spec, run) in setup_actions().into_iter().chain(ongoing_actions()) {
-        host.add_action(spec, action_fn(me.clone(), run));
-    }
-}
-
-fn sid_param() -> Param {
-    Param::required("sid", ParamType::String, "the call's session id")
-}
-
-/// Starting, answering, declining a call.
-fn setup_actions() -> Vec<(ActionSpec, Runner)> {
-    let sid = sid_param;
-    vec![
-        (
-            spec(
-                actions::calls::Start::NAME,
-                "Calls a contact with an SDP offer; returns {sid}",
-                vec![
-                    Param::required(
-                        "peer",
-                        ParamType::Jid,
-                        "whom to call: a bare JID (its available resource that does Jingle RTP) or a full JID",
-                    ),
-                    Param::required("sdp", ParamType::String, "the local SDP offer"),
-                    Param::optional(
-                        "media",
-                        ParamType::List,
-                        "audio, video (default: the offer's m-lines)",
-                    ),
-                    Param::optional(
-                        "jmi",
-                        ParamType::Boolean,
-                        "ring every device by XEP-0353 first instead of a direct session-initiate",
-                    ),
-                ],
-            ),
-            |m, c| m.call_start(c).boxed(),
-        ),
-        (
-            spec(
-                actions::calls::Answer::NAME,
-                "Accepts an incoming call: without sdp a JMI proposal (proceed), with sdp the offer (session-accept)",
-                vec![
-                    sid(),
-                    Param::optional(
-                        "sdp",
-                        ParamType::String,
-                        "the local SDP answer to call_incoming's offer",
-                    ),
-                ],
-            ),
-            |m, c| m.call_answer(c).boxed(),
-        ),
-        (
-            spec(
-                actions::calls::Decline::NAME,
-                "Declines an incoming call",
-                vec![
-                    sid(),
-                    Param::optional("reason", ParamType::String, "decline (default) or busy"),
-                ],
-            ),
-            |m, c| m.call_decline(c).boxed(),
-        ),
-    ]
-}
-
-/// What goes on during a call, and the list.
-fn ongoing_actions() -> Vec<(ActionSpec, Runner)> {
-    let sid = sid_param;
-    vec![
-        (
-            spec(
-                actions::calls::Candidates::NAME,
-                "Adds local ICE candidates (sent once the session is signalled)",
-                vec![
-                    sid(),
-                    Param::required(
-                        "candidates",
-                        ParamType::Array,
-                        "[{mline_index, mid, candidate}], candidate without a=; empty = end of candidates",
-                    ),
-                ],
-            ),
-            |m, c| m.call_candidates(c).boxed(),
-        ),
-        (
-            spec(
-                actions::calls::Info::NAME,
-                "Tells the peer: ringing, mute, unmute, active, hold, unhold",
-                vec![
-                    sid(),
-                    Param::required(
-                        "info",
-                        ParamType::String,
-                        "ringing, mute, unmute, active, hold or unhold",
-                    ),
-                    Param::optional(
-                        "media",
-                        ParamType::String,
-                        "audio or video (mute/unmute one content)",
-                    ),
-                ],
-            ),
-            |m, c| m.call_info(c).boxed(),
-        ),
-        (
-            spec(
-                actions::calls::End::NAME,
-                "Ends (hangs up, cancels) a call",
-                vec![
-                    sid(),
-                    Param::optional(
-                        "reason",
-                        ParamType::String,
-                        "a XEP-0166 reason (default success)",
-                    ),
-                    Param::optional("text", ParamType::String, "a human-readable explanation"),
-                ],
-            ),
-            |m, c| m.call_end(c).boxed(),
-        ),
-        (
-            spec(
-                actions::calls::List::NAME,
-                "A profile's calls (ongoing and ended since perchd started), oldest first",
-                vec![],
-            ),
-            |m, c| async move { m.call_list(&c.profile).await }.boxed(),
-        ),
-    ]
+    host.serve(actions::Start, me.clone(), Calls::call_start);
+    host.serve(actions::Answer, me.clone(), Calls::call_answer);
+    host.serve(actions::Decline, me.clone(), Calls::call_decline);
+    host.serve(actions::Candidates, me.clone(), Calls::call_candidates);
+    host.serve(actions::Info, me.clone(), Calls::call_info);
+    host.serve(actions::End, me.clone(), Calls::call_end);
+    host.serve(
+        actions::List,
+        me.clone(),
+        |m, profile, _: NoArgs| async move { m.call_list(&profile).await },
+    );
 }
 
 impl Plugin for Calls {

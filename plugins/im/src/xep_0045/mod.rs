@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use perch_actions::muc::{NickChanged, RoomNick};
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::MessageType;
@@ -618,7 +619,7 @@ impl Muc {
         }
     }
 
-    async fn leave(&self, profile: &str, room: &Jid) -> Result<Value, HostError> {
+    async fn leave(&self, profile: &str, room: &Jid) -> Result<RoomNick, HostError> {
         let host = self.host.clone();
         let room_s = room.to_bare().to_string();
         let (tx, rx) = oneshot::channel();
@@ -663,10 +664,15 @@ impl Muc {
         if let Err(e) = update_bookmark(&*host, profile, &room_s, |b| b.autojoin = false).await {
             tracing::warn!(%profile, room = %room_s, error = %e, "clearing the bookmark's autojoin failed");
         }
-        Ok(json!({"room": room_s, "nick": nick}))
+        Ok(RoomNick { room: room_s, nick })
     }
 
-    async fn change_nick(&self, profile: &str, room: &Jid, nick: &str) -> Result<Value, HostError> {
+    async fn change_nick(
+        &self,
+        profile: &str,
+        room: &Jid,
+        nick: &str,
+    ) -> Result<NickChanged, HostError> {
         let host = self.host.clone();
         let room_s = room.to_bare().to_string();
         let presence = xml::change_nick(room, nick).map_err(bad)?;
@@ -685,7 +691,11 @@ impl Muc {
             .ok_or_else(|| bad(format!("not in room {room_s}")))?;
         host.send(profile, presence).await?;
         let answer = wait(rx, JOIN_TIMEOUT, &room_s).await?;
-        Ok(json!({"room": room_s, "old": old, "nick": answer.nick}))
+        Ok(NickChanged {
+            room: room_s,
+            old,
+            nick: answer.nick,
+        })
     }
 
     /// Joins again every room of a profile: those of the table, those joined in this

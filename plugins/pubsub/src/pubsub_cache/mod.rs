@@ -15,12 +15,14 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_actions::{self as actions, Action};
-use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
+use perch_actions::cache::{self as actions, GetArgs, PurgeArgs, Purged, SearchArgs};
+use perch_actions::pubsub::{NodeArgs, ServiceArgs};
+use perch_actions::{Empty, JobStarted, NoArgs};
+use perch_plugin_api::action::opt_jid_arg;
 use perch_plugin_api::points::{SessionInfo, SessionStarted};
 use perch_plugin_api::{
-    BuildResult, Flow, Host, HostError, Plugin, PluginError, PluginFactory, PluginInfo,
-    TriggerError, action_fn,
+    BuildResult, Flow, Host, HostError, Plugin, PluginError, PluginFactory, PluginInfo, Serve,
+    TriggerError,
 };
 use serde_json::{Value, json};
 
@@ -147,32 +149,13 @@ fn on_session_started(c: Arc<Cache>, info: &mut SessionInfo) -> BoxFuture<'_, Fl
     async { Flow::Continue }.boxed()
 }
 
-fn spec(
-    name: &'static str,
-    doc: &'static str,
-    needs_session: bool,
-    params: Vec<Param>,
-) -> ActionSpec {
-    ActionSpec {
-        name,
-        plugin: String::new(),
-        doc,
-        needs_session,
-        params,
-    }
-}
-
 fn bad(what: &str, why: impl std::fmt::Display) -> HostError {
     HostError::BadArgument(format!("{what}: {why}"))
 }
 
-fn list_param(name: &'static str, doc: &'static str) -> Param {
-    Param::optional(name, ParamType::List, doc)
-}
-
 /// Microseconds from RFC 3339 text or Unix seconds.
-fn when(call: &Call, name: &str) -> Result<Option<i64>, HostError> {
-    let Some(s) = call.args.str(name) else {
+fn when(name: &str, s: Option<&str>) -> Result<Option<i64>, HostError> {
+    let Some(s) = s else {
         return Ok(None);
     };
     if let Ok(secs) = s.trim().parse::<i64>() {
@@ -190,152 +173,39 @@ fn when(call: &Call, name: &str) -> Result<Option<i64>, HostError> {
     Ok(Some(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)))
 }
 
-fn p_service() -> Param {
-    Param::optional(
-        "service",
-        ParamType::Jid,
-        "the pubsub service; default: the profile's own account (PEP)",
-    )
-}
-
 fn actions(host: &Arc<dyn Host>, cache: &Arc<Cache>) {
-    let add = |spec, handler| host.add_action(spec, handler);
-    add(
-        spec(
-            actions::cache::Status::NAME,
-            "The cached nodes of the profile (or one node): analysis, sync state and why, coherence, items",
-            true,
-            vec![
-                p_service(),
-                Param::optional("node", ParamType::String, "only this node"),
-            ],
-        ),
-        action_fn(cache.clone(), status),
-    );
-    add(
-        spec(
-            actions::cache::Get::NAME,
-            "Items from the cache only (same parameters as pubsub_items_get); fails when the node is not cached",
-            true,
-            vec![
-                p_service(),
-                Param::required("node", ParamType::String, "the node"),
-                Param::optional(
-                    "max",
-                    ParamType::Integer,
-                    "the newest N items; with RSM: the page size",
-                ),
-                list_param("item_ids", "these items only"),
-                Param::optional(
-                    "before",
-                    ParamType::String,
-                    "RSM: the page before this id (\"\": the last page)",
-                ),
-                Param::optional("after", ParamType::String, "RSM: the page after this id"),
-                Param::optional(
-                    "index",
-                    ParamType::Integer,
-                    "RSM: the page starting at this position",
-                ),
-            ],
-        ),
-        action_fn(cache.clone(), get),
-    );
-    add(
-        spec(
-            actions::cache::Sync::NAME,
-            "(Re)synchronises a node now, even one no analyser selects, as a job (returns {\"job\": id})",
-            true,
-            vec![
-                p_service(),
-                Param::required("node", ParamType::String, "the node"),
-            ],
-        ),
-        action_fn(cache.clone(), sync),
-    );
-    maintenance_actions(host, cache);
-}
-
-/// Purge, reset, search.
-fn maintenance_actions(host: &Arc<dyn Host>, cache: &Arc<Cache>) {
-    let add = |spec, handler| host.add_action(spec, handler);
-    add(
-        spec(
-            actions::cache::Purge::NAME,
-            "Deletes cached items by type, subtype, profile, service, node, created/updated before; \
-             the nodes they belonged to are synchronised again on their next read",
-            false,
-            vec![
-                list_param("types", "node types (blog, event, …)"),
-                list_param("subtypes", "node subtypes"),
-                list_param("profiles", "profile names"),
-                list_param("services", "services (bare JIDs for PEP)"),
-                list_param("nodes", "node names"),
-                Param::optional(
-                    "created_before",
-                    ParamType::String,
-                    "RFC 3339 time or Unix seconds",
-                ),
-                Param::optional(
-                    "updated_before",
-                    ParamType::String,
-                    "RFC 3339 time or Unix seconds",
-                ),
-            ],
-        ),
-        action_fn(cache.clone(), purge),
-    );
-    add(
-        spec(
-            actions::cache::Reset::NAME,
-            "Drops the whole cache; it fills again as nodes are read",
-            false,
-            vec![],
-        ),
-        action_fn(cache.clone(), reset),
-    );
-    add(
-        spec(
-            actions::cache::Search::NAME,
-            "Searches cached items: full text, filters on parsed fields, order, limit (see doc/pubsub_cache.rst)",
-            false,
-            vec![Param::required(
-                "query",
-                ParamType::Object,
-                "the search (fts, profiles, services, nodes, types, subtypes, item_ids, filters, order_by, limit, index, with_xml)",
-            )],
-        ),
-        action_fn(cache.clone(), search_items),
-    );
+    host.serve(actions::Status, cache.clone(), status);
+    host.serve(actions::Get, cache.clone(), get);
+    host.serve(actions::Sync, cache.clone(), sync);
+    host.serve(actions::Purge, cache.clone(), purge);
+    host.serve(actions::Reset, cache.clone(), |c, _, _: NoArgs| reset(c));
+    host.serve(actions::Search, cache.clone(), search_items);
 }
 
 /// `pubsub_cache_status`.
-async fn status(c: Arc<Cache>, call: Call) -> ActionResult {
-    let pid = c.host.profile_id(&call.profile).await?;
-    let service = match call.args.jid("service") {
+async fn status(c: Arc<Cache>, profile: String, a: ServiceArgs) -> Result<Value, HostError> {
+    let pid = c.host.profile_id(&profile).await?;
+    let service = match opt_jid_arg("service", a.service.as_deref())? {
         Some(j) => Some(j.to_string()),
-        None if call.args.str("node").is_some() => {
-            Some(xep_0060::service_name(&*c.host, &call.profile, None).await)
-        }
+        None if a.node.is_some() => Some(xep_0060::service_name(&*c.host, &profile, None).await),
         None => None,
     };
     let db = c.host.store();
-    let nodes = dao::nodes(db, Some(pid), service.as_deref(), call.args.str("node")).await?;
+    let nodes = dao::nodes(db, Some(pid), service.as_deref(), a.node.as_deref()).await?;
     let mut out = Vec::new();
     for n in &nodes {
         let count = dao::count(db, n.id).await?;
-        out.push(service::node_view(n, &call.profile, count));
+        out.push(service::node_view(n, &profile, count));
     }
     let analysers: Vec<Value> = c.analysers.list().iter().map(Analyser::view).collect();
     Ok(json!({"nodes": out, "analysers": analysers}))
 }
 
 /// `pubsub_cache_get`.
-async fn get(c: Arc<Cache>, call: Call) -> ActionResult {
-    let node = call.args.str("node").unwrap_or_default().to_owned();
-    let t = c
-        .target(&call.profile, call.args.jid("service"), &node)
-        .await?;
+async fn get(c: Arc<Cache>, profile: String, a: GetArgs) -> Result<Value, HostError> {
+    let node = a.node;
+    let to = opt_jid_arg("service", a.service.as_deref())?;
+    let t = c.target(&profile, to, &node).await?;
     let n = dao::node(c.host.store(), t.profile_id, &t.service, &t.node)
         .await?
         .filter(|n| n.sync_state == model::SyncState::Completed && n.coherent)
@@ -348,26 +218,24 @@ async fn get(c: Arc<Cache>, call: Call) -> ActionResult {
                 ),
             )
         })?;
-    let count = |name: &str| {
-        call.args
-            .i64(name)
-            .map(|m| usize::try_from(m).map_err(|_| bad(name, "negative")))
+    let count = |name: &str, v: Option<i64>| {
+        v.map(|m| usize::try_from(m).map_err(|_| bad(name, "negative")))
             .transpose()
     };
-    let (max, index) = (count("max")?, count("index")?);
-    let (before, after) = (call.args.str("before"), call.args.str("after"));
+    let (max, index) = (count("max", a.max)?, count("index", a.index)?);
+    let (before, after) = (a.before, a.after);
     let rsm = (before.is_some() || after.is_some() || index.is_some()).then(|| RsmRequest {
         max: Some(max.unwrap_or(20)),
-        before: before.map(str::to_owned),
-        after: after.map(str::to_owned),
+        before,
+        after,
         index,
     });
     let req = ItemsRequest {
-        profile: call.profile.clone(),
+        profile,
         service: t.to.clone(),
         node,
         max_items: if rsm.is_some() { None } else { max },
-        item_ids: call.args.list("item_ids"),
+        item_ids: a.item_ids,
         rsm,
         all: false,
         use_cache: true,
@@ -377,26 +245,25 @@ async fn get(c: Arc<Cache>, call: Call) -> ActionResult {
 }
 
 /// `pubsub_cache_sync`.
-async fn sync(c: Arc<Cache>, call: Call) -> ActionResult {
-    let node = call.args.str("node").unwrap_or_default().to_owned();
-    let t = c
-        .target(&call.profile, call.args.jid("service"), &node)
-        .await?;
+async fn sync(c: Arc<Cache>, profile: String, a: NodeArgs) -> Result<JobStarted, HostError> {
+    let node = a.node;
+    let to = opt_jid_arg("service", a.service.as_deref())?;
+    let t = c.target(&profile, to, &node).await?;
     let job = c
         .host
         .start_job(
-            &call.profile,
+            &profile,
             "sync",
             &format!("caching {node} of {}", t.service),
         )
         .await?;
     let id = job.id().to_owned();
     c.clone().start_sync(t, true, Some(job)).await;
-    Ok(json!({"job": id}))
+    Ok(JobStarted { job: id })
 }
 
 /// `pubsub_cache_purge`.
-async fn purge(c: Arc<Cache>, call: Call) -> ActionResult {
+async fn purge(c: Arc<Cache>, _profile: String, a: PurgeArgs) -> Result<Purged, HostError> {
     let mut clause = vec!["1 = 1".to_owned()];
     let mut values: Vec<sea_orm::Value> = Vec::new();
     let mut list = |col: &str, items: Vec<sea_orm::Value>| {
@@ -405,50 +272,47 @@ async fn purge(c: Arc<Cache>, call: Call) -> ActionResult {
             values.extend(items);
         }
     };
-    let strs = |name: &str| {
-        call.args
-            .list(name)
+    let strs = |names: Vec<String>| {
+        names
             .into_iter()
             .map(sea_orm::Value::from)
             .collect::<Vec<_>>()
     };
-    list("n.type", strs("types"));
-    list("n.subtype", strs("subtypes"));
-    list("n.service", strs("services"));
-    list("n.name", strs("nodes"));
+    list("n.type", strs(a.types));
+    list("n.subtype", strs(a.subtypes));
+    list("n.service", strs(a.services));
+    list("n.name", strs(a.nodes));
     let mut pids = Vec::new();
-    for p in call.args.list("profiles") {
+    for p in a.profiles {
         pids.push(sea_orm::Value::from(c.host.profile_id(&p).await?));
     }
     list("n.profile_id", pids);
-    if let Some(t) = when(&call, "created_before")? {
+    if let Some(t) = when("created_before", a.created_before.as_deref())? {
         clause.push("i.created < ?".into());
         values.push(t.into());
     }
-    if let Some(t) = when(&call, "updated_before")? {
+    if let Some(t) = when("updated_before", a.updated_before.as_deref())? {
         clause.push("i.updated < ?".into());
         values.push(t.into());
     }
     let clause = clause.join(" AND ");
     let deleted = dao::purge_where(c.host.store(), &clause, values).await?;
     c.forget_nodes();
-    Ok(json!({"deleted": deleted}))
+    Ok(Purged { deleted })
 }
 
 /// `pubsub_cache_reset`.
-async fn reset(c: Arc<Cache>, _call: Call) -> ActionResult {
+async fn reset(c: Arc<Cache>) -> Result<Empty, HostError> {
     dao::reset(c.host.store()).await?;
     c.forget_nodes();
     tracing::info!("pubsub cache reset");
-    Ok(json!({}))
+    Ok(Empty {})
 }
 
 /// `pubsub_cache_search`.
-async fn search_items(c: Arc<Cache>, call: Call) -> ActionResult {
-    let q: search::Query = serde_json::from_value(Value::Object(
-        call.args.object("query").cloned().unwrap_or_default(),
-    ))
-    .map_err(|e| bad("query", e))?;
+async fn search_items(c: Arc<Cache>, _profile: String, a: SearchArgs) -> Result<Value, HostError> {
+    let q: search::Query =
+        serde_json::from_value(Value::Object(a.query)).map_err(|e| bad("query", e))?;
     let mut pids = Vec::new();
     for p in &q.profiles {
         pids.push(c.host.profile_id(p).await?);

@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use perch_plugin_api::action::{ActionResult, ActionSpec, Call, Param, ParamType};
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::points::{IncomingMessage, MessageReceived};
 use perch_plugin_api::{
@@ -26,7 +25,7 @@ use perch_plugin_api::{
     TriggerPoint,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::xep_0059::{self, Next, Pager, RsmRequest, RsmResponse};
 
@@ -427,39 +426,3 @@ async fn on_event(
 }
 
 mod actions;
-
-/// A result for actions that return nothing more than what they did.
-fn done(service: String, node: &str) -> ActionResult {
-    Ok(json!({"service": service, "node": node}))
-}
-
-/// Common parameters.
-fn p_service() -> Param {
-    Param::optional(
-        "service",
-        ParamType::Jid,
-        "the pubsub service; default: the profile's own account (PEP)",
-    )
-}
-
-fn p_node() -> Param {
-    Param::required("node", ParamType::String, "the node")
-}
-
-fn spec(name: &'static str, doc: &'static str, params: Vec<Param>) -> ActionSpec {
-    ActionSpec {
-        name,
-        plugin: String::new(),
-        doc,
-        needs_session: true,
-        params,
-    }
-}
-
-/// The `node` argument (declared required, so present).
-fn node_of(call: &Call) -> Result<String, HostError> {
-    call.args
-        .str("node")
-        .map(str::to_owned)
-        .ok_or_else(|| HostError::BadArgument("node: missing".into()))
-}
