@@ -36,6 +36,8 @@ pub mod handlers;
 pub mod params;
 pub mod pubsub_json;
 pub mod reply;
+pub mod room_events;
+pub mod rooms;
 pub mod shapes;
 pub mod signals;
 pub mod syntax;

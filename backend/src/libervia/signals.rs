@@ -10,7 +10,7 @@ use std::sync::Arc;
 use perch_plugin_api::ConnectionState;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-use super::actions;
+use super::{actions, room_events};
 use super::context::{CORE_INTERFACE, Lib, PLUGIN_INTERFACE, lock};
 use super::shapes;
 use crate::events::Event;
@@ -52,6 +52,7 @@ pub async fn wait_connected(lib: &Lib, profile: &str, jid: &str, bound: std::tim
 pub async fn announce_disconnected(lib: &Lib, profile: &str) {
     let was = lock(&lib.announced).remove(profile);
     actions::forget(lib, profile);
+    lib.rooms.clear(profile);
     if was {
         lib.emit(CORE_INTERFACE, "disconnected", &(profile.to_owned(),))
             .await;
@@ -89,7 +90,10 @@ async fn emit(lib: &Lib, ev: Event) {
             }
         },
         Event::Message { profile, message } => {
-            let (uid, ts, from, to, body, subject, kind, extra) = shapes::history_row(&message);
+            let Some(row) = room_events::message_row(lib, &profile, &message) else {
+                return;
+            };
+            let (uid, ts, from, to, body, subject, kind, extra) = row;
             lib.emit(
                 CORE_INTERFACE,
                 "messageNew",
@@ -160,6 +164,14 @@ async fn emit(lib: &Lib, ev: Event) {
                 &(from, state, profile),
             )
             .await;
+        }
+        Event::Plugin {
+            plugin,
+            name,
+            profile,
+            data,
+        } if plugin == room_events::PLUGIN => {
+            room_events::on_signal(lib, &name, &profile, &data).await;
         }
         Event::Plugin { .. } | Event::Job { .. } => {}
     }

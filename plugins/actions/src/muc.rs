@@ -30,7 +30,8 @@ pub struct JoinArgs {
 
 action!(
     /// Joins a room (creating an instant room) and bookmarks it with autojoin:
-    /// `{room, nick, created, archived, subject, occupants}`.
+    /// `{room, nick, created, archived, subject, occupants, codes}` (`codes`: the
+    /// status codes of our own presence).
     Join = "muc_join", JoinArgs => Value
 );
 

@@ -86,6 +86,8 @@ struct Answer {
     nick: String,
     /// Status 201: the room was created by this join (and is locked).
     created: bool,
+    /// The status codes of our own presence (110, 201, 170…), in order.
+    codes: Vec<u16>,
 }
 
 struct Waiter {
@@ -242,6 +244,7 @@ impl Muc {
                     r.answer(Ok(Answer {
                         nick,
                         created: o.codes.contains(&code::CREATED),
+                        codes: o.codes.iter().copied().collect(),
                     }));
                 }
             } else {
@@ -285,6 +288,7 @@ impl Muc {
         let left = Ok(Answer {
             nick: r.nick.clone(),
             created: false,
+            codes: Vec::new(),
         });
         match r.waiter.as_ref().map(|w| &w.what) {
             Some(Wait::Leave) => r.answer(left),
@@ -476,7 +480,8 @@ impl Muc {
         host.emit(
             signal::ROOM_JOINED,
             profile,
-            json!({"room": room_s, "nick": answer.nick, "created": answer.created, "archived": archived}),
+            json!({"room": room_s, "nick": answer.nick, "created": answer.created,
+                   "archived": archived, "codes": answer.codes}),
         );
         if bookmark {
             Self::bookmark_autojoin(&*host, profile, &room_s, &answer.nick, password).await;
@@ -484,6 +489,7 @@ impl Muc {
         Ok(json!({
             "room": room_s, "nick": answer.nick, "created": answer.created,
             "archived": archived, "subject": subject, "occupants": occupants,
+            "codes": answer.codes,
         }))
     }
 
@@ -823,7 +829,8 @@ pub fn factory() -> PluginFactory {
 const SIGNALS: [(&str, &str); 5] = [
     (
         signal::ROOM_JOINED,
-        "we are in a room: {room, nick, created, archived}",
+        "we are in a room: {room, nick, created, archived, codes (the status codes of \
+         our own presence)}",
     ),
     (
         signal::ROOM_LEFT,
