@@ -27,12 +27,8 @@ pub async fn on_signal(lib: &Lib, name: &str, profile: &str, data: &Value) {
         "room_joined" => joined(lib, profile, &room, data).await,
         "room_left" => {
             if lib.rooms.set_left(profile, &room) {
-                lib.emit(
-                    PLUGIN_INTERFACE,
-                    "mucRoomLeft",
-                    &(room, profile.to_owned()),
-                )
-                .await;
+                lib.emit(PLUGIN_INTERFACE, "mucRoomLeft", &(room, profile.to_owned()))
+                    .await;
             }
         }
         "nick_changed" => {

@@ -251,7 +251,10 @@ mod tests {
             {"nick": "bob", "role": "participant", "affiliation": "none", "show": "away"},
         ]});
         let (room, occ, nick, subject, statuses) = room_args(&a, vec!["SELF_PRESENCE".into()]);
-        assert_eq!((room.as_str(), nick.as_str(), subject.as_str()), ("r@c", "alice", ""));
+        assert_eq!(
+            (room.as_str(), nick.as_str(), subject.as_str()),
+            ("r@c", "alice", "")
+        );
         assert_eq!(statuses, ["SELF_PRESENCE"]);
         assert_eq!(occ.0[0].0, "alice");
         let keys: Vec<&str> = occ.0[0].1.0.iter().map(|(k, _)| k.as_str()).collect();

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use perch_plugin_api::ConnectionState;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-use super::{actions, room_events};
 use super::context::{CORE_INTERFACE, Lib, PLUGIN_INTERFACE, lock};
 use super::shapes;
+use super::{actions, room_events};
 use crate::events::Event;
 
 /// Sends `connected(jid, profile)` unless it went out already for this connection.

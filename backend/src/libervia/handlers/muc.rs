@@ -28,16 +28,13 @@ const NICK_RETRIES: usize = 5;
 const FEATURE_NOT_FOUND: &str = "sat.core.exceptions.FeatureNotFound";
 
 /// `mucJoin(room, nick, options, profile)` →
-/// `(already_joined, room, occupants, nick, subject, statuses)`; `options` may hold
-/// the room's `password`.
-pub async fn join(
-    lib: &Lib,
-    (room, nick, options, key): (String, String, Map, String),
-) -> Answer {
+/// `(already_joined, room, occupants, nick, subject, statuses, profile)`; `options`
+/// may hold the room's `password`.
+pub async fn join(lib: &Lib, (room, nick, options, key): (String, String, Map, String)) -> Answer {
     let p = lib.profile(&key).await?;
     let room = room_to_join(lib, &p, &room).await?;
     if joined(lib, &p).await?.iter().any(|r| *r == room) {
-        return out(with_flag(true, room_args(lib, &p, &room).await?));
+        return out(with_flag(true, room_args(lib, &p, &room).await?, p));
     }
     lib.emit(
         PLUGIN_INTERFACE,
@@ -59,7 +56,7 @@ pub async fn join(
     };
     let statuses = status_names(&answer["codes"]);
     let occupants = occupants_of(lib, &p, &room).await?;
-    out(with_flag(false, rooms::room_args(&occupants, statuses)))
+    out(with_flag(false, rooms::room_args(&occupants, statuses), p))
 }
 
 /// Joins, with `_` appended to the nick while the room says it is taken.
@@ -98,11 +95,22 @@ async fn join_failed(lib: &Lib, profile: &str, room: &str, e: &Error) {
     actions::error_note(lib, profile, "Group chat error", &message).await;
 }
 
+/// The reply of `mucJoin`: whether we were in already, then `mucRoomJoined`'s
+/// arguments, profile included.
 fn with_flag(
     already: bool,
     (room, occupants, nick, subject, statuses): RoomArgs,
-) -> (bool, String, rooms::Occupants, String, String, Vec<String>) {
-    (already, room, occupants, nick, subject, statuses)
+    profile: String,
+) -> (
+    bool,
+    String,
+    rooms::Occupants,
+    String,
+    String,
+    Vec<String>,
+    String,
+) {
+    (already, room, occupants, nick, subject, statuses, profile)
 }
 
 /// `mucLeave(room, profile)`.
@@ -238,13 +246,9 @@ fn domain_of(jid: &str) -> String {
 }
 
 async fn default_muc_service(lib: &Lib, profile: &str) -> Result<String, LibError> {
-    find_service(lib, profile, "").await?.ok_or_else(|| {
-        LibError::exc(
-            FEATURE_NOT_FOUND,
-            "No MUC service found on main server",
-            "",
-        )
-    })
+    find_service(lib, profile, "")
+        .await?
+        .ok_or_else(|| LibError::exc(FEATURE_NOT_FOUND, "No MUC service found on main server", ""))
 }
 
 async fn unique_room(lib: &Lib, profile: &str, service: &str) -> Result<String, LibError> {
