@@ -25,11 +25,9 @@ pub async fn on_signal(lib: &Lib, name: &str, profile: &str, data: &Value) {
     let room = text(&data["room"]);
     match name {
         "room_joined" => joined(lib, profile, &room, data).await,
-        "room_left" => {
-            if lib.rooms.set_left(profile, &room) {
-                lib.emit(PLUGIN_INTERFACE, "mucRoomLeft", &(room, profile.to_owned()))
-                    .await;
-            }
+        "room_left" if lib.rooms.set_left(profile, &room) => {
+            lib.emit(PLUGIN_INTERFACE, "mucRoomLeft", &(room, profile.to_owned()))
+                .await;
         }
         "nick_changed" => {
             let (old, new) = (text(&data["old"]), text(&data["new"]));

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use perch_plugin_api::ConnectionState;
+use perch_plugin_api::{ConnectionState, HistoryMessage};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use super::context::{CORE_INTERFACE, Lib, PLUGIN_INTERFACE, lock};
@@ -74,6 +74,31 @@ pub async fn forward(lib: Arc<Lib>, mut rx: Receiver<Event>) {
     }
 }
 
+/// `messageNew` for a stored message, when 0.9 would signal it.
+async fn message_new(lib: &Lib, profile: &str, message: &HistoryMessage) {
+    let Some((uid, ts, from, to, body, subject, kind, extra)) =
+        room_events::message_row(lib, profile, message)
+    else {
+        return;
+    };
+    lib.emit(
+        CORE_INTERFACE,
+        "messageNew",
+        &(
+            uid,
+            ts,
+            from,
+            to,
+            body,
+            subject,
+            kind,
+            extra,
+            profile.to_owned(),
+        ),
+    )
+    .await;
+}
+
 async fn emit(lib: &Lib, ev: Event) {
     match ev {
         Event::ConnectionState {
@@ -89,18 +114,7 @@ async fn emit(lib: &Lib, ev: Event) {
                 announce_disconnected(lib, &profile).await;
             }
         },
-        Event::Message { profile, message } => {
-            let Some(row) = room_events::message_row(lib, &profile, &message) else {
-                return;
-            };
-            let (uid, ts, from, to, body, subject, kind, extra) = row;
-            lib.emit(
-                CORE_INTERFACE,
-                "messageNew",
-                &(uid, ts, from, to, body, subject, kind, extra, profile),
-            )
-            .await;
-        }
+        Event::Message { profile, message } => message_new(lib, &profile, &message).await,
         Event::MessageUpdated { profile, message } => {
             lib.emit(
                 PLUGIN_INTERFACE,

@@ -33,7 +33,7 @@ const FEATURE_NOT_FOUND: &str = "sat.core.exceptions.FeatureNotFound";
 pub async fn join(lib: &Lib, (room, nick, options, key): (String, String, Map, String)) -> Answer {
     let p = lib.profile(&key).await?;
     let room = room_to_join(lib, &p, &room).await?;
-    if joined(lib, &p).await?.iter().any(|r| *r == room) {
+    if joined(lib, &p).await?.contains(&room) {
         return out(with_flag(true, room_args(lib, &p, &room).await?, p));
     }
     lib.emit(
@@ -166,7 +166,7 @@ pub async fn rooms_joined(lib: &Lib, key: String) -> Answer {
         .filter(|r| r["joined"].as_bool() == Some(true))
         .filter_map(|r| r["room"].as_str());
     for room in rooms {
-        match room_args(lib, &p, &room).await {
+        match room_args(lib, &p, room).await {
             Ok(args) => all.push(args),
             // Left between the two calls.
             Err(e) => tracing::debug!(profile = %p, %room, error = ?e, "room gone"),
