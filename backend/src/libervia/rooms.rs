@@ -57,6 +57,8 @@ struct Live {
 pub struct Rooms {
     live: Mutex<HashMap<String, HashMap<String, Live>>>,
     services: Mutex<HashMap<String, String>>,
+    /// Woken each time a room becomes live.
+    announced: tokio::sync::Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -66,7 +68,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Rooms {
     /// The room was announced (`mucRoomJoined`); true if it was not live before.
     pub fn set_live(&self, profile: &str, room: &str, nick: &str, statuses: Vec<String>) -> bool {
-        lock(&self.live)
+        let new = lock(&self.live)
             .entry(profile.to_owned())
             .or_default()
             .insert(
@@ -76,7 +78,23 @@ impl Rooms {
                     statuses,
                 },
             )
-            .is_none()
+            .is_none();
+        self.announced.notify_waiters();
+        new
+    }
+
+    /// Waits until the room is live (announced), at most `bound`; whether it is.
+    pub async fn wait_live(&self, profile: &str, room: &str, bound: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let changed = self.announced.notified();
+            if self.is_live(profile, room) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.is_live(profile, room);
+            }
+        }
     }
 
     /// We are out of the room; true if it was live.

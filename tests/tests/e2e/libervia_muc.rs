@@ -127,6 +127,21 @@ fn join_steps(room: &str) -> Vec<Step> {
         same("mucNickGet", &[&room_l, "\"bob\""]),
         same("mucOccupantsGet", &[&room_l, "\"bob\""]),
         same("mucOccupantsGet", &[&room_l, "\"test\""]),
+        same("mucGetRoomsJoined", &["\"test\""]).perch_differs(
+            "statuses' order, as mucJoin",
+            |out| {
+                printed(
+                    out,
+                    &[
+                        "dbus.String('lroom@conference.localhost')",
+                        "dbus.String('alice_')",
+                        "dbus.String('SELF_PRESENCE')",
+                    ],
+                )
+            },
+        ),
+        // The rooms of the service, as the CLI lists them.
+        Step::same(&["info", "disco", "-p", "test", "-t", "items", MUC_DOMAIN]),
     ]
 }
 

@@ -24,6 +24,9 @@ use super::typed;
 /// How many times a join is tried again with `_` appended to a taken nick.
 const NICK_RETRIES: usize = 5;
 
+/// How long `mucJoin` waits for `mucRoomJoined` to go out before it answers.
+const ANNOUNCE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// 0.9's `FeatureNotFound`.
 const FEATURE_NOT_FOUND: &str = "sat.core.exceptions.FeatureNotFound";
 
@@ -54,6 +57,8 @@ pub async fn join(lib: &Lib, (room, nick, options, key): (String, String, Map, S
             return Err(e.into());
         }
     };
+    // `mucRoomJoined` goes out before the reply, as in 0.9.
+    lib.rooms.wait_live(&p, &room, ANNOUNCE_WAIT).await;
     let statuses = status_names(&answer["codes"]);
     let occupants = occupants_of(lib, &p, &room).await?;
     out(with_flag(false, rooms::room_args(&occupants, statuses), p))
