@@ -6,14 +6,27 @@
 //! `libervia-cli debug bridge method` calls the same way, with Python literals as
 //! arguments and the reply printed as dbus-python shows it. Messages to a room go
 //! through `message send` (type `auto`, which picks `groupchat` for a joined room).
+//! The TUI test opens a room in libervia-tui and talks in it.
 
-use anyhow::{Result, ensure};
-use perch_tests::MUC_DOMAIN;
-use perch_tests::libervia::{CliOut, Step, differential, sides};
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use perch_tests::libervia::{
+    CliOut, Frontend, Step, Tui, differential, perch_frontend, perchd_with_libervia, seed_roster,
+    sides,
+};
+use perch_tests::{ALICE_PW, BOB_PW, MUC_DOMAIN, Perchd, Prosody, wait_until};
 
 use super::libervia::{connected, profile_setup};
 
 /// `libervia-cli debug bridge method METHOD ARGS…` (each argument a Python literal).
+fn bridge_args<'a>(method: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["debug", "bridge", "method", method];
+    v.extend_from_slice(args);
+    v
+}
+
+/// [`bridge_args`], owned.
 fn bridge(method: &str, args: &[&str]) -> Vec<String> {
     let mut v = vec!["debug", "bridge", "method", method]
         .into_iter()
@@ -166,4 +179,105 @@ fn talk_steps(room: &str) -> Vec<Step> {
             Ok(())
         }),
     ]
+}
+
+/// How long the TUI may take to show what a signal or a key did.
+const TUI_WAIT: Duration = Duration::from_secs(40);
+
+/// How long a key that does something visible may take to show it.
+const TUI_SETTLE: Duration = Duration::from_secs(2);
+
+/// libervia-tui on profile `test` (alice): a room alice joins (through the bridge, as
+/// the TUI's own "Join room" does) opens as the TUI's room widget with bob among its
+/// occupants; bob's message to the room shows there, and alice's answer typed in the
+/// TUI reaches the room (bob's history has it, from `room/alice`).
+#[test]
+fn libervia_tui_group_chat_on_perchd() {
+    let prosody = Prosody::start().unwrap();
+    seed_roster(&prosody, "alice", &[("bob@localhost", "Bobby", "Friends")]).unwrap();
+    seed_roster(&prosody, "bob", &[("alice@localhost", "Alice", "Friends")]).unwrap();
+    let perchd = perchd_with_libervia().unwrap();
+    let cli = perch_frontend(&perchd).unwrap();
+    tui_room(&prosody, &perchd, &cli).unwrap();
+}
+
+fn tui_room(prosody: &Prosody, perchd: &Perchd, cli: &Frontend) -> Result<()> {
+    let room = room();
+    let room_l = lit(&room);
+    cli.create_profile(prosody, "test", "alice", ALICE_PW)?;
+    cli.create_profile(prosody, "bob", "bob", BOB_PW)?;
+    cli.cli_ok(&["profile", "connect", "-p", "bob", "-c"])?;
+    // (`-p`: the CLI wants the profile it runs as connected.)
+    cli.cli_ok(&bridge_args(
+        "mucJoin",
+        &[&room_l, "\"bob\"", "{}", "\"bob\"", "-p", "bob"],
+    ))?;
+
+    let tui = Tui::start(cli, "test")?;
+    tui.wait_for("bob listed, no dialog", TUI_WAIT, |screen| {
+        if screen.contains("< Ok >") {
+            let _ = tui.keys(&["Enter"]);
+            return false;
+        }
+        screen.contains("Bobby")
+    })?;
+    cli.cli_ok(&bridge_args(
+        "mucJoin",
+        &[&room_l, "\"\"", "{}", "\"test\""],
+    ))?;
+    // No chat was open: the room's widget is shown, bob among its occupants.
+    tui.wait_for("the room's widget with bob", TUI_WAIT, |screen| {
+        screen.contains("lroom") && screen.lines().any(|l| l.contains("bob"))
+    })?;
+    let sent = cli.cli_input(&["message", "send", "-p", "bob", &room], "hi room\n")?;
+    ensure!(sent.success(), "message send failed: {}", sent.describe());
+    tui.wait_for("bob's message in the room", TUI_WAIT, |screen| {
+        screen
+            .lines()
+            .any(|l| l.contains("] hi room") && l.contains("[bob]"))
+    })?;
+    focus_edit_bar(&tui)?;
+    // The room's widget came without a user action: the edit bar is in normal mode
+    // ("i" enters insertion, prompt "> ", where Enter sends).
+    tui.keys(&["i"])?;
+    tui.wait_for("the insertion prompt", TUI_WAIT, |screen| {
+        screen.lines().last().is_some_and(|l| l.starts_with('>'))
+    })?;
+    tui.type_text("hello from the tui")?;
+    tui.keys(&["Enter"])?;
+    tui.wait_for("alice's message in the room", TUI_WAIT, |screen| {
+        screen
+            .lines()
+            .any(|l| l.contains("] hello from the tui") && l.contains("[alice]"))
+    })?;
+    let mut last = serde_json::Value::Null;
+    wait_until(TUI_WAIT, || {
+        last = perchd.cli_json(&["message", "history", "-p", "bob", &room])?;
+        Ok(last.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|m| m["body"] == "hello from the tui" && m["from"] == format!("{room}/alice"))
+        }))
+    })
+    .with_context(|| format!("bob's history of the room never had alice's message: {last}"))?;
+    Ok(())
+}
+
+/// Gives the edit bar the focus: Tab until a typed marker shows up there.
+fn focus_edit_bar(tui: &Tui) -> Result<()> {
+    for _ in 0..4 {
+        let before = tui.edit_bar()?;
+        tui.keys_and_redraw(&["Tab"], TUI_SETTLE)?;
+        tui.type_text("x")?;
+        let mut bar = before.clone();
+        if wait_until(TUI_SETTLE, || {
+            bar = tui.edit_bar()?;
+            Ok(bar != before)
+        })
+        .is_ok()
+        {
+            tui.keys(&["BSpace"])?;
+            return Ok(());
+        }
+    }
+    anyhow::bail!("Tab never gave the edit bar the focus:\n{}", tui.screen()?)
 }
