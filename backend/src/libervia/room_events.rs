@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::context::{CORE_INTERFACE, Lib, PLUGIN_INTERFACE};
 use super::reply::Map;
-use super::rooms::{self, own_groupchat, room_args, status_names};
+use super::rooms::{self, own_groupchat, room_args};
 use super::shapes::{self, HistoryRow, bare};
 
 /// The import name of the group chat plugin, whose signals come here.
@@ -24,7 +24,7 @@ pub const PLUGIN: &str = "XEP-0045";
 pub async fn on_signal(lib: &Lib, name: &str, profile: &str, data: &Value) {
     let room = text(&data["room"]);
     match name {
-        "room_joined" => joined(lib, profile, &room, data).await,
+        "room_joined" => joined(lib, profile, &room).await,
         "room_left" if lib.rooms.set_left(profile, &room) => {
             lib.emit(PLUGIN_INTERFACE, "mucRoomLeft", &(room, profile.to_owned()))
                 .await;
@@ -61,8 +61,7 @@ pub async fn on_signal(lib: &Lib, name: &str, profile: &str, data: &Value) {
 
 /// `mucRoomJoined(room, occupants, nick, subject, statuses, profile)`, after a join
 /// or a rejoin; the room is live from now on.
-async fn joined(lib: &Lib, profile: &str, room: &str, data: &Value) {
-    let statuses = status_names(&data["codes"]);
+async fn joined(lib: &Lib, profile: &str, room: &str) {
     let args = muc::RoomArgs {
         room: room.to_owned(),
     };
@@ -73,8 +72,8 @@ async fn joined(lib: &Lib, profile: &str, room: &str, data: &Value) {
             return;
         }
     };
-    let (room, occupants, nick, subject, statuses) = room_args(&answer, statuses);
-    lib.rooms.set_live(profile, &room, &nick, statuses.clone());
+    let (room, occupants, nick, subject, statuses) = room_args(&answer);
+    lib.rooms.set_live(profile, &room, &nick);
     lib.emit(
         PLUGIN_INTERFACE,
         "mucRoomJoined",

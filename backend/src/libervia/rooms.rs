@@ -45,17 +45,11 @@ impl zbus::Type for Occupants {
 /// (without the profile): (room, occupants, our nick, subject, statuses).
 pub type RoomArgs = (String, Occupants, String, String, Vec<String>);
 
-/// What the bridge knows of a live room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Live {
-    nick: String,
-    statuses: Vec<String>,
-}
-
 /// The live rooms, by profile then room; and each profile's MUC service once found.
 #[derive(Debug, Default)]
 pub struct Rooms {
-    live: Mutex<HashMap<String, HashMap<String, Live>>>,
+    /// Our nick in each live room.
+    live: Mutex<HashMap<String, HashMap<String, String>>>,
     services: Mutex<HashMap<String, String>>,
     /// Woken each time a room becomes live.
     announced: tokio::sync::Notify,
@@ -67,17 +61,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Rooms {
     /// The room was announced (`mucRoomJoined`); true if it was not live before.
-    pub fn set_live(&self, profile: &str, room: &str, nick: &str, statuses: Vec<String>) -> bool {
+    pub fn set_live(&self, profile: &str, room: &str, nick: &str) -> bool {
         let new = lock(&self.live)
             .entry(profile.to_owned())
             .or_default()
-            .insert(
-                room.to_owned(),
-                Live {
-                    nick: nick.to_owned(),
-                    statuses,
-                },
-            )
+            .insert(room.to_owned(), nick.to_owned())
             .is_none();
         self.announced.notify_waiters();
         new
@@ -116,25 +104,16 @@ impl Rooms {
         lock(&self.live)
             .get(profile)
             .and_then(|m| m.get(room))
-            .map(|l| l.nick.clone())
-    }
-
-    /// The statuses of our own presence in a live room (empty when not live).
-    pub fn statuses(&self, profile: &str, room: &str) -> Vec<String> {
-        lock(&self.live)
-            .get(profile)
-            .and_then(|m| m.get(room))
-            .map(|l| l.statuses.clone())
-            .unwrap_or_default()
+            .cloned()
     }
 
     /// Our nick in a live room changed.
     pub fn renamed(&self, profile: &str, room: &str, nick: &str) {
-        if let Some(l) = lock(&self.live)
+        if let Some(n) = lock(&self.live)
             .get_mut(profile)
             .and_then(|m| m.get_mut(room))
         {
-            nick.clone_into(&mut l.nick);
+            nick.clone_into(n);
         }
     }
 
@@ -223,15 +202,15 @@ pub fn occupants(answer: &Value) -> Occupants {
     )
 }
 
-/// A room's arguments from its `muc_occupants` answer and the statuses of our own
-/// presence.
-pub fn room_args(answer: &Value, statuses: Vec<String>) -> RoomArgs {
+/// A room's arguments from its `muc_occupants` answer (the statuses from the codes
+/// of our own presence).
+pub fn room_args(answer: &Value) -> RoomArgs {
     (
         text(&answer["room"]),
         occupants(answer),
         text(&answer["nick"]),
         text(&answer["subject"]),
-        statuses,
+        status_names(&answer["codes"]),
     )
 }
 
@@ -263,12 +242,13 @@ mod tests {
 
     #[test]
     fn occupants_have_libervia_keys_in_order() {
-        let a = json!({"room": "r@c", "nick": "alice", "subject": null, "occupants": [
+        let a = json!({"room": "r@c", "nick": "alice", "subject": null, "codes": [110],
+                       "occupants": [
             {"nick": "alice", "jid": "alice@x/r", "role": "moderator", "affiliation": "owner",
              "show": "available"},
             {"nick": "bob", "role": "participant", "affiliation": "none", "show": "away"},
         ]});
-        let (room, occ, nick, subject, statuses) = room_args(&a, vec!["SELF_PRESENCE".into()]);
+        let (room, occ, nick, subject, statuses) = room_args(&a);
         assert_eq!(
             (room.as_str(), nick.as_str(), subject.as_str()),
             ("r@c", "alice", "")
@@ -284,14 +264,14 @@ mod tests {
     #[test]
     fn live_rooms_come_and_go_per_profile() {
         let r = Rooms::default();
-        assert!(r.set_live("p", "r@c", "alice", vec![]));
-        assert!(!r.set_live("p", "r@c", "alice", vec![]));
+        assert!(r.set_live("p", "r@c", "alice"));
+        assert!(!r.set_live("p", "r@c", "alice"));
         assert!(r.is_live("p", "r@c") && !r.is_live("q", "r@c"));
         r.renamed("p", "r@c", "alicia");
         assert_eq!(r.nick("p", "r@c").as_deref(), Some("alicia"));
         assert!(r.set_left("p", "r@c"));
         assert!(!r.set_left("p", "r@c"));
-        r.set_live("p", "r@c", "alice", vec![]);
+        r.set_live("p", "r@c", "alice");
         r.clear("p");
         assert!(!r.is_live("p", "r@c"));
     }

@@ -30,8 +30,7 @@ pub struct JoinArgs {
 
 action!(
     /// Joins a room (creating an instant room) and bookmarks it with autojoin:
-    /// `{room, nick, created, archived, subject, occupants, codes}` (`codes`: the
-    /// status codes of our own presence).
+    /// `{room, nick, created, archived, subject, occupants}`.
     Join = "muc_join", JoinArgs => Value
 );
 
@@ -47,7 +46,8 @@ action!(
 
 action!(
     /// A joined room's occupants: `{room, nick, joined, subject, occupants: [{nick, jid,
-    /// role, affiliation, show, status}]}`.
+    /// role, affiliation, show, status}], codes}` (`codes`: the status codes of our own
+    /// presence when the room let us in: 110, 201, 170…).
     Occupants = "muc_occupants", RoomArgs => Value
 );
 

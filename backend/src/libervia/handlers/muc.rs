@@ -17,7 +17,7 @@ use crate::libervia::actions;
 use crate::libervia::context::{Lib, PLUGIN_INTERFACE};
 use crate::libervia::errors::{self, LibError};
 use crate::libervia::reply::{Answer, Map, out, unit};
-use crate::libervia::rooms::{self, RoomArgs, status_names};
+use crate::libervia::rooms::{self, RoomArgs};
 
 use super::typed;
 
@@ -50,18 +50,13 @@ pub async fn join(lib: &Lib, (room, nick, options, key): (String, String, Map, S
     } else {
         nick
     };
-    let answer = match enter(lib, &p, &room, nick, options.get("password").cloned()).await {
-        Ok(a) => a,
-        Err(e) => {
-            join_failed(lib, &p, &room, &e).await;
-            return Err(e.into());
-        }
-    };
+    if let Err(e) = enter(lib, &p, &room, nick, options.get("password").cloned()).await {
+        join_failed(lib, &p, &room, &e).await;
+        return Err(e.into());
+    }
     // `mucRoomJoined` goes out before the reply, as in 0.9.
     lib.rooms.wait_live(&p, &room, ANNOUNCE_WAIT).await;
-    let statuses = status_names(&answer["codes"]);
-    let occupants = occupants_of(lib, &p, &room).await?;
-    out(with_flag(false, rooms::room_args(&occupants, statuses), p))
+    out(with_flag(false, room_args(lib, &p, &room).await?, p))
 }
 
 /// Joins, with `_` appended to the nick while the room says it is taken.
@@ -71,7 +66,7 @@ async fn enter(
     room: &str,
     mut nick: String,
     password: Option<String>,
-) -> Result<Value, Error> {
+) -> Result<(), Error> {
     let mut tries = 0;
     loop {
         let args = muc::JoinArgs {
@@ -84,7 +79,7 @@ async fn enter(
                 tries += 1;
                 nick.push('_');
             }
-            other => return other,
+            other => return other.map(drop),
         }
     }
 }
@@ -329,8 +324,7 @@ async fn occupants_of(lib: &Lib, profile: &str, room: &str) -> Result<Value, Lib
 }
 
 async fn room_args(lib: &Lib, profile: &str, room: &str) -> Result<RoomArgs, LibError> {
-    let o = occupants_of(lib, profile, room).await?;
-    Ok(rooms::room_args(&o, lib.rooms.statuses(profile, room)))
+    Ok(rooms::room_args(&occupants_of(lib, profile, room).await?))
 }
 
 async fn own_local_part(lib: &Lib, profile: &str) -> String {

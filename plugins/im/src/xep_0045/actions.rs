@@ -74,7 +74,8 @@ pub(super) fn register(m: &Arc<Muc>) {
         m,
         actions::muc::Occupants::NAME,
         "A joined room's occupants: {room, nick, subject, occupants: [{nick, jid, role, \
-         affiliation, show, status}]}",
+         affiliation, show, status}], codes (the status codes of our own presence when \
+         the room let us in)}",
         vec![room_param()],
         occupants,
     );
@@ -175,7 +176,7 @@ async fn occupants(m: Arc<Muc>, c: Call) -> ActionResult {
     let room = room(&c)?.to_bare().to_string();
     m.with_room(&c.profile, &room, |r| {
         json!({"room": room, "nick": r.nick, "joined": r.joined, "subject": r.subject,
-               "occupants": r.occupants.values().collect::<Vec<_>>()})
+               "occupants": r.occupants.values().collect::<Vec<_>>(), "codes": r.codes})
     })
     .ok_or_else(|| bad(format!("not in room {room}")))
 }

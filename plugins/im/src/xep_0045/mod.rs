@@ -86,8 +86,6 @@ struct Answer {
     nick: String,
     /// Status 201: the room was created by this join (and is locked).
     created: bool,
-    /// The status codes of our own presence (110, 201, 170…), in order.
-    codes: Vec<u16>,
 }
 
 struct Waiter {
@@ -104,6 +102,9 @@ struct Room {
     archived: bool,
     subject: Option<String>,
     occupants: BTreeMap<String, Occupant>,
+    /// The status codes of our own presence when the room let us in (110, 201,
+    /// 170…).
+    codes: Vec<u16>,
     waiter: Option<Waiter>,
 }
 
@@ -116,6 +117,7 @@ impl Room {
             archived: false,
             subject: None,
             occupants: BTreeMap::new(),
+            codes: Vec::new(),
             waiter: None,
         }
     }
@@ -237,6 +239,15 @@ impl Muc {
                 if matches!(
                     r.waiter,
                     Some(Waiter {
+                        what: Wait::Join,
+                        ..
+                    })
+                ) {
+                    r.codes = o.codes.iter().copied().collect();
+                }
+                if matches!(
+                    r.waiter,
+                    Some(Waiter {
                         what: Wait::Join | Wait::Nick,
                         ..
                     })
@@ -244,7 +255,6 @@ impl Muc {
                     r.answer(Ok(Answer {
                         nick,
                         created: o.codes.contains(&code::CREATED),
-                        codes: o.codes.iter().copied().collect(),
                     }));
                 }
             } else {
@@ -288,7 +298,6 @@ impl Muc {
         let left = Ok(Answer {
             nick: r.nick.clone(),
             created: false,
-            codes: Vec::new(),
         });
         match r.waiter.as_ref().map(|w| &w.what) {
             Some(Wait::Leave) => r.answer(left),
@@ -480,8 +489,7 @@ impl Muc {
         host.emit(
             signal::ROOM_JOINED,
             profile,
-            json!({"room": room_s, "nick": answer.nick, "created": answer.created,
-                   "archived": archived, "codes": answer.codes}),
+            json!({"room": room_s, "nick": answer.nick, "created": answer.created, "archived": archived}),
         );
         if bookmark {
             Self::bookmark_autojoin(&*host, profile, &room_s, &answer.nick, password).await;
@@ -489,7 +497,6 @@ impl Muc {
         Ok(json!({
             "room": room_s, "nick": answer.nick, "created": answer.created,
             "archived": archived, "subject": subject, "occupants": occupants,
-            "codes": answer.codes,
         }))
     }
 
@@ -829,8 +836,7 @@ pub fn factory() -> PluginFactory {
 const SIGNALS: [(&str, &str); 5] = [
     (
         signal::ROOM_JOINED,
-        "we are in a room: {room, nick, created, archived, codes (the status codes of \
-         our own presence)}",
+        "we are in a room: {room, nick, created, archived}",
     ),
     (
         signal::ROOM_LEFT,
