@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["rooms"],
     &["context"],
     &["actions"],
-    &["room_events"],
+    &["room_events", "room_commands"],
     &["signals"],
     &["handlers"],
     &[

@@ -21,8 +21,9 @@
 //!    (profiles, params, roster, messages, muc, pubsub, cache, blog, misc); then
 //!    the helpers in `handlers` itself.
 //! 5. [`signals`]: daemon events as Libervia signals; then [`room_events`], the
-//!    group chat plugin's signals and a room's messages; then [`actions`], the
-//!    dialogs perchd sends.
+//!    group chat plugin's signals and a room's messages, and [`room_commands`], the
+//!    text commands of a room (`/kick`…); then [`actions`], the dialogs perchd
+//!    sends.
 //! 6. [`context`]: [`Lib`], the bridge's state beside the daemon; then [`rooms`],
 //!    the group chats announced to the frontends and their shapes.
 //! 7. [`params`]: Libervia's parameters on Perch profiles; [`shapes`] and
@@ -38,6 +39,7 @@ pub mod handlers;
 pub mod params;
 pub mod pubsub_json;
 pub mod reply;
+pub mod room_commands;
 pub mod room_events;
 pub mod rooms;
 pub mod shapes;

@@ -3,7 +3,8 @@
 //! interface with their replies and errors, and the signals Libervia's frontends
 //! build their room widgets from (`mucRoomPrepareJoin`, `mucRoomJoined`, room
 //! messages and occupants as `messageNew`, `mucRoomNewSubject`,
-//! `mucRoomUserChangedNick`, `mucRoomLeft`).
+//! `mucRoomUserChangedNick`, `mucRoomLeft`); and the room's text commands
+//! (`/title`, `/kick`…) typed as messages.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -133,6 +134,7 @@ async fn scenario(perchd: &Perchd) -> Result<()> {
     join_and_announce(&conn, &mut signals).await?;
     talk_in_the_room(&conn, &mut signals).await?;
     subject_nick_and_leave(&conn, &mut signals).await?;
+    room_commands(&conn, &mut signals).await?;
     Ok(())
 }
 
@@ -376,5 +378,76 @@ async fn subject_nick_and_leave(
     ensure!(m.body().deserialize::<Vec<RoomArgs>>()?.is_empty());
     let (name, _) = error_of(call(conn, PLUGIN, "mucLeave", &(room(), "bob")).await)?;
     ensure!(name.ends_with(".NotFound"), "{name}");
+    Ok(())
+}
+
+/// alice types room commands: `/title`, `/kick` (bob is out, alice is told why),
+/// a kick of nobody (told so), and `//` (a message starting with `/`).
+async fn room_commands(conn: &Connection, signals: &mut zbus::MessageStream) -> Result<()> {
+    call(
+        conn,
+        PLUGIN,
+        "mucJoin",
+        &(room(), "bob", &Dict::new(), "bob"),
+    )
+    .await?;
+    let say = |text: &str| {
+        let mut m = Dict::new();
+        m.insert(String::new(), text.to_owned());
+        m
+    };
+    let send = |text: &str| {
+        let body = say(text);
+        async move {
+            call(
+                conn,
+                CORE,
+                "messageSend",
+                &(room(), &body, &Dict::new(), "groupchat", "{}", "alice"),
+            )
+            .await
+        }
+    };
+    send("/title Commands").await?;
+    let (r, s, _): (String, String, String) =
+        next_where(signals, "mucRoomNewSubject", |_| true).await?;
+    ensure!(r == room() && s == "Commands", "{s}");
+
+    send("/kick bob too noisy").await?;
+    let (mut kicked, mut told) = (false, false);
+    while !(kicked && told) {
+        let m = next_signal(signals).await?;
+        match m.header().member().map(|n| n.to_string()).as_deref() {
+            Some("mucRoomLeft") => {
+                let (r, p): (String, String) = m.body().deserialize()?;
+                ensure!(r == room() && p == "bob", "{r} {p}");
+                kicked = true;
+            }
+            Some("messageNew") => {
+                let n: New = m.body().deserialize()?;
+                if n.6 == "info" && n.8 == "alice" && n.4[""].starts_with("You have") {
+                    ensure!(
+                        n.4[""] == "You have kicked bob for the following reason: too noisy",
+                        "{n:?}"
+                    );
+                    ensure!(n.7.contains("TEXT_CMD"), "{n:?}");
+                    told = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    send("/kick nobody").await?;
+    let n: New = next_where(signals, "messageNew", |n: &New| {
+        n.6 == "info" && n.7.contains("TEXT_CMD")
+    })
+    .await?;
+    ensure!(
+        n.4[""] == "You must provide a member's nick to kick.",
+        "{n:?}"
+    );
+    send("//kick is not a command here").await?;
+    let n: New = next_where(signals, "messageNew", |n: &New| n.6 == "groupchat").await?;
+    ensure!(n.4[""] == "/kick is not a command here", "{n:?}");
     Ok(())
 }

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use crate::libervia::context::Lib;
 use crate::libervia::errors::LibError;
 use crate::libervia::reply::{Answer, Map, out, unit};
+use crate::libervia::room_commands::{self, Text};
 use crate::libervia::rooms;
 use crate::libervia::shapes::{self, HistoryRow, bare};
 use perch_actions::{NoArgs, muc};
@@ -14,7 +15,7 @@ use super::{action, typed};
 
 /// `messageSend(to, message, subject, type, extra, profile_key)`: the body in the
 /// default language (else any); `auto` is `groupchat` to a room we are in (a bare
-/// JID), else `chat`.
+/// JID), else `chat`. A room message may be a room command (`/kick`…, run instead).
 pub async fn send(
     lib: &Lib,
     (to, message, _subject, kind, extra, key): (String, Map, Map, String, String, String),
@@ -24,7 +25,7 @@ pub async fn send(
         serde_json::from_str::<Value>(&extra)
             .map_err(|e| LibError::value(&format!("extra is not JSON: {e}")))?;
     }
-    let body = message
+    let mut body = message
         .get("")
         .or_else(|| message.values().next())
         .cloned()
@@ -34,6 +35,15 @@ pub async fn send(
         "auto" | "" => "chat",
         k => k,
     };
+    if kind == "groupchat" {
+        match room_commands::read(&body) {
+            Text::Command(name, args) => {
+                room_commands::run(lib, &p, &bare(&to), name, args).await?;
+                return unit();
+            }
+            Text::Send(text) => body = text.to_owned(),
+        }
+    }
     lib.daemon.send_message(&p, &to, &body, kind).await?;
     unit()
 }
