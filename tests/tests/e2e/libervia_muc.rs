@@ -158,7 +158,7 @@ fn join_steps(room: &str) -> Vec<Step> {
     ]
 }
 
-/// A message to the room, the subject, a nick change, leaving.
+/// A message to the room, the subject, a nick change, leaving, being kicked.
 fn talk_steps(room: &str) -> Vec<Step> {
     let room_l = lit(room);
     vec![
@@ -170,6 +170,24 @@ fn talk_steps(room: &str) -> Vec<Step> {
         same("mucNickGet", &[&room_l, "\"bob\""]),
         same("mucLeave", &[&room_l, "\"bob\""]),
         same("mucGetRoomsJoined", &["\"bob\""]),
+        // bob comes back; alice kicks him with the TUI's text command.
+        same("mucJoin", &[&room_l, "\"bob\"", "{}", "\"bob\""])
+            .perch_differs("statuses' order, as alice's join", |out| {
+                printed(out, &["dbus.Boolean(False)", "dbus.String('bob')"])
+            }),
+        Step::same(&["message", "send", "-p", "test", room]).stdin("/kick bob spam\n"),
+        same("mucGetRoomsJoined", &["\"bob\""]).perch_differs(
+            "0.9 keeps a room it was kicked from among the joined ones (without us among \
+             its occupants); Perch lists the rooms we are in",
+            |out| {
+                ensure!(out.success(), "expected exit 0");
+                ensure!(
+                    out.stdout == "dbus.Array([], signature=dbus.Signature('(sa{sa{ss}}ssas)'))\n",
+                    "expected no room"
+                );
+                Ok(())
+            },
+        ),
         same("mucLeave", &[&room_l, "\"bob\""]).perch_differs("as before joining", |out| {
             ensure!(out.code == Some(1), "expected exit 1");
             ensure!(
