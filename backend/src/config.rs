@@ -51,6 +51,9 @@ pub struct LiberviaConfig {
     pub enabled: bool,
     /// "session" or a D-Bus bus address (`unix:path=…`), as `bridge.bus`.
     pub bus: String,
+    /// The room Libervia's frontends offer to join (`mucGetDefaultService`); 0.9's
+    /// `[plugin muc] default_muc`, with its default.
+    pub default_muc: String,
 }
 
 impl Default for LiberviaConfig {
@@ -58,6 +61,7 @@ impl Default for LiberviaConfig {
         Self {
             enabled: true,
             bus: "session".into(),
+            default_muc: "sat@chat.jabberfr.org".into(),
         }
     }
 }

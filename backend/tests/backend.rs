@@ -475,6 +475,8 @@ mod history;
 mod layers;
 #[path = "backend/libervia_bridge.rs"]
 mod libervia_bridge;
+#[path = "backend/libervia_muc.rs"]
+mod libervia_muc;
 #[path = "backend/libervia_params.rs"]
 mod libervia_params;
 #[path = "backend/plugin_boundary.rs"]

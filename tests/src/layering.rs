@@ -91,16 +91,19 @@ fn in_folder<'a>(
 }
 
 /// The plugin API stands on the codec as tokio-xmpp stands on xmpp-parsers (it
-/// re-exports the codec's `StanzaError` and ids); the codec and the migrations stand
-/// on nothing of Perch's.
+/// re-exports the codec's `StanzaError` and ids), and on the action declarations it
+/// builds action specs from; the codec, the declarations and the migrations stand on
+/// nothing of Perch's.
 #[test]
 fn the_plugin_api_and_the_migrations_depend_on_no_other_perch_crate() {
     let ws = workspace();
-    let codec = ws
-        .iter()
-        .find(|(_, m)| m.folder == "plugins/codec")
-        .map(|(n, _)| n.clone())
-        .expect("the codec crate");
+    let named = |folder: &str| {
+        ws.iter()
+            .find(|(_, m)| m.folder == folder)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| panic!("the crate in {folder}"))
+    };
+    let (codec, actions) = (named("plugins/codec"), named("plugins/actions"));
     for (name, m) in ws.iter().filter(|(_, m)| {
         [
             "plugins/api",
@@ -113,12 +116,12 @@ fn the_plugin_api_and_the_migrations_depend_on_no_other_perch_crate() {
         let beyond: BTreeSet<&String> = m
             .perch
             .iter()
-            .filter(|d| !(m.folder == "plugins/api" && **d == codec))
+            .filter(|d| !(m.folder == "plugins/api" && (**d == codec || **d == actions)))
             .collect();
         assert!(
             beyond.is_empty(),
             "{name} ({}) must depend on no Perch crate (the plugin API on the codec \
-             only), but depends on {:?}",
+             and the action declarations only), but depends on {:?}",
             m.folder,
             beyond
         );

@@ -1074,6 +1074,8 @@ mod hardening;
 mod hostile;
 #[path = "e2e/libervia.rs"]
 mod libervia;
+#[path = "e2e/libervia_muc.rs"]
+mod libervia_muc;
 #[path = "e2e/messaging.rs"]
 mod messaging;
 #[path = "e2e/muc.rs"]

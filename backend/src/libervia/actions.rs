@@ -79,6 +79,14 @@ pub fn security_notice() -> String {
     )
 }
 
+/// Tells the user of an error in a dialog (`actionNew`), as 0.9 does when a group
+/// chat cannot be joined.
+pub async fn error_note(lib: &Lib, profile: &str, title: &str, message: &str) {
+    let mut data = Map::new();
+    data.insert("xmlui".into(), note(title, "error", message));
+    emit(lib, profile, data).await;
+}
+
 fn note(title: &str, level: &str, message: &str) -> String {
     format!(
         "<?xml version=\"1.0\" ?><sat_xmlui title=\"{}\" type=\"dialog\">\
@@ -88,7 +96,8 @@ fn note(title: &str, level: &str, message: &str) -> String {
     )
 }
 
-fn uuid4() -> String {
+/// A random UUID (version 4), as 0.9 makes ids.
+pub fn uuid4() -> String {
     let h = perch_plugin_api::ids::random_hex(16);
     format!(
         "{}-{}-4{}-a{}-{}",

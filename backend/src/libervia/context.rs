@@ -13,6 +13,7 @@ use zbus::Connection;
 use super::errors::{self, LibError};
 use super::params::Params;
 use super::reply::Map;
+use super::rooms::Rooms;
 use crate::daemon::Daemon;
 
 /// One pending action: its data, id and security limit (`actionsGet`'s `(a{ss}si)`).
@@ -29,7 +30,7 @@ pub const PLUGIN_INTERFACE: &str = "org.libervia.Libervia.plugin";
 /// What the bridge keeps beside the daemon: Libervia's notion of a started "session"
 /// (the profile password was given), pending subscription requests, and which
 /// profiles were announced as connected (so `connected` goes out once, before the
-/// reply to `connect`).
+/// reply to `connect`), which group chats were announced.
 pub struct Lib {
     pub daemon: Arc<Daemon>,
     pub params: Params,
@@ -41,6 +42,8 @@ pub struct Lib {
     /// Woken each time a profile is announced as connected.
     pub(in crate::libervia) announced_changed: tokio::sync::Notify,
     pub(in crate::libervia) conn: OnceLock<Connection>,
+    /// The group chats announced to the frontends (`mucRoomJoined`).
+    pub(in crate::libervia) rooms: Rooms,
 }
 
 impl Lib {
@@ -54,6 +57,7 @@ impl Lib {
             actions: Mutex::default(),
             announced_changed: tokio::sync::Notify::new(),
             conn: OnceLock::new(),
+            rooms: Rooms::default(),
         })
     }
 

@@ -13,8 +13,10 @@ const LAYERS: &[&[&str]] = &[
     &["errors"],
     &["reply", "syntax"],
     &["params", "shapes", "pubsub_json"],
+    &["rooms"],
     &["context"],
     &["actions"],
+    &["room_events", "room_commands"],
     &["signals"],
     &["handlers"],
     &[
@@ -22,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
         "handlers::cache",
         "handlers::messages",
         "handlers::misc",
+        "handlers::muc",
         "handlers::params",
         "handlers::profiles",
         "handlers::pubsub",

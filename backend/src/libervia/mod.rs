@@ -18,11 +18,14 @@
 //! 3. [`table`]: every method and signal of the two interfaces, each method with
 //!    its handler if perchd implements it.
 //! 4. [`handlers`]: the handlers, one named function per method, by domain
-//!    (profiles, params, roster, messages, pubsub, cache, blog, misc); then the
-//!    helpers in `handlers` itself.
-//! 5. [`signals`]: daemon events as Libervia signals; then [`actions`], the dialogs
-//!    perchd sends.
-//! 6. [`context`]: [`Lib`], the bridge's state beside the daemon.
+//!    (profiles, params, roster, messages, muc, pubsub, cache, blog, misc); then
+//!    the helpers in `handlers` itself.
+//! 5. [`signals`]: daemon events as Libervia signals; then [`room_events`], the
+//!    group chat plugin's signals and a room's messages, and [`room_commands`], the
+//!    text commands of a room (`/kick`…); then [`actions`], the dialogs perchd
+//!    sends.
+//! 6. [`context`]: [`Lib`], the bridge's state beside the daemon; then [`rooms`],
+//!    the group chats announced to the frontends and their shapes.
 //! 7. [`params`]: Libervia's parameters on Perch profiles; [`shapes`] and
 //!    [`pubsub_json`]: Perch's records in Libervia's shapes.
 //! 8. [`reply`]: answers and argument decoding; [`syntax`]: composition syntaxes.
@@ -36,6 +39,9 @@ pub mod handlers;
 pub mod params;
 pub mod pubsub_json;
 pub mod reply;
+pub mod room_commands;
+pub mod room_events;
+pub mod rooms;
 pub mod shapes;
 pub mod signals;
 pub mod syntax;

@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use perch_actions::Signal;
 use perch_actions::signals::{ChatState, ContactState};
-use perch_plugin_api::ConnectionState;
+use perch_plugin_api::{ConnectionState, HistoryMessage};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-use super::actions;
 use super::context::{CORE_INTERFACE, Lib, PLUGIN_INTERFACE, lock};
 use super::shapes;
+use super::{actions, room_events};
 use crate::events::Event;
 
 /// Sends `connected(jid, profile)` unless it went out already for this connection.
@@ -54,6 +54,7 @@ pub async fn wait_connected(lib: &Lib, profile: &str, jid: &str, bound: std::tim
 pub async fn announce_disconnected(lib: &Lib, profile: &str) {
     let was = lock(&lib.announced).remove(profile);
     actions::forget(lib, profile);
+    lib.rooms.clear(profile);
     if was {
         lib.emit(CORE_INTERFACE, "disconnected", &(profile.to_owned(),))
             .await;
@@ -75,6 +76,31 @@ pub async fn forward(lib: Arc<Lib>, mut rx: Receiver<Event>) {
     }
 }
 
+/// `messageNew` for a stored message, when 0.9 would signal it.
+async fn message_new(lib: &Lib, profile: &str, message: &HistoryMessage) {
+    let Some((uid, ts, from, to, body, subject, kind, extra)) =
+        room_events::message_row(lib, profile, message)
+    else {
+        return;
+    };
+    lib.emit(
+        CORE_INTERFACE,
+        "messageNew",
+        &(
+            uid,
+            ts,
+            from,
+            to,
+            body,
+            subject,
+            kind,
+            extra,
+            profile.to_owned(),
+        ),
+    )
+    .await;
+}
+
 async fn emit(lib: &Lib, ev: Event) {
     match ev {
         Event::ConnectionState {
@@ -90,15 +116,7 @@ async fn emit(lib: &Lib, ev: Event) {
                 announce_disconnected(lib, &profile).await;
             }
         },
-        Event::Message { profile, message } => {
-            let (uid, ts, from, to, body, subject, kind, extra) = shapes::history_row(&message);
-            lib.emit(
-                CORE_INTERFACE,
-                "messageNew",
-                &(uid, ts, from, to, body, subject, kind, extra, profile),
-            )
-            .await;
-        }
+        Event::Message { profile, message } => message_new(lib, &profile, &message).await,
         Event::MessageUpdated { profile, message } => {
             lib.emit(
                 PLUGIN_INTERFACE,
@@ -161,6 +179,14 @@ async fn emit(lib: &Lib, ev: Event) {
                 &(s.from, s.state, profile),
             )
             .await;
+        }
+        Event::Plugin {
+            plugin,
+            name,
+            profile,
+            data,
+        } if plugin == room_events::PLUGIN => {
+            room_events::on_signal(lib, &name, &profile, &data).await;
         }
         Event::Plugin { .. } | Event::Job { .. } => {}
     }

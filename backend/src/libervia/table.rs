@@ -18,7 +18,7 @@ use std::pin::Pin;
 use zbus::message::Message;
 
 use super::context::Lib;
-use super::handlers::{blog, cache, messages, misc, params, profiles, pubsub, roster};
+use super::handlers::{blog, cache, messages, misc, muc, params, profiles, pubsub, roster};
 use super::reply::Answer;
 
 /// A handler's answer, still to come.
@@ -744,21 +744,41 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
     ("messageReactionsSet", "ssas", "", Serve::NONE),
     ("messageRetract", "ss", "", Serve::NONE),
     ("mucConfigureRoom", "ss", "s", Serve::NONE),
-    ("mucGetDefaultService", "", "s", Serve::NONE),
+    (
+        "mucGetDefaultService",
+        "",
+        "s",
+        Serve::by(&[], h0!(muc::default_service)),
+    ),
     (
         "mucGetRoomsJoined",
         "s",
         "a(sa{sa{ss}}ssas)",
-        Serve::by(&[], h!(misc::muc_rooms_joined)),
+        Serve::by(&[], h!(muc::rooms_joined)),
     ),
-    ("mucGetService", "ss", "s", Serve::NONE),
-    ("mucGetUniqueRoomName", "ss", "s", Serve::NONE),
-    ("mucJoin", "ssa{ss}s", "(bsa{sa{ss}}ssass)", Serve::NONE),
-    ("mucLeave", "ss", "", Serve::NONE),
-    ("mucNick", "sss", "", Serve::NONE),
-    ("mucNickGet", "ss", "s", Serve::NONE),
-    ("mucOccupantsGet", "ss", "a{sa{ss}}", Serve::NONE),
-    ("mucSubject", "sss", "", Serve::NONE),
+    ("mucGetService", "ss", "s", Serve::by(&[], h!(muc::service))),
+    (
+        "mucGetUniqueRoomName",
+        "ss",
+        "s",
+        Serve::by(&[], h!(muc::unique_name)),
+    ),
+    (
+        "mucJoin",
+        "ssa{ss}s",
+        "(bsa{sa{ss}}ssass)",
+        Serve::by(&[], h!(muc::join)),
+    ),
+    ("mucLeave", "ss", "", Serve::by(&[], h!(muc::leave))),
+    ("mucNick", "sss", "", Serve::by(&[], h!(muc::nick))),
+    ("mucNickGet", "ss", "s", Serve::by(&[], h!(muc::nick_get))),
+    (
+        "mucOccupantsGet",
+        "ss",
+        "a{sa{ss}}",
+        Serve::by(&[], h!(muc::occupants)),
+    ),
+    ("mucSubject", "sss", "", Serve::by(&[], h!(muc::subject))),
     ("ping", "ss", "d", Serve::by(&[], h!(misc::ping))),
     ("psAdminItemsSend", "ssasss", "as", Serve::NONE),
     (

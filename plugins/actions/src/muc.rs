@@ -62,9 +62,10 @@ action!(
 
 action!(
     /// A joined room's occupants: `{room, nick, joined, subject, occupants: [{nick, jid,
-    /// role, affiliation, show, status}]}`.
+    /// role, affiliation, show, status}], codes}` (`codes`: the status codes of our own
+    /// presence when the room let us in: 110, 201, 170…).
     Occupants = "muc_occupants", RoomArgs => Value,
-    "A joined room's occupants: {room, nick, subject, occupants: [{nick, jid, role, affiliation, show, status}]}",
+    "A joined room's occupants: {room, nick, subject, occupants: [{nick, jid, role, affiliation, show, status}], codes (the status codes of our own presence when the room let us in)}",
     [ROOM]
 );
 

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 /// Profiles `test` (alice) and `bob`, pointed at the side's Prosody, as a user would set
 /// them up with libervia-cli; compared step by step.
-fn profile_setup() -> Vec<Step> {
+pub(crate) fn profile_setup() -> Vec<Step> {
     let mut steps = vec![
         Step::same(&["profile", "list"]),
         Step::same(&[
@@ -66,7 +66,7 @@ fn profile_setup() -> Vec<Step> {
     steps
 }
 
-fn connected(profiles: &[&str]) -> Vec<Step> {
+pub(crate) fn connected(profiles: &[&str]) -> Vec<Step> {
     profiles
         .iter()
         .map(|p| Step::same(&["profile", "connect", "-p", p, "-c"]))

@@ -6,12 +6,16 @@ use serde_json::{Value, json};
 use crate::libervia::context::Lib;
 use crate::libervia::errors::LibError;
 use crate::libervia::reply::{Answer, Map, out, unit};
+use crate::libervia::room_commands::{self, Text};
+use crate::libervia::rooms;
 use crate::libervia::shapes::{self, HistoryRow, bare};
+use perch_actions::{NoArgs, muc};
 
-use super::action;
+use super::{action, typed};
 
 /// `messageSend(to, message, subject, type, extra, profile_key)`: the body in the
-/// default language (else any); `auto` is `chat`.
+/// default language (else any); `auto` is `groupchat` to a room we are in (a bare
+/// JID), else `chat`. A room message may be a room command (`/kick`…, run instead).
 pub async fn send(
     lib: &Lib,
     (to, message, _subject, kind, extra, key): (String, Map, Map, String, String, String),
@@ -21,17 +25,37 @@ pub async fn send(
         serde_json::from_str::<Value>(&extra)
             .map_err(|e| LibError::value(&format!("extra is not JSON: {e}")))?;
     }
-    let body = message
+    let mut body = message
         .get("")
         .or_else(|| message.values().next())
         .cloned()
         .unwrap_or_default();
     let kind = match kind.as_str() {
+        "auto" | "" if !to.contains('/') && in_room(lib, &p, &to).await => "groupchat",
         "auto" | "" => "chat",
         k => k,
     };
+    if kind == "groupchat" {
+        match room_commands::read(&body) {
+            Text::Command(name, args) => {
+                room_commands::run(lib, &p, &bare(&to), name, args).await?;
+                return unit();
+            }
+            Text::Send(text) => body = text.to_owned(),
+        }
+    }
     lib.daemon.send_message(&p, &to, &body, kind).await?;
     unit()
+}
+
+/// Whether `room` is a room the profile is in.
+async fn in_room(lib: &Lib, profile: &str, room: &str) -> bool {
+    let Ok(rooms) = typed::<muc::List>(lib, profile, NoArgs {}).await else {
+        return false;
+    };
+    rooms
+        .iter()
+        .any(|r| r["room"] == room && r["joined"].as_bool() == Some(true))
 }
 
 /// `historyGet(from, to, limit, between, filters, profile)`.
@@ -79,6 +103,8 @@ async fn history(
 ) -> Result<Vec<HistoryRow>, LibError> {
     let m = lib.daemon.profile(profile).await?;
     let own = bare(&m.jid);
+    // Our nick in a room we are no longer in: the default one.
+    let own_nick = own.split('@').next().unwrap_or_default();
     let peer = if bare(from) == own || from.is_empty() {
         to
     } else {
@@ -123,6 +149,13 @@ async fn history(
                 .get("body")
                 .is_none_or(|b| r.body.contains(b.as_str()))
         })
-        .map(shapes::history_row)
+        .map(|m| {
+            let mut row = shapes::history_row(m);
+            if rooms::own_groupchat(m) {
+                let nick = lib.rooms.nick(profile, &bare(&m.peer));
+                rooms::as_echo(&mut row, m, nick.as_deref().unwrap_or(own_nick));
+            }
+            row
+        })
         .collect())
 }

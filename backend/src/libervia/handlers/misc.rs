@@ -1,6 +1,5 @@
 //! Everything else: the bridge's own state (ready, version, features, menus, config,
-//! namespaces), service discovery, entity data and identities, software version, ping,
-//! and MUC (no room is joined through this bridge yet).
+//! namespaces), service discovery, entity data and identities, software version, ping.
 
 use std::collections::HashMap;
 
@@ -140,13 +139,6 @@ pub async fn ping(lib: &Lib, (jid, key): (String, String)) -> Answer {
     let p = lib.profile(&key).await?;
     let v = typed::<disco::Ping>(lib, &p, disco::PingArgs { jid }).await?;
     out(v.rtt_ms / 1000.0)
-}
-
-/// `mucGetRoomsJoined` (plugin): none.
-pub async fn muc_rooms_joined(lib: &Lib, key: String) -> Answer {
-    lib.profile(&key).await?;
-    type Room = (String, HashMap<String, Map>, String, String, Vec<String>);
-    out(Vec::<Room>::new())
 }
 
 /// `identityGet(jid, metadata_filter, use_cache, profile)` (plugin): the nickname

@@ -14,6 +14,7 @@ pub mod blog;
 pub mod cache;
 pub mod messages;
 pub mod misc;
+pub mod muc;
 pub mod params;
 pub mod profiles;
 pub mod pubsub;

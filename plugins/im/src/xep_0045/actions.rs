@@ -56,7 +56,7 @@ async fn occupants(m: Arc<Muc>, profile: String, a: RoomArgs) -> Answer<Value> {
     let room = room(&a.room)?.to_bare().to_string();
     m.with_room(&profile, &room, |r| {
         json!({"room": room, "nick": r.nick, "joined": r.joined, "subject": r.subject,
-               "occupants": r.occupants.values().collect::<Vec<_>>()})
+               "occupants": r.occupants.values().collect::<Vec<_>>(), "codes": r.codes})
     })
     .ok_or_else(|| bad(format!("not in room {room}")))
 }

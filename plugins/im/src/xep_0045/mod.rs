@@ -103,6 +103,9 @@ struct Room {
     archived: bool,
     subject: Option<String>,
     occupants: BTreeMap<String, Occupant>,
+    /// The status codes of our own presence when the room let us in (110, 201,
+    /// 170…).
+    codes: Vec<u16>,
     waiter: Option<Waiter>,
 }
 
@@ -115,6 +118,7 @@ impl Room {
             archived: false,
             subject: None,
             occupants: BTreeMap::new(),
+            codes: Vec::new(),
             waiter: None,
         }
     }
@@ -233,6 +237,15 @@ impl Muc {
             if own {
                 r.nick = nick.clone();
                 r.joined = true;
+                if matches!(
+                    r.waiter,
+                    Some(Waiter {
+                        what: Wait::Join,
+                        ..
+                    })
+                ) {
+                    r.codes = o.codes.iter().copied().collect();
+                }
                 if matches!(
                     r.waiter,
                     Some(Waiter {

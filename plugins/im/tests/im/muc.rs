@@ -1,5 +1,6 @@
 //! XEP-0045: a join completes on our own presence, a refused join leaves nothing,
-//! being thrown out forgets the room, the room's echo of our message is ours.
+//! being thrown out forgets the room, the room's echo of our message is ours, the
+//! occupants keep the status codes of our joining presence.
 
 use perch_plugin_api::points::RoomJoined;
 use perch_plugin_api::{Direction, HostError, Outcome};
@@ -268,4 +269,26 @@ async fn the_rooms_echo_of_our_message_is_ours() {
         s.signals_named(xep_0045::signal::SUBJECT),
         [json!({"room": ROOM, "subject": "Plans", "by": "bob"})]
     );
+}
+
+/// `muc_occupants` gives the status codes of our own presence as the room let us in
+/// (what Libervia's bridge names as the room's statuses); a later presence of ours
+/// (a new show) does not change them.
+#[tokio::test]
+async fn occupants_keep_the_codes_of_our_joining_presence() {
+    let s = server().await;
+    let joining = occupant(
+        "alice",
+        "",
+        "<item affiliation='member' role='participant'/><status code='110'/>\
+         <status code='170'/><status code='100'/>",
+    );
+    join(&s, &[joining]).await.0.expect("joined");
+    s.receive_presence(&own_presence()).await;
+    let o = s
+        .action("muc_occupants", json!({"room": ROOM}))
+        .await
+        .expect("occupants");
+    assert_eq!(o["codes"], json!([100, 110, 170]));
+    assert_eq!(o["occupants"][0]["nick"], "alice");
 }
