@@ -535,12 +535,19 @@ impl History {
     }
 
     /// The timestamp of the newest message of a conversation.
-    pub async fn latest(&self, profile_id: i32, peer: &str) -> Result<Option<i64>> {
+    pub async fn latest(
+        &self,
+        profile_id: i32,
+        peer: &str,
+        within: std::ops::Range<i64>,
+    ) -> Result<Option<i64>> {
         Ok(message::Entity::find()
             .select_only()
             .column(message::Column::Timestamp)
             .filter(message::Column::ProfileId.eq(profile_id))
             .filter(message::Column::Peer.eq(peer))
+            .filter(message::Column::Timestamp.gte(within.start))
+            .filter(message::Column::Timestamp.lt(within.end))
             .order_by_desc(message::Column::Timestamp)
             .into_tuple::<i64>()
             .one(&self.db)

@@ -369,14 +369,23 @@ impl Inbox {
     /// filed at the second's start, one would land before messages of the same
     /// second that came live (measured in the outbox drill: an archived message
     /// listed before the live ones that preceded it). So within its second it goes
-    /// after the newest message of the conversation.
+    /// after the newest message of the conversation filed in that second. Not after
+    /// the newest of all: messages sent after it may come live while the catch-up
+    /// runs (the outbox drill again, once the sender re-sent at once after
+    /// reconnecting), and it would then stay at the second's start, before the
+    /// live messages of its own second.
     async fn place_in_its_second(&self, record: &mut NewMessage) {
         const SECOND: i64 = 1_000_000;
         if record.timestamp % SECOND != 0 {
             return;
         }
-        match self.history.latest(self.profile_id, &record.peer).await {
-            Ok(Some(last)) if last >= record.timestamp && last < record.timestamp + SECOND - 1 => {
+        let second = record.timestamp..record.timestamp + SECOND - 1;
+        match self
+            .history
+            .latest(self.profile_id, &record.peer, second)
+            .await
+        {
+            Ok(Some(last)) => {
                 record.timestamp = last + 1;
             }
             Ok(_) => {}

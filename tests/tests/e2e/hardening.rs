@@ -121,6 +121,54 @@ fn delay_body(bed: &Bed) -> Result<()> {
     Ok(())
 }
 
+/// A message stamped with a whole second (what Prosody's archive gives a catch-up)
+/// goes after what came live in that second, and before what came live after it:
+/// messages sent later may arrive live while the catch-up still runs.
+#[test]
+fn a_whole_second_stamp_files_the_message_within_its_second() {
+    on_a_bed(whole_second_body);
+}
+
+fn whole_second_body(bed: &Bed) -> Result<()> {
+    let mut bob = alice_and_raw_bob(bed)?;
+    let stored = |n: usize| -> Result<Vec<Value>> {
+        let mut got = Vec::new();
+        wait_until(DELIVERY, || {
+            got = history(&bed.perchd, "alice", &[])?;
+            Ok(got.len() >= n)
+        })
+        .with_context(|| format!("alice has not stored {n} messages"))?;
+        Ok(got)
+    };
+    bob.send(&format!(
+        "<message to='{ALICE}' type='chat' id='a'><body>a</body></message>"
+    ))?;
+    let a = stored(1)?[0]["timestamp"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let second = a.get(..19).context("an RFC 3339 timestamp")?.to_owned();
+    // The next message comes live in a later second.
+    std::thread::sleep(Duration::from_millis(1100));
+    bob.send(&format!(
+        "<message to='{ALICE}' type='chat' id='c'><body>c</body></message>"
+    ))?;
+    stored(2)?;
+    bob.send(&format!(
+        "<message to='{ALICE}' type='chat' id='b'><body>b</body>\
+         <delay xmlns='urn:xmpp:delay' stamp='{second}Z'/></message>"
+    ))?;
+    let all = stored(3)?;
+    let order: Vec<&str> = all.iter().filter_map(|m| m["body"].as_str()).collect();
+    ensure!(
+        order == ["a", "b", "c"],
+        "b, stamped {second}Z, must sit between a ({a}) and c: {}",
+        summarize_history(&Value::Array(all.clone()))
+    );
+    bob.close()?;
+    Ok(())
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
