@@ -7,7 +7,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::decl::{opt, req};
 use crate::signals::signal;
 use crate::{ActionInfo, NoArgs, action, info};
 
