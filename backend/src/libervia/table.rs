@@ -629,7 +629,12 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
         "",
         Serve::by(&[], h!(blocking::block)),
     ),
-    ("blockingList", "s", "as", Serve::by(&[], h!(blocking::list))),
+    (
+        "blockingList",
+        "s",
+        "as",
+        Serve::by(&[], h!(blocking::list)),
+    ),
     (
         "blockingUnblock",
         "ass",

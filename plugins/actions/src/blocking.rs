@@ -47,10 +47,12 @@ pub struct UnblockArgs {
 }
 
 action!(
-    /// The blocked JIDs, sorted, as the server has them.
+    /// The blocked JIDs, sorted, as the server has them; while the profile is not
+    /// connected, as it had them at the last connection.
     List = "blocking_list", NoArgs => Vec<String>,
-    "The blocked JIDs (XEP-0191), as the server has them",
-    []
+    "The blocked JIDs (XEP-0191), as the server has them (offline: as stored at the last connection)",
+    [],
+    no_session
 );
 
 action!(

@@ -337,13 +337,17 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
     Ok(b)
 }
 
-/// `blocking_list`: the stored list, fetched at the session's start and kept in step.
+/// `blocking_list`: the stored list, fetched at the session's start and kept in step;
+/// offline, as stored at the last connection.
 async fn list(b: Arc<Blocking>, profile: String, _: NoArgs) -> Result<Vec<String>, HostError> {
     match b.support(&profile) {
         Some(Support::No) => Err(unsupported()),
-        // The session's fetch has not answered yet: ask now.
-        None => b.refresh(&profile).await,
         Some(Support::Yes) => b.stored(&profile).await,
+        // No session has answered yet: ask now, or read the copy when offline.
+        None => match b.refresh(&profile).await {
+            Err(HostError::NotConnected(_)) => b.stored(&profile).await,
+            other => other,
+        },
     }
 }
 
