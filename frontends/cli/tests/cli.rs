@@ -163,6 +163,10 @@ fn block_command_lines_are_checked_before_any_call() {
     ] {
         let o = perch(args, None);
         assert_eq!(o.status.code(), Some(2), "perch {args:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains("error:"), "perch {args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("error:"),
+            "perch {args:?}: {}",
+            stderr(&o)
+        );
     }
 }
