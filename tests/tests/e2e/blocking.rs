@@ -55,6 +55,15 @@ fn blocking_body(bed: &mut Bed) -> Result<()> {
         blocked(perchd, "alice")?.is_empty(),
         "a fresh account blocks nobody"
     );
+    // Announced, since it works (asked before bob is blocked: the server would refuse him).
+    let alice_full = bound_jid(perchd, "alice")?;
+    let disco = perchd.cli_json(&["info", "disco", "-p", "bob", &alice_full])?;
+    ensure!(
+        disco["info"]["features"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f == "urn:xmpp:blocking")),
+        "urn:xmpp:blocking not announced: {disco}"
+    );
     let mut monitor = Monitor::start(perchd)?;
 
     // Alice blocks bob, reporting him as spam: the server drops his messages.
