@@ -1060,6 +1060,8 @@ fn disabled_body(perchd: &Perchd, prosody: &Prosody) -> Result<()> {
     );
     Ok(())
 }
+#[path = "e2e/blocking.rs"]
+mod blocking;
 #[path = "e2e/cache.rs"]
 mod cache;
 #[path = "e2e/calls.rs"]

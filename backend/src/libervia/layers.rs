@@ -20,6 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["signals"],
     &["handlers"],
     &[
+        "handlers::blocking",
         "handlers::blog",
         "handlers::cache",
         "handlers::messages",

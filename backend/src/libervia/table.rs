@@ -18,7 +18,9 @@ use std::pin::Pin;
 use zbus::message::Message;
 
 use super::context::Lib;
-use super::handlers::{blog, cache, messages, misc, muc, params, profiles, pubsub, roster};
+use super::handlers::{
+    blocking, blog, cache, messages, misc, muc, params, profiles, pubsub, roster,
+};
 use super::reply::Answer;
 
 /// A handler's answer, still to come.
@@ -623,9 +625,24 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
     ("asyncConnectWithXMPPCredentials", "ss", "b", Serve::NONE),
     ("avatarGet", "sbs", "s", Serve::NONE),
     ("avatarSet", "sss", "", Serve::NONE),
-    ("blockingBlock", "ass", "", Serve::NONE),
-    ("blockingList", "s", "as", Serve::NONE),
-    ("blockingUnblock", "ass", "", Serve::NONE),
+    (
+        "blockingBlock",
+        "ass",
+        "",
+        Serve::by(&[], h!(blocking::block)),
+    ),
+    (
+        "blockingList",
+        "s",
+        "as",
+        Serve::by(&[], h!(blocking::list)),
+    ),
+    (
+        "blockingUnblock",
+        "ass",
+        "",
+        Serve::by(&[], h!(blocking::unblock)),
+    ),
     ("blogImport", "ssa{ss}sss", "s", Serve::NONE),
     ("blogImportDesc", "s", "(ss)", Serve::NONE),
     ("blogImportList", "", "a(ss)", Serve::NONE),

@@ -6,6 +6,7 @@
 //! stderr and exit with 1 (2 for a command line clap rejects), so scripts can match on
 //! the daemon's stable error names.
 
+mod block;
 mod blog;
 mod call;
 mod client;
@@ -103,6 +104,9 @@ enum Command {
     /// Introspection for developers.
     #[command(subcommand)]
     Debug(DebugCommand),
+    /// Blocking (XEP-0191): block, unblock and list JIDs; report spam.
+    #[command(subcommand)]
+    Block(block::BlockCommand),
 }
 
 #[derive(Debug, Subcommand)]

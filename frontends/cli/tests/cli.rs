@@ -152,3 +152,21 @@ fn help_lists_the_commands() {
         assert!(text.contains(cmd), "`{cmd}` missing from --help:\n{text}");
     }
 }
+
+#[test]
+fn block_command_lines_are_checked_before_any_call() {
+    // `block add` needs a JID and knows only two reasons; clap refuses the rest.
+    for args in [
+        &["block", "add", "-p", "a"][..],
+        &["block", "add", "-p", "a", "b@x", "--report", "ham"][..],
+        &["block", "frobnicate"][..],
+    ] {
+        let o = perch(args, None);
+        assert_eq!(o.status.code(), Some(2), "perch {args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("error:"),
+            "perch {args:?}: {}",
+            stderr(&o)
+        );
+    }
+}

@@ -23,6 +23,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub mod blocking;
 pub mod blog;
 pub mod cache;
 pub mod calls;
@@ -150,6 +151,7 @@ pub fn all() -> Vec<ActionInfo> {
     v.extend(blog::all());
     v.extend(muc::all());
     v.extend(calls::all());
+    v.extend(blocking::all());
     v
 }
 

@@ -1,5 +1,5 @@
 //! Perch's messaging plugins: group chat (with its bookmarks), chat states, receipts,
-//! carbons, corrections, the message archive and stanza ids.
+//! carbons, corrections, the message archive, stanza ids and blocking.
 //!
 //! Each module is one plugin, named after its XEP, and sees only `perch-plugin-api`
 //! and `perch-codec`. The MUC bookmarks are pubsub items, but they need only the
@@ -14,6 +14,7 @@ pub use migrations::migrations;
 pub mod xep_0045;
 pub mod xep_0085;
 pub mod xep_0184;
+pub mod xep_0191;
 pub mod xep_0280;
 pub mod xep_0308;
 pub mod xep_0313;
@@ -29,5 +30,6 @@ pub fn builtin() -> Vec<PluginFactory> {
         xep_0308::factory(),
         xep_0313::factory(),
         xep_0359::factory(),
+        xep_0191::factory(),
     ]
 }

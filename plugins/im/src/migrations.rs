@@ -1,4 +1,5 @@
-//! Group chat's table: the rooms each profile is in (XEP-0045).
+//! This crate's tables: the rooms each profile is in (XEP-0045) and each profile's
+//! blocklist (XEP-0191).
 //!
 //! Why here and not in `perch-migration`: a plugin's tables are part of the plugin, so
 //! they live, change and are reviewed with the code that reads them; the core's stay
@@ -14,8 +15,12 @@
 use sea_orm_migration::MigrationTrait;
 
 mod m20261202_000008_muc;
+mod m20261207_000011_blocking;
 
 /// This crate's migrations, oldest first.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(m20261202_000008_muc::Migration)]
+    vec![
+        Box::new(m20261202_000008_muc::Migration),
+        Box::new(m20261207_000011_blocking::Migration),
+    ]
 }

@@ -5,6 +5,8 @@
 // under test (`[workspace.lints]`).
 #![allow(clippy::too_many_lines)]
 
+#[path = "im/blocking.rs"]
+mod blocking;
 #[path = "im/mam.rs"]
 mod mam;
 #[path = "im/muc.rs"]

@@ -10,6 +10,7 @@
 //! Handler modules use the modules below them and this one's helpers, never each
 //! other (the order is checked: `super::layers`).
 
+pub mod blocking;
 pub mod blog;
 pub mod cache;
 pub mod messages;
