@@ -31,7 +31,12 @@ fn wait_for_name(bus: &DbusDaemon) -> Result<()> {
     .context("perchd never took org.libervia.Libervia")
 }
 
-async fn call<B>(conn: &Connection, iface: &str, method: &str, body: &B) -> zbus::Result<Message>
+pub(crate) async fn call<B>(
+    conn: &Connection,
+    iface: &str,
+    method: &str,
+    body: &B,
+) -> zbus::Result<Message>
 where
     B: serde::Serialize + zbus::DynamicType,
 {
@@ -46,7 +51,7 @@ where
 }
 
 /// The D-Bus error name and body of a failed call.
-fn error_of(r: zbus::Result<Message>) -> Result<(String, String)> {
+pub(crate) fn error_of(r: zbus::Result<Message>) -> Result<(String, String)> {
     match r {
         Err(zbus::Error::MethodError(name, desc, _)) => {
             Ok((name.to_string(), desc.unwrap_or_default()))

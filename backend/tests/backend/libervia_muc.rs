@@ -9,12 +9,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use futures::StreamExt;
 use perch_backend::libervia;
 use perch_tests::{ALICE_PW, BOB_PW, MUC_DOMAIN, Perchd, Prosody, wait_until};
 use zbus::Connection;
 use zbus::message::Message;
+
+use super::libervia_bridge::{call, error_of};
 
 const CORE: &str = libervia::CORE_INTERFACE;
 const PLUGIN: &str = libervia::PLUGIN_INTERFACE;
@@ -34,31 +36,6 @@ type New = (
     String,
     String,
 );
-
-async fn call<B>(conn: &Connection, iface: &str, method: &str, body: &B) -> zbus::Result<Message>
-where
-    B: serde::Serialize + zbus::DynamicType,
-{
-    conn.call_method(
-        Some(libervia::BUS_NAME),
-        libervia::PATH,
-        Some(iface),
-        method,
-        body,
-    )
-    .await
-}
-
-/// The error name and body of a call that must fail.
-fn error_of(r: zbus::Result<Message>) -> Result<(String, String)> {
-    match r {
-        Err(zbus::Error::MethodError(name, desc, _)) => {
-            Ok((name.to_string(), desc.unwrap_or_default()))
-        }
-        Err(e) => bail!("not a method error: {e}"),
-        Ok(m) => bail!("the call succeeded: {:?}", m.body().signature()),
-    }
-}
 
 /// The next signal `member` whose body satisfies `pred` (others are skipped).
 async fn next_where<T>(
