@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::ProfileArg;
 use crate::client::{CliError, Client};
 use crate::output;
+use crate::pubsub::{Fields, form_lines};
 
 #[derive(Debug, Subcommand)]
 pub enum MucCommand {
@@ -99,6 +100,25 @@ pub enum MucCommand {
     },
     /// The account's bookmarked rooms (XEP-0402).
     Bookmarks(ProfileArg),
+    /// Show a room's configuration, or change fields of it (as its owner):
+    /// -f muc#roomconfig_roomsecret PW -f muc#roomconfig_passwordprotectedroom 1
+    Config {
+        #[command(flatten)]
+        profile: ProfileArg,
+        room: String,
+        #[command(flatten)]
+        fields: Fields,
+    },
+    /// Invite a contact to a room we are in (XEP-0249; the room's password goes
+    /// with it).
+    Invite {
+        #[command(flatten)]
+        profile: ProfileArg,
+        room: String,
+        jid: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 /// Runs action `A`; its result as JSON, to print.
@@ -143,52 +163,10 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
         MucCommand::Occupants { profile, room } => {
             occupants(client, profile, room, json_out).await?
         }
-        MucCommand::Say {
-            profile,
-            room,
-            text,
-        } => {
-            let args = muc::SayArgs {
-                room: room.clone(),
-                text: text.clone(),
-            };
-            call::<muc::Say>(client, profile, args).await?
-        }
-        MucCommand::Subject {
-            profile,
-            room,
-            value,
-        } => {
-            let args = muc::RoomSubject {
-                room: room.clone(),
-                subject: value.clone(),
-            };
-            call::<muc::Subject>(client, profile, args).await?
-        }
-        MucCommand::Nick {
-            profile,
-            room,
-            value,
-        } => {
-            let args = muc::RoomNick {
-                room: room.clone(),
-                nick: value.clone(),
-            };
-            call::<muc::Nick>(client, profile, args).await?
-        }
-        MucCommand::Pm {
-            profile,
-            room,
-            nick,
-            text,
-        } => {
-            let args = muc::PmArgs {
-                room: room.clone(),
-                nick: nick.clone(),
-                text: text.clone(),
-            };
-            call::<muc::Pm>(client, profile, args).await?
-        }
+        MucCommand::Say { .. }
+        | MucCommand::Subject { .. }
+        | MucCommand::Nick { .. }
+        | MucCommand::Pm { .. } => speak(client, cmd).await?,
         MucCommand::Kick {
             profile,
             room,
@@ -207,11 +185,75 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
             reason,
         } => destroy(client, profile, room, reason.as_deref()).await?,
         MucCommand::Bookmarks(profile) => bookmarks(client, profile, json_out).await?,
+        MucCommand::Config {
+            profile,
+            room,
+            fields,
+        } => config(client, profile, room, fields, json_out).await?,
+        MucCommand::Invite {
+            profile,
+            room,
+            jid,
+            reason,
+        } => invite(client, profile, room, jid, reason.as_deref()).await?,
     };
     if json_out {
         output::json(&r);
     }
     Ok(())
+}
+
+/// The commands that send a room some text: a message, a subject, a nick.
+async fn speak(client: &Client, cmd: &MucCommand) -> Result<Value, CliError> {
+    match cmd {
+        MucCommand::Say {
+            profile,
+            room,
+            text,
+        } => {
+            let args = muc::SayArgs {
+                room: room.clone(),
+                text: text.clone(),
+            };
+            call::<muc::Say>(client, profile, args).await
+        }
+        MucCommand::Subject {
+            profile,
+            room,
+            value,
+        } => {
+            let args = muc::RoomSubject {
+                room: room.clone(),
+                subject: value.clone(),
+            };
+            call::<muc::Subject>(client, profile, args).await
+        }
+        MucCommand::Nick {
+            profile,
+            room,
+            value,
+        } => {
+            let args = muc::RoomNick {
+                room: room.clone(),
+                nick: value.clone(),
+            };
+            call::<muc::Nick>(client, profile, args).await
+        }
+        MucCommand::Pm {
+            profile,
+            room,
+            nick,
+            text,
+        } => {
+            let args = muc::PmArgs {
+                room: room.clone(),
+                nick: nick.clone(),
+                text: text.clone(),
+            };
+            call::<muc::Pm>(client, profile, args).await
+        }
+        _ => Ok(Value::Null),
+    }
 }
 
 async fn join(
@@ -273,6 +315,44 @@ async fn occupants(
         }
     }
     Ok(r)
+}
+
+async fn config(
+    client: &Client,
+    profile: &ProfileArg,
+    room: &str,
+    fields: &Fields,
+    json_out: bool,
+) -> Result<Value, CliError> {
+    let r = match fields.to_object() {
+        None => call::<muc::Config>(client, profile, self::room(room)).await?,
+        Some(values) => {
+            let args = muc::ConfigureArgs {
+                room: room.to_owned(),
+                values,
+            };
+            call::<muc::Configure>(client, profile, args).await?
+        }
+    };
+    if !json_out {
+        println!("{}", form_lines(&r));
+    }
+    Ok(r)
+}
+
+async fn invite(
+    client: &Client,
+    profile: &ProfileArg,
+    room: &str,
+    jid: &str,
+    reason: Option<&str>,
+) -> Result<Value, CliError> {
+    let args = muc::InviteArgs {
+        room: room.to_owned(),
+        jid: jid.to_owned(),
+        reason: reason.map(str::to_owned),
+    };
+    call::<muc::Invite>(client, profile, args).await
 }
 
 async fn kick(

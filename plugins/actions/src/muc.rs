@@ -181,6 +181,50 @@ action!(
     []
 );
 
+action!(
+    /// A room's configuration (we must be its owner): the form as `{type, form_type,
+    /// values: {var: value}, fields: [{var, type, label, value, options}]}`.
+    Config = "muc_config", RoomArgs => Value,
+    "A room's configuration (we must be its owner): {type, form_type, values: {var: value}, fields: [{var, type, label, value, options}]}",
+    [ROOM]
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigureArgs {
+    pub room: String,
+    /// The fields to change, `{var: value}` (a list for several values); the
+    /// others keep the room's values.
+    pub values: serde_json::Map<String, Value>,
+}
+
+action!(
+    /// Changes a room's configuration (we must be its owner); answers the
+    /// configuration after the change, as [`Config`] does.
+    Configure = "muc_configure", ConfigureArgs => Value,
+    "Changes a room's configuration (we must be its owner), e.g. {\"muc#roomconfig_roomsecret\": \"pw\", \"muc#roomconfig_passwordprotectedroom\": true}; answers the configuration after the change",
+    [
+        ROOM,
+        req("values", Object, "the fields to change: {var: value or [values]}"),
+    ]
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteArgs {
+    pub room: String,
+    /// Who is invited (bare JID).
+    pub jid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+action!(
+    /// Invites a contact to a room we are in (XEP-0249 direct invitation, with the
+    /// room's password when it has one).
+    Invite = "muc_invite", InviteArgs => InviteArgs,
+    "Invites a contact to a room we are in (XEP-0249 direct invitation, carrying the room's password when it has one)",
+    [ROOM, req("jid", Jid, "who is invited (bare JID)"), REASON]
+);
+
 pub(crate) fn all() -> Vec<ActionInfo> {
     vec![
         info::<Join>(),
@@ -195,5 +239,8 @@ pub(crate) fn all() -> Vec<ActionInfo> {
         info::<Ban>(),
         info::<Destroy>(),
         info::<Bookmarks>(),
+        info::<Config>(),
+        info::<Configure>(),
+        info::<Invite>(),
     ]
 }

@@ -40,6 +40,9 @@ pub(super) fn register(m: &Arc<Muc>) {
     host.serve(actions::Ban, m.clone(), ban);
     host.serve(actions::Destroy, m.clone(), destroy);
     host.serve(actions::Bookmarks, m.clone(), bookmarked);
+    host.serve(actions::Config, m.clone(), super::config::config);
+    host.serve(actions::Configure, m.clone(), super::config::configure);
+    host.serve(actions::Invite, m.clone(), super::invitations::invite);
 }
 
 /// `muc_list`.
@@ -158,7 +161,7 @@ fn to_value(v: impl serde::Serialize) -> Answer<Value> {
 }
 
 /// The `room` argument, which must be a room's bare JID.
-fn room(room: &str) -> Result<Jid, HostError> {
+pub(super) fn room(room: &str) -> Result<Jid, HostError> {
     let j = jid_arg("room", room)?;
     if j.node().is_none() || j.resource().is_some() {
         return Err(bad(format!(
@@ -169,7 +172,7 @@ fn room(room: &str) -> Result<Jid, HostError> {
 }
 
 /// The room of the call, which we must be in.
-fn joined_room(m: &Muc, profile: &str, room_arg: &str) -> Result<Jid, HostError> {
+pub(super) fn joined_room(m: &Muc, profile: &str, room_arg: &str) -> Result<Jid, HostError> {
     let j = room(room_arg)?;
     let bare = j.to_bare().to_string();
     match m.with_room(profile, &bare, |r| r.joined) {
