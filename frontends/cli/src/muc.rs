@@ -118,6 +118,30 @@ pub enum MucCommand {
         jid: String,
         #[arg(long)]
         reason: Option<String>,
+        /// The room's password (default: the one we joined with).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Bookmark a room (XEP-0402), or change its bookmark; nothing is joined.
+    Bookmark {
+        #[command(flatten)]
+        profile: ProfileArg,
+        room: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        nick: Option<String>,
+        /// Join it at each connection.
+        #[arg(long)]
+        autojoin: bool,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Remove a room's bookmark.
+    Unbookmark {
+        #[command(flatten)]
+        profile: ProfileArg,
+        room: String,
     },
 }
 
@@ -190,12 +214,9 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
             room,
             fields,
         } => config(client, profile, room, fields, json_out).await?,
-        MucCommand::Invite {
-            profile,
-            room,
-            jid,
-            reason,
-        } => invite(client, profile, room, jid, reason.as_deref()).await?,
+        MucCommand::Invite { .. } | MucCommand::Bookmark { .. } | MucCommand::Unbookmark { .. } => {
+            invite_or_bookmark(client, cmd).await?
+        }
     };
     if json_out {
         output::json(&r);
@@ -340,19 +361,46 @@ async fn config(
     Ok(r)
 }
 
-async fn invite(
-    client: &Client,
-    profile: &ProfileArg,
-    room: &str,
-    jid: &str,
-    reason: Option<&str>,
-) -> Result<Value, CliError> {
-    let args = muc::InviteArgs {
-        room: room.to_owned(),
-        jid: jid.to_owned(),
-        reason: reason.map(str::to_owned),
-    };
-    call::<muc::Invite>(client, profile, args).await
+/// Invitations and bookmarks: what tells others or our other clients of a room.
+async fn invite_or_bookmark(client: &Client, cmd: &MucCommand) -> Result<Value, CliError> {
+    match cmd {
+        MucCommand::Invite {
+            profile,
+            room,
+            jid,
+            reason,
+            password,
+        } => {
+            let args = muc::InviteArgs {
+                room: room.clone(),
+                jid: jid.clone(),
+                reason: reason.clone(),
+                password: password.clone(),
+            };
+            call::<muc::Invite>(client, profile, args).await
+        }
+        MucCommand::Bookmark {
+            profile,
+            room,
+            name,
+            nick,
+            autojoin,
+            password,
+        } => {
+            let args = muc::BookmarkArgs {
+                room: room.clone(),
+                name: name.clone(),
+                nick: nick.clone(),
+                autojoin: *autojoin,
+                password: password.clone(),
+            };
+            call::<muc::BookmarkSet>(client, profile, args).await
+        }
+        MucCommand::Unbookmark { profile, room } => {
+            call::<muc::BookmarkRemove>(client, profile, self::room(room)).await
+        }
+        _ => Ok(Value::Null),
+    }
 }
 
 async fn kick(

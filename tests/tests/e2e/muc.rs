@@ -571,6 +571,34 @@ fn password_body(bed: &mut Bed) -> Result<()> {
     muc(perchd, &["join", "-p", "bob", room, "--password", "s3cret"])?;
     wait_nicks(perchd, "alice", room, &["alice", "bob"])?;
 
+    // A bookmark of a room not joined, then removed; nothing is joined.
+    let later = format!("later@{MUC_DOMAIN}");
+    muc(
+        perchd,
+        &["bookmark", "-p", "bob", &later, "--name", "Later"],
+    )?;
+    let marks = muc(perchd, &["bookmarks", "-p", "bob"])?;
+    ensure!(
+        marks
+            .as_array()
+            .is_some_and(|a| a.iter().any(|b| b["room"] == later.as_str()
+                && b["name"] == "Later"
+                && b["autojoin"] == false)),
+        "bob's bookmarks: {marks}"
+    );
+    ensure!(
+        listed(perchd, "bob", &later)?.is_none(),
+        "a bookmark joined the room"
+    );
+    muc(perchd, &["unbookmark", "-p", "bob", &later])?;
+    let marks = muc(perchd, &["bookmarks", "-p", "bob"])?;
+    ensure!(
+        !marks
+            .as_array()
+            .is_some_and(|a| a.iter().any(|b| b["room"] == later.as_str())),
+        "bob's bookmarks after removing one: {marks}"
+    );
+
     bed.perchd.stop()?;
     bed.perchd.start_again()?;
     let perchd = &bed.perchd;

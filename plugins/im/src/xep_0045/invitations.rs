@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use perch_actions::muc::InviteArgs;
+use perch_actions::muc::{InviteArgs, Invited};
 use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Lang, Message, MessageType};
@@ -143,19 +143,21 @@ pub(super) async fn on_stored(host: &Arc<dyn Host>, stored: &StoredMessage) {
     );
 }
 
-/// `muc_invite`.
+/// `muc_invite`: to any room (we need not be in it); the password is the one given,
+/// else the one we joined with.
 pub(super) async fn invite(
     m: Arc<Muc>,
     profile: String,
     a: InviteArgs,
-) -> Result<InviteArgs, HostError> {
-    let room = super::actions::joined_room(&m, &profile, &a.room)?
-        .to_bare()
-        .to_string();
+) -> Result<Invited, HostError> {
+    let room = super::actions::room(&a.room)?.to_bare().to_string();
     let to = jid_arg("jid", &a.jid)?.to_bare();
-    let password = m
-        .with_room(&profile, &room, |r| r.password.clone())
-        .flatten();
+    let password = match a.password.filter(|p| !p.is_empty()) {
+        Some(p) => Some(p),
+        None => m
+            .with_room(&profile, &room, |r| r.password.clone())
+            .flatten(),
+    };
     let reason = a.reason.filter(|r| !r.is_empty());
     let msg = direct(
         to.clone().into(),
@@ -165,10 +167,9 @@ pub(super) async fn invite(
     );
     m.host.send(&profile, msg.into()).await?;
     tracing::info!(%profile, %room, %to, "invitation sent");
-    Ok(InviteArgs {
+    Ok(Invited {
         room,
         jid: to.to_string(),
-        reason,
     })
 }
 
