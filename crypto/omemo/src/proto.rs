@@ -28,6 +28,33 @@ fn put_bytes(buf: &mut Vec<u8>, field: u32, v: &[u8]) {
     buf.extend_from_slice(v);
 }
 
+/// A field to write.
+enum Out<'a> {
+    Uint(u32, u32),
+    Bytes(u32, &'a [u8]),
+}
+
+impl Out<'_> {
+    fn number(&self) -> u32 {
+        match self {
+            Out::Uint(f, _) | Out::Bytes(f, _) => *f,
+        }
+    }
+}
+
+/// Write `fields` in field-number order, as protobuf libraries do.
+fn write(mut fields: Vec<Out<'_>>, capacity: usize) -> Vec<u8> {
+    fields.sort_by_key(Out::number);
+    let mut buf = Vec::with_capacity(capacity);
+    for f in fields {
+        match f {
+            Out::Uint(n, v) => put_uint(&mut buf, n, v),
+            Out::Bytes(n, v) => put_bytes(&mut buf, n, v),
+        }
+    }
+    buf
+}
+
 /// A field's value as read.
 #[derive(Debug, Clone, Copy)]
 enum Value<'a> {
@@ -94,8 +121,7 @@ fn fields(bytes: &[u8]) -> Result<Vec<(u32, Value<'_>)>> {
 /// The last value of `field`, which must be a uint32 varint.
 fn uint(fields: &[(u32, Value<'_>)], field: u32) -> Result<Option<u32>> {
     let mut found = None;
-    for (f, v) in fields.iter().filter(|(f, _)| *f == field) {
-        let _ = f;
+    for (_, v) in fields.iter().filter(|(f, _)| *f == field) {
         match v {
             Value::Varint(n) => {
                 // uint32 on the wire may be sent as a wider varint; proto truncates.
@@ -149,20 +175,15 @@ impl RatchetMessage {
     /// The protobuf bytes.
     pub fn encode(&self, version: Version) -> Vec<u8> {
         let [dh, n, pn, ct] = Self::numbers(version);
-        let mut buf = Vec::with_capacity(48 + self.ciphertext.as_ref().map_or(0, Vec::len));
-        let mut entries: Vec<(u32, Box<dyn Fn(&mut Vec<u8>) + '_>)> = vec![
-            (dh, Box::new(move |b| put_bytes(b, dh, &self.dh_pub))),
-            (n, Box::new(move |b| put_uint(b, n, self.n))),
-            (pn, Box::new(move |b| put_uint(b, pn, self.pn))),
+        let mut fields = vec![
+            Out::Bytes(dh, &self.dh_pub),
+            Out::Uint(n, self.n),
+            Out::Uint(pn, self.pn),
         ];
         if let Some(c) = &self.ciphertext {
-            entries.push((ct, Box::new(move |b| put_bytes(b, ct, c))));
+            fields.push(Out::Bytes(ct, c));
         }
-        entries.sort_by_key(|(f, _)| *f);
-        for (_, put) in entries {
-            put(&mut buf);
-        }
-        buf
+        write(fields, 48 + self.ciphertext.as_ref().map_or(0, Vec::len))
     }
 
     /// Read the protobuf bytes.
@@ -237,22 +258,17 @@ impl KeyExchange {
     /// The protobuf bytes.
     pub fn encode(&self, version: Version) -> Vec<u8> {
         let [pk, spk, ik, ek, msg] = Self::numbers(version);
-        let mut buf = Vec::with_capacity(90 + self.message.len());
-        let mut entries: Vec<(u32, Box<dyn Fn(&mut Vec<u8>) + '_>)> = vec![
-            (pk, Box::new(move |b| put_uint(b, pk, self.pk_id))),
-            (spk, Box::new(move |b| put_uint(b, spk, self.spk_id))),
-            (ik, Box::new(move |b| put_bytes(b, ik, &self.ik))),
-            (ek, Box::new(move |b| put_bytes(b, ek, &self.ek))),
-            (msg, Box::new(move |b| put_bytes(b, msg, &self.message))),
+        let mut fields = vec![
+            Out::Uint(pk, self.pk_id),
+            Out::Uint(spk, self.spk_id),
+            Out::Bytes(ik, &self.ik),
+            Out::Bytes(ek, &self.ek),
+            Out::Bytes(msg, &self.message),
         ];
         if let (Version::V03, Some(r)) = (version, self.registration_id) {
-            entries.push((5, Box::new(move |b| put_uint(b, 5, r))));
+            fields.push(Out::Uint(5, r));
         }
-        entries.sort_by_key(|(f, _)| *f);
-        for (_, put) in entries {
-            put(&mut buf);
-        }
-        buf
+        write(fields, 90 + self.message.len())
     }
 
     /// Read the protobuf bytes (OMEMO 2: the embedded message must parse too).
