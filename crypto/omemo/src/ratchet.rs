@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
 
 use crate::hexser;
 use crate::kdf::{chain_step, root_step};
@@ -60,6 +61,18 @@ struct Skipped {
     key: [u8; 32],
 }
 
+impl Drop for Chain {
+    fn drop(&mut self) {
+        self.key.zeroize();
+    }
+}
+
+impl Drop for Skipped {
+    fn drop(&mut self) {
+        self.key.zeroize();
+    }
+}
+
 /// The Diffie-Hellman part: small, copied for each decryption attempt.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct DhState {
@@ -80,6 +93,13 @@ pub struct Ratchet {
     version: Version,
     dh: DhState,
     skipped: VecDeque<Skipped>,
+}
+
+impl Drop for DhState {
+    fn drop(&mut self) {
+        self.own_priv.zeroize();
+        self.root_key.zeroize();
+    }
 }
 
 impl DhState {

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
 
 use crate::hexser;
 use crate::message;
@@ -24,11 +25,18 @@ use crate::xeddsa::{self, Priv, priv_to_curve_pub, random_32};
 use crate::{Error, Result};
 
 /// A device's identity key, kept as the Ed25519 seed it derives from (the
-/// reference's form too). Its `Debug` never shows the seed.
+/// reference's form too). Its `Debug` never shows the seed; dropping it wipes it
+/// (as the ratchet's and prekeys' secrets are wiped).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Identity {
     #[serde(with = "hexser::arr")]
     seed: [u8; 32],
+}
+
+impl Drop for Identity {
+    fn drop(&mut self) {
+        self.seed.zeroize();
+    }
 }
 
 impl std::fmt::Debug for Identity {
@@ -102,6 +110,12 @@ struct SignedPreKey {
     created: u64,
 }
 
+impl Drop for SignedPreKey {
+    fn drop(&mut self) {
+        self.private.zeroize();
+    }
+}
+
 impl SignedPreKey {
     fn generate(version: Version, identity: &Identity, id: u32) -> Self {
         let private = random_32();
@@ -132,6 +146,12 @@ pub struct DeviceKeys {
     #[serde(with = "prekey_map")]
     prekeys: BTreeMap<u32, [u8; 32]>,
     next_prekey_id: u32,
+}
+
+impl Drop for DeviceKeys {
+    fn drop(&mut self) {
+        self.prekeys.values_mut().for_each(Zeroize::zeroize);
+    }
 }
 
 impl std::fmt::Debug for DeviceKeys {
@@ -328,8 +348,8 @@ impl Session {
         if bundle.prekeys.is_empty() {
             return Err(Error::NoPreKey);
         }
-        let pick = usize::from(u16::from_le_bytes([random_32()[0], random_32()[1]]))
-            % bundle.prekeys.len();
+        let r = random_32();
+        let pick = usize::from(u16::from_le_bytes([r[0], r[1]])) % bundle.prekeys.len();
         let (pk_id, prekey) = bundle.prekeys[pick];
         let ephemeral = random_32();
         let agreement = x3dh::agree_active(&identity.private_key(), bundle, &ephemeral, &prekey)?;

@@ -11,7 +11,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use perch_omemo::message::{self, seal};
 use perch_omemo::proto::{Authenticated, KeyExchange, RatchetMessage};
-use perch_omemo::ratchet::Header;
+use perch_omemo::ratchet::{Header, Ratchet};
 use perch_omemo::{DeviceKeys, Identity, Session, Version, kdf, payload, xeddsa};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -233,6 +233,66 @@ fn sealed_messages_are_byte_for_byte_the_references() {
             );
             assert_eq!(a["plaintext"], hex(&plaintext));
         }
+    }
+}
+
+/// With the same shared secret and ratchet keys, both ratchets produce the same
+/// chains: the initiator's messages and the responder's replies are byte-identical.
+#[test]
+fn ratchets_with_the_same_keys_give_the_same_messages() {
+    let mut py = Reference::start();
+    for version in [Version::V03, Version::V2] {
+        let (ss, spk, a0, b1) = (
+            xeddsa::random_32(),
+            xeddsa::random_32(),
+            xeddsa::random_32(),
+            xeddsa::random_32(),
+        );
+        let ad = rand_bytes(2 * version.identity_encoding_len());
+        let plaintexts: Vec<Vec<u8>> = (0..4).map(|i| rand_bytes(16 + i)).collect();
+        let hexes = |v: &[Vec<u8>]| v.iter().map(|p| hex(p)).collect::<Vec<_>>();
+
+        let mut alice =
+            Ratchet::active_with(version, ss, xeddsa::priv_to_curve_pub(&spk), a0).unwrap();
+        let ours: Vec<Vec<u8>> = plaintexts
+            .iter()
+            .map(|p| {
+                let (mk, header) = alice.next_encryption_key();
+                seal(version, &mk, &ad, &header, p)
+            })
+            .collect();
+        let a = py.call(
+            json!({"op": "ratchet", "version": ver(version), "role": "active",
+            "privs": [hex(&a0)], "shared_secret": hex(&ss),
+            "other_pub": hex(&xeddsa::priv_to_curve_pub(&spk)), "ad": hex(&ad),
+            "plaintexts": hexes(&plaintexts)}),
+        );
+        assert_eq!(
+            a["out"],
+            json!(hexes(&ours)),
+            "{version:?} initiator's messages"
+        );
+
+        let header = message::header(version, &ours[0]).unwrap();
+        let mut bob = Ratchet::passive_with(version, ss, spk, header.ratchet_pub, b1).unwrap();
+        let first = bob
+            .decrypt(&header, |mk| message::open(version, mk, &ad, &ours[0]))
+            .unwrap();
+        let mut replies = vec![first];
+        for p in &plaintexts[1..] {
+            let (mk, header) = bob.next_encryption_key();
+            replies.push(seal(version, &mk, &ad, &header, p));
+        }
+        let a = py.call(
+            json!({"op": "ratchet", "version": ver(version), "role": "passive",
+            "privs": [hex(&b1)], "shared_secret": hex(&ss), "own_priv": hex(&spk),
+            "first": hex(&ours[0]), "ad": hex(&ad), "plaintexts": hexes(&plaintexts)}),
+        );
+        assert_eq!(
+            a["out"],
+            json!(hexes(&replies)),
+            "{version:?} responder's replies"
+        );
     }
 }
 

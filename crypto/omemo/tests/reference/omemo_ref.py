@@ -221,6 +221,35 @@ async def open_(cmd):
     return {"plaintext": h(await m.AEADImpl.decrypt(u(cmd["bytes"]), u(cmd["message_key"]), ad))}
 
 
+async def ratchet(cmd):
+    """The reference's Double Ratchet with its ratchet keys given (``privs``, in the
+    order it asks for new ones): the initiator's messages, or the responder's
+    decryption of the first message followed by its replies."""
+    m = mod(cmd["version"])
+    from doubleratchet.recommended import diffie_hellman_ratchet_curve25519 as dhr
+    cls = dhr.DiffieHellmanRatchet
+    privs = [u(p) for p in cmd["privs"]]
+    original = cls.__dict__["_generate_priv"]
+    cls._generate_priv = staticmethod(lambda: privs.pop(0))
+    try:
+        args = (cls, m.RootChainKDFImpl, m.MessageChainKDFImpl, m.DoubleRatchetImpl.MESSAGE_CHAIN_CONSTANT,
+                1000, 1000, m.AEADImpl, u(cmd["shared_secret"]))
+        ad = u(cmd["ad"])
+        pts = [u(p) for p in cmd["plaintexts"]]
+        if cmd["role"] == "active":
+            dr, first = await m.DoubleRatchetImpl.encrypt_initial_message(*args, u(cmd["other_pub"]), pts[0], ad)
+            out = [first.ciphertext]
+        else:
+            msg = m.EncryptedKeyMaterialImpl.parse(u(cmd["first"]), JID, DEVICE).encrypted_message
+            dr, plain = await m.DoubleRatchetImpl.decrypt_initial_message(*args, u(cmd["own_priv"]), msg, ad)
+            out = [plain]
+        for p in pts[1:]:
+            out.append((await dr.encrypt_message(p, ad)).ciphertext)
+    finally:
+        cls._generate_priv = original
+    return {"out": [h(x) for x in out]}
+
+
 def proto(cmd):
     """Encode with the reference's protobuf classes, and parse given bytes."""
     f = cmd["fields"]
@@ -309,6 +338,8 @@ async def handle(device, cmd):
         return await seal(cmd)
     if op == "open":
         return await open_(cmd)
+    if op == "ratchet":
+        return await ratchet(cmd)
     if op == "proto":
         return proto(cmd)
     if op == "xeddsa":
