@@ -606,12 +606,14 @@ proptest! {
     fn sessions_refuse_garbage_without_panicking(
         bytes in proptest::collection::vec(any::<u8>(), 0..200), kex in any::<bool>(),
     ) {
-        let me = Identity::generate();
-        let keys = DeviceKeys::generate(Version::V03, &me, 1);
-        prop_assert!(Session::respond(&me, &keys, &bytes).is_err());
-        let bob = Identity::generate();
-        let bundle = DeviceKeys::generate(Version::V03, &bob, 1).bundle(&bob);
-        let (mut s, _) = Session::initiate(&me, &bundle, b"k").unwrap();
-        prop_assert!(s.decrypt(&bytes, kex).is_err());
+        for version in [Version::V03, Version::V2] {
+            let me = Identity::generate();
+            let keys = DeviceKeys::generate(version, &me, 1);
+            prop_assert!(Session::respond(&me, &keys, &bytes).is_err());
+            let bob = Identity::generate();
+            let bundle = DeviceKeys::generate(version, &bob, 1).bundle(&bob);
+            let (mut s, _) = Session::initiate(&me, &bundle, b"k").unwrap();
+            prop_assert!(s.decrypt(&bytes, kex).is_err());
+        }
     }
 }
