@@ -19,8 +19,8 @@ use crate::message::{cbc_decrypt, cbc_encrypt};
 use crate::xeddsa::random_32;
 use crate::{Error, Result};
 
-/// A payload encrypted for 0.3.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A payload encrypted for 0.3 (its `Debug` leaves the key material out).
+#[derive(Clone, PartialEq, Eq)]
 pub struct PayloadV03 {
     /// The AES-GCM ciphertext, without the tag.
     pub ciphertext: Vec<u8>,
@@ -28,6 +28,22 @@ pub struct PayloadV03 {
     pub iv: Vec<u8>,
     /// `key || tag`, 32 bytes, for the ratchet.
     pub key_material: Vec<u8>,
+}
+
+impl std::fmt::Debug for PayloadV03 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayloadV03")
+            .field("ciphertext_len", &self.ciphertext.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PayloadV2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayloadV2")
+            .field("ciphertext_len", &self.ciphertext.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Encrypt a 0.3 body.
@@ -78,8 +94,8 @@ pub fn decrypt_v03(key_material: &[u8], iv: &[u8], ciphertext: &[u8]) -> Result<
     .map_err(|_| Error::Decrypt)
 }
 
-/// A payload encrypted for 2.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A payload encrypted for 2 (its `Debug` leaves the key material out).
+#[derive(Clone, PartialEq, Eq)]
 pub struct PayloadV2 {
     /// The `<payload>` bytes.
     pub ciphertext: Vec<u8>,

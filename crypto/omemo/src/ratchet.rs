@@ -31,7 +31,7 @@ pub struct Header {
 }
 
 /// A KDF chain: its key and how many steps it took.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Chain {
     #[serde(with = "hexser::arr")]
     key: [u8; 32],
@@ -52,7 +52,7 @@ impl Chain {
 }
 
 /// A message key kept for a message that has not arrived yet.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Skipped {
     #[serde(with = "hexser::arr")]
     ratchet_pub: [u8; 32],
@@ -74,7 +74,7 @@ impl Drop for Skipped {
 }
 
 /// The Diffie-Hellman part: small, copied for each decryption attempt.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct DhState {
     #[serde(with = "hexser::arr")]
     own_priv: [u8; 32],
@@ -87,12 +87,24 @@ struct DhState {
     previous_sending_length: u32,
 }
 
-/// One side's Double Ratchet state, serializable for storage.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One side's Double Ratchet state, serializable for storage. Its `Debug` shows
+/// chain lengths only, never a key.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Ratchet {
     version: Version,
     dh: DhState,
     skipped: VecDeque<Skipped>,
+}
+
+impl std::fmt::Debug for Ratchet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ratchet")
+            .field("version", &self.version)
+            .field("sending", &self.dh.sending.length)
+            .field("receiving", &self.dh.receiving.as_ref().map(|c| c.length))
+            .field("skipped", &self.skipped.len())
+            .finish()
+    }
 }
 
 impl Drop for DhState {
@@ -340,6 +352,14 @@ mod tests {
             bob.decrypt(&h, |key| Ok(*key)),
             Err(Error::TooManySkipped(MAX_SKIP_PER_MESSAGE + 1))
         );
+    }
+
+    #[test]
+    fn debug_shows_no_key() {
+        let (alice, _, _) = pair();
+        let dbg = format!("{alice:?}");
+        assert!(!dbg.contains('['), "{dbg}");
+        assert!(!dbg.contains(&hexser::encode(&alice.dh.root_key)));
     }
 
     #[test]

@@ -288,8 +288,7 @@ pub struct Encrypted {
     pub key_exchange: bool,
 }
 
-/// A session opened from a key exchange.
-#[derive(Debug)]
+/// A session opened from a key exchange (its `Debug` leaves the key material out).
 pub struct Responded {
     /// The new session.
     pub session: Session,
@@ -297,6 +296,15 @@ pub struct Responded {
     pub key_material: Vec<u8>,
     /// The one-time prekey the peer used: replace it.
     pub prekey_id: u32,
+}
+
+impl std::fmt::Debug for Responded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responded")
+            .field("session", &self.session)
+            .field("prekey_id", &self.prekey_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A session with one device of a peer.
@@ -548,6 +556,9 @@ mod tests {
         assert!(first.key_exchange);
         let r = Session::respond(&bob, &bob_keys, &first.bytes).unwrap();
         assert_eq!(r.key_material, b"first key");
+        for dbg in [format!("{r:?}"), format!("{bob_keys:?}"), format!("{a:?}")] {
+            assert!(!dbg.contains('[') && !dbg.contains("first key"), "{dbg}");
+        }
         assert!(bob_keys.remove_prekey(r.prekey_id));
         (alice, bob, a, r.session)
     }

@@ -133,8 +133,8 @@ pub fn own_identity(version: Version, priv_key: &Priv) -> [u8; 32] {
     }
 }
 
-/// The result of an X3DH agreement.
-#[derive(Debug, Clone)]
+/// The result of an X3DH agreement (no `Debug`: it is a secret).
+#[derive(Clone)]
 pub struct Agreement {
     /// The 32-byte shared secret (the Double Ratchet's first root key).
     pub shared_secret: [u8; 32],
