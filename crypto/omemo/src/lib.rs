@@ -30,7 +30,7 @@ pub mod payload;
 pub mod proto;
 pub mod ratchet;
 pub mod session;
-mod version;
+pub mod version;
 pub mod x3dh;
 pub mod xeddsa;
 
