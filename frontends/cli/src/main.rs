@@ -199,7 +199,8 @@ enum ProfileCommand {
         jid: String,
         #[command(flatten)]
         password: PasswordSource,
-        /// Connect to HOST[:PORT] instead of looking up the domain's SRV records.
+        /// Connect to HOST[:PORT] (STARTTLS) or tls://HOST[:PORT] (Direct TLS, XEP-0368)
+        /// instead of looking up the domain's SRV records.
         #[arg(long, value_name = "HOST[:PORT]")]
         server: Option<String>,
         /// Also trust the certificates of this PEM file.
