@@ -202,6 +202,23 @@ impl Host for DaemonHost {
         async move { Ok(self.daemon()?.last_archive_id(&profile, &archive).await?) }.boxed()
     }
 
+    fn files_dir(&self) -> Option<std::path::PathBuf> {
+        let dir = self
+            .daemon
+            .upgrade()?
+            .config()
+            .data_dir()
+            .join("plugins")
+            .join(self.plugin);
+        match std::fs::create_dir_all(&dir) {
+            Ok(()) => Some(dir),
+            Err(e) => {
+                tracing::error!(plugin = self.plugin, dir = %dir.display(), error = %e, "creating a plugin's files directory failed");
+                None
+            }
+        }
+    }
+
     fn start_job(
         &self,
         profile: &str,

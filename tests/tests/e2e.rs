@@ -1076,6 +1076,8 @@ mod concurrency;
 mod hardening;
 #[path = "e2e/hostile.rs"]
 mod hostile;
+#[path = "e2e/identity.rs"]
+mod identity;
 #[path = "e2e/libervia.rs"]
 mod libervia;
 #[path = "e2e/libervia_muc.rs"]

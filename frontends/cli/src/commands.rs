@@ -50,6 +50,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Call(cmd) => crate::call::run(cmd, json_out, &client().await?).await?,
         Command::Pubsub(cmd) => crate::pubsub::run(cmd, json_out, &client().await?).await?,
         Command::Block(cmd) => crate::block::run(cmd, json_out, &client().await?).await?,
+        Command::Avatar(cmd) => crate::identity::avatar(cmd, json_out, &client().await?).await?,
+        Command::Vcard(cmd) => crate::identity::vcard(cmd, json_out, &client().await?).await?,
         Command::Debug(DebugCommand::Triggers) => {
             let list = parse(client().await?.debug_triggers().await?)?;
             output::triggers(&list, json_out);

@@ -11,6 +11,7 @@ mod blog;
 mod call;
 mod client;
 mod commands;
+mod identity;
 mod muc;
 mod output;
 mod pubsub;
@@ -107,6 +108,12 @@ enum Command {
     /// Blocking (XEP-0191): block, unblock and list JIDs; report spam.
     #[command(subcommand)]
     Block(block::BlockCommand),
+    /// Avatars (XEP-0084, XEP-0153): publish ours, get a contact's.
+    #[command(subcommand)]
+    Avatar(identity::AvatarCommand),
+    /// vCards (XEP-0054): read one, change ours.
+    #[command(subcommand)]
+    Vcard(identity::VcardCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -318,6 +318,12 @@ pub trait Host: Send + Sync {
         archive: &str,
     ) -> BoxFuture<'_, Result<Option<String>, HostError>>;
 
+    /// A directory of the plugin's own for files (created when asked for), under
+    /// perchd's data directory; `None` where there is none (an offline test host).
+    fn files_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Starts a job for a profile; follow it with the returned handle.
     fn start_job(
         &self,

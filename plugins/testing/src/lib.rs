@@ -144,6 +144,8 @@ struct Records {
 
 struct Shared {
     db: DatabaseConnection,
+    /// The temporary directory plugins' files go under.
+    files: std::path::PathBuf,
     triggers: Arc<Triggers>,
     profile_id: i32,
     records: Mutex<Records>,
@@ -247,6 +249,7 @@ impl MockServer {
         let (iq_tx, iq_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             db,
+            files: dir.path().join("plugins"),
             triggers,
             profile_id,
             records: Mutex::new(Records {
@@ -579,6 +582,12 @@ impl MockHost {
 impl Host for MockHost {
     fn plugin(&self) -> &'static str {
         self.plugin
+    }
+
+    fn files_dir(&self) -> Option<std::path::PathBuf> {
+        let dir = self.shared.files.join(self.plugin);
+        std::fs::create_dir_all(&dir).ok()?;
+        Some(dir)
     }
 
     fn triggers(&self) -> &PluginTriggers {
