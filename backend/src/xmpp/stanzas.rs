@@ -223,6 +223,69 @@ pub fn replace_id(m: &Message) -> Option<String> {
         .and_then(usable)
 }
 
+/// What a message carries for history: its text, what it says about itself, or
+/// what it does to another message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Content {
+    /// The text, a reply's fallback quote taken out; empty for an action.
+    pub body: String,
+    /// `reply_to` = {id, to} (XEP-0461), `me` (XEP-0245).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// A reaction, a retraction or a moderation (then the body, a fallback for
+    /// old clients, is not kept).
+    pub apply: Option<crate::history::Apply>,
+}
+
+/// What of `m` goes to history; `None` when nothing (no text and no action).
+pub fn content(m: &Message) -> Option<Content> {
+    use crate::history::Apply;
+    use perch_codec::{xep_0424::Retract, xep_0444::Reactions, xep_0461};
+    let apply = if let Some(r) = Reactions::find(&m.payloads) {
+        usable(&r.id).map(|id| Apply::React {
+            id,
+            reactions: r.reactions,
+        })
+    } else if let Some(r) = Retract::find(&m.payloads) {
+        usable(&r.id).map(|id| match r.moderated {
+            Some(md) => Apply::Moderate {
+                id,
+                by: md.by,
+                reason: md.reason,
+            },
+            None => Apply::Retract { id },
+        })
+    } else {
+        None
+    };
+    if apply.is_some() {
+        return Some(Content {
+            body: String::new(),
+            extra: serde_json::Map::new(),
+            apply,
+        });
+    }
+    let mut body = body(m)?;
+    let mut extra = serde_json::Map::new();
+    if let Some(reply) = xep_0461::Reply::find(&m.payloads)
+        && let Some(id) = usable(&reply.id)
+    {
+        let own = xep_0461::strip_quote(&body, &m.payloads);
+        if !own.is_empty() {
+            body = own;
+        }
+        let to = reply.to.as_deref().and_then(usable);
+        extra.insert("reply_to".into(), serde_json::json!({"id": id, "to": to}));
+    }
+    if body.starts_with("/me ") {
+        extra.insert("me".into(), true.into());
+    }
+    Some(Content {
+        body,
+        extra,
+        apply: None,
+    })
+}
+
 /// The earliest delay stamp believed: 1999-01-01T00:00:00Z, before XMPP carried its
 /// first message. Anything earlier is a forged or broken stamp.
 pub const EARLIEST_STAMP: i64 = 915_148_800_000_000;
