@@ -516,6 +516,18 @@ impl Daemon {
         Ok(m)
     }
 
+    /// A stored message of the conversation with `with`, by its id, origin-id or
+    /// stanza-id (for message actions: a reply's quote, a target's id on the wire).
+    pub async fn find_message(
+        &self,
+        profile: &str,
+        with: &str,
+        id: &str,
+    ) -> Result<Option<HistoryMessage>> {
+        let p = self.profiles.resolve(profile).await?;
+        self.history.find(p.id, with, id).await
+    }
+
     /// The newest id archive `by` gave a stored message of this profile.
     pub async fn last_archive_id(&self, profile: &str, by: &str) -> Result<Option<String>> {
         let p = self.profiles.resolve(profile).await?;

@@ -819,6 +819,30 @@ impl History {
         Ok(Some(view(row(&self.db, m.id).await?)))
     }
 
+    /// The newest message of the conversation with `peer` whose id, origin-id or
+    /// stanza-id is `id`, not itself folded into another (a correction, an action).
+    pub async fn find(
+        &self,
+        profile_id: i32,
+        peer: &str,
+        id: &str,
+    ) -> Result<Option<HistoryMessage>> {
+        let found = message::Entity::find()
+            .filter(message::Column::ProfileId.eq(profile_id))
+            .filter(message::Column::Peer.eq(peer))
+            .filter(message::Column::Replaces.is_null())
+            .filter(
+                Condition::any()
+                    .add(message::Column::MsgId.eq(id))
+                    .add(message::Column::OriginId.eq(id))
+                    .add(message::Column::StanzaId.eq(id)),
+            )
+            .order_by_desc(message::Column::Id)
+            .one(&self.db)
+            .await?;
+        Ok(found.map(view))
+    }
+
     /// The newest id that archive `by` gave a message we stored (where catching up
     /// with that archive starts).
     pub async fn last_archive_id(&self, profile_id: i32, by: &str) -> Result<Option<String>> {
