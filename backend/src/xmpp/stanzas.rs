@@ -325,9 +325,78 @@ pub fn delay(m: &Message) -> Delay {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::Apply;
 
     fn el(xml: &str) -> Element {
         xml.parse().unwrap()
+    }
+
+    fn msg(inner: &str) -> Message {
+        Message::try_from(el(&format!(
+            "<message xmlns='jabber:client' from='b@x/r' to='a@x' type='chat' id='i1'>{inner}</message>"
+        )))
+        .unwrap()
+    }
+
+    #[test]
+    fn message_actions_are_read_and_their_fallback_bodies_not_kept() {
+        let c = content(&msg(
+            "<reactions xmlns='urn:xmpp:reactions:0' id='m1'><reaction>👍</reaction></reactions>\
+             <store xmlns='urn:xmpp:hints'/>",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.apply,
+            Some(Apply::React {
+                id: "m1".into(),
+                reactions: vec!["👍".into()]
+            })
+        );
+        let c = content(&msg(
+            "<body>This person attempted to retract a previous message, but it's unsupported by your client.</body>\
+             <retract xmlns='urn:xmpp:message-retract:1' id='m1'/>\
+             <fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:message-retract:1'/>",
+        ))
+        .unwrap();
+        assert_eq!(c.apply, Some(Apply::Retract { id: "m1".into() }));
+        assert_eq!(c.body, "");
+        let c = content(&msg(
+            "<retract xmlns='urn:xmpp:message-retract:1' id='s1'>\
+             <moderated xmlns='urn:xmpp:message-moderate:1' by='r@m/mod'/><reason>spam</reason></retract>",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.apply,
+            Some(Apply::Moderate {
+                id: "s1".into(),
+                by: Some("r@m/mod".into()),
+                reason: Some("spam".into())
+            })
+        );
+        // Neither text nor action: nothing to keep (a chat state).
+        assert_eq!(
+            content(&msg("<active xmlns='http://jabber.org/protocol/chatstates'/>")),
+            None
+        );
+    }
+
+    #[test]
+    fn a_reply_loses_its_quote_and_me_is_flagged() {
+        let c = content(&msg(
+            "<body>&gt; cake?\nyes</body><reply xmlns='urn:xmpp:reply:0' to='a@x/r' id='m1'/>\
+             <fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'><body start='0' end='8'/></fallback>",
+        ))
+        .unwrap();
+        assert_eq!(c.body, "yes");
+        assert_eq!(
+            serde_json::Value::Object(c.extra),
+            serde_json::json!({"reply_to": {"id": "m1", "to": "a@x/r"}})
+        );
+        let c = content(&msg("<body>/me waves</body>")).unwrap();
+        assert_eq!(c.body, "/me waves");
+        assert_eq!(serde_json::Value::Object(c.extra), serde_json::json!({"me": true}));
+        let c = content(&msg("<body>/meh</body>")).unwrap();
+        assert!(c.extra.is_empty());
     }
 
     #[test]

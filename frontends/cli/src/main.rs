@@ -11,6 +11,7 @@ mod blog;
 mod call;
 mod client;
 mod commands;
+mod message_actions;
 mod muc;
 mod output;
 mod pubsub;
@@ -279,6 +280,13 @@ enum MessageCommand {
         #[arg(long)]
         groupchat: bool,
     },
+    /// React to a message (XEP-0444): our whole set of emojis, replacing our
+    /// earlier one (none: take ours back).
+    React(message_actions::ReactArgs),
+    /// Reply to a message (XEP-0461), quoting it for clients without replies.
+    Reply(message_actions::ReplyArgs),
+    /// Retract one of our messages (XEP-0424).
+    Retract(message_actions::Target),
     /// Tell a contact our chat state (XEP-0085).
     State {
         #[command(flatten)]

@@ -81,6 +81,16 @@ pub enum MucCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Retract an occupant's message for everyone (XEP-0425, as a moderator).
+    Moderate {
+        #[command(flatten)]
+        profile: ProfileArg,
+        room: String,
+        /// The message's id (`perch message history --json`; the room's stanza-id).
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Ban an account from the room (as an admin or owner).
     Ban {
         #[command(flatten)]
@@ -203,6 +213,19 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
             jid,
             reason,
         } => ban(client, profile, room, jid, reason.as_deref()).await?,
+        MucCommand::Moderate {
+            profile,
+            room,
+            id,
+            reason,
+        } => {
+            let args = perch_client::actions::messages::MucModerateArgs {
+                room: room.clone(),
+                id: id.clone(),
+                reason: reason.clone(),
+            };
+            call::<perch_client::actions::messages::MucModerate>(client, profile, args).await?
+        }
         MucCommand::Destroy {
             profile,
             room,
