@@ -459,9 +459,7 @@ fn applied(
 ) -> std::result::Result<(String, bool), String> {
     let when = crate::time::rfc3339(m.timestamp);
     match apply {
-        Apply::React { reactions, .. } => {
-            Ok((react(&target.extra, &reactor(m), reactions), false))
-        }
+        Apply::React { reactions, .. } => Ok((react(&target.extra, &reactor(m), reactions), false)),
         Apply::Retract { .. } => {
             let same_sender = if m.kind == "groupchat" {
                 target.from_jid == m.from

@@ -1078,6 +1078,8 @@ mod hostile;
 mod libervia;
 #[path = "e2e/libervia_muc.rs"]
 mod libervia_muc;
+#[path = "e2e/message_actions.rs"]
+mod message_actions;
 #[path = "e2e/messaging.rs"]
 mod messaging;
 #[path = "e2e/muc.rs"]

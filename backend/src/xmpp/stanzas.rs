@@ -375,7 +375,9 @@ mod tests {
         );
         // Neither text nor action: nothing to keep (a chat state).
         assert_eq!(
-            content(&msg("<active xmlns='http://jabber.org/protocol/chatstates'/>")),
+            content(&msg(
+                "<active xmlns='http://jabber.org/protocol/chatstates'/>"
+            )),
             None
         );
     }
@@ -394,7 +396,10 @@ mod tests {
         );
         let c = content(&msg("<body>/me waves</body>")).unwrap();
         assert_eq!(c.body, "/me waves");
-        assert_eq!(serde_json::Value::Object(c.extra), serde_json::json!({"me": true}));
+        assert_eq!(
+            serde_json::Value::Object(c.extra),
+            serde_json::json!({"me": true})
+        );
         let c = content(&msg("<body>/meh</body>")).unwrap();
         assert!(c.extra.is_empty());
     }

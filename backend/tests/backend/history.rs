@@ -235,7 +235,10 @@ fn react(id: &str, reactions: &[&str]) -> Apply {
 
 async fn extra(h: &History, profile: i32, id: &str) -> serde_json::Value {
     let all = h.query(profile, &Query::default()).await.unwrap();
-    let m = all.into_iter().find(|m| m.id == id).expect("the message is listed");
+    let m = all
+        .into_iter()
+        .find(|m| m.id == id)
+        .expect("the message is listed");
     serde_json::Value::Object(m.extra)
 }
 
@@ -244,24 +247,37 @@ async fn reactions_replace_the_senders_set_and_are_folded() {
     let (_dir, h, p) = setup().await;
     h.store(p, incoming("m1", "hello", 1_000)).await.unwrap();
     let (_, target) = h
-        .enqueue(p, action(outgoing("r1", "", 2_000), "r1", react("m1", &["👍"])), "<x/>".into())
+        .enqueue(
+            p,
+            action(outgoing("r1", "", 2_000), "r1", react("m1", &["👍"])),
+            "<x/>".into(),
+        )
         .await
         .unwrap();
     assert_eq!(
         serde_json::Value::Object(target.expect("the target").extra),
         serde_json::json!({"reactions": {"👍": ["alice@example.org"]}})
     );
-    h.store(p, action(incoming("r2", "", 3_000), "r2", react("m1", &["👍", "🎉"])))
-        .await
-        .unwrap();
+    h.store(
+        p,
+        action(incoming("r2", "", 3_000), "r2", react("m1", &["👍", "🎉"])),
+    )
+    .await
+    .unwrap();
     let stored = h
-        .store(p, action(incoming("r3", "", 4_000), "r3", react("m1", &["🎉"])))
+        .store(
+            p,
+            action(incoming("r3", "", 4_000), "r3", react("m1", &["🎉"])),
+        )
         .await
         .unwrap();
     assert!(matches!(stored, Stored::Applied { .. }), "{stored:?}");
     // The first set again (from the archive, say): recognised, not applied again.
     let again = h
-        .store(p, action(incoming("r2", "", 3_000), "r2", react("m1", &["👍", "🎉"])))
+        .store(
+            p,
+            action(incoming("r2", "", 3_000), "r2", react("m1", &["👍", "🎉"])),
+        )
         .await
         .unwrap();
     assert!(matches!(again, Stored::Duplicate(_)), "{again:?}");
@@ -277,7 +293,10 @@ async fn an_action_on_an_unknown_message_is_ignored_and_nothing_stored() {
     let (_dir, h, p) = setup().await;
     h.store(p, incoming("m1", "hello", 1_000)).await.unwrap();
     let stored = h
-        .store(p, action(incoming("r1", "", 2_000), "r1", react("nope", &["👍"])))
+        .store(
+            p,
+            action(incoming("r1", "", 2_000), "r1", react("nope", &["👍"])),
+        )
         .await
         .unwrap();
     assert!(matches!(stored, Stored::Ignored(_)), "{stored:?}");
@@ -289,9 +308,13 @@ async fn an_action_on_an_unknown_message_is_ignored_and_nothing_stored() {
     assert!(matches!(stored, Stored::Ignored(_)), "{stored:?}");
     // Ours: refused to the caller.
     assert!(
-        h.enqueue(p, action(outgoing("r2", "", 3_000), "r2", react("nope", &["👍"])), "<x/>".into())
-            .await
-            .is_err()
+        h.enqueue(
+            p,
+            action(outgoing("r2", "", 3_000), "r2", react("nope", &["👍"])),
+            "<x/>".into()
+        )
+        .await
+        .is_err()
     );
     assert_eq!(all(&h, p).await, [("m1".to_owned(), "hello".to_owned())]);
     assert_eq!(extra(&h, p, "m1").await, serde_json::json!({}));
@@ -303,7 +326,9 @@ async fn only_the_sender_retracts_and_the_earlier_texts_go_too() {
     h.enqueue(p, outgoing("mine", "my text", 1_000), "<x/>".into())
         .await
         .unwrap();
-    h.store(p, incoming("theirs", "first", 2_000)).await.unwrap();
+    h.store(p, incoming("theirs", "first", 2_000))
+        .await
+        .unwrap();
     let fix = NewMessage {
         replaces: Some("theirs".into()),
         ..incoming("fix", "second", 3_000)
@@ -313,7 +338,11 @@ async fn only_the_sender_retracts_and_the_earlier_texts_go_too() {
     let stored = h
         .store(
             p,
-            action(incoming("x1", "", 4_000), "x1", Apply::Retract { id: "mine".into() }),
+            action(
+                incoming("x1", "", 4_000),
+                "x1",
+                Apply::Retract { id: "mine".into() },
+            ),
         )
         .await
         .unwrap();
@@ -322,7 +351,13 @@ async fn only_the_sender_retracts_and_the_earlier_texts_go_too() {
     let stored = h
         .store(
             p,
-            action(incoming("x2", "", 5_000), "x2", Apply::Retract { id: "theirs".into() }),
+            action(
+                incoming("x2", "", 5_000),
+                "x2",
+                Apply::Retract {
+                    id: "theirs".into(),
+                },
+            ),
         )
         .await
         .unwrap();
@@ -349,7 +384,9 @@ async fn only_the_room_moderates_by_stanza_id() {
         stanza_id: Some((format!("s-{id}"), "room@muc.example.org".into())),
         ..incoming(id, "spam", 1_000)
     };
-    h.store(p, room("room@muc.example.org/bob", "m1")).await.unwrap();
+    h.store(p, room("room@muc.example.org/bob", "m1"))
+        .await
+        .unwrap();
     let moderate = || Apply::Moderate {
         id: "s-m1".into(),
         by: Some("room@muc.example.org/mod".into()),

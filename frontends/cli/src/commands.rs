@@ -10,12 +10,12 @@ use perch_client::Signal;
 use perch_client::actions::{disco, messages};
 
 use crate::client::{CliError, Client, json as parse};
-use crate::{message_actions, output};
 use crate::{
     ActionCommand, Cli, Command, DebugCommand, InfoCommand, JobCommand, MessageCommand,
     MessageType, OnOff, OutboxAction, PluginCommand, PresenceCommand, ProfileCommand,
     RosterCommand, ShowArg, read_password,
 };
+use crate::{message_actions, output};
 
 type Options = HashMap<String, String>;
 

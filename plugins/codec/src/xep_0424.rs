@@ -41,15 +41,13 @@ impl Retract {
             return None;
         }
         let id = e.attr("id").filter(|i| !i.is_empty())?.to_owned();
-        let moderated = e
-            .get_child("moderated", xep_0425::NS)
-            .map(|m| Moderated {
-                by: m.attr("by").filter(|b| !b.is_empty()).map(str::to_owned),
-                reason: e
-                    .get_child("reason", NS)
-                    .map(|r| r.text())
-                    .filter(|r| !r.is_empty()),
-            });
+        let moderated = e.get_child("moderated", xep_0425::NS).map(|m| Moderated {
+            by: m.attr("by").filter(|b| !b.is_empty()).map(str::to_owned),
+            reason: e
+                .get_child("reason", NS)
+                .map(|r| r.text())
+                .filter(|r| !r.is_empty()),
+        });
         Some(Self { id, moderated })
     }
 
@@ -70,7 +68,11 @@ impl Retract {
             }
             r = r.append(by.build());
             if let Some(reason) = &m.reason {
-                r = r.append(Element::builder("reason", NS).append(reason.as_str()).build());
+                r = r.append(
+                    Element::builder("reason", NS)
+                        .append(reason.as_str())
+                        .build(),
+                );
             }
         }
         vec![

@@ -85,9 +85,8 @@ mod tests {
 
     #[test]
     fn no_range_is_the_whole_body_and_a_broken_one_nothing() {
-        let whole = payloads(
-            "<fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:message-retract:1'/>",
-        );
+        let whole =
+            payloads("<fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:message-retract:1'/>");
         let r = ranges(&whole, "urn:xmpp:message-retract:1").expect("a fallback");
         assert_eq!(strip("This person attempted to retract", &r), "");
         let broken = payloads(

@@ -36,8 +36,7 @@ impl Reactions {
         for r in e.children().filter(|c| c.is("reaction", NS)) {
             let text = r.text();
             let text = text.trim();
-            if text.is_empty() || text.len() > MAX_REACTION || reactions.iter().any(|x| x == text)
-            {
+            if text.is_empty() || text.len() > MAX_REACTION || reactions.iter().any(|x| x == text) {
                 continue;
             }
             if reactions.len() == MAX_REACTIONS {
@@ -76,10 +75,11 @@ mod tests {
 
     #[test]
     fn reads_the_xeps_example() {
-        let e: Element = "<reactions id='744f6e18-a57a-11e9-a656-4889e7820c76' xmlns='urn:xmpp:reactions:0'>\
+        let e: Element =
+            "<reactions id='744f6e18-a57a-11e9-a656-4889e7820c76' xmlns='urn:xmpp:reactions:0'>\
                           <reaction>👋</reaction><reaction>🐢</reaction></reactions>"
-            .parse()
-            .expect("xml");
+                .parse()
+                .expect("xml");
         let r = Reactions::parse(&e).expect("reactions");
         assert_eq!(r.id, "744f6e18-a57a-11e9-a656-4889e7820c76");
         assert_eq!(r.reactions, ["👋", "🐢"]);
@@ -95,12 +95,19 @@ mod tests {
         .parse()
         .expect("xml");
         assert_eq!(Reactions::parse(&e).expect("reactions").reactions, ["👍"]);
-        let none: Element = "<reactions xmlns='urn:xmpp:reactions:0'/>".parse().expect("xml");
+        let none: Element = "<reactions xmlns='urn:xmpp:reactions:0'/>"
+            .parse()
+            .expect("xml");
         assert_eq!(Reactions::parse(&none), None);
         let empty: Element = "<reactions id='m1' xmlns='urn:xmpp:reactions:0'/>"
             .parse()
             .expect("xml");
-        assert!(Reactions::parse(&empty).expect("parses").reactions.is_empty());
+        assert!(
+            Reactions::parse(&empty)
+                .expect("parses")
+                .reactions
+                .is_empty()
+        );
     }
 
     #[test]

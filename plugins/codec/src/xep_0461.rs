@@ -83,7 +83,9 @@ mod tests {
 
     #[test]
     fn no_id_is_no_reply() {
-        let e: Element = "<reply xmlns='urn:xmpp:reply:0' to='a@b'/>".parse().expect("xml");
+        let e: Element = "<reply xmlns='urn:xmpp:reply:0' to='a@b'/>"
+            .parse()
+            .expect("xml");
         assert_eq!(Reply::parse(&e), None);
     }
 

@@ -67,7 +67,11 @@ pub fn checked(reactions: &[String]) -> Result<Vec<String>, HostError> {
 }
 
 /// The reactions message: our whole set for message `id`.
-pub fn reactions_message(to: perch_plugin_api::jid::Jid, groupchat: bool, r: &Reactions) -> Message {
+pub fn reactions_message(
+    to: perch_plugin_api::jid::Jid,
+    groupchat: bool,
+    r: &Reactions,
+) -> Message {
     let mut m = message_ref::new(to, groupchat);
     m.payloads.push(r.to_element());
     m.payloads.push(xep_0444::store_hint());
