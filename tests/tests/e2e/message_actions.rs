@@ -62,6 +62,20 @@ fn actions_in_a_chat_both_ways_and_after_a_restart() {
 fn chat_body(bed: &mut Bed) -> Result<()> {
     bed.alice_and_bob_connected(&[])?;
     let perchd = &bed.perchd;
+    // Announced: what works both ways; moderation is a room's feature, not ours.
+    let disco = perchd.cli_json(&["info", "disco", "-p", "alice", &bound_jid(perchd, "bob")?])?;
+    let features = disco["info"]["features"].to_string();
+    for f in [
+        "urn:xmpp:reactions:0",
+        "urn:xmpp:reply:0",
+        "urn:xmpp:message-retract:1",
+    ] {
+        ensure!(features.contains(f), "{f} not announced: {features}");
+    }
+    ensure!(
+        !features.contains("urn:xmpp:message-moderate"),
+        "{features}"
+    );
     let (mut monitor, rx) = start_monitor(perchd)?;
     let mut seen = Vec::new();
     send(perchd, "alice", BOB, "cake?")?;
