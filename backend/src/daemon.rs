@@ -528,6 +528,13 @@ impl Daemon {
         self.history.find(p.id, with, id).await
     }
 
+    /// A stored message of any conversation, by its id in history (the Libervia
+    /// bridge's uid).
+    pub async fn message_by_id(&self, profile: &str, id: &str) -> Result<Option<HistoryMessage>> {
+        let p = self.profiles.resolve(profile).await?;
+        self.history.by_id(p.id, id).await
+    }
+
     /// The newest id archive `by` gave a stored message of this profile.
     pub async fn last_archive_id(&self, profile: &str, by: &str) -> Result<Option<String>> {
         let p = self.profiles.resolve(profile).await?;

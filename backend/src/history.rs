@@ -841,6 +841,18 @@ impl History {
         Ok(found.map(view))
     }
 
+    /// The newest listed message (not folded into another) with history id `id`.
+    pub async fn by_id(&self, profile_id: i32, id: &str) -> Result<Option<HistoryMessage>> {
+        let found = message::Entity::find()
+            .filter(message::Column::ProfileId.eq(profile_id))
+            .filter(message::Column::MsgId.eq(id))
+            .filter(message::Column::Replaces.is_null())
+            .order_by_desc(message::Column::Id)
+            .one(&self.db)
+            .await?;
+        Ok(found.map(view))
+    }
+
     /// The newest id that archive `by` gave a message we stored (where catching up
     /// with that archive starts).
     pub async fn last_archive_id(&self, profile_id: i32, by: &str) -> Result<Option<String>> {

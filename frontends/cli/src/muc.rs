@@ -6,7 +6,7 @@
 
 use clap::Subcommand;
 use perch_client::Action;
-use perch_client::actions::{NoArgs, muc};
+use perch_client::actions::{NoArgs, messages, muc};
 use serde_json::Value;
 
 use crate::ProfileArg;
@@ -218,14 +218,7 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
             room,
             id,
             reason,
-        } => {
-            let args = perch_client::actions::messages::MucModerateArgs {
-                room: room.clone(),
-                id: id.clone(),
-                reason: reason.clone(),
-            };
-            call::<perch_client::actions::messages::MucModerate>(client, profile, args).await?
-        }
+        } => moderate(client, profile, room, id, reason.as_deref()).await?,
         MucCommand::Destroy {
             profile,
             room,
@@ -439,6 +432,21 @@ async fn kick(
         reason: reason.map(str::to_owned),
     };
     call::<muc::Kick>(client, profile, args).await
+}
+
+async fn moderate(
+    client: &Client,
+    profile: &ProfileArg,
+    room: &str,
+    id: &str,
+    reason: Option<&str>,
+) -> Result<Value, CliError> {
+    let args = messages::MucModerateArgs {
+        room: room.to_owned(),
+        id: id.to_owned(),
+        reason: reason.map(str::to_owned),
+    };
+    call::<messages::MucModerate>(client, profile, args).await
 }
 
 async fn ban(
