@@ -98,6 +98,9 @@ fn chat_body(bed: &mut Bed) -> Result<()> {
     ensure!(by_id(perchd, "bob", ALICE, &b_id)?["extra"]["reactions"] == both);
     // His new set replaces the old one; alice adds hers.
     perchd.cli_json(&["message", "react", "-p", "bob", ALICE, &b_id, "🎉"])?;
+    wait_message(perchd, "alice", BOB, "bob's new set", |m| {
+        m["id"] == a_id.as_str() && m["extra"]["reactions"] == json!({"🎉": [BOB]})
+    })?;
     perchd.cli_json(&["message", "react", "-p", "alice", BOB, &a_id, "🎉"])?;
     let party = json!({"🎉": [BOB, ALICE]});
     wait_message(perchd, "bob", ALICE, "both reactions", |m| {
@@ -496,5 +499,55 @@ fn moderation_body(server: &FakeServer, perchd: &Perchd) -> Result<()> {
         "the forged moderation was not logged"
     );
     ensure!(bodies(perchd, "alice", room)? == [""]);
+    Ok(())
+}
+
+/// Libervia 0.9's `messageReactionsSet` and `messageRetract` on perchd's Libervia
+/// bridge (called as its frontends would, through `libervia-cli debug bridge
+/// method`; 0.9's CLI has no command for them), by the uid `historyGet` gives.
+#[test]
+fn libervia_bridge_reactions_and_retraction() {
+    let prosody = Prosody::start().unwrap();
+    let perchd = perch_tests::libervia::perchd_with_libervia().unwrap();
+    libervia_body(&prosody, &perchd)
+        .map_err(|e| anyhow!("{e:#}\n{}", perchd.diagnostics()))
+        .unwrap();
+}
+
+fn libervia_body(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
+    let cli = perch_tests::libervia::perch_frontend(perchd)?;
+    perchd.create_profile(prosody, "test", "alice", ALICE_PW, &[])?;
+    perchd.create_profile(prosody, "bob", "bob", BOB_PW, &[])?;
+    connect(perchd, "test", ALICE)?;
+    connect(perchd, "bob", BOB)?;
+    send(perchd, "test", BOB, "cake?")?;
+    wait_for_incoming(perchd, "bob", "cake?")?;
+    let a_id = s(&wait_message(perchd, "test", BOB, "cake?", |m| m["body"] == "cake?")?["id"]);
+    let b_id = s(&wait_message(perchd, "bob", ALICE, "cake?", |m| m["body"] == "cake?")?["id"]);
+    let method = |name: &str, args: &[&str]| -> Result<perch_tests::libervia::CliOut> {
+        let mut v = vec!["debug", "bridge", "method", name];
+        v.extend_from_slice(args);
+        v.extend(["-p", "bob"]);
+        cli.cli(&v)
+    };
+    let out = method(
+        "messageReactionsSet",
+        &[&format!("{b_id:?}"), "\"bob\"", "[\"👍\"]"],
+    )?;
+    ensure!(out.success(), "messageReactionsSet: {}", out.describe());
+    wait_message(perchd, "test", BOB, "bob's reaction", |m| {
+        m["id"] == a_id.as_str() && m["extra"]["reactions"] == json!({"👍": [BOB]})
+    })?;
+    let out = method("messageRetract", &[&format!("{a_id:?}"), "\"test\""])?;
+    ensure!(out.success(), "messageRetract: {}", out.describe());
+    wait_message(perchd, "bob", ALICE, "the retraction", |m| {
+        m["id"] == b_id.as_str() && m["body"] == "" && m["extra"]["retracted"]["by"] == ALICE
+    })?;
+    let out = method("messageRetract", &["\"no-such-uid\"", "\"test\""])?;
+    ensure!(
+        !out.success() && out.stderr.contains("NotFound"),
+        "an unknown uid: {}",
+        out.describe()
+    );
     Ok(())
 }
