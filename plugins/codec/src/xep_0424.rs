@@ -2,6 +2,10 @@
 //! side of XEP-0425 moderation, which arrives as a retraction carrying
 //! `<moderated/>`.
 //!
+//! The earlier form (`urn:xmpp:message-retract:0` inside a XEP-0422 `<apply-to/>`,
+//! and XEP-0425 0.2's `<moderated/>` in it), which Libervia 0.9 and older clients
+//! send, is read too; only the current form is written.
+//!
 //! A retraction asks every client to remove message `id`'s content; old clients
 //! see the fallback body. It is only honoured from the message's own sender, or, a
 //! moderated one, from the room itself: that check needs the history and is the
@@ -12,6 +16,11 @@ use crate::minidom::Element;
 use crate::{xep_0425, xep_0428, xep_0444};
 
 pub const NS: &str = "urn:xmpp:message-retract:1";
+/// The earlier version (0.3 and before), fastened with XEP-0422 `<apply-to/>`:
+/// what Libervia 0.9 and older clients send. Read, never written.
+pub const NS_0: &str = "urn:xmpp:message-retract:0";
+/// XEP-0422 Message Fastening, which the earlier version used.
+pub const NS_FASTEN: &str = "urn:xmpp:fasten:0";
 
 /// What clients that do not know retraction show.
 pub const FALLBACK_BODY: &str =
@@ -51,9 +60,40 @@ impl Retract {
         Some(Self { id, moderated })
     }
 
-    /// The first `<retract/>` among a message's payloads.
+    /// The first `<retract/>` among a message's payloads, in the current form or
+    /// the earlier fastened one ([`Self::parse_fastened`]).
     pub fn find(payloads: &[Element]) -> Option<Self> {
-        payloads.iter().find_map(Self::parse)
+        payloads
+            .iter()
+            .find_map(Self::parse)
+            .or_else(|| payloads.iter().find_map(Self::parse_fastened))
+    }
+
+    /// The earlier form: `<apply-to id=…>` holding `<retract/>` (a sender's) or
+    /// `<moderated><retract/><reason/></moderated>` (XEP-0425 0.2, a room's), both
+    /// in the `:0` namespaces.
+    pub fn parse_fastened(e: &Element) -> Option<Self> {
+        if !e.is("apply-to", NS_FASTEN) {
+            return None;
+        }
+        let id = e.attr("id").filter(|i| !i.is_empty())?.to_owned();
+        if e.has_child("retract", NS_0) {
+            return Some(Self {
+                id,
+                moderated: None,
+            });
+        }
+        let m = e.get_child("moderated", xep_0425::NS_0)?;
+        m.has_child("retract", NS_0).then(|| Self {
+            id,
+            moderated: Some(Moderated {
+                by: m.attr("by").filter(|b| !b.is_empty()).map(str::to_owned),
+                reason: m
+                    .get_child("reason", xep_0425::NS_0)
+                    .map(|r| r.text())
+                    .filter(|r| !r.is_empty()),
+            }),
+        })
     }
 
     /// The payloads of a retraction message (its body is [`FALLBACK_BODY`]): the
@@ -122,6 +162,41 @@ mod tests {
             m.reason.as_deref(),
             Some("This message contains inappropriate content for this forum")
         );
+    }
+
+    #[test]
+    fn reads_the_earlier_fastened_forms() {
+        let own: Element = "<apply-to xmlns='urn:xmpp:fasten:0' id='origin-id-1'>\
+                            <retract xmlns='urn:xmpp:message-retract:0'/></apply-to>"
+            .parse()
+            .expect("xml");
+        assert_eq!(
+            Retract::find(&[own]),
+            Some(Retract {
+                id: "origin-id-1".into(),
+                moderated: None
+            })
+        );
+        let room: Element = "<apply-to xmlns='urn:xmpp:fasten:0' id='stanza-id-1'>\
+             <moderated by='r@m/mod' xmlns='urn:xmpp:message-moderate:0'>\
+             <retract xmlns='urn:xmpp:message-retract:0'/><reason>spam</reason></moderated></apply-to>"
+            .parse()
+            .expect("xml");
+        let r = Retract::find(&[room]).expect("a moderation");
+        assert_eq!(r.id, "stanza-id-1");
+        assert_eq!(
+            r.moderated,
+            Some(Moderated {
+                by: Some("r@m/mod".into()),
+                reason: Some("spam".into())
+            })
+        );
+        // Fastened to something else: no retraction.
+        let other: Element = "<apply-to xmlns='urn:xmpp:fasten:0' id='x'>\
+                              <external xmlns='urn:xmpp:fasten:0' name='body'/></apply-to>"
+            .parse()
+            .expect("xml");
+        assert_eq!(Retract::find(&[other]), None);
     }
 
     #[test]

@@ -8,6 +8,8 @@ use crate::minidom::Element;
 use crate::xep_0424;
 
 pub const NS: &str = "urn:xmpp:message-moderate:1";
+/// The earlier version (0.2), read in rooms' retractions ([`crate::xep_0424`]).
+pub const NS_0: &str = "urn:xmpp:message-moderate:0";
 
 /// The payload of the IQ set to the room: moderate its message `id` (the room's
 /// stanza-id), with an optional reason.
