@@ -9,6 +9,9 @@ use crate::dom::Attr;
 use crate::minidom::Element;
 
 pub const NS: &str = "urn:xmpp:fallback:0";
+/// Its namespace until 0.2 (the "Compatibility Fallbacks" protoXEP), which some
+/// clients still send (slixmpp 1.8's replies). Read, never written.
+pub const NS_OLD: &str = "urn:xmpp:feature-fallback:0";
 
 /// A `<fallback for=…>`: the whole body (`None`) or a range `[start, end)` of it.
 pub fn element(for_ns: &str, range: Option<(usize, usize)>) -> Element {
@@ -28,12 +31,12 @@ pub fn element(for_ns: &str, range: Option<(usize, usize)>) -> Element {
 /// the ranges, where `None` is the whole body.
 pub fn ranges(payloads: &[Element], for_ns: &str) -> Option<Vec<Option<(usize, usize)>>> {
     let mut found = None;
-    for f in payloads
-        .iter()
-        .filter(|p| p.is("fallback", NS) && p.attr("for") == Some(for_ns))
-    {
+    for f in payloads.iter().filter(|p| {
+        (p.is("fallback", NS) || p.is("fallback", NS_OLD)) && p.attr("for") == Some(for_ns)
+    }) {
         let list: &mut Vec<_> = found.get_or_insert_with(Vec::new);
-        let bodies: Vec<_> = f.children().filter(|c| c.is("body", NS)).collect();
+        let ns = f.ns();
+        let bodies: Vec<_> = f.children().filter(|c| c.is("body", ns.as_str())).collect();
         if bodies.is_empty() {
             list.push(None);
         }
@@ -81,6 +84,16 @@ mod tests {
         assert_eq!(r, vec![Some((0, 8))]);
         assert_eq!(strip("> héllo\nyes", &r), "yes");
         assert_eq!(ranges(&p, "urn:xmpp:message-retract:1"), None);
+    }
+
+    #[test]
+    fn the_earlier_namespace_is_read_too() {
+        let p = payloads(
+            "<fallback xmlns='urn:xmpp:feature-fallback:0' for='urn:xmpp:reply:0'>\
+             <body start='0' end='4'/></fallback>",
+        );
+        let r = ranges(&p, "urn:xmpp:reply:0").expect("a fallback");
+        assert_eq!(strip("> a\nb", &r), "b");
     }
 
     #[test]
