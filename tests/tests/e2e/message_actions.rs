@@ -551,3 +551,98 @@ fn libervia_body(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
     );
     Ok(())
 }
+
+/// The next line slixmpp printed must be `what`.
+fn expect(lines: &mut impl Iterator<Item = std::io::Result<String>>, what: &str) -> Result<()> {
+    let line = lines.next().transpose()?.unwrap_or_default();
+    ensure!(line == what, "slixmpp said {line:?}, expected {what:?}");
+    Ok(())
+}
+
+/// A third-party client (slixmpp, `tests/scripts/message_actions.py`) and perchd
+/// react, reply and retract to each other: each reads what the other wrote.
+#[test]
+fn with_a_third_party_client() {
+    let bed = Bed::start();
+    third_party_body(&bed).unwrap();
+}
+
+fn third_party_body(bed: &Bed) -> Result<()> {
+    use std::io::BufRead;
+    let python = messaging::python()?;
+    bed.prosody.register("carol", CAROL_PW)?;
+    bed.alice_and_bob_connected(&[])?;
+    let perchd = &bed.perchd;
+    let carol = "carol@localhost";
+    let script = format!("{}/scripts/message_actions.py", perch_tests::manifest_dir());
+    let mut client = std::process::Command::new(&python)
+        .arg(script)
+        .args([
+            &format!("{carol}/slix"),
+            CAROL_PW,
+            &bed.prosody.port().to_string(),
+            &bed.prosody.ca_file().display().to_string(),
+            ALICE,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("starting slixmpp")?;
+    let stdout = client.stdout.take().context("slixmpp's stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let outcome = (|| -> Result<()> {
+        expect(&mut lines, "sent")?;
+        let hello = wait_message(perchd, "alice", carol, "slixmpp's message", |m| {
+            m["body"] == "hello from slixmpp"
+        })?;
+        let id = s(&hello["id"]);
+        perchd.cli_json(&["message", "react", "-p", "alice", carol, &id, "👍"])?;
+        let reply =
+            perchd.cli_json(&["message", "reply", "-p", "alice", carol, &id, "hi slixmpp"])?;
+        send(perchd, "alice", carol, "oops")?;
+        let oops = wait_message(perchd, "alice", carol, "oops", |m| m["body"] == "oops")?;
+        perchd.cli_json(&["message", "retract", "-p", "alice", carol, &s(&oops["id"])])?;
+        let mut got: Vec<String> = Vec::new();
+        for _ in 0..3 {
+            got.push(lines.next().transpose()?.unwrap_or_default());
+        }
+        got.sort();
+        ensure!(
+            got == ["got reaction", "got reply", "got retraction"],
+            "slixmpp read: {got:?}"
+        );
+        expect(&mut lines, "done")?;
+        // What slixmpp sent, as perchd stored it.
+        let reply_id = s(&reply["id"]);
+        wait_message(perchd, "alice", carol, "slixmpp's reaction", |m| {
+            m["id"] == reply_id.as_str() && m["extra"]["reactions"] == json!({"🎉": [carol]})
+        })?;
+        let answer = wait_message(perchd, "alice", carol, "slixmpp's reply", |m| {
+            m["body"] == "hi perch"
+        })?;
+        ensure!(
+            answer["extra"]["reply_to"]["id"] == reply_id.as_str(),
+            "{answer}"
+        );
+        wait_message(perchd, "alice", carol, "slixmpp's retraction", |m| {
+            m["id"] == id.as_str() && m["body"] == "" && m["extra"]["retracted"]["by"] == carol
+        })?;
+        Ok(())
+    })();
+    if outcome.is_err() {
+        let _ = client.kill();
+    }
+    let out = client.wait_with_output()?;
+    outcome.with_context(|| {
+        format!(
+            "slixmpp's stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    ensure!(
+        out.status.success(),
+        "slixmpp failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
