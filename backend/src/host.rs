@@ -193,6 +193,16 @@ impl Host for DaemonHost {
         async move { Ok(self.daemon()?.queue_message(&profile, message).await?) }.boxed()
     }
 
+    fn message(
+        &self,
+        profile: &str,
+        with: &str,
+        id: &str,
+    ) -> BoxFuture<'_, Result<Option<perch_plugin_api::HistoryMessage>, HostError>> {
+        let (profile, with, id) = (profile.to_owned(), with.to_owned(), id.to_owned());
+        async move { Ok(self.daemon()?.find_message(&profile, &with, &id).await?) }.boxed()
+    }
+
     fn last_archive_id(
         &self,
         profile: &str,

@@ -1082,6 +1082,8 @@ mod identity;
 mod libervia;
 #[path = "e2e/libervia_muc.rs"]
 mod libervia_muc;
+#[path = "e2e/message_actions.rs"]
+mod message_actions;
 #[path = "e2e/messaging.rs"]
 mod messaging;
 #[path = "e2e/muc.rs"]

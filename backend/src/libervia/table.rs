@@ -778,8 +778,18 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
     ("mergeRequestsGet", "ssiassss", "s", Serve::NONE),
     ("mergeRequestsImport", "ssssa{ss}s", "", Serve::NONE),
     ("mergeRequestsSchemaGet", "sss", "s", Serve::NONE),
-    ("messageReactionsSet", "ssas", "", Serve::NONE),
-    ("messageRetract", "ss", "", Serve::NONE),
+    (
+        "messageReactionsSet",
+        "ssas",
+        "",
+        Serve::by(&[], h!(messages::reactions_set)),
+    ),
+    (
+        "messageRetract",
+        "ss",
+        "",
+        Serve::by(&[], h!(messages::retract)),
+    ),
     ("mucConfigureRoom", "ss", "s", Serve::NONE),
     (
         "mucGetDefaultService",

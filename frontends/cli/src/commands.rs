@@ -10,12 +10,12 @@ use perch_client::Signal;
 use perch_client::actions::{disco, messages};
 
 use crate::client::{CliError, Client, json as parse};
-use crate::output;
 use crate::{
     ActionCommand, Cli, Command, DebugCommand, InfoCommand, JobCommand, MessageCommand,
     MessageType, OnOff, OutboxAction, PluginCommand, PresenceCommand, ProfileCommand,
     RosterCommand, ShowArg, read_password,
 };
+use crate::{message_actions, output};
 
 type Options = HashMap<String, String>;
 
@@ -288,6 +288,11 @@ where
                 groupchat: *groupchat,
             };
             message_correct(&client().await?, &profile.profile, &args, json_out).await?;
+        }
+        MessageCommand::React(a) => message_actions::react(&client().await?, a, json_out).await?,
+        MessageCommand::Reply(a) => message_actions::reply(&client().await?, a, json_out).await?,
+        MessageCommand::Retract(t) => {
+            message_actions::retract(&client().await?, t, json_out).await?;
         }
         MessageCommand::State { profile, to, state } => {
             let args = messages::ChatState {

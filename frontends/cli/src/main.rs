@@ -12,6 +12,7 @@ mod call;
 mod client;
 mod commands;
 mod identity;
+mod message_actions;
 mod muc;
 mod output;
 mod pubsub;
@@ -287,6 +288,13 @@ enum MessageCommand {
         #[arg(long)]
         groupchat: bool,
     },
+    /// React to a message (XEP-0444): our whole set of emojis, replacing our
+    /// earlier one (none: take ours back).
+    React(message_actions::ReactArgs),
+    /// Reply to a message (XEP-0461), quoting it for clients without replies.
+    Reply(message_actions::ReplyArgs),
+    /// Retract one of our messages (XEP-0424).
+    Retract(message_actions::Target),
     /// Tell a contact our chat state (XEP-0085).
     State {
         #[command(flatten)]

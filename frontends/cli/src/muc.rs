@@ -6,7 +6,7 @@
 
 use clap::Subcommand;
 use perch_client::Action;
-use perch_client::actions::{NoArgs, muc};
+use perch_client::actions::{NoArgs, messages, muc};
 use serde_json::Value;
 
 use crate::ProfileArg;
@@ -78,6 +78,16 @@ pub enum MucCommand {
         profile: ProfileArg,
         room: String,
         nick: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Retract an occupant's message for everyone (XEP-0425, as a moderator).
+    Moderate {
+        #[command(flatten)]
+        profile: ProfileArg,
+        room: String,
+        /// The message's id (`perch message history --json`; the room's stanza-id).
+        id: String,
         #[arg(long)]
         reason: Option<String>,
     },
@@ -203,6 +213,12 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
             jid,
             reason,
         } => ban(client, profile, room, jid, reason.as_deref()).await?,
+        MucCommand::Moderate {
+            profile,
+            room,
+            id,
+            reason,
+        } => moderate(client, profile, room, id, reason.as_deref()).await?,
         MucCommand::Destroy {
             profile,
             room,
@@ -416,6 +432,21 @@ async fn kick(
         reason: reason.map(str::to_owned),
     };
     call::<muc::Kick>(client, profile, args).await
+}
+
+async fn moderate(
+    client: &Client,
+    profile: &ProfileArg,
+    room: &str,
+    id: &str,
+    reason: Option<&str>,
+) -> Result<Value, CliError> {
+    let args = messages::MucModerateArgs {
+        room: room.to_owned(),
+        id: id.to_owned(),
+        reason: reason.map(str::to_owned),
+    };
+    call::<messages::MucModerate>(client, profile, args).await
 }
 
 async fn ban(

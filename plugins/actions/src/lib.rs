@@ -146,6 +146,10 @@ pub fn all() -> Vec<ActionInfo> {
         info::<disco::ExternalServices>(),
         info::<messages::MessageCorrect>(),
         info::<messages::ChatStateSend>(),
+        info::<messages::MessageReact>(),
+        info::<messages::MessageReply>(),
+        info::<messages::MessageRetract>(),
+        info::<messages::MucModerate>(),
     ];
     v.extend(pubsub::all());
     v.extend(cache::all());

@@ -310,6 +310,20 @@ pub trait Host: Send + Sync {
         message: tokio_xmpp::parsers::message::Message,
     ) -> BoxFuture<'_, Result<crate::HistoryMessage, HostError>>;
 
+    /// A stored message of the conversation with `with` (a contact's or a room's
+    /// bare JID), named by its id, its origin-id or its archive's stanza-id (newest
+    /// first); `None` when there is none. What message actions (a reply's quote, a
+    /// reaction's target id) read of the history, which is the core's. A host
+    /// without a history (a test's) has none.
+    fn message(
+        &self,
+        _profile: &str,
+        _with: &str,
+        _id: &str,
+    ) -> BoxFuture<'_, Result<Option<crate::HistoryMessage>, HostError>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// The newest id that archive `archive` (our account's bare JID, or a room's)
     /// gave a message stored for this profile: where catching up with it starts.
     fn last_archive_id(

@@ -137,6 +137,8 @@ struct Records {
     features: BTreeSet<String>,
     options: HashMap<String, Value>,
     last_archive_ids: HashMap<String, String>,
+    /// What `message(profile, with, id)` finds: the test's stored messages.
+    messages: Vec<perch_plugin_api::HistoryMessage>,
     jobs: Vec<(String, String)>,
     plugins: Vec<Arc<dyn Plugin>>,
     connected: bool,
@@ -337,6 +339,12 @@ impl MockServer {
             .records()
             .last_archive_ids
             .insert(archive.to_owned(), id.to_owned());
+    }
+
+    /// A message `message(profile, with, id)` finds (by its peer, and its id,
+    /// origin-id or stanza-id): the core's history, as the test says it is.
+    pub fn store_message(&self, m: perch_plugin_api::HistoryMessage) {
+        self.shared.records().messages.push(m);
     }
 
     /// Whether the session is up: when not, sends and IQs fail `NotConnected`.
@@ -756,6 +764,28 @@ impl Host for MockHost {
             })
         }
         .boxed()
+    }
+
+    fn message(
+        &self,
+        _profile: &str,
+        with: &str,
+        id: &str,
+    ) -> BoxFuture<'_, Result<Option<perch_plugin_api::HistoryMessage>, HostError>> {
+        let found = self
+            .shared
+            .records()
+            .messages
+            .iter()
+            .rev()
+            .find(|m| {
+                m.peer == with
+                    && (m.id == id
+                        || m.origin_id.as_deref() == Some(id)
+                        || m.stanza_id.as_deref() == Some(id))
+            })
+            .cloned();
+        async move { Ok(found) }.boxed()
     }
 
     fn last_archive_id(
