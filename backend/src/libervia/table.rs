@@ -19,7 +19,8 @@ use zbus::message::Message;
 
 use super::context::Lib;
 use super::handlers::{
-    blocking, blog, bookmarks, cache, messages, misc, muc, params, profiles, pubsub, roster,
+    blocking, blog, bookmarks, cache, identity, messages, misc, muc, params, profiles, pubsub,
+    roster,
 };
 use super::reply::Answer;
 
@@ -623,8 +624,8 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
     ("applicationStop", "sss", "", Serve::NONE),
     ("applicationsList", "as", "as", Serve::NONE),
     ("asyncConnectWithXMPPCredentials", "ss", "b", Serve::NONE),
-    ("avatarGet", "sbs", "s", Serve::NONE),
-    ("avatarSet", "sss", "", Serve::NONE),
+    ("avatarGet", "sbs", "s", Serve::by(&[], h!(identity::get))),
+    ("avatarSet", "sss", "", Serve::by(&[], h!(identity::set))),
     (
         "blockingBlock",
         "ass",

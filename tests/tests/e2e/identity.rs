@@ -113,3 +113,42 @@ fn identity_body(bed: &mut Bed) -> Result<()> {
     ensure!(kept["hash"] == hash.as_str(), "after a restart: {kept}");
     Ok(())
 }
+
+/// libervia-cli's `avatar` (0.9's identity plugin): none yet, set, got by a contact
+/// and by the account itself, compared with Debian's Libervia backend. The paths
+/// differ (each backend's own cache) and 0.9 re-encodes the image: Perch's answer
+/// is checked to be its kept copy, named by its SHA-1.
+#[test]
+fn libervia_cli_avatars() {
+    use perch_tests::libervia::{Step, differential, sides};
+    let (lib, perch) = sides();
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("alice.png");
+    std::fs::write(&image, PNG).unwrap();
+    let image = image.display().to_string();
+    let kept = |out: &perch_tests::libervia::CliOut| -> Result<()> {
+        ensure!(out.success(), "expected exit 0");
+        let path = out.stdout.trim();
+        let name = path.rsplit('/').next().unwrap_or_default();
+        ensure!(
+            name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit()),
+            "expected perchd's copy, named by its SHA-1: {path}"
+        );
+        ensure!(
+            std::fs::read(path)? == PNG,
+            "the kept copy is not the image"
+        );
+        Ok(())
+    };
+    let mut steps = super::libervia::profile_setup();
+    steps.extend(super::libervia::connected(&["test", "bob"]));
+    steps.extend([
+        Step::same(&["avatar", "get", "-p", "bob", ALICE]),
+        Step::same(&["avatar", "set", "-p", "test", &image]),
+        Step::same(&["avatar", "get", "-p", "bob", ALICE])
+            .perch_differs("each backend's cache path; 0.9 re-encodes the image", kept),
+        Step::same(&["avatar", "get", "-p", "test"])
+            .perch_differs("as above, for the account's own avatar", kept),
+    ]);
+    differential(&lib.frontend, &perch.frontend, &steps).unwrap();
+}

@@ -142,28 +142,44 @@ pub async fn ping(lib: &Lib, (jid, key): (String, String)) -> Answer {
 }
 
 /// `identityGet(jid, metadata_filter, use_cache, profile)` (plugin): the nickname
-/// the user gave the contact, else its capitalised local part; also announced with
-/// `entityDataUpdated`, for the frontends' entity cache, as 0.9 does.
+/// the user gave the contact, else its capitalised local part, and its avatar
+/// (`handlers::identity`); the nickname is also announced with `entityDataUpdated`,
+/// for the frontends' entity cache, as 0.9 does. A filter keeps only the metadata
+/// it names.
 pub async fn identity(
     lib: &Lib,
-    (jid, _filter, _use_cache, key): (String, Vec<String>, bool, String),
+    (jid, filter, use_cache, key): (String, Vec<String>, bool, String),
 ) -> Answer {
     let p = lib.profile(&key).await?;
     let bare = bare(&jid);
-    let from_roster = lib.daemon.roster(&p).await.ok().and_then(|r| {
-        r.into_iter()
-            .find(|i| i.jid == bare)
-            .and_then(|i| i.name)
-            .filter(|n| !n.is_empty())
-    });
-    let nick = from_roster.unwrap_or_else(|| capitalised_local(&bare));
-    lib.emit(
-        CORE_INTERFACE,
-        "entityDataUpdated",
-        &(bare.clone(), "nicknames", json!([nick]).to_string(), p),
-    )
-    .await;
-    out(json!({"nicknames": [nick]}).to_string())
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| f == name);
+    let mut id = serde_json::Map::new();
+    if wanted("nicknames") {
+        let from_roster = lib.daemon.roster(&p).await.ok().and_then(|r| {
+            r.into_iter()
+                .find(|i| i.jid == bare)
+                .and_then(|i| i.name)
+                .filter(|n| !n.is_empty())
+        });
+        let nick = from_roster.unwrap_or_else(|| capitalised_local(&bare));
+        lib.emit(
+            CORE_INTERFACE,
+            "entityDataUpdated",
+            &(
+                bare.clone(),
+                "nicknames",
+                json!([nick]).to_string(),
+                p.clone(),
+            ),
+        )
+        .await;
+        id.insert("nicknames".into(), json!([nick]));
+    }
+    if wanted("avatar") {
+        let avatar = super::identity::avatar_of(lib, &p, &bare, use_cache).await;
+        id.insert("avatar".into(), avatar);
+    }
+    out(Value::Object(id).to_string())
 }
 
 /// `alice@example.org` → `Alice`: Libervia's last-resort nickname.

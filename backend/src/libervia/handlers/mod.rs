@@ -14,6 +14,7 @@ pub mod blocking;
 pub mod blog;
 pub mod bookmarks;
 pub mod cache;
+pub mod identity;
 pub mod messages;
 pub mod misc;
 pub mod muc;
