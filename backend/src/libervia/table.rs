@@ -711,7 +711,7 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
         "identityGet",
         "sasbs",
         "s",
-        Serve::by(&[], h!(misc::identity)),
+        Serve::by(&[], h!(identity::identity_get)),
     ),
     ("identitySet", "ss", "", Serve::NONE),
     ("inBandAccountNew", "ssssi", "", Serve::NONE),

@@ -140,8 +140,8 @@ fn libervia_cli_avatars() {
         );
         Ok(())
     };
-    let mut steps = super::libervia::profile_setup();
-    steps.extend(super::libervia::connected(&["test", "bob"]));
+    let mut steps = libervia::profile_setup();
+    steps.extend(libervia::connected(&["test", "bob"]));
     steps.extend([
         Step::same(&["avatar", "get", "-p", "bob", ALICE]),
         Step::same(&["avatar", "set", "-p", "test", &image]),

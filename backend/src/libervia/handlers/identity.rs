@@ -11,9 +11,10 @@
 use perch_actions::identity::{Avatar, AvatarGet, AvatarGetArgs, AvatarSet, AvatarSetArgs};
 use serde_json::{Value, json};
 
-use crate::libervia::context::Lib;
+use crate::libervia::context::{CORE_INTERFACE, Lib};
 use crate::libervia::errors::LibError;
 use crate::libervia::reply::{Answer, out, unit};
+use crate::libervia::shapes::bare;
 
 use super::typed;
 
@@ -71,4 +72,66 @@ pub async fn set(lib: &Lib, (path, entity, key): (String, String, String)) -> An
     }
     typed::<AvatarSet>(lib, &p, AvatarSetArgs { path }).await?;
     unit()
+}
+
+/// `identityGet(jid, metadata_filter, use_cache, profile)` (plugin): the nickname
+/// the user gave the contact, else its capitalised local part, and its avatar
+/// (`handlers::identity`); the nickname is also announced with `entityDataUpdated`,
+/// for the frontends' entity cache, as 0.9 does. A filter keeps only the metadata
+/// it names.
+pub async fn identity_get(
+    lib: &Lib,
+    (jid, filter, use_cache, key): (String, Vec<String>, bool, String),
+) -> Answer {
+    let p = lib.profile(&key).await?;
+    let bare = bare(&jid);
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| f == name);
+    let mut id = serde_json::Map::new();
+    if wanted("nicknames") {
+        let from_roster = lib.daemon.roster(&p).await.ok().and_then(|r| {
+            r.into_iter()
+                .find(|i| i.jid == bare)
+                .and_then(|i| i.name)
+                .filter(|n| !n.is_empty())
+        });
+        let nick = from_roster.unwrap_or_else(|| capitalised_local(&bare));
+        lib.emit(
+            CORE_INTERFACE,
+            "entityDataUpdated",
+            &(
+                bare.clone(),
+                "nicknames",
+                json!([nick]).to_string(),
+                p.clone(),
+            ),
+        )
+        .await;
+        id.insert("nicknames".into(), json!([nick]));
+    }
+    if wanted("avatar") {
+        let avatar = avatar_of(lib, &p, &bare, use_cache).await;
+        id.insert("avatar".into(), avatar);
+    }
+    out(Value::Object(id).to_string())
+}
+
+/// `alice@example.org` → `Alice`: Libervia's last-resort nickname.
+fn capitalised_local(bare: &str) -> String {
+    let local = bare.split_once('@').map_or(bare, |(l, _)| l);
+    let mut c = local.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallback_nickname_is_the_capitalised_local_part() {
+        assert_eq!(capitalised_local("alice@example.org"), "Alice");
+        assert_eq!(capitalised_local("example.org"), "Example.org");
+    }
 }

@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use perch_actions::disco;
 use serde_json::{Value, json};
 
-use crate::libervia::context::{CORE_INTERFACE, Lib};
+use crate::libervia::context::Lib;
 use crate::libervia::reply::{Answer, Map, out, unit};
-use crate::libervia::shapes::bare;
 
 use super::typed;
 
@@ -141,57 +140,6 @@ pub async fn ping(lib: &Lib, (jid, key): (String, String)) -> Answer {
     out(v.rtt_ms / 1000.0)
 }
 
-/// `identityGet(jid, metadata_filter, use_cache, profile)` (plugin): the nickname
-/// the user gave the contact, else its capitalised local part, and its avatar
-/// (`handlers::identity`); the nickname is also announced with `entityDataUpdated`,
-/// for the frontends' entity cache, as 0.9 does. A filter keeps only the metadata
-/// it names.
-pub async fn identity(
-    lib: &Lib,
-    (jid, filter, use_cache, key): (String, Vec<String>, bool, String),
-) -> Answer {
-    let p = lib.profile(&key).await?;
-    let bare = bare(&jid);
-    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| f == name);
-    let mut id = serde_json::Map::new();
-    if wanted("nicknames") {
-        let from_roster = lib.daemon.roster(&p).await.ok().and_then(|r| {
-            r.into_iter()
-                .find(|i| i.jid == bare)
-                .and_then(|i| i.name)
-                .filter(|n| !n.is_empty())
-        });
-        let nick = from_roster.unwrap_or_else(|| capitalised_local(&bare));
-        lib.emit(
-            CORE_INTERFACE,
-            "entityDataUpdated",
-            &(
-                bare.clone(),
-                "nicknames",
-                json!([nick]).to_string(),
-                p.clone(),
-            ),
-        )
-        .await;
-        id.insert("nicknames".into(), json!([nick]));
-    }
-    if wanted("avatar") {
-        let avatar = super::identity::avatar_of(lib, &p, &bare, use_cache).await;
-        id.insert("avatar".into(), avatar);
-    }
-    out(Value::Object(id).to_string())
-}
-
-/// `alice@example.org` → `Alice`: Libervia's last-resort nickname.
-fn capitalised_local(bare: &str) -> String {
-    let local = bare.split_once('@').map_or(bare, |(l, _)| l);
-    let mut c = local.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
 /// `disco_info`/`disco_items` arguments: an empty node is none.
 fn disco_args(jid: String, node: &str, use_cache: bool) -> disco::DiscoArgs {
     disco::DiscoArgs {
@@ -270,11 +218,5 @@ mod tests {
         assert_eq!(fields.len(), 1);
         assert_eq!(fields[0].0["var"], "a");
         assert_eq!(fields[0].1, ["1", "2"]);
-    }
-
-    #[test]
-    fn fallback_nickname_is_the_capitalised_local_part() {
-        assert_eq!(capitalised_local("alice@example.org"), "Alice");
-        assert_eq!(capitalised_local("example.org"), "Example.org");
     }
 }
