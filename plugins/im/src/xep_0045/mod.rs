@@ -389,7 +389,7 @@ impl Muc {
                     );
                     return Flow::Stop;
                 }
-                if nick.as_deref() == Some(r.nick.as_str()) {
+                if nick.as_deref() == Some(r.nick.as_str()) || sent_by_us(r, &args.message) {
                     args.direction = Some(Direction::Out);
                 }
             }
@@ -783,6 +783,27 @@ impl Muc {
         }
         Ok(())
     }
+}
+
+/// Whether a room's message under another nick is ours all the same: a
+/// non-anonymous room's archive names each sender's real JID (`<x muc#user><item
+/// jid/>`), so what we said under a nick we no longer have is still known as ours.
+fn sent_by_us(r: &Room, m: &perch_plugin_api::parsers::message::Message) -> bool {
+    let Some(ours) = r
+        .occupants
+        .get(&r.nick)
+        .and_then(|o| o.jid.as_deref())
+        .and_then(|j| Jid::new(j).ok())
+    else {
+        return false;
+    };
+    m.payloads
+        .iter()
+        .filter(|p| p.is("x", xml::NS_USER))
+        .filter_map(|x| x.get_child("item", xml::NS_USER))
+        .filter_map(|i| i.attr("jid"))
+        .filter_map(|j| Jid::new(j).ok())
+        .any(|j| j.to_bare() == ours.to_bare())
 }
 
 /// Waits for the room's answer.
@@ -1228,5 +1249,37 @@ mod tests {
         );
         assert_eq!(m.on_message(&mut stranger), Flow::Continue);
         assert_eq!(stranger.peer, None);
+    }
+
+    /// The room's archive names the real sender: what we said under an old nick is
+    /// ours; another's message with a real JID is not.
+    #[test]
+    fn an_old_nick_of_ours_is_known_by_our_real_jid() {
+        let (m, _rx) = muc(true);
+        m.with_room("p", ROOM, |r| {
+            r.occupants.insert(
+                "alice".into(),
+                Occupant {
+                    nick: "alice".into(),
+                    jid: Some("alice@x/perch.1".into()),
+                    role: "participant".into(),
+                    affiliation: "member".into(),
+                    show: "available".into(),
+                    status: None,
+                },
+            );
+        });
+        let archived = |nick: &str, jid: &str| {
+            incoming(&format!(
+                "<message xmlns='jabber:client' from='{ROOM}/{nick}' type='groupchat'><body>x</body>\
+                 <x xmlns='http://jabber.org/protocol/muc#user'><item jid='{jid}'/></x></message>"
+            ))
+        };
+        let mut old = archived("ali", "alice@x/phone");
+        m.on_message(&mut old);
+        assert_eq!(old.direction, Some(Direction::Out));
+        let mut bob = archived("bob", "bob@x/pc");
+        m.on_message(&mut bob);
+        assert_eq!(bob.direction, None);
     }
 }
