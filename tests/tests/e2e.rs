@@ -1070,6 +1070,8 @@ mod calls;
 mod calls_signalling;
 #[path = "e2e/concurrency.rs"]
 mod concurrency;
+#[path = "e2e/files.rs"]
+mod files;
 #[path = "e2e/hardening.rs"]
 mod hardening;
 #[path = "e2e/hostile.rs"]

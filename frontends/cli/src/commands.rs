@@ -50,6 +50,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Call(cmd) => crate::call::run(cmd, json_out, &client().await?).await?,
         Command::Pubsub(cmd) => crate::pubsub::run(cmd, json_out, &client().await?).await?,
         Command::Block(cmd) => crate::block::run(cmd, json_out, &client().await?).await?,
+        Command::File(cmd) => crate::file::run(cmd, json_out, &client().await?).await?,
         Command::Debug(DebugCommand::Triggers) => {
             let list = parse(client().await?.debug_triggers().await?)?;
             output::triggers(&list, json_out);

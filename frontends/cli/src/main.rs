@@ -11,6 +11,7 @@ mod blog;
 mod call;
 mod client;
 mod commands;
+mod file;
 mod muc;
 mod output;
 mod pubsub;
@@ -107,6 +108,9 @@ enum Command {
     /// Blocking (XEP-0191): block, unblock and list JIDs; report spam.
     #[command(subcommand)]
     Block(block::BlockCommand),
+    /// Files: upload and send (XEP-0363), download links.
+    #[command(subcommand)]
+    File(file::FileCommand),
 }
 
 #[derive(Debug, Subcommand)]
