@@ -23,6 +23,7 @@ const LAYERS: &[&[&str]] = &[
         "handlers::blocking",
         "handlers::blog",
         "handlers::cache",
+        "handlers::files",
         "handlers::messages",
         "handlers::misc",
         "handlers::muc",

@@ -19,7 +19,7 @@ use zbus::message::Message;
 
 use super::context::Lib;
 use super::handlers::{
-    blocking, blog, cache, messages, misc, muc, params, profiles, pubsub, roster,
+    blocking, blog, cache, files, messages, misc, muc, params, profiles, pubsub, roster,
 };
 use super::reply::Answer;
 
@@ -666,7 +666,12 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
     ("eventModify", "sssss", "", Serve::NONE),
     ("eventsGet", "ssasss", "s", Serve::NONE),
     ("exportCommand", "sasasa{ss}s", "", Serve::NONE),
-    ("fileDownload", "ssss", "s", Serve::NONE),
+    (
+        "fileDownload",
+        "ssss",
+        "s",
+        Serve::by(&[], h!(files::download)),
+    ),
     ("fileDownloadComplete", "ssss", "s", Serve::NONE),
     ("fileHTTPUpload", "sssbs", "", Serve::NONE),
     ("fileHTTPUploadGetSlot", "sisss", "(ssaa{ss})", Serve::NONE),
@@ -674,7 +679,12 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
     ("fileJingleSend", "ssssa{ss}s", "", Serve::NONE),
     ("fileSend", "ssssss", "a{ss}", Serve::NONE),
     ("fileSharingDelete", "ssss", "", Serve::NONE),
-    ("fileUpload", "sssss", "a{ss}", Serve::NONE),
+    (
+        "fileUpload",
+        "sssss",
+        "a{ss}",
+        Serve::by(&[], h!(files::upload)),
+    ),
     ("findGateways", "ss", "s", Serve::NONE),
     ("forumTopicCreate", "ssa{ss}s", "", Serve::NONE),
     ("forumTopicsGet", "ssa{ss}s", "(aa{ss}s)", Serve::NONE),

@@ -13,6 +13,7 @@
 pub mod blocking;
 pub mod blog;
 pub mod cache;
+pub mod files;
 pub mod messages;
 pub mod misc;
 pub mod muc;
