@@ -369,4 +369,29 @@ mod tests {
             assert!(attachments(&m).is_empty(), "{body}");
         }
     }
+
+    #[tokio::test]
+    async fn a_stored_message_gets_its_attachments() {
+        let host = perch_plugin_testing::MockServer::new().await;
+        host.build(factory()).await;
+        assert!(host.features().iter().any(|f| f == NS));
+        let mut stored = StoredMessage {
+            profile: perch_plugin_testing::PROFILE.into(),
+            message: msg(
+                "<message xmlns='jabber:client' from='a@x/r' type='chat' id='m1'>\
+                   <body>https://h/a.png</body></message>",
+            ),
+            id: "m1".into(),
+            source: perch_plugin_api::Source::Live,
+        };
+        host.fire::<MessageStored>(&mut stored).await;
+        let calls = host.extra_calls();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(calls[0].1, "m1");
+        assert_eq!(calls[0].2, EXTRA_KEY);
+        assert_eq!(
+            calls[0].3,
+            serde_json::json!([{"url": "https://h/a.png", "name": "a.png", "media_type": "image/png"}])
+        );
+    }
 }

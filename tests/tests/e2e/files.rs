@@ -195,8 +195,9 @@ fn bad_input_body(bed: &Bed) -> Result<()> {
     let err = perchd.cli_fails_with(&["file", "get", "-p", "bob", &url], "InternalServerError")?;
     ensure!(err.contains("HTTP 500"), "{err}");
     let url = format!("http://127.0.0.1:{port}/f.bin");
+    let dest = dir.path().join("f.bin").display().to_string();
     let err = perchd.cli_fails_with(
-        &["file", "get", "-p", "bob", &url, "--max-size", "10"],
+        &["file", "get", "-p", "bob", &url, "-o", &dest, "--max-size", "10"],
         "NotAcceptable",
     )?;
     ensure!(err.contains("limit of 10 bytes"), "{err}");

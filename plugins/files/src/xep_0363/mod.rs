@@ -394,4 +394,75 @@ mod tests {
         assert!(text.contains("limit of 10 bytes"), "{text}");
         assert!(matches!(e, HostError::Stanza(s) if s.condition == "not-acceptable"));
     }
+
+    const ITEMS: &str = "<query xmlns='http://jabber.org/protocol/disco#items'>\
+                           <item jid='muc.example.org'/><item jid='upload.example.org'/></query>";
+    const MUC: &str = "<query xmlns='http://jabber.org/protocol/disco#info'>\
+                         <feature var='http://jabber.org/protocol/muc'/></query>";
+    const UPLOAD: &str = "<query xmlns='http://jabber.org/protocol/disco#info'>\
+         <feature var='urn:xmpp:http:upload:0'/>\
+         <x xmlns='jabber:x:data' type='result'>\
+           <field var='FORM_TYPE' type='hidden'><value>urn:xmpp:http:upload:0</value></field>\
+           <field var='max-file-size'><value>10</value></field></x></query>";
+
+    #[tokio::test]
+    async fn a_file_over_the_limit_is_refused_before_any_slot() {
+        let host = perch_plugin_testing::MockServer::new().await;
+        host.build(factory()).await;
+        host.script_iq("query", "http://jabber.org/protocol/disco#items", ITEMS);
+        host.script_iq("query", "http://jabber.org/protocol/disco#info", MUC);
+        host.script_iq("query", "http://jabber.org/protocol/disco#info", UPLOAD);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("eleven.bin");
+        std::fs::write(&path, [0u8; 11]).expect("written");
+        let e = host
+            .action(
+                "file_send",
+                serde_json::json!({"path": path.display().to_string(), "to": "b@example.org"}),
+            )
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&e, HostError::Stanza(s) if s.condition == "not-acceptable"),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .contains("11 bytes, over the upload service's limit of 10 bytes (upload.example.org)"),
+            "{e}"
+        );
+        assert!(
+            host.iqs().iter().all(|iq| !iq.payload.is("request", NS)),
+            "a slot was asked for"
+        );
+        assert!(host.jobs().is_empty() && host.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn no_upload_service_is_feature_not_implemented() {
+        let host = perch_plugin_testing::MockServer::new().await;
+        host.build(factory()).await;
+        host.script_iq(
+            "query",
+            "http://jabber.org/protocol/disco#items",
+            "<query xmlns='http://jabber.org/protocol/disco#items'><item jid='muc.example.org'/></query>",
+        );
+        host.script_iq("query", "http://jabber.org/protocol/disco#info", MUC);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, b"hi").expect("written");
+        let e = host
+            .action("file_send", serde_json::json!({"path": path.display().to_string()}))
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&e, HostError::Stanza(s) if s.condition == "feature-not-implemented"),
+            "{e:?}"
+        );
+        let missing = host
+            .action("file_send", serde_json::json!({"path": "/nonexistent/x"}))
+            .await
+            .expect_err("refused");
+        assert!(matches!(missing, HostError::BadArgument(m) if m.contains("/nonexistent/x")));
+    }
 }
