@@ -66,6 +66,15 @@ pub fn target(url: &str) -> Result<Target, HostError> {
     })
 }
 
+/// The request target in origin form (`/path?query`), as HTTP/1.1 clients send it
+/// to an origin server.
+pub fn origin(t: &Target) -> Uri {
+    t.uri
+        .path_and_query()
+        .and_then(|p| p.as_str().parse().ok())
+        .unwrap_or_else(|| Uri::from_static("/"))
+}
+
 /// The `Host` header's value for a target.
 pub fn authority(t: &Target) -> String {
     t.uri
@@ -183,6 +192,7 @@ mod tests {
         assert!(t.https);
         assert_eq!((t.host.as_str(), t.port), ("localhost", 5281));
         assert_eq!(authority(&t), "localhost:5281");
+        assert_eq!(origin(&t), "/file_share/ab/c%20d.png");
         let t = target("http://[::1]/x").expect("parses");
         assert_eq!((t.host.as_str(), t.port, t.https), ("::1", 80, false));
         assert!(matches!(

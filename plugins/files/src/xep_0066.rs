@@ -248,7 +248,7 @@ async fn file_get(l: Arc<Links>, profile: String, a: FileGetArgs) -> Result<Tran
     let t = http::target(&a.url)?;
     let max = a.max_size.unwrap_or(l.max);
     let tls = l.host.tls_config(&profile).await?;
-    let req = hyper::Request::get(t.uri.clone())
+    let req = hyper::Request::get(http::origin(&t))
         .header(hyper::header::HOST, http::authority(&t))
         .body(Empty::new().map_err(|never| match never {}).boxed())
         .map_err(|e| HostError::BadArgument(format!("url {:?}: {e}", a.url)))?;

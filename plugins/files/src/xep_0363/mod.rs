@@ -198,7 +198,7 @@ async fn put(
     let f = tokio::fs::File::open(&file.path)
         .await
         .map_err(|e| HostError::BadArgument(format!("path {:?}: {e}", file.path)))?;
-    let mut req = hyper::Request::put(t.uri.clone())
+    let mut req = hyper::Request::put(http::origin(&t))
         .header(hyper::header::HOST, http::authority(&t))
         .header(hyper::header::CONTENT_LENGTH, file.size)
         .header(hyper::header::CONTENT_TYPE, file.media_type.as_str());
