@@ -463,7 +463,7 @@ pub const CORE_METHODS: &[MethodRow] = &[
         "progressGet",
         "ss",
         "a{ss}",
-        Serve::none(&["id", "profile"]),
+        Serve::by(&["id", "profile"], h!(files::progress_get)),
     ),
     (
         "progressGetAll",

@@ -4,13 +4,15 @@
 //! downloads it with `perch file get` to the same bytes and checksum. Bad input: a
 //! file over the service's limit is refused naming the limit and nothing is sent; a
 //! URL to a closed port, an HTTP 500 and a download over its cap are typed errors,
-//! and perchd stays up.
+//! and perchd stays up. libervia-cli's `file upload` works on perchd's Libervia
+//! bridge (`fileUpload`, then `progressFinished` with the URL).
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
 
 use super::*;
+use perch_tests::libervia::{perch_frontend, perchd_with_libervia};
 use perch_tests::{RefusedPort, UPLOAD_LIMIT};
 
 /// A file of `len` bytes that do not repeat in any short period.
@@ -210,4 +212,34 @@ fn bad_input_body(bed: &Bed) -> Result<()> {
     ensure!(perchd.status_of("bob")?["state"] == "connected");
     send(perchd, "bob", ALICE, "still here")?;
     wait_for_incoming(perchd, "alice", "still here")
+}
+
+#[test]
+fn libervia_cli_uploads_through_perchd() {
+    let prosody = Prosody::start().unwrap();
+    let perchd = perchd_with_libervia().unwrap();
+    libervia_body(&prosody, &perchd).unwrap();
+}
+
+fn libervia_body(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
+    let cli = perch_frontend(perchd)?;
+    cli.create_profile(prosody, "bob", "bob", BOB_PW)?;
+    cli.cli_ok(&["profile", "connect", "-p", "bob", "-c"])?;
+    let dir = tempfile::tempdir()?;
+    let path = write_file(dir.path(), "from-libervia.bin", 50_000)?;
+    let out = cli.cli_ok(&["file", "upload", "-p", "bob", &path.display().to_string()])?;
+    let prefix = format!("https://localhost:{}/", prosody.https_port());
+    let url = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&prefix))
+        .with_context(|| format!("`file upload` printed no URL: {out:?}"))?;
+    // What libervia-cli uploaded downloads to the same bytes.
+    let dest = dir.path().join("back.bin");
+    let got = perchd.cli_json(&["file", "get", "-p", "bob", url, "-o", &dest.display().to_string()])?;
+    ensure!(
+        got["sha256"] == sha256sum(&path)? && std::fs::read(&dest)? == std::fs::read(&path)?,
+        "downloaded {got}"
+    );
+    Ok(())
 }

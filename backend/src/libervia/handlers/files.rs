@@ -4,7 +4,8 @@
 //!
 //! 0.9's semantics, kept: both answer at once with `{"progress": id}` (the job's id;
 //! its `progressStarted`, `progressFinished` and `progressError` follow, the upload's
-//! finished metadata carrying the `url`), and a failure is not an error but
+//! finished metadata carrying the `url`; `progressGet` gives `{position, size}` while
+//! it runs), and a failure is not an error but
 //! `{"xmlui": …}`, a note saying why. `fileUpload` only uploads: no message is sent.
 //! Not kept: the upload JID argument (the account's service is found by disco) and
 //! the `ignore_tls_errors` option (the profile's TLS rules apply, as for its stream);
@@ -78,4 +79,26 @@ pub async fn download(
     };
     let a = answer(started, "download");
     out(serde_json::to_string(&a).unwrap_or_default())
+}
+
+/// `progressGet(id, profile)`: a running file job's `{position, size}` (bytes moved,
+/// and the file's size when known), from its last progress record; `{}` for any
+/// other id, as 0.9 answers for a progress it does not know.
+pub async fn progress_get(lib: &Lib, (id, _profile): (String, String)) -> Answer {
+    let mut data = HashMap::new();
+    let running = match lib.daemon.job(&id).await {
+        Ok(j) => j.state == "running" && (j.plugin == "XEP-0363" || j.plugin == "XEP-0066"),
+        Err(_) => false,
+    };
+    if running && let Ok(log) = lib.daemon.job_log(&id).await {
+        let last = log.last().map(|r| r.data.clone()).unwrap_or(Value::Null);
+        data.insert(
+            "position".to_owned(),
+            last["done"].as_u64().unwrap_or(0).to_string(),
+        );
+        if let Some(size) = last["total"].as_u64() {
+            data.insert("size".to_owned(), size.to_string());
+        }
+    }
+    out(data)
 }
