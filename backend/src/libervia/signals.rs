@@ -217,7 +217,11 @@ async fn file_progress(lib: &Lib, phase: JobPhase, id: String, profile: String, 
     };
     match phase {
         JobPhase::Started => {
-            let direction = if data["kind"] == "download" { "in" } else { "out" };
+            let direction = if data["kind"] == "download" {
+                "in"
+            } else {
+                "out"
+            };
             let meta = HashMap::from([
                 ("type".to_owned(), "file".to_owned()),
                 ("direction".to_owned(), direction.to_owned()),

@@ -69,7 +69,9 @@ pub async fn run(cmd: &FileCommand, json_out: bool, client: &Client) -> Result<(
                 groupchat: *groupchat,
                 name: name.clone(),
             };
-            client.action::<files::FileSend>(&profile.profile, &args).await?
+            client
+                .action::<files::FileSend>(&profile.profile, &args)
+                .await?
         }
         FileCommand::Get {
             profile,
@@ -82,7 +84,9 @@ pub async fn run(cmd: &FileCommand, json_out: bool, client: &Client) -> Result<(
                 dest: output.as_deref().map(absolute).transpose()?,
                 max_size: *max_size,
             };
-            client.action::<files::FileGet>(&profile.profile, &args).await?
+            client
+                .action::<files::FileGet>(&profile.profile, &args)
+                .await?
         }
     };
     let result = finish(client, &started, json_out).await?;
@@ -102,7 +106,12 @@ pub async fn run(cmd: &FileCommand, json_out: bool, client: &Client) -> Result<(
 fn human(r: &Value) -> String {
     let s = |k: &str| r[k].as_str().unwrap_or("").to_owned();
     match r.get("path") {
-        Some(_) => format!("{} ({} bytes, sha256 {})", s("path"), r["size"], s("sha256")),
+        Some(_) => format!(
+            "{} ({} bytes, sha256 {})",
+            s("path"),
+            r["size"],
+            s("sha256")
+        ),
         None => format!("{} ({} bytes, sha256 {})", s("url"), r["size"], s("sha256")),
     }
 }

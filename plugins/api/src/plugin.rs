@@ -340,7 +340,12 @@ pub trait Host: Send + Sync {
         &self,
         _profile: &str,
     ) -> BoxFuture<'_, Result<Arc<rustls::ClientConfig>, HostError>> {
-        async { Err(HostError::Internal("this host has no TLS configuration".into())) }.boxed()
+        async {
+            Err(HostError::Internal(
+                "this host has no TLS configuration".into(),
+            ))
+        }
+        .boxed()
     }
 
     /// A folder for the plugin's files under perchd's data dir (not created); `None`

@@ -201,7 +201,10 @@ mod tests {
             name_of_url("https://h:1/share/ab/tr%C3%A8s%20cool.jpg?x=1"),
             "très cool.jpg"
         );
-        assert_eq!(name_of_url("https://h/a/..%2F..%2Fetc%2Fpasswd"), "_.._etc_passwd");
+        assert_eq!(
+            name_of_url("https://h/a/..%2F..%2Fetc%2Fpasswd"),
+            "_.._etc_passwd"
+        );
         assert_eq!(name_of_url("https://h/"), "file");
         assert_eq!(name_of_url("https://h"), "file");
         assert_eq!(name_of_url("https://h/x/%zz"), "%zz");

@@ -184,7 +184,9 @@ async fn write_body(
             host: url.to_owned(),
             reason: format!("the download broke off: {e}"),
         })?;
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         total += data.len() as u64;
         if total > max {
             return Err(too_large(url, total, max));
@@ -208,7 +210,13 @@ struct Fetch {
 }
 
 /// The job: body to disk, then renamed into place.
-async fn download_job(host: Arc<dyn Host>, f: Fetch, body: Incoming, total: Option<u64>, job: JobHandle) {
+async fn download_job(
+    host: Arc<dyn Host>,
+    f: Fetch,
+    body: Incoming,
+    total: Option<u64>,
+    job: JobHandle,
+) {
     let meter = Meter::new(&f.profile, "download", &f.url, total);
     let hash = transfer::digest();
     let part = f.path.with_extension(match f.path.extension() {
@@ -233,7 +241,8 @@ async fn download_job(host: Arc<dyn Host>, f: Fetch, body: Incoming, total: Opti
                 media_type: f.media_type,
             };
             tracing::info!(profile = %f.profile, url = %f.url, size, "downloaded");
-            job.finish(serde_json::to_value(&done).unwrap_or_default()).await;
+            job.finish(serde_json::to_value(&done).unwrap_or_default())
+                .await;
         }
         Err(e) => {
             let _ = tokio::fs::remove_file(&part).await;
@@ -288,7 +297,13 @@ async fn file_get(l: Arc<Links>, profile: String, a: FileGetArgs) -> Result<Tran
         max,
         media_type,
     };
-    tokio::spawn(download_job(l.host.clone(), fetch, resp.into_body(), total, job));
+    tokio::spawn(download_job(
+        l.host.clone(),
+        fetch,
+        resp.into_body(),
+        total,
+        job,
+    ));
     Ok(answer)
 }
 

@@ -5,7 +5,8 @@
 //! file over the service's limit is refused naming the limit and nothing is sent; a
 //! URL to a closed port, an HTTP 500 and a download over its cap are typed errors,
 //! and perchd stays up. libervia-cli's `file upload` works on perchd's Libervia
-//! bridge (`fileUpload`, then `progressFinished` with the URL).
+//! bridge (`fileUpload`, then `progressFinished` with the URL), and so does its
+//! `message send -a` (`messageSend`'s `extra.attachments`).
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -102,7 +103,15 @@ fn upload_body(bed: &Bed) -> Result<()> {
 
     // Bob downloads it: the same bytes, the same checksum.
     let dest = dir.path().join("got.bin");
-    let got = perchd.cli_json(&["file", "get", "-p", "bob", &url, "-o", &dest.display().to_string()])?;
+    let got = perchd.cli_json(&[
+        "file",
+        "get",
+        "-p",
+        "bob",
+        &url,
+        "-o",
+        &dest.display().to_string(),
+    ])?;
     ensure!(
         got["sha256"] == sent["sha256"] && got["size"] == 300_000,
         "`file get` answered {got}"
@@ -172,7 +181,14 @@ fn bad_input_body(bed: &Bed) -> Result<()> {
     let limit = usize::try_from(UPLOAD_LIMIT)?;
     let big = write_file(dir.path(), "big.bin", limit + 1)?;
     let err = perchd.cli_fails_with(
-        &["file", "send", "-p", "alice", BOB, &big.display().to_string()],
+        &[
+            "file",
+            "send",
+            "-p",
+            "alice",
+            BOB,
+            &big.display().to_string(),
+        ],
         "NotAcceptable",
     )?;
     ensure!(
@@ -199,7 +215,17 @@ fn bad_input_body(bed: &Bed) -> Result<()> {
     let url = format!("http://127.0.0.1:{port}/f.bin");
     let dest = dir.path().join("f.bin").display().to_string();
     let err = perchd.cli_fails_with(
-        &["file", "get", "-p", "bob", &url, "-o", &dest, "--max-size", "10"],
+        &[
+            "file",
+            "get",
+            "-p",
+            "bob",
+            &url,
+            "-o",
+            &dest,
+            "--max-size",
+            "10",
+        ],
         "NotAcceptable",
     )?;
     ensure!(err.contains("limit of 10 bytes"), "{err}");
@@ -236,10 +262,51 @@ fn libervia_body(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
         .with_context(|| format!("`file upload` printed no URL: {out:?}"))?;
     // What libervia-cli uploaded downloads to the same bytes.
     let dest = dir.path().join("back.bin");
-    let got = perchd.cli_json(&["file", "get", "-p", "bob", url, "-o", &dest.display().to_string()])?;
+    let got = perchd.cli_json(&[
+        "file",
+        "get",
+        "-p",
+        "bob",
+        url,
+        "-o",
+        &dest.display().to_string(),
+    ])?;
     ensure!(
         got["sha256"] == sha256sum(&path)? && std::fs::read(&dest)? == std::fs::read(&path)?,
         "downloaded {got}"
     );
-    Ok(())
+
+    // `message send -a`: uploaded, linked under the text, listed in history.
+    let sent = cli.cli_input(
+        &[
+            "message",
+            "send",
+            "-p",
+            "bob",
+            ALICE,
+            "-a",
+            &path.display().to_string(),
+        ],
+        "here it is\n",
+    )?;
+    ensure!(sent.success(), "`message send -a`: {}", sent.describe());
+    let mut last = Vec::new();
+    wait_until(DELIVERY, || {
+        last = history(perchd, "bob", &[])?;
+        Ok(last.iter().any(|m| {
+            m["direction"] == "out"
+                && m["body"].as_str().is_some_and(|b| {
+                    b.starts_with("here it is\n")
+                        && b.lines().nth(1).is_some_and(|l| l.starts_with(&prefix))
+                })
+                && m["extra"]["attachments"][0]["name"] == "from-libervia.bin"
+                && m["extra"]["attachments"][0]["size"] == 50_000
+        }))
+    })
+    .with_context(|| {
+        format!(
+            "no sent message with the link:\n{}",
+            summarize_history(&Value::Array(last.clone()))
+        )
+    })
 }

@@ -114,13 +114,22 @@ impl Upload {
         }
         let items = self
             .host
-            .iq(profile, domain(&*self.host, profile).await, false, slot::items_query())
+            .iq(
+                profile,
+                domain(&*self.host, profile).await,
+                false,
+                slot::items_query(),
+            )
             .await?
             .map(|e| slot::item_jids(&e))
             .unwrap_or_default();
         for jid in items {
             let Ok(to) = Jid::new(&jid) else { continue };
-            match self.host.iq(profile, Some(to), false, slot::info_query()).await {
+            match self
+                .host
+                .iq(profile, Some(to), false, slot::info_query())
+                .await
+            {
                 Ok(Some(info)) => {
                     if let Some(s) = slot::service(&jid, &info) {
                         tracing::info!(%profile, service = %s.jid, max = ?s.max_size, "upload service found");
@@ -132,7 +141,9 @@ impl Upload {
                     }
                 }
                 Ok(None) => {}
-                Err(e) => tracing::debug!(%profile, %jid, error = %e, "disco#info of a server item failed"),
+                Err(e) => {
+                    tracing::debug!(%profile, %jid, error = %e, "disco#info of a server item failed")
+                }
             }
         }
         Err(no_service())
@@ -225,7 +236,8 @@ fn link_message(to: Jid, url: &str, groupchat: bool) -> Message {
     } else {
         MessageType::Chat
     };
-    let mut m = Message::new_with_type(kind, Some(to)).with_body(Lang(String::new()), url.to_owned());
+    let mut m =
+        Message::new_with_type(kind, Some(to)).with_body(Lang(String::new()), url.to_owned());
     m.payloads.push(xep_0066::oob(url));
     m
 }
@@ -260,8 +272,11 @@ async fn upload_job(
         match send_link(&*host, &profile, to, &done, groupchat).await {
             Ok(id) => done.message = Some(id),
             Err(e) => {
-                job.fail(&format!("uploaded to {}, but sending the link failed: {e}", done.url))
-                    .await;
+                job.fail(&format!(
+                    "uploaded to {}, but sending the link failed: {e}",
+                    done.url
+                ))
+                .await;
                 return;
             }
         }
@@ -427,8 +442,9 @@ mod tests {
             "{e:?}"
         );
         assert!(
-            e.to_string()
-                .contains("11 bytes, over the upload service's limit of 10 bytes (upload.example.org)"),
+            e.to_string().contains(
+                "11 bytes, over the upload service's limit of 10 bytes (upload.example.org)"
+            ),
             "{e}"
         );
         assert!(
@@ -452,7 +468,10 @@ mod tests {
         let path = dir.path().join("a.txt");
         std::fs::write(&path, b"hi").expect("written");
         let e = host
-            .action("file_send", serde_json::json!({"path": path.display().to_string()}))
+            .action(
+                "file_send",
+                serde_json::json!({"path": path.display().to_string()}),
+            )
             .await
             .expect_err("refused");
         assert!(

@@ -114,7 +114,11 @@ pub fn parse(slot: &Element) -> Result<Slot, HostError> {
                 tracing::debug!(header = name, "a slot header that is not allowed, dropped");
                 return None;
             }
-            let value: String = h.text().chars().filter(|c| *c != '\r' && *c != '\n').collect();
+            let value: String = h
+                .text()
+                .chars()
+                .filter(|c| *c != '\r' && *c != '\n')
+                .collect();
             Some((name.to_owned(), value))
         })
         .collect();
@@ -143,19 +147,23 @@ mod tests {
 
     #[test]
     fn a_slot_is_read_with_its_allowed_headers() {
-        let s = parse(&el(
-            "<slot xmlns='urn:xmpp:http:upload:0'>\
+        let s = parse(&el("<slot xmlns='urn:xmpp:http:upload:0'>\
                <put url='https://upload.montague.tld/4a77/tr%C3%A8s%20cool.jpg'>\
                  <header name='Authorization'>Bearer abc\ndef</header>\
                  <header name='Cookie'>foo=bar; user=romeo</header>\
                  <header name='X-Evil'>1</header>\
                </put>\
                <get url='https://download.montague.tld/4a77/tr%C3%A8s%20cool.jpg'/>\
-             </slot>",
-        ))
+             </slot>"))
         .expect("a slot");
-        assert_eq!(s.put, "https://upload.montague.tld/4a77/tr%C3%A8s%20cool.jpg");
-        assert_eq!(s.get, "https://download.montague.tld/4a77/tr%C3%A8s%20cool.jpg");
+        assert_eq!(
+            s.put,
+            "https://upload.montague.tld/4a77/tr%C3%A8s%20cool.jpg"
+        );
+        assert_eq!(
+            s.get,
+            "https://download.montague.tld/4a77/tr%C3%A8s%20cool.jpg"
+        );
         assert_eq!(
             s.headers,
             vec![
@@ -167,7 +175,9 @@ mod tests {
 
     #[test]
     fn a_slot_without_https_or_get_is_refused() {
-        let plain = el("<slot xmlns='urn:xmpp:http:upload:0'><put url='http://u/a'/><get url='http://u/a'/></slot>");
+        let plain = el(
+            "<slot xmlns='urn:xmpp:http:upload:0'><put url='http://u/a'/><get url='http://u/a'/></slot>",
+        );
         assert!(matches!(parse(&plain), Err(HostError::Xmpp(m)) if m.contains("not https")));
         let no_get = el("<slot xmlns='urn:xmpp:http:upload:0'><put url='https://u/a'/></slot>");
         assert!(parse(&no_get).is_err());
@@ -175,22 +185,18 @@ mod tests {
 
     #[test]
     fn the_service_and_its_limit_come_from_disco() {
-        let items = el(
-            "<query xmlns='http://jabber.org/protocol/disco#items'>\
+        let items = el("<query xmlns='http://jabber.org/protocol/disco#items'>\
                <item jid='upload.localhost' name='File sharing'/><item jid='muc.localhost'/>\
-             </query>",
-        );
+             </query>");
         assert_eq!(item_jids(&items), ["upload.localhost", "muc.localhost"]);
-        let info = el(
-            "<query xmlns='http://jabber.org/protocol/disco#info'>\
+        let info = el("<query xmlns='http://jabber.org/protocol/disco#info'>\
                <identity category='store' type='file'/>\
                <feature var='urn:xmpp:http:upload:0'/>\
                <x xmlns='jabber:x:data' type='result'>\
                  <field var='FORM_TYPE' type='hidden'><value>urn:xmpp:http:upload:0</value></field>\
                  <field var='max-file-size'><value>10485760</value></field>\
                </x>\
-             </query>",
-        );
+             </query>");
         assert_eq!(
             service("upload.localhost", &info),
             Some(Service {
@@ -198,7 +204,9 @@ mod tests {
                 max_size: Some(10_485_760)
             })
         );
-        let muc = el("<query xmlns='http://jabber.org/protocol/disco#info'><feature var='http://jabber.org/protocol/muc'/></query>");
+        let muc = el(
+            "<query xmlns='http://jabber.org/protocol/disco#info'><feature var='http://jabber.org/protocol/muc'/></query>",
+        );
         assert_eq!(service("muc.localhost", &muc), None);
     }
 }
