@@ -4,7 +4,8 @@
 //! downloads it with `perch file get` to the same bytes and checksum. Bad input: a
 //! file over the service's limit is refused naming the limit and nothing is sent; a
 //! URL to a closed port, an HTTP 500 and a download over its cap are typed errors,
-//! and perchd stays up. libervia-cli's `file upload` works on perchd's Libervia
+//! and perchd stays up. The same upload and download work on ejabberd's
+//! mod_http_upload. libervia-cli's `file upload` works on perchd's Libervia
 //! bridge (`fileUpload`, then `progressFinished` with the URL), and so does its
 //! `message send -a` (`messageSend`'s `extra.attachments`).
 
@@ -73,14 +74,31 @@ fn a_file_goes_up_and_comes_down_with_the_same_checksum() {
 
 fn upload_body(bed: &Bed) -> Result<()> {
     bed.alice_and_bob_connected(&[])?;
+    let prefix = format!("https://localhost:{}/", bed.prosody.https_port());
+    up_and_down(&bed.perchd, &prefix)?;
+
+    // jabber:x:oob is announced.
     let perchd = &bed.perchd;
+    let alice_full = bound_jid(perchd, "alice")?;
+    let disco = perchd.cli_json(&["info", "disco", "-p", "bob", &alice_full])?;
+    ensure!(
+        disco["info"]["features"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f == "jabber:x:oob")),
+        "jabber:x:oob not announced: {disco}"
+    );
+    Ok(())
+}
+
+/// alice sends bob a file, whose URL starts with `prefix`; bob downloads it.
+fn up_and_down(perchd: &Perchd, prefix: &str) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = write_file(dir.path(), "report 1.bin", 300_000)?;
     let path_s = path.display().to_string();
     let sent = perchd.cli_json(&["file", "send", "-p", "alice", BOB, &path_s])?;
     let url = sent["url"].as_str().unwrap_or_default().to_owned();
     ensure!(
-        url.starts_with(&format!("https://localhost:{}/", bed.prosody.https_port()))
+        url.starts_with(prefix)
             && sent["size"] == 300_000
             && sent["name"] == "report 1.bin"
             && sent["sha256"] == sha256sum(&path)?
@@ -128,17 +146,26 @@ fn upload_body(bed: &Bed) -> Result<()> {
         stored.contains("XEP-0066") && sha256sum(std::path::Path::new(stored))? == got["sha256"],
         "`file get` without -o answered {again}"
     );
-
-    // jabber:x:oob is announced.
-    let alice_full = bound_jid(perchd, "alice")?;
-    let disco = perchd.cli_json(&["info", "disco", "-p", "bob", &alice_full])?;
-    ensure!(
-        disco["info"]["features"]
-            .as_array()
-            .is_some_and(|f| f.iter().any(|f| f == "jabber:x:oob")),
-        "jabber:x:oob not announced: {disco}"
-    );
     Ok(())
+}
+
+/// The same on ejabberd's mod_http_upload (no Authorization header: its URLs carry
+/// their secret), the second server.
+#[test]
+fn a_file_goes_up_and_down_on_ejabberd() {
+    let ejabberd = perch_tests::Ejabberd::start().expect("starting ejabberd");
+    let perchd = Perchd::start().expect("starting perchd");
+    let prefix = format!("https://localhost:{}/upload/", ejabberd.https_port());
+    super::pubsub::alice_and_bob_on_ejabberd(&perchd, &ejabberd, &[])
+        .and_then(|()| up_and_down(&perchd, &prefix))
+        .map_err(|e| {
+            anyhow!(
+                "{e:#}\n{}\n{}",
+                perchd.diagnostics(),
+                ejabberd.diagnostics()
+            )
+        })
+        .unwrap();
 }
 
 /// A one-request-at-a-time HTTP server on loopback: `/500` answers 500, anything
