@@ -157,7 +157,7 @@ fn a_file_goes_up_and_down_on_ejabberd() {
     let ejabberd = perch_tests::Ejabberd::start().expect("starting ejabberd");
     let perchd = Perchd::start().expect("starting perchd");
     let prefix = format!("https://localhost:{}/upload/", ejabberd.https_port());
-    super::pubsub::alice_and_bob_on_ejabberd(&perchd, &ejabberd, &[])
+    pubsub::alice_and_bob_on_ejabberd(&perchd, &ejabberd, &[])
         // ejabberd turns spaces in names into `_`: a name without one.
         .and_then(|()| up_and_down(&perchd, &prefix, "report-1.bin"))
         .map_err(|e| {
