@@ -447,8 +447,9 @@ impl Daemon {
             }
         }
         let OutgoingMessage { message, peer, .. } = args;
-        let body = stanzas::body(&message)
-            .ok_or_else(|| Error::bad_argument("body", "a message to send needs a text"))?;
+        let content = stanzas::content(&message).ok_or_else(|| {
+            Error::bad_argument("body", "a message to send needs a text (or an action)")
+        })?;
         let session = self.sessions.lock().await.get(&p.name).cloned();
         let from = session
             .as_ref()
@@ -464,11 +465,13 @@ impl Daemon {
             from,
             to: to.to_string(),
             kind: stanzas::message_type_name(&message.type_).to_owned(),
-            body,
+            body: content.body,
             state: MessageState::Queued,
             origin_id: stanzas::origin_id(&message),
             stanza_id: None,
             replaces: stanzas::replace_id(&message),
+            extra: content.extra,
+            apply: content.apply,
         };
         let stanza = String::from(&Element::from(message));
         let (message, corrected) = match self.history.enqueue(p.id, record, stanza).await {
@@ -511,6 +514,25 @@ impl Daemon {
             message: m.clone(),
         });
         Ok(m)
+    }
+
+    /// A stored message of the conversation with `with`, by its id, origin-id or
+    /// stanza-id (for message actions: a reply's quote, a target's id on the wire).
+    pub async fn find_message(
+        &self,
+        profile: &str,
+        with: &str,
+        id: &str,
+    ) -> Result<Option<HistoryMessage>> {
+        let p = self.profiles.resolve(profile).await?;
+        self.history.find(p.id, with, id).await
+    }
+
+    /// A stored message of any conversation, by its id in history (the Libervia
+    /// bridge's uid).
+    pub async fn message_by_id(&self, profile: &str, id: &str) -> Result<Option<HistoryMessage>> {
+        let p = self.profiles.resolve(profile).await?;
+        self.history.by_id(p.id, id).await
     }
 
     /// The newest id archive `by` gave a stored message of this profile.

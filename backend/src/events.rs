@@ -19,7 +19,8 @@ pub enum Event {
         profile: String,
         message: HistoryMessage,
     },
-    /// A stored message changed: its outbox state, or its text (a correction).
+    /// A stored message changed: its outbox state, its text (a correction), or
+    /// what a message action did to it (reactions, a retraction, a moderation).
     MessageUpdated {
         profile: String,
         message: HistoryMessage,

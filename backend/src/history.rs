@@ -13,6 +13,18 @@
 //! - **Corrections keep the original.** A correction (XEP-0308) from the same sender
 //!   replaces the corrected message's text; the earlier texts are kept in its
 //!   `extra.edits`, and the correction's own row is folded into it in listings.
+//! - **Message actions change their target, in one place** ([`Apply`],
+//!   `doc/messages.rst`). A reaction (XEP-0444), a retraction (XEP-0424) or a
+//!   room's moderation (XEP-0425) is applied here, as corrections are, for both
+//!   directions: what a frontend sends and what arrives (live, as a carbon, from an
+//!   archive) is the same change to the same row. Why here and not in a plugin: the
+//!   target is found, and the sender checked, against the message table, which is
+//!   this module's alone, and the action's own row must be written with the same
+//!   rules (once, folded) as a correction's. The action's row is kept, folded into
+//!   its target like a correction's (`replaces` names the target), so an action
+//!   seen again (live then from the archive) is recognised and not applied twice.
+//!   One that names no message we have, or a retraction by someone else than the
+//!   sender, is ignored ([`Stored::Ignored`]), logged by the caller.
 //!
 //! Every write is one statement, run to the end, its failure reported. Two lessons
 //! of a full disk (a 6 MB tmpfs, `doc/reliability.rst`):
@@ -71,6 +83,38 @@ pub struct NewMessage {
     pub stanza_id: Option<(String, String)>,
     /// The id of the message this one corrects (XEP-0308), if it says so.
     pub replaces: Option<String>,
+    /// What the message says about itself, stored as its `extra` (a reply's
+    /// `reply_to`, `/me`).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// What it does to another message instead of being one (a reaction, a
+    /// retraction): then its body is empty and it is folded into its target.
+    pub apply: Option<Apply>,
+}
+
+/// What a message does to another one, named by `id`: in a chat the target's
+/// origin-id or id, in a room the room's stanza-id (or, failing that, its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Apply {
+    /// The sender's reactions to message `id`: they replace the sender's earlier
+    /// set (empty: all taken back).
+    React { id: String, reactions: Vec<String> },
+    /// The sender takes their message `id` back: its text goes.
+    Retract { id: String },
+    /// The room takes message `id` back on a moderator's word.
+    Moderate {
+        id: String,
+        by: Option<String>,
+        reason: Option<String>,
+    },
+}
+
+impl Apply {
+    /// The id of the message it applies to.
+    pub fn target(&self) -> &str {
+        match self {
+            Self::React { id, .. } | Self::Retract { id } | Self::Moderate { id, .. } => id,
+        }
+    }
 }
 
 /// What storing a message did.
@@ -86,6 +130,15 @@ pub enum Stored {
         correction: HistoryMessage,
         corrected: Box<HistoryMessage>,
     },
+    /// A message action ([`Apply`]): stored (folded into listings), and its target,
+    /// as it is now.
+    Applied {
+        action: HistoryMessage,
+        target: Box<HistoryMessage>,
+    },
+    /// A message action that was not applied, and why (no such message; not the
+    /// sender's to retract). Nothing was stored.
+    Ignored(String),
 }
 
 /// One outbox entry handed to the session.
@@ -246,7 +299,7 @@ fn view_new(m: &NewMessage) -> HistoryMessage {
         state: m.state,
         origin_id: m.origin_id.clone(),
         stanza_id: m.stanza_id.as_ref().map(|(id, _)| id.clone()),
-        extra: Default::default(),
+        extra: m.extra.clone(),
     }
 }
 
@@ -272,7 +325,7 @@ async fn insert(
         to_jid: Set(m.to.clone()),
         kind: Set(m.kind.clone()),
         body: Set(m.body.clone()),
-        extra: Set("{}".to_owned()),
+        extra: Set(serde_json::Value::Object(m.extra.clone()).to_string()),
         origin_id: Set(m.origin_id.clone()),
         stanza_id: Set(stanza_id),
         stanza_id_by: Set(stanza_id_by),
@@ -314,6 +367,173 @@ fn by_id(id: i64) -> Condition {
     Condition::all().add(message::Column::Id.eq(id))
 }
 
+/// The message an action names ([`Apply`]): in this conversation, not itself an
+/// action or a correction. In a room, the room's stanza-id first, as the XEPs
+/// name room messages; then (a room's message whose stanza-id we have not learnt
+/// yet, a chat) its origin-id or id.
+async fn find_target(
+    db: &impl ConnectionTrait,
+    profile_id: i32,
+    m: &NewMessage,
+    id: &str,
+) -> Result<Option<message::Model>> {
+    let base = message::Entity::find()
+        .filter(message::Column::ProfileId.eq(profile_id))
+        .filter(message::Column::Peer.eq(m.peer.as_str()))
+        .filter(message::Column::Replaces.is_null())
+        .order_by_desc(message::Column::Id);
+    if m.kind == "groupchat"
+        && let Some(row) = base
+            .clone()
+            .filter(message::Column::StanzaIdBy.eq(m.peer.as_str()))
+            .filter(message::Column::StanzaId.eq(id))
+            .one(db)
+            .await?
+    {
+        return Ok(Some(row));
+    }
+    Ok(base
+        .filter(
+            Condition::any()
+                .add(message::Column::MsgId.eq(id))
+                .add(message::Column::OriginId.eq(id)),
+        )
+        .one(db)
+        .await?)
+}
+
+/// Who reacted, as reactions are filed: our own account for ours (from any
+/// device, or a room's echo), a room's occupant JID, a contact's bare JID.
+fn reactor(m: &NewMessage) -> String {
+    if m.direction == Direction::In && m.kind == "groupchat" {
+        m.from.clone()
+    } else {
+        bare(&m.from).to_owned()
+    }
+}
+
+/// `extra` with `who`'s reactions replaced by `reactions` (XEP-0444: a sender's
+/// new set replaces the old), as `extra.reactions` = {emoji: [who, …]}.
+fn react(extra: &str, who: &str, reactions: &[String]) -> String {
+    use serde_json::Value;
+    let mut map: serde_json::Map<String, Value> = serde_json::from_str(extra).unwrap_or_default();
+    let mut table = match map.remove("reactions") {
+        Some(Value::Object(t)) => t,
+        _ => serde_json::Map::new(),
+    };
+    for list in table.values_mut() {
+        if let Value::Array(l) = list {
+            l.retain(|w| w.as_str() != Some(who));
+        }
+    }
+    for r in reactions {
+        if let Value::Array(l) = table
+            .entry(r.clone())
+            .or_insert_with(|| Value::Array(vec![]))
+        {
+            l.push(who.into());
+        }
+    }
+    table.retain(|_, l| l.as_array().is_some_and(|l| !l.is_empty()));
+    if !table.is_empty() {
+        map.insert("reactions".into(), Value::Object(table));
+    }
+    Value::Object(map).to_string()
+}
+
+/// `extra` with the text's traces gone (the earlier texts) and `key` = `value`.
+fn take_back(extra: &str, key: &str, value: serde_json::Value) -> String {
+    let mut map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(extra).unwrap_or_default();
+    map.remove("edits");
+    map.insert(key.to_owned(), value);
+    serde_json::Value::Object(map).to_string()
+}
+
+/// What applying `apply` makes of `target`: its new `extra`, and whether its text
+/// goes; `Err`: why it is not applied.
+fn applied(
+    target: &message::Model,
+    m: &NewMessage,
+    apply: &Apply,
+) -> std::result::Result<(String, bool), String> {
+    let when = crate::time::rfc3339(m.timestamp);
+    match apply {
+        Apply::React { reactions, .. } => Ok((react(&target.extra, &reactor(m), reactions), false)),
+        Apply::Retract { .. } => {
+            let same_sender = if m.kind == "groupchat" {
+                target.from_jid == m.from
+                    || (m.direction == Direction::Out && target.direction == "out")
+            } else {
+                bare(&target.from_jid) == bare(&m.from)
+            };
+            if !same_sender {
+                return Err(format!(
+                    "{} may not retract a message of {}",
+                    m.from, target.from_jid
+                ));
+            }
+            let by = serde_json::json!({"timestamp": when, "by": reactor(m)});
+            Ok((take_back(&target.extra, "retracted", by), true))
+        }
+        Apply::Moderate { by, reason, .. } => {
+            // Only the room itself (its bare JID) speaks for its moderators.
+            if m.kind != "groupchat" || m.from != target.peer || m.from.contains('/') {
+                return Err(format!(
+                    "{} is not the room of message {} and may not moderate it",
+                    m.from, target.msg_id
+                ));
+            }
+            let said = serde_json::json!({"by": by, "reason": reason, "timestamp": when});
+            Ok((take_back(&target.extra, "moderated", said), true))
+        }
+    }
+}
+
+/// Applies a message action to its target: the action's row first (folded into
+/// the target, as a correction's), then the target's change. Should the change
+/// fail, the action is not acknowledged and comes again, recognised by its row;
+/// so the target's change is idempotent (a reactions set, a retraction).
+async fn apply_action(
+    db: &impl ConnectionTrait,
+    profile_id: i32,
+    m: &NewMessage,
+    apply: &Apply,
+    stanza: Option<String>,
+) -> Result<Stored> {
+    let Some(target) = find_target(db, profile_id, m, apply.target()).await? else {
+        return Ok(Stored::Ignored(format!(
+            "no message {:?} in the conversation with {}",
+            apply.target(),
+            m.peer
+        )));
+    };
+    let (extra, text_goes) = match applied(&target, m, apply) {
+        Ok(change) => change,
+        Err(why) => return Ok(Stored::Ignored(why)),
+    };
+    insert(db, profile_id, m, Some(target.msg_id.clone()), stanza).await?;
+    let mut cols = vec![(message::Column::Extra, extra.into())];
+    if text_goes {
+        cols.push((message::Column::Body, String::new().into()));
+        // The corrections folded into it carry its earlier texts: they go too.
+        update(
+            db,
+            Condition::all()
+                .add(message::Column::ProfileId.eq(profile_id))
+                .add(message::Column::Peer.eq(target.peer.as_str()))
+                .add(message::Column::Replaces.eq(target.msg_id.as_str())),
+            vec![(message::Column::Body, String::new().into())],
+        )
+        .await?;
+    }
+    update(db, by_id(target.id), cols).await?;
+    Ok(Stored::Applied {
+        action: view_new(m),
+        target: Box::new(view(row(db, target.id).await?)),
+    })
+}
+
 /// Stores `m` (with `stanza`: into the outbox): a copy is recognised, a correction
 /// applied; else one insert.
 async fn store_one(
@@ -340,6 +560,9 @@ async fn store_one(
             return Ok(Stored::Duplicate(view(row(db, dup.id).await?)));
         }
         return Ok(Stored::Duplicate(view(dup)));
+    }
+    if let Some(apply) = &m.apply {
+        return apply_action(db, profile_id, m, apply, stanza).await;
     }
     if let Some(target) = &m.replaces
         && let Some(old) = find_corrected(db, profile_id, m, target).await?
@@ -405,6 +628,8 @@ impl History {
                 correction,
                 corrected,
             } => Ok((correction, Some(*corrected))),
+            Stored::Applied { action, target } => Ok((action, Some(*target))),
+            Stored::Ignored(why) => Err(Error::bad_argument("id", why)),
             Stored::Duplicate(_) => Err(Error::bad_argument(
                 "id",
                 format!("a message with id {:?} is stored already", m.msg_id),
@@ -590,6 +815,42 @@ impl History {
         )
         .await?;
         Ok(Some(view(row(&self.db, m.id).await?)))
+    }
+
+    /// The newest message of the conversation with `peer` whose id, origin-id or
+    /// stanza-id is `id`, not itself folded into another (a correction, an action).
+    pub async fn find(
+        &self,
+        profile_id: i32,
+        peer: &str,
+        id: &str,
+    ) -> Result<Option<HistoryMessage>> {
+        let found = message::Entity::find()
+            .filter(message::Column::ProfileId.eq(profile_id))
+            .filter(message::Column::Peer.eq(peer))
+            .filter(message::Column::Replaces.is_null())
+            .filter(
+                Condition::any()
+                    .add(message::Column::MsgId.eq(id))
+                    .add(message::Column::OriginId.eq(id))
+                    .add(message::Column::StanzaId.eq(id)),
+            )
+            .order_by_desc(message::Column::Id)
+            .one(&self.db)
+            .await?;
+        Ok(found.map(view))
+    }
+
+    /// The newest listed message (not folded into another) with history id `id`.
+    pub async fn by_id(&self, profile_id: i32, id: &str) -> Result<Option<HistoryMessage>> {
+        let found = message::Entity::find()
+            .filter(message::Column::ProfileId.eq(profile_id))
+            .filter(message::Column::MsgId.eq(id))
+            .filter(message::Column::Replaces.is_null())
+            .order_by_desc(message::Column::Id)
+            .one(&self.db)
+            .await?;
+        Ok(found.map(view))
     }
 
     /// The newest id that archive `by` gave a message we stored (where catching up

@@ -193,6 +193,16 @@ impl Host for DaemonHost {
         async move { Ok(self.daemon()?.queue_message(&profile, message).await?) }.boxed()
     }
 
+    fn message(
+        &self,
+        profile: &str,
+        with: &str,
+        id: &str,
+    ) -> BoxFuture<'_, Result<Option<perch_plugin_api::HistoryMessage>, HostError>> {
+        let (profile, with, id) = (profile.to_owned(), with.to_owned(), id.to_owned());
+        async move { Ok(self.daemon()?.find_message(&profile, &with, &id).await?) }.boxed()
+    }
+
     fn last_archive_id(
         &self,
         profile: &str,
@@ -200,6 +210,23 @@ impl Host for DaemonHost {
     ) -> BoxFuture<'_, Result<Option<String>, HostError>> {
         let (profile, archive) = (profile.to_owned(), archive.to_owned());
         async move { Ok(self.daemon()?.last_archive_id(&profile, &archive).await?) }.boxed()
+    }
+
+    fn files_dir(&self) -> Option<std::path::PathBuf> {
+        let dir = self
+            .daemon
+            .upgrade()?
+            .config()
+            .data_dir()
+            .join("plugins")
+            .join(self.plugin);
+        match std::fs::create_dir_all(&dir) {
+            Ok(()) => Some(dir),
+            Err(e) => {
+                tracing::error!(plugin = self.plugin, dir = %dir.display(), error = %e, "creating a plugin's files directory failed");
+                None
+            }
+        }
     }
 
     fn start_job(
@@ -231,10 +258,5 @@ impl Host for DaemonHost {
                 .map_err(HostError::BadArgument)
         }
         .boxed()
-    }
-
-    fn data_dir(&self) -> Option<std::path::PathBuf> {
-        let d = self.daemon.upgrade()?;
-        Some(d.config().data_dir().join("plugins").join(self.plugin))
     }
 }

@@ -62,8 +62,8 @@ pub struct Credentials {
     pub profile: String,
     pub jid: BareJid,
     pub password: Password,
-    /// `(host, port)` to connect to instead of the SRV lookup.
-    pub server: Option<(String, u16)>,
+    /// Where to connect instead of the SRV lookups.
+    pub server: Option<Endpoint>,
     pub ca_file: Option<String>,
     pub insecure: bool,
     /// The priority of the first presence (then whatever the frontend sets).
@@ -159,6 +159,53 @@ pub fn parse_server(s: &str) -> Result<(String, u16)> {
         None => 5222,
     };
     Ok((host.to_owned(), port))
+}
+
+/// The scheme of a server override that asks for XEP-0368 Direct TLS.
+pub const DIRECT_TLS: &str = "tls://";
+
+/// A profile's server override, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    /// TLS from the first byte (XEP-0368), not STARTTLS.
+    pub direct_tls: bool,
+}
+
+/// Parses a server override: `host[:port]` (STARTTLS; 5222 by default) or
+/// `tls://host[:port]` (XEP-0368 Direct TLS; 5223 by default).
+pub fn parse_endpoint(s: &str) -> Result<Endpoint> {
+    let s = s.trim();
+    match s.get(..DIRECT_TLS.len()) {
+        Some(scheme) if scheme.eq_ignore_ascii_case(DIRECT_TLS) => {
+            let rest = &s[DIRECT_TLS.len()..];
+            let explicit_port = rest.rsplit_once(':').is_some_and(|(h, p)| {
+                (!h.contains(':') || h.ends_with(']')) && p.bytes().all(|b| b.is_ascii_digit())
+            });
+            let (host, port) = parse_server(rest)?;
+            Ok(Endpoint {
+                host,
+                port: if explicit_port { port } else { 5223 },
+                direct_tls: true,
+            })
+        }
+        _ => parse_server(s).map(|(host, port)| Endpoint {
+            host,
+            port,
+            direct_tls: false,
+        }),
+    }
+}
+
+/// A server override as [`parse_endpoint`] reads it back.
+pub fn format_endpoint(e: &Endpoint) -> String {
+    let hostport = format_server(&e.host, e.port);
+    if e.direct_tls {
+        format!("{DIRECT_TLS}{hostport}")
+    } else {
+        hostport
+    }
 }
 
 /// A host alone (a DNS name or an IP address, no port), as `parse_server` accepts it.
@@ -331,14 +378,12 @@ impl Profiles {
         out
     }
 
-    /// Sets (`host`, `host:port`, `[v6]:port`) or clears (`None`) the server to connect
-    /// to instead of the SRV lookup; the password is sealed anew for it.
+    /// Sets (`host`, `host:port`, `[v6]:port`, each optionally after `tls://`) or
+    /// clears (`None`) the server to connect to instead of the SRV lookups; the
+    /// password is sealed anew for it.
     pub async fn set_server(&self, name: &str, server: Option<&str>) -> Result<()> {
         let server = match server {
-            Some(s) => {
-                let (host, port) = parse_server(s)?;
-                Some(format_server(&host, port))
-            }
+            Some(s) => Some(format_endpoint(&parse_endpoint(s)?)),
             None => None,
         };
         let out = self
@@ -422,7 +467,7 @@ impl Profiles {
             return Err(Error::bad_argument("password", "empty"));
         }
         if let Some(s) = &p.server {
-            parse_server(s)?;
+            parse_endpoint(s)?;
         }
         if p.insecure && p.ca_file.is_some() {
             return Err(Error::bad_argument(
@@ -595,7 +640,7 @@ impl Profiles {
             profile: m.name.clone(),
             jid: parse_account_jid(&m.jid)?,
             password,
-            server: m.server.as_deref().map(parse_server).transpose()?,
+            server: m.server.as_deref().map(parse_endpoint).transpose()?,
             ca_file: m.ca_file.clone(),
             insecure: m.insecure,
             priority: 0,
@@ -663,6 +708,27 @@ mod tests {
             assert_eq!(e.name(), "BadArgument", "{bad:.40}");
             assert!(e.to_string().len() < 400, "the error echoes the argument");
         }
+    }
+
+    #[test]
+    fn direct_tls_endpoints() {
+        let e = parse_endpoint("tls://localhost").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, e.direct_tls),
+            ("localhost", 5223, true)
+        );
+        let e = parse_endpoint("TLS://[::1]:443").unwrap();
+        assert_eq!((e.host.as_str(), e.port, e.direct_tls), ("::1", 443, true));
+        let e = parse_endpoint("tls://::1").unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("::1", 5223));
+        let e = parse_endpoint("example.org:5000").unwrap();
+        assert_eq!((e.port, e.direct_tls), (5000, false));
+        assert_eq!(
+            format_endpoint(&parse_endpoint("tls://h:5").unwrap()),
+            "tls://h:5"
+        );
+        assert!(parse_endpoint("tls://").is_err());
+        assert!(parse_endpoint("tls://h:0").is_err());
     }
 
     #[test]

@@ -315,6 +315,11 @@ impl Inbox {
         }
         let from = record.from.clone();
         match self.history.store(self.profile_id, record).await {
+            Ok(Stored::Ignored(why)) => {
+                // Bad input from the network: kept out, and the server may forget it.
+                tracing::info!(profile = %self.profile, %from, %why, "a message action was ignored");
+                true
+            }
             Ok(stored) => {
                 let id = self.signal_stored(stored, &from, &source);
                 let mut stored = StoredMessage {
@@ -360,6 +365,15 @@ impl Inbox {
                 });
                 correction.id
             }
+            Stored::Applied { action, target } => {
+                tracing::debug!(profile = %self.profile, %from, id = %target.id, "message action applied");
+                self.emit(Event::MessageUpdated {
+                    profile: self.profile.clone(),
+                    message: *target,
+                });
+                action.id
+            }
+            Stored::Ignored(_) => String::new(),
         }
     }
 
@@ -411,7 +425,7 @@ impl Inbox {
         direction: Option<Direction>,
         peer: Option<String>,
     ) -> Option<(NewMessage, bool)> {
-        let body = stanzas::body(m)?;
+        let content = stanzas::content(m)?;
         let from = m
             .from
             .clone()
@@ -447,7 +461,7 @@ impl Inbox {
             from: from.to_string(),
             to: to.map(|j| j.to_string()).unwrap_or_default(),
             kind: stanzas::message_type_name(&m.type_).to_owned(),
-            body,
+            body: content.body,
             // Ours, from another device or echoed by a room: the server has it.
             state: match direction {
                 Direction::Out => MessageState::Acked,
@@ -456,6 +470,8 @@ impl Inbox {
             origin_id: stanzas::origin_id(m),
             stanza_id: stanzas::stanza_id(m, &by).map(|id| (id, by)),
             replaces: stanzas::replace_id(m),
+            extra: content.extra,
+            apply: content.apply,
         };
         Some((record, stamped))
     }

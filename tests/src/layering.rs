@@ -128,11 +128,42 @@ fn the_plugin_api_and_the_migrations_depend_on_no_other_perch_crate() {
     }
 }
 
+/// The crypto crates (`crypto/`, perch-omemo) are protocol code on bytes: they
+/// depend on no Perch crate and no XMPP crate, so that they are tested against their
+/// reference implementations alone and a plugin only moves bytes between stanzas
+/// and them.
+#[test]
+fn crypto_crates_depend_on_no_perch_crate_and_no_xmpp_crate() {
+    let ws = workspace();
+    let crypto: Vec<(&String, &Member)> = in_folder(&ws, "crypto/").collect();
+    assert!(!crypto.is_empty(), "no crypto crate found under crypto/");
+    for (name, m) in crypto {
+        assert!(
+            m.perch.is_empty(),
+            "{name} ({}) depends on {:?}: a crypto crate depends on no Perch crate",
+            m.folder,
+            m.perch
+        );
+        let xmpp: Vec<&String> = m
+            .external
+            .iter()
+            .filter(|d| d.contains("xmpp") || ["minidom", "jid", "sasl"].contains(&d.as_str()))
+            .collect();
+        assert!(
+            xmpp.is_empty(),
+            "{name} ({}) depends on {xmpp:?}: a crypto crate has no XMPP in it",
+            m.folder
+        );
+    }
+}
+
 #[test]
 fn plugins_see_the_plugin_api_and_each_other_never_the_backend() {
     let ws = workspace();
     let plugins: BTreeSet<&String> = in_folder(&ws, "plugins/").map(|(n, _)| n).collect();
     assert!(plugins.len() >= 2, "no plugin crates found under plugins/");
+    // Pure protocol libraries (crypto/) are open to plugins too.
+    let crypto: BTreeSet<&String> = in_folder(&ws, "crypto/").map(|(n, _)| n).collect();
     for (name, m) in in_folder(&ws, "plugins/") {
         if m.folder == "plugins/testing" {
             // The mock host: test support, checked below to be a dev-dependency only.
@@ -140,10 +171,11 @@ fn plugins_see_the_plugin_api_and_each_other_never_the_backend() {
         }
         for dep in &m.perch {
             assert!(
-                plugins.contains(dep),
-                "plugin crate {name} depends on {dep}, which is not under plugins/: \
-                 a plugin sees the plugin API, the codec and the plugins it declares, \
-                 never the backend, the migrations or a frontend"
+                plugins.contains(dep) || crypto.contains(dep),
+                "plugin crate {name} depends on {dep}, which is under neither plugins/ \
+                 nor crypto/: a plugin sees the plugin API, the codec, the plugins it \
+                 declares and the crypto crates, never the backend, the migrations or a \
+                 frontend"
             );
         }
     }

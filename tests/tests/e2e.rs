@@ -1068,6 +1068,8 @@ mod cache;
 mod calls;
 #[path = "e2e/calls_signalling.rs"]
 mod calls_signalling;
+#[path = "e2e/compliance.rs"]
+mod compliance;
 #[path = "e2e/concurrency.rs"]
 mod concurrency;
 #[path = "e2e/files.rs"]
@@ -1076,10 +1078,14 @@ mod files;
 mod hardening;
 #[path = "e2e/hostile.rs"]
 mod hostile;
+#[path = "e2e/identity.rs"]
+mod identity;
 #[path = "e2e/libervia.rs"]
 mod libervia;
 #[path = "e2e/libervia_muc.rs"]
 mod libervia_muc;
+#[path = "e2e/message_actions.rs"]
+mod message_actions;
 #[path = "e2e/messaging.rs"]
 mod messaging;
 #[path = "e2e/muc.rs"]

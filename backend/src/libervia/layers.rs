@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["handlers"],
     &[
         "handlers::blocking",
+        "handlers::bookmarks",
         "handlers::blog",
         "handlers::cache",
         "handlers::files",

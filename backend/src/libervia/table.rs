@@ -19,7 +19,7 @@ use zbus::message::Message;
 
 use super::context::Lib;
 use super::handlers::{
-    blocking, blog, cache, files, messages, misc, muc, params, profiles, pubsub, roster,
+    blocking, blog, bookmarks, cache, files, messages, misc, muc, params, profiles, pubsub, roster,
 };
 use super::reply::Answer;
 
@@ -647,9 +647,24 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
     ("blogImportDesc", "s", "(ss)", Serve::NONE),
     ("blogImportList", "", "a(ss)", Serve::NONE),
     ("bobGetFile", "sss", "s", Serve::NONE),
-    ("bookmarksAdd", "ssa{ss}ss", "", Serve::NONE),
-    ("bookmarksList", "sss", "a{sa{sa{ss}}}", Serve::NONE),
-    ("bookmarksRemove", "ssss", "", Serve::NONE),
+    (
+        "bookmarksAdd",
+        "ssa{ss}ss",
+        "",
+        Serve::by(&[], h!(bookmarks::add)),
+    ),
+    (
+        "bookmarksList",
+        "sss",
+        "a{sa{sa{ss}}}",
+        Serve::by(&[], h!(bookmarks::list)),
+    ),
+    (
+        "bookmarksRemove",
+        "ssss",
+        "",
+        Serve::by(&[], h!(bookmarks::remove)),
+    ),
     (
         "chatStateComposing",
         "ss",
@@ -726,7 +741,12 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
     ("invitationList", "s", "a{sa{ss}}", Serve::NONE),
     ("invitationModify", "sa{ss}b", "", Serve::NONE),
     ("invitationSimpleCreate", "sssss", "a{ss}", Serve::NONE),
-    ("inviteMUC", "ssa{ss}s", "", Serve::NONE),
+    (
+        "inviteMUC",
+        "ssa{ss}s",
+        "",
+        Serve::by(&[], h!(bookmarks::invite)),
+    ),
     ("listDeleteItem", "sssbs", "", Serve::NONE),
     ("listGet", "ssiassss", "s", Serve::NONE),
     ("listSchemaGet", "sss", "s", Serve::NONE),
@@ -768,8 +788,18 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
     ("mergeRequestsGet", "ssiassss", "s", Serve::NONE),
     ("mergeRequestsImport", "ssssa{ss}s", "", Serve::NONE),
     ("mergeRequestsSchemaGet", "sss", "s", Serve::NONE),
-    ("messageReactionsSet", "ssas", "", Serve::NONE),
-    ("messageRetract", "ss", "", Serve::NONE),
+    (
+        "messageReactionsSet",
+        "ssas",
+        "",
+        Serve::by(&[], h!(messages::reactions_set)),
+    ),
+    (
+        "messageRetract",
+        "ss",
+        "",
+        Serve::by(&[], h!(messages::retract)),
+    ),
     ("mucConfigureRoom", "ss", "s", Serve::NONE),
     (
         "mucGetDefaultService",

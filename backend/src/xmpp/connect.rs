@@ -24,7 +24,6 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use sasl::common::{ChannelBinding, Credentials as SaslCredentials};
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
-use tokio_xmpp::connect::DnsConfig;
 use tokio_xmpp::error::{AuthError, Error as XmppError};
 use tokio_xmpp::parsers::{ns, starttls};
 use tokio_xmpp::stanzastream::Connection;
@@ -149,44 +148,69 @@ fn unreachable(what: &str, e: impl std::fmt::Display) -> ConnectError {
     ConnectError::Unreachable(format!("{what}: {e}"))
 }
 
-async fn open_tcp(creds: &Credentials) -> Result<TcpStream, ConnectError> {
-    let tcp = match &creds.server {
-        Some((host, port)) => {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), *port))
-                .await
-                .map_err(|e| unreachable(&format!("resolving {host}"), e))?
-                .collect();
-            let mut last = None;
-            let mut found = None;
-            for addr in addrs {
-                match TcpStream::connect(addr).await {
-                    Ok(s) => {
-                        found = Some(s);
-                        break;
-                    }
-                    Err(e) => last = Some(unreachable(&format!("connecting to {addr}"), e)),
-                }
-            }
-            match found {
-                Some(s) => s,
-                None => {
-                    return Err(last.unwrap_or_else(|| {
-                        ConnectError::Unreachable(format!("{host} has no address"))
-                    }));
-                }
-            }
+/// A TCP connection to the account's server, and whether TLS starts at once
+/// (XEP-0368 Direct TLS) or after STARTTLS.
+struct Route {
+    tcp: TcpStream,
+    direct_tls: bool,
+}
+
+/// Connects to the first address of `host` that answers.
+async fn connect_host(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| unreachable(&format!("resolving {host}"), e))?
+        .collect();
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(unreachable(&format!("connecting to {addr}"), e)),
         }
+    }
+    Err(last.unwrap_or_else(|| ConnectError::Unreachable(format!("{host} has no address"))))
+}
+
+/// The profile's server override, else the domain's SRV records (XEP-0368: both
+/// `_xmpps-client` and `_xmpp-client`, in priority order, Direct TLS first on a
+/// tie), else the domain itself on port 5222 with STARTTLS.
+async fn open_tcp(creds: &Credentials) -> Result<Route, ConnectError> {
+    let route = match &creds.server {
+        Some(e) => Route {
+            tcp: connect_host(&e.host, e.port).await?,
+            direct_tls: e.direct_tls,
+        },
         None => {
             let domain = creds.jid.domain().as_str();
-            DnsConfig::srv_default_client(domain)
-                .resolve()
-                .await
-                .map_err(|e| unreachable(&format!("connecting to {domain}"), e))?
+            let mut last = None;
+            let mut found = None;
+            for t in super::srv::targets(domain).await {
+                match connect_host(&t.host, t.port).await {
+                    Ok(tcp) => {
+                        found = Some(Route {
+                            tcp,
+                            direct_tls: t.direct_tls,
+                        });
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            match (found, last) {
+                (Some(r), _) => r,
+                (None, Some(e)) => return Err(e),
+                (None, None) => Route {
+                    tcp: connect_host(domain, 5222).await?,
+                    direct_tls: false,
+                },
+            }
         }
     };
-    tcp.set_nodelay(true)
+    route
+        .tcp
+        .set_nodelay(true)
         .map_err(|e| unreachable("setting TCP_NODELAY", e))?;
-    Ok(tcp)
+    Ok(route)
 }
 
 /// Maps an I/O error of the TLS handshake: certificate problems are fatal.
@@ -263,19 +287,25 @@ pub(crate) async fn connect_once(
     };
     match transport {
         Transport::Tls(tls) => {
-            let tcp = Limited::new(
-                QuickAck::new(open_tcp(creds).await?),
-                limits,
-                secure.log.clone(),
-            );
-            let tcp = starttls(tcp, &domain, timeouts).await?;
+            let route = open_tcp(creds).await?;
+            let tcp = QuickAck::new(route.tcp);
             let name = ServerName::try_from(domain.clone()).map_err(|e| {
                 ConnectError::Protocol(format!("{domain} is not a TLS server name: {e}"))
             })?;
-            let tls_stream = tokio_rustls::TlsConnector::from(tls.clone())
+            let (tcp, config) = if route.direct_tls {
+                // XEP-0368 §3: ALPN names the protocol spoken inside.
+                let mut config = (**tls).clone();
+                config.alpn_protocols = vec![b"xmpp-client".to_vec()];
+                (tcp, Arc::new(config))
+            } else {
+                let tcp = Limited::new(tcp, limits, secure.log.clone());
+                (starttls(tcp, &domain, timeouts).await?, tls.clone())
+            };
+            let tls_stream = tokio_rustls::TlsConnector::from(config)
                 .connect(name, tcp)
                 .await
                 .map_err(|e| tls_error(&domain, e))?;
+            tracing::debug!(profile = %creds.profile, jid = %creds.jid, direct_tls = route.direct_tls, "TLS established");
             login(tls_stream, creds, identity, secure).await
         }
         #[cfg(test)]

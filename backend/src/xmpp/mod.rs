@@ -9,4 +9,5 @@ pub mod connect;
 pub mod limits;
 pub mod quickack;
 pub mod session;
+pub mod srv;
 pub mod stanzas;

@@ -223,6 +223,69 @@ pub fn replace_id(m: &Message) -> Option<String> {
         .and_then(usable)
 }
 
+/// What a message carries for history: its text, what it says about itself, or
+/// what it does to another message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Content {
+    /// The text, a reply's fallback quote taken out; empty for an action.
+    pub body: String,
+    /// `reply_to` = {id, to} (XEP-0461), `me` (XEP-0245).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// A reaction, a retraction or a moderation (then the body, a fallback for
+    /// old clients, is not kept).
+    pub apply: Option<crate::history::Apply>,
+}
+
+/// What of `m` goes to history; `None` when nothing (no text and no action).
+pub fn content(m: &Message) -> Option<Content> {
+    use crate::history::Apply;
+    use perch_codec::{xep_0424::Retract, xep_0444::Reactions, xep_0461};
+    let apply = if let Some(r) = Reactions::find(&m.payloads) {
+        usable(&r.id).map(|id| Apply::React {
+            id,
+            reactions: r.reactions,
+        })
+    } else if let Some(r) = Retract::find(&m.payloads) {
+        usable(&r.id).map(|id| match r.moderated {
+            Some(md) => Apply::Moderate {
+                id,
+                by: md.by,
+                reason: md.reason,
+            },
+            None => Apply::Retract { id },
+        })
+    } else {
+        None
+    };
+    if apply.is_some() {
+        return Some(Content {
+            body: String::new(),
+            extra: serde_json::Map::new(),
+            apply,
+        });
+    }
+    let mut body = body(m)?;
+    let mut extra = serde_json::Map::new();
+    if let Some(reply) = xep_0461::Reply::find(&m.payloads)
+        && let Some(id) = usable(&reply.id)
+    {
+        let own = xep_0461::strip_quote(&body, &m.payloads);
+        if !own.is_empty() {
+            body = own;
+        }
+        let to = reply.to.as_deref().and_then(usable);
+        extra.insert("reply_to".into(), serde_json::json!({"id": id, "to": to}));
+    }
+    if body.starts_with("/me ") {
+        extra.insert("me".into(), true.into());
+    }
+    Some(Content {
+        body,
+        extra,
+        apply: None,
+    })
+}
+
 /// The earliest delay stamp believed: 1999-01-01T00:00:00Z, before XMPP carried its
 /// first message. Anything earlier is a forged or broken stamp.
 pub const EARLIEST_STAMP: i64 = 915_148_800_000_000;
@@ -262,9 +325,83 @@ pub fn delay(m: &Message) -> Delay {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::Apply;
 
     fn el(xml: &str) -> Element {
         xml.parse().unwrap()
+    }
+
+    fn msg(inner: &str) -> Message {
+        Message::try_from(el(&format!(
+            "<message xmlns='jabber:client' from='b@x/r' to='a@x' type='chat' id='i1'>{inner}</message>"
+        )))
+        .unwrap()
+    }
+
+    #[test]
+    fn message_actions_are_read_and_their_fallback_bodies_not_kept() {
+        let c = content(&msg(
+            "<reactions xmlns='urn:xmpp:reactions:0' id='m1'><reaction>👍</reaction></reactions>\
+             <store xmlns='urn:xmpp:hints'/>",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.apply,
+            Some(Apply::React {
+                id: "m1".into(),
+                reactions: vec!["👍".into()]
+            })
+        );
+        let c = content(&msg(
+            "<body>This person attempted to retract a previous message, but it's unsupported by your client.</body>\
+             <retract xmlns='urn:xmpp:message-retract:1' id='m1'/>\
+             <fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:message-retract:1'/>",
+        ))
+        .unwrap();
+        assert_eq!(c.apply, Some(Apply::Retract { id: "m1".into() }));
+        assert_eq!(c.body, "");
+        let c = content(&msg(
+            "<retract xmlns='urn:xmpp:message-retract:1' id='s1'>\
+             <moderated xmlns='urn:xmpp:message-moderate:1' by='r@m/mod'/><reason>spam</reason></retract>",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.apply,
+            Some(Apply::Moderate {
+                id: "s1".into(),
+                by: Some("r@m/mod".into()),
+                reason: Some("spam".into())
+            })
+        );
+        // Neither text nor action: nothing to keep (a chat state).
+        assert_eq!(
+            content(&msg(
+                "<active xmlns='http://jabber.org/protocol/chatstates'/>"
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn a_reply_loses_its_quote_and_me_is_flagged() {
+        let c = content(&msg(
+            "<body>&gt; cake?\nyes</body><reply xmlns='urn:xmpp:reply:0' to='a@x/r' id='m1'/>\
+             <fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'><body start='0' end='8'/></fallback>",
+        ))
+        .unwrap();
+        assert_eq!(c.body, "yes");
+        assert_eq!(
+            serde_json::Value::Object(c.extra),
+            serde_json::json!({"reply_to": {"id": "m1", "to": "a@x/r"}})
+        );
+        let c = content(&msg("<body>/me waves</body>")).unwrap();
+        assert_eq!(c.body, "/me waves");
+        assert_eq!(
+            serde_json::Value::Object(c.extra),
+            serde_json::json!({"me": true})
+        );
+        let c = content(&msg("<body>/meh</body>")).unwrap();
+        assert!(c.extra.is_empty());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! History and the outbox on a real SQLite file: one copy per message (archive ids,
 //! origin ids), corrections that keep the original, the outbox's states and order.
 
-use perch_backend::history::{History, NewMessage, Query, Stored};
+use perch_backend::history::{Apply, History, NewMessage, Query, Stored};
 use perch_plugin_api::{Direction, MessageState};
 
 async fn setup() -> (tempfile::TempDir, History, i32) {
@@ -23,6 +23,8 @@ fn incoming(id: &str, body: &str, t: i64) -> NewMessage {
         origin_id: None,
         stanza_id: None,
         replaces: None,
+        extra: Default::default(),
+        apply: None,
     }
 }
 
@@ -211,4 +213,193 @@ async fn the_outbox_keeps_order_and_states() {
         .unwrap();
     assert!(done.iter().all(|m| m.state == MessageState::Acked));
     assert!(h.outbox(p).await.unwrap().is_empty());
+}
+
+/// A message action `id` from `m`'s sender, applying `apply`.
+fn action(m: NewMessage, id: &str, apply: Apply) -> NewMessage {
+    NewMessage {
+        msg_id: id.into(),
+        body: String::new(),
+        origin_id: Some(id.into()),
+        apply: Some(apply),
+        ..m
+    }
+}
+
+fn react(id: &str, reactions: &[&str]) -> Apply {
+    Apply::React {
+        id: id.into(),
+        reactions: reactions.iter().map(|r| (*r).to_owned()).collect(),
+    }
+}
+
+async fn extra(h: &History, profile: i32, id: &str) -> serde_json::Value {
+    let all = h.query(profile, &Query::default()).await.unwrap();
+    let m = all
+        .into_iter()
+        .find(|m| m.id == id)
+        .expect("the message is listed");
+    serde_json::Value::Object(m.extra)
+}
+
+#[tokio::test]
+async fn reactions_replace_the_senders_set_and_are_folded() {
+    let (_dir, h, p) = setup().await;
+    h.store(p, incoming("m1", "hello", 1_000)).await.unwrap();
+    let (_, target) = h
+        .enqueue(
+            p,
+            action(outgoing("r1", "", 2_000), "r1", react("m1", &["👍"])),
+            "<x/>".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::Value::Object(target.expect("the target").extra),
+        serde_json::json!({"reactions": {"👍": ["alice@example.org"]}})
+    );
+    h.store(
+        p,
+        action(incoming("r2", "", 3_000), "r2", react("m1", &["👍", "🎉"])),
+    )
+    .await
+    .unwrap();
+    let stored = h
+        .store(
+            p,
+            action(incoming("r3", "", 4_000), "r3", react("m1", &["🎉"])),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(stored, Stored::Applied { .. }), "{stored:?}");
+    // The first set again (from the archive, say): recognised, not applied again.
+    let again = h
+        .store(
+            p,
+            action(incoming("r2", "", 3_000), "r2", react("m1", &["👍", "🎉"])),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(again, Stored::Duplicate(_)), "{again:?}");
+    assert_eq!(
+        extra(&h, p, "m1").await,
+        serde_json::json!({"reactions": {"👍": ["alice@example.org"], "🎉": ["bob@example.org"]}})
+    );
+    assert_eq!(all(&h, p).await, [("m1".to_owned(), "hello".to_owned())]);
+}
+
+#[tokio::test]
+async fn an_action_on_an_unknown_message_is_ignored_and_nothing_stored() {
+    let (_dir, h, p) = setup().await;
+    h.store(p, incoming("m1", "hello", 1_000)).await.unwrap();
+    let stored = h
+        .store(
+            p,
+            action(incoming("r1", "", 2_000), "r1", react("nope", &["👍"])),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(stored, Stored::Ignored(_)), "{stored:?}");
+    let retract = Apply::Retract { id: "nope".into() };
+    let stored = h
+        .store(p, action(incoming("x1", "", 2_000), "x1", retract))
+        .await
+        .unwrap();
+    assert!(matches!(stored, Stored::Ignored(_)), "{stored:?}");
+    // Ours: refused to the caller.
+    assert!(
+        h.enqueue(
+            p,
+            action(outgoing("r2", "", 3_000), "r2", react("nope", &["👍"])),
+            "<x/>".into()
+        )
+        .await
+        .is_err()
+    );
+    assert_eq!(all(&h, p).await, [("m1".to_owned(), "hello".to_owned())]);
+    assert_eq!(extra(&h, p, "m1").await, serde_json::json!({}));
+}
+
+#[tokio::test]
+async fn only_the_sender_retracts_and_the_earlier_texts_go_too() {
+    let (_dir, h, p) = setup().await;
+    h.enqueue(p, outgoing("mine", "my text", 1_000), "<x/>".into())
+        .await
+        .unwrap();
+    h.store(p, incoming("theirs", "first", 2_000))
+        .await
+        .unwrap();
+    let fix = NewMessage {
+        replaces: Some("theirs".into()),
+        ..incoming("fix", "second", 3_000)
+    };
+    h.store(p, fix).await.unwrap();
+    // Bob may not retract our message.
+    let stored = h
+        .store(
+            p,
+            action(
+                incoming("x1", "", 4_000),
+                "x1",
+                Apply::Retract { id: "mine".into() },
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(stored, Stored::Ignored(_)), "{stored:?}");
+    // His own, yes.
+    let stored = h
+        .store(
+            p,
+            action(
+                incoming("x2", "", 5_000),
+                "x2",
+                Apply::Retract {
+                    id: "theirs".into(),
+                },
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(stored, Stored::Applied { .. }), "{stored:?}");
+    assert_eq!(
+        all(&h, p).await,
+        [
+            ("mine".to_owned(), "my text".to_owned()),
+            ("theirs".to_owned(), String::new())
+        ]
+    );
+    let e = extra(&h, p, "theirs").await;
+    assert_eq!(e["retracted"]["by"], "bob@example.org");
+    assert!(e.get("edits").is_none(), "{e}");
+}
+
+#[tokio::test]
+async fn only_the_room_moderates_by_stanza_id() {
+    let (_dir, h, p) = setup().await;
+    let room = |from: &str, id: &str| NewMessage {
+        peer: "room@muc.example.org".into(),
+        from: from.into(),
+        kind: "groupchat".into(),
+        stanza_id: Some((format!("s-{id}"), "room@muc.example.org".into())),
+        ..incoming(id, "spam", 1_000)
+    };
+    h.store(p, room("room@muc.example.org/bob", "m1"))
+        .await
+        .unwrap();
+    let moderate = || Apply::Moderate {
+        id: "s-m1".into(),
+        by: Some("room@muc.example.org/mod".into()),
+        reason: Some("spam".into()),
+    };
+    let forged = action(room("room@muc.example.org/mallory", "x1"), "x1", moderate());
+    let stored = h.store(p, forged).await.unwrap();
+    assert!(matches!(stored, Stored::Ignored(_)), "{stored:?}");
+    let by_room = action(room("room@muc.example.org", "x2"), "x2", moderate());
+    let stored = h.store(p, by_room).await.unwrap();
+    assert!(matches!(stored, Stored::Applied { .. }), "{stored:?}");
+    assert_eq!(all(&h, p).await, [("m1".to_owned(), String::new())]);
+    let e = extra(&h, p, "m1").await;
+    assert_eq!(e["moderated"]["by"], "room@muc.example.org/mod");
+    assert_eq!(e["moderated"]["reason"], "spam");
 }

@@ -422,7 +422,10 @@ async fn connection_params_are_the_profile_itself() {
     t.set("Connection", "Force server", "127.0.0.1").await;
     assert_eq!(t.profile().await.server.as_deref(), Some("127.0.0.1:15222"));
     let creds = t.daemon.credentials(&t.profile().await).unwrap();
-    assert_eq!(creds.server, Some(("127.0.0.1".into(), 15222)));
+    assert_eq!(
+        creds.server.map(|e| (e.host, e.port, e.direct_tls)),
+        Some(("127.0.0.1".into(), 15222, false))
+    );
     assert_eq!(creds.password.expose(), XMPP_PASSWORD);
     t.set("Connection", "Force port", "").await;
     assert_eq!(t.profile().await.server.as_deref(), Some("127.0.0.1:5222"));

@@ -10,12 +10,12 @@ use perch_client::Signal;
 use perch_client::actions::{disco, messages};
 
 use crate::client::{CliError, Client, json as parse};
-use crate::output;
 use crate::{
     ActionCommand, Cli, Command, DebugCommand, InfoCommand, JobCommand, MessageCommand,
     MessageType, OnOff, OutboxAction, PluginCommand, PresenceCommand, ProfileCommand,
     RosterCommand, ShowArg, read_password,
 };
+use crate::{message_actions, output};
 
 type Options = HashMap<String, String>;
 
@@ -50,6 +50,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Call(cmd) => crate::call::run(cmd, json_out, &client().await?).await?,
         Command::Pubsub(cmd) => crate::pubsub::run(cmd, json_out, &client().await?).await?,
         Command::Block(cmd) => crate::block::run(cmd, json_out, &client().await?).await?,
+        Command::Avatar(cmd) => crate::identity::avatar(cmd, json_out, &client().await?).await?,
+        Command::Vcard(cmd) => crate::identity::vcard(cmd, json_out, &client().await?).await?,
         Command::File(cmd) => crate::file::run(cmd, json_out, &client().await?).await?,
         Command::Debug(DebugCommand::Triggers) => {
             let list = parse(client().await?.debug_triggers().await?)?;
@@ -287,6 +289,11 @@ where
                 groupchat: *groupchat,
             };
             message_correct(&client().await?, &profile.profile, &args, json_out).await?;
+        }
+        MessageCommand::React(a) => message_actions::react(&client().await?, a, json_out).await?,
+        MessageCommand::Reply(a) => message_actions::reply(&client().await?, a, json_out).await?,
+        MessageCommand::Retract(t) => {
+            message_actions::retract(&client().await?, t, json_out).await?;
         }
         MessageCommand::State { profile, to, state } => {
             let args = messages::ChatState {

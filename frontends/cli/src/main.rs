@@ -12,6 +12,8 @@ mod call;
 mod client;
 mod commands;
 mod file;
+mod identity;
+mod message_actions;
 mod muc;
 mod output;
 mod pubsub;
@@ -108,6 +110,12 @@ enum Command {
     /// Blocking (XEP-0191): block, unblock and list JIDs; report spam.
     #[command(subcommand)]
     Block(block::BlockCommand),
+    /// Avatars (XEP-0084, XEP-0153): publish ours, get a contact's.
+    #[command(subcommand)]
+    Avatar(identity::AvatarCommand),
+    /// vCards (XEP-0054): read one, change ours.
+    #[command(subcommand)]
+    Vcard(identity::VcardCommand),
     /// Files: upload and send (XEP-0363), download links.
     #[command(subcommand)]
     File(file::FileCommand),
@@ -203,7 +211,8 @@ enum ProfileCommand {
         jid: String,
         #[command(flatten)]
         password: PasswordSource,
-        /// Connect to HOST[:PORT] instead of looking up the domain's SRV records.
+        /// Connect to HOST[:PORT] (STARTTLS) or tls://HOST[:PORT] (Direct TLS, XEP-0368)
+        /// instead of looking up the domain's SRV records.
         #[arg(long, value_name = "HOST[:PORT]")]
         server: Option<String>,
         /// Also trust the certificates of this PEM file.
@@ -283,6 +292,13 @@ enum MessageCommand {
         #[arg(long)]
         groupchat: bool,
     },
+    /// React to a message (XEP-0444): our whole set of emojis, replacing our
+    /// earlier one (none: take ours back).
+    React(message_actions::ReactArgs),
+    /// Reply to a message (XEP-0461), quoting it for clients without replies.
+    Reply(message_actions::ReplyArgs),
+    /// Retract one of our messages (XEP-0424).
+    Retract(message_actions::Target),
     /// Tell a contact our chat state (XEP-0085).
     State {
         #[command(flatten)]

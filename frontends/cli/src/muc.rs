@@ -6,12 +6,13 @@
 
 use clap::Subcommand;
 use perch_client::Action;
-use perch_client::actions::{NoArgs, muc};
+use perch_client::actions::{NoArgs, messages, muc};
 use serde_json::Value;
 
 use crate::ProfileArg;
 use crate::client::{CliError, Client};
 use crate::output;
+use crate::pubsub::{Fields, form_lines};
 
 #[derive(Debug, Subcommand)]
 pub enum MucCommand {
@@ -80,6 +81,16 @@ pub enum MucCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Retract an occupant's message for everyone (XEP-0425, as a moderator).
+    Moderate {
+        #[command(flatten)]
+        profile: ProfileArg,
+        room: String,
+        /// The message's id (`perch message history --json`; the room's stanza-id).
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Ban an account from the room (as an admin or owner).
     Ban {
         #[command(flatten)]
@@ -99,6 +110,49 @@ pub enum MucCommand {
     },
     /// The account's bookmarked rooms (XEP-0402).
     Bookmarks(ProfileArg),
+    /// Show a room's configuration, or change fields of it (as its owner):
+    /// -f muc#roomconfig_roomsecret PW -f muc#roomconfig_passwordprotectedroom 1
+    Config {
+        #[command(flatten)]
+        profile: ProfileArg,
+        room: String,
+        #[command(flatten)]
+        fields: Fields,
+    },
+    /// Invite a contact to a room we are in (XEP-0249; the room's password goes
+    /// with it).
+    Invite {
+        #[command(flatten)]
+        profile: ProfileArg,
+        room: String,
+        jid: String,
+        #[arg(long)]
+        reason: Option<String>,
+        /// The room's password (default: the one we joined with).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Bookmark a room (XEP-0402), or change its bookmark; nothing is joined.
+    Bookmark {
+        #[command(flatten)]
+        profile: ProfileArg,
+        room: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        nick: Option<String>,
+        /// Join it at each connection.
+        #[arg(long)]
+        autojoin: bool,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Remove a room's bookmark.
+    Unbookmark {
+        #[command(flatten)]
+        profile: ProfileArg,
+        room: String,
+    },
 }
 
 /// Runs action `A`; its result as JSON, to print.
@@ -143,52 +197,10 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
         MucCommand::Occupants { profile, room } => {
             occupants(client, profile, room, json_out).await?
         }
-        MucCommand::Say {
-            profile,
-            room,
-            text,
-        } => {
-            let args = muc::SayArgs {
-                room: room.clone(),
-                text: text.clone(),
-            };
-            call::<muc::Say>(client, profile, args).await?
-        }
-        MucCommand::Subject {
-            profile,
-            room,
-            value,
-        } => {
-            let args = muc::RoomSubject {
-                room: room.clone(),
-                subject: value.clone(),
-            };
-            call::<muc::Subject>(client, profile, args).await?
-        }
-        MucCommand::Nick {
-            profile,
-            room,
-            value,
-        } => {
-            let args = muc::RoomNick {
-                room: room.clone(),
-                nick: value.clone(),
-            };
-            call::<muc::Nick>(client, profile, args).await?
-        }
-        MucCommand::Pm {
-            profile,
-            room,
-            nick,
-            text,
-        } => {
-            let args = muc::PmArgs {
-                room: room.clone(),
-                nick: nick.clone(),
-                text: text.clone(),
-            };
-            call::<muc::Pm>(client, profile, args).await?
-        }
+        MucCommand::Say { .. }
+        | MucCommand::Subject { .. }
+        | MucCommand::Nick { .. }
+        | MucCommand::Pm { .. } => speak(client, cmd).await?,
         MucCommand::Kick {
             profile,
             room,
@@ -201,17 +213,84 @@ pub async fn run(cmd: &MucCommand, json_out: bool, client: &Client) -> Result<()
             jid,
             reason,
         } => ban(client, profile, room, jid, reason.as_deref()).await?,
+        MucCommand::Moderate {
+            profile,
+            room,
+            id,
+            reason,
+        } => moderate(client, profile, room, id, reason.as_deref()).await?,
         MucCommand::Destroy {
             profile,
             room,
             reason,
         } => destroy(client, profile, room, reason.as_deref()).await?,
         MucCommand::Bookmarks(profile) => bookmarks(client, profile, json_out).await?,
+        MucCommand::Config {
+            profile,
+            room,
+            fields,
+        } => config(client, profile, room, fields, json_out).await?,
+        MucCommand::Invite { .. } | MucCommand::Bookmark { .. } | MucCommand::Unbookmark { .. } => {
+            invite_or_bookmark(client, cmd).await?
+        }
     };
     if json_out {
         output::json(&r);
     }
     Ok(())
+}
+
+/// The commands that send a room some text: a message, a subject, a nick.
+async fn speak(client: &Client, cmd: &MucCommand) -> Result<Value, CliError> {
+    match cmd {
+        MucCommand::Say {
+            profile,
+            room,
+            text,
+        } => {
+            let args = muc::SayArgs {
+                room: room.clone(),
+                text: text.clone(),
+            };
+            call::<muc::Say>(client, profile, args).await
+        }
+        MucCommand::Subject {
+            profile,
+            room,
+            value,
+        } => {
+            let args = muc::RoomSubject {
+                room: room.clone(),
+                subject: value.clone(),
+            };
+            call::<muc::Subject>(client, profile, args).await
+        }
+        MucCommand::Nick {
+            profile,
+            room,
+            value,
+        } => {
+            let args = muc::RoomNick {
+                room: room.clone(),
+                nick: value.clone(),
+            };
+            call::<muc::Nick>(client, profile, args).await
+        }
+        MucCommand::Pm {
+            profile,
+            room,
+            nick,
+            text,
+        } => {
+            let args = muc::PmArgs {
+                room: room.clone(),
+                nick: nick.clone(),
+                text: text.clone(),
+            };
+            call::<muc::Pm>(client, profile, args).await
+        }
+        _ => Ok(Value::Null),
+    }
 }
 
 async fn join(
@@ -275,6 +354,71 @@ async fn occupants(
     Ok(r)
 }
 
+async fn config(
+    client: &Client,
+    profile: &ProfileArg,
+    room: &str,
+    fields: &Fields,
+    json_out: bool,
+) -> Result<Value, CliError> {
+    let r = match fields.to_object() {
+        None => call::<muc::Config>(client, profile, self::room(room)).await?,
+        Some(values) => {
+            let args = muc::ConfigureArgs {
+                room: room.to_owned(),
+                values,
+            };
+            call::<muc::Configure>(client, profile, args).await?
+        }
+    };
+    if !json_out {
+        println!("{}", form_lines(&r));
+    }
+    Ok(r)
+}
+
+/// Invitations and bookmarks: what tells others or our other clients of a room.
+async fn invite_or_bookmark(client: &Client, cmd: &MucCommand) -> Result<Value, CliError> {
+    match cmd {
+        MucCommand::Invite {
+            profile,
+            room,
+            jid,
+            reason,
+            password,
+        } => {
+            let args = muc::InviteArgs {
+                room: room.clone(),
+                jid: jid.clone(),
+                reason: reason.clone(),
+                password: password.clone(),
+            };
+            call::<muc::Invite>(client, profile, args).await
+        }
+        MucCommand::Bookmark {
+            profile,
+            room,
+            name,
+            nick,
+            autojoin,
+            password,
+        } => {
+            let args = muc::BookmarkArgs {
+                room: room.clone(),
+                name: name.clone(),
+                nick: nick.clone(),
+                autojoin: *autojoin,
+                password: password.clone(),
+            };
+            call::<muc::BookmarkSet>(client, profile, args).await
+        }
+        MucCommand::Unbookmark { profile, room } => {
+            call::<muc::BookmarkRemove>(client, profile, self::room(room)).await
+        }
+        _ => Ok(Value::Null),
+    }
+}
+
 async fn kick(
     client: &Client,
     profile: &ProfileArg,
@@ -288,6 +432,21 @@ async fn kick(
         reason: reason.map(str::to_owned),
     };
     call::<muc::Kick>(client, profile, args).await
+}
+
+async fn moderate(
+    client: &Client,
+    profile: &ProfileArg,
+    room: &str,
+    id: &str,
+    reason: Option<&str>,
+) -> Result<Value, CliError> {
+    let args = messages::MucModerateArgs {
+        room: room.to_owned(),
+        id: id.to_owned(),
+        reason: reason.map(str::to_owned),
+    };
+    call::<messages::MucModerate>(client, profile, args).await
 }
 
 async fn ban(

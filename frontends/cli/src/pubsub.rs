@@ -43,7 +43,7 @@ pub struct Fields {
 }
 
 impl Fields {
-    fn to_object(&self) -> Option<Map<String, Value>> {
+    pub(crate) fn to_object(&self) -> Option<Map<String, Value>> {
         if self.fields.is_empty() {
             return None;
         }
@@ -583,7 +583,7 @@ fn table(list: &Value, keys: &[&str]) -> String {
 }
 
 /// Form values as `var: value` lines.
-fn form_lines(form: &Value) -> String {
+pub(crate) fn form_lines(form: &Value) -> String {
     form["values"]
         .as_object()
         .map(|m| {

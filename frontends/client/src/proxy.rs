@@ -127,7 +127,8 @@ pub trait Perch1 {
     #[zbus(signal)]
     fn message_received(&self, profile: &str, message: &str) -> zbus::Result<()>;
 
-    /// A stored message changed: its outbox state, or its text (a correction).
+    /// A stored message changed: its outbox state, its text (a correction), or
+    /// what a message action did to it (reactions, a retraction, a moderation).
     #[zbus(signal)]
     fn message_updated(&self, profile: &str, message: &str) -> zbus::Result<()>;
 

@@ -29,6 +29,7 @@ pub mod cache;
 pub mod calls;
 pub mod disco;
 pub mod files;
+pub mod identity;
 pub mod messages;
 pub mod muc;
 pub mod pubsub;
@@ -146,6 +147,10 @@ pub fn all() -> Vec<ActionInfo> {
         info::<disco::ExternalServices>(),
         info::<messages::MessageCorrect>(),
         info::<messages::ChatStateSend>(),
+        info::<messages::MessageReact>(),
+        info::<messages::MessageReply>(),
+        info::<messages::MessageRetract>(),
+        info::<messages::MucModerate>(),
     ];
     v.extend(pubsub::all());
     v.extend(cache::all());
@@ -153,6 +158,7 @@ pub fn all() -> Vec<ActionInfo> {
     v.extend(muc::all());
     v.extend(calls::all());
     v.extend(blocking::all());
+    v.extend(identity::all());
     v.extend(files::all());
     v
 }

@@ -1,4 +1,6 @@
-//! Messages: corrections (XEP-0308) and chat states (XEP-0085).
+//! Messages: corrections (XEP-0308), chat states (XEP-0085), and the message
+//! actions: reactions (XEP-0444), replies (XEP-0461), retraction (XEP-0424) and
+//! moderation (XEP-0425).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -46,5 +48,112 @@ action!(
     [
         req("to", Jid, "the contact"),
         req("state", String, "active, composing, paused, inactive or gone"),
+    ]
+);
+
+// Message actions: reactions (XEP-0444), replies (XEP-0461), retraction (XEP-0424),
+// moderation (XEP-0425). A message is named by its id in history (`id`, or its
+// origin-id or, in a room, its stanza-id): the plugin puts on the wire the id the
+// XEPs ask for (a chat: the origin-id; a room: the room's stanza-id).
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageReactArgs {
+    /// The contact or room of the conversation.
+    pub to: String,
+    /// The message reacted to.
+    pub id: String,
+    /// Our whole set of reactions to it (emojis); empty takes ours back.
+    #[serde(default)]
+    pub reactions: Vec<String>,
+    /// A room's message.
+    #[serde(default)]
+    pub groupchat: bool,
+}
+
+action!(
+    /// Sends our reactions to a message (XEP-0444); answers the reaction as stored
+    /// (its target shows them in `extra.reactions`).
+    MessageReact = "message_react", MessageReactArgs => Value,
+    "Reacts to a message (XEP-0444): our whole set of emojis, replacing our earlier one (empty: none); history shows them in the message's extra.reactions",
+    [
+        req("to", Jid, "the contact or room of the conversation"),
+        req("id", String, "the message's id (history's id, origin-id or stanza-id)"),
+        opt("reactions", List, "our reactions (emojis); empty takes ours back").or("[]"),
+        opt("groupchat", Boolean, "the message is a room's").or("false"),
+    ],
+    no_session
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageReplyArgs {
+    /// The contact or room of the conversation.
+    pub to: String,
+    /// The message replied to.
+    pub id: String,
+    /// Our reply's text.
+    pub body: String,
+    /// A room's message.
+    #[serde(default)]
+    pub groupchat: bool,
+}
+
+action!(
+    /// Replies to a message (XEP-0461, its text quoted as a XEP-0428 fallback);
+    /// answers the reply as stored (`extra.reply_to` = {id, to}).
+    MessageReply = "message_reply", MessageReplyArgs => Value,
+    "Replies to a message (XEP-0461): the reply names it and quotes it for old clients (XEP-0428 fallback); history keeps extra.reply_to",
+    [
+        req("to", Jid, "the contact or room of the conversation"),
+        req("id", String, "the message's id (history's id, origin-id or stanza-id)"),
+        req("body", String, "the reply's text"),
+        opt("groupchat", Boolean, "the message is a room's").or("false"),
+    ],
+    no_session
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRetractArgs {
+    /// The contact or room the message went to.
+    pub to: String,
+    /// Our message to retract.
+    pub id: String,
+    /// A message to a room.
+    #[serde(default)]
+    pub groupchat: bool,
+}
+
+action!(
+    /// Retracts one of our messages (XEP-0424); answers the retraction as stored
+    /// (the message's text is gone from history, `extra.retracted` set).
+    MessageRetract = "message_retract", MessageRetractArgs => Value,
+    "Retracts one of our messages (XEP-0424): receivers that know retraction remove it; history drops its text and sets extra.retracted",
+    [
+        req("to", Jid, "the contact or room the message went to"),
+        req("id", String, "our message's id (history's id, origin-id or stanza-id)"),
+        opt("groupchat", Boolean, "the message went to a room").or("false"),
+    ],
+    no_session
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MucModerateArgs {
+    /// The room's bare JID.
+    pub room: String,
+    /// The message to take back for everyone.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+action!(
+    /// Asks a room to retract an occupant's message for everyone (XEP-0425; we must
+    /// be a moderator there). The room's retraction, when it comes, marks the
+    /// message `extra.moderated` in history.
+    MucModerate = "muc_moderate", MucModerateArgs => crate::Empty,
+    "Asks a room to retract a message for everyone (XEP-0425, moderators only); history marks it extra.moderated when the room confirms",
+    [
+        req("room", Jid, "the room's bare JID (room@service)"),
+        req("id", String, "the message's id (history's id, origin-id or stanza-id)"),
+        opt("reason", String, "why"),
     ]
 );

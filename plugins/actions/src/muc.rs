@@ -181,6 +181,100 @@ action!(
     []
 );
 
+action!(
+    /// A room's configuration (we must be its owner): the form as `{type, form_type,
+    /// values: {var: value}, fields: [{var, type, label, value, options}]}`.
+    Config = "muc_config", RoomArgs => Value,
+    "A room's configuration (we must be its owner): {type, form_type, values: {var: value}, fields: [{var, type, label, value, options}]}",
+    [ROOM]
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigureArgs {
+    pub room: String,
+    /// The fields to change, `{var: value}` (a list for several values); the
+    /// others keep the room's values.
+    pub values: serde_json::Map<String, Value>,
+}
+
+action!(
+    /// Changes a room's configuration (we must be its owner); answers the
+    /// configuration after the change, as [`Config`] does.
+    Configure = "muc_configure", ConfigureArgs => Value,
+    "Changes a room's configuration (we must be its owner), e.g. {\"muc#roomconfig_roomsecret\": \"pw\", \"muc#roomconfig_passwordprotectedroom\": true}; answers the configuration after the change",
+    [
+        ROOM,
+        req("values", Object, "the fields to change: {var: value or [values]}"),
+    ]
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteArgs {
+    pub room: String,
+    /// Who is invited (bare JID).
+    pub jid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Default: the password we joined the room with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// An invitation sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invited {
+    pub room: String,
+    pub jid: String,
+}
+
+action!(
+    /// Invites a contact to a room (XEP-0249 direct invitation, with the room's
+    /// password when it has one).
+    Invite = "muc_invite", InviteArgs => Invited,
+    "Invites a contact to a room (XEP-0249 direct invitation, carrying the password we joined with unless one is given)",
+    [
+        ROOM,
+        req("jid", Jid, "who is invited (bare JID)"),
+        REASON,
+        opt("password", String, "the room's password (default: the one we joined with)"),
+    ]
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookmarkArgs {
+    pub room: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nick: Option<String>,
+    #[serde(default)]
+    pub autojoin: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+action!(
+    /// Adds a room to the account's bookmarks (XEP-0402), or changes its bookmark;
+    /// what another client put in it stays. Nothing is joined.
+    BookmarkSet = "muc_bookmark_set", BookmarkArgs => RoomArgs,
+    "Adds a room to the account's bookmarks (XEP-0402) or changes its bookmark; nothing is joined",
+    [
+        ROOM,
+        opt("name", String, "a name for the room"),
+        opt("nick", String, "our nick in it"),
+        opt("autojoin", Boolean, "join it at each connection").or("false"),
+        opt("password", String, "the room's password"),
+    ]
+);
+
+action!(
+    /// Removes a room from the account's bookmarks; a room not bookmarked is no
+    /// error.
+    BookmarkRemove = "muc_bookmark_remove", RoomArgs => RoomArgs,
+    "Removes a room from the account's bookmarks (XEP-0402); a room not bookmarked is no error",
+    [ROOM]
+);
+
 pub(crate) fn all() -> Vec<ActionInfo> {
     vec![
         info::<Join>(),
@@ -195,5 +289,10 @@ pub(crate) fn all() -> Vec<ActionInfo> {
         info::<Ban>(),
         info::<Destroy>(),
         info::<Bookmarks>(),
+        info::<Config>(),
+        info::<Configure>(),
+        info::<Invite>(),
+        info::<BookmarkSet>(),
+        info::<BookmarkRemove>(),
     ]
 }

@@ -316,6 +316,20 @@ pub trait Host: Send + Sync {
         message: tokio_xmpp::parsers::message::Message,
     ) -> BoxFuture<'_, Result<crate::HistoryMessage, HostError>>;
 
+    /// A stored message of the conversation with `with` (a contact's or a room's
+    /// bare JID), named by its id, its origin-id or its archive's stanza-id (newest
+    /// first); `None` when there is none. What message actions (a reply's quote, a
+    /// reaction's target id) read of the history, which is the core's. A host
+    /// without a history (a test's) has none.
+    fn message(
+        &self,
+        _profile: &str,
+        _with: &str,
+        _id: &str,
+    ) -> BoxFuture<'_, Result<Option<crate::HistoryMessage>, HostError>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// The newest id that archive `archive` (our account's bare JID, or a room's)
     /// gave a message stored for this profile: where catching up with it starts.
     fn last_archive_id(
@@ -323,6 +337,12 @@ pub trait Host: Send + Sync {
         profile: &str,
         archive: &str,
     ) -> BoxFuture<'_, Result<Option<String>, HostError>>;
+
+    /// A directory of the plugin's own for files (created when asked for), under
+    /// perchd's data directory; `None` where there is none (an offline test host).
+    fn files_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 
     /// Starts a job for a profile; follow it with the returned handle.
     fn start_job(
@@ -346,11 +366,5 @@ pub trait Host: Send + Sync {
             ))
         }
         .boxed()
-    }
-
-    /// A folder for the plugin's files under perchd's data dir (not created); `None`
-    /// when the host keeps no files.
-    fn data_dir(&self) -> Option<std::path::PathBuf> {
-        None
     }
 }

@@ -36,3 +36,8 @@ pub mod xep_0167;
 pub mod xep_0176;
 pub mod xep_0320;
 pub mod xep_0353;
+pub mod xep_0424;
+pub mod xep_0425;
+pub mod xep_0428;
+pub mod xep_0444;
+pub mod xep_0461;

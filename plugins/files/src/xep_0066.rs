@@ -143,7 +143,7 @@ async fn destination(
         Some(d) if !Path::new(d).is_dir() => return Ok(PathBuf::from(d)),
         Some(d) => PathBuf::from(d),
         None => host
-            .data_dir()
+            .files_dir()
             .ok_or_else(|| HostError::BadArgument("dest: perchd keeps no files; give one".into()))?
             .join(transfer::safe_name(profile)),
     };

@@ -1,5 +1,6 @@
 //! Perch's messaging plugins: group chat (with its bookmarks), chat states, receipts,
-//! carbons, corrections, the message archive, stanza ids and blocking.
+//! carbons, corrections, the message archive, stanza ids, blocking, and the message
+//! actions (reactions, replies, retraction, moderation).
 //!
 //! Each module is one plugin, named after its XEP, and sees only `perch-plugin-api`
 //! and `perch-codec`. The MUC bookmarks are pubsub items, but they need only the
@@ -19,6 +20,12 @@ pub mod xep_0280;
 pub mod xep_0308;
 pub mod xep_0313;
 pub mod xep_0359;
+pub mod xep_0424;
+pub mod xep_0425;
+pub mod xep_0444;
+pub mod xep_0461;
+
+mod message_ref;
 
 /// This crate's plugins, in no particular order (the host orders them).
 pub fn builtin() -> Vec<PluginFactory> {
@@ -31,5 +38,9 @@ pub fn builtin() -> Vec<PluginFactory> {
         xep_0313::factory(),
         xep_0359::factory(),
         xep_0191::factory(),
+        xep_0424::factory(),
+        xep_0425::factory(),
+        xep_0444::factory(),
+        xep_0461::factory(),
     ]
 }

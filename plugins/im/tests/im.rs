@@ -9,5 +9,7 @@
 mod blocking;
 #[path = "im/mam.rs"]
 mod mam;
+#[path = "im/message_actions.rs"]
+mod message_actions;
 #[path = "im/muc.rs"]
 mod muc;

@@ -137,6 +137,8 @@ struct Records {
     features: BTreeSet<String>,
     options: HashMap<String, Value>,
     last_archive_ids: HashMap<String, String>,
+    /// What `message(profile, with, id)` finds: the test's stored messages.
+    messages: Vec<perch_plugin_api::HistoryMessage>,
     jobs: Vec<(String, String)>,
     /// `set_message_extra` calls: (profile, message id, key, value).
     extras: Vec<(String, String, String, Value)>,
@@ -146,6 +148,8 @@ struct Records {
 
 struct Shared {
     db: DatabaseConnection,
+    /// The temporary directory plugins' files go under.
+    files: std::path::PathBuf,
     triggers: Arc<Triggers>,
     profile_id: i32,
     records: Mutex<Records>,
@@ -249,6 +253,7 @@ impl MockServer {
         let (iq_tx, iq_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             db,
+            files: dir.path().join("plugins"),
             triggers,
             profile_id,
             records: Mutex::new(Records {
@@ -336,6 +341,12 @@ impl MockServer {
             .records()
             .last_archive_ids
             .insert(archive.to_owned(), id.to_owned());
+    }
+
+    /// A message `message(profile, with, id)` finds (by its peer, and its id,
+    /// origin-id or stanza-id): the core's history, as the test says it is.
+    pub fn store_message(&self, m: perch_plugin_api::HistoryMessage) {
+        self.shared.records().messages.push(m);
     }
 
     /// Whether the session is up: when not, sends and IQs fail `NotConnected`.
@@ -588,6 +599,12 @@ impl Host for MockHost {
         self.plugin
     }
 
+    fn files_dir(&self) -> Option<std::path::PathBuf> {
+        let dir = self.shared.files.join(self.plugin);
+        std::fs::create_dir_all(&dir).ok()?;
+        Some(dir)
+    }
+
     fn triggers(&self) -> &PluginTriggers {
         &self.triggers
     }
@@ -761,6 +778,28 @@ impl Host for MockHost {
             })
         }
         .boxed()
+    }
+
+    fn message(
+        &self,
+        _profile: &str,
+        with: &str,
+        id: &str,
+    ) -> BoxFuture<'_, Result<Option<perch_plugin_api::HistoryMessage>, HostError>> {
+        let found = self
+            .shared
+            .records()
+            .messages
+            .iter()
+            .rev()
+            .find(|m| {
+                m.peer == with
+                    && (m.id == id
+                        || m.origin_id.as_deref() == Some(id)
+                        || m.stanza_id.as_deref() == Some(id))
+            })
+            .cloned();
+        async move { Ok(found) }.boxed()
     }
 
     fn last_archive_id(

@@ -299,3 +299,47 @@ fn focus_edit_bar(tui: &Tui) -> Result<()> {
     }
     anyhow::bail!("Tab never gave the edit bar the focus:\n{}", tui.screen()?)
 }
+
+/// libervia-cli's `bookmarks` (0.9's XEP-0048 plugin) and `inviteMUC`: a bookmark
+/// added, listed by location, removed; an invitation sent. 0.9 writes private XML
+/// storage and perchd XEP-0402 items; the server shows both as one list, so the
+/// listings match.
+#[test]
+fn libervia_cli_bookmarks_and_invitations() {
+    let (lib, perch) = sides();
+    let room = format!("books@{MUC_DOMAIN}");
+    let room_l = lit(&room);
+    let mut steps = profile_setup();
+    steps.extend(connected(&["test", "bob"]));
+    steps.extend([
+        Step::same(&["bookmarks", "list", "-p", "test"]),
+        Step::same(&[
+            "bookmarks",
+            "add",
+            "-p",
+            "test",
+            &room,
+            "-n",
+            "Plans",
+            "-N",
+            "ali",
+            "-a",
+        ]),
+        Step::same(&["bookmarks", "list", "-p", "test"]),
+        // (`-l private` alone: 0.9's CLI itself fails, reading every location.)
+        same("bookmarksList", &["\"muc\"", "\"local\"", "\"test\""]),
+        Step::same(&["bookmarks", "list", "-p", "test", "-t", "url"]),
+        Step::same(&["bookmarks", "remove", "-p", "test", &room, "-f"]),
+        Step::same(&["bookmarks", "list", "-p", "test"]),
+        same(
+            "inviteMUC",
+            &[
+                "\"bob@localhost\"",
+                &room_l,
+                "{'reason': 'come'}",
+                "\"test\"",
+            ],
+        ),
+    ]);
+    differential(&lib.frontend, &perch.frontend, &steps).unwrap();
+}

@@ -273,7 +273,7 @@ fn carbons_from_a_second_device() {
 
 /// Debian's python3, which has python3-slixmpp (another python3 may come first on
 /// PATH), with slixmpp importable.
-fn python() -> Result<std::path::PathBuf> {
+pub(crate) fn python() -> Result<std::path::PathBuf> {
     let debian = std::path::Path::new("/usr/bin/python3");
     let python = if debian.exists() {
         debian.to_path_buf()

@@ -487,3 +487,124 @@ fn banned_body(bed: &Bed) -> Result<()> {
     );
     Ok(())
 }
+
+/// A password-protected room, set up by its owner with `muc config`; a join without
+/// the password is refused by name; a direct invitation (XEP-0249) carries the
+/// password, is kept in the invitee's history and signalled; both come back into
+/// the room after a restart, the password taken from their bookmarks.
+#[test]
+fn password_rooms_and_invitations() {
+    let mut bed = Bed::start();
+    password_body(&mut bed).unwrap();
+}
+
+fn password_body(bed: &mut Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&["--autoconnect"])?;
+    let perchd = &bed.perchd;
+    let room = format!("secret@{MUC_DOMAIN}");
+    let room = room.as_str();
+    muc(perchd, &["join", "-p", "alice", room])?;
+    let form = muc(perchd, &["config", "-p", "alice", room])?;
+    ensure!(
+        form["form_type"] == "http://jabber.org/protocol/muc#roomconfig"
+            && form["values"]
+                .as_object()
+                .is_some_and(|v| v.contains_key("muc#roomconfig_roomsecret")),
+        "the room's configuration form: {form}"
+    );
+    let after = muc(
+        perchd,
+        &[
+            "config",
+            "-p",
+            "alice",
+            room,
+            "-f",
+            "muc#roomconfig_roomsecret",
+            "s3cret",
+        ],
+    )?;
+    ensure!(
+        after["values"]["muc#roomconfig_roomsecret"] == "s3cret",
+        "the configuration after setting a password: {after}"
+    );
+    // The owner's bad field is the room's error, by name.
+    perchd.cli_fails_with(
+        &[
+            "muc",
+            "config",
+            "-p",
+            "bob",
+            room,
+            "-f",
+            "muc#roomconfig_roomname",
+            "x",
+        ],
+        "Forbidden",
+    )?;
+    perchd.cli_fails_with(&["muc", "join", "-p", "bob", room], "NotAuthorized")?;
+
+    let (mut monitor, rx) = start_monitor(perchd)?;
+    let mut seen = Vec::new();
+    muc(
+        perchd,
+        &["invite", "-p", "alice", room, BOB, "--reason", "our plans"],
+    )?;
+    wait_line(
+        &rx,
+        &mut seen,
+        plugin_signal("invitation", "bob", |d| {
+            d["room"] == room
+                && d["password"] == "s3cret"
+                && d["from"] == ALICE
+                && d["reason"] == "our plans"
+        }),
+    )?;
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let kept = history(perchd, "bob", &[ALICE])?;
+    ensure!(
+        kept.iter()
+            .any(|m| m["extra"]["invitation"]["room"] == room),
+        "bob's history with alice has no invitation: {kept:?}"
+    );
+    muc(perchd, &["join", "-p", "bob", room, "--password", "s3cret"])?;
+    wait_nicks(perchd, "alice", room, &["alice", "bob"])?;
+
+    // A bookmark of a room not joined, then removed; nothing is joined.
+    let later = format!("later@{MUC_DOMAIN}");
+    muc(
+        perchd,
+        &["bookmark", "-p", "bob", &later, "--name", "Later"],
+    )?;
+    let marks = muc(perchd, &["bookmarks", "-p", "bob"])?;
+    ensure!(
+        marks
+            .as_array()
+            .is_some_and(|a| a.iter().any(|b| b["room"] == later.as_str()
+                && b["name"] == "Later"
+                && b["autojoin"] == false)),
+        "bob's bookmarks: {marks}"
+    );
+    ensure!(
+        listed(perchd, "bob", &later)?.is_none(),
+        "a bookmark joined the room"
+    );
+    muc(perchd, &["unbookmark", "-p", "bob", &later])?;
+    let marks = muc(perchd, &["bookmarks", "-p", "bob"])?;
+    ensure!(
+        !marks
+            .as_array()
+            .is_some_and(|a| a.iter().any(|b| b["room"] == later.as_str())),
+        "bob's bookmarks after removing one: {marks}"
+    );
+
+    bed.perchd.stop()?;
+    bed.perchd.start_again()?;
+    let perchd = &bed.perchd;
+    perchd.wait_for_state("alice", "connected", Duration::from_secs(15))?;
+    connect(perchd, "bob", BOB)?;
+    wait_joined(perchd, "alice", room, DELIVERY)?;
+    wait_joined(perchd, "bob", room, DELIVERY)?;
+    Ok(())
+}

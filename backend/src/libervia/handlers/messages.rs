@@ -9,7 +9,10 @@ use crate::libervia::reply::{Answer, Map, out, unit};
 use crate::libervia::room_commands::{self, Text};
 use crate::libervia::rooms;
 use crate::libervia::shapes::{self, HistoryRow, bare};
-use perch_actions::{NoArgs, muc};
+use perch_actions::{NoArgs, messages, muc};
+use perch_plugin_api::HistoryMessage;
+
+use crate::libervia::errors;
 
 use super::{action, typed, upload_attachments};
 
@@ -74,6 +77,49 @@ async fn in_room(lib: &Lib, profile: &str, room: &str) -> bool {
     rooms
         .iter()
         .any(|r| r["room"] == room && r["joined"].as_bool() == Some(true))
+}
+
+/// The stored message a Libervia uid (our history id) names.
+async fn by_uid(lib: &Lib, profile: &str, uid: &str) -> Result<HistoryMessage, LibError> {
+    if uid.is_empty() {
+        return Err(LibError::value("message_id can't be empty"));
+    }
+    lib.daemon
+        .message_by_id(profile, uid)
+        .await?
+        .ok_or_else(|| LibError::exc(errors::NOT_FOUND, &format!("message {uid} not found"), ""))
+}
+
+/// `messageRetract(message_id, profile)` (XEP-0424): one of our messages, by its
+/// uid.
+pub async fn retract(lib: &Lib, (uid, key): (String, String)) -> Answer {
+    let p = lib.profile(&key).await?;
+    let m = by_uid(lib, &p, &uid).await?;
+    let args = messages::MessageRetractArgs {
+        groupchat: m.kind == "groupchat",
+        to: m.peer,
+        id: uid,
+    };
+    typed::<messages::MessageRetract>(lib, &p, args).await?;
+    unit()
+}
+
+/// `messageReactionsSet(message_id, profile, reactions)` (XEP-0444): our whole set
+/// of reactions to a message, by its uid.
+pub async fn reactions_set(
+    lib: &Lib,
+    (uid, key, reactions): (String, String, Vec<String>),
+) -> Answer {
+    let p = lib.profile(&key).await?;
+    let m = by_uid(lib, &p, &uid).await?;
+    let args = messages::MessageReactArgs {
+        groupchat: m.kind == "groupchat",
+        to: m.peer,
+        id: uid,
+        reactions,
+    };
+    typed::<messages::MessageReact>(lib, &p, args).await?;
+    unit()
 }
 
 /// `historyGet(from, to, limit, between, filters, profile)`.

@@ -12,6 +12,7 @@
 
 pub mod blocking;
 pub mod blog;
+pub mod bookmarks;
 pub mod cache;
 pub mod files;
 pub mod messages;

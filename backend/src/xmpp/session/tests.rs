@@ -213,6 +213,8 @@ impl Harness {
             origin_id: None,
             stanza_id: None,
             replaces: None,
+            extra: Default::default(),
+            apply: None,
         };
         self.history
             .enqueue(self.profile_id, m, stanza)

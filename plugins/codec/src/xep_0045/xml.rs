@@ -250,6 +250,29 @@ pub fn instant_room() -> Element {
         .build()
 }
 
+/// The `FORM_TYPE` of a room's configuration form.
+pub const NS_ROOMCONFIG: &str = "http://jabber.org/protocol/muc#roomconfig";
+
+/// The owner's request for the room's configuration form.
+pub fn config_request() -> Element {
+    Element::builder("query", NS_OWNER).build()
+}
+
+/// The owner's new configuration: these fields (`{var: value}`, see
+/// [`crate::xep_0004::submit`]) changed, the others kept as the room has them.
+pub fn config_submit(values: &serde_json::Map<String, serde_json::Value>) -> Element {
+    Element::builder("query", NS_OWNER)
+        .append(crate::xep_0004::submit(NS_ROOMCONFIG, values))
+        .build()
+}
+
+/// The configuration form in the room's answer to [`config_request`].
+pub fn config_form(answer: Option<&Element>) -> Option<&Element> {
+    answer
+        .filter(|q| q.is("query", NS_OWNER))
+        .and_then(crate::xep_0004::find)
+}
+
 /// A moderator's request to kick `nick`.
 pub fn kick(nick: &str, reason: Option<&str>) -> Element {
     let mut item = Element::builder("item", NS_ADMIN)
@@ -538,6 +561,38 @@ mod tests {
             Some("r@conf.x")
         );
         assert_eq!(subject_change(&built).as_deref(), Some("New topic"));
+    }
+
+    #[test]
+    fn room_configuration_request_and_submit() {
+        assert_eq!(
+            String::from(&config_request()),
+            "<query xmlns='http://jabber.org/protocol/muc#owner'/>"
+        );
+        let mut values = serde_json::Map::new();
+        values.insert("muc#roomconfig_roomsecret".into(), "pw".into());
+        values.insert("muc#roomconfig_passwordprotectedroom".into(), true.into());
+        assert_eq!(
+            String::from(&config_submit(&values)),
+            "<query xmlns='http://jabber.org/protocol/muc#owner'>\
+             <x xmlns='jabber:x:data' type='submit'><field type='hidden' var='FORM_TYPE'>\
+             <value>http://jabber.org/protocol/muc#roomconfig</value></field>\
+             <field var='muc#roomconfig_passwordprotectedroom'><value>true</value></field>\
+             <field var='muc#roomconfig_roomsecret'><value>pw</value></field></x></query>"
+        );
+        let answer: Element = "<query xmlns='http://jabber.org/protocol/muc#owner'>\
+            <x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE' type='hidden'>\
+            <value>http://jabber.org/protocol/muc#roomconfig</value></field>\
+            <field var='muc#roomconfig_whois' type='list-single'><value>moderators</value>\
+            <option><value>moderators</value></option><option><value>anyone</value></option>\
+            </field></x></query>"
+            .parse()
+            .unwrap();
+        let form = config_form(Some(&answer)).expect("the form");
+        let j = crate::xep_0004::to_json(form);
+        assert_eq!(j["form_type"], NS_ROOMCONFIG);
+        assert_eq!(j["values"]["muc#roomconfig_whois"], "moderators");
+        assert!(config_form(None).is_none());
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use perch_actions::NoArgs;
 use perch_actions::muc::{
-    self as actions, BanArgs, Banned, DestroyArgs, JoinArgs, KickArgs, PmArgs, RoomArgs, RoomNick,
-    RoomSubject, SayArgs,
+    self as actions, BanArgs, Banned, BookmarkArgs, DestroyArgs, JoinArgs, KickArgs, PmArgs,
+    RoomArgs, RoomNick, RoomSubject, SayArgs,
 };
 use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::jid::Jid;
@@ -40,6 +40,11 @@ pub(super) fn register(m: &Arc<Muc>) {
     host.serve(actions::Ban, m.clone(), ban);
     host.serve(actions::Destroy, m.clone(), destroy);
     host.serve(actions::Bookmarks, m.clone(), bookmarked);
+    host.serve(actions::Config, m.clone(), super::config::config);
+    host.serve(actions::Configure, m.clone(), super::config::configure);
+    host.serve(actions::Invite, m.clone(), super::invitations::invite);
+    host.serve(actions::BookmarkSet, m.clone(), bookmark_set);
+    host.serve(actions::BookmarkRemove, m.clone(), bookmark_remove);
 }
 
 /// `muc_list`.
@@ -153,12 +158,48 @@ async fn bookmarked(m: Arc<Muc>, profile: String, _: NoArgs) -> Answer<Vec<Value
     list.into_iter().map(to_value).collect()
 }
 
+/// `muc_bookmark_set`: published even when new and not autojoin (unlike the
+/// bookmark a join or leave keeps up to date).
+async fn bookmark_set(m: Arc<Muc>, profile: String, a: BookmarkArgs) -> Answer<RoomArgs> {
+    let room = room(&a.room)?.to_bare().to_string();
+    let existing = match m.host.iq(&profile, None, false, bookmarks::request()).await {
+        Ok(reply) => bookmarks::read(reply.as_ref())
+            .into_iter()
+            .find(|b| b.room == room),
+        Err(HostError::Stanza(e)) if e.condition == "item-not-found" => None,
+        Err(e) => return Err(e),
+    };
+    let mut b = existing.unwrap_or_else(|| bookmarks::Bookmark::new(&room));
+    let given = |v: Option<String>| v.filter(|s| !s.is_empty());
+    b.name = given(a.name).or(b.name);
+    b.nick = given(a.nick).or(b.nick);
+    b.password = given(a.password).or(b.password);
+    b.autojoin = a.autojoin;
+    m.host
+        .iq(&profile, None, true, bookmarks::publish(&b))
+        .await?;
+    Ok(RoomArgs { room })
+}
+
+/// `muc_bookmark_remove`.
+async fn bookmark_remove(m: Arc<Muc>, profile: String, a: RoomArgs) -> Answer<RoomArgs> {
+    let room = room(&a.room)?.to_bare().to_string();
+    let retract =
+        perch_codec::xep_0060::xml::retract(bookmarks::NODE, std::slice::from_ref(&room), true);
+    match m.host.iq(&profile, None, true, retract).await {
+        Ok(_) => {}
+        Err(HostError::Stanza(e)) if e.condition == "item-not-found" => {}
+        Err(e) => return Err(e),
+    }
+    Ok(RoomArgs { room })
+}
+
 fn to_value(v: impl serde::Serialize) -> Answer<Value> {
     serde_json::to_value(v).map_err(|e| HostError::Internal(e.to_string()))
 }
 
 /// The `room` argument, which must be a room's bare JID.
-fn room(room: &str) -> Result<Jid, HostError> {
+pub(super) fn room(room: &str) -> Result<Jid, HostError> {
     let j = jid_arg("room", room)?;
     if j.node().is_none() || j.resource().is_some() {
         return Err(bad(format!(
@@ -169,7 +210,7 @@ fn room(room: &str) -> Result<Jid, HostError> {
 }
 
 /// The room of the call, which we must be in.
-fn joined_room(m: &Muc, profile: &str, room_arg: &str) -> Result<Jid, HostError> {
+pub(super) fn joined_room(m: &Muc, profile: &str, room_arg: &str) -> Result<Jid, HostError> {
     let j = room(room_arg)?;
     let bare = j.to_bare().to_string();
     match m.with_room(profile, &bare, |r| r.joined) {

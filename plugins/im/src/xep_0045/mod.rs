@@ -34,8 +34,8 @@ use perch_plugin_api::jid::Jid;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::MessageType;
 use perch_plugin_api::points::{
-    IncomingMessage, IncomingPresence, MessageReceived, MessageSend, OutgoingMessage,
-    OutgoingPresence, PresenceReceived, PresenceSend, RoomJoined, RoomJoinedPoint,
+    IncomingMessage, IncomingPresence, MessageReceived, MessageSend, MessageStored,
+    OutgoingMessage, OutgoingPresence, PresenceReceived, PresenceSend, RoomJoined, RoomJoinedPoint,
 };
 use perch_plugin_api::{
     BuildResult, Direction, Flow, Host, HostError, Plugin, PluginFactory, PluginInfo,
@@ -45,6 +45,9 @@ use tokio::sync::oneshot;
 
 mod actions;
 pub mod bookmarks;
+mod config;
+pub mod invitations;
+pub mod self_ping;
 mod store;
 pub use perch_codec::xep_0045::xml;
 
@@ -68,6 +71,7 @@ pub mod signal {
     pub const OCCUPANT: &str = "occupant";
     pub const SUBJECT: &str = "subject";
     pub const NICK_CHANGED: &str = "nick_changed";
+    pub const INVITATION: &str = "invitation";
 }
 
 /// What an operation waits for from the room.
@@ -107,6 +111,8 @@ struct Room {
     /// 170…).
     codes: Vec<u16>,
     waiter: Option<Waiter>,
+    /// When the room last spoke to us (XEP-0410: a silent room is pinged).
+    heard: tokio::time::Instant,
 }
 
 impl Room {
@@ -120,6 +126,7 @@ impl Room {
             occupants: BTreeMap::new(),
             codes: Vec::new(),
             waiter: None,
+            heard: tokio::time::Instant::now(),
         }
     }
 
@@ -158,6 +165,8 @@ pub struct Muc {
     host: Arc<dyn Host>,
     /// profile → room's bare JID → room.
     rooms: Mutex<Rooms>,
+    /// profile → its session's self-ping task.
+    pingers: Mutex<HashMap<String, tokio::task::AbortHandle>>,
 }
 
 fn lock(m: &Mutex<Rooms>) -> std::sync::MutexGuard<'_, Rooms> {
@@ -187,6 +196,7 @@ impl Muc {
         let room = from.to_bare().to_string();
         let mut all = lock(&self.rooms);
         let r = all.get_mut(profile)?.get_mut(&room)?;
+        r.heard = tokio::time::Instant::now();
         let mut effects = Vec::new();
         match xml::read_presence(&p.presence) {
             RoomPresence::Other => {}
@@ -353,6 +363,9 @@ impl Muc {
     /// Reads a message from a room we have: a subject change (taken), our own echo
     /// (direction out), a private message (filed under the occupant).
     fn on_message(&self, args: &mut IncomingMessage) -> Flow<()> {
+        if invitations::on_received(&mut args.message, &mut args.peer) {
+            return Flow::Continue;
+        }
         let Some(from) = args.message.from.clone() else {
             return Flow::Continue;
         };
@@ -361,6 +374,7 @@ impl Muc {
         let Some(r) = all.get_mut(&args.profile).and_then(|m| m.get_mut(&room)) else {
             return Flow::Continue;
         };
+        r.heard = tokio::time::Instant::now();
         let nick = from.resource().map(|n| n.to_string());
         match args.message.type_ {
             MessageType::Groupchat => {
@@ -843,7 +857,7 @@ pub fn factory() -> PluginFactory {
     PluginFactory::new(INFO, build)
 }
 
-const SIGNALS: [(&str, &str); 5] = [
+const SIGNALS: [(&str, &str); 6] = [
     (
         signal::ROOM_JOINED,
         "we are in a room: {room, nick, created, archived}",
@@ -866,14 +880,21 @@ const SIGNALS: [(&str, &str); 5] = [
         signal::NICK_CHANGED,
         "an occupant (own: us) changed nick: {room, old, new, own}",
     ),
+    (
+        signal::INVITATION,
+        "we are invited to a room (XEP-0249, or by the room): {room, from, reason, password, \
+         id (the stored message)}",
+    ),
 ];
 
 async fn build(host: Arc<dyn Host>) -> BuildResult {
     let me = Arc::new(Muc {
         host: host.clone(),
         rooms: Mutex::default(),
+        pingers: Mutex::default(),
     });
     host.add_feature(xml::NS_MUC);
+    host.add_feature(invitations::NS_CONFERENCE);
     for (name, doc) in SIGNALS {
         host.declare_signal(name, doc);
     }
@@ -883,6 +904,13 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
     t.add_with::<MessageReceived, _>(PRIORITY, me.clone(), |me, args| {
         let flow = me.on_message(args);
         async move { flow }.boxed()
+    })?;
+    t.add_with::<MessageStored, _>(PRIORITY, me.clone(), |me, args| {
+        async move {
+            invitations::on_stored(&me.host, args).await;
+            Flow::Continue
+        }
+        .boxed()
     })?;
     // After receipts (0), before the unique ids (-100): nothing here depends on the
     // order, and `perch debug triggers` keeps receipts first.
@@ -938,6 +966,17 @@ fn on_send(me: Arc<Muc>, args: &mut OutgoingMessage) -> BoxFuture<'_, Flow<Strin
 impl Plugin for Muc {
     fn session_started(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
         async move {
+            if let Some(every) = self_ping::interval(&self.host.options()) {
+                let task = tokio::spawn(self_ping::run(self.clone(), profile.clone(), every));
+                let old = self
+                    .pingers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(profile.clone(), task.abort_handle());
+                if let Some(old) = old {
+                    old.abort();
+                }
+            }
             // Off the inbox: joining waits for presences that come through it.
             tokio::spawn(async move {
                 if let Err(e) = self.rejoin_all(&profile).await {
@@ -950,6 +989,14 @@ impl Plugin for Muc {
 
     fn session_ended(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
         async move {
+            let pinger = self
+                .pingers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&profile);
+            if let Some(p) = pinger {
+                p.abort();
+            }
             if let Some(rooms) = lock(&self.rooms).get_mut(&profile) {
                 for r in rooms.values_mut() {
                     r.joined = false;
@@ -989,6 +1036,7 @@ mod tests {
         let m = Muc {
             host: perch_plugin_api::testing::OfflineHost::new(IMPORT_NAME),
             rooms: Mutex::default(),
+            pingers: Mutex::default(),
         };
         let (tx, rx) = oneshot::channel();
         let mut r = Room::new("alice".into(), None);

@@ -292,3 +292,82 @@ async fn occupants_keep_the_codes_of_our_joining_presence() {
     assert_eq!(o["codes"], json!([100, 110, 170]));
     assert_eq!(o["occupants"][0]["nick"], "alice");
 }
+
+/// XEP-0410: a room silent for `self_ping_s` gets a ping to our own occupant JID;
+/// an answer keeps us in, `not-acceptable` (the room no longer has us) has us join
+/// again, with our nick.
+#[tokio::test]
+async fn a_silent_room_is_pinged_and_joined_again_when_it_lost_us() {
+    let s = server().await;
+    s.set_options(xep_0045::IMPORT_NAME, json!({"self_ping_s": 0.3}));
+    s.session_started().await;
+    let (res, _) = join(&s, &[own_presence()]).await;
+    res.expect("joined");
+
+    let ping = s.next_iq().await;
+    assert!(ping.iq.payload.is("ping", "urn:xmpp:ping"), "{:?}", ping.iq);
+    assert_eq!(
+        ping.iq.to.as_ref().map(ToString::to_string).as_deref(),
+        Some("room@conf.example.org/alice")
+    );
+    ping.result("");
+    let ping = s.next_iq().await;
+    assert!(
+        s.nothing_sent().await,
+        "a room that answered was joined again"
+    );
+    ping.error("not-acceptable");
+
+    let rejoin = s.next_sent().await;
+    assert_eq!(
+        rejoin.attr("to"),
+        Some("room@conf.example.org/alice"),
+        "{rejoin:?}"
+    );
+    s.receive_presence(&own_presence()).await;
+    s.eventually("the room joined again", |s| {
+        s.signals_named(xep_0045::signal::ROOM_JOINED).len() == 2
+    })
+    .await;
+}
+
+/// XEP-0249: an invitation is sent with the room's password; one received is
+/// filed under the inviter, kept in `extra.invitation` and signalled.
+#[tokio::test]
+async fn invitations_carry_the_password_both_ways() {
+    let s = server().await;
+    let (res, _) = join(&s, &[own_presence()]).await;
+    res.expect("joined");
+    let sent = s
+        .action(
+            "muc_invite",
+            json!({"room": ROOM, "jid": "bob@example.org/phone", "reason": "come"}),
+        )
+        .await
+        .expect("invited");
+    assert_eq!(sent, json!({"room": ROOM, "jid": "bob@example.org"}));
+    let invitation = s.next_sent().await;
+    let x = invitation
+        .get_child("x", "jabber:x:conference")
+        .expect("a direct invitation");
+    assert_eq!(x.attr("jid"), Some(ROOM));
+    assert_eq!(x.attr("reason"), Some("come"));
+    assert_eq!(invitation.attr("to"), Some("bob@example.org"));
+
+    let (outcome, args) = s
+        .receive(
+            "<message xmlns='jabber:client' from='carol@example.org/pc' to='me@example.org/perch'>\
+             <x xmlns='jabber:x:conference' jid='other@conf.example.org' password='pw'/></message>",
+        )
+        .await;
+    assert_eq!(outcome, Outcome::Proceed);
+    assert_eq!(
+        args.message.bodies.values().next().map(String::as_str),
+        Some("Invitation to other@conf.example.org")
+    );
+    assert!(
+        s.features().iter().any(|f| f == "jabber:x:conference"),
+        "{:?}",
+        s.features()
+    );
+}

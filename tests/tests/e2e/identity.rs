@@ -1,0 +1,115 @@
+//! Avatars (XEP-0084, XEP-0153) and vCards (XEP-0054) end to end, on the harness
+//! Prosody (`pep`, `vcard_legacy`, which also shows a PEP avatar as the vCard's
+//! photo, XEP-0398), through `perch avatar` and `perch vcard`.
+
+use super::*;
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+fn avatar_changed<'a>(profile: &'a str, jid: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |v| {
+        v["signal"] == "PluginSignal"
+            && v["plugin"] == "XEP-0084"
+            && v["name"] == "avatar_changed"
+            && v["profile"] == profile
+            && v["data"]["jid"] == jid
+            && v["data"]["avatar"]["hash"].is_string()
+    }
+}
+
+/// alice publishes an avatar: bob hears of it (PEP notification), gets the very
+/// bytes, and finds it again after a restart; what is not an image is refused by
+/// name; a contact without an avatar has none; the vCard changes and reads back on
+/// the other side, with the avatar as its photo.
+#[test]
+fn avatars_and_vcards_between_two_profiles() {
+    let mut bed = Bed::start();
+    identity_body(&mut bed).unwrap();
+}
+
+fn identity_body(bed: &mut Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&["--autoconnect"])?;
+    mutual_subscription(&bed.perchd)?;
+    let perchd = &bed.perchd;
+    let dir = tempfile::tempdir()?;
+    let image = dir.path().join("me.png");
+    std::fs::write(&image, PNG)?;
+    let image = image.display().to_string();
+
+    let (mut monitor, rx) = start_monitor(perchd)?;
+    let mut seen = Vec::new();
+    let set = perchd.cli_json(&["avatar", "set", "-p", "alice", &image])?;
+    let hash = set["hash"].as_str().unwrap_or_default().to_owned();
+    ensure!(
+        hash.len() == 40 && set["media_type"] == "image/png" && set["bytes"] == PNG.len(),
+        "avatar set: {set}"
+    );
+    wait_line(&rx, &mut seen, avatar_changed("bob", ALICE))?;
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let copy = dir.path().join("alice.png");
+    let got = perchd.cli_json(&[
+        "avatar",
+        "get",
+        "-p",
+        "bob",
+        ALICE,
+        "-o",
+        &copy.display().to_string(),
+    ])?;
+    ensure!(
+        got["hash"] == hash.as_str(),
+        "bob's copy of alice's avatar: {got}"
+    );
+    ensure!(
+        std::fs::read(&copy)? == PNG,
+        "the image bob got is not alice's"
+    );
+
+    // Bad input, by name; nothing published.
+    let text = dir.path().join("not-an-image.png");
+    std::fs::write(&text, "hello")?;
+    let err = perchd.cli_fails_with(
+        &["avatar", "set", "-p", "alice", &text.display().to_string()],
+        "BadArgument",
+    )?;
+    ensure!(err.contains("not a PNG"), "refusing a text file: {err}");
+    let none = perchd.cli_json(&["avatar", "get", "-p", "alice", BOB])?;
+    ensure!(none.is_null(), "bob has no avatar, yet: {none}");
+
+    // The vCard, and the avatar as its photo (the server's XEP-0398).
+    perchd.cli_ok(&[
+        "vcard",
+        "set",
+        "-p",
+        "alice",
+        "FN=Alice Liddell",
+        "URL=https://example.org",
+    ])?;
+    let card = perchd.cli_json(&["vcard", "get", "-p", "bob", ALICE])?;
+    ensure!(
+        card["FN"] == "Alice Liddell" && card["URL"] == "https://example.org",
+        "alice's vCard as bob reads it: {card}"
+    );
+    ensure!(
+        card["PHOTO"]["hash"] == hash.as_str(),
+        "alice's vCard photo: {card}"
+    );
+    perchd.cli_fails_with(&["vcard", "set", "-p", "alice", "PHOTO=x"], "BadArgument")?;
+
+    bed.perchd.stop()?;
+    bed.perchd.start_again()?;
+    let perchd = &bed.perchd;
+    perchd.wait_for_state("alice", "connected", Duration::from_secs(15))?;
+    connect(perchd, "bob", BOB)?;
+    let kept = perchd.cli_json(&["avatar", "get", "-p", "bob", ALICE])?;
+    ensure!(kept["hash"] == hash.as_str(), "after a restart: {kept}");
+    Ok(())
+}
