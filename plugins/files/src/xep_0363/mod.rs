@@ -38,7 +38,8 @@ use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::jid::Jid;
 use perch_plugin_api::parsers::message::{Lang, Message, MessageType};
 use perch_plugin_api::{
-    BuildResult, Host, HostError, JobHandle, Plugin, PluginFactory, PluginInfo, Serve, StanzaError,
+    BuildResult, Host, HostError, JobHandle, Plugin, PluginFactory, PluginInfo, Serve, Signals,
+    StanzaError,
 };
 use tokio::io::AsyncReadExt;
 
@@ -376,7 +377,6 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         host: host.clone(),
         services: Mutex::new(HashMap::new()),
     });
-    use perch_plugin_api::Signals;
     host.declare(perch_actions::files::FileProgress);
     host.serve(FileSend, u.clone(), file_send);
     Ok(u)
