@@ -118,6 +118,14 @@ impl From<perch_plugin_api::HostError> for Error {
                 reason: m,
             },
             H::Timeout(m) => Self::Timeout(m),
+            H::Unreachable { host, reason } => Self::ServerUnreachable {
+                domain: host,
+                reason,
+            },
+            H::CertificateNotTrusted { host, reason } => Self::CertificateNotTrusted {
+                domain: host,
+                reason,
+            },
             H::Stanza(e) => Self::Stanza(e),
             H::Xmpp(m) => Self::Xmpp(m),
             H::Storage(m) | H::Internal(m) => Self::Internal(m),
@@ -133,6 +141,14 @@ impl From<Error> for perch_plugin_api::HostError {
             Error::InvalidJid { jid, reason } => Self::InvalidJid { jid, reason },
             Error::BadArgument { name, reason } => Self::BadArgument(format!("{name}: {reason}")),
             Error::Timeout(m) => Self::Timeout(m),
+            Error::ServerUnreachable { domain, reason } => Self::Unreachable {
+                host: domain,
+                reason,
+            },
+            Error::CertificateNotTrusted { domain, reason } => Self::CertificateNotTrusted {
+                host: domain,
+                reason,
+            },
             Error::Stanza(e) => Self::Stanza(e),
             Error::Xmpp(m) => Self::Xmpp(m),
             Error::Storage(e) => Self::Storage(e.to_string()),

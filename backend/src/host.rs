@@ -246,4 +246,17 @@ impl Host for DaemonHost {
         }
         .boxed()
     }
+
+    fn tls_config(
+        &self,
+        profile: &str,
+    ) -> BoxFuture<'_, Result<Arc<rustls::ClientConfig>, HostError>> {
+        let profile = profile.to_owned();
+        async move {
+            let m = self.daemon()?.profile(&profile).await?;
+            crate::xmpp::connect::tls_config(m.ca_file.as_deref(), m.insecure)
+                .map_err(HostError::BadArgument)
+        }
+        .boxed()
+    }
 }

@@ -60,6 +60,7 @@ pub fn builtin() -> Vec<PluginFactory> {
     all.extend(perch_plugins_pubsub::builtin());
     all.extend(perch_plugins_calls::builtin());
     all.extend(perch_plugins_identity::builtin());
+    all.extend(perch_plugins_files::builtin());
     all
 }
 

@@ -287,3 +287,28 @@ fn the_mock_host_is_only_ever_a_dev_dependency() {
         "no plugin's tests use the mock host"
     );
 }
+
+/// HTTP (file upload and download) is the files plugins' alone: the HTTP client
+/// stays out of the other plugin crates, the backend and the frontends.
+#[test]
+fn only_the_files_plugins_link_the_http_client() {
+    let ws = workspace();
+    let http = ["hyper", "hyper-util", "http-body-util", "reqwest"];
+    let mut found = false;
+    for (name, m) in &ws {
+        let linked: Vec<&String> = m
+            .external
+            .iter()
+            .filter(|d| http.contains(&d.as_str()))
+            .collect();
+        if linked.is_empty() {
+            continue;
+        }
+        found = true;
+        assert_eq!(
+            m.folder, "plugins/files",
+            "{name} depends on {linked:?}: HTTP stays in the files plugins"
+        );
+    }
+    assert!(found, "no crate links hyper: the rule above checks nothing");
+}

@@ -1072,6 +1072,8 @@ mod calls_signalling;
 mod compliance;
 #[path = "e2e/concurrency.rs"]
 mod concurrency;
+#[path = "e2e/files.rs"]
+mod files;
 #[path = "e2e/hardening.rs"]
 mod hardening;
 #[path = "e2e/hostile.rs"]

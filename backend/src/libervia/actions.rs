@@ -87,7 +87,8 @@ pub async fn error_note(lib: &Lib, profile: &str, title: &str, message: &str) {
     emit(lib, profile, data).await;
 }
 
-fn note(title: &str, level: &str, message: &str) -> String {
+/// An XMLUI note dialog.
+pub fn note(title: &str, level: &str, message: &str) -> String {
     format!(
         "<?xml version=\"1.0\" ?><sat_xmlui title=\"{}\" type=\"dialog\">\
          <dialog level=\"{level}\" type=\"note\"><message>{}</message></dialog></sat_xmlui>",

@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
         "handlers::bookmarks",
         "handlers::blog",
         "handlers::cache",
+        "handlers::files",
         "handlers::identity",
         "handlers::messages",
         "handlers::misc",

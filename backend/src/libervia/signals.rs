@@ -5,17 +5,19 @@
 //! call and this forwarder share a set of announced profiles, and whichever sees the
 //! profile connected first sends the signal, once.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use perch_actions::Signal;
 use perch_actions::signals::{ChatState, ContactState};
 use perch_plugin_api::{ConnectionState, HistoryMessage};
+use serde_json::Value;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use super::context::{CORE_INTERFACE, Lib, PLUGIN_INTERFACE, lock};
 use super::shapes;
 use super::{actions, room_events};
-use crate::events::Event;
+use crate::events::{Event, JobPhase};
 
 /// Sends `connected(jid, profile)` unless it went out already for this connection.
 pub async fn announce_connected(lib: &Lib, profile: &str, jid: &str) {
@@ -188,6 +190,59 @@ async fn emit(lib: &Lib, ev: Event) {
         } if plugin == room_events::PLUGIN => {
             room_events::on_signal(lib, &name, &profile, &data).await;
         }
-        Event::Plugin { .. } | Event::Job { .. } => {}
+        Event::Job {
+            phase,
+            id,
+            profile,
+            data,
+        } => file_progress(lib, phase, id, profile, data).await,
+        Event::Plugin { .. } => {}
+    }
+}
+
+/// A file transfer's job as 0.9's `progressStarted`, `progressFinished` and
+/// `progressError` (what `fileUpload` and `fileDownload` callers wait for); other
+/// jobs have no 0.9 counterpart and stay off this bridge.
+async fn file_progress(lib: &Lib, phase: JobPhase, id: String, profile: String, data: Value) {
+    let file_job = match lib.daemon.job(&id).await {
+        Ok(j) => j.plugin == "XEP-0363" || j.plugin == "XEP-0066",
+        Err(_) => false,
+    };
+    if !file_job {
+        return;
+    }
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match phase {
+        JobPhase::Started => {
+            let direction = if data["kind"] == "download" {
+                "in"
+            } else {
+                "out"
+            };
+            let meta = HashMap::from([
+                ("type".to_owned(), "file".to_owned()),
+                ("direction".to_owned(), direction.to_owned()),
+                ("name".to_owned(), text(&data["description"])),
+            ]);
+            lib.emit(CORE_INTERFACE, "progressStarted", &(id, meta, profile))
+                .await;
+        }
+        JobPhase::Finished => {
+            let meta: HashMap<String, String> = data
+                .as_object()
+                .map(|o| o.iter().map(|(k, v)| (k.clone(), text(v))).collect())
+                .unwrap_or_default();
+            lib.emit(CORE_INTERFACE, "progressFinished", &(id, meta, profile))
+                .await;
+        }
+        JobPhase::Error => {
+            let error = text(&data["error"]);
+            lib.emit(CORE_INTERFACE, "progressError", &(id, error, profile))
+                .await;
+        }
+        JobPhase::Progress => {}
     }
 }

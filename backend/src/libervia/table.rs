@@ -19,8 +19,8 @@ use zbus::message::Message;
 
 use super::context::Lib;
 use super::handlers::{
-    blocking, blog, bookmarks, cache, identity, messages, misc, muc, params, profiles, pubsub,
-    roster,
+    blocking, blog, bookmarks, cache, files, identity, messages, misc, muc, params, profiles,
+    pubsub, roster,
 };
 use super::reply::Answer;
 
@@ -464,7 +464,7 @@ pub const CORE_METHODS: &[MethodRow] = &[
         "progressGet",
         "ss",
         "a{ss}",
-        Serve::none(&["id", "profile"]),
+        Serve::by(&["id", "profile"], h!(files::progress_get)),
     ),
     (
         "progressGetAll",
@@ -682,7 +682,12 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
     ("eventModify", "sssss", "", Serve::NONE),
     ("eventsGet", "ssasss", "s", Serve::NONE),
     ("exportCommand", "sasasa{ss}s", "", Serve::NONE),
-    ("fileDownload", "ssss", "s", Serve::NONE),
+    (
+        "fileDownload",
+        "ssss",
+        "s",
+        Serve::by(&[], h!(files::download)),
+    ),
     ("fileDownloadComplete", "ssss", "s", Serve::NONE),
     ("fileHTTPUpload", "sssbs", "", Serve::NONE),
     ("fileHTTPUploadGetSlot", "sisss", "(ssaa{ss})", Serve::NONE),
@@ -690,7 +695,12 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
     ("fileJingleSend", "ssssa{ss}s", "", Serve::NONE),
     ("fileSend", "ssssss", "a{ss}", Serve::NONE),
     ("fileSharingDelete", "ssss", "", Serve::NONE),
-    ("fileUpload", "sssss", "a{ss}", Serve::NONE),
+    (
+        "fileUpload",
+        "sssss",
+        "a{ss}",
+        Serve::by(&[], h!(files::upload)),
+    ),
     ("findGateways", "ss", "s", Serve::NONE),
     ("forumTopicCreate", "ssa{ss}s", "", Serve::NONE),
     ("forumTopicsGet", "ssa{ss}s", "(aa{ss}s)", Serve::NONE),

@@ -52,6 +52,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Block(cmd) => crate::block::run(cmd, json_out, &client().await?).await?,
         Command::Avatar(cmd) => crate::identity::avatar(cmd, json_out, &client().await?).await?,
         Command::Vcard(cmd) => crate::identity::vcard(cmd, json_out, &client().await?).await?,
+        Command::File(cmd) => crate::file::run(cmd, json_out, &client().await?).await?,
         Command::Debug(DebugCommand::Triggers) => {
             let list = parse(client().await?.debug_triggers().await?)?;
             output::triggers(&list, json_out);

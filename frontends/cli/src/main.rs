@@ -11,6 +11,7 @@ mod blog;
 mod call;
 mod client;
 mod commands;
+mod file;
 mod identity;
 mod message_actions;
 mod muc;
@@ -115,6 +116,9 @@ enum Command {
     /// vCards (XEP-0054): read one, change ours.
     #[command(subcommand)]
     Vcard(identity::VcardCommand),
+    /// Files: upload and send (XEP-0363), download links.
+    #[command(subcommand)]
+    File(file::FileCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -28,6 +28,7 @@ pub mod blog;
 pub mod cache;
 pub mod calls;
 pub mod disco;
+pub mod files;
 pub mod identity;
 pub mod messages;
 pub mod muc;
@@ -158,6 +159,7 @@ pub fn all() -> Vec<ActionInfo> {
     v.extend(calls::all());
     v.extend(blocking::all());
     v.extend(identity::all());
+    v.extend(files::all());
     v
 }
 

@@ -127,6 +127,12 @@ pub enum HostError {
     BadArgument(String),
     #[error("{0}")]
     Timeout(String),
+    /// A server outside XMPP (an HTTP one) could not be reached: DNS, TCP, TLS.
+    #[error("server unreachable for {host}: {reason}")]
+    Unreachable { host: String, reason: String },
+    /// A server's TLS certificate did not verify (with the profile's CA rules).
+    #[error("TLS certificate of {host} not trusted: {reason}")]
+    CertificateNotTrusted { host: String, reason: String },
     /// The other entity answered with a stanza error.
     #[error("{0}")]
     Stanza(crate::StanzaError),
@@ -345,4 +351,20 @@ pub trait Host: Send + Sync {
         kind: &str,
         description: &str,
     ) -> BoxFuture<'_, Result<JobHandle, HostError>>;
+
+    /// The TLS client configuration of the profile's XMPP stream (the system's roots
+    /// plus the profile's CA file, or no verification when the profile is
+    /// `insecure`): what a plugin's own TLS connections (HTTP uploads) must use, so
+    /// they trust exactly what the stream trusts.
+    fn tls_config(
+        &self,
+        _profile: &str,
+    ) -> BoxFuture<'_, Result<Arc<rustls::ClientConfig>, HostError>> {
+        async {
+            Err(HostError::Internal(
+                "this host has no TLS configuration".into(),
+            ))
+        }
+        .boxed()
+    }
 }

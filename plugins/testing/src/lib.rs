@@ -140,6 +140,8 @@ struct Records {
     /// What `message(profile, with, id)` finds: the test's stored messages.
     messages: Vec<perch_plugin_api::HistoryMessage>,
     jobs: Vec<(String, String)>,
+    /// `set_message_extra` calls: (profile, message id, key, value).
+    extras: Vec<(String, String, String, Value)>,
     plugins: Vec<Arc<dyn Plugin>>,
     connected: bool,
 }
@@ -550,6 +552,11 @@ impl MockServer {
     pub fn jobs(&self) -> Vec<(String, String)> {
         self.shared.records().jobs.clone()
     }
+
+    /// What plugins asked `set_message_extra`: (profile, message id, key, value).
+    pub fn extra_calls(&self) -> Vec<(String, String, String, Value)> {
+        self.shared.records().extras.clone()
+    }
 }
 
 /// The host of one plugin on a [`MockServer`].
@@ -726,12 +733,19 @@ impl Host for MockHost {
 
     fn set_message_extra(
         &self,
-        _profile: &str,
-        _message_id: &str,
-        _key: &str,
-        _value: Value,
+        profile: &str,
+        message_id: &str,
+        key: &str,
+        value: Value,
     ) -> BoxFuture<'_, Result<bool, HostError>> {
-        // History is the core's: no message is stored in a mock session.
+        // History is the core's: no message is stored in a mock session; the call
+        // is recorded.
+        self.shared.records().extras.push((
+            profile.to_owned(),
+            message_id.to_owned(),
+            key.to_owned(),
+            value,
+        ));
         async { Ok(false) }.boxed()
     }
 

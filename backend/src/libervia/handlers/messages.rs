@@ -14,18 +14,22 @@ use perch_plugin_api::HistoryMessage;
 
 use crate::libervia::errors;
 
-use super::{action, typed};
+use super::{action, typed, upload_attachments};
 
 /// `messageSend(to, message, subject, type, extra, profile_key)`: the body in the
 /// default language (else any); `auto` is `groupchat` to a room we are in (a bare
 /// JID), else `chat`. A room message may be a room command (`/kick`…, run instead).
+/// The files of `extra.attachments` (`{"path"}`) are uploaded first (XEP-0363) and
+/// their links added to the body, each on its own line, as 0.9 does; the stored
+/// message lists them in its `extra.attachments`.
 pub async fn send(
     lib: &Lib,
     (to, message, _subject, kind, extra, key): (String, Map, Map, String, String, String),
 ) -> Answer {
     let p = lib.profile(&key).await?;
+    let mut extra_v = Value::Null;
     if !extra.trim().is_empty() {
-        serde_json::from_str::<Value>(&extra)
+        extra_v = serde_json::from_str::<Value>(&extra)
             .map_err(|e| LibError::value(&format!("extra is not JSON: {e}")))?;
     }
     let mut body = message
@@ -47,7 +51,21 @@ pub async fn send(
             Text::Send(text) => body = text.to_owned(),
         }
     }
-    lib.daemon.send_message(&p, &to, &body, kind).await?;
+    let files = upload_attachments(lib, &p, &extra_v).await?;
+    if !files.is_empty() {
+        let links: Vec<&str> = files.iter().map(|f| f.url.as_str()).collect();
+        if !body.trim().is_empty() {
+            body.push('\n');
+        }
+        body.push_str(&links.join("\n"));
+    }
+    let sent = lib.daemon.send_message(&p, &to, &body, kind).await?;
+    if !files.is_empty() {
+        let list = serde_json::to_value(&files).unwrap_or_default();
+        lib.daemon
+            .set_message_extra(&p, &sent.id, "attachments", list)
+            .await?;
+    }
     unit()
 }
 

@@ -14,6 +14,7 @@ pub mod blocking;
 pub mod blog;
 pub mod bookmarks;
 pub mod cache;
+pub mod files;
 pub mod identity;
 pub mod messages;
 pub mod misc;
@@ -23,6 +24,9 @@ pub mod profiles;
 pub mod pubsub;
 pub mod roster;
 
+use std::time::Duration;
+
+use perch_actions::files::{Attachment, FileSend, FileSendArgs, Uploaded};
 use serde_json::Value;
 
 use crate::libervia::context::Lib;
@@ -75,4 +79,61 @@ pub async fn items_page(lib: &Lib, profile: &str, act: &str, node: &str, args: V
         other => other?,
     };
     out(items_result(&v))
+}
+
+/// Uploads the files of `extra.attachments` (`{"path", "name"?}` each, as
+/// libervia-cli's `message send -a` gives them) one after the other over XEP-0363,
+/// waiting for each: what `messageSend` links, as 0.9's attachment plugin does.
+pub async fn upload_attachments(
+    lib: &Lib,
+    profile: &str,
+    extra: &Value,
+) -> Result<Vec<Attachment>, LibError> {
+    let Some(list) = extra.get("attachments").and_then(Value::as_array) else {
+        return Ok(Vec::new());
+    };
+    let mut done = Vec::new();
+    for a in list {
+        let Some(path) = a["path"].as_str() else {
+            continue;
+        };
+        let args = FileSendArgs {
+            path: path.to_owned(),
+            to: None,
+            groupchat: false,
+            name: a["name"].as_str().map(str::to_owned),
+        };
+        let t = typed::<FileSend>(lib, profile, args).await?;
+        let up = wait_upload(lib, &t.job).await?;
+        done.push(Attachment {
+            url: up.url,
+            name: up.name,
+            size: Some(up.size),
+            media_type: Some(up.media_type),
+        });
+    }
+    Ok(done)
+}
+
+/// The result of upload job `job`, once it ended.
+async fn wait_upload(lib: &Lib, job: &str) -> Result<Uploaded, LibError> {
+    loop {
+        let j = lib.daemon.job(job).await?;
+        match j.state.as_str() {
+            "running" => tokio::time::sleep(Duration::from_millis(100)).await,
+            "finished" => {
+                return serde_json::from_str(j.result.as_deref().unwrap_or_default()).map_err(
+                    |e| LibError::exc(errors::INTERNAL, &format!("upload {job}: {e}"), ""),
+                );
+            }
+            _ => {
+                let why = j.error.unwrap_or_default();
+                return Err(LibError::exc(
+                    errors::DATA,
+                    &format!("Can't upload file: {why}"),
+                    "",
+                ));
+            }
+        }
+    }
 }
