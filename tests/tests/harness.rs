@@ -243,7 +243,8 @@ fn ejabberd_starts_offers_starttls_with_trusted_cert() {
         .expect("registered_users of the second");
     assert_eq!(users.lines().collect::<Vec<_>>(), ["carol"], "{users}");
 
-    // Nothing but loopback: the c2s port and the Erlang distribution port, no UDP, no v6.
+    // Nothing but loopback: the c2s port, the HTTPS upload port (XEP-0363) and the
+    // Erlang distribution port, no UDP, no v6.
     let beam = ejabberd.beam_pid().expect("beam.smp pid");
     let sockets = sockets_of(beam);
     let listeners: Vec<_> = sockets
@@ -256,10 +257,17 @@ fn ejabberd_starts_offers_starttls_with_trusted_cert() {
             .any(|(_, addr, p, _)| addr == "127.0.0.1" && *p == port),
         "c2s port {port} not listening on 127.0.0.1: {sockets:?}"
     );
+    assert!(
+        listeners
+            .iter()
+            .any(|(_, addr, p, _)| addr == "127.0.0.1" && *p == ejabberd.https_port()),
+        "upload port {} not listening on 127.0.0.1: {sockets:?}",
+        ejabberd.https_port()
+    );
     assert_eq!(
         listeners.len(),
-        2,
-        "expected c2s + distribution: {sockets:?}"
+        3,
+        "expected c2s + HTTPS upload + distribution: {sockets:?}"
     );
     for (proto, addr, p, _) in &sockets {
         assert!(
