@@ -427,14 +427,13 @@ impl Daemon {
         if message.id.is_none() {
             message.id = Some(Id(new_message_id()));
         }
-        let mut args = OutgoingMessage {
-            profile: p.name.clone(),
-            message,
-            peer: None,
-        };
+        let mut args = OutgoingMessage::new(p.name.clone(), message);
         match self.registry.triggers.fire::<MessageSend>(&mut args).await {
             Outcome::Proceed => {}
             Outcome::Stopped { by } => {
+                if let Some(why) = args.refused {
+                    return Err(why.into());
+                }
                 return Err(Error::Cancelled(format!(
                     "plugin {by} stopped sending this message"
                 )));
@@ -446,8 +445,15 @@ impl Daemon {
                 )));
             }
         }
-        let OutgoingMessage { message, peer, .. } = args;
-        let body = stanzas::body(&message)
+        let OutgoingMessage {
+            message,
+            peer,
+            history_body,
+            extra,
+            ..
+        } = args;
+        let body = history_body
+            .or_else(|| stanzas::body(&message))
             .ok_or_else(|| Error::bad_argument("body", "a message to send needs a text"))?;
         let session = self.sessions.lock().await.get(&p.name).cloned();
         let from = session
@@ -469,6 +475,7 @@ impl Daemon {
             origin_id: stanzas::origin_id(&message),
             stanza_id: None,
             replaces: stanzas::replace_id(&message),
+            extra,
         };
         let stanza = String::from(&Element::from(message));
         let (message, corrected) = match self.history.enqueue(p.id, record, stanza).await {
@@ -827,6 +834,18 @@ impl Daemon {
     /// The profile called `name` exactly.
     pub async fn profile(&self, name: &str) -> Result<ProfileModel> {
         self.profiles.get(name).await
+    }
+
+    /// Seals a plugin's secret for a profile (`Host::seal`).
+    pub async fn seal_secret(&self, plugin: &str, profile: &str, secret: &[u8]) -> Result<String> {
+        let m = self.profiles.get(profile).await?;
+        self.profiles.seal_secret(plugin, &m, secret)
+    }
+
+    /// Opens a plugin's sealed secret (`Host::unseal`).
+    pub async fn open_secret(&self, plugin: &str, profile: &str, sealed: &str) -> Result<Vec<u8>> {
+        let m = self.profiles.get(profile).await?;
+        self.profiles.open_secret(plugin, &m, sealed)
     }
 
     /// The profile `name`, or the default one for `""`.

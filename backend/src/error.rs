@@ -42,6 +42,9 @@ pub enum Error {
     Cancelled(String),
     #[error("timed out: {0}")]
     Timeout(String),
+    /// A message that must go encrypted could not be; nothing was sent.
+    #[error("not encrypted, not sent: {0}")]
+    NotEncrypted(String),
     /// Another entity answered with this stanza error; its D-Bus name is the
     /// condition (`ItemNotFound`, `Forbidden`, …).
     #[error("{0}")]
@@ -72,6 +75,7 @@ impl Error {
             Self::UnknownMessage(_) => "UnknownMessage",
             Self::Cancelled(_) => "Cancelled",
             Self::Timeout(_) => "Timeout",
+            Self::NotEncrypted(_) => "NotEncrypted",
             Self::Stanza(e) => e.dbus_name(),
             Self::Xmpp(_) => "Xmpp",
             Self::Storage(_) => "Storage",
@@ -118,6 +122,7 @@ impl From<perch_plugin_api::HostError> for Error {
                 reason: m,
             },
             H::Timeout(m) => Self::Timeout(m),
+            H::NotEncrypted(m) => Self::NotEncrypted(m),
             H::Stanza(e) => Self::Stanza(e),
             H::Xmpp(m) => Self::Xmpp(m),
             H::Storage(m) | H::Internal(m) => Self::Internal(m),
@@ -133,6 +138,7 @@ impl From<Error> for perch_plugin_api::HostError {
             Error::InvalidJid { jid, reason } => Self::InvalidJid { jid, reason },
             Error::BadArgument { name, reason } => Self::BadArgument(format!("{name}: {reason}")),
             Error::Timeout(m) => Self::Timeout(m),
+            Error::NotEncrypted(m) => Self::NotEncrypted(m),
             Error::Stanza(e) => Self::Stanza(e),
             Error::Xmpp(m) => Self::Xmpp(m),
             Error::Storage(e) => Self::Storage(e.to_string()),

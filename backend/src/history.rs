@@ -71,6 +71,9 @@ pub struct NewMessage {
     pub stanza_id: Option<(String, String)>,
     /// The id of the message this one corrects (XEP-0308), if it says so.
     pub replaces: Option<String>,
+    /// What the message's `extra` starts with (`encryption`, set by an
+    /// encryption plugin).
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What storing a message did.
@@ -246,7 +249,7 @@ fn view_new(m: &NewMessage) -> HistoryMessage {
         state: m.state,
         origin_id: m.origin_id.clone(),
         stanza_id: m.stanza_id.as_ref().map(|(id, _)| id.clone()),
-        extra: Default::default(),
+        extra: m.extra.clone(),
     }
 }
 
@@ -272,7 +275,7 @@ async fn insert(
         to_jid: Set(m.to.clone()),
         kind: Set(m.kind.clone()),
         body: Set(m.body.clone()),
-        extra: Set("{}".to_owned()),
+        extra: Set(serde_json::Value::Object(m.extra.clone()).to_string()),
         origin_id: Set(m.origin_id.clone()),
         stanza_id: Set(stanza_id),
         stanza_id_by: Set(stanza_id_by),

@@ -59,6 +59,7 @@ pub fn builtin() -> Vec<PluginFactory> {
     all.extend(perch_plugins_im::builtin());
     all.extend(perch_plugins_pubsub::builtin());
     all.extend(perch_plugins_calls::builtin());
+    all.extend(perch_plugins_e2ee::builtin());
     all
 }
 

@@ -305,11 +305,13 @@ impl Inbox {
             source,
             direction,
             peer,
+            extra,
             ..
         } = args;
         let Some((mut record, stamped)) = self.record(&m, bound, direction, peer) else {
             return true;
         };
+        record.extra.extend(extra);
         if stamped {
             self.place_in_its_second(&mut record).await;
         }
@@ -456,6 +458,7 @@ impl Inbox {
             origin_id: stanzas::origin_id(m),
             stanza_id: stanzas::stanza_id(m, &by).map(|id| (id, by)),
             replaces: stanzas::replace_id(m),
+            extra: serde_json::Map::new(),
         };
         Some((record, stamped))
     }

@@ -1082,6 +1082,8 @@ mod libervia_muc;
 mod messaging;
 #[path = "e2e/muc.rs"]
 mod muc;
+#[path = "e2e/omemo.rs"]
+mod omemo;
 #[path = "e2e/pubsub.rs"]
 mod pubsub;
 #[path = "e2e/socket.rs"]

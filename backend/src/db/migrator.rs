@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
         all.extend(perch_plugins_pubsub::migrations());
         all.extend(perch_plugins_im::migrations());
         all.extend(perch_plugins_calls::migrations());
+        all.extend(perch_plugins_e2ee::migrations());
         all.sort_by(|a, b| a.name().cmp(b.name()));
         all
     }
@@ -56,6 +57,7 @@ mod tests {
                 "m20261202_000009_libervia_params",
                 "m20261202_000010_calls",
                 "m20261207_000011_blocking",
+                "m20261207_000012_omemo",
             ]
         );
     }

@@ -44,6 +44,7 @@ fn message(i: usize) -> NewMessage {
         origin_id: None,
         stanza_id: None,
         replaces: None,
+        extra: Default::default(),
     }
 }
 

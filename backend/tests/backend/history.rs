@@ -23,6 +23,7 @@ fn incoming(id: &str, body: &str, t: i64) -> NewMessage {
         origin_id: None,
         stanza_id: None,
         replaces: None,
+        extra: Default::default(),
     }
 }
 

@@ -11,6 +11,7 @@ mod blog;
 mod call;
 mod client;
 mod commands;
+mod encrypt;
 mod muc;
 mod output;
 mod pubsub;
@@ -107,6 +108,12 @@ enum Command {
     /// Blocking (XEP-0191): block, unblock and list JIDs; report spam.
     #[command(subcommand)]
     Block(block::BlockCommand),
+    /// End-to-end encryption of a conversation (OMEMO): start, stop, status.
+    #[command(subcommand)]
+    Encryption(encrypt::EncryptionCommand),
+    /// OMEMO keys: fingerprints, devices, trust.
+    #[command(subcommand)]
+    Omemo(encrypt::OmemoCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -256,6 +263,10 @@ enum MessageCommand {
         text: Option<String>,
         #[arg(long = "type", value_enum, default_value = "chat")]
         kind: MessageType,
+        /// Encrypt it (OMEMO), and every later message of the conversation: the
+        /// message fails (`NotEncrypted`) rather than go in clear.
+        #[arg(long)]
+        encrypt: bool,
     },
     /// Messages not yet confirmed by the server (queued while offline, or in
     /// flight), oldest first; `cancel ID` takes a queued one back.

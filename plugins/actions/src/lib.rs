@@ -28,6 +28,7 @@ pub mod blog;
 pub mod cache;
 pub mod calls;
 pub mod disco;
+pub mod encryption;
 pub mod messages;
 pub mod muc;
 pub mod pubsub;
@@ -152,6 +153,7 @@ pub fn all() -> Vec<ActionInfo> {
     v.extend(muc::all());
     v.extend(calls::all());
     v.extend(blocking::all());
+    v.extend(encryption::all());
     v
 }
 

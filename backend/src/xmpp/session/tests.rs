@@ -213,6 +213,7 @@ impl Harness {
             origin_id: None,
             stanza_id: None,
             replaces: None,
+            extra: Default::default(),
         };
         self.history
             .enqueue(self.profile_id, m, stanza)
