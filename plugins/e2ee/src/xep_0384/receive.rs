@@ -20,6 +20,10 @@ use super::{Me, Omemo, pep, store, wire};
 /// What a message that could not be decrypted shows instead of its text.
 pub const PLACEHOLDER: &str = "[encrypted message that could not be decrypted]";
 
+/// Why our own message can't be read back: OMEMO does not encrypt for the sending
+/// device (history has its plaintext from when it was sent).
+pub const SENT_BY_US: &str = "sent by this device";
+
 /// What decrypting gave.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decrypted {
@@ -70,7 +74,10 @@ pub(crate) fn on_received(me: Arc<Omemo>, args: &mut IncomingMessage) -> BoxFutu
                     from: args.message.from.as_ref().map(ToString::to_string).unwrap_or_default(),
                     reason,
                 };
-                me.host.signal(DecryptionFailed, &args.profile, &payload);
+                // Our own message come back (the archive): nothing to tell.
+                if payload.reason != SENT_BY_US {
+                    me.host.signal(DecryptionFailed, &args.profile, &payload);
+                }
                 Flow::Continue
             }
         }
@@ -133,7 +140,7 @@ impl Omemo {
             .find(|k| k.rid == me.device && k.jid.as_deref().is_none_or(|j| j == own));
         let Some(key) = key else {
             let why = if enc.sid == me.device && *sender == me.jid {
-                "sent by this device"
+                SENT_BY_US
             } else {
                 "not for this device"
             };

@@ -14,6 +14,7 @@ use perch_plugin_api::parsers::message::{Lang, Message, MessageType};
 use perch_plugin_api::points::{MessageSend, OutgoingMessage};
 use perch_plugin_testing::{MockServer, PROFILE, SentIq, stanza_error};
 use perch_plugins_e2ee::xep_0384::{self, wire};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 const PS: &str = "http://jabber.org/protocol/pubsub";
@@ -274,6 +275,16 @@ async fn keys_are_published_open_and_the_identity_is_sealed() {
             .unwrap()
             .starts_with("mock-sealed:XEP-0384:")
     );
+    // Deleting the profile deletes its keys.
+    server
+        .db()
+        .execute_unprepared("DELETE FROM profile")
+        .await
+        .unwrap();
+    for t in ["omemo_identity", "omemo_prekeys", "omemo_device", "omemo_trust"] {
+        let n = server.rows(&format!("SELECT COUNT(*) FROM {t}")).await;
+        assert_eq!(n[0][0].as_deref(), Some("0"), "{t}");
+    }
     let features = server.features();
     assert!(
         features.contains(&"urn:xmpp:omemo:2:devices+notify".to_owned()),
