@@ -24,6 +24,9 @@ pub const PLACEHOLDER: &str = "[encrypted message that could not be decrypted]";
 /// device (history has its plaintext from when it was sent).
 pub const SENT_BY_US: &str = "sent by this device";
 
+/// Why a second copy of a message can't be read: its key was used.
+pub const COPY: &str = "already decrypted (a copy)";
+
 /// What decrypting gave.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decrypted {
@@ -74,8 +77,9 @@ pub(crate) fn on_received(me: Arc<Omemo>, args: &mut IncomingMessage) -> BoxFutu
                     from: args.message.from.as_ref().map(ToString::to_string).unwrap_or_default(),
                     reason,
                 };
-                // Our own message come back (the archive): nothing to tell.
-                if payload.reason != SENT_BY_US {
+                // Our own message come back, or a copy of one already read (the
+                // archive): history has its text, nothing to tell.
+                if payload.reason != SENT_BY_US && payload.reason != COPY {
                     me.host.signal(DecryptionFailed, &args.profile, &payload);
                 }
                 Flow::Continue
@@ -94,7 +98,7 @@ fn set_body(m: &mut Message, text: String) {
 fn reason(e: &CryptoError) -> String {
     match e {
         CryptoError::UnknownPreKey(_) => "the key exchange uses a prekey we no longer have".into(),
-        CryptoError::Duplicate => "already decrypted (a copy)".into(),
+        CryptoError::Duplicate => COPY.into(),
         other => other.to_string(),
     }
 }
@@ -150,7 +154,11 @@ impl Omemo {
             Ok(x) => x,
             Err(why) => return Ok((Decrypted::Failed(why), false)),
         };
-        Ok((open_payload(enc, &km, sender), answer))
+        let out = open_payload(enc, &km, sender);
+        if matches!(out, Decrypted::Text(_)) {
+            tracing::trace!(%profile, %sender, device = enc.sid, "message decrypted");
+        }
+        Ok((out, answer))
     }
 
     /// The key material of `key`, from the stored session or a new one (a key

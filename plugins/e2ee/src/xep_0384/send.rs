@@ -134,6 +134,7 @@ impl Omemo {
                 }
             }
         }
+        tracing::trace!(%profile, %to, version = ?v, devices = keys.len(), "message encrypted");
         let enc = wire::Encrypted {
             version: v,
             sid: me.device,

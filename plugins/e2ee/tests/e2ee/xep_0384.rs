@@ -281,7 +281,12 @@ async fn keys_are_published_open_and_the_identity_is_sealed() {
         .execute_unprepared("DELETE FROM profile")
         .await
         .unwrap();
-    for t in ["omemo_identity", "omemo_prekeys", "omemo_device", "omemo_trust"] {
+    for t in [
+        "omemo_identity",
+        "omemo_prekeys",
+        "omemo_device",
+        "omemo_trust",
+    ] {
         let n = server.rows(&format!("SELECT COUNT(*) FROM {t}")).await;
         assert_eq!(n[0][0].as_deref(), Some("0"), "{t}");
     }
