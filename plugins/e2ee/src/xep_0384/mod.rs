@@ -194,13 +194,10 @@ impl Omemo {
         v: Version,
     ) -> Result<perch_omemo::DeviceKeys, HostError> {
         let db = self.host.store();
-        let mut keys = match store::keys(db, me.pid, v).await? {
-            Some(k) => k,
-            None => {
-                let k = perch_omemo::DeviceKeys::generate(v, &me.identity, PREKEYS);
-                store::save_keys(db, me.pid, &k).await?;
-                return Ok(k);
-            }
+        let Some(mut keys) = store::keys(db, me.pid, v).await? else {
+            let k = perch_omemo::DeviceKeys::generate(v, &me.identity, PREKEYS);
+            store::save_keys(db, me.pid, &k).await?;
+            return Ok(k);
         };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

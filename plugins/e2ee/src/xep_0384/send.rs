@@ -127,10 +127,12 @@ impl Omemo {
         }
         if me.jid != *to {
             for d in store::devices(db, me.pid, me.jid.as_str()).await? {
-                if d.active && d.version == v && d.id != me.device {
-                    if let Ok(k) = self.key_for(profile, &me, &d, &key_material).await? {
-                        keys.push(k);
-                    }
+                if d.active
+                    && d.version == v
+                    && d.id != me.device
+                    && let Ok(k) = self.key_for(profile, &me, &d, &key_material).await?
+                {
+                    keys.push(k);
                 }
             }
         }
