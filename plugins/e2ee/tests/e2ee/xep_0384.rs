@@ -21,10 +21,13 @@ const PS: &str = "http://jabber.org/protocol/pubsub";
 const BOB: &str = "bob@example.org";
 const ME_BARE: &str = "me@example.org";
 
-/// A PEP service: items by (owner, node), each (id, payload).
+/// A node's items: (id, payload).
+type Items = Vec<(String, Element)>;
+
+/// A PEP service: items by (owner, node).
 #[derive(Default)]
 struct Pep {
-    nodes: Mutex<HashMap<(String, String), Vec<(String, Element)>>>,
+    nodes: Mutex<HashMap<(String, String), Items>>,
 }
 
 impl Pep {
