@@ -237,15 +237,15 @@ mod tests {
     fn secrets_and_passwords_never_open_as_each_other() {
         let dir = tempfile::tempdir().unwrap();
         let s = Sealer::load_or_create(&dir.path().join("secret.key")).unwrap();
-        let sealed = s.seal_secret("XEP-0384\01", b"\x01\x02seed").unwrap();
+        let sealed = s.seal_secret("XEP-0384\0p1", b"\x01\x02seed").unwrap();
         assert_eq!(
-            s.open_secret("p", "XEP-0384\01", &sealed).unwrap(),
+            s.open_secret("p", "XEP-0384\0p1", &sealed).unwrap(),
             b"\x01\x02seed"
         );
-        assert!(s.open_secret("p", "XEP-0384\02", &sealed).is_err());
-        assert!(s.open("p", "XEP-0384\01", &sealed).is_err());
-        let pw = s.seal("XEP-0384\01", &Password::new("pw".into())).unwrap();
-        assert!(s.open_secret("p", "XEP-0384\01", &pw).is_err());
+        assert!(s.open_secret("p", "XEP-0384\0p2", &sealed).is_err());
+        assert!(s.open("p", "XEP-0384\0p1", &sealed).is_err());
+        let pw = s.seal("XEP-0384\0p1", &Password::new("pw".into())).unwrap();
+        assert!(s.open_secret("p", "XEP-0384\0p1", &pw).is_err());
     }
 
     #[test]

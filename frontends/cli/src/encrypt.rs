@@ -84,10 +84,10 @@ fn print_devices(d: &[Device], json_out: bool) {
         return;
     }
     for d in d {
-        let fp = d.fingerprint.as_deref().map_or_else(
-            || "(fingerprint unknown)".to_owned(),
-            |f| encryption::group(f),
-        );
+        let fp = d
+            .fingerprint
+            .as_deref()
+            .map_or_else(|| "(fingerprint unknown)".to_owned(), encryption::group);
         println!(
             "{} {} [{}] {} {}",
             d.jid,
