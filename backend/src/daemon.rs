@@ -427,14 +427,13 @@ impl Daemon {
         if message.id.is_none() {
             message.id = Some(Id(new_message_id()));
         }
-        let mut args = OutgoingMessage {
-            profile: p.name.clone(),
-            message,
-            peer: None,
-        };
+        let mut args = OutgoingMessage::new(p.name.clone(), message);
         match self.registry.triggers.fire::<MessageSend>(&mut args).await {
             Outcome::Proceed => {}
             Outcome::Stopped { by } => {
+                if let Some(why) = args.refused {
+                    return Err(why.into());
+                }
                 return Err(Error::Cancelled(format!(
                     "plugin {by} stopped sending this message"
                 )));
@@ -446,10 +445,21 @@ impl Daemon {
                 )));
             }
         }
-        let OutgoingMessage { message, peer, .. } = args;
-        let content = stanzas::content(&message).ok_or_else(|| {
+        let OutgoingMessage {
+            message,
+            peer,
+            history_body,
+            extra,
+            ..
+        } = args;
+        let mut content = stanzas::content(&message).ok_or_else(|| {
             Error::bad_argument("body", "a message to send needs a text (or an action)")
         })?;
+        // An encryption plugin sent a fallback on the wire; history keeps the text.
+        if let Some(text) = history_body {
+            content.body = text;
+        }
+        content.extra.extend(extra);
         let session = self.sessions.lock().await.get(&p.name).cloned();
         let from = session
             .as_ref()
@@ -849,6 +859,18 @@ impl Daemon {
     /// The profile called `name` exactly.
     pub async fn profile(&self, name: &str) -> Result<ProfileModel> {
         self.profiles.get(name).await
+    }
+
+    /// Seals a plugin's secret for a profile (`Host::seal`).
+    pub async fn seal_secret(&self, plugin: &str, profile: &str, secret: &[u8]) -> Result<String> {
+        let m = self.profiles.get(profile).await?;
+        self.profiles.seal_secret(plugin, &m, secret)
+    }
+
+    /// Opens a plugin's sealed secret (`Host::unseal`).
+    pub async fn open_secret(&self, plugin: &str, profile: &str, sealed: &str) -> Result<Vec<u8>> {
+        let m = self.profiles.get(profile).await?;
+        self.profiles.open_secret(plugin, &m, sealed)
     }
 
     /// The profile `name`, or the default one for `""`.

@@ -42,6 +42,9 @@ pub enum Error {
     Cancelled(String),
     #[error("timed out: {0}")]
     Timeout(String),
+    /// A message that must go encrypted could not be; nothing was sent.
+    #[error("not encrypted, not sent: {0}")]
+    NotEncrypted(String),
     /// Another entity answered with this stanza error; its D-Bus name is the
     /// condition (`ItemNotFound`, `Forbidden`, …).
     #[error("{0}")]
@@ -72,6 +75,7 @@ impl Error {
             Self::UnknownMessage(_) => "UnknownMessage",
             Self::Cancelled(_) => "Cancelled",
             Self::Timeout(_) => "Timeout",
+            Self::NotEncrypted(_) => "NotEncrypted",
             Self::Stanza(e) => e.dbus_name(),
             Self::Xmpp(_) => "Xmpp",
             Self::Storage(_) => "Storage",
@@ -126,6 +130,7 @@ impl From<perch_plugin_api::HostError> for Error {
                 domain: host,
                 reason,
             },
+            H::NotEncrypted(m) => Self::NotEncrypted(m),
             H::Stanza(e) => Self::Stanza(e),
             H::Xmpp(m) => Self::Xmpp(m),
             H::Storage(m) | H::Internal(m) => Self::Internal(m),
@@ -149,6 +154,7 @@ impl From<Error> for perch_plugin_api::HostError {
                 host: domain,
                 reason,
             },
+            Error::NotEncrypted(m) => Self::NotEncrypted(m),
             Error::Stanza(e) => Self::Stanza(e),
             Error::Xmpp(m) => Self::Xmpp(m),
             Error::Storage(e) => Self::Storage(e.to_string()),

@@ -84,7 +84,7 @@ pub struct NewMessage {
     /// The id of the message this one corrects (XEP-0308), if it says so.
     pub replaces: Option<String>,
     /// What the message says about itself, stored as its `extra` (a reply's
-    /// `reply_to`, `/me`).
+    /// `reply_to`, `/me`; an encryption plugin's `encryption`).
     pub extra: serde_json::Map<String, serde_json::Value>,
     /// What it does to another message instead of being one (a reaction, a
     /// retraction): then its body is empty and it is folded into its target.

@@ -99,6 +99,24 @@ impl Host for DaemonHost {
         async move { Ok(self.daemon()?.profile(&profile).await?.id) }.boxed()
     }
 
+    fn seal(&self, profile: &str, secret: &[u8]) -> BoxFuture<'_, Result<String, HostError>> {
+        let (profile, secret) = (profile.to_owned(), secret.to_vec());
+        async move {
+            let d = self.daemon()?;
+            Ok(d.seal_secret(self.plugin, &profile, &secret).await?)
+        }
+        .boxed()
+    }
+
+    fn unseal(&self, profile: &str, sealed: &str) -> BoxFuture<'_, Result<Vec<u8>, HostError>> {
+        let (profile, sealed) = (profile.to_owned(), sealed.to_owned());
+        async move {
+            let d = self.daemon()?;
+            Ok(d.open_secret(self.plugin, &profile, &sealed).await?)
+        }
+        .boxed()
+    }
+
     fn profile_name(&self, id: i32) -> BoxFuture<'_, Option<String>> {
         async move { self.daemon.upgrade()?.profile_name_of(id).await }.boxed()
     }

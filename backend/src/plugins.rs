@@ -61,6 +61,7 @@ pub fn builtin() -> Vec<PluginFactory> {
     all.extend(perch_plugins_calls::builtin());
     all.extend(perch_plugins_identity::builtin());
     all.extend(perch_plugins_files::builtin());
+    all.extend(perch_plugins_e2ee::builtin());
     all
 }
 

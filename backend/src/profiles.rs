@@ -297,6 +297,21 @@ fn model_binding(m: &profile::Model) -> String {
 }
 
 impl Profiles {
+    /// Seals a plugin's secret for profile `m` (bound to the plugin and the
+    /// profile's id: it opens for no other).
+    pub fn seal_secret(&self, plugin: &str, m: &profile::Model, secret: &[u8]) -> Result<String> {
+        self.sealer
+            .seal_secret(&format!("{plugin}\0{}", m.id), secret)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Opens what [`Profiles::seal_secret`] gave.
+    pub fn open_secret(&self, plugin: &str, m: &profile::Model, sealed: &str) -> Result<Vec<u8>> {
+        self.sealer
+            .open_secret(&m.name, &format!("{plugin}\0{}", m.id), sealed)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
     pub fn new(db: DatabaseConnection, sealer: Arc<Sealer>) -> Self {
         Self {
             db,

@@ -305,11 +305,13 @@ impl Inbox {
             source,
             direction,
             peer,
+            extra,
             ..
         } = args;
         let Some((mut record, stamped)) = self.record(&m, bound, direction, peer) else {
             return true;
         };
+        record.extra.extend(extra);
         if stamped {
             self.place_in_its_second(&mut record).await;
         }

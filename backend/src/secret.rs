@@ -81,6 +81,12 @@ fn aad(binding: &str) -> Vec<u8> {
     a
 }
 
+fn secret_aad(binding: &str) -> Vec<u8> {
+    let mut a = b"perch plugin secret\0".to_vec();
+    a.extend_from_slice(binding.as_bytes());
+    a
+}
+
 impl Sealer {
     /// Loads the key from `path`, creating it (0600) on first use.
     pub fn load_or_create(path: &Path) -> Result<Self, SecretError> {
@@ -129,18 +135,39 @@ impl Sealer {
 
     /// Seals `password` for the profile whose settings are summed up in `binding`.
     pub fn seal(&self, binding: &str, password: &Password) -> Result<String, SecretError> {
+        self.seal_with(aad(binding), password.expose().as_bytes().to_vec())
+    }
+
+    /// Seals a plugin's secret (an OMEMO identity key), bound to `binding` (the
+    /// plugin and the profile) under associated data of its own: a sealed secret
+    /// never opens as a password, nor a password as a secret.
+    pub fn seal_secret(&self, binding: &str, secret: &[u8]) -> Result<String, SecretError> {
+        self.seal_with(secret_aad(binding), secret.to_vec())
+    }
+
+    /// Opens what `seal_secret` produced for the same binding.
+    pub fn open_secret(
+        &self,
+        profile: &str,
+        binding: &str,
+        sealed: &str,
+    ) -> Result<Vec<u8>, SecretError> {
+        self.open_with(profile, secret_aad(binding), sealed)
+    }
+
+    fn seal_with(&self, aad: Vec<u8>, mut data: Vec<u8>) -> Result<String, SecretError> {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| SecretError::Random)?;
-        let mut data = password.expose().as_bytes().to_vec();
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(binding)),
+                Aad::from(aad),
                 &mut data,
             )
             .map_err(|_| SecretError::Random)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&data);
+        data.fill(0);
         Ok(format!("{PREFIX}{}", B64.encode(out)))
     }
 
@@ -151,6 +178,13 @@ impl Sealer {
         binding: &str,
         sealed: &str,
     ) -> Result<Password, SecretError> {
+        let plain = self.open_with(profile, aad(binding), sealed)?;
+        String::from_utf8(plain)
+            .map(Password)
+            .map_err(|_| SecretError::Open(profile.to_owned()))
+    }
+
+    fn open_with(&self, profile: &str, aad: Vec<u8>, sealed: &str) -> Result<Vec<u8>, SecretError> {
         let fail = || SecretError::Open(profile.to_owned());
         let raw = sealed.strip_prefix(PREFIX).ok_or_else(fail)?;
         let mut bytes = B64.decode(raw).map_err(|_| fail())?;
@@ -161,11 +195,9 @@ impl Sealer {
         let nonce = Nonce::try_assume_unique_for_key(&bytes).map_err(|_| fail())?;
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(aad(binding)), &mut data)
+            .open_in_place(nonce, Aad::from(aad), &mut data)
             .map_err(|_| fail())?;
-        String::from_utf8(plain.to_vec())
-            .map(Password)
-            .map_err(|_| fail())
+        Ok(plain.to_vec())
     }
 }
 
@@ -199,6 +231,21 @@ mod tests {
         tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
         assert!(s2.open("alice", "alice", &tampered).is_err());
         assert!(s2.open("alice", "alice", "plain").is_err());
+    }
+
+    #[test]
+    fn secrets_and_passwords_never_open_as_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Sealer::load_or_create(&dir.path().join("secret.key")).unwrap();
+        let sealed = s.seal_secret("XEP-0384\0p1", b"\x01\x02seed").unwrap();
+        assert_eq!(
+            s.open_secret("p", "XEP-0384\0p1", &sealed).unwrap(),
+            b"\x01\x02seed"
+        );
+        assert!(s.open_secret("p", "XEP-0384\0p2", &sealed).is_err());
+        assert!(s.open("p", "XEP-0384\0p1", &sealed).is_err());
+        let pw = s.seal("XEP-0384\0p1", &Password::new("pw".into())).unwrap();
+        assert!(s.open_secret("p", "XEP-0384\0p1", &pw).is_err());
     }
 
     #[test]

@@ -884,6 +884,9 @@ pub struct Perchd {
     on_bus: bool,
     /// `--data-dir`.
     data_dir: PathBuf,
+    /// `--log-level`: `debug`, unless the test's configuration names one in
+    /// `[log] level` (the command line would override it).
+    log_level: String,
     /// Variables set (`Some`) or removed (`None`) over [`Perchd::envs`], for perchd and
     /// the CLI alike.
     env_overrides: Vec<(String, Option<String>)>,
@@ -940,6 +943,12 @@ impl Perchd {
             .and_then(|b| b.get("bus"))
             .and_then(toml::Value::as_str)
             .is_none_or(|bus| bus == "session");
+        let log_level = table
+            .get("log")
+            .and_then(|l| l.get("level"))
+            .and_then(toml::Value::as_str)
+            .unwrap_or("debug")
+            .to_owned();
         fs::write(dir.path().join("perchd.toml"), config).context("writing perchd.toml")?;
         let data_dir = match data_dir {
             Some(d) => d.to_owned(),
@@ -956,6 +965,7 @@ impl Perchd {
             stderr_offset: 0,
             log_offset: 0,
             on_bus,
+            log_level,
             env_overrides: env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.map(str::to_owned)))
@@ -1275,7 +1285,7 @@ impl Perchd {
             .arg(d.join("perchd.toml"))
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(["--log-level", "debug"])
+            .args(["--log-level", &self.log_level])
             .env_clear()
             .envs(self.envs())
             .current_dir(&d)

@@ -1090,6 +1090,8 @@ mod message_actions;
 mod messaging;
 #[path = "e2e/muc.rs"]
 mod muc;
+#[path = "e2e/omemo.rs"]
+mod omemo;
 #[path = "e2e/pubsub.rs"]
 mod pubsub;
 #[path = "e2e/socket.rs"]

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
         all.extend(perch_plugins_im::migrations());
         all.extend(perch_plugins_identity::migrations());
         all.extend(perch_plugins_calls::migrations());
+        all.extend(perch_plugins_e2ee::migrations());
         all.sort_by(|a, b| a.name().cmp(b.name()));
         all
     }
@@ -57,6 +58,7 @@ mod tests {
                 "m20261202_000009_libervia_params",
                 "m20261202_000010_calls",
                 "m20261207_000011_blocking",
+                "m20261207_000012_omemo",
                 "m20261207_000020_avatars",
             ]
         );

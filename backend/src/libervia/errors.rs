@@ -133,7 +133,7 @@ impl From<Error> for LibError {
             Error::UnknownAction(_) | Error::UnknownJob(_) | Error::UnknownMessage(_) => {
                 Self::exc(NOT_FOUND, &m, "")
             }
-            Error::Cancelled(_) => Self::exc(CANCEL, &m, ""),
+            Error::Cancelled(_) | Error::NotEncrypted(_) => Self::exc(CANCEL, &m, ""),
             Error::Timeout(_) => Self::exc(TIMEOUT, &m, ""),
             Error::Stanza(s) => {
                 let mut text = format!("StanzaError with condition '{}'", s.condition);

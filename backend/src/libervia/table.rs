@@ -198,7 +198,12 @@ pub const CORE_METHODS: &[MethodRow] = &[
         "",
         Serve::by(&["profile_key"], h!(profiles::disconnect)),
     ),
-    ("encryptionNamespaceGet", "s", "s", Serve::none(&["arg_0"])),
+    (
+        "encryptionNamespaceGet",
+        "s",
+        "s",
+        Serve::by(&["arg_0"], h!(messages::encryption_namespace)),
+    ),
     (
         "encryptionPluginsGet",
         "",
@@ -370,13 +375,16 @@ pub const CORE_METHODS: &[MethodRow] = &[
         "messageEncryptionStart",
         "ssbs",
         "",
-        Serve::none(&["to_jid", "namespace", "replace", "profile_key"]),
+        Serve::by(
+            &["to_jid", "namespace", "replace", "profile_key"],
+            h!(messages::encryption_start),
+        ),
     ),
     (
         "messageEncryptionStop",
         "ss",
         "",
-        Serve::none(&["to_jid", "profile_key"]),
+        Serve::by(&["to_jid", "profile_key"], h!(messages::encryption_stop)),
     ),
     (
         "messageSend",

@@ -53,6 +53,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Avatar(cmd) => crate::identity::avatar(cmd, json_out, &client().await?).await?,
         Command::Vcard(cmd) => crate::identity::vcard(cmd, json_out, &client().await?).await?,
         Command::File(cmd) => crate::file::run(cmd, json_out, &client().await?).await?,
+        Command::Encryption(cmd) => {
+            crate::encrypt::encryption(cmd, json_out, &client().await?).await?;
+        }
+        Command::Omemo(cmd) => crate::encrypt::omemo(cmd, json_out, &client().await?).await?,
         Command::Debug(DebugCommand::Triggers) => {
             let list = parse(client().await?.debug_triggers().await?)?;
             output::triggers(&list, json_out);
@@ -260,10 +264,14 @@ where
             to,
             text,
             kind,
+            encrypt,
         } => {
             // Read before connecting: an empty text is reported without a daemon.
             let body = message_body(text.as_deref())?;
             let c = client().await?;
+            if *encrypt {
+                crate::encrypt::start(&c, &profile.profile, to).await?;
+            }
             message_send(&c, &profile.profile, to, &body, *kind, json_out).await?;
         }
         MessageCommand::Outbox { profile, action } => {

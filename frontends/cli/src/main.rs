@@ -11,6 +11,7 @@ mod blog;
 mod call;
 mod client;
 mod commands;
+mod encrypt;
 mod file;
 mod identity;
 mod message_actions;
@@ -119,6 +120,12 @@ enum Command {
     /// Files: upload and send (XEP-0363), download links.
     #[command(subcommand)]
     File(file::FileCommand),
+    /// End-to-end encryption of a conversation (OMEMO): start, stop, status.
+    #[command(subcommand)]
+    Encryption(encrypt::EncryptionCommand),
+    /// OMEMO keys: fingerprints, devices, trust.
+    #[command(subcommand)]
+    Omemo(encrypt::OmemoCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,6 +276,10 @@ enum MessageCommand {
         text: Option<String>,
         #[arg(long = "type", value_enum, default_value = "chat")]
         kind: MessageType,
+        /// Encrypt it (OMEMO), and every later message of the conversation: the
+        /// message fails (`NotEncrypted`) rather than go in clear.
+        #[arg(long)]
+        encrypt: bool,
     },
     /// Messages not yet confirmed by the server (queued while offline, or in
     /// flight), oldest first; `cancel ID` takes a queued one back.

@@ -56,6 +56,7 @@ error_names! {
     UnknownMessage,
     Cancelled,
     Timeout,
+    NotEncrypted,
     Xmpp,
     Storage,
     Internal,

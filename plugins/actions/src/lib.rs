@@ -28,6 +28,7 @@ pub mod blog;
 pub mod cache;
 pub mod calls;
 pub mod disco;
+pub mod encryption;
 pub mod files;
 pub mod identity;
 pub mod messages;
@@ -160,6 +161,7 @@ pub fn all() -> Vec<ActionInfo> {
     v.extend(blocking::all());
     v.extend(identity::all());
     v.extend(files::all());
+    v.extend(encryption::all());
     v
 }
 

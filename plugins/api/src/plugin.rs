@@ -133,6 +133,10 @@ pub enum HostError {
     /// A server's TLS certificate did not verify (with the profile's CA rules).
     #[error("TLS certificate of {host} not trusted: {reason}")]
     CertificateNotTrusted { host: String, reason: String },
+    /// A message that must go encrypted could not be (no device, none trusted):
+    /// it was not sent, in clear or otherwise. The text says why.
+    #[error("not encrypted, not sent: {0}")]
+    NotEncrypted(String),
     /// The other entity answered with a stanza error.
     #[error("{0}")]
     Stanza(crate::StanzaError),
@@ -366,5 +370,17 @@ pub trait Host: Send + Sync {
             ))
         }
         .boxed()
+    }
+
+    /// Seals a secret of the plugin's for a profile (an identity key) with perchd's
+    /// sealing key, as the XMPP passwords are: the text is what to store, bound to
+    /// the plugin and the profile. A host without a sealing key refuses.
+    fn seal(&self, _profile: &str, _secret: &[u8]) -> BoxFuture<'_, Result<String, HostError>> {
+        async { Err(HostError::Internal("this host seals nothing".into())) }.boxed()
+    }
+
+    /// Opens what [`Host::seal`] gave for the same plugin and profile.
+    fn unseal(&self, _profile: &str, _sealed: &str) -> BoxFuture<'_, Result<Vec<u8>, HostError>> {
+        async { Err(HostError::Internal("this host seals nothing".into())) }.boxed()
     }
 }

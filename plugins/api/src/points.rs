@@ -33,6 +33,31 @@ pub struct OutgoingMessage {
     /// Whom it is filed under in history; `None`: the recipient's bare JID. A group
     /// chat plugin sets an occupant's full JID for a private message.
     pub peer: Option<String>,
+    /// The text history keeps, when it is not the stanza's body: an encryption
+    /// plugin sends ciphertext with a fallback body and keeps the plaintext here.
+    /// `None`: the stanza's body.
+    pub history_body: Option<String>,
+    /// Keys the stored message's `extra` starts with (`encryption`: the namespace
+    /// it was encrypted with).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Why a handler that stopped the message refused it: the caller gets this
+    /// error instead of `Cancelled` (an encryption plugin's `NotEncrypted`, which
+    /// names why nothing was sent).
+    pub refused: Option<crate::HostError>,
+}
+
+impl OutgoingMessage {
+    /// A message about to be sent, nothing else said about it.
+    pub fn new(profile: String, message: Message) -> Self {
+        Self {
+            profile,
+            message,
+            peer: None,
+            history_body: None,
+            extra: serde_json::Map::new(),
+            refused: None,
+        }
+    }
 }
 
 /// `message.send`: a message is about to be sent.
@@ -59,6 +84,10 @@ pub struct IncomingMessage {
     /// Whom it is filed under; `None`: the core decides (the other side's bare JID).
     /// A group chat plugin sets an occupant's full JID for a private message.
     pub peer: Option<String>,
+    /// Keys the stored message's `extra` starts with: an encryption plugin that
+    /// replaced the body with the plaintext sets `encryption` (the namespace), or
+    /// `decryption_error` when it could not decrypt.
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl IncomingMessage {
@@ -70,6 +99,7 @@ impl IncomingMessage {
             source: crate::Source::Live,
             direction: None,
             peer: None,
+            extra: serde_json::Map::new(),
         }
     }
 }

@@ -417,6 +417,13 @@ impl MockServer {
             .expect("no IQ sent in time")
     }
 
+    /// The next IQ no script answered, if one comes within `wait` (for a test
+    /// that plays a whole service in a task of its own).
+    pub async fn next_iq_within(&self, wait: Duration) -> Option<PendingIq> {
+        let mut rx = self.shared.iq_rx.lock().await;
+        tokio::time::timeout(wait, rx.recv()).await.ok().flatten()
+    }
+
     // --- the core ------------------------------------------------------------------
 
     /// Fires a point as the core (or the plugin owning it) would.
@@ -800,6 +807,27 @@ impl Host for MockHost {
             })
             .cloned();
         async move { Ok(found) }.boxed()
+    }
+
+    fn seal(&self, _profile: &str, secret: &[u8]) -> BoxFuture<'_, Result<String, HostError>> {
+        // Not secret: a test's stand-in for perchd's sealing, recognisable in rows.
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let sealed = format!("mock-sealed:{}:{hex}", self.plugin);
+        async move { Ok(sealed) }.boxed()
+    }
+
+    fn unseal(&self, _profile: &str, sealed: &str) -> BoxFuture<'_, Result<Vec<u8>, HostError>> {
+        let prefix = format!("mock-sealed:{}:", self.plugin);
+        let opened = sealed
+            .strip_prefix(&prefix)
+            .and_then(|hex| {
+                (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                    .collect::<Option<Vec<u8>>>()
+            })
+            .ok_or_else(|| HostError::Internal("not sealed for this plugin".into()));
+        async move { opened }.boxed()
     }
 
     fn last_archive_id(

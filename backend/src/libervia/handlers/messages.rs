@@ -1,18 +1,17 @@
-//! Messages: sending, the history, chat states, and end-to-end encryption (none in
-//! perchd: no plugin, no session encryption).
+//! Messages: sending, the history, chat states, and end-to-end encryption (OMEMO,
+//! through the `XEP-0384` plugin's actions: a conversation is encrypted per contact,
+//! and `messageSend` to it is encrypted by the plugin).
 
 use serde_json::{Value, json};
 
-use crate::libervia::context::Lib;
-use crate::libervia::errors::LibError;
+use crate::libervia::context::{CORE_INTERFACE, Lib};
+use crate::libervia::errors::{LibError, NOT_FOUND};
 use crate::libervia::reply::{Answer, Map, out, unit};
 use crate::libervia::room_commands::{self, Text};
 use crate::libervia::rooms;
 use crate::libervia::shapes::{self, HistoryRow, bare};
-use perch_actions::{NoArgs, messages, muc};
+use perch_actions::{Action, NoArgs, encryption, messages, muc};
 use perch_plugin_api::HistoryMessage;
-
-use crate::libervia::errors;
 
 use super::{action, typed, upload_attachments};
 
@@ -87,7 +86,7 @@ async fn by_uid(lib: &Lib, profile: &str, uid: &str) -> Result<HistoryMessage, L
     lib.daemon
         .message_by_id(profile, uid)
         .await?
-        .ok_or_else(|| LibError::exc(errors::NOT_FOUND, &format!("message {uid} not found"), ""))
+        .ok_or_else(|| LibError::exc(NOT_FOUND, &format!("message {uid} not found"), ""))
 }
 
 /// `messageRetract(message_id, profile)` (XEP-0424): one of our messages, by its
@@ -131,15 +130,110 @@ pub async fn history_get(
     out(history(lib, &p, &from, &to, limit, &filters).await?)
 }
 
-/// `messageEncryptionGet`: no session is encrypted.
-pub async fn encryption_get(lib: &Lib, (_to, key): (String, String)) -> Answer {
-    lib.profile(&key).await?;
-    out(String::new())
+/// OMEMO's two versions as Libervia 0.9 registers them: name, namespace,
+/// priority. Perch's one plugin (`XEP-0384`) speaks both, picking the best version
+/// each contact publishes.
+const OMEMO: [(&str, &str, i64); 2] = [
+    ("TWOMEMO", "urn:xmpp:omemo:2", 101),
+    ("OLDMEMO", "eu.siacs.conversations.axolotl", 100),
+];
+
+/// Whether the OMEMO plugin is loaded (its actions are served).
+fn omemo_loaded(lib: &Lib) -> bool {
+    lib.daemon.action_exists(encryption::Start::NAME).is_ok()
 }
 
-/// `encryptionPluginsGet`: none.
-pub async fn encryption_plugins(_lib: &Lib) -> Answer {
-    out("[]".to_owned())
+/// `{name, namespace}` of an encryption session, as 0.9 serialises it.
+fn session_data(namespace: &str) -> Value {
+    let name = OMEMO
+        .iter()
+        .find(|(_, ns, _)| *ns == namespace)
+        .map_or("OMEMO", |(n, _, _)| n);
+    json!({"name": name, "namespace": namespace})
+}
+
+/// `messageEncryptionGet(to, profile)`: `{name, namespace}` (JSON) when the
+/// conversation is encrypted, else `""`.
+pub async fn encryption_get(lib: &Lib, (to, key): (String, String)) -> Answer {
+    let p = lib.profile(&key).await?;
+    if !omemo_loaded(lib) {
+        return out(String::new());
+    }
+    let args = encryption::ConversationArgs { to: bare(&to) };
+    let st = typed::<encryption::Status>(lib, &p, args).await?;
+    match (st.encrypted, st.namespace) {
+        (true, Some(ns)) => out(session_data(&ns).to_string()),
+        (true, None) => out(session_data(OMEMO[0].1).to_string()),
+        _ => out(String::new()),
+    }
+}
+
+/// `encryptionPluginsGet`: OMEMO's two versions when the plugin is loaded.
+pub async fn encryption_plugins(lib: &Lib) -> Answer {
+    if !omemo_loaded(lib) {
+        return out("[]".to_owned());
+    }
+    let list: Vec<Value> = OMEMO
+        .iter()
+        .map(|(name, ns, priority)| {
+            json!({"name": name, "namespace": ns, "priority": priority, "directed": false})
+        })
+        .collect();
+    out(Value::Array(list).to_string())
+}
+
+/// `encryptionNamespaceGet(name)`: as 0.9, by plugin name (case insensitive);
+/// `omemo` too, for the best version (what `message send -e omemo` asks).
+pub async fn encryption_namespace(lib: &Lib, (name,): (String,)) -> Answer {
+    let wanted = name.to_lowercase();
+    let found = OMEMO
+        .iter()
+        .find(|(n, _, _)| n.to_lowercase() == wanted || (wanted == "omemo" && *n == OMEMO[0].0));
+    match found {
+        Some((_, ns, _)) if omemo_loaded(lib) => out((*ns).to_owned()),
+        _ => Err(LibError::exc(
+            NOT_FOUND,
+            &format!("Can't find a plugin with the name \"{name}\"."),
+            "",
+        )),
+    }
+}
+
+/// `messageEncryptionStart(to, namespace, replace, profile)`: encrypts the
+/// conversation (with the best version the contact publishes), then
+/// `messageEncryptionStarted`.
+pub async fn encryption_start(
+    lib: &Lib,
+    (to, namespace, _replace, key): (String, String, bool, String),
+) -> Answer {
+    let p = lib.profile(&key).await?;
+    if !namespace.is_empty() && !OMEMO.iter().any(|(_, ns, _)| *ns == namespace) {
+        return Err(LibError::exc(
+            NOT_FOUND,
+            &format!("Can't find encryption plugin for namespace {namespace:?}"),
+            "",
+        ));
+    }
+    let args = encryption::ConversationArgs { to: bare(&to) };
+    let st = typed::<encryption::Start>(lib, &p, args).await?;
+    let ns = st.namespace.unwrap_or_else(|| OMEMO[0].1.to_owned());
+    let data = session_data(&ns).to_string();
+    lib.emit(CORE_INTERFACE, "messageEncryptionStarted", &(to, data, p))
+        .await;
+    unit()
+}
+
+/// `messageEncryptionStop(to, profile)`, then `messageEncryptionStopped`.
+pub async fn encryption_stop(lib: &Lib, (to, key): (String, String)) -> Answer {
+    let p = lib.profile(&key).await?;
+    let args = encryption::ConversationArgs { to: bare(&to) };
+    let st = typed::<encryption::Stop>(lib, &p, args).await?;
+    let ns = st.namespace.unwrap_or_else(|| OMEMO[0].1.to_owned());
+    let data: std::collections::HashMap<String, String> =
+        serde_json::from_value(session_data(&ns)).unwrap_or_default();
+    lib.emit(CORE_INTERFACE, "messageEncryptionStopped", &(to, data, p))
+        .await;
+    unit()
 }
 
 /// `chatStateComposing` (plugin interface).

@@ -1,0 +1,547 @@
+//! OMEMO on a mock host: the test plays the server's PEP service (in a task) and a
+//! contact, bob, whose side is the crypto crate itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use perch_codec::dom::Attr;
+use perch_omemo::{DeviceKeys, Identity, Session, Version, payload};
+use perch_plugin_api::HostError;
+use perch_plugin_api::Outcome;
+use perch_plugin_api::minidom::Element;
+use perch_plugin_api::parsers::message::{Lang, Message, MessageType};
+use perch_plugin_api::points::{MessageSend, OutgoingMessage};
+use perch_plugin_testing::{MockServer, PROFILE, SentIq, stanza_error};
+use perch_plugins_e2ee::xep_0384::{self, wire};
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+const PS: &str = "http://jabber.org/protocol/pubsub";
+const BOB: &str = "bob@example.org";
+const ME_BARE: &str = "me@example.org";
+
+/// A node's items: (id, payload).
+type Items = Vec<(String, Element)>;
+
+/// A PEP service: items by (owner, node).
+#[derive(Default)]
+struct Pep {
+    nodes: Mutex<HashMap<(String, String), Items>>,
+}
+
+impl Pep {
+    fn put(&self, owner: &str, node: &str, id: &str, payload: Element) {
+        let mut n = self.nodes.lock().unwrap();
+        let items = n.entry((owner.into(), node.into())).or_default();
+        items.retain(|(i, _)| i != id);
+        items.push((id.into(), payload));
+    }
+
+    fn get(&self, owner: &str, node: &str, id: &str) -> Option<Element> {
+        let n = self.nodes.lock().unwrap();
+        n.get(&(owner.into(), node.into()))?
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, p)| p.clone())
+    }
+
+    fn answer(&self, iq: &SentIq) -> Result<Option<Element>, HostError> {
+        let owner = iq
+            .to
+            .as_ref()
+            .map_or(ME_BARE.into(), |j| j.to_bare().to_string());
+        if let Some(p) = iq.payload.get_child("publish", PS) {
+            let node = p.attr("node").unwrap();
+            let item = p.get_child("item", PS).unwrap();
+            let payload = item.children().next().unwrap().clone();
+            self.put(&owner, node, item.attr("id").unwrap(), payload);
+            return Ok(None);
+        }
+        let items = iq.payload.get_child("items", PS).expect("publish or items");
+        let node = items.attr("node").unwrap();
+        let wanted: Vec<&str> = items.children().filter_map(|i| i.attr("id")).collect();
+        let n = self.nodes.lock().unwrap();
+        let Some(all) = n.get(&(owner, node.to_owned())) else {
+            return Err(stanza_error("item-not-found"));
+        };
+        let mut out = Element::builder("items", PS).a("node", node);
+        for (id, p) in all
+            .iter()
+            .filter(|(id, _)| wanted.is_empty() || wanted.contains(&id.as_str()))
+        {
+            out = out.append(
+                Element::builder("item", PS)
+                    .a("id", id.as_str())
+                    .append(p.clone())
+                    .build(),
+            );
+        }
+        Ok(Some(
+            Element::builder("pubsub", PS).append(out.build()).build(),
+        ))
+    }
+}
+
+/// Bob: one device, with keys for both versions, sessions with our device.
+struct Bob {
+    device: u32,
+    id: Identity,
+    keys: HashMap<Version, DeviceKeys>,
+    sessions: HashMap<Version, Session>,
+}
+
+impl Bob {
+    fn new(device: u32) -> Self {
+        let id = Identity::generate();
+        let keys = [Version::V03, Version::V2]
+            .into_iter()
+            .map(|v| (v, DeviceKeys::generate(v, &id, 5)))
+            .collect();
+        Bob {
+            device,
+            id,
+            keys,
+            sessions: HashMap::new(),
+        }
+    }
+
+    fn publish(&self, pep: &Pep, versions: &[Version]) {
+        for v in versions {
+            pep.put(
+                BOB,
+                wire::devicelist_node(*v),
+                "current",
+                wire::devicelist(*v, &[self.device]),
+            );
+            let (node, item) = wire::bundle_location(*v, self.device);
+            pep.put(
+                BOB,
+                &node,
+                &item,
+                wire::bundle(&self.keys[v].bundle(&self.id)),
+            );
+        }
+    }
+
+    /// Reads a message we sent.
+    fn read(&mut self, stanza: &Element) -> String {
+        let enc = stanza
+            .children()
+            .find_map(wire::Encrypted::parse)
+            .expect("an encrypted element")
+            .expect("valid");
+        let key = enc
+            .keys
+            .iter()
+            .find(|k| k.rid == self.device)
+            .expect("a key for bob");
+        let km = match self.sessions.get_mut(&enc.version) {
+            Some(s) if !key.kex => s.decrypt(&key.data, false).unwrap(),
+            _ => {
+                let r = Session::respond(&self.id, &self.keys[&enc.version], &key.data).unwrap();
+                self.sessions.insert(enc.version, r.session);
+                r.key_material
+            }
+        };
+        let p = enc.payload.expect("a payload");
+        match enc.version {
+            Version::V03 => {
+                String::from_utf8(payload::decrypt_v03(&km, &enc.iv, &p).unwrap()).unwrap()
+            }
+            Version::V2 => {
+                let env = payload::decrypt_v2(&km, &p).unwrap();
+                wire::parse_envelope(&env).unwrap().0.unwrap()
+            }
+        }
+    }
+
+    /// A message from bob to our device (a key exchange if no session yet).
+    fn write(&mut self, pep: &Pep, our_device: u32, v: Version, text: &str) -> String {
+        let (ct, iv, km) = match v {
+            Version::V03 => {
+                let p = payload::encrypt_v03(text.as_bytes());
+                (p.ciphertext, p.iv, p.key_material)
+            }
+            Version::V2 => {
+                let env = wire::envelope(text, BOB, ME_BARE, "pad");
+                let p = payload::encrypt_v2(String::from(&env).as_bytes());
+                (p.ciphertext, Vec::new(), p.key_material)
+            }
+        };
+        let e = match self.sessions.get_mut(&v) {
+            Some(s) => s.encrypt(&self.id, &km),
+            None => {
+                let (node, item) = wire::bundle_location(v, our_device);
+                let b = wire::parse_bundle(v, &pep.get(ME_BARE, &node, &item).expect("our bundle"))
+                    .unwrap();
+                let (s, e) = Session::initiate(&self.id, &b, &km).unwrap();
+                self.sessions.insert(v, s);
+                e
+            }
+        };
+        let enc = wire::Encrypted {
+            version: v,
+            sid: self.device,
+            keys: vec![wire::Key {
+                jid: Some(ME_BARE.into()),
+                rid: our_device,
+                kex: e.key_exchange,
+                data: e.bytes,
+            }],
+            iv,
+            payload: Some(ct),
+        };
+        format!(
+            "<message xmlns='jabber:client' from='{BOB}/phone' to='me@example.org/perch' type='chat' id='b{}'>\
+             <body>{}</body>{}</message>",
+            text.len(),
+            wire::FALLBACK,
+            String::from(&enc.element())
+        )
+    }
+}
+
+/// A server with the plugin built and its session started (keys published), the
+/// PEP service answering in a task; our device id.
+async fn setup(versions: &[&str]) -> (Arc<MockServer>, Arc<Pep>, u32) {
+    let server = Arc::new(MockServer::with_migrations(perch_plugins_e2ee::migrations()).await);
+    server.set_options("XEP-0384", json!({"versions": versions}));
+    server.build(xep_0384::factory()).await;
+    let pep = Arc::new(Pep::default());
+    let (s, p) = (server.clone(), pep.clone());
+    tokio::spawn(async move {
+        while let Some(iq) = s.next_iq_within(Duration::from_secs(600)).await {
+            let answer = p.answer(&iq.iq);
+            iq.answer(answer);
+        }
+    });
+    server.session_started().await;
+    let out = server.action("omemo_fingerprint", json!({})).await.unwrap();
+    let device = out[0]["device_id"].as_u64().unwrap() as u32;
+    let n = versions.len();
+    server
+        .eventually("our bundles and device lists published", |s| {
+            s.iqs()
+                .iter()
+                .filter(|i| i.payload.get_child("publish", PS).is_some())
+                .count()
+                >= 2 * n
+        })
+        .await;
+    (server, pep, device)
+}
+
+fn chat(text: &str) -> OutgoingMessage {
+    let m = Message::new_with_type(MessageType::Chat, Some(BOB.parse().unwrap()))
+        .with_body(Lang(String::new()), text.to_owned());
+    let mut m = m;
+    m.id = Some(perch_plugin_api::parsers::message::Id("m1".into()));
+    OutgoingMessage::new(PROFILE.into(), m)
+}
+
+async fn send(server: &MockServer, text: &str) -> (Outcome<String>, OutgoingMessage) {
+    let mut args = chat(text);
+    let out = server.fire::<MessageSend>(&mut args).await;
+    (out, args)
+}
+
+#[tokio::test]
+async fn keys_are_published_open_and_the_identity_is_sealed() {
+    let (server, pep, device) = setup(&["0.3", "2"]).await;
+    for v in [Version::V03, Version::V2] {
+        let list = pep
+            .get(ME_BARE, wire::devicelist_node(v), "current")
+            .expect("a device list");
+        assert_eq!(wire::parse_devicelist(&list), Some((v, vec![device])));
+        let (node, item) = wire::bundle_location(v, device);
+        let b = wire::parse_bundle(v, &pep.get(ME_BARE, &node, &item).unwrap()).unwrap();
+        b.verify().unwrap();
+        assert_eq!(b.prekeys.len(), 100);
+    }
+    let publishes: Vec<String> = server
+        .iqs()
+        .iter()
+        .filter(|i| i.payload.get_child("publish", PS).is_some())
+        .map(|i| String::from(&i.payload))
+        .collect();
+    assert!(
+        publishes
+            .iter()
+            .all(|p| p.contains("pubsub#access_model") && p.contains(">open<")),
+        "{publishes:?}"
+    );
+    let rows = server.rows("SELECT sealed_seed FROM omemo_identity").await;
+    assert!(
+        rows[0][0]
+            .as_deref()
+            .unwrap()
+            .starts_with("mock-sealed:XEP-0384:")
+    );
+    // Deleting the profile deletes its keys.
+    server
+        .db()
+        .execute_unprepared("DELETE FROM profile")
+        .await
+        .unwrap();
+    for t in [
+        "omemo_identity",
+        "omemo_prekeys",
+        "omemo_device",
+        "omemo_trust",
+    ] {
+        let n = server.rows(&format!("SELECT COUNT(*) FROM {t}")).await;
+        assert_eq!(n[0][0].as_deref(), Some("0"), "{t}");
+    }
+    let features = server.features();
+    assert!(
+        features.contains(&"urn:xmpp:omemo:2:devices+notify".to_owned()),
+        "{features:?}"
+    );
+    assert!(features.contains(&"eu.siacs.conversations.axolotl.devicelist+notify".to_owned()));
+}
+
+#[tokio::test]
+async fn a_conversation_not_encrypted_is_left_alone() {
+    let (server, _pep, _) = setup(&["0.3", "2"]).await;
+    let (out, args) = send(&server, "in clear").await;
+    assert!(out.proceeds());
+    assert!(args.message.payloads.is_empty());
+    assert!(args.history_body.is_none());
+}
+
+#[tokio::test]
+async fn both_ways_in_both_versions() {
+    for (versions, v) in [(vec!["0.3", "2"], Version::V2), (vec!["0.3"], Version::V03)] {
+        let (server, pep, device) = setup(&versions).await;
+        let mut bob = Bob::new(4242);
+        bob.publish(&pep, &[Version::V03, Version::V2]);
+        let st = server
+            .action("encryption_start", json!({"to": BOB}))
+            .await
+            .unwrap();
+        assert_eq!(st["namespace"], v.namespace());
+        let (out, args) = send(&server, "secret one").await;
+        assert!(out.proceeds(), "{out:?} {:?}", args.refused);
+        assert_eq!(args.history_body.as_deref(), Some("secret one"));
+        assert_eq!(args.extra["encryption"], v.namespace());
+        let stanza = Element::from(args.message.clone());
+        let text = String::from(&stanza);
+        assert!(!text.contains("secret one"), "{text}");
+        assert!(
+            text.contains(wire::FALLBACK)
+                && text.contains("urn:xmpp:eme:0")
+                && text.contains("urn:xmpp:hints")
+        );
+        assert_eq!(bob.read(&stanza), "secret one");
+        // Bob answers: decrypted into the body, marked.
+        let (out, got) = server
+            .receive(&bob.write(&pep, device, v, "bob's answer"))
+            .await;
+        assert!(out.proceeds());
+        assert_eq!(got.message.bodies.values().next().unwrap(), "bob's answer");
+        assert_eq!(got.extra["encryption"], v.namespace());
+        // The session goes on without key exchanges.
+        let (_, args) = send(&server, "secret two").await;
+        let stanza = Element::from(args.message);
+        let enc = stanza
+            .children()
+            .find_map(wire::Encrypted::parse)
+            .unwrap()
+            .unwrap();
+        assert!(!enc.keys[0].kex, "answered: no key exchange any more");
+        assert_eq!(bob.read(&stanza), "secret two");
+    }
+}
+
+#[tokio::test]
+async fn a_key_exchange_from_the_peer_is_answered_and_its_prekey_replaced() {
+    let (server, pep, device) = setup(&["2"]).await;
+    let mut bob = Bob::new(77);
+    bob.publish(&pep, &[Version::V2]);
+    let msg = bob.write(&pep, device, Version::V2, "hello first");
+    let (out, got) = server.receive(&msg).await;
+    assert!(out.proceeds());
+    assert_eq!(got.message.bodies.values().next().unwrap(), "hello first");
+    // A heartbeat: an OMEMO message without payload, to bob's device.
+    let hb = server.next_sent().await;
+    let enc = hb
+        .children()
+        .find_map(wire::Encrypted::parse)
+        .unwrap()
+        .unwrap();
+    assert!(enc.payload.is_none());
+    assert_eq!(enc.keys[0].rid, 77);
+    assert_eq!(hb.attr("to"), Some(BOB));
+    // Bob reads it (his session is confirmed), and the used prekey is gone.
+    let key = &enc.keys[0];
+    bob.sessions
+        .get_mut(&Version::V2)
+        .unwrap()
+        .decrypt(&key.data, key.kex)
+        .unwrap();
+    let (node, item) = wire::bundle_location(Version::V2, device);
+    server
+        .eventually("the bundle republished", |s| {
+            s.iqs()
+                .iter()
+                .filter(|i| String::from(&i.payload).contains("omemo:2:bundles"))
+                .count()
+                >= 2
+        })
+        .await;
+    let b = wire::parse_bundle(Version::V2, &pep.get(ME_BARE, &node, &item).unwrap()).unwrap();
+    assert_eq!(b.prekeys.len(), 100);
+    // The same message again (an archive copy): no second session, not a failure
+    // shown as text.
+    let (_, again) = server.receive(&msg).await;
+    assert!(
+        again.extra.contains_key("decryption_error")
+            || again.extra["encryption"] == Version::V2.namespace()
+    );
+}
+
+#[tokio::test]
+async fn what_cannot_be_decrypted_is_kept_with_the_reason() {
+    let (server, pep, device) = setup(&["0.3"]).await;
+    let mut bob = Bob::new(5);
+    bob.publish(&pep, &[Version::V03]);
+    // Addressed to another device of ours.
+    let msg = bob
+        .write(&pep, device, Version::V03, "not for you")
+        .replace(&format!("rid='{device}'"), "rid='999'");
+    let (out, got) = server.receive(&msg).await;
+    assert!(out.proceeds(), "kept");
+    assert_eq!(
+        got.message.bodies.values().next().unwrap(),
+        xep_0384::receive::PLACEHOLDER
+    );
+    assert_eq!(got.extra["decryption_error"], "not for this device");
+    let sig = server.signals_named("omemo_decryption_failed");
+    assert_eq!(sig[0]["reason"], "not for this device");
+    assert!(server.undeclared_signals().is_empty());
+}
+
+#[tokio::test]
+async fn no_device_or_no_trust_means_not_sent_at_all() {
+    let (server, pep, _) = setup(&["2"]).await;
+    // No device: encryption can't start.
+    let err = server
+        .action("encryption_start", json!({"to": BOB}))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("NotEncrypted"), "{err:?}");
+    let bob = Bob::new(8);
+    bob.publish(&pep, &[Version::V2]);
+    server
+        .action("encryption_start", json!({"to": BOB}))
+        .await
+        .unwrap();
+    // Bob's key distrusted: nothing goes, in clear or otherwise.
+    let devices = server
+        .action("omemo_devices", json!({"jid": BOB}))
+        .await
+        .unwrap();
+    let fp = devices[0]["fingerprint"].as_str().unwrap().to_owned();
+    assert_eq!(devices[0]["trust"], "blind");
+    assert_eq!(fp, bob.id.fingerprint());
+    server
+        .action("omemo_distrust", json!({"jid": BOB, "fingerprint": fp}))
+        .await
+        .unwrap();
+    let (out, args) = send(&server, "must not leak").await;
+    assert!(matches!(out, Outcome::Stopped { .. }), "{out:?}");
+    let why = args.refused.expect("a reason");
+    assert!(
+        matches!(&why, HostError::NotEncrypted(m) if m.contains("distrusted")),
+        "{why:?}"
+    );
+    // Trusted again (verified): it goes.
+    server
+        .action("omemo_trust", json!({"jid": BOB, "fingerprint": fp}))
+        .await
+        .unwrap();
+    let (out, _) = send(&server, "now it goes").await;
+    assert!(out.proceeds());
+    // The device list emptied (a notification): refused.
+    pep.put(
+        BOB,
+        wire::devicelist_node(Version::V2),
+        "current",
+        wire::devicelist(Version::V2, &[]),
+    );
+    let event = format!(
+        "<message xmlns='jabber:client' from='{BOB}' to='me@example.org/perch' type='headline'>\
+         <event xmlns='http://jabber.org/protocol/pubsub#event'><items node='urn:xmpp:omemo:2:devices'>\
+         <item id='current'><devices xmlns='urn:xmpp:omemo:2'/></item></items></event></message>"
+    );
+    server.receive(&event).await;
+    let (out, args) = send(&server, "gone").await;
+    assert!(matches!(out, Outcome::Stopped { .. }));
+    assert!(matches!(args.refused, Some(HostError::NotEncrypted(_))));
+}
+
+#[tokio::test]
+async fn after_a_verification_new_keys_wait_for_trust() {
+    let (server, pep, _) = setup(&["2"]).await;
+    let bob = Bob::new(10);
+    bob.publish(&pep, &[Version::V2]);
+    server
+        .action("encryption_start", json!({"to": BOB}))
+        .await
+        .unwrap();
+    // Unknown until its bundle is read: the key can't be trusted yet.
+    let err = server
+        .action(
+            "omemo_trust",
+            json!({"jid": BOB, "fingerprint": bob.id.fingerprint()}),
+        )
+        .await;
+    assert!(matches!(err, Err(HostError::BadArgument(_))), "{err:?}");
+    server
+        .action("omemo_devices", json!({"jid": BOB}))
+        .await
+        .unwrap();
+    server
+        .action(
+            "omemo_trust",
+            json!({"jid": BOB, "fingerprint": bob.id.fingerprint()}),
+        )
+        .await
+        .unwrap();
+    // Bob's new device: undecided, signalled, not encrypted to.
+    let phone = Bob::new(11);
+    let (node, item) = wire::bundle_location(Version::V2, 11);
+    pep.put(
+        BOB,
+        &node,
+        &item,
+        wire::bundle(&phone.keys[&Version::V2].bundle(&phone.id)),
+    );
+    pep.put(
+        BOB,
+        wire::devicelist_node(Version::V2),
+        "current",
+        wire::devicelist(Version::V2, &[10, 11]),
+    );
+    server
+        .action("omemo_devices", json!({"jid": BOB}))
+        .await
+        .unwrap();
+    let (out, args) = send(&server, "to the verified one").await;
+    assert!(out.proceeds());
+    let stanza = Element::from(args.message);
+    let enc = stanza
+        .children()
+        .find_map(wire::Encrypted::parse)
+        .unwrap()
+        .unwrap();
+    let rids: Vec<u32> = enc.keys.iter().map(|k| k.rid).collect();
+    assert_eq!(rids, [10]);
+    let new = server.signals_named("omemo_new_key");
+    assert!(
+        new.iter()
+            .any(|s| s["device_id"] == 11 && s["trust"] == "undecided"),
+        "{new:?}"
+    );
+}
