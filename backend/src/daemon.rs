@@ -67,6 +67,10 @@ pub struct ErrorView {
     pub message: String,
 }
 
+/// How long deleting a profile waits for its inbox to finish what its session
+/// handed up (plugins' handlers are bounded; this bounds the lot).
+const INBOX_DRAIN: Duration = Duration::from_secs(15);
+
 pub struct Daemon {
     config: Config,
     db: DatabaseConnection,
@@ -76,6 +80,10 @@ pub struct Daemon {
     registry: Arc<Registry>,
     jobs: Jobs,
     sessions: Mutex<HashMap<String, Session>>,
+    /// Each profile's inbox task (`receive::Inbox`): it goes on with what its
+    /// session handed up after the session ended, so a profile is deleted only once
+    /// its inbox is done (nothing then writes for a deleted profile).
+    inboxes: std::sync::Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     /// One lock per profile: its Connect, Disconnect and Delete run one at a time, so
     /// a Delete that comes while the profile connects cannot leave a session behind,
     /// bound at the server and writing for a profile that no longer exists.
@@ -104,6 +112,7 @@ impl Daemon {
             profiles,
             events,
             sessions: Mutex::new(HashMap::new()),
+            inboxes: std::sync::Mutex::default(),
             lifecycle: Default::default(),
         })
     }
@@ -227,11 +236,23 @@ impl Daemon {
         self.profiles.set_password(&m.name, password).await
     }
 
+    /// Deletes a profile: its session ended, its inbox done (at most
+    /// [`INBOX_DRAIN`]), then its rows.
     pub async fn delete_profile(&self, name: &str) -> Result<()> {
         let (_guard, m) = self.lock_profile(name, false).await?;
         let session = self.sessions.lock().await.remove(&m.name);
         if let Some(s) = session {
             s.disconnect().await;
+        }
+        let inbox = self
+            .inboxes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&m.name);
+        if let Some(inbox) = inbox
+            && tokio::time::timeout(INBOX_DRAIN, inbox).await.is_err()
+        {
+            tracing::warn!(profile = %m.name, "the inbox did not finish in time; deleting the profile all the same");
         }
         self.profiles.delete(&m.name).await?;
         self.lifecycle
@@ -274,7 +295,8 @@ impl Daemon {
             self.events.clone(),
             upstream,
         )?;
-        Inbox {
+        let name = profile.clone();
+        let inbox = Inbox {
             profile,
             profile_id,
             own,
@@ -284,6 +306,10 @@ impl Daemon {
             link: s.link(),
         }
         .spawn(inbox);
+        self.inboxes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name, inbox);
         Ok(s)
     }
 

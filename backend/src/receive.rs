@@ -189,8 +189,8 @@ pub struct Inbox {
 
 impl Inbox {
     /// Reads the session's items in a task of its own until the session is gone.
-    pub fn spawn(self, rx: mpsc::UnboundedReceiver<Incoming>) {
-        tokio::spawn(self.run(rx));
+    pub fn spawn(self, rx: mpsc::UnboundedReceiver<Incoming>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(rx))
     }
 
     async fn run(self, mut rx: mpsc::UnboundedReceiver<Incoming>) {

@@ -82,6 +82,9 @@ pub struct Omemo {
     pub(crate) host: Arc<dyn Host>,
     pub(crate) versions: Vec<Version>,
     pub(crate) lock: tokio::sync::Mutex<()>,
+    /// profile → the task publishing its keys at session start, stopped when the
+    /// session ends: a profile deleted meanwhile must not be written for.
+    publishing: std::sync::Mutex<std::collections::HashMap<String, tokio::task::AbortHandle>>,
 }
 
 /// Our side, for one profile: its database id, bare JID, device id and identity.
@@ -132,6 +135,7 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         host: host.clone(),
         versions,
         lock: tokio::sync::Mutex::new(()),
+        publishing: std::sync::Mutex::default(),
     });
     let t = host.triggers();
     t.add_with::<MessageReceived, _>(RECEIVE_PRIORITY, me.clone(), receive::on_received)?;
@@ -228,11 +232,35 @@ impl Plugin for Omemo {
     fn session_started(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
         async move {
             // Off the inbox path: the publishing IQs come back through this session.
-            tokio::spawn(async move {
-                if let Err(e) = self.publish_own(&profile).await {
-                    tracing::warn!(%profile, error = %e, "publishing OMEMO keys failed");
+            let me = self.clone();
+            let p = profile.clone();
+            let task = tokio::spawn(async move {
+                if let Err(e) = me.publish_own(&p).await {
+                    tracing::warn!(profile = %p, error = %e, "publishing OMEMO keys failed");
                 }
             });
+            let old = self
+                .publishing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(profile, task.abort_handle());
+            if let Some(old) = old {
+                old.abort();
+            }
+        }
+        .boxed()
+    }
+
+    fn session_ended(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
+        async move {
+            let task = self
+                .publishing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&profile);
+            if let Some(task) = task {
+                task.abort();
+            }
         }
         .boxed()
     }
