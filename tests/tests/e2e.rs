@@ -1090,5 +1090,7 @@ mod messaging;
 mod muc;
 #[path = "e2e/pubsub.rs"]
 mod pubsub;
+#[path = "e2e/read_state.rs"]
+mod read_state;
 #[path = "e2e/socket.rs"]
 mod socket;

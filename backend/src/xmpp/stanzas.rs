@@ -254,6 +254,10 @@ pub fn content(m: &Message) -> Option<Content> {
             },
             None => Apply::Retract { id },
         })
+    } else if body(m).is_none()
+        && let Some(id) = perch_codec::xep_0333::find_displayed(&m.payloads)
+    {
+        usable(&id).map(|id| Apply::Displayed { id })
     } else {
         None
     };
@@ -278,6 +282,9 @@ pub fn content(m: &Message) -> Option<Content> {
     }
     if body.starts_with("/me ") {
         extra.insert("me".into(), true.into());
+    }
+    if perch_codec::xep_0333::is_markable(&m.payloads) {
+        extra.insert("markable".into(), true.into());
     }
     Some(Content {
         body,
