@@ -412,6 +412,31 @@ mod tests {
     }
 
     #[test]
+    fn displayed_markers_are_actions_and_markable_is_kept() {
+        let c = content(&msg(
+            "<displayed xmlns='urn:xmpp:chat-markers:0' id='o1'/><store xmlns='urn:xmpp:hints'/>",
+        ))
+        .unwrap();
+        assert_eq!(c.apply, Some(Apply::Displayed { id: "o1".into() }));
+        assert_eq!(c.body, "");
+        // A marker beside a text is not an action: the text is kept.
+        let c = content(&msg(
+            "<body>hi</body><markable xmlns='urn:xmpp:chat-markers:0'/>             <displayed xmlns='urn:xmpp:chat-markers:0' id='o1'/>",
+        ))
+        .unwrap();
+        assert_eq!(c.apply, None);
+        assert_eq!(c.body, "hi");
+        assert_eq!(
+            serde_json::Value::Object(c.extra),
+            serde_json::json!({"markable": true})
+        );
+        assert_eq!(
+            content(&msg("<displayed xmlns='urn:xmpp:chat-markers:0' id=''/>")),
+            None
+        );
+    }
+
+    #[test]
     fn classifies_requests() {
         assert_eq!(
             classify_request(&el("<ping xmlns='urn:xmpp:ping'/>"), true, false),
