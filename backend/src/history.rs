@@ -892,7 +892,9 @@ impl History {
         };
         let mut out = Vec::with_capacity(peers.len());
         for peer in peers {
-            let count = self.count_unread(profile_id, &peer, read.get(&peer)).await?;
+            let count = self
+                .count_unread(profile_id, &peer, read.get(&peer))
+                .await?;
             out.push(count);
         }
         Ok(out)

@@ -58,14 +58,18 @@ mod tests {
         let d: Element = "<displayed xmlns='urn:xmpp:chat-markers:0' id='abc'/>"
             .parse()
             .expect("xml");
-        let other: Element = "<displayed xmlns='urn:example' id='x'/>".parse().expect("xml");
+        let other: Element = "<displayed xmlns='urn:example' id='x'/>"
+            .parse()
+            .expect("xml");
         let empty: Element = "<displayed xmlns='urn:xmpp:chat-markers:0' id=''/>"
             .parse()
             .expect("xml");
         assert_eq!(find_displayed(&[other.clone(), d]), Some("abc".into()));
         assert_eq!(find_displayed(&[other]), None);
         assert_eq!(find_displayed(&[empty]), None);
-        let m: Element = "<markable xmlns='urn:xmpp:chat-markers:0'/>".parse().expect("xml");
+        let m: Element = "<markable xmlns='urn:xmpp:chat-markers:0'/>"
+            .parse()
+            .expect("xml");
         assert!(is_markable(&[m]));
         assert!(!is_markable(&[]));
     }

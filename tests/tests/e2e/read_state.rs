@@ -128,7 +128,10 @@ fn body(bed: &mut Bed) -> Result<()> {
     let perchd = &bed.perchd;
     for p in ["bob", "bob2"] {
         let u = unread(perchd, p, ALICE)?;
-        ensure!(u["unread"] == 0 && u["last_read_id"].is_string(), "{p}: {u}");
+        ensure!(
+            u["unread"] == 0 && u["last_read_id"].is_string(),
+            "{p}: {u}"
+        );
     }
     let mine = with_body(perchd, "alice", BOB, "two")?;
     ensure!(mine["extra"]["displayed"]["by"] == json!([BOB]), "{mine}");

@@ -94,10 +94,7 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
 /// `message.send`: our chat messages with a text ask for a marker.
 pub fn mark_markable(args: &mut OutgoingMessage) {
     let m = &mut args.message;
-    if m.type_ == MessageType::Chat
-        && !m.bodies.is_empty()
-        && !xep_0333::is_markable(&m.payloads)
-    {
+    if m.type_ == MessageType::Chat && !m.bodies.is_empty() && !xep_0333::is_markable(&m.payloads) {
         m.payloads.push(xep_0333::markable());
     }
 }
@@ -151,7 +148,10 @@ impl ReadState {
     }
 
     async fn newest(&self, profile: &str, peer: &str) -> Result<HistoryMessage, HostError> {
-        let counts = self.host.unread(profile, Some(peer), BTreeMap::new()).await?;
+        let counts = self
+            .host
+            .unread(profile, Some(peer), BTreeMap::new())
+            .await?;
         counts
             .into_iter()
             .find_map(|c| c.newest)
@@ -297,8 +297,12 @@ impl ReadState {
                 _ => d.id,
             };
             match store::set(self.host.store(), profile_id, &peer, &id).await {
-                Ok(()) => tracing::debug!(%profile, %peer, %id, "read position from another device"),
-                Err(e) => tracing::warn!(%profile, %peer, error = %e, "storing a read position failed"),
+                Ok(()) => {
+                    tracing::debug!(%profile, %peer, %id, "read position from another device")
+                }
+                Err(e) => {
+                    tracing::warn!(%profile, %peer, error = %e, "storing a read position failed")
+                }
             }
         }
     }

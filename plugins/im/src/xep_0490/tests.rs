@@ -39,7 +39,9 @@ fn mds_publish_xml() {
         ("pubsub#access_model", "whitelist"),
     ] {
         assert!(
-            xml.contains(&format!("<field var='{var}'><value>{value}</value></field>")),
+            xml.contains(&format!(
+                "<field var='{var}'><value>{value}</value></field>"
+            )),
             "{var}: {xml}"
         );
     }
@@ -73,7 +75,8 @@ fn mds_items_are_read_and_junk_skipped() {
 #[test]
 fn only_chat_messages_with_a_text_are_markable() {
     use perch_plugin_api::parsers::message::Message;
-    let chat = Message::chat(Some("bob@x".parse().expect("jid"))).with_body(String::new(), "hi".into());
+    let chat =
+        Message::chat(Some("bob@x".parse().expect("jid"))).with_body(String::new(), "hi".into());
     let mut args = OutgoingMessage {
         profile: "p".into(),
         message: chat,
@@ -83,7 +86,8 @@ fn only_chat_messages_with_a_text_are_markable() {
     mark_markable(&mut args);
     let xml = String::from(&Element::from(args.message.clone()));
     assert_eq!(
-        xml.matches("<markable xmlns='urn:xmpp:chat-markers:0'/>").count(),
+        xml.matches("<markable xmlns='urn:xmpp:chat-markers:0'/>")
+            .count(),
         1,
         "{xml}"
     );

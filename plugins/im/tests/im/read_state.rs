@@ -71,7 +71,9 @@ async fn reading_marks_tells_the_contact_and_our_devices() {
     assert_eq!(sent.attr("to"), Some(BOB));
     assert_eq!(
         sent.get_child("displayed", "urn:xmpp:chat-markers:0"),
-        Some(&xml("<displayed xmlns='urn:xmpp:chat-markers:0' id='o-m1'/>"))
+        Some(&xml(
+            "<displayed xmlns='urn:xmpp:chat-markers:0' id='o-m1'/>"
+        ))
     );
     let iq = s.iqs().pop().expect("the MDS publish");
     assert!(iq.set && iq.to.is_none(), "{iq:?}");
@@ -81,10 +83,8 @@ async fn reading_marks_tells_the_contact_and_our_devices() {
     assert_eq!(item.attr("id"), Some(BOB));
     assert_eq!(
         item.get_child("displayed", MDS),
-        Some(&xml(
-            "<displayed xmlns='urn:xmpp:mds:displayed:0'>\
-             <stanza-id xmlns='urn:xmpp:sid:0' by='me@example.org' id='s-m1'/></displayed>"
-        ))
+        Some(&xml("<displayed xmlns='urn:xmpp:mds:displayed:0'>\
+             <stanza-id xmlns='urn:xmpp:sid:0' by='me@example.org' id='s-m1'/></displayed>"))
     );
     // Default: the newest. Kept: the count reads the stored position.
     s.script_iq("pubsub", PUBSUB, "");
@@ -145,7 +145,8 @@ async fn our_other_devices_move_the_read_position_others_do_not() {
     let s = server().await;
     s.store_message(stored("m1", Direction::In, true));
     s.store_message(stored("m2", Direction::In, true));
-    s.receive(&notification("mallory@example.org", "s-m2")).await;
+    s.receive(&notification("mallory@example.org", "s-m2"))
+        .await;
     s.receive(&notification("me@example.org", "s-m1")).await;
     let mut counts = Value::Null;
     for _ in 0..100 {
