@@ -484,6 +484,7 @@ fn applied(
     let when = crate::time::rfc3339(m.timestamp);
     match apply {
         Apply::React { reactions, .. } => Ok((react(&target.extra, &reactor(m), reactions), false)),
+        Apply::Displayed { .. } => Ok((displayed(&target.extra, &reactor(m)), false)),
         Apply::Retract { .. } => {
             let same_sender = if m.kind == "groupchat" {
                 target.from_jid == m.from

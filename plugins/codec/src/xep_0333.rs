@@ -8,6 +8,7 @@
 //! and is the core's (`backend/src/history.rs`); this module only reads and writes
 //! the XML.
 
+use crate::dom::Attr;
 use crate::minidom::Element;
 
 pub const NS: &str = "urn:xmpp:chat-markers:0";
@@ -24,7 +25,7 @@ pub fn is_markable(payloads: &[Element]) -> bool {
 
 /// `<displayed id=…/>`: the message `id`, and those before it, were shown.
 pub fn displayed(id: &str) -> Element {
-    Element::builder("displayed", NS).attr("id", id).build()
+    Element::builder("displayed", NS).a("id", id).build()
 }
 
 /// The id a message's `<displayed/>` names; `None` when it has none (or an empty id).

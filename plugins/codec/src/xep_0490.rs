@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::dom::Attr;
 use crate::minidom::Element;
 
 pub const NS: &str = "urn:xmpp:mds:displayed:0";
@@ -28,8 +29,8 @@ impl Displayed {
         Element::builder("displayed", NS)
             .append(
                 Element::builder("stanza-id", NS_SID)
-                    .attr("id", self.id.as_str())
-                    .attr("by", self.by.as_str())
+                    .a("id", self.id.as_str())
+                    .a("by", self.by.as_str())
                     .build(),
             )
             .build()

@@ -794,7 +794,7 @@ impl Host for MockHost {
         &self,
         _profile: &str,
         with: Option<&str>,
-        read: std::collections::BTreeMap<String, String>,
+        read: BTreeMap<String, String>,
     ) -> BoxFuture<'_, Result<Vec<perch_plugin_api::ConversationCount>, HostError>> {
         let messages = self.shared.records().messages.clone();
         let mut peers: Vec<String> = match with {

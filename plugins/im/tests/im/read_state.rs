@@ -148,17 +148,15 @@ async fn our_other_devices_move_the_read_position_others_do_not() {
     s.receive(&notification("mallory@example.org", "s-m2"))
         .await;
     s.receive(&notification("me@example.org", "s-m1")).await;
-    let mut counts = Value::Null;
     for _ in 0..100 {
-        counts = unread(&s).await;
-        if counts[0]["unread"] == 1 {
+        if unread(&s).await[0]["unread"] == 1 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     // Mallory's came first; give it time to do (wrongly) anything.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    counts = unread(&s).await;
+    let mut counts = unread(&s).await;
     assert_eq!(
         counts,
         json!([{"with": BOB, "unread": 1, "last_read_id": "m1"}])
