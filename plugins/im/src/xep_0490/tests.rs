@@ -75,8 +75,8 @@ fn mds_items_are_read_and_junk_skipped() {
 #[test]
 fn only_chat_messages_with_a_text_are_markable() {
     use perch_plugin_api::parsers::message::Message;
-    let chat =
-        Message::chat(Some("bob@x".parse().expect("jid"))).with_body(Default::default(), "hi".into());
+    let chat = Message::chat(Some("bob@x".parse().expect("jid")))
+        .with_body(Default::default(), "hi".into());
     let mut args = OutgoingMessage {
         profile: "p".into(),
         message: chat,
