@@ -564,6 +564,17 @@ impl Daemon {
         self.history.find(p.id, with, id).await
     }
 
+    /// Unread counts against the read positions `read` (see `History::unread`).
+    pub async fn unread(
+        &self,
+        profile: &str,
+        with: Option<&str>,
+        read: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<perch_plugin_api::ConversationCount>> {
+        let p = self.profiles.resolve(profile).await?;
+        self.history.unread(p.id, with, read).await
+    }
+
     /// A stored message of any conversation, by its id in history (the Libervia
     /// bridge's uid).
     pub async fn message_by_id(&self, profile: &str, id: &str) -> Result<Option<HistoryMessage>> {

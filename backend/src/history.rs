@@ -106,13 +106,18 @@ pub enum Apply {
         by: Option<String>,
         reason: Option<String>,
     },
+    /// The sender was shown message `id` (XEP-0333 `displayed`).
+    Displayed { id: String },
 }
 
 impl Apply {
     /// The id of the message it applies to.
     pub fn target(&self) -> &str {
         match self {
-            Self::React { id, .. } | Self::Retract { id } | Self::Moderate { id, .. } => id,
+            Self::React { id, .. }
+            | Self::Retract { id }
+            | Self::Moderate { id, .. }
+            | Self::Displayed { id } => id,
         }
     }
 }
@@ -441,6 +446,25 @@ fn react(extra: &str, who: &str, reactions: &[String]) -> String {
     Value::Object(map).to_string()
 }
 
+/// `extra` with `who` among those who were shown it: `extra.displayed` =
+/// {by: [who, …]} (XEP-0333).
+fn displayed(extra: &str, who: &str) -> String {
+    use serde_json::Value;
+    let mut map: serde_json::Map<String, Value> = serde_json::from_str(extra).unwrap_or_default();
+    let mut by = match map.remove("displayed") {
+        Some(Value::Object(mut d)) => match d.remove("by") {
+            Some(Value::Array(l)) => l,
+            _ => vec![],
+        },
+        _ => vec![],
+    };
+    if !by.iter().any(|w| w.as_str() == Some(who)) {
+        by.push(who.into());
+    }
+    map.insert("displayed".into(), serde_json::json!({ "by": by }));
+    Value::Object(map).to_string()
+}
+
 /// `extra` with the text's traces gone (the earlier texts) and `key` = `value`.
 fn take_back(extra: &str, key: &str, value: serde_json::Value) -> String {
     let mut map: serde_json::Map<String, serde_json::Value> =
@@ -460,6 +484,7 @@ fn applied(
     let when = crate::time::rfc3339(m.timestamp);
     match apply {
         Apply::React { reactions, .. } => Ok((react(&target.extra, &reactor(m), reactions), false)),
+        Apply::Displayed { .. } => Ok((displayed(&target.extra, &reactor(m)), false)),
         Apply::Retract { .. } => {
             let same_sender = if m.kind == "groupchat" {
                 target.from_jid == m.from
@@ -839,6 +864,95 @@ impl History {
             .one(&self.db)
             .await?;
         Ok(found.map(view))
+    }
+
+    /// Unread counts, for conversation `with` or every one of the profile: the
+    /// incoming listed messages newer (by timestamp: a message caught up from an
+    /// archive later still sorts where it belongs) than both the message `read`
+    /// names for the conversation and our own newest message (writing in a
+    /// conversation reads it).
+    pub async fn unread(
+        &self,
+        profile_id: i32,
+        with: Option<&str>,
+        read: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<perch_plugin_api::ConversationCount>> {
+        let peers: Vec<String> = match with {
+            Some(w) => vec![w.to_owned()],
+            None => {
+                message::Entity::find()
+                    .select_only()
+                    .column(message::Column::Peer)
+                    .distinct()
+                    .filter(message::Column::ProfileId.eq(profile_id))
+                    .order_by_asc(message::Column::Peer)
+                    .into_tuple::<String>()
+                    .all(&self.db)
+                    .await?
+            }
+        };
+        let mut out = Vec::with_capacity(peers.len());
+        for peer in peers {
+            let count = self
+                .count_unread(profile_id, &peer, read.get(&peer))
+                .await?;
+            out.push(count);
+        }
+        Ok(out)
+    }
+
+    async fn count_unread(
+        &self,
+        profile_id: i32,
+        peer: &str,
+        read: Option<&String>,
+    ) -> Result<perch_plugin_api::ConversationCount> {
+        use sea_orm::PaginatorTrait;
+        let listed = || {
+            message::Entity::find()
+                .filter(message::Column::ProfileId.eq(profile_id))
+                .filter(message::Column::Peer.eq(peer))
+                .filter(message::Column::Replaces.is_null())
+        };
+        let ours = listed()
+            .filter(message::Column::Direction.eq(Direction::Out.as_str()))
+            .select_only()
+            .column(message::Column::Timestamp)
+            .order_by_desc(message::Column::Timestamp)
+            .into_tuple::<i64>()
+            .one(&self.db)
+            .await?;
+        let mut since = ours.unwrap_or(i64::MIN);
+        if let Some(id) = read
+            && let Some(r) = listed()
+                .filter(
+                    Condition::any()
+                        .add(message::Column::MsgId.eq(id.as_str()))
+                        .add(message::Column::OriginId.eq(id.as_str()))
+                        .add(message::Column::StanzaId.eq(id.as_str())),
+                )
+                .order_by_desc(message::Column::Id)
+                .one(&self.db)
+                .await?
+        {
+            since = since.max(r.timestamp);
+        }
+        let unread = listed()
+            .filter(message::Column::Direction.eq(Direction::In.as_str()))
+            .filter(message::Column::Timestamp.gt(since))
+            .count(&self.db)
+            .await?;
+        let newest = listed()
+            .order_by_desc(message::Column::Timestamp)
+            .order_by_desc(message::Column::Id)
+            .one(&self.db)
+            .await?
+            .map(view);
+        Ok(perch_plugin_api::ConversationCount {
+            with: peer.to_owned(),
+            unread,
+            newest,
+        })
     }
 
     /// The newest listed message (not folded into another) with history id `id`.

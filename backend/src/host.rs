@@ -221,6 +221,20 @@ impl Host for DaemonHost {
         async move { Ok(self.daemon()?.find_message(&profile, &with, &id).await?) }.boxed()
     }
 
+    fn unread(
+        &self,
+        profile: &str,
+        with: Option<&str>,
+        read: std::collections::BTreeMap<String, String>,
+    ) -> BoxFuture<'_, Result<Vec<perch_plugin_api::ConversationCount>, HostError>> {
+        let (profile, with) = (profile.to_owned(), with.map(str::to_owned));
+        async move {
+            let d = self.daemon()?;
+            Ok(d.unread(&profile, with.as_deref(), &read).await?)
+        }
+        .boxed()
+    }
+
     fn last_archive_id(
         &self,
         profile: &str,

@@ -1094,5 +1094,7 @@ mod muc;
 mod omemo;
 #[path = "e2e/pubsub.rs"]
 mod pubsub;
+#[path = "e2e/read_state.rs"]
+mod read_state;
 #[path = "e2e/socket.rs"]
 mod socket;

@@ -254,6 +254,10 @@ pub fn content(m: &Message) -> Option<Content> {
             },
             None => Apply::Retract { id },
         })
+    } else if body(m).is_none()
+        && let Some(id) = perch_codec::xep_0333::find_displayed(&m.payloads)
+    {
+        usable(&id).map(|id| Apply::Displayed { id })
     } else {
         None
     };
@@ -278,6 +282,9 @@ pub fn content(m: &Message) -> Option<Content> {
     }
     if body.starts_with("/me ") {
         extra.insert("me".into(), true.into());
+    }
+    if perch_codec::xep_0333::is_markable(&m.payloads) {
+        extra.insert("markable".into(), true.into());
     }
     Some(Content {
         body,
@@ -402,6 +409,31 @@ mod tests {
         );
         let c = content(&msg("<body>/meh</body>")).unwrap();
         assert!(c.extra.is_empty());
+    }
+
+    #[test]
+    fn displayed_markers_are_actions_and_markable_is_kept() {
+        let c = content(&msg(
+            "<displayed xmlns='urn:xmpp:chat-markers:0' id='o1'/><store xmlns='urn:xmpp:hints'/>",
+        ))
+        .unwrap();
+        assert_eq!(c.apply, Some(Apply::Displayed { id: "o1".into() }));
+        assert_eq!(c.body, "");
+        // A marker beside a text is not an action: the text is kept.
+        let c = content(&msg(
+            "<body>hi</body><markable xmlns='urn:xmpp:chat-markers:0'/>             <displayed xmlns='urn:xmpp:chat-markers:0' id='o1'/>",
+        ))
+        .unwrap();
+        assert_eq!(c.apply, None);
+        assert_eq!(c.body, "hi");
+        assert_eq!(
+            serde_json::Value::Object(c.extra),
+            serde_json::json!({"markable": true})
+        );
+        assert_eq!(
+            content(&msg("<displayed xmlns='urn:xmpp:chat-markers:0' id=''/>")),
+            None
+        );
     }
 
     #[test]

@@ -403,3 +403,80 @@ async fn only_the_room_moderates_by_stanza_id() {
     assert_eq!(e["moderated"]["by"], "room@muc.example.org/mod");
     assert_eq!(e["moderated"]["reason"], "spam");
 }
+
+#[tokio::test]
+async fn displayed_markers_name_who_saw_it_and_unknown_ids_are_ignored() {
+    let (_dir, h, p) = setup().await;
+    h.enqueue(p, outgoing("mine", "cake?", 1_000), "<x/>".into())
+        .await
+        .unwrap();
+    let seen = |id: &str| Apply::Displayed { id: id.into() };
+    for _ in 0..2 {
+        // Twice (live, then from the archive): once in the list.
+        let stored = h
+            .store(p, action(incoming("d1", "", 2_000), "d1", seen("mine")))
+            .await
+            .unwrap();
+        assert!(
+            matches!(stored, Stored::Applied { .. } | Stored::Duplicate(_)),
+            "{stored:?}"
+        );
+    }
+    let stored = h
+        .store(p, action(incoming("d2", "", 3_000), "d2", seen("nope")))
+        .await
+        .unwrap();
+    assert!(matches!(stored, Stored::Ignored(_)), "{stored:?}");
+    assert_eq!(
+        extra(&h, p, "mine").await,
+        serde_json::json!({"displayed": {"by": ["bob@example.org"]}})
+    );
+    assert_eq!(all(&h, p).await, [("mine".to_owned(), "cake?".to_owned())]);
+}
+
+#[tokio::test]
+async fn unread_counts_after_the_read_position_and_our_own_newest() {
+    use std::collections::BTreeMap;
+    let (_dir, h, p) = setup().await;
+    let count = |read: BTreeMap<String, String>| {
+        let h = h.clone();
+        async move {
+            let c = h.unread(p, Some("bob@example.org"), &read).await.unwrap();
+            (c[0].unread, c[0].newest.as_ref().map(|m| m.id.clone()))
+        }
+    };
+    assert_eq!(count(BTreeMap::new()).await, (0, None));
+    h.store(p, archived(incoming("m1", "one", 1_000), "s1"))
+        .await
+        .unwrap();
+    h.store(p, incoming("m2", "two", 2_000)).await.unwrap();
+    h.store(p, incoming("m3", "three", 3_000)).await.unwrap();
+    assert_eq!(count(BTreeMap::new()).await, (3, Some("m3".into())));
+    let bob = |id: &str| BTreeMap::from([("bob@example.org".to_owned(), id.to_owned())]);
+    assert_eq!(count(bob("m2")).await.0, 1);
+    // By the archive's id, as another device names it.
+    assert_eq!(count(bob("s1")).await.0, 2);
+    // Corrections and actions are not messages of their own.
+    h.store(
+        p,
+        action(
+            incoming("r1", "", 4_000),
+            "r1",
+            Apply::Displayed { id: "m3".into() },
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(bob("m2")).await.0, 1);
+    // Our own message reads the conversation; what comes after counts.
+    h.enqueue(p, outgoing("o1", "ok", 5_000), "<x/>".into())
+        .await
+        .unwrap();
+    assert_eq!(count(BTreeMap::new()).await.0, 0);
+    h.store(p, incoming("m4", "four", 6_000)).await.unwrap();
+    assert_eq!(count(bob("m1")).await, (1, Some("m4".into())));
+    // Every conversation, without `with`.
+    let every = h.unread(p, None, &BTreeMap::new()).await.unwrap();
+    assert_eq!(every.len(), 1);
+    assert_eq!(every[0].with, "bob@example.org");
+}

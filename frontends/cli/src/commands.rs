@@ -15,7 +15,7 @@ use crate::{
     MessageType, OnOff, OutboxAction, PluginCommand, PresenceCommand, ProfileCommand,
     RosterCommand, ShowArg, read_password,
 };
-use crate::{message_actions, output};
+use crate::{message_actions, output, read_state};
 
 type Options = HashMap<String, String>;
 
@@ -303,6 +303,8 @@ where
         MessageCommand::Retract(t) => {
             message_actions::retract(&client().await?, t, json_out).await?;
         }
+        MessageCommand::Read(a) => read_state::read(&client().await?, a, json_out).await?,
+        MessageCommand::Unread(a) => read_state::unread(&client().await?, a, json_out).await?,
         MessageCommand::State { profile, to, state } => {
             let args = messages::ChatState {
                 to: to.clone(),

@@ -18,6 +18,7 @@ mod message_actions;
 mod muc;
 mod output;
 mod pubsub;
+mod read_state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -310,6 +311,11 @@ enum MessageCommand {
     Reply(message_actions::ReplyArgs),
     /// Retract one of our messages (XEP-0424).
     Retract(message_actions::Target),
+    /// Mark a conversation read up to a message (default: the newest): tells the
+    /// contact (XEP-0333) and our other devices (XEP-0490).
+    Read(read_state::ReadArgs),
+    /// Unread counts per conversation (or of one).
+    Unread(read_state::UnreadArgs),
     /// Tell a contact our chat state (XEP-0085).
     State {
         #[command(flatten)]

@@ -152,6 +152,8 @@ pub fn all() -> Vec<ActionInfo> {
         info::<messages::MessageReply>(),
         info::<messages::MessageRetract>(),
         info::<messages::MucModerate>(),
+        info::<messages::MessageRead>(),
+        info::<messages::MessageUnread>(),
     ];
     v.extend(pubsub::all());
     v.extend(cache::all());

@@ -157,3 +157,57 @@ action!(
         opt("reason", String, "why"),
     ]
 );
+
+// Read state: chat markers (XEP-0333) and our read position shared with our other
+// devices (XEP-0490).
+
+/// A conversation's read state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unread {
+    /// The conversation: a contact's or a room's bare JID.
+    pub with: String,
+    /// Incoming messages after the read position (and after our own newest).
+    pub unread: u64,
+    /// The history id of the last message read, when one was marked.
+    pub last_read_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageReadArgs {
+    /// The conversation: a contact's or a room's bare JID.
+    pub with: String,
+    /// The message read up to (history's id, origin-id or stanza-id); default:
+    /// the newest.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+action!(
+    /// Marks a conversation read up to a message: stored, a displayed marker sent to
+    /// the contact (XEP-0333), our other devices told (XEP-0490); answers the
+    /// conversation's read state.
+    MessageRead = "message_read", MessageReadArgs => Unread,
+    "Marks a conversation read up to a message (default: the newest): tells the contact (XEP-0333 displayed) and our other devices (XEP-0490)",
+    [
+        req("with", Jid, "the contact or room of the conversation"),
+        opt("id", String, "the message read up to (history's id, origin-id or stanza-id); default: the newest"),
+    ],
+    no_session
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageUnreadArgs {
+    /// One conversation; default: every one.
+    #[serde(default)]
+    pub with: Option<String>,
+}
+
+action!(
+    /// Unread counts per conversation.
+    MessageUnread = "message_unread", MessageUnreadArgs => Vec<Unread>,
+    "Unread counts: per conversation, the incoming messages after our read position and our own newest message",
+    [
+        opt("with", Jid, "one conversation; default: every one"),
+    ],
+    no_session
+);

@@ -155,6 +155,18 @@ pub struct HistoryMessage {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// How a conversation stands against our read position: what the core counts for
+/// the read-state plugin (the history is the core's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationCount {
+    /// The conversation (a contact's or a room's bare JID, as history files it).
+    pub with: String,
+    /// Incoming messages newer than both the read position and our newest message.
+    pub unread: u64,
+    /// The newest listed message of the conversation, if any.
+    pub newest: Option<HistoryMessage>,
+}
+
 /// Where a stored message is on its way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -334,6 +334,19 @@ pub trait Host: Send + Sync {
         Box::pin(async { Ok(None) })
     }
 
+    /// Unread counts: for conversation `with` (or every conversation of the
+    /// profile), the incoming messages newer than both the message `read` names for
+    /// it (by id, origin-id or stanza-id) and our own newest message. A host without
+    /// a history (a test's) has no conversations.
+    fn unread(
+        &self,
+        _profile: &str,
+        _with: Option<&str>,
+        _read: std::collections::BTreeMap<String, String>,
+    ) -> BoxFuture<'_, Result<Vec<crate::ConversationCount>, HostError>> {
+        Box::pin(async { Ok(vec![]) })
+    }
+
     /// The newest id that archive `archive` (our account's bare JID, or a room's)
     /// gave a message stored for this profile: where catching up with it starts.
     fn last_archive_id(

@@ -24,6 +24,7 @@ pub mod xep_0424;
 pub mod xep_0425;
 pub mod xep_0444;
 pub mod xep_0461;
+pub mod xep_0490;
 
 mod message_ref;
 
@@ -42,5 +43,6 @@ pub fn builtin() -> Vec<PluginFactory> {
         xep_0425::factory(),
         xep_0444::factory(),
         xep_0461::factory(),
+        xep_0490::factory(),
     ]
 }

@@ -1,5 +1,5 @@
-//! This crate's tables: the rooms each profile is in (XEP-0045) and each profile's
-//! blocklist (XEP-0191).
+//! This crate's tables: the rooms each profile is in (XEP-0045), each profile's
+//! blocklist (XEP-0191) and read positions (XEP-0333, XEP-0490).
 //!
 //! Why here and not in `perch-migration`: a plugin's tables are part of the plugin, so
 //! they live, change and are reviewed with the code that reads them; the core's stay
@@ -16,11 +16,13 @@ use sea_orm_migration::MigrationTrait;
 
 mod m20261202_000008_muc;
 mod m20261207_000011_blocking;
+mod m20261207_000030_read_state;
 
 /// This crate's migrations, oldest first.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(m20261202_000008_muc::Migration),
         Box::new(m20261207_000011_blocking::Migration),
+        Box::new(m20261207_000030_read_state::Migration),
     ]
 }

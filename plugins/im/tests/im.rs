@@ -13,3 +13,5 @@ mod mam;
 mod message_actions;
 #[path = "im/muc.rs"]
 mod muc;
+#[path = "im/read_state.rs"]
+mod read_state;

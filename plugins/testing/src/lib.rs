@@ -830,6 +830,50 @@ impl Host for MockHost {
         async move { opened }.boxed()
     }
 
+    /// The core's count over the test's stored messages, in the order stored
+    /// (oldest first).
+    fn unread(
+        &self,
+        _profile: &str,
+        with: Option<&str>,
+        read: BTreeMap<String, String>,
+    ) -> BoxFuture<'_, Result<Vec<perch_plugin_api::ConversationCount>, HostError>> {
+        let messages = self.shared.records().messages.clone();
+        let mut peers: Vec<String> = match with {
+            Some(w) => vec![w.to_owned()],
+            None => messages.iter().map(|m| m.peer.clone()).collect(),
+        };
+        peers.sort();
+        peers.dedup();
+        let counts = peers
+            .into_iter()
+            .map(|peer| {
+                let mine: Vec<_> = messages.iter().filter(|m| m.peer == peer).collect();
+                let is_read = |m: &&perch_plugin_api::HistoryMessage| {
+                    read.get(&peer).is_some_and(|id| {
+                        m.id == *id
+                            || m.origin_id.as_ref() == Some(id)
+                            || m.stanza_id.as_ref() == Some(id)
+                    })
+                };
+                let since = mine
+                    .iter()
+                    .rposition(|m| m.direction == perch_plugin_api::Direction::Out || is_read(m))
+                    .map_or(0, |i| i + 1);
+                let unread = mine[since..]
+                    .iter()
+                    .filter(|m| m.direction == perch_plugin_api::Direction::In)
+                    .count() as u64;
+                perch_plugin_api::ConversationCount {
+                    newest: mine.last().map(|m| (*m).clone()),
+                    with: peer,
+                    unread,
+                }
+            })
+            .collect();
+        async move { Ok(counts) }.boxed()
+    }
+
     fn last_archive_id(
         &self,
         _profile: &str,
