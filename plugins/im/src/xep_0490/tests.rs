@@ -77,11 +77,7 @@ fn only_chat_messages_with_a_text_are_markable() {
     use perch_plugin_api::parsers::message::Message;
     let chat = Message::chat(Some("bob@x".parse().expect("jid")))
         .with_body(Default::default(), "hi".into());
-    let mut args = OutgoingMessage {
-        profile: "p".into(),
-        message: chat,
-        peer: None,
-    };
+    let mut args = OutgoingMessage::new("p".into(), chat);
     mark_markable(&mut args);
     mark_markable(&mut args);
     let xml = String::from(&Element::from(args.message.clone()));
@@ -91,11 +87,10 @@ fn only_chat_messages_with_a_text_are_markable() {
         1,
         "{xml}"
     );
-    let mut marker = OutgoingMessage {
-        profile: "p".into(),
-        message: displayed_message("bob@x".parse().expect("jid"), "o-1"),
-        peer: None,
-    };
+    let mut marker = OutgoingMessage::new(
+        "p".into(),
+        displayed_message("bob@x".parse().expect("jid"), "o-1"),
+    );
     mark_markable(&mut marker);
     assert!(!xep_0333::is_markable(&marker.message.payloads));
 }
