@@ -567,20 +567,31 @@ fn tui_body(
 
     // Open the chat: Tab moves the focus between the edit bar, the contact list and the
     // menu; the contact list has it when its first entry (the group) is drawn bold.
-    let mut focused = false;
-    let mut seen = Vec::new();
-    for _ in 0..4 {
-        let screen = tui.keys_and_redraw(&["Tab"], TUI_SETTLE)?;
-        let group = screen
+    // One Tab at a time, each given time to show: another redraw (a presence, the
+    // message's unread mark) must not be taken for the Tab's, or the next Tab goes
+    // past the contact list while the TUI is still busy (seen under load).
+    let group_line = |screen: &str| {
+        screen
             .lines()
             .find(|l| l.contains("[-] Friends"))
             .unwrap_or_default()
-            .to_owned();
-        if group
-            .split("[-] Friends")
+            .to_owned()
+    };
+    let bold = |line: &str| {
+        line.split("[-] Friends")
             .next()
             .is_some_and(|before| before.contains("\u{1b}[1m"))
-        {
+    };
+    let mut focused = false;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        tui.keys(&["Tab"])?;
+        let mut group = String::new();
+        let shown = wait_until(TUI_SETTLE * 3, || {
+            group = group_line(&tui.screen_with_attributes()?);
+            Ok(bold(&group))
+        });
+        if shown.is_ok() {
             focused = true;
             break;
         }
