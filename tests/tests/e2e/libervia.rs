@@ -582,9 +582,11 @@ fn tui_body(
             .next()
             .is_some_and(|before| before.contains("\u{1b}[1m"))
     };
+    // Up to 8 Tabs: with an encryption plugin offered, the chat widgets have more
+    // stops in the focus cycle.
     let mut focused = false;
     let mut seen = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..8 {
         tui.keys(&["Tab"])?;
         let mut group = String::new();
         let shown = wait_until(TUI_SETTLE * 3, || {
@@ -612,7 +614,7 @@ fn tui_body(
 
     // Give the edit bar the focus: Tab until a typed marker shows up there.
     let mut in_edit_bar = false;
-    for _ in 0..4 {
+    for _ in 0..8 {
         let before = tui.edit_bar()?;
         tui.keys_and_redraw(&["Tab"], TUI_SETTLE)?;
         tui.type_text("x")?;
