@@ -568,12 +568,7 @@ impl Drop for LiberviaBackend {
 /// perchd with [`PERCHD_LIBERVIA_CONFIG`], started as the other e2e tests start it; the
 /// Libervia name must be owned once it is ready.
 pub fn perchd_with_libervia() -> Result<Perchd> {
-    perchd_with_libervia_and("")
-}
-
-/// [`perchd_with_libervia`], with `extra` TOML after the Libervia section.
-pub fn perchd_with_libervia_and(extra: &str) -> Result<Perchd> {
-    let perchd = Perchd::start_with_config(&format!("{PERCHD_LIBERVIA_CONFIG}{extra}"))?;
+    let perchd = Perchd::start_with_config(PERCHD_LIBERVIA_CONFIG)?;
     crate::wait_until(STARTUP_TIMEOUT, || {
         perchd.bus().name_has_owner(LIBERVIA_BUS_NAME)
     })
