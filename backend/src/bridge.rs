@@ -638,6 +638,9 @@ impl Bridge {
             match serve_bus(&bus, core.clone()).await {
                 Ok(c) => {
                     tracing::info!(bus = %bus, name = BUS_NAME, "serving the bridge on D-Bus");
+                    if let Err(e) = daemon.frontends().watch_bus(&c).await {
+                        tracing::warn!(error = %e, "cannot follow the frontends on the bus; they count as absent");
+                    }
                     attach(&conns, c);
                 }
                 Err(e) if bus == "session" && !is_name_taken(&e) => {
@@ -822,6 +825,7 @@ fn admit(
             }
         };
         drop(spare);
+        let frontends = core.daemon.frontends().clone();
         let handshake = Builder::unix_stream(std)
             .server(zbus::Guid::generate())
             .p2p()
@@ -841,6 +845,7 @@ fn admit(
             }
         };
         let id = attach(&conns, conn.clone());
+        let _counted = frontends.p2p_client();
         // Forgotten as soon as the client goes, so its descriptor is closed now rather
         // than when a signal first fails to reach it.
         conn.closed().await;

@@ -166,6 +166,9 @@ pub struct XmppConfig {
     pub max_stanza_depth: u32,
     /// Largest stanza accepted from the server, in bytes; larger ones are refused.
     pub max_stanza_bytes: u64,
+    /// Client State Indication (XEP-0352): tell the server we are inactive while no
+    /// frontend is listening, so it may hold back presences and chat states.
+    pub csi: bool,
 }
 
 impl Default for XmppConfig {
@@ -179,6 +182,7 @@ impl Default for XmppConfig {
             iq_timeout: 60,
             max_stanza_depth: 64,
             max_stanza_bytes: 8 * 1024 * 1024,
+            csi: false,
         }
     }
 }

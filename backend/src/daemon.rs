@@ -30,7 +30,7 @@ use tokio_xmpp::parsers::{
 use perch_plugin_api::points::{MessageSend, OutgoingMessage};
 use perch_plugin_api::{Host, Outcome, PluginFactory, PluginInfo};
 use serde_json::Value;
-use tokio_xmpp::parsers::message::{Id, Lang, Message};
+use tokio_xmpp::parsers::message::{Id, Lang, Message, MessageType};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -88,6 +88,8 @@ pub struct Daemon {
     /// a Delete that comes while the profile connects cannot leave a session behind,
     /// bound at the server and writing for a profile that no longer exists.
     lifecycle: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Whether a frontend is listening (for Client State Indication).
+    frontends: Arc<crate::frontends::Frontends>,
 }
 
 pub fn parse_jid(s: &str) -> Result<Jid> {
@@ -114,7 +116,13 @@ impl Daemon {
             sessions: Mutex::new(HashMap::new()),
             inboxes: std::sync::Mutex::default(),
             lifecycle: Default::default(),
+            frontends: crate::frontends::Frontends::new(),
         })
+    }
+
+    /// The frontends the bridges see (`frontends.rs`).
+    pub fn frontends(&self) -> &Arc<crate::frontends::Frontends> {
+        &self.frontends
     }
 
     pub fn database(&self) -> &DatabaseConnection {
@@ -154,6 +162,7 @@ impl Daemon {
                 max_depth: x.max_stanza_depth,
                 max_bytes: usize::try_from(x.max_stanza_bytes).unwrap_or(usize::MAX),
             },
+            frontends: x.csi.then(|| self.frontends.subscribe()),
         }
     }
 
@@ -419,6 +428,20 @@ impl Daemon {
         body: &str,
         kind: &str,
     ) -> Result<HistoryMessage> {
+        self.send_message_with(profile, to, body, kind, None, Vec::new())
+            .await
+    }
+
+    /// [`Daemon::send_message`] with a subject and more payloads (XHTML-IM…).
+    pub async fn send_message_with(
+        &self,
+        profile: &str,
+        to: &str,
+        body: &str,
+        kind: &str,
+        subject: Option<&str>,
+        payloads: Vec<Element>,
+    ) -> Result<HistoryMessage> {
         validate::text("to", to, validate::MAX_JID)?;
         validate::text("body", body, validate::MAX_BODY)?;
         let to = parse_jid(to)?;
@@ -431,8 +454,15 @@ impl Daemon {
         if body.is_empty() {
             return Err(Error::bad_argument("body", "empty message"));
         }
-        let message =
+        let mut message =
             Message::new_with_type(kind, Some(to)).with_body(Lang(String::new()), body.to_owned());
+        if let Some(subject) = subject.filter(|s| !s.is_empty()) {
+            validate::text("subject", subject, validate::MAX_BODY)?;
+            message
+                .subjects
+                .insert(Lang(String::new()), subject.to_owned());
+        }
+        message.payloads.extend(payloads);
         self.queue_message(profile, message).await
     }
 
@@ -532,6 +562,51 @@ impl Daemon {
             s.wake_outbox();
         }
         Ok(message)
+    }
+
+    /// We are in `room` again: our messages it refused because we were not in it
+    /// go back to the outbox, rebuilt from history (their text and id) and through
+    /// `message.send` as any message, then sent. Returns how many.
+    pub async fn resend_held(&self, profile: &str, room: &str) -> Result<usize> {
+        let p = self.profiles.resolve(profile).await?;
+        let held = self.history.held_for_room(p.id, room).await?;
+        if held.is_empty() {
+            return Ok(0);
+        }
+        let to = parse_jid(room)?;
+        let mut requeued = 0;
+        for m in held {
+            let mut message = Message::new_with_type(MessageType::Groupchat, Some(to.clone()))
+                .with_body(Lang(String::new()), m.body.clone());
+            message.id = Some(Id(m.id.clone()));
+            let mut args = OutgoingMessage::new(p.name.clone(), message);
+            if !matches!(
+                self.registry.triggers.fire::<MessageSend>(&mut args).await,
+                Outcome::Proceed
+            ) {
+                tracing::info!(profile = %p.name, %room, id = %m.id, "a held room message was refused by a plugin; left failed");
+                continue;
+            }
+            let stanza = String::from(&Element::from(args.message));
+            if let Some(message) = self.history.requeue(p.id, &m.id, stanza).await? {
+                tracing::info!(profile = %p.name, %room, id = %m.id, "a room message refused before the join goes again");
+                requeued += 1;
+                let _ = self.events.send(Event::MessageUpdated {
+                    profile: p.name.clone(),
+                    message,
+                });
+            }
+        }
+        if let Some(s) = self
+            .sessions
+            .lock()
+            .await
+            .get(&p.name)
+            .filter(|s| s.profile_id == p.id)
+        {
+            s.wake_outbox();
+        }
+        Ok(requeued)
     }
 
     /// What is still to be confirmed by the server, oldest first.

@@ -182,6 +182,9 @@ fn view(m: message::Model) -> HistoryMessage {
 }
 
 /// A message's `extra` object (JSON text) with `key` set to `value`.
+/// The `extra` key of a message a room refused because we were not in it.
+pub const RESEND_ON_JOIN: &str = "resend_on_join";
+
 fn with_key(extra: &str, key: &str, value: serde_json::Value) -> String {
     let mut map: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(extra).unwrap_or_default();
@@ -824,11 +827,16 @@ impl History {
         else {
             return Ok(None);
         };
-        let extra = with_key(
+        let mut extra = with_key(
             &m.extra,
             "error",
             serde_json::json!({"condition": error.condition, "text": error.text}),
         );
+        // A room refusing a message because we are not in it (yet): it goes again
+        // once we are (`held_for_room`, `requeue`).
+        if m.kind == "groupchat" && error.condition == "not-acceptable" {
+            extra = with_key(&extra, RESEND_ON_JOIN, true.into());
+        }
         update(
             &self.db,
             by_id(m.id),
@@ -836,6 +844,63 @@ impl History {
                 (message::Column::State, MessageState::Failed.as_str().into()),
                 (message::Column::Stanza, Option::<String>::None.into()),
                 (message::Column::Extra, extra.into()),
+            ],
+        )
+        .await?;
+        Ok(Some(view(row(&self.db, m.id).await?)))
+    }
+
+    /// Our messages to `room` that it refused because we were not in it, oldest
+    /// first: to send again now that we are.
+    pub async fn held_for_room(&self, profile_id: i32, room: &str) -> Result<Vec<HistoryMessage>> {
+        let rows = message::Entity::find()
+            .filter(message::Column::ProfileId.eq(profile_id))
+            .filter(message::Column::Peer.eq(room))
+            .filter(message::Column::Direction.eq(Direction::Out.as_str()))
+            .filter(message::Column::State.eq(MessageState::Failed.as_str()))
+            .filter(message::Column::Extra.contains(RESEND_ON_JOIN))
+            .order_by_asc(message::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(view)
+            .filter(|m| m.extra.get(RESEND_ON_JOIN) == Some(&serde_json::Value::Bool(true)))
+            .collect())
+    }
+
+    /// Puts a held message back in the outbox with `stanza`, its error gone.
+    pub async fn requeue(
+        &self,
+        profile_id: i32,
+        msg_id: &str,
+        stanza: String,
+    ) -> Result<Option<HistoryMessage>> {
+        let Some(m) = message::Entity::find()
+            .filter(message::Column::ProfileId.eq(profile_id))
+            .filter(message::Column::MsgId.eq(msg_id))
+            .filter(message::Column::Direction.eq(Direction::Out.as_str()))
+            .filter(message::Column::State.eq(MessageState::Failed.as_str()))
+            .order_by_desc(message::Column::Id)
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut extra: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&m.extra).unwrap_or_default();
+        extra.remove("error");
+        extra.remove(RESEND_ON_JOIN);
+        update(
+            &self.db,
+            by_id(m.id),
+            vec![
+                (message::Column::State, MessageState::Queued.as_str().into()),
+                (message::Column::Stanza, Some(stanza).into()),
+                (
+                    message::Column::Extra,
+                    serde_json::Value::Object(extra).to_string().into(),
+                ),
             ],
         )
         .await?;

@@ -244,6 +244,11 @@ impl Host for DaemonHost {
         async move { Ok(self.daemon()?.last_archive_id(&profile, &archive).await?) }.boxed()
     }
 
+    fn resend_held(&self, profile: &str, room: &str) -> BoxFuture<'_, Result<usize, HostError>> {
+        let (profile, room) = (profile.to_owned(), room.to_owned());
+        async move { Ok(self.daemon()?.resend_held(&profile, &room).await?) }.boxed()
+    }
+
     fn files_dir(&self) -> Option<std::path::PathBuf> {
         let dir = self
             .daemon

@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod frontends;
 pub mod history;
 pub mod host;
 pub mod jobs;

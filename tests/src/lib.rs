@@ -540,7 +540,7 @@ allow_unencrypted_plain_auth = false
 authentication = "internal_hashed"
 certificates = "{d}/certs"
 ssl = {{ certificate = "{d}/certs/localhost.crt"; key = "{d}/certs/localhost.key" }}
-modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "register"; "smacks"; "carbons"; "posix"; "pep"; "mam"; "offline"; "bookmarks"; "turn_external"; "blocklist"; "vcard_legacy" }}
+modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "register"; "smacks"; "carbons"; "posix"; "pep"; "mam"; "offline"; "bookmarks"; "turn_external"; "blocklist"; "vcard_legacy"; "csi_simple" }}
 modules_disabled = {{ "s2s" }}
 -- XEP-0215 STUN/TURN announcements for calls (no TURN server runs: lookups only).
 turn_external_secret = "perch-test-turn-secret"

@@ -109,6 +109,9 @@ pub async fn start(daemon: Arc<Daemon>) -> Result<(Started, Option<Arc<Lib>>), L
     match conn.request_name_with_flags(BUS_NAME, flags).await {
         Ok(RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner) => {
             tracing::info!(bus = %cfg.bus, name = BUS_NAME, "serving the Libervia bridge");
+            if let Err(e) = daemon.frontends().watch_bus(&conn).await {
+                tracing::warn!(error = %e, "cannot follow Libervia's frontends on the bus; they count as absent");
+            }
             Ok((Started::Serving, Some(lib)))
         }
         Ok(_) | Err(zbus::Error::NameTaken) => {

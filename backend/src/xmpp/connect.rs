@@ -273,6 +273,7 @@ pub(crate) async fn connect_once(
     timeouts: Timeouts,
     limits: Limits,
     gate: Arc<super::ack::AckGate>,
+    csi: Arc<super::csi::Csi>,
 ) -> Result<Connection, ConnectError> {
     let domain = creds.jid.domain().as_str().to_owned();
     let log = LogContext {
@@ -283,6 +284,7 @@ pub(crate) async fn connect_once(
         limits,
         log,
         gate,
+        csi,
         timeouts,
     };
     match transport {
@@ -323,6 +325,7 @@ struct Secure {
     limits: Limits,
     log: LogContext,
     gate: Arc<super::ack::AckGate>,
+    csi: Arc<super::csi::Csi>,
     timeouts: Timeouts,
 }
 
@@ -338,7 +341,11 @@ where
 {
     let domain = creds.jid.domain().as_str();
     let stream = initiate_stream(
-        BufStream::new(Limited::new(io, secure.limits, secure.log).with_gate(secure.gate)),
+        BufStream::new(
+            Limited::new(io, secure.limits, secure.log)
+                .with_gate(secure.gate)
+                .with_csi(secure.csi),
+        ),
         ns::JABBER_CLIENT,
         stream_header(domain),
         secure.timeouts,

@@ -810,6 +810,8 @@ pub struct Limited<S> {
     out_at: super::ack::Boundary,
     /// Stream management is on for this connection (`<enabled/>` or `<resumed/>`).
     sm_on: bool,
+    /// Client State Indication nonzas owed by the session (`csi.rs`).
+    csi: Option<Arc<super::csi::Csi>>,
     log: LogContext,
     raw: Box<[u8]>,
     out: Vec<u8>,
@@ -828,6 +830,7 @@ impl<S> Limited<S> {
             carry: Vec::new(),
             out_at: Default::default(),
             sm_on: false,
+            csi: None,
             log,
             raw: vec![0; READ_CHUNK].into_boxed_slice(),
             out: Vec::new(),
@@ -841,6 +844,14 @@ impl<S> Limited<S> {
     /// releases, the write side lowers the `h` of XEP-0198 acks (see `ack.rs`).
     pub fn with_gate(mut self, gate: Arc<super::ack::AckGate>) -> Self {
         self.gate = Some(gate);
+        self
+    }
+
+    /// Writes the session's Client State Indication nonzas between elements; this is
+    /// a new connection, which the server starts active.
+    pub fn with_csi(mut self, csi: Arc<super::csi::Csi>) -> Self {
+        csi.new_connection();
+        self.csi = Some(csi);
         self
     }
 
@@ -877,7 +888,7 @@ impl<S> Limited<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Limited<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -904,6 +915,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
             if this.eof || buf.remaining() == 0 {
                 return Poll::Ready(Ok(()));
             }
+            this.csi_from_reader(cx);
             let mut rb = ReadBuf::new(&mut this.raw);
             ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
             let n = rb.filled().len();
@@ -939,15 +951,42 @@ impl<S: AsyncWrite + Unpin> Limited<S> {
     /// Between two elements, an acknowledgement of what was handled since the last
     /// one (a message stored after the library had answered): the server then drops
     /// it from its queue, and does not send it again at the next session.
-    fn ack_owed(&mut self) {
+    ///
+    /// Likewise a Client State Indication the session owes (`csi.rs`).
+    fn nonzas_owed(&mut self) {
         let Some(gate) = &self.gate else { return };
-        if !self.sm_on || !self.carry.is_empty() || !self.out_at.between_elements() {
+        if !self.carry.is_empty() || !self.out_at.between_elements() {
             return;
         }
-        if let Some(h) = gate.owed() {
+        if self.sm_on
+            && let Some(h) = gate.owed()
+        {
             let a = format!("<a xmlns='urn:xmpp:sm:3' h='{h}'/>");
             self.out_at.feed(a.as_bytes());
             self.pending.extend_from_slice(a.as_bytes());
+        }
+        if let Some(nonza) = self.csi.as_ref().and_then(|c| c.owed()) {
+            self.out_at.feed(nonza);
+            self.pending.extend_from_slice(nonza);
+        }
+    }
+
+    /// From the read side, which the stream's task always polls: a Client State
+    /// Indication owed while nothing is being written goes out now (`csi.rs`), and
+    /// the reader asks to be woken for the next one.
+    fn csi_from_reader(&mut self, cx: &mut Context<'_>) {
+        let Some(csi) = self.csi.clone() else { return };
+        csi.park(cx.waker());
+        if self.gate.is_none() || !self.carry.is_empty() || !self.out_at.between_elements() {
+            return;
+        }
+        if let Some(nonza) = csi.owed() {
+            self.out_at.feed(nonza);
+            self.pending.extend_from_slice(nonza);
+            // What does not go now goes with the next write or flush.
+            if let Poll::Ready(Ok(())) = self.drain(cx) {
+                let _ = Pin::new(&mut self.inner).poll_flush(cx);
+            }
         }
     }
 
@@ -982,7 +1021,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Limited<S> {
         }
         // The acks' `h` is rewritten on whole elements; an element cut short by the
         // writer's buffer waits in `carry` for the rest.
-        this.ack_owed();
+        this.nonzas_owed();
         let mut input = std::mem::take(&mut this.carry);
         input.extend_from_slice(buf);
         let before = this.pending.len();
@@ -1004,7 +1043,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Limited<S> {
             this.out_at.feed(&carry);
             this.pending.extend_from_slice(&carry);
         }
-        this.ack_owed();
+        this.nonzas_owed();
         ready!(this.drain(cx))?;
         Pin::new(&mut this.inner).poll_flush(cx)
     }

@@ -6,6 +6,7 @@
 
 pub mod ack;
 pub mod connect;
+pub mod csi;
 pub mod limits;
 pub mod quickack;
 pub mod session;

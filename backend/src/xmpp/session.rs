@@ -38,6 +38,7 @@ use tokio_xmpp::stanzastream::{
 
 use super::ack::{AckGate, Kind};
 use super::connect::{self, ConnectError};
+use super::csi::Csi;
 use super::limits;
 use super::stanzas::{self, IqRequest};
 use crate::error::{Error, Result};
@@ -63,6 +64,9 @@ pub struct SessionConfig {
     pub iq_timeout: Duration,
     /// Depth and size limits on what the server sends.
     pub limits: limits::Limits,
+    /// With Client State Indication on: whether a frontend is listening (the
+    /// server is told we are inactive while none is).
+    pub frontends: Option<watch::Receiver<bool>>,
 }
 
 /// What the rest of the daemon can see of a session at any time.
@@ -131,6 +135,22 @@ enum ConnStatus {
 }
 
 /// Who waits for an IQ answer.
+/// XEP-0352's namespace.
+const CSI_NS: &str = "urn:xmpp:csi:0";
+
+/// `Some` when the frontends' presence changed; never ready without CSI, or once the
+/// daemon dropped its side.
+async fn frontends_changed(rx: &mut Option<watch::Receiver<bool>>) -> Option<()> {
+    let Some(r) = rx.as_mut() else {
+        return std::future::pending().await;
+    };
+    if r.changed().await.is_err() {
+        *rx = None;
+        return std::future::pending().await;
+    }
+    Some(())
+}
+
 enum Waiter {
     Caller(Reply<Option<Element>>),
     RosterFetch,
@@ -237,6 +257,8 @@ impl Session {
             next_id: 0,
             generation: 0,
             gate: Arc::new(AckGate::new()),
+            csi: Arc::default(),
+            csi_offered: false,
         };
         tokio::spawn(task.run());
         handle
@@ -439,6 +461,10 @@ struct Task {
     generation: u64,
     /// What of the incoming stanzas is handled, for honest XEP-0198 acks.
     gate: Arc<AckGate>,
+    /// The Client State Indication owed to the server (`csi.rs`).
+    csi: Arc<Csi>,
+    /// The server offered CSI on the current stream.
+    csi_offered: bool,
 }
 
 /// What one round of connection attempts needs (see [`Task::reconnector`]).
@@ -452,6 +478,7 @@ struct Dialer {
     negotiating: Arc<AtomicBool>,
     profile: String,
     gate: Arc<AckGate>,
+    csi: Arc<Csi>,
 }
 
 impl Dialer {
@@ -530,6 +557,7 @@ impl Dialer {
                 connect::timeouts(),
                 self.cfg.limits,
                 self.gate.clone(),
+                self.csi.clone(),
             ),
         )
         .await
@@ -556,6 +584,7 @@ impl Task {
             negotiating: self.negotiating.clone(),
             profile: self.profile.clone(),
             gate: self.gate.clone(),
+            csi: self.csi.clone(),
         };
         let failed_handoffs = self.failed_handoffs.clone();
         let mut first = true;
@@ -662,6 +691,9 @@ impl Task {
                     Some(c) => self.on_command(&stream, c).await,
                 },
                 _ = tick.tick() => self.expire_iqs(),
+                Some(()) = frontends_changed(&mut self.config.frontends) => {
+                    self.client_state();
+                }
             }
         };
         self.fail_pending();
@@ -698,6 +730,18 @@ impl Task {
             }
         }
         lock(&self.shared.presences).clear();
+    }
+
+    /// Tells the server whether a frontend is listening (XEP-0352), when CSI is on
+    /// and the state changed: the stream wrapper writes the nonza (`csi.rs`).
+    fn client_state(&self) {
+        let Some(frontends) = &self.config.frontends else {
+            return;
+        };
+        let inactive = !*frontends.borrow();
+        if self.csi.want_inactive(inactive) {
+            tracing::debug!(profile = %self.profile, jid = %self.own, inactive, "client state indication");
+        }
     }
 
     fn fail_pending(&mut self) {
@@ -816,7 +860,13 @@ impl Task {
 
     async fn on_stream_event(&mut self, stream: &StanzaStream, ev: StreamEvent) {
         match ev {
-            StreamEvent::Stream(Status::Reset { bound_jid, .. }) => {
+            StreamEvent::Stream(Status::Reset {
+                bound_jid,
+                features,
+            }) => {
+                self.csi_offered = features.others.iter().any(|f| f.is("csi", CSI_NS));
+                self.csi.arm(self.csi_offered);
+                self.client_state();
                 self.negotiating.store(false, Ordering::SeqCst);
                 self.failed_handoffs.store(0, Ordering::SeqCst);
                 tracing::info!(profile = %self.profile, jid = %bound_jid, "stream bound");
@@ -857,6 +907,8 @@ impl Task {
                 self.negotiating.store(false, Ordering::SeqCst);
                 self.failed_handoffs.store(0, Ordering::SeqCst);
                 tracing::info!(profile = %self.profile, jid = %self.own, "stream resumed (XEP-0198)");
+                self.csi.arm(self.csi_offered);
+                self.client_state();
                 self.set_state(ConnectionState::Connected, None, "resumed".into());
             }
             StreamEvent::Stanza(Stanza::Iq(iq)) => {

@@ -286,6 +286,20 @@ pub fn content(m: &Message) -> Option<Content> {
     if perch_codec::xep_0333::is_markable(&m.payloads) {
         extra.insert("markable".into(), true.into());
     }
+    // XEP-0071, filtered to XHTML-IM; Libervia 0.9's keys.
+    for (lang, xhtml) in perch_codec::xep_0071::read(&m.payloads) {
+        let key = if lang.is_empty() {
+            "xhtml".to_owned()
+        } else {
+            format!("xhtml_{lang}")
+        };
+        extra.insert(key, xhtml.into());
+    }
+    if let Some((_, subject)) = m.get_best_subject(vec![])
+        && !subject.trim().is_empty()
+    {
+        extra.insert("subject".into(), subject.clone().into());
+    }
     Some(Content {
         body,
         extra,
@@ -401,6 +415,18 @@ mod tests {
             serde_json::Value::Object(c.extra),
             serde_json::json!({"reply_to": {"id": "m1", "to": "a@x/r"}})
         );
+        let c = content(&msg(
+            "<body>hi</body><subject>Plans</subject>\
+             <html xmlns='http://jabber.org/protocol/xhtml-im'>\
+             <body xmlns='http://www.w3.org/1999/xhtml'><em>hi</em><script>x</script></body></html>",
+        ))
+        .unwrap();
+        assert_eq!(c.body, "hi");
+        assert_eq!(
+            c.extra["xhtml"], "<div xmlns='http://www.w3.org/1999/xhtml'><em>hi</em></div>",
+            "filtered"
+        );
+        assert_eq!(c.extra["subject"], "Plans");
         let c = content(&msg("<body>/me waves</body>")).unwrap();
         assert_eq!(c.body, "/me waves");
         assert_eq!(

@@ -18,7 +18,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "support",
         &[
-            "error", "validate", "events", "config", "paths", "logging", "time", "certs", "memory",
+            "error",
+            "validate",
+            "events",
+            "config",
+            "paths",
+            "logging",
+            "time",
+            "certs",
+            "memory",
+            "frontends",
             "testing",
         ],
     ),

@@ -347,6 +347,13 @@ pub trait Host: Send + Sync {
         Box::pin(async { Ok(vec![]) })
     }
 
+    /// We are in `room` now: our messages it refused because we were not (a send
+    /// that raced the join) go again, as they were stored. Returns how many. A host
+    /// without an outbox (a test's) has none.
+    fn resend_held(&self, _profile: &str, _room: &str) -> BoxFuture<'_, Result<usize, HostError>> {
+        async { Ok(0) }.boxed()
+    }
+
     /// The newest id that archive `archive` (our account's bare JID, or a room's)
     /// gave a message stored for this profile: where catching up with it starts.
     fn last_archive_id(

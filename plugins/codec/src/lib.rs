@@ -31,6 +31,7 @@ pub mod xep_0004;
 pub mod xep_0045;
 pub mod xep_0059;
 pub mod xep_0060;
+pub mod xep_0071;
 pub mod xep_0166;
 pub mod xep_0167;
 pub mod xep_0176;

@@ -13,6 +13,7 @@ mod migrations;
 pub use migrations::migrations;
 
 pub mod xep_0045;
+pub mod xep_0071;
 pub mod xep_0085;
 pub mod xep_0184;
 pub mod xep_0191;
@@ -32,6 +33,7 @@ mod message_ref;
 pub fn builtin() -> Vec<PluginFactory> {
     vec![
         xep_0045::factory(),
+        xep_0071::factory(),
         xep_0184::factory(),
         xep_0085::factory(),
         xep_0280::factory(),

@@ -481,6 +481,65 @@ fn libervia_cli_pubsub_cache_and_blog() {
     differential(&lib.frontend, &perch.frontend, &steps).unwrap();
 }
 
+/// libervia-cli `message send -x -S` on perchd: the XHTML goes as XEP-0071 XHTML-IM,
+/// filtered (no script), its text the body; the subject goes with it. bob's history
+/// has the three. `-r` (0.9's rich syntaxes) is refused by name.
+#[test]
+fn libervia_cli_xhtml_and_subject_on_perchd() {
+    let prosody = Prosody::start().unwrap();
+    let perchd = perchd_with_libervia().unwrap();
+    let cli = perch_frontend(&perchd).unwrap();
+    xhtml_body(&prosody, &perchd, &cli).unwrap();
+}
+
+fn xhtml_body(prosody: &Prosody, perchd: &perch_tests::Perchd, cli: &Frontend) -> Result<()> {
+    cli.create_profile(prosody, "test", "alice", ALICE_PW)?;
+    cli.create_profile(prosody, "bob", "bob", BOB_PW)?;
+    cli.cli_ok(&["profile", "connect", "-p", "bob", "-c"])?;
+    cli.cli_ok(&["profile", "connect", "-p", "test", "-c"])?;
+    let sent = cli.cli_input(
+        &[
+            "message",
+            "send",
+            "-p",
+            "test",
+            "-x",
+            "-S",
+            "Plans",
+            "bob@localhost",
+        ],
+        "<p>Hello <em>there</em></p><script>alert(1)</script>",
+    )?;
+    ensure!(sent.success(), "message send -x: {}", sent.describe());
+    let mut last = Value::Null;
+    wait_until(TUI_WAIT, || {
+        last = perchd.cli_json(&["message", "history", "-p", "bob"])?;
+        Ok(last.as_array().is_some_and(|a| !a.is_empty()))
+    })
+    .with_context(|| format!("bob never got the XHTML message: {last}"))?;
+    let m = &last[0];
+    ensure!(
+        m["body"] == "Hello there",
+        "the body is the XHTML's text: {m}"
+    );
+    ensure!(
+        m["extra"]["xhtml"]
+            == "<div xmlns='http://www.w3.org/1999/xhtml'><p>Hello <em>there</em></p></div>",
+        "the XHTML, filtered: {m}"
+    );
+    ensure!(m["extra"]["subject"] == "Plans", "the subject: {m}");
+    let rich = cli.cli_input(
+        &["message", "send", "-p", "test", "-r", "bob@localhost"],
+        "**bold**",
+    )?;
+    ensure!(
+        !rich.success() && rich.describe().contains("rich"),
+        "message send -r: {}",
+        rich.describe()
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------
 // libervia-tui on perchd
 // ---------------------------------------------------------------------------------------

@@ -608,3 +608,62 @@ fn password_body(bed: &mut Bed) -> Result<()> {
     wait_joined(perchd, "bob", room, DELIVERY)?;
     Ok(())
 }
+
+/// A room message sent while we are not in the room comes back `not-acceptable`: it
+/// is marked failed, held, and goes again once we are back in the room (the case of
+/// an outbox flushed before the rooms are joined again after a reconnection).
+#[test]
+fn a_room_message_refused_before_the_join_goes_again_after_it() {
+    let bed = Bed::start();
+    held_body(&bed).unwrap();
+}
+
+fn held_body(bed: &Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&[])?;
+    let perchd = &bed.perchd;
+    let room = format!("held@{MUC_DOMAIN}");
+    let room = room.as_str();
+    muc(perchd, &["join", "-p", "alice", room])?;
+    muc(perchd, &["join", "-p", "bob", room])?;
+    muc(perchd, &["leave", "-p", "alice", room])?;
+    let sent = perchd.cli_json(&[
+        "message",
+        "send",
+        "-p",
+        "alice",
+        "--type",
+        "groupchat",
+        room,
+        "while away",
+    ])?;
+    let id = sent["id"]
+        .as_str()
+        .context("send --json gives the id")?
+        .to_owned();
+    let find = |want: &dyn Fn(&Value) -> bool| -> Result<Value> {
+        let mut m = Value::Null;
+        wait_until(DELIVERY, || {
+            m = history(perchd, "alice", &[room])?
+                .into_iter()
+                .find(|m| m["id"] == id.as_str())
+                .unwrap_or(Value::Null);
+            Ok(want(&m))
+        })
+        .with_context(|| format!("alice's message to the room: {m}"))?;
+        Ok(m)
+    };
+    let m = find(&|m| m["state"] == "failed")?;
+    ensure!(
+        m["extra"]["error"]["condition"] == "not-acceptable"
+            && m["extra"]["resend_on_join"] == true,
+        "refused for not being in the room, and held: {m}"
+    );
+    muc(perchd, &["join", "-p", "alice", room])?;
+    wait_for_incoming(perchd, "bob", "while away")?;
+    let m = find(&|m| m["state"] == "acked")?;
+    ensure!(
+        m["extra"].get("error").is_none() && m["extra"].get("resend_on_join").is_none(),
+        "sent again, its error gone: {m}"
+    );
+    Ok(())
+}

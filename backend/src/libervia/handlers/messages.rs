@@ -12,6 +12,7 @@ use crate::libervia::rooms;
 use crate::libervia::shapes::{self, HistoryRow, bare};
 use perch_actions::{Action, NoArgs, encryption, messages, muc};
 use perch_plugin_api::HistoryMessage;
+use perch_plugin_api::minidom::Element;
 
 use super::{action, typed, upload_attachments};
 
@@ -20,10 +21,13 @@ use super::{action, typed, upload_attachments};
 /// JID), else `chat`. A room message may be a room command (`/kick`…, run instead).
 /// The files of `extra.attachments` (`{"path"}`) are uploaded first (XEP-0363) and
 /// their links added to the body, each on its own line, as 0.9 does; the stored
-/// message lists them in its `extra.attachments`.
+/// message lists them in its `extra.attachments`. `extra.xhtml` (or
+/// `xhtml_<lang>`) is sent as XEP-0071 XHTML-IM, filtered, its text the body when
+/// there is none. The subject goes with the message; to a room, a subject without a
+/// body changes the room's subject.
 pub async fn send(
     lib: &Lib,
-    (to, message, _subject, kind, extra, key): (String, Map, Map, String, String, String),
+    (to, message, subject, kind, extra, key): (String, Map, Map, String, String, String),
 ) -> Answer {
     let p = lib.profile(&key).await?;
     let mut extra_v = Value::Null;
@@ -41,6 +45,23 @@ pub async fn send(
         "auto" | "" => "chat",
         k => k,
     };
+    let subject = subject
+        .get("")
+        .or_else(|| subject.values().next())
+        .filter(|s| !s.trim().is_empty())
+        .cloned();
+    let (payloads, text) = xhtml_payloads(&extra_v)?;
+    if body.trim().is_empty() {
+        body = text.unwrap_or_default();
+    }
+    if kind == "groupchat"
+        && body.trim().is_empty()
+        && let Some(subject) = subject
+    {
+        let room = bare(&to);
+        typed::<muc::Subject>(lib, &p, muc::RoomSubject { room, subject }).await?;
+        return unit();
+    }
     if kind == "groupchat" {
         match room_commands::read(&body) {
             Text::Command(name, args) => {
@@ -58,7 +79,10 @@ pub async fn send(
         }
         body.push_str(&links.join("\n"));
     }
-    let sent = lib.daemon.send_message(&p, &to, &body, kind).await?;
+    let sent = lib
+        .daemon
+        .send_message_with(&p, &to, &body, kind, subject.as_deref(), payloads)
+        .await?;
     if !files.is_empty() {
         let list = serde_json::to_value(&files).unwrap_or_default();
         lib.daemon
@@ -66,6 +90,45 @@ pub async fn send(
             .await?;
     }
     unit()
+}
+
+/// The XEP-0071 payload for `extra`'s `xhtml` / `xhtml_<lang>` keys (0.9's), with
+/// the text of the first one; `rich` (0.9's own syntaxes) is refused by name.
+fn xhtml_payloads(extra: &Value) -> Result<(Vec<Element>, Option<String>), LibError> {
+    let Some(map) = extra.as_object() else {
+        return Ok((Vec::new(), None));
+    };
+    if map.keys().any(|k| k == "rich" || k.starts_with("rich_")) {
+        return Err(LibError::value(
+            "extra.rich: rich text syntaxes are not supported; send XHTML (extra.xhtml)",
+        ));
+    }
+    let mut bodies = Vec::new();
+    let mut text = None;
+    for (key, value) in map {
+        let lang = match key.as_str() {
+            "xhtml" => "",
+            k => match k.strip_prefix("xhtml_") {
+                Some(lang) => lang,
+                None => continue,
+            },
+        };
+        let markup = value
+            .as_str()
+            .ok_or_else(|| LibError::value(&format!("extra.{key} must be a string")))?;
+        let (html, plain) = perch_codec::xep_0071::build(markup, lang)
+            .map_err(|e| LibError::value(&format!("extra.{key}: {e}")))?;
+        text.get_or_insert(plain);
+        bodies.extend(html.children().cloned());
+    }
+    if bodies.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let mut html = Element::builder("html", perch_codec::xep_0071::NS).build();
+    for b in bodies {
+        html.append_child(b);
+    }
+    Ok((vec![html], text))
 }
 
 /// Whether `room` is a room the profile is in.

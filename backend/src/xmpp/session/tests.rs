@@ -81,6 +81,7 @@ fn config() -> SessionConfig {
         reconnect_max_delay: Duration::from_secs(60),
         iq_timeout: Duration::from_secs(10),
         limits: limits::Limits::default(),
+        frontends: None,
     }
 }
 

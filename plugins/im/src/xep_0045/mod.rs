@@ -501,6 +501,10 @@ impl Muc {
         if let Err(e) = host.triggers().fire::<RoomJoinedPoint>(&mut joined).await {
             tracing::error!(%profile, room = %room_s, error = %e, "room.joined not fired");
         }
+        // What the room refused while we were away goes again now.
+        if let Err(e) = host.resend_held(profile, &room_s).await {
+            tracing::warn!(%profile, room = %room_s, error = %e, "room messages refused before the join not sent again");
+        }
         host.emit(
             signal::ROOM_JOINED,
             profile,
