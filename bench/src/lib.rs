@@ -7,6 +7,7 @@
 
 pub mod calls;
 pub mod drill;
+pub mod everyday;
 pub mod libervia_bridge;
 pub mod messages;
 

@@ -25,6 +25,10 @@
 //!    on Debian's libervia-backend and on perchd's Libervia bridge, `--iterations N`
 //!    calls each (200) (`perch_bench::libervia_bridge`, doc/performance.rst). Needs
 //!    the Debian packages of the Libervia e2e tests.
+//! 7. With `--everyday` (and nothing else): a file of `--mib N` MiB (100) uploaded
+//!    and downloaded over XEP-0363 (time, perchd's RSS), and history reads over
+//!    `--history M` messages (1000) with reactions and corrections on most
+//!    (`perch_bench::everyday`).
 //!
 //! Why a binary and not `#[ignore]` tests: a bench prints figures and asserts none
 //! of them, and the e2e test binary stays what passes or fails.
@@ -99,7 +103,17 @@ fn single_mode(args: &[String]) -> Option<Result<()>> {
     if args.iter().any(|a| a == "--memory") {
         return Some(memory(args));
     }
+    if args.iter().any(|a| a == "--everyday") {
+        return Some(everyday(args));
+    }
     None
+}
+
+fn everyday(args: &[String]) -> Result<()> {
+    let mib = flag_number(args, "--mib", 100)? as u64;
+    let m = flag_number(args, "--history", 1000)?;
+    println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
+    runtime()?.block_on(perch_bench::everyday::run(mib, m))
 }
 
 fn memory(args: &[String]) -> Result<()> {
