@@ -37,6 +37,8 @@ pub struct DaemonHost {
     signals_as: &'static str,
     triggers: PluginTriggers,
     store: PluginStore,
+    /// Its files directory, once made (`Host::files_dir`).
+    files_dir: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 impl DaemonHost {
@@ -49,6 +51,7 @@ impl DaemonHost {
             registry: daemon.registry().clone(),
             plugin: info.import_name,
             signals_as: info.signals_as.unwrap_or(info.import_name),
+            files_dir: std::sync::OnceLock::new(),
         })
     }
 
@@ -250,6 +253,9 @@ impl Host for DaemonHost {
     }
 
     fn files_dir(&self) -> Option<std::path::PathBuf> {
+        if let Some(dir) = self.files_dir.get() {
+            return Some(dir.clone());
+        }
         let dir = self
             .daemon
             .upgrade()?
@@ -258,7 +264,7 @@ impl Host for DaemonHost {
             .join("plugins")
             .join(self.plugin);
         match std::fs::create_dir_all(&dir) {
-            Ok(()) => Some(dir),
+            Ok(()) => Some(self.files_dir.get_or_init(|| dir).clone()),
             Err(e) => {
                 tracing::error!(plugin = self.plugin, dir = %dir.display(), error = %e, "creating a plugin's files directory failed");
                 None

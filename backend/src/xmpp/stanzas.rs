@@ -286,14 +286,18 @@ pub fn content(m: &Message) -> Option<Content> {
     if perch_codec::xep_0333::is_markable(&m.payloads) {
         extra.insert("markable".into(), true.into());
     }
-    // XEP-0071, filtered to XHTML-IM; Libervia 0.9's keys.
+    // XEP-0071, filtered to XHTML-IM; Libervia 0.9's keys. The body without a
+    // language is `xhtml`; when every body has one (a client that tags them all), the
+    // first is `xhtml` too, so that frontends always find one there.
     for (lang, xhtml) in perch_codec::xep_0071::read(&m.payloads) {
-        let key = if lang.is_empty() {
-            "xhtml".to_owned()
+        if lang.is_empty() {
+            extra.insert("xhtml".into(), xhtml.into());
         } else {
-            format!("xhtml_{lang}")
-        };
-        extra.insert(key, xhtml.into());
+            if !extra.contains_key("xhtml") {
+                extra.insert("xhtml".into(), xhtml.clone().into());
+            }
+            extra.insert(format!("xhtml_{lang}"), xhtml.into());
+        }
     }
     if let Some((_, subject)) = m.get_best_subject(vec![])
         && !subject.trim().is_empty()

@@ -339,3 +339,109 @@ fn libervia_body(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
         )
     })
 }
+
+/// A third-party client (slixmpp, `tests/scripts/everyday.py`) and perchd exchange
+/// a file link (XEP-0066), XHTML-IM and displayed markers (XEP-0333), each way: each
+/// reads what the other wrote.
+#[test]
+fn with_a_third_party_client() {
+    let bed = Bed::start();
+    third_party_body(&bed).unwrap();
+}
+
+fn third_party_body(bed: &Bed) -> Result<()> {
+    use std::io::BufRead;
+    let python = messaging::python()?;
+    bed.prosody.register("carol", CAROL_PW)?;
+    bed.alice_and_bob_connected(&[])?;
+    let perchd = &bed.perchd;
+    let carol = "carol@localhost";
+    let link = "https://localhost:9/carol.png";
+    let script = format!("{}/scripts/everyday.py", perch_tests::manifest_dir());
+    let mut client = Command::new(&python)
+        .arg(script)
+        .args([
+            &format!("{carol}/slix"),
+            CAROL_PW,
+            &bed.prosody.port().to_string(),
+            &bed.prosody.ca_file().display().to_string(),
+            ALICE,
+            link,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("starting slixmpp")?;
+    let stdout = client.stdout.take().context("slixmpp's stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let outcome = (|| -> Result<()> {
+        message_actions::expect(&mut lines, "sent")?;
+        // What slixmpp sent, as perchd stored it.
+        let files = wait_attachments(perchd, "alice", "in", link)?;
+        ensure!(files[0]["url"] == link, "the OOB link: {files}");
+        let mut rich = Value::Null;
+        wait_until(DELIVERY, || {
+            rich = history(perchd, "alice", &[carol])?
+                .into_iter()
+                .find(|m| m["body"] == "formatted hello")
+                .unwrap_or(Value::Null);
+            Ok(!rich.is_null())
+        })
+        .context("slixmpp's XHTML message never came")?;
+        ensure!(
+            rich["extra"]["xhtml"]
+                == "<div xmlns='http://www.w3.org/1999/xhtml'><p>formatted <em>hello</em></p></div>",
+            "its XHTML, filtered: {rich}"
+        );
+        // What perchd sends, as slixmpp reads it.
+        perchd.cli_ok(&["message", "read", "-p", "alice", carol])?;
+        send(perchd, "alice", carol, "please mark me")?;
+        let dir = tempfile::tempdir()?;
+        let path = write_file(dir.path(), "note.bin", 10_000)?;
+        perchd.cli_json(&[
+            "file",
+            "send",
+            "-p",
+            "alice",
+            carol,
+            &path.display().to_string(),
+        ])?;
+        let mut said: Vec<String> = Vec::new();
+        for _ in 0..4 {
+            said.push(lines.next().transpose()?.unwrap_or_default());
+        }
+        ensure!(
+            said.iter().any(|l| l == "got displayed"),
+            "slixmpp said {said:?}"
+        );
+        ensure!(
+            said.iter().any(|l| l.starts_with("marked ")),
+            "slixmpp said {said:?}"
+        );
+        ensure!(
+            said.iter()
+                .any(|l| l.starts_with("got oob https://localhost:")),
+            "slixmpp said {said:?}"
+        );
+        ensure!(
+            said.last().is_some_and(|l| l == "done"),
+            "slixmpp said {said:?}"
+        );
+        // slixmpp's marker, applied to our message.
+        wait_until(DELIVERY, || {
+            Ok(history(perchd, "alice", &[carol])?
+                .iter()
+                .any(|m| m["body"] == "please mark me" && !m["extra"]["displayed"].is_null()))
+        })
+        .context("slixmpp's displayed marker never applied to alice's message")?;
+        Ok(())
+    })();
+    let status = client.wait()?;
+    let mut err = String::new();
+    if let Some(mut e) = client.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    outcome.with_context(|| format!("slixmpp's stderr:\n{err}"))?;
+    ensure!(status.success(), "slixmpp exited {status}: {err}");
+    Ok(())
+}

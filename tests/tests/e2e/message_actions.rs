@@ -553,7 +553,10 @@ fn libervia_body(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
 }
 
 /// The next line slixmpp printed must be `what`.
-fn expect(lines: &mut impl Iterator<Item = std::io::Result<String>>, what: &str) -> Result<()> {
+pub(crate) fn expect(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    what: &str,
+) -> Result<()> {
     let line = lines.next().transpose()?.unwrap_or_default();
     ensure!(line == what, "slixmpp said {line:?}, expected {what:?}");
     Ok(())
