@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::action;
+use crate::signals::signal;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageCorrectArgs {
@@ -210,4 +211,11 @@ action!(
         opt("with", Jid, "one conversation; default: every one"),
     ],
     no_session
+);
+
+signal!(
+    /// A conversation's read position moved: marked read here, or on one of our other
+    /// devices (XEP-0490).
+    ReadChanged = "read_changed", Unread,
+    "a conversation's read position moved (here or on another of our devices): {\"with\", \"unread\", \"last_read_id\"}"
 );

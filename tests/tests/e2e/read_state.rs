@@ -77,6 +77,7 @@ fn body(bed: &mut Bed) -> Result<()> {
     ensure!(two["extra"]["markable"] == true, "alice's message: {two}");
 
     // Bob reads (the newest by default): the count drops, alice sees it displayed.
+    let mut monitor = Monitor::start(perchd)?;
     let r = perchd.cli_json(&["message", "read", "-p", "bob", ALICE])?;
     ensure!(
         r == json!({"with": ALICE, "unread": 0, "last_read_id": s(&two["id"])}),
@@ -95,6 +96,19 @@ fn body(bed: &mut Bed) -> Result<()> {
         u["last_read_id"] == with_body(perchd, "bob2", ALICE, "two")?["id"],
         "bob2: {u}"
     );
+    // Both devices signalled the move of their read position (in either order).
+    let signalled = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    monitor.wait(|v| {
+        if v["signal"] == "PluginSignal"
+            && v["name"] == "read_changed"
+            && v["data"]["with"] == ALICE
+            && v["data"]["unread"] == 0
+        {
+            signalled.borrow_mut().insert(s(&v["profile"]));
+        }
+        signalled.borrow().len() == 2
+    })?;
+    drop(monitor);
 
     // New messages count again; our own message reads the conversation.
     send(perchd, "alice", BOB, "three")?;

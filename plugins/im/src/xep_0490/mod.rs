@@ -27,7 +27,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use perch_actions::messages::{
-    MessageRead, MessageReadArgs, MessageUnread, MessageUnreadArgs, Unread,
+    MessageRead, MessageReadArgs, MessageUnread, MessageUnreadArgs, ReadChanged, Unread,
 };
 use perch_codec::xep_0060::xml as pubsub;
 use perch_codec::{xep_0333, xep_0490};
@@ -38,7 +38,7 @@ use perch_plugin_api::parsers::message::MessageType;
 use perch_plugin_api::points::{IncomingMessage, MessageReceived, MessageSend, OutgoingMessage};
 use perch_plugin_api::{
     BuildResult, Direction, Flow, HistoryMessage, Host, HostError, Plugin, PluginFactory,
-    PluginInfo, Serve,
+    PluginInfo, Serve, Signals,
 };
 
 use crate::message_ref;
@@ -71,6 +71,7 @@ pub fn factory() -> PluginFactory {
 
 async fn build(host: Arc<dyn Host>) -> BuildResult {
     let me = Arc::new(ReadState { host: host.clone() });
+    host.declare(ReadChanged);
     host.add_feature(xep_0333::NS);
     host.add_feature(&format!("{}+notify", xep_0490::NS));
     host.serve(MessageRead, me.clone(), |me, profile, args| async move {
@@ -144,7 +145,9 @@ impl ReadState {
         store::set(self.host.store(), profile_id, &peer, &target.id).await?;
         self.send_marker(profile, &with, &target).await;
         self.publish(profile, &peer, &target).await;
-        self.state(profile, &peer, Some(target.id)).await
+        let state = self.state(profile, &peer, Some(target.id)).await?;
+        self.host.signal(ReadChanged, profile, &state);
+        Ok(state)
     }
 
     async fn newest(&self, profile: &str, peer: &str) -> Result<HistoryMessage, HostError> {
@@ -298,7 +301,10 @@ impl ReadState {
             };
             match store::set(self.host.store(), profile_id, &peer, &id).await {
                 Ok(()) => {
-                    tracing::debug!(%profile, %peer, %id, "read position from another device")
+                    tracing::debug!(%profile, %peer, %id, "read position from another device");
+                    if let Ok(state) = self.state(profile, &peer, Some(id)).await {
+                        self.host.signal(ReadChanged, profile, &state);
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(%profile, %peer, error = %e, "storing a read position failed")
