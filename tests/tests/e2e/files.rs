@@ -350,32 +350,13 @@ fn with_a_third_party_client() {
 }
 
 fn third_party_body(bed: &Bed) -> Result<()> {
-    use std::io::BufRead;
-    let python = messaging::python()?;
-    bed.prosody.register("carol", CAROL_PW)?;
+    let link = "https://localhost:9/carol.png";
     bed.alice_and_bob_connected(&[])?;
+    let mut slix = message_actions::Slixmpp::start(bed, "everyday.py", &[link])?;
     let perchd = &bed.perchd;
     let carol = "carol@localhost";
-    let link = "https://localhost:9/carol.png";
-    let script = format!("{}/scripts/everyday.py", perch_tests::manifest_dir());
-    let mut client = Command::new(&python)
-        .arg(script)
-        .args([
-            &format!("{carol}/slix"),
-            CAROL_PW,
-            &bed.prosody.port().to_string(),
-            &bed.prosody.ca_file().display().to_string(),
-            ALICE,
-            link,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("starting slixmpp")?;
-    let stdout = client.stdout.take().context("slixmpp's stdout")?;
-    let mut lines = std::io::BufReader::new(stdout).lines();
     let outcome = (|| -> Result<()> {
-        message_actions::expect(&mut lines, "sent")?;
+        slix.expect("sent")?;
         // What slixmpp sent, as perchd stored it.
         let files = wait_attachments(perchd, "alice", "in", link)?;
         ensure!(files[0]["url"] == link, "the OOB link: {files}");
@@ -408,7 +389,7 @@ fn third_party_body(bed: &Bed) -> Result<()> {
         ])?;
         let mut said: Vec<String> = Vec::new();
         for _ in 0..4 {
-            said.push(lines.next().transpose()?.unwrap_or_default());
+            said.push(slix.line()?);
         }
         ensure!(
             said.iter().any(|l| l == "got displayed"),
@@ -436,12 +417,5 @@ fn third_party_body(bed: &Bed) -> Result<()> {
         .context("slixmpp's displayed marker never applied to alice's message")?;
         Ok(())
     })();
-    let status = client.wait()?;
-    let mut err = String::new();
-    if let Some(mut e) = client.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    outcome.with_context(|| format!("slixmpp's stderr:\n{err}"))?;
-    ensure!(status.success(), "slixmpp exited {status}: {err}");
-    Ok(())
+    slix.finish(outcome)
 }

@@ -552,14 +552,66 @@ fn libervia_body(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
     Ok(())
 }
 
-/// The next line slixmpp printed must be `what`.
-pub(crate) fn expect(
-    lines: &mut impl Iterator<Item = std::io::Result<String>>,
-    what: &str,
-) -> Result<()> {
-    let line = lines.next().transpose()?.unwrap_or_default();
-    ensure!(line == what, "slixmpp said {line:?}, expected {what:?}");
-    Ok(())
+/// A slixmpp client (Debian's python3-slixmpp) running `tests/scripts/SCRIPT` as
+/// carol, talking with alice: what it prints, line by line.
+pub(crate) struct Slixmpp {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Slixmpp {
+    /// Registers carol on the bed's Prosody and starts the script with its usual
+    /// arguments (`JID PASSWORD PORT CA_FILE PEER`), then `extra`.
+    pub(crate) fn start(bed: &Bed, script: &str, extra: &[&str]) -> Result<Self> {
+        use std::io::BufRead;
+        let python = messaging::python()?;
+        bed.prosody.register("carol", CAROL_PW)?;
+        let script = format!("{}/scripts/{script}", perch_tests::manifest_dir());
+        let mut child = std::process::Command::new(&python)
+            .arg(script)
+            .args([
+                "carol@localhost/slix",
+                CAROL_PW,
+                &bed.prosody.port().to_string(),
+                &bed.prosody.ca_file().display().to_string(),
+                ALICE,
+            ])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("starting slixmpp")?;
+        let stdout = child.stdout.take().context("slixmpp's stdout")?;
+        Ok(Self {
+            child,
+            lines: std::io::BufReader::new(stdout).lines(),
+        })
+    }
+
+    /// Its next line ("" at its end).
+    pub(crate) fn line(&mut self) -> Result<String> {
+        Ok(self.lines.next().transpose()?.unwrap_or_default())
+    }
+
+    /// Its next line is `what`.
+    pub(crate) fn expect(&mut self, what: &str) -> Result<()> {
+        let line = self.line()?;
+        ensure!(line == what, "slixmpp said {line:?}, expected {what:?}");
+        Ok(())
+    }
+
+    /// Waits for its end (killing it first when `outcome` failed): `outcome` with
+    /// its stderr, else its exit status.
+    pub(crate) fn finish(mut self, outcome: Result<()>) -> Result<()> {
+        if outcome.is_err() {
+            let _ = self.child.kill();
+        }
+        let out = self.child.wait_with_output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        outcome.with_context(|| format!("slixmpp's stderr:\n{stderr}"))?;
+        ensure!(out.status.success(), "slixmpp failed: {stderr}");
+        Ok(())
+    }
 }
 
 /// A third-party client (slixmpp, `tests/scripts/message_actions.py`) and perchd
@@ -571,30 +623,12 @@ fn with_a_third_party_client() {
 }
 
 fn third_party_body(bed: &Bed) -> Result<()> {
-    use std::io::BufRead;
-    let python = messaging::python()?;
-    bed.prosody.register("carol", CAROL_PW)?;
     bed.alice_and_bob_connected(&[])?;
+    let mut slix = Slixmpp::start(bed, "message_actions.py", &[])?;
     let perchd = &bed.perchd;
     let carol = "carol@localhost";
-    let script = format!("{}/scripts/message_actions.py", perch_tests::manifest_dir());
-    let mut client = std::process::Command::new(&python)
-        .arg(script)
-        .args([
-            &format!("{carol}/slix"),
-            CAROL_PW,
-            &bed.prosody.port().to_string(),
-            &bed.prosody.ca_file().display().to_string(),
-            ALICE,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("starting slixmpp")?;
-    let stdout = client.stdout.take().context("slixmpp's stdout")?;
-    let mut lines = std::io::BufReader::new(stdout).lines();
     let outcome = (|| -> Result<()> {
-        expect(&mut lines, "sent")?;
+        slix.expect("sent")?;
         let hello = wait_message(perchd, "alice", carol, "slixmpp's message", |m| {
             m["body"] == "hello from slixmpp"
         })?;
@@ -607,14 +641,14 @@ fn third_party_body(bed: &Bed) -> Result<()> {
         perchd.cli_json(&["message", "retract", "-p", "alice", carol, &s(&oops["id"])])?;
         let mut got: Vec<String> = Vec::new();
         for _ in 0..3 {
-            got.push(lines.next().transpose()?.unwrap_or_default());
+            got.push(slix.line()?);
         }
         got.sort();
         ensure!(
             got == ["got reaction", "got reply", "got retraction"],
             "slixmpp read: {got:?}"
         );
-        expect(&mut lines, "done")?;
+        slix.expect("done")?;
         // What slixmpp sent, as perchd stored it.
         let reply_id = s(&reply["id"]);
         wait_message(perchd, "alice", carol, "slixmpp's reaction", |m| {
@@ -632,20 +666,5 @@ fn third_party_body(bed: &Bed) -> Result<()> {
         })?;
         Ok(())
     })();
-    if outcome.is_err() {
-        let _ = client.kill();
-    }
-    let out = client.wait_with_output()?;
-    outcome.with_context(|| {
-        format!(
-            "slixmpp's stderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })?;
-    ensure!(
-        out.status.success(),
-        "slixmpp failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    slix.finish(outcome)
 }
