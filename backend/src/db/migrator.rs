@@ -61,6 +61,7 @@ mod tests {
                 "m20261207_000012_omemo",
                 "m20261207_000020_avatars",
                 "m20261207_000030_read_state",
+                "m20261207_000032_read_state_pending",
             ]
         );
     }

@@ -17,6 +17,7 @@ use sea_orm_migration::MigrationTrait;
 mod m20261202_000008_muc;
 mod m20261207_000011_blocking;
 mod m20261207_000030_read_state;
+mod m20261207_000032_read_state_pending;
 
 /// This crate's migrations, oldest first.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
@@ -24,5 +25,6 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261202_000008_muc::Migration),
         Box::new(m20261207_000011_blocking::Migration),
         Box::new(m20261207_000030_read_state::Migration),
+        Box::new(m20261207_000032_read_state_pending::Migration),
     ]
 }

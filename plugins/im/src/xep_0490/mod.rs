@@ -142,9 +142,11 @@ impl ReadState {
             None => self.newest(profile, &peer).await?,
         };
         let profile_id = self.host.profile_id(profile).await?;
-        store::set(self.host.store(), profile_id, &peer, &target.id).await?;
+        store::set(self.host.store(), profile_id, &peer, &target.id, true).await?;
         self.send_marker(profile, &with, &target).await;
-        self.publish(profile, &peer, &target).await;
+        if self.publish(profile, &peer, &target).await {
+            store::published(self.host.store(), profile_id, &peer, &target.id).await?;
+        }
         let state = self.state(profile, &peer, Some(target.id)).await?;
         self.host.signal(ReadChanged, profile, &state);
         Ok(state)
@@ -178,15 +180,17 @@ impl ReadState {
         }
     }
 
-    /// Tells our other devices (XEP-0490); skipped when offline or when the message
-    /// has no archive id yet.
-    async fn publish(&self, profile: &str, peer: &str, target: &HistoryMessage) {
+    /// Tells our other devices (XEP-0490). False when it must be done later (offline,
+    /// or the server refused): the position stays pending, published at the next
+    /// session start. A message without an archive id cannot be named to them:
+    /// nothing to do.
+    async fn publish(&self, profile: &str, peer: &str, target: &HistoryMessage) -> bool {
         let Some(id) = target.stanza_id.clone() else {
             tracing::debug!(%profile, %peer, "no stanza-id: read position not published");
-            return;
+            return true;
         };
         let Some(me) = self.host.bound_jid(profile).await else {
-            return;
+            return false;
         };
         let by = if target.kind == "groupchat" {
             peer.to_owned()
@@ -195,8 +199,12 @@ impl ReadState {
         };
         let position = xep_0490::Displayed { id, by };
         let publish = mds_publish(peer, &position);
-        if let Err(e) = self.host.iq(profile, None, true, publish).await {
-            tracing::info!(%profile, %peer, error = %e, "read position not published");
+        match self.host.iq(profile, None, true, publish).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::info!(%profile, %peer, error = %e, "read position not published yet");
+                false
+            }
         }
     }
 
@@ -299,7 +307,7 @@ impl ReadState {
                 Ok(Some(m)) => m.id,
                 _ => d.id,
             };
-            match store::set(self.host.store(), profile_id, &peer, &id).await {
+            match store::set(self.host.store(), profile_id, &peer, &id, false).await {
                 Ok(()) => {
                     tracing::debug!(%profile, %peer, %id, "read position from another device");
                     if let Ok(state) = self.state(profile, &peer, Some(id)).await {
@@ -323,9 +331,48 @@ impl ReadState {
             .map(mds_items)
             .unwrap_or_default();
         let n = positions.len();
+        let positions = self.publish_pending(profile, positions).await?;
         self.apply(profile, positions).await;
         Ok(n)
     }
+
+    /// Publishes the positions set while offline, unless the server's (another
+    /// device's, meanwhile) is on a newer message; answers the server's positions
+    /// still to apply.
+    async fn publish_pending(
+        &self,
+        profile: &str,
+        mut server: Vec<(String, xep_0490::Displayed)>,
+    ) -> Result<Vec<(String, xep_0490::Displayed)>, HostError> {
+        let profile_id = self.host.profile_id(profile).await?;
+        for (peer, id) in store::pending(self.host.store(), profile_id).await? {
+            let Ok(Some(ours)) = self.host.message(profile, &peer, &id).await else {
+                continue;
+            };
+            let theirs = server.iter().position(|(with, _)| bare_of(with) == peer);
+            if let Some(i) = theirs {
+                let newer = match self.host.message(profile, &peer, &server[i].1.id).await {
+                    Ok(Some(m)) => m.timestamp > ours.timestamp,
+                    _ => false,
+                };
+                if newer {
+                    continue;
+                }
+                server.remove(i);
+            }
+            if self.publish(profile, &peer, &ours).await {
+                store::published(self.host.store(), profile_id, &peer, &id).await?;
+                tracing::debug!(%profile, %peer, "a read position set offline was published");
+            }
+        }
+        Ok(server)
+    }
+}
+
+/// The bare form of a JID as MDS items name it (`with` unparsable: as given).
+fn bare_of(with: &str) -> String {
+    with.parse::<Jid>()
+        .map_or_else(|_| with.to_owned(), |j| j.to_bare().to_string())
 }
 
 impl Plugin for ReadState {

@@ -33,16 +33,63 @@ pub async fn all(db: &PluginStore, profile_id: i32) -> Result<BTreeMap<String, S
         .collect()
 }
 
-/// Sets the read position of conversation `peer` (one statement).
+/// Sets the read position of conversation `peer` (one statement); `pending`: not
+/// yet published to our other devices.
 pub async fn set(
+    db: &PluginStore,
+    profile_id: i32,
+    peer: &str,
+    message_id: &str,
+    pending: bool,
+) -> Result<(), HostError> {
+    db.execute_raw(stmt(
+        "INSERT INTO read_state (profile_id, peer, message_id, pending) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (profile_id, peer) DO UPDATE SET message_id = excluded.message_id, \
+         pending = excluded.pending",
+        vec![
+            profile_id.into(),
+            peer.into(),
+            message_id.into(),
+            pending.into(),
+        ],
+    ))
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// The positions set and not yet published: conversation → message id.
+pub async fn pending(
+    db: &PluginStore,
+    profile_id: i32,
+) -> Result<BTreeMap<String, String>, HostError> {
+    let rows = db
+        .query_all_raw(stmt(
+            "SELECT peer, message_id FROM read_state WHERE profile_id = ? AND pending",
+            vec![profile_id.into()],
+        ))
+        .await
+        .map_err(db_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String>("", "peer").map_err(db_err)?,
+                r.try_get::<String>("", "message_id").map_err(db_err)?,
+            ))
+        })
+        .collect()
+}
+
+/// Position `message_id` of `peer` is published (unless it moved meanwhile).
+pub async fn published(
     db: &PluginStore,
     profile_id: i32,
     peer: &str,
     message_id: &str,
 ) -> Result<(), HostError> {
     db.execute_raw(stmt(
-        "INSERT INTO read_state (profile_id, peer, message_id) VALUES (?, ?, ?) \
-         ON CONFLICT (profile_id, peer) DO UPDATE SET message_id = excluded.message_id",
+        "UPDATE read_state SET pending = 0 \
+         WHERE profile_id = ? AND peer = ? AND message_id = ?",
         vec![profile_id.into(), peer.into(), message_id.into()],
     ))
     .await
