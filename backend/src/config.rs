@@ -169,6 +169,9 @@ pub struct XmppConfig {
     /// Client State Indication (XEP-0352): tell the server we are inactive while no
     /// frontend is listening, so it may hold back presences and chat states.
     pub csi: bool,
+    /// Connection attempts (TCP, TLS, authentication) in progress at once, over all
+    /// profiles.
+    pub connect_concurrency: u32,
 }
 
 impl Default for XmppConfig {
@@ -183,6 +186,7 @@ impl Default for XmppConfig {
             max_stanza_depth: 64,
             max_stanza_bytes: 8 * 1024 * 1024,
             csi: false,
+            connect_concurrency: 8,
         }
     }
 }
@@ -335,6 +339,12 @@ impl Config {
                 ),
             ));
         }
+        if !(1..=1024).contains(&self.xmpp.connect_concurrency) {
+            return Err(bad(
+                "xmpp.connect_concurrency",
+                format!("{} is not between 1 and 1024", self.xmpp.connect_concurrency),
+            ));
+        }
         if self.xmpp.resource.is_empty() || self.xmpp.resource.len() > 64 {
             return Err(bad("xmpp.resource", "must be 1 to 64 characters".into()));
         }
@@ -462,6 +472,8 @@ mod tests {
             ("max_stanza_depth = 0", "xmpp.max_stanza_depth"),
             ("max_stanza_bytes = 100", "xmpp.max_stanza_bytes"),
             ("max_stanza_bytes = 1000000000000", "xmpp.max_stanza_bytes"),
+            ("connect_concurrency = 0", "xmpp.connect_concurrency"),
+            ("connect_concurrency = 5000", "xmpp.connect_concurrency"),
         ] {
             let e = parse(&format!("[xmpp]\n{text}\n")).unwrap_err().to_string();
             assert!(e.contains(key), "{e}");

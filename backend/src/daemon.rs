@@ -90,6 +90,8 @@ pub struct Daemon {
     lifecycle: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Whether a frontend is listening (for Client State Indication).
     frontends: Arc<crate::frontends::Frontends>,
+    /// The connection attempts all sessions may make at once.
+    connect_slots: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn parse_jid(s: &str) -> Result<Jid> {
@@ -102,6 +104,9 @@ impl Daemon {
         let keep = Duration::from_secs(config.jobs.keep_hours.saturating_mul(3600));
         let registry = Arc::new(Registry::default());
         let faults = events.clone();
+        let connect_slots = Arc::new(tokio::sync::Semaphore::new(
+            config.xmpp.connect_concurrency as usize,
+        ));
         registry
             .triggers
             .set_fault_sink(Arc::new(move |f| report_fault(&faults, f)));
@@ -117,6 +122,7 @@ impl Daemon {
             inboxes: std::sync::Mutex::default(),
             lifecycle: Default::default(),
             frontends: crate::frontends::Frontends::new(),
+            connect_slots,
         })
     }
 
@@ -163,6 +169,7 @@ impl Daemon {
                 max_bytes: usize::try_from(x.max_stanza_bytes).unwrap_or(usize::MAX),
             },
             frontends: x.csi.then(|| self.frontends.subscribe()),
+            connect_slots: self.connect_slots.clone(),
         }
     }
 

@@ -67,6 +67,9 @@ pub struct SessionConfig {
     /// With Client State Indication on: whether a frontend is listening (the
     /// server is told we are inactive while none is).
     pub frontends: Option<watch::Receiver<bool>>,
+    /// Connection attempts (TCP, TLS, SASL) made at once by all the sessions of
+    /// the daemon: a restart with many profiles must not trip the server's limits.
+    pub connect_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// What the rest of the daemon can see of a session at any time.
@@ -546,8 +549,12 @@ impl Dialer {
         }
     }
 
-    /// One attempt, bounded by `xmpp.connect_timeout`.
+    /// One attempt, bounded by `xmpp.connect_timeout` once it has one of the
+    /// daemon's connection slots (`xmpp.connect_concurrency`).
     async fn attempt(&self) -> std::result::Result<Connection, ConnectError> {
+        let _slot = self.cfg.connect_slots.acquire().await.map_err(|_| {
+            ConnectError::Unreachable("perchd is stopping".into())
+        })?;
         tokio::time::timeout(
             self.cfg.connect_timeout,
             connect::connect_once(

@@ -82,6 +82,7 @@ fn config() -> SessionConfig {
         iq_timeout: Duration::from_secs(10),
         limits: limits::Limits::default(),
         frontends: None,
+        connect_slots: Arc::new(tokio::sync::Semaphore::new(8)),
     }
 }
 
