@@ -725,9 +725,10 @@ async fn a_rooms_messages_reach_every_occupant_and_read_as_theirs() {
 
         // Our own message, reflected by the room: not ours to decrypt (history has
         // its text from when it was sent), and nothing signalled.
-        let mut echo = sent.clone();
-        echo.set_attr("from", format!("{ROOM}/me"));
-        echo.set_attr("to", perch_plugin_testing::ME);
+        let mut echo = args.message.clone();
+        echo.from = Some(format!("{ROOM}/me").parse().unwrap());
+        echo.to = Some(perch_plugin_testing::ME.parse().unwrap());
+        let echo = Element::from(echo);
         let (out, got) = server.receive(&String::from(&echo)).await;
         assert!(out.proceeds());
         assert_eq!(got.extra["decryption_error"], xep_0384::receive::SENT_BY_US);
