@@ -428,7 +428,7 @@ fn second_device_steps(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
         h.iter()
             .all(|m| m["extra"].get("decryption_error").is_none()),
         "the phone kept something it could not read:\n{}",
-        summarize_history(&Value::Array(h.clone()))
+        summarize_history(&Value::Array(h))
     );
     for text in [live, away] {
         let n = h.iter().filter(|m| m["body"] == text).count();
@@ -515,7 +515,7 @@ fn kill_steps(prosody: &Prosody, alices: &Perchd, bobs: &mut Perchd) -> Result<(
             h.iter()
                 .all(|m| m["extra"].get("decryption_error").is_none()),
             "{name} kept something undecryptable:\n{}",
-            summarize_history(&Value::Array(h.clone()))
+            summarize_history(&Value::Array(h))
         );
     }
     Ok(())

@@ -361,14 +361,16 @@ mod tests {
         let both = [Version::V2, Version::V03];
         let bob = account("bob@x", &[(Version::V2, true), (Version::V03, true)]);
         let carol = account("carol@x", &[(Version::V03, true), (Version::V2, false)]);
-        assert_eq!(common_version(&both, &[bob.clone()]).unwrap(), Version::V2);
+        assert_eq!(
+            common_version(&both, std::slice::from_ref(&bob)).unwrap(),
+            Version::V2
+        );
         assert_eq!(
             common_version(&both, &[bob.clone(), carol.clone()]).unwrap(),
             Version::V03
         );
         let dave = account("dave@x", &[(Version::V2, true)]);
-        let Err(HostError::NotEncrypted(why)) = common_version(&both, &[carol.clone(), dave])
-        else {
+        let Err(HostError::NotEncrypted(why)) = common_version(&both, &[carol, dave]) else {
             panic!("a common version");
         };
         assert_eq!(
