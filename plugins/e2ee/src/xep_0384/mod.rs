@@ -69,7 +69,7 @@ pub const INFO: PluginInfo = PluginInfo {
     name: "OMEMO Encryption",
     description: "End-to-end encryption of messages (OMEMO 0.3 and 2)",
     dependencies: &[],
-    recommendations: &["XEP-0115", "XEP-0280", "XEP-0313"],
+    recommendations: &["XEP-0045", "XEP-0115", "XEP-0280", "XEP-0313"],
     tables: &[
         "omemo_identity",
         "omemo_prekeys",
