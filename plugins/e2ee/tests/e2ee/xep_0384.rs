@@ -874,3 +874,44 @@ async fn our_other_devices_get_every_message_and_theirs_decrypt() {
     let (out, _) = server.receive(&stanza).await;
     assert!(matches!(out, Outcome::Stopped { .. }), "{out:?}");
 }
+
+#[tokio::test]
+async fn a_private_message_in_an_encrypted_room_goes_to_the_occupants_real_jid() {
+    let (server, pep, device, _rooms) = room_setup(&["2"], true).await;
+    let mut bob = Bob::new(21);
+    bob.publish(&pep, &[Version::V2]);
+    Bob::of(CAROL, 22).publish(&pep, &[Version::V2]);
+    server
+        .action("encryption_start", json!({"to": ROOM}))
+        .await
+        .unwrap();
+    let mut m = Message::new_with_type(
+        MessageType::Chat,
+        Some(format!("{ROOM}/bob").parse().unwrap()),
+    )
+    .with_body(Lang(String::new()), "psst".to_owned());
+    m.id = Some(perch_plugin_api::parsers::message::Id("pm1".into()));
+    let mut args = OutgoingMessage::new(PROFILE.into(), m);
+    let out = server.fire::<MessageSend>(&mut args).await;
+    assert!(out.proceeds(), "{:?}", args.refused);
+    let sent = Element::from(args.message);
+    let enc = sent
+        .children()
+        .find_map(wire::Encrypted::parse)
+        .unwrap()
+        .unwrap();
+    let to: Vec<Option<&str>> = enc.keys.iter().map(|k| k.jid.as_deref()).collect();
+    assert_eq!(to, [Some(BOB)], "bob's devices only");
+    assert_eq!(bob.read(&sent), "psst");
+    // His answer, from his nick: read as his.
+    let enc = bob.encrypt(&pep, device, Version::V2, "psst back", ROOM);
+    let answer = format!(
+        "<message xmlns='jabber:client' from='{ROOM}/bob' to='{}' type='chat' id='pm2'>\
+         <body>{}</body>{}<x xmlns='http://jabber.org/protocol/muc#user'/></message>",
+        perch_plugin_testing::ME,
+        wire::FALLBACK,
+        String::from(&enc.element())
+    );
+    let (_, got) = server.receive(&answer).await;
+    assert_eq!(body(&got), "psst back");
+}
