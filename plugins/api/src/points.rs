@@ -18,6 +18,7 @@
 //! | `session.started` | a session is up | nothing (notification) |
 //! | `session.ended` | a session ended | nothing (notification) |
 //! | `room.joined` | we are in a group chat room (joined or rejoined); fired by the group chat plugin | nothing (notification) |
+//! | `room.occupants` | a plugin asks who is in a room we are in; the group chat plugin answers | `StopWith(occupants)`: the answer (`Proceed`: not a room we have) |
 
 use tokio_xmpp::parsers::message::Message;
 use tokio_xmpp::parsers::presence::Presence;
@@ -236,6 +237,48 @@ impl TriggerPoint for RoomJoinedPoint {
     type Value = ();
 }
 impl PluginPoint for RoomJoinedPoint {}
+
+/// Arguments of `room.occupants`: which room is asked about.
+#[derive(Debug, Clone)]
+pub struct RoomQuery {
+    pub profile: String,
+    /// The room's bare JID.
+    pub room: String,
+}
+
+/// One occupant of a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomOccupant {
+    pub nick: String,
+    /// Its real JID, when the room tells it (non-anonymous rooms, or to
+    /// moderators).
+    pub jid: Option<String>,
+}
+
+/// The answer to `room.occupants`: a room we have, as the group chat plugin knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomOccupants {
+    /// Our nick in it.
+    pub nick: String,
+    /// Whether we are in it now (not still joining, not thrown out).
+    pub joined: bool,
+    /// Every occupant, us included, in nick order.
+    pub occupants: Vec<RoomOccupant>,
+}
+
+/// `room.occupants`: who is in a group chat room (XEP-0045) we are in.
+#[derive(Debug)]
+pub struct RoomOccupantsPoint;
+impl TriggerPoint for RoomOccupantsPoint {
+    const NAME: &'static str = "room.occupants";
+    const DOC: &'static str = "asks who is in a group chat room we have (the encryption plugin \
+                               encrypts to their real JIDs); the group chat plugin answers with \
+                               StopWith(occupants). Proceed: not a room we have";
+    type Args = RoomQuery;
+    type Value = RoomOccupants;
+}
+/// Shared: owned and answered by the group chat plugin, fired by whoever asks.
+impl PluginPoint for RoomOccupantsPoint {}
 
 /// Declares the core's points as the core's, so no plugin can claim or fire them.
 /// The backend calls it once, on the registry it alone holds.

@@ -12,7 +12,9 @@ use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::jid::BareJid;
 use perch_plugin_api::{HostError, Serve};
 
-use super::send::best_version;
+use perch_omemo::Version;
+
+use super::send::common_version;
 use super::{Omemo, store, trust};
 
 pub(crate) fn register(me: &Arc<Omemo>) {
@@ -34,16 +36,45 @@ fn bare(name: &str, value: &str) -> Result<BareJid, HostError> {
     Ok(jid_arg(name, value)?.to_bare())
 }
 
-async fn state(me: &Omemo, pid: i32, to: &BareJid) -> Result<EncryptionState, HostError> {
+/// The version a message to `members` would go in, or why none.
+async fn version(
+    me: &Omemo,
+    pid: i32,
+    members: &[BareJid],
+) -> Result<Result<Version, HostError>, HostError> {
     let db = me.host.store();
-    let devices = store::devices(db, pid, to.as_str()).await?;
+    let mut accounts = Vec::new();
+    for m in members {
+        accounts.push((m.clone(), store::devices(db, pid, m.as_str()).await?));
+    }
+    Ok(common_version(&me.versions, &accounts))
+}
+
+/// The conversation's state; `members`: whom it is encrypted to (none: a room we
+/// can't encrypt in).
+async fn state(
+    me: &Omemo,
+    pid: i32,
+    to: &BareJid,
+    members: &[BareJid],
+) -> Result<EncryptionState, HostError> {
+    let namespace = if members.is_empty() {
+        None
+    } else {
+        version(me, pid, members)
+            .await?
+            .ok()
+            .map(|v| v.namespace().to_owned())
+    };
     Ok(EncryptionState {
         to: to.to_string(),
-        encrypted: store::encrypted(db, pid, to.as_str()).await?,
-        namespace: best_version(&me.versions, &devices).map(|v| v.namespace().to_owned()),
+        encrypted: store::encrypted(me.host.store(), pid, to.as_str()).await?,
+        namespace,
     })
 }
 
+/// Starts encrypting with a contact, or in a non-anonymous room we are in (to
+/// every occupant's real JID); refused when some can't be written to.
 async fn start(
     me: Arc<Omemo>,
     profile: String,
@@ -51,16 +82,14 @@ async fn start(
 ) -> Result<EncryptionState, HostError> {
     let to = bare("to", &args.to)?;
     let pid = me.host.profile_id(&profile).await?;
-    me.refresh_devices(&profile, pid, &to).await?;
-    let st = state(&me, pid, &to).await?;
-    if st.namespace.is_none() {
-        return Err(HostError::NotEncrypted(format!(
-            "{to} publishes no OMEMO device"
-        )));
+    let members = me.members(&profile, &to).await?;
+    for m in &members {
+        me.refresh_devices(&profile, pid, m).await?;
     }
+    version(&me, pid, &members).await??;
     store::set_encrypted(me.host.store(), pid, to.as_str(), true).await?;
     tracing::info!(%profile, %to, "encryption started");
-    state(&me, pid, &to).await
+    state(&me, pid, &to, &members).await
 }
 
 async fn stop(
@@ -72,7 +101,8 @@ async fn stop(
     let pid = me.host.profile_id(&profile).await?;
     store::set_encrypted(me.host.store(), pid, to.as_str(), false).await?;
     tracing::info!(%profile, %to, "encryption stopped");
-    state(&me, pid, &to).await
+    let members = me.members(&profile, &to).await.unwrap_or_default();
+    state(&me, pid, &to, &members).await
 }
 
 async fn status(
@@ -82,7 +112,8 @@ async fn status(
 ) -> Result<EncryptionState, HostError> {
     let to = bare("to", &args.to)?;
     let pid = me.host.profile_id(&profile).await?;
-    state(&me, pid, &to).await
+    let members = me.members(&profile, &to).await.unwrap_or_default();
+    state(&me, pid, &to, &members).await
 }
 
 async fn fingerprint(

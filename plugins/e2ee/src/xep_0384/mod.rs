@@ -14,6 +14,10 @@
 //!   ciphertext, a fallback body, XEP-0380 and a store hint, while history keeps the
 //!   plaintext (`history_body`, `extra.encryption`). A message that can't be
 //!   encrypted is refused (`NotEncrypted`) and nothing goes in clear.
+//! - **Group chats** ([`room`]): a non-anonymous room's message is encrypted to
+//!   every other occupant's real JID, which the group chat plugin tells through the
+//!   shared `room.occupants` point; a room's message is read as from the occupant's
+//!   real JID.
 //! - **Receiving** ([`receive`]): `message.received` after carbons and archive
 //!   results are unwrapped (priority below theirs), so every copy decrypts the same
 //!   way. A message that can't be decrypted is kept, with a placeholder body and
@@ -36,6 +40,7 @@ use perch_plugin_api::{BuildResult, Host, HostError, Plugin, PluginFactory, Plug
 pub mod actions;
 pub mod pep;
 pub mod receive;
+pub mod room;
 pub mod send;
 pub mod store;
 pub mod trust;
@@ -44,7 +49,8 @@ pub mod wire;
 pub const IMPORT_NAME: &str = "XEP-0384";
 
 /// After carbons (1000), archive results (900) and before group chats (500) and
-/// pubsub events (50) read a message.
+/// pubsub events (50) read a message (the group chat plugin's answers to
+/// `room.occupants` do not depend on it having read this one).
 pub const RECEIVE_PRIORITY: i32 = 800;
 
 /// Last of every `message.send` handler: what the others add (receipts, chat
@@ -63,7 +69,7 @@ pub const INFO: PluginInfo = PluginInfo {
     name: "OMEMO Encryption",
     description: "End-to-end encryption of messages (OMEMO 0.3 and 2)",
     dependencies: &[],
-    recommendations: &["XEP-0115", "XEP-0280", "XEP-0313"],
+    recommendations: &["XEP-0045", "XEP-0115", "XEP-0280", "XEP-0313"],
     tables: &[
         "omemo_identity",
         "omemo_prekeys",

@@ -111,11 +111,9 @@ impl Omemo {
         m: &Message,
         enc: &wire::Encrypted,
     ) -> Decrypted {
-        if m.type_ == MessageType::Groupchat {
-            return Decrypted::Failed("group chat encryption is not supported yet".into());
-        }
-        let Some(sender) = m.from.as_ref().map(|f| f.to_bare()) else {
-            return Decrypted::Failed("no sender".into());
+        let sender = match self.sender(profile, m).await {
+            Ok(s) => s,
+            Err(why) => return Decrypted::Failed(why),
         };
         let (outcome, answer) = match self.decrypt_locked(profile, &sender, enc).await {
             Ok(x) => x,
@@ -125,6 +123,24 @@ impl Omemo {
             self.spawn_heartbeat(profile, sender, enc.version, enc.sid);
         }
         outcome
+    }
+
+    /// Whose account sent `m`: the occupant's real JID for a room's message (or
+    /// a private message from a room we have), else the sender's bare JID.
+    async fn sender(&self, profile: &str, m: &Message) -> Result<BareJid, String> {
+        let from = m.from.as_ref().ok_or("no sender")?;
+        let bare = from.to_bare();
+        let nick = from.resource().map(|r| r.to_string());
+        match (&m.type_, nick) {
+            (MessageType::Groupchat, None) => Err("a message of the room itself".into()),
+            (MessageType::Groupchat, Some(nick)) => {
+                self.occupant_jid(profile, &bare, &nick, m).await
+            }
+            (_, Some(nick)) if self.room(profile, &bare).await.is_some() => {
+                self.occupant_jid(profile, &bare, &nick, m).await
+            }
+            _ => Ok(bare),
+        }
     }
 
     /// Under the lock: the key for us, the session (opened from a key exchange if
@@ -143,6 +159,10 @@ impl Omemo {
             .iter()
             .find(|k| k.rid == me.device && k.jid.as_deref().is_none_or(|j| j == own));
         let Some(key) = key else {
+            if enc.payload.is_none() {
+                // Another device's heartbeat: nothing to read, nothing to keep.
+                return Ok((Decrypted::Empty, false));
+            }
             let why = if enc.sid == me.device && *sender == me.jid {
                 SENT_BY_US
             } else {

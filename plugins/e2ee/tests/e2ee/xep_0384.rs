@@ -5,19 +5,25 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
 use perch_codec::dom::Attr;
 use perch_omemo::{DeviceKeys, Identity, Session, Version, payload};
 use perch_plugin_api::HostError;
 use perch_plugin_api::Outcome;
 use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Lang, Message, MessageType};
-use perch_plugin_api::points::{MessageSend, OutgoingMessage};
+use perch_plugin_api::points::{
+    IncomingMessage, MessageSend, OutgoingMessage, RoomOccupant, RoomOccupants, RoomOccupantsPoint,
+    RoomQuery,
+};
+use perch_plugin_api::{Flow, Host, Plugin, PluginError, PluginFactory, PluginInfo};
 use perch_plugin_testing::{MockServer, PROFILE, SentIq, stanza_error};
 use perch_plugins_e2ee::xep_0384::{self, wire};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 const PS: &str = "http://jabber.org/protocol/pubsub";
+const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 const BOB: &str = "bob@example.org";
 const ME_BARE: &str = "me@example.org";
 
@@ -28,6 +34,8 @@ type Items = Vec<(String, Element)>;
 #[derive(Default)]
 struct Pep {
     nodes: Mutex<HashMap<(String, String), Items>>,
+    /// disco#info features by JID (the rooms').
+    disco: Mutex<HashMap<String, Vec<&'static str>>>,
 }
 
 impl Pep {
@@ -51,6 +59,15 @@ impl Pep {
             .to
             .as_ref()
             .map_or(ME_BARE.into(), |j| j.to_bare().to_string());
+        if iq.payload.is("query", DISCO_INFO) {
+            let features = self.disco.lock().unwrap().get(&owner).cloned();
+            let features = features.ok_or_else(|| stanza_error("item-not-found"))?;
+            let mut q = Element::builder("query", DISCO_INFO);
+            for f in features {
+                q = q.append(Element::builder("feature", DISCO_INFO).a("var", f).build());
+            }
+            return Ok(Some(q.build()));
+        }
         if let Some(p) = iq.payload.get_child("publish", PS) {
             let node = p.attr("node").unwrap();
             let item = p.get_child("item", PS).unwrap();
@@ -83,8 +100,10 @@ impl Pep {
     }
 }
 
-/// Bob: one device, with keys for both versions, sessions with our device.
+/// Bob (or another account): one device, with keys for both versions, sessions
+/// with our device.
 struct Bob {
+    jid: &'static str,
     device: u32,
     id: Identity,
     keys: HashMap<Version, DeviceKeys>,
@@ -93,12 +112,17 @@ struct Bob {
 
 impl Bob {
     fn new(device: u32) -> Self {
+        Self::of(BOB, device)
+    }
+
+    fn of(jid: &'static str, device: u32) -> Self {
         let id = Identity::generate();
         let keys = [Version::V03, Version::V2]
             .into_iter()
             .map(|v| (v, DeviceKeys::generate(v, &id, 5)))
             .collect();
         Bob {
+            jid,
             device,
             id,
             keys,
@@ -109,19 +133,23 @@ impl Bob {
     fn publish(&self, pep: &Pep, versions: &[Version]) {
         for v in versions {
             pep.put(
-                BOB,
+                self.jid,
                 wire::devicelist_node(*v),
                 "current",
                 wire::devicelist(*v, &[self.device]),
             );
-            let (node, item) = wire::bundle_location(*v, self.device);
-            pep.put(
-                BOB,
-                &node,
-                &item,
-                wire::bundle(&self.keys[v].bundle(&self.id)),
-            );
+            self.publish_bundle(pep, *v);
         }
+    }
+
+    fn publish_bundle(&self, pep: &Pep, v: Version) {
+        let (node, item) = wire::bundle_location(v, self.device);
+        pep.put(
+            self.jid,
+            &node,
+            &item,
+            wire::bundle(&self.keys[&v].bundle(&self.id)),
+        );
     }
 
     /// Reads a message we sent.
@@ -158,13 +186,33 @@ impl Bob {
 
     /// A message from bob to our device (a key exchange if no session yet).
     fn write(&mut self, pep: &Pep, our_device: u32, v: Version, text: &str) -> String {
+        let enc = self.encrypt(pep, our_device, v, text, ME_BARE);
+        format!(
+            "<message xmlns='jabber:client' from='{}/phone' to='me@example.org/perch' type='chat' id='b{}'>\
+             <body>{}</body>{}</message>",
+            self.jid,
+            text.len(),
+            wire::FALLBACK,
+            String::from(&enc.element())
+        )
+    }
+
+    /// The `<encrypted/>` of `text` for our device, its envelope naming `to`.
+    fn encrypt(
+        &mut self,
+        pep: &Pep,
+        our_device: u32,
+        v: Version,
+        text: &str,
+        to: &str,
+    ) -> wire::Encrypted {
         let (ct, iv, km) = match v {
             Version::V03 => {
                 let p = payload::encrypt_v03(text.as_bytes());
                 (p.ciphertext, p.iv, p.key_material)
             }
             Version::V2 => {
-                let env = wire::envelope(text, BOB, ME_BARE, "pad");
+                let env = wire::envelope(text, self.jid, to, "pad");
                 let p = payload::encrypt_v2(String::from(&env).as_bytes());
                 (p.ciphertext, Vec::new(), p.key_material)
             }
@@ -180,7 +228,7 @@ impl Bob {
                 e
             }
         };
-        let enc = wire::Encrypted {
+        wire::Encrypted {
             version: v,
             sid: self.device,
             keys: vec![wire::Key {
@@ -191,14 +239,7 @@ impl Bob {
             }],
             iv,
             payload: Some(ct),
-        };
-        format!(
-            "<message xmlns='jabber:client' from='{BOB}/phone' to='me@example.org/perch' type='chat' id='b{}'>\
-             <body>{}</body>{}</message>",
-            text.len(),
-            wire::FALLBACK,
-            String::from(&enc.element())
-        )
+        }
     }
 }
 
@@ -544,4 +585,333 @@ async fn after_a_verification_new_keys_wait_for_trust() {
             .any(|s| s["device_id"] == 11 && s["trust"] == "undecided"),
         "{new:?}"
     );
+}
+
+// --- group chats -------------------------------------------------------------------
+
+const ROOM: &str = "room@conf.example.org";
+const CAROL: &str = "carol@example.org";
+
+/// The rooms the test's group chat plugin knows.
+type Rooms = Arc<Mutex<HashMap<String, RoomOccupants>>>;
+
+struct FakeMuc;
+impl Plugin for FakeMuc {}
+
+/// The group chat plugin's side: answers `room.occupants` from `rooms`.
+fn fake_muc(rooms: Rooms) -> PluginFactory {
+    const INFO: PluginInfo = PluginInfo {
+        import_name: "XEP-0045",
+        name: "group chats (the test's)",
+        description: "answers room.occupants",
+        dependencies: &[],
+        recommendations: &[],
+        tables: &[],
+        signals_as: None,
+    };
+    PluginFactory::new(INFO, move |host: Arc<dyn Host>| async move {
+        let t = host.triggers();
+        t.declare_shared::<RoomOccupantsPoint>()?;
+        t.add::<RoomOccupantsPoint, _>(0, move |q: &mut RoomQuery| {
+            let found = rooms.lock().unwrap().get(&q.room).cloned();
+            async move { found.map_or(Flow::Continue, Flow::StopWith) }.boxed()
+        })?;
+        Ok::<Arc<dyn Plugin>, PluginError>(Arc::new(FakeMuc))
+    })
+}
+
+fn occupant(nick: &str, jid: Option<&str>) -> RoomOccupant {
+    RoomOccupant {
+        nick: nick.into(),
+        jid: jid.map(Into::into),
+    }
+}
+
+fn set_anonymity(pep: &Pep, non_anonymous: bool) {
+    let kind = if non_anonymous {
+        "muc_nonanonymous"
+    } else {
+        "muc_semianonymous"
+    };
+    pep.disco
+        .lock()
+        .unwrap()
+        .insert(ROOM.into(), vec!["http://jabber.org/protocol/muc", kind]);
+}
+
+/// A room with us, bob and carol, whose real JIDs it shows (`non_anonymous`) or
+/// not.
+async fn room_setup(
+    versions: &[&str],
+    non_anonymous: bool,
+) -> (Arc<MockServer>, Arc<Pep>, u32, Rooms) {
+    let (server, pep, device) = setup(versions).await;
+    let rooms = Rooms::default();
+    server.build(fake_muc(rooms.clone())).await;
+    rooms.lock().unwrap().insert(
+        ROOM.into(),
+        RoomOccupants {
+            nick: "me".into(),
+            joined: true,
+            occupants: vec![
+                occupant("bob", Some("bob@example.org/phone")),
+                occupant("carol", Some("carol@example.org/pc")),
+                occupant("me", Some(perch_plugin_testing::ME)),
+            ],
+        },
+    );
+    set_anonymity(&pep, non_anonymous);
+    (server, pep, device, rooms)
+}
+
+async fn say(server: &MockServer, text: &str) -> (Outcome<String>, OutgoingMessage) {
+    let mut m = Message::new_with_type(MessageType::Groupchat, Some(ROOM.parse().unwrap()))
+        .with_body(Lang(String::new()), text.to_owned());
+    m.id = Some(perch_plugin_api::parsers::message::Id("g1".into()));
+    let mut args = OutgoingMessage::new(PROFILE.into(), m);
+    let out = server.fire::<MessageSend>(&mut args).await;
+    (out, args)
+}
+
+/// A room's message from `nick`, carrying `enc` (and `more`).
+fn in_room(nick: &str, enc: &wire::Encrypted, more: &str) -> String {
+    format!(
+        "<message xmlns='jabber:client' from='{ROOM}/{nick}' to='{}' type='groupchat' id='g-{nick}'>\
+         <body>{}</body>{}{more}</message>",
+        perch_plugin_testing::ME,
+        wire::FALLBACK,
+        String::from(&enc.element())
+    )
+}
+
+fn body(m: &IncomingMessage) -> &str {
+    m.message.bodies.values().next().map_or("", String::as_str)
+}
+
+#[tokio::test]
+async fn a_rooms_messages_reach_every_occupant_and_read_as_theirs() {
+    // Carol speaks 0.3 only: with both versions on, the room gets 0.3; with 2 only,
+    // she publishes 2 too.
+    for (versions, carols, v) in [
+        (vec!["0.3", "2"], Version::V03, Version::V03),
+        (vec!["2"], Version::V2, Version::V2),
+    ] {
+        let (server, pep, device, _rooms) = room_setup(&versions, true).await;
+        let mut bob = Bob::new(21);
+        bob.publish(&pep, &[Version::V03, Version::V2]);
+        let mut carol = Bob::of(CAROL, 22);
+        carol.publish(&pep, &[carols]);
+        let st = server
+            .action("encryption_start", json!({"to": ROOM}))
+            .await
+            .unwrap();
+        assert_eq!(st["namespace"], v.namespace());
+        assert_eq!(st["encrypted"], true);
+        let (out, args) = say(&server, "to the room").await;
+        assert!(out.proceeds(), "{out:?} {:?}", args.refused);
+        assert_eq!(args.history_body.as_deref(), Some("to the room"));
+        assert_eq!(args.extra["encryption"], v.namespace());
+        let sent = Element::from(args.message.clone());
+        assert!(!String::from(&sent).contains("to the room"));
+        assert_eq!(bob.read(&sent), "to the room");
+        assert_eq!(carol.read(&sent), "to the room");
+
+        // Carol writes to the room: read as hers.
+        let enc = carol.encrypt(&pep, device, v, "carol to all", ROOM);
+        let (out, got) = server.receive(&in_room("carol", &enc, "")).await;
+        assert!(out.proceeds());
+        assert_eq!(body(&got), "carol to all");
+        assert_eq!(got.extra["encryption"], v.namespace());
+
+        // Our own message, reflected by the room: not ours to decrypt (history has
+        // its text from when it was sent), and nothing signalled.
+        let mut echo = args.message.clone();
+        echo.from = Some(format!("{ROOM}/me").parse().unwrap());
+        echo.to = Some(perch_plugin_testing::ME.parse().unwrap());
+        let echo = Element::from(echo);
+        let (out, got) = server.receive(&String::from(&echo)).await;
+        assert!(out.proceeds());
+        assert_eq!(got.extra["decryption_error"], xep_0384::receive::SENT_BY_US);
+
+        // Someone who left, in the room's history: the room names the real JID.
+        let mut dave = Bob::of("dave@example.org", 23);
+        dave.publish(&pep, &[v]);
+        let enc = dave.encrypt(&pep, device, v, "dave, earlier", ROOM);
+        let item = "<x xmlns='http://jabber.org/protocol/muc#user'>\
+                    <item jid='dave@example.org/laptop' role='participant'/></x>";
+        let (_, got) = server.receive(&in_room("dave", &enc, item)).await;
+        assert_eq!(body(&got), "dave, earlier");
+        // His key exchange is answered to his real JID.
+        let heartbeat = server.next_sent().await;
+        assert_eq!(heartbeat.attr("to"), Some("dave@example.org"));
+        // Without it, whose it is can't be told.
+        let enc = dave.encrypt(&pep, device, v, "dave, unnamed", ROOM);
+        let (_, got) = server.receive(&in_room("dave", &enc, "")).await;
+        assert_eq!(body(&got), xep_0384::receive::PLACEHOLDER);
+        let why = got.extra["decryption_error"].as_str().unwrap();
+        assert!(why.contains("real JID"), "{why}");
+        assert!(
+            server
+                .signals_named("omemo_decryption_failed")
+                .iter()
+                .all(|s| s["reason"] == why),
+            "only dave's unnamed message is signalled"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_room_that_hides_real_jids_is_refused() {
+    let (server, pep, _, rooms) = room_setup(&["2"], false).await;
+    Bob::new(21).publish(&pep, &[Version::V2]);
+    Bob::of(CAROL, 22).publish(&pep, &[Version::V2]);
+    let err = server
+        .action("encryption_start", json!({"to": ROOM}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, HostError::NotEncrypted(m) if m.contains("non-anonymous")),
+        "{err:?}"
+    );
+    // Encrypted while it showed them, then reconfigured: nothing leaves.
+    set_anonymity(&pep, true);
+    server
+        .action("encryption_start", json!({"to": ROOM}))
+        .await
+        .unwrap();
+    set_anonymity(&pep, false);
+    let (out, args) = say(&server, "must not leak").await;
+    assert!(matches!(out, Outcome::Stopped { .. }), "{out:?}");
+    assert!(
+        matches!(&args.refused, Some(HostError::NotEncrypted(m)) if m.contains(ROOM)),
+        "{:?}",
+        args.refused
+    );
+    // An occupant whose real JID the room does not tell: refused, named.
+    set_anonymity(&pep, true);
+    rooms
+        .lock()
+        .unwrap()
+        .get_mut(ROOM)
+        .unwrap()
+        .occupants
+        .push(occupant("eve", None));
+    let (out, args) = say(&server, "must not leak either").await;
+    assert!(matches!(out, Outcome::Stopped { .. }));
+    assert!(
+        matches!(&args.refused, Some(HostError::NotEncrypted(m)) if m.contains("eve")),
+        "{:?}",
+        args.refused
+    );
+}
+
+#[tokio::test]
+async fn occupants_without_a_common_version_are_named() {
+    let (server, pep, _, _rooms) = room_setup(&["0.3", "2"], true).await;
+    Bob::new(21).publish(&pep, &[Version::V2]);
+    Bob::of(CAROL, 22).publish(&pep, &[Version::V03]);
+    let err = server
+        .action("encryption_start", json!({"to": ROOM}))
+        .await
+        .unwrap_err();
+    let HostError::NotEncrypted(why) = &err else {
+        panic!("{err:?}");
+    };
+    assert!(
+        why.contains("bob@example.org: 2") && why.contains("carol@example.org: 0.3"),
+        "{why}"
+    );
+}
+
+#[tokio::test]
+async fn our_other_devices_get_every_message_and_theirs_decrypt() {
+    let (server, pep, device) = setup(&["2"]).await;
+    let mut bob = Bob::new(31);
+    bob.publish(&pep, &[Version::V2]);
+    // Our phone: another device of our account.
+    let mut phone = Bob::of(ME_BARE, 32);
+    phone.publish_bundle(&pep, Version::V2);
+    pep.put(
+        ME_BARE,
+        wire::devicelist_node(Version::V2),
+        "current",
+        wire::devicelist(Version::V2, &[device, 32]),
+    );
+    server
+        .action("omemo_devices", json!({"jid": ME_BARE}))
+        .await
+        .unwrap();
+    server
+        .action("encryption_start", json!({"to": BOB}))
+        .await
+        .unwrap();
+    let (out, args) = send(&server, "for bob and my phone").await;
+    assert!(out.proceeds(), "{:?}", args.refused);
+    let sent = Element::from(args.message);
+    assert_eq!(bob.read(&sent), "for bob and my phone");
+    assert_eq!(phone.read(&sent), "for bob and my phone");
+    // What the phone sent bob comes back as a carbon (unwrapped): read.
+    let enc = phone.encrypt(&pep, device, Version::V2, "from my phone", BOB);
+    let carbon = format!(
+        "<message xmlns='jabber:client' from='{ME_BARE}/phone' to='{BOB}' type='chat' id='c1'>\
+         <body>{}</body>{}</message>",
+        wire::FALLBACK,
+        String::from(&enc.element())
+    );
+    let (out, got) = server.receive(&carbon).await;
+    assert!(out.proceeds());
+    assert_eq!(body(&got), "from my phone");
+    assert_eq!(got.extra["encryption"], Version::V2.namespace());
+    // The phone's answer to someone else's key exchange (no payload, not for us):
+    // nothing to keep.
+    let mut heartbeat = phone.encrypt(&pep, device, Version::V2, "", BOB);
+    heartbeat.payload = None;
+    heartbeat.keys[0].rid = 999;
+    let stanza = format!(
+        "<message xmlns='jabber:client' from='{ME_BARE}/phone' to='{BOB}' type='chat' id='c2'>{}</message>",
+        String::from(&heartbeat.element())
+    );
+    let (out, _) = server.receive(&stanza).await;
+    assert!(matches!(out, Outcome::Stopped { .. }), "{out:?}");
+}
+
+#[tokio::test]
+async fn a_private_message_in_an_encrypted_room_goes_to_the_occupants_real_jid() {
+    let (server, pep, device, _rooms) = room_setup(&["2"], true).await;
+    let mut bob = Bob::new(21);
+    bob.publish(&pep, &[Version::V2]);
+    Bob::of(CAROL, 22).publish(&pep, &[Version::V2]);
+    server
+        .action("encryption_start", json!({"to": ROOM}))
+        .await
+        .unwrap();
+    let mut m = Message::new_with_type(
+        MessageType::Chat,
+        Some(format!("{ROOM}/bob").parse().unwrap()),
+    )
+    .with_body(Lang(String::new()), "psst".to_owned());
+    m.id = Some(perch_plugin_api::parsers::message::Id("pm1".into()));
+    let mut args = OutgoingMessage::new(PROFILE.into(), m);
+    let out = server.fire::<MessageSend>(&mut args).await;
+    assert!(out.proceeds(), "{:?}", args.refused);
+    let sent = Element::from(args.message);
+    let enc = sent
+        .children()
+        .find_map(wire::Encrypted::parse)
+        .unwrap()
+        .unwrap();
+    let to: Vec<Option<&str>> = enc.keys.iter().map(|k| k.jid.as_deref()).collect();
+    assert_eq!(to, [Some(BOB)], "bob's devices only");
+    assert_eq!(bob.read(&sent), "psst");
+    // His answer, from his nick: read as his.
+    let enc = bob.encrypt(&pep, device, Version::V2, "psst back", ROOM);
+    let answer = format!(
+        "<message xmlns='jabber:client' from='{ROOM}/bob' to='{}' type='chat' id='pm2'>\
+         <body>{}</body>{}<x xmlns='http://jabber.org/protocol/muc#user'/></message>",
+        perch_plugin_testing::ME,
+        wire::FALLBACK,
+        String::from(&enc.element())
+    );
+    let (_, got) = server.receive(&answer).await;
+    assert_eq!(body(&got), "psst back");
 }

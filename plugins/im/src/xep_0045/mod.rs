@@ -36,6 +36,7 @@ use perch_plugin_api::parsers::message::MessageType;
 use perch_plugin_api::points::{
     IncomingMessage, IncomingPresence, MessageReceived, MessageSend, MessageStored,
     OutgoingMessage, OutgoingPresence, PresenceReceived, PresenceSend, RoomJoined, RoomJoinedPoint,
+    RoomOccupant, RoomOccupants, RoomOccupantsPoint, RoomQuery,
 };
 use perch_plugin_api::{
     BuildResult, Direction, Flow, Host, HostError, Plugin, PluginFactory, PluginInfo,
@@ -184,6 +185,23 @@ impl Muc {
             .get_mut(profile)
             .and_then(|m| m.get_mut(room))
             .map(f)
+    }
+
+    /// `room.occupants`: who is in a room we have, real JIDs where the room tells
+    /// them (what the encryption plugin encrypts to).
+    fn occupants_of(&self, q: &RoomQuery) -> Option<RoomOccupants> {
+        self.with_room(&q.profile, &q.room, |r| RoomOccupants {
+            nick: r.nick.clone(),
+            joined: r.joined,
+            occupants: r
+                .occupants
+                .values()
+                .map(|o| RoomOccupant {
+                    nick: o.nick.clone(),
+                    jid: o.jid.clone(),
+                })
+                .collect(),
+        })
     }
 
     fn has_room(&self, profile: &str, room: &str) -> bool {
@@ -925,6 +943,11 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
     }
     let t = host.triggers();
     t.declare::<RoomJoinedPoint>()?;
+    t.declare_shared::<RoomOccupantsPoint>()?;
+    t.add_with::<RoomOccupantsPoint, _>(PRIORITY, me.clone(), |me, q| {
+        let flow = me.occupants_of(q).map_or(Flow::Continue, Flow::StopWith);
+        async move { flow }.boxed()
+    })?;
     t.add_with::<PresenceReceived, _>(PRIORITY, me.clone(), on_presence)?;
     t.add_with::<MessageReceived, _>(PRIORITY, me.clone(), |me, args| {
         let flow = me.on_message(args);
@@ -1123,6 +1146,44 @@ mod tests {
         );
         assert!(m.on_presence("p", &other).is_none());
         assert!(xml::is_room_presence(&other.presence));
+    }
+
+    #[test]
+    fn room_occupants_answers_for_rooms_we_have_with_real_jids() {
+        let (m, _rx) = muc(true);
+        let bob = presence(&occupant_xml(
+            "bob",
+            "",
+            "<item affiliation='member' role='participant' jid='bob@x/phone'/>",
+        ));
+        m.on_presence("p", &bob).expect("a room of ours");
+        let carol = presence(&occupant_xml(
+            "carol",
+            "",
+            "<item affiliation='none' role='participant'/>",
+        ));
+        m.on_presence("p", &carol).expect("a room of ours");
+        let q = |room: &str| RoomQuery {
+            profile: "p".into(),
+            room: room.into(),
+        };
+        let got = m.occupants_of(&q(ROOM)).expect("our room");
+        assert_eq!(got.nick, "alice");
+        assert!(got.joined);
+        assert_eq!(
+            got.occupants,
+            [
+                RoomOccupant {
+                    nick: "bob".into(),
+                    jid: Some("bob@x/phone".into())
+                },
+                RoomOccupant {
+                    nick: "carol".into(),
+                    jid: None
+                },
+            ]
+        );
+        assert!(m.occupants_of(&q("other@conf.x")).is_none());
     }
 
     #[test]
