@@ -342,7 +342,10 @@ impl Config {
         if !(1..=1024).contains(&self.xmpp.connect_concurrency) {
             return Err(bad(
                 "xmpp.connect_concurrency",
-                format!("{} is not between 1 and 1024", self.xmpp.connect_concurrency),
+                format!(
+                    "{} is not between 1 and 1024",
+                    self.xmpp.connect_concurrency
+                ),
             ));
         }
         if self.xmpp.resource.is_empty() || self.xmpp.resource.len() > 64 {

@@ -552,9 +552,12 @@ impl Dialer {
     /// One attempt, bounded by `xmpp.connect_timeout` once it has one of the
     /// daemon's connection slots (`xmpp.connect_concurrency`).
     async fn attempt(&self) -> std::result::Result<Connection, ConnectError> {
-        let _slot = self.cfg.connect_slots.acquire().await.map_err(|_| {
-            ConnectError::Unreachable("perchd is stopping".into())
-        })?;
+        let _slot = self
+            .cfg
+            .connect_slots
+            .acquire()
+            .await
+            .map_err(|_| ConnectError::Unreachable("perchd is stopping".into()))?;
         tokio::time::timeout(
             self.cfg.connect_timeout,
             connect::connect_once(

@@ -29,6 +29,9 @@
 //!    and downloaded over XEP-0363 (time, perchd's RSS), and history reads over
 //!    `--history M` messages (1000) with reactions and corrections on most
 //!    (`perch_bench::everyday`).
+//! 8. With `--profiles N` (and nothing else): N profiles in one perchd — creation,
+//!    connection, RSS per profile, idle CPU, `Status` and message latency, autoconnect
+//!    after a restart (`perch_bench::profiles`).
 //!
 //! Why a binary and not `#[ignore]` tests: a bench prints figures and asserts none
 //! of them, and the e2e test binary stays what passes or fails.
@@ -102,6 +105,12 @@ fn single_mode(args: &[String]) -> Option<Result<()>> {
     }
     if args.iter().any(|a| a == "--memory") {
         return Some(memory(args));
+    }
+    if flag_value(args, "--profiles").is_some() {
+        return Some(flag_number(args, "--profiles", 100).and_then(|n| {
+            header();
+            runtime()?.block_on(perch_bench::profiles::run(n))
+        }));
     }
     if args.iter().any(|a| a == "--everyday") {
         return Some(everyday(args));

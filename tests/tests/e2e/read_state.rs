@@ -129,7 +129,10 @@ fn body(bed: &mut Bed) -> Result<()> {
     perchd.cli_ok(&["disconnect", "-p", "bob2"])?;
     let r = perchd.cli_json(&["message", "read", "-p", "bob2", ALICE])?;
     ensure!(r["unread"] == 0, "read offline: {r}");
-    ensure!(unread(perchd, "bob", ALICE)?["unread"] == 1, "bob before bob2 is back");
+    ensure!(
+        unread(perchd, "bob", ALICE)?["unread"] == 1,
+        "bob before bob2 is back"
+    );
     connect(perchd, "bob2", BOB)?;
     let u = wait_unread(perchd, "bob", ALICE, 0)?;
     ensure!(
