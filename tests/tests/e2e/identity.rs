@@ -152,3 +152,51 @@ fn libervia_cli_avatars() {
     ]);
     differential(&lib.frontend, &perch.frontend, &steps).unwrap();
 }
+
+/// A third-party client (slixmpp, `tests/scripts/avatar.py`) and perchd read each
+/// other's XEP-0084 avatars: perchd fetches slixmpp's on demand, slixmpp fetches the
+/// one alice set, both byte for byte.
+#[test]
+fn avatars_with_a_third_party_client() {
+    let bed = Bed::start();
+    avatar_third_party_body(&bed).unwrap();
+}
+
+fn avatar_third_party_body(bed: &Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&[])?;
+    let perchd = &bed.perchd;
+    let dir = tempfile::tempdir()?;
+    let image = dir.path().join("me.png");
+    std::fs::write(&image, PNG)?;
+    let set = perchd.cli_json(&["avatar", "set", "-p", "alice", &image.display().to_string()])?;
+    let ours = set["hash"].as_str().unwrap_or_default().to_owned();
+    let mut slix = message_actions::Slixmpp::start(bed, "avatar.py", &[])?;
+    let outcome = (|| -> Result<()> {
+        let published = slix.line()?;
+        let theirs = published
+            .strip_prefix("published ")
+            .with_context(|| format!("slixmpp said {published:?}"))?
+            .to_owned();
+        let copy = dir.path().join("carol.png");
+        let got = perchd.cli_json(&[
+            "avatar",
+            "get",
+            "-p",
+            "alice",
+            "carol@localhost",
+            "-o",
+            &copy.display().to_string(),
+        ])?;
+        ensure!(
+            got["hash"] == theirs.as_str(),
+            "alice's copy of slixmpp's avatar: {got}"
+        );
+        let bytes = std::fs::read(&copy)?;
+        ensure!(
+            bytes.starts_with(b"\x89PNG"),
+            "not the PNG slixmpp published"
+        );
+        slix.expect(&format!("got avatar {ours}"))
+    })();
+    slix.finish(outcome)
+}
