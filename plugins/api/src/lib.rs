@@ -17,6 +17,7 @@ pub mod plugin;
 pub mod points;
 pub mod signal;
 pub mod store;
+pub mod tasks;
 pub mod testing;
 pub mod trigger;
 

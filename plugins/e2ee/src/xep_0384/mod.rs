@@ -90,7 +90,7 @@ pub struct Omemo {
     pub(crate) lock: tokio::sync::Mutex<()>,
     /// profile → the task publishing its keys at session start, stopped when the
     /// session ends: a profile deleted meanwhile must not be written for.
-    publishing: std::sync::Mutex<std::collections::HashMap<String, tokio::task::AbortHandle>>,
+    publishing: perch_plugin_api::tasks::SessionTasks,
 }
 
 /// Our side, for one profile: its database id, bare JID, device id and identity.
@@ -141,7 +141,7 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         host: host.clone(),
         versions,
         lock: tokio::sync::Mutex::new(()),
-        publishing: std::sync::Mutex::default(),
+        publishing: perch_plugin_api::tasks::SessionTasks::default(),
     });
     let t = host.triggers();
     t.add_with::<MessageReceived, _>(RECEIVE_PRIORITY, me.clone(), receive::on_received)?;
@@ -240,33 +240,18 @@ impl Plugin for Omemo {
             // Off the inbox path: the publishing IQs come back through this session.
             let me = self.clone();
             let p = profile.clone();
-            let task = tokio::spawn(async move {
+            self.publishing.start(&profile, async move {
                 if let Err(e) = me.publish_own(&p).await {
                     tracing::warn!(profile = %p, error = %e, "publishing OMEMO keys failed");
                 }
             });
-            let old = self
-                .publishing
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(profile, task.abort_handle());
-            if let Some(old) = old {
-                old.abort();
-            }
         }
         .boxed()
     }
 
     fn session_ended(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
         async move {
-            let task = self
-                .publishing
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&profile);
-            if let Some(task) = task {
-                task.abort();
-            }
+            self.publishing.stop(&profile);
         }
         .boxed()
     }

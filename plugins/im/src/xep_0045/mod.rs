@@ -167,7 +167,7 @@ pub struct Muc {
     /// profile → room's bare JID → room.
     rooms: Mutex<Rooms>,
     /// profile → its session's self-ping task.
-    pingers: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    pingers: perch_plugin_api::tasks::SessionTasks,
 }
 
 fn lock(m: &Mutex<Rooms>) -> std::sync::MutexGuard<'_, Rooms> {
@@ -934,7 +934,7 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
     let me = Arc::new(Muc {
         host: host.clone(),
         rooms: Mutex::default(),
-        pingers: Mutex::default(),
+        pingers: perch_plugin_api::tasks::SessionTasks::default(),
     });
     host.add_feature(xml::NS_MUC);
     host.add_feature(invitations::NS_CONFERENCE);
@@ -1015,15 +1015,10 @@ impl Plugin for Muc {
     fn session_started(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
         async move {
             if let Some(every) = self_ping::interval(&self.host.options()) {
-                let task = tokio::spawn(self_ping::run(self.clone(), profile.clone(), every));
-                let old = self
-                    .pingers
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(profile.clone(), task.abort_handle());
-                if let Some(old) = old {
-                    old.abort();
-                }
+                self.pingers.start(
+                    &profile,
+                    self_ping::run(self.clone(), profile.clone(), every),
+                );
             }
             // Off the inbox: joining waits for presences that come through it.
             tokio::spawn(async move {
@@ -1037,14 +1032,7 @@ impl Plugin for Muc {
 
     fn session_ended(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
         async move {
-            let pinger = self
-                .pingers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&profile);
-            if let Some(p) = pinger {
-                p.abort();
-            }
+            self.pingers.stop(&profile);
             if let Some(rooms) = lock(&self.rooms).get_mut(&profile) {
                 for r in rooms.values_mut() {
                     r.joined = false;
@@ -1084,7 +1072,7 @@ mod tests {
         let m = Muc {
             host: perch_plugin_api::testing::OfflineHost::new(IMPORT_NAME),
             rooms: Mutex::default(),
-            pingers: Mutex::default(),
+            pingers: perch_plugin_api::tasks::SessionTasks::default(),
         };
         let (tx, rx) = oneshot::channel();
         let mut r = Room::new("alice".into(), None);

@@ -1,0 +1,64 @@
+//! One background task per profile, stopped with its session.
+//!
+//! Why: a plugin that starts work when a session starts (publishing keys, pinging
+//! rooms) must stop it when the session ends — a profile deleted meanwhile must not
+//! be written for — and must not run two of it when a session starts again before the
+//! old task is over. Every such plugin kept the same map of abort handles.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+use tokio::task::AbortHandle;
+
+/// Profile → its running task.
+#[derive(Debug, Default)]
+pub struct SessionTasks(Mutex<HashMap<String, AbortHandle>>);
+
+impl SessionTasks {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, AbortHandle>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `task` for `profile`, stopping the one it had.
+    pub fn start<F>(&self, profile: &str, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = tokio::spawn(task).abort_handle();
+        if let Some(old) = self.map().insert(profile.to_owned(), handle) {
+            old.abort();
+        }
+    }
+
+    /// Stops `profile`'s task, if it has one.
+    pub fn stop(&self, profile: &str) {
+        if let Some(task) = self.map().remove(profile) {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_new_task_stops_the_old_one_and_stop_stops_it() {
+        let tasks = SessionTasks::default();
+        let (tx1, rx1) = tokio::sync::oneshot::channel::<()>();
+        tasks.start("p", async move {
+            let _keep = tx1;
+            std::future::pending::<()>().await;
+        });
+        let (tx2, rx2) = tokio::sync::oneshot::channel::<()>();
+        tasks.start("p", async move {
+            let _keep = tx2;
+            std::future::pending::<()>().await;
+        });
+        assert!(rx1.await.is_err(), "the first task was dropped");
+        tasks.stop("p");
+        assert!(rx2.await.is_err(), "the second task was dropped");
+        tasks.stop("nobody");
+    }
+}
