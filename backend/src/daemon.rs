@@ -40,11 +40,12 @@ use crate::jobs::{JobView, Jobs};
 use crate::plugins::{Registry, report_fault};
 use crate::profiles::{Credentials, NewProfile, ProfileView, Profiles};
 use crate::receive::{self, Inbox};
+use crate::roster::{RosterStore, StoredRoster};
 use crate::validate;
 
 /// A row of the profile table.
 pub type ProfileModel = crate::db::entities::profile::Model;
-use crate::xmpp::session::{self, Session, SessionConfig};
+use crate::xmpp::session::{self, Session, SessionConfig, Stores};
 use crate::xmpp::stanzas;
 
 /// The most messages one `HistoryGet` returns: a frontend pages through more with
@@ -76,6 +77,7 @@ pub struct Daemon {
     db: DatabaseConnection,
     profiles: Profiles,
     history: History,
+    roster: RosterStore,
     events: EventSender,
     registry: Arc<Registry>,
     jobs: Jobs,
@@ -115,6 +117,7 @@ impl Daemon {
             registry,
             config,
             history: History::new(db.clone()),
+            roster: RosterStore::new(db.clone()),
             db,
             profiles,
             events,
@@ -291,15 +294,21 @@ impl Daemon {
         }
         let mut creds = self.profiles.credentials(&m)?;
         creds.priority = self.profiles.initial_priority(m.id).await?;
+        let stored = self.roster.load(m.id, &creds.jid.to_string()).await?;
         tracing::info!(profile = %m.name, jid = %m.jid, "connecting");
-        let s = self.spawn_session(creds, m.id)?;
+        let s = self.spawn_session(creds, m.id, stored)?;
         sessions.insert(m.name.clone(), s.clone());
         Ok(s)
     }
 
     /// A session and its receive pipeline ([`crate::receive`]): what it hands up
     /// goes through the plugins, is stored, then signalled.
-    fn spawn_session(&self, creds: Credentials, profile_id: i32) -> Result<Session> {
+    fn spawn_session(
+        &self,
+        creds: Credentials,
+        profile_id: i32,
+        stored_roster: StoredRoster,
+    ) -> Result<Session> {
         let (upstream, inbox) =
             receive::upstream(self.registry.clone(), self.events.clone(), &creds.profile);
         let (profile, own) = (creds.profile.clone(), creds.jid.clone());
@@ -307,7 +316,11 @@ impl Daemon {
             creds,
             profile_id,
             self.session_config(),
-            self.history.clone(),
+            Stores {
+                history: self.history.clone(),
+                roster: self.roster.clone(),
+                stored_roster,
+            },
             self.events.clone(),
             upstream,
         )?;
@@ -810,8 +823,18 @@ impl Daemon {
         self.history.query(m.id, &q).await
     }
 
+    /// The roster: the session's when the profile is connected (or connecting),
+    /// else the last one stored (RFC 6121's roster, kept across restarts).
     pub async fn roster(&self, profile: &str) -> Result<Vec<RosterItem>> {
-        Ok(self.session(profile).await?.roster())
+        let m = self.profiles.resolve(profile).await?;
+        let session = self.sessions.lock().await.get(&m.name).cloned();
+        match session {
+            Some(s) if s.profile_id == m.id && s.is_running() => Ok(s.roster()),
+            _ => {
+                let account = crate::profiles::parse_account_jid(&m.jid)?.to_string();
+                Ok(self.roster.load(m.id, &account).await?.items)
+            }
+        }
     }
 
     pub async fn roster_add(
@@ -842,8 +865,22 @@ impl Daemon {
         }
         .into();
         s.iq(None, true, query).await?;
-        s.send_presence(Presence::new(PresenceType::Subscribe).with_to(Jid::from(jid)))
+        self.send_subscription(&s, PresenceType::Subscribe, jid.into())
             .await
+    }
+
+    /// A subscription presence; a request goes through `presence.send` (a plugin
+    /// adds our nickname, XEP-0172), the others as they are.
+    async fn send_subscription(&self, s: &Session, t: PresenceType, to: Jid) -> Result<()> {
+        let request = matches!(t, PresenceType::Subscribe);
+        let presence = Presence::new(t).with_to(to);
+        if !request {
+            return s.send_presence(presence).await;
+        }
+        match receive::presence_through_triggers(&self.registry, &s.profile, presence).await {
+            Some(p) => s.send_presence(p).await,
+            None => Ok(()),
+        }
     }
 
     pub async fn roster_remove(&self, profile: &str, jid: &str) -> Result<()> {
@@ -880,8 +917,7 @@ impl Daemon {
         };
         let jid = parse_jid(jid)?.to_bare();
         let s = self.session(profile).await?;
-        s.send_presence(Presence::new(t).with_to(Jid::from(jid)))
-            .await
+        self.send_subscription(&s, t, jid.into()).await
     }
 
     pub async fn set_presence(
@@ -908,7 +944,7 @@ impl Daemon {
         let presence = stanzas::own_presence(show, status.as_deref(), priority);
         // Through `presence.send` in the caller's task: plugins add to it.
         let Some(presence) =
-            receive::own_presence_through_triggers(&self.registry, &s.profile, presence).await
+            receive::presence_through_triggers(&self.registry, &s.profile, presence).await
         else {
             return Ok(());
         };

@@ -27,6 +27,7 @@ pub mod paths;
 pub mod plugins;
 pub mod profiles;
 pub mod receive;
+pub mod roster;
 pub mod run;
 pub mod secret;
 #[cfg(test)]

@@ -76,9 +76,10 @@ pub async fn fire_bounded<P: perch_plugin_api::TriggerPoint>(
     }
 }
 
-/// Our availability through `presence.send` (plugins add capabilities); `None` when
-/// a handler stopped it.
-pub async fn own_presence_through_triggers(
+/// A presence of ours through `presence.send`: our availability (plugins add
+/// capabilities) or a subscription request (a nickname, XEP-0172); `None` when a
+/// handler stopped it.
+pub async fn presence_through_triggers(
     registry: &Registry,
     profile: &str,
     presence: Presence,
@@ -93,7 +94,7 @@ pub async fn own_presence_through_triggers(
     {
         Some(args.presence)
     } else {
-        tracing::debug!(profile, "own presence stopped by a presence.send handler");
+        tracing::debug!(profile, "presence stopped by a presence.send handler");
         None
     }
 }
@@ -229,8 +230,7 @@ impl Inbox {
                 }
             }
             Incoming::OwnPresence(p) => {
-                if let Some(p) =
-                    own_presence_through_triggers(&self.registry, &self.profile, *p).await
+                if let Some(p) = presence_through_triggers(&self.registry, &self.profile, *p).await
                 {
                     self.link.send(Stanza::Presence(p)).await;
                 }

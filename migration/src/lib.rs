@@ -1,5 +1,5 @@
 //! Schema migrations of the core's tables: profiles, the message history, jobs, the
-//! outbox and the Libervia bridge's parameters.
+//! outbox, the Libervia bridge's parameters and the roster.
 //!
 //! Why a crate of its own: the schema is part of Perch's contract with the data users
 //! already have. perchd applies migrations at start (never anything else touches the
@@ -27,6 +27,7 @@ mod m20261123_000002_history;
 mod m20261123_000003_plugins;
 mod m20261202_000007_messaging;
 mod m20261202_000009_libervia_params;
+mod m20261207_000041_roster;
 
 /// The core's migrations, oldest first.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
@@ -36,5 +37,6 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261123_000003_plugins::Migration),
         Box::new(m20261202_000007_messaging::Migration),
         Box::new(m20261202_000009_libervia_params::Migration),
+        Box::new(m20261207_000041_roster::Migration),
     ]
 }

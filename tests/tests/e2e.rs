@@ -1096,5 +1096,7 @@ mod omemo;
 mod pubsub;
 #[path = "e2e/read_state.rs"]
 mod read_state;
+#[path = "e2e/roster.rs"]
+mod roster;
 #[path = "e2e/socket.rs"]
 mod socket;

@@ -62,6 +62,8 @@ mod tests {
                 "m20261207_000020_avatars",
                 "m20261207_000030_read_state",
                 "m20261207_000032_read_state_pending",
+                "m20261207_000041_roster",
+                "m20261207_000042_nicknames",
             ]
         );
     }

@@ -31,6 +31,7 @@ use tokio_xmpp::Stanza;
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::{
     iq::Iq, message::MessageType, presence::Presence, roster::Roster, stanza_error::StanzaError,
+    stream_features::StreamFeatures,
 };
 use tokio_xmpp::stanzastream::{
     Connection, Event as StreamEvent, StanzaState, StanzaStream, StanzaToken, StreamEvent as Status,
@@ -45,8 +46,10 @@ use crate::error::{Error, Result};
 use crate::events::{Event, EventSender};
 use crate::history::History;
 use crate::profiles::Credentials;
+use crate::roster::{RosterStore, StoredRoster};
 
 mod outbox;
+mod roster;
 #[cfg(test)]
 mod tests;
 mod upstream;
@@ -100,7 +103,17 @@ pub struct Session {
 #[derive(Default)]
 struct Shared {
     roster: Mutex<BTreeMap<String, RosterItem>>,
+    /// The version of `roster` the server gave (RFC 6121 §2.6), if any.
+    roster_ver: Mutex<Option<String>>,
     presences: Mutex<BTreeMap<String, ContactPresence>>,
+}
+
+/// Where a session keeps what it must not lose: the message history (its outbox)
+/// and the roster, with the roster stored last time.
+pub struct Stores {
+    pub history: History,
+    pub roster: RosterStore,
+    pub stored_roster: StoredRoster,
 }
 
 type Reply<T> = oneshot::Sender<Result<T>>;
@@ -180,7 +193,7 @@ impl Session {
         creds: Credentials,
         profile_id: i32,
         config: SessionConfig,
-        history: History,
+        stores: Stores,
         events: EventSender,
         upstream: Upstream,
     ) -> Result<Self> {
@@ -191,7 +204,7 @@ impl Session {
             creds,
             profile_id,
             config,
-            history,
+            stores,
             events,
             upstream,
         ))
@@ -203,7 +216,7 @@ impl Session {
         creds: Credentials,
         profile_id: i32,
         config: SessionConfig,
-        history: History,
+        stores: Stores,
         events: EventSender,
         upstream: Upstream,
     ) -> Self {
@@ -215,7 +228,28 @@ impl Session {
             generation: 0,
         });
         let priority = creds.priority;
-        let shared = Arc::new(Shared::default());
+        let Stores {
+            history,
+            roster: roster_store,
+            stored_roster,
+        } = stores;
+        let shared = Arc::new(Shared {
+            roster: Mutex::new(
+                stored_roster
+                    .items
+                    .into_iter()
+                    .map(|i| (i.jid.clone(), i))
+                    .collect(),
+            ),
+            roster_ver: Mutex::new(stored_roster.ver),
+            presences: Mutex::default(),
+        });
+        let roster_out = roster::spawn_writer(
+            roster_store,
+            profile_id,
+            creds.profile.clone(),
+            creds.jid.to_string(),
+        );
         let handle = Self {
             profile: creds.profile.clone(),
             profile_id,
@@ -251,6 +285,7 @@ impl Session {
             events,
             state: state_tx,
             shared,
+            roster_out,
             cmd_rx,
             pending: HashMap::new(),
             bound: None,
@@ -451,6 +486,8 @@ struct Task {
     events: EventSender,
     state: watch::Sender<StateInfo>,
     shared: Arc<Shared>,
+    /// Roster changes to store, in order (see [`roster`]).
+    roster_out: mpsc::UnboundedSender<roster::Op>,
     cmd_rx: mpsc::Receiver<Command>,
     pending: HashMap<String, PendingIq>,
     bound: Option<Jid>,
@@ -785,7 +822,9 @@ impl Task {
                         self.config.iq_timeout.as_secs()
                     ))));
                 }
-                Waiter::RosterFetch => self.roster_loaded(None),
+                Waiter::RosterFetch => {
+                    self.roster_loaded(roster::Answer::Failed("no answer in time".into()));
+                }
             }
         }
     }
@@ -868,40 +907,47 @@ impl Task {
         }
     }
 
+    /// A fresh stream is bound: the roster first, then our presence.
+    async fn on_bound(&mut self, stream: &StanzaStream, bound_jid: Jid, features: &StreamFeatures) {
+        self.csi_offered = features.others.iter().any(|f| f.is("csi", CSI_NS));
+        self.csi.arm(self.csi_offered);
+        self.client_state();
+        self.negotiating.store(false, Ordering::SeqCst);
+        self.failed_handoffs.store(0, Ordering::SeqCst);
+        tracing::info!(profile = %self.profile, jid = %bound_jid, "stream bound");
+        self.generation += 1;
+        self.fail_lost_iqs();
+        if std::mem::take(&mut self.started) {
+            let _ = self.inbox.send(Incoming::Ended);
+        }
+        self.bound = Some(bound_jid);
+        lock(&self.shared.presences).clear();
+        // Roster first, then presence (RFC 6121 §2.2): contacts' presences
+        // then arrive with a roster to put them in.
+        let versioning = roster::versioning(features);
+        let ver = lock(&self.shared.roster_ver).clone();
+        let query = roster::query(versioning, ver.as_deref());
+        if versioning {
+            let ver = ver.unwrap_or_default();
+            tracing::info!(profile = %self.profile, "roster get versioning=true ver={ver:?}");
+        } else {
+            tracing::info!(profile = %self.profile, "roster get versioning=false");
+        }
+        self.send_iq(stream, None, false, query, Waiter::RosterFetch)
+            .await;
+        // Through `presence.send` in the inbox task (plugins add their
+        // capabilities there): the session task never awaits plugin code.
+        let (show, status, prio) = self.own_presence.clone();
+        let p = stanzas::own_presence(show, status.as_deref(), prio);
+        let _ = self.inbox.send(Incoming::OwnPresence(Box::new(p)));
+    }
+
     async fn on_stream_event(&mut self, stream: &StanzaStream, ev: StreamEvent) {
         match ev {
             StreamEvent::Stream(Status::Reset {
                 bound_jid,
                 features,
-            }) => {
-                self.csi_offered = features.others.iter().any(|f| f.is("csi", CSI_NS));
-                self.csi.arm(self.csi_offered);
-                self.client_state();
-                self.negotiating.store(false, Ordering::SeqCst);
-                self.failed_handoffs.store(0, Ordering::SeqCst);
-                tracing::info!(profile = %self.profile, jid = %bound_jid, "stream bound");
-                self.generation += 1;
-                self.fail_lost_iqs();
-                if std::mem::take(&mut self.started) {
-                    let _ = self.inbox.send(Incoming::Ended);
-                }
-                self.bound = Some(bound_jid);
-                lock(&self.shared.presences).clear();
-                // Roster first, then presence (RFC 6121 §2.2): contacts' presences
-                // then arrive with a roster to put them in.
-                let query: Element = Roster {
-                    ver: None,
-                    items: vec![],
-                }
-                .into();
-                self.send_iq(stream, None, false, query, Waiter::RosterFetch)
-                    .await;
-                // Through `presence.send` in the inbox task (plugins add their
-                // capabilities there): the session task never awaits plugin code.
-                let (show, status, prio) = self.own_presence.clone();
-                let p = stanzas::own_presence(show, status.as_deref(), prio);
-                let _ = self.inbox.send(Incoming::OwnPresence(Box::new(p)));
-            }
+            }) => self.on_bound(stream, bound_jid, &features).await,
             StreamEvent::Stream(Status::Suspended) => {
                 self.note_lost_iqs();
                 self.set_state(
@@ -963,9 +1009,9 @@ impl Task {
         }
     }
 
-    fn roster_loaded(&mut self, payload: Option<Element>) {
-        match payload.map(Roster::try_from) {
-            Some(Ok(roster)) => {
+    fn roster_loaded(&mut self, answer: roster::Answer) {
+        match answer {
+            roster::Answer::Full(roster) => {
                 let items: BTreeMap<String, RosterItem> = roster
                     .items
                     .iter()
@@ -974,19 +1020,24 @@ impl Task {
                         (item.jid.clone(), item)
                     })
                     .collect();
-                tracing::debug!(profile = %self.profile, items = items.len(), "roster fetched");
+                tracing::debug!(profile = %self.profile, items = items.len(), ver = ?roster.ver, "roster fetched");
                 *lock(&self.shared.roster) = items.clone();
-                for item in items.into_values() {
-                    self.emit(Event::Roster {
-                        profile: self.profile.clone(),
-                        item,
-                    });
-                }
+                lock(&self.shared.roster_ver).clone_from(&roster.ver);
+                let _ = self.roster_out.send(roster::Op::Replace(StoredRoster {
+                    ver: roster.ver,
+                    account: self.own.to_string(),
+                    items: items.values().cloned().collect(),
+                }));
+                self.emit_roster(items.into_values());
             }
-            Some(Err(e)) => {
-                tracing::warn!(profile = %self.profile, error = %e, "unreadable roster")
+            roster::Answer::Current => {
+                let items: Vec<RosterItem> = lock(&self.shared.roster).values().cloned().collect();
+                tracing::info!(profile = %self.profile, items = items.len(), "the stored roster is current (roster versioning)");
+                self.emit_roster(items);
             }
-            None => tracing::warn!(profile = %self.profile, "roster fetch failed"),
+            roster::Answer::Failed(e) => {
+                tracing::warn!(profile = %self.profile, error = %e, "roster fetch failed");
+            }
         }
         self.set_state(ConnectionState::Connected, None, String::new());
         if !self.started {
@@ -996,6 +1047,39 @@ impl Task {
                 .as_ref()
                 .map_or_else(|| self.own.to_string(), |j| j.to_string());
             let _ = self.inbox.send(Incoming::Started(jid));
+        }
+    }
+
+    fn emit_roster(&self, items: impl IntoIterator<Item = RosterItem>) {
+        for item in items {
+            self.emit(Event::Roster {
+                profile: self.profile.clone(),
+                item,
+            });
+        }
+    }
+
+    /// A roster push: kept, stored with the version it carries, and signalled.
+    fn roster_pushed(&mut self, pushed: Roster) {
+        for i in &pushed.items {
+            let item = stanzas::roster_item(i);
+            {
+                let mut r = lock(&self.shared.roster);
+                if item.subscription == "remove" {
+                    r.remove(&item.jid);
+                } else {
+                    r.insert(item.jid.clone(), item.clone());
+                }
+            }
+            lock(&self.shared.roster_ver).clone_from(&pushed.ver);
+            let _ = self.roster_out.send(roster::Op::Push {
+                item: item.clone(),
+                ver: pushed.ver.clone(),
+            });
+            self.emit(Event::Roster {
+                profile: self.profile.clone(),
+                item,
+            });
         }
     }
 
@@ -1048,7 +1132,11 @@ impl Task {
             Waiter::Caller(tx) => {
                 let _ = tx.send(answer.map_err(|e| Error::Stanza((&e).into())));
             }
-            Waiter::RosterFetch => self.roster_loaded(answer.ok().flatten()),
+            Waiter::RosterFetch => {
+                self.roster_loaded(roster::Answer::of(
+                    answer.map_err(|e| format!("{:?}", e.defined_condition)),
+                ));
+            }
         }
     }
 
@@ -1069,21 +1157,7 @@ impl Task {
         };
         let answer = match stanzas::classify_request(&payload, is_get, from_self) {
             IqRequest::RosterPush(roster) => {
-                for i in &roster.items {
-                    let item = stanzas::roster_item(i);
-                    {
-                        let mut r = lock(&self.shared.roster);
-                        if item.subscription == "remove" {
-                            r.remove(&item.jid);
-                        } else {
-                            r.insert(item.jid.clone(), item.clone());
-                        }
-                    }
-                    self.emit(Event::Roster {
-                        profile: self.profile.clone(),
-                        item,
-                    });
-                }
+                self.roster_pushed(roster);
                 result(None)
             }
             IqRequest::Other => {

@@ -41,6 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "history",
             "jobs",
             "libervia_params",
+            "roster",
         ],
     ),
     // Sessions: connections, the stream task, stanza conversions.

@@ -52,6 +52,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Block(cmd) => crate::block::run(cmd, json_out, &client().await?).await?,
         Command::Avatar(cmd) => crate::identity::avatar(cmd, json_out, &client().await?).await?,
         Command::Vcard(cmd) => crate::identity::vcard(cmd, json_out, &client().await?).await?,
+        Command::Nick(cmd) => crate::identity::nick(cmd, json_out, &client().await?).await?,
         Command::File(cmd) => crate::file::run(cmd, json_out, &client().await?).await?,
         Command::Encryption(cmd) => {
             crate::encrypt::encryption(cmd, json_out, &client().await?).await?;

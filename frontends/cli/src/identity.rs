@@ -1,5 +1,5 @@
-//! `perch avatar …` and `perch vcard …`: who a contact is, each command one typed
-//! action (`perch_actions::identity`).
+//! `perch avatar …`, `perch vcard …` and `perch nick …`: who a contact is, each
+//! command one typed action (`perch_actions::identity`).
 //!
 //! Avatars are files on perchd's machine, the CLI's too: `avatar set` hands perchd
 //! the image's absolute path, `avatar get -o PATH` copies perchd's kept copy.
@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use perch_client::actions::identity::{
-    AvatarGet, AvatarGetArgs, AvatarSet, AvatarSetArgs, VcardGet, VcardGetArgs, VcardSet,
-    VcardSetArgs,
+    AvatarGet, AvatarGetArgs, AvatarSet, AvatarSetArgs, NickGet, NickGetArgs, NickSet, NickSetArgs,
+    VcardGet, VcardGetArgs, VcardSet, VcardSetArgs,
 };
 use serde_json::{Map, Value};
 
@@ -55,6 +55,54 @@ pub enum VcardCommand {
         #[arg(required = true, value_name = "FIELD=VALUE")]
         fields: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NickCommand {
+    /// Publish the account's nickname (XEP-0172); "" clears it.
+    Set {
+        #[command(flatten)]
+        profile: ProfileArg,
+        nick: String,
+    },
+    /// A contact's own nickname (ours without JID): the one kept, else fetched.
+    Get {
+        #[command(flatten)]
+        profile: ProfileArg,
+        jid: Option<String>,
+        /// Ask the network even when perchd keeps one.
+        #[arg(long)]
+        refresh: bool,
+    },
+}
+
+pub async fn nick(cmd: &NickCommand, json_out: bool, client: &Client) -> Result<(), CliError> {
+    let shown = match cmd {
+        NickCommand::Set { profile, nick } => {
+            let args = NickSetArgs { nick: nick.clone() };
+            client.action::<NickSet>(&profile.profile, &args).await?
+        }
+        NickCommand::Get {
+            profile,
+            jid,
+            refresh,
+        } => {
+            let args = NickGetArgs {
+                jid: jid.clone(),
+                refresh: *refresh,
+            };
+            client.action::<NickGet>(&profile.profile, &args).await?
+        }
+    };
+    if json_out {
+        output::typed(&shown);
+    } else {
+        match &shown.nick {
+            Some(n) => println!("{}\t{n}", shown.jid),
+            None => println!("{}\tno nickname", shown.jid),
+        }
+    }
+    Ok(())
 }
 
 pub async fn avatar(cmd: &AvatarCommand, json_out: bool, client: &Client) -> Result<(), CliError> {

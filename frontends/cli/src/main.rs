@@ -118,6 +118,9 @@ enum Command {
     /// vCards (XEP-0054): read one, change ours.
     #[command(subcommand)]
     Vcard(identity::VcardCommand),
+    /// Nicknames (XEP-0172): publish ours, get a contact's.
+    #[command(subcommand)]
+    Nick(identity::NickCommand),
     /// Files: upload and send (XEP-0363), download links.
     #[command(subcommand)]
     File(file::FileCommand),

@@ -1,5 +1,6 @@
 //! Who a contact (or the account) is: avatars (XEP-0084, with XEP-0153 and vcard-temp
-//! for clients that only have those) and the vCard (XEP-0054).
+//! for clients that only have those), the vCard (XEP-0054) and the nickname a
+//! contact chose for itself (XEP-0172).
 //!
 //! Avatars are files: a frontend gets a path to perchd's copy (named by the image's
 //! SHA-1, as the XEPs name it), on the same machine, rather than the bytes over
@@ -87,12 +88,60 @@ action!(
     [req("fields", Object, "{FIELD: text}, e.g. {\"FN\": \"Alice\", \"URL\": \"https://…\"}")]
 );
 
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NickSetArgs {
+    /// The nickname to publish; "" retracts it.
+    pub nick: String,
+}
+
+/// A JID's own nickname (XEP-0172), as kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nickname {
+    /// The bare JID whose nickname it is.
+    pub jid: String,
+    /// `None`: it published none (or retracted it).
+    pub nick: Option<String>,
+}
+
+action!(
+    /// Publishes the account's nickname (XEP-0172, over PEP, open to anyone); it is
+    /// also sent in our subscription requests. `""` retracts it.
+    NickSet = "nick_set", NickSetArgs => Nickname,
+    "Publishes the account's nickname (XEP-0172, PEP); \"\" retracts it. It goes with our subscription requests too",
+    [req("nick", String, "the nickname (\"\": none)")]
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NickGetArgs {
+    /// A bare JID; none: the account's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jid: Option<String>,
+    /// Ask the network even when a nickname is kept.
+    #[serde(default)]
+    pub refresh: bool,
+}
+
+action!(
+    /// A contact's (or our) nickname as it published it (XEP-0172): the one kept
+    /// (from its PEP notifications or its subscription request; offline too), else
+    /// fetched.
+    NickGet = "nick_get", NickGetArgs => Nickname,
+    "A JID's own nickname (XEP-0172): the one kept, else fetched from its PEP node; nick is null when it has none",
+    [
+        opt("jid", Jid, "whose nickname (default: the account's own)"),
+        opt("refresh", Boolean, "ask the network even when one is kept").or("false"),
+    ],
+    no_session
+);
+
 pub(crate) fn all() -> Vec<ActionInfo> {
     vec![
         info::<AvatarSet>(),
         info::<AvatarGet>(),
         info::<VcardGet>(),
         info::<VcardSet>(),
+        info::<NickSet>(),
+        info::<NickGet>(),
     ]
 }
 
@@ -108,4 +157,10 @@ signal!(
     /// A contact's (or our own, from another client) avatar changed, or was removed.
     AvatarChanged = "avatar_changed", AvatarChange,
     "an avatar changed: {\"jid\": bare JID, \"avatar\": {jid, hash, media_type, bytes, path} or null (removed)}"
+);
+
+signal!(
+    /// A contact's (or our own, from another client) nickname changed (XEP-0172).
+    NickChanged = "nick_changed", Nickname,
+    "a nickname (XEP-0172) changed: {\"jid\": bare JID, \"nick\": the nickname or null (retracted)}"
 );

@@ -147,14 +147,16 @@ pub struct OutgoingPresence {
     pub presence: Presence,
 }
 
-/// `presence.send`: our availability is about to be broadcast.
+/// `presence.send`: our availability is about to be broadcast, or a subscription
+/// request of ours is about to be sent (its type says which).
 #[derive(Debug)]
 pub struct PresenceSend;
 impl TriggerPoint for PresenceSend {
     const NAME: &'static str = "presence.send";
     const DOC: &'static str = "our own availability presence is about to be sent (initial, changed, \
-                               re-sent after a reconnection); handlers may add elements (entity \
-                               capabilities) and must not wait on this session. Stop: not sent";
+                               re-sent after a reconnection), or a subscription request of ours \
+                               (type subscribe); handlers may add elements (entity capabilities, \
+                               a nickname) and must not wait on this session. Stop: not sent";
     type Args = OutgoingPresence;
     type Value = ();
 }

@@ -1,4 +1,4 @@
-//! The `avatar` table and the image files it names.
+//! The `avatar` table and the image files it names, and the `nickname` table.
 //!
 //! A file is written under a temporary name and renamed into place, so a crash
 //! never leaves half an image under a hash; the row is written after the file, so
@@ -96,4 +96,43 @@ pub async fn write_file(dir: &Path, hash: &str, data: &[u8]) -> Result<PathBuf, 
     tokio::fs::write(&tmp, data).await.map_err(io)?;
     tokio::fs::rename(&tmp, &to).await.map_err(io)?;
     Ok(to)
+}
+
+/// The nickname kept for a JID (XEP-0172): `None` when nothing is known,
+/// `Some(None)` when it is known to have none.
+pub async fn nick(
+    db: &PluginStore,
+    profile_id: i32,
+    jid: &str,
+) -> Result<Option<Option<String>>, HostError> {
+    let row = db
+        .query_one_raw(stmt(
+            "SELECT nick FROM nickname WHERE profile_id = ? AND jid = ?",
+            vec![profile_id.into(), jid.into()],
+        ))
+        .await
+        .map_err(db_err)?;
+    row.map(|r| r.try_get("", "nick").map_err(db_err))
+        .transpose()
+}
+
+/// Keeps a JID's nickname (`None`: it has none).
+pub async fn set_nick(
+    db: &PluginStore,
+    profile_id: i32,
+    jid: &str,
+    nick: Option<&str>,
+) -> Result<(), HostError> {
+    db.execute_raw(stmt(
+        "INSERT INTO nickname (profile_id, jid, nick) VALUES (?, ?, ?) \
+         ON CONFLICT (profile_id, jid) DO UPDATE SET nick = excluded.nick",
+        vec![
+            profile_id.into(),
+            jid.into(),
+            nick.map(str::to_owned).into(),
+        ],
+    ))
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
-//! Avatars (XEP-0084, XEP-0153) and vCards (XEP-0054) end to end, on the harness
-//! Prosody (`pep`, `vcard_legacy`, which also shows a PEP avatar as the vCard's
-//! photo, XEP-0398), through `perch avatar` and `perch vcard`.
+//! Avatars (XEP-0084, XEP-0153), vCards (XEP-0054) and nicknames (XEP-0172) end to
+//! end, on the harness Prosody (`pep`, `vcard_legacy`, which also shows a PEP avatar
+//! as the vCard's photo, XEP-0398), through `perch avatar`, `perch vcard` and
+//! `perch nick`.
 
 use super::*;
 
@@ -199,4 +200,76 @@ fn avatar_third_party_body(bed: &Bed) -> Result<()> {
         slix.expect(&format!("got avatar {ours}"))
     })();
     slix.finish(outcome)
+}
+
+fn nick_changed<'a>(profile: &'a str, jid: &'a str, nick: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |v| {
+        v["signal"] == "PluginSignal"
+            && v["plugin"] == "XEP-0172"
+            && v["name"] == "nick_changed"
+            && v["profile"] == profile
+            && v["data"]["jid"] == jid
+            && v["data"]["nick"] == nick
+    }
+}
+
+/// XEP-0172 between two profiles: alice's nickname reaches bob with her
+/// subscription request (before any PEP is shared), then as a PEP notification
+/// when she changes it; bob keeps it across a restart, offline; bad input is a
+/// typed error.
+#[test]
+fn nicknames_between_two_profiles() {
+    let mut bed = Bed::start();
+    nicknames_body(&mut bed).unwrap();
+}
+
+fn nicknames_body(bed: &mut Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&[])?;
+    let perchd = &bed.perchd;
+    let set = perchd.cli_json(&["nick", "set", "-p", "alice", "Alice L"])?;
+    ensure!(
+        set["jid"] == ALICE && set["nick"] == "Alice L",
+        "nick set: {set}"
+    );
+    let own = perchd.cli_json(&["nick", "get", "-p", "alice"])?;
+    ensure!(own["nick"] == "Alice L", "alice's own nickname: {own}");
+
+    // With her subscription request: bob is not subscribed to her PEP yet.
+    let (mut monitor, rx) = start_monitor(perchd)?;
+    let mut seen = Vec::new();
+    perchd.cli_ok(&["roster", "add", "-p", "alice", BOB])?;
+    wait_line(&rx, &mut seen, nick_changed("bob", ALICE, "Alice L"))?;
+    let got = perchd.cli_json(&["nick", "get", "-p", "bob", ALICE])?;
+    ensure!(got["nick"] == "Alice L", "bob's copy: {got}");
+
+    // Over PEP once subscribed (bob's caps carry +notify).
+    perchd.cli_ok(&["roster", "approve", "-p", "bob", ALICE])?;
+    perchd.cli_ok(&["roster", "add", "-p", "bob", ALICE])?;
+    perchd.cli_ok(&["roster", "approve", "-p", "alice", BOB])?;
+    perch_tests::bed::wait_for_roster(perchd, "bob", ALICE, "both", |i| {
+        i["subscription"] == "both"
+    })?;
+    perchd.cli_json(&["nick", "set", "-p", "alice", "Alice Liddell"])?;
+    wait_line(&rx, &mut seen, nick_changed("bob", ALICE, "Alice Liddell"))?;
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    // bob has none: known as none, not an error.
+    let none = perchd.cli_json(&["nick", "get", "-p", "alice", BOB])?;
+    ensure!(none["nick"].is_null(), "bob has no nickname: {none}");
+
+    // Bad input, by name.
+    let long = "x".repeat(300);
+    let err = perchd.cli_fails_with(&["nick", "set", "-p", "alice", &long], "BadArgument")?;
+    ensure!(
+        err.contains("longer than"),
+        "refusing a long nickname: {err}"
+    );
+
+    // Kept across a restart, and answered offline.
+    bed.perchd.stop()?;
+    bed.perchd.start_again()?;
+    let perchd = &bed.perchd;
+    let kept = perchd.cli_json(&["nick", "get", "-p", "bob", ALICE])?;
+    ensure!(kept["nick"] == "Alice Liddell", "after a restart: {kept}");
+    Ok(())
 }

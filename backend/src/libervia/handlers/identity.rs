@@ -8,7 +8,9 @@
 //! an avatar to 128×128 before publishing it; perchd publishes the image as given
 //! (at most 1 MiB), which every client scales when it shows it.
 
-use perch_actions::identity::{Avatar, AvatarGet, AvatarGetArgs, AvatarSet, AvatarSetArgs};
+use perch_actions::identity::{
+    Avatar, AvatarGet, AvatarGetArgs, AvatarSet, AvatarSetArgs, NickGet, NickGetArgs, Nickname,
+};
 use serde_json::{Value, json};
 
 use crate::libervia::context::{CORE_INTERFACE, Lib};
@@ -75,7 +77,8 @@ pub async fn set(lib: &Lib, (path, entity, key): (String, String, String)) -> An
 }
 
 /// `identityGet(jid, metadata_filter, use_cache, profile)` (plugin): the nickname
-/// the user gave the contact, else its capitalised local part, and its avatar
+/// the user gave the contact and the one it chose (XEP-0172), else its capitalised
+/// local part, and its avatar
 /// (`handlers::identity`); the nickname is also announced with `entityDataUpdated`,
 /// for the frontends' entity cache, as 0.9 does. A filter keeps only the metadata
 /// it names.
@@ -88,31 +91,52 @@ pub async fn identity_get(
     let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| f == name);
     let mut id = serde_json::Map::new();
     if wanted("nicknames") {
-        let from_roster = lib.daemon.roster(&p).await.ok().and_then(|r| {
-            r.into_iter()
-                .find(|i| i.jid == bare)
-                .and_then(|i| i.name)
-                .filter(|n| !n.is_empty())
-        });
-        let nick = from_roster.unwrap_or_else(|| capitalised_local(&bare));
+        let nicks = nicknames(lib, &p, &bare, use_cache).await;
         lib.emit(
             CORE_INTERFACE,
             "entityDataUpdated",
             &(
                 bare.clone(),
                 "nicknames",
-                json!([nick]).to_string(),
+                json!(nicks).to_string(),
                 p.clone(),
             ),
         )
         .await;
-        id.insert("nicknames".into(), json!([nick]));
+        id.insert("nicknames".into(), json!(nicks));
     }
     if wanted("avatar") {
         let avatar = avatar_of(lib, &p, &bare, use_cache).await;
         id.insert("avatar".into(), avatar);
     }
     out(Value::Object(id).to_string())
+}
+
+/// The nicknames of `bare` for `identityGet`, as 0.9 orders them: the name the user
+/// gave it in the roster, then the one it chose itself (XEP-0172), else its
+/// capitalised local part.
+async fn nicknames(lib: &Lib, profile: &str, bare: &str, use_cache: bool) -> Vec<String> {
+    let mut nicks = Vec::new();
+    let from_roster = lib.daemon.roster(profile).await.ok().and_then(|r| {
+        r.into_iter()
+            .find(|i| i.jid == bare)
+            .and_then(|i| i.name)
+            .filter(|n| !n.is_empty())
+    });
+    nicks.extend(from_roster);
+    let args = NickGetArgs {
+        jid: Some(bare.to_owned()),
+        refresh: !use_cache,
+    };
+    match typed::<NickGet>(lib, profile, args).await {
+        Ok(Nickname { nick: Some(n), .. }) if !nicks.contains(&n) => nicks.push(n),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(%profile, %bare, error = ?e, "identityGet: no XEP-0172 nickname"),
+    }
+    if nicks.is_empty() {
+        nicks.push(capitalised_local(bare));
+    }
+    nicks
 }
 
 /// `alice@example.org` → `Alice`: Libervia's last-resort nickname.

@@ -130,13 +130,17 @@ impl Harness {
         let (dial, dials) = fake::network();
         let (events_tx, events) = broadcast::channel(1024);
         let (inbox_tx, inbox) = mpsc::unbounded_channel();
-        let history = History::new(db);
+        let history = History::new(db.clone());
         let session = Session::spawn_over(
             connect::Transport::Memory(dial),
             creds,
             profile_id,
             config,
-            history.clone(),
+            Stores {
+                history: history.clone(),
+                roster: RosterStore::new(db),
+                stored_roster: StoredRoster::default(),
+            },
             events_tx,
             Upstream {
                 inbox: inbox_tx,
