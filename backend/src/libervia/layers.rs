@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["params", "shapes", "pubsub_json"],
     &["rooms"],
     &["context"],
-    &["actions"],
+    &["actions", "trust_ui"],
     &["room_events", "room_commands"],
     &["signals"],
     &["handlers"],
