@@ -9,6 +9,7 @@ pub mod calls;
 pub mod drill;
 pub mod libervia_bridge;
 pub mod messages;
+pub mod omemo;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -75,7 +75,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// The modes that run alone (`--calls`, `--libervia-bridge`, `--messages`,
-/// `--memory`); `None` when none was asked for.
+/// `--omemo`, `--memory`); `None` when none was asked for.
 fn single_mode(args: &[String]) -> Option<Result<()>> {
     let header = || println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
     if args.iter().any(|a| a == "--calls") {
@@ -96,10 +96,25 @@ fn single_mode(args: &[String]) -> Option<Result<()>> {
             runtime()?.block_on(perch_bench::messages::run(n))
         }));
     }
+    if flag_value(args, "--omemo").is_some() {
+        return Some(omemo(args));
+    }
     if args.iter().any(|a| a == "--memory") {
         return Some(memory(args));
     }
     None
+}
+
+/// `--omemo N [--omemo-contacts C] [--omemo-crypto-only]`.
+fn omemo(args: &[String]) -> Result<()> {
+    let n = flag_number(args, "--omemo", 1000)?;
+    let contacts = flag_number(args, "--omemo-contacts", 100)?;
+    println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
+    perch_bench::omemo::crypto(n)?;
+    if args.iter().any(|a| a == "--omemo-crypto-only") {
+        return Ok(());
+    }
+    runtime()?.block_on(perch_bench::omemo::end_to_end(n.min(500), contacts))
 }
 
 fn memory(args: &[String]) -> Result<()> {
