@@ -43,9 +43,12 @@ fn pair(v: Version) -> Result<Pair> {
     Ok(Pair { alice, a, b })
 }
 
+/// A sent message: payload ciphertext, its IV (0.3), the device's encrypted key.
+type Sent = (Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// One message as the plugin sends it to one device: payload, ratchet step, the
 /// session read from and written back to its stored JSON.
-fn encrypt_one(p: &Pair, stored: &str) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>, String)> {
+fn encrypt_one(p: &Pair, stored: &str) -> Result<(Sent, String)> {
     let mut s = Session::from_json(stored)?;
     let (ciphertext, iv, km) = match s.version() {
         Version::V03 => {
@@ -58,11 +61,11 @@ fn encrypt_one(p: &Pair, stored: &str) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>, Str
         }
     };
     let e = s.encrypt(&p.alice, &km);
-    Ok((ciphertext, iv, e.bytes, s.to_json()))
+    Ok(((ciphertext, iv, e.bytes), s.to_json()))
 }
 
 /// Its decryption by the receiving device, the same way round.
-fn decrypt_one(stored: &str, c: &(Vec<u8>, Vec<u8>, Vec<u8>)) -> Result<String> {
+fn decrypt_one(stored: &str, c: &Sent) -> Result<String> {
     let mut s = Session::from_json(stored)?;
     let km = s.decrypt(&c.2, false)?;
     let text = match s.version() {
@@ -84,11 +87,11 @@ fn per_message(v: Version, n: usize) -> Result<()> {
     let (mut enc, mut dec) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
         let t = Instant::now();
-        let (c, iv, k, next) = encrypt_one(&p, &a_json)?;
+        let (sent, next) = encrypt_one(&p, &a_json)?;
         enc.push(t.elapsed());
         a_json = next;
         let t = Instant::now();
-        b_json = decrypt_one(&b_json, &(c, iv, k))?;
+        b_json = decrypt_one(&b_json, &sent)?;
         dec.push(t.elapsed());
     }
     let (e50, e95) = percentiles(&mut enc);
