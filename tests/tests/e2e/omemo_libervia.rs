@@ -248,6 +248,7 @@ fn omemo_0_3_perch_opens_the_session() {
 /// What differs between two runs of `encryption trust ui` on two backends: the keys
 /// (fingerprints, device ids) and, as 0.9 lists a device's trust levels from a Python
 /// set, the order of the choices (their lines are sorted, their numbers dropped).
+/// Empty lines are dropped.
 fn trust_ui_normalised(text: &str) -> Result<String> {
     let ansi = regex::Regex::new(r"\x1b\[[0-9;]*m")?;
     let fp = regex::Regex::new(r"\b[0-9a-f]{8}( [0-9a-f]{8}){7}\b")?;
@@ -262,6 +263,8 @@ fn trust_ui_normalised(text: &str) -> Result<String> {
         // (`doc/omemo.rst`, "Interop with Libervia 0.9"): its "(not available for …)"
         // notes are left out.
         .filter(|l| !l.trim().starts_with("(not available for "))
+        // (and the empty lines around them)
+        .filter(|l| !l.trim().is_empty())
         .map(|l| match choice.captures(l.trim()) {
             Some(c) => format!("<choice> {}", &c[1]),
             None => l.trim_end().to_owned(),
