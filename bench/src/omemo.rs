@@ -279,7 +279,7 @@ async fn sends(perchd: &Perchd, from: &str, n: usize) -> Result<()> {
 }
 
 fn count_in(perchd: &Perchd) -> Result<usize> {
-    let h: Value = perchd.cli_json(&["message", "history", "-p", "alice", "--limit", "0"])?;
+    let h: Value = perchd.cli_json(&["message", "history", "-p", "alice", "--limit", "10000"])?;
     Ok(h.as_array()
         .map_or(0, |a| a.iter().filter(|m| m["direction"] == "in").count()))
 }
