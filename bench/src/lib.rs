@@ -10,6 +10,7 @@ pub mod drill;
 pub mod everyday;
 pub mod libervia_bridge;
 pub mod messages;
+pub mod omemo;
 pub mod profiles;
 
 use std::sync::Arc;

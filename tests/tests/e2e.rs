@@ -1092,6 +1092,8 @@ mod messaging;
 mod muc;
 #[path = "e2e/omemo.rs"]
 mod omemo;
+#[path = "e2e/omemo_libervia.rs"]
+mod omemo_libervia;
 #[path = "e2e/pubsub.rs"]
 mod pubsub;
 #[path = "e2e/read_state.rs"]

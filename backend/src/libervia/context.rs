@@ -22,6 +22,17 @@ pub type Pending = (Map, String, i32);
 /// Pending actions by profile.
 pub type PendingTable = HashMap<String, Vec<Pending>>;
 
+/// An OMEMO trust form sent by `encryptionTrustUIGet` and not submitted yet: the
+/// submit id, the profile, the contact, and each listed key's fingerprint with the
+/// trust level shown for it (the form's `trust_N` is entry N).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustForm {
+    pub id: String,
+    pub profile: String,
+    pub jid: String,
+    pub keys: Vec<(String, String)>,
+}
+
 pub const BUS_NAME: &str = "org.libervia.Libervia";
 pub const PATH: &str = "/org/libervia/Libervia/bridge";
 pub const CORE_INTERFACE: &str = "org.libervia.Libervia.core";
@@ -39,6 +50,8 @@ pub struct Lib {
     pub(in crate::libervia) announced: Mutex<HashSet<String>>,
     /// Dialogs sent with `actionNew` and not answered yet (`actionsGet`).
     pub(in crate::libervia) actions: Mutex<PendingTable>,
+    /// OMEMO trust forms waiting for their submission, oldest first.
+    pub(in crate::libervia) trust_forms: Mutex<Vec<TrustForm>>,
     /// Woken each time a profile is announced as connected.
     pub(in crate::libervia) announced_changed: tokio::sync::Notify,
     pub(in crate::libervia) conn: OnceLock<Connection>,
@@ -55,6 +68,7 @@ impl Lib {
             waiting_sub: Mutex::default(),
             announced: Mutex::default(),
             actions: Mutex::default(),
+            trust_forms: Mutex::default(),
             announced_changed: tokio::sync::Notify::new(),
             conn: OnceLock::new(),
             rooms: Rooms::default(),

@@ -281,7 +281,7 @@ mod tests {
             assert_eq!(split(ins).len(), serve.arg_names.len(), "{name}");
         }
         let served = |rows: &[MethodRow]| rows.iter().filter(|r| r.3.handler.is_some()).count();
-        assert_eq!(served(table::CORE_METHODS), 49);
+        assert_eq!(served(table::CORE_METHODS), 50);
         assert_eq!(served(table::PLUGIN_METHODS), 55);
         for (name, sig, names) in table::CORE_SIGNALS {
             assert_eq!(split(sig).len(), names.len(), "{name}");

@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["rooms"],
     &["context"],
     &["actions"],
+    &["trust_ui"],
     &["room_events", "room_commands"],
     &["signals"],
     &["handlers"],

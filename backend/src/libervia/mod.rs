@@ -23,7 +23,7 @@
 //! 5. [`signals`]: daemon events as Libervia signals; then [`room_events`], the
 //!    group chat plugin's signals and a room's messages, and [`room_commands`], the
 //!    text commands of a room (`/kick`…); then [`actions`], the dialogs perchd
-//!    sends.
+//!    sends; then [`trust_ui`], the OMEMO trust form.
 //! 6. [`context`]: [`Lib`], the bridge's state beside the daemon; then [`rooms`],
 //!    the group chats announced to the frontends and their shapes.
 //! 7. [`params`]: Libervia's parameters on Perch profiles; [`shapes`] and
@@ -46,6 +46,7 @@ pub mod shapes;
 pub mod signals;
 pub mod syntax;
 pub mod table;
+pub mod trust_ui;
 
 #[cfg(test)]
 mod layers;

@@ -214,7 +214,10 @@ pub const CORE_METHODS: &[MethodRow] = &[
         "encryptionTrustUIGet",
         "sss",
         "s",
-        Serve::none(&["to_jid", "namespace", "profile_key"]),
+        Serve::by(
+            &["to_jid", "namespace", "profile_key"],
+            h!(messages::encryption_trust_ui),
+        ),
     ),
     (
         "getConfig",

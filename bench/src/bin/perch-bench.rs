@@ -32,6 +32,9 @@
 //! 8. With `--profiles N` (and nothing else): N profiles in one perchd — creation,
 //!    connection, RSS per profile, idle CPU, `Status` and message latency, autoconnect
 //!    after a restart (`perch_bench::profiles`).
+//! 9. With `--omemo N` (and nothing else): OMEMO encrypt, decrypt and session set-up
+//!    costs, then end to end with `--omemo-contacts C` sessions
+//!    (`--omemo-crypto-only` stops after the first part; `perch_bench::omemo`).
 //!
 //! Why a binary and not `#[ignore]` tests: a bench prints figures and asserts none
 //! of them, and the e2e test binary stays what passes or fails.
@@ -82,7 +85,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// The modes that run alone (`--calls`, `--libervia-bridge`, `--messages`,
-/// `--memory`); `None` when none was asked for.
+/// `--omemo`, `--memory`); `None` when none was asked for.
 fn single_mode(args: &[String]) -> Option<Result<()>> {
     let header = || println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
     if args.iter().any(|a| a == "--calls") {
@@ -102,6 +105,9 @@ fn single_mode(args: &[String]) -> Option<Result<()>> {
             header();
             runtime()?.block_on(perch_bench::messages::run(n))
         }));
+    }
+    if flag_value(args, "--omemo").is_some() {
+        return Some(omemo(args));
     }
     if args.iter().any(|a| a == "--memory") {
         return Some(memory(args));
@@ -123,6 +129,18 @@ fn everyday(args: &[String]) -> Result<()> {
     let m = flag_number(args, "--history", 1000)?;
     println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
     runtime()?.block_on(perch_bench::everyday::run(mib, m))
+}
+
+/// `--omemo N [--omemo-contacts C] [--omemo-crypto-only]`.
+fn omemo(args: &[String]) -> Result<()> {
+    let n = flag_number(args, "--omemo", 1000)?;
+    let contacts = flag_number(args, "--omemo-contacts", 100)?;
+    println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
+    perch_bench::omemo::crypto(n)?;
+    if args.iter().any(|a| a == "--omemo-crypto-only") {
+        return Ok(());
+    }
+    runtime()?.block_on(perch_bench::omemo::end_to_end(n.min(500), contacts))
 }
 
 fn memory(args: &[String]) -> Result<()> {

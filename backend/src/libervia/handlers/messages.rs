@@ -10,6 +10,7 @@ use crate::libervia::reply::{Answer, Map, out, unit};
 use crate::libervia::room_commands::{self, Text};
 use crate::libervia::rooms;
 use crate::libervia::shapes::{self, HistoryRow, bare};
+use crate::libervia::trust_ui;
 use perch_actions::{Action, NoArgs, encryption, messages, muc};
 use perch_plugin_api::HistoryMessage;
 use perch_plugin_api::minidom::Element;
@@ -297,6 +298,16 @@ pub async fn encryption_stop(lib: &Lib, (to, key): (String, String)) -> Answer {
     lib.emit(CORE_INTERFACE, "messageEncryptionStopped", &(to, data, p))
         .await;
     unit()
+}
+
+/// `encryptionTrustUIGet(to, namespace, profile)`: the OMEMO trust form
+/// (`trust_ui`), submitted through `launchAction`.
+pub async fn encryption_trust_ui(
+    lib: &Lib,
+    (to, namespace, key): (String, String, String),
+) -> Answer {
+    let p = lib.profile(&key).await?;
+    out(trust_ui::get(lib, &p, &to, &namespace).await?)
 }
 
 /// `chatStateComposing` (plugin interface).

@@ -9,6 +9,7 @@ use crate::libervia::errors::{self, LibError};
 use crate::libervia::params::ParamChange;
 use crate::libervia::reply::{Answer, Map, out, unit, xml_escape};
 use crate::libervia::signals;
+use crate::libervia::trust_ui;
 
 /// The launchAction id the TUI uses to start a profile's session.
 pub const AUTHENTICATE_PROFILE_ID: &str = "b03bbfa8-a4ae-4734-a248-06ce6c7cf562";
@@ -226,7 +227,8 @@ async fn start_session(lib: &Lib, profile: &str, password: &str) -> Result<bool,
     Ok(lib.start_session(profile))
 }
 
-/// `launchAction`: only the session start of the TUI's profile manager is known.
+/// `launchAction`: the session start of the TUI's profile manager, the XMPP password
+/// form, the dialogs perchd sent and the OMEMO trust forms.
 async fn launch_action(lib: &Lib, profile: &str, id: &str, data: &Map) -> Answer {
     if id == CHANGE_XMPP_PASSWD_ID {
         return change_xmpp_password(lib, profile, data).await;
@@ -234,6 +236,10 @@ async fn launch_action(lib: &Lib, profile: &str, id: &str, data: &Map) -> Answer
     // A dialog perchd sent (a note): answered, so no longer pending.
     if actions::take(lib, profile, id) {
         return out(Map::new());
+    }
+    // An OMEMO trust form (`encryptionTrustUIGet`), submitted.
+    if let Some(form) = trust_ui::take(lib, profile, id) {
+        return out(trust_ui::submit(lib, &form, data).await?);
     }
     if id != AUTHENTICATE_PROFILE_ID {
         return Err(LibError::exc(
