@@ -33,6 +33,16 @@ pub struct TrustForm {
     pub keys: Vec<(String, String)>,
 }
 
+/// A room configuration form sent by `mucConfigureRoom`, until submitted: its
+/// submit id, the profile, the room, and each field's type by var.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomForm {
+    pub id: String,
+    pub profile: String,
+    pub room: String,
+    pub types: Vec<(String, String)>,
+}
+
 pub const BUS_NAME: &str = "org.libervia.Libervia";
 pub const PATH: &str = "/org/libervia/Libervia/bridge";
 pub const CORE_INTERFACE: &str = "org.libervia.Libervia.core";
@@ -52,6 +62,8 @@ pub struct Lib {
     pub(in crate::libervia) actions: Mutex<PendingTable>,
     /// OMEMO trust forms waiting for their submission, oldest first.
     pub(in crate::libervia) trust_forms: Mutex<Vec<TrustForm>>,
+    /// Room configuration forms waiting for their submission, oldest first.
+    pub(in crate::libervia) room_forms: Mutex<Vec<RoomForm>>,
     /// Woken each time a profile is announced as connected.
     pub(in crate::libervia) announced_changed: tokio::sync::Notify,
     pub(in crate::libervia) conn: OnceLock<Connection>,
@@ -69,6 +81,7 @@ impl Lib {
             announced: Mutex::default(),
             actions: Mutex::default(),
             trust_forms: Mutex::default(),
+            room_forms: Mutex::default(),
             announced_changed: tokio::sync::Notify::new(),
             conn: OnceLock::new(),
             rooms: Rooms::default(),

@@ -40,6 +40,7 @@ pub mod params;
 pub mod pubsub_json;
 pub mod reply;
 pub mod room_commands;
+pub mod room_config;
 pub mod room_events;
 pub mod rooms;
 pub mod shapes;

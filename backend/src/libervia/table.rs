@@ -812,7 +812,12 @@ pub const PLUGIN_METHODS: &[MethodRow] = &[
         "",
         Serve::by(&[], h!(messages::retract)),
     ),
-    ("mucConfigureRoom", "ss", "s", Serve::NONE),
+    (
+        "mucConfigureRoom",
+        "ss",
+        "s",
+        Serve::by(&[], h!(muc::configure_room)),
+    ),
     (
         "mucGetDefaultService",
         "",

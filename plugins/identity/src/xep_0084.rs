@@ -53,6 +53,9 @@ const PRIORITY: i32 = 60;
 
 pub struct Avatars {
     host: Arc<dyn Host>,
+    /// (profile, bare JID) → the hash kept for it, as last seen: a presence
+    /// repeating it (most of them) costs no database read.
+    seen: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
 }
 
 impl Plugin for Avatars {}
@@ -73,7 +76,10 @@ pub fn factory() -> PluginFactory {
 }
 
 async fn build(host: Arc<dyn Host>) -> BuildResult {
-    let me = Arc::new(Avatars { host: host.clone() });
+    let me = Arc::new(Avatars {
+        host: host.clone(),
+        seen: std::sync::Mutex::default(),
+    });
     host.add_feature(NS_METADATA);
     host.add_feature(&format!("{NS_METADATA}+notify"));
     host.declare(AvatarChanged);
@@ -189,6 +195,9 @@ impl Avatars {
         match photo.as_deref().map(str::trim) {
             Some(h) if image::is_hash(h) => {
                 let h = h.to_ascii_lowercase();
+                if self.known(&args.profile, from.as_str()) == Some(h.clone()) {
+                    return;
+                }
                 self.spawn_refresh(args.profile.clone(), from, Some(h), Source::Vcard);
             }
             _ => {}
@@ -221,8 +230,10 @@ impl Avatars {
     ) -> Result<(), HostError> {
         let pid = self.host.profile_id(profile).await?;
         let kept = store::get(self.host.store(), pid, jid.as_str()).await?;
+        self.remember(profile, jid.as_str(), kept.as_ref().map(|k| k.hash.clone()));
         let Some(hash) = hash else {
             if from == Source::Pep && store::remove(self.host.store(), pid, jid.as_str()).await? {
+                self.remember(profile, jid.as_str(), None);
                 self.changed(profile, jid, None);
             }
             return Ok(());
@@ -234,9 +245,24 @@ impl Avatars {
             Source::Pep => self.pep_data(profile, jid, hash).await?,
             Source::Vcard => self.vcard_data(profile, jid).await?,
         };
-        self.keep(profile, pid, jid, &data, Some(hash))
-            .await
-            .map(|_| ())
+        self.keep(profile, pid, jid, &data, Some(hash)).await?;
+        self.remember(profile, jid.as_str(), Some(hash.to_owned()));
+        Ok(())
+    }
+
+    /// The hash last seen kept for `jid`, if any.
+    fn known(&self, profile: &str, jid: &str) -> Option<String> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(&(profile.to_owned(), jid.to_owned())).cloned()
+    }
+
+    fn remember(&self, profile: &str, jid: &str, hash: Option<String>) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (profile.to_owned(), jid.to_owned());
+        match hash {
+            Some(h) => seen.insert(key, h),
+            None => seen.remove(&key),
+        };
     }
 
     /// The image of item `hash` of `jid`'s data node.

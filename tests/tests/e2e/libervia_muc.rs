@@ -343,3 +343,50 @@ fn libervia_cli_bookmarks_and_invitations() {
     ]);
     differential(&lib.frontend, &perch.frontend, &steps).unwrap();
 }
+
+/// `mucConfigureRoom` on perchd: the room's configuration form as XMLUI, its fields
+/// as labelled widgets; submitted through `launchAction`, the new title is the
+/// room's. A room we are not in is refused as 0.9 refuses it.
+#[test]
+fn libervia_room_configuration_on_perchd() {
+    let prosody = Prosody::start().unwrap();
+    let perchd = perchd_with_libervia().unwrap();
+    let cli = perch_frontend(&perchd).unwrap();
+    room_config_body(&prosody, &perchd, &cli).unwrap();
+}
+
+fn room_config_body(prosody: &Prosody, perchd: &Perchd, cli: &Frontend) -> Result<()> {
+    let room = format!("confroom@{MUC_DOMAIN}");
+    let room_l = lit(&room);
+    cli.create_profile(prosody, "test", "alice", ALICE_PW)?;
+    cli.cli_ok(&["profile", "connect", "-p", "test", "-c"])?;
+    let out = cli.cli(&bridge_args("mucConfigureRoom", &[&room_l, "\"test\""]))?;
+    ensure!(
+        !out.success() && out.describe().contains("This room has not been joined"),
+        "a room not joined: {}",
+        out.describe()
+    );
+    cli.cli_ok(&bridge_args("mucJoin", &[&room_l, "\"\"", "{}", "\"test\""]))?;
+    let out = cli.cli(&bridge_args("mucConfigureRoom", &[&room_l, "\"test\""]))?;
+    printed(&out, &["sat_xmlui", "muc#roomconfig_roomname", "bool"])
+        .with_context(|| out.describe())?;
+    // (printed as Python writes the string: its quotes may come escaped)
+    let id: String = out
+        .stdout
+        .split("submit=")
+        .nth(1)
+        .context("the form's submit id")?
+        .trim_start_matches(['\\', '"'])
+        .chars()
+        .take_while(|c| *c != '"' && *c != '\\')
+        .collect();
+    let data = r#"{"SAT_FORM_muc#roomconfig_roomname": "Plans"}"#;
+    let sent = cli.cli(&bridge_args("launchAction", &[&lit(&id), data, "\"test\""]))?;
+    ensure!(sent.success(), "launchAction: {}", sent.describe());
+    let config = perchd.cli_json(&["muc", "config", "-p", "test", &room])?;
+    ensure!(
+        config["values"]["muc#roomconfig_roomname"] == "Plans",
+        "the room's title after the form: {config}"
+    );
+    Ok(())
+}

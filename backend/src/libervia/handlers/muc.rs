@@ -144,6 +144,14 @@ pub async fn occupants(lib: &Lib, (room, key): (String, String)) -> Answer {
     out(rooms::occupants(&occupants_of(lib, &p, &room).await?))
 }
 
+/// `mucConfigureRoom(room, profile)`: the room's configuration form as XMLUI
+/// (`libervia/room_config.rs`), submitted back through `launchAction`.
+pub async fn configure_room(lib: &Lib, (room, key): (String, String)) -> Answer {
+    let p = lib.profile(&key).await?;
+    let room = joined_room(lib, &p, &room).await?;
+    out(crate::libervia::room_config::form(lib, &p, &room).await?)
+}
+
 /// `mucSubject(room, subject, profile)`.
 pub async fn subject(lib: &Lib, (room, subject, key): (String, String, String)) -> Answer {
     let p = lib.profile(&key).await?;

@@ -238,6 +238,9 @@ async fn launch_action(lib: &Lib, profile: &str, id: &str, data: &Map) -> Answer
         return out(Map::new());
     }
     // An OMEMO trust form (`encryptionTrustUIGet`), submitted.
+    if let Some(form) = crate::libervia::room_config::take(lib, profile, id) {
+        return out(crate::libervia::room_config::submit(lib, &form, data).await?);
+    }
     if let Some(form) = trust_ui::take(lib, profile, id) {
         return out(trust_ui::submit(lib, &form, data).await?);
     }

@@ -16,11 +16,22 @@ fn stmt(sql: &str, values: Vec<Sql>) -> Statement {
 
 /// The profile's read positions: conversation → the last message read.
 pub async fn all(db: &PluginStore, profile_id: i32) -> Result<BTreeMap<String, String>, HostError> {
+    positions(db, profile_id, false).await
+}
+
+/// The read positions of `profile_id` (only the pending ones when `pending`).
+async fn positions(
+    db: &PluginStore,
+    profile_id: i32,
+    pending: bool,
+) -> Result<BTreeMap<String, String>, HostError> {
+    let sql = if pending {
+        "SELECT peer, message_id FROM read_state WHERE profile_id = ? AND pending"
+    } else {
+        "SELECT peer, message_id FROM read_state WHERE profile_id = ?"
+    };
     let rows = db
-        .query_all_raw(stmt(
-            "SELECT peer, message_id FROM read_state WHERE profile_id = ?",
-            vec![profile_id.into()],
-        ))
+        .query_all_raw(stmt(sql, vec![profile_id.into()]))
         .await
         .map_err(db_err)?;
     rows.iter()
@@ -63,21 +74,7 @@ pub async fn pending(
     db: &PluginStore,
     profile_id: i32,
 ) -> Result<BTreeMap<String, String>, HostError> {
-    let rows = db
-        .query_all_raw(stmt(
-            "SELECT peer, message_id FROM read_state WHERE profile_id = ? AND pending",
-            vec![profile_id.into()],
-        ))
-        .await
-        .map_err(db_err)?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<String>("", "peer").map_err(db_err)?,
-                r.try_get::<String>("", "message_id").map_err(db_err)?,
-            ))
-        })
-        .collect()
+    positions(db, profile_id, true).await
 }
 
 /// Position `message_id` of `peer` is published (unless it moved meanwhile).
