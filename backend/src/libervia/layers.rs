@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["rooms"],
     &["context"],
     &["actions"],
-    &["trust_ui"],
+    &["trust_ui", "room_config"],
     &["room_events", "room_commands"],
     &["signals"],
     &["handlers"],

@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use super::actions::uuid4;
 use super::context::{Lib, RoomForm, lock};
 use super::errors::LibError;
-use super::handlers::typed;
 use super::reply::{Map, xml_escape};
 
 /// Forms kept waiting for their submission.
@@ -21,7 +20,10 @@ const MAX_FORMS: usize = 32;
 
 /// The configuration form of `room` (joined, and ours to configure) for `profile`.
 pub async fn form(lib: &Lib, profile: &str, room: &str) -> Result<String, LibError> {
-    let config = typed::<muc::Config>(lib, profile, muc::RoomArgs { room: room.into() }).await?;
+    let config = lib
+        .daemon
+        .action::<muc::Config>(profile, &muc::RoomArgs { room: room.into() })
+        .await?;
     let fields = config["fields"].as_array().cloned().unwrap_or_default();
     let id = uuid4();
     let types = fields
@@ -70,7 +72,9 @@ pub async fn submit(lib: &Lib, form: &RoomForm, data: &Map) -> Result<Map, LibEr
         room: form.room.clone(),
         values,
     };
-    typed::<muc::Configure>(lib, &form.profile, args).await?;
+    lib.daemon
+        .action::<muc::Configure>(&form.profile, &args)
+        .await?;
     Ok(Map::new())
 }
 
@@ -110,7 +114,9 @@ fn field(x: &mut String, f: &Value) {
     let kind = s(&f["type"]);
     let one = xml_escape(f["value"].as_str().unwrap_or_default());
     if kind != "hidden" {
-        let label = f["label"].as_str().map_or_else(|| s(&f["var"]), str::to_owned);
+        let label = f["label"]
+            .as_str()
+            .map_or_else(|| s(&f["var"]), str::to_owned);
         x.push_str(&format!(
             "<widget type=\"label\" value=\"{}\"/>",
             xml_escape(&label)
@@ -164,7 +170,9 @@ fn list(x: &mut String, var: &str, kind: &str, f: &Value) {
     x.push_str(&format!("<widget type=\"list\" name=\"{var}\"{styles}>"));
     for o in f["options"].as_array().into_iter().flatten() {
         let value = s(&o["value"]);
-        let label = o["label"].as_str().map_or_else(|| value.clone(), str::to_owned);
+        let label = o["label"]
+            .as_str()
+            .map_or_else(|| value.clone(), str::to_owned);
         let sel = if selected.contains(&value) {
             " selected=\"true\""
         } else {

@@ -366,7 +366,10 @@ fn room_config_body(prosody: &Prosody, perchd: &Perchd, cli: &Frontend) -> Resul
         "a room not joined: {}",
         out.describe()
     );
-    cli.cli_ok(&bridge_args("mucJoin", &[&room_l, "\"\"", "{}", "\"test\""]))?;
+    cli.cli_ok(&bridge_args(
+        "mucJoin",
+        &[&room_l, "\"\"", "{}", "\"test\""],
+    ))?;
     let out = cli.cli(&bridge_args("mucConfigureRoom", &[&room_l, "\"test\""]))?;
     printed(&out, &["sat_xmlui", "muc#roomconfig_roomname", "bool"])
         .with_context(|| out.describe())?;
@@ -381,7 +384,10 @@ fn room_config_body(prosody: &Prosody, perchd: &Perchd, cli: &Frontend) -> Resul
         .take_while(|c| *c != '"' && *c != '\\')
         .collect();
     let data = r#"{"SAT_FORM_muc#roomconfig_roomname": "Plans"}"#;
-    let sent = cli.cli(&bridge_args("launchAction", &[&lit(&id), data, "\"test\""]))?;
+    let sent = cli.cli(&bridge_args(
+        "launchAction",
+        &[&lit(&id), data, "-p", "test"],
+    ))?;
     ensure!(sent.success(), "launchAction: {}", sent.describe());
     let config = perchd.cli_json(&["muc", "config", "-p", "test", &room])?;
     ensure!(
