@@ -91,10 +91,19 @@ pub async fn write_file(dir: &Path, hash: &str, data: &[u8]) -> Result<PathBuf, 
     if tokio::fs::try_exists(&to).await.unwrap_or(false) {
         return Ok(to);
     }
-    let tmp = dir.join(format!(".{hash}.{}", std::process::id()));
+    // Unique per write: two keeps of one image at once (our own avatar set while its
+    // notification comes back) must not share a temporary file.
+    let tmp = dir.join(format!(
+        ".{hash}.{}.{}",
+        std::process::id(),
+        perch_plugin_api::ids::random_hex(4)
+    ));
     let io = |e: std::io::Error| HostError::Storage(format!("keeping avatar {hash}: {e}"));
     tokio::fs::write(&tmp, data).await.map_err(io)?;
-    tokio::fs::rename(&tmp, &to).await.map_err(io)?;
+    if let Err(e) = tokio::fs::rename(&tmp, &to).await {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(io(e));
+    }
     Ok(to)
 }
 
