@@ -43,6 +43,66 @@ pub struct RoomForm {
     pub types: Vec<(String, String)>,
 }
 
+/// The prefix frontends give the names of a submitted form's controls.
+pub const FORM_PREFIX: &str = "SAT_FORM_";
+
+/// A form sent to the frontends, named by its submit id, for one profile.
+pub trait Form {
+    fn id(&self) -> &str;
+    fn profile(&self) -> &str;
+}
+
+impl Form for TrustForm {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn profile(&self) -> &str {
+        &self.profile
+    }
+}
+
+impl Form for RoomForm {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn profile(&self) -> &str {
+        &self.profile
+    }
+}
+
+/// Forms waiting for their submission (`launchAction`), oldest first: each taken
+/// once, the last [`Waiting::MAX`] kept (a frontend that never answers must not
+/// make the list grow).
+pub struct Waiting<F>(Mutex<Vec<F>>);
+
+impl<F> Default for Waiting<F> {
+    fn default() -> Self {
+        Self(Mutex::default())
+    }
+}
+
+impl<F: Form> Waiting<F> {
+    pub const MAX: usize = 32;
+
+    /// Keeps `form` until it is submitted.
+    pub fn keep(&self, form: F) {
+        let mut forms = lock(&self.0);
+        if forms.len() >= Self::MAX {
+            forms.remove(0);
+        }
+        forms.push(form);
+    }
+
+    /// The form waiting under submit id `id` for `profile`, taken.
+    pub fn take(&self, profile: &str, id: &str) -> Option<F> {
+        let mut forms = lock(&self.0);
+        let i = forms
+            .iter()
+            .position(|f| f.id() == id && f.profile() == profile)?;
+        Some(forms.remove(i))
+    }
+}
+
 pub const BUS_NAME: &str = "org.libervia.Libervia";
 pub const PATH: &str = "/org/libervia/Libervia/bridge";
 pub const CORE_INTERFACE: &str = "org.libervia.Libervia.core";
@@ -61,9 +121,9 @@ pub struct Lib {
     /// Dialogs sent with `actionNew` and not answered yet (`actionsGet`).
     pub(in crate::libervia) actions: Mutex<PendingTable>,
     /// OMEMO trust forms waiting for their submission, oldest first.
-    pub(in crate::libervia) trust_forms: Mutex<Vec<TrustForm>>,
+    pub(in crate::libervia) trust_forms: Waiting<TrustForm>,
     /// Room configuration forms waiting for their submission, oldest first.
-    pub(in crate::libervia) room_forms: Mutex<Vec<RoomForm>>,
+    pub(in crate::libervia) room_forms: Waiting<RoomForm>,
     /// Woken each time a profile is announced as connected.
     pub(in crate::libervia) announced_changed: tokio::sync::Notify,
     pub(in crate::libervia) conn: OnceLock<Connection>,
@@ -80,8 +140,8 @@ impl Lib {
             waiting_sub: Mutex::default(),
             announced: Mutex::default(),
             actions: Mutex::default(),
-            trust_forms: Mutex::default(),
-            room_forms: Mutex::default(),
+            trust_forms: Waiting::default(),
+            room_forms: Waiting::default(),
             announced_changed: tokio::sync::Notify::new(),
             conn: OnceLock::new(),
             rooms: Rooms::default(),

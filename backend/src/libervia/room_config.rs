@@ -11,12 +11,9 @@ use perch_actions::muc;
 use serde_json::{Value, json};
 
 use super::actions::uuid4;
-use super::context::{Lib, RoomForm, lock};
+use super::context::{FORM_PREFIX, Lib, RoomForm};
 use super::errors::LibError;
 use super::reply::{Map, xml_escape};
-
-/// Forms kept waiting for their submission.
-const MAX_FORMS: usize = 32;
 
 /// The configuration form of `room` (joined, and ours to configure) for `profile`.
 pub async fn form(lib: &Lib, profile: &str, room: &str) -> Result<String, LibError> {
@@ -30,11 +27,7 @@ pub async fn form(lib: &Lib, profile: &str, room: &str) -> Result<String, LibErr
         .iter()
         .filter_map(|f| Some((f["var"].as_str()?.to_owned(), s(&f["type"]))))
         .collect();
-    let mut forms = lock(&lib.room_forms);
-    if forms.len() >= MAX_FORMS {
-        forms.remove(0);
-    }
-    forms.push(RoomForm {
+    lib.room_forms.keep(RoomForm {
         id: id.clone(),
         profile: profile.to_owned(),
         room: room.to_owned(),
@@ -45,11 +38,7 @@ pub async fn form(lib: &Lib, profile: &str, room: &str) -> Result<String, LibErr
 
 /// The form waiting under submit id `id` for `profile`, taken.
 pub fn take(lib: &Lib, profile: &str, id: &str) -> Option<RoomForm> {
-    let mut forms = lock(&lib.room_forms);
-    let i = forms
-        .iter()
-        .position(|f| f.id == id && f.profile == profile)?;
-    Some(forms.remove(i))
+    lib.room_forms.take(profile, id)
 }
 
 /// A submitted form: its `SAT_FORM_<var>` values, typed as the form's fields, go to
@@ -60,7 +49,7 @@ pub async fn submit(lib: &Lib, form: &RoomForm, data: &Map) -> Result<Map, LibEr
     }
     let mut values = serde_json::Map::new();
     for (key, raw) in data {
-        let Some(var) = key.strip_prefix("SAT_FORM_") else {
+        let Some(var) = key.strip_prefix(FORM_PREFIX) else {
             continue;
         };
         let Some((_, kind)) = form.types.iter().find(|(v, _)| v == var) else {

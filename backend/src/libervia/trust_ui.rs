@@ -16,19 +16,13 @@
 use perch_actions::encryption::{self, Device};
 
 use super::actions::uuid4;
-use super::context::{Lib, TrustForm, lock};
+use super::context::{FORM_PREFIX, Lib, TrustForm};
 use super::errors::{LibError, NOT_FOUND};
 use super::reply::{Map, xml_escape};
 
 /// The namespaces whose trust the form manages (both OMEMO versions: one identity
 /// key serves both, so one trust too).
 pub const NAMESPACES: [&str; 2] = ["urn:xmpp:omemo:2", "eu.siacs.conversations.axolotl"];
-
-/// The prefix frontends give the names of a submitted form's controls.
-const FORM_PREFIX: &str = "SAT_FORM_";
-
-/// How many forms wait for their submission at most (the oldest is dropped).
-const MAX_FORMS: usize = 32;
 
 /// The text heading the form: 0.9's own words.
 const INTRO: &str = "This is OMEMO trusting system. You'll see below the devices of your \
@@ -94,33 +88,18 @@ pub async fn get(lib: &Lib, profile: &str, to: &str, namespace: &str) -> Result<
             (fp, level(d.trust.as_deref().unwrap_or_default()).to_owned())
         })
         .collect();
-    keep(
-        lib,
-        TrustForm {
-            id: id.clone(),
-            profile: profile.to_owned(),
-            jid: to,
-            keys,
-        },
-    );
+    lib.trust_forms.keep(TrustForm {
+        id: id.clone(),
+        profile: profile.to_owned(),
+        jid: to,
+        keys,
+    });
     Ok(form(&id, own.first(), &devices))
-}
-
-fn keep(lib: &Lib, form: TrustForm) {
-    let mut forms = lock(&lib.trust_forms);
-    if forms.len() >= MAX_FORMS {
-        forms.remove(0);
-    }
-    forms.push(form);
 }
 
 /// The form waiting under submit id `id` for `profile`, taken (one-shot).
 pub fn take(lib: &Lib, profile: &str, id: &str) -> Option<TrustForm> {
-    let mut forms = lock(&lib.trust_forms);
-    let i = forms
-        .iter()
-        .position(|f| f.id == id && f.profile == profile)?;
-    Some(forms.remove(i))
+    lib.trust_forms.take(profile, id)
 }
 
 /// A submitted form (`launchAction(id, data)`): each `SAT_FORM_trust_N` whose level
