@@ -56,6 +56,9 @@ mod upstream;
 
 pub use upstream::{Ack, Incoming, IncomingIq, IqAnswer, IqHandlers, Link, Upstream};
 
+/// The pauses before an IQ answered with a `wait` error is sent again.
+const WAIT_RETRIES: [Duration; 2] = [Duration::from_millis(300), Duration::from_millis(1500)];
+
 /// Session tunables (from `[xmpp]` in the config).
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -417,19 +420,36 @@ impl Session {
     }
 
     /// Sends an IQ and waits for its answer (bounded by `xmpp.iq_timeout`).
+    ///
+    /// An error of type `wait` means, by RFC 6120 §8.3.2, "temporary, retry after
+    /// waiting", and nothing was done: the request is sent again after
+    /// [`WAIT_RETRIES`]' pauses before the error is given up. ejabberd answers so when
+    /// two of its database transactions deadlock (two nodes created at once, one by
+    /// the user and one by a plugin publishing on PEP at session start).
     pub async fn iq(
         &self,
         to: Option<Jid>,
         set: bool,
         payload: Element,
     ) -> Result<Option<Element>> {
-        self.call(|reply| Command::Iq {
-            to,
-            set,
-            payload,
-            reply,
-        })
-        .await
+        let mut pauses = WAIT_RETRIES.iter();
+        loop {
+            let answer = self
+                .call(|reply| Command::Iq {
+                    to: to.clone(),
+                    set,
+                    payload: payload.clone(),
+                    reply,
+                })
+                .await;
+            match (&answer, pauses.next()) {
+                (Err(Error::Stanza(e)), Some(pause)) if e.kind == "wait" => {
+                    tracing::debug!(error = %e, ?pause, "temporary IQ error, sending again");
+                    tokio::time::sleep(*pause).await;
+                }
+                _ => return answer,
+            }
+        }
     }
 
     pub fn roster(&self) -> Vec<RosterItem> {

@@ -36,6 +36,7 @@ use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::message::Message;
 use tokio_xmpp::parsers::presence::Presence;
+use tokio_xmpp::parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use super::*;
 use crate::profiles::{NewProfile, Profiles};
@@ -335,6 +336,61 @@ async fn iq_answers_are_matched_by_id() {
     let (a2, _) = answered(second).await;
     assert_eq!(a1.unwrap().unwrap().name(), "one");
     assert_eq!(a2.unwrap().unwrap().name(), "two");
+}
+
+fn error_from(id: &str, kind: ErrorType) -> Iq {
+    Iq::Error {
+        from: None,
+        to: None,
+        id: id.into(),
+        error: StanzaError::new(
+            kind,
+            DefinedCondition::InternalServerError,
+            "en",
+            "Database failure",
+        ),
+        payload: None,
+    }
+}
+
+#[tokio::test]
+async fn a_wait_error_is_asked_again_and_a_cancel_is_not() {
+    let mut h = Harness::paused(config(), fake::PASSWORD).await;
+    let mut server = h.connect(&Options::default()).await;
+    // Temporary twice, then answered: the caller sees only the answer.
+    let call = h.ask(None);
+    for _ in 0..2 {
+        let (id, ..) = server.next_iq().await;
+        server.send(error_from(&id, ErrorType::Wait)).await;
+    }
+    let (id, ..) = server.next_iq().await;
+    server.send(result_from(None, &id, None)).await;
+    assert!(answered(call).await.0.unwrap().is_none());
+    // Temporary three times: the third is given up, typed.
+    let call = h.ask(None);
+    for _ in 0..3 {
+        let (id, ..) = server.next_iq().await;
+        server.send(error_from(&id, ErrorType::Wait)).await;
+    }
+    match answered(call).await.0 {
+        Err(Error::Stanza(e)) => assert_eq!(
+            (e.condition.as_str(), e.kind.as_str()),
+            ("internal-server-error", "wait")
+        ),
+        other => panic!("expected the wait error, got {other:?}"),
+    }
+    // Any other type is final at once: the next request the server sees is a new call's.
+    let call = h.ask(None);
+    let (id, ..) = server.next_iq().await;
+    server.send(error_from(&id, ErrorType::Cancel)).await;
+    match answered(call).await.0 {
+        Err(Error::Stanza(e)) => assert_eq!(e.kind, "cancel"),
+        other => panic!("expected the cancel error, got {other:?}"),
+    }
+    let call = h.ask(Some("pubsub.example.org"));
+    let (_, to, _) = server.next_iq().await;
+    assert_eq!(to.unwrap().to_string(), "pubsub.example.org");
+    drop(call);
 }
 
 #[tokio::test]
