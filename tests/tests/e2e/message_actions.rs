@@ -552,8 +552,9 @@ fn libervia_body(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
     Ok(())
 }
 
-/// A slixmpp client (Debian's python3-slixmpp) running `tests/scripts/SCRIPT` as
-/// carol, talking with alice: what it prints, line by line.
+/// A slixmpp client (Debian's python3-slixmpp) running `tests/scripts/SCRIPT`, by
+/// default as carol talking with alice: what it prints, line by line, and its stdin
+/// to tell it what to do next.
 pub(crate) struct Slixmpp {
     child: std::process::Child,
     lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
@@ -563,20 +564,32 @@ impl Slixmpp {
     /// Registers carol on the bed's Prosody and starts the script with its usual
     /// arguments (`JID PASSWORD PORT CA_FILE PEER`), then `extra`.
     pub(crate) fn start(bed: &Bed, script: &str, extra: &[&str]) -> Result<Self> {
+        bed.prosody.register("carol", CAROL_PW)?;
+        Self::start_as(bed, script, ("carol@localhost/slix", CAROL_PW), extra)
+    }
+
+    /// Starts the script logged in as `jid` (a full JID) with `password`, talking
+    /// with alice.
+    pub(crate) fn start_as(
+        bed: &Bed,
+        script: &str,
+        (jid, password): (&str, &str),
+        extra: &[&str],
+    ) -> Result<Self> {
         use std::io::BufRead;
         let python = messaging::python()?;
-        bed.prosody.register("carol", CAROL_PW)?;
         let script = format!("{}/scripts/{script}", perch_tests::manifest_dir());
         let mut child = std::process::Command::new(&python)
             .arg(script)
             .args([
-                "carol@localhost/slix",
-                CAROL_PW,
+                jid,
+                password,
                 &bed.prosody.port().to_string(),
                 &bed.prosody.ca_file().display().to_string(),
                 ALICE,
             ])
             .args(extra)
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -586,6 +599,15 @@ impl Slixmpp {
             child,
             lines: std::io::BufReader::new(stdout).lines(),
         })
+    }
+
+    /// Writes `line` to its stdin.
+    pub(crate) fn say(&mut self, line: &str) -> Result<()> {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().context("slixmpp's stdin")?;
+        writeln!(stdin, "{line}")?;
+        stdin.flush()?;
+        Ok(())
     }
 
     /// Its next line ("" at its end).

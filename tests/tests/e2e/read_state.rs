@@ -178,3 +178,62 @@ fn body(bed: &mut Bed) -> Result<()> {
     );
     Ok(())
 }
+
+/// A third-party client as bob's other device (slixmpp, `tests/scripts/vcard_mds.py`):
+/// it reads the vCard alice set through perchd and publishes one perchd reads
+/// (XEP-0054); it reads the read position perchd published over PEP, and perchd
+/// follows the one it publishes (XEP-0490, each way).
+#[test]
+fn vcard_and_read_state_with_a_third_party_client() {
+    let bed = Bed::start();
+    third_party_body(&bed).unwrap();
+}
+
+fn third_party_body(bed: &Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&[])?;
+    let perchd = &bed.perchd;
+    perchd.cli_ok(&["vcard", "set", "-p", "alice", "FN=Alice Liddell"])?;
+    send(perchd, "alice", BOB, "one")?;
+    let one = wait_body(perchd, "bob", ALICE, "one")?;
+    perchd.cli_json(&["message", "read", "-p", "bob", ALICE])?;
+    let mut slix = message_actions::Slixmpp::start_as(
+        bed,
+        "vcard_mds.py",
+        ("bob@localhost/slix", BOB_PW),
+        &[],
+    )?;
+    let outcome = (|| -> Result<()> {
+        slix.expect("peer FN Alice Liddell")?;
+        slix.expect("published vcard")?;
+        let card = perchd.cli_json(&["vcard", "get", "-p", "alice", BOB])?;
+        ensure!(
+            card["FN"] == "Bob via slixmpp",
+            "bob's vCard as alice reads it: {card}"
+        );
+
+        // What perchd published, slixmpp reads (by the archive's id).
+        let sid = s(&one["stanza_id"]);
+        ensure!(!sid.is_empty(), "no stanza-id on bob's copy: {one}");
+        slix.say("fetch")?;
+        slix.expect(&format!("displayed {sid}"))?;
+
+        // What slixmpp publishes, perchd follows.
+        send(perchd, "alice", BOB, "two")?;
+        wait_body(perchd, "bob", ALICE, "two")?;
+        wait_unread(perchd, "bob", ALICE, 1)?;
+        let two = with_body(perchd, "bob", ALICE, "two")?;
+        ensure!(
+            two["stanza_id"].is_string(),
+            "no stanza-id on bob's copy: {two}"
+        );
+        slix.say(&format!("publish {}", s(&two["stanza_id"])))?;
+        slix.expect("published displayed")?;
+        let u = wait_unread(perchd, "bob", ALICE, 0)?;
+        ensure!(
+            u["last_read_id"] == two["id"],
+            "bob follows slixmpp's read position: {u}"
+        );
+        slix.say("")
+    })();
+    slix.finish(outcome)
+}
