@@ -667,3 +667,62 @@ fn held_body(bed: &Bed) -> Result<()> {
     );
     Ok(())
 }
+
+/// Direct invitations (XEP-0249) each way with a third-party client (slixmpp,
+/// `tests/scripts/invite.py`, as carol): alice invites carol, who joins; carol
+/// invites alice to bob's room, and alice, told by the `invitation` signal, joins.
+#[test]
+fn invitations_with_a_third_party_client() {
+    let bed = Bed::start();
+    invitations_third_party_body(&bed).unwrap();
+}
+
+fn invitations_third_party_body(bed: &Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&[])?;
+    let perchd = &bed.perchd;
+    let ours = format!("ours@{MUC_DOMAIN}");
+    let bobs = format!("bobs@{MUC_DOMAIN}");
+    muc(perchd, &["join", "-p", "alice", &ours])?;
+    muc(perchd, &["join", "-p", "bob", &bobs])?;
+    let mut slix = message_actions::Slixmpp::start(bed, "invite.py", &[&bobs])?;
+    let outcome = (|| -> Result<()> {
+        slix.expect("ready")?;
+        let (mut monitor, rx) = start_monitor(perchd)?;
+        let mut seen = Vec::new();
+        muc(
+            perchd,
+            &[
+                "invite",
+                "-p",
+                "alice",
+                &ours,
+                "carol@localhost",
+                "--reason",
+                "our plans",
+            ],
+        )?;
+        slix.expect(&format!("invited {ours} our plans"))?;
+        slix.expect(&format!("joined {ours}"))?;
+        wait_nicks(perchd, "alice", &ours, &["alice", "carol"])?;
+        slix.expect("invited peer")?;
+        let from_carol = |d: &Value| {
+            d["room"] == bobs.as_str()
+                && d["from"]
+                    .as_str()
+                    .is_some_and(|f| f.starts_with("carol@localhost"))
+                && d["reason"] == "come too"
+        };
+        let signalled = wait_line(
+            &rx,
+            &mut seen,
+            plugin_signal("invitation", "alice", from_carol),
+        );
+        let _ = monitor.kill();
+        let _ = monitor.wait();
+        signalled?;
+        muc(perchd, &["join", "-p", "alice", &bobs])?;
+        wait_nicks(perchd, "bob", &bobs, &["alice", "bob"])?;
+        slix.say("")
+    })();
+    slix.finish(outcome)
+}
