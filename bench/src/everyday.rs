@@ -19,29 +19,97 @@ use anyhow::{Context, Result, ensure};
 use perch_client::actions::messages::{
     MessageCorrect, MessageCorrectArgs, MessageReact, MessageReactArgs,
 };
-use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody, wait_until};
+use perch_tests::{ALICE_PW, BOB_PW, Ejabberd, Perchd, Prosody, wait_until};
 
 use crate::drill::{action, rss_kib};
 use crate::{ms, percentiles};
 
 const CAROL_PW: &str = "carol-secret";
 
-/// `--everyday`: upload and download of `mib` MiB, then history reads over `m`
-/// messages per conversation.
-pub async fn run(mib: u64, m: usize) -> Result<()> {
+/// The XMPP server of the run: the harness Prosody (`http_file_share`) or ejabberd
+/// (`mod_http_upload`, with `--server ejabberd`).
+enum Server {
+    Prosody(Prosody),
+    Ejabberd(Ejabberd),
+}
+
+impl Server {
+    fn start(ejabberd: bool, users: &[(&str, &str)], limit: u64) -> Result<Self> {
+        Ok(if ejabberd {
+            Self::Ejabberd(Ejabberd::start_with_upload_limit(users, limit)?)
+        } else {
+            Self::Prosody(Prosody::start_with_upload_limit(users, limit)?)
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Prosody(_) => "Prosody http_file_share",
+            Self::Ejabberd(_) => "ejabberd mod_http_upload",
+        }
+    }
+
+    fn add_profile(&self, perchd: &Perchd, name: &str, pw: &str) -> Result<()> {
+        match self {
+            Self::Prosody(p) => perchd.create_profile(p, name, name, pw, &[])?,
+            Self::Ejabberd(e) => {
+                let jid = format!("{name}@localhost");
+                let ca = e.ca_file().display().to_string();
+                let server = e.server_arg();
+                perchd.cli_ok(&[
+                    "profile",
+                    "create",
+                    name,
+                    "--jid",
+                    &jid,
+                    "--xmpp-password",
+                    pw,
+                    "--server",
+                    &server,
+                    "--ca-file",
+                    &ca,
+                ])?;
+            }
+        }
+        perchd.cli_ok(&["connect", "-p", name])?;
+        Ok(())
+    }
+}
+
+/// `--everyday [--server ejabberd]`: upload and download of `mib` MiB, then history
+/// reads over `m` messages per conversation.
+pub async fn run(mib: u64, m: usize, ejabberd: bool) -> Result<()> {
     let bytes = mib * 1024 * 1024;
     let users = [("alice", ALICE_PW), ("bob", BOB_PW), ("carol", CAROL_PW)];
-    let prosody = Prosody::start_with_upload_limit(&users, bytes + 1024 * 1024)?;
+    let server = Server::start(ejabberd, &users, bytes + 1024 * 1024)?;
     let perchd = Perchd::start()?;
     for (name, pw) in users {
-        perchd.create_profile(&prosody, name, name, pw, &[])?;
-        perchd.cli_ok(&["connect", "-p", name])?;
+        server.add_profile(&perchd, name, pw)?;
     }
     let pid = perchd.pid().context("perchd's pid")?;
-    println!("\n## files: {mib} MiB over XEP-0363 on loopback (HTTPS, Prosody http_file_share)");
+    println!(
+        "\n## files: {mib} MiB over XEP-0363 on loopback (HTTPS, {})",
+        server.name()
+    );
     let url = transfers(&perchd, pid, bytes)?;
     println!("   link: {url}");
     history(&perchd, m).await
+}
+
+/// `perch --json ARGS`, waited for however long it takes (the harness's CLI calls
+/// stop at two minutes; a 100 MiB upload to Prosody takes longer).
+fn cli_json_unbounded(perchd: &Perchd, args: &[&str]) -> Result<serde_json::Value> {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = perchd.cli_spawn(&all)?.wait_with_output()?;
+    ensure!(
+        out.status.success(),
+        "`perch {}` failed ({}); its stderr is in {}",
+        all.join(" "),
+        out.status,
+        perchd.dir().join("perch.stderr").display()
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
 }
 
 /// RSS samples of `pid` (KiB) while `work` runs, and how long it took.
@@ -92,7 +160,10 @@ fn transfers(perchd: &Perchd, pid: u32, bytes: u64) -> Result<String> {
     drop(f);
     let src_s = src.display().to_string();
     let (sent, took, before, peak) = sampled(pid, || {
-        perchd.cli_json(&["file", "send", "-p", "alice", "bob@localhost", &src_s])
+        cli_json_unbounded(
+            perchd,
+            &["file", "send", "-p", "alice", "bob@localhost", &src_s],
+        )
     })?;
     report("upload", bytes, took, before, peak);
     let url = sent["url"]
@@ -102,17 +173,20 @@ fn transfers(perchd: &Perchd, pid: u32, bytes: u64) -> Result<String> {
     let dest = dir.path().join("back.bin").display().to_string();
     let cap = (bytes * 2).to_string();
     let (_, took, before, peak) = sampled(pid, || {
-        perchd.cli_json(&[
-            "file",
-            "get",
-            "-p",
-            "bob",
-            &url,
-            "-o",
-            &dest,
-            "--max-size",
-            &cap,
-        ])
+        cli_json_unbounded(
+            perchd,
+            &[
+                "file",
+                "get",
+                "-p",
+                "bob",
+                &url,
+                "-o",
+                &dest,
+                "--max-size",
+                &cap,
+            ],
+        )
     })?;
     report("download", bytes, took, before, peak);
     ensure!(

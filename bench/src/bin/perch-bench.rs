@@ -28,7 +28,8 @@
 //! 7. With `--everyday` (and nothing else): a file of `--mib N` MiB (100) uploaded
 //!    and downloaded over XEP-0363 (time, perchd's RSS), and history reads over
 //!    `--history M` messages (1000) with reactions and corrections on most
-//!    (`perch_bench::everyday`).
+//!    (`perch_bench::everyday`); on the harness Prosody, or ejabberd with
+//!    `--server ejabberd`.
 //! 8. With `--profiles N` (and nothing else): N profiles in one perchd — creation,
 //!    connection, RSS per profile, idle CPU, `Status` and message latency, autoconnect
 //!    after a restart (`perch_bench::profiles`).
@@ -128,7 +129,12 @@ fn everyday(args: &[String]) -> Result<()> {
     let mib = flag_number(args, "--mib", 100)? as u64;
     let m = flag_number(args, "--history", 1000)?;
     println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
-    runtime()?.block_on(perch_bench::everyday::run(mib, m))
+    let ejabberd = match flag_value(args, "--server").map(String::as_str) {
+        None | Some("prosody") => false,
+        Some("ejabberd") => true,
+        Some(other) => anyhow::bail!("--server: {other:?} is neither prosody nor ejabberd"),
+    };
+    runtime()?.block_on(perch_bench::everyday::run(mib, m, ejabberd))
 }
 
 /// `--omemo N [--omemo-contacts C] [--omemo-crypto-only]`.
