@@ -56,8 +56,9 @@ pub const ALICE_PW: &str = "alice-secret";
 /// Password of `bob@localhost`, registered by [`Prosody::start`].
 pub const BOB_PW: &str = "bob-secret";
 
-/// How long a fixture may take to become ready.
-pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a fixture may take to become ready. Generous: CI runs dozens of tests
+/// at once on two cores, and a Prosody start once took over 20 s there.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long one `perch` invocation may take before it is killed and the test fails.
 /// (A `connect` may legitimately take `connect_attempts × connect_timeout` plus backoff.)
 pub const CLI_TIMEOUT: Duration = Duration::from_secs(120);
