@@ -59,6 +59,15 @@ pub use upstream::{Ack, Incoming, IncomingIq, IqAnswer, IqHandlers, Link, Upstre
 /// The pauses before an IQ answered with a `wait` error is sent again.
 const WAIT_RETRIES: [Duration; 2] = [Duration::from_millis(300), Duration::from_millis(1500)];
 
+/// Whether an IQ answered with `e` is sent again (see [`Session::iq`]).
+fn retried(e: &perch_plugin_api::StanzaError) -> bool {
+    e.kind == "wait"
+        && matches!(
+            e.condition.as_str(),
+            "internal-server-error" | "resource-constraint"
+        )
+}
+
 /// Session tunables (from `[xmpp]` in the config).
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -422,10 +431,12 @@ impl Session {
     /// Sends an IQ and waits for its answer (bounded by `xmpp.iq_timeout`).
     ///
     /// An error of type `wait` means, by RFC 6120 §8.3.2, "temporary, retry after
-    /// waiting", and nothing was done: the request is sent again after
-    /// [`WAIT_RETRIES`]' pauses before the error is given up. ejabberd answers so when
-    /// two of its database transactions deadlock (two nodes created at once, one by
-    /// the user and one by a plugin publishing on PEP at session start).
+    /// waiting", and nothing was done. When the server itself failed or lacked
+    /// resources ([`retried`]), the request is sent again after [`WAIT_RETRIES`]'
+    /// pauses before the error is given up. ejabberd answers so when two of its
+    /// database transactions deadlock (two nodes created at once, one by the user and
+    /// one by a plugin publishing on PEP at session start). Other waits (a remote
+    /// server's timeout, an occupant gone) would only come back later, after as long.
     pub async fn iq(
         &self,
         to: Option<Jid>,
@@ -443,7 +454,7 @@ impl Session {
                 })
                 .await;
             match (&answer, pauses.next()) {
-                (Err(Error::Stanza(e)), Some(pause)) if e.kind == "wait" => {
+                (Err(Error::Stanza(e)), Some(pause)) if retried(e) => {
                     tracing::debug!(error = %e, ?pause, "temporary IQ error, sending again");
                     tokio::time::sleep(*pause).await;
                 }

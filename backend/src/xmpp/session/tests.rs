@@ -379,13 +379,25 @@ async fn a_wait_error_is_asked_again_and_a_cancel_is_not() {
         ),
         other => panic!("expected the wait error, got {other:?}"),
     }
-    // Any other type is final at once: the next request the server sees is a new call's.
+    // Any other type, or a wait for something else than the server's own failure,
+    // is final at once: the next request the server sees is a new call's.
     let call = h.ask(None);
     let (id, ..) = server.next_iq().await;
     server.send(error_from(&id, ErrorType::Cancel)).await;
     match answered(call).await.0 {
         Err(Error::Stanza(e)) => assert_eq!(e.kind, "cancel"),
         other => panic!("expected the cancel error, got {other:?}"),
+    }
+    let call = h.ask(None);
+    let (id, ..) = server.next_iq().await;
+    let mut timeout = error_from(&id, ErrorType::Wait);
+    if let Iq::Error { error, .. } = &mut timeout {
+        error.defined_condition = DefinedCondition::RemoteServerTimeout;
+    }
+    server.send(timeout).await;
+    match answered(call).await.0 {
+        Err(Error::Stanza(e)) => assert_eq!(e.condition, "remote-server-timeout"),
+        other => panic!("expected the timeout, got {other:?}"),
     }
     let call = h.ask(Some("pubsub.example.org"));
     let (_, to, _) = server.next_iq().await;
