@@ -138,7 +138,7 @@ fn sampled<T>(pid: u32, work: impl FnOnce() -> Result<T>) -> Result<(T, Duration
 fn report(what: &str, bytes: u64, took: Duration, before: u64, peak: u64) {
     let mib = bytes as f64 / (1024.0 * 1024.0);
     println!(
-        "   {what:<9} {mib:.0} MiB in {:.2} s = {:.0} MiB/s; perchd RSS {:.1} MiB before, \
+        "   {what:<9} {mib:.0} MiB in {:.2} s = {:.1} MiB/s; perchd RSS {:.1} MiB before, \
          peak {:.1} MiB (+{:.1} MiB)",
         took.as_secs_f64(),
         mib / took.as_secs_f64(),
