@@ -1,11 +1,13 @@
-"""A third-party client for Perch's vCard (XEP-0054) and read-state (XEP-0490) test.
+"""A third-party client for Perch's vCard (XEP-0054), nickname (XEP-0172) and
+read-state (XEP-0490) test.
 
 slixmpp (Debian's python3-slixmpp; it has no XEP-0490 plugin, so the PEP node is
 read and written with its XEP-0060 plugin) logs in as JID, another device of a Perch
 profile's account, and:
 1. reads PEER's vcard-temp and prints "peer FN <its FN>";
 2. publishes its own account's vcard-temp (FN "Bob via slixmpp"), prints
-   "published vcard";
+   "published vcard"; reads PEER's nickname over PEP and prints "peer nick <it>",
+   publishes its account's nickname "Bobby" and prints "published nick";
 3. on the line "fetch" on stdin, reads its account's MDS item for PEER and prints
    "displayed <the stanza-id it names>" ("displayed none" without one);
 4. on the line "publish ID", publishes ID as its read position with PEER (with the
@@ -23,6 +25,7 @@ import slixmpp
 
 NS_MDS = "urn:xmpp:mds:displayed:0"
 NS_SID = "urn:xmpp:sid:0"
+NS_NICK = "http://jabber.org/protocol/nick"
 
 
 def main() -> int:
@@ -33,7 +36,7 @@ def main() -> int:
 
     client = slixmpp.ClientXMPP(jid, password)
     client.ca_certs = ca_file
-    for plugin in ("xep_0030", "xep_0004", "xep_0054", "xep_0060", "xep_0163"):
+    for plugin in ("xep_0030", "xep_0004", "xep_0054", "xep_0060", "xep_0163", "xep_0172"):
         client.register_plugin(plugin)
     own = slixmpp.JID(jid).bare
 
@@ -73,6 +76,13 @@ def main() -> int:
         await client.plugin["xep_0054"].publish_vcard(card)
         print("published vcard", flush=True)
 
+    async def nicks():
+        items = await client.plugin["xep_0060"].get_items(peer, NS_NICK, max_items=1)
+        nick = items.xml.find(".//{%s}nick" % NS_NICK)
+        print(f"peer nick {None if nick is None else nick.text}", flush=True)
+        await client.plugin["xep_0172"].publish_nick("Bobby")
+        print("published nick", flush=True)
+
     async def commands():
         while True:
             line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
@@ -91,6 +101,7 @@ def main() -> int:
         await client.get_roster()
         try:
             await vcards()
+            await nicks()
             await commands()
             done.set_result(True)
         except Exception as e:  # the test reads stderr

@@ -200,3 +200,36 @@ fn libervia_cli_blocking() {
     ]);
     differential(&lib.frontend, &perch.frontend, &steps).unwrap();
 }
+
+/// A third-party client as alice's other device (slixmpp, `tests/scripts/blocking.py`):
+/// it reads the blocklist perchd set, and perchd follows the changes it makes.
+#[test]
+fn blocking_with_a_third_party_client() {
+    let bed = Bed::start();
+    third_party_body(&bed).unwrap();
+}
+
+fn third_party_body(bed: &Bed) -> Result<()> {
+    bed.alice_and_bob_connected(&[])?;
+    let perchd = &bed.perchd;
+    perchd.cli_json(&["block", "add", "-p", "alice", BOB])?;
+    let mut slix = message_actions::Slixmpp::start_as(
+        bed,
+        "blocking.py",
+        ("alice@localhost/slix", ALICE_PW),
+        &[],
+    )?;
+    let outcome = (|| -> Result<()> {
+        slix.expect("ready")?;
+        slix.say("list")?;
+        slix.expect(&format!("blocked {BOB}"))?;
+        slix.say(&format!("block {MALLORY}"))?;
+        slix.expect("done")?;
+        wait_blocked(perchd, "alice", &[BOB, MALLORY])?;
+        slix.say(&format!("unblock {BOB}"))?;
+        slix.expect("done")?;
+        wait_blocked(perchd, "alice", &[MALLORY])?;
+        slix.say("")
+    })();
+    slix.finish(outcome)
+}

@@ -180,8 +180,8 @@ fn body(bed: &mut Bed) -> Result<()> {
 }
 
 /// A third-party client as bob's other device (slixmpp, `tests/scripts/vcard_mds.py`):
-/// it reads the vCard alice set through perchd and publishes one perchd reads
-/// (XEP-0054); it reads the read position perchd published over PEP, and perchd
+/// it reads the vCard and nickname alice set through perchd and publishes ones
+/// perchd reads (XEP-0054, XEP-0172); it reads the read position perchd published over PEP, and perchd
 /// follows the one it publishes (XEP-0490, each way).
 #[test]
 fn vcard_and_read_state_with_a_third_party_client() {
@@ -192,7 +192,10 @@ fn vcard_and_read_state_with_a_third_party_client() {
 fn third_party_body(bed: &Bed) -> Result<()> {
     bed.alice_and_bob_connected(&[])?;
     let perchd = &bed.perchd;
+    // Contacts: slixmpp publishes its nickname with PEP's default access (presence).
+    mutual_subscription(perchd)?;
     perchd.cli_ok(&["vcard", "set", "-p", "alice", "FN=Alice Liddell"])?;
+    perchd.cli_json(&["nick", "set", "-p", "alice", "Alice L"])?;
     send(perchd, "alice", BOB, "one")?;
     let one = wait_body(perchd, "bob", ALICE, "one")?;
     perchd.cli_json(&["message", "read", "-p", "bob", ALICE])?;
@@ -210,6 +213,14 @@ fn third_party_body(bed: &Bed) -> Result<()> {
             card["FN"] == "Bob via slixmpp",
             "bob's vCard as alice reads it: {card}"
         );
+        slix.expect("peer nick Alice L")?;
+        slix.expect("published nick")?;
+        let mut nick = Value::Null;
+        wait_until(DELIVERY, || {
+            nick = perchd.cli_json(&["nick", "get", "-p", "alice", BOB])?;
+            Ok(nick["nick"] == "Bobby")
+        })
+        .with_context(|| format!("bob's nickname as alice reads it: {nick}"))?;
 
         // What perchd published, slixmpp reads (by the archive's id).
         let sid = s(&one["stanza_id"]);
