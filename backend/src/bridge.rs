@@ -93,6 +93,7 @@ pub enum BridgeError {
     Timeout(String),
     NotEncrypted(String),
     Xmpp(String),
+    OwnedElsewhere(String),
     Storage(String),
     Internal(String),
     // Stanza errors from other entities, one name per RFC 6120 condition.
@@ -145,6 +146,7 @@ impl From<Error> for BridgeError {
             Error::Timeout(_) => Self::Timeout(m),
             Error::NotEncrypted(_) => Self::NotEncrypted(m),
             Error::Xmpp(_) => Self::Xmpp(m),
+            Error::OwnedElsewhere { .. } | Error::LeaseLost { .. } => Self::OwnedElsewhere(m),
             Error::Storage(_) => Self::Storage(m),
             Error::Internal(_) => Self::Internal(m),
             Error::Stanza(s) => match s.dbus_name() {

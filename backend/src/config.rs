@@ -40,6 +40,16 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub jobs: JobsConfig,
     pub libervia: LiberviaConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// Several daemons on one database (`doc/deployment.rst`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This daemon's name among those sharing the database; "" for the host name.
+    /// Two live daemons cannot hold one name.
+    pub node: String,
 }
 
 /// The Libervia 0.9 compatibility bridge (`doc/libervia-compat.rst`).

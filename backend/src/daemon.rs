@@ -32,6 +32,7 @@ use perch_plugin_api::{Host, Outcome, PluginFactory, PluginInfo};
 use serde_json::Value;
 use tokio_xmpp::parsers::message::{Id, Lang, Message, MessageType};
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSender};
@@ -48,6 +49,8 @@ pub type ProfileModel = crate::db::entities::profile::Model;
 use crate::xmpp::session::{self, Session, SessionConfig, Stores};
 use crate::xmpp::stanzas;
 
+mod balance;
+
 /// The most messages one `HistoryGet` returns: a frontend pages through more with
 /// `before`/`after`, so one call never builds an answer of unbounded size.
 pub const MAX_HISTORY: u64 = 10_000;
@@ -60,6 +63,10 @@ pub struct StatusEntry {
     pub state: ConnectionState,
     pub bound_jid: Option<String>,
     pub error: Option<ErrorView>,
+    /// The daemon that owns the profile, when several share the database and one
+    /// does (`doc/deployment.rst`); absent when none does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +101,11 @@ pub struct Daemon {
     frontends: Arc<crate::frontends::Frontends>,
     /// The connection attempts all sessions may make at once.
     connect_slots: Arc<tokio::sync::Semaphore>,
+    /// This daemon among those sharing the database (`cluster.rs`); none in tests
+    /// that build a daemon without one.
+    cluster: Option<Arc<Cluster>>,
+    /// Whether the balance ran once while this daemon was the only live one.
+    balanced_alone: std::sync::atomic::AtomicBool,
 }
 
 pub fn parse_jid(s: &str) -> Result<Jid> {
@@ -102,6 +114,26 @@ pub fn parse_jid(s: &str) -> Result<Jid> {
 
 impl Daemon {
     pub fn new(config: Config, db: DatabaseConnection, profiles: Profiles) -> Arc<Self> {
+        Self::build(config, db, profiles, None)
+    }
+
+    /// A daemon that shares its database with others: it owns a profile before it
+    /// connects it, and its history and outbox writes are fenced (`cluster.rs`).
+    pub fn in_cluster(
+        config: Config,
+        db: DatabaseConnection,
+        profiles: Profiles,
+        cluster: Arc<Cluster>,
+    ) -> Arc<Self> {
+        Self::build(config, db, profiles, Some(cluster))
+    }
+
+    fn build(
+        config: Config,
+        db: DatabaseConnection,
+        profiles: Profiles,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Arc<Self> {
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let keep = Duration::from_secs(config.jobs.keep_hours.saturating_mul(3600));
         let registry = Arc::new(Registry::default());
@@ -116,7 +148,7 @@ impl Daemon {
             jobs: Jobs::new(db.clone(), events.clone(), keep),
             registry,
             config,
-            history: History::new(db.clone()),
+            history: History::fenced(db.clone(), cluster.clone()),
             roster: RosterStore::new(db.clone()),
             db,
             profiles,
@@ -126,6 +158,8 @@ impl Daemon {
             lifecycle: Default::default(),
             frontends: crate::frontends::Frontends::new(),
             connect_slots,
+            cluster,
+            balanced_alone: Default::default(),
         })
     }
 
@@ -292,6 +326,9 @@ impl Daemon {
         {
             return Ok(s.clone());
         }
+        if let Some(c) = &self.cluster {
+            c.acquire(&m.name, m.id).await?;
+        }
         let mut creds = self.profiles.credentials(&m)?;
         creds.priority = self.profiles.initial_priority(m.id).await?;
         let stored = self.roster.load(m.id, &creds.jid.to_string()).await?;
@@ -379,8 +416,12 @@ impl Daemon {
         }
     }
 
-    /// Connects every autoconnect profile, in the background.
+    /// Connects every autoconnect profile, in the background; with other daemons on
+    /// the database, this daemon's share of them ([`Daemon::balance`]).
     pub async fn autoconnect(self: &Arc<Self>) -> Result<()> {
+        if self.cluster.is_some() {
+            return self.balance().await;
+        }
         for m in self.profiles.list().await? {
             if m.autoconnect {
                 let me = self.clone();
@@ -395,6 +436,10 @@ impl Daemon {
     }
 
     pub async fn status(&self) -> Result<Vec<StatusEntry>> {
+        let owners = match &self.cluster {
+            Some(c) => c.owners().await?,
+            None => HashMap::new(),
+        };
         let sessions = self.sessions.lock().await;
         Ok(self
             .profiles
@@ -415,6 +460,7 @@ impl Daemon {
                     None => (ConnectionState::Disconnected, None, None),
                 };
                 StatusEntry {
+                    owner: owners.get(&m.id).cloned(),
                     profile: m.name,
                     jid: m.jid,
                     state,
@@ -436,7 +482,21 @@ impl Daemon {
             {
                 Ok(s.clone())
             }
-            _ => Err(Error::NotConnected(m.name)),
+            _ => Err(self.not_here(m.name, m.id).await),
+        }
+    }
+
+    /// Why a profile has no session here: another daemon owns it, or it is not
+    /// connected.
+    async fn not_here(&self, profile: String, profile_id: i32) -> Error {
+        let owner = match &self.cluster {
+            Some(c) => c.owned_elsewhere(profile_id).await,
+            None => Ok(None),
+        };
+        match owner {
+            Ok(Some(owner)) => Error::OwnedElsewhere { profile, owner },
+            Ok(None) => Error::NotConnected(profile),
+            Err(e) => e,
         }
     }
 
@@ -955,10 +1015,16 @@ impl Daemon {
         Ok(self.session(profile).await?.presences())
     }
 
-    /// Disconnects every session (in parallel) and closes the database.
+    /// Disconnects every session (in parallel), gives the profiles' leases up and
+    /// closes the database.
     pub async fn shutdown(&self) {
         let sessions: Vec<Session> = self.sessions.lock().await.drain().map(|(_, s)| s).collect();
         futures::future::join_all(sessions.iter().map(|s| s.disconnect())).await;
+        if let Some(c) = &self.cluster
+            && let Err(e) = c.release_all().await
+        {
+            tracing::warn!(error = %e, "giving the profiles' leases up");
+        }
         if let Err(e) = self.db.clone().close().await {
             tracing::warn!(error = %e, "closing the database");
         }

@@ -51,6 +51,15 @@ pub enum Error {
     Stanza(perch_plugin_api::StanzaError),
     #[error("{0}")]
     Xmpp(String),
+    /// Another daemon sharing the database owns the profile (`doc/deployment.rst`).
+    #[error("profile {profile:?} is owned by the daemon {owner:?}: ask that one")]
+    OwnedElsewhere { profile: String, owner: String },
+    /// A write for a profile whose lease this daemon lost; nothing was written.
+    #[error(
+        "this daemon no longer owns profile #{profile_id} (the daemon {owner:?} does); \
+         nothing was written"
+    )]
+    LeaseLost { profile_id: i32, owner: String },
     #[error("database error: {0}")]
     Storage(#[from] DbErr),
     #[error("internal error: {0}")]
@@ -76,6 +85,7 @@ impl Error {
             Self::Cancelled(_) => "Cancelled",
             Self::Timeout(_) => "Timeout",
             Self::NotEncrypted(_) => "NotEncrypted",
+            Self::OwnedElsewhere { .. } | Self::LeaseLost { .. } => "OwnedElsewhere",
             Self::Stanza(e) => e.dbus_name(),
             Self::Xmpp(_) => "Xmpp",
             Self::Storage(_) => "Storage",

@@ -42,6 +42,10 @@
 //! So no explicit transactions here: the reads that decide (is it a copy? what
 //! does it correct?) run first, then one statement writes. Per profile, incoming
 //! messages are stored by one task in order, so nothing comes between the two.
+//! When daemons share the database, a message is stored in one transaction that
+//! first checks this daemon's lease on the profile (`cluster.rs`, the fence).
+
+use std::sync::Arc;
 
 use perch_plugin_api::{Direction, HistoryMessage, MessageState};
 use sea_orm::sea_query::Expr;
@@ -50,6 +54,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
+use crate::cluster::Cluster;
 use crate::db::entities::message;
 use crate::error::{Error, Result};
 
@@ -158,6 +163,8 @@ pub struct Outgoing {
 #[derive(Clone)]
 pub struct History {
     db: DatabaseConnection,
+    /// The fence of every write when daemons share the database (`cluster.rs`).
+    cluster: Option<Arc<Cluster>>,
 }
 
 fn view(m: message::Model) -> HistoryMessage {
@@ -633,13 +640,46 @@ async fn store_one(
 
 impl History {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { db, cluster: None }
+    }
+
+    /// A history whose writes check this daemon's lease on their profile first, in
+    /// their transaction: a daemon that lost a profile writes nothing for it.
+    pub fn fenced(db: DatabaseConnection, cluster: Option<Arc<Cluster>>) -> Self {
+        Self { db, cluster }
+    }
+
+    /// Stores a message (see [`History::store`]) after the fence, in one
+    /// transaction when there is a fence.
+    async fn store_fenced(
+        &self,
+        profile_id: i32,
+        m: &NewMessage,
+        stanza: Option<String>,
+    ) -> Result<Stored> {
+        let Some(cluster) = &self.cluster else {
+            return store_one(&self.db, profile_id, m, stanza).await;
+        };
+        let txn = crate::db::begin_write(&self.db, "storing a message", "").await?;
+        cluster.check(&txn, profile_id).await?;
+        let stored = store_one(&txn, profile_id, m, stanza).await?;
+        txn.commit().await?;
+        Ok(stored)
+    }
+
+    /// The fence alone, for the outbox's writes: each is one statement, and a lease
+    /// is only ever taken from a daemon whose heartbeat stopped a lease ago.
+    async fn fence(&self, profile_id: i32) -> Result<()> {
+        match &self.cluster {
+            Some(c) => c.check(&self.db, profile_id).await,
+            None => Ok(()),
+        }
     }
 
     /// Stores a message, unless it is one seen before; a correction also updates the
     /// message it corrects.
     pub async fn store(&self, profile_id: i32, m: NewMessage) -> Result<Stored> {
-        store_one(&self.db, profile_id, &m, None).await
+        self.store_fenced(profile_id, &m, None).await
     }
 
     /// Stores a message to send with its stanza: it is in the outbox. Returns it,
@@ -650,7 +690,7 @@ impl History {
         m: NewMessage,
         stanza: String,
     ) -> Result<(HistoryMessage, Option<HistoryMessage>)> {
-        match store_one(&self.db, profile_id, &m, Some(stanza)).await? {
+        match self.store_fenced(profile_id, &m, Some(stanza)).await? {
             Stored::New(message) => Ok((message, None)),
             Stored::Corrected {
                 correction,
@@ -677,6 +717,7 @@ impl History {
     /// to the stream now. Entries sent before and not confirmed come again; one
     /// cancelled meanwhile does not.
     pub async fn claim_outbox(&self, profile_id: i32, limit: u64) -> Result<Vec<Outgoing>> {
+        self.fence(profile_id).await?;
         let candidates: Vec<i64> = Self::outbox_rows(profile_id)
             .select_only()
             .column(message::Column::Id)

@@ -10,6 +10,7 @@
 
 pub mod bridge;
 pub mod certs;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod db;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use crate::bridge::Bridge;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::daemon::Daemon;
 use crate::profiles::Profiles;
@@ -23,8 +24,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let db = crate::db::open_sqlite(&db_path).await?;
     tracing::info!(database = %db_path.display(), "database ready");
 
+    let cluster = Cluster::join(db.clone(), &config.cluster.node)
+        .await
+        .context("joining the daemons of this database")?;
     let profiles = Profiles::new(db.clone(), Arc::new(sealer));
-    let daemon = Daemon::new(config, db, profiles);
+    let daemon = Daemon::in_cluster(config, db, profiles, Arc::new(cluster));
     daemon
         .start_plugins(crate::plugins::builtin(), |info| {
             crate::host::DaemonHost::new(&daemon, info)
@@ -46,6 +50,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     daemon.autoconnect().await?;
+    let balancer = daemon.spawn_balancer();
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "perchd ready");
 
     signals.wait().await;
@@ -53,6 +58,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     bridge.stop();
     pruner.abort();
     trimmer.abort();
+    if let Some(b) = balancer {
+        b.abort();
+    }
     daemon.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -1,5 +1,5 @@
 //! Schema migrations of the core's tables: profiles, the message history, jobs, the
-//! outbox, the Libervia bridge's parameters and the roster.
+//! outbox, the Libervia bridge's parameters, the roster and the daemons' leases.
 //!
 //! Why a crate of its own: the schema is part of Perch's contract with the data users
 //! already have. perchd applies migrations at start (never anything else touches the
@@ -28,6 +28,7 @@ mod m20261123_000003_plugins;
 mod m20261202_000007_messaging;
 mod m20261202_000009_libervia_params;
 mod m20261207_000041_roster;
+mod m20261207_000050_cluster;
 
 /// The core's migrations, oldest first.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
@@ -38,5 +39,6 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261202_000007_messaging::Migration),
         Box::new(m20261202_000009_libervia_params::Migration),
         Box::new(m20261207_000041_roster::Migration),
+        Box::new(m20261207_000050_cluster::Migration),
     ]
 }

@@ -1027,6 +1027,11 @@ impl Perchd {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Its data directory (the database and the key), for another perchd to share.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Whether the daemon process is running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))

@@ -1068,6 +1068,8 @@ mod cache;
 mod calls;
 #[path = "e2e/calls_signalling.rs"]
 mod calls_signalling;
+#[path = "e2e/cluster.rs"]
+mod cluster;
 #[path = "e2e/compliance.rs"]
 mod compliance;
 #[path = "e2e/concurrency.rs"]

@@ -64,6 +64,7 @@ mod tests {
                 "m20261207_000032_read_state_pending",
                 "m20261207_000041_roster",
                 "m20261207_000042_nicknames",
+                "m20261207_000050_cluster",
             ]
         );
     }

@@ -134,6 +134,8 @@ impl From<Error> for LibError {
                 Self::exc(NOT_FOUND, &m, "")
             }
             Error::Cancelled(_) | Error::NotEncrypted(_) => Self::exc(CANCEL, &m, ""),
+            // 0.9 has one backend; a profile another daemon serves is not here.
+            Error::OwnedElsewhere { .. } | Error::LeaseLost { .. } => Self::exc(NOT_FOUND, &m, ""),
             Error::Timeout(_) => Self::exc(TIMEOUT, &m, ""),
             Error::Stanza(s) => {
                 let mut text = format!("StanzaError with condition '{}'", s.condition);

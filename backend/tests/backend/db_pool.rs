@@ -24,7 +24,7 @@ async fn count(db: &DatabaseConnection) -> i64 {
 
 #[tokio::test]
 async fn on_a_full_disk_every_commit_reported_is_in_the_database() {
-    let fs = TinyFs::mount("2m").expect("mounting a tmpfs");
+    let fs = TinyFs::mount("4m").expect("mounting a tmpfs");
     let path = fs.path().join("perch.db");
     let db = open_sqlite(&path).await.unwrap();
     db.execute_unprepared("CREATE TABLE t (x TEXT)")

@@ -36,6 +36,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "storage",
         &[
             "db",
+            "cluster",
             "secret",
             "profiles",
             "history",

@@ -84,6 +84,9 @@ pub fn status(list: &Value, json_out: bool) {
     for e in items(list) {
         let jid = e["bound_jid"].as_str().unwrap_or(s(&e["jid"]));
         let mut line = format!("{}\t{}\t{}", s(&e["profile"]), s(&e["state"]), jid);
+        if let Some(owner) = e["owner"].as_str() {
+            line.push_str(&format!("\ton {owner}"));
+        }
         if let Some(err) = e["error"].as_object() {
             line.push_str(&format!(
                 "\t{}: {}",

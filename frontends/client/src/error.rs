@@ -58,6 +58,8 @@ error_names! {
     Timeout,
     NotEncrypted,
     Xmpp,
+    /// Another daemon sharing the database owns the profile.
+    OwnedElsewhere,
     Storage,
     Internal,
     // Stanza errors from other entities, one name per RFC 6120 condition.

@@ -1,0 +1,150 @@
+//! Several daemons on one database (issue 22, part 3), two perchd processes on one
+//! SQLite data directory, each on its own bus: a live node name is refused; the
+//! autoconnect profiles are spread over both; each daemon's status names every
+//! profile's owner; a call for a profile the other owns is a typed error naming it;
+//! a daemon killed with SIGKILL has its profiles taken over by the other within 15 s,
+//! and they send and receive from there.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+const NODE_A: &str = "[cluster]\nnode = \"a\"\n";
+const NODE_B: &str = "[cluster]\nnode = \"b\"\n";
+const USERS: [(&str, &str); 4] = [
+    ("alice", ALICE_PW),
+    ("bob", BOB_PW),
+    ("carol", "carol-secret"),
+    ("dave", "dave-secret"),
+];
+
+/// Profile → (owner, state) as `perchd`'s `status` shows them.
+fn owners(perchd: &Perchd) -> Result<BTreeMap<String, (String, String)>> {
+    let v = perchd.cli_json(&["status"])?;
+    Ok(v.as_array()
+        .context("status is a list")?
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (s("profile"), (s("owner"), s("state")))
+        })
+        .collect())
+}
+
+/// Waits until `check` holds of both daemons' views, returning how long it took.
+fn wait_owners(
+    daemons: &[&Perchd],
+    timeout: Duration,
+    what: &str,
+    check: impl Fn(&BTreeMap<String, (String, String)>, &Perchd) -> bool,
+) -> Result<Duration> {
+    let start = std::time::Instant::now();
+    let mut last = BTreeMap::new();
+    wait_until(timeout, || {
+        for d in daemons {
+            last = owners(d)?;
+            if !check(&last, d) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+    .with_context(|| format!("{what}; last status: {last:?}"))?;
+    Ok(start.elapsed())
+}
+
+/// The profiles `owner` owns, connected on it (as seen from `perchd`).
+fn owned_by<'a>(view: &'a BTreeMap<String, (String, String)>, owner: &str) -> Vec<&'a str> {
+    view.iter()
+        .filter(|(_, (o, _))| o == owner)
+        .map(|(p, _)| p.as_str())
+        .collect()
+}
+
+#[test]
+fn two_daemons_share_the_profiles_and_take_over_a_killed_one() {
+    let prosody = Prosody::start_with_users(&USERS).expect("starting Prosody");
+    let mut a = Perchd::start_with_config(NODE_A).expect("starting daemon a");
+    let outcome = (|| -> Result<Option<Perchd>> {
+        let mut b = None;
+        cluster_body(&prosody, &mut a, &mut b)?;
+        Ok(b)
+    })();
+    if let Err(e) = outcome {
+        panic!(
+            "{e:?}\n--- a ---\n{}\n--- prosody ---\n{}",
+            a.diagnostics(),
+            prosody.diagnostics()
+        );
+    }
+}
+
+fn cluster_body(prosody: &Prosody, a: &mut Perchd, b: &mut Option<Perchd>) -> Result<()> {
+    for (name, pw) in USERS {
+        a.create_profile(prosody, name, name, pw, &["--autoconnect"])?;
+        a.cli_ok(&["connect", "-p", name])?;
+    }
+    wait_owners(&[a], DELIVERY, "a owns all four", |v, _| {
+        owned_by(v, "a").len() == 4 && v.values().all(|(_, s)| s == "connected")
+    })?;
+
+    // The same node name, while a runs: refused, naming it.
+    let err = match Perchd::start_with_data_dir(NODE_A, Some(a.data_dir())) {
+        Ok(_) => return Err(anyhow!("a second daemon named \"a\" started")),
+        Err(e) => format!("{e:#}"),
+    };
+    ensure!(
+        err.contains("node name \"a\" is held"),
+        "the refusal: {err}"
+    );
+
+    // b joins: two each, and both daemons show the same owners.
+    let bd = b.insert(Perchd::start_with_data_dir(NODE_B, Some(a.data_dir()))?);
+    wait_owners(
+        &[a, bd],
+        Duration::from_secs(30),
+        "two profiles each",
+        |v, d| {
+            let (on_a, on_b) = (owned_by(v, "a"), owned_by(v, "b"));
+            let here = if std::ptr::eq(d, &*a) { &on_a } else { &on_b };
+            on_a.len() == 2 && on_b.len() == 2 && here.iter().all(|p| v[*p].1 == "connected")
+        },
+    )?;
+    let view = owners(a)?;
+    let theirs = owned_by(&view, "b")[0].to_owned();
+    let err = a.cli_fails_with(
+        &["message", "send", "-p", &theirs, ALICE, "hi"],
+        "OwnedElsewhere",
+    )?;
+    ensure!(err.contains("\"b\""), "the error names the owner: {err}");
+    a.cli_fails_with(&["connect", "-p", &theirs], "OwnedElsewhere")?;
+
+    // b is killed: a has all four again within 15 s.
+    b.as_mut().map(Perchd::kill).transpose()?;
+    let took = wait_owners(
+        &[a],
+        Duration::from_secs(30),
+        "a takes b's profiles over",
+        |v, _| owned_by(v, "a").len() == 4 && v.values().all(|(_, s)| s == "connected"),
+    )?;
+    ensure!(took < Duration::from_secs(15), "the takeover took {took:?}");
+    let (peer, _) = USERS
+        .iter()
+        .find(|(n, _)| *n != theirs)
+        .context("another profile")?;
+    send(
+        a,
+        &theirs,
+        &format!("{peer}@localhost"),
+        "after the takeover",
+    )?;
+    wait_until(DELIVERY, || {
+        let got = history(a, peer, &[&format!("{theirs}@localhost")])?;
+        Ok(got
+            .iter()
+            .filter(|m| m["body"] == "after the takeover")
+            .count()
+            == 1)
+    })
+    .context("the message sent after the takeover never arrived once")
+}
