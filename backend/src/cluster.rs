@@ -166,6 +166,13 @@ impl Cluster {
             )
             .exec(&self.db)
             .await?;
+        // What a previous daemon of this name held (it is gone) is free again: this
+        // one holds no session yet, and takes its share afresh.
+        profile_lease::Entity::update_many()
+            .col_expr(profile_lease::Column::Owner, Expr::value(""))
+            .filter(profile_lease::Column::Owner.eq(n.name.as_str()))
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 

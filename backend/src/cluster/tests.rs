@@ -56,9 +56,13 @@ async fn a_live_name_is_refused_and_a_dead_one_taken_over() {
         }
         other => panic!("expected NameTaken, got {:?}", other.map(|c| c.node)),
     }
-    // Its heartbeat stops: the name is free again.
+    // Its heartbeat stops: the name is free again, and what it held too.
+    let p = profile(&db, "alice").await;
+    a.acquire("alice", p).await.unwrap();
     silence(&db, "a").await;
-    Cluster::join(db.clone(), "a").await.unwrap();
+    let again = Cluster::join(db.clone(), "a").await.unwrap();
+    assert!(again.owners().await.unwrap().is_empty(), "alice is free");
+    assert_eq!(again.acquire("alice", p).await.unwrap(), 2);
     // The host name by default.
     let d = Cluster::join(db.clone(), "").await.unwrap();
     assert_eq!(d.name(), host_name());
