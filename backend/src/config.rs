@@ -536,6 +536,7 @@ mod proptests {
         ("xmpp", "reconnect_max_delay", "u64"),
         ("xmpp", "iq_timeout", "u64"),
         ("jobs", "keep_hours", "u64"),
+        ("cluster", "node", "string"),
     ];
 
     /// The value of a key in a loaded configuration, as TOML.
@@ -557,6 +558,7 @@ mod proptests {
             ("xmpp", "reconnect_attempts") => v(c.xmpp.reconnect_attempts.into()),
             ("xmpp", "reconnect_max_delay") => v(c.xmpp.reconnect_max_delay),
             ("xmpp", _) => v(c.xmpp.iq_timeout),
+            ("cluster", _) => s(&c.cluster.node),
             _ => v(c.jobs.keep_hours),
         }
     }
