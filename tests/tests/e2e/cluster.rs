@@ -148,3 +148,78 @@ fn cluster_body(prosody: &Prosody, a: &mut Perchd, b: &mut Option<Perchd>) -> Re
     })
     .context("the message sent after the takeover never arrived once")
 }
+
+/// The drill across a takeover: alice sends 1,000 messages to bob one after
+/// the other through daemon a; at the 500th a is killed with SIGKILL, b takes alice
+/// over, and the rest go through b. Bob (on a perchd of his own) has each exactly
+/// once, in order; alice's outbox ends empty and her history holds each once, acked.
+#[test]
+fn outbox_drill_across_a_takeover() {
+    let prosody = Prosody::start().expect("starting Prosody");
+    let receiver = Perchd::start().expect("starting bob's perchd");
+    let mut a = Perchd::start_with_config(NODE_A).expect("starting daemon a");
+    let mut b = Perchd::start_with_data_dir(NODE_B, Some(a.data_dir())).expect("starting b");
+    if let Err(e) = drill_body(&prosody, &mut a, &b, &receiver) {
+        panic!(
+            "{e:?}\n--- b ---\n{}\n--- bob's ---\n{}",
+            b.diagnostics(),
+            receiver.diagnostics()
+        );
+    }
+    let _ = b.stop();
+}
+
+fn drill_body(prosody: &Prosody, a: &mut Perchd, b: &Perchd, receiver: &Perchd) -> Result<()> {
+    const N: usize = 1000;
+    a.create_profile(prosody, "alice", "alice", ALICE_PW, &["--autoconnect"])?;
+    receiver.create_profile(prosody, "bob", "bob", BOB_PW, &[])?;
+    connect(a, "alice", ALICE)?;
+    connect(receiver, "bob", BOB)?;
+    let body = |i: usize| format!("drill {i:04}");
+    for i in 0..N {
+        if i == N / 2 {
+            a.kill()?;
+            wait_owners(
+                &[b],
+                Duration::from_secs(30),
+                "b takes alice over",
+                |v, _| {
+                    v.get("alice")
+                        .is_some_and(|(o, s)| o == "b" && s == "connected")
+                },
+            )?;
+        }
+        let via = if i < N / 2 { &*a } else { b };
+        let out = via.cli_ok(&["message", "send", "-p", "alice", BOB, &body(i)])?;
+        ensure!(
+            out.starts_with("sent ") || out.starts_with("queued "),
+            "message send printed {out:?}"
+        );
+    }
+    let mut left = Vec::new();
+    wait_until(Duration::from_secs(120), || {
+        left = messaging::outbox(b, "alice")?;
+        Ok(left.is_empty())
+    })
+    .with_context(|| format!("the outbox never emptied; {} left", left.len()))?;
+    let expected: Vec<String> = (0..N).map(body).collect();
+    let mut got = Vec::new();
+    wait_until(Duration::from_secs(120), || {
+        got = messaging::bodies(receiver, "bob", "in", ALICE)?;
+        Ok(got.len() >= N)
+    })
+    .with_context(|| format!("bob has {} of {N}", got.len()))?;
+    ensure!(
+        got == expected,
+        "bob's history is not every message once in order ({} messages)",
+        got.len()
+    );
+    let sent = history(b, "alice", &["--limit", "10000"])?;
+    let acked = sent.iter().filter(|m| m["state"] == "acked").count();
+    ensure!(
+        sent.len() == N && acked == N,
+        "alice's history: {} messages, {acked} acked",
+        sent.len()
+    );
+    Ok(())
+}

@@ -17,7 +17,7 @@ use super::{
 };
 
 /// Bodies of `profile`'s messages with `peer` in direction `dir`, in history order.
-fn bodies(perchd: &Perchd, profile: &str, dir: &str, peer: &str) -> Result<Vec<String>> {
+pub(super) fn bodies(perchd: &Perchd, profile: &str, dir: &str, peer: &str) -> Result<Vec<String>> {
     Ok(history(perchd, profile, &["--limit", "10000"])?
         .iter()
         .filter(|m| m["direction"] == dir && m["peer"] == peer)
@@ -25,7 +25,7 @@ fn bodies(perchd: &Perchd, profile: &str, dir: &str, peer: &str) -> Result<Vec<S
         .collect())
 }
 
-fn outbox(perchd: &Perchd, profile: &str) -> Result<Vec<Value>> {
+pub(super) fn outbox(perchd: &Perchd, profile: &str) -> Result<Vec<Value>> {
     let v = perchd.cli_json(&["message", "outbox", "-p", profile])?;
     v.as_array()
         .cloned()
