@@ -16,6 +16,7 @@ import hashlib
 import sys
 
 import slixmpp
+from slixrun import Script
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -25,15 +26,8 @@ NS_DATA = "urn:xmpp:avatar:data"
 
 
 def main() -> int:
-    jid, password, port, ca_file, peer = sys.argv[1:6]
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    done = loop.create_future()
-
-    client = slixmpp.ClientXMPP(jid, password)
-    client.ca_certs = ca_file
-    for plugin in ("xep_0030", "xep_0004", "xep_0060", "xep_0163", "xep_0084"):
-        client.register_plugin(plugin)
+    script = Script(("xep_0030", "xep_0004", "xep_0060", "xep_0163", "xep_0084"), ("peer",))
+    client, peer = script.client, script.arg("peer")
 
     def open_access():
         form = client.plugin["xep_0004"].make_form("submit")
@@ -71,18 +65,9 @@ def main() -> int:
         print(f"published {sha1}", flush=True)
         got = await peer_avatar()
         print(f"got avatar {hashlib.sha1(got).hexdigest()}", flush=True)
-        done.set_result(True)
 
-    client.add_event_handler("session_start", start)
-    client.connect(address=("127.0.0.1", int(port)))
-    try:
-        loop.run_until_complete(asyncio.wait_for(done, 60))
-    except asyncio.TimeoutError:
-        print("timed out", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        client.disconnect()
-    return 0
+    client.add_event_handler("session_start", lambda event: script.finish(start(event)))
+    return script.run()
 
 
 if __name__ == "__main__":

@@ -10,29 +10,18 @@ lines on stdin:
 Usage: blocking.py JID PASSWORD PORT CA_FILE PEER
 """
 
-import asyncio
 import sys
 
-import slixmpp
+from slixrun import Script
 
 
 def main() -> int:
-    jid, password, port, ca_file, _peer = sys.argv[1:6]
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    done = loop.create_future()
-
-    client = slixmpp.ClientXMPP(jid, password)
-    client.ca_certs = ca_file
-    for plugin in ("xep_0030", "xep_0191"):
-        client.register_plugin(plugin)
+    script = Script(("xep_0030", "xep_0191"), ("peer",))
+    client = script.client
     blocking = client.plugin["xep_0191"]
 
     async def commands():
-        while True:
-            line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
-            if not line:
-                return
+        while line := await script.line():
             verb, _, arg = line.partition(" ")
             if verb == "list":
                 iq = await blocking.get_blocked()
@@ -51,22 +40,10 @@ def main() -> int:
         client.send_presence(ppriority=-1)
         await client.get_roster()
         print("ready", flush=True)
-        try:
-            await commands()
-            done.set_result(True)
-        except Exception as e:  # the test reads stderr
-            done.set_exception(e)
+        script.finish(commands())
 
     client.add_event_handler("session_start", start)
-    client.connect(address=("127.0.0.1", int(port)))
-    try:
-        loop.run_until_complete(asyncio.wait_for(done, 60))
-    except asyncio.TimeoutError:
-        print("timed out", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        client.disconnect()
-    return 0
+    return script.run()
 
 
 if __name__ == "__main__":

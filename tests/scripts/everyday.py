@@ -13,26 +13,18 @@ Prints "done" and exits 0 once it has all three; exits 1 after 60 s.
 Usage: everyday.py JID PASSWORD PORT CA_FILE PEER URL
 """
 
-import asyncio
 import sys
 
-import slixmpp
+from slixrun import Script
 
 NS_MARKERS = "{urn:xmpp:chat-markers:0}"
 NS_OOB = "{jabber:x:oob}"
 
 
 def main() -> int:
-    jid, password, port, ca_file, peer, url = sys.argv[1:7]
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+    script = Script(("xep_0030", "xep_0066", "xep_0071", "xep_0333"), ("peer", "url"))
+    client, peer, url, done = script.client, script.arg("peer"), script.arg("url"), script.done
     got = set()
-    done = loop.create_future()
-
-    client = slixmpp.ClientXMPP(jid, password)
-    client.ca_certs = ca_file
-    for plugin in ("xep_0030", "xep_0066", "xep_0071", "xep_0333"):
-        client.register_plugin(plugin)
 
     async def start(_event):
         client.send_presence()
@@ -76,16 +68,7 @@ def main() -> int:
     client.add_event_handler("message", on_message)
     # slixmpp hands a body-less marker to its plugin's event only.
     client.add_event_handler("marker_displayed", on_message)
-    client.connect(address=("127.0.0.1", int(port)))
-    try:
-        loop.run_until_complete(asyncio.wait_for(done, 60))
-        loop.run_until_complete(asyncio.sleep(1))
-    except asyncio.TimeoutError:
-        print(f"timed out; got {sorted(got)}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        client.disconnect()
-    return 0
+    return script.run(linger=1, on_timeout=lambda: f"timed out; got {sorted(got)}")
 
 
 if __name__ == "__main__":

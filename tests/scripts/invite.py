@@ -10,22 +10,15 @@ slixmpp (Debian's python3-slixmpp) logs in as JID, prints "ready", and:
 Usage: invite.py JID PASSWORD PORT CA_FILE PEER OTHER_ROOM
 """
 
-import asyncio
 import sys
 
 import slixmpp
+from slixrun import Script
 
 
 def main() -> int:
-    jid, password, port, ca_file, peer, other_room = sys.argv[1:7]
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    done = loop.create_future()
-
-    client = slixmpp.ClientXMPP(jid, password)
-    client.ca_certs = ca_file
-    for plugin in ("xep_0030", "xep_0045", "xep_0249"):
-        client.register_plugin(plugin)
+    script = Script(("xep_0030", "xep_0045", "xep_0249"), ("peer", "other_room"))
+    client = script.client
 
     async def accept(msg):
         invite = msg["groupchat_invite"]
@@ -36,17 +29,12 @@ def main() -> int:
         )
         print(f"joined {room}", flush=True)
         client.plugin["xep_0249"].send_invitation(
-            slixmpp.JID(peer), slixmpp.JID(other_room), reason="come too"
+            slixmpp.JID(script.arg("peer")),
+            slixmpp.JID(script.arg("other_room")),
+            reason="come too",
         )
         print("invited peer", flush=True)
-        await loop.run_in_executor(None, sys.stdin.readline)
-        done.set_result(True)
-
-    def invited(msg):
-        task = loop.create_task(accept(msg))
-        task.add_done_callback(
-            lambda t: t.exception() and not done.done() and done.set_exception(t.exception())
-        )
+        await script.line()
 
     async def start(_event):
         client.send_presence()
@@ -54,16 +42,8 @@ def main() -> int:
         print("ready", flush=True)
 
     client.add_event_handler("session_start", start)
-    client.add_event_handler("groupchat_direct_invite", invited)
-    client.connect(address=("127.0.0.1", int(port)))
-    try:
-        loop.run_until_complete(asyncio.wait_for(done, 60))
-    except asyncio.TimeoutError:
-        print("timed out", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        client.disconnect()
-    return 0
+    client.add_event_handler("groupchat_direct_invite", lambda msg: script.finish(accept(msg)))
+    return script.run()
 
 
 if __name__ == "__main__":

@@ -13,10 +13,9 @@ Exits 1 after 60 s without all of it.
 Usage: message_actions.py JID PASSWORD PORT CA_FILE PEER
 """
 
-import asyncio
 import sys
 
-import slixmpp
+from slixrun import Script
 
 NS_REACTIONS = "{urn:xmpp:reactions:0}"
 NS_REPLY = "{urn:xmpp:reply:0}"
@@ -25,16 +24,9 @@ NS_FALLBACK = "{urn:xmpp:fallback:0}"
 
 
 def main() -> int:
-    jid, password, port, ca_file, peer = sys.argv[1:6]
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+    script = Script(("xep_0030", "xep_0444", "xep_0461", "xep_0424"), ("peer",))
+    client, peer, done = script.client, script.arg("peer"), script.done
     got = {}
-    done = loop.create_future()
-
-    client = slixmpp.ClientXMPP(jid, password)
-    client.ca_certs = ca_file
-    for plugin in ("xep_0030", "xep_0444", "xep_0461", "xep_0424"):
-        client.register_plugin(plugin)
 
     async def start(_event):
         client.send_presence()
@@ -83,17 +75,8 @@ def main() -> int:
     client.add_event_handler("message", on_message)
     # slixmpp hands a body-less reactions message to its plugin's event only.
     client.add_event_handler("reactions", on_message)
-    client.connect(address=("127.0.0.1", int(port)))
-    try:
-        loop.run_until_complete(asyncio.wait_for(done, 60))
-        # Let the last stanzas leave before the stream closes.
-        loop.run_until_complete(asyncio.sleep(1))
-    except asyncio.TimeoutError:
-        print(f"timed out; got {sorted(got)}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        client.disconnect()
-    return 0
+    # linger: the last stanzas leave before the stream closes.
+    return script.run(linger=1, on_timeout=lambda: f"timed out; got {sorted(got)}")
 
 
 if __name__ == "__main__":

@@ -7,21 +7,15 @@ whose body is EXPECT and prints "received". Exit 0 once both happened, 1 after 6
 Usage: second_device.py JID PASSWORD PORT CA_FILE TO BODY EXPECT
 """
 
-import asyncio
 import sys
 
-import slixmpp
+from slixrun import Script
 
 
 def main() -> int:
-    jid, password, port, ca_file, to, body, expect = sys.argv[1:8]
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    got = loop.create_future()
-
-    client = slixmpp.ClientXMPP(jid, password)
-    client.ca_certs = ca_file
-    client.register_plugin("xep_0280")
+    script = Script(("xep_0280",), ("to", "body", "expect"))
+    client, got = script.client, script.done
+    to, body, expect = script.arg("to"), script.arg("body"), script.arg("expect")
 
     async def start(_event):
         client.send_presence()
@@ -36,15 +30,10 @@ def main() -> int:
 
     client.add_event_handler("session_start", start)
     client.add_event_handler("message", on_message)
-    client.connect(address=("127.0.0.1", int(port)))
-    try:
-        loop.run_until_complete(asyncio.wait_for(got, 60))
-    except asyncio.TimeoutError:
-        print(f"no message {expect!r} within 60 s", file=sys.stderr, flush=True)
-        return 1
-    print("received", flush=True)
-    client.disconnect()
-    return 0
+    status = script.run(on_timeout=lambda: f"no message {expect!r} within 60 s")
+    if status == 0:
+        print("received", flush=True)
+    return status
 
 
 if __name__ == "__main__":

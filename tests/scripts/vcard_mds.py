@@ -17,28 +17,22 @@ profile's account, and:
 Usage: vcard_mds.py JID PASSWORD PORT CA_FILE PEER
 """
 
-import asyncio
 import sys
 import xml.etree.ElementTree as ET
 
 import slixmpp
+from slixrun import Script
 
 NS_MDS = "urn:xmpp:mds:displayed:0"
 NS_SID = "urn:xmpp:sid:0"
 NS_NICK = "http://jabber.org/protocol/nick"
+PLUGINS = ("xep_0030", "xep_0004", "xep_0054", "xep_0060", "xep_0163", "xep_0172")
 
 
 def main() -> int:
-    jid, password, port, ca_file, peer = sys.argv[1:6]
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    done = loop.create_future()
-
-    client = slixmpp.ClientXMPP(jid, password)
-    client.ca_certs = ca_file
-    for plugin in ("xep_0030", "xep_0004", "xep_0054", "xep_0060", "xep_0163", "xep_0172"):
-        client.register_plugin(plugin)
-    own = slixmpp.JID(jid).bare
+    script = Script(PLUGINS, ("peer",))
+    client, peer = script.client, script.arg("peer")
+    own = slixmpp.JID(script.arg("jid")).bare
 
     def mds_options():
         form = client.plugin["xep_0004"].make_form("submit")
@@ -83,11 +77,10 @@ def main() -> int:
         await client.plugin["xep_0172"].publish_nick("Bobby")
         print("published nick", flush=True)
 
-    async def commands():
-        while True:
-            line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
-            if not line:
-                return
+    async def steps():
+        await vcards()
+        await nicks()
+        while line := await script.line():
             if line == "fetch":
                 print(f"displayed {await fetch()}", flush=True)
             elif line.startswith("publish "):
@@ -99,24 +92,10 @@ def main() -> int:
     async def start(_event):
         client.send_presence(ppriority=-1)
         await client.get_roster()
-        try:
-            await vcards()
-            await nicks()
-            await commands()
-            done.set_result(True)
-        except Exception as e:  # the test reads stderr
-            done.set_exception(e)
+        script.finish(steps())
 
     client.add_event_handler("session_start", start)
-    client.connect(address=("127.0.0.1", int(port)))
-    try:
-        loop.run_until_complete(asyncio.wait_for(done, 60))
-    except asyncio.TimeoutError:
-        print("timed out", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        client.disconnect()
-    return 0
+    return script.run()
 
 
 if __name__ == "__main__":
