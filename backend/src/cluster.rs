@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter,
+    PaginatorTrait, QueryFilter,
 };
 
 use crate::db::entities::{daemon_node, profile_lease};
@@ -308,6 +308,10 @@ impl Cluster {
             .await?;
         if renewed.rows_affected == 0 {
             tracing::error!(node = %n.name, "another daemon took this daemon's node name");
+        } else if self.held_count().await? == lock(&self.tokens).len() as u64 {
+            // Nothing taken from us (only a daemon of another name takes a lease,
+            // and it changes the owner): a count, not a thousand rows, each beat.
+            return Ok(vec![]);
         }
         let held: HashMap<i32, i64> = profile_lease::Entity::find()
             .filter(profile_lease::Column::Owner.eq(n.name.as_str()))
@@ -326,6 +330,14 @@ impl Cluster {
             tokens.remove(p);
         }
         Ok(lost)
+    }
+
+    /// How many leases name this daemon.
+    async fn held_count(&self) -> Result<u64> {
+        Ok(profile_lease::Entity::find()
+            .filter(profile_lease::Column::Owner.eq(self.node.name.as_str()))
+            .count(&self.db)
+            .await?)
     }
 
     /// The fence of every history and outbox write for `profile_id`, run in the
