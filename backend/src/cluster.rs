@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter,
+    PaginatorTrait, QueryFilter, QuerySelect,
 };
 
 use crate::db::entities::{daemon_node, profile_lease};
@@ -233,31 +233,43 @@ impl Cluster {
     /// Takes the profile's lease (raising its token), or names its live owner.
     pub async fn acquire(&self, profile: &str, profile_id: i32) -> Result<i64> {
         let txn = crate::db::begin_write(&self.db, "taking a profile's lease", profile).await?;
-        let current = profile_lease::Entity::find_by_id(profile_id)
-            .one(&txn)
-            .await?;
-        if let Some(l) = &current
-            && l.owner != self.node.name
-            && self.live_nodes(&txn).await?.contains(&l.owner)
-        {
-            return Err(Error::OwnedElsewhere {
-                profile: profile.to_owned(),
-                owner: l.owner.clone(),
-            });
-        }
-        let token = current.map_or(1, |l| l.token + 1);
+        // The row first (unowned, token 0, unless it exists), then read it locked:
+        // on PostgreSQL two daemons taking a new profile at once wait for each other
+        // there (SQLite's BEGIN IMMEDIATE already has them one at a time).
         profile_lease::Entity::insert(profile_lease::ActiveModel {
             profile_id: Set(profile_id),
-            owner: Set(self.node.name.clone()),
-            token: Set(token),
+            owner: Set(String::new()),
+            token: Set(0),
         })
         .on_conflict(
             OnConflict::column(profile_lease::Column::ProfileId)
-                .update_columns([profile_lease::Column::Owner, profile_lease::Column::Token])
+                .do_nothing()
                 .to_owned(),
         )
+        .do_nothing()
         .exec(&txn)
         .await?;
+        let current = profile_lease::Entity::find_by_id(profile_id)
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("no lease row for profile #{profile_id}")))?;
+        if current.owner != self.node.name
+            && !current.owner.is_empty()
+            && self.live_nodes(&txn).await?.contains(&current.owner)
+        {
+            return Err(Error::OwnedElsewhere {
+                profile: profile.to_owned(),
+                owner: current.owner,
+            });
+        }
+        let token = current.token + 1;
+        profile_lease::Entity::update_many()
+            .col_expr(profile_lease::Column::Owner, Expr::value(self.node.name.as_str()))
+            .col_expr(profile_lease::Column::Token, Expr::value(token))
+            .filter(profile_lease::Column::ProfileId.eq(profile_id))
+            .exec(&txn)
+            .await?;
         txn.commit().await?;
         lock(&self.tokens).insert(profile_id, token);
         tracing::debug!(%profile, token, "lease acquired");
@@ -345,11 +357,15 @@ impl Cluster {
     /// live daemon holds the profile.
     pub async fn check(&self, db: &impl ConnectionTrait, profile_id: i32) -> Result<()> {
         let held = lock(&self.tokens).get(&profile_id).copied();
+        // Locked for share on PostgreSQL: a daemon taking the lease over waits for
+        // this write's transaction to end (SQLite: the write lock is held already).
         let lease = profile_lease::Entity::find_by_id(profile_id)
+            .lock_shared()
             .one(db)
             .await?;
         match (lease, held) {
             (None, _) => Ok(()),
+            (Some(l), _) if l.owner.is_empty() => Ok(()),
             (Some(l), Some(t)) if l.owner == self.node.name && l.token == t => Ok(()),
             (Some(l), None) if l.owner == self.node.name => Ok(()),
             (Some(l), _) => {
