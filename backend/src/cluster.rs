@@ -241,12 +241,7 @@ impl Cluster {
             owner: Set(String::new()),
             token: Set(0),
         })
-        .on_conflict(
-            OnConflict::column(profile_lease::Column::ProfileId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .do_nothing()
+        .on_conflict_do_nothing()
         .exec(&txn)
         .await?;
         let current = profile_lease::Entity::find_by_id(profile_id)
@@ -265,7 +260,10 @@ impl Cluster {
         }
         let token = current.token + 1;
         profile_lease::Entity::update_many()
-            .col_expr(profile_lease::Column::Owner, Expr::value(self.node.name.as_str()))
+            .col_expr(
+                profile_lease::Column::Owner,
+                Expr::value(self.node.name.as_str()),
+            )
             .col_expr(profile_lease::Column::Token, Expr::value(token))
             .filter(profile_lease::Column::ProfileId.eq(profile_id))
             .exec(&txn)
