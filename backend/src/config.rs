@@ -35,6 +35,7 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub log: LogConfig,
     pub storage: StorageConfig,
+    pub database: DatabaseConfig,
     pub bridge: BridgeConfig,
     pub xmpp: XmppConfig,
     pub plugins: PluginsConfig,
@@ -128,6 +129,23 @@ pub struct StorageConfig {
     pub data_dir: String,
 }
 
+/// Which database engine holds the data (`doc/storage.rst`).
+#[derive(Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// "" for SQLite at `storage.data_dir/perch.db`; `postgres://…` for PostgreSQL.
+    pub url: String,
+}
+
+/// The URL holds a password: never printed whole, not even by `{:?}`.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &crate::db::masked_url(&self.url))
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BridgeConfig {
@@ -195,6 +213,7 @@ impl Default for XmppConfig {
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
     pub log_level: Option<String>,
     pub allow_root: bool,
     pub bus: Option<String>,
@@ -249,6 +268,9 @@ impl Config {
         if let Some(v) = get("PERCH_DATA_DIR") {
             self.storage.data_dir = v;
         }
+        if let Some(v) = get("PERCH_DATABASE_URL") {
+            self.database.url = v;
+        }
         if let Some(v) = get("PERCH_BUS") {
             self.bridge.bus = v;
         }
@@ -274,6 +296,9 @@ impl Config {
     fn apply_overrides(&mut self, o: &Overrides) {
         if let Some(d) = &o.data_dir {
             self.storage.data_dir = d.display().to_string();
+        }
+        if let Some(u) = &o.database_url {
+            self.database.url.clone_from(u);
         }
         if let Some(l) = &o.log_level {
             self.log.level.clone_from(l);
@@ -308,6 +333,9 @@ impl Config {
         }
         if self.log.max_bytes < 4096 {
             return Err(bad("log.max_bytes", "must be at least 4096".into()));
+        }
+        if let Err(reason) = crate::db::Target::from_url(&self.database.url, Path::new("")) {
+            return Err(bad("database.url", reason));
         }
         if self.xmpp.connect_attempts == 0 {
             return Err(bad("xmpp.connect_attempts", "must be at least 1".into()));
@@ -372,6 +400,12 @@ impl Config {
     }
 
     /// The data directory in force.
+    /// The database to open: `database.url`, or SQLite in the data dir.
+    pub fn database(&self) -> crate::db::Target {
+        crate::db::Target::from_url(&self.database.url, &self.data_dir().join("perch.db"))
+            .unwrap_or_else(|_| crate::db::Target::Sqlite(self.data_dir().join("perch.db")))
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         if self.storage.data_dir.is_empty() {
             paths::data_dir()

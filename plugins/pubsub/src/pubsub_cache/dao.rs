@@ -363,7 +363,7 @@ pub async fn store_items(
         .await
         .map_err(sqlx_err)?
     {
-        Some(row) => sqlx::Row::try_get(&row, 0).map_err(sqlx_err)?,
+        Some(row) => row.try_get(0).map_err(sqlx_err)?,
         None => 0,
     };
     for (sql, chunk, texts, last) in chunks {
