@@ -1019,6 +1019,11 @@ impl Perchd {
         self.bus.connection().await
     }
 
+    /// Whether `name` exists in perchd's data directory.
+    pub fn data_dir_has(&self, name: &str) -> bool {
+        self.data_dir.join(name).exists()
+    }
+
     /// The daemon's temporary directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()

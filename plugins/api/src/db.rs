@@ -158,6 +158,15 @@ pub fn portable_sql(backend: sea_orm::DbBackend, sql: &str) -> std::borrow::Cow<
     Cow::Owned(out)
 }
 
+/// A raw statement written once with `?` placeholders, for `backend`
+/// ([`portable_sql`]).
+pub fn statement<I>(backend: sea_orm::DbBackend, sql: &str, values: I) -> sea_orm::Statement
+where
+    I: IntoIterator<Item = sea_orm::Value>,
+{
+    sea_orm::Statement::from_sql_and_values(backend, portable_sql(backend, sql), values)
+}
+
 /// Whether `sql` has a `$1`-style placeholder (sea-orm's PostgreSQL queries do).
 fn has_numbered(sql: &str) -> bool {
     sql.as_bytes()

@@ -43,7 +43,8 @@ pub(crate) async fn judge(
     } else {
         format!("{NAME}({args})")
     };
-    let plan: String = sqlx::query(sqlx::AssertSqlSafe(format!(
+    // `EXPLAIN (FORMAT JSON)` answers one `json` value.
+    let plan: serde_json::Value = sqlx::query(sqlx::AssertSqlSafe(format!(
         "EXPLAIN (FORMAT JSON) EXECUTE {call}"
     )))
     .persistent(false)
@@ -51,8 +52,6 @@ pub(crate) async fn judge(
     .await?
     .try_get(0)?;
     let _ = conn.close().await;
-    let plan: serde_json::Value =
-        serde_json::from_str(&plan).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     let mut reached = Vec::new();
     relations(&plan, &mut reached);
     for (table, access) in reached {
