@@ -17,6 +17,8 @@ use sea_orm::{
 
 use super::model::SyncState;
 
+/// Written once, in SQLite's spelling (`?` placeholders): the store makes each
+/// statement PostgreSQL's when it runs there (`perch_plugin_api::db::portable_sql`).
 const B: DbBackend = DbBackend::Sqlite;
 
 pub fn db_err(e: sea_orm::DbErr) -> HostError {
