@@ -72,6 +72,8 @@ impl Postgres {
             .arg("-D")
             .arg(&data)
             .args(["-A", "scram-sha-256", "-U", PG_USER, "--no-sync"])
+            // Text sorts by code point, as in SQLite (doc/storage.rst).
+            .args(["-E", "UTF8", "--locale=C"])
             .arg(format!("--pwfile={}", pw.display()));
         run_checked(initdb, Duration::from_secs(120)).context("initdb")?;
         pg.start_server()?;

@@ -108,7 +108,8 @@ conformance!(
     history_and_outbox,
     roster,
     params,
-    plugin_store
+    plugin_store,
+    omemo_store
 );
 
 /// Every migration applies, once; a database a newer Perch migrated is refused.
@@ -441,4 +442,72 @@ async fn plugin_store(engine: Engine) {
         .await
         .unwrap();
     assert!(rows.is_empty());
+}
+
+/// The OMEMO plugin's store (`omemo_*`): the identity kept once, trust per key,
+/// encrypted conversations; all go with the profile.
+async fn omemo_store(engine: Engine) {
+    use perch_plugins_e2ee::xep_0384::store;
+    let (db, p) = with_alice(&engine).await;
+    let omemo = PluginStore::new(
+        db.clone(),
+        "XEP-0384",
+        &[
+            "omemo_identity",
+            "omemo_prekeys",
+            "omemo_device",
+            "omemo_trust",
+            "omemo_session",
+            "omemo_conversation",
+        ],
+    );
+    assert_eq!(store::identity(&omemo, p).await.unwrap(), None);
+    assert!(
+        store::save_identity(&omemo, p, 4242, "sealed-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store::save_identity(&omemo, p, 7, "sealed-2")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store::identity(&omemo, p).await.unwrap(),
+        Some((4242, "sealed-1".into()))
+    );
+    let bob = "bob@example.org";
+    store::set_trust(&omemo, p, bob, "fp-b", "blind")
+        .await
+        .unwrap();
+    store::set_trust(&omemo, p, bob, "fp-a", "verified")
+        .await
+        .unwrap();
+    store::set_trust(&omemo, p, bob, "fp-b", "blind")
+        .await
+        .unwrap();
+    store::end_blind_trust(&omemo, p, bob).await.unwrap();
+    assert_eq!(
+        store::trusts(&omemo, p, bob).await.unwrap(),
+        [
+            ("fp-a".to_owned(), "verified".to_owned()),
+            ("fp-b".to_owned(), "undecided".to_owned())
+        ]
+    );
+    assert_eq!(
+        store::trust(&omemo, p, bob, "fp-a")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("verified")
+    );
+    assert!(!store::encrypted(&omemo, p, bob).await.unwrap());
+    store::set_encrypted(&omemo, p, bob, true).await.unwrap();
+    store::set_encrypted(&omemo, p, bob, true).await.unwrap();
+    assert!(store::encrypted(&omemo, p, bob).await.unwrap());
+    store::set_encrypted(&omemo, p, bob, false).await.unwrap();
+    assert!(!store::encrypted(&omemo, p, bob).await.unwrap());
+    engine.profiles(&db).delete("alice").await.unwrap();
+    assert_eq!(store::identity(&omemo, p).await.unwrap(), None);
+    assert!(store::trusts(&omemo, p, bob).await.unwrap().is_empty());
 }
