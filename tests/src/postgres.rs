@@ -72,8 +72,9 @@ impl Postgres {
             .arg("-D")
             .arg(&data)
             .args(["-A", "scram-sha-256", "-U", PG_USER, "--no-sync"])
-            // Text sorts by code point, as in SQLite (doc/storage.rst).
-            .args(["-E", "UTF8", "--locale=C"])
+            // Text sorts by code point, as in SQLite, and non-ASCII letters are
+            // letters to the full-text parser (doc/storage.rst).
+            .args(["-E", "UTF8", "--locale=C.UTF-8"])
             .arg(format!("--pwfile={}", pw.display()));
         run_checked(initdb, Duration::from_secs(120)).context("initdb")?;
         pg.start_server()?;

@@ -109,7 +109,8 @@ conformance!(
     roster,
     params,
     plugin_store,
-    omemo_store
+    omemo_store,
+    pubsub_cache
 );
 
 /// Every migration applies, once; a database a newer Perch migrated is refused.
@@ -510,4 +511,127 @@ async fn omemo_store(engine: Engine) {
     engine.profiles(&db).delete("alice").await.unwrap();
     assert_eq!(store::identity(&omemo, p).await.unwrap(), None);
     assert!(store::trusts(&omemo, p, bob).await.unwrap().is_empty());
+}
+
+fn cache_item(id: &str, text: &str) -> perch_plugins_pubsub::pubsub_cache::dao::NewItem {
+    perch_plugins_pubsub::pubsub_cache::dao::NewItem {
+        item_id: id.into(),
+        publisher: Some("bob@example.org".into()),
+        data: format!("<entry xmlns='urn:test'>{text}</entry>"),
+        parsed: None,
+        text: text.into(),
+    }
+}
+
+/// The item ids a search finds, in its order; `None` when the full-text query is
+/// refused (by the translation on PostgreSQL, by FTS5 on SQLite: `dao::fts_error`
+/// says so on both).
+async fn found(cache: &PluginStore, pid: i32, query: serde_json::Value) -> Option<Vec<String>> {
+    use perch_plugins_pubsub::pubsub_cache::{dao, search};
+    let q: search::Query = serde_json::from_value(query).unwrap();
+    let fts = q.fts.clone().unwrap_or_default();
+    let Ok(built) = search::build_for(&q, &[pid], cache.get_database_backend()) else {
+        assert!(dao::fts_error(cache, &fts).await.is_some(), "{fts}");
+        return None;
+    };
+    match dao::query(cache, &built.sql, built.values).await {
+        Ok(rows) => Some(
+            rows.iter()
+                .map(|r| r.try_get("", "item_id").unwrap())
+                .collect(),
+        ),
+        Err(e) => {
+            assert!(dao::fts_error(cache, &fts).await.is_some(), "{fts}: {e}");
+            None
+        }
+    }
+}
+
+/// The pubsub cache: items stored in order (an edit moves the item to the end and
+/// re-indexes it), full-text search with FTS5's query language (terms, phrases,
+/// prefixes, AND, OR, NOT, parentheses) giving the same items on both engines,
+/// ordering, a bad query reported as such, purge and reset.
+async fn pubsub_cache(engine: Engine) {
+    use perch_plugins_pubsub::pubsub_cache::dao;
+    use serde_json::json;
+    let (db, p) = with_alice(&engine).await;
+    let cache = PluginStore::new(
+        db.clone(),
+        "PUBSUB_CACHE",
+        &["pubsub_node", "pubsub_item", "pubsub_item_fts"],
+    );
+    let node = dao::node_ensure(&cache, p, "pubsub.example.org", "blog")
+        .await
+        .unwrap();
+    let items = vec![
+        cache_item("i1", "Échec du projet alpha"),
+        cache_item("i2", "alpha beta gamma"),
+        cache_item("i3", "Hello, world"),
+    ];
+    assert_eq!(
+        dao::store_items(&cache, node.id, 1, items, true)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(dao::count(&cache, node.id).await.unwrap(), 3);
+    let ids = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    for (fts, expected) in [
+        ("alpha", ids(&["i2", "i1"])),
+        ("ALPHA beta", ids(&["i2"])),
+        ("alpha NOT beta", ids(&["i1"])),
+        ("alpha OR hello", ids(&["i3", "i2", "i1"])),
+        ("\"beta gamma\"", ids(&["i2"])),
+        ("\"gamma beta\"", ids(&[])),
+        ("hel*", ids(&["i3"])),
+        ("(hello OR échec) AND NOT alpha", None),
+        ("(hello OR échec) AND projet", ids(&["i1"])),
+        ("(hello OR échec) projet", None),
+        ("text:world", ids(&["i3"])),
+        ("alpha AND", None),
+        ("\"unterminated", None),
+    ] {
+        assert_eq!(
+            found(&cache, p, json!({ "fts": fts })).await,
+            expected,
+            "{fts}"
+        );
+    }
+    let ranked = json!({"fts": "alpha", "order_by": [{"key": "rank", "desc": true}]});
+    assert_eq!(found(&cache, p, ranked).await.map(|v| v.len()), Some(2));
+    let by_id = json!({"order_by": [{"key": "item_id", "desc": true}]});
+    assert_eq!(found(&cache, p, by_id).await, ids(&["i3", "i2", "i1"]));
+    let oldest = json!({"order_by": [{"key": "creation"}], "limit": 2});
+    assert_eq!(found(&cache, p, oldest).await, ids(&["i1", "i2"]));
+
+    // An edit (a notification, not a sync page) re-indexes the item and moves it last.
+    let edit = vec![cache_item("i1", "omega")];
+    dao::store_items(&cache, node.id, 1, edit, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        found(&cache, p, json!({"fts": "alpha"})).await,
+        ids(&["i2"])
+    );
+    assert_eq!(
+        found(&cache, p, json!({"fts": "omega"})).await,
+        ids(&["i1"])
+    );
+    let unchanged = vec![cache_item("i2", "alpha beta gamma")];
+    dao::store_items(&cache, node.id, 1, unchanged, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        found(&cache, p, json!({"fts": "gamma"})).await,
+        ids(&["i2"])
+    );
+
+    let purged = dao::purge_where(&cache, "i.item_id = ?", vec!["i3".into()])
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    assert_eq!(dao::count(&cache, node.id).await.unwrap(), 2);
+    assert_eq!(found(&cache, p, json!({"fts": "hello"})).await, ids(&[]));
+    dao::reset(&cache).await.unwrap();
+    assert_eq!(found(&cache, p, json!({})).await, ids(&[]));
 }

@@ -88,8 +88,9 @@ END;
 /// PostgreSQL's full-text index: one row per item (`rowid` is the item's id, as the
 /// FTS5 table's), its text as a `tsvector` (the `simple` configuration: no stemming,
 /// no stop words, as FTS5's `unicode61`), under a GIN index; goes with its item. The
-/// trigger drops the entry when the payload is replaced (the writer then indexes the
-/// new text), as the SQLite trigger of migration 006 does.
+/// trigger drops the entry when the payload is written (the writer then indexes the
+/// new text), as the SQLite trigger of migration 006 does: both fire on an update that
+/// sets `data`, changed or not.
 pub(crate) const PG_FTS: &str = r#"
 CREATE TABLE pubsub_item_fts (
     rowid BIGINT PRIMARY KEY REFERENCES pubsub_item(id) ON DELETE CASCADE,
@@ -102,8 +103,7 @@ BEGIN
     RETURN NEW;
 END $$;
 CREATE TRIGGER pubsub_item_fts_au AFTER UPDATE OF data ON pubsub_item
-    FOR EACH ROW WHEN (OLD.data IS DISTINCT FROM NEW.data)
-    EXECUTE FUNCTION pubsub_item_fts_au();
+    FOR EACH ROW EXECUTE FUNCTION pubsub_item_fts_au();
 "#;
 
 const PG_DOWN: &str = r#"
