@@ -20,80 +20,11 @@ pub use migrator::{Migrator, MigratorTrait, known_migrations};
 
 pub use perch_plugin_api::db::{WRITE_LOCK_DEADLINE, begin_write};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+pub use crate::config::{DatabaseTarget as Target, masked_url};
 
 use sea_orm::{DatabaseConnection, DbErr};
-
-/// Which database perchd opens.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Target {
-    /// A SQLite file (created when missing).
-    Sqlite(PathBuf),
-    /// A PostgreSQL database, by its `postgres://` URL (which may hold a password).
-    Postgres(String),
-}
-
-impl std::fmt::Debug for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.shown())
-    }
-}
-
-impl Target {
-    /// `url` ("" for SQLite at `sqlite_path`), or why it names no engine Perch has.
-    pub fn from_url(url: &str, sqlite_path: &Path) -> Result<Self, String> {
-        let url = url.trim();
-        if url.is_empty() {
-            return Ok(Self::Sqlite(sqlite_path.to_path_buf()));
-        }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(url.to_owned()));
-        }
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            return Ok(Self::Sqlite(PathBuf::from(path)));
-        }
-        Err(format!(
-            "{} is neither postgres://… nor sqlite://PATH (\"\" for SQLite in the data dir)",
-            masked_url(url)
-        ))
-    }
-
-    /// How logs and errors name it: a path, or the URL with its password masked.
-    pub fn shown(&self) -> String {
-        match self {
-            Self::Sqlite(p) => p.display().to_string(),
-            Self::Postgres(url) => masked_url(url),
-        }
-    }
-}
-
-/// `url` with its password (in the user part or a `password=` parameter) replaced by
-/// `***`: what every log line and error shows of a database URL.
-pub fn masked_url(url: &str) -> String {
-    let mut out = url.to_owned();
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@')
-            && let Some(colon) = rest[..at].find(':')
-        {
-            let start = scheme_end + 3 + colon + 1;
-            out.replace_range(start..scheme_end + 3 + at, "***");
-        }
-    }
-    if let Some(q) = out.find('?') {
-        let (base, query) = out.split_at(q + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => kv.to_owned(),
-            })
-            .collect();
-        out = format!("{base}{}", query.join("&"));
-    }
-    out
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbOpenError {
