@@ -49,6 +49,13 @@ fn postgres_body(perchd: &mut Perchd, prosody: &Prosody) -> Result<()> {
     ];
     assert_history(perchd, "alice", &[], &alice_expected)?;
     assert_history(perchd, "bob", &[], &bob_expected)?;
+    // Every plugin's store worked on the way (OMEMO's keys, rooms, blocklist…).
+    let log = perchd.log_text()?;
+    ensure!(
+        !log.contains("Query Error") && !log.contains("error returned from database"),
+        "a store failed on PostgreSQL:\n{}",
+        perch_tests::tail_lines(&log, 40)
+    );
     let profiles_before = perchd.cli_json(&["profile", "list"])?;
 
     perchd.stop()?;
