@@ -35,6 +35,7 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub log: LogConfig,
     pub storage: StorageConfig,
+    pub database: DatabaseConfig,
     pub bridge: BridgeConfig,
     pub xmpp: XmppConfig,
     pub plugins: PluginsConfig,
@@ -138,6 +139,23 @@ pub struct StorageConfig {
     pub data_dir: String,
 }
 
+/// Which database engine holds the data (`doc/storage.rst`).
+#[derive(Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// "" for SQLite at `storage.data_dir/perch.db`; `postgres://…` for PostgreSQL.
+    pub url: String,
+}
+
+/// The URL holds a password: never printed whole, not even by `{:?}`.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &masked_url(&self.url))
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BridgeConfig {
@@ -201,10 +219,82 @@ impl Default for XmppConfig {
     }
 }
 
+/// Which database perchd opens (the storage layer opens it, and calls it `Target`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// A SQLite file (created when missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, by its `postgres://` URL (which may hold a password).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
+impl DatabaseTarget {
+    /// `url` ("" for SQLite at `sqlite_path`), or why it names no engine Perch has.
+    pub fn from_url(url: &str, sqlite_path: &Path) -> Result<Self, String> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Ok(Self::Sqlite(sqlite_path.to_path_buf()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        Err(format!(
+            "{} is neither postgres://… nor sqlite://PATH (\"\" for SQLite in the data dir)",
+            masked_url(url)
+        ))
+    }
+
+    /// How logs and errors name it: a path, or the URL with its password masked.
+    pub fn shown(&self) -> String {
+        match self {
+            Self::Sqlite(p) => p.display().to_string(),
+            Self::Postgres(url) => masked_url(url),
+        }
+    }
+}
+
+/// `url` with its password (in the user part or a `password=` parameter) replaced by
+/// `***`: what every log line and error shows of a database URL.
+pub fn masked_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            let start = scheme_end + 3 + colon + 1;
+            out.replace_range(start..scheme_end + 3 + at, "***");
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (base, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out = format!("{base}{}", query.join("&"));
+    }
+    out
+}
+
 /// Overrides from the command line (highest precedence).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
     pub log_level: Option<String>,
     pub allow_root: bool,
     pub bus: Option<String>,
@@ -259,6 +349,9 @@ impl Config {
         if let Some(v) = get("PERCH_DATA_DIR") {
             self.storage.data_dir = v;
         }
+        if let Some(v) = get("PERCH_DATABASE_URL") {
+            self.database.url = v;
+        }
         if let Some(v) = get("PERCH_BUS") {
             self.bridge.bus = v;
         }
@@ -284,6 +377,9 @@ impl Config {
     fn apply_overrides(&mut self, o: &Overrides) {
         if let Some(d) = &o.data_dir {
             self.storage.data_dir = d.display().to_string();
+        }
+        if let Some(u) = &o.database_url {
+            self.database.url.clone_from(u);
         }
         if let Some(l) = &o.log_level {
             self.log.level.clone_from(l);
@@ -318,6 +414,9 @@ impl Config {
         }
         if self.log.max_bytes < 4096 {
             return Err(bad("log.max_bytes", "must be at least 4096".into()));
+        }
+        if let Err(reason) = DatabaseTarget::from_url(&self.database.url, Path::new("")) {
+            return Err(bad("database.url", reason));
         }
         if self.xmpp.connect_attempts == 0 {
             return Err(bad("xmpp.connect_attempts", "must be at least 1".into()));
@@ -382,6 +481,12 @@ impl Config {
     }
 
     /// The data directory in force.
+    /// The database to open: `database.url`, or SQLite in the data dir.
+    pub fn database(&self) -> DatabaseTarget {
+        DatabaseTarget::from_url(&self.database.url, &self.data_dir().join("perch.db"))
+            .unwrap_or_else(|_| DatabaseTarget::Sqlite(self.data_dir().join("perch.db")))
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         if self.storage.data_dir.is_empty() {
             paths::data_dir()

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::error::Result;
 
@@ -21,7 +21,7 @@ pub async fn set(
     name: &str,
     value: &str,
 ) -> Result<()> {
-    db.execute_raw(Statement::from_sql_and_values(
+    db.execute_raw(perch_plugin_api::db::statement(
         db.get_database_backend(),
         "INSERT INTO libervia_param (profile_id, category, name, value) VALUES (?, ?, ?, ?) \
          ON CONFLICT (profile_id, category, name) DO UPDATE SET value = excluded.value",
@@ -42,7 +42,7 @@ pub async fn all(
     profile_id: i32,
 ) -> Result<HashMap<(String, String), String>> {
     let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
+        .query_all_raw(perch_plugin_api::db::statement(
             db.get_database_backend(),
             "SELECT category, name, value FROM libervia_param WHERE profile_id = ?",
             [profile_id.into()],

@@ -665,10 +665,10 @@ impl Profiles {
     /// The priority a session announces first: the `Connection/Priority` a Libervia
     /// frontend set for the profile (`libervia_param`), else 0.
     pub async fn initial_priority(&self, profile_id: i32) -> Result<i8> {
-        use sea_orm::{ConnectionTrait, Statement};
+        use sea_orm::ConnectionTrait;
         let row = self
             .db
-            .query_one_raw(Statement::from_sql_and_values(
+            .query_one_raw(perch_plugin_api::db::statement(
                 self.db.get_database_backend(),
                 "SELECT value FROM libervia_param \
                  WHERE profile_id = ? AND category = 'Connection' AND name = 'Priority'",

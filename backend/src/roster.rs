@@ -34,7 +34,7 @@ pub struct RosterStore {
 }
 
 fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(db.get_database_backend(), sql, values)
+    perch_plugin_api::db::statement(db.get_database_backend(), sql, values)
 }
 
 impl RosterStore {

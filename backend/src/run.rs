@@ -20,9 +20,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let data_dir: PathBuf = config.data_dir();
     create_private_dir(&data_dir)?;
     let sealer = Sealer::load_or_create(&data_dir.join("secret.key"))?;
-    let db_path = data_dir.join("perch.db");
-    let db = crate::db::open_sqlite(&db_path).await?;
-    tracing::info!(database = %db_path.display(), "database ready");
+    let target = config.database();
+    let db = crate::db::open(&target).await?;
+    tracing::info!(database = %target.shown(), "database ready");
 
     let cluster = Cluster::join(db.clone(), &config.cluster.node)
         .await

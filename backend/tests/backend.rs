@@ -483,5 +483,7 @@ mod libervia_params;
 mod plugin_boundary;
 #[path = "backend/search_sql.rs"]
 mod search_sql;
+#[path = "backend/storage_conformance.rs"]
+mod storage_conformance;
 #[path = "backend/typed_actions.rs"]
 mod typed_actions;

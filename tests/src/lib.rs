@@ -36,6 +36,8 @@ pub mod ejabberd;
 #[cfg(test)]
 mod layering;
 pub mod libervia;
+pub mod postgres;
+pub use postgres::Postgres;
 pub mod raw_client;
 pub mod tinyfs;
 pub use ejabberd::Ejabberd;
@@ -277,6 +279,12 @@ pub(crate) fn read_from(path: &Path, offset: u64) -> String {
         .unwrap_or(usize::MAX)
         .min(bytes.len());
     String::from_utf8_lossy(&bytes[start..]).into_owned()
+}
+
+/// Whether the tests run as root (as CI does): some servers refuse to.
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 fn keep_dirs() -> bool {
@@ -928,6 +936,17 @@ impl Perchd {
         Self::start_full(extra_toml, &[], data_dir)
     }
 
+    /// Like [`Perchd::start_with_config`], on the database at `url` (`[database] url`,
+    /// e.g. a [`Postgres`]'s) rather than SQLite in the data dir.
+    pub fn start_on_database(extra_toml: &str, url: &str) -> Result<Self> {
+        let mut table = toml::Table::new();
+        table.insert("url".into(), toml::Value::String(url.to_owned()));
+        let mut db = toml::Table::new();
+        db.insert("database".into(), toml::Value::Table(table));
+        let extra = merge_toml(extra_toml, &toml::to_string(&db)?)?;
+        Self::start_full(&extra, &[], None)
+    }
+
     /// Like [`Perchd::start_with_config`], with environment variables set (`Some`) or
     /// removed (`None`) for perchd and the CLI (e.g. no `XDG_RUNTIME_DIR`).
     pub fn start_with_env(extra_toml: &str, env: &[(&str, Option<&str>)]) -> Result<Self> {
@@ -999,6 +1018,11 @@ impl Perchd {
     /// A new zbus connection to perchd's private bus (needs a Tokio runtime).
     pub async fn bus_connection(&self) -> Result<zbus::Connection> {
         self.bus.connection().await
+    }
+
+    /// Whether `name` exists in perchd's data directory.
+    pub fn data_dir_has(&self, name: &str) -> bool {
+        self.data_dir.join(name).exists()
     }
 
     /// The daemon's temporary directory.

@@ -1096,6 +1096,8 @@ mod muc;
 mod omemo;
 #[path = "e2e/omemo_libervia.rs"]
 mod omemo_libervia;
+#[path = "e2e/postgres.rs"]
+mod postgres;
 #[path = "e2e/pubsub.rs"]
 mod pubsub;
 #[path = "e2e/read_state.rs"]

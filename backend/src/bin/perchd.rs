@@ -17,6 +17,10 @@ struct Args {
     /// Where the database and key live (default: $XDG_DATA_HOME/perch).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// The database: postgres://USER:PASSWORD@HOST:PORT/NAME for PostgreSQL (default:
+    /// SQLite, perch.db in the data dir).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// error, warn, info, debug, trace, or a tracing filter.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
     }
     let overrides = Overrides {
         data_dir: args.data_dir,
+        database_url: args.database_url,
         log_level: args.log_level,
         allow_root: args.allow_root,
         bus: args.bus,

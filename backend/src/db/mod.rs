@@ -1,27 +1,44 @@
-//! The database: opening it, migrating it, and refusing one we don't understand.
+//! The database: choosing its engine, opening it, migrating it, and refusing one we
+//! don't understand.
 //!
-//! SQLite in WAL mode by default (one file, no server to run). Migrations come from
-//! the `perch-migration` crate (the core's tables) and the plugin crates (their own),
-//! composed in [`migrator`], and run at every start; a database that records a
-//! migration this binary does not know was written by a newer Perch, and is refused
-//! with a clear message — and left untouched — rather than half-understood.
+//! Two engines behind one boundary ([`open`], `doc/storage.rst`): SQLite in WAL mode
+//! by default (one file, no server to run: [`sqlite`]), and PostgreSQL for services
+//! that hold many accounts ([`postgres`]). Above this module, code sees a sea-orm
+//! `DatabaseConnection` and branches on its backend only where the SQL must differ.
+//! Migrations come from the `perch-migration` crate (the core's tables) and the
+//! plugin crates (their own), composed in [`migrator`], and run at every start; a
+//! database that records a migration this binary does not know was written by a
+//! newer Perch, and is refused with a clear message — and left untouched — rather
+//! than half-understood.
 
 pub mod entities;
 pub mod migrator;
+pub mod postgres;
+pub mod sqlite;
 
 pub use migrator::{Migrator, MigratorTrait, known_migrations};
 
 pub use perch_plugin_api::db::{WRITE_LOCK_DEADLINE, begin_write};
 
 use std::path::Path;
-use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+pub use crate::config::{DatabaseTarget as Target, masked_url};
+
+use sea_orm::{DatabaseConnection, DbErr};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbOpenError {
     #[error("cannot open database {path}: {source}")]
     Open { path: String, source: DbErr },
+    /// PostgreSQL could not be reached (refused, unknown host, timed out).
+    #[error(
+        "cannot reach the database at {url}: {reason}; is PostgreSQL running there, \
+         and does database.url (or --database-url) name it?"
+    )]
+    Unreachable { url: String, reason: String },
+    /// PostgreSQL refused the credentials of the URL.
+    #[error("the database at {url} refused the user or password of database.url: {reason}")]
+    Auth { url: String, reason: String },
     #[error(
         "database {path} was written by a newer Perch: it records migrations this perchd \
          does not know ({unknown}); upgrade perchd or use another --data-dir. The database \
@@ -32,143 +49,20 @@ pub enum DbOpenError {
     Migrate { path: String, source: DbErr },
 }
 
+/// Opens (creating the SQLite file if needed) and migrates the database.
+pub async fn open(target: &Target) -> Result<DatabaseConnection, DbOpenError> {
+    match target {
+        Target::Sqlite(path) => sqlite::open(path).await,
+        Target::Postgres(url) => postgres::open(url).await,
+    }
+}
+
 /// Opens (creating if needed) and migrates the SQLite database at `path`.
 pub async fn open_sqlite(path: &Path) -> Result<DatabaseConnection, DbOpenError> {
-    let shown = path.display().to_string();
-    let mut opt = ConnectOptions::new("sqlite://perch.db?mode=rwc");
-    let file = path.to_path_buf();
-    // Two pooled connections, not four: every connection keeps its own page cache,
-    // prepared statements and FTS5 buffers, and the pool hands out its idle
-    // connections in turn, so each one warms up. A sync writes on one while reads
-    // and the checkpointer share the other (SQLite has one writer at a time anyway).
-    // Two connections with 256 KiB of cache each keep perchd's RSS several MB lower
-    // after many searches (doc/performance.rst, "Design figures").
-    opt.max_connections(2)
-        .min_connections(1)
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(move |o| {
-            o.filename(&file)
-                .create_if_missing(true)
-                // 8 KiB pages (for databases created from now on; SQLite's default is
-                // 4 KiB): a cache sync writes about 1 KiB a row, and larger pages cut
-                // the B-tree and WAL work per row (ingest faster, reads unchanged:
-                // doc/performance.rst, "Design figures").
-                .page_size(8192)
-                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-                // A writer waits for the lock rather than fail: a single statement
-                // waits this long inside SQLite; a transaction that writes starts
-                // with `begin_write` (BEGIN IMMEDIATE), which logs a wait past
-                // WRITE_LOCK_DEADLINE and asks again when this runs out.
-                .busy_timeout(BUSY_TIMEOUT)
-                .foreign_keys(true)
-                // 256 KiB of page cache per connection (SQLite's default is 2 MiB):
-                // the B-tree's inner pages of a cached read still fit (32 pages of
-                // 8 KiB); the rest comes from the OS's file cache, which perchd's RSS
-                // does not count.
-                .pragma("cache_size", "-256")
-                // The background checkpointer below does this work; a writer only
-                // checkpoints by itself past 64 MiB of WAL (SQLite's default is 1,000
-                // pages), should the checkpointer fall behind.
-                .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
-        });
-    opt.map_sqlx_sqlite_pool_opts(|o| o.after_release(|conn, _| Box::pin(sane_after_use(conn))));
-    let db = Database::connect(opt)
-        .await
-        .map_err(|source| DbOpenError::Open {
-            path: shown.clone(),
-            source,
-        })?;
-    migrate(&db, &shown).await?;
-    tokio::spawn(checkpointer(db.clone(), shown));
-    Ok(db)
+    sqlite::open(path).await
 }
 
-/// Whether a connection going back to the pool may be used again.
-///
-/// Why: a statement that fails with `SQLITE_FULL` (a full disk) inside a
-/// transaction makes SQLite roll the whole transaction back by itself; the rollback
-/// sqlx then sends fails ("no transaction is active"), and sqlx goes on counting the
-/// connection as inside a transaction. The next transaction on it became a
-/// savepoint of a transaction that never ends: its writes "succeeded" and were
-/// never seen by any other connection, and it held the write lock (measured on a
-/// 6 MB tmpfs, `doc/reliability.rst`, "Full disk"). Such a connection is closed
-/// here (the pool opens a fresh one). A transaction merely dropped has its rollback
-/// queued on the connection's worker; a ping waits for it to have run.
-async fn sane_after_use(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
-    use sqlx::Connection;
-    if !conn.is_in_transaction() {
-        return Ok(true);
-    }
-    conn.ping().await?;
-    if conn.is_in_transaction() {
-        tracing::warn!(
-            "a database connection is stuck in a failed transaction (a full disk?); closed"
-        );
-        return Ok(false);
-    }
-    Ok(true)
-}
-
-/// How long SQLite makes a statement wait for another connection's lock before it
-/// answers "database is locked" (SQLite's default is 0, sqlx's 5 s): a single write
-/// statement has no other way to wait, and no transaction of ours should hold the
-/// lock anywhere near this long.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// WAL pages past which a committing connection checkpoints by itself.
-const WAL_AUTOCHECKPOINT_PAGES: u32 = 8192;
-
-/// Copies the WAL back into the database file off the writers' path.
-///
-/// Why: a checkpoint ends with an fsync of everything copied, and SQLite runs it in
-/// whichever connection commits past the threshold — during a cache sync, that is
-/// the sync's writer, which then waits for the disk every few pages (ingest got a
-/// third faster when this moved here: doc/performance.rst, "Design figures").
-/// A passive checkpoint never blocks readers or writers. Every 100 ms while the WAL
-/// grows (a sync at full speed stays well under the writers' own 64 MiB threshold in
-/// that time), every 500 ms when it is idle; ends when the pool is closed.
-async fn checkpointer(db: DatabaseConnection, shown: String) {
-    use sqlx::Row as _;
-    let pool = db.get_sqlite_connection_pool();
-    let mut last = (0, 0);
-    loop {
-        if pool.is_closed() {
-            return;
-        }
-        let frames = match checkpoint(pool).await {
-            Ok(r) => (
-                r.try_get::<i64, _>(1).unwrap_or(0),
-                r.try_get::<i64, _>(2).unwrap_or(0),
-            ),
-            Err(e) => {
-                if !pool.is_closed() {
-                    tracing::warn!(path = %shown, error = %e, "WAL checkpoint failed");
-                }
-                (0, 0)
-            }
-        };
-        let busy = frames != last && frames.0 > 0;
-        last = frames;
-        tokio::time::sleep(Duration::from_millis(if busy { 100 } else { 500 })).await;
-    }
-}
-
-/// One passive checkpoint, on a connection that has read the schema first: run as
-/// the first statement of a new connection to a database with 8 KiB pages, the
-/// checkpoint left that connection seeing no tables ("no such table: profile" from
-/// its next statement, in about one run of the backend tests in four).
-async fn checkpoint(pool: &sqlx::SqlitePool) -> Result<sqlx::sqlite::SqliteRow, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    sqlx::query("SELECT 1 FROM sqlite_master LIMIT 1")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(&mut *conn)
-        .await
-}
-
-async fn migrate(db: &DatabaseConnection, shown: &str) -> Result<(), DbOpenError> {
+pub(crate) async fn migrate(db: &DatabaseConnection, shown: &str) -> Result<(), DbOpenError> {
     let open_err = |source| DbOpenError::Open {
         path: shown.to_owned(),
         source,
@@ -202,11 +96,17 @@ async fn migrate(db: &DatabaseConnection, shown: &str) -> Result<(), DbOpenError
 async fn applied_versions(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
     use sea_orm::{ConnectionTrait, Statement};
     let backend = db.get_database_backend();
+    let probe = match backend {
+        sea_orm::DbBackend::Sqlite => {
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seaql_migrations'"
+        }
+        _ => {
+            "SELECT 1 FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = 'seaql_migrations'"
+        }
+    };
     let has_table = db
-        .query_one_raw(Statement::from_string(
-            backend,
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seaql_migrations'",
-        ))
+        .query_one_raw(Statement::from_string(backend, probe))
         .await?
         .is_some();
     if !has_table {

@@ -17,6 +17,8 @@ pub mod plugin;
 pub mod points;
 pub mod signal;
 pub mod store;
+mod store_pg;
+mod store_sqlx;
 pub mod tasks;
 pub mod testing;
 pub mod trigger;

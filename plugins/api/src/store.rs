@@ -55,6 +55,17 @@ use sea_orm::{
 };
 use sqlx::sqlite::SqliteConnectOptions;
 
+use crate::db::portable_sql;
+
+/// Where a check runs: each engine has its own way to list what a statement opens.
+enum Checker {
+    /// A connection of its own, opened with the pool's options, reading `EXPLAIN`.
+    Sqlite(Arc<SqliteConnectOptions>),
+    /// A connection of its own, opened with the pool's options, reading the generic
+    /// plan of the prepared statement ([`crate::store_pg`]).
+    Postgres(sqlx::PgPool),
+}
+
 /// What a refused statement tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -135,7 +146,7 @@ struct Guard {
     tables: &'static [&'static str],
     /// How to open the connection a check runs on (the pool's options); none for a
     /// store with no database ([`PluginStore::offline`]).
-    checker: Option<Arc<SqliteConnectOptions>>,
+    checker: Option<Checker>,
     verdicts: RwLock<HashMap<String, Result<(), StoreDenied>>>,
 }
 
@@ -163,7 +174,10 @@ impl PluginStore {
         plugin: &'static str,
         tables: &'static [&'static str],
     ) -> Self {
-        let checker = Some(db.get_sqlite_connection_pool().connect_options());
+        let checker = Some(match db.get_database_backend() {
+            DbBackend::Postgres => Checker::Postgres(db.get_postgres_connection_pool().clone()),
+            _ => Checker::Sqlite(db.get_sqlite_connection_pool().connect_options()),
+        });
         Self::with_checker(db, plugin, tables, checker)
     }
 
@@ -177,7 +191,7 @@ impl PluginStore {
         db: DatabaseConnection,
         plugin: &'static str,
         tables: &'static [&'static str],
-        checker: Option<Arc<SqliteConnectOptions>>,
+        checker: Option<Checker>,
     ) -> Self {
         Self {
             db,
@@ -256,8 +270,18 @@ impl Guard {
         sql: &str,
     ) -> Result<Result<(), StoreDenied>, sqlx::Error> {
         use sqlx::Connection as _;
-        let Some(options) = &self.checker else {
-            return Err(sqlx::Error::PoolClosed);
+        let options = match &self.checker {
+            None => return Err(sqlx::Error::PoolClosed),
+            Some(Checker::Postgres(pool)) => {
+                return crate::store_pg::judge(
+                    pool,
+                    sql,
+                    |t| self.owns(t),
+                    |t, a| self.denied(t, a),
+                )
+                .await;
+            }
+            Some(Checker::Sqlite(options)) => options,
         };
         let mut conn = sqlx::SqliteConnection::connect_with(options).await?;
         // One read snapshot for the schema and the programs. The schema is read
@@ -612,73 +636,18 @@ async fn vtab_pointers(
     Ok(out)
 }
 
-/// SQL text the store checked (every statement in it): the only SQL a
-/// [`SqlxTransaction`] runs. Only [`PluginStore::check_sql`] makes one.
-#[derive(Debug, Clone)]
-pub struct CheckedSql(Arc<str>);
-
-impl CheckedSql {
-    /// A sqlx query over this text, to bind values to and run in a
-    /// [`SqlxTransaction`].
-    pub fn query<'q>(&self) -> CheckedQuery<'q> {
-        CheckedQuery(sqlx::query(sqlx::AssertSqlSafe(self.0.clone())))
-    }
-}
-
-/// A sqlx query over [`CheckedSql`]: values are bound (moved, not copied), the text
-/// stays what was checked.
-pub struct CheckedQuery<'q>(sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>);
-
-impl<'q> CheckedQuery<'q> {
-    pub fn bind<T>(self, value: T) -> Self
-    where
-        T: 'q + sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-    {
-        Self(self.0.bind(value))
-    }
-
-    /// Whether SQLite keeps it prepared (see `sqlx::query::Query::persistent`).
-    pub fn persistent(self, yes: bool) -> Self {
-        Self(self.0.persistent(yes))
-    }
-}
-
-/// A sqlx transaction of a store, for the hot write paths where sea-orm's copy of
-/// every value costs (a sync writes a kilobyte or so per item). It runs only
-/// [`CheckedSql`], and never hands out its connection.
-pub struct SqlxTransaction<'s>(sqlx::Transaction<'s, sqlx::Sqlite>);
-
-impl std::fmt::Debug for SqlxTransaction<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SqlxTransaction")
-    }
-}
-
-impl SqlxTransaction<'_> {
-    /// Runs a checked query; the rows it changed.
-    pub async fn execute(&mut self, q: CheckedQuery<'_>) -> Result<u64, sqlx::Error> {
-        use sqlx::Executor as _;
-        Ok(self.0.execute(q.0).await?.rows_affected())
-    }
-
-    /// Runs a checked query; its first row, if any.
-    pub async fn fetch_optional(
-        &mut self,
-        q: CheckedQuery<'_>,
-    ) -> Result<Option<sqlx::sqlite::SqliteRow>, sqlx::Error> {
-        use sqlx::Executor as _;
-        self.0.fetch_optional(q.0).await
-    }
-
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.0.commit().await
-    }
-}
+pub use crate::store_sqlx::{CheckedQuery, CheckedRow, CheckedSql, SqlxTransaction};
 
 impl PluginStore {
-    /// Checks every statement of `sql`.
+    /// Checks every statement of `sql` (written with `?` placeholders: numbered for
+    /// PostgreSQL here).
     pub async fn check_sql(&self, sql: impl Into<Arc<str>>) -> Result<CheckedSql, DbErr> {
         let sql: Arc<str> = sql.into();
+        let backend = self.db.get_database_backend();
+        let sql: Arc<str> = match portable_sql(backend, &sql) {
+            std::borrow::Cow::Owned(s) => s.into(),
+            std::borrow::Cow::Borrowed(_) => sql.clone(),
+        };
         let pieces = split_statements(&sql);
         if pieces.is_empty() {
             return Err(self
@@ -689,15 +658,19 @@ impl PluginStore {
         for piece in pieces {
             self.check(piece).await?;
         }
-        Ok(CheckedSql(sql))
+        Ok(CheckedSql::new(sql, backend))
     }
 
-    /// A sqlx write transaction (`BEGIN IMMEDIATE`, waiting for the lock as
-    /// [`crate::db::begin_write_sqlx`] does).
+    /// A sqlx write transaction (`BEGIN IMMEDIATE` on SQLite, waiting for the lock as
+    /// [`crate::db::begin_write_sqlx`] does; a plain transaction on PostgreSQL).
     pub async fn begin_sqlx_immediate(&self) -> Result<SqlxTransaction<'_>, sqlx::Error> {
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            let pool = self.db.get_postgres_connection_pool();
+            return Ok(SqlxTransaction::Postgres(pool.begin().await?));
+        }
         let pool = self.db.get_sqlite_connection_pool();
         let tx = crate::db::begin_write_sqlx(pool, self.guard.plugin, "").await?;
-        Ok(SqlxTransaction(tx))
+        Ok(SqlxTransaction::Sqlite(tx))
     }
 }
 
@@ -728,10 +701,11 @@ macro_rules! checked_connection {
         #[async_trait::async_trait]
         impl ConnectionTrait for $ty {
             fn get_database_backend(&self) -> DbBackend {
-                DbBackend::Sqlite
+                self.$conn.get_database_backend()
             }
 
-            async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+            async fn execute_raw(&self, mut stmt: Statement) -> Result<ExecResult, DbErr> {
+                self.portable(&mut stmt);
                 self.check(&stmt.sql).await?;
                 self.$conn.execute_raw(stmt).await
             }
@@ -752,17 +726,43 @@ macro_rules! checked_connection {
                 }
             }
 
-            async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+            async fn query_one_raw(
+                &self,
+                mut stmt: Statement,
+            ) -> Result<Option<QueryResult>, DbErr> {
+                self.portable(&mut stmt);
                 self.check(&stmt.sql).await?;
                 self.$conn.query_one_raw(stmt).await
             }
 
-            async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+            async fn query_all_raw(&self, mut stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+                self.portable(&mut stmt);
                 self.check(&stmt.sql).await?;
                 self.$conn.query_all_raw(stmt).await
             }
         }
     };
+}
+
+impl PluginStore {
+    /// The statement's SQL, written once with `?`, as this engine wants it.
+    fn portable(&self, stmt: &mut Statement) {
+        let backend = self.db.get_database_backend();
+        if let std::borrow::Cow::Owned(sql) = portable_sql(backend, &stmt.sql) {
+            stmt.sql = sql;
+        }
+        stmt.db_backend = backend;
+    }
+}
+
+impl StoreTransaction {
+    fn portable(&self, stmt: &mut Statement) {
+        let backend = self.txn.get_database_backend();
+        if let std::borrow::Cow::Owned(sql) = portable_sql(backend, &stmt.sql) {
+            stmt.sql = sql;
+        }
+        stmt.db_backend = backend;
+    }
 }
 
 checked_connection!(PluginStore, db);

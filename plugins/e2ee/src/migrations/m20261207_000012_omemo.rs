@@ -71,8 +71,11 @@ const TABLES: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Written once: PostgreSQL gets 64-bit integers where SQLite has them.
+        let backend = manager.get_database_backend();
         for sql in UP {
-            manager.get_connection().execute_unprepared(sql).await?;
+            let sql = perch_plugin_api::db::portable_ddl(backend, sql);
+            manager.get_connection().execute_unprepared(&sql).await?;
         }
         Ok(())
     }

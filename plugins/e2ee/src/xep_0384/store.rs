@@ -9,6 +9,8 @@ use sea_orm::{
     ConnectionTrait, DbBackend, QueryResult, Statement, TransactionSession, Value as Sql,
 };
 
+/// Written once, in SQLite's spelling (`?` placeholders): the store makes each
+/// statement PostgreSQL's when it runs there (`perch_plugin_api::db::portable_sql`).
 const B: DbBackend = DbBackend::Sqlite;
 
 fn db_err(e: sea_orm::DbErr) -> HostError {
@@ -80,7 +82,8 @@ pub async fn save_identity(
 ) -> Result<bool, HostError> {
     let r = db
         .execute_raw(stmt(
-            "INSERT OR IGNORE INTO omemo_identity (profile_id, device_id, sealed_seed) VALUES (?, ?, ?)",
+            "INSERT INTO omemo_identity (profile_id, device_id, sealed_seed) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
             vec![pid.into(), i64::from(device).into(), sealed.into()],
         ))
         .await
@@ -108,7 +111,8 @@ pub async fn save_keys(db: &PluginStore, pid: i32, keys: &DeviceKeys) -> Result<
     let json = serde_json::to_string(keys).map_err(|e| HostError::Internal(e.to_string()))?;
     exec(
         db,
-        "INSERT OR REPLACE INTO omemo_prekeys (profile_id, version, keys) VALUES (?, ?, ?)",
+        "INSERT INTO omemo_prekeys (profile_id, version, keys) VALUES (?, ?, ?) \
+         ON CONFLICT (profile_id, version) DO UPDATE SET keys = excluded.keys",
         vec![pid.into(), vname(keys.version()).into(), json.into()],
     )
     .await
@@ -241,7 +245,8 @@ pub async fn set_trust(
 ) -> Result<(), HostError> {
     exec(
         db,
-        "INSERT OR REPLACE INTO omemo_trust (profile_id, jid, fingerprint, trust) VALUES (?, ?, ?, ?)",
+        "INSERT INTO omemo_trust (profile_id, jid, fingerprint, trust) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (profile_id, jid, fingerprint) DO UPDATE SET trust = excluded.trust",
         vec![pid.into(), jid.into(), fp.into(), trust.into()],
     )
     .await
@@ -288,7 +293,8 @@ pub async fn save_session(
 ) -> Result<(), HostError> {
     exec(
         db,
-        "INSERT OR REPLACE INTO omemo_session (profile_id, jid, version, device_id, state) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO omemo_session (profile_id, jid, version, device_id, state) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (profile_id, jid, version, device_id) DO UPDATE SET state = excluded.state",
         vec![
             pid.into(),
             jid.into(),
@@ -317,7 +323,7 @@ pub async fn set_encrypted(
     on: bool,
 ) -> Result<(), HostError> {
     let sql = if on {
-        "INSERT OR IGNORE INTO omemo_conversation (profile_id, jid) VALUES (?, ?)"
+        "INSERT INTO omemo_conversation (profile_id, jid) VALUES (?, ?) ON CONFLICT DO NOTHING"
     } else {
         "DELETE FROM omemo_conversation WHERE profile_id = ? AND jid = ?"
     };

@@ -10,6 +10,8 @@ use sea_orm::{
     ConnectionTrait, DbBackend, Statement, TransactionSession, TransactionTrait, Value as Sql,
 };
 
+/// Written once, in SQLite's spelling (`?` placeholders): the store makes each
+/// statement PostgreSQL's when it runs there (`perch_plugin_api::db::portable_sql`).
 const B: DbBackend = DbBackend::Sqlite;
 
 fn db_err(e: sea_orm::DbErr) -> HostError {

@@ -3,10 +3,13 @@
 //! attribute names: the indexed `text` column holds the items' character data and
 //! parsed values only, filled by the cache plugin).
 //!
-//! Raw SQL: FTS5 tables and their triggers have no sea-query builder, and this schema
-//! is SQLite's (the bundled SQLite has FTS5 and JSON1).
+//! Raw SQL: FTS5 tables and their triggers have no sea-query builder. The tables are
+//! written once (PostgreSQL gets them through `portable_ddl`); the full-text index is
+//! per engine: FTS5 on SQLite, a `tsvector` table with a GIN index on PostgreSQL
+//! ([`PG_FTS`], `doc/storage.rst`).
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -82,6 +85,34 @@ CREATE TRIGGER pubsub_item_fts_au AFTER UPDATE OF text ON pubsub_item BEGIN
 END;
 "#;
 
+/// PostgreSQL's full-text index: one row per item (`rowid` is the item's id, as the
+/// FTS5 table's), its text as a `tsvector` (the `simple` configuration: no stemming,
+/// no stop words, as FTS5's `unicode61`), under a GIN index; goes with its item. The
+/// trigger drops the entry when the payload is written (the writer then indexes the
+/// new text), as the SQLite trigger of migration 006 does: both fire on an update that
+/// sets `data`, changed or not.
+pub(crate) const PG_FTS: &str = r#"
+CREATE TABLE pubsub_item_fts (
+    rowid BIGINT PRIMARY KEY REFERENCES pubsub_item(id) ON DELETE CASCADE,
+    tsv tsvector NOT NULL
+);
+CREATE INDEX ix_pubsub_item_fts_tsv ON pubsub_item_fts USING GIN (tsv);
+CREATE FUNCTION pubsub_item_fts_au() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM pubsub_item_fts WHERE rowid = OLD.id;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER pubsub_item_fts_au AFTER UPDATE OF data ON pubsub_item
+    FOR EACH ROW EXECUTE FUNCTION pubsub_item_fts_au();
+"#;
+
+const PG_DOWN: &str = r#"
+DROP TABLE IF EXISTS pubsub_item_fts;
+DROP FUNCTION IF EXISTS pubsub_item_fts_au CASCADE;
+DROP TABLE IF EXISTS pubsub_item;
+DROP TABLE IF EXISTS pubsub_node;
+"#;
+
 const DOWN: &str = r#"
 DROP TRIGGER IF EXISTS pubsub_item_fts_au;
 DROP TRIGGER IF EXISTS pubsub_item_fts_ad;
@@ -95,13 +126,22 @@ DROP TABLE IF EXISTS pubsub_node;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        db.execute_unprepared(UP).await?;
-        db.execute_unprepared(FTS).await?;
+        let backend = manager.get_database_backend();
+        db.execute_unprepared(&perch_plugin_api::db::portable_ddl(backend, UP))
+            .await?;
+        match backend {
+            DbBackend::Postgres => db.execute_unprepared(PG_FTS).await?,
+            _ => db.execute_unprepared(FTS).await?,
+        };
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
+        let down = match manager.get_database_backend() {
+            DbBackend::Postgres => PG_DOWN,
+            _ => DOWN,
+        };
+        manager.get_connection().execute_unprepared(down).await?;
         Ok(())
     }
 }

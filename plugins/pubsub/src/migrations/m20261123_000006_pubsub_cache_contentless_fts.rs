@@ -14,6 +14,7 @@
 //! fast (doc/performance.rst, "Design figures").
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
 
 use super::m20261123_000004_pubsub_cache::FTS;
 
@@ -52,13 +53,26 @@ ALTER TABLE pubsub_item ADD COLUMN text TEXT NOT NULL DEFAULT '';
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// On PostgreSQL the index was contentless from the start (migration 004's
+    /// `PG_FTS`): only the copied text goes.
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
+        let up = match manager.get_database_backend() {
+            DbBackend::Postgres => "ALTER TABLE pubsub_item DROP COLUMN text",
+            _ => UP,
+        };
+        manager.get_connection().execute_unprepared(up).await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
+        if manager.get_database_backend() == DbBackend::Postgres {
+            db.execute_unprepared(
+                "ALTER TABLE pubsub_item ADD COLUMN text TEXT NOT NULL DEFAULT ''",
+            )
+            .await?;
+            return Ok(());
+        }
         db.execute_unprepared(DOWN).await?;
         db.execute_unprepared(FTS).await?;
         Ok(())

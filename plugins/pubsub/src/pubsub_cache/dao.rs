@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 
+use perch_plugin_api::store::{CheckedQuery, CheckedSql};
 use perch_plugin_api::{HostError, PluginStore};
 use sea_orm::{
     ConnectionTrait, DbBackend, QueryResult, Statement, TransactionSession, TransactionTrait,
@@ -17,6 +18,8 @@ use sea_orm::{
 
 use super::model::SyncState;
 
+/// Written once, in SQLite's spelling (`?` placeholders): the store makes each
+/// statement PostgreSQL's when it runs there (`perch_plugin_api::db::portable_sql`).
 const B: DbBackend = DbBackend::Sqlite;
 
 pub fn db_err(e: sea_orm::DbErr) -> HostError {
@@ -336,15 +339,18 @@ pub async fn store_items(
     };
     // The statements are checked by the store before the write lock is taken (a check
     // runs on another connection of the pool).
+    let backend = db.get_database_backend();
     let mut chunks = Vec::new();
     let mut items = items.into_iter().peekable();
     while items.peek().is_some() {
         let mut chunk: Vec<NewItem> = items.by_ref().take(CHUNK).collect();
         let last = items.peek().is_none();
         let texts = index_texts(&mut chunk);
-        let sql = chunk_sql(chunk.len(), texts.len(), last, seq_set);
-        let sql = db.check_sql(sql).await.map_err(db_err)?;
-        chunks.push((sql, chunk, texts, last));
+        let mut checked = Vec::new();
+        for sql in chunk_sql(chunk.len(), texts.len(), last, seq_set, backend) {
+            checked.push(db.check_sql(sql).await.map_err(db_err)?);
+        }
+        chunks.push((checked, chunk, texts, last));
     }
     let seq_sql = db
         .check_sql("SELECT seq FROM pubsub_node WHERE id = ?")
@@ -363,41 +369,96 @@ pub async fn store_items(
         .await
         .map_err(sqlx_err)?
     {
-        Some(row) => sqlx::Row::try_get(&row, 0).map_err(sqlx_err)?,
+        Some(row) => row.try_get(0).map_err(sqlx_err)?,
         None => 0,
     };
-    for (sql, chunk, texts, last) in chunks {
-        // Not kept prepared: a 250-row statement compiles to hundreds of kilobytes,
-        // kept per connection and per page length, for ever (doc/reliability.rst,
-        // "Memory"); compiling it again costs far less than writing the page.
-        let mut q = sql.query().persistent(false);
-        for it in chunk {
-            n += 1;
-            q = q
-                .bind(node_id)
-                .bind(it.item_id)
-                .bind(it.publisher)
-                .bind(it.data)
-                .bind(it.parsed)
-                .bind(n)
-                .bind(generation)
-                .bind(now)
-                .bind(now);
+    let stamps = Stamps {
+        node_id,
+        generation,
+        now,
+    };
+    for (checked, chunk, texts, last) in chunks {
+        let counters = last.then_some((count, if fetched { count } else { 0 }));
+        for q in bind_chunk(&checked, chunk, texts, &mut n, &stamps, counters) {
+            tx.execute(q).await.map_err(sqlx_err)?;
         }
-        for (id, text) in texts {
-            q = q.bind(id).bind(text);
-        }
-        q = q.bind(node_id);
-        if last {
-            q = q
-                .bind(count)
-                .bind(if fetched { count } else { 0 })
-                .bind(node_id);
-        }
-        tx.execute(q).await.map_err(sqlx_err)?;
     }
     tx.commit().await.map_err(sqlx_err)?;
     Ok(total)
+}
+
+/// What every row of a write shares.
+struct Stamps {
+    node_id: i64,
+    generation: i64,
+    now: i64,
+}
+
+/// A chunk's statements, each bound in turn.
+struct Slots<'q>(Vec<Option<CheckedQuery<'q>>>);
+
+impl<'q> Slots<'q> {
+    fn bind<T>(&mut self, k: usize, value: T)
+    where
+        T: 'q
+            + sqlx::Encode<'q, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + sqlx::Encode<'q, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>,
+    {
+        if let Some(q) = self.0[k].take() {
+            self.0[k] = Some(q.bind(value));
+        }
+    }
+}
+
+/// The chunk's values bound to its statements, in their order: the rows (the items
+/// moved in, each with the next sequence number), the index entries and (with the
+/// last chunk, `counters`: items, items fetched) the node's counters. One statement
+/// on SQLite, one per part on PostgreSQL ([`chunk_sql`]).
+///
+/// Not kept prepared: a 250-row statement compiles to hundreds of kilobytes, kept per
+/// connection and per page length, for ever (doc/reliability.rst, "Memory");
+/// compiling it again costs far less than writing the page.
+fn bind_chunk<'q>(
+    checked: &[CheckedSql],
+    chunk: Vec<NewItem>,
+    texts: Vec<(String, String)>,
+    n: &mut i64,
+    s: &Stamps,
+    counters: Option<(i64, i64)>,
+) -> Vec<CheckedQuery<'q>> {
+    let mut qs = Slots(
+        checked
+            .iter()
+            .map(|c| Some(c.query().persistent(false)))
+            .collect(),
+    );
+    let last = qs.0.len() - 1;
+    let (rows, index, node) = (0, 1.min(last), 2.min(last));
+    for it in chunk {
+        *n += 1;
+        qs.bind(rows, s.node_id);
+        qs.bind(rows, it.item_id);
+        qs.bind(rows, it.publisher);
+        qs.bind(rows, it.data);
+        qs.bind(rows, it.parsed);
+        qs.bind(rows, *n);
+        qs.bind(rows, s.generation);
+        qs.bind(rows, s.now);
+        qs.bind(rows, s.now);
+    }
+    for (id, text) in texts {
+        qs.bind(index, id);
+        qs.bind(index, text);
+    }
+    qs.bind(index, s.node_id);
+    if let Some((count, fetched)) = counters {
+        qs.bind(node, count);
+        qs.bind(node, fetched);
+        qs.bind(node, s.node_id);
+    }
+    qs.0.into_iter().flatten().collect()
 }
 
 /// The text to index of a chunk's items, by item id (of two items with one id, the
@@ -417,41 +478,50 @@ fn index_texts(chunk: &mut [NewItem]) -> Vec<(String, String)> {
     texts
 }
 
-/// A chunk is one round trip into SQLite: its rows, their full-text entries (the
-/// index is contentless, migration 006: its entries are ours to write; an updated
-/// item's old entry went with the update, by trigger) and, with the last chunk, the
-/// node's counters.
-fn chunk_sql(rows: usize, texts: usize, last: bool, seq_set: &str) -> String {
-    let mut sql = String::with_capacity(600 + rows * 40);
-    sql.push_str(
+/// A chunk's statements: its rows, their full-text entries (the index is
+/// contentless, migration 006: its entries are ours to write; an updated item's old
+/// entry went with the update, by trigger) and, with the last chunk, the node's
+/// counters. One round trip into SQLite (the statements joined); PostgreSQL prepares
+/// one statement at a time (its extended protocol refuses several), so there they
+/// stay apart, and an entry is the text's `tsvector` (`doc/storage.rst`).
+fn chunk_sql(
+    rows: usize,
+    texts: usize,
+    last: bool,
+    seq_set: &str,
+    backend: DbBackend,
+) -> Vec<String> {
+    let mut items = String::with_capacity(400 + rows * 30);
+    items.push_str(
         "INSERT INTO pubsub_item (node_id, item_id, publisher, data, parsed, seq, generation, created, updated) VALUES ",
     );
-    for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    }
-    sql.push_str(&format!(
+    items.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(","));
+    items.push_str(&format!(
         " ON CONFLICT (node_id, item_id) DO UPDATE SET publisher = excluded.publisher, \
          data = excluded.data, parsed = excluded.parsed, \
          seq = {seq_set}, generation = excluded.generation, \
-         updated = CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.updated ELSE excluded.updated END; \
-         INSERT INTO pubsub_item_fts (rowid, text) SELECT i.id, v.column2 FROM (VALUES "
+         updated = CASE WHEN pubsub_item.data = excluded.data THEN pubsub_item.updated ELSE excluded.updated END"
     ));
-    for i in 0..texts {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?, ?)");
-    }
-    sql.push_str(") AS v JOIN pubsub_item i ON i.node_id = ? AND i.item_id = v.column1");
+    let entry = match backend {
+        DbBackend::Postgres => "(rowid, tsv) SELECT i.id, to_tsvector('simple', v.column2)",
+        _ => "(rowid, text) SELECT i.id, v.column2",
+    };
+    let index = format!(
+        "INSERT INTO pubsub_item_fts {entry} FROM (VALUES {}) AS v \
+         JOIN pubsub_item i ON i.node_id = ? AND i.item_id = v.column1",
+        vec!["(?, ?)"; texts].join(",")
+    );
+    let mut parts = vec![items, index];
     if last {
-        sql.push_str(
-            "; UPDATE pubsub_node SET seq = seq + ?, items_fetched = items_fetched + ? WHERE id = ?",
+        parts.push(
+            "UPDATE pubsub_node SET seq = seq + ?, items_fetched = items_fetched + ? WHERE id = ?"
+                .to_owned(),
         );
     }
-    sql
+    match backend {
+        DbBackend::Postgres => parts,
+        _ => vec![parts.join("; ")],
+    }
 }
 
 pub async fn delete_items(
@@ -629,6 +699,11 @@ pub async fn query(
 /// special query"…); asked alone, the query tells whether a search failed because of
 /// the frontend's `fts` (a bad argument) or because of the storage.
 pub async fn fts_error(db: &PluginStore, fts: &str) -> Option<String> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        // Translated before the search ran (`search::build_for`): a query that got
+        // this far was not the frontend's fault.
+        return super::fts_pg::to_tsquery(fts).err();
+    }
     db.query_all_raw(stmt(
         "SELECT rowid FROM pubsub_item_fts WHERE pubsub_item_fts MATCH ? AND rowid = 0",
         vec![Sql::from(fts.trim().to_owned())],

@@ -30,6 +30,7 @@ use crate::xep_0059::RsmRequest;
 use crate::xep_0060::{self, ItemsRequest, ItemsRequested};
 
 pub mod dao;
+pub mod fts_pg;
 pub mod model;
 pub mod search;
 pub mod served;
@@ -317,8 +318,9 @@ async fn search_items(c: Arc<Cache>, _profile: String, a: SearchArgs) -> Result<
     for p in &q.profiles {
         pids.push(c.host.profile_id(p).await?);
     }
-    let built = search::build(&q, &pids).map_err(|e| bad("query", e))?;
     let db = c.host.store();
+    let backend = sea_orm::ConnectionTrait::get_database_backend(db);
+    let built = search::build_for(&q, &pids, backend).map_err(|e| bad("query", e))?;
     let rows = match dao::query(db, &built.sql, built.values).await {
         Ok(rows) => rows,
         Err(e) => {

@@ -6,7 +6,7 @@
 //! numbers, dates (anything SQLite's `julianday` reads) as instants, other text as
 //! text; items without parsed data simply do not match a field filter.
 
-use sea_orm::Value as Sql;
+use sea_orm::{DbBackend, Value as Sql};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -148,11 +148,31 @@ pub struct Built {
     pub with_xml: bool,
 }
 
-/// Builds the statement; profile names are already turned into ids.
+/// Builds the statement for SQLite; profile names are already turned into ids.
 pub fn build(q: &Query, profile_ids: &[i32]) -> Result<Built, String> {
+    build_for(q, profile_ids, DbBackend::Sqlite)
+}
+
+/// Builds the statement for `backend`. On PostgreSQL the full-text query is
+/// translated to a `tsquery` ([`super::fts_pg`]) and ranked by `ts_rank` (negated:
+/// lower is better, as `bm25`'s); field filters and ordering by a field are SQLite
+/// SQL still (`doc/storage.rst`), and refused there.
+pub fn build_for(q: &Query, profile_ids: &[i32], backend: DbBackend) -> Result<Built, String> {
+    let pg = backend == DbBackend::Postgres;
+    if pg && (!q.filters.is_empty() || q.order_by.iter().any(|o| o.key == "path")) {
+        return Err(
+            "field filters and ordering by a field are not available on \
+                    PostgreSQL yet"
+                .into(),
+        );
+    }
     let mut values: Vec<Sql> = Vec::new();
     let mut wheres: Vec<String> = Vec::new();
     let fts = q.fts.as_deref().map(str::trim).filter(|f| !f.is_empty());
+    let tsquery = match (pg, fts) {
+        (true, Some(f)) => Some(super::fts_pg::to_tsquery(f).map_err(|e| format!("fts: {e}"))?),
+        _ => None,
+    };
     let mut sql = String::from(
         "SELECT i.id, i.item_id, i.publisher, i.parsed, i.created, i.updated, n.service, n.name AS node, \
          n.profile_id, n.type, n.subtype",
@@ -162,7 +182,10 @@ pub fn build(q: &Query, profile_ids: &[i32]) -> Result<Built, String> {
     }
     // bm25 costs per matching row: only when the order needs it.
     let ranked = fts.is_some() && q.order_by.iter().any(|o| o.key == "rank");
-    if ranked {
+    if let (true, Some(t)) = (ranked, &tsquery) {
+        sql.push_str(", -ts_rank(pubsub_item_fts.tsv, to_tsquery('simple', ?))::float8 AS rank");
+        values.push(t.clone().into());
+    } else if ranked {
         sql.push_str(", bm25(pubsub_item_fts) AS rank");
     }
     // Creation order is insertion order (`created` grows with the row id): ordered by
@@ -176,8 +199,16 @@ pub fn build(q: &Query, profile_ids: &[i32]) -> Result<Built, String> {
     sql.push_str(" FROM pubsub_item i JOIN pubsub_node n ON n.id = i.node_id");
     if let Some(f) = fts {
         sql.push_str(" JOIN pubsub_item_fts ON pubsub_item_fts.rowid = i.id");
-        wheres.push("pubsub_item_fts MATCH ?".into());
-        values.push(f.to_owned().into());
+        match &tsquery {
+            Some(t) => {
+                wheres.push("pubsub_item_fts.tsv @@ to_tsquery('simple', ?)".into());
+                values.push(t.clone().into());
+            }
+            None => {
+                wheres.push("pubsub_item_fts MATCH ?".into());
+                values.push(f.to_owned().into());
+            }
+        }
     }
     push_conditions(q, profile_ids, &mut wheres, &mut values)?;
     if !wheres.is_empty() {

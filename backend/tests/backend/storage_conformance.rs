@@ -1,0 +1,637 @@
+//! The storage conformance suite: every store operation, written once, run against
+//! both engines — a SQLite file and a real PostgreSQL (`perch_tests::Postgres`, a
+//! throwaway cluster per test) — as matrix-rust-sdk runs one suite over each of its
+//! store implementations. A store that behaves differently on one engine fails here,
+//! with the engine in the test's name (`storage_conformance::postgres::roster`).
+//!
+//! Why in perch-backend's tests: the stores under test are the backend's (profiles,
+//! history and outbox, roster, parameters) and the plugin boundary it composes; the
+//! harness crate only provides the server.
+
+use std::sync::Arc;
+
+use perch_backend::db::{DbOpenError, Target, known_migrations, open};
+use perch_backend::history::{History, NewMessage, Query, Stored};
+use perch_backend::profiles::{NewProfile, Profiles};
+use perch_backend::roster::{RosterStore, StoredRoster};
+use perch_backend::secret::{Password, Sealer};
+use perch_plugin_api::store::Access;
+use perch_plugin_api::{Direction, MessageState, PluginStore, RosterItem, StoreDenied};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+/// One engine's database, alive as long as this value.
+struct Engine {
+    dir: tempfile::TempDir,
+    target: Target,
+    _server: Option<perch_tests::Postgres>,
+}
+
+impl Engine {
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Target::Sqlite(dir.path().join("perch.db"));
+        Self {
+            dir,
+            target,
+            _server: None,
+        }
+    }
+
+    fn postgres() -> Self {
+        let server = perch_tests::Postgres::start().expect("starting PostgreSQL");
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            target: Target::Postgres(server.url()),
+            _server: Some(server),
+        }
+    }
+
+    async fn open(&self) -> DatabaseConnection {
+        open(&self.target).await.unwrap()
+    }
+
+    fn profiles(&self, db: &DatabaseConnection) -> Profiles {
+        let sealer = Sealer::load_or_create(&self.dir.path().join("secret.key")).unwrap();
+        Profiles::new(db.clone(), Arc::new(sealer))
+    }
+}
+
+fn new_profile(name: &str, jid: &str) -> NewProfile {
+    NewProfile {
+        name: name.into(),
+        jid: jid.into(),
+        password: Password::new("pw-pw-pw-pw".into()),
+        server: None,
+        ca_file: None,
+        insecure: false,
+        autoconnect: false,
+    }
+}
+
+/// A database with one profile, `alice`; its id.
+async fn with_alice(engine: &Engine) -> (DatabaseConnection, i32) {
+    let db = engine.open().await;
+    let profiles = engine.profiles(&db);
+    profiles
+        .create(new_profile("alice", "alice@example.org"))
+        .await
+        .unwrap();
+    let id = profiles.get("alice").await.unwrap().id;
+    (db, id)
+}
+
+/// Runs each named suite function against SQLite and PostgreSQL.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Engine::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Engine::postgres()).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    migrations,
+    profiles,
+    history_and_outbox,
+    roster,
+    params,
+    plugin_store,
+    omemo_store,
+    pubsub_cache
+);
+
+/// Every migration applies, once; a database a newer Perch migrated is refused.
+async fn migrations(engine: Engine) {
+    let db = engine.open().await;
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT version FROM seaql_migrations ORDER BY version",
+        ))
+        .await
+        .unwrap();
+    let applied: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get("", "version").unwrap())
+        .collect();
+    let mut known = known_migrations();
+    known.sort();
+    assert_eq!(applied, known);
+    db.close().await.unwrap();
+    // A second open finds nothing to do.
+    let db = engine.open().await;
+    db.execute_unprepared(
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20991231_000001_future', 0)",
+    )
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    match open(&engine.target).await {
+        Err(DbOpenError::Newer { unknown, .. }) => {
+            assert!(unknown.contains("m20991231_000001_future"));
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a database from a newer Perch was accepted"),
+    }
+}
+
+/// Create, list, default, autoconnect, a name taken twice, delete.
+async fn profiles(engine: Engine) {
+    let db = engine.open().await;
+    let profiles = engine.profiles(&db);
+    profiles
+        .create(new_profile("alice", "alice@example.org"))
+        .await
+        .unwrap();
+    profiles
+        .create(new_profile("bob", "bob@example.org"))
+        .await
+        .unwrap();
+    let dup = profiles.create(new_profile("bob", "bob@example.org")).await;
+    assert!(dup.is_err(), "a second bob was created");
+    let names = |list: Vec<perch_backend::db::entities::profile::Model>| {
+        list.into_iter()
+            .map(|m| (m.name, m.is_default, m.autoconnect))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(profiles.list().await.unwrap()),
+        [("alice".into(), true, false), ("bob".into(), false, false)]
+    );
+    profiles.set_default("bob").await.unwrap();
+    profiles.set_autoconnect("alice", true).await.unwrap();
+    assert_eq!(
+        names(profiles.list().await.unwrap()),
+        [("alice".into(), false, true), ("bob".into(), true, false)]
+    );
+    let bob = profiles.get("bob").await.unwrap();
+    assert_eq!(
+        profiles.name_of(bob.id).await.unwrap().as_deref(),
+        Some("bob")
+    );
+    let creds = profiles.credentials(&bob).unwrap();
+    assert_eq!(creds.jid.to_string(), "bob@example.org");
+    profiles.delete("bob").await.unwrap();
+    assert!(profiles.get("bob").await.is_err());
+    assert_eq!(profiles.list().await.unwrap().len(), 1);
+}
+
+fn incoming(id: &str, body: &str, t: i64) -> NewMessage {
+    NewMessage {
+        msg_id: id.into(),
+        timestamp: t,
+        direction: Direction::In,
+        peer: "bob@example.org".into(),
+        from: "bob@example.org/phone".into(),
+        to: "alice@example.org/perch".into(),
+        kind: "chat".into(),
+        body: body.into(),
+        state: MessageState::Received,
+        origin_id: None,
+        stanza_id: None,
+        replaces: None,
+        extra: Default::default(),
+        apply: None,
+    }
+}
+
+fn outgoing(id: &str, body: &str, t: i64) -> NewMessage {
+    NewMessage {
+        direction: Direction::Out,
+        from: "alice@example.org/perch".into(),
+        to: "bob@example.org".into(),
+        state: MessageState::Queued,
+        origin_id: Some(id.into()),
+        ..incoming(id, body, t)
+    }
+}
+
+/// Messages stored once, listed oldest first and filtered; the outbox's order,
+/// claims, confirmations and cancellations; profile deletion takes the history.
+async fn history_and_outbox(engine: Engine) {
+    let (db, p) = with_alice(&engine).await;
+    let h = History::new(db.clone());
+    let mut live = incoming("m1", "hé, ça va ?", 1_000);
+    live.stanza_id = Some(("A1".into(), "alice@example.org".into()));
+    assert!(matches!(
+        h.store(p, live.clone()).await.unwrap(),
+        Stored::New(_)
+    ));
+    assert!(matches!(
+        h.store(p, live).await.unwrap(),
+        Stored::Duplicate(_)
+    ));
+    assert_eq!(
+        h.last_archive_id(p, "alice@example.org")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("A1")
+    );
+    for i in 0..3 {
+        let id = format!("o{i}");
+        h.enqueue(
+            p,
+            outgoing(&id, &format!("#{i}"), 2_000 + i),
+            format!("<message id='{id}'/>"),
+        )
+        .await
+        .unwrap();
+    }
+    let dup = h
+        .enqueue(p, outgoing("o1", "dup", 5_000), String::new())
+        .await;
+    assert_eq!(dup.unwrap_err().name(), "BadArgument");
+    let ids =
+        |v: Vec<perch_plugin_api::HistoryMessage>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    assert_eq!(ids(h.outbox(p).await.unwrap()), ["o0", "o1", "o2"]);
+    let batch = h.claim_outbox(p, 2).await.unwrap();
+    assert_eq!(
+        batch.iter().map(|e| e.msg_id.as_str()).collect::<Vec<_>>(),
+        ["o0", "o1"]
+    );
+    assert_eq!(batch[0].stanza, "<message id='o0'/>");
+    assert_eq!(
+        h.cancel(p, "o2").await.unwrap().state,
+        MessageState::Cancelled
+    );
+    assert_eq!(
+        h.cancel(p, "nope").await.unwrap_err().name(),
+        "UnknownMessage"
+    );
+    let again = h.claim_outbox(p, 10).await.unwrap();
+    let done = h
+        .confirm_sent(&again.iter().map(|e| e.row).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert!(done.iter().all(|m| m.state == MessageState::Acked));
+    assert!(h.outbox(p).await.unwrap().is_empty());
+
+    let all = h.query(p, &Query::default()).await.unwrap();
+    let bodies: Vec<&str> = all.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["hé, ça va ?", "#0", "#1", "#2"]);
+    let q = Query {
+        limit: Some(2),
+        ..Query::default()
+    };
+    assert_eq!(ids(h.query(p, &q).await.unwrap()), ["o1", "o2"]);
+    let q = Query {
+        after: Some(1_000),
+        before: Some(2_002),
+        ..Query::default()
+    };
+    assert_eq!(ids(h.query(p, &q).await.unwrap()), ["o0", "o1"]);
+    let q = Query {
+        with: Some("carol@example.org".into()),
+        ..Query::default()
+    };
+    assert!(h.query(p, &q).await.unwrap().is_empty());
+    assert_eq!(
+        h.latest(p, "bob@example.org", 0..i64::MAX).await.unwrap(),
+        Some(2_002)
+    );
+
+    engine.profiles(&db).delete("alice").await.unwrap();
+    assert!(h.query(p, &Query::default()).await.unwrap().is_empty());
+}
+
+fn item(jid: &str, subscription: &str) -> RosterItem {
+    RosterItem {
+        jid: jid.into(),
+        name: Some("Bob".into()),
+        subscription: subscription.into(),
+        ask: subscription == "none",
+        groups: vec!["Friends".into()],
+    }
+}
+
+/// A whole roster replaced, pushes with versions, a removal, the version forgotten,
+/// another account's roster not shown.
+async fn roster(engine: Engine) {
+    let (db, pid) = with_alice(&engine).await;
+    let store = RosterStore::new(db);
+    let me = "alice@example.org";
+    let empty = StoredRoster {
+        account: me.into(),
+        ..StoredRoster::default()
+    };
+    assert_eq!(store.load(pid, me).await.unwrap(), empty);
+    let full = StoredRoster {
+        ver: Some("1".into()),
+        account: me.into(),
+        items: vec![
+            item("bob@example.org", "both"),
+            item("carol@example.org", "to"),
+        ],
+    };
+    store.replace(pid, "alice", &full).await.unwrap();
+    assert_eq!(store.load(pid, me).await.unwrap(), full);
+    let dave = item("dave@example.org", "none");
+    store
+        .push(pid, "alice", me, &dave, Some("2"))
+        .await
+        .unwrap();
+    let gone = item("carol@example.org", "remove");
+    store
+        .push(pid, "alice", me, &gone, Some("3"))
+        .await
+        .unwrap();
+    let now = store.load(pid, me).await.unwrap();
+    assert_eq!(now.ver.as_deref(), Some("3"));
+    let jids: Vec<&str> = now.items.iter().map(|i| i.jid.as_str()).collect();
+    assert_eq!(jids, ["bob@example.org", "dave@example.org"]);
+    assert!(now.items[1].ask);
+    assert_eq!(now.items[0].groups, ["Friends"]);
+    store.forget_version(pid).await.unwrap();
+    let now = store.load(pid, me).await.unwrap();
+    assert_eq!((now.ver, now.items.len()), (None, 2));
+    let other = store.load(pid, "alice@elsewhere.org").await.unwrap();
+    assert!(other.items.is_empty() && other.ver.is_none());
+}
+
+/// Libervia's parameters: set, replaced, listed; the priority a session starts with.
+async fn params(engine: Engine) {
+    use perch_backend::libervia_params::{all, set};
+    let (db, p) = with_alice(&engine).await;
+    let profiles = engine.profiles(&db);
+    assert_eq!(profiles.initial_priority(p).await.unwrap(), 0);
+    set(&db, p, "Connection", "Priority", "5").await.unwrap();
+    set(&db, p, "General", "Theme", "dark").await.unwrap();
+    set(&db, p, "Connection", "Priority", "7").await.unwrap();
+    let got = all(&db, p).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[&("Connection".to_owned(), "Priority".to_owned())], "7");
+    assert_eq!(profiles.initial_priority(p).await.unwrap(), 7);
+}
+
+fn sql(s: &str) -> Statement {
+    Statement::from_string(DbBackend::Sqlite, s)
+}
+
+/// A plugin's store: its own table with the foreign key to `profile(id)`, refusals of
+/// every other table and of statements that are not data statements, cascades.
+async fn plugin_store(engine: Engine) {
+    let (db, p) = with_alice(&engine).await;
+    let muc = PluginStore::new(db.clone(), "XEP-0045", &["muc_room"]);
+    let insert = "INSERT INTO muc_room (profile_id, room, nick) VALUES (?, ?, ?)";
+    muc.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        insert,
+        [p.into(), "r@muc".into(), "al".into()],
+    ))
+    .await
+    .unwrap();
+    let fk = muc
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            insert,
+            [(p + 100).into(), "x@muc".into(), "al".into()],
+        ))
+        .await
+        .unwrap_err();
+    assert!(StoreDenied::of(&fk).is_none(), "{fk}");
+    assert!(
+        fk.to_string().to_lowercase().contains("foreign key"),
+        "{fk}"
+    );
+    let rows = muc
+        .query_all_raw(sql("SELECT room FROM muc_room"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    for (q, table, access) in [
+        ("SELECT password FROM profile", "profile", Access::Read),
+        (
+            "SELECT p.password FROM muc_room r JOIN profile p ON p.id = r.profile_id",
+            "profile",
+            Access::Read,
+        ),
+        (
+            "UPDATE profile SET jid = 'mallory@evil.example'",
+            "profile",
+            Access::Write,
+        ),
+        ("DELETE FROM profile", "profile", Access::Write),
+        ("SELECT * FROM pubsub_node", "pubsub_node", Access::Read),
+        ("SELECT body FROM message", "message", Access::Read),
+        ("DROP TABLE muc_room", "DROP", Access::Statement),
+    ] {
+        let err = muc.query_all_raw(sql(q)).await.unwrap_err();
+        let denied = StoreDenied::of(&err).unwrap_or_else(|| panic!("{q}: {err}"));
+        assert_eq!(
+            (denied.table.as_str(), denied.access),
+            (table, access),
+            "{q}"
+        );
+    }
+    db.execute_unprepared("DELETE FROM profile").await.unwrap();
+    let rows = muc
+        .query_all_raw(sql("SELECT room FROM muc_room"))
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
+}
+
+/// The OMEMO plugin's store (`omemo_*`): the identity kept once, trust per key,
+/// encrypted conversations; all go with the profile.
+async fn omemo_store(engine: Engine) {
+    use perch_plugins_e2ee::xep_0384::store;
+    let (db, p) = with_alice(&engine).await;
+    let omemo = PluginStore::new(
+        db.clone(),
+        "XEP-0384",
+        &[
+            "omemo_identity",
+            "omemo_prekeys",
+            "omemo_device",
+            "omemo_trust",
+            "omemo_session",
+            "omemo_conversation",
+        ],
+    );
+    assert_eq!(store::identity(&omemo, p).await.unwrap(), None);
+    assert!(
+        store::save_identity(&omemo, p, 4242, "sealed-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store::save_identity(&omemo, p, 7, "sealed-2")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store::identity(&omemo, p).await.unwrap(),
+        Some((4242, "sealed-1".into()))
+    );
+    let bob = "bob@example.org";
+    store::set_trust(&omemo, p, bob, "fp-b", "blind")
+        .await
+        .unwrap();
+    store::set_trust(&omemo, p, bob, "fp-a", "verified")
+        .await
+        .unwrap();
+    store::set_trust(&omemo, p, bob, "fp-b", "blind")
+        .await
+        .unwrap();
+    store::end_blind_trust(&omemo, p, bob).await.unwrap();
+    assert_eq!(
+        store::trusts(&omemo, p, bob).await.unwrap(),
+        [
+            ("fp-a".to_owned(), "verified".to_owned()),
+            ("fp-b".to_owned(), "undecided".to_owned())
+        ]
+    );
+    assert_eq!(
+        store::trust(&omemo, p, bob, "fp-a")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("verified")
+    );
+    assert!(!store::encrypted(&omemo, p, bob).await.unwrap());
+    store::set_encrypted(&omemo, p, bob, true).await.unwrap();
+    store::set_encrypted(&omemo, p, bob, true).await.unwrap();
+    assert!(store::encrypted(&omemo, p, bob).await.unwrap());
+    store::set_encrypted(&omemo, p, bob, false).await.unwrap();
+    assert!(!store::encrypted(&omemo, p, bob).await.unwrap());
+    engine.profiles(&db).delete("alice").await.unwrap();
+    assert_eq!(store::identity(&omemo, p).await.unwrap(), None);
+    assert!(store::trusts(&omemo, p, bob).await.unwrap().is_empty());
+}
+
+fn cache_item(id: &str, text: &str) -> perch_plugins_pubsub::pubsub_cache::dao::NewItem {
+    perch_plugins_pubsub::pubsub_cache::dao::NewItem {
+        item_id: id.into(),
+        publisher: Some("bob@example.org".into()),
+        data: format!("<entry xmlns='urn:test'>{text}</entry>"),
+        parsed: None,
+        text: text.into(),
+    }
+}
+
+/// The item ids a search finds, in its order; `None` when the full-text query is
+/// refused (by the translation on PostgreSQL, by FTS5 on SQLite: `dao::fts_error`
+/// says so on both).
+async fn found(cache: &PluginStore, pid: i32, query: serde_json::Value) -> Option<Vec<String>> {
+    use perch_plugins_pubsub::pubsub_cache::{dao, search};
+    let q: search::Query = serde_json::from_value(query).unwrap();
+    let fts = q.fts.clone().unwrap_or_default();
+    let Ok(built) = search::build_for(&q, &[pid], cache.get_database_backend()) else {
+        assert!(dao::fts_error(cache, &fts).await.is_some(), "{fts}");
+        return None;
+    };
+    match dao::query(cache, &built.sql, built.values).await {
+        Ok(rows) => Some(
+            rows.iter()
+                .map(|r| r.try_get("", "item_id").unwrap())
+                .collect(),
+        ),
+        Err(e) => {
+            assert!(dao::fts_error(cache, &fts).await.is_some(), "{fts}: {e}");
+            None
+        }
+    }
+}
+
+/// The pubsub cache: items stored in order (an edit moves the item to the end and
+/// re-indexes it), full-text search with FTS5's query language (terms, phrases,
+/// prefixes, AND, OR, NOT, parentheses) giving the same items on both engines,
+/// ordering, a bad query reported as such, purge and reset.
+async fn pubsub_cache(engine: Engine) {
+    use perch_plugins_pubsub::pubsub_cache::dao;
+    use serde_json::json;
+    let (db, p) = with_alice(&engine).await;
+    let cache = PluginStore::new(
+        db.clone(),
+        "PUBSUB_CACHE",
+        &["pubsub_node", "pubsub_item", "pubsub_item_fts"],
+    );
+    let node = dao::node_ensure(&cache, p, "pubsub.example.org", "blog")
+        .await
+        .unwrap();
+    let items = vec![
+        cache_item("i1", "Échec du projet alpha"),
+        cache_item("i2", "alpha beta gamma"),
+        cache_item("i3", "Hello, world"),
+    ];
+    assert_eq!(
+        dao::store_items(&cache, node.id, 1, items, true)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(dao::count(&cache, node.id).await.unwrap(), 3);
+    let ids = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    for (fts, expected) in [
+        ("alpha", ids(&["i2", "i1"])),
+        ("ALPHA beta", ids(&["i2"])),
+        ("alpha NOT beta", ids(&["i1"])),
+        ("alpha OR hello", ids(&["i3", "i2", "i1"])),
+        ("\"beta gamma\"", ids(&["i2"])),
+        ("\"gamma beta\"", ids(&[])),
+        ("hel*", ids(&["i3"])),
+        ("(hello OR échec) AND NOT alpha", None),
+        ("(hello OR échec) AND projet", ids(&["i1"])),
+        ("(hello OR échec) projet", None),
+        ("text:world", ids(&["i3"])),
+        ("alpha AND", None),
+        ("\"unterminated", None),
+    ] {
+        assert_eq!(
+            found(&cache, p, json!({ "fts": fts })).await,
+            expected,
+            "{fts}"
+        );
+    }
+    let ranked = json!({"fts": "alpha", "order_by": [{"key": "rank", "desc": true}]});
+    assert_eq!(found(&cache, p, ranked).await.map(|v| v.len()), Some(2));
+    let by_id = json!({"order_by": [{"key": "item_id", "desc": true}]});
+    assert_eq!(found(&cache, p, by_id).await, ids(&["i3", "i2", "i1"]));
+    let oldest = json!({"order_by": [{"key": "creation"}], "limit": 2});
+    assert_eq!(found(&cache, p, oldest).await, ids(&["i1", "i2"]));
+
+    // An edit (a notification, not a sync page) re-indexes the item and moves it last.
+    let edit = vec![cache_item("i1", "omega")];
+    dao::store_items(&cache, node.id, 1, edit, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        found(&cache, p, json!({"fts": "alpha"})).await,
+        ids(&["i2"])
+    );
+    assert_eq!(
+        found(&cache, p, json!({"fts": "omega"})).await,
+        ids(&["i1"])
+    );
+    let unchanged = vec![cache_item("i2", "alpha beta gamma")];
+    dao::store_items(&cache, node.id, 1, unchanged, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        found(&cache, p, json!({"fts": "gamma"})).await,
+        ids(&["i2"])
+    );
+
+    let purged = dao::purge_where(&cache, "i.item_id = ?", vec!["i3".into()])
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    assert_eq!(dao::count(&cache, node.id).await.unwrap(), 2);
+    assert_eq!(found(&cache, p, json!({"fts": "hello"})).await, ids(&[]));
+    dao::reset(&cache).await.unwrap();
+    assert_eq!(found(&cache, p, json!({})).await, ids(&[]));
+}

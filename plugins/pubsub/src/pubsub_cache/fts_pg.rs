@@ -1,0 +1,232 @@
+//! The cache's full-text query language on PostgreSQL: an FTS5 query turned into a
+//! `tsquery` (`to_tsquery('simple', …)`), so a frontend writes the same query on
+//! either engine and gets the same items.
+//!
+//! Why a translator: PostgreSQL's own `websearch_to_tsquery` reads another language
+//! (`-word`, `or`), and FTS5's is the documented one (`doc/pubsub_cache.rst`). What is
+//! translated: barewords and `"quoted phrases"` (a phrase's words must follow each
+//! other: `<->`), `*` after a phrase (a prefix), implicit and explicit `AND`, `OR`,
+//! `NOT` (binary, as in FTS5), parentheses, the `text:` column filter (the only
+//! column). Precedence as in FTS5: `NOT`, then `AND`, then `OR`. A phrase's words are
+//! split at what is neither a letter nor a digit and lowered, as FTS5's `unicode61`
+//! tokenizer does. Refused, with a message in FTS5's manner: `NEAR`, `^`, another
+//! column, a syntax error. FTS5's `remove_diacritics` has no equivalent without the
+//! `unaccent` extension: on PostgreSQL `echec` does not find `échec`.
+
+/// `query` as a `tsquery` text, or why FTS5 would refuse it.
+pub fn to_tsquery(query: &str) -> Result<String, String> {
+    let tokens = lex(query)?;
+    let mut p = Parser { tokens, at: 0 };
+    let out = p.or()?;
+    match p.tokens.get(p.at) {
+        None => Ok(out),
+        Some(t) => Err(format!("fts5: syntax error near \"{}\"", t.text())),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    /// A bareword or a quoted string, and whether `*` follows it.
+    Phrase(String, bool),
+    And,
+    Or,
+    Not,
+    Open,
+    Close,
+}
+
+impl Token {
+    fn text(&self) -> String {
+        match self {
+            Self::Phrase(s, _) => s.clone(),
+            Self::And => "AND".into(),
+            Self::Or => "OR".into(),
+            Self::Not => "NOT".into(),
+            Self::Open => "(".into(),
+            Self::Close => ")".into(),
+        }
+    }
+}
+
+fn bareword_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || !c.is_ascii()
+}
+
+fn lex(query: &str) -> Result<Vec<Token>, String> {
+    let mut out = Vec::new();
+    let mut chars = query.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '(' | ')' => {
+                chars.next();
+                out.push(if c == '(' { Token::Open } else { Token::Close });
+            }
+            '*' => match out.last_mut() {
+                Some(Token::Phrase(_, star @ false)) => {
+                    *star = true;
+                    chars.next();
+                }
+                _ => return Err("fts5: syntax error near \"*\"".into()),
+            },
+            '"' => {
+                chars.next();
+                let mut s = String::new();
+                loop {
+                    match chars.next() {
+                        Some('"') if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            s.push('"');
+                        }
+                        Some('"') => break,
+                        Some(c) => s.push(c),
+                        None => return Err("unterminated string".into()),
+                    }
+                }
+                out.push(Token::Phrase(s, false));
+            }
+            c if bareword_char(c) => {
+                let mut s = String::new();
+                while let Some(&c) = chars.peek().filter(|c| bareword_char(**c)) {
+                    s.push(c);
+                    chars.next();
+                }
+                if chars.peek() == Some(&':') {
+                    chars.next();
+                    if s != "text" {
+                        return Err(format!("no such column: {s}"));
+                    }
+                    continue;
+                }
+                out.push(match s.as_str() {
+                    "AND" => Token::And,
+                    "OR" => Token::Or,
+                    "NOT" => Token::Not,
+                    "NEAR" => return Err("NEAR is not available on PostgreSQL".into()),
+                    _ => Token::Phrase(s, false),
+                });
+            }
+            other => return Err(format!("fts5: syntax error near \"{other}\"")),
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    at: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at)
+    }
+
+    fn or(&mut self) -> Result<String, String> {
+        let mut out = self.and()?;
+        while self.peek() == Some(&Token::Or) {
+            self.at += 1;
+            out = format!("({out} | {})", self.and()?);
+        }
+        Ok(out)
+    }
+
+    /// Explicit `AND`, or two phrases side by side (FTS5 takes no implicit `AND`
+    /// next to a parenthesis: `(a OR b) c` is a syntax error there, and here).
+    fn and(&mut self) -> Result<String, String> {
+        let mut out = self.not()?;
+        loop {
+            let after_phrase = matches!(self.tokens.get(self.at - 1), Some(Token::Phrase(..)));
+            match self.peek() {
+                Some(Token::And) => self.at += 1,
+                Some(Token::Phrase(..)) if after_phrase => {}
+                _ => return Ok(out),
+            }
+            out = format!("({out} & {})", self.not()?);
+        }
+    }
+
+    fn not(&mut self) -> Result<String, String> {
+        let mut out = self.primary()?;
+        while self.peek() == Some(&Token::Not) {
+            self.at += 1;
+            out = format!("({out} & !{})", self.primary()?);
+        }
+        Ok(out)
+    }
+
+    fn primary(&mut self) -> Result<String, String> {
+        let token = self.peek().cloned();
+        self.at += 1;
+        match token {
+            Some(Token::Open) => {
+                let inner = self.or()?;
+                if self.peek() != Some(&Token::Close) {
+                    return Err("fts5: syntax error near \"(\"".into());
+                }
+                self.at += 1;
+                Ok(inner)
+            }
+            Some(Token::Phrase(s, star)) => phrase(&s, star),
+            Some(t) => Err(format!("fts5: syntax error near \"{}\"", t.text())),
+            None => Err("fts5: syntax error near \"\"".into()),
+        }
+    }
+}
+
+/// A phrase's words in order (`<->`), the last one a prefix when `star`.
+fn phrase(s: &str, star: bool) -> Result<String, String> {
+    let words: Vec<String> = s
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("'{}'", w.to_lowercase()))
+        .collect();
+    if words.is_empty() {
+        // FTS5 matches nothing with an empty phrase; neither does an impossible term.
+        return Ok("('' & !'')".into());
+    }
+    let mut out = words.join(" <-> ");
+    if star {
+        out.push_str(":*");
+    }
+    Ok(if words.len() > 1 {
+        format!("({out})")
+    } else {
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_tsquery;
+
+    #[test]
+    fn fts5_queries_become_tsqueries() {
+        for (fts, ts) in [
+            ("alpha", "'alpha'"),
+            ("Alpha beta", "('alpha' & 'beta')"),
+            ("alpha AND beta OR gamma", "(('alpha' & 'beta') | 'gamma')"),
+            ("alpha OR beta gamma", "('alpha' | ('beta' & 'gamma'))"),
+            ("alpha NOT beta", "('alpha' & !'beta')"),
+            ("\"Hello, world\"", "('hello' <-> 'world')"),
+            ("bonj*", "'bonj':*"),
+            ("(a OR b) AND c", "(('a' | 'b') & 'c')"),
+            ("text:échec", "'échec'"),
+        ] {
+            assert_eq!(to_tsquery(fts).as_deref(), Ok(ts), "{fts}");
+        }
+        for bad in [
+            "alpha AND",
+            "\"open",
+            "title:x",
+            "NEAR(a b)",
+            "(a",
+            "a )",
+            "* a",
+        ] {
+            assert!(to_tsquery(bad).is_err(), "{bad}");
+        }
+    }
+}
