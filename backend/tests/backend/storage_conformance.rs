@@ -110,7 +110,8 @@ conformance!(
     params,
     plugin_store,
     omemo_store,
-    pubsub_cache
+    pubsub_cache,
+    cluster
 );
 
 /// Every migration applies, once; a database a newer Perch migrated is refused.
@@ -634,4 +635,54 @@ async fn pubsub_cache(engine: Engine) {
     assert_eq!(found(&cache, p, json!({"fts": "hello"})).await, ids(&[]));
     dao::reset(&cache).await.unwrap();
     assert_eq!(found(&cache, p, json!({})).await, ids(&[]));
+}
+
+/// Several daemons on one database (`cluster.rs`): node names, leases and their
+/// fencing tokens, and a history write fenced off once another daemon took the
+/// profile over.
+async fn cluster(engine: Engine) {
+    use perch_backend::cluster::{Cluster, JoinError};
+    use perch_backend::error::Error;
+
+    let (db, alice) = with_alice(&engine).await;
+    let a = Arc::new(Cluster::join(db.clone(), "a").await.unwrap());
+    let b = Arc::new(Cluster::join(db.clone(), "b").await.unwrap());
+    assert!(matches!(
+        Cluster::join(db.clone(), "a").await,
+        Err(JoinError::NameTaken { .. })
+    ));
+    assert_eq!(a.live_count().await.unwrap(), 2);
+    assert_eq!(a.acquire("alice", alice).await.unwrap(), 1);
+    match b.acquire("alice", alice).await {
+        Err(Error::OwnedElsewhere { owner, .. }) => assert_eq!(owner, "a"),
+        other => panic!("expected OwnedElsewhere, got {other:?}"),
+    }
+    assert_eq!(
+        b.owners().await.unwrap().get(&alice).map(String::as_str),
+        Some("a")
+    );
+    let on_a = History::fenced(db.clone(), Some(a.clone()));
+    let on_b = History::fenced(db.clone(), Some(b.clone()));
+    on_a.store(alice, incoming("m1", "by a", 1_000_000))
+        .await
+        .unwrap();
+    assert!(matches!(
+        on_b.store(alice, incoming("m2", "by b", 2_000_000)).await,
+        Err(Error::LeaseLost { .. })
+    ));
+    // a gives its heartbeat up (as a clean stop does): b takes alice, a is fenced.
+    a.release_all().await.unwrap();
+    assert_eq!(b.acquire("alice", alice).await.unwrap(), 2);
+    on_b.store(alice, incoming("m3", "by b", 3_000_000))
+        .await
+        .unwrap();
+    assert!(a.check(&db, alice).await.is_err());
+    let bodies: Vec<String> = on_b
+        .query(alice, &Query::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(bodies, ["by a", "by b"]);
 }
