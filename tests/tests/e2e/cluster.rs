@@ -61,16 +61,18 @@ fn owned_by<'a>(view: &'a BTreeMap<String, (String, String)>, owner: &str) -> Ve
         .collect()
 }
 
+/// How a test starts another daemon on the database of the first (the node's
+/// configuration given).
+type Another<'a> = &'a dyn Fn(&str) -> Result<Perchd>;
+
 #[test]
 fn two_daemons_share_the_profiles_and_take_over_a_killed_one() {
     let prosody = Prosody::start_with_users(&USERS).expect("starting Prosody");
     let mut a = Perchd::start_with_config(NODE_A).expect("starting daemon a");
-    let outcome = (|| -> Result<Option<Perchd>> {
-        let mut b = None;
-        cluster_body(&prosody, &mut a, &mut b)?;
-        Ok(b)
-    })();
-    if let Err(e) = outcome {
+    let data_dir = a.data_dir().to_owned();
+    let another = |node: &str| Perchd::start_with_data_dir(node, Some(&data_dir));
+    let mut b = None;
+    if let Err(e) = cluster_body(&prosody, &mut a, &mut b, &another) {
         panic!(
             "{e:?}\n--- a ---\n{}\n--- prosody ---\n{}",
             a.diagnostics(),
@@ -79,7 +81,38 @@ fn two_daemons_share_the_profiles_and_take_over_a_killed_one() {
     }
 }
 
-fn cluster_body(prosody: &Prosody, a: &mut Perchd, b: &mut Option<Perchd>) -> Result<()> {
+/// The same on a PostgreSQL database, as daemons on two machines run: each its own
+/// data directory, holding a copy of the sealing key.
+#[test]
+fn two_daemons_on_postgresql() {
+    let prosody = Prosody::start_with_users(&USERS).expect("starting Prosody");
+    let server = perch_tests::Postgres::start().expect("starting PostgreSQL");
+    let url = server.url();
+    let mut a = Perchd::start_on_database(NODE_A, &url).expect("starting daemon a");
+    let key = a.data_dir().join("secret.key");
+    let machines = tempfile::tempdir().expect("a temp dir");
+    let another = |node: &str| {
+        let dir = tempfile::tempdir_in(machines.path())?.keep();
+        std::fs::copy(&key, dir.join("secret.key"))?;
+        let config = format!("{node}[database]\nurl = \"{url}\"\n");
+        Perchd::start_with_data_dir(&config, Some(&dir))
+    };
+    let mut b = None;
+    if let Err(e) = cluster_body(&prosody, &mut a, &mut b, &another) {
+        panic!(
+            "{e:?}\n--- a ---\n{}\n--- prosody ---\n{}",
+            a.diagnostics(),
+            prosody.diagnostics()
+        );
+    }
+}
+
+fn cluster_body(
+    prosody: &Prosody,
+    a: &mut Perchd,
+    b: &mut Option<Perchd>,
+    another: Another<'_>,
+) -> Result<()> {
     for (name, pw) in USERS {
         a.create_profile(prosody, name, name, pw, &["--autoconnect"])?;
         a.cli_ok(&["connect", "-p", name])?;
@@ -89,7 +122,7 @@ fn cluster_body(prosody: &Prosody, a: &mut Perchd, b: &mut Option<Perchd>) -> Re
     })?;
 
     // The same node name, while a runs: refused, naming it.
-    let err = match Perchd::start_with_data_dir(NODE_A, Some(a.data_dir())) {
+    let err = match another(NODE_A) {
         Ok(_) => return Err(anyhow!("a second daemon named \"a\" started")),
         Err(e) => format!("{e:#}"),
     };
@@ -99,7 +132,7 @@ fn cluster_body(prosody: &Prosody, a: &mut Perchd, b: &mut Option<Perchd>) -> Re
     );
 
     // b joins: two each, and both daemons show the same owners.
-    let bd = b.insert(Perchd::start_with_data_dir(NODE_B, Some(a.data_dir()))?);
+    let bd = b.insert(another(NODE_B)?);
     wait_owners(
         &[a, bd],
         Duration::from_secs(30),
