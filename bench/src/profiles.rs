@@ -71,10 +71,21 @@ pub async fn run(n: usize) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
     settle().await;
+    let (rss_early, _) = rss_kib(pid)?;
+    let busy = quiet(pid).await?;
     let (rss, _) = rss_kib(pid)?;
     println!(
-        "   RSS           {:.1} MiB before the profiles, {:.1} MiB connected: {:.0} KiB per profile",
+        "   RSS           {:.1} MiB before the profiles, {:.1} MiB connected 5 s after: {:.0} KiB per profile",
         rss0 as f64 / 1024.0,
+        rss_early as f64 / 1024.0,
+        rss_early.saturating_sub(rss0) as f64 / n as f64
+    );
+    println!(
+        "   busy          {:.1} s more after that (what connecting set off: OMEMO keys made and published)",
+        busy.as_secs_f64()
+    );
+    println!(
+        "   RSS, quiet    {:.1} MiB: {:.0} KiB per profile",
         rss as f64 / 1024.0,
         rss.saturating_sub(rss0) as f64 / n as f64
     );
@@ -119,20 +130,35 @@ async fn settle() {
     tokio::time::sleep(Duration::from_secs(5)).await;
 }
 
+/// CPU time `pid` has used, in ticks of USER_HZ (100 on Linux whatever the
+/// kernel's tick).
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    Ok(f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+}
+
+/// Waits until `pid` used under 5% of a core over 2 s (at most 10 minutes): each
+/// profile's first session makes and publishes its OMEMO keys, one profile at a
+/// time, which goes on well after the last one connected. Returns how long.
+async fn quiet(pid: u32) -> Result<Duration> {
+    let t = Instant::now();
+    loop {
+        let before = cpu_ticks(pid)?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if cpu_ticks(pid)? - before < 10 || t.elapsed() > Duration::from_secs(600) {
+            return Ok(t.elapsed());
+        }
+    }
+}
+
 /// CPU used by `pid` over 10 s, in percent of one core.
 async fn idle_cpu(pid: u32) -> Result<f64> {
-    let ticks = || -> Result<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        let after = stat.rsplit(')').next().unwrap_or_default();
-        let f: Vec<&str> = after.split_whitespace().collect();
-        Ok(f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
-    };
-    // USER_HZ: 100 on Linux whatever the kernel's tick.
-    let hz = 100.0;
-    let before = ticks()?;
+    let before = cpu_ticks(pid)?;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    Ok((ticks()? - before) as f64 / hz / 10.0 * 100.0)
+    Ok((cpu_ticks(pid)? - before) as f64 / 10.0)
 }
 
 async fn status_latency(client: &Client) -> Result<()> {
