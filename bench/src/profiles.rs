@@ -72,7 +72,7 @@ pub async fn run(n: usize) -> Result<()> {
     );
     settle().await;
     let (rss_early, _) = rss_kib(pid)?;
-    let busy = quiet(pid).await?;
+    let busy = quiet(&[pid, prosody.pid().context("Prosody's pid")?]).await?;
     let (rss, _) = rss_kib(pid)?;
     println!(
         "   RSS           {:.1} MiB before the profiles, {:.1} MiB connected 5 s after: {:.0} KiB per profile",
@@ -140,15 +140,20 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
         + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
 }
 
-/// Waits until `pid` used under 5% of a core over 2 s (at most 10 minutes): each
-/// profile's first session makes and publishes its OMEMO keys, one profile at a
-/// time, which goes on well after the last one connected. Returns how long.
-async fn quiet(pid: u32) -> Result<Duration> {
+/// Waits until `pids` (perchd and Prosody) together used under 5% of a core over
+/// 2 s, twice in a row (at most 10 minutes): each profile's first session makes and
+/// publishes its OMEMO keys, one profile at a time, which goes on well after the
+/// last one connected; perchd alone is quiet while it waits for Prosody to store
+/// them. Returns how long.
+async fn quiet(pids: &[u32]) -> Result<Duration> {
     let t = Instant::now();
+    let total = || -> Result<u64> { pids.iter().map(|p| cpu_ticks(*p)).sum() };
+    let mut calm = 0;
     loop {
-        let before = cpu_ticks(pid)?;
+        let before = total()?;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        if cpu_ticks(pid)? - before < 10 || t.elapsed() > Duration::from_secs(600) {
+        calm = if total()? - before < 10 { calm + 1 } else { 0 };
+        if calm == 2 || t.elapsed() > Duration::from_secs(600) {
             return Ok(t.elapsed());
         }
     }
