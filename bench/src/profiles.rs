@@ -5,7 +5,8 @@
 //! way the concurrency e2e test makes them) and a perchd started here, from this
 //! process over D-Bus as a frontend would:
 //! - the time to create the N profiles, then to connect them (every `Connect` called
-//!   at once: perchd's own `xmpp.connect_concurrency` bounds the attempts);
+//!   at once: perchd's own `xmpp.connect_concurrency` bounds the attempts, and
+//!   `xmpp.connect_timeout` is 30 s so that the last calls do not give up waiting);
 //! - perchd's RSS before the profiles and once all are connected, per profile;
 //! - idle CPU over 10 s with every profile connected;
 //! - `Status` latency (p50, p95 over 50 calls);
@@ -34,7 +35,10 @@ pub async fn run(n: usize) -> Result<()> {
     for i in 0..n {
         std::fs::write(dir.join(format!("u{i:04}.dat")), &alice)?;
     }
-    let mut perchd = Perchd::start()?;
+    // `Connect` gives up after the attempts' timeouts (the harness' 10 s each);
+    // with every call made at once, the last ones wait for a connection slot that
+    // long first.
+    let mut perchd = Perchd::start_with_config("[xmpp]\nconnect_timeout = 30\n")?;
     let pid = perchd.pid().context("perchd's pid")?;
     let client = Client::on_bus(perchd.bus_connection().await?).await?;
     let (rss0, _) = rss_kib(pid)?;
