@@ -11,8 +11,8 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -109,7 +109,10 @@ fn roots(ca_file: Option<&str>) -> Result<Arc<rustls::RootCertStore>, String> {
     type Shared = HashMap<Option<Vec<u8>>, Weak<rustls::RootCertStore>>;
     static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(Mutex::default);
     let ca = match ca_file {
-        Some(path) => Some((path, std::fs::read(path).map_err(|e| format!("CA file {path}: {e}"))?)),
+        Some(path) => Some((
+            path,
+            std::fs::read(path).map_err(|e| format!("CA file {path}: {e}"))?,
+        )),
         None => None,
     };
     let key = ca.as_ref().map(|(_, pem)| pem.clone());
