@@ -545,7 +545,10 @@ mod tests {
         std::fs::write(&ca, b"").unwrap();
         let ca = ca.to_str().unwrap();
         let with_ca = roots(Some(ca)).unwrap();
-        assert!(!Arc::ptr_eq(&system, &with_ca), "a CA file is a trust of its own");
+        assert!(
+            !Arc::ptr_eq(&system, &with_ca),
+            "a CA file is a trust of its own"
+        );
         assert!(Arc::ptr_eq(&with_ca, &roots(Some(ca)).unwrap()));
         let missing = roots(Some("/nonexistent/ca.pem")).unwrap_err();
         assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
