@@ -197,7 +197,8 @@ impl Inbox {
     async fn run(self, mut rx: mpsc::UnboundedReceiver<Incoming>) {
         while let Some(item) = rx.recv().await {
             let what = item.what();
-            let handled = std::panic::AssertUnwindSafe(self.handle(item))
+            // Boxed: an idle inbox, waiting for the next item, keeps only this loop.
+            let handled = std::panic::AssertUnwindSafe(Box::pin(self.handle(item)))
                 .catch_unwind()
                 .await;
             if let Err(payload) = handled {

@@ -5,7 +5,8 @@
 //! way the concurrency e2e test makes them) and a perchd started here, from this
 //! process over D-Bus as a frontend would:
 //! - the time to create the N profiles, then to connect them (every `Connect` called
-//!   at once: perchd's own `xmpp.connect_concurrency` bounds the attempts);
+//!   at once: perchd's own `xmpp.connect_concurrency` bounds the attempts, and
+//!   `xmpp.connect_timeout` is 30 s so that the last calls do not give up waiting);
 //! - perchd's RSS before the profiles and once all are connected, per profile;
 //! - idle CPU over 10 s with every profile connected;
 //! - `Status` latency (p50, p95 over 50 calls);
@@ -34,7 +35,10 @@ pub async fn run(n: usize) -> Result<()> {
     for i in 0..n {
         std::fs::write(dir.join(format!("u{i:04}.dat")), &alice)?;
     }
-    let mut perchd = Perchd::start()?;
+    // `Connect` gives up after the attempts' timeouts (the harness' 10 s each);
+    // with every call made at once, the last ones wait for a connection slot that
+    // long first.
+    let mut perchd = Perchd::start_with_config("[xmpp]\nconnect_timeout = 30\n")?;
     let pid = perchd.pid().context("perchd's pid")?;
     let client = Client::on_bus(perchd.bus_connection().await?).await?;
     let (rss0, _) = rss_kib(pid)?;
@@ -71,10 +75,21 @@ pub async fn run(n: usize) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
     settle().await;
+    let (rss_early, _) = rss_kib(pid)?;
+    let busy = quiet(&[pid, prosody.pid().context("Prosody's pid")?]).await?;
     let (rss, _) = rss_kib(pid)?;
     println!(
-        "   RSS           {:.1} MiB before the profiles, {:.1} MiB connected: {:.0} KiB per profile",
+        "   RSS           {:.1} MiB before the profiles, {:.1} MiB connected 5 s after: {:.0} KiB per profile",
         rss0 as f64 / 1024.0,
+        rss_early as f64 / 1024.0,
+        rss_early.saturating_sub(rss0) as f64 / n as f64
+    );
+    println!(
+        "   busy          {:.1} s more after that (what connecting set off: OMEMO keys made and published)",
+        busy.as_secs_f64()
+    );
+    println!(
+        "   RSS, quiet    {:.1} MiB: {:.0} KiB per profile",
         rss as f64 / 1024.0,
         rss.saturating_sub(rss0) as f64 / n as f64
     );
@@ -119,20 +134,40 @@ async fn settle() {
     tokio::time::sleep(Duration::from_secs(5)).await;
 }
 
+/// CPU time `pid` has used, in ticks of USER_HZ (100 on Linux whatever the
+/// kernel's tick).
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    Ok(f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+}
+
+/// Waits until `pids` (perchd and Prosody) together used under 5% of a core over
+/// 2 s, twice in a row (at most 10 minutes): each profile's first session makes and
+/// publishes its OMEMO keys, one profile at a time, which goes on well after the
+/// last one connected; perchd alone is quiet while it waits for Prosody to store
+/// them. Returns how long.
+async fn quiet(pids: &[u32]) -> Result<Duration> {
+    let t = Instant::now();
+    let total = || -> Result<u64> { pids.iter().map(|p| cpu_ticks(*p)).sum() };
+    let mut calm = 0;
+    loop {
+        let before = total()?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        calm = if total()? - before < 10 { calm + 1 } else { 0 };
+        if calm == 2 || t.elapsed() > Duration::from_secs(600) {
+            return Ok(t.elapsed());
+        }
+    }
+}
+
 /// CPU used by `pid` over 10 s, in percent of one core.
 async fn idle_cpu(pid: u32) -> Result<f64> {
-    let ticks = || -> Result<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        let after = stat.rsplit(')').next().unwrap_or_default();
-        let f: Vec<&str> = after.split_whitespace().collect();
-        Ok(f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
-    };
-    // USER_HZ: 100 on Linux whatever the kernel's tick.
-    let hz = 100.0;
-    let before = ticks()?;
+    let before = cpu_ticks(pid)?;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    Ok((ticks()? - before) as f64 / hz / 10.0 * 100.0)
+    Ok((cpu_ticks(pid)? - before) as f64 / 10.0)
 }
 
 async fn status_latency(client: &Client) -> Result<()> {

@@ -388,6 +388,11 @@ impl Prosody {
         Self::start_with_users(&[("alice", ALICE_PW), ("bob", BOB_PW)])
     }
 
+    /// The process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Starts a server with `alice` and `bob`, and `extra` lines in the global section
     /// of its configuration (e.g. `smacks_hibernation_time = 2`).
     pub fn start_with_config(extra: &str) -> Result<Self> {

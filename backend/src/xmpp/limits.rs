@@ -53,10 +53,14 @@ pub const MAX_TOKEN: usize = 8192;
 const MAX_KEPT_VALUE: usize = 3072;
 const MAX_KEPT_NAME: usize = 64;
 const MAX_KEPT_NS_DECLS: usize = 4;
-/// Buffers grown past this are given back after use.
-const KEEP_CAPACITY: usize = 64 * 1024;
-/// Bytes read from the inner stream at once.
-const READ_CHUNK: usize = 16 * 1024;
+/// Buffers grown past this are given back after use. Small: an idle connection
+/// keeps its buffers for hours, and a thousand profiles keep a thousand
+/// (doc/performance.rst, "Where each profile's memory goes"); growing one again for
+/// a burst costs a few reallocations.
+const KEEP_CAPACITY: usize = 4 * 1024;
+/// Bytes read from the inner stream at once (kept, zeroed, as long as the
+/// connection).
+const READ_CHUNK: usize = 4 * 1024;
 
 /// The limits in force (from `[xmpp]` in the config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -145,7 +145,9 @@ enum Command {
     Iq {
         to: Option<Jid>,
         set: bool,
-        payload: Element,
+        /// Boxed, like the stanzas: a channel's memory is blocks of 32 commands,
+        /// made as it is, whether or not anything is ever sent.
+        payload: Box<Element>,
         reply: Reply<Option<Element>>,
     },
     Disconnect {
@@ -162,7 +164,6 @@ enum ConnStatus {
     Fatal(ConnectError),
 }
 
-/// Who waits for an IQ answer.
 /// XEP-0352's namespace.
 const CSI_NS: &str = "urn:xmpp:csi:0";
 
@@ -179,6 +180,17 @@ async fn frontends_changed(rx: &mut Option<watch::Receiver<bool>>) -> Option<()>
     Some(())
 }
 
+/// Ready at `deadline`; never without one. The session task sleeps until its next
+/// IQ deadline rather than ticking: an idle session (no IQ in flight) is not woken
+/// at all, which counts with a thousand of them in one daemon.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Who waits for an IQ answer.
 enum Waiter {
     Caller(Reply<Option<Element>>),
     RosterFetch,
@@ -449,7 +461,7 @@ impl Session {
                 .call(|reply| Command::Iq {
                     to: to.clone(),
                     set,
-                    payload: payload.clone(),
+                    payload: Box::new(payload.clone()),
                     reply,
                 })
                 .await;
@@ -738,11 +750,14 @@ impl Task {
         self.set_state(ConnectionState::Connecting, None, "connecting".into());
         let (status_tx, mut status_rx) = mpsc::unbounded_channel();
         let mut stream = StanzaStream::new(self.reconnector(status_tx), 64);
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        // The handlers' futures are boxed, made when there is something to handle:
+        // inline, their largest state would be part of this task's, which each idle
+        // session keeps (doc/performance.rst, "Where each profile's memory goes").
         let exit = loop {
+            let expiry = self.next_expiry();
             tokio::select! {
                 ev = stream.next() => match ev {
-                    Some(ev) => self.on_stream_event(&stream, ev).await,
+                    Some(ev) => Box::pin(self.on_stream_event(&stream, ev)).await,
                     // The reconnector reports a fatal error before it gives up, which
                     // ends the stream: both may be ready at once, the error wins.
                     None => {
@@ -766,14 +781,19 @@ impl Task {
                 cmd = self.cmd_rx.recv() => match cmd {
                     None => break Exit::Dropped,
                     Some(Command::Disconnect { reply }) => break Exit::Disconnect(reply),
-                    Some(c) => self.on_command(&stream, c).await,
+                    Some(c) => Box::pin(self.on_command(&stream, c)).await,
                 },
-                _ = tick.tick() => self.expire_iqs(),
+                () = until(expiry) => self.expire_iqs(),
                 Some(()) = frontends_changed(&mut self.config.frontends) => {
                     self.client_state();
                 }
             }
         };
+        Box::pin(self.end(stream, exit)).await;
+    }
+
+    /// The loop ended: callers, the layer above and the server are told.
+    async fn end(mut self, stream: StanzaStream, exit: Exit) {
         self.fail_pending();
         if std::mem::take(&mut self.started) {
             let _ = self.inbox.send(Incoming::Ended);
@@ -828,6 +848,11 @@ impl Task {
                 let _ = tx.send(Err(Error::NotConnected(self.profile.clone())));
             }
         }
+    }
+
+    /// When the first IQ in flight times out; `None` with none in flight.
+    fn next_expiry(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.deadline).min()
     }
 
     fn expire_iqs(&mut self) {
@@ -1104,7 +1129,7 @@ impl Task {
             }
             lock(&self.shared.roster_ver).clone_from(&pushed.ver);
             let _ = self.roster_out.send(roster::Op::Push {
-                item: item.clone(),
+                item: Box::new(item.clone()),
                 ver: pushed.ver.clone(),
             });
             self.emit(Event::Roster {
@@ -1264,7 +1289,7 @@ impl Task {
                 payload,
                 reply,
             } => {
-                self.send_iq(stream, to, set, payload, Waiter::Caller(reply))
+                self.send_iq(stream, to, set, *payload, Waiter::Caller(reply))
                     .await;
             }
             Command::Send { stanza, reply } => {

@@ -78,7 +78,9 @@ impl Outbox {
                 Ok(s) => s.generation,
                 Err(_) => return, // the session is gone
             };
-            match self.round(generation).await {
+            // Boxed: the database's futures are large, and an idle outbox waits
+            // below, outside of a round.
+            match Box::pin(self.round(generation)).await {
                 Ok(Round::Confirmed) => continue,
                 Ok(Round::Empty) => {
                     tokio::select! {
@@ -153,7 +155,7 @@ impl Outbox {
             .send(Command::Iq {
                 to: None,
                 set: false,
-                payload: ping,
+                payload: Box::new(ping),
                 reply: tx,
             })
             .await

@@ -66,7 +66,8 @@ impl Answer {
 pub enum Op {
     Replace(StoredRoster),
     Push {
-        item: RosterItem,
+        /// Boxed: see [`super::Command::Iq`].
+        item: Box<RosterItem>,
         ver: Option<String>,
     },
 }
@@ -80,6 +81,8 @@ pub fn spawn_writer(
 ) -> mpsc::UnboundedSender<Op> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Op>();
     tokio::spawn(async move {
+        // The writes' futures are boxed: this task waits for the next change all
+        // the time, and should keep only this loop.
         // Once a write failed, the stored items miss a change: no version is stored
         // from then on (the next stream fetches the whole roster) until a whole
         // roster is stored again.
@@ -87,20 +90,20 @@ pub fn spawn_writer(
         while let Some(op) = rx.recv().await {
             let r = match &op {
                 Op::Replace(roster) => {
-                    let r = store.replace(profile_id, &profile, roster).await;
+                    let r = Box::pin(store.replace(profile_id, &profile, roster)).await;
                     behind = r.is_err();
                     r
                 }
                 Op::Push { item, ver } => {
                     let ver = ver.as_deref().filter(|_| !behind);
-                    let r = store.push(profile_id, &profile, &account, item, ver).await;
+                    let r = Box::pin(store.push(profile_id, &profile, &account, item, ver)).await;
                     behind |= r.is_err();
                     r
                 }
             };
             if let Err(e) = r {
                 tracing::warn!(%profile, error = %e, "storing the roster failed");
-                if let Err(e) = store.forget_version(profile_id).await {
+                if let Err(e) = Box::pin(store.forget_version(profile_id)).await {
                     tracing::warn!(%profile, error = %e, "forgetting the roster version failed");
                 }
             }

@@ -417,7 +417,7 @@ async fn an_unanswered_iq_times_out_and_its_late_answer_is_ignored() {
         Err(Error::Timeout(m)) => assert!(m.contains("within 10 s"), "{m}"),
         other => panic!("expected Timeout, got {other:?}"),
     }
-    // At the deadline, to the tick of the task's clock (500 ms).
+    // At the deadline (the task sleeps until it; tokio rounds up to the millisecond).
     let waited = at - asked;
     assert!(
         waited >= Duration::from_secs(10) && waited <= Duration::from_millis(10_500),
