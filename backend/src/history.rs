@@ -682,6 +682,32 @@ impl History {
         self.store_fenced(profile_id, &m, None).await
     }
 
+    /// [`History::store`], waiting while the database server cannot be reached (a
+    /// PostgreSQL restart: `db::is_unreachable`) for up to `patience`, asking again
+    /// after 0.25 s, then twice as long each time up to 4 s. Other failures are
+    /// returned at once.
+    pub async fn store_waiting(
+        &self,
+        profile_id: i32,
+        m: NewMessage,
+        patience: std::time::Duration,
+    ) -> Result<Stored> {
+        let start = tokio::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(250);
+        loop {
+            match self.store_fenced(profile_id, &m, None).await {
+                Err(Error::Storage(e))
+                    if crate::db::is_unreachable(&e) && start.elapsed() + pause < patience =>
+                {
+                    tracing::warn!(profile_id, error = %e, ?pause, "the database cannot be reached; waiting for it to store a message");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(4));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Stores a message to send with its stanza: it is in the outbox. Returns it,
     /// and the message it corrects as it is now, if it is a correction we applied.
     pub async fn enqueue(

@@ -45,6 +45,11 @@ const HANDLER_BUDGET: Duration = Duration::from_secs(60);
 /// When a point's handlers are logged as slow (they go on).
 const HANDLER_SLOW: Duration = Duration::from_secs(5);
 
+/// How long storing a received message waits for a database server that cannot be
+/// reached (restarting) before giving it up: meanwhile the inbox holds the messages
+/// after it, and the server keeps them unacknowledged (XEP-0198).
+const STORE_PATIENCE: Duration = Duration::from_secs(120);
+
 /// Runs `P`'s handlers within [`HANDLER_BUDGET`]; past it, the flow proceeds.
 pub async fn fire_bounded<P: perch_plugin_api::TriggerPoint>(
     registry: &Registry,
@@ -317,7 +322,11 @@ impl Inbox {
             self.place_in_its_second(&mut record).await;
         }
         let from = record.from.clone();
-        match self.history.store(self.profile_id, record).await {
+        let stored = self
+            .history
+            .store_waiting(self.profile_id, record, STORE_PATIENCE)
+            .await;
+        match stored {
             Ok(Stored::Ignored(why)) => {
                 // Bad input from the network: kept out, and the server may forget it.
                 tracing::info!(profile = %self.profile, %from, %why, "a message action was ignored");

@@ -122,3 +122,29 @@ async fn applied_versions(db: &DatabaseConnection) -> Result<Vec<String>, DbErr>
         .map(|r| r.try_get::<String>("", "version"))
         .collect()
 }
+
+/// Whether a failed statement failed because the database server could not be
+/// reached or went away (a PostgreSQL restart, a network cut), so that the same
+/// write may succeed once it is back — as opposed to the statement or the data
+/// (a constraint, a full disk), which would fail again.
+pub fn is_unreachable(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match &**e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                // SQLSTATE class 08 (connection exception) and 57P (the server shut
+                // down, or is starting and cannot take connections yet).
+                sqlx::Error::Database(d) => d
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}

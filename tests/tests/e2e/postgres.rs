@@ -107,3 +107,53 @@ fn wrong_database_password_is_a_typed_error_never_logged() {
     assert!(e.contains("postgres://perch:***@127.0.0.1"), "{e}");
     assert!(!e.contains(wrong), "the password was shown: {e}");
 }
+
+/// PostgreSQL restarted while messages arrive: storing waits for the database and
+/// goes on once it is back; every message is in the history once, none was
+/// acknowledged to the server before it was stored.
+#[test]
+fn a_postgres_restart_under_load_loses_nothing() {
+    let mut pg = Postgres::start().expect("starting PostgreSQL");
+    let prosody = Prosody::start().expect("starting Prosody");
+    let perchd = Perchd::start_on_database("", &pg.url()).expect("starting perchd");
+    if let Err(e) = restart_body(&perchd, &prosody, &mut pg) {
+        panic!("{e:?}\n{}\n{}", perchd.diagnostics(), prosody.diagnostics());
+    }
+}
+
+fn restart_body(perchd: &Perchd, prosody: &Prosody, pg: &mut Postgres) -> Result<()> {
+    const N: usize = 30;
+    perchd.create_profile(prosody, "alice", "alice", ALICE_PW, &[])?;
+    connect(perchd, "alice", ALICE)?;
+    let mut bob = perch_tests::RawClient::connect(prosody.port(), &prosody.ca_file(), "bob", BOB_PW)?;
+    let say = |bob: &mut perch_tests::RawClient, i: usize| {
+        bob.send(&format!(
+            "<message to='{ALICE}' type='chat' id='pg-{i}'><body>pg {i:02}</body></message>"
+        ))
+    };
+    for i in 0..10 {
+        say(&mut bob, i)?;
+    }
+    wait_for_incoming(perchd, "alice", "pg 09")?;
+    pg.stop()?;
+    for i in 10..N {
+        say(&mut bob, i)?;
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    pg.start_again()?;
+    wait_for_incoming(perchd, "alice", &format!("pg {:02}", N - 1))?;
+    let history = super::history(perchd, "alice", &["--limit", "1000"])?;
+    let bodies: Vec<&str> = history.iter().filter_map(|m| m["body"].as_str()).collect();
+    let expected: Vec<String> = (0..N).map(|i| format!("pg {i:02}")).collect();
+    ensure!(
+        bodies == expected,
+        "alice's history after the restart: {bodies:?}"
+    );
+    ensure!(
+        perchd
+            .log_text()?
+            .contains("the database cannot be reached; waiting for it to store a message"),
+        "perchd never waited for the database"
+    );
+    bob.close()
+}
