@@ -125,7 +125,8 @@ fn restart_body(perchd: &Perchd, prosody: &Prosody, pg: &mut Postgres) -> Result
     const N: usize = 30;
     perchd.create_profile(prosody, "alice", "alice", ALICE_PW, &[])?;
     connect(perchd, "alice", ALICE)?;
-    let mut bob = perch_tests::RawClient::connect(prosody.port(), &prosody.ca_file(), "bob", BOB_PW)?;
+    let mut bob =
+        perch_tests::RawClient::connect(prosody.port(), &prosody.ca_file(), "bob", BOB_PW)?;
     let say = |bob: &mut perch_tests::RawClient, i: usize| {
         bob.send(&format!(
             "<message to='{ALICE}' type='chat' id='pg-{i}'><body>pg {i:02}</body></message>"
@@ -139,7 +140,9 @@ fn restart_body(perchd: &Perchd, prosody: &Prosody, pg: &mut Postgres) -> Result
     for i in 10..N {
         say(&mut bob, i)?;
     }
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Longer than the pool's acquire timeout (10 s), which alone would absorb a
+    // shorter outage: storing then fails as unreachable, and waits.
+    std::thread::sleep(std::time::Duration::from_secs(14));
     pg.start_again()?;
     wait_for_incoming(perchd, "alice", &format!("pg {:02}", N - 1))?;
     let history = super::history(perchd, "alice", &["--limit", "1000"])?;
