@@ -5,8 +5,10 @@
 //! Why the cache's own code and not a copy: the figures must be those of what perchd
 //! runs (`pubsub_cache::dao`, `service::to_new`, `search::build`).
 
+pub mod cached;
 pub mod calls;
 pub mod drill;
+pub mod engines;
 pub mod everyday;
 pub mod libervia_bridge;
 pub mod messages;
@@ -63,8 +65,18 @@ pub struct Db {
 }
 
 pub async fn fresh_db() -> Result<Db> {
+    fresh_db_on(None).await
+}
+
+/// [`fresh_db`] on the database at `url` (PostgreSQL) when given, else a SQLite file.
+pub async fn fresh_db_on(url: Option<&str>) -> Result<Db> {
     let dir = tempfile::Builder::new().prefix("perch-bench-").tempdir()?;
-    let db = open_sqlite(&dir.path().join("perch.db")).await?;
+    let db = match url {
+        Some(u) => {
+            perch_backend::db::open(&perch_backend::db::Target::Postgres(u.to_owned())).await?
+        }
+        None => open_sqlite(&dir.path().join("perch.db")).await?,
+    };
     let sealer = Sealer::load_or_create(&dir.path().join("secret.key"))?;
     let profiles = Profiles::new(db.clone(), Arc::new(sealer));
     profiles
@@ -241,7 +253,8 @@ pub async fn raw_insert(d: &Db, range: std::ops::Range<usize>, page: usize) -> R
 /// A search as the `pubsub_cache_search` action runs it: build, then query.
 pub async fn search(db: &PluginStore, query: serde_json::Value) -> Result<usize> {
     let q: search::Query = serde_json::from_value(query)?;
-    let built = search::build(&q, &[]).map_err(|e| anyhow::anyhow!(e))?;
+    let backend = db.get_database_backend();
+    let built = search::build_for(&q, &[], backend).map_err(|e| anyhow::anyhow!(e))?;
     let rows = dao::query(db, &built.sql, built.values)
         .await
         .context("search")?;

@@ -36,6 +36,10 @@
 //! 9. With `--omemo N` (and nothing else): OMEMO encrypt, decrypt and session set-up
 //!    costs, then end to end with `--omemo-contacts C` sessions
 //!    (`--omemo-crypto-only` stops after the first part; `perch_bench::omemo`).
+//! 10. With `--engines` (and nothing else): ingest, search, history reads and the
+//!     cached read end to end, on SQLite and on a harness PostgreSQL, one after the
+//!     other (`--sizes N` items, 10000; `--history M` messages, 10000; `--reads R`;
+//!     `perch_bench::engines`).
 //!
 //! Why a binary and not `#[ignore]` tests: a bench prints figures and asserts none
 //! of them, and the e2e test binary stays what passes or fails.
@@ -48,6 +52,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
+use perch_bench::cached::{ANALYSER, cached_reads, fill_node, items, publish, wait_for_cache};
 use perch_bench::drill::action;
 use perch_bench::{COMMON, RARE, fresh_db, ingest, ms, percentiles, raw_insert, search};
 use perch_client::Action;
@@ -55,14 +60,6 @@ use perch_client::actions::{cache, pubsub};
 use perch_plugins_pubsub::pubsub_cache::dao;
 use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody};
 use serde_json::{Value, json};
-
-const ANALYSER: &str = r#"
-[[plugins.options.PUBSUB_CACHE.analysers]]
-name = "bench"
-type = "bench"
-node_prefix = "bench"
-to_sync = true
-"#;
 
 /// The value after flag `name`, if given.
 fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
@@ -122,6 +119,9 @@ fn single_mode(args: &[String]) -> Option<Result<()>> {
     if args.iter().any(|a| a == "--everyday") {
         return Some(everyday(args));
     }
+    if args.iter().any(|a| a == "--engines") {
+        return Some(engines(args));
+    }
     None
 }
 
@@ -135,6 +135,15 @@ fn everyday(args: &[String]) -> Result<()> {
         Some(other) => anyhow::bail!("--server: {other:?} is neither prosody nor ejabberd"),
     };
     runtime()?.block_on(perch_bench::everyday::run(mib, m, ejabberd))
+}
+
+/// `--engines [--sizes N] [--history M] [--reads R]`.
+fn engines(args: &[String]) -> Result<()> {
+    let n = flag_number(args, "--sizes", 10_000)?;
+    let m = flag_number(args, "--history", 10_000)?;
+    let reads = flag_number(args, "--reads", 500)?;
+    println!("# perch-bench {}", env!("CARGO_PKG_VERSION"));
+    runtime()?.block_on(perch_bench::engines::run(n, m, reads))
 }
 
 /// `--omemo N [--omemo-contacts C] [--omemo-crypto-only]`.
@@ -272,26 +281,6 @@ async fn db_side(n: usize) -> Result<()> {
     Ok(())
 }
 
-/// `pubsub_items_get` of `node` on `service`, the newest `max`.
-fn items(service: &str, node: &str, max: i64) -> pubsub::ItemsGetArgs {
-    pubsub::ItemsGetArgs {
-        service: Some(service.into()),
-        node: node.into(),
-        max: Some(max),
-        ..Default::default()
-    }
-}
-
-fn publish(service: &str, node: &str, id: String, payload: String) -> pubsub::PublishArgs {
-    pubsub::PublishArgs {
-        service: Some(service.into()),
-        node: node.into(),
-        item_id: Some(id),
-        payload,
-        options: None,
-    }
-}
-
 fn rss_kib(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
@@ -324,39 +313,6 @@ async fn end_to_end(reads: usize) -> Result<()> {
     Ok(())
 }
 
-/// Alice's node with 100 items.
-async fn fill_node(conn: &zbus::Connection, s: &str, node: &str) -> Result<()> {
-    let mut config = serde_json::Map::new();
-    config.insert("pubsub#max_items".into(), json!("1000"));
-    let create = pubsub::NodeCreateArgs {
-        service: Some(s.into()),
-        node: Some(node.into()),
-        config: Some(config),
-    };
-    action::<pubsub::NodeCreate>(conn, "alice", &create).await?;
-    for i in 0..100 {
-        let p = publish(s, node, format!("i{i:03}"), perch_bench::payload(i));
-        action::<pubsub::Publish>(conn, "alice", &p).await?;
-    }
-    Ok(())
-}
-
-/// Reads until bob's read of the node is served from the cache (5 s at most).
-async fn wait_for_cache(conn: &zbus::Connection, read: &pubsub::ItemsGetArgs) -> Result<()> {
-    let mut first = Value::Null;
-    for _ in 0..50 {
-        first = action::<pubsub::ItemsGet>(conn, "bob", read).await?;
-        if first["source"] == "cache" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if first["source"] != "cache" {
-        return Err(anyhow!("the node was never served from the cache: {first}"));
-    }
-    Ok(())
-}
-
 /// The bare D-Bus round trip, to compare the reads with.
 async fn version_round_trips(conn: &zbus::Connection) -> Result<()> {
     let mut version = Vec::new();
@@ -378,45 +334,6 @@ async fn version_round_trips(conn: &zbus::Connection) -> Result<()> {
         ms(p50),
         ms(p95)
     );
-    Ok(())
-}
-
-/// The same 20-item read, from the cache and with the cache bypassed.
-async fn cached_reads(conn: &zbus::Connection, s: &str, node: &str, reads: usize) -> Result<()> {
-    for (label, use_cache) in [("from the cache", true), ("cache bypassed", false)] {
-        let mut samples = Vec::new();
-        // Serialised once: the loop times the D-Bus round trip and perchd's work.
-        let args = serde_json::to_string(&pubsub::ItemsGetArgs {
-            use_cache,
-            ..items(s, node, 20)
-        })?;
-        let n = if use_cache { reads } else { reads.min(500) };
-        for _ in 0..n {
-            // The round trip only; the frontend's JSON parsing is not perchd's time.
-            let start = Instant::now();
-            let reply = conn
-                .call_method(
-                    Some(perch_tests::BUS_NAME),
-                    "/org/perch/Perch",
-                    Some("org.perch.Perch1"),
-                    "ActionRun",
-                    &("bob", pubsub::ItemsGet::NAME, args.as_str()),
-                )
-                .await?;
-            samples.push(start.elapsed());
-            let page: Value = serde_json::from_str(&reply.body().deserialize::<String>()?)?;
-            if page["items"].as_array().map(Vec::len) != Some(20) {
-                return Err(anyhow!("read {label}: {page}"));
-            }
-        }
-        let (p50, p95) = percentiles(&mut samples);
-        println!(
-            "20-item read over D-Bus, {label}: p50 {} p95 {}",
-            ms(p50),
-            ms(p95)
-        );
-    }
-
     Ok(())
 }
 

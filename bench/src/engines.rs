@@ -1,0 +1,149 @@
+//! `perch-bench --engines`: the same figures on SQLite and on PostgreSQL, side by side
+//! in one run (issue 22, part 5).
+//!
+//! - **Ingest**: N blog items through the cache's own ingest path (parse, store,
+//!   full-text index), pages of 250.
+//! - **Search**: the full-text searches of the default run (a 1% term, a common one;
+//!   20 newest), p50/p95. The parsed-field filter is SQLite's only (JSON functions):
+//!   PostgreSQL refuses it today, and it is left out.
+//! - **History read**: M messages stored through `History`, then the newest 50 of
+//!   one conversation, p50/p95 over 200 reads, in process.
+//! - **Cached read**: perchd on each engine, the harness Prosody, the 20-item read
+//!   over D-Bus from the cache and with it bypassed (`cached::cached_reads`).
+//!
+//! PostgreSQL is the harness's (`perch_tests::Postgres`, on loopback, fsync on as
+//! Debian ships it); each part gets a database of its own.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use perch_backend::history::{History, NewMessage, Query};
+use perch_plugin_api::{Direction, MessageState};
+use perch_tests::{ALICE_PW, BOB_PW, Perchd, Postgres, Prosody};
+use serde_json::json;
+
+use crate::cached::{ANALYSER, cached_reads, fill_node, items, wait_for_cache};
+use crate::{COMMON, RARE, fresh_db_on, ingest, ms, percentiles, search};
+
+/// `--engines [--sizes N] [--history M] [--reads R]`.
+pub async fn run(n: usize, messages: usize, reads: usize) -> Result<()> {
+    let pg = Postgres::start()?;
+    let prosody = Prosody::start()?;
+    for (engine, url) in [
+        ("SQLite", None),
+        ("PostgreSQL", Some(pg.create_database("bench_db")?)),
+    ] {
+        println!("\n## {engine}: database side, {n} cached items, {messages} messages");
+        database_side(url.as_deref(), n).await?;
+        let url = match &url {
+            Some(_) => Some(pg.create_database("bench_history")?),
+            None => None,
+        };
+        history_reads(url.as_deref(), messages).await?;
+        println!("\n## {engine}: end to end");
+        let perchd = match &url {
+            Some(_) => Perchd::start_on_database(ANALYSER, &pg.create_database("bench_e2e")?)?,
+            None => Perchd::start_with_config(ANALYSER)?,
+        };
+        end_to_end(&perchd, &prosody, engine, reads).await?;
+    }
+    Ok(())
+}
+
+async fn database_side(url: Option<&str>, n: usize) -> Result<()> {
+    let d = fresh_db_on(url).await?;
+    let t = ingest(&d, 0..n, 250).await?;
+    println!(
+        "ingest (parse + store + full-text index, pages of 250): {:.0} items/s ({:.2} s)",
+        n as f64 / t.as_secs_f64(),
+        t.as_secs_f64()
+    );
+    let newest = json!([{"key": "creation", "desc": true}]);
+    for (name, term) in [("fts 1% term", RARE), ("fts common term", COMMON)] {
+        let q = json!({"fts": term, "limit": 20, "order_by": newest});
+        let mut samples = Vec::with_capacity(100);
+        for _ in 0..100 {
+            let start = Instant::now();
+            let got = search(&d.store, q.clone()).await?;
+            samples.push(start.elapsed());
+            if got != 20 {
+                return Err(anyhow!("{name}: {got} results, expected 20"));
+            }
+        }
+        let (p50, p95) = percentiles(&mut samples);
+        println!("search {name}: p50 {} p95 {}", ms(p50), ms(p95));
+    }
+    Ok(())
+}
+
+fn message(i: usize) -> NewMessage {
+    let peer = if i.is_multiple_of(2) {
+        "bob@localhost"
+    } else {
+        "carol@localhost"
+    };
+    NewMessage {
+        msg_id: format!("m{i}"),
+        timestamp: 1_700_000_000_000_000 + i64::try_from(i).unwrap_or(0) * 1_000,
+        direction: Direction::In,
+        peer: peer.into(),
+        from: format!("{peer}/phone"),
+        to: "alice@localhost/perch".into(),
+        kind: "chat".into(),
+        body: format!("message {i} {}", crate::payload(i).len()),
+        state: MessageState::Received,
+        origin_id: None,
+        stanza_id: None,
+        replaces: None,
+        extra: Default::default(),
+        apply: None,
+    }
+}
+
+async fn history_reads(url: Option<&str>, messages: usize) -> Result<()> {
+    let d = fresh_db_on(url).await?;
+    let history = History::new(d.db.clone());
+    let start = Instant::now();
+    for i in 0..messages {
+        history.store(d.profile_id, message(i)).await?;
+    }
+    let took = start.elapsed();
+    let q = Query {
+        with: Some("bob@localhost".into()),
+        limit: Some(50),
+        ..Query::default()
+    };
+    let mut samples: Vec<Duration> = Vec::with_capacity(200);
+    for _ in 0..200 {
+        let start = Instant::now();
+        let page = history.query(d.profile_id, &q).await?;
+        samples.push(start.elapsed());
+        if page.len() != 50 {
+            return Err(anyhow!("a history page of {}", page.len()));
+        }
+    }
+    let (p50, p95) = percentiles(&mut samples);
+    println!(
+        "history: {messages} messages stored one by one in {:.2} s ({:.0}/s); newest 50 of a conversation: p50 {} p95 {}",
+        took.as_secs_f64(),
+        messages as f64 / took.as_secs_f64(),
+        ms(p50),
+        ms(p95)
+    );
+    Ok(())
+}
+
+async fn end_to_end(perchd: &Perchd, prosody: &Prosody, engine: &str, reads: usize) -> Result<()> {
+    for (name, pw) in [("alice", ALICE_PW), ("bob", BOB_PW)] {
+        perchd.create_profile(prosody, name, name, pw, &[])?;
+        perchd.cli_ok(&["connect", "-p", name])?;
+    }
+    let conn = perchd.bus_connection().await?;
+    let (s, node) = (
+        "pubsub.localhost",
+        format!("bench-{}", engine.to_lowercase()),
+    );
+    fill_node(&conn, s, &node).await?;
+    wait_for_cache(&conn, &items(s, &node, 20)).await?;
+    cached_reads(&conn, s, &node, reads).await
+}
