@@ -576,6 +576,11 @@ async fn pubsub_cache(engine: Engine) {
         3
     );
     assert_eq!(dao::count(&cache, node.id).await.unwrap(), 3);
+    // The node's state: a sync started (forced), our subscription recorded.
+    dao::sync_started(&cache, node.id, true).await.unwrap();
+    dao::set_subscribed(&cache, node.id, true).await.unwrap();
+    let state = dao::node_by_id(&cache, node.id).await.unwrap().unwrap();
+    assert!(state.subscribed && state.to_sync, "{state:?}");
     let ids = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
     for (fts, expected) in [
         ("alpha", ids(&["i2", "i1"])),

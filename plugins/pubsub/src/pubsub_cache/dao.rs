@@ -228,7 +228,7 @@ pub async fn sync_started(db: &PluginStore, id: i64, forced: bool) -> Result<i64
 pub async fn set_subscribed(db: &PluginStore, id: i64, yes: bool) -> Result<(), HostError> {
     db.execute_raw(stmt(
         "UPDATE pubsub_node SET subscribed = ? WHERE id = ?",
-        vec![yes.into(), id.into()],
+        vec![i64::from(yes).into(), id.into()],
     ))
     .await
     .map_err(db_err)?;
