@@ -9,7 +9,7 @@ async fn setup() -> (tempfile::TempDir, History, i32) {
     (dir, History::new(db), id)
 }
 
-fn incoming(id: &str, body: &str, t: i64) -> NewMessage {
+pub(crate) fn incoming(id: &str, body: &str, t: i64) -> NewMessage {
     NewMessage {
         msg_id: id.into(),
         timestamp: t,
@@ -28,7 +28,7 @@ fn incoming(id: &str, body: &str, t: i64) -> NewMessage {
     }
 }
 
-fn outgoing(id: &str, body: &str, t: i64) -> NewMessage {
+pub(crate) fn outgoing(id: &str, body: &str, t: i64) -> NewMessage {
     NewMessage {
         direction: Direction::Out,
         from: "alice@example.org/perch".into(),

@@ -11,13 +11,16 @@
 use std::sync::Arc;
 
 use perch_backend::db::{DbOpenError, Target, known_migrations, open};
-use perch_backend::history::{History, NewMessage, Query, Stored};
+use perch_backend::history::{History, Query, Stored};
 use perch_backend::profiles::{NewProfile, Profiles};
 use perch_backend::roster::{RosterStore, StoredRoster};
 use perch_backend::secret::{Password, Sealer};
 use perch_plugin_api::store::Access;
-use perch_plugin_api::{Direction, MessageState, PluginStore, RosterItem, StoreDenied};
+use perch_plugin_api::{MessageState, PluginStore, RosterItem, StoreDenied};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+// The same messages as the SQLite-only history tests.
+use super::history::{incoming, outgoing};
 
 /// One engine's database, alive as long as this value.
 struct Engine {
@@ -188,36 +191,6 @@ async fn profiles(engine: Engine) {
     profiles.delete("bob").await.unwrap();
     assert!(profiles.get("bob").await.is_err());
     assert_eq!(profiles.list().await.unwrap().len(), 1);
-}
-
-fn incoming(id: &str, body: &str, t: i64) -> NewMessage {
-    NewMessage {
-        msg_id: id.into(),
-        timestamp: t,
-        direction: Direction::In,
-        peer: "bob@example.org".into(),
-        from: "bob@example.org/phone".into(),
-        to: "alice@example.org/perch".into(),
-        kind: "chat".into(),
-        body: body.into(),
-        state: MessageState::Received,
-        origin_id: None,
-        stanza_id: None,
-        replaces: None,
-        extra: Default::default(),
-        apply: None,
-    }
-}
-
-fn outgoing(id: &str, body: &str, t: i64) -> NewMessage {
-    NewMessage {
-        direction: Direction::Out,
-        from: "alice@example.org/perch".into(),
-        to: "bob@example.org".into(),
-        state: MessageState::Queued,
-        origin_id: Some(id.into()),
-        ..incoming(id, body, t)
-    }
 }
 
 /// Messages stored once, listed oldest first and filtered; the outbox's order,
