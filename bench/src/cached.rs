@@ -75,6 +75,25 @@ pub async fn wait_for_cache(conn: &zbus::Connection, read: &pubsub::ItemsGetArgs
 }
 
 /// The same 20-item read, from the cache and with the cache bypassed.
+/// Bob's `pubsub_items_get` with these arguments (JSON, serialised once by the
+/// caller): how long the D-Bus round trip took (the frontend's JSON parsing is not
+/// perchd's time), and the page.
+pub async fn timed_read(conn: &zbus::Connection, args: &str) -> Result<(Duration, Value)> {
+    let start = Instant::now();
+    let reply = conn
+        .call_method(
+            Some(perch_tests::BUS_NAME),
+            "/org/perch/Perch",
+            Some("org.perch.Perch1"),
+            "ActionRun",
+            &("bob", pubsub::ItemsGet::NAME, args),
+        )
+        .await?;
+    let took = start.elapsed();
+    let page: Value = serde_json::from_str(&reply.body().deserialize::<String>()?)?;
+    Ok((took, page))
+}
+
 pub async fn cached_reads(
     conn: &zbus::Connection,
     s: &str,
@@ -90,19 +109,8 @@ pub async fn cached_reads(
         })?;
         let n = if use_cache { reads } else { reads.min(500) };
         for _ in 0..n {
-            // The round trip only; the frontend's JSON parsing is not perchd's time.
-            let start = Instant::now();
-            let reply = conn
-                .call_method(
-                    Some(perch_tests::BUS_NAME),
-                    "/org/perch/Perch",
-                    Some("org.perch.Perch1"),
-                    "ActionRun",
-                    &("bob", pubsub::ItemsGet::NAME, args.as_str()),
-                )
-                .await?;
-            samples.push(start.elapsed());
-            let page: Value = serde_json::from_str(&reply.body().deserialize::<String>()?)?;
+            let (took, page) = timed_read(conn, &args).await?;
+            samples.push(took);
             if page["items"].as_array().map(Vec::len) != Some(20) {
                 return Err(anyhow!("read {label}: {page}"));
             }

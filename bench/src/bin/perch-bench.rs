@@ -52,14 +52,15 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use perch_bench::cached::{ANALYSER, cached_reads, fill_node, items, publish, wait_for_cache};
+use perch_bench::cached::{
+    ANALYSER, cached_reads, fill_node, items, publish, timed_read, wait_for_cache,
+};
 use perch_bench::drill::action;
 use perch_bench::{COMMON, RARE, fresh_db, ingest, ms, percentiles, raw_insert, search};
-use perch_client::Action;
 use perch_client::actions::{cache, pubsub};
 use perch_plugins_pubsub::pubsub_cache::dao;
 use perch_tests::{ALICE_PW, BOB_PW, Perchd, Prosody};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The value after flag `name`, if given.
 fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
@@ -347,18 +348,8 @@ async fn paged_reads(conn: &zbus::Connection, s: &str, node: &str, reads: usize)
             index: Some((k % 80) as i64),
             ..items(s, node, 20)
         })?;
-        let start = Instant::now();
-        let reply = conn
-            .call_method(
-                Some(perch_tests::BUS_NAME),
-                "/org/perch/Perch",
-                Some("org.perch.Perch1"),
-                "ActionRun",
-                &("bob", pubsub::ItemsGet::NAME, args.as_str()),
-            )
-            .await?;
-        samples.push(start.elapsed());
-        let page: Value = serde_json::from_str(&reply.body().deserialize::<String>()?)?;
+        let (took, page) = timed_read(conn, &args).await?;
+        samples.push(took);
         if page["source"] != "cache" || page["items"].as_array().map(Vec::len) != Some(20) {
             return Err(anyhow!("paged read: {page}"));
         }
