@@ -97,6 +97,15 @@ fn pid_alive(pid: i64) -> bool {
     pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Whether the daemon of a `daemon_node` row still runs: its heartbeat is younger
+/// than the lease and, when it ran on this machine, its process is there (a clean
+/// stop zeroes the heartbeat). Also what `perch-admin` asks before it moves a
+/// database.
+pub fn node_is_live(host: &str, pid: i64, heartbeat_at: i64) -> bool {
+    let fresh = now_ms() - heartbeat_at <= i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+    fresh && (host != host_name() || pid_alive(pid))
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -134,8 +143,7 @@ impl Cluster {
             .await?
         {
             let ago_ms = now_ms() - row.heartbeat_at;
-            let gone = ago_ms > self.lease_ms || (row.host == n.host && !pid_alive(row.pid));
-            if !gone {
+            if node_is_live(&row.host, row.pid, row.heartbeat_at) {
                 return Err(JoinError::NameTaken {
                     name: row.name,
                     host: row.host,

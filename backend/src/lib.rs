@@ -8,6 +8,7 @@
 //! (`tests/backend/layers.rs` checks it): sessions hand what they receive up through
 //! a channel and publish [`events::Event`]s, the bridges listen.
 
+pub mod admin;
 pub mod bridge;
 pub mod certs;
 pub mod cluster;

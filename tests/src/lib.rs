@@ -952,6 +952,23 @@ impl Perchd {
         Self::start_full(&extra, &[], None)
     }
 
+    /// Points the next [`Perchd::start_again`] at the database at `url` (`[database]
+    /// url` rewritten in its configuration), keeping the data dir and its key: an
+    /// installation moved to another database (`perch-admin migrate`).
+    pub fn set_database_url(&mut self, url: &str) -> Result<()> {
+        let path = self.dir.path().join("perchd.toml");
+        let mut table: toml::Table = fs::read_to_string(&path)?.parse()?;
+        let db = table
+            .entry("database")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(db) = db.as_table_mut() else {
+            bail!("[database] in perchd.toml is not a table");
+        };
+        db.insert("url".into(), toml::Value::String(url.to_owned()));
+        fs::write(&path, toml::to_string(&table)?).context("writing perchd.toml")?;
+        Ok(())
+    }
+
     /// Like [`Perchd::start_with_config`], with environment variables set (`Some`) or
     /// removed (`None`) for perchd and the CLI (e.g. no `XDG_RUNTIME_DIR`).
     pub fn start_with_env(extra_toml: &str, env: &[(&str, Option<&str>)]) -> Result<Self> {

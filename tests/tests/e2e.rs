@@ -1090,6 +1090,8 @@ mod libervia_muc;
 mod message_actions;
 #[path = "e2e/messaging.rs"]
 mod messaging;
+#[path = "e2e/migrate.rs"]
+mod migrate;
 #[path = "e2e/muc.rs"]
 mod muc;
 #[path = "e2e/omemo.rs"]

@@ -45,6 +45,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "roster",
         ],
     ),
+    // Administration while no daemon runs (perch-admin): storage and nothing above.
+    ("admin", &["admin"]),
     // Sessions: connections, the stream task, stanza conversions.
     ("xmpp", &["xmpp"]),
     // The registry of what plugins registered (no daemon in it).

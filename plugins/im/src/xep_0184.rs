@@ -126,6 +126,12 @@ fn on_received(host: Arc<dyn Host>, args: &mut IncomingMessage) -> BoxFuture<'_,
         let Incoming::Receipt(id) = what else {
             return Flow::Continue;
         };
+        // A receipt our own account sent (an archive result gives it no direction:
+        // the core files it as ours later) is for a message we received, not sent.
+        let own = host.bound_jid(&profile).await.map(|j| j.to_bare());
+        if own.is_some() && from.as_ref().map(|f| f.to_bare()) == own {
+            return Flow::Stop;
+        }
         let from = from.map(|f| f.to_string()).unwrap_or_default();
         match host
             .set_message_extra(&profile, &id, "delivered", json!(true))

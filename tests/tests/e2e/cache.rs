@@ -5,10 +5,10 @@
 use super::pubsub::{ids, ps, publish, publish_many};
 use super::*;
 
-const SERVICE: &str = "pubsub.localhost";
+pub(super) const SERVICE: &str = "pubsub.localhost";
 
 /// A config analyser: nodes named `perch-cache…` are synced, their items parsed.
-const ANALYSER: &str = r#"
+pub(super) const ANALYSER: &str = r#"
 [[plugins.options.PUBSUB_CACHE.analysers]]
 name = "test-entries"
 type = "entry"
@@ -23,7 +23,7 @@ tags = "tag[]"
 "#;
 
 /// An item with a number, a date and tags, for searches.
-fn rich(i: usize) -> String {
+pub(super) fn rich(i: usize) -> String {
     let tag = if i % 100 == 7 { "rare" } else { "common" };
     format!(
         "<entry xmlns='urn:perch:test'><title>item {i} {word}</title><n>{i}</n>\
@@ -47,7 +47,7 @@ fn status(perchd: &Perchd, profile: &str, service: &str, node: &str) -> Result<V
 }
 
 /// Waits until bob's read of the newest items (through the cache) satisfies `ok`.
-fn wait_cached(
+pub(super) fn wait_cached(
     perchd: &Perchd,
     node: &str,
     what: &str,
@@ -68,7 +68,7 @@ fn wait_cached(
     Err(anyhow!("cached read never showed {what}: {last}"))
 }
 
-fn search(perchd: &Perchd, args: &[&str]) -> Result<Vec<String>> {
+pub(super) fn search(perchd: &Perchd, args: &[&str]) -> Result<Vec<String>> {
     let mut all = vec!["cache", "search"];
     all.extend_from_slice(args);
     let r = ps(perchd, &all)?;

@@ -299,6 +299,12 @@ pub async fn set_incoherent(db: &PluginStore, id: i64, reason: &str) -> Result<(
     Ok(())
 }
 
+/// PostgreSQL's full-text entries of items from two arrays (their ids, then the
+/// texts of [`super::service::stored_index_text`]), as [`store_items`] writes them
+/// one page at a time: how a rebuild (`perch-admin migrate`) fills the index.
+pub const PG_INDEX_ROWS: &str = "INSERT INTO pubsub_item_fts (rowid, tsv) \
+     SELECT v.id, to_tsvector('simple', v.text) FROM UNNEST($1::bigint[], $2::text[]) AS v (id, text)";
+
 /// Rows per INSERT statement: a whole sync page in one statement (10 values a row,
 /// far below SQLite's 32,766 bound variables).
 const CHUNK: usize = 250;
@@ -506,6 +512,7 @@ fn chunk_sql(
         DbBackend::Postgres => "(rowid, tsv) SELECT i.id, to_tsvector('simple', v.column2)",
         _ => "(rowid, text) SELECT i.id, v.column2",
     };
+    // (PG_INDEX_ROWS writes the same entries from arrays.)
     let index = format!(
         "INSERT INTO pubsub_item_fts {entry} FROM (VALUES {}) AS v \
          JOIN pubsub_item i ON i.node_id = ? AND i.item_id = v.column1",

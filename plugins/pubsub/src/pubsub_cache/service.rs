@@ -807,11 +807,24 @@ pub fn to_new(i: &Item, analyser: Option<&super::model::Analyser>) -> NewItem {
         (Some(e), Some(p)) => p(e),
         _ => None,
     };
+    let text = index_text(element, parsed.as_ref());
+    NewItem {
+        item_id: i.id.clone(),
+        publisher: i.publisher.clone(),
+        data,
+        parsed: parsed.as_ref().map(Value::to_string),
+        text,
+    }
+}
+
+/// What full-text search indexes of an item: the character data of its XML, then
+/// the parsed values the XML does not already hold.
+pub fn index_text(element: Option<&Element>, parsed: Option<&Value>) -> String {
     let mut text = String::new();
     if let Some(e) = element {
         text_of(e, &mut text);
     }
-    if let Some(p) = &parsed {
+    if let Some(p) = parsed {
         // Parsed values mostly repeat the XML's text: index only what is new, so
         // full-text search does not pay twice for every word.
         let mut values = String::new();
@@ -823,13 +836,16 @@ pub fn to_new(i: &Item, analyser: Option<&super::model::Analyser>) -> NewItem {
             }
         }
     }
-    NewItem {
-        item_id: i.id.clone(),
-        publisher: i.publisher.clone(),
-        data,
-        parsed: parsed.as_ref().map(Value::to_string),
-        text,
-    }
+    text
+}
+
+/// [`index_text`] of an item as stored (its XML and parsed JSON, as text): what a
+/// rebuilt index holds (`perch-admin migrate` fills PostgreSQL's from a SQLite
+/// cache, whose contentless FTS5 index cannot be read back).
+pub fn stored_index_text(data: &str, parsed: Option<&str>) -> String {
+    let element = data.parse::<Element>().ok();
+    let parsed = parsed.and_then(|p| serde_json::from_str::<Value>(p).ok());
+    index_text(element.as_ref(), parsed.as_ref())
 }
 
 pub fn node_view(n: &Node, profile: &str, count: usize) -> Value {
@@ -857,6 +873,19 @@ pub fn node_view(n: &Node, profile: &str, count: usize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A rebuilt index entry (from the stored XML and JSON) is the one the item got
+    /// when it came in.
+    #[test]
+    fn a_rebuilt_index_text_is_the_stored_items() {
+        let xml = "<entry xmlns='urn:t'><title>Hello world</title><n>42</n></entry>";
+        let element: Element = xml.parse().unwrap();
+        let parsed = json!({"title": "Hello world", "n": 42, "tags": ["extra", "world"]});
+        let fresh = index_text(Some(&element), Some(&parsed));
+        assert_eq!(fresh, "Hello world 42 extra ");
+        assert_eq!(stored_index_text(xml, Some(&parsed.to_string())), fresh);
+        assert_eq!(stored_index_text("not xml", None), "");
+    }
 
     #[test]
     fn xep_0460_hints() {
