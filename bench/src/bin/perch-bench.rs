@@ -38,8 +38,9 @@
 //!    (`--omemo-crypto-only` stops after the first part; `perch_bench::omemo`).
 //! 10. With `--engines` (and nothing else): ingest, search, history reads and the
 //!     cached read end to end, on SQLite and on a harness PostgreSQL, one after the
-//!     other (`--sizes N` items, 10000; `--history M` messages, 10000; `--reads R`;
-//!     `perch_bench::engines`).
+//!     other, then a SQLite database of those items and messages moved to PostgreSQL
+//!     by `perch-admin migrate` (`--sizes N` items, 10000; `--history M` messages,
+//!     10000; `--reads R`; `perch_bench::engines`).
 //!
 //! Why a binary and not `#[ignore]` tests: a bench prints figures and asserts none
 //! of them, and the e2e test binary stays what passes or fails.
