@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use perch_plugin_api::jid::BareJid;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder,
 };
 use serde::Serialize;
 
@@ -511,6 +511,14 @@ impl Profiles {
                 .map_err(|e| Error::Internal(e.to_string()))?
         };
         let txn = crate::db::begin_write(&self.db, "profile create", &p.name).await?;
+        // Creations one at a time on PostgreSQL too (SQLite's BEGIN IMMEDIATE
+        // already has them so): of two of one name the second sees the first and is
+        // told it exists; of two first profiles one only is the default. Readers do
+        // not wait.
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            txn.execute_unprepared("LOCK TABLE profile IN SHARE ROW EXCLUSIVE MODE")
+                .await?;
+        }
         if profile::Entity::find()
             .filter(profile::Column::Name.eq(&p.name))
             .one(&txn)

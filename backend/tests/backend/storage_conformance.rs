@@ -108,6 +108,7 @@ macro_rules! conformance {
 conformance!(
     migrations,
     profiles,
+    concurrent_profiles,
     history_and_outbox,
     roster,
     params,
@@ -191,6 +192,34 @@ async fn profiles(engine: Engine) {
     profiles.delete("bob").await.unwrap();
     assert!(profiles.get("bob").await.is_err());
     assert_eq!(profiles.list().await.unwrap().len(), 1);
+}
+
+/// Profiles created at the same moment: of eight first profiles exactly one is the
+/// default; of eight of one name, one is created and the others are told it exists
+/// (on PostgreSQL too, whose transactions do not take SQLite's one write lock).
+async fn concurrent_profiles(engine: Engine) {
+    use perch_backend::error::Error;
+    let db = engine.open().await;
+    let profiles = engine.profiles(&db);
+    let names: Vec<String> = (0..8).map(|i| format!("p{i}")).collect();
+    let created = futures::future::join_all(
+        names
+            .iter()
+            .map(|n| profiles.create(new_profile(n, &format!("{n}@example.org")))),
+    )
+    .await;
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    let list = profiles.list().await.unwrap();
+    assert_eq!(list.len(), 8);
+    assert_eq!(list.iter().filter(|m| m.is_default).count(), 1, "{list:?}");
+    let same = futures::future::join_all(
+        (0..8).map(|_| profiles.create(new_profile("same", "same@example.org"))),
+    )
+    .await;
+    assert_eq!(same.iter().filter(|r| r.is_ok()).count(), 1, "{same:?}");
+    for r in same.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(matches!(r, Error::ProfileExists(n) if n == "same"), "{r}");
+    }
 }
 
 /// Messages stored once, listed oldest first and filtered; the outbox's order,
