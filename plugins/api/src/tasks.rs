@@ -31,6 +31,38 @@ impl SessionTasks {
         }
     }
 
+    /// Runs `task` for `profile` unless it has one running: for a task that ends by
+    /// itself when it has nothing left to do ([`SessionTasks::finished`]), started
+    /// again when there is.
+    pub fn start_unless_running<F>(&self, profile: &str, task: F) -> bool
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        if self.is_running(profile) {
+            return false;
+        }
+        self.map()
+            .insert(profile.to_owned(), tokio::spawn(task).abort_handle());
+        true
+    }
+
+    /// Called by `profile`'s task as it ends by itself: forgets it (unless another
+    /// task took its place meanwhile).
+    pub fn finished(&self, profile: &str) {
+        let Some(me) = tokio::task::try_id() else {
+            return;
+        };
+        let mut map = self.map();
+        if map.get(profile).is_some_and(|h| h.id() == me) {
+            map.remove(profile);
+        }
+    }
+
+    /// Whether `profile` has a task running.
+    pub fn is_running(&self, profile: &str) -> bool {
+        self.map().get(profile).is_some_and(|h| !h.is_finished())
+    }
+
     /// Stops `profile`'s task, if it has one.
     pub fn stop(&self, profile: &str) {
         if let Some(task) = self.map().remove(profile) {
@@ -60,5 +92,30 @@ mod tests {
         tasks.stop("p");
         assert!(rx2.await.is_err(), "the second task was dropped");
         tasks.stop("nobody");
+    }
+
+    #[tokio::test]
+    async fn a_task_that_ends_by_itself_can_start_again() {
+        let tasks = std::sync::Arc::new(SessionTasks::default());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let t = tasks.clone();
+        assert!(tasks.start_unless_running("p", async move {
+            let _ = rx.await;
+            t.finished("p");
+        }));
+        // Running: a second one is not started.
+        assert!(!tasks.start_unless_running("p", async {}));
+        tx.send(()).unwrap();
+        for _ in 0..100 {
+            if tasks.map().is_empty() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            tasks.map().is_empty(),
+            "the finished task was not forgotten"
+        );
+        assert!(tasks.start_unless_running("p", async {}));
     }
 }

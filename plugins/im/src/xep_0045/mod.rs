@@ -166,7 +166,7 @@ pub struct Muc {
     host: Arc<dyn Host>,
     /// profile → room's bare JID → room.
     rooms: Mutex<Rooms>,
-    /// profile → its session's self-ping task.
+    /// profile → its self-ping task, running while the profile is in a room.
     pingers: perch_plugin_api::tasks::SessionTasks,
 }
 
@@ -981,6 +981,7 @@ fn on_presence(me: Arc<Muc>, args: &mut IncomingPresence) -> BoxFuture<'_, Flow<
             Some(effects) => {
                 let host = me.host.clone();
                 me.apply(&host, &profile, effects).await;
+                self_ping::ensure(&me, &profile);
                 Flow::Stop
             }
             // A room we are no longer in: not a contact either.
@@ -1014,12 +1015,6 @@ fn on_send(me: Arc<Muc>, args: &mut OutgoingMessage) -> BoxFuture<'_, Flow<Strin
 impl Plugin for Muc {
     fn session_started(self: Arc<Self>, profile: String) -> BoxFuture<'static, ()> {
         async move {
-            if let Some(every) = self_ping::interval(&self.host.options()) {
-                self.pingers.start(
-                    &profile,
-                    self_ping::run(self.clone(), profile.clone(), every),
-                );
-            }
             // Off the inbox: joining waits for presences that come through it.
             tokio::spawn(async move {
                 if let Err(e) = self.rejoin_all(&profile).await {
@@ -1103,6 +1098,27 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The self-ping task runs while the profile is in a room, and not otherwise.
+    #[tokio::test(start_paused = true)]
+    async fn the_pinger_runs_only_while_in_a_room() {
+        let (m, _rx) = muc(true);
+        let m = Arc::new(m);
+        self_ping::ensure(&m, "other");
+        assert!(!m.pingers.is_running("other"), "a pinger for no room");
+        self_ping::ensure(&m, "p");
+        assert!(m.pingers.is_running("p"));
+        m.with_room("p", ROOM, |r| r.joined = false);
+        // Its next round finds nothing to ping, and it ends.
+        tokio::time::sleep(self_ping::DEFAULT_INTERVAL).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!m.pingers.is_running("p"), "the pinger outlived the room");
+        m.with_room("p", ROOM, |r| r.joined = true);
+        self_ping::ensure(&m, "p");
+        assert!(m.pingers.is_running("p"), "not started again");
     }
 
     #[test]

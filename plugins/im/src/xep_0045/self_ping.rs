@@ -61,13 +61,44 @@ pub(super) fn interval(options: &serde_json::Value) -> Option<Duration> {
     }
 }
 
-/// Pings, for one session, each joined room silent for `every`; rejoins the rooms
-/// we are out of. Runs until the session ends (the task is aborted then).
+/// Whether the profile is in a room, or joining one.
+fn in_a_room(rooms: &super::Rooms, profile: &str) -> bool {
+    rooms
+        .get(profile)
+        .is_some_and(|rs| rs.values().any(|r| r.joined || r.waiter.is_some()))
+}
+
+/// Starts the profile's pinger if it is in a room and has none running: called
+/// after each room presence. Why not one per session from its start: a profile in no
+/// room (most of a service's thousand) would keep an idle task and a timer for
+/// nothing (`doc/performance.rst`, "Many profiles").
+pub(super) fn ensure(m: &Arc<Muc>, profile: &str) {
+    // Under the rooms lock: a pinger that found nothing to do has forgotten itself
+    // under it too, so it is either still running or seen gone here.
+    let rooms = lock(&m.rooms);
+    if !in_a_room(&rooms, profile) {
+        return;
+    }
+    if let Some(every) = interval(&m.host.options()) {
+        m.pingers
+            .start_unless_running(profile, run(m.clone(), profile.to_owned(), every));
+    }
+}
+
+/// Pings each joined room silent for `every`; rejoins the rooms we are out of. Runs
+/// while the profile is in a room; stopped with the session.
 pub(super) async fn run(m: Arc<Muc>, profile: String, every: Duration) {
     let mut tick = tokio::time::interval(every / 2);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        {
+            let rooms = lock(&m.rooms);
+            if !in_a_room(&rooms, &profile) {
+                m.pingers.finished(&profile);
+                return;
+            }
+        }
         for (room, nick, password) in silent_rooms(&m, &profile, every) {
             let Ok(me) = Jid::new(&format!("{room}/{nick}")) else {
                 continue;
