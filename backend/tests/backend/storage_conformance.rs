@@ -114,6 +114,7 @@ conformance!(
     params,
     plugin_store,
     omemo_store,
+    plugin_stores,
     pubsub_cache,
     cluster
 );
@@ -514,6 +515,140 @@ async fn omemo_store(engine: Engine) {
     engine.profiles(&db).delete("alice").await.unwrap();
     assert_eq!(store::identity(&omemo, p).await.unwrap(), None);
     assert!(store::trusts(&omemo, p, bob).await.unwrap().is_empty());
+}
+
+/// The other plugins' stores, each operation: rooms to rejoin (group chats), the
+/// blocklist, read positions, avatars and nicknames, ended calls; all go with the
+/// profile.
+async fn plugin_stores(engine: Engine) {
+    use perch_plugins_im::{xep_0045, xep_0191, xep_0490};
+    use std::collections::{BTreeMap, BTreeSet};
+    let (db, p) = with_alice(&engine).await;
+    let store = |name: &'static str, tables: &'static [&'static str]| {
+        PluginStore::new(db.clone(), name, tables)
+    };
+
+    let rooms = store("XEP-0045", &["muc_room"]);
+    xep_0045::store::save(&rooms, p, "b@conf.x", "alice")
+        .await
+        .unwrap();
+    xep_0045::store::save(&rooms, p, "a@conf.x", "al")
+        .await
+        .unwrap();
+    xep_0045::store::save(&rooms, p, "a@conf.x", "alice2")
+        .await
+        .unwrap();
+    let pair = |r: &str, n: &str| (r.to_owned(), n.to_owned());
+    assert_eq!(
+        xep_0045::store::rooms(&rooms, p).await.unwrap(),
+        [pair("a@conf.x", "alice2"), pair("b@conf.x", "alice")]
+    );
+    xep_0045::store::remove(&rooms, p, "b@conf.x")
+        .await
+        .unwrap();
+    assert_eq!(xep_0045::store::rooms(&rooms, p).await.unwrap().len(), 1);
+
+    let blocked = store("XEP-0191", &["blocked_jid"]);
+    let set = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>();
+    xep_0191::store::replace(&blocked, p, &set(&["spam@x", "troll@y"]))
+        .await
+        .unwrap();
+    xep_0191::store::replace(&blocked, p, &set(&["troll@y", "bot@z"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        xep_0191::store::list(&blocked, p).await.unwrap(),
+        set(&["bot@z", "troll@y"])
+    );
+
+    let read = store("XEP-0490", &["read_state"]);
+    xep_0490::store::set(&read, p, "bob@x", "m1", false)
+        .await
+        .unwrap();
+    xep_0490::store::set(&read, p, "carol@x", "m7", true)
+        .await
+        .unwrap();
+    let map = |v: &[(&str, &str)]| {
+        v.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        xep_0490::store::all(&read, p).await.unwrap(),
+        map(&[("bob@x", "m1"), ("carol@x", "m7")])
+    );
+    assert_eq!(
+        xep_0490::store::pending(&read, p).await.unwrap(),
+        map(&[("carol@x", "m7")])
+    );
+    // Published, unless the position moved meanwhile.
+    xep_0490::store::published(&read, p, "carol@x", "m6")
+        .await
+        .unwrap();
+    assert_eq!(xep_0490::store::pending(&read, p).await.unwrap().len(), 1);
+    xep_0490::store::published(&read, p, "carol@x", "m7")
+        .await
+        .unwrap();
+    assert!(xep_0490::store::pending(&read, p).await.unwrap().is_empty());
+
+    let identity = store("XEP-0084", &["avatar"]);
+    let store_mod = &perch_plugins_identity::store::Kept {
+        hash: "abc".into(),
+        media_type: "image/png".into(),
+        bytes: 1234,
+    };
+    use perch_plugins_identity::store as id_store;
+    assert_eq!(id_store::get(&identity, p, "bob@x").await.unwrap(), None);
+    id_store::put(&identity, p, "bob@x", store_mod)
+        .await
+        .unwrap();
+    id_store::put(&identity, p, "bob@x", store_mod)
+        .await
+        .unwrap();
+    assert_eq!(
+        id_store::get(&identity, p, "bob@x").await.unwrap().as_ref(),
+        Some(store_mod)
+    );
+    assert!(id_store::remove(&identity, p, "bob@x").await.unwrap());
+    assert!(!id_store::remove(&identity, p, "bob@x").await.unwrap());
+    let nicks = store("XEP-0172", &["nickname"]);
+    assert_eq!(id_store::nick(&nicks, p, "bob@x").await.unwrap(), None);
+    id_store::set_nick(&nicks, p, "bob@x", Some("Bob"))
+        .await
+        .unwrap();
+    assert_eq!(
+        id_store::nick(&nicks, p, "bob@x").await.unwrap(),
+        Some(Some("Bob".into()))
+    );
+    id_store::set_nick(&nicks, p, "bob@x", None).await.unwrap();
+    assert_eq!(
+        id_store::nick(&nicks, p, "bob@x").await.unwrap(),
+        Some(None)
+    );
+
+    let calls = store("XEP-0167", &["call"]);
+    use perch_plugins_calls::xep_0167::store as call_store;
+    let call = |n: u32| serde_json::json!({"sid": format!("s{n}"), "state": "ended", "n": n});
+    call_store::save(&calls, p, "s2", "2026-12-07T10:00:02Z", &call(2))
+        .await
+        .unwrap();
+    call_store::save(&calls, p, "s1", "2026-12-07T10:00:01Z", &call(1))
+        .await
+        .unwrap();
+    call_store::save(&calls, p, "s1", "2026-12-07T10:00:01Z", &call(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        call_store::list(&calls, p).await.unwrap(),
+        [call(3), call(2)]
+    );
+
+    engine.profiles(&db).delete("alice").await.unwrap();
+    assert!(xep_0045::store::rooms(&rooms, p).await.unwrap().is_empty());
+    assert!(xep_0191::store::list(&blocked, p).await.unwrap().is_empty());
+    assert!(xep_0490::store::all(&read, p).await.unwrap().is_empty());
+    assert_eq!(id_store::nick(&nicks, p, "bob@x").await.unwrap(), None);
+    assert!(call_store::list(&calls, p).await.unwrap().is_empty());
 }
 
 fn cache_item(id: &str, text: &str) -> perch_plugins_pubsub::pubsub_cache::dao::NewItem {

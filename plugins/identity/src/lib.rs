@@ -16,7 +16,7 @@ use perch_plugin_api::PluginFactory;
 
 pub mod image;
 mod migrations;
-mod store;
+pub mod store;
 pub mod xep_0054;
 pub mod xep_0084;
 pub mod xep_0172;

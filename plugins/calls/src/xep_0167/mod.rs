@@ -11,7 +11,7 @@
 //! restart.
 
 pub use perch_codec::xep_0167::{rtp, sdp};
-mod store;
+pub mod store;
 
 use perch_actions::Empty;
 use perch_actions::NoArgs;

@@ -49,7 +49,7 @@ pub mod bookmarks;
 mod config;
 pub mod invitations;
 pub mod self_ping;
-mod store;
+pub mod store;
 pub use perch_codec::xep_0045::xml;
 
 use bookmarks::Bookmark;

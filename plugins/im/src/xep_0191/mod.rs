@@ -38,7 +38,7 @@ use perch_plugin_api::{
     Signals,
 };
 
-mod store;
+pub mod store;
 
 use perch_codec::dom::Attr;
 

@@ -43,7 +43,7 @@ use perch_plugin_api::{
 
 use crate::message_ref;
 
-mod store;
+pub mod store;
 
 pub const IMPORT_NAME: &str = "XEP-0490";
 const NS_EVENT: &str = "http://jabber.org/protocol/pubsub#event";

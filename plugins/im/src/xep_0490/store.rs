@@ -85,9 +85,10 @@ pub async fn published(
     message_id: &str,
 ) -> Result<(), HostError> {
     db.execute_raw(stmt(
-        "UPDATE read_state SET pending = 0 \
+        // The flag bound, not a literal 0: PostgreSQL's column is a boolean.
+        "UPDATE read_state SET pending = ? \
          WHERE profile_id = ? AND peer = ? AND message_id = ?",
-        vec![profile_id.into(), peer.into(), message_id.into()],
+        vec![false.into(), profile_id.into(), peer.into(), message_id.into()],
     ))
     .await
     .map_err(db_err)?;
