@@ -64,10 +64,16 @@ pub fn order(p: &Path, desc: bool) -> Result<(String, Vec<Sql>), String> {
 }
 
 /// A filter's value, bound as JSON: a scalar (as `search::scalar` takes it), its
-/// text lowered if case is ignored.
+/// text lowered if case is ignored. A text holding NUL is refused: PostgreSQL's
+/// `jsonb` cannot hold it (`\u0000`), and the search would fail as a storage error.
 fn value(v: &Value, ci: bool) -> Result<Value, String> {
     search::scalar(v)?;
     Ok(match v {
+        Value::String(s) if s.contains('\0') => {
+            return Err(format!(
+                "value {s:?} holds a NUL character (not on PostgreSQL)"
+            ));
+        }
         Value::String(s) if ci => Value::String(s.to_lowercase()),
         other => other.clone(),
     })
@@ -281,11 +287,18 @@ mod tests {
                 "bad path",
             ),
             (r#"{"order_by": [{"key": "path"}]}"#, "needs a path"),
+            (
+                r#"{"filters": [{"path": ["a\u0000"], "op": "eq", "value": 1}]}"#,
+                "NUL",
+            ),
         ] {
             let e = pg(json).unwrap_err();
             assert!(e.contains(part), "{json}: {e}");
             let q: search::Query = serde_json::from_str(json).unwrap();
             assert_eq!(search::build(&q, &[]).unwrap_err(), e, "{json}");
         }
+        let nul = r#"{"filters": [{"path": "t", "op": "in", "value": ["a\u0000"]}]}"#;
+        let e = pg(nul).unwrap_err();
+        assert!(e.contains("filters[0]") && e.contains("NUL"), "{e}");
     }
 }
