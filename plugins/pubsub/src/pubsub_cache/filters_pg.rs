@@ -27,6 +27,10 @@ use super::search::{self, Filter, Path};
 /// the path.
 const FIELD: &str = "jsonb_path_query_first(i.parsed::jsonb, ?::jsonpath, '{}'::jsonb, true)";
 
+/// A bound value's `perch_json_key`, computed once per statement (a subquery), not
+/// once per item.
+const VALUE_KEY: &str = "(SELECT perch_json_key(?::jsonb))";
+
 /// `path` as a PostgreSQL `jsonpath` reading it as SQLite reads `search::json_path`.
 fn jsonpath(p: &Path) -> Result<String, String> {
     Ok(format!("strict {}", search::json_path(p)?))
@@ -47,19 +51,15 @@ pub fn filter(f: &Filter) -> Result<(String, Vec<Sql>), String> {
     }
 }
 
-/// The ORDER BY terms for a path and their values: items without the field last
-/// whatever the direction, then numbers (and dates) before text when ascending, text
-/// by its bytes (`COLLATE "C"`, SQLite's `BINARY`).
+/// The ORDER BY term for a path and its value: items without the field last
+/// whatever the direction, numbers (and dates) before text when ascending, text by
+/// its bytes (`perch_json_key`).
 pub fn order(p: &Path, desc: bool) -> Result<(String, Vec<Sql>), String> {
     let path = Sql::from(jsonpath(p)?);
     let dir = if desc { "DESC" } else { "ASC" };
     Ok((
-        format!(
-            "coalesce(jsonb_typeof({FIELD}), 'null') = 'null', \
-             perch_json_num({FIELD}) IS NULL {dir}, perch_json_num({FIELD}) {dir}, \
-             perch_json_text({FIELD}) COLLATE \"C\" {dir}"
-        ),
-        vec![path; 4],
+        format!("perch_json_key({FIELD}) {dir} NULLS LAST"),
+        vec![path],
     ))
 }
 
@@ -126,17 +126,15 @@ impl PgField {
             "lt" => "<",
             _ => "<=",
         };
-        Ok((format!("perch_json_cmp({FIELD}, ?::jsonb) {sym} 0"), vals))
+        Ok((format!("perch_json_key({FIELD}) {sym} {VALUE_KEY}"), vals))
     }
 
     fn between(&self, v: &Value) -> Result<(String, Vec<Sql>), String> {
         let (lo, hi) = search::low_high(v)?;
         let (lo, hi) = (self.json(lo)?, self.json(hi)?);
         Ok((
-            format!(
-                "(perch_json_cmp({FIELD}, ?::jsonb) >= 0 AND perch_json_cmp({FIELD}, ?::jsonb) <= 0)"
-            ),
-            vec![self.path.clone(), lo, self.path.clone(), hi],
+            format!("perch_json_key({FIELD}) BETWEEN {VALUE_KEY} AND {VALUE_KEY}"),
+            vec![self.path.clone(), lo, hi],
         ))
     }
 
