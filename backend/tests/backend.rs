@@ -218,6 +218,17 @@ async fn db_with_profile(
     jid: &str,
 ) -> (sea_orm::DatabaseConnection, i32) {
     let db = open_sqlite(&dir.join("perch.db")).await.unwrap();
+    let id = add_profile(&db, dir, name, jid).await;
+    (db, id)
+}
+
+/// Creates a profile in `db` (its secret key in `dir`); its id.
+async fn add_profile(
+    db: &sea_orm::DatabaseConnection,
+    dir: &std::path::Path,
+    name: &str,
+    jid: &str,
+) -> i32 {
     let sealer = Sealer::load_or_create(&dir.join("secret.key")).unwrap();
     let profiles = Profiles::new(db.clone(), Arc::new(sealer));
     profiles
@@ -232,8 +243,7 @@ async fn db_with_profile(
         })
         .await
         .unwrap();
-    let id = profiles.get(name).await.unwrap().id;
-    (db, id)
+    profiles.get(name).await.unwrap().id
 }
 
 /// A database in a temp dir with one profile, `alice`; its id.

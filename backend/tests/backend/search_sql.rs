@@ -1,4 +1,5 @@
-//! Property: every search the pubsub cache accepts runs on SQLite with Perch's schema.
+//! Property: every search the pubsub cache accepts runs on SQLite with Perch's schema
+//! (and on PostgreSQL: `every_search_runs_or_is_refused_as_a_bad_query_on_postgres`).
 //!
 //! Why here and not beside `search::build`: the statement is only proven by the real
 //! SQLite with the real migrations (`open_sqlite`), which the plugins crate does not
@@ -90,6 +91,27 @@ fn query() -> impl Strategy<Value = Value> {
 fn database(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> PluginStore {
     rt.block_on(async {
         let (db, pid) = super::db_with_profile(dir, "alice", "alice@localhost").await;
+        with_items(db, pid).await
+    })
+}
+
+/// The same on a harness PostgreSQL.
+fn pg_database(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    server: &perch_tests::Postgres,
+) -> PluginStore {
+    rt.block_on(async {
+        let target = perch_backend::db::Target::Postgres(server.url());
+        let db = perch_backend::db::open(&target).await.unwrap();
+        let pid = super::add_profile(&db, dir, "alice", "alice@localhost").await;
+        with_items(db, pid).await
+    })
+}
+
+/// `db`'s cache with one item per [`PARSED`] (`i0`, `i1`, …) on a node of `pid`.
+async fn with_items(db: sea_orm::DatabaseConnection, pid: i32) -> PluginStore {
+    {
         let db = PluginStore::new(
             db,
             "PUBSUB_CACHE",
@@ -113,7 +135,7 @@ fn database(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> PluginStore 
             .await
             .unwrap();
         db
-    })
+    }
 }
 
 /// Keys holding `"`, `\` or `.` select the items that have them (a `"` was refused
@@ -177,6 +199,25 @@ fn every_search_runs_or_is_refused_as_a_bad_query() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = database(&rt, dir.path());
+    runs_or_is_refused(&rt, &db);
+}
+
+/// The same on PostgreSQL: its full-text translation and its field filters
+/// (`filters_pg`, the functions of migration 060) never fail on what a frontend
+/// may send — a key or a value of any text, an index beyond any array.
+#[test]
+fn every_search_runs_or_is_refused_as_a_bad_query_on_postgres() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = perch_tests::Postgres::start().expect("starting PostgreSQL");
+    let db = pg_database(&rt, dir.path(), &server);
+    runs_or_is_refused(&rt, &db);
+}
+
+/// Every generated search is refused by `build_for` or runs on `db`, or fails on its
+/// full-text query alone (`dao::fts_error`).
+fn runs_or_is_refused(rt: &tokio::runtime::Runtime, db: &PluginStore) {
+    use sea_orm::ConnectionTrait;
     // 256 cases, or PROPTEST_CASES for a deeper search.
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
@@ -186,11 +227,11 @@ fn every_search_runs_or_is_refused_as_a_bad_query() {
     let result = runner.run(&query(), |json| {
         let q: Query = serde_json::from_value(json.clone())
             .map_err(|e| TestCaseError::fail(format!("generated {json}: {e}")))?;
-        let Ok(built) = search::build(&q, &[]) else {
+        let Ok(built) = search::build_for(&q, &[], db.get_database_backend()) else {
             return Ok(());
         };
         let beyond = q.index.is_some_and(|i| i >= PARSED.len() as u64);
-        match rt.block_on(dao::query(&db, &built.sql, built.values)) {
+        match rt.block_on(dao::query(db, &built.sql, built.values)) {
             Ok(rows) => {
                 prop_assert!(rows.len() <= PARSED.len());
                 prop_assert!(!beyond || rows.is_empty(), "index past the end: {json}");
@@ -200,7 +241,7 @@ fn every_search_runs_or_is_refused_as_a_bad_query() {
                 let fts = q
                     .fts
                     .as_deref()
-                    .and_then(|f| rt.block_on(dao::fts_error(&db, f)));
+                    .and_then(|f| rt.block_on(dao::fts_error(db, f)));
                 prop_assert!(fts.is_some(), "{json}: {m}\n{}", built.sql);
             }
         }

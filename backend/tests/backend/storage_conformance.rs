@@ -116,6 +116,7 @@ conformance!(
     omemo_store,
     plugin_stores,
     pubsub_cache,
+    cache_filters,
     cluster
 );
 
@@ -777,6 +778,335 @@ async fn pubsub_cache(engine: Engine) {
     assert_eq!(found(&cache, p, json!({"fts": "hello"})).await, ids(&[]));
     dao::reset(&cache).await.unwrap();
     assert_eq!(found(&cache, p, json!({})).await, ids(&[]));
+}
+
+/// The items `cache_filters` searches: numbers (and a number written as text), dates
+/// in several forms, text, arrays (and a scalar where others have one), nested
+/// objects, JSON nulls, missing fields, an item without parsed data.
+fn filter_items() -> Vec<perch_plugins_pubsub::pubsub_cache::dao::NewItem> {
+    use serde_json::json;
+    let item = |id: &str, text: &str, parsed: Option<serde_json::Value>| {
+        let mut i = cache_item(id, text);
+        i.parsed = parsed.map(|p| p.to_string());
+        i
+    };
+    vec![
+        item(
+            "n1",
+            "alpha red",
+            Some(
+                json!({"n": 5, "d": "2024-01-02", "t": "Alpha", "tags": ["red", "Blue"],
+                "author": {"name": "Ann"}, "flag": true, "mixed": 10, "we\"ird": 1}),
+            ),
+        ),
+        item(
+            "n2",
+            "beta green",
+            Some(
+                json!({"n": 12.5, "d": "2024-01-02T10:00:00Z", "t": "beta", "tags": ["green"],
+                "author": {"name": "bob"}, "flag": false, "mixed": "abc"}),
+            ),
+        ),
+        item(
+            "n3",
+            "gamma ray",
+            Some(
+                json!({"n": -3, "d": "2024-01-02 10:00:00+02:00", "t": "Gamma ray", "tags": [],
+                "author": {"name": "Ann"}, "mixed": "2024-01-01"}),
+            ),
+        ),
+        item(
+            "n4",
+            "alpha blue",
+            Some(
+                json!({"n": 100, "d": "2023-12-31T23:59:59.500Z", "t": "alpha",
+                "tags": ["blue", "red"], "mixed": 3}),
+            ),
+        ),
+        item(
+            "n5",
+            "zeta red",
+            Some(json!({"d": "not a date", "t": "Zeta", "tags": "red"})),
+        ),
+        item("n6", "no parsed red", None),
+        item(
+            "n7",
+            "nulls",
+            Some(json!({"n": null, "t": null, "tags": null})),
+        ),
+        item(
+            "n8",
+            "échec total",
+            Some(
+                json!({"n": "7", "t": "ÉCHEC total", "d": "2024-06-15", "tags": [1, 2, "3"],
+                "author": {"name": "Cy"}}),
+            ),
+        ),
+    ]
+}
+
+/// The pubsub cache's field filters and ordering by a field give the same items on
+/// both engines, with SQLite's rules (`pubsub_cache::search`, `filters_pg`): numbers
+/// as numbers, dates as instants, a number before any text, text by its bytes, `in`
+/// and `overlap` by plain equality, case-insensitive operators lowering ASCII only,
+/// missing fields matching nothing and sorting last.
+async fn cache_filters(engine: Engine) {
+    use perch_plugins_pubsub::pubsub_cache::dao;
+    use serde_json::json;
+    let (db, p) = with_alice(&engine).await;
+    let cache = PluginStore::new(
+        db.clone(),
+        "PUBSUB_CACHE",
+        &["pubsub_node", "pubsub_item", "pubsub_item_fts"],
+    );
+    let node = dao::node_ensure(&cache, p, "pubsub.example.org", "blog")
+        .await
+        .unwrap();
+    dao::store_items(&cache, node.id, 1, filter_items(), true)
+        .await
+        .unwrap();
+    let by_id = json!([{"key": "item_id"}]);
+    for (path, op, value, expected) in filter_cases() {
+        let q = json!({"filters": [{"path": path, "op": op, "value": value}], "order_by": by_id});
+        let got = found(&cache, p, q).await.unwrap();
+        assert_eq!(got, expected, "{path} {op} {value}");
+    }
+    for (path, desc, expected) in order_cases() {
+        let q =
+            json!({"order_by": [{"key": "path", "path": path, "desc": desc}, {"key": "item_id"}]});
+        let got = found(&cache, p, q).await.unwrap();
+        assert_eq!(got, expected, "order by {path} desc={desc}");
+    }
+    let both = json!({"filters": [{"path": "n", "op": "gt", "value": 0},
+        {"path": "tags", "op": "overlap", "value": ["red"]}], "order_by": by_id});
+    assert_eq!(found(&cache, p, both).await.unwrap(), ["n1", "n4"]);
+    let page = json!({"order_by": [{"key": "path", "path": "n"}], "limit": 2, "index": 1});
+    assert_eq!(found(&cache, p, page).await.unwrap(), ["n1", "n8"]);
+    let fts = json!({"fts": "red", "filters": [{"path": "n", "op": "gte", "value": 0}]});
+    assert_eq!(found(&cache, p, fts).await.unwrap(), ["n1"]);
+    let fts = json!({"fts": "red OR alpha",
+        "order_by": [{"key": "path", "path": "n", "desc": true}, {"key": "item_id"}]});
+    assert_eq!(
+        found(&cache, p, fts).await.unwrap(),
+        ["n4", "n1", "n5", "n6"]
+    );
+}
+
+/// `(path, op, value, expected ids)` for `cache_filters`, by item id.
+fn filter_cases() -> Vec<(
+    serde_json::Value,
+    &'static str,
+    serde_json::Value,
+    Vec<&'static str>,
+)> {
+    use serde_json::json;
+    vec![
+        // Numbers; "7" is a number to SQLite's julianday, so it compares as one.
+        (json!("n"), "gt", json!(5), vec!["n2", "n4", "n8"]),
+        (json!("n"), "gte", json!(5), vec!["n1", "n2", "n4", "n8"]),
+        (json!("n"), "lt", json!(5), vec!["n3"]),
+        (json!("n"), "lte", json!(5), vec!["n1", "n3"]),
+        (json!("n"), "eq", json!(12.5), vec!["n2"]),
+        (json!("n"), "ne", json!(5), vec!["n2", "n3", "n4", "n8"]),
+        (json!("n"), "eq", json!(7), vec!["n8"]),
+        (json!("n"), "eq", json!("7"), vec!["n8"]),
+        (
+            json!("n"),
+            "between",
+            json!([0, 50]),
+            vec!["n1", "n2", "n8"],
+        ),
+        // `in` is plain equality: the text "7" is not the number 7.
+        (
+            json!("n"),
+            "in",
+            json!([5, 100, "7"]),
+            vec!["n1", "n4", "n8"],
+        ),
+        (json!("n"), "in", json!([7]), vec![]),
+        (
+            json!("n"),
+            "not_in",
+            json!([5, 100]),
+            vec!["n2", "n3", "n8"],
+        ),
+        // A number sorts before any text.
+        (json!("n"), "gt", json!("abc"), vec![]),
+        (
+            json!("n"),
+            "lt",
+            json!("abc"),
+            vec!["n1", "n2", "n3", "n4", "n8"],
+        ),
+        (json!("mixed"), "gt", json!(5), vec!["n1", "n2", "n3"]),
+        // Dates as instants, whatever their form; a text that is no date after them.
+        (
+            json!("d"),
+            "gt",
+            json!("2024-01-02T09:00:00Z"),
+            vec!["n2", "n5", "n8"],
+        ),
+        (
+            json!("d"),
+            "lt",
+            json!("2024-01-02T09:00:00Z"),
+            vec!["n1", "n3", "n4"],
+        ),
+        (
+            json!("d"),
+            "between",
+            json!(["2024-01-01", "2024-01-02T08:00:00Z"]),
+            vec!["n1", "n3"],
+        ),
+        (
+            json!("d"),
+            "eq",
+            json!("2024-01-02T00:00:00+00:00"),
+            vec!["n1"],
+        ),
+        (
+            json!("d"),
+            "eq",
+            json!("2024-01-02T12:00:00+02:00"),
+            vec!["n2"],
+        ),
+        (
+            json!("d"),
+            "lt",
+            json!("2024-01-01 00:00:00.000"),
+            vec!["n4"],
+        ),
+        // Text, by its bytes; the i-operators lower ASCII only (SQLite's `lower`).
+        (json!("t"), "eq", json!("alpha"), vec!["n4"]),
+        (json!("t"), "ieq", json!("ALPHA"), vec!["n1", "n4"]),
+        (
+            json!("t"),
+            "ine",
+            json!("alpha"),
+            vec!["n2", "n3", "n5", "n8"],
+        ),
+        (json!("t"), "ieq", json!(5), vec![]),
+        (
+            json!("t"),
+            "ine",
+            json!(5),
+            vec!["n1", "n2", "n3", "n4", "n5", "n8"],
+        ),
+        (json!("t"), "gt", json!("Zeta"), vec!["n2", "n4", "n8"]),
+        (json!("t"), "in", json!(["Alpha", "beta"]), vec!["n1", "n2"]),
+        (
+            json!("t"),
+            "iin",
+            json!(["ALPHA", "Zeta"]),
+            vec!["n1", "n4", "n5"],
+        ),
+        (
+            json!("t"),
+            "inot_in",
+            json!(["alpha"]),
+            vec!["n2", "n3", "n5", "n8"],
+        ),
+        (json!("t"), "contains", json!("a r"), vec!["n3"]),
+        (json!("t"), "contains", json!("lph"), vec!["n1", "n4"]),
+        (json!("t"), "icontains", json!("ALP"), vec!["n1", "n4"]),
+        (json!("t"), "icontains", json!("CHEC"), vec!["n8"]),
+        (json!("t"), "icontains", json!("échec"), vec![]),
+        // Arrays (and a scalar, which json_each walks as one value); JSON null is a
+        // field for `disjoint`, as SQLite's `json_type` says.
+        (
+            json!("tags"),
+            "overlap",
+            json!(["red"]),
+            vec!["n1", "n4", "n5"],
+        ),
+        (json!("tags"), "overlap", json!(["blue"]), vec!["n4"]),
+        (json!("tags"), "ioverlap", json!(["BLUE"]), vec!["n1", "n4"]),
+        (json!("tags"), "overlap", json!([2, "3"]), vec!["n8"]),
+        (json!("tags"), "overlap", json!(["2"]), vec![]),
+        (
+            json!("tags"),
+            "disjoint",
+            json!(["red"]),
+            vec!["n2", "n3", "n7", "n8"],
+        ),
+        (
+            json!("tags"),
+            "idisjoint",
+            json!(["BLUE", "green"]),
+            vec!["n3", "n5", "n7", "n8"],
+        ),
+        (
+            json!("tags"),
+            "contains",
+            json!("red"),
+            vec!["n1", "n4", "n5"],
+        ),
+        (json!("tags"), "contains", json!("re"), vec!["n5"]),
+        (json!("tags"), "icontains", json!("BLUE"), vec!["n1", "n4"]),
+        (json!("tags"), "contains", json!(2), vec!["n8"]),
+        (json!(["tags", 0]), "eq", json!("red"), vec!["n1"]),
+        (json!("tags.0"), "eq", json!("red"), vec![]),
+        // Nested objects, booleans, keys with quotes, missing fields.
+        (json!("author.name"), "eq", json!("Ann"), vec!["n1", "n3"]),
+        (
+            json!(["author", "name"]),
+            "iin",
+            json!(["BOB", "cy"]),
+            vec!["n2", "n8"],
+        ),
+        (json!("author"), "contains", json!("Ann"), vec!["n1", "n3"]),
+        (json!("flag"), "eq", json!(true), vec!["n1"]),
+        (json!("flag"), "eq", json!(0), vec!["n2"]),
+        (json!(["we\"ird"]), "eq", json!(1), vec!["n1"]),
+        (json!("nope"), "ne", json!(1), vec![]),
+    ]
+}
+
+/// `(path, desc, expected ids)` for `cache_filters`: numbers before text ascending,
+/// after it descending, items without the field last (by item id).
+fn order_cases() -> Vec<(&'static str, bool, Vec<&'static str>)> {
+    vec![
+        (
+            "n",
+            false,
+            vec!["n3", "n1", "n8", "n2", "n4", "n5", "n6", "n7"],
+        ),
+        (
+            "n",
+            true,
+            vec!["n4", "n2", "n8", "n1", "n3", "n5", "n6", "n7"],
+        ),
+        (
+            "mixed",
+            false,
+            vec!["n4", "n1", "n3", "n2", "n5", "n6", "n7", "n8"],
+        ),
+        (
+            "mixed",
+            true,
+            vec!["n2", "n3", "n1", "n4", "n5", "n6", "n7", "n8"],
+        ),
+        (
+            "d",
+            false,
+            vec!["n4", "n1", "n3", "n2", "n8", "n5", "n6", "n7"],
+        ),
+        (
+            "d",
+            true,
+            vec!["n5", "n8", "n2", "n3", "n1", "n4", "n6", "n7"],
+        ),
+        (
+            "t",
+            false,
+            vec!["n1", "n3", "n5", "n4", "n2", "n8", "n6", "n7"],
+        ),
+        (
+            "t",
+            true,
+            vec!["n8", "n2", "n4", "n5", "n3", "n1", "n6", "n7"],
+        ),
+    ]
 }
 
 /// Several daemons on one database (`cluster.rs`): node names, leases and their

@@ -1,4 +1,5 @@
-//! The pubsub cache's tables: nodes, items, their indexes and full-text index.
+//! The pubsub cache's tables: nodes, items, their indexes and full-text index (and,
+//! on PostgreSQL, the functions its field filters use).
 //!
 //! Why here and not in `perch-migration`: a plugin's tables are part of the plugin, so
 //! they live, change and are reviewed with the code that reads them; the core's stay
@@ -16,6 +17,7 @@ use sea_orm_migration::MigrationTrait;
 mod m20261123_000004_pubsub_cache;
 mod m20261123_000005_pubsub_cache_indexes;
 mod m20261123_000006_pubsub_cache_contentless_fts;
+mod m20261208_000060_pubsub_cache_pg_json;
 
 /// This crate's migrations, oldest first.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
@@ -23,5 +25,6 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261123_000004_pubsub_cache::Migration),
         Box::new(m20261123_000005_pubsub_cache_indexes::Migration),
         Box::new(m20261123_000006_pubsub_cache_contentless_fts::Migration),
+        Box::new(m20261208_000060_pubsub_cache_pg_json::Migration),
     ]
 }

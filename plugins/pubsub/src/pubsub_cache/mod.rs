@@ -7,7 +7,8 @@
 //! `pubsub.event.*` points (updating what it keeps). Disable it and pubsub works the
 //! same, from the network. Layout (as every plugin that owns data): `model` (types,
 //! analysers), `dao` (its tables, the only code touching them), `service` (the rules),
-//! `search` (query checking and SQL), this file (wiring and actions). See
+//! `search` (query checking and SQL; `fts_pg` and `filters_pg` its PostgreSQL
+//! parts), this file (wiring and actions). See
 //! `doc/pubsub_cache.rst`.
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::xep_0059::RsmRequest;
 use crate::xep_0060::{self, ItemsRequest, ItemsRequested};
 
 pub mod dao;
+pub mod filters_pg;
 pub mod fts_pg;
 pub mod model;
 pub mod search;

@@ -4,7 +4,9 @@
 //! operator, the path, the value), never reach SQLite as a syntax error. Values are
 //! always bound, never spliced. Parsed fields compare and sort by value: numbers as
 //! numbers, dates (anything SQLite's `julianday` reads) as instants, other text as
-//! text; items without parsed data simply do not match a field filter.
+//! text; items without parsed data simply do not match a field filter. The SQL here
+//! is SQLite's; PostgreSQL's field filters and ordering by a field are written in
+//! [`super::filters_pg`], with the same rules.
 
 use sea_orm::{DbBackend, Value as Sql};
 use serde::Deserialize;
@@ -112,7 +114,7 @@ pub fn json_path(p: &Path) -> Result<String, String> {
 }
 
 /// A bound scalar from JSON (arrays and objects are refused by the callers).
-fn scalar(v: &Value) -> Result<Sql, String> {
+pub(super) fn scalar(v: &Value) -> Result<Sql, String> {
     Ok(match v {
         Value::String(s) => s.clone().into(),
         Value::Bool(b) => i64::from(*b).into(),
@@ -155,17 +157,10 @@ pub fn build(q: &Query, profile_ids: &[i32]) -> Result<Built, String> {
 
 /// Builds the statement for `backend`. On PostgreSQL the full-text query is
 /// translated to a `tsquery` ([`super::fts_pg`]) and ranked by `ts_rank` (negated:
-/// lower is better, as `bm25`'s); field filters and ordering by a field are SQLite
-/// SQL still (`doc/storage.rst`), and refused there.
+/// lower is better, as `bm25`'s); field filters and ordering by a field are written
+/// with `jsonb` ([`super::filters_pg`]).
 pub fn build_for(q: &Query, profile_ids: &[i32], backend: DbBackend) -> Result<Built, String> {
     let pg = backend == DbBackend::Postgres;
-    if pg && (!q.filters.is_empty() || q.order_by.iter().any(|o| o.key == "path")) {
-        return Err(
-            "field filters and ordering by a field are not available on \
-                    PostgreSQL yet"
-                .into(),
-        );
-    }
     let mut values: Vec<Sql> = Vec::new();
     let mut wheres: Vec<String> = Vec::new();
     let fts = q.fts.as_deref().map(str::trim).filter(|f| !f.is_empty());
@@ -210,13 +205,13 @@ pub fn build_for(q: &Query, profile_ids: &[i32], backend: DbBackend) -> Result<B
             }
         }
     }
-    push_conditions(q, profile_ids, &mut wheres, &mut values)?;
+    push_conditions(q, profile_ids, pg, &mut wheres, &mut values)?;
     if !wheres.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&wheres.join(" AND "));
     }
     sql.push_str(" ORDER BY ");
-    sql.push_str(&order_terms(q, by_id, ranked, &mut values)?);
+    sql.push_str(&order_terms(q, by_id, ranked, pg, &mut values)?);
     let limit = q.limit.unwrap_or(100).min(10_000);
     sql.push_str(" LIMIT ? OFFSET ?");
     values.push(i64::try_from(limit).unwrap_or(100).into());
@@ -234,10 +229,11 @@ pub fn build_for(q: &Query, profile_ids: &[i32], backend: DbBackend) -> Result<B
 }
 
 /// The WHERE conditions on what the query names (profiles, services, nodes, types,
-/// subtypes, item ids) and its field filters, with their values.
+/// subtypes, item ids) and its field filters (PostgreSQL's if `pg`), with their values.
 fn push_conditions(
     q: &Query,
     profile_ids: &[i32],
+    pg: bool,
     wheres: &mut Vec<String>,
     values: &mut Vec<Sql>,
 ) -> Result<(), String> {
@@ -272,7 +268,7 @@ fn push_conditions(
         q.item_ids.iter().map(|s| Sql::from(s.clone())).collect(),
     );
     for (n, f) in q.filters.iter().enumerate() {
-        let (clause, mut vals) = filter(f)
+        let (clause, mut vals) = filter(f, pg)
             .map_err(|e| format!("filters[{n}] ({} {}): {e}", path_text(&f.path), f.op))?;
         wheres.push(clause);
         values.append(&mut vals);
@@ -285,11 +281,12 @@ fn order_terms(
     q: &Query,
     by_id: &str,
     ranked: bool,
+    pg: bool,
     values: &mut Vec<Sql>,
 ) -> Result<String, String> {
     let mut orders = Vec::new();
     for (n, o) in q.order_by.iter().enumerate() {
-        orders.push(order_term(n, o, by_id, ranked, values)?);
+        orders.push(order_term(n, o, by_id, ranked, pg, values)?);
     }
     Ok(if orders.is_empty() {
         format!("{by_id} DESC")
@@ -298,12 +295,14 @@ fn order_terms(
     })
 }
 
-/// One ORDER BY key (`order_by[n]`); a path's values are bound in `values`.
+/// One ORDER BY key (`order_by[n]`); a path's values are bound in `values`
+/// (PostgreSQL's ordering by a path if `pg`).
 fn order_term(
     n: usize,
     o: &Order,
     by_id: &str,
     ranked: bool,
+    pg: bool,
     values: &mut Vec<Sql>,
 ) -> Result<String, String> {
     let dir = if o.desc { "DESC" } else { "ASC" };
@@ -319,6 +318,12 @@ fn order_term(
                 .path
                 .as_ref()
                 .ok_or_else(|| format!("order_by[{n}]: key \"path\" needs a path"))?;
+            if pg {
+                let (term, vals) = super::filters_pg::order(p, o.desc)
+                    .map_err(|e| format!("order_by[{n}]: {e}"))?;
+                values.extend(vals);
+                return Ok(term);
+            }
             let jp = json_path(p).map_err(|e| format!("order_by[{n}]: {e}"))?;
             // Items without the field last, whatever the direction; the path is
             // bound once for IS NULL and three times inside norm().
@@ -341,7 +346,7 @@ fn path_text(p: &Path) -> String {
     }
 }
 
-fn array(v: &Value) -> Result<Vec<Sql>, String> {
+pub(super) fn array(v: &Value) -> Result<Vec<Sql>, String> {
     let a = v
         .as_array()
         .ok_or_else(|| format!("value must be an array, got {v}"))?;
@@ -358,10 +363,9 @@ fn lower(v: Sql) -> Sql {
     }
 }
 
-/// One filter's clause and values.
-fn filter(f: &Filter) -> Result<(String, Vec<Sql>), String> {
-    let path = json_path(&f.path)?;
-    let (op, ci) = match f.op.strip_prefix('i') {
+/// An operator without its `i` prefix, and whether it ignores case.
+pub(super) fn split_op(op: &str) -> (&str, bool) {
+    match op.strip_prefix('i') {
         Some(base)
             if [
                 "eq", "ne", "in", "not_in", "contains", "overlap", "disjoint",
@@ -370,8 +374,29 @@ fn filter(f: &Filter) -> Result<(String, Vec<Sql>), String> {
         {
             (base, true)
         }
-        _ => (f.op.as_str(), false),
-    };
+        _ => (op, false),
+    }
+}
+
+pub(super) fn unknown_operator(op: &str) -> String {
+    format!("unknown operator {op:?} (known: {})", OPERATORS.join(", "))
+}
+
+/// `between`'s `[low, high]`.
+pub(super) fn low_high(value: &Value) -> Result<(&Value, &Value), String> {
+    match value.as_array().map(Vec::as_slice) {
+        Some([lo, hi]) => Ok((lo, hi)),
+        _ => Err(format!("value must be [low, high], got {value}")),
+    }
+}
+
+/// One filter's clause and values (PostgreSQL's if `pg`).
+fn filter(f: &Filter, pg: bool) -> Result<(String, Vec<Sql>), String> {
+    if pg {
+        return super::filters_pg::filter(f);
+    }
+    let path = json_path(&f.path)?;
+    let (op, ci) = split_op(&f.op);
     let field = FilteredField { path, ci };
     match op {
         "eq" | "ne" | "gt" | "gte" | "lt" | "lte" => field.compare(op, &f.value),
@@ -379,10 +404,7 @@ fn filter(f: &Filter) -> Result<(String, Vec<Sql>), String> {
         "in" | "not_in" => field.one_of(op == "not_in", &f.value),
         "overlap" | "disjoint" => field.overlaps(op == "disjoint", &f.value),
         "contains" => field.contains(&f.value),
-        other => Err(format!(
-            "unknown operator {other:?} (known: {})",
-            OPERATORS.join(", ")
-        )),
+        other => Err(unknown_operator(other)),
     }
 }
 
@@ -440,11 +462,8 @@ impl FilteredField {
     }
 
     fn between(&self, value: &Value) -> Result<(String, Vec<Sql>), String> {
-        let a = value
-            .as_array()
-            .filter(|a| a.len() == 2)
-            .ok_or_else(|| format!("value must be [low, high], got {value}"))?;
-        let (lo, hi) = (scalar(&a[0])?, scalar(&a[1])?);
+        let (lo, hi) = low_high(value)?;
+        let (lo, hi) = (scalar(lo)?, scalar(hi)?);
         let mut vals = rep(&self.p(), NORM_USES);
         vals.extend(rep(&lo, NORM_USES));
         vals.extend(rep(&hi, NORM_USES));
