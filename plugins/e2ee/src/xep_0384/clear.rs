@@ -47,7 +47,9 @@ fn what(e: &Element) -> String {
 /// metadata only).
 pub fn refusal(m: &Message) -> Option<String> {
     if !m.subjects.is_empty() {
-        return Some("a subject can't be encrypted (OMEMO encrypts the text only); not sent".into());
+        return Some(
+            "a subject can't be encrypted (OMEMO encrypts the text only); not sent".into(),
+        );
     }
     if !m.bodies.is_empty() {
         return None;
@@ -90,7 +92,8 @@ mod tests {
 
     #[test]
     fn content_without_a_body_is_refused_metadata_is_not() {
-        let reaction = "<reactions xmlns='urn:xmpp:reactions:0' id='m1'><reaction>👍</reaction></reactions>";
+        let reaction =
+            "<reactions xmlns='urn:xmpp:reactions:0' id='m1'><reaction>👍</reaction></reactions>";
         let hint = "<store xmlns='urn:xmpp:hints'/>";
         let why = refusal(&message(None, &[reaction, hint])).unwrap();
         assert!(why.starts_with("a reaction can't be encrypted"), "{why}");

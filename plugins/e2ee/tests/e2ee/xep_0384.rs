@@ -217,13 +217,39 @@ impl Bob {
                 (p.ciphertext, Vec::new(), p.key_material)
             }
         };
+        self.seal(pep, our_device, v, ct, iv, &km)
+    }
+
+    /// The `<encrypted/>` of an OMEMO 2 envelope for our device.
+    fn encrypt_envelope(&mut self, pep: &Pep, our_device: u32, env: &Element) -> wire::Encrypted {
+        let p = payload::encrypt_v2(String::from(env).as_bytes());
+        self.seal(
+            pep,
+            our_device,
+            Version::V2,
+            p.ciphertext,
+            Vec::new(),
+            &p.key_material,
+        )
+    }
+
+    /// `ct` with its key material `km` encrypted for our device.
+    fn seal(
+        &mut self,
+        pep: &Pep,
+        our_device: u32,
+        v: Version,
+        ct: Vec<u8>,
+        iv: Vec<u8>,
+        km: &[u8],
+    ) -> wire::Encrypted {
         let e = match self.sessions.get_mut(&v) {
-            Some(s) => s.encrypt(&self.id, &km),
+            Some(s) => s.encrypt(&self.id, km),
             None => {
                 let (node, item) = wire::bundle_location(v, our_device);
                 let b = wire::parse_bundle(v, &pep.get(ME_BARE, &node, &item).expect("our bundle"))
                     .unwrap();
-                let (s, e) = Session::initiate(&self.id, &b, &km).unwrap();
+                let (s, e) = Session::initiate(&self.id, &b, km).unwrap();
                 self.sessions.insert(v, s);
                 e
             }
@@ -270,6 +296,17 @@ async fn setup(versions: &[&str]) -> (Arc<MockServer>, Arc<Pep>, u32) {
                 >= 2 * n
         })
         .await;
+    // And our device lists stored, last of the session start's publishing (a test
+    // that lists our other devices must not have them overwritten after).
+    let stored = format!("SELECT COUNT(*) FROM omemo_device WHERE jid = '{ME_BARE}'");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.rows(&stored).await[0][0].as_deref() != Some(&n.to_string()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "our device lists never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     (server, pep, device)
 }
 
@@ -435,11 +472,23 @@ async fn a_key_exchange_from_the_peer_is_answered_and_its_prekey_replaced() {
     assert_eq!(b.prekeys.len(), 100);
     // The same message again (an archive copy): no second session, not a failure
     // shown as text.
-    let (_, again) = server.receive(&msg).await;
-    assert!(
-        again.extra.contains_key("decryption_error")
-            || again.extra["encryption"] == Version::V2.namespace()
+    // Its message key was used: it is recognised as a copy (history has the text
+    // from the first), not signalled, and answered no more.
+    let sent_before = server.sent().len();
+    let (out, again) = server.receive(&msg).await;
+    assert!(out.proceeds());
+    assert_eq!(
+        again.extra["decryption_error"],
+        xep_0384::receive::COPY,
+        "{:?}",
+        again.extra
     );
+    assert_eq!(body(&again), xep_0384::receive::PLACEHOLDER);
+    assert!(server.signals_named("omemo_decryption_failed").is_empty());
+    let sessions = server.rows("SELECT COUNT(*) FROM omemo_session").await;
+    assert_eq!(sessions[0][0].as_deref(), Some("1"), "no second session");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(server.sent().len(), sent_before, "no second answer");
 }
 
 #[tokio::test]
@@ -1043,7 +1092,11 @@ fn spks_published_since(server: &MockServer, from: usize) -> Vec<u32> {
         .filter_map(|i| i.payload.get_child("publish", PS))
         .filter(|p| p.attr("node") == Some("urn:xmpp:omemo:2:bundles"))
         .filter_map(|p| p.get_child("item", PS)?.children().next().cloned())
-        .map(|b| wire::parse_bundle(Version::V2, &b).unwrap().signed_prekey_id)
+        .map(|b| {
+            wire::parse_bundle(Version::V2, &b)
+                .unwrap()
+                .signed_prekey_id
+        })
         .collect()
 }
 
@@ -1081,7 +1134,11 @@ async fn an_old_signed_prekey_is_rotated_and_the_previous_one_still_opens() {
     // The key exchange made against the previous one still opens.
     let (out, got) = server.receive(&late).await;
     assert!(out.proceeds());
-    assert!(got.extra.get("decryption_error").is_none(), "{:?}", got.extra);
+    assert!(
+        got.extra.get("decryption_error").is_none(),
+        "{:?}",
+        got.extra
+    );
     assert_eq!(body(&got), "made before the rotation");
 }
 
@@ -1115,7 +1172,11 @@ async fn a_message_without_a_session_is_kept_with_the_reason_no_session() {
     assert_eq!(body(&got), "opens the session");
     // Bob reads our answer: his next messages are no key exchanges.
     let hb = server.next_sent().await;
-    let enc = hb.children().find_map(wire::Encrypted::parse).unwrap().unwrap();
+    let enc = hb
+        .children()
+        .find_map(wire::Encrypted::parse)
+        .unwrap()
+        .unwrap();
     let key = &enc.keys[0];
     bob.sessions
         .get_mut(&Version::V2)
@@ -1140,4 +1201,44 @@ async fn a_message_without_a_session_is_kept_with_the_reason_no_session() {
     assert_eq!(sig[0]["reason"], "no session");
     assert_eq!(sig[0]["from"], format!("{BOB}/phone"));
     assert!(server.undeclared_signals().is_empty());
+}
+
+#[tokio::test]
+async fn what_omemo_2_carries_beside_the_body_joins_the_message() {
+    let (server, pep, device) = setup(&["2"]).await;
+    let mut bob = Bob::new(42);
+    bob.publish(&pep, &[Version::V2]);
+    // A reaction, as Libervia sends it in OMEMO 2: inside the envelope, no body.
+    let sce = wire::NS_SCE;
+    let env: Element = format!(
+        "<envelope xmlns='{sce}'><content>\
+         <reactions xmlns='urn:xmpp:reactions:0' id='m1'><reaction>🎉</reaction></reactions>\
+         <store xmlns='urn:xmpp:hints'/></content>\
+         <rpad>xyz</rpad><from jid='{BOB}'/></envelope>"
+    )
+    .parse()
+    .unwrap();
+    let enc = bob.encrypt_envelope(&pep, device, &env);
+    let stanza = format!(
+        "<message xmlns='jabber:client' from='{BOB}/phone' to='{ME_BARE}/perch' type='chat' id='r1'>\
+         <body>{}</body>{}</message>",
+        wire::FALLBACK,
+        String::from(&enc.element())
+    );
+    let (out, got) = server.receive(&stanza).await;
+    assert!(out.proceeds(), "kept");
+    assert!(
+        got.message.bodies.is_empty(),
+        "the fallback is not the message"
+    );
+    let r = perch_codec::xep_0444::Reactions::find(&got.message.payloads).expect("the reaction");
+    assert_eq!((r.id.as_str(), r.reactions), ("m1", vec!["🎉".to_owned()]));
+    assert!(
+        !got.message
+            .payloads
+            .iter()
+            .any(|p| p.is("store", "urn:xmpp:hints")),
+        "hints are not read from an envelope"
+    );
+    assert_eq!(got.extra["encryption"], Version::V2.namespace());
 }
