@@ -6,8 +6,8 @@
 //! nothing goes in clear (the contact is offline: the server would keep it).
 //!
 //! Then group chats (three profiles in a non-anonymous room, each read by the
-//! other two; a semi-anonymous room refused), a second device of one account
-//! reading what the first sent (carbons, then its archive), a perchd killed
+//! other two; a semi-anonymous room refused), a second device of one account (its
+//! own perchd) reading what the first sent (carbons, then its archive), a perchd killed
 //! (SIGKILL) right after it sent a key exchange, before the answer could come
 //! (the peer offline), and perchd on its default (both versions): a message whose
 //! session is lost kept and signalled, `encryption stop`, `omemo distrust`.
@@ -467,28 +467,31 @@ fn semi_anonymous_refused(perchd: &Perchd) -> Result<Vec<String>> {
 
 // --- our own other devices -----------------------------------------------------------
 
-/// A second device of alice's account (a second profile of the same JID on the same
-/// perchd) reads what the first sent bob: live (a carbon), then from its archive
+/// A second device of alice's account (a profile of the same JID on a perchd of its
+/// own) reads what the first sent bob: live (a carbon), then from its archive
 /// after being away.
 #[test]
 fn omemo_a_second_device_reads_what_the_first_sent() {
     let prosody = Prosody::start_with_users(&[("alice", ALICE_PW), ("bob", BOB_PW)])
         .expect("starting Prosody");
     let perchd = Perchd::start_with_config(&config("2")).expect("starting perchd");
-    let result = second_device_steps(&prosody, &perchd);
+    let phones = Perchd::start_with_config(&config("2")).expect("starting the phone's perchd");
+    let result = second_device_steps(&prosody, &perchd, &phones);
+    let result = with_log_tail(&phones, result);
     with_log_tail(&perchd, result).unwrap();
 }
 
-fn second_device_steps(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
+fn second_device_steps(prosody: &Prosody, perchd: &Perchd, phones: &Perchd) -> Result<()> {
     let ns = "urn:xmpp:omemo:2";
     perchd.create_profile(prosody, "alice", "alice", ALICE_PW, &[])?;
-    perchd.create_profile(prosody, "phone", "alice", ALICE_PW, &[])?;
+    phones.create_profile(prosody, "phone", "alice", ALICE_PW, &[])?;
     perchd.create_profile(prosody, "bob", "bob", BOB_PW, &[])?;
-    for (name, jid) in [("alice", ALICE), ("phone", ALICE), ("bob", BOB)] {
+    for (name, jid) in [("alice", ALICE), ("bob", BOB)] {
         connect(perchd, name, jid)?;
     }
+    connect(phones, "phone", ALICE)?;
     // Alice's profile knows the phone's device (her account's device list).
-    let phone = perchd.cli_json(&["omemo", "fingerprint", "-p", "phone"])?;
+    let phone = phones.cli_json(&["omemo", "fingerprint", "-p", "phone"])?;
     let phone_device = phone[0]["device_id"].clone();
     let mut last = Value::Null;
     wait_until(DELIVERY, || {
@@ -505,15 +508,15 @@ fn second_device_steps(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
     let live = "sent while the phone listens";
     perchd.cli_ok(&["message", "send", "-p", "alice", BOB, "--encrypt", live])?;
     wait_for_incoming(perchd, "bob", live)?;
-    wait_for_sent_copy(perchd, "phone", live, ns)?;
+    wait_for_sent_copy(phones, "phone", live, ns)?;
 
-    perchd.cli_ok(&["disconnect", "-p", "phone"])?;
+    phones.cli_ok(&["disconnect", "-p", "phone"])?;
     let away = "sent while the phone is away";
     perchd.cli_ok(&["message", "send", "-p", "alice", BOB, "--encrypt", away])?;
     wait_for_incoming(perchd, "bob", away)?;
-    connect(perchd, "phone", ALICE)?;
-    wait_for_sent_copy(perchd, "phone", away, ns)?;
-    let h = history(perchd, "phone", &[])?;
+    connect(phones, "phone", ALICE)?;
+    wait_for_sent_copy(phones, "phone", away, ns)?;
+    let h = history(phones, "phone", &[])?;
     ensure!(
         h.iter()
             .all(|m| m["extra"].get("decryption_error").is_none()),
