@@ -652,8 +652,8 @@ fn decryption_failed<'a>(profile: &'a str, reason: &'a str) -> impl Fn(&Value) -
     }
 }
 
-/// perchd on its default versions (both): the two profiles pick 2. A message
-/// whose session alice lost is kept as undecryptable and signalled, never shown as
+/// perchd on its default versions (both): the two profiles pick 2. A reaction is
+/// refused (it can't be encrypted), nothing sent. A message whose session alice lost is kept as undecryptable and signalled, never shown as
 /// its text; `encryption stop` makes later sends plain; after `omemo distrust` of
 /// bob's only key, an encrypted send is refused, typed, and nothing goes.
 #[test]
@@ -682,6 +682,15 @@ fn default_steps(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
         "bob publishes both versions: {versions}"
     );
     let mut secrets = exchange(perchd, ns, "both versions")?;
+
+    // A reaction can't be encrypted: refused, typed, and nothing goes in clear.
+    let target = stored(perchd, "alice", "both versions: bob's secret")?;
+    let id = target["id"].as_str().context("the message's id")?;
+    let err = perchd.cli_fails_with(
+        &["message", "react", "-p", "alice", BOB, id, "👍"],
+        "NotEncrypted",
+    )?;
+    ensure!(err.contains("a reaction can't be encrypted"), "{err}");
 
     // Alice loses her session with bob; his next message (no key exchange) is kept
     // with the reason, signalled, never shown as its text.
