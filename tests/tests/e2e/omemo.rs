@@ -6,9 +6,11 @@
 //! nothing goes in clear (the contact is offline: the server would keep it).
 //!
 //! Then group chats (three profiles in a non-anonymous room, each read by the
-//! other two; a semi-anonymous room refused), a second device of one account
-//! reading what the first sent (carbons, then its archive), and a perchd killed
-//! (SIGKILL) right after a key exchange reached it, before it answered.
+//! other two; a semi-anonymous room refused), a second device of one account (its
+//! own perchd) reading what the first sent (carbons, then its archive), a perchd killed
+//! (SIGKILL) right after it sent a key exchange, before the answer could come
+//! (the peer offline), and perchd on its default (both versions): a message whose
+//! session is lost kept and signalled, `encryption stop`, `omemo distrust`.
 
 use super::*;
 use perch_tests::MUC_DOMAIN;
@@ -20,6 +22,81 @@ fn config(version: &str) -> String {
     format!(
         "[log]\nlevel = \"trace\"\n[plugins.options.\"XEP-0384\"]\nversions = [\"{version}\"]\n"
     )
+}
+
+/// `[log] level = "trace"`, the OMEMO versions left to their default (both).
+const TRACE_ONLY: &str = "[log]\nlevel = \"trace\"\n";
+
+/// `sql`'s rows from perchd's SQLite database, as `sqlite3` prints them (one a
+/// line, columns split by `|`).
+fn sqlite(perchd: &Perchd, sql: &str) -> Result<String> {
+    let program = perch_tests::find_program("sqlite3", "the sqlite3 shell", "sqlite3")?;
+    let mut cmd = std::process::Command::new(program);
+    cmd.arg(perchd.data_dir().join("perch.db")).arg(sql);
+    let out = perch_tests::run_checked(cmd, Duration::from_secs(30))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The secret keys of a stored JSON value (`perch_omemo`'s prekeys or session):
+/// private keys, one-time prekeys, root, chain and skipped message keys; the
+/// public ones (identity, ratchet and ephemeral keys, signatures) left out.
+fn secret_leaves(v: &Value, under: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let k = if under == "prekeys" {
+                    under
+                } else {
+                    k.as_str()
+                };
+                secret_leaves(v, k, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| secret_leaves(i, under, out)),
+        Value::String(text)
+            if ["private", "own_priv", "root_key", "key", "prekeys"].contains(&under) =>
+        {
+            out.push(text.clone());
+        }
+        _ => {}
+    }
+}
+
+/// Key material as perchd stores it (prekeys, signed prekeys, ratchet states, the
+/// sealed seed), read back from its database: each secret key in hex, its first
+/// half (a fragment), and the first half of its base64; the sealed seed's first
+/// half.
+fn stored_key_material(perchd: &Perchd) -> Result<Vec<String>> {
+    use base64::Engine;
+    let rows = sqlite(
+        perchd,
+        "SELECT keys FROM omemo_prekeys UNION ALL SELECT state FROM omemo_session",
+    )?;
+    let mut secrets = Vec::new();
+    for line in rows.lines().filter(|l| !l.is_empty()) {
+        let v: Value = serde_json::from_str(line).with_context(|| format!("stored: {line}"))?;
+        secret_leaves(&v, "", &mut secrets);
+    }
+    let mut out = Vec::new();
+    for h in secrets {
+        ensure!(h.len() >= 64, "not a key: {h:?}");
+        let bytes: Vec<u8> = (0..h.len() / 2)
+            .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("not hex: {h:?}"))?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        out.push(encoded[..encoded.len() / 2].to_owned());
+        out.push(h[..h.len() / 2].to_owned());
+        out.push(h);
+    }
+    for sealed in sqlite(perchd, "SELECT sealed_seed FROM omemo_identity")?.lines() {
+        if sealed.len() >= 32 {
+            out.push(sealed[..sealed.len() / 2].to_owned());
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// Starts encrypting `profile`'s conversation with `to`, once the other side's
@@ -210,6 +287,19 @@ fn omemo_steps(prosody: &Prosody, perchd: &mut Perchd, ns: &str) -> Result<()> {
         ensure!(!server.contains(s.as_str()), "Prosody's data holds {s:?}");
         ensure!(!log.contains(s.as_str()), "perchd's log holds {s:?}");
     }
+    // Nor any key it stored: read back from its database, whole or in part.
+    let keys = stored_key_material(perchd)?;
+    ensure!(
+        keys.len() > 100,
+        "too little key material read: {}",
+        keys.len()
+    );
+    for k in &keys {
+        ensure!(
+            !log.contains(k.as_str()),
+            "perchd's log holds stored key material {k:?}"
+        );
+    }
     Ok(())
 }
 
@@ -377,28 +467,31 @@ fn semi_anonymous_refused(perchd: &Perchd) -> Result<Vec<String>> {
 
 // --- our own other devices -----------------------------------------------------------
 
-/// A second device of alice's account (a second profile of the same JID on the same
-/// perchd) reads what the first sent bob: live (a carbon), then from its archive
+/// A second device of alice's account (a profile of the same JID on a perchd of its
+/// own) reads what the first sent bob: live (a carbon), then from its archive
 /// after being away.
 #[test]
 fn omemo_a_second_device_reads_what_the_first_sent() {
     let prosody = Prosody::start_with_users(&[("alice", ALICE_PW), ("bob", BOB_PW)])
         .expect("starting Prosody");
     let perchd = Perchd::start_with_config(&config("2")).expect("starting perchd");
-    let result = second_device_steps(&prosody, &perchd);
+    let phones = Perchd::start_with_config(&config("2")).expect("starting the phone's perchd");
+    let result = second_device_steps(&prosody, &perchd, &phones);
+    let result = with_log_tail(&phones, result);
     with_log_tail(&perchd, result).unwrap();
 }
 
-fn second_device_steps(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
+fn second_device_steps(prosody: &Prosody, perchd: &Perchd, phones: &Perchd) -> Result<()> {
     let ns = "urn:xmpp:omemo:2";
     perchd.create_profile(prosody, "alice", "alice", ALICE_PW, &[])?;
-    perchd.create_profile(prosody, "phone", "alice", ALICE_PW, &[])?;
+    phones.create_profile(prosody, "phone", "alice", ALICE_PW, &[])?;
     perchd.create_profile(prosody, "bob", "bob", BOB_PW, &[])?;
-    for (name, jid) in [("alice", ALICE), ("phone", ALICE), ("bob", BOB)] {
+    for (name, jid) in [("alice", ALICE), ("bob", BOB)] {
         connect(perchd, name, jid)?;
     }
+    connect(phones, "phone", ALICE)?;
     // Alice's profile knows the phone's device (her account's device list).
-    let phone = perchd.cli_json(&["omemo", "fingerprint", "-p", "phone"])?;
+    let phone = phones.cli_json(&["omemo", "fingerprint", "-p", "phone"])?;
     let phone_device = phone[0]["device_id"].clone();
     let mut last = Value::Null;
     wait_until(DELIVERY, || {
@@ -415,15 +508,15 @@ fn second_device_steps(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
     let live = "sent while the phone listens";
     perchd.cli_ok(&["message", "send", "-p", "alice", BOB, "--encrypt", live])?;
     wait_for_incoming(perchd, "bob", live)?;
-    wait_for_sent_copy(perchd, "phone", live, ns)?;
+    wait_for_sent_copy(phones, "phone", live, ns)?;
 
-    perchd.cli_ok(&["disconnect", "-p", "phone"])?;
+    phones.cli_ok(&["disconnect", "-p", "phone"])?;
     let away = "sent while the phone is away";
     perchd.cli_ok(&["message", "send", "-p", "alice", BOB, "--encrypt", away])?;
     wait_for_incoming(perchd, "bob", away)?;
-    connect(perchd, "phone", ALICE)?;
-    wait_for_sent_copy(perchd, "phone", away, ns)?;
-    let h = history(perchd, "phone", &[])?;
+    connect(phones, "phone", ALICE)?;
+    wait_for_sent_copy(phones, "phone", away, ns)?;
+    let h = history(phones, "phone", &[])?;
     ensure!(
         h.iter()
             .all(|m| m["extra"].get("decryption_error").is_none()),
@@ -457,21 +550,33 @@ fn wait_for_sent_copy(perchd: &Perchd, profile: &str, text: &str, ns: &str) -> R
 
 // --- kill -9 ---------------------------------------------------------------------------
 
-/// Bob's perchd is killed (SIGKILL) as soon as alice's first message, a key
-/// exchange, is in his history, before he answered it; restarted, the session
-/// works both ways and nothing is stored twice or undecryptable.
+/// Alice's perchd is killed (SIGKILL) right after her first message, a key
+/// exchange, reached the server, while bob is offline: the answer can't have come
+/// yet. Restarted, she reads bob's answer to it (his empty message, then his
+/// text): the session opened before the kill works both ways, and nothing is
+/// stored twice or undecryptable.
 #[test]
 fn omemo_a_killed_perchd_keeps_the_new_session() {
     let prosody = Prosody::start_with_users(&[("alice", ALICE_PW), ("bob", BOB_PW)])
         .expect("starting Prosody");
-    let alices = Perchd::start_with_config(&config("2")).expect("starting alice's perchd");
-    let mut bobs = Perchd::start_with_config(&config("2")).expect("starting bob's perchd");
-    let result = kill_steps(&prosody, &alices, &mut bobs);
+    let mut alices = Perchd::start_with_config(&config("2")).expect("starting alice's perchd");
+    let bobs = Perchd::start_with_config(&config("2")).expect("starting bob's perchd");
+    let result = kill_steps(&prosody, &mut alices, &bobs);
     let result = with_log_tail(&alices, result);
     with_log_tail(&bobs, result).unwrap();
 }
 
-fn kill_steps(prosody: &Prosody, alices: &Perchd, bobs: &mut Perchd) -> Result<()> {
+/// Waits until `profile`'s copy of `text` is confirmed by the server.
+fn wait_acked(perchd: &Perchd, profile: &str, text: &str) -> Result<()> {
+    let mut last = Value::Null;
+    wait_until(DELIVERY, || {
+        last = stored(perchd, profile, text)?;
+        Ok(last["state"] == "acked")
+    })
+    .with_context(|| format!("{profile}'s {text:?} never acked: {last}"))
+}
+
+fn kill_steps(prosody: &Prosody, alices: &mut Perchd, bobs: &Perchd) -> Result<()> {
     let ns = "urn:xmpp:omemo:2";
     alices.create_profile(prosody, "alice", "alice", ALICE_PW, &[])?;
     bobs.create_profile(prosody, "bob", "bob", BOB_PW, &[])?;
@@ -479,15 +584,24 @@ fn kill_steps(prosody: &Prosody, alices: &Perchd, bobs: &mut Perchd) -> Result<(
     connect(bobs, "bob", BOB)?;
     start(alices, "alice", BOB)?;
     start(bobs, "bob", ALICE)?;
+    bobs.cli_ok(&["disconnect", "-p", "bob"])?;
     let first = "the first, with a key exchange";
     alices.cli_ok(&["message", "send", "-p", "alice", BOB, "--encrypt", first])?;
-    wait_for_incoming(bobs, "bob", first)?;
-    bobs.kill()?;
-    bobs.start_again()?;
-    let mut monitor = Monitor::start(bobs)?;
+    wait_acked(alices, "alice", first)?;
+    let sessions = sqlite(alices, "SELECT COUNT(*) FROM omemo_session")?;
+    ensure!(
+        sessions.trim() == "1",
+        "alice's sessions before the kill: {sessions}"
+    );
+    alices.kill()?;
+    alices.start_again()?;
+    let mut monitor = Monitor::start(alices)?;
+    connect(alices, "alice", ALICE)?;
+    // Her archive catch-up brings her own message back: recognised.
+    monitor.wait(catch_up_done("alice", ALICE))?;
+    // Bob comes online: reads the key exchange and answers it.
     connect(bobs, "bob", BOB)?;
-    // Its archive catch-up brings the first message again: recognised.
-    monitor.wait(catch_up_done("bob", BOB))?;
+    wait_for_incoming(bobs, "bob", first)?;
     let lines = [
         ("bob", ALICE, "bob answers after the kill"),
         ("alice", BOB, "alice again"),
@@ -495,14 +609,18 @@ fn kill_steps(prosody: &Prosody, alices: &Perchd, bobs: &mut Perchd) -> Result<(
     ];
     for (from, to, text) in lines {
         let (sender, receiver, reader) = if from == "bob" {
-            (&*bobs, alices, "alice")
+            (bobs, &*alices, "alice")
         } else {
-            (alices, &*bobs, "bob")
+            (&*alices, bobs, "bob")
         };
         sender.cli_ok(&["message", "send", "-p", from, to, "--encrypt", text])?;
         wait_for_incoming(receiver, reader, text)?;
     }
-    for (perchd, name) in [(alices, "alice"), (&*bobs, "bob")] {
+    // Alice's session was confirmed by bob's answer: no key exchange any more.
+    let state = sqlite(alices, "SELECT state FROM omemo_session")?;
+    let state: Value = serde_json::from_str(state.trim())?;
+    ensure!(state["confirmed"] == true, "alice's session: not confirmed");
+    for (perchd, name) in [(&*alices, "alice"), (bobs, "bob")] {
         let h = history(perchd, name, &[])?;
         for text in std::iter::once(first).chain(lines.iter().map(|l| l.2)) {
             let copies: Vec<&Value> = h.iter().filter(|m| m["body"] == text).collect();
@@ -518,5 +636,141 @@ fn kill_steps(prosody: &Prosody, alices: &Perchd, bobs: &mut Perchd) -> Result<(
             summarize_history(&Value::Array(h))
         );
     }
+    Ok(())
+}
+
+// --- both versions, a lost session, stop and distrust -----------------------------------
+
+/// `omemo_decryption_failed` for `profile`, with this reason.
+fn decryption_failed<'a>(profile: &'a str, reason: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |v| {
+        v["signal"] == "PluginSignal"
+            && v["plugin"] == "XEP-0384"
+            && v["name"] == "omemo_decryption_failed"
+            && v["profile"] == profile
+            && v["data"]["reason"] == reason
+    }
+}
+
+/// perchd on its default versions (both): the two profiles pick 2. A reaction is
+/// refused (it can't be encrypted), nothing sent. A message whose session alice lost is kept as undecryptable and signalled, never shown as
+/// its text; `encryption stop` makes later sends plain; after `omemo distrust` of
+/// bob's only key, an encrypted send is refused, typed, and nothing goes.
+#[test]
+fn omemo_on_both_versions_a_lost_session_stop_and_distrust() {
+    let prosody = Prosody::start_with_users(&[("alice", ALICE_PW), ("bob", BOB_PW)])
+        .expect("starting Prosody");
+    let perchd = Perchd::start_with_config(TRACE_ONLY).expect("starting perchd");
+    let result = default_steps(&prosody, &perchd);
+    with_log_tail(&perchd, result).unwrap();
+}
+
+fn default_steps(prosody: &Prosody, perchd: &Perchd) -> Result<()> {
+    let ns = "urn:xmpp:omemo:2";
+    perchd.create_profile(prosody, "alice", "alice", ALICE_PW, &[])?;
+    perchd.create_profile(prosody, "bob", "bob", BOB_PW, &[])?;
+    connect(perchd, "alice", ALICE)?;
+    connect(perchd, "bob", BOB)?;
+    let st = start(perchd, "alice", BOB)?;
+    ensure!(st["namespace"] == ns, "{st}");
+    start(perchd, "bob", ALICE)?;
+    let versions = perchd.cli_json(&["omemo", "devices", "-p", "alice", BOB])?;
+    ensure!(
+        versions[0]["versions"]
+            .as_array()
+            .is_some_and(|v| v.len() == 2),
+        "bob publishes both versions: {versions}"
+    );
+    let mut secrets = exchange(perchd, ns, "both versions")?;
+
+    // A reaction can't be encrypted: refused, typed, and nothing goes in clear.
+    let target = stored(perchd, "alice", "both versions: bob's secret")?;
+    let id = target["id"].as_str().context("the message's id")?;
+    let err = perchd.cli_fails_with(
+        &["message", "react", "-p", "alice", BOB, id, "👍"],
+        "NotEncrypted",
+    )?;
+    ensure!(err.contains("a reaction can't be encrypted"), "{err}");
+
+    // Alice loses her session with bob; his next message (no key exchange) is kept
+    // with the reason, signalled, never shown as its text.
+    let mut monitor = Monitor::start(perchd)?;
+    sqlite(
+        perchd,
+        &format!(
+            "DELETE FROM omemo_session WHERE jid = '{BOB}' AND profile_id = \
+             (SELECT id FROM profile WHERE name = 'alice')"
+        ),
+    )?;
+    let lost = "sent to a lost session";
+    perchd.cli_ok(&["message", "send", "-p", "bob", ALICE, "--encrypt", lost])?;
+    monitor.wait(decryption_failed("alice", "no session"))?;
+    let h = history(perchd, "alice", &[])?;
+    let kept: Vec<&Value> = h
+        .iter()
+        .filter(|m| m["extra"]["decryption_error"] == "no session")
+        .collect();
+    ensure!(
+        kept.len() == 1
+            && kept[0]["direction"] == "in"
+            && kept[0]["body"] == "[encrypted message that could not be decrypted]"
+            && kept[0]["extra"]["encryption"] == ns,
+        "alice's history:\n{}",
+        summarize_history(&Value::Array(h.clone()))
+    );
+    ensure!(!h.iter().any(|m| m["body"] == lost), "shown as its text");
+    secrets.push(lost.to_owned());
+
+    // Stopped: later sends are plain again.
+    let st = perchd.cli_json(&["encryption", "stop", "-p", "alice", BOB])?;
+    ensure!(st["encrypted"] == false, "{st}");
+    let status = perchd.cli_json(&["encryption", "status", "-p", "alice", BOB])?;
+    ensure!(status["encrypted"] == false, "{status}");
+    let plain = "in clear, encryption stopped";
+    send(perchd, "alice", BOB, plain)?;
+    wait_for_incoming(perchd, "bob", plain)?;
+    for profile in ["alice", "bob"] {
+        let m = stored(perchd, profile, plain)?;
+        ensure!(m["extra"].get("encryption").is_none(), "{profile}: {m}");
+    }
+
+    // Bob's only key distrusted: an encrypted send is refused, nothing stored.
+    let bob_fp = perchd.cli_json(&["omemo", "fingerprint", "-p", "bob"])?[0]["fingerprint"]
+        .as_str()
+        .context("bob's fingerprint")?
+        .to_owned();
+    let out = perchd.cli_json(&["omemo", "distrust", "-p", "alice", BOB, &bob_fp])?;
+    let listed = out.as_array().cloned().unwrap_or_default();
+    ensure!(
+        !listed.is_empty()
+            && listed
+                .iter()
+                .all(|d| d["fingerprint"] == bob_fp.as_str() && d["trust"] == "distrusted"),
+        "{out}"
+    );
+    let refused = "to a distrusted key";
+    let err = perchd.cli_fails_with(
+        &["message", "send", "-p", "alice", BOB, "--encrypt", refused],
+        "NotEncrypted",
+    )?;
+    ensure!(err.contains("distrusted"), "{err}");
+    ensure!(
+        !history(perchd, "alice", &[])?
+            .iter()
+            .any(|m| m["body"] == refused),
+        "the refused message was stored"
+    );
+    secrets.push(refused.to_owned());
+
+    let server = all_text(&prosody.dir().join("data"))?;
+    let log = perchd.log_text()?;
+    for s in &secrets {
+        ensure!(!server.contains(s.as_str()), "Prosody's data holds {s:?}");
+        ensure!(!log.contains(s.as_str()), "perchd's log holds {s:?}");
+    }
+    ensure!(
+        server.contains(plain),
+        "the plain message is in the archive, in clear"
+    );
     Ok(())
 }

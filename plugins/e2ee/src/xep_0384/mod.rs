@@ -13,7 +13,8 @@
 //!   of the contact and of our own account gets the key; the wire stanza carries the
 //!   ciphertext, a fallback body, XEP-0380 and a store hint, while history keeps the
 //!   plaintext (`history_body`, `extra.encryption`). A message that can't be
-//!   encrypted is refused (`NotEncrypted`) and nothing goes in clear.
+//!   encrypted is refused (`NotEncrypted`) and nothing goes in clear: neither
+//!   content without a body (a reaction) nor what repeats the body ([`clear`]).
 //! - **Group chats** ([`room`]): a non-anonymous room's message is encrypted to
 //!   every other occupant's real JID, which the group chat plugin tells through the
 //!   shared `room.occupants` point; a room's message is read as from the occupant's
@@ -38,6 +39,7 @@ use perch_plugin_api::points::{MessageReceived, MessageSend};
 use perch_plugin_api::{BuildResult, Host, HostError, Plugin, PluginFactory, PluginInfo, Signals};
 
 pub mod actions;
+pub mod clear;
 pub mod pep;
 pub mod receive;
 pub mod room;
@@ -62,6 +64,22 @@ pub const PREKEYS: u32 = 100;
 
 /// How old a signed prekey gets before it is replaced (seconds).
 pub const SIGNED_PREKEY_LIFETIME: u64 = 7 * 24 * 3600;
+
+/// How often a connected profile's signed prekey age is checked: a connection that
+/// lasts weeks rotates it too, at the cost of one wake-up a day per profile.
+pub const ROTATION_CHECK: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Whether `keys`' signed prekey is older than [`SIGNED_PREKEY_LIFETIME`] at `now`
+/// (seconds since the Unix epoch).
+pub fn rotation_due(keys: &perch_omemo::DeviceKeys, now: u64) -> bool {
+    now.saturating_sub(keys.signed_prekey_created()) > SIGNED_PREKEY_LIFETIME
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// What the daemon knows of it before building it.
 pub const INFO: PluginInfo = PluginInfo {
@@ -88,8 +106,9 @@ pub struct Omemo {
     pub(crate) host: Arc<dyn Host>,
     pub(crate) versions: Vec<Version>,
     pub(crate) lock: tokio::sync::Mutex<()>,
-    /// profile → the task publishing its keys at session start, stopped when the
-    /// session ends: a profile deleted meanwhile must not be written for.
+    /// profile → the task publishing its keys at session start, then checking its
+    /// signed prekeys' age daily ([`ROTATION_CHECK`]), stopped when the session
+    /// ends: a profile deleted meanwhile must not be written for.
     publishing: perch_plugin_api::tasks::SessionTasks,
 }
 
@@ -209,12 +228,10 @@ impl Omemo {
             store::save_keys(db, me.pid, &k).await?;
             return Ok(k);
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         let mut changed = false;
-        if now.saturating_sub(keys.signed_prekey_created()) > SIGNED_PREKEY_LIFETIME {
+        if rotation_due(&keys, now_secs()) {
             keys.rotate_signed_prekey(&me.identity);
+            tracing::info!(pid = me.pid, version = ?v, "signed prekey rotated");
             changed = true;
         }
         if keys.prekey_count() < PREKEYS as usize {
@@ -225,6 +242,26 @@ impl Omemo {
             store::save_keys(db, me.pid, &keys).await?;
         }
         Ok(keys)
+    }
+}
+
+impl Omemo {
+    /// Rotates each version's signed prekey that is due and publishes the bundle
+    /// with the new one (the previous one still opens key exchanges in flight).
+    pub(crate) async fn rotate_due(&self, profile: &str) -> Result<(), HostError> {
+        let _g = self.lock.lock().await;
+        let me = self.me(profile).await?;
+        for v in self.versions.clone() {
+            let Some(keys) = store::keys(self.host.store(), me.pid, v).await? else {
+                continue;
+            };
+            if rotation_due(&keys, now_secs()) {
+                let keys = self.device_keys(&me, v).await?;
+                self.publish_bundle(profile, &me, &keys.bundle(&me.identity))
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -243,6 +280,12 @@ impl Plugin for Omemo {
             self.publishing.start(&profile, async move {
                 if let Err(e) = me.publish_own(&p).await {
                     tracing::warn!(profile = %p, error = %e, "publishing OMEMO keys failed");
+                }
+                loop {
+                    tokio::time::sleep(ROTATION_CHECK).await;
+                    if let Err(e) = me.rotate_due(&p).await {
+                        tracing::warn!(profile = %p, error = %e, "rotating the signed prekey failed");
+                    }
                 }
             });
         }

@@ -1,6 +1,7 @@
 //! The receive path: `message.received`, after carbons and archive results are
 //! unwrapped. An OMEMO message's body becomes its plaintext (`extra.encryption`
-//! says with what); one that can't be decrypted is kept with a placeholder body and
+//! says with what), and the other elements OMEMO 2's envelope carried (a reaction,
+//! a reply's reference) join the message, as if they had come in clear; one that can't be decrypted is kept with a placeholder body and
 //! `extra.decryption_error`, and signalled — never lost, never shown as if the
 //! fallback were the text. Empty messages (heartbeats) are not stored.
 
@@ -11,6 +12,7 @@ use futures::future::BoxFuture;
 use perch_actions::encryption::{DecryptionFailed, Undecryptable};
 use perch_omemo::{Error as CryptoError, Session, Version, fingerprint, payload};
 use perch_plugin_api::jid::{BareJid, Jid};
+use perch_plugin_api::minidom::Element;
 use perch_plugin_api::parsers::message::{Id, Lang, Message, MessageType};
 use perch_plugin_api::points::IncomingMessage;
 use perch_plugin_api::{Flow, HostError, Signals};
@@ -28,10 +30,14 @@ pub const SENT_BY_US: &str = "sent by this device";
 pub const COPY: &str = "already decrypted (a copy)";
 
 /// What decrypting gave.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Decrypted {
-    /// The text.
-    Text(String),
+    /// The text (none: OMEMO 2 carried elements only, a reaction say), and the
+    /// elements OMEMO 2's envelope carried beside it.
+    Content {
+        body: Option<String>,
+        elements: Vec<Element>,
+    },
     /// An empty message: a heartbeat or a key exchange without text.
     Empty,
     /// Why it could not be read.
@@ -42,7 +48,7 @@ pub enum Decrypted {
 /// decrypted.
 pub(crate) fn on_received(me: Arc<Omemo>, args: &mut IncomingMessage) -> BoxFuture<'_, Flow<()>> {
     async move {
-        let el = perch_plugin_api::minidom::Element::from(args.message.clone());
+        let el = Element::from(args.message.clone());
         if let Some(from) = args.message.from.as_ref().map(|f| f.to_bare()) {
             for (v, ids) in pep::devicelist_events(&el) {
                 me.on_devicelist_event(&args.profile, &from, v, ids).await;
@@ -61,8 +67,13 @@ pub(crate) fn on_received(me: Arc<Omemo>, args: &mut IncomingMessage) -> BoxFutu
             Err(why) => Decrypted::Failed(format!("malformed: {why}")),
         };
         match outcome {
-            Decrypted::Text(text) => {
-                set_body(&mut args.message, text);
+            Decrypted::Content { body, elements } => {
+                match body {
+                    Some(text) => set_body(&mut args.message, text),
+                    // The fallback body is not the message: what it carried is.
+                    None => args.message.bodies.clear(),
+                }
+                args.message.payloads.extend(elements);
                 args.extra.insert("encryption".into(), ns.into());
                 Flow::Continue
             }
@@ -175,7 +186,7 @@ impl Omemo {
             Err(why) => return Ok((Decrypted::Failed(why), false)),
         };
         let out = open_payload(enc, &km, sender);
-        if matches!(out, Decrypted::Text(_)) {
+        if matches!(out, Decrypted::Content { .. }) {
             tracing::trace!(%profile, %sender, device = enc.sid, "message decrypted");
         }
         Ok((out, answer))
@@ -295,7 +306,10 @@ pub fn open_payload(enc: &wire::Encrypted, km: &[u8], sender: &BareJid) -> Decry
     match enc.version {
         Version::V03 => match payload::decrypt_v03(km, &enc.iv, p) {
             Ok(text) => match String::from_utf8(text) {
-                Ok(t) => Decrypted::Text(t),
+                Ok(t) => Decrypted::Content {
+                    body: Some(t),
+                    elements: Vec::new(),
+                },
                 Err(_) => Decrypted::Failed("the text is not UTF-8".into()),
             },
             Err(e) => Decrypted::Failed(reason(&e)),
@@ -305,12 +319,19 @@ pub fn open_payload(enc: &wire::Encrypted, km: &[u8], sender: &BareJid) -> Decry
                 Ok(env) => env,
                 Err(e) => return Decrypted::Failed(reason(&e)),
             };
-            match wire::parse_envelope(&env) {
-                Ok((_, Some(from))) if from.split('/').next() != Some(sender.as_str()) => {
+            match wire::read_envelope(&env) {
+                Ok(e)
+                    if e.from
+                        .as_deref()
+                        .is_some_and(|f| f.split('/').next() != Some(sender.as_str())) =>
+                {
                     Decrypted::Failed("the envelope names another sender".into())
                 }
-                Ok((Some(body), _)) => Decrypted::Text(body),
-                Ok((None, _)) => Decrypted::Empty,
+                Ok(e) if e.body.is_none() && e.elements.is_empty() => Decrypted::Empty,
+                Ok(e) => Decrypted::Content {
+                    body: e.body,
+                    elements: e.elements,
+                },
                 Err(why) => Decrypted::Failed(why),
             }
         }

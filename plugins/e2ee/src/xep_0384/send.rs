@@ -17,23 +17,21 @@ use std::sync::Arc;
 
 use super::store::{self, Device};
 use super::trust::encrypts_to;
-use super::{Me, Omemo, room, wire};
+use super::{Me, Omemo, clear, room, wire};
 
-/// `message.send`: encrypts a message of an encrypted conversation, or refuses it.
+/// `message.send`: encrypts a message of an encrypted conversation, or refuses it
+/// (content that would travel in clear: [`clear`]).
 pub(crate) fn on_send(me: Arc<Omemo>, args: &mut OutgoingMessage) -> BoxFuture<'_, Flow<String>> {
     async move {
         let Some(to) = args.message.to.clone() else {
             return Flow::Continue;
         };
-        let Some(body) = args.message.bodies.values().next().cloned() else {
+        let body = args.message.bodies.values().next().cloned();
+        // Metadata only (a marker, a chat state): as it is, without a store read.
+        if body.is_none() && clear::refusal(&args.message).is_none() {
             return Flow::Continue;
-        };
-        let conversation = to.to_bare();
-        let on = match me.host.profile_id(&args.profile).await {
-            Ok(pid) => store::encrypted(me.host.store(), pid, conversation.as_str()).await,
-            Err(e) => Err(e),
-        };
-        match on {
+        }
+        match me.encrypted(&args.profile, &to).await {
             Ok(true) => {}
             Ok(false) => return Flow::Continue,
             Err(e) => {
@@ -41,15 +39,26 @@ pub(crate) fn on_send(me: Arc<Omemo>, args: &mut OutgoingMessage) -> BoxFuture<'
                 return Flow::Stop;
             }
         }
-        let sent = match me.recipients(&args.profile, &args.message, &to).await {
-            Ok((accounts, named)) => {
-                me.encrypt_message(&args.profile, &accounts, &named, &body, &mut args.message)
-                    .await
+        let checked = match (clear::refusal(&args.message), body) {
+            (Some(why), _) => Err(HostError::NotEncrypted(why)),
+            (None, Some(body)) => Ok(body),
+            (None, None) => return Flow::Continue,
+        };
+        let sent = match checked {
+            Ok(body) => {
+                clear::drop_repeats(&mut args.message);
+                match me.recipients(&args.profile, &args.message, &to).await {
+                    Ok((accounts, named)) => me
+                        .encrypt_message(&args.profile, &accounts, &named, &body, &mut args.message)
+                        .await
+                        .map(|v| (v, body)),
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         };
         match sent {
-            Ok(v) => {
+            Ok((v, body)) => {
                 args.history_body = Some(body);
                 args.extra
                     .insert("encryption".into(), v.namespace().into());
@@ -141,6 +150,12 @@ fn seal(v: Version, body: &str, from: &str, to: &str) -> (Vec<u8>, Vec<u8>, Vec<
 }
 
 impl Omemo {
+    /// Whether `profile`'s conversation with `to` (its bare JID) is encrypted.
+    async fn encrypted(&self, profile: &str, to: &Jid) -> Result<bool, HostError> {
+        let pid = self.host.profile_id(profile).await?;
+        store::encrypted(self.host.store(), pid, to.to_bare().as_str()).await
+    }
+
     /// The accounts a message to `to` is encrypted to: a room's other occupants
     /// (group chat), one occupant's real JID (a private message in a room we
     /// have), else the contact. With them, whom OMEMO 2's envelope names as the

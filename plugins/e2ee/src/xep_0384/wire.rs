@@ -361,9 +361,35 @@ pub fn envelope(body: &str, from: &str, to: &str, rpad: &str) -> Element {
         .build()
 }
 
-/// What an SCE envelope says: its body (none: a message without text) and the
-/// `from` affix, when present.
-pub fn parse_envelope(xml: &[u8]) -> Result<(Option<String>, Option<String>), String> {
+/// Namespaces never read from an SCE envelope: what XEP-0420 keeps outside it
+/// (hints, ids, addressing, XEP-0380), and what only the server may wrap a message
+/// in (carbons, forwards, archive results, a room's occupant data), which the
+/// plugins that read them have unwrapped before OMEMO reads the message.
+pub const NOT_FROM_ENVELOPE: &[&str] = &[
+    NS_HINTS,
+    "urn:xmpp:sid:0",
+    "http://jabber.org/protocol/address",
+    NS_EME,
+    "urn:xmpp:carbons:2",
+    "urn:xmpp:forward:0",
+    "urn:xmpp:mam:2",
+    "http://jabber.org/protocol/muc#user",
+];
+
+/// What an SCE envelope holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// The body (none: a message without text, or an empty message).
+    pub body: Option<String>,
+    /// The `from` affix, when present.
+    pub from: Option<String>,
+    /// The other elements of its content (a reaction, a reply's reference…), those
+    /// of [`NOT_FROM_ENVELOPE`] left out.
+    pub elements: Vec<Element>,
+}
+
+/// Reads an SCE envelope.
+pub fn read_envelope(xml: &[u8]) -> Result<Envelope, String> {
     let text = std::str::from_utf8(xml).map_err(|_| "the envelope is not UTF-8")?;
     let e: Element = text
         .parse()
@@ -378,11 +404,26 @@ pub fn parse_envelope(xml: &[u8]) -> Result<(Option<String>, Option<String>), St
         .children()
         .find(|c| c.name() == "body")
         .map(Element::text);
+    let elements = content
+        .children()
+        .filter(|c| c.name() != "body" && !NOT_FROM_ENVELOPE.contains(&c.ns().as_str()))
+        .cloned()
+        .collect();
     let from = e
         .get_child("from", NS_SCE)
         .and_then(|f| f.attr("jid"))
         .map(str::to_owned);
-    Ok((body, from))
+    Ok(Envelope {
+        body,
+        from,
+        elements,
+    })
+}
+
+/// What an SCE envelope says: its body (none: a message without text) and the
+/// `from` affix, when present.
+pub fn parse_envelope(xml: &[u8]) -> Result<(Option<String>, Option<String>), String> {
+    read_envelope(xml).map(|e| (e.body, e.from))
 }
 
 #[cfg(test)]

@@ -217,13 +217,39 @@ impl Bob {
                 (p.ciphertext, Vec::new(), p.key_material)
             }
         };
+        self.seal(pep, our_device, v, ct, iv, &km)
+    }
+
+    /// The `<encrypted/>` of an OMEMO 2 envelope for our device.
+    fn encrypt_envelope(&mut self, pep: &Pep, our_device: u32, env: &Element) -> wire::Encrypted {
+        let p = payload::encrypt_v2(String::from(env).as_bytes());
+        self.seal(
+            pep,
+            our_device,
+            Version::V2,
+            p.ciphertext,
+            Vec::new(),
+            &p.key_material,
+        )
+    }
+
+    /// `ct` with its key material `km` encrypted for our device.
+    fn seal(
+        &mut self,
+        pep: &Pep,
+        our_device: u32,
+        v: Version,
+        ct: Vec<u8>,
+        iv: Vec<u8>,
+        km: &[u8],
+    ) -> wire::Encrypted {
         let e = match self.sessions.get_mut(&v) {
-            Some(s) => s.encrypt(&self.id, &km),
+            Some(s) => s.encrypt(&self.id, km),
             None => {
                 let (node, item) = wire::bundle_location(v, our_device);
                 let b = wire::parse_bundle(v, &pep.get(ME_BARE, &node, &item).expect("our bundle"))
                     .unwrap();
-                let (s, e) = Session::initiate(&self.id, &b, &km).unwrap();
+                let (s, e) = Session::initiate(&self.id, &b, km).unwrap();
                 self.sessions.insert(v, s);
                 e
             }
@@ -270,6 +296,17 @@ async fn setup(versions: &[&str]) -> (Arc<MockServer>, Arc<Pep>, u32) {
                 >= 2 * n
         })
         .await;
+    // And our device lists stored, last of the session start's publishing (a test
+    // that lists our other devices must not have them overwritten after).
+    let stored = format!("SELECT COUNT(*) FROM omemo_device WHERE jid = '{ME_BARE}'");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.rows(&stored).await[0][0].as_deref() != Some(&n.to_string()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "our device lists never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     (server, pep, device)
 }
 
@@ -435,11 +472,23 @@ async fn a_key_exchange_from_the_peer_is_answered_and_its_prekey_replaced() {
     assert_eq!(b.prekeys.len(), 100);
     // The same message again (an archive copy): no second session, not a failure
     // shown as text.
-    let (_, again) = server.receive(&msg).await;
-    assert!(
-        again.extra.contains_key("decryption_error")
-            || again.extra["encryption"] == Version::V2.namespace()
+    // Its message key was used: it is recognised as a copy (history has the text
+    // from the first), not signalled, and answered no more.
+    let sent_before = server.sent().len();
+    let (out, again) = server.receive(&msg).await;
+    assert!(out.proceeds());
+    assert_eq!(
+        again.extra["decryption_error"],
+        xep_0384::receive::COPY,
+        "{:?}",
+        again.extra
     );
+    assert_eq!(body(&again), xep_0384::receive::PLACEHOLDER);
+    assert!(server.signals_named("omemo_decryption_failed").is_empty());
+    let sessions = server.rows("SELECT COUNT(*) FROM omemo_session").await;
+    assert_eq!(sessions[0][0].as_deref(), Some("1"), "no second session");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(server.sent().len(), sent_before, "no second answer");
 }
 
 #[tokio::test]
@@ -914,4 +963,282 @@ async fn a_private_message_in_an_encrypted_room_goes_to_the_occupants_real_jid()
     );
     let (_, got) = server.receive(&answer).await;
     assert_eq!(body(&got), "psst back");
+}
+
+// --- what stays in clear ---------------------------------------------------------------
+
+#[tokio::test]
+async fn a_reaction_in_an_encrypted_conversation_is_refused_not_sent_in_clear() {
+    let (server, pep, _) = setup(&["0.3", "2"]).await;
+    Bob::new(40).publish(&pep, &[Version::V03, Version::V2]);
+    server
+        .action("encryption_start", json!({"to": BOB}))
+        .await
+        .unwrap();
+    let reaction = |id: &str| {
+        let mut m = Message::new_with_type(MessageType::Chat, Some(BOB.parse().unwrap()));
+        m.id = Some(perch_plugin_api::parsers::message::Id(id.into()));
+        m.payloads.push(
+            perch_codec::xep_0444::Reactions {
+                id: "m1".into(),
+                reactions: vec!["👍".into()],
+            }
+            .to_element(),
+        );
+        m.payloads.push(perch_codec::xep_0444::store_hint());
+        OutgoingMessage::new(PROFILE.into(), m)
+    };
+    let mut args = reaction("r1");
+    let out = server.fire::<MessageSend>(&mut args).await;
+    assert!(matches!(out, Outcome::Stopped { .. }), "{out:?}");
+    assert!(
+        matches!(&args.refused, Some(HostError::NotEncrypted(m)) if m.starts_with("a reaction can't be encrypted")),
+        "{:?}",
+        args.refused
+    );
+    // A displayed marker is metadata: it goes as it is, as other clients send it.
+    let mut m = Message::new_with_type(MessageType::Chat, Some(BOB.parse().unwrap()));
+    m.payloads.push(
+        "<displayed xmlns='urn:xmpp:chat-markers:0' id='m1'/>"
+            .parse()
+            .unwrap(),
+    );
+    let mut marker = OutgoingMessage::new(PROFILE.into(), m);
+    let out = server.fire::<MessageSend>(&mut marker).await;
+    assert!(out.proceeds(), "{out:?}");
+    assert_eq!(marker.message.payloads.len(), 1, "left alone");
+    assert!(marker.extra.is_empty());
+    // Encryption stopped: the reaction goes (in clear, as the user chose).
+    let st = server
+        .action("encryption_stop", json!({"to": BOB}))
+        .await
+        .unwrap();
+    assert_eq!(st["encrypted"], false, "{st}");
+    let mut args = reaction("r2");
+    let out = server.fire::<MessageSend>(&mut args).await;
+    assert!(out.proceeds(), "{out:?}");
+    assert!(args.refused.is_none());
+    let (out, args) = send(&server, "plain again").await;
+    assert!(out.proceeds());
+    assert!(args.message.payloads.is_empty(), "not encrypted");
+    assert!(args.history_body.is_none());
+}
+
+#[tokio::test]
+async fn a_file_link_keeps_its_url_inside_the_encryption_only() {
+    for versions in [vec!["0.3"], vec!["2"]] {
+        let (server, pep, _) = setup(&versions).await;
+        let mut bob = Bob::new(41);
+        bob.publish(&pep, &[Version::V03, Version::V2]);
+        server
+            .action("encryption_start", json!({"to": BOB}))
+            .await
+            .unwrap();
+        let url = "https://upload.example.org/a1b2/holiday.jpg";
+        let mut args = chat(url);
+        args.message.payloads.push(
+            format!("<x xmlns='jabber:x:oob'><url>{url}</url></x>")
+                .parse()
+                .unwrap(),
+        );
+        args.message.payloads.push(
+            "<html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'><a href='https://upload.example.org/a1b2/holiday.jpg'>holiday</a></body></html>"
+                .parse()
+                .unwrap(),
+        );
+        let out = server.fire::<MessageSend>(&mut args).await;
+        assert!(out.proceeds(), "{out:?} {:?}", args.refused);
+        assert_eq!(args.history_body.as_deref(), Some(url));
+        let stanza = Element::from(args.message.clone());
+        let text = String::from(&stanza);
+        assert!(!text.contains("jabber:x:oob"), "{text}");
+        assert!(!text.contains("xhtml-im"), "{text}");
+        assert!(!text.contains("upload.example.org"), "{text}");
+        assert_eq!(bob.read(&stanza), url);
+    }
+}
+
+// --- signed prekey rotation ------------------------------------------------------------
+
+/// Makes the stored signed prekey of version `v` look `days` old.
+async fn age_signed_prekey(server: &MockServer, v: &str, days: u64) {
+    let rows = server
+        .rows(&format!(
+            "SELECT keys FROM omemo_prekeys WHERE version = '{v}'"
+        ))
+        .await;
+    let mut keys: serde_json::Value = serde_json::from_str(rows[0][0].as_deref().unwrap()).unwrap();
+    let created = keys["signed_prekey"]["created"].as_u64().unwrap();
+    keys["signed_prekey"]["created"] = (created - days * 24 * 3600).into();
+    let sql = format!(
+        "UPDATE omemo_prekeys SET keys = '{}' WHERE version = '{v}'",
+        keys.to_string().replace('\'', "''")
+    );
+    server.db().execute_unprepared(&sql).await.unwrap();
+}
+
+/// The signed prekey id of our published bundle.
+fn published_spk(pep: &Pep, device: u32) -> u32 {
+    let (node, item) = wire::bundle_location(Version::V2, device);
+    wire::parse_bundle(Version::V2, &pep.get(ME_BARE, &node, &item).unwrap())
+        .unwrap()
+        .signed_prekey_id
+}
+
+/// The signed prekey ids of the OMEMO 2 bundles published since IQ number `from`.
+fn spks_published_since(server: &MockServer, from: usize) -> Vec<u32> {
+    server.iqs()[from..]
+        .iter()
+        .filter_map(|i| i.payload.get_child("publish", PS))
+        .filter(|p| p.attr("node") == Some("urn:xmpp:omemo:2:bundles"))
+        .filter_map(|p| p.get_child("item", PS)?.children().next().cloned())
+        .map(|b| {
+            wire::parse_bundle(Version::V2, &b)
+                .unwrap()
+                .signed_prekey_id
+        })
+        .collect()
+}
+
+/// Ends the session and starts it again; the signed prekey id of the bundle it
+/// publishes.
+async fn restart_session(server: &MockServer) -> u32 {
+    server.session_ended().await;
+    let from = server.iqs().len();
+    server.session_started().await;
+    server
+        .eventually("the bundle published again", |s| {
+            !spks_published_since(s, from).is_empty()
+        })
+        .await;
+    spks_published_since(server, from)[0]
+}
+
+#[tokio::test]
+async fn an_old_signed_prekey_is_rotated_and_the_previous_one_still_opens() {
+    let (server, pep, device) = setup(&["2"]).await;
+    let first = published_spk(&pep, device);
+    // Bob made a key exchange against the current bundle; it is late.
+    let mut bob = Bob::new(50);
+    bob.publish(&pep, &[Version::V2]);
+    let late = bob.write(&pep, device, Version::V2, "made before the rotation");
+    // Not due: a restart keeps it.
+    assert_eq!(restart_session(&server).await, first);
+    // A week and a day later, the session starts again: a new signed prekey.
+    let lifetime_days = xep_0384::SIGNED_PREKEY_LIFETIME / (24 * 3600);
+    age_signed_prekey(&server, "2", lifetime_days + 1).await;
+    let second = restart_session(&server).await;
+    assert_ne!(second, first, "a new signed prekey id is published");
+    // Not due again: the next start keeps the new one.
+    assert_eq!(restart_session(&server).await, second);
+    // The key exchange made against the previous one still opens.
+    let (out, got) = server.receive(&late).await;
+    assert!(out.proceeds());
+    assert!(
+        got.extra.get("decryption_error").is_none(),
+        "{:?}",
+        got.extra
+    );
+    assert_eq!(body(&got), "made before the rotation");
+}
+
+#[tokio::test]
+async fn a_key_exchange_on_a_long_lived_connection_rotates_an_old_signed_prekey() {
+    let (server, pep, device) = setup(&["2"]).await;
+    let first = published_spk(&pep, device);
+    let mut bob = Bob::new(51);
+    bob.publish(&pep, &[Version::V2]);
+    let msg = bob.write(&pep, device, Version::V2, "while connected for weeks");
+    age_signed_prekey(&server, "2", 30).await;
+    let (_, got) = server.receive(&msg).await;
+    assert_eq!(body(&got), "while connected for weeks");
+    server
+        .eventually("a new signed prekey published", |_| {
+            published_spk(&pep, device) != first
+        })
+        .await;
+}
+
+// --- undecryptable -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_message_without_a_session_is_kept_with_the_reason_no_session() {
+    let (server, pep, device) = setup(&["2"]).await;
+    let mut bob = Bob::new(60);
+    bob.publish(&pep, &[Version::V2]);
+    let (_, got) = server
+        .receive(&bob.write(&pep, device, Version::V2, "opens the session"))
+        .await;
+    assert_eq!(body(&got), "opens the session");
+    // Bob reads our answer: his next messages are no key exchanges.
+    let hb = server.next_sent().await;
+    let enc = hb
+        .children()
+        .find_map(wire::Encrypted::parse)
+        .unwrap()
+        .unwrap();
+    let key = &enc.keys[0];
+    bob.sessions
+        .get_mut(&Version::V2)
+        .unwrap()
+        .decrypt(&key.data, key.kex)
+        .unwrap();
+    // Our session is lost (a restored backup, say).
+    server
+        .db()
+        .execute_unprepared("DELETE FROM omemo_session")
+        .await
+        .unwrap();
+    let msg = bob.write(&pep, device, Version::V2, "nobody can read this");
+    assert!(!msg.contains("kex="), "not a key exchange: {msg}");
+    let (out, got) = server.receive(&msg).await;
+    assert!(out.proceeds(), "kept");
+    assert_eq!(body(&got), xep_0384::receive::PLACEHOLDER);
+    assert_eq!(got.extra["decryption_error"], "no session");
+    assert_eq!(got.extra["encryption"], Version::V2.namespace());
+    let sig = server.signals_named("omemo_decryption_failed");
+    assert_eq!(sig.len(), 1, "{sig:?}");
+    assert_eq!(sig[0]["reason"], "no session");
+    assert_eq!(sig[0]["from"], format!("{BOB}/phone"));
+    assert!(server.undeclared_signals().is_empty());
+}
+
+#[tokio::test]
+async fn what_omemo_2_carries_beside_the_body_joins_the_message() {
+    let (server, pep, device) = setup(&["2"]).await;
+    let mut bob = Bob::new(42);
+    bob.publish(&pep, &[Version::V2]);
+    // A reaction, as Libervia sends it in OMEMO 2: inside the envelope, no body.
+    let sce = wire::NS_SCE;
+    let env: Element = format!(
+        "<envelope xmlns='{sce}'><content>\
+         <reactions xmlns='urn:xmpp:reactions:0' id='m1'><reaction>🎉</reaction></reactions>\
+         <store xmlns='urn:xmpp:hints'/></content>\
+         <rpad>xyz</rpad><from jid='{BOB}'/></envelope>"
+    )
+    .parse()
+    .unwrap();
+    let enc = bob.encrypt_envelope(&pep, device, &env);
+    let stanza = format!(
+        "<message xmlns='jabber:client' from='{BOB}/phone' to='{ME_BARE}/perch' type='chat' id='r1'>\
+         <body>{}</body>{}</message>",
+        wire::FALLBACK,
+        String::from(&enc.element())
+    );
+    let (out, got) = server.receive(&stanza).await;
+    assert!(out.proceeds(), "kept");
+    assert!(
+        got.message.bodies.is_empty(),
+        "the fallback is not the message"
+    );
+    let r = perch_codec::xep_0444::Reactions::find(&got.message.payloads).expect("the reaction");
+    assert_eq!((r.id.as_str(), r.reactions), ("m1", vec!["🎉".to_owned()]));
+    assert!(
+        !got.message
+            .payloads
+            .iter()
+            .any(|p| p.is("store", "urn:xmpp:hints")),
+        "hints are not read from an envelope"
+    );
+    assert_eq!(got.extra["encryption"], Version::V2.namespace());
 }
