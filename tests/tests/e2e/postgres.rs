@@ -2,7 +2,7 @@
 //! harness Prosody exchanging messages, a restart keeping profiles and history; and the
 //! faults at start: the database unreachable, a wrong password in the URL.
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use perch_tests::bed::{ALICE, BOB, connect};
 use perch_tests::{ALICE_PW, BOB_PW, Perchd, Postgres, Prosody, RefusedPort};
 
@@ -140,9 +140,14 @@ fn restart_body(perchd: &Perchd, prosody: &Prosody, pg: &mut Postgres) -> Result
     for i in 10..N {
         say(&mut bob, i)?;
     }
-    // Longer than the pool's acquire timeout (10 s), which alone would absorb a
-    // shorter outage: storing then fails as unreachable, and waits.
-    std::thread::sleep(std::time::Duration::from_secs(14));
+    // Down until storing has failed as unreachable and waits (past the pool's
+    // acquire timeout, 10 s, which alone would absorb a shorter outage): a fixed
+    // sleep was not always enough on a loaded machine.
+    let waiting = "the database cannot be reached; waiting for it to store a message";
+    perch_tests::wait_until(std::time::Duration::from_secs(90), || {
+        Ok(perchd.log_text()?.contains(waiting))
+    })
+    .context("perchd never waited for the database")?;
     pg.start_again()?;
     wait_for_incoming(perchd, "alice", &format!("pg {:02}", N - 1))?;
     let history = super::history(perchd, "alice", &["--limit", "1000"])?;
@@ -151,12 +156,6 @@ fn restart_body(perchd: &Perchd, prosody: &Prosody, pg: &mut Postgres) -> Result
     ensure!(
         bodies == expected,
         "alice's history after the restart: {bodies:?}"
-    );
-    ensure!(
-        perchd
-            .log_text()?
-            .contains("the database cannot be reached; waiting for it to store a message"),
-        "perchd never waited for the database"
     );
     bob.close()
 }

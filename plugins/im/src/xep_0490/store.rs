@@ -88,7 +88,12 @@ pub async fn published(
         // The flag bound, not a literal 0: PostgreSQL's column is a boolean.
         "UPDATE read_state SET pending = ? \
          WHERE profile_id = ? AND peer = ? AND message_id = ?",
-        vec![false.into(), profile_id.into(), peer.into(), message_id.into()],
+        vec![
+            false.into(),
+            profile_id.into(),
+            peer.into(),
+            message_id.into(),
+        ],
     ))
     .await
     .map_err(db_err)?;
