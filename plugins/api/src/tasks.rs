@@ -63,6 +63,12 @@ impl SessionTasks {
         self.map().get(profile).is_some_and(|h| !h.is_finished())
     }
 
+    /// The profiles with a task, running or done (until [`SessionTasks::stop`]):
+    /// those whose session started and has not ended.
+    pub fn profiles(&self) -> Vec<String> {
+        self.map().keys().cloned().collect()
+    }
+
     /// Stops `profile`'s task, if it has one.
     pub fn stop(&self, profile: &str) {
         if let Some(task) = self.map().remove(profile) {

@@ -65,8 +65,10 @@ pub const PREKEYS: u32 = 100;
 /// How old a signed prekey gets before it is replaced (seconds).
 pub const SIGNED_PREKEY_LIFETIME: u64 = 7 * 24 * 3600;
 
-/// How often a connected profile's signed prekey age is checked: a connection that
-/// lasts weeks rotates it too, at the cost of one wake-up a day per profile.
+/// How often the connected profiles' signed prekeys' age is checked: a connection
+/// that lasts weeks rotates them too. One task for all profiles wakes once a day
+/// (not a task per profile: a thousand idle profiles would keep a thousand sleeping
+/// tasks, `doc/performance.rst`, "Many profiles").
 pub const ROTATION_CHECK: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Whether `keys`' signed prekey is older than [`SIGNED_PREKEY_LIFETIME`] at `now`
@@ -106,9 +108,9 @@ pub struct Omemo {
     pub(crate) host: Arc<dyn Host>,
     pub(crate) versions: Vec<Version>,
     pub(crate) lock: tokio::sync::Mutex<()>,
-    /// profile → the task publishing its keys at session start, then checking its
-    /// signed prekeys' age daily ([`ROTATION_CHECK`]), stopped when the session
-    /// ends: a profile deleted meanwhile must not be written for.
+    /// profile → the task publishing its keys at session start, stopped when the
+    /// session ends (a profile deleted meanwhile must not be written for); its keys
+    /// are the profiles whose signed prekeys the daily check looks at.
     publishing: perch_plugin_api::tasks::SessionTasks,
 }
 
@@ -166,7 +168,24 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
     t.add_with::<MessageReceived, _>(RECEIVE_PRIORITY, me.clone(), receive::on_received)?;
     t.add_with::<MessageSend, _>(SEND_PRIORITY, me.clone(), send::on_send)?;
     actions::register(&me);
+    tokio::spawn(rotation_checks(Arc::downgrade(&me)));
     Ok(me)
+}
+
+/// Once a day ([`ROTATION_CHECK`]), the signed prekeys of the profiles with a
+/// session are rotated when due; ends with the plugin.
+async fn rotation_checks(plugin: std::sync::Weak<Omemo>) {
+    loop {
+        tokio::time::sleep(ROTATION_CHECK).await;
+        let Some(me) = plugin.upgrade() else {
+            return;
+        };
+        for p in me.publishing.profiles() {
+            if let Err(e) = me.rotate_due(&p).await {
+                tracing::warn!(profile = %p, error = %e, "rotating the signed prekey failed");
+            }
+        }
+    }
 }
 
 impl Omemo {
@@ -280,12 +299,6 @@ impl Plugin for Omemo {
             self.publishing.start(&profile, async move {
                 if let Err(e) = me.publish_own(&p).await {
                     tracing::warn!(profile = %p, error = %e, "publishing OMEMO keys failed");
-                }
-                loop {
-                    tokio::time::sleep(ROTATION_CHECK).await;
-                    if let Err(e) = me.rotate_due(&p).await {
-                        tracing::warn!(profile = %p, error = %e, "rotating the signed prekey failed");
-                    }
                 }
             });
         }
