@@ -101,13 +101,16 @@ pub const INFO: PluginInfo = PluginInfo {
     signals_as: None,
 };
 
-/// The plugin: its host, the versions it speaks, and the lock that serialises
-/// every change of keys and sessions (a ratchet must never be advanced twice from
-/// the same stored state).
+/// The plugin: its host, the versions it speaks, and the locks that serialise
+/// every change of a profile's keys and sessions (a ratchet must never be advanced
+/// twice from the same stored state).
 pub struct Omemo {
     pub(crate) host: Arc<dyn Host>,
     pub(crate) versions: Vec<Version>,
-    pub(crate) lock: tokio::sync::Mutex<()>,
+    /// One per profile: profiles have keys and sessions of their own, so a
+    /// thousand profiles starting publish their keys side by side, not one after
+    /// the other (`doc/performance.rst`, "Many profiles").
+    locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// profile → the task publishing its keys at session start, stopped when the
     /// session ends (a profile deleted meanwhile must not be written for); its keys
     /// are the profiles whose signed prekeys the daily check looks at.
@@ -161,7 +164,7 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
     let me = Arc::new(Omemo {
         host: host.clone(),
         versions,
-        lock: tokio::sync::Mutex::new(()),
+        locks: std::sync::Mutex::default(),
         publishing: perch_plugin_api::tasks::SessionTasks::default(),
     });
     let t = host.triggers();
@@ -189,6 +192,18 @@ async fn rotation_checks(plugin: std::sync::Weak<Omemo>) {
 }
 
 impl Omemo {
+    /// Holds `profile`'s lock: its keys and sessions change under it only.
+    pub(crate) async fn lock(&self, profile: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(profile.to_owned())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
     /// Our identity and device for `profile`, made (and the seed sealed) on first
     /// use.
     pub(crate) async fn me(&self, profile: &str) -> Result<Me, HostError> {
@@ -268,7 +283,7 @@ impl Omemo {
     /// Rotates each version's signed prekey that is due and publishes the bundle
     /// with the new one (the previous one still opens key exchanges in flight).
     pub(crate) async fn rotate_due(&self, profile: &str) -> Result<(), HostError> {
-        let _g = self.lock.lock().await;
+        let _g = self.lock(profile).await;
         let me = self.me(profile).await?;
         for v in self.versions.clone() {
             let Some(keys) = store::keys(self.host.store(), me.pid, v).await? else {

@@ -29,7 +29,7 @@ impl Omemo {
     /// Publishes our bundle for every version and makes sure our device is in our
     /// device lists; stores the lists (our other devices).
     pub(crate) async fn publish_own(&self, profile: &str) -> Result<(), HostError> {
-        let _g = self.lock.lock().await;
+        let _g = self.lock(profile).await;
         let me = self.me(profile).await?;
         for v in self.versions.clone() {
             let keys = self.device_keys(&me, v).await?;

@@ -162,7 +162,7 @@ impl Omemo {
         sender: &BareJid,
         enc: &wire::Encrypted,
     ) -> Result<(Decrypted, bool), HostError> {
-        let _g = self.lock.lock().await;
+        let _g = self.lock(profile).await;
         let me = self.me(profile).await?;
         let own = me.jid.as_str();
         let key = enc
@@ -261,7 +261,7 @@ impl Omemo {
         v: Version,
         device: u32,
     ) -> Result<(), HostError> {
-        let _g = self.lock.lock().await;
+        let _g = self.lock(profile).await;
         let me = self.me(profile).await?;
         let db = self.host.store();
         let Some(mut s) = store::session(db, me.pid, to.as_str(), v, device).await? else {

@@ -245,7 +245,7 @@ impl Omemo {
         body: &str,
         message: &mut Message,
     ) -> Result<Version, HostError> {
-        let _g = self.lock.lock().await;
+        let _g = self.lock(profile).await;
         let me = self.me(profile).await?;
         let theirs = self.devices_of(profile, &me, accounts).await?;
         let v = common_version(&self.versions, &theirs)?;
