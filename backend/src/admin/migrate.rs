@@ -587,7 +587,8 @@ async fn rebuild(tx: &mut PgConnection, name: &str) -> Result<u64, MigrateError>
 
 /// The pubsub cache's full-text index, from its items, a page at a time.
 async fn rebuild_cache_index(tx: &mut PgConnection) -> Result<u64, MigrateError> {
-    use perch_plugins_pubsub::pubsub_cache::{dao::PG_INDEX_ROWS, service::stored_index_text};
+    use perch_plugins_pubsub::pubsub_cache::dao::PG_INDEX_ROWS;
+    use perch_plugins_pubsub::pubsub_cache::{fts_pg::fold, service::stored_index_text};
     let (mut last, mut n) = (0_i64, 0_u64);
     loop {
         let rows = sqlx::query(
@@ -607,7 +608,7 @@ async fn rebuild_cache_index(tx: &mut PgConnection) -> Result<u64, MigrateError>
             let data: String = r.try_get(1).map_err(at("pubsub_item.data"))?;
             let parsed: Option<String> = r.try_get(2).map_err(at("pubsub_item.parsed"))?;
             ids.push(r.try_get::<i64, _>(0).map_err(at("pubsub_item.id"))?);
-            texts.push(stored_index_text(&data, parsed.as_deref()));
+            texts.push(fold(&stored_index_text(&data, parsed.as_deref())));
         }
         sqlx::query(PG_INDEX_ROWS)
             .bind(&ids)

@@ -66,6 +66,7 @@ mod tests {
                 "m20261207_000042_nicknames",
                 "m20261207_000050_cluster",
                 "m20261208_000060_pubsub_cache_pg_json",
+                "m20261208_000061_pubsub_cache_pg_fold",
             ]
         );
     }

@@ -155,6 +155,52 @@ async fn migrations(engine: Engine) {
     }
 }
 
+/// An index written before accents were folded on PostgreSQL (migration 061) finds
+/// by the folded words after it; SQLite's was folded from the start.
+#[tokio::test]
+async fn a_cache_index_from_before_folding_is_rebuilt() {
+    use perch_backend::db::{Migrator, MigratorTrait};
+    let server = perch_tests::Postgres::start().expect("starting PostgreSQL");
+    let db = sea_orm::Database::connect(server.url()).await.unwrap();
+    let mut known = known_migrations();
+    known.sort();
+    let fold = known
+        .iter()
+        .position(|m| m == "m20261208_000061_pubsub_cache_pg_fold")
+        .unwrap();
+    Migrator::up(&db, Some(u32::try_from(fold).unwrap()))
+        .await
+        .unwrap();
+    for sql in [
+        "INSERT INTO profile (name, jid, password, insecure, autoconnect, is_default, \
+         created_at) VALUES ('alice', 'alice@x', 'sealed', false, false, true, 0)",
+        "INSERT INTO pubsub_node (profile_id, service, name, sync_state_updated) \
+         VALUES (1, 'pubsub.x', 'blog', 0)",
+        "INSERT INTO pubsub_item (node_id, item_id, data, seq, generation, created, updated) \
+         VALUES (1, 'i1', '<entry xmlns=''urn:t''>Échec du projet</entry>', 1, 1, 0, 0)",
+        // As the writer before 061 indexed it: accents kept.
+        "INSERT INTO pubsub_item_fts (rowid, tsv) \
+         SELECT id, to_tsvector('simple', 'Échec du projet ') FROM pubsub_item",
+    ] {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    db.close().await.unwrap();
+    let db = open(&Target::Postgres(server.url())).await.unwrap();
+    let cache = PluginStore::new(
+        db.clone(),
+        "PUBSUB_CACHE",
+        &["pubsub_node", "pubsub_item", "pubsub_item_fts"],
+    );
+    let some = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    for q in ["echec", "Échec", "projet"] {
+        assert_eq!(
+            found(&cache, 1, serde_json::json!({ "fts": q })).await,
+            some(&["i1"]),
+            "{q}"
+        );
+    }
+}
+
 /// Create, list, default, autoconnect, a name taken twice, delete.
 async fn profiles(engine: Engine) {
     let db = engine.open().await;
@@ -730,6 +776,10 @@ async fn pubsub_cache(engine: Engine) {
         ("hel*", ids(&["i3"])),
         ("(hello OR échec) AND NOT alpha", None),
         ("(hello OR échec) AND projet", ids(&["i1"])),
+        // Accents folded in the text and the query, on both engines.
+        ("echec", ids(&["i1"])),
+        ("ÉCHEC projet", ids(&["i1"])),
+        ("\"echec du\"", ids(&["i1"])),
         ("(hello OR échec) projet", None),
         ("text:world", ids(&["i3"])),
         ("alpha AND", None),

@@ -18,6 +18,7 @@ mod m20261123_000004_pubsub_cache;
 mod m20261123_000005_pubsub_cache_indexes;
 mod m20261123_000006_pubsub_cache_contentless_fts;
 mod m20261208_000060_pubsub_cache_pg_json;
+mod m20261208_000061_pubsub_cache_pg_fold;
 
 /// This crate's migrations, oldest first.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
@@ -26,5 +27,6 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261123_000005_pubsub_cache_indexes::Migration),
         Box::new(m20261123_000006_pubsub_cache_contentless_fts::Migration),
         Box::new(m20261208_000060_pubsub_cache_pg_json::Migration),
+        Box::new(m20261208_000061_pubsub_cache_pg_fold::Migration),
     ]
 }

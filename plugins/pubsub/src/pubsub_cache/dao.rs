@@ -300,8 +300,9 @@ pub async fn set_incoherent(db: &PluginStore, id: i64, reason: &str) -> Result<(
 }
 
 /// PostgreSQL's full-text entries of items from two arrays (their ids, then the
-/// texts of [`super::service::stored_index_text`]), as [`store_items`] writes them
-/// one page at a time: how a rebuild (`perch-admin migrate`) fills the index.
+/// texts of [`super::service::stored_index_text`], folded by
+/// [`super::fts_pg::fold`]), as [`store_items`] writes them one page at a time: how
+/// a rebuild (`perch-admin migrate`, migration 061) fills the index.
 pub const PG_INDEX_ROWS: &str = "INSERT INTO pubsub_item_fts (rowid, tsv) \
      SELECT v.id, to_tsvector('simple', v.text) FROM UNNEST($1::bigint[], $2::text[]) AS v (id, text)";
 
@@ -351,7 +352,13 @@ pub async fn store_items(
     while items.peek().is_some() {
         let mut chunk: Vec<NewItem> = items.by_ref().take(CHUNK).collect();
         let last = items.peek().is_none();
-        let texts = index_texts(&mut chunk);
+        let mut texts = index_texts(&mut chunk);
+        if backend == DbBackend::Postgres {
+            // Accents folded as FTS5 folds them on SQLite (`fts_pg::fold`).
+            for (_, t) in &mut texts {
+                *t = super::fts_pg::fold(t);
+            }
+        }
         let mut checked = Vec::new();
         for sql in chunk_sql(chunk.len(), texts.len(), last, seq_set, backend) {
             checked.push(db.check_sql(sql).await.map_err(db_err)?);

@@ -10,8 +10,25 @@
 //! column). Precedence as in FTS5: `NOT`, then `AND`, then `OR`. A phrase's words are
 //! split at what is neither a letter nor a digit and lowered, as FTS5's `unicode61`
 //! tokenizer does. Refused, with a message in FTS5's manner: `NEAR`, `^`, another
-//! column, a syntax error. FTS5's `remove_diacritics` has no equivalent without the
-//! `unaccent` extension: on PostgreSQL `echec` does not find `échec`.
+//! column, a syntax error. Accents are folded as FTS5's `remove_diacritics 2` does
+//! ([`fold`]), in the indexed text and in the query alike, so `echec` finds `échec`
+//! (done here rather than with PostgreSQL's `unaccent` extension, which needs its
+//! installation in each database).
+
+/// `text` without its diacritics (`Échec` → `Echec`): decomposed, its combining
+/// marks dropped, composed again. What PostgreSQL's index holds and its queries
+/// look for, as SQLite's FTS5 folds both (`remove_diacritics 2`).
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    if text.is_ascii() {
+        return text.to_owned();
+    }
+    text.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .nfc()
+        .collect()
+}
 
 /// `query` as a `tsquery` text, or why FTS5 would refuse it.
 pub fn to_tsquery(query: &str) -> Result<String, String> {
@@ -181,7 +198,7 @@ fn phrase(s: &str, star: bool) -> Result<String, String> {
     let words: Vec<String> = s
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| format!("'{}'", w.to_lowercase()))
+        .map(|w| format!("'{}'", fold(&w.to_lowercase())))
         .collect();
     if words.is_empty() {
         // FTS5 matches nothing with an empty phrase; neither does an impossible term.
@@ -213,7 +230,10 @@ mod tests {
             ("\"Hello, world\"", "('hello' <-> 'world')"),
             ("bonj*", "'bonj':*"),
             ("(a OR b) AND c", "(('a' | 'b') & 'c')"),
-            ("text:échec", "'échec'"),
+            ("text:échec", "'echec'"),
+            ("ÉCHEC", "'echec'"),
+            ("naïve", "'naive'"),
+            ("한국", "'한국'"),
         ] {
             assert_eq!(to_tsquery(fts).as_deref(), Ok(ts), "{fts}");
         }
