@@ -776,6 +776,18 @@ async fn pubsub_cache(engine: Engine) {
         ("hel*", ids(&["i3"])),
         ("(hello OR échec) AND NOT alpha", None),
         ("(hello OR échec) AND projet", ids(&["i1"])),
+        // NEAR of two phrases, in either order, N tokens between at most.
+        ("NEAR(alpha gamma, 1)", ids(&["i2"])),
+        ("NEAR(gamma alpha, 1)", ids(&["i2"])),
+        ("NEAR(alpha gamma, 0)", ids(&[])),
+        ("NEAR(échec alpha, 2)", ids(&["i1"])),
+        ("NEAR(échec alpha, 1)", ids(&[])),
+        ("NEAR(\"beta gamma\" alpha, 0)", ids(&["i2"])),
+        ("NEAR(alph* gamma)", ids(&["i2"])),
+        (
+            "NEAR(hello world) OR NEAR(projet alpha, 0)",
+            ids(&["i3", "i1"]),
+        ),
         // Accents folded in the text and the query, on both engines.
         ("echec", ids(&["i1"])),
         ("ÉCHEC projet", ids(&["i1"])),

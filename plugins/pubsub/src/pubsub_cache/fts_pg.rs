@@ -9,8 +9,9 @@
 //! `NOT` (binary, as in FTS5), parentheses, the `text:` column filter (the only
 //! column). Precedence as in FTS5: `NOT`, then `AND`, then `OR`. A phrase's words are
 //! split at what is neither a letter nor a digit and lowered, as FTS5's `unicode61`
-//! tokenizer does. Refused, with a message in FTS5's manner: `NEAR`, `^`, another
-//! column, a syntax error. Accents are folded as FTS5's `remove_diacritics 2` does
+//! tokenizer does. `NEAR(a b, N)` of two phrases ([`Parser::near`]). Refused, with a
+//! message in FTS5's manner: `NEAR` of three phrases or more, `^`, another column, a
+//! syntax error. Accents are folded as FTS5's `remove_diacritics 2` does
 //! ([`fold`]), in the indexed text and in the query alike, so `echec` finds `échec`
 //! (done here rather than with PostgreSQL's `unaccent` extension, which needs its
 //! installation in each database).
@@ -50,6 +51,9 @@ enum Token {
     Not,
     Open,
     Close,
+    /// `NEAR` before its `(`.
+    Near,
+    Comma,
 }
 
 impl Token {
@@ -61,6 +65,8 @@ impl Token {
             Self::Not => "NOT".into(),
             Self::Open => "(".into(),
             Self::Close => ")".into(),
+            Self::Near => "NEAR".into(),
+            Self::Comma => ",".into(),
         }
     }
 }
@@ -77,9 +83,13 @@ fn lex(query: &str) -> Result<Vec<Token>, String> {
             c if c.is_whitespace() => {
                 chars.next();
             }
-            '(' | ')' => {
+            '(' | ')' | ',' => {
                 chars.next();
-                out.push(if c == '(' { Token::Open } else { Token::Close });
+                out.push(match c {
+                    '(' => Token::Open,
+                    ')' => Token::Close,
+                    _ => Token::Comma,
+                });
             }
             '*' => match out.last_mut() {
                 Some(Token::Phrase(_, star @ false)) => {
@@ -121,7 +131,7 @@ fn lex(query: &str) -> Result<Vec<Token>, String> {
                     "AND" => Token::And,
                     "OR" => Token::Or,
                     "NOT" => Token::Not,
-                    "NEAR" => return Err("NEAR is not available on PostgreSQL".into()),
+                    "NEAR" if chars.peek() == Some(&'(') => Token::Near,
                     _ => Token::Phrase(s, false),
                 });
             }
@@ -187,8 +197,59 @@ impl Parser {
                 Ok(inner)
             }
             Some(Token::Phrase(s, star)) => phrase(&s, star),
+            Some(Token::Near) => self.near(),
             Some(t) => Err(format!("fts5: syntax error near \"{}\"", t.text())),
             None => Err("fts5: syntax error near \"\"".into()),
+        }
+    }
+}
+
+impl Parser {
+    /// `NEAR(p1 p2, N)` (after `NEAR`): the two phrases in either order with at
+    /// most N tokens (10 by default) between the end of the first and the start of
+    /// the second, as FTS5 reads it; in `tsquery`, one `<k>` (the right phrase
+    /// starts k positions after the left one ends) for each k up to N + 1, both
+    /// ways. More than two phrases would need every order and every split of the
+    /// distance: refused.
+    fn near(&mut self) -> Result<String, String> {
+        let syntax = |t: Option<&Token>| {
+            let near = t.map_or_else(String::new, Token::text);
+            format!("fts5: syntax error near \"{near}\"")
+        };
+        if self.peek() != Some(&Token::Open) {
+            return Err(syntax(self.peek()));
+        }
+        self.at += 1;
+        let mut phrases = Vec::new();
+        while let Some(Token::Phrase(s, star)) = self.peek().cloned() {
+            phrases.push(phrase(&s, star)?);
+            self.at += 1;
+        }
+        let mut distance = 10;
+        if self.peek() == Some(&Token::Comma) {
+            self.at += 1;
+            distance = match self.peek() {
+                Some(Token::Phrase(n, false)) => {
+                    n.parse::<u16>().map_err(|_| syntax(self.peek()))?
+                }
+                other => return Err(syntax(other)),
+            };
+            self.at += 1;
+        }
+        if self.peek() != Some(&Token::Close) || phrases.is_empty() {
+            return Err(syntax(self.peek()));
+        }
+        self.at += 1;
+        match phrases.as_slice() {
+            [one] => Ok(one.clone()),
+            [a, b] => Ok(format!(
+                "({})",
+                (1..=u32::from(distance) + 1)
+                    .map(|k| format!("{a} <{k}> {b} | {b} <{k}> {a}"))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            )),
+            _ => Err("NEAR with more than two phrases is not available on PostgreSQL".into()),
         }
     }
 }
@@ -237,11 +298,24 @@ mod tests {
         ] {
             assert_eq!(to_tsquery(fts).as_deref(), Ok(ts), "{fts}");
         }
+        assert_eq!(
+            to_tsquery("NEAR(a b, 1)").as_deref(),
+            Ok("('a' <1> 'b' | 'b' <1> 'a' | 'a' <2> 'b' | 'b' <2> 'a')")
+        );
+        assert_eq!(to_tsquery("NEAR(a)").as_deref(), Ok("'a'"));
+        assert_eq!(
+            to_tsquery("NEAR(\"a b\" c*)").map(|q| q.matches('|').count()),
+            Ok(21)
+        );
         for bad in [
             "alpha AND",
             "\"open",
             "title:x",
-            "NEAR(a b)",
+            "NEAR(a b c)",
+            "NEAR(a b,)",
+            "NEAR(a b, x)",
+            "NEAR()",
+            "a, b",
             "(a",
             "a )",
             "* a",
