@@ -1,5 +1,7 @@
 //! Daemon events as Libervia signals, in Libervia's shapes and on the right
-//! interface (`messageNew` on `.core`, `chatStateReceived` on `.plugin`…).
+//! interface (`messageNew` on `.core`, `chatStateReceived` on `.plugin`…). Plugin
+//! signals become 0.9's where 0.9 has one (`chat_state`, the room events, OMEMO's
+//! `encryption_started`/`stopped` as `messageEncryptionStarted`/`Stopped`).
 //!
 //! `connected` is special: `connect` must see it go out before its reply, so the
 //! call and this forwarder share a set of announced profiles, and whichever sees the
@@ -196,7 +198,15 @@ async fn emit(lib: &Lib, ev: Event) {
             profile,
             data,
         } => file_progress(lib, phase, id, profile, data).await,
-        Event::Plugin { .. } => {}
+        // The OMEMO plugin's encryption_started/stopped, however encryption changed.
+        Event::Plugin {
+            name,
+            profile,
+            data,
+            ..
+        } => {
+            super::handlers::messages::encryption_signal(lib, &name, &profile, &data).await;
+        }
     }
 }
 
