@@ -171,42 +171,35 @@ async fn emit(lib: &Lib, ev: Event) {
                 .await;
         }
         Event::Plugin {
-            name,
-            profile,
-            data,
-            ..
-        } if name == <ChatState as Signal>::NAME => {
-            let s: ContactState = serde_json::from_value(data).unwrap_or_default();
-            lib.emit(
-                PLUGIN_INTERFACE,
-                "chatStateReceived",
-                &(s.from, s.state, profile),
-            )
-            .await;
-        }
-        Event::Plugin {
             plugin,
             name,
             profile,
             data,
-        } if plugin == room_events::PLUGIN => {
-            room_events::on_signal(lib, &name, &profile, &data).await;
-        }
+        } => plugin_signal(lib, &plugin, &name, profile, &data).await,
         Event::Job {
             phase,
             id,
             profile,
             data,
         } => file_progress(lib, phase, id, profile, data).await,
-        // The OMEMO plugin's encryption_started/stopped, however encryption changed.
-        Event::Plugin {
-            name,
-            profile,
-            data,
-            ..
-        } => {
-            super::handlers::messages::encryption_signal(lib, &name, &profile, &data).await;
-        }
+    }
+}
+
+/// A plugin's signal as 0.9's, where 0.9 has one: chat states, the room events,
+/// the OMEMO plugin's `encryption_started`/`stopped` (however encryption changed).
+async fn plugin_signal(lib: &Lib, plugin: &str, name: &str, profile: String, data: &Value) {
+    if name == <ChatState as Signal>::NAME {
+        let s: ContactState = serde_json::from_value(data.clone()).unwrap_or_default();
+        lib.emit(
+            PLUGIN_INTERFACE,
+            "chatStateReceived",
+            &(s.from, s.state, profile),
+        )
+        .await;
+    } else if plugin == room_events::PLUGIN {
+        room_events::on_signal(lib, name, &profile, data).await;
+    } else {
+        super::handlers::messages::encryption_signal(lib, name, &profile, data).await;
     }
 }
 

@@ -345,16 +345,17 @@ pub async fn encryption_stop(lib: &Lib, (to, key): (String, String)) -> Answer {
 
 /// The OMEMO plugin's `encryption_started` / `encryption_stopped` as 0.9's
 /// `messageEncryptionStarted(to, data s, profile)` (data: `{name, namespace}` as
-/// JSON) and `messageEncryptionStopped(to, data a{ss}, profile)`; other signals:
-/// `false`.
-pub async fn encryption_signal(lib: &Lib, name: &str, profile: &str, data: &Value) -> bool {
+/// JSON) and `messageEncryptionStopped(to, data a{ss}, profile)`; other signals are
+/// left alone.
+pub async fn encryption_signal(lib: &Lib, name: &str, profile: &str, data: &Value) {
     let started = name == <encryption::Started as perch_actions::Signal>::NAME;
     let stopped = name == <encryption::Stopped as perch_actions::Signal>::NAME;
     if !started && !stopped {
-        return false;
+        return;
     }
     let Ok(st) = serde_json::from_value::<encryption::EncryptionState>(data.clone()) else {
-        return true;
+        tracing::warn!(signal = name, "an OMEMO signal without its state");
+        return;
     };
     let ns = st.namespace.unwrap_or_else(|| OMEMO[0].1.to_owned());
     let (to, profile) = (st.to, profile.to_owned());
@@ -370,7 +371,6 @@ pub async fn encryption_signal(lib: &Lib, name: &str, profile: &str, data: &Valu
         lib.emit(CORE_INTERFACE, "messageEncryptionStopped", &(to, data, profile))
             .await;
     }
-    true
 }
 
 /// `encryptionTrustUIGet(to, namespace, profile)`: the OMEMO trust form
