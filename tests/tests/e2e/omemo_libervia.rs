@@ -599,7 +599,15 @@ fn encryption_run(f: &Frontend) -> Result<Vec<(String, String)>> {
         // The same namespace again: nothing to do, no signal.
         &["start", "-p", "test", "-N", V2.1, BOB],
         // Another one without replacing: ConflictError.
-        &["start", "-p", "test", "--encrypt-noreplace", "-n", "OLDMEMO", BOB],
+        &[
+            "start",
+            "-p",
+            "test",
+            "--encrypt-noreplace",
+            "-n",
+            "OLDMEMO",
+            BOB,
+        ],
         &["get", "-p", "test", BOB],
         // Replacing (the CLI's default): OLDMEMO from now on.
         &["start", "-p", "test", "-N", V03.1, BOB],
@@ -625,6 +633,9 @@ fn omemo_algorithms(f: &Frontend) -> Result<Vec<Value>> {
         .collect())
 }
 
+/// What one side gave: its OMEMO algorithms, each command's output, its signals.
+type SideRun = (Vec<Value>, Vec<(String, String)>, Vec<EncSignal>);
+
 /// libervia-cli's `encryption` commands (`encryptionPluginsGet`,
 /// `encryptionNamespaceGet`, `messageEncryptionGet`/`Start`/`Stop`, their error
 /// paths) give the same output on both backends, and the same
@@ -635,7 +646,7 @@ fn libervia_cli_encryption_differential() {
     let mut steps = libervia::profile_setup();
     steps.extend(libervia::connected(&["test", "bob"]));
     perch_tests::libervia::differential(&lib.frontend, &perch.frontend, &steps).unwrap();
-    let run = |f: &Frontend| -> Result<(Vec<Value>, Vec<(String, String)>, Vec<EncSignal>)> {
+    let run = |f: &Frontend| -> Result<SideRun> {
         let signals = LibSignals::start(f.bus_address())?;
         let algorithms = omemo_algorithms(f)?;
         let outs = encryption_run(f)?;
@@ -784,7 +795,15 @@ fn native_stop_and_start(perchd: &Perchd, f: &Frontend, lib_signals: &LibSignals
     perchd.cli_ok(&["encryption", "stop", "-p", "test", BOB])?;
     perchd.cli_ok(&["encryption", "start", "-p", "test", BOB])?;
     monitor.wait(native("test", "encryption_started", V2.1))?;
-    perchd.cli_ok(&["message", "send", "-p", "bob", ALICE, "--encrypt", "bob encrypts"])?;
+    perchd.cli_ok(&[
+        "message",
+        "send",
+        "-p",
+        "bob",
+        ALICE,
+        "--encrypt",
+        "bob encrypts",
+    ])?;
     monitor.wait(native("bob", "encryption_started", V2.1))?;
     let got = lib_signals.take(3)?;
     let want = [

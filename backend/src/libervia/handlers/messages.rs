@@ -235,7 +235,11 @@ pub async fn encryption_get(lib: &Lib, (to, key): (String, String)) -> Answer {
     }
 }
 
-async fn status(lib: &Lib, profile: &str, to: &str) -> Result<encryption::EncryptionState, LibError> {
+async fn status(
+    lib: &Lib,
+    profile: &str,
+    to: &str,
+) -> Result<encryption::EncryptionState, LibError> {
     let args = encryption::ConversationArgs { to: bare(to) };
     typed::<encryption::Status>(lib, profile, args).await
 }
@@ -361,15 +365,23 @@ pub async fn encryption_signal(lib: &Lib, name: &str, profile: &str, data: &Valu
     let (to, profile) = (st.to, profile.to_owned());
     if started {
         let data = session_data(&ns).to_string();
-        lib.emit(CORE_INTERFACE, "messageEncryptionStarted", &(to, data, profile))
-            .await;
+        lib.emit(
+            CORE_INTERFACE,
+            "messageEncryptionStarted",
+            &(to, data, profile),
+        )
+        .await;
     } else {
         let data = std::collections::HashMap::from([
             ("name".to_owned(), plugin_name(&ns).to_owned()),
             ("namespace".to_owned(), ns),
         ]);
-        lib.emit(CORE_INTERFACE, "messageEncryptionStopped", &(to, data, profile))
-            .await;
+        lib.emit(
+            CORE_INTERFACE,
+            "messageEncryptionStopped",
+            &(to, data, profile),
+        )
+        .await;
     }
 }
 

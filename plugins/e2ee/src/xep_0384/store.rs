@@ -362,7 +362,11 @@ pub async fn set_conversation(
         db,
         "INSERT INTO omemo_conversation (profile_id, jid, version) VALUES (?, ?, ?) \
          ON CONFLICT (profile_id, jid) DO UPDATE SET version = excluded.version",
-        vec![pid.into(), jid.into(), pinned.map(|v| vname(v).to_owned()).into()],
+        vec![
+            pid.into(),
+            jid.into(),
+            pinned.map(|v| vname(v).to_owned()).into(),
+        ],
     )
     .await
 }

@@ -1285,7 +1285,11 @@ async fn a_version_asked_for_is_kept_and_changes_are_signalled() {
         namespaces,
         [Version::V03.namespace(), Version::V2.namespace()]
     );
-    assert!(started.iter().all(|s| s["to"] == BOB && s["encrypted"] == true));
+    assert!(
+        started
+            .iter()
+            .all(|s| s["to"] == BOB && s["encrypted"] == true)
+    );
     let st = server
         .action("encryption_stop", json!({"to": BOB}))
         .await
