@@ -830,3 +830,139 @@ fn native_stop_and_start(perchd: &Perchd, f: &Frontend, lib_signals: &LibSignals
     ensure!(got_short == want, "Libervia signals: {got:#?}");
     Ok(())
 }
+
+/// The Libervia bridge's object and core interface.
+const LIB_PATH: &str = "/org/libervia/Libervia/bridge";
+const LIB_CORE: &str = "org.libervia.Libervia.core";
+
+/// Calls a core method of the Libervia bridge at `address`; its reply.
+async fn lib_call<B>(
+    conn: &zbus::Connection,
+    method: &str,
+    body: &B,
+) -> Result<zbus::message::Message>
+where
+    B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
+{
+    let m = conn
+        .call_method(
+            Some(perch_tests::libervia::LIBERVIA_BUS_NAME),
+            LIB_PATH,
+            Some(LIB_CORE),
+            method,
+            body,
+        )
+        .await
+        .with_context(|| format!("{method}"))?;
+    Ok(m)
+}
+
+/// One side's run of the chat window's "Encryption" menu: its OMEMO entries (type,
+/// path, translated path), then what running "TWOMEMO", its trust form and
+/// "unencrypted" answered, with `encryption get` after each.
+fn menu_run(f: &Frontend) -> Result<Vec<String>> {
+    type Menu = (
+        String,
+        String,
+        Vec<String>,
+        Vec<String>,
+        HashMap<String, String>,
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let conn = rt.block_on(zbus::connection::Builder::address(f.bus_address()).build())?;
+    let menus: Vec<Menu> = rt
+        .block_on(lib_call(&conn, "menusGet", &("", -1i32)))?
+        .body()
+        .deserialize()?;
+    let ours = [
+        "unencrypted (plain text)",
+        V2.0,
+        V03.0,
+        "⛨ TWOMEMO trust",
+        "⛨ OLDMEMO trust",
+    ];
+    let entries: Vec<&Menu> = menus
+        .iter()
+        .filter(|m| m.2.len() == 2 && m.2[0] == "Encryption" && ours.contains(&m.2[1].as_str()))
+        .collect();
+    let mut out: Vec<String> = entries
+        .iter()
+        .map(|m| format!("{} {:?} {:?} {:?}", m.1, m.2, m.3, m.4))
+        .collect();
+    let id = |name: &str| -> Result<String> {
+        entries
+            .iter()
+            .find(|m| m.2[1] == name)
+            .map(|m| m.0.clone())
+            .with_context(|| format!("[{}] no menu {name}: {menus:?}", f.name))
+    };
+    let data = HashMap::from([("jid".to_owned(), format!("{BOB}/res"))]);
+    let launch = |name: &str| -> Result<std::result::Result<Vec<String>, String>> {
+        let id = id(name)?;
+        Ok(rt
+            .block_on(lib_call(
+                &conn,
+                "launchAction",
+                &(id.as_str(), &data, "test"),
+            ))
+            .and_then(|m| Ok(m.body().deserialize::<HashMap<String, String>>()?))
+            .map(|a| {
+                let mut keys: Vec<String> = a.into_keys().collect();
+                keys.sort();
+                keys
+            })
+            .map_err(|e| format!("{e:#}")))
+    };
+    let mut last = String::new();
+    wait_until(LIBERVIA_READY, || {
+        let r = launch(V2.0)?;
+        last = format!("{r:?}");
+        out.push(format!("start: {last}"));
+        Ok(r.is_ok())
+    })
+    .with_context(|| format!("[{}] the TWOMEMO entry: {last}", f.name))?;
+    // Only the final (successful) attempt is compared.
+    let ok = out.pop().unwrap_or_default();
+    out.retain(|l| !l.starts_with("start: "));
+    out.push(ok);
+    let get = || -> Result<String> {
+        Ok(f.cli(&["encryption", "get", "-p", "test", BOB])?
+            .normalised()
+            .describe())
+    };
+    out.push(get()?);
+    out.push(format!("trust: {:?}", launch("⛨ TWOMEMO trust")?));
+    out.push(format!("plain: {:?}", launch("unencrypted (plain text)")?));
+    out.push(get()?);
+    Ok(out)
+}
+
+/// The chat window's "Encryption" menu that libervia-tui builds from `menusGet` and
+/// runs with `launchAction(id, {jid}, profile)`: the same OMEMO entries on both
+/// backends (Debian's has OTR and OpenPGP ones too), and running "TWOMEMO", its
+/// trust form and "unencrypted (plain text)" answers the same.
+#[test]
+fn libervia_encryption_menu_differential() {
+    let (lib, perch) = perch_tests::libervia::sides();
+    let mut steps = libervia::profile_setup();
+    steps.extend(libervia::connected(&["test", "bob"]));
+    perch_tests::libervia::differential(&lib.frontend, &perch.frontend, &steps).unwrap();
+    let (l, p) = std::thread::scope(|s| {
+        let l = s.spawn(|| menu_run(&lib.frontend));
+        let p = s.spawn(|| menu_run(&perch.frontend));
+        (
+            l.join().expect("libervia thread"),
+            p.join().expect("perchd thread"),
+        )
+    });
+    let (l, p) = (l.unwrap(), p.unwrap());
+    assert_eq!(l, p, "the Encryption menus differ");
+    assert_eq!(
+        l.iter().filter(|e| e.starts_with("SINGLE")).count(),
+        5,
+        "{l:#?}"
+    );
+    assert!(l.iter().any(|e| e == "trust: Ok([\"xmlui\"])"), "{l:#?}");
+}

@@ -202,8 +202,14 @@ const OMEMO: [(&str, &str, i64); 2] = [
     ("OLDMEMO", "eu.siacs.conversations.axolotl", 100),
 ];
 
+/// OMEMO's versions as 0.9's encryption plugins, by ascending priority (as 0.9
+/// lists them): name, namespace.
+pub fn omemo_plugins() -> impl Iterator<Item = (&'static str, &'static str)> {
+    OMEMO.iter().rev().map(|(name, ns, _)| (*name, *ns))
+}
+
 /// Whether the OMEMO plugin is loaded (its actions are served).
-fn omemo_loaded(lib: &Lib) -> bool {
+pub fn omemo_loaded(lib: &Lib) -> bool {
     lib.daemon.action_exists(encryption::Start::NAME).is_ok()
 }
 
