@@ -835,7 +835,7 @@ fn native_stop_and_start(perchd: &Perchd, f: &Frontend, lib_signals: &LibSignals
 const LIB_PATH: &str = "/org/libervia/Libervia/bridge";
 const LIB_CORE: &str = "org.libervia.Libervia.core";
 
-/// Calls a core method of the Libervia bridge at `address`; its reply.
+/// Calls a core method of the Libervia bridge on `conn`; its reply.
 async fn lib_call<B>(
     conn: &zbus::Connection,
     method: &str,
@@ -853,7 +853,7 @@ where
             body,
         )
         .await
-        .with_context(|| format!("{method}"))?;
+        .with_context(|| method.to_owned())?;
     Ok(m)
 }
 
