@@ -7,11 +7,11 @@
 //! draws at random; perchd's entries never change while it runs, so stable ids
 //! name them and nothing has to be remembered.
 
+use super::context::Lib;
+use super::encryption;
 use super::errors::LibError;
-use super::handlers::messages;
 use super::reply::Map;
 use super::trust_ui;
-use crate::libervia::context::Lib;
 
 /// The prefix of every entry's id.
 const PREFIX: &str = "perch-encryption-";
@@ -37,7 +37,7 @@ fn entries() -> Vec<(String, [String; 2], Entry)> {
         [menu.clone(), "unencrypted (plain text)".to_owned()],
         Entry::Plain,
     )];
-    for (name, ns) in messages::omemo_plugins() {
+    for (name, ns) in encryption::plugins() {
         out.push((
             format!("{PREFIX}{name}"),
             [menu.clone(), name.to_owned()],
@@ -59,7 +59,7 @@ pub type Menu = (String, String, Vec<String>, Vec<String>, Map);
 /// as in 0.9: left out when the caller asks for less (-1: no limit, so only a limit
 /// below -1 is less).
 pub fn menus(lib: &Lib, security_limit: i32) -> Vec<Menu> {
-    if !messages::omemo_loaded(lib) || security_limit < -1 {
+    if !encryption::loaded(lib) || security_limit < -1 {
         return Vec::new();
     }
     entries()
@@ -86,14 +86,13 @@ pub async fn launch(
     let Some(jid) = data.get("jid").cloned() else {
         return Some(Err(LibError::value("the menu's data has no jid")));
     };
-    let p = profile.to_owned();
     let done = match entry {
-        Entry::Plain => messages::encryption_stop(lib, (jid, p))
+        Entry::Plain => encryption::stop(lib, profile, &jid)
             .await
-            .map(|_| Map::new()),
-        Entry::Start(ns) => messages::encryption_start(lib, (jid, ns.to_owned(), true, p))
+            .map(|()| Map::new()),
+        Entry::Start(ns) => encryption::start(lib, profile, &jid, ns, true)
             .await
-            .map(|_| Map::new()),
+            .map(|()| Map::new()),
         Entry::Trust(ns) => trust_ui::get(lib, profile, &jid, ns)
             .await
             .map(|ui| Map::from([("xmlui".to_owned(), ui)])),

@@ -199,7 +199,7 @@ async fn plugin_signal(lib: &Lib, plugin: &str, name: &str, profile: String, dat
     } else if plugin == room_events::PLUGIN {
         room_events::on_signal(lib, name, &profile, data).await;
     } else {
-        super::handlers::messages::encryption_signal(lib, name, &profile, data).await;
+        super::encryption::on_signal(lib, name, &profile, data).await;
     }
 }
 

@@ -4,14 +4,15 @@
 
 use serde_json::{Value, json};
 
-use crate::libervia::context::{CORE_INTERFACE, Lib};
-use crate::libervia::errors::{CONFLICT, LibError, NOT_FOUND};
+use crate::libervia::context::Lib;
+use crate::libervia::encryption;
+use crate::libervia::errors::{LibError, NOT_FOUND};
 use crate::libervia::reply::{Answer, Map, out, unit};
 use crate::libervia::room_commands::{self, Text};
 use crate::libervia::rooms;
 use crate::libervia::shapes::{self, HistoryRow, bare};
 use crate::libervia::trust_ui;
-use perch_actions::{Action, NoArgs, encryption, messages, muc};
+use perch_actions::{NoArgs, messages, muc};
 use perch_plugin_api::HistoryMessage;
 use perch_plugin_api::minidom::Element;
 
@@ -194,201 +195,42 @@ pub async fn history_get(
     out(history(lib, &p, &from, &to, limit, &filters).await?)
 }
 
-/// OMEMO's two versions as Libervia 0.9 registers them: name, namespace,
-/// priority; best first. Perch's one plugin (`XEP-0384`) speaks both, picking the
-/// best version each contact publishes unless one is asked for.
-const OMEMO: [(&str, &str, i64); 2] = [
-    ("TWOMEMO", "urn:xmpp:omemo:2", 101),
-    ("OLDMEMO", "eu.siacs.conversations.axolotl", 100),
-];
-
-/// OMEMO's versions as 0.9's encryption plugins, by ascending priority (as 0.9
-/// lists them): name, namespace.
-pub fn omemo_plugins() -> impl Iterator<Item = (&'static str, &'static str)> {
-    OMEMO.iter().rev().map(|(name, ns, _)| (*name, *ns))
-}
-
-/// Whether the OMEMO plugin is loaded (its actions are served).
-pub fn omemo_loaded(lib: &Lib) -> bool {
-    lib.daemon.action_exists(encryption::Start::NAME).is_ok()
-}
-
-/// `{name, namespace}` of an encryption session, as 0.9 serialises it.
-fn session_data(namespace: &str) -> Value {
-    json!({"name": plugin_name(namespace), "namespace": namespace})
-}
-
-/// The 0.9 plugin name of an OMEMO namespace.
-fn plugin_name(namespace: &str) -> &'static str {
-    OMEMO
-        .iter()
-        .find(|(_, ns, _)| *ns == namespace)
-        .map_or("OMEMO", |(n, _, _)| n)
-}
-
 /// `messageEncryptionGet(to, profile)`: `{name, namespace}` (JSON) when the
 /// conversation is encrypted, else `""`.
 pub async fn encryption_get(lib: &Lib, (to, key): (String, String)) -> Answer {
     let p = lib.profile(&key).await?;
-    if !omemo_loaded(lib) {
-        return out(String::new());
-    }
-    let st = status(lib, &p, &to).await?;
-    match (st.encrypted, st.namespace) {
-        (true, Some(ns)) => out(session_data(&ns).to_string()),
-        (true, None) => out(session_data(OMEMO[0].1).to_string()),
-        _ => out(String::new()),
-    }
+    out(encryption::get(lib, &p, &to).await?)
 }
 
-async fn status(
-    lib: &Lib,
-    profile: &str,
-    to: &str,
-) -> Result<encryption::EncryptionState, LibError> {
-    let args = encryption::ConversationArgs { to: bare(to) };
-    typed::<encryption::Status>(lib, profile, args).await
-}
-
-/// `encryptionPluginsGet`: OMEMO's two versions when the plugin is loaded, by
-/// ascending priority as 0.9 lists its plugins.
+/// `encryptionPluginsGet`: OMEMO's two versions when the plugin is loaded.
 pub async fn encryption_plugins(lib: &Lib) -> Answer {
-    if !omemo_loaded(lib) {
-        return out("[]".to_owned());
-    }
-    let list: Vec<Value> = OMEMO
-        .iter()
-        .rev()
-        .map(|(name, ns, priority)| {
-            json!({"name": name, "namespace": ns, "priority": priority, "directed": false})
-        })
-        .collect();
-    out(Value::Array(list).to_string())
+    out(encryption::plugins_json(lib))
 }
 
-/// `encryptionNamespaceGet(name)`: as 0.9, by plugin name (case insensitive);
-/// `omemo` too, for the best version (what `message send -e omemo` asks).
+/// `encryptionNamespaceGet(name)`: by plugin name; `omemo` too, for the best
+/// version (what `message send -e omemo` asks).
 pub async fn encryption_namespace(lib: &Lib, (name,): (String,)) -> Answer {
-    let wanted = name.to_lowercase();
-    let found = OMEMO
-        .iter()
-        .find(|(n, _, _)| n.to_lowercase() == wanted || (wanted == "omemo" && *n == OMEMO[0].0));
-    match found {
-        Some((_, ns, _)) if omemo_loaded(lib) => out((*ns).to_owned()),
-        _ => Err(LibError::exc(
-            NOT_FOUND,
-            &format!("Can't find a plugin with the name \"{name}\"."),
-            "",
-        )),
-    }
+    out(encryption::namespace(lib, &name)?)
 }
 
-/// `messageEncryptionStart(to, namespace, replace, profile)`, as 0.9's
-/// `EncryptionHandler.start`: the version `namespace` names (`""`: the best the
-/// contact publishes). Already encrypted with that namespace: nothing to do; with
-/// another (or none asked): replaced when `replace`, else `ConflictError`. The
-/// plugin signals `encryption_started`, sent on as `messageEncryptionStarted`.
+/// `messageEncryptionStart(to, namespace, replace, profile)`, with 0.9's rules
+/// (`libervia::encryption::start`); the plugin's `encryption_started` is sent on as
+/// `messageEncryptionStarted`.
 pub async fn encryption_start(
     lib: &Lib,
     (to, namespace, replace, key): (String, String, bool, String),
 ) -> Answer {
     let p = lib.profile(&key).await?;
-    let wanted = (!namespace.is_empty()).then_some(namespace);
-    if let Some(ns) = &wanted
-        && (!OMEMO.iter().any(|(_, n, _)| n == ns) || !omemo_loaded(lib))
-    {
-        return Err(LibError::exc(
-            NOT_FOUND,
-            &format!("Can't find requested encryption plugin: {ns}"),
-            "",
-        ));
-    }
-    if !omemo_loaded(lib) {
-        return Err(LibError::exc(
-            NOT_FOUND,
-            "No encryption plugin is registered, an encryption session can't be started",
-            "",
-        ));
-    }
-    let st = status(lib, &p, &to).await?;
-    if st.encrypted {
-        if wanted.is_some() && wanted == st.namespace {
-            return unit();
-        }
-        if !replace {
-            let name = plugin_name(wanted.as_deref().unwrap_or(OMEMO[0].1));
-            return Err(LibError::exc(
-                CONFLICT,
-                &format!(
-                    "Session with {} is already encrypted with {name}. Please stop \
-                     encryption session before changing algorithm.",
-                    bare(&to)
-                ),
-                "",
-            ));
-        }
-    }
-    let args = encryption::StartArgs {
-        to: bare(&to),
-        namespace: wanted,
-    };
-    typed::<encryption::Start>(lib, &p, args).await?;
+    encryption::start(lib, &p, &to, &namespace, replace).await?;
     unit()
 }
 
-/// `messageEncryptionStop(to, profile)`; `NotFound` when the conversation is not
-/// encrypted, as in 0.9. The plugin signals `encryption_stopped`, sent on as
-/// `messageEncryptionStopped`.
+/// `messageEncryptionStop(to, profile)`; `NotFound` when nothing is encrypted. The
+/// plugin's `encryption_stopped` is sent on as `messageEncryptionStopped`.
 pub async fn encryption_stop(lib: &Lib, (to, key): (String, String)) -> Answer {
     let p = lib.profile(&key).await?;
-    if !omemo_loaded(lib) || !status(lib, &p, &to).await?.encrypted {
-        return Err(LibError::exc(
-            NOT_FOUND,
-            "There is no encryption session with this entity.",
-            "",
-        ));
-    }
-    let args = encryption::ConversationArgs { to: bare(&to) };
-    typed::<encryption::Stop>(lib, &p, args).await?;
+    encryption::stop(lib, &p, &to).await?;
     unit()
-}
-
-/// The OMEMO plugin's `encryption_started` / `encryption_stopped` as 0.9's
-/// `messageEncryptionStarted(to, data s, profile)` (data: `{name, namespace}` as
-/// JSON) and `messageEncryptionStopped(to, data a{ss}, profile)`; other signals are
-/// left alone.
-pub async fn encryption_signal(lib: &Lib, name: &str, profile: &str, data: &Value) {
-    let started = name == <encryption::Started as perch_actions::Signal>::NAME;
-    let stopped = name == <encryption::Stopped as perch_actions::Signal>::NAME;
-    if !started && !stopped {
-        return;
-    }
-    let Ok(st) = serde_json::from_value::<encryption::EncryptionState>(data.clone()) else {
-        tracing::warn!(signal = name, "an OMEMO signal without its state");
-        return;
-    };
-    let ns = st.namespace.unwrap_or_else(|| OMEMO[0].1.to_owned());
-    let (to, profile) = (st.to, profile.to_owned());
-    if started {
-        let data = session_data(&ns).to_string();
-        lib.emit(
-            CORE_INTERFACE,
-            "messageEncryptionStarted",
-            &(to, data, profile),
-        )
-        .await;
-    } else {
-        let data = std::collections::HashMap::from([
-            ("name".to_owned(), plugin_name(&ns).to_owned()),
-            ("namespace".to_owned(), ns),
-        ]);
-        lib.emit(
-            CORE_INTERFACE,
-            "messageEncryptionStopped",
-            &(to, data, profile),
-        )
-        .await;
-    }
 }
 
 /// `encryptionTrustUIGet(to, namespace, profile)`: the OMEMO trust form
