@@ -17,8 +17,8 @@ const LAYERS: &[&[&str]] = &[
     &["context"],
     &["actions"],
     &["trust_ui", "room_config"],
-    &["room_events", "room_commands"],
-    &["signals"],
+    &["room_events", "room_commands", "encryption"],
+    &["signals", "encryption_menu"],
     &["handlers"],
     &[
         "handlers::blocking",

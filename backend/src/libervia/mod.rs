@@ -34,6 +34,8 @@
 pub mod actions;
 pub mod context;
 pub mod dispatch;
+pub mod encryption;
+pub mod encryption_menu;
 pub mod errors;
 pub mod handlers;
 pub mod params;

@@ -1,5 +1,7 @@
 //! Daemon events as Libervia signals, in Libervia's shapes and on the right
-//! interface (`messageNew` on `.core`, `chatStateReceived` on `.plugin`…).
+//! interface (`messageNew` on `.core`, `chatStateReceived` on `.plugin`…). Plugin
+//! signals become 0.9's where 0.9 has one (`chat_state`, the room events, OMEMO's
+//! `encryption_started`/`stopped` as `messageEncryptionStarted`/`Stopped`).
 //!
 //! `connected` is special: `connect` must see it go out before its reply, so the
 //! call and this forwarder share a set of announced profiles, and whichever sees the
@@ -169,34 +171,35 @@ async fn emit(lib: &Lib, ev: Event) {
                 .await;
         }
         Event::Plugin {
-            name,
-            profile,
-            data,
-            ..
-        } if name == <ChatState as Signal>::NAME => {
-            let s: ContactState = serde_json::from_value(data).unwrap_or_default();
-            lib.emit(
-                PLUGIN_INTERFACE,
-                "chatStateReceived",
-                &(s.from, s.state, profile),
-            )
-            .await;
-        }
-        Event::Plugin {
             plugin,
             name,
             profile,
             data,
-        } if plugin == room_events::PLUGIN => {
-            room_events::on_signal(lib, &name, &profile, &data).await;
-        }
+        } => plugin_signal(lib, &plugin, &name, profile, &data).await,
         Event::Job {
             phase,
             id,
             profile,
             data,
         } => file_progress(lib, phase, id, profile, data).await,
-        Event::Plugin { .. } => {}
+    }
+}
+
+/// A plugin's signal as 0.9's, where 0.9 has one: chat states, the room events,
+/// the OMEMO plugin's `encryption_started`/`stopped` (however encryption changed).
+async fn plugin_signal(lib: &Lib, plugin: &str, name: &str, profile: String, data: &Value) {
+    if name == <ChatState as Signal>::NAME {
+        let s: ContactState = serde_json::from_value(data.clone()).unwrap_or_default();
+        lib.emit(
+            PLUGIN_INTERFACE,
+            "chatStateReceived",
+            &(s.from, s.state, profile),
+        )
+        .await;
+    } else if plugin == room_events::PLUGIN {
+        room_events::on_signal(lib, name, &profile, data).await;
+    } else {
+        super::encryption::on_signal(lib, name, &profile, data).await;
     }
 }
 

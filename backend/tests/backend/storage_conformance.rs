@@ -559,6 +559,25 @@ async fn omemo_store(engine: Engine) {
     assert!(store::encrypted(&omemo, p, bob).await.unwrap());
     store::set_encrypted(&omemo, p, bob, false).await.unwrap();
     assert!(!store::encrypted(&omemo, p, bob).await.unwrap());
+    // The version a conversation was started with (none: the best at each message).
+    let v03 =
+        perch_plugins_e2ee::xep_0384::versions_option(&serde_json::json!({"versions": ["0.3"]}))
+            .unwrap()[0];
+    assert_eq!(store::conversation(&omemo, p, bob).await.unwrap(), None);
+    store::set_conversation(&omemo, p, bob, Some(v03))
+        .await
+        .unwrap();
+    assert_eq!(
+        store::conversation(&omemo, p, bob).await.unwrap(),
+        Some(Some(v03))
+    );
+    store::set_conversation(&omemo, p, bob, None).await.unwrap();
+    assert_eq!(
+        store::conversation(&omemo, p, bob).await.unwrap(),
+        Some(None)
+    );
+    assert!(store::encrypted(&omemo, p, bob).await.unwrap());
+    store::set_encrypted(&omemo, p, bob, false).await.unwrap();
     engine.profiles(&db).delete("alice").await.unwrap();
     assert_eq!(store::identity(&omemo, p).await.unwrap(), None);
     assert!(store::trusts(&omemo, p, bob).await.unwrap().is_empty());

@@ -5,7 +5,8 @@
 
 use clap::Subcommand;
 use perch_client::actions::encryption::{
-    self, ConversationArgs, Device, DevicesArgs, EncryptionState, FingerprintArgs, TrustArgs,
+    self, ConversationArgs, Device, DevicesArgs, EncryptionState, FingerprintArgs, StartArgs,
+    TrustArgs,
 };
 
 use crate::ProfileArg;
@@ -19,6 +20,9 @@ pub enum EncryptionCommand {
         #[command(flatten)]
         profile: ProfileArg,
         jid: String,
+        /// The OMEMO version to use (default: the best the contact publishes).
+        #[arg(long, value_parser = ["0.3", "2"])]
+        version: Option<String>,
     },
     /// Stop encrypting the conversation with a contact.
     Stop {
@@ -105,7 +109,23 @@ pub async fn encryption(
     client: &Client,
 ) -> Result<(), CliError> {
     let s = match cmd {
-        EncryptionCommand::Start { profile, jid } => start(client, &profile.profile, jid).await?,
+        EncryptionCommand::Start {
+            profile,
+            jid,
+            version,
+        } => {
+            let namespace = version.as_deref().map(|v| match v {
+                "0.3" => "eu.siacs.conversations.axolotl".to_owned(),
+                _ => "urn:xmpp:omemo:2".to_owned(),
+            });
+            let args = StartArgs {
+                to: jid.clone(),
+                namespace,
+            };
+            client
+                .action::<encryption::Start>(&profile.profile, &args)
+                .await?
+        }
         EncryptionCommand::Stop { profile, jid } => {
             let args = ConversationArgs { to: jid.clone() };
             client
@@ -125,7 +145,10 @@ pub async fn encryption(
 
 /// Starts encrypting the conversation with `jid` (`message send --encrypt` too).
 pub async fn start(client: &Client, profile: &str, jid: &str) -> Result<EncryptionState, CliError> {
-    let args = ConversationArgs { to: jid.to_owned() };
+    let args = StartArgs {
+        to: jid.to_owned(),
+        namespace: None,
+    };
     Ok(client.action::<encryption::Start>(profile, &args).await?)
 }
 

@@ -17,6 +17,18 @@ pub struct ConversationArgs {
     pub to: String,
 }
 
+/// `{to, namespace?}`: a contact's (or a room's) bare JID, and the OMEMO version to
+/// encrypt with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartArgs {
+    pub to: String,
+    /// `urn:xmpp:omemo:2` or `eu.siacs.conversations.axolotl`: that version only,
+    /// whatever else the contact publishes; `None`: the best version the contact
+    /// publishes, chosen anew at each message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
 /// Whether a conversation is encrypted, and with what.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncryptionState {
@@ -75,14 +87,20 @@ pub struct Device {
 action!(
     /// Encrypts the conversation with `to` from now on: every message to it is
     /// encrypted, or not sent (`NotEncrypted`). Fails with `NotEncrypted` when the
-    /// contact publishes no OMEMO device.
-    Start = "encryption_start", ConversationArgs => EncryptionState,
+    /// contact publishes no OMEMO device (of the version `namespace` asks for).
+    /// Signals `encryption_started` unless the conversation was already encrypted
+    /// that way.
+    Start = "encryption_start", StartArgs => EncryptionState,
     "Encrypts the conversation with a contact (OMEMO) from now on: messages to it are encrypted, or not sent",
-    [req("to", Jid, "the contact's bare JID")]
+    [
+        req("to", Jid, "the contact's bare JID"),
+        opt("namespace", String, "the OMEMO version: urn:xmpp:omemo:2 or eu.siacs.conversations.axolotl (none: the best the contact publishes)"),
+    ]
 );
 
 action!(
-    /// Stops encrypting the conversation with `to`.
+    /// Stops encrypting the conversation with `to`; signals `encryption_stopped`
+    /// when it was encrypted.
     Stop = "encryption_stop", ConversationArgs => EncryptionState,
     "Stops encrypting the conversation with a contact: messages to it go in clear again",
     [req("to", Jid, "the contact's bare JID")]
@@ -175,6 +193,21 @@ signal!(
     /// body and `extra.decryption_error`.
     DecryptionFailed = "omemo_decryption_failed", Undecryptable,
     "an OMEMO message could not be decrypted: {\"id\", \"from\", \"reason\"}; it is stored with extra.decryption_error"
+);
+
+signal!(
+    /// A conversation is encrypted from now on (`encryption_start`, or `message send
+    /// --encrypt`), or with another version than before; payload as
+    /// `encryption_start` answers it.
+    Started = "encryption_started", EncryptionState,
+    "a conversation is encrypted from now on (or with another OMEMO version): {\"to\", \"encrypted\": true, \"namespace\"}"
+);
+
+signal!(
+    /// A conversation is no longer encrypted (`encryption_stop`); `namespace`: the
+    /// version it was encrypted with.
+    Stopped = "encryption_stopped", EncryptionState,
+    "a conversation is no longer encrypted: {\"to\", \"encrypted\": false, \"namespace\": the version it was encrypted with}"
 );
 
 /// A fingerprint in eight groups of eight hex digits, as clients display it.

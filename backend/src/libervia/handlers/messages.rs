@@ -4,14 +4,15 @@
 
 use serde_json::{Value, json};
 
-use crate::libervia::context::{CORE_INTERFACE, Lib};
+use crate::libervia::context::Lib;
+use crate::libervia::encryption;
 use crate::libervia::errors::{LibError, NOT_FOUND};
 use crate::libervia::reply::{Answer, Map, out, unit};
 use crate::libervia::room_commands::{self, Text};
 use crate::libervia::rooms;
 use crate::libervia::shapes::{self, HistoryRow, bare};
 use crate::libervia::trust_ui;
-use perch_actions::{Action, NoArgs, encryption, messages, muc};
+use perch_actions::{NoArgs, messages, muc};
 use perch_plugin_api::HistoryMessage;
 use perch_plugin_api::minidom::Element;
 
@@ -194,109 +195,41 @@ pub async fn history_get(
     out(history(lib, &p, &from, &to, limit, &filters).await?)
 }
 
-/// OMEMO's two versions as Libervia 0.9 registers them: name, namespace,
-/// priority. Perch's one plugin (`XEP-0384`) speaks both, picking the best version
-/// each contact publishes.
-const OMEMO: [(&str, &str, i64); 2] = [
-    ("TWOMEMO", "urn:xmpp:omemo:2", 101),
-    ("OLDMEMO", "eu.siacs.conversations.axolotl", 100),
-];
-
-/// Whether the OMEMO plugin is loaded (its actions are served).
-fn omemo_loaded(lib: &Lib) -> bool {
-    lib.daemon.action_exists(encryption::Start::NAME).is_ok()
-}
-
-/// `{name, namespace}` of an encryption session, as 0.9 serialises it.
-fn session_data(namespace: &str) -> Value {
-    let name = OMEMO
-        .iter()
-        .find(|(_, ns, _)| *ns == namespace)
-        .map_or("OMEMO", |(n, _, _)| n);
-    json!({"name": name, "namespace": namespace})
-}
-
 /// `messageEncryptionGet(to, profile)`: `{name, namespace}` (JSON) when the
 /// conversation is encrypted, else `""`.
 pub async fn encryption_get(lib: &Lib, (to, key): (String, String)) -> Answer {
     let p = lib.profile(&key).await?;
-    if !omemo_loaded(lib) {
-        return out(String::new());
-    }
-    let args = encryption::ConversationArgs { to: bare(&to) };
-    let st = typed::<encryption::Status>(lib, &p, args).await?;
-    match (st.encrypted, st.namespace) {
-        (true, Some(ns)) => out(session_data(&ns).to_string()),
-        (true, None) => out(session_data(OMEMO[0].1).to_string()),
-        _ => out(String::new()),
-    }
+    out(encryption::get(lib, &p, &to).await?)
 }
 
 /// `encryptionPluginsGet`: OMEMO's two versions when the plugin is loaded.
 pub async fn encryption_plugins(lib: &Lib) -> Answer {
-    if !omemo_loaded(lib) {
-        return out("[]".to_owned());
-    }
-    let list: Vec<Value> = OMEMO
-        .iter()
-        .map(|(name, ns, priority)| {
-            json!({"name": name, "namespace": ns, "priority": priority, "directed": false})
-        })
-        .collect();
-    out(Value::Array(list).to_string())
+    out(encryption::plugins_json(lib))
 }
 
-/// `encryptionNamespaceGet(name)`: as 0.9, by plugin name (case insensitive);
-/// `omemo` too, for the best version (what `message send -e omemo` asks).
+/// `encryptionNamespaceGet(name)`: by plugin name; `omemo` too, for the best
+/// version (what `message send -e omemo` asks).
 pub async fn encryption_namespace(lib: &Lib, (name,): (String,)) -> Answer {
-    let wanted = name.to_lowercase();
-    let found = OMEMO
-        .iter()
-        .find(|(n, _, _)| n.to_lowercase() == wanted || (wanted == "omemo" && *n == OMEMO[0].0));
-    match found {
-        Some((_, ns, _)) if omemo_loaded(lib) => out((*ns).to_owned()),
-        _ => Err(LibError::exc(
-            NOT_FOUND,
-            &format!("Can't find a plugin with the name \"{name}\"."),
-            "",
-        )),
-    }
+    out(encryption::namespace(lib, &name)?)
 }
 
-/// `messageEncryptionStart(to, namespace, replace, profile)`: encrypts the
-/// conversation (with the best version the contact publishes), then
+/// `messageEncryptionStart(to, namespace, replace, profile)`, with 0.9's rules
+/// (`libervia::encryption::start`); the plugin's `encryption_started` is sent on as
 /// `messageEncryptionStarted`.
 pub async fn encryption_start(
     lib: &Lib,
-    (to, namespace, _replace, key): (String, String, bool, String),
+    (to, namespace, replace, key): (String, String, bool, String),
 ) -> Answer {
     let p = lib.profile(&key).await?;
-    if !namespace.is_empty() && !OMEMO.iter().any(|(_, ns, _)| *ns == namespace) {
-        return Err(LibError::exc(
-            NOT_FOUND,
-            &format!("Can't find encryption plugin for namespace {namespace:?}"),
-            "",
-        ));
-    }
-    let args = encryption::ConversationArgs { to: bare(&to) };
-    let st = typed::<encryption::Start>(lib, &p, args).await?;
-    let ns = st.namespace.unwrap_or_else(|| OMEMO[0].1.to_owned());
-    let data = session_data(&ns).to_string();
-    lib.emit(CORE_INTERFACE, "messageEncryptionStarted", &(to, data, p))
-        .await;
+    encryption::start(lib, &p, &to, &namespace, replace).await?;
     unit()
 }
 
-/// `messageEncryptionStop(to, profile)`, then `messageEncryptionStopped`.
+/// `messageEncryptionStop(to, profile)`; `NotFound` when nothing is encrypted. The
+/// plugin's `encryption_stopped` is sent on as `messageEncryptionStopped`.
 pub async fn encryption_stop(lib: &Lib, (to, key): (String, String)) -> Answer {
     let p = lib.profile(&key).await?;
-    let args = encryption::ConversationArgs { to: bare(&to) };
-    let st = typed::<encryption::Stop>(lib, &p, args).await?;
-    let ns = st.namespace.unwrap_or_else(|| OMEMO[0].1.to_owned());
-    let data: std::collections::HashMap<String, String> =
-        serde_json::from_value(session_data(&ns)).unwrap_or_default();
-    lib.emit(CORE_INTERFACE, "messageEncryptionStopped", &(to, data, p))
-        .await;
+    encryption::stop(lib, &p, &to).await?;
     unit()
 }
 

@@ -77,9 +77,9 @@ pub async fn entity_data(lib: &Lib, (_jid, _keys, key): (String, Vec<String>, St
     out(Map::new())
 }
 
-/// `menusGet`: no menus.
-pub async fn menus(_lib: &Lib, (_lang, _security): (String, i32)) -> Answer {
-    out(Vec::<(String, String, Vec<String>, Vec<String>, Map)>::new())
+/// `menusGet`: the chat window's "Encryption" menu (`encryption_menu`).
+pub async fn menus(lib: &Lib, (_lang, security): (String, i32)) -> Answer {
+    out(crate::libervia::encryption_menu::menus(lib, security))
 }
 
 /// `getConfig`: no backend configuration is exposed.

@@ -244,6 +244,10 @@ async fn launch_action(lib: &Lib, profile: &str, id: &str, data: &Map) -> Answer
     if let Some(form) = trust_ui::take(lib, profile, id) {
         return out(trust_ui::submit(lib, &form, data).await?);
     }
+    // An entry of the chat window's "Encryption" menu.
+    if let Some(answer) = crate::libervia::encryption_menu::launch(lib, profile, id, data).await {
+        return out(answer?);
+    }
     if id != AUTHENTICATE_PROFILE_ID {
         return Err(LibError::exc(
             errors::NOT_FOUND,

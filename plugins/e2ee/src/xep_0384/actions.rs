@@ -1,16 +1,21 @@
 //! The plugin's actions (declared in `perch_actions::encryption`): starting and
 //! stopping encryption per conversation, devices, fingerprints and trust.
+//!
+//! Starting and stopping signal `encryption_started` / `encryption_stopped` here,
+//! where the state changes, so that a frontend is told whichever way it changed
+//! (`perch encryption`, `perch message send --encrypt`, Libervia's
+//! `messageEncryptionStart`, which perchd's Libervia bridge translates back).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use perch_actions::encryption::{
     ConversationArgs, Device, Devices, DevicesArgs, Distrust, EncryptionState, Fingerprint,
-    FingerprintArgs, Start, Status, Stop, Trust, TrustArgs,
+    FingerprintArgs, Start, StartArgs, Started, Status, Stop, Stopped, Trust, TrustArgs,
 };
 use perch_plugin_api::action::jid_arg;
 use perch_plugin_api::jid::BareJid;
-use perch_plugin_api::{HostError, Serve};
+use perch_plugin_api::{HostError, Serve, Signals};
 
 use perch_omemo::Version;
 
@@ -19,6 +24,8 @@ use super::{Omemo, store, trust};
 
 pub(crate) fn register(me: &Arc<Omemo>) {
     let h = me.host.clone();
+    h.declare(Started);
+    h.declare(Stopped);
     h.serve(Start, me.clone(), start);
     h.serve(Stop, me.clone(), stop);
     h.serve(Status, me.clone(), status);
@@ -36,10 +43,11 @@ fn bare(name: &str, value: &str) -> Result<BareJid, HostError> {
     Ok(jid_arg(name, value)?.to_bare())
 }
 
-/// The version a message to `members` would go in, or why none.
+/// The version a message to `members` would go in among `ours`, or why none.
 async fn version(
     me: &Omemo,
     pid: i32,
+    ours: &[Version],
     members: &[BareJid],
 ) -> Result<Result<Version, HostError>, HostError> {
     let db = me.host.store();
@@ -47,7 +55,29 @@ async fn version(
     for m in members {
         accounts.push((m.clone(), store::devices(db, pid, m.as_str()).await?));
     }
-    Ok(common_version(&me.versions, &accounts))
+    Ok(common_version(ours, &accounts))
+}
+
+/// The versions a conversation's messages may go in: the one it was started with,
+/// else every version we speak (best first).
+fn allowed(me: &Omemo, pinned: Option<Option<Version>>) -> Vec<Version> {
+    match pinned.flatten() {
+        Some(v) => vec![v],
+        None => me.versions.clone(),
+    }
+}
+
+impl Omemo {
+    /// The versions a message of conversation `to` may be encrypted in (see
+    /// `allowed`): the send path picks among these.
+    pub(crate) async fn conversation_versions(
+        &self,
+        pid: i32,
+        to: &str,
+    ) -> Result<Vec<Version>, HostError> {
+        let pinned = store::conversation(self.host.store(), pid, to).await?;
+        Ok(allowed(self, pinned))
+    }
 }
 
 /// The conversation's state; `members`: whom it is encrypted to (none: a room we
@@ -58,40 +88,72 @@ async fn state(
     to: &BareJid,
     members: &[BareJid],
 ) -> Result<EncryptionState, HostError> {
+    let conversation = store::conversation(me.host.store(), pid, to.as_str()).await?;
     let namespace = if members.is_empty() {
         None
     } else {
-        version(me, pid, members)
+        version(me, pid, &allowed(me, conversation), members)
             .await?
             .ok()
             .map(|v| v.namespace().to_owned())
     };
     Ok(EncryptionState {
         to: to.to_string(),
-        encrypted: store::encrypted(me.host.store(), pid, to.as_str()).await?,
+        encrypted: conversation.is_some(),
         namespace,
     })
 }
 
+/// The version a `namespace` argument names, if we speak it.
+fn pinned_version(me: &Omemo, namespace: Option<&str>) -> Result<Option<Version>, HostError> {
+    let Some(ns) = namespace.filter(|ns| !ns.is_empty()) else {
+        return Ok(None);
+    };
+    let v = [Version::V2, Version::V03]
+        .into_iter()
+        .find(|v| v.namespace() == ns)
+        .ok_or_else(|| {
+            HostError::BadArgument(format!("namespace: {ns} is not an OMEMO namespace"))
+        })?;
+    if !me.versions.contains(&v) {
+        return Err(HostError::NotEncrypted(format!(
+            "this perchd does not speak OMEMO {} (plugin option versions)",
+            store::vname(v)
+        )));
+    }
+    Ok(Some(v))
+}
+
 /// Starts encrypting with a contact, or in a non-anonymous room we are in (to
-/// every occupant's real JID); refused when some can't be written to.
+/// every occupant's real JID), in the version asked for or the best one; refused
+/// when some can't be written to. Signals `encryption_started` unless it was
+/// encrypted that way already.
 async fn start(
     me: Arc<Omemo>,
     profile: String,
-    args: ConversationArgs,
+    args: StartArgs,
 ) -> Result<EncryptionState, HostError> {
     let to = bare("to", &args.to)?;
+    let pinned = pinned_version(&me, args.namespace.as_deref())?;
     let pid = me.host.profile_id(&profile).await?;
     let members = me.members(&profile, &to).await?;
     for m in &members {
         me.refresh_devices(&profile, pid, m).await?;
     }
-    version(&me, pid, &members).await??;
-    store::set_encrypted(me.host.store(), pid, to.as_str(), true).await?;
-    tracing::info!(%profile, %to, "encryption started");
-    state(&me, pid, &to, &members).await
+    version(&me, pid, &allowed(&me, Some(pinned)), &members).await??;
+    let db = me.host.store();
+    let before = store::conversation(db, pid, to.as_str()).await?;
+    store::set_conversation(db, pid, to.as_str(), pinned).await?;
+    let st = state(&me, pid, &to, &members).await?;
+    if before != Some(pinned) {
+        tracing::info!(%profile, %to, namespace = ?st.namespace, "encryption started");
+        me.host.signal(Started, &profile, &st);
+    }
+    Ok(st)
 }
 
+/// Stops encrypting; signals `encryption_stopped` (with the version it was
+/// encrypted with) when it was encrypted.
 async fn stop(
     me: Arc<Omemo>,
     profile: String,
@@ -99,10 +161,19 @@ async fn stop(
 ) -> Result<EncryptionState, HostError> {
     let to = bare("to", &args.to)?;
     let pid = me.host.profile_id(&profile).await?;
-    store::set_encrypted(me.host.store(), pid, to.as_str(), false).await?;
-    tracing::info!(%profile, %to, "encryption stopped");
     let members = me.members(&profile, &to).await.unwrap_or_default();
-    state(&me, pid, &to, &members).await
+    let was = state(&me, pid, &to, &members).await?;
+    store::set_encrypted(me.host.store(), pid, to.as_str(), false).await?;
+    let st = state(&me, pid, &to, &members).await?;
+    if was.encrypted {
+        tracing::info!(%profile, %to, "encryption stopped");
+        let signalled = EncryptionState {
+            namespace: was.namespace,
+            ..st.clone()
+        };
+        me.host.signal(Stopped, &profile, &signalled);
+    }
+    Ok(st)
 }
 
 async fn status(

@@ -248,7 +248,10 @@ impl Omemo {
         let _g = self.lock(profile).await;
         let me = self.me(profile).await?;
         let theirs = self.devices_of(profile, &me, accounts).await?;
-        let v = common_version(&self.versions, &theirs)?;
+        let ours = self
+            .conversation_versions(me.pid, to.to_bare().as_str())
+            .await?;
+        let v = common_version(&ours, &theirs)?;
         let (ciphertext, iv, key_material) = seal(v, body, me.jid.as_str(), &to.to_string());
         let mut keys = Vec::new();
         for (jid, devices) in &theirs {

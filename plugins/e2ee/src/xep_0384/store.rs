@@ -329,3 +329,44 @@ pub async fn set_encrypted(
     };
     exec(db, sql, vec![pid.into(), jid.into()]).await
 }
+
+/// Whether the conversation with `jid` is encrypted (`Some`), and with the version
+/// it was started with (`Some(None)`: the best one at each message).
+pub async fn conversation(
+    db: &PluginStore,
+    pid: i32,
+    jid: &str,
+) -> Result<Option<Option<Version>>, HostError> {
+    let Some(r) = one(
+        db,
+        "SELECT version FROM omemo_conversation WHERE profile_id = ? AND jid = ?",
+        vec![pid.into(), jid.into()],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let v: Option<String> = get(&r, "version")?;
+    Ok(Some(v.as_deref().and_then(parse_v)))
+}
+
+/// Encrypts the conversation with `jid`, in version `pinned` (`None`: the best one
+/// at each message).
+pub async fn set_conversation(
+    db: &PluginStore,
+    pid: i32,
+    jid: &str,
+    pinned: Option<Version>,
+) -> Result<(), HostError> {
+    exec(
+        db,
+        "INSERT INTO omemo_conversation (profile_id, jid, version) VALUES (?, ?, ?) \
+         ON CONFLICT (profile_id, jid) DO UPDATE SET version = excluded.version",
+        vec![
+            pid.into(),
+            jid.into(),
+            pinned.map(|v| vname(v).to_owned()).into(),
+        ],
+    )
+    .await
+}

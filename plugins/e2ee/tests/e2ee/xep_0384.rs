@@ -1242,3 +1242,88 @@ async fn what_omemo_2_carries_beside_the_body_joins_the_message() {
     );
     assert_eq!(got.extra["encryption"], Version::V2.namespace());
 }
+
+// --- starting and stopping -----------------------------------------------------------
+
+/// A version asked for is the conversation's until it is started again, whatever the
+/// contact publishes best; starting and stopping signal once per change, stopping
+/// naming the version that was used.
+#[tokio::test]
+async fn a_version_asked_for_is_kept_and_changes_are_signalled() {
+    let (server, pep, _) = setup(&["0.3", "2"]).await;
+    let mut bob = Bob::new(4242);
+    bob.publish(&pep, &[Version::V03, Version::V2]);
+    let start = |ns: Option<&str>| {
+        let mut args = json!({"to": BOB});
+        if let Some(ns) = ns {
+            args["namespace"] = json!(ns);
+        }
+        server.action("encryption_start", args)
+    };
+    let st = start(Some(Version::V03.namespace())).await.unwrap();
+    assert_eq!(st["namespace"], Version::V03.namespace());
+    let (out, args) = send(&server, "in 0.3").await;
+    assert!(out.proceeds(), "{:?}", args.refused);
+    assert_eq!(args.extra["encryption"], Version::V03.namespace());
+    assert_eq!(bob.read(&Element::from(args.message)), "in 0.3");
+    let status = server
+        .action("encryption_status", json!({"to": BOB}))
+        .await
+        .unwrap();
+    assert_eq!(status["namespace"], Version::V03.namespace());
+    // The same again: no change, no signal.
+    start(Some(Version::V03.namespace())).await.unwrap();
+    assert_eq!(server.signals_named("encryption_started").len(), 1);
+    // None asked: the best one from now on.
+    let st = start(None).await.unwrap();
+    assert_eq!(st["namespace"], Version::V2.namespace());
+    let (_, args) = send(&server, "in 2").await;
+    assert_eq!(args.extra["encryption"], Version::V2.namespace());
+    let started = server.signals_named("encryption_started");
+    let namespaces: Vec<&serde_json::Value> = started.iter().map(|s| &s["namespace"]).collect();
+    assert_eq!(
+        namespaces,
+        [Version::V03.namespace(), Version::V2.namespace()]
+    );
+    assert!(
+        started
+            .iter()
+            .all(|s| s["to"] == BOB && s["encrypted"] == true)
+    );
+    let st = server
+        .action("encryption_stop", json!({"to": BOB}))
+        .await
+        .unwrap();
+    assert_eq!(st["encrypted"], false);
+    server
+        .action("encryption_stop", json!({"to": BOB}))
+        .await
+        .unwrap();
+    let stopped = server.signals_named("encryption_stopped");
+    assert_eq!(stopped.len(), 1, "{stopped:?}");
+    assert_eq!(stopped[0]["namespace"], Version::V2.namespace());
+    assert_eq!(stopped[0]["encrypted"], false);
+    let (out, args) = send(&server, "in clear").await;
+    assert!(out.proceeds() && args.message.payloads.is_empty());
+    // A namespace that is no OMEMO version.
+    let e = start(Some("urn:example:nosuch")).await.unwrap_err();
+    assert!(e.to_string().contains("urn:example:nosuch"), "{e}");
+    assert!(server.undeclared_signals().is_empty());
+}
+
+/// A version this perchd does not speak (plugin option `versions`) is refused.
+#[tokio::test]
+async fn a_version_not_spoken_is_refused() {
+    let (server, pep, _) = setup(&["2"]).await;
+    let bob = Bob::new(4242);
+    bob.publish(&pep, &[Version::V03, Version::V2]);
+    let e = server
+        .action(
+            "encryption_start",
+            json!({"to": BOB, "namespace": Version::V03.namespace()}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("0.3"), "{e}");
+    assert!(server.signals_named("encryption_started").is_empty());
+}
