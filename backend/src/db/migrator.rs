@@ -67,6 +67,7 @@ mod tests {
                 "m20261207_000050_cluster",
                 "m20261208_000060_pubsub_cache_pg_json",
                 "m20261208_000061_pubsub_cache_pg_fold",
+                "m20261208_000062_omemo_conversation_version",
             ]
         );
     }

@@ -11,12 +11,12 @@
 use sea_orm_migration::MigrationTrait;
 
 mod m20261207_000012_omemo;
-mod m20261207_000015_omemo_conversation_version;
+mod m20261208_000062_omemo_conversation_version;
 
 /// This crate's migrations, oldest first.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(m20261207_000012_omemo::Migration),
-        Box::new(m20261207_000015_omemo_conversation_version::Migration),
+        Box::new(m20261208_000062_omemo_conversation_version::Migration),
     ]
 }
