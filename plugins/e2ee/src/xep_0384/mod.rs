@@ -107,14 +107,19 @@ pub const INFO: PluginInfo = PluginInfo {
 pub struct Omemo {
     pub(crate) host: Arc<dyn Host>,
     pub(crate) versions: Vec<Version>,
-    /// One per profile: profiles have keys and sessions of their own, so a
-    /// thousand profiles starting publish their keys side by side, not one after
-    /// the other (`doc/performance.rst`, "Many profiles").
+    /// One per profile: profiles have keys and sessions of their own, so one
+    /// profile's message never waits for another's keys.
     locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// profile → the task publishing its keys at session start, stopped when the
     /// session ends (a profile deleted meanwhile must not be written for); its keys
     /// are the profiles whose signed prekeys the daily check looks at.
     publishing: perch_plugin_api::tasks::SessionTasks,
+    /// Publishing at session start, one profile at a time: a first start makes a
+    /// profile's keys (hundreds of prekeys, CPU work), and a thousand profiles
+    /// connecting at once made them all side by side, slowing the connections
+    /// themselves and raising the memory high-water mark (`doc/performance.rst`,
+    /// "Many profiles").
+    publish_turn: tokio::sync::Semaphore,
 }
 
 /// Our side, for one profile: its database id, bare JID, device id and identity.
@@ -166,6 +171,7 @@ async fn build(host: Arc<dyn Host>) -> BuildResult {
         versions,
         locks: std::sync::Mutex::default(),
         publishing: perch_plugin_api::tasks::SessionTasks::default(),
+        publish_turn: tokio::sync::Semaphore::new(1),
     });
     let t = host.triggers();
     t.add_with::<MessageReceived, _>(RECEIVE_PRIORITY, me.clone(), receive::on_received)?;
@@ -312,6 +318,9 @@ impl Plugin for Omemo {
             let me = self.clone();
             let p = profile.clone();
             self.publishing.start(&profile, async move {
+                let Ok(_turn) = me.publish_turn.acquire().await else {
+                    return;
+                };
                 if let Err(e) = me.publish_own(&p).await {
                     tracing::warn!(profile = %p, error = %e, "publishing OMEMO keys failed");
                 }
