@@ -254,16 +254,22 @@ impl Parser {
     }
 }
 
+/// A `tsquery` that matches no text.
+const NOTHING: &str = "('nothing' & !'nothing')";
+
 /// A phrase's words in order (`<->`), the last one a prefix when `star`.
 fn phrase(s: &str, star: bool) -> Result<String, String> {
+    // A word may fold to nothing (marks that are letters to `is_alphanumeric`).
     let words: Vec<String> = s
         .split(|c: char| !c.is_alphanumeric())
+        .map(|w| fold(&w.to_lowercase()))
         .filter(|w| !w.is_empty())
-        .map(|w| format!("'{}'", fold(&w.to_lowercase())))
+        .map(|w| format!("'{w}'"))
         .collect();
     if words.is_empty() {
-        // FTS5 matches nothing with an empty phrase; neither does an impossible term.
-        return Ok("('' & !'')".into());
+        // FTS5 matches nothing with an empty phrase; neither does an impossible term
+        // (PostgreSQL refuses an empty lexeme, `''`).
+        return Ok(NOTHING.into());
     }
     let mut out = words.join(" <-> ");
     if star {
@@ -303,6 +309,14 @@ mod tests {
             Ok("('a' <1> 'b' | 'b' <1> 'a' | 'a' <2> 'b' | 'b' <2> 'a')")
         );
         assert_eq!(to_tsquery("NEAR(a)").as_deref(), Ok("'a'"));
+        // Nothing left of a word: no empty lexeme (PostgreSQL refuses `''`).
+        for nothing in ["\u{8ca}", "\"_\"", "\u{94d}"] {
+            assert_eq!(
+                to_tsquery(nothing).as_deref(),
+                Ok(super::NOTHING),
+                "{nothing:?}"
+            );
+        }
         assert_eq!(
             to_tsquery("NEAR(\"a b\" c*)").map(|q| q.matches('|').count()),
             Ok(21)
