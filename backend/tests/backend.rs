@@ -222,6 +222,19 @@ async fn db_with_profile(
     (db, id)
 }
 
+/// A profile to create: `name` for `jid`, a password, nothing else set.
+fn new_profile(name: &str, jid: &str) -> NewProfile {
+    NewProfile {
+        name: name.into(),
+        jid: jid.into(),
+        password: Password::new("pw-pw-pw-pw".into()),
+        server: None,
+        ca_file: None,
+        insecure: false,
+        autoconnect: false,
+    }
+}
+
 /// Creates a profile in `db` (its secret key in `dir`); its id.
 async fn add_profile(
     db: &sea_orm::DatabaseConnection,
@@ -231,18 +244,7 @@ async fn add_profile(
 ) -> i32 {
     let sealer = Sealer::load_or_create(&dir.join("secret.key")).unwrap();
     let profiles = Profiles::new(db.clone(), Arc::new(sealer));
-    profiles
-        .create(NewProfile {
-            name: name.into(),
-            jid: jid.into(),
-            password: Password::new("pw-pw-pw-pw".into()),
-            server: None,
-            ca_file: None,
-            insecure: false,
-            autoconnect: false,
-        })
-        .await
-        .unwrap();
+    profiles.create(new_profile(name, jid)).await.unwrap();
     profiles.get(name).await.unwrap().id
 }
 

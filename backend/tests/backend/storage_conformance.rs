@@ -12,15 +12,16 @@ use std::sync::Arc;
 
 use perch_backend::db::{DbOpenError, Target, known_migrations, open};
 use perch_backend::history::{History, Query, Stored};
-use perch_backend::profiles::{NewProfile, Profiles};
+use perch_backend::profiles::Profiles;
 use perch_backend::roster::{RosterStore, StoredRoster};
-use perch_backend::secret::{Password, Sealer};
+use perch_backend::secret::Sealer;
 use perch_plugin_api::store::Access;
 use perch_plugin_api::{MessageState, PluginStore, RosterItem, StoreDenied};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 // The same messages as the SQLite-only history tests.
 use super::history::{incoming, outgoing};
+use super::new_profile;
 
 /// One engine's database, alive as long as this value.
 struct Engine {
@@ -56,18 +57,6 @@ impl Engine {
     fn profiles(&self, db: &DatabaseConnection) -> Profiles {
         let sealer = Sealer::load_or_create(&self.dir.path().join("secret.key")).unwrap();
         Profiles::new(db.clone(), Arc::new(sealer))
-    }
-}
-
-fn new_profile(name: &str, jid: &str) -> NewProfile {
-    NewProfile {
-        name: name.into(),
-        jid: jid.into(),
-        password: Password::new("pw-pw-pw-pw".into()),
-        server: None,
-        ca_file: None,
-        insecure: false,
-        autoconnect: false,
     }
 }
 

@@ -40,15 +40,7 @@ fn jsonpath(p: &Path) -> Result<String, String> {
 pub fn filter(f: &Filter) -> Result<(String, Vec<Sql>), String> {
     let path = Sql::from(jsonpath(&f.path)?);
     let (op, ci) = search::split_op(&f.op);
-    let field = PgField { path, ci };
-    match op {
-        "eq" | "ne" | "gt" | "gte" | "lt" | "lte" => field.compare(op, &f.value),
-        "between" => field.between(&f.value),
-        "in" | "not_in" => field.one_of(op == "not_in", &f.value),
-        "overlap" | "disjoint" => field.overlaps(op == "disjoint", &f.value),
-        "contains" => field.contains(&f.value),
-        other => Err(search::unknown_operator(other)),
-    }
+    search::by_operator(&PgField { path, ci }, op, &f.value)
 }
 
 /// The ORDER BY term for a path and its value: items without the field last
@@ -108,7 +100,9 @@ impl PgField {
         let items: Result<Vec<Value>, String> = items.map(|i| value(i, self.ci)).collect();
         Ok(Sql::from(Value::Array(items?).to_string()))
     }
+}
 
+impl search::FieldOps for PgField {
     /// `eq`, `ne`, `gt`, `gte`, `lt`, `lte`: by value; `ieq`, `ine`: as lowered text,
     /// equal to a text only.
     fn compare(&self, op: &str, v: &Value) -> Result<(String, Vec<Sql>), String> {

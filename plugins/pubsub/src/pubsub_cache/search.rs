@@ -378,8 +378,37 @@ pub(super) fn split_op(op: &str) -> (&str, bool) {
     }
 }
 
-pub(super) fn unknown_operator(op: &str) -> String {
-    format!("unknown operator {op:?} (known: {})", OPERATORS.join(", "))
+/// Each operator's SQL for one field, as an engine writes it (SQLite's here,
+/// PostgreSQL's in `filters_pg`); [`by_operator`] picks the one a filter names.
+pub(super) trait FieldOps {
+    /// `eq`, `ne`, `gt`, `gte`, `lt`, `lte`.
+    fn compare(&self, op: &str, value: &Value) -> Result<(String, Vec<Sql>), String>;
+    fn between(&self, value: &Value) -> Result<(String, Vec<Sql>), String>;
+    /// `in`, or `not_in` if `not`.
+    fn one_of(&self, not: bool, value: &Value) -> Result<(String, Vec<Sql>), String>;
+    /// `overlap` of an array field with the values, or `disjoint` if `not`.
+    fn overlaps(&self, not: bool, value: &Value) -> Result<(String, Vec<Sql>), String>;
+    /// An array field holding the value, or a text field holding it.
+    fn contains(&self, value: &Value) -> Result<(String, Vec<Sql>), String>;
+}
+
+/// The clause of operator `op` (without its `i` prefix) on `field`.
+pub(super) fn by_operator(
+    field: &impl FieldOps,
+    op: &str,
+    value: &Value,
+) -> Result<(String, Vec<Sql>), String> {
+    match op {
+        "eq" | "ne" | "gt" | "gte" | "lt" | "lte" => field.compare(op, value),
+        "between" => field.between(value),
+        "in" | "not_in" => field.one_of(op == "not_in", value),
+        "overlap" | "disjoint" => field.overlaps(op == "disjoint", value),
+        "contains" => field.contains(value),
+        other => Err(format!(
+            "unknown operator {other:?} (known: {})",
+            OPERATORS.join(", ")
+        )),
+    }
 }
 
 /// `between`'s `[low, high]`.
@@ -397,15 +426,7 @@ fn filter(f: &Filter, pg: bool) -> Result<(String, Vec<Sql>), String> {
     }
     let path = json_path(&f.path)?;
     let (op, ci) = split_op(&f.op);
-    let field = FilteredField { path, ci };
-    match op {
-        "eq" | "ne" | "gt" | "gte" | "lt" | "lte" => field.compare(op, &f.value),
-        "between" => field.between(&f.value),
-        "in" | "not_in" => field.one_of(op == "not_in", &f.value),
-        "overlap" | "disjoint" => field.overlaps(op == "disjoint", &f.value),
-        "contains" => field.contains(&f.value),
-        other => Err(unknown_operator(other)),
-    }
+    by_operator(&FilteredField { path, ci }, op, &f.value)
 }
 
 /// The parsed field a filter tests (its JSON path, bound wherever `?` stands for
@@ -436,7 +457,9 @@ impl FilteredField {
     fn cv(&self, v: Sql) -> Sql {
         if self.ci { lower(v) } else { v }
     }
+}
 
+impl FieldOps for FilteredField {
     /// `eq`, `ne`, `gt`, `gte`, `lt`, `lte`: by value, or as lowered text if case is
     /// ignored.
     fn compare(&self, op: &str, value: &Value) -> Result<(String, Vec<Sql>), String> {
